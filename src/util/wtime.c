@@ -29,8 +29,11 @@ void wt_fmt_rfc3339(int64_t ms, char out[32])
   int frac = (int)(ms - (int64_t)secs * 1000);
   struct tm tm;
   gmtime_r(&secs, &tm);
-  snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  /* years are clamped to 4 digits so the text always fits */
+  unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u;
+  snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", y, (unsigned)(tm.tm_mon + 1) % 100u,
+           (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+           (unsigned)tm.tm_sec % 100u, (unsigned)frac % 1000u);
 }
 
 static int digits(const char **p, int n, int *out)
