@@ -1,10 +1,217 @@
-/* main_cli.c — placeholder dispatcher until the commands land. */
+/* main_cli.c — global options (--home, --as), command dispatch, help texts.
+ *
+ * The table below is the one list of commands: `weft help` prints it and
+ * `weft CMD --help` prints an entry. Commands live one family per file in
+ * src/cli/cmd_*.c and use only the spec, engine, runtime and store APIs. */
 #include "cli/cli.h"
+#include "cli/cmds.h"
+
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WEAK __attribute__((weak))
+/* Commands that later files provide; weak so the table links while they land. */
+int cli_run(struct cli *c, int argc, char **argv) WEAK;
+int cli_status(struct cli *c, int argc, char **argv) WEAK;
+int cli_runs(struct cli *c, int argc, char **argv) WEAK;
+int cli_logs(struct cli *c, int argc, char **argv) WEAK;
+int cli_cancel(struct cli *c, int argc, char **argv) WEAK;
+int cli_retry(struct cli *c, int argc, char **argv) WEAK;
+int cli_resume(struct cli *c, int argc, char **argv) WEAK;
+int cli_approvals(struct cli *c, int argc, char **argv) WEAK;
+int cli_approve(struct cli *c, int argc, char **argv) WEAK;
+int cli_reject(struct cli *c, int argc, char **argv) WEAK;
+int cli_event(struct cli *c, int argc, char **argv) WEAK;
+int cli_audit(struct cli *c, int argc, char **argv) WEAK;
+int cli_server(struct cli *c, int argc, char **argv) WEAK;
+int cli_worker(struct cli *c, int argc, char **argv) WEAK;
+
+const struct cli_cmd cli_cmds[] = {
+  {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
+   "validate, start a run and execute it here until it ends",
+   "Options:\n"
+   "  -i, --input KEY=VALUE  set an input (VALUE is parsed as JSON when it parses)\n"
+   "  --inputs FILE.json     read inputs from a JSON object file\n"
+   "  --json                 print the final run as `weft status --json` does\n"
+   "  -v, --verbose          stream step output, each line prefixed with [step]\n"
+   "Exit: 0 succeeded, 1 failed, 2 invalid, 3 cancelled, 130 interrupted.\n"},
+  {"validate", cli_validate, "weft validate FILE...", "check workflow files",
+   "Prints every problem as file:line:col: message. Exit 0 when all files are valid,\n"
+   "2 when any has a problem, 4 when a file does not exist.\n"},
+  {"graph", cli_graph, "weft graph FILE [--format text|dot|mermaid]", "print the step graph",
+   "  --format text     steps in topological order with what they need (default)\n"
+   "  --format dot      Graphviz\n"
+   "  --format mermaid  Mermaid flowchart\n"},
+  {"runs", cli_runs, "weft runs [--status S] [--workflow W] [--limit N] [--json]",
+   "list runs, newest first", ""},
+  {"status", cli_status, "weft status RUN [--json] [--watch]", "show one run and its steps",
+   "RUN is a run id or any unique prefix of one.\n"},
+  {"logs", cli_logs, "weft logs RUN [STEP[:INDEX]] [--attempt N] [-f]", "show step output",
+   "  -f, --follow   keep printing output of live steps until the run ends\n"},
+  {"cancel", cli_cancel, "weft cancel RUN", "cancel a run",
+   "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"},
+  {"retry", cli_retry, "weft retry RUN [--from STEP]", "run failed steps again, in the same run", ""},
+  {"resume", cli_resume, "weft resume [RUN]", "continue runs whose engine died", ""},
+  {"approvals", cli_approvals, "weft approvals [--json]", "list decisions waiting for a human", ""},
+  {"approve", cli_approve,
+   "weft approve RUN STEP [--comment TEXT] [--field KEY=VALUE]... [--as USER]",
+   "approve a waiting approval step", ""},
+  {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",
+   "reject a waiting approval step", ""},
+  {"event", cli_event, "weft event send NAME [--data JSON]", "deliver an event to waiting steps", ""},
+  {"audit", cli_audit, "weft audit verify | weft audit export [RUN]",
+   "check the audit hash chain / print it as JSON lines", ""},
+  {"server", cli_server, "weft server", "HTTP API and UI (not available yet)", ""},
+  {"worker", cli_worker, "weft worker", "worker for a shared store (not available yet)", ""},
+  {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
+  {"version", cli_version, "weft version", "print the version", ""},
+  {NULL, NULL, NULL, NULL, NULL},
+};
+
+const struct cli_cmd *cli_find(const char *name)
+{
+  for (const struct cli_cmd *k = cli_cmds; k->name; k++)
+    if (!strcmp(k->name, name))
+      return k;
+  return NULL;
+}
+
+void cli_err(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("weft: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("weft: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  const struct cli_cmd *k = cmd ? cli_find(cmd) : NULL;
+  if (k)
+    fprintf(stderr, "usage: %s\nSee `weft %s --help`.\n", k->usage, k->name);
+  else
+    fprintf(stderr, "See `weft help`.\n");
+  return EXIT_USAGE;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--"))
+      return false;
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+      return true;
+  }
+  return false;
+}
+
+int cli_print_help(const char *cmd)
+{
+  const struct cli_cmd *k = cli_find(cmd);
+  if (!k)
+    return cli_usage_error(NULL, "unknown command \"%s\"", cmd);
+  printf("usage: %s\n\n%s.\n", k->usage, k->summary);
+  if (k->help && *k->help)
+    printf("\n%s", k->help);
+  printf("\nGlobal options: --home DIR (else $WEFT_HOME, else ./.weft), --as USER.\n");
+  return EXIT_OK;
+}
+
+int cli_help(struct cli *c, int argc, char **argv)
+{
+  (void)c;
+  if (argc > 1)
+    return cli_print_help(argv[1]);
+  printf("weft %s — durable workflows in one small binary\n\n"
+         "usage: weft [--home DIR] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
+  for (const struct cli_cmd *k = cli_cmds; k->name; k++)
+    printf("  %-10s %s\n", k->name, k->summary);
+  printf("\nRun `weft COMMAND --help` for a command's options.\n"
+         "State lives in --home DIR, else $WEFT_HOME, else ./.weft.\n");
+  return EXIT_OK;
+}
+
+int cli_version(struct cli *c, int argc, char **argv)
+{
+  (void)c; (void)argc; (void)argv;
+  printf("weft %s\n", WEFT_VERSION);
+  return EXIT_OK;
+}
+
+/* Removes a global option (with its value) from argv wherever it appears
+ * before `--`; returns its value or NULL. */
+static const char *take_global(int *argc, char **argv, const char *name, int *bad)
+{
+  size_t n = strlen(name);
+  const char *val = NULL;
+  for (int i = 1; i < *argc; i++) {
+    if (!strcmp(argv[i], "--"))
+      break;
+    int drop = 0;
+    if (!strcmp(argv[i], name)) {
+      if (i + 1 >= *argc) {
+        *bad = 1;
+        return NULL;
+      }
+      val = argv[i + 1];
+      drop = 2;
+    } else if (!strncmp(argv[i], name, n) && argv[i][n] == '=') {
+      val = argv[i] + n + 1;
+      drop = 1;
+    }
+    if (drop) {
+      memmove(&argv[i], &argv[i + drop], (size_t)(*argc - i - drop + 1) * sizeof *argv);
+      *argc -= drop;
+      i--;
+    }
+  }
+  return val;
+}
 
 int cli_main(int argc, char **argv)
 {
-  (void)argc; (void)argv;
-  fprintf(stderr, "weft: no commands yet\n");
-  return EXIT_USAGE;
+  struct cli c = {0};
+  int bad = 0;
+  const char *home = take_global(&argc, argv, "--home", &bad);
+  const char *as = take_global(&argc, argv, "--as", &bad);
+  if (bad)
+    return cli_usage_error(NULL, "--home and --as need a value");
+  c.home = home ? home : getenv("WEFT_HOME");
+  if (!c.home || !*c.home)
+    c.home = ".weft";
+  c.user = as ? as : getenv("USER");
+  if (!c.user || !*c.user)
+    c.user = "unknown";
+  c.tty_out = isatty(STDOUT_FILENO);
+
+  if (argc < 2) {
+    cli_help(&c, 1, argv);
+    return EXIT_USAGE;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--help") || !strcmp(name, "-h"))
+    return cli_help(&c, 1, argv);
+  if (!strcmp(name, "--version"))
+    return cli_version(&c, 1, argv);
+  const struct cli_cmd *k = cli_find(name);
+  if (!k)
+    return cli_usage_error(NULL, "unknown command \"%s\"", name);
+  if (cli_wants_help(argc - 1, argv + 1))
+    return cli_print_help(name);
+  if (!k->fn) {
+    cli_err("`weft %s` is not available in this build yet", name);
+    return EXIT_USAGE;
+  }
+  return k->fn(&c, argc - 1, argv + 1);
 }

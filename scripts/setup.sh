@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# setup.sh — one command for a newcomer on Debian 12 (as root, or with sudo):
+# installs what is missing (apt, skipped when everything is there), builds weft,
+# and runs a real example workflow. `scripts/setup.sh --deps` only installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS="pkg-config cmake make gcc clang python3 git libuv1-dev libcurl4-openssl-dev libjq-dev
+libfyaml-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev libcriterion-dev valgrind"
+
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing:$missing"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 $missing
+else
+  echo "setup: all packages present"
+fi
+[ "${1:-}" = "--deps" ] && exit 0
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target weft
+echo
+echo "setup: built build/weft; running examples/hello.yaml"
+export WEFT_HOME="${WEFT_HOME:-$PWD/.weft}"
+./build/weft validate examples/hello.yaml
+./build/weft run examples/hello.yaml -i who=newcomer

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite, the command README.md gives and CI runs:
+#   1. installs missing packages (scripts/setup.sh --deps),
+#   2. a warnings-as-errors build and every ctest entry (unit + CLI end-to-end),
+#   3. the same suite again under ASan+UBSan,
+#   4. the fuzz targets for a bounded time (WEFT_FUZZ_SECONDS, default 20 each).
+# WEFT_TEST_QUICK=1 skips 3 and 4.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/setup.sh --deps
+
+jobs=$(nproc)
+echo "== build (-Werror)"
+cmake -S . -B build-test -DWEFT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-test -j"$jobs"
+echo "== tests"
+(cd build-test && ctest --output-on-failure -j"$jobs")
+
+if [ "${WEFT_TEST_QUICK:-0}" != 1 ]; then
+  echo "== tests under ASan+UBSan"
+  cmake -S . -B build-asan -DWEFT_WERROR=ON -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-asan -j"$jobs"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+
+  if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+    echo "== fuzz (bounded)"
+    CC=clang cmake -S . -B build-fuzz -DWEFT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+    targets=$(for f in tests/fuzz/fuzz_*.c; do basename "$f" .c; done)
+    for t in $targets; do cmake --build build-fuzz -j"$jobs" --target "$t"; done
+    secs=${WEFT_FUZZ_SECONDS:-20}
+    for f in build-fuzz/fuzz_*; do
+      [ -x "$f" ] || continue
+      name=$(basename "$f")
+      mkdir -p "build-fuzz/corpus-$name"
+      seeds=""; [ -d "tests/fuzz/seeds/$name" ] && seeds="tests/fuzz/seeds/$name"
+      echo "-- $name for ${secs}s"
+      "$f" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+        "build-fuzz/corpus-$name" $seeds >"build-fuzz/$name.log" 2>&1 \
+        || { tail -40 "build-fuzz/$name.log"; echo "fuzz target $name failed"; exit 1; }
+    done
+  fi
+fi
+echo "== all tests passed"

@@ -1,0 +1,40 @@
+/* cmds.h — the command table of the weft CLI and helpers the commands share.
+ *
+ * Every command is `int cli_<name>(struct cli *c, int argc, char **argv)` where
+ * argv[0] is the command name; it returns a process exit code (cli.h). */
+#ifndef WEFT_CLI_CMDS_H
+#define WEFT_CLI_CMDS_H
+
+#include <stdbool.h>
+
+struct cli {
+  const char *home;   /* resolved --home / $WEFT_HOME / ./.weft */
+  const char *user;   /* --as or $USER */
+  bool tty_out;       /* stdout is a terminal */
+};
+
+struct cli_cmd {
+  const char *name;
+  int (*fn)(struct cli *c, int argc, char **argv);
+  const char *usage;    /* one line: "weft run FILE [-i KEY=VALUE]..." */
+  const char *summary;  /* one line */
+  const char *help;     /* the rest of `weft CMD --help` */
+};
+
+extern const struct cli_cmd cli_cmds[];
+const struct cli_cmd *cli_find(const char *name);
+
+/* Prints `weft: <message>` to stderr (a newline is added). */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the usage line and a hint to stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* true when argv has -h/--help before a `--`. */
+bool cli_wants_help(int argc, char **argv);
+int cli_print_help(const char *cmd);
+
+int cli_validate(struct cli *c, int argc, char **argv);
+int cli_graph(struct cli *c, int argc, char **argv);
+int cli_help(struct cli *c, int argc, char **argv);
+int cli_version(struct cli *c, int argc, char **argv);
+
+#endif
