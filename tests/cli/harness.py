@@ -1,0 +1,69 @@
+"""harness.py — shared helpers for the end-to-end tests of the real weft binary.
+
+Each tests/cli/test_*.py is one ctest entry. WEFT_BIN names the binary and
+WEFT_SOURCE_DIR the repository (ctest sets both). Every test gets its own
+temporary home (WEFT_HOME) and working directory, so tests never share state.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+ROOT = os.environ.get("WEFT_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("WEFT_BIN") or os.path.join(ROOT, "build", "weft")
+
+
+class Result:
+    def __init__(self, proc):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return f"<exit {self.code}\n--stdout--\n{self.out}\n--stderr--\n{self.err}>"
+
+
+class WeftTest(unittest.TestCase):
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weft-test-")
+        self.home = os.path.join(self.tmp, "home")
+        self.env = dict(os.environ, WEFT_HOME=self.home, USER="tester")
+        self.env.pop("WEFT_LLM_URL", None)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    def weft(self, *args, timeout=120, env=None, stdin=None):
+        proc = subprocess.run([BIN, *args], cwd=self.tmp, env=env or self.env,
+                              stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+        return Result(proc)
+
+    def spawn(self, *args, env=None):
+        return subprocess.Popen([BIN, *args], cwd=self.tmp, env=env or self.env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def assertExit(self, res, code):
+        self.assertEqual(res.code, code, repr(res))
+
+
+def main():
+    unittest.main(verbosity=2)
