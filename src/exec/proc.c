@@ -1,0 +1,503 @@
+/* proc.c — the process executor: one attempt of a run/command step (proc.h).
+ *
+ * Life of a struct proc (each arrow is a loop callback):
+ *
+ *   proc_start ── spawn failed ──► timer(0) ─────────────────────► finish
+ *        │ spawned: pipe read + exit watch + timer idle
+ *        ├─ on_read ... on_read(EOF) ── eof ─┐
+ *        └─ on_exit (waitpid status) ─ exited ┴─ both ──────────► finish
+ *   proc_kill: SIGTERM to -pgid, timer(grace) ─► SIGKILL to -pgid,
+ *              timer(drain) ─► if the leader is gone but the pipe is still
+ *              held (a descendant left the group), stop waiting for EOF.
+ *
+ * finish() stops the timer, parses $WEFT_OUTPUT, calls done once, and closes
+ * the timer; the pipe was closed at EOF and the watch closes itself after
+ * the exit. The struct is freed when the last of the three handles reports
+ * closed (handles counts them), so no callback ever sees freed memory.
+ *
+ * Output is appended to the log file as it arrives, through one shared read
+ * buffer (reads are handled one at a time on the loop thread), so memory per
+ * attempt does not grow with its output; only capture_max bytes are kept. */
+#include "exec/proc.h"
+#include "exec/outputs.h"
+#include "exec/proc_int.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define READ_CHUNK 65536
+#define DRAIN_MS 1000 /* after SIGKILL: how long a pipe held outside the group is waited for */
+
+enum timer_phase { T_IDLE, T_NOTIFY, T_GRACE, T_DRAIN };
+
+struct proc {
+  uv_loop_t *loop;
+  proc_done_cb done;
+  void *ud;
+  proc_output_cb on_output;
+  uv_timer_t timer;
+  uv_pipe_t pipe;
+  struct proc_watch watch;
+  pid_t pid;
+  int log_fd;
+  char *output_path;
+  int grace_ms;
+  int kill_reason;
+  enum timer_phase phase;
+  int64_t start_ms, kill_ms;
+  bool exited, eof, finished, pipe_open, drain_expired;
+  int wstatus;
+  int handles;                /* open: timer, pipe, watch */
+  const char *fail_kind;      /* set when it could not start properly */
+  char fail_msg[PROC_MSG_MAX];
+  struct buf capture;
+  int log_errno;
+};
+
+static _Thread_local char g_rbuf[READ_CHUNK];
+
+static void handle_closed(struct proc *p)
+{
+  assert(p->handles > 0);
+  if (--p->handles == 0) {
+    buf_free(&p->capture);
+    free(p->output_path);
+    free(p);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
+static void on_watch_closed(struct proc_watch *w)
+{
+  handle_closed((struct proc *)((char *)w - offsetof(struct proc, watch)));
+}
+
+static void signame(int sig, char out[32])
+{
+  const char *ab = sigabbrev_np(sig);
+  if (ab)
+    snprintf(out, 32, "%d (SIG%s)", sig, ab);
+  else
+    snprintf(out, 32, "%d", sig);
+}
+
+static void fail_set(struct proc *p, const char *kind, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+static void fail_set(struct proc *p, const char *kind, const char *fmt, ...)
+{
+  if (p->fail_kind)
+    return; /* the first failure is the one to report */
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->fail_msg, sizeof p->fail_msg, fmt, ap);
+  va_end(ap);
+  p->fail_kind = kind;
+}
+
+/* --- results ------------------------------------------------------------- */
+
+/* Reads and parses the $WEFT_OUTPUT file. Returns 0 with *out, or an error
+ * with msg filled (kind "output"); *out is then {}. */
+static int read_outputs(const char *path, json_t **out, char msg[PROC_MSG_MAX])
+{
+  int rc = 0, fd = -1;
+  char *data = NULL, *err = NULL;
+  size_t len = 0;
+  *out = NULL;
+  if (!path)
+    goto out;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      goto out; /* deleted by the step: no outputs */
+    rc = WEFT_EIO;
+    snprintf(msg, PROC_MSG_MAX, "cannot read $WEFT_OUTPUT %s: %s", path, strerror(errno));
+    goto out;
+  }
+  struct stat st;
+  if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > OUTPUTS_MAX) {
+    rc = WEFT_ELIMIT;
+    snprintf(msg, PROC_MSG_MAX, "output over 1 MiB ($WEFT_OUTPUT is %lld bytes)",
+             (long long)st.st_size);
+    goto out;
+  }
+  data = malloc(OUTPUTS_MAX + 1);
+  if (!data) {
+    rc = WEFT_ENOMEM;
+    snprintf(msg, PROC_MSG_MAX, "cannot read $WEFT_OUTPUT: out of memory");
+    goto out;
+  }
+  for (;;) { /* the file may still grow (a leftover descendant): read to the cap + 1 */
+    ssize_t n = read(fd, data + len, OUTPUTS_MAX + 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = WEFT_EIO;
+      snprintf(msg, PROC_MSG_MAX, "cannot read $WEFT_OUTPUT %s: %s", path, strerror(errno));
+      goto out;
+    }
+    if (n == 0 || (len += (size_t)n) > OUTPUTS_MAX)
+      break;
+  }
+  if (len > OUTPUTS_MAX) {
+    rc = WEFT_ELIMIT;
+    snprintf(msg, PROC_MSG_MAX, "output over 1 MiB ($WEFT_OUTPUT is over %zu bytes)",
+             (size_t)OUTPUTS_MAX);
+    goto out;
+  }
+  rc = outputs_parse(data, len, out, &err);
+  if (rc)
+    snprintf(msg, PROC_MSG_MAX, "%s", err ? err : "cannot parse $WEFT_OUTPUT: out of memory");
+out:
+  if (fd >= 0)
+    close(fd);
+  free(data);
+  free(err);
+  if (!*out)
+    *out = json_object();
+  return rc;
+}
+
+/* How the process ended, in words: "exited with status 3". */
+static void describe_end(const struct proc *p, struct proc_result *r, char *out, size_t n)
+{
+  char sn[32];
+  if (r->signal) {
+    signame(r->signal, sn);
+    snprintf(out, n, "killed by signal %s", sn);
+  } else if (r->exit_code >= 0) {
+    snprintf(out, n, "exited with status %d", r->exit_code);
+  } else {
+    snprintf(out, n, "exit status unknown");
+  }
+}
+
+static void finish(struct proc *p)
+{
+  struct proc_result r;
+  char msg[PROC_MSG_MAX], end[96];
+  assert(!p->finished);
+  assert(p->fail_kind == NULL || p->pid == 0 || p->exited);
+  p->finished = true;
+  uv_timer_stop(&p->timer);
+  if (p->log_fd >= 0)
+    close(p->log_fd); /* the log is complete before anyone is told */
+  p->log_fd = -1;
+  if (p->kill_reason && p->pid > 0)
+    kill(-p->pid, SIGKILL); /* stragglers of a killed group (closed their stdout) */
+
+  memset(&r, 0, sizeof r);
+  r.exit_code = -1;
+  r.pid = p->pid;
+  r.log_errno = p->log_errno;
+  if (p->exited && p->wstatus != -1) {
+    if (WIFEXITED(p->wstatus))
+      r.exit_code = WEXITSTATUS(p->wstatus);
+    else if (WIFSIGNALED(p->wstatus))
+      r.signal = WTERMSIG(p->wstatus);
+  }
+  describe_end(p, &r, end, sizeof end);
+
+  int orc = 0;
+  msg[0] = '\0';
+  if (!p->fail_kind || p->pid > 0)
+    orc = read_outputs(p->output_path, &r.outputs, msg);
+  else
+    r.outputs = json_object();
+
+  if (p->fail_kind) {
+    r.kind = p->fail_kind;
+    snprintf(r.message, sizeof r.message, "%s", p->fail_msg);
+  } else if (p->kill_reason == PROC_KILL_TIMEOUT) {
+    char d[32];
+    wt_fmt_duration(p->kill_ms - p->start_ms, d);
+    r.kind = "timeout";
+    snprintf(r.message, sizeof r.message, "timed out after %s (%s)", d, end);
+  } else if (p->kill_reason == PROC_KILL_CANCEL) {
+    r.kind = "cancelled";
+    snprintf(r.message, sizeof r.message, "cancelled (%s)", end);
+  } else if (r.signal) {
+    r.kind = "signal";
+    snprintf(r.message, sizeof r.message, "%s", end);
+  } else if (r.exit_code != 0) {
+    r.kind = "exit_code";
+    snprintf(r.message, sizeof r.message, "%s", end);
+  } else if (orc) {
+    r.kind = "output";
+    snprintf(r.message, sizeof r.message, "%s", msg);
+  }
+  r.ok = r.kind == NULL;
+  r.captured = p->capture.p ? p->capture.p : "";
+  r.captured_len = p->capture.len;
+
+  p->done(p->ud, &r);
+  json_decref(r.outputs);
+  uv_close((uv_handle_t *)&p->timer, on_handle_closed);
+}
+
+static void maybe_finish(struct proc *p)
+{
+  if (!p->finished && p->exited && p->eof)
+    finish(p);
+}
+
+/* --- output -------------------------------------------------------------- */
+
+static void close_pipe(struct proc *p)
+{
+  if (!p->pipe_open)
+    return;
+  p->pipe_open = false;
+  uv_read_stop((uv_stream_t *)&p->pipe);
+  uv_close((uv_handle_t *)&p->pipe, on_handle_closed);
+}
+
+static void log_write(struct proc *p, const char *d, size_t n)
+{
+  while (n && p->log_fd >= 0 && !p->log_errno) {
+    ssize_t w = write(p->log_fd, d, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      p->log_errno = w < 0 ? errno : EIO;
+      break;
+    }
+    d += w;
+    n -= (size_t)w;
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+  b->base = g_rbuf;
+  b->len = sizeof g_rbuf;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+  struct proc *p = s->data;
+  if (n > 0) {
+    log_write(p, b->base, (size_t)n);
+    if (p->capture.max > p->capture.len) {
+      size_t room = p->capture.max - p->capture.len;
+      buf_append(&p->capture, b->base, (size_t)n < room ? (size_t)n : room);
+    }
+    if (p->on_output)
+      p->on_output(p->ud, b->base, (size_t)n);
+    return;
+  }
+  if (n == 0)
+    return; /* EAGAIN */
+  /* UV_EOF, or a read error: either way nothing more will come */
+  close_pipe(p);
+  p->eof = true;
+  maybe_finish(p);
+}
+
+/* --- exit and kill --------------------------------------------------------- */
+
+static void on_exit_(struct proc_watch *w, int wstatus)
+{
+  struct proc *p = (struct proc *)((char *)w - offsetof(struct proc, watch));
+  p->exited = true;
+  p->wstatus = wstatus;
+  if (p->drain_expired && !p->eof) {
+    close_pipe(p);
+    p->eof = true;
+  }
+  maybe_finish(p);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  struct proc *p = t->data;
+  switch (p->phase) {
+  case T_NOTIFY:
+    p->phase = T_IDLE;
+    finish(p);
+    return;
+  case T_GRACE:
+    kill(-p->pid, SIGKILL);
+    p->phase = T_DRAIN;
+    uv_timer_start(&p->timer, on_timer, DRAIN_MS, 0);
+    return;
+  case T_DRAIN:
+    p->phase = T_IDLE;
+    p->drain_expired = true;
+    if (p->exited && !p->eof) {
+      /* the group is dead but something outside it holds the pipe open */
+      close_pipe(p);
+      p->eof = true;
+      maybe_finish(p);
+    }
+    return;
+  case T_IDLE:
+    return;
+  }
+}
+
+int proc_kill(struct proc *p, int reason)
+{
+  if (reason != PROC_KILL_TIMEOUT && reason != PROC_KILL_CANCEL)
+    return WEFT_EINVAL;
+  assert(!p->finished);
+  if (p->kill_reason)
+    return 0;
+  p->kill_reason = reason;
+  p->kill_ms = wt_mono_ms();
+  if (p->pid <= 0)
+    return 0; /* never started: done is already on its way */
+  kill(-p->pid, SIGTERM);
+  p->phase = T_GRACE;
+  uv_timer_start(&p->timer, on_timer, (uint64_t)p->grace_ms, 0);
+  return 0;
+}
+
+pid_t proc_pid(const struct proc *p) { return p->pid; }
+pid_t proc_pgid(const struct proc *p) { return p->pid; }
+
+/* --- start --------------------------------------------------------------- */
+
+/* Moves fd above 2 so that dup2 onto 1 and 2 in the child cannot clash. */
+static int fd_above_std(int fd)
+{
+  if (fd > 2)
+    return fd;
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  close(fd);
+  return nfd;
+}
+
+static int create_empty(const char *path)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -1;
+  close(fd);
+  return 0;
+}
+
+int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done, void *ud,
+               struct proc **out)
+{
+  int fds[2] = {-1, -1};
+  bool watch_prepared = false;
+  int rc = 0, e;
+  struct proc *p;
+
+  if (!loop || !spec || !spec->argv || !spec->argv[0] || !done || !out)
+    return WEFT_EINVAL;
+  p = calloc(1, sizeof *p);
+  if (!p)
+    return WEFT_ENOMEM;
+  p->loop = loop;
+  p->done = done;
+  p->ud = ud;
+  p->on_output = spec->on_output;
+  p->log_fd = -1;
+  p->grace_ms = spec->kill_grace_ms > 0 ? spec->kill_grace_ms : PROC_KILL_GRACE_MS;
+  p->start_ms = wt_mono_ms();
+  buf_init(&p->capture, spec->capture_max);
+  if (spec->output_path && !(p->output_path = strdup(spec->output_path))) {
+    free(p);
+    return WEFT_ENOMEM;
+  }
+  uv_timer_init(loop, &p->timer); /* cannot fail */
+  p->timer.data = p;
+  p->handles = 1;
+  *out = p;
+
+  if (spec->log_path) {
+    p->log_fd = open(spec->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (p->log_fd < 0) {
+      fail_set(p, "spawn", "cannot open log file %s: %s", spec->log_path, strerror(errno));
+      goto failed;
+    }
+  }
+  if (p->output_path && create_empty(p->output_path)) {
+    fail_set(p, "spawn", "cannot create $WEFT_OUTPUT file %s: %s", p->output_path,
+             strerror(errno));
+    goto failed;
+  }
+  if (pipe2(fds, O_CLOEXEC) || (fds[0] = fd_above_std(fds[0])) < 0 ||
+      (fds[1] = fd_above_std(fds[1])) < 0) {
+    fail_set(p, "spawn", "cannot create a pipe: %s", strerror(errno));
+    goto failed;
+  }
+  if ((rc = proc_watch_prepare(loop, &p->watch))) {
+    fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
+    rc = 0;
+    goto failed;
+  }
+  watch_prepared = true;
+  p->handles++; /* the watch reports its close through on_watch_closed */
+
+  struct proc_spawn_args a = {.argv = spec->argv, .envp = spec->envp, .cwd = spec->cwd,
+                              .out_fd = fds[1]};
+  if ((e = proc_spawn(&a, &p->pid))) {
+    p->pid = 0;
+    if (e == ENOENT && spec->cwd && access(spec->cwd, F_OK) != 0)
+      fail_set(p, "spawn", "cannot start \"%s\": working directory %s: %s", spec->argv[0],
+               spec->cwd, strerror(e));
+    else
+      fail_set(p, "spawn", "cannot start \"%s\": %s", spec->argv[0], strerror(e));
+    goto failed;
+  }
+  close(fds[1]);
+  fds[1] = -1;
+
+  /* From here on the child runs: failures kill it and still wait for it. */
+  uv_pipe_init(loop, &p->pipe, 0);
+  p->pipe.data = p;
+  p->handles++;
+  p->pipe_open = true;
+  if ((e = uv_pipe_open(&p->pipe, fds[0])) == 0)
+    fds[0] = -1; /* the handle owns it now */
+  if (e || (e = uv_read_start((uv_stream_t *)&p->pipe, on_alloc, on_read))) {
+    fail_set(p, "spawn", "cannot read the output of a process: %s", uv_strerror(e));
+    kill(-p->pid, SIGKILL);
+    close_pipe(p);
+    p->eof = true;
+  }
+  if ((rc = proc_watch_start(&p->watch, p->pid, on_exit_, on_watch_closed))) {
+    /* cannot watch it: kill it and collect it here (SIGKILL is immediate) */
+    int st;
+    fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
+    rc = 0;
+    kill(-p->pid, SIGKILL);
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+      ;
+    p->exited = true;
+    p->wstatus = st;
+    proc_watch_abandon(&p->watch, on_watch_closed);
+    close_pipe(p);
+    p->eof = true;
+    goto failed_started;
+  }
+  goto out;
+
+failed:
+  if (watch_prepared)
+    proc_watch_abandon(&p->watch, on_watch_closed);
+failed_started:
+  p->phase = T_NOTIFY;
+  uv_timer_start(&p->timer, on_timer, 0, 0);
+out:
+  if (fds[0] >= 0)
+    close(fds[0]);
+  if (fds[1] >= 0)
+    close(fds[1]);
+  return rc;
+}

@@ -1,0 +1,120 @@
+/* proc.h — the process executor: run one attempt of a `run:`/`command:` step.
+ *
+ * The runtime calls proc_start() on its libuv loop; the executor spawns the
+ * program in its own process group (posix_spawn, vfork-like: see
+ * docs/internals/proc.md), appends everything it writes on stdout and stderr
+ * to the attempt's log file as it arrives, and calls the done callback exactly
+ * once, when BOTH the process has exited AND its output pipe has reached EOF
+ * (a background grandchild holding stdout keeps the attempt running), with the
+ * group's SIGKILL timer stopped. Then it parses $WEFT_OUTPUT (exec/outputs.h).
+ *
+ * proc_kill() sends SIGTERM to the whole group at once and SIGKILL to the
+ * group kill_grace_ms later if the attempt has not ended; the reason decides
+ * the error kind ("timeout" or "cancelled"). A group that is empty while the
+ * pipe is still held open (a descendant escaped the group with setsid) ends
+ * the attempt anyway, shortly after the SIGKILL, without waiting for EOF.
+ *
+ * Results (struct proc_result): ok, or an error kind with a message:
+ *   exit_code  "exited with status 3"
+ *   signal     "killed by signal 9 (SIGKILL)"
+ *   spawn      "cannot start \"prog\": No such file or directory" (also a log
+ *              or output file that cannot be created); exit_code -1
+ *   timeout    "timed out after 1.5s (killed by signal 15 (SIGTERM))"
+ *   cancelled  "cancelled (killed by signal 15 (SIGTERM))"
+ *   output     "$WEFT_OUTPUT is over 1 MiB ...", "$WEFT_OUTPUT line 2 has no ..."
+ * A nonzero exit, a signal, a timeout or a cancel takes precedence over an
+ * output error; outputs are parsed in every case but spawn and are {} when
+ * they do not parse.
+ *
+ * Ownership: everything in struct proc_spec is borrowed for the duration of
+ * proc_start() only (the executor copies or opens what it keeps). The struct
+ * proc belongs to the executor: the caller's pointer is valid from
+ * proc_start() until done returns, and must not be used after. The result
+ * and everything it points to (outputs, captured) are borrowed for the
+ * duration of the done callback: json_incref() outputs to keep them.
+ * The loop must not be closed while a proc has not reported done; after done
+ * the executor's handles close within the loop's next iteration.
+ *
+ * Threads: one loop per thread; a proc is used only from its loop's thread.
+ * Children are reaped with waitpid(pid) per own child, never waitpid(-1). */
+#ifndef WEFT_EXEC_PROC_H
+#define WEFT_EXEC_PROC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#define PROC_KILL_GRACE_MS 10000 /* LANGUAGE.md: SIGKILL 10 s after SIGTERM */
+#define PROC_MSG_MAX 512
+
+enum proc_kill_reason {
+  PROC_KILL_TIMEOUT = 1, /* kind "timeout" */
+  PROC_KILL_CANCEL = 2,  /* kind "cancelled" */
+};
+
+struct proc;
+
+/* Each chunk of the child's stdout/stderr as it arrives (for `weft run -v`).
+ * data is borrowed for the call; chunks are not split at line ends. */
+typedef void (*proc_output_cb)(void *ud, const char *data, size_t len);
+
+struct proc_spec {
+  const char *const *argv;  /* NULL-terminated, executed directly; argv[0]
+                               without '/' is looked up in envp's PATH. A
+                               `run:` step passes [sh, -e, -c, SCRIPT]. */
+  const char *const *envp;  /* full environment, NULL-terminated; NULL = ours */
+  const char *cwd;          /* NULL = ours */
+  const char *log_path;     /* opened O_APPEND|O_CREAT; NULL = output dropped */
+  const char *output_path;  /* $WEFT_OUTPUT: created empty before the spawn
+                               (the caller puts it in envp), parsed after
+                               exit; NULL = no outputs ({}) */
+  proc_output_cb on_output; /* optional; gets proc_start's ud */
+  int kill_grace_ms;        /* 0 = PROC_KILL_GRACE_MS */
+  size_t capture_max;       /* keep the first capture_max bytes of output in
+                               the result (agent tools); 0 = none */
+};
+
+struct proc_result {
+  bool ok;
+  const char *kind;           /* NULL when ok; a static string otherwise */
+  char message[PROC_MSG_MAX]; /* "" when ok */
+  int exit_code;              /* -1 when the process did not exit normally */
+  int signal;                 /* the signal that ended it, 0 for none */
+  json_t *outputs;            /* always an object; borrowed */
+  const char *captured;       /* first capture_max bytes of output (NUL-terminated) */
+  size_t captured_len;
+  int log_errno;              /* first error writing the log (0 none); the
+                                 rest of the output was still drained */
+  pid_t pid;                  /* 0 when it did not start */
+};
+
+typedef void (*proc_done_cb)(void *ud, const struct proc_result *r);
+
+/* Starts the attempt. Returns 0 and *out, then done is called exactly once
+ * from a later loop callback (never from inside proc_start), also when the
+ * program cannot be started (kind "spawn"). Returns WEFT_EINVAL (no argv) or
+ * WEFT_ENOMEM without calling done. */
+int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done, void *ud,
+               struct proc **out);
+
+/* SIGTERM to the group now, SIGKILL after the grace. A second call keeps the
+ * first reason and timer. Returns 0, or WEFT_EINVAL for a bad reason. */
+int proc_kill(struct proc *p, int reason);
+
+pid_t proc_pid(const struct proc *p);  /* 0 when the spawn failed */
+pid_t proc_pgid(const struct proc *p); /* == pid: the runtime stores it to
+                                          kill a dead engine's groups */
+
+/* Recovery: a group left by an engine that died. SIGTERM to -pgid, wait up to
+ * grace_ms for it to be gone, then SIGKILL and wait (bounded, 2 s) again.
+ * Members that are our own children are reaped (waitpid(-pgid)). Returns 0
+ * when the group is gone (or was already), WEFT_EBUSY when something
+ * survived, WEFT_EDENIED when we may not signal it, WEFT_EINVAL for pgid <= 1.
+ * Blocks the calling thread: run it before the loop starts, or off-loop. */
+int proc_group_kill(pid_t pgid, int grace_ms);
+/* True when a process group with this id has a member (zombies included). */
+bool proc_group_alive(pid_t pgid);
+
+#endif

@@ -1,0 +1,81 @@
+/* proc_int.h — pieces of the process executor shared between its files
+ * (proc.c, proc_spawn.c, proc_watch.c, proc_group.c). Not for other modules:
+ * they use proc.h.
+ *
+ * proc_spawn.c starts a program the way make does (posix_spawn, which glibc
+ * implements with clone(CLONE_VM|CLONE_VFORK): no copy of our page tables).
+ * proc_watch.c learns that a child exited, either from a pidfd polled on the
+ * loop or, where pidfd_open() is missing, from a SIGCHLD handler that
+ * waitpid()s each pid it knows with WNOHANG (never waitpid(-1): other code in
+ * the process, libuv's uv_spawn included, reaps its own children).
+ *
+ * Ownership: strings passed in are borrowed for the duration of the call.
+ * A struct proc_watch is embedded in its owner and must stay put until its
+ * on_exit has been called or proc_watch_cancel() returned. */
+#ifndef WEFT_EXEC_PROC_INT_H
+#define WEFT_EXEC_PROC_INT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+/* --- proc_spawn.c --------------------------------------------------------- */
+
+struct proc_spawn_args {
+  const char *const *argv;  /* argv[0] is looked up in envp's PATH when it has no '/' */
+  const char *const *envp;  /* NULL: this process's environment */
+  const char *cwd;          /* NULL: ours */
+  int out_fd;               /* becomes the child's stdout and stderr */
+};
+
+/* Starts the child in its own process group (pgid == pid), stdin /dev/null,
+ * signal dispositions and mask reset, every fd but 0-2 closed. Returns 0 and
+ * *pid, or a positive errno (ENOENT, EACCES, ENOEXEC handled by retrying
+ * through /bin/sh as execvp does, ...) describing why it cannot start. */
+int proc_spawn(const struct proc_spawn_args *a, pid_t *pid);
+
+/* --- proc_watch.c --------------------------------------------------------- */
+
+enum proc_watch_mode {
+  PROC_WATCH_AUTO = 0, /* pidfd when the kernel has it, else SIGCHLD */
+  PROC_WATCH_PIDFD,
+  PROC_WATCH_SIGCHLD,
+};
+
+struct proc_reaper;
+struct proc_watch;
+typedef void (*proc_exit_cb)(struct proc_watch *w, int wstatus);
+/* wstatus as from waitpid(); -1 when the status was lost (somebody else
+ * reaped the child, e.g. SIGCHLD set to SIG_IGN). */
+
+struct proc_watch {
+  uv_loop_t *loop;
+  pid_t pid;
+  proc_exit_cb on_exit;
+  void (*on_closed)(struct proc_watch *w); /* the poll handle is closed */
+  int mode;                   /* PROC_WATCH_PIDFD or PROC_WATCH_SIGCHLD */
+  uv_poll_t poll;             /* pidfd mode */
+  int pidfd;
+  bool poll_open;
+  struct proc_reaper *reaper; /* SIGCHLD mode */
+  struct proc_watch *next, *prev;
+};
+
+/* Decides the mode (once per process for AUTO) and, in SIGCHLD mode, makes
+ * sure the loop's SIGCHLD handler is installed: call BEFORE spawning so that
+ * an early exit is not missed. Returns 0 or a WEFT_E* code. */
+int proc_watch_prepare(uv_loop_t *loop, struct proc_watch *w);
+/* Starts watching pid (after a successful spawn). on_exit is called once,
+ * from the loop; after it returns, on_closed follows (maybe immediately, from
+ * inside proc_watch code) once the watch holds no handle any more. */
+int proc_watch_start(struct proc_watch *w, pid_t pid, proc_exit_cb on_exit,
+                     void (*on_closed)(struct proc_watch *w));
+/* Releases a prepared watch that was never started (the spawn failed):
+ * on_closed is called (maybe immediately). */
+void proc_watch_abandon(struct proc_watch *w, void (*on_closed)(struct proc_watch *w));
+
+/* Forces the mode for later spawns (tests and benchmarks). */
+void proc_watch_set_mode(int mode);
+int proc_watch_mode(void); /* the mode in force (AUTO resolved) */
+
+#endif
