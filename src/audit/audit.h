@@ -1,0 +1,44 @@
+/* audit.h — the hash-chained audit log: entry hashes, verification, export.
+ *
+ * Entries live in the store (store_audit_append / store_audit_scan); this
+ * module owns what makes them tamper-evident. Each entry's hash is the SHA-256
+ * (hex) of a canonical serialisation of (seq, at, run, kind, data, prev_hash),
+ * prev_hash being the previous entry's hash (64 zeros for seq 1). The store
+ * also keeps the chain head (last seq and hash) in a separate table, updated in
+ * the same transaction, so removing the last entries is detected too.
+ *
+ * Ownership: strings passed in are borrowed; *msg and *out results are
+ * malloc'd and the caller frees them. */
+#ifndef WEFT_AUDIT_AUDIT_H
+#define WEFT_AUDIT_AUDIT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/sha256.h"
+
+struct store;
+
+#define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Canonical form of an entry's data: compact JSON with sorted keys and ASCII
+ * escapes. json NULL gives "null"; text that is not JSON is WEFT_EPARSE. */
+int audit_canonical(const char *json, char **out);
+
+/* The hash of an entry (run may be NULL; data must already be canonical). The
+ * serialisation is "weft-audit-1\n" followed by each field as a netstring
+ * `LEN:BYTES,` (integers in decimal), a NULL run as `~,`. */
+void audit_entry_hash(int64_t seq, int64_t at, const char *run, const char *kind,
+                      const char *data, const char *prev_hash, char out[SHA256_HEX_LEN + 1]);
+
+/* Walks the whole chain. Returns 0 when intact; WEFT_ECORRUPT when not, with
+ * *first_bad_seq the first position whose entry is wrong or missing and *msg
+ * saying what; another WEFT_E* code (and *msg) when the store failed. msg may
+ * be NULL. */
+int audit_verify(struct store *s, int64_t *first_bad_seq, char **msg);
+
+/* Prints the entries (of one run, or all when run is NULL) as JSON lines:
+ * {"seq","at" (RFC 3339),"at_ms","run","kind","data","prev_hash","hash"}. */
+int audit_export(struct store *s, const char *run, FILE *f);
+
+#endif

@@ -1,0 +1,460 @@
+/* sqlite.c — the SQLite backend of struct store_ops: opening, pragmas,
+ * migrations, transactions, busy retries and the prepared-statement cache.
+ * The ops themselves live in sqlite_runs.c, sqlite_steps.c, sqlite_inbox.c
+ * and sqlite_audit.c; the schema in sqlite_schema.c.
+ *
+ * Busy handling, the one thing that must never fail: several weft processes
+ * share one database. Every write runs inside BEGIN IMMEDIATE (taken here,
+ * with a busy_timeout AND our own retry loop around it, because SQLite
+ * returns SQLITE_BUSY without calling the busy handler in some WAL cases),
+ * so a statement inside the transaction never meets a lock. Reads restart on
+ * busy (sq_query). COMMIT is retried too. Only after SQ_BUSY_GIVEUP_MS of
+ * uninterrupted contention does a call give up with WEFT_EBUSY.
+ *
+ * Durability: journal_mode=WAL (set once, persistent in the file),
+ * synchronous=FULL (a committed transition survives power loss), and the
+ * default autocheckpoint. */
+#include "store/sqlite_int.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int sq_failf(struct sq *q, int rc, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(q->err, sizeof q->err, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int sq_fail(struct sq *q, int sqlite_rc, const char *what)
+{
+  int rc;
+  switch (sqlite_rc & 0xff) {
+  case SQLITE_NOMEM: rc = WEFT_ENOMEM; break;
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED: rc = WEFT_EBUSY; break;
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB: rc = WEFT_ECORRUPT; break;
+  case SQLITE_IOERR:
+  case SQLITE_FULL:
+  case SQLITE_CANTOPEN:
+  case SQLITE_READONLY:
+  case SQLITE_PERM: rc = WEFT_EIO; break;
+  default: rc = WEFT_ESTORE; break;
+  }
+  return sq_failf(q, rc, "store: %s: %s", what, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(sqlite_rc));
+}
+
+/* Jitter source; seeded per process so forked siblings do not wait in step. */
+static unsigned jitter(void)
+{
+  static unsigned x;
+  static int seeded_pid;
+  if (seeded_pid != (int)getpid()) {
+    seeded_pid = (int)getpid();
+    x = (unsigned)seeded_pid * 2654435761u ^ (unsigned)wt_mono_us();
+    if (!x)
+      x = 1;
+  }
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return x;
+}
+
+bool sq_backoff(int attempt, int64_t started_ms)
+{
+  if (wt_mono_ms() - started_ms > SQ_BUSY_GIVEUP_MS)
+    return false;
+  /* 1, 2, 4 ... 32 ms, with jitter so two waiters do not wake in step */
+  long us = 1000L << (attempt < 5 ? attempt : 5);
+  us += (long)(jitter() % 1000) * (attempt + 1);
+  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+  nanosleep(&ts, NULL);
+  return true;
+}
+
+static bool is_busy(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+
+sqlite3_stmt *sq_stmt(struct sq *q, enum sq_stmt_id id, const char *sql)
+{
+  sqlite3_stmt *st = q->stmt[id];
+  if (st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+  int rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  if (rc != SQLITE_OK) {
+    sq_fail(q, rc, "prepare");
+    return NULL;
+  }
+  q->stmt[id] = st;
+  return st;
+}
+
+int sq_exec(struct sq *q, sqlite3_stmt *st, const char *what)
+{
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    ;
+  int out = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, what);
+  sqlite3_reset(st);
+  return out;
+}
+
+/* Steps a transaction-control statement (BEGIN/COMMIT), retrying on busy. */
+static int tx_control(struct sq *q, enum sq_stmt_id id, const char *sql)
+{
+  sqlite3_stmt *st = sq_stmt(q, id, sql);
+  if (!st)
+    return WEFT_ESTORE;
+  int64_t t0 = wt_mono_ms();
+  for (int i = 0;; i++) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+      return 0;
+    if (!is_busy(rc) || !sq_backoff(i, t0))
+      return sq_fail(q, rc, sql);
+  }
+}
+
+int sq_tx_begin(struct sq *q, bool *own)
+{
+  *own = false;
+  if (q->in_tx)
+    return 0;
+  int rc = tx_control(q, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE");
+  if (rc)
+    return rc;
+  q->in_tx = true;
+  *own = true;
+  return 0;
+}
+
+static int tx_commit(struct sq *q)
+{
+  int rc = tx_control(q, SQ_COMMIT, "COMMIT");
+  if (rc) {
+    /* the transaction may still be open: give it up so the handle stays usable */
+    if (!sqlite3_get_autocommit(q->db)) {
+      char keep[sizeof q->err];
+      memcpy(keep, q->err, sizeof keep);
+      sqlite3_stmt *st = sq_stmt(q, SQ_ROLLBACK, "ROLLBACK");
+      if (st)
+        sq_exec(q, st, "ROLLBACK");
+      memcpy(q->err, keep, sizeof keep);
+    }
+  }
+  q->in_tx = false;
+  return rc;
+}
+
+static int tx_rollback(struct sq *q)
+{
+  int rc = 0;
+  if (!sqlite3_get_autocommit(q->db)) {
+    sqlite3_stmt *st = sq_stmt(q, SQ_ROLLBACK, "ROLLBACK");
+    rc = st ? sq_exec(q, st, "ROLLBACK") : WEFT_ESTORE;
+  }
+  q->in_tx = false;
+  return rc;
+}
+
+int sq_tx_end(struct sq *q, bool own, int rc)
+{
+  if (!own)
+    return rc;
+  if (rc == 0)
+    return tx_commit(q);
+  char keep[sizeof q->err];
+  memcpy(keep, q->err, sizeof keep);
+  tx_rollback(q);
+  memcpy(q->err, keep, sizeof keep);
+  return rc;
+}
+
+int sq_query(struct sq *q, sqlite3_stmt *st, int (*row)(void *ctx, sqlite3_stmt *st),
+             void (*restart)(void *ctx), void *ctx, const char *what)
+{
+  int64_t t0 = wt_mono_ms();
+  int out = 0;
+  for (int i = 0;; i++) {
+    int rc;
+    out = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      out = row(ctx, st);
+      if (out)
+        break;
+    }
+    sqlite3_reset(st);
+    if (out || rc == SQLITE_DONE)
+      break;
+    if (!is_busy(rc) || q->in_tx || !sq_backoff(i, t0)) {
+      out = sq_fail(q, rc, what);
+      break;
+    }
+    if (restart)
+      restart(ctx);
+  }
+  return out;
+}
+
+int sq_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+  return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+int sq_bind_time(sqlite3_stmt *st, int i, int64_t ms)
+{
+  return ms ? sqlite3_bind_int64(st, i, ms) : sqlite3_bind_null(st, i);
+}
+
+char *sq_col_text(sqlite3_stmt *st, int i, int *oom)
+{
+  const unsigned char *t = sqlite3_column_text(st, i);
+  if (!t)
+    return NULL;
+  char *c = strdup((const char *)t);
+  if (!c)
+    *oom = 1;
+  return c;
+}
+
+int sq_grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+  if (n < *cap)
+    return 0;
+  if (n >= SQ_MAX_ROWS)
+    return WEFT_ELIMIT;
+  size_t ncap = *cap ? *cap * 2 : 16;
+  if (ncap > SQ_MAX_ROWS)
+    ncap = SQ_MAX_ROWS;
+  void *p = realloc(*v, ncap * elem);
+  if (!p)
+    return WEFT_ENOMEM;
+  memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+  *v = p;
+  *cap = ncap;
+  return 0;
+}
+
+/* ---- ops that belong to the handle itself ---- */
+
+static void sq_close(struct store *s)
+{
+  struct sq *q = sq_of(s);
+  if (q->in_tx)
+    tx_rollback(q);
+  for (int i = 0; i < SQ_NSTMT; i++)
+    sqlite3_finalize(q->stmt[i]);
+  sqlite3_close(q->db);
+  free(q->base.home);
+  free(q);
+}
+
+static const char *sq_errmsg(struct store *s) { return sq_of(s)->err; }
+
+static int sq_begin(struct store *s)
+{
+  struct sq *q = sq_of(s);
+  if (q->in_tx)
+    return sq_failf(q, WEFT_ESTATE, "store: a transaction is already open");
+  bool own;
+  return sq_tx_begin(q, &own);
+}
+
+static int sq_commit(struct store *s)
+{
+  struct sq *q = sq_of(s);
+  if (!q->in_tx)
+    return sq_failf(q, WEFT_ESTATE, "store: commit without a transaction");
+  return tx_commit(q);
+}
+
+static int sq_rollback(struct store *s)
+{
+  struct sq *q = sq_of(s);
+  if (!q->in_tx)
+    return sq_failf(q, WEFT_ESTATE, "store: rollback without a transaction");
+  return tx_rollback(q);
+}
+
+static bool sq_in_tx(struct store *s) { return sq_of(s)->in_tx; }
+
+static const struct store_ops sq_ops = {
+  .version = STORE_OPS_VERSION,
+  .name = "sqlite",
+  .close = sq_close,
+  .errmsg = sq_errmsg,
+  .begin = sq_begin,
+  .commit = sq_commit,
+  .rollback = sq_rollback,
+  .in_tx = sq_in_tx,
+  .workflow_put = sq_workflow_put,
+  .workflow_get = sq_workflow_get,
+  .run_put = sq_run_put,
+  .run_get = sq_run_get,
+  .run_list = sq_run_list,
+  .run_list_active = sq_run_list_active,
+  .run_claim = sq_run_claim,
+  .run_release = sq_run_release,
+  .heartbeat = sq_heartbeat,
+  .step_put = sq_step_put,
+  .step_put_many = sq_step_put_many,
+  .step_get = sq_step_get,
+  .step_list = sq_step_list,
+  .attempt_put = sq_attempt_put,
+  .attempt_list = sq_attempt_list,
+  .inbox_post = sq_inbox_post,
+  .inbox_take = sq_inbox_take,
+  .decision_put = sq_decision_put,
+  .decision_list = sq_decision_list,
+  .audit_append = sq_audit_append,
+  .audit_scan = sq_audit_scan,
+};
+
+/* ---- opening ---- */
+
+/* Runs one SQL text (possibly several statements) with busy retries. */
+static int exec_retry(struct sq *q, const char *sql, const char *what)
+{
+  int64_t t0 = wt_mono_ms();
+  for (int i = 0;; i++) {
+    int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      return 0;
+    if (!is_busy(rc) || !sq_backoff(i, t0))
+      return sq_fail(q, rc, what);
+  }
+}
+
+static int pragma_int(struct sq *q, const char *sql, int *out)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t t0 = wt_mono_ms();
+  int rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return sq_fail(q, rc, sql);
+  for (int i = 0;; i++) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      *out = sqlite3_column_int(st, 0);
+      rc = 0;
+      break;
+    }
+    sqlite3_reset(st);
+    if (!is_busy(rc) || !sq_backoff(i, t0)) {
+      rc = sq_fail(q, rc, sql);
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int set_wal(struct sq *q)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t t0 = wt_mono_ms();
+  int rc = sqlite3_prepare_v2(q->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return sq_fail(q, rc, "journal_mode");
+  for (int i = 0;; i++) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      const char *mode = (const char *)sqlite3_column_text(st, 0);
+      rc = mode && strcmp(mode, "wal") == 0
+             ? 0
+             : sq_failf(q, WEFT_ESTORE, "store: cannot switch the database to WAL mode (got %s)",
+                        mode ? mode : "?");
+      break;
+    }
+    sqlite3_reset(st);
+    if (!is_busy(rc) || !sq_backoff(i, t0)) {
+      rc = sq_fail(q, rc, "journal_mode=WAL");
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int migrate(struct sq *q)
+{
+  int ver = 0, rc = pragma_int(q, "PRAGMA user_version", &ver);
+  if (rc)
+    return rc;
+  if (ver == sq_n_migrations)
+    return 0; /* the common case: no write lock taken */
+  bool own;
+  rc = sq_tx_begin(q, &own);
+  if (rc)
+    return rc;
+  rc = pragma_int(q, "PRAGMA user_version", &ver); /* again, under the lock */
+  if (rc)
+    goto out;
+  if (ver > sq_n_migrations) {
+    rc = sq_failf(q, WEFT_ESTORE,
+                  "store: the database has schema version %d, newer than this weft (%d); "
+                  "use a newer weft",
+                  ver, sq_n_migrations);
+    goto out;
+  }
+  for (; ver < sq_n_migrations; ver++) {
+    char *e = NULL;
+    if (sqlite3_exec(q->db, sq_migrations[ver], NULL, NULL, &e) != SQLITE_OK) {
+      rc = sq_failf(q, WEFT_ESTORE, "store: migration %d failed: %s", ver + 1, e ? e : "?");
+      sqlite3_free(e);
+      goto out;
+    }
+  }
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA user_version=%d", sq_n_migrations);
+  if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    rc = sq_fail(q, sqlite3_errcode(q->db), "set user_version");
+out:
+  return sq_tx_end(q, own, rc);
+}
+
+int store_sqlite_open(const char *db_path, struct store **out, char **err)
+{
+  int rc = 0;
+  *out = NULL;
+  if (err)
+    *err = NULL;
+  struct sq *q = calloc(1, sizeof *q);
+  if (!q)
+    return WEFT_ENOMEM;
+  q->base.ops = &sq_ops;
+  int src = sqlite3_open_v2(db_path, &q->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (src != SQLITE_OK) {
+    rc = sq_fail(q, src, db_path);
+    goto out;
+  }
+  sqlite3_extended_result_codes(q->db, 0);
+  sqlite3_busy_timeout(q->db, SQ_BUSY_TIMEOUT_MS);
+  if ((rc = set_wal(q)) ||
+      (rc = exec_retry(q, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;", "pragmas")) ||
+      (rc = migrate(q)))
+    goto out;
+out:
+  if (rc) {
+    if (err)
+      *err = strdup(q->err[0] ? q->err : weft_strerror(rc));
+    sq_close(&q->base);
+    return rc;
+  }
+  *out = &q->base;
+  return 0;
+}

@@ -1,0 +1,139 @@
+/* sqlite_int.h — internals shared by the SQLite backend's files (sqlite*.c).
+ *
+ * struct sq is the backend's handle; it extends struct store. It caches one
+ * prepared statement per enum sq_stmt_id slot (prepared on first use with the
+ * SQL given at the call site, kept until close). All writes go through
+ * sq_tx_begin()/sq_tx_end(): inside the caller's transaction they just join
+ * it, outside they take BEGIN IMMEDIATE themselves, retrying while busy.
+ * Reads go through sq_query(), which restarts a query that hit SQLITE_BUSY.
+ * Nothing here is used outside src/store/. */
+#ifndef WEFT_STORE_SQLITE_INT_H
+#define WEFT_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+
+enum sq_stmt_id {
+  SQ_BEGIN_IMMEDIATE,
+  SQ_BEGIN_DEFERRED,
+  SQ_COMMIT,
+  SQ_ROLLBACK,
+  SQ_WF_INSERT,
+  SQ_WF_GET,
+  SQ_RUN_PUT,
+  SQ_RUN_GET_EXACT,
+  SQ_RUN_GET_PREFIX,
+  SQ_RUN_LIST,
+  SQ_RUN_ACTIVE,
+  SQ_RUN_OWNER,
+  SQ_RUN_CLAIM,
+  SQ_RUN_RELEASE,
+  SQ_HEARTBEAT,
+  SQ_STEP_PUT,
+  SQ_STEP_GET,
+  SQ_STEP_LIST_RUN,
+  SQ_STEP_LIST_STEP,
+  SQ_ATTEMPT_PUT,
+  SQ_ATTEMPT_LIST,
+  SQ_INBOX_POST,
+  SQ_INBOX_PEEK,
+  SQ_INBOX_TAKE,
+  SQ_DECISION_PUT,
+  SQ_DECISION_LIST_RUN,
+  SQ_DECISION_LIST_STEP,
+  SQ_AUDIT_HEAD,
+  SQ_AUDIT_MAXSEQ,
+  SQ_AUDIT_INSERT,
+  SQ_AUDIT_SET_HEAD,
+  SQ_AUDIT_SCAN_ALL,
+  SQ_AUDIT_SCAN_RUN,
+  SQ_NSTMT
+};
+
+struct sq {
+  struct store base;
+  sqlite3 *db;
+  sqlite3_stmt *stmt[SQ_NSTMT];
+  bool in_tx;      /* a transaction is open (the caller's or our own) */
+  char err[512];
+};
+
+/* Caps on arrays returned by list functions (over: WEFT_ELIMIT). */
+#define SQ_MAX_ROWS ((size_t)1 << 26)
+/* How long a writer keeps retrying a busy database before WEFT_EBUSY. */
+#define SQ_BUSY_GIVEUP_MS (5 * 60 * 1000)
+#define SQ_BUSY_TIMEOUT_MS 2000
+
+static inline struct sq *sq_of(struct store *s) { return (struct sq *)s; }
+
+/* Records a message "what: sqlite's message" and maps the SQLite code to a
+ * WEFT_E* code, which it returns. */
+int sq_fail(struct sq *q, int sqlite_rc, const char *what);
+/* Records a message (printf-style) and returns rc. */
+int sq_failf(struct sq *q, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The cached statement for id (prepared from sql on first use), reset and with
+ * bindings cleared; NULL on failure (message recorded). */
+sqlite3_stmt *sq_stmt(struct sq *q, enum sq_stmt_id id, const char *sql);
+/* Steps a write statement to completion (SQLITE_DONE or rows ignored) and
+ * resets it. Inside a write transaction busy cannot happen. */
+int sq_exec(struct sq *q, sqlite3_stmt *st, const char *what);
+/* Opens a write transaction unless one is open; *own says whether this call
+ * opened it (and so must end it with sq_tx_end). */
+int sq_tx_begin(struct sq *q, bool *own);
+/* When own: commits if rc == 0, else rolls back. Returns rc, or the commit's
+ * failure. */
+int sq_tx_end(struct sq *q, bool own, int rc);
+/* Runs a read: steps st, calling row(ctx, st) per row; when SQLite says busy,
+ * calls restart(ctx) (may be NULL), waits and starts over. Resets st. */
+int sq_query(struct sq *q, sqlite3_stmt *st, int (*row)(void *ctx, sqlite3_stmt *st),
+             void (*restart)(void *ctx), void *ctx, const char *what);
+/* Sleeps a little before retry number attempt; false when started_ms is
+ * longer ago than SQ_BUSY_GIVEUP_MS. */
+bool sq_backoff(int attempt, int64_t started_ms);
+
+/* Binding and reading helpers: NULL text and 0 times are SQL NULL. */
+int sq_bind_text(sqlite3_stmt *st, int i, const char *s);
+int sq_bind_time(sqlite3_stmt *st, int i, int64_t ms);
+char *sq_col_text(sqlite3_stmt *st, int i, int *oom); /* malloc'd copy or NULL */
+/* Grows *v (elements of size elem) to hold n + 1; WEFT_ELIMIT past SQ_MAX_ROWS. */
+int sq_grow(void **v, size_t *cap, size_t n, size_t elem);
+
+/* The migrations, oldest first (sqlite_schema.c). Append-only. */
+extern const char *const sq_migrations[];
+extern const int sq_n_migrations;
+
+/* Op implementations, by file. */
+int sq_workflow_put(struct store *s, const char *name, const char *path, const char *source,
+                    int64_t now, char hash_out[SHA256_HEX_LEN + 1], bool *created);
+int sq_workflow_get(struct store *s, const char *hash, struct store_workflow *out);
+int sq_run_put(struct store *s, const struct store_run *r);
+int sq_run_get(struct store *s, const char *id_or_prefix, struct store_run *out);
+int sq_run_list(struct store *s, const struct store_run_filter *f, struct store_run **out,
+                size_t *n);
+int sq_run_list_active(struct store *s, struct store_run **out, size_t *n);
+int sq_run_claim(struct store *s, const char *run_id, int pid, int64_t start, int64_t now);
+int sq_run_release(struct store *s, const char *run_id);
+int sq_heartbeat(struct store *s, int pid, int64_t start, int64_t now);
+int sq_step_put(struct store *s, const struct store_step *st);
+int sq_step_put_many(struct store *s, const struct store_step *v, size_t n);
+int sq_step_get(struct store *s, const char *run_id, const char *step, int index,
+                struct store_step *out);
+int sq_step_list(struct store *s, const char *run_id, const char *step, struct store_step **out,
+                 size_t *n);
+int sq_attempt_put(struct store *s, const struct store_attempt *a);
+int sq_attempt_list(struct store *s, const char *run_id, const char *step, int index,
+                    struct store_attempt **out, size_t *n);
+int sq_inbox_post(struct store *s, const struct store_inbox *m, int64_t *id_out);
+int sq_inbox_take(struct store *s, const char *const *run_ids, size_t n_runs, bool events,
+                  int64_t now, struct store_inbox **out, size_t *n);
+int sq_decision_put(struct store *s, const struct store_decision *d, int64_t *id_out);
+int sq_decision_list(struct store *s, const char *run_id, const char *step, int index,
+                     struct store_decision **out, size_t *n);
+int sq_audit_append(struct store *s, int64_t at, const char *run_id, const char *kind,
+                    const char *data, int64_t *seq_out);
+int sq_audit_scan(struct store *s, const char *run_id, struct store_audit *head,
+                  store_audit_cb cb, void *ctx);
+
+#endif

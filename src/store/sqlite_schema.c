@@ -1,0 +1,66 @@
+/* sqlite_schema.c — the SQLite schema, as an append-only list of migrations.
+ *
+ * Migration i (0-based) brings the database from PRAGMA user_version i to
+ * i + 1; sqlite.c runs the missing ones in one BEGIN IMMEDIATE transaction
+ * when a store is opened. NEVER edit or reorder an entry that has been
+ * committed: databases in the field have already run it. Add a new entry at
+ * the end instead (ALTER TABLE ADD COLUMN, CREATE INDEX, a new table...).
+ *
+ * Conventions: times are INTEGER ms (NULL when absent), JSON is TEXT, a step
+ * index of -1 means a plain (not for_each) step. Tables with natural keys are
+ * WITHOUT ROWID so the key is the clustered index. */
+#include "store/sqlite_int.h"
+
+const char *const sq_migrations[] = {
+  /* 1: the initial schema */
+  "CREATE TABLE workflows("
+  "  hash TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT, source TEXT NOT NULL,"
+  "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+  "CREATE INDEX workflows_name ON workflows(name, created_at);"
+
+  "CREATE TABLE runs("
+  "  id TEXT PRIMARY KEY, workflow TEXT NOT NULL, workflow_hash TEXT, path TEXT,"
+  "  status TEXT NOT NULL, trigger TEXT, parent_id TEXT, parent_step TEXT,"
+  "  parent_index INTEGER NOT NULL DEFAULT -1, started_by TEXT,"
+  "  inputs TEXT, outputs TEXT, error TEXT,"
+  "  created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
+  "  owner_pid INTEGER, owner_start INTEGER, heartbeat_at INTEGER) WITHOUT ROWID;"
+  "CREATE INDEX runs_status ON runs(status);"
+  "CREATE INDEX runs_workflow ON runs(workflow);"
+  "CREATE INDEX runs_parent ON runs(parent_id) WHERE parent_id IS NOT NULL;"
+  "CREATE INDEX runs_owner ON runs(owner_pid, owner_start) WHERE owner_pid IS NOT NULL;"
+
+  "CREATE TABLE steps("
+  "  run_id TEXT NOT NULL, step TEXT NOT NULL, idx INTEGER NOT NULL,"
+  "  status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, exit_code INTEGER,"
+  "  error TEXT, outputs TEXT, started_at INTEGER, finished_at INTEGER,"
+  "  iteration INTEGER NOT NULL DEFAULT 0, pid INTEGER, pgid INTEGER,"
+  "  PRIMARY KEY(run_id, step, idx)) WITHOUT ROWID;"
+
+  "CREATE TABLE attempts("
+  "  run_id TEXT NOT NULL, step TEXT NOT NULL, idx INTEGER NOT NULL,"
+  "  attempt INTEGER NOT NULL, status TEXT NOT NULL, exit_code INTEGER, error TEXT,"
+  "  started_at INTEGER, finished_at INTEGER, log_path TEXT,"
+  "  PRIMARY KEY(run_id, step, idx, attempt)) WITHOUT ROWID;"
+
+  "CREATE TABLE inbox("
+  "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, run_id TEXT, step TEXT,"
+  "  idx INTEGER NOT NULL DEFAULT -1, user TEXT, payload TEXT,"
+  "  created_at INTEGER NOT NULL, taken_at INTEGER);"
+  "CREATE INDEX inbox_pending ON inbox(run_id) WHERE taken_at IS NULL;"
+
+  "CREATE TABLE decisions("
+  "  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL,"
+  "  idx INTEGER NOT NULL DEFAULT -1, user TEXT NOT NULL, decision TEXT NOT NULL,"
+  "  comment TEXT, fields TEXT, at INTEGER NOT NULL);"
+  "CREATE INDEX decisions_step ON decisions(run_id, step, idx);"
+
+  "CREATE TABLE audit("
+  "  seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, run_id TEXT, kind TEXT NOT NULL,"
+  "  data TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+  "CREATE INDEX audit_run ON audit(run_id, seq) WHERE run_id IS NOT NULL;"
+  "CREATE TABLE audit_head("
+  "  id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);",
+};
+
+const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

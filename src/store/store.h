@@ -1,0 +1,385 @@
+/* store.h — the durable store: workflow versions, runs, step instances,
+ * attempts, the inbox of requests, approval decisions and the audit log.
+ *
+ * A store is a handle `struct store` whose first member is a table of
+ * functions (`struct store_ops`, with a `version` field like sqlite3_vfs).
+ * SQLite is the backend today (store/sqlite.c); PostgreSQL comes later and only
+ * has to fill the same table. Callers use the thin inline wrappers
+ * `store_xxx(s, ...)` below, never s->ops directly.
+ *
+ * Threads and processes: one handle belongs to one thread (the runtime's libuv
+ * thread, or a CLI process). Several processes may open the same home at once;
+ * writers wait and retry when the database is busy, so callers never see
+ * "database is locked" (after ~5 minutes of continuous contention a call gives
+ * up with WEFT_EBUSY).
+ *
+ * Transactions (group commit): store_begin() opens a write transaction;
+ * every put until store_commit() joins it, so one loop tick costs one fsync.
+ * A put called outside a transaction commits by itself (fine for the CLI,
+ * too slow for a loop). Reads see committed data plus the caller's own open
+ * transaction.
+ *
+ * Ownership:
+ * - Pointers passed IN (rows, strings, JSON text) are borrowed for the call;
+ *   the store copies what it keeps.
+ * - Rows handed OUT are filled by the store with malloc'd strings that the
+ *   caller owns: free one row with store_run_clear()/..., an array with
+ *   store_runs_free()/... (which also frees the array).
+ * - JSON values (inputs, outputs, error, payload, fields, audit data) travel
+ *   as JSON TEXT (char *); NULL means absent (SQL NULL). The store does not
+ *   parse them, except audit data which it canonicalises (see audit/audit.h).
+ * - Times are int64 ms since the epoch (util/wtime.h); 0 means absent.
+ * - On failure a function returns a negative WEFT_E* code and
+ *   store_errmsg(s) gives a one-line message for people (valid until the next
+ *   call on the handle).
+ */
+#ifndef WEFT_STORE_STORE_H
+#define WEFT_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/sha256.h"
+
+#define STORE_OPS_VERSION 1
+#define STORE_DB_NAME "weft.db"
+#define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
+
+/* A workflow definition, by content hash (sha256 hex of the source text). */
+struct store_workflow {
+  char *hash;
+  char *name;
+  char *path;       /* as first seen; may be NULL */
+  char *source;     /* the YAML text, verbatim */
+  int64_t created_at;
+};
+
+/* A run. status/trigger are the words of LANGUAGE.md §4 / CLI.md
+ * ("queued", "running", ..., "manual"). */
+struct store_run {
+  char *id;            /* ULID text */
+  char *workflow;      /* workflow name */
+  char *workflow_hash; /* the definition it started with (store_workflow_get) */
+  char *path;          /* workflow file path; may be NULL */
+  char *status;
+  char *trigger;       /* may be NULL */
+  char *parent_id;     /* sub-workflows: parent run, step and index; NULL if none */
+  char *parent_step;
+  int parent_index;    /* STORE_NO_INDEX when none */
+  char *started_by;    /* user; may be NULL */
+  char *inputs;        /* JSON text or NULL */
+  char *outputs;
+  char *error;
+  int64_t created_at, started_at, finished_at;
+  /* ownership: the engine process that executes the run. Written by
+   * store_run_put() only when the row is first inserted; afterwards only by
+   * store_run_claim()/store_run_release()/store_heartbeat(). */
+  int owner_pid;            /* 0: none */
+  int64_t owner_start;      /* /proc/PID/stat field 22 of the owner */
+  int64_t heartbeat_at;
+};
+
+/* One step instance: (run, step, index). */
+struct store_step {
+  char *run_id;
+  char *step;
+  int index;            /* STORE_NO_INDEX for a plain step, else the for_each index */
+  char *status;
+  int attempts;
+  bool has_exit_code;
+  int exit_code;
+  char *error;          /* JSON text or NULL */
+  char *outputs;        /* JSON text or NULL */
+  int64_t started_at, finished_at;
+  int iteration;        /* repeat: iterations done */
+  int pid, pgid;        /* of the running attempt; 0 when none */
+};
+
+/* One attempt of a step instance (attempt numbers start at 1). */
+struct store_attempt {
+  char *run_id;
+  char *step;
+  int index;
+  int attempt;
+  char *status;
+  bool has_exit_code;
+  int exit_code;
+  char *error;          /* JSON text or NULL */
+  int64_t started_at, finished_at;
+  char *log_path;       /* may be NULL */
+};
+
+/* A request from another process to the engine that owns a run: kind is
+ * "cancel", "approve", "reject", "event", "retry", ...; run_id is NULL for
+ * events, which go to whoever waits for them. */
+struct store_inbox {
+  int64_t id;           /* assigned by store_inbox_post() */
+  char *kind;
+  char *run_id;
+  char *step;           /* may be NULL */
+  int index;            /* STORE_NO_INDEX when not about an instance */
+  char *user;           /* who asked; may be NULL */
+  char *payload;        /* JSON text or NULL */
+  int64_t created_at;
+  int64_t taken_at;     /* 0 while pending */
+};
+
+/* A human decision on an approval step (also refused ones, decision
+ * "refused", so the history is complete). */
+struct store_decision {
+  int64_t id;
+  char *run_id;
+  char *step;
+  int index;
+  char *user;
+  char *decision;       /* "approve", "reject", "refused", ... */
+  char *comment;        /* may be NULL */
+  char *fields;         /* JSON text or NULL */
+  int64_t at;
+};
+
+/* One audit log entry (see audit/audit.h for the hash). */
+struct store_audit {
+  int64_t seq;          /* 1, 2, 3, ... */
+  int64_t at;
+  char *run_id;         /* may be NULL */
+  char *kind;
+  char *data;           /* canonical JSON text */
+  char *prev_hash;      /* hex; 64 zeros for seq 1 */
+  char *hash;           /* hex */
+};
+
+/* Filter for store_run_list(); zero/NULL fields do not filter. */
+struct store_run_filter {
+  const char *status;
+  const char *workflow;
+  const char *parent_id;   /* child runs of this run */
+  size_t limit;            /* 0: no limit */
+};
+
+/* Called by store_audit_scan() for each entry in seq order; the entry is
+ * borrowed for the call. Return non-zero to stop (that value is returned). */
+typedef int (*store_audit_cb)(void *ctx, const struct store_audit *e);
+
+struct store;
+
+struct store_ops {
+  int version; /* STORE_OPS_VERSION */
+  const char *name;
+  void (*close)(struct store *s);
+  const char *(*errmsg)(struct store *s);
+
+  int (*begin)(struct store *s);
+  int (*commit)(struct store *s);
+  int (*rollback)(struct store *s);
+  bool (*in_tx)(struct store *s);
+
+  /* Stores the definition if it is new (hash = sha256 of source) and then
+   * appends a "definition" audit entry. hash_out gets the hash; *created (may
+   * be NULL) says whether it was new. */
+  int (*workflow_put)(struct store *s, const char *name, const char *path, const char *source,
+                      int64_t now, char hash_out[SHA256_HEX_LEN + 1], bool *created);
+  int (*workflow_get)(struct store *s, const char *hash, struct store_workflow *out);
+
+  int (*run_put)(struct store *s, const struct store_run *r);
+  /* id_or_prefix: a full id or a unique prefix (WEFT_EAMBIGUOUS, WEFT_ENOTFOUND). */
+  int (*run_get)(struct store *s, const char *id_or_prefix, struct store_run *out);
+  int (*run_list)(struct store *s, const struct store_run_filter *f, struct store_run **out,
+                  size_t *n);
+  /* Runs with status running or waiting (all owners; see store_run_orphans()). */
+  int (*run_list_active)(struct store *s, struct store_run **out, size_t *n);
+  /* Takes ownership of a run for (pid, start) unless another live process
+   * owns it (WEFT_EBUSY). */
+  int (*run_claim)(struct store *s, const char *run_id, int pid, int64_t start, int64_t now);
+  int (*run_release)(struct store *s, const char *run_id);
+  /* Sets heartbeat_at = now on every run owned by (pid, start). */
+  int (*heartbeat)(struct store *s, int pid, int64_t start, int64_t now);
+
+  int (*step_put)(struct store *s, const struct store_step *st);
+  /* Upserts n rows; outside a transaction commits every 1,000 rows. */
+  int (*step_put_many)(struct store *s, const struct store_step *v, size_t n);
+  int (*step_get)(struct store *s, const char *run_id, const char *step, int index,
+                  struct store_step *out);
+  /* All instances of a run (step == NULL) or of one step, by (step, index). */
+  int (*step_list)(struct store *s, const char *run_id, const char *step,
+                   struct store_step **out, size_t *n);
+
+  int (*attempt_put)(struct store *s, const struct store_attempt *a);
+  /* Attempts of one instance by attempt number. */
+  int (*attempt_list)(struct store *s, const char *run_id, const char *step, int index,
+                      struct store_attempt **out, size_t *n);
+
+  int (*inbox_post)(struct store *s, const struct store_inbox *m, int64_t *id_out);
+  /* Marks as taken and returns (by id) the pending requests for the given runs
+   * and, when events is true, the pending run-less events. Each request is
+   * returned to exactly one caller, across processes. */
+  int (*inbox_take)(struct store *s, const char *const *run_ids, size_t n_runs, bool events,
+                    int64_t now, struct store_inbox **out, size_t *n);
+
+  int (*decision_put)(struct store *s, const struct store_decision *d, int64_t *id_out);
+  /* Decisions of one step instance (step NULL: of the whole run) by id. */
+  int (*decision_list)(struct store *s, const char *run_id, const char *step, int index,
+                       struct store_decision **out, size_t *n);
+
+  /* Appends one entry to the hash chain inside the current transaction (or
+   * its own). data is JSON text (NULL: null), canonicalised before hashing. */
+  int (*audit_append)(struct store *s, int64_t at, const char *run_id, const char *kind,
+                      const char *data, int64_t *seq_out);
+  /* Calls cb for each entry (of one run, or all when run_id is NULL) in seq
+   * order, in one consistent snapshot; head (may be NULL) gets the recorded
+   * chain head (seq 0 and hash NULL when the log is empty). */
+  int (*audit_scan)(struct store *s, const char *run_id, struct store_audit *head,
+                    store_audit_cb cb, void *ctx);
+};
+
+/* Every backend handle starts with this. */
+struct store {
+  const struct store_ops *ops;
+  char *home; /* the home folder (owned) */
+};
+
+/* Opens (creating as needed) the home folder: home, else $WEFT_HOME, else
+ * ./.weft; with logs/ and workspaces/ inside, and the SQLite store weft.db
+ * (migrated to the current schema). On failure *err gets a malloc'd message
+ * (caller frees) and *out is NULL. */
+int store_open(const char *home, struct store **out, char **err);
+/* Opens the SQLite store at db_path (no folders created). */
+int store_sqlite_open(const char *db_path, struct store **out, char **err);
+/* Resolves the home folder as store_open() does; malloc'd, caller frees. */
+char *store_home_resolve(const char *home);
+static inline const char *store_home(const struct store *s) { return s->home; }
+
+/* Start time of process pid (field 22 of /proc/PID/stat, clock ticks since
+ * boot); 0 and *start set, or WEFT_ENOTFOUND when there is no such process. */
+int store_proc_start(int pid, int64_t *start);
+/* True when the process that owns r is alive (same pid and start time). */
+bool store_run_owner_alive(const struct store_run *r);
+/* Runs left running/waiting whose owner is dead (for `weft resume`). */
+int store_run_orphans(struct store *s, struct store_run **out, size_t *n);
+
+void store_workflow_clear(struct store_workflow *w);
+void store_run_clear(struct store_run *r);
+void store_step_clear(struct store_step *st);
+void store_attempt_clear(struct store_attempt *a);
+void store_inbox_clear(struct store_inbox *m);
+void store_decision_clear(struct store_decision *d);
+void store_runs_free(struct store_run *v, size_t n);
+void store_steps_free(struct store_step *v, size_t n);
+void store_attempts_free(struct store_attempt *v, size_t n);
+void store_inbox_free(struct store_inbox *v, size_t n);
+void store_decisions_free(struct store_decision *v, size_t n);
+
+/* Thin wrappers over the ops table (documented there). */
+static inline void store_close(struct store *s)
+{
+  if (s)
+    s->ops->close(s);
+}
+static inline const char *store_errmsg(struct store *s) { return s->ops->errmsg(s); }
+static inline int store_begin(struct store *s) { return s->ops->begin(s); }
+static inline int store_commit(struct store *s) { return s->ops->commit(s); }
+static inline int store_rollback(struct store *s) { return s->ops->rollback(s); }
+static inline bool store_in_tx(struct store *s) { return s->ops->in_tx(s); }
+static inline int store_workflow_put(struct store *s, const char *name, const char *path,
+                                     const char *source, int64_t now,
+                                     char hash_out[SHA256_HEX_LEN + 1], bool *created)
+{
+  return s->ops->workflow_put(s, name, path, source, now, hash_out, created);
+}
+static inline int store_workflow_get(struct store *s, const char *hash, struct store_workflow *out)
+{
+  return s->ops->workflow_get(s, hash, out);
+}
+static inline int store_run_put(struct store *s, const struct store_run *r)
+{
+  return s->ops->run_put(s, r);
+}
+static inline int store_run_get(struct store *s, const char *id_or_prefix, struct store_run *out)
+{
+  return s->ops->run_get(s, id_or_prefix, out);
+}
+static inline int store_run_list(struct store *s, const struct store_run_filter *f,
+                                 struct store_run **out, size_t *n)
+{
+  return s->ops->run_list(s, f, out, n);
+}
+static inline int store_run_children(struct store *s, const char *parent_id,
+                                     struct store_run **out, size_t *n)
+{
+  struct store_run_filter f = {.parent_id = parent_id};
+  return s->ops->run_list(s, &f, out, n);
+}
+static inline int store_run_claim(struct store *s, const char *run_id, int pid, int64_t start,
+                                  int64_t now)
+{
+  return s->ops->run_claim(s, run_id, pid, start, now);
+}
+static inline int store_run_release(struct store *s, const char *run_id)
+{
+  return s->ops->run_release(s, run_id);
+}
+static inline int store_heartbeat(struct store *s, int pid, int64_t start, int64_t now)
+{
+  return s->ops->heartbeat(s, pid, start, now);
+}
+static inline int store_step_put(struct store *s, const struct store_step *st)
+{
+  return s->ops->step_put(s, st);
+}
+static inline int store_step_put_many(struct store *s, const struct store_step *v, size_t n)
+{
+  return s->ops->step_put_many(s, v, n);
+}
+static inline int store_step_get(struct store *s, const char *run_id, const char *step, int index,
+                                 struct store_step *out)
+{
+  return s->ops->step_get(s, run_id, step, index, out);
+}
+static inline int store_step_list(struct store *s, const char *run_id, const char *step,
+                                  struct store_step **out, size_t *n)
+{
+  return s->ops->step_list(s, run_id, step, out, n);
+}
+static inline int store_attempt_put(struct store *s, const struct store_attempt *a)
+{
+  return s->ops->attempt_put(s, a);
+}
+static inline int store_attempt_list(struct store *s, const char *run_id, const char *step,
+                                     int index, struct store_attempt **out, size_t *n)
+{
+  return s->ops->attempt_list(s, run_id, step, index, out, n);
+}
+static inline int store_inbox_post(struct store *s, const struct store_inbox *m, int64_t *id_out)
+{
+  return s->ops->inbox_post(s, m, id_out);
+}
+static inline int store_inbox_take(struct store *s, const char *const *run_ids, size_t n_runs,
+                                   bool events, int64_t now, struct store_inbox **out, size_t *n)
+{
+  return s->ops->inbox_take(s, run_ids, n_runs, events, now, out, n);
+}
+static inline int store_decision_put(struct store *s, const struct store_decision *d,
+                                     int64_t *id_out)
+{
+  return s->ops->decision_put(s, d, id_out);
+}
+static inline int store_decision_list(struct store *s, const char *run_id, const char *step,
+                                      int index, struct store_decision **out, size_t *n)
+{
+  return s->ops->decision_list(s, run_id, step, index, out, n);
+}
+static inline int store_audit_append(struct store *s, int64_t at, const char *run_id,
+                                     const char *kind, const char *data, int64_t *seq_out)
+{
+  return s->ops->audit_append(s, at, run_id, kind, data, seq_out);
+}
+static inline int store_audit_scan(struct store *s, const char *run_id, struct store_audit *head,
+                                   store_audit_cb cb, void *ctx)
+{
+  return s->ops->audit_scan(s, run_id, head, cb, ctx);
+}
+void store_audit_clear(struct store_audit *e);
+
+#endif
