@@ -1,0 +1,863 @@
+/* test_proc.c — the process executor (src/exec/proc*.c) on real processes
+ * and a real libuv loop. Each test runs in its own process (Criterion), so a
+ * test may switch the exit-watch mode or become a child subreaper (to see
+ * how its grandchildren died) without affecting the others. No assertion
+ * depends on how long anything took; waits for processes are bounded only to
+ * turn a hang into a failure. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec/proc.h"
+#include "exec/proc_int.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+/* --- harness --------------------------------------------------------------- */
+
+struct res {
+  int calls;
+  bool ok;
+  char kind[32];
+  char message[PROC_MSG_MAX];
+  int exit_code, signal;
+  pid_t pid;
+  json_t *outputs;
+  char *captured;
+  size_t captured_len;
+  struct buf streamed;    /* everything on_output saw */
+  const char *kill_on;    /* proc_kill when streamed output contains this */
+  int kill_reason;
+  struct proc *proc;
+  bool killed;
+  char log_at_done[4096]; /* the log's content when done ran */
+  const char *log_path;
+};
+
+static void on_done(void *ud, const struct proc_result *r)
+{
+  struct res *s = ud;
+  s->calls++;
+  s->ok = r->ok;
+  snprintf(s->kind, sizeof s->kind, "%s", r->kind ? r->kind : "");
+  snprintf(s->message, sizeof s->message, "%s", r->message);
+  s->exit_code = r->exit_code;
+  s->signal = r->signal;
+  s->pid = r->pid;
+  s->outputs = json_incref(r->outputs);
+  s->captured = malloc(r->captured_len + 1);
+  memcpy(s->captured, r->captured, r->captured_len + 1);
+  s->captured_len = r->captured_len;
+  if (s->log_path) {
+    FILE *f = fopen(s->log_path, "r");
+    if (f) {
+      size_t n = fread(s->log_at_done, 1, sizeof s->log_at_done - 1, f);
+      s->log_at_done[n] = '\0';
+      fclose(f);
+    }
+  }
+}
+
+static void on_output(void *ud, const char *d, size_t n)
+{
+  struct res *s = ud;
+  cr_assert_eq(buf_append(&s->streamed, d, n), 0);
+  if (s->kill_on && !s->killed && strstr(s->streamed.p, s->kill_on)) {
+    s->killed = true;
+    cr_assert_eq(proc_kill(s->proc, s->kill_reason), 0);
+  }
+}
+
+static void res_init(struct res *s)
+{
+  memset(s, 0, sizeof *s);
+  buf_init(&s->streamed, 64 << 20);
+}
+
+static void res_free(struct res *s)
+{
+  json_decref(s->outputs);
+  free(s->captured);
+  buf_free(&s->streamed);
+}
+
+/* Runs one spec to completion on a fresh loop; every handle must be closed. */
+static void run_spec(struct proc_spec *spec, struct res *s)
+{
+  uv_loop_t loop;
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  spec->on_output = on_output;
+  if (!spec->capture_max)
+    spec->capture_max = 1 << 20;
+  s->log_path = spec->log_path;
+  cr_assert_eq(proc_start(&loop, spec, on_done, s, &s->proc), 0);
+  cr_assert_eq(s->calls, 0, "done is never called from inside proc_start");
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(s->calls, 1, "done called exactly once");
+  cr_assert_eq(uv_loop_close(&loop), 0, "the executor left a handle open");
+}
+
+static char g_dir[64];
+
+static void make_dir(void)
+{
+  snprintf(g_dir, sizeof g_dir, "/tmp/weft-test-proc-XXXXXX");
+  cr_assert_not_null(mkdtemp(g_dir));
+}
+
+static void rm_dir(void)
+{
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+static char *path_in(const char *name)
+{
+  static char p[8][PATH_MAX];
+  static int i;
+  char *r = p[i++ % 8];
+  snprintf(r, PATH_MAX, "%s/%s", g_dir, name);
+  return r;
+}
+
+static char *slurp(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f, "cannot open %s", path);
+  struct buf b;
+  buf_init(&b, 64 << 20);
+  char tmp[8192];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+    cr_assert_eq(buf_append(&b, tmp, n), 0);
+  fclose(f);
+  return buf_take(&b);
+}
+
+static void expect_outputs(const struct res *s, const char *want)
+{
+  json_error_t je;
+  json_t *w = json_loads(want, 0, &je);
+  cr_assert_not_null(w);
+  char *got = json_dumps(s->outputs, JSON_COMPACT | JSON_SORT_KEYS);
+  cr_assert(json_equal(s->outputs, w), "outputs %s, want %s", got, want);
+  free(got);
+  json_decref(w);
+}
+
+/* Waits (bounded, only against hangs) for pid, a child of ours, and returns
+ * its status. */
+static int reap_child(pid_t pid)
+{
+  int st = 0;
+  for (int i = 0; i < 20000; i++) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return st;
+    cr_assert_eq(r, 0, "waitpid(%d): %s", (int)pid, strerror(errno));
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  cr_assert_fail("process %d did not end", (int)pid);
+  return -1;
+}
+
+static pid_t read_pid(const char *path)
+{
+  char *s = slurp(path);
+  pid_t p = (pid_t)atoi(s);
+  free(s);
+  cr_assert_gt(p, 1);
+  return p;
+}
+
+#define SH(script) ((const char *const[]){"sh", "-c", script, NULL})
+
+TestSuite(proc, .init = make_dir, .fini = rm_dir, .timeout = 60);
+
+/* --- exit, signal, spawn ----------------------------------------------------- */
+
+Test(proc, exit_zero_succeeds)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL}};
+  run_spec(&spec, &s);
+  cr_assert(s.ok);
+  cr_assert_str_eq(s.kind, "");
+  cr_assert_str_eq(s.message, "");
+  cr_assert_eq(s.exit_code, 0);
+  cr_assert_eq(s.signal, 0);
+  cr_assert_gt(s.pid, 0);
+  expect_outputs(&s, "{}");
+  res_free(&s);
+}
+
+Test(proc, exit_three_is_exit_code_error)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("exit 3")};
+  run_spec(&spec, &s);
+  cr_assert_not(s.ok);
+  cr_assert_str_eq(s.kind, "exit_code");
+  cr_assert_eq(s.exit_code, 3);
+  cr_assert_str_eq(s.message, "exited with status 3");
+  res_free(&s);
+}
+
+Test(proc, death_by_signal_is_signal_error)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("kill -9 $$")};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "signal");
+  cr_assert_eq(s.signal, SIGKILL);
+  cr_assert_eq(s.exit_code, -1);
+  cr_assert_str_eq(s.message, "killed by signal 9 (SIGKILL)");
+  res_free(&s);
+}
+
+Test(proc, missing_program_is_spawn_error)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = (const char *const[]){"weft-no-such-program", NULL}};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "spawn");
+  cr_assert_eq(s.exit_code, -1);
+  cr_assert_eq(s.pid, 0);
+  cr_assert(strstr(s.message, "No such file or directory"), "%s", s.message);
+  cr_assert(strstr(s.message, "weft-no-such-program"), "%s", s.message);
+  expect_outputs(&s, "{}");
+  res_free(&s);
+}
+
+Test(proc, missing_program_by_path_is_spawn_error)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = (const char *const[]){"/nonexistent/prog", NULL}};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "spawn");
+  cr_assert(strstr(s.message, "No such file or directory"), "%s", s.message);
+  res_free(&s);
+}
+
+Test(proc, missing_cwd_is_spawn_error_naming_it)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL},
+                           .cwd = "/nonexistent/dir"};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "spawn");
+  cr_assert(strstr(s.message, "/nonexistent/dir"), "%s", s.message);
+  res_free(&s);
+}
+
+Test(proc, non_executable_file_is_spawn_error)
+{
+  struct res s;
+  res_init(&s);
+  char *f = path_in("plain");
+  FILE *fp = fopen(f, "w");
+  fputs("echo hi\n", fp);
+  fclose(fp);
+  struct proc_spec spec = {.argv = (const char *const[]){f, NULL}};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "spawn");
+  cr_assert(strstr(s.message, "Permission denied"), "%s", s.message);
+  res_free(&s);
+}
+
+Test(proc, script_without_shebang_runs_through_sh)
+{
+  struct res s;
+  res_init(&s);
+  char *f = path_in("noshebang");
+  FILE *fp = fopen(f, "w");
+  fputs("echo from-script \"$1\"\n", fp);
+  fclose(fp);
+  chmod(f, 0755);
+  struct proc_spec spec = {.argv = (const char *const[]){f, "arg1", NULL}};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  cr_assert_str_eq(s.captured, "from-script arg1\n");
+  res_free(&s);
+}
+
+Test(proc, unwritable_log_is_spawn_error)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL},
+                           .log_path = "/nonexistent/dir/log"};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "spawn");
+  cr_assert(strstr(s.message, "log file"), "%s", s.message);
+  res_free(&s);
+}
+
+/* --- environment, cwd, descriptors --------------------------------------------- */
+
+Test(proc, env_is_exactly_the_given_one)
+{
+  struct res s;
+  res_init(&s);
+  setenv("WEFT_TEST_PARENT_ONLY", "leak", 1);
+  const char *env[] = {"PATH=/usr/bin:/bin", "FOO=bar baz", NULL};
+  struct proc_spec spec = {.argv = SH("printf '%s|%s' \"$FOO\" \"${WEFT_TEST_PARENT_ONLY-unset}\""),
+                           .envp = env};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  cr_assert_str_eq(s.captured, "bar baz|unset");
+  res_free(&s);
+}
+
+Test(proc, program_is_looked_up_in_the_childs_path)
+{
+  struct res s;
+  res_init(&s);
+  char *bin = path_in("bin");
+  mkdir(bin, 0755);
+  char *tool = path_in("bin/weft-test-tool");
+  FILE *fp = fopen(tool, "w");
+  fputs("#!/bin/sh\necho tool ran\n", fp);
+  fclose(fp);
+  chmod(tool, 0755);
+  char pathvar[PATH_MAX + 32];
+  snprintf(pathvar, sizeof pathvar, "PATH=/nonexistent:%s:/usr/bin:/bin", bin);
+  const char *env[] = {pathvar, NULL};
+  struct proc_spec spec = {.argv = (const char *const[]){"weft-test-tool", NULL}, .envp = env};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  cr_assert_str_eq(s.captured, "tool ran\n");
+  res_free(&s);
+}
+
+Test(proc, cwd_is_passed)
+{
+  struct res s;
+  res_init(&s);
+  char real[PATH_MAX];
+  cr_assert_not_null(realpath(g_dir, real));
+  struct proc_spec spec = {.argv = (const char *const[]){"pwd", "-P", NULL}, .cwd = g_dir};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  char want[PATH_MAX + 2];
+  snprintf(want, sizeof want, "%s\n", real);
+  cr_assert_str_eq(s.captured, want);
+  res_free(&s);
+}
+
+Test(proc, stdin_is_dev_null)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = (const char *const[]){"readlink", "/proc/self/fd/0", NULL}};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  cr_assert_str_eq(s.captured, "/dev/null\n");
+  res_free(&s);
+}
+
+Test(proc, inherited_descriptors_are_closed_in_the_child)
+{
+  struct res s;
+  res_init(&s);
+  int fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC on purpose */
+  cr_assert_geq(fd, 3);
+  char script[128];
+  snprintf(script, sizeof script, "if [ -e /proc/$$/fd/%d ]; then echo open; else echo closed; fi",
+           fd);
+  struct proc_spec spec = {.argv = SH(script)};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.captured, "closed\n");
+  close(fd);
+  res_free(&s);
+}
+
+Test(proc, child_runs_in_its_own_process_group)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("ps -o pgid= -p $$ | tr -d ' '; echo $$")};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  int pgid = 0, pid = 0;
+  cr_assert_eq(sscanf(s.captured, "%d\n%d", &pgid, &pid), 2, "%s", s.captured);
+  cr_assert_eq(pgid, pid);
+  cr_assert_eq(pid, s.pid);
+  cr_assert_neq(pgid, getpgrp());
+  res_free(&s);
+}
+
+Test(proc, ignored_signals_are_reset_in_the_child)
+{
+  struct res s;
+  res_init(&s);
+  signal(SIGPIPE, SIG_IGN);
+  struct proc_spec spec = {
+      .argv = (const char *const[]){"grep", "SigIgn", "/proc/self/status", NULL}};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  const char *m = strstr(s.captured, "SigIgn:");
+  cr_assert_not_null(m, "%s", s.captured);
+  unsigned long long ign = strtoull(m + 7, NULL, 16);
+  cr_assert_eq(ign & (1ull << (SIGPIPE - 1)), 0, "SIGPIPE still ignored: %s", s.captured);
+  res_free(&s);
+}
+
+/* --- outputs ------------------------------------------------------------------- */
+
+static void run_with_output(const char *script, struct res *s)
+{
+  char envout[PATH_MAX + 16];
+  char *out = path_in("out");
+  snprintf(envout, sizeof envout, "WEFT_OUTPUT=%s", out);
+  const char *env[] = {"PATH=/usr/bin:/bin", envout, NULL};
+  struct proc_spec spec = {.argv = SH(script), .envp = env, .output_path = out};
+  run_spec(&spec, s);
+}
+
+Test(proc, outputs_json_object)
+{
+  struct res s;
+  res_init(&s);
+  run_with_output("echo '{\"model\": \"m-1\", \"score\": 0.93, \"tags\": [1]}' > \"$WEFT_OUTPUT\"",
+                  &s);
+  cr_assert(s.ok, "%s", s.message);
+  expect_outputs(&s, "{\"model\":\"m-1\",\"score\":0.93,\"tags\":[1]}");
+  res_free(&s);
+}
+
+Test(proc, outputs_key_value_lines)
+{
+  struct res s;
+  res_init(&s);
+  run_with_output("echo 'count=3' >> \"$WEFT_OUTPUT\"; echo 'name=hello world' >> \"$WEFT_OUTPUT\";"
+                  " echo >> \"$WEFT_OUTPUT\"; echo 'flag=true' >> \"$WEFT_OUTPUT\"",
+                  &s);
+  cr_assert(s.ok, "%s", s.message);
+  expect_outputs(&s, "{\"count\":3,\"name\":\"hello world\",\"flag\":true}");
+  res_free(&s);
+}
+
+Test(proc, invalid_output_line_is_output_error)
+{
+  struct res s;
+  res_init(&s);
+  run_with_output("printf 'a=1\\nnot a pair\\n' > \"$WEFT_OUTPUT\"", &s);
+  cr_assert_not(s.ok);
+  cr_assert_str_eq(s.kind, "output");
+  cr_assert(strstr(s.message, "line 2"), "%s", s.message);
+  cr_assert(strstr(s.message, "not a pair"), "%s", s.message);
+  cr_assert_eq(s.exit_code, 0);
+  expect_outputs(&s, "{}");
+  res_free(&s);
+}
+
+Test(proc, output_over_one_mib_is_output_error)
+{
+  struct res s;
+  res_init(&s);
+  run_with_output("printf 'a=' > \"$WEFT_OUTPUT\"; head -c 1048576 /dev/zero | tr '\\0' x >> "
+                  "\"$WEFT_OUTPUT\"",
+                  &s);
+  cr_assert_str_eq(s.kind, "output");
+  cr_assert(strstr(s.message, "over 1 MiB"), "%s", s.message);
+  res_free(&s);
+}
+
+Test(proc, output_file_is_created_empty_before_the_spawn)
+{
+  struct res s;
+  res_init(&s);
+  FILE *fp = fopen(path_in("out"), "w");
+  fputs("stale=1\n", fp);
+  fclose(fp);
+  run_with_output("test -f \"$WEFT_OUTPUT\" && test ! -s \"$WEFT_OUTPUT\"", &s);
+  cr_assert(s.ok, "%s", s.message);
+  expect_outputs(&s, "{}");
+  res_free(&s);
+}
+
+Test(proc, deleted_output_file_gives_empty_outputs)
+{
+  struct res s;
+  res_init(&s);
+  run_with_output("rm \"$WEFT_OUTPUT\"", &s);
+  cr_assert(s.ok, "%s", s.message);
+  expect_outputs(&s, "{}");
+  res_free(&s);
+}
+
+Test(proc, exit_code_error_wins_over_output_error)
+{
+  struct res s;
+  res_init(&s);
+  run_with_output("echo garbage > \"$WEFT_OUTPUT\"; exit 2", &s);
+  cr_assert_str_eq(s.kind, "exit_code");
+  cr_assert_eq(s.exit_code, 2);
+  res_free(&s);
+}
+
+Test(proc, outputs_are_kept_on_nonzero_exit)
+{
+  struct res s;
+  res_init(&s);
+  run_with_output("echo reason=disk > \"$WEFT_OUTPUT\"; exit 1", &s);
+  cr_assert_str_eq(s.kind, "exit_code");
+  expect_outputs(&s, "{\"reason\":\"disk\"}");
+  res_free(&s);
+}
+
+/* --- log and streaming ------------------------------------------------------------ */
+
+Test(proc, log_gets_stdout_and_stderr_in_order)
+{
+  struct res s;
+  res_init(&s);
+  char *log = path_in("log");
+  struct proc_spec spec = {.argv = SH("echo one; echo two >&2; echo three; echo four >&2"),
+                           .log_path = log};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  char *got = slurp(log);
+  cr_assert_str_eq(got, "one\ntwo\nthree\nfour\n");
+  free(got);
+  res_free(&s);
+}
+
+Test(proc, log_is_appended_to)
+{
+  struct res s;
+  res_init(&s);
+  char *log = path_in("log");
+  FILE *fp = fopen(log, "w");
+  fputs("before\n", fp);
+  fclose(fp);
+  struct proc_spec spec = {.argv = SH("echo after"), .log_path = log};
+  run_spec(&spec, &s);
+  char *got = slurp(log);
+  cr_assert_str_eq(got, "before\nafter\n");
+  free(got);
+  res_free(&s);
+}
+
+Test(proc, large_output_is_streamed_to_the_log_whole)
+{
+  struct res s;
+  res_init(&s);
+  char *log = path_in("log");
+  struct proc_spec spec = {.argv = SH("head -c 5000000 /dev/zero | tr '\\0' y"), .log_path = log,
+                           .capture_max = 100};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  struct stat st;
+  cr_assert_eq(stat(log, &st), 0);
+  cr_assert_eq(st.st_size, 5000000);
+  cr_assert_eq(s.captured_len, 100, "capture keeps only capture_max bytes");
+  cr_assert_eq(s.streamed.len, 5000000);
+  res_free(&s);
+}
+
+Test(proc, on_output_receives_everything)
+{
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("echo a; echo b >&2; printf c")};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.streamed.p, "a\nb\nc");
+  res_free(&s);
+}
+
+Test(proc, done_comes_only_after_grandchild_closes_stdout)
+{
+  struct res s;
+  res_init(&s);
+  char *log = path_in("log");
+  /* the leader exits at once; the background grandchild holds stdout until
+   * it has written "late" */
+  struct proc_spec spec = {.argv = SH("(sleep 0.3; echo late) & echo early"), .log_path = log};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  cr_assert_str_eq(s.log_at_done, "early\nlate\n");
+  res_free(&s);
+}
+
+/* --- kill ----------------------------------------------------------------------- */
+
+Test(proc, cancel_kills_the_whole_group)
+{
+  struct res s;
+  res_init(&s);
+  prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphaned grandchildren come to us */
+  char *pidfile = path_in("gpid");
+  char script[PATH_MAX + 128];
+  snprintf(script, sizeof script, "sleep 1000 & echo $! > %s; echo ready; wait", pidfile);
+  s.kill_on = "ready";
+  s.kill_reason = PROC_KILL_CANCEL;
+  struct proc_spec spec = {.argv = SH(script)};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "cancelled");
+  cr_assert_eq(s.signal, SIGTERM);
+  cr_assert(strstr(s.message, "cancelled"), "%s", s.message);
+  int st = reap_child(read_pid(pidfile));
+  cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "grandchild status %#x", st);
+  res_free(&s);
+}
+
+Test(proc, timeout_kill_is_timeout_error)
+{
+  struct res s;
+  res_init(&s);
+  s.kill_on = "ready";
+  s.kill_reason = PROC_KILL_TIMEOUT;
+  struct proc_spec spec = {.argv = SH("echo ready; exec sleep 1000")};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "timeout");
+  cr_assert(strncmp(s.message, "timed out after ", 16) == 0, "%s", s.message);
+  cr_assert_eq(s.signal, SIGTERM);
+  res_free(&s);
+}
+
+Test(proc, sigterm_ignoring_group_gets_sigkill_after_grace)
+{
+  struct res s;
+  res_init(&s);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  char *pidfile = path_in("gpid");
+  char script[PATH_MAX + 128];
+  snprintf(script, sizeof script,
+           "trap '' TERM; sleep 1000 & echo $! > %s; echo ready; while :; do sleep 0.05; done",
+           pidfile);
+  s.kill_on = "ready";
+  s.kill_reason = PROC_KILL_CANCEL;
+  struct proc_spec spec = {.argv = SH(script), .kill_grace_ms = 100};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "cancelled");
+  cr_assert_eq(s.signal, SIGKILL, "%s", s.message);
+  cr_assert(strstr(s.message, "SIGKILL"), "%s", s.message);
+  int st = reap_child(read_pid(pidfile));
+  cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "grandchild status %#x", st);
+  res_free(&s);
+}
+
+Test(proc, killed_attempt_ends_even_if_a_process_outside_the_group_holds_stdout)
+{
+  struct res s;
+  res_init(&s);
+  char *pidfile = path_in("holder");
+  char script[PATH_MAX + 128];
+  /* setsid: the holder leaves our group, so the kill cannot reach it */
+  snprintf(script, sizeof script,
+           "setsid sh -c 'echo $$ > %s; exec sleep 1000' & while [ ! -s %s ]; do sleep 0.01;"
+           " done; echo ready; exec sleep 1000",
+           pidfile, pidfile);
+  s.kill_on = "ready";
+  s.kill_reason = PROC_KILL_CANCEL;
+  struct proc_spec spec = {.argv = SH(script), .kill_grace_ms = 50};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "cancelled");
+  pid_t holder = read_pid(pidfile);
+  cr_assert_eq(kill(holder, 0), 0, "the holder is alive: done did not wait for its EOF");
+  kill(holder, SIGKILL);
+  res_free(&s);
+}
+
+Test(proc, kill_twice_keeps_the_first_reason)
+{
+  struct res s;
+  res_init(&s);
+  s.kill_on = "ready";
+  s.kill_reason = PROC_KILL_TIMEOUT;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct proc_spec spec = {.argv = SH("echo ready; exec sleep 1000"), .on_output = on_output};
+  cr_assert_eq(proc_start(&loop, &spec, on_done, &s, &s.proc), 0);
+  while (!s.killed)
+    uv_run(&loop, UV_RUN_ONCE);
+  cr_assert_eq(proc_kill(s.proc, PROC_KILL_CANCEL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  cr_assert_eq(s.calls, 1);
+  cr_assert_str_eq(s.kind, "timeout");
+  res_free(&s);
+}
+
+Test(proc, kill_with_bad_reason_is_refused)
+{
+  struct res s;
+  res_init(&s);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL}};
+  cr_assert_eq(proc_start(&loop, &spec, on_done, &s, &s.proc), 0);
+  cr_assert_eq(proc_kill(s.proc, 0), WEFT_EINVAL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  cr_assert(s.ok);
+  res_free(&s);
+}
+
+Test(proc, pid_and_pgid_getters_name_the_child)
+{
+  struct res s;
+  res_init(&s);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct proc_spec spec = {.argv = SH("echo $$"), .capture_max = 64};
+  cr_assert_eq(proc_start(&loop, &spec, on_done, &s, &s.proc), 0);
+  pid_t pid = proc_pid(s.proc);
+  cr_assert_gt(pid, 0);
+  cr_assert_eq(proc_pgid(s.proc), pid);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  cr_assert_eq(atoi(s.captured), pid);
+  res_free(&s);
+}
+
+Test(proc, start_without_argv_is_invalid)
+{
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct proc *p = NULL;
+  struct proc_spec spec = {.argv = NULL};
+  cr_assert_eq(proc_start(&loop, &spec, on_done, NULL, &p), WEFT_EINVAL);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* --- recovery helpers ------------------------------------------------------------ */
+
+static pid_t spawn_detached_group(const char *script)
+{
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&at, 0);
+  pid_t pid;
+  char *argv[] = {"sh", "-c", (char *)script, NULL};
+  cr_assert_eq(posix_spawn(&pid, "/bin/sh", NULL, &at, argv, NULL), 0);
+  posix_spawnattr_destroy(&at);
+  return pid;
+}
+
+Test(proc, group_kill_ends_a_detached_group)
+{
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  pid_t pgid = spawn_detached_group("sleep 1000 & sleep 1000 & wait");
+  cr_assert(proc_group_alive(pgid));
+  cr_assert_eq(proc_group_kill(pgid, 5000), 0);
+  cr_assert_not(proc_group_alive(pgid));
+}
+
+Test(proc, group_kill_uses_sigkill_on_a_group_ignoring_sigterm)
+{
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  pid_t pgid = spawn_detached_group("trap '' TERM; sleep 1000 & while :; do sleep 0.05; done");
+  cr_assert(proc_group_alive(pgid));
+  cr_assert_eq(proc_group_kill(pgid, 100), 0);
+  cr_assert_not(proc_group_alive(pgid));
+}
+
+Test(proc, group_kill_of_a_gone_group_succeeds)
+{
+  pid_t pgid = spawn_detached_group("exit 0");
+  reap_child(pgid);
+  cr_assert_not(proc_group_alive(pgid));
+  cr_assert_eq(proc_group_kill(pgid, 100), 0);
+}
+
+Test(proc, group_kill_refuses_bad_pgid)
+{
+  cr_assert_eq(proc_group_kill(0, 100), WEFT_EINVAL);
+  cr_assert_eq(proc_group_kill(1, 100), WEFT_EINVAL);
+  cr_assert_not(proc_group_alive(0));
+}
+
+/* --- many at once, both exit-watch modes --------------------------------------------- */
+
+#define MANY 200
+
+static void run_many(void)
+{
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  static struct res s[MANY];
+  static char envn[MANY][32];
+  for (int i = 0; i < MANY; i++) {
+    res_init(&s[i]);
+    snprintf(envn[i], sizeof envn[i], "N=%d", i);
+    const char *env[] = {"PATH=/usr/bin:/bin", envn[i], NULL};
+    struct proc_spec spec = {.argv = SH("echo $N; exit $((N % 4))"), .envp = env,
+                             .capture_max = 64};
+    cr_assert_eq(proc_start(&loop, &spec, on_done, &s[i], &s[i].proc), 0);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  for (int i = 0; i < MANY; i++) {
+    cr_assert_eq(s[i].calls, 1, "proc %d done %d times", i, s[i].calls);
+    cr_assert_eq(s[i].exit_code, i % 4, "proc %d exit %d", i, s[i].exit_code);
+    cr_assert_eq(atoi(s[i].captured), i);
+    cr_assert_str_eq(s[i].kind, i % 4 ? "exit_code" : "");
+    res_free(&s[i]);
+  }
+}
+
+Test(proc, many_concurrent_processes_each_get_their_own_result) { run_many(); }
+
+Test(proc, many_concurrent_processes_with_sigchld_watch)
+{
+  proc_watch_set_mode(PROC_WATCH_SIGCHLD);
+  cr_assert_eq(proc_watch_mode(), PROC_WATCH_SIGCHLD);
+  run_many();
+}
+
+Test(proc, sigchld_watch_reaps_only_its_own_children)
+{
+  proc_watch_set_mode(PROC_WATCH_SIGCHLD);
+  pid_t other = spawn_detached_group("exit 7"); /* not ours to reap */
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("sleep 0.1; exit 5")};
+  run_spec(&spec, &s);
+  cr_assert_eq(s.exit_code, 5);
+  int st = reap_child(other);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 7, "status %#x", st);
+  res_free(&s);
+}
+
+Test(proc, sigchld_watch_kill_and_grandchild_eof)
+{
+  proc_watch_set_mode(PROC_WATCH_SIGCHLD);
+  struct res s;
+  res_init(&s);
+  char *log = path_in("log");
+  struct proc_spec spec = {.argv = SH("(sleep 0.2; echo late) & echo early"), .log_path = log};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.log_at_done, "early\nlate\n");
+  res_free(&s);
+
+  res_init(&s);
+  s.kill_on = "ready";
+  s.kill_reason = PROC_KILL_CANCEL;
+  struct proc_spec spec2 = {.argv = SH("echo ready; exec sleep 1000")};
+  run_spec(&spec2, &s);
+  cr_assert_str_eq(s.kind, "cancelled");
+  res_free(&s);
+}
