@@ -131,6 +131,7 @@ struct wf_step {
   /* every expression id this step's templates use, and the steps they read */
   uint32_t *reads;       /* step indices read through steps.X / needs.X */
   uint32_t n_reads;
+  bool reads_all;        /* (added) an expression reads the whole .steps or .needs */
 };
 
 struct wf {

@@ -1,0 +1,411 @@
+/* check.c — reporting problems and reading typed fields from ynodes.
+ *
+ * Every helper reports what is wrong with the field (where it is, what was
+ * expected, what was found) and returns false; callers carry on so that one
+ * load reports all problems. Messages follow one pattern:
+ *   "<field>" <where> must be <expected>, not <what it is>
+ * and unknown keys / enum values get a "did you mean" hint when a known word
+ * is within edit distance 2 (computed only on error paths). */
+#include "spec/spec_int.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+#include "util/wtime.h"
+
+void serr_at(struct sctx *c, int line, int col, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  diag_vadd(&c->diags, c->file, line, col, fmt, ap);
+  va_end(ap);
+}
+
+void serr(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  diag_vadd(&c->diags, c->file, at ? at->line : 0, at ? at->col : 0, fmt, ap);
+  va_end(ap);
+}
+
+void slimit(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  diag_vadd(&c->diags, c->file, at ? at->line : 0, at ? at->col : 0, fmt, ap);
+  va_end(ap);
+  if (!c->rc)
+    c->rc = WEFT_ELIMIT;
+}
+
+/* Levenshtein distance, giving up (returning 3) past 2. */
+static int edit2(const char *a, const char *b)
+{
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > lb + 2 || lb > la + 2 || la > 64 || lb > 64)
+    return 3;
+  int prev[66], cur[66];
+  for (size_t j = 0; j <= lb; j++)
+    prev[j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    cur[0] = (int)i;
+    int best = cur[0];
+    for (size_t j = 1; j <= lb; j++) {
+      int d = prev[j - 1] + (a[i - 1] != b[j - 1]);
+      if (prev[j] + 1 < d)
+        d = prev[j] + 1;
+      if (cur[j - 1] + 1 < d)
+        d = cur[j - 1] + 1;
+      cur[j] = d;
+      if (d < best)
+        best = d;
+    }
+    if (best > 2)
+      return 3;
+    memcpy(prev, cur, sizeof(int) * (lb + 1));
+  }
+  return prev[lb];
+}
+
+const char *did_you_mean(const char *s, const char *const *words, size_t n)
+{
+  const char *best = NULL;
+  int bd = 3;
+  for (size_t i = 0; i < n; i++) {
+    int d = edit2(s, words[i]);
+    if (d < bd) {
+      bd = d;
+      best = words[i];
+    }
+  }
+  return best;
+}
+
+void check_keys(struct sctx *c, const struct ynode *m, const char *const *known,
+                const char *where)
+{
+  size_t nk = 0;
+  while (known[nk])
+    nk++;
+  for (uint32_t i = 0; i < m->n; i++) {
+    const struct ynode *k = m->kids[2 * i];
+    bool ok = false;
+    for (size_t j = 0; j < nk && !ok; j++)
+      ok = strlen(known[j]) == k->len && memcmp(known[j], k->s, k->len) == 0;
+    if (ok)
+      continue;
+    const char *hint = did_you_mean(k->s, known, nk);
+    if (hint)
+      serr(c, k, "unknown key \"%s\" %s (did you mean \"%s\"?)", k->s, where, hint);
+    else
+      serr(c, k, "unknown key \"%s\" %s", k->s, where);
+  }
+}
+
+static const char *what(const struct ynode *v)
+{
+  return ytype_name(v);
+}
+
+void bad_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              const char *expected)
+{
+  serr(c, v, "\"%s\" %s must be %s, not %s", field, where, expected, what(v));
+}
+
+bool is_id(const char *s, size_t len)
+{
+  if (len == 0 || len > 64)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    char ch = s[i];
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              (i > 0 && (ch == '_' || ch == '-'));
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+bool is_ident(const char *s, size_t len)
+{
+  if (len == 0 || len > 128)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    char ch = s[i];
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+              (i > 0 && ch >= '0' && ch <= '9');
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+char *sdup(struct sctx *c, const char *s)
+{
+  char *p = strdup(s ? s : "");
+  if (!p && !c->rc)
+    c->rc = WEFT_ENOMEM;
+  return p;
+}
+
+bool get_str(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             const char **out)
+{
+  if (v->t != Y_STR) {
+    bad_type(c, v, field, where, "a string");
+    return false;
+  }
+  *out = v->s;
+  return true;
+}
+
+bool get_bool(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              bool *out)
+{
+  if (v->t != Y_BOOL) {
+    bad_type(c, v, field, where, "true or false");
+    return false;
+  }
+  *out = v->b;
+  return true;
+}
+
+bool get_int(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             int64_t min, int64_t max, int64_t *out)
+{
+  if (v->t != Y_INT) {
+    bad_type(c, v, field, where, "an integer");
+    return false;
+  }
+  if (v->i < min || v->i > max) {
+    if (max == INT64_MAX || max == INT32_MAX)
+      serr(c, v, "\"%s\" %s must be >= %lld, not %lld", field, where, (long long)min,
+           (long long)v->i);
+    else
+      serr(c, v, "\"%s\" %s must be between %lld and %lld, not %lld", field, where,
+           (long long)min, (long long)max, (long long)v->i);
+    return false;
+  }
+  *out = v->i;
+  return true;
+}
+
+bool get_num(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             double min, double max, double *out)
+{
+  if (v->t != Y_INT && v->t != Y_FLOAT) {
+    bad_type(c, v, field, where, "a number");
+    return false;
+  }
+  if (!(v->f >= min && v->f <= max)) {
+    if (max > 1e300)
+      serr(c, v, "\"%s\" %s must be >= %g, not %s", field, where, min, v->s);
+    else
+      serr(c, v, "\"%s\" %s must be between %g and %g, not %s", field, where, min, max, v->s);
+    return false;
+  }
+  *out = v->f;
+  return true;
+}
+
+bool get_dur(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             int64_t *out)
+{
+  if (v->t == Y_INT || v->t == Y_FLOAT) {
+    serr(c, v, "\"%s\" %s: duration needs a unit, e.g. 30s", field, where);
+    return false;
+  }
+  if (v->t != Y_STR) {
+    bad_type(c, v, field, where, "a duration such as 30s");
+    return false;
+  }
+  int rc = wt_parse_duration(v->s, out);
+  if (rc == WEFT_ELIMIT) {
+    serr(c, v, "\"%s\" %s: duration \"%s\" is too long", field, where, v->s);
+    return false;
+  }
+  if (rc) {
+    bool digits = v->len > 0;
+    for (size_t i = 0; i < v->len; i++)
+      digits = digits && v->s[i] >= '0' && v->s[i] <= '9';
+    if (digits)
+      serr(c, v, "\"%s\" %s: duration needs a unit, e.g. 30s", field, where);
+    else
+      serr(c, v, "\"%s\" %s: invalid duration \"%s\" (use ms, s, m, h, d, e.g. 1h30m)",
+           field, where, v->s);
+    return false;
+  }
+  return true;
+}
+
+static void join_words(const char *const *words, char *buf, size_t sz)
+{
+  size_t o = 0;
+  buf[0] = 0;
+  for (size_t i = 0; words[i] && o < sz; i++)
+    o += (size_t)snprintf(buf + o, sz - o, "%s%s", i ? ", " : "", words[i]);
+}
+
+bool get_enum(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              const char *const *words, int *out)
+{
+  char list[256];
+  join_words(words, list, sizeof list);
+  if (v->t != Y_STR) {
+    char exp[300];
+    snprintf(exp, sizeof exp, "one of %s", list);
+    bad_type(c, v, field, where, exp);
+    return false;
+  }
+  size_t n = 0;
+  for (; words[n]; n++)
+    if (strcmp(words[n], v->s) == 0) {
+      *out = (int)n;
+      return true;
+    }
+  const char *hint = NULL;
+  for (size_t i = 0; i < n && !hint; i++)
+    if (strcasecmp(words[i], v->s) == 0)
+      hint = words[i];
+  if (!hint)
+    hint = did_you_mean(v->s, words, n);
+  if (hint)
+    serr(c, v, "\"%s\" %s must be one of %s, not \"%s\" (did you mean \"%s\"?)", field, where,
+         list, v->s, hint);
+  else
+    serr(c, v, "\"%s\" %s must be one of %s, not \"%s\"", field, where, list, v->s);
+  return false;
+}
+
+bool need_map(struct sctx *c, const struct ynode *v, const char *field, const char *where)
+{
+  if (v->t != Y_MAP) {
+    bad_type(c, v, field, where, "a mapping");
+    return false;
+  }
+  return true;
+}
+
+bool get_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              enum wf_type *out)
+{
+  static const char *const types[] = {"string", "number", "integer", "boolean",
+                                      "object", "array",  NULL};
+  int k;
+  if (!get_enum(c, v, field, where, types, &k))
+    return false;
+  *out = (enum wf_type)k;
+  return true;
+}
+
+/* ---- cron ---- */
+
+static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                     "jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+
+/* One number or name of a cron field; returns the end or NULL. */
+static const char *cron_num(const char *p, const char *end, int fi, int *out)
+{
+  if (p < end && *p >= '0' && *p <= '9') {
+    int v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && v < 1000)
+      v = v * 10 + (*p++ - '0');
+    *out = v;
+    return p;
+  }
+  if ((fi == 3 || fi == 4) && end - p >= 3) {
+    const char *const *names = fi == 3 ? months : days;
+    int nn = fi == 3 ? 12 : 7;
+    for (int i = 0; i < nn; i++)
+      if (strncasecmp(p, names[i], 3) == 0) {
+        *out = fi == 3 ? i + 1 : i;
+        return p + 3;
+      }
+  }
+  return NULL;
+}
+
+static bool cron_field(const char *p, const char *end, int fi, char *why, size_t whysz)
+{
+  static const int lo[] = {0, 0, 1, 1, 0}, hi[] = {59, 23, 31, 12, 7};
+  static const char *const names[] = {"minute", "hour", "day of month", "month",
+                                      "day of week"};
+  while (p < end) {
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *iend = comma ? comma : end;
+    const char *q = p;
+    int a = lo[fi], b = hi[fi];
+    if (q < iend && *q == '*') {
+      q++;
+    } else {
+      q = cron_num(q, iend, fi, &a);
+      if (!q)
+        goto bad;
+      b = a;
+      if (q < iend && *q == '-') {
+        q = cron_num(q + 1, iend, fi, &b);
+        if (!q)
+          goto bad;
+      }
+      if (a < lo[fi] || a > hi[fi] || b < lo[fi] || b > hi[fi] || b < a) {
+        snprintf(why, whysz, "%s field out of range %d-%d", names[fi], lo[fi], hi[fi]);
+        return false;
+      }
+    }
+    if (q < iend && *q == '/') {
+      int step;
+      q = cron_num(q + 1, iend, -1, &step);
+      if (!q || step < 1)
+        goto bad;
+    }
+    if (q != iend)
+      goto bad;
+    p = comma ? comma + 1 : end;
+    if (comma && p == end)
+      goto bad;
+  }
+  return true;
+bad:
+  snprintf(why, whysz, "invalid %s field", names[fi]);
+  return false;
+}
+
+bool check_cron(const char *s, char *why, size_t whysz)
+{
+  static const char *const macros[] = {"@yearly", "@annually", "@monthly", "@weekly",
+                                       "@daily",  "@midnight", "@hourly",  NULL};
+  for (size_t i = 0; macros[i]; i++)
+    if (strcmp(s, macros[i]) == 0)
+      return true;
+  const char *f[6];
+  const char *e[6];
+  int n = 0;
+  const char *p = s;
+  while (*p) {
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (!*p)
+      break;
+    if (n == 5) {
+      n++;
+      break;
+    }
+    f[n] = p;
+    while (*p && *p != ' ' && *p != '\t')
+      p++;
+    e[n++] = p;
+  }
+  if (n != 5) {
+    snprintf(why, whysz, "a cron schedule has 5 fields (minute hour day month weekday)");
+    return false;
+  }
+  for (int i = 0; i < 5; i++)
+    if (!cron_field(f[i], e[i], i, why, whysz))
+      return false;
+  return true;
+}

@@ -1,0 +1,489 @@
+/* graph.c — the step DAG: needs, cycles, dependents, topological order, and
+ * the reach rule for expressions.
+ *
+ * Edges are kept CSR-style in one pool (priv->edges): every step's needs,
+ * then every step's dependents, each step pointing at its slice. Cycles are
+ * found with an iterative three-colour DFS (no recursion: 100,000 steps in a
+ * chain must not overflow the stack); each back edge yields the whole cycle
+ * `a -> b -> c -> a` ("a needs b, b needs c, c needs a"). The order is Kahn's
+ * algorithm in declaration order, main steps first, then `finally` steps.
+ *
+ * Upstream questions ("is X in the transitive needs of S?") use the topo
+ * positions to prune: X can only be upstream of S when it comes earlier, and
+ * a backward DFS from S never needs to visit steps placed before X. Direct
+ * needs, the common case, answer at the first level. */
+#include "spec/spec_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "expr/expr.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define MAX_CYCLE_REPORTS 20
+
+struct gtmp {
+  const struct ynode **edge_at; /* the needs item naming each edge */
+  uint32_t *stamp;              /* DFS marks for upstream() */
+  uint32_t mark;
+  uint32_t *stack;
+  const char **ids;             /* for did-you-mean, built on demand */
+};
+
+static const char *const *all_ids(struct sctx *c, struct gtmp *g)
+{
+  if (!g->ids) {
+    g->ids = malloc((c->w->n_steps ? c->w->n_steps : 1) * sizeof *g->ids);
+    if (!g->ids)
+      return NULL;
+    for (uint32_t i = 0; i < c->w->n_steps; i++)
+      g->ids[i] = c->w->steps[i].id;
+  }
+  return g->ids;
+}
+
+static const char *hint_id(struct sctx *c, struct gtmp *g, const char *name)
+{
+  const char *const *ids = all_ids(c, g);
+  return ids ? did_you_mean(name, ids, c->w->n_steps) : NULL;
+}
+
+/* ---- needs ---------------------------------------------------------------- */
+
+static uint32_t count_needs(const struct ynode *n)
+{
+  if (!n || n->t == Y_NULL)
+    return 0;
+  return n->t == Y_SEQ ? n->n : 1;
+}
+
+static void resolve_one(struct sctx *c, struct gtmp *g, uint32_t i, const struct ynode *item,
+                        uint32_t *out, uint32_t *n_out, uint32_t base)
+{
+  struct wf *w = c->w;
+  struct wf_step *s = &w->steps[i];
+  if (item->t != Y_STR) {
+    char where[160];
+    snprintf(where, sizeof where, "in step \"%s\"", s->id);
+    bad_type(c, item, "needs", where, "a step id");
+    return;
+  }
+  uint32_t j = strmap_get(&c->priv->ids, item->s, item->len);
+  if (j == UINT32_MAX) {
+    const char *h = hint_id(c, g, item->s);
+    if (h)
+      serr(c, item, "step \"%s\" needs unknown step \"%s\" (did you mean \"%s\"?)", s->id,
+           item->s, h);
+    else
+      serr(c, item, "step \"%s\" needs unknown step \"%s\"", s->id, item->s);
+    return;
+  }
+  if (!s->is_finally && w->steps[j].is_finally) {
+    serr(c, item,
+         "step \"%s\" cannot need finally step \"%s\" (finally steps run after all steps)",
+         s->id, item->s);
+    return;
+  }
+  for (uint32_t k = 0; k < *n_out; k++)
+    if (out[k] == j) {
+      serr(c, item, "step \"%s\" lists \"%s\" twice in needs", s->id, item->s);
+      return;
+    }
+  g->edge_at[base + *n_out] = item;
+  out[(*n_out)++] = j;
+}
+
+static int resolve_needs(struct sctx *c, struct gtmp *g, uint32_t *n_edges)
+{
+  struct wf *w = c->w;
+  uint32_t total = 0;
+  for (uint32_t i = 0; i < w->n_steps; i++)
+    total += count_needs(c->ss[i].needs);
+  c->priv->edges = malloc((2 * (size_t)total + 1) * sizeof(uint32_t));
+  g->edge_at = calloc((size_t)total + 1, sizeof *g->edge_at);
+  if (!c->priv->edges || !g->edge_at)
+    return WEFT_ENOMEM;
+  uint32_t at = 0;
+  for (uint32_t i = 0; i < w->n_steps; i++) {
+    struct wf_step *s = &w->steps[i];
+    const struct ynode *n = c->ss[i].needs;
+    s->needs = c->priv->edges + at;
+    s->n_needs = 0;
+    if (!n || n->t == Y_NULL)
+      continue;
+    if (n->t == Y_STR) {
+      resolve_one(c, g, i, n, s->needs, &s->n_needs, at);
+    } else if (n->t == Y_SEQ) {
+      for (uint32_t k = 0; k < n->n; k++)
+        resolve_one(c, g, i, n->kids[k], s->needs, &s->n_needs, at);
+    } else {
+      char where[160];
+      snprintf(where, sizeof where, "in step \"%s\"", s->id);
+      bad_type(c, n, "needs", where, "a step id or a list of step ids");
+    }
+    at += s->n_needs;
+  }
+  *n_edges = at;
+  return 0;
+}
+
+/* ---- cycles ---------------------------------------------------------------- */
+
+static void report_cycle(struct sctx *c, struct gtmp *g, const uint32_t *path, size_t n,
+                         const uint32_t *edge_idx)
+{
+  struct wf *w = c->w;
+  /* start at the step declared first, so the message does not depend on DFS order */
+  size_t r = 0;
+  for (size_t k = 1; k < n; k++)
+    if (path[k] < path[r])
+      r = k;
+  struct buf b;
+  buf_init(&b, 1u << 20);
+  for (size_t k = 0; k <= n; k++)
+    buf_printf(&b, "%s%s", k ? " -> " : "", w->steps[path[(r + k) % n]].id);
+  const struct ynode *at = g->edge_at[edge_idx[r]];
+  serr(c, at, "cycle in needs: %s", b.p ? b.p : "");
+  buf_free(&b);
+}
+
+static void find_cycles(struct sctx *c, struct gtmp *g)
+{
+  struct wf *w = c->w;
+  uint32_t n = w->n_steps;
+  uint8_t *color = calloc(n ? n : 1, 1);
+  uint32_t *st = malloc((n ? n : 1) * sizeof *st);   /* node */
+  uint32_t *nx = malloc((n ? n : 1) * sizeof *nx);   /* next need to look at */
+  uint32_t *pos = malloc((n ? n : 1) * sizeof *pos); /* where a grey node is on the stack */
+  uint32_t *eidx = malloc((n ? n : 1) * sizeof *eidx); /* edge taken from st[k] */
+  uint32_t *path = malloc((n ? n : 1) * sizeof *path);
+  int reported = 0;
+  if (!color || !st || !nx || !pos || !eidx || !path) {
+    c->rc = WEFT_ENOMEM;
+    goto out;
+  }
+  for (uint32_t root = 0; root < n; root++) {
+    if (color[root])
+      continue;
+    size_t top = 0;
+    st[0] = root;
+    nx[0] = 0;
+    pos[root] = 0;
+    color[root] = 1;
+    while (top != SIZE_MAX) {
+      uint32_t u = st[top];
+      struct wf_step *s = &w->steps[u];
+      if (nx[top] == s->n_needs) {
+        color[u] = 2;
+        top--;
+        continue;
+      }
+      uint32_t k = nx[top]++;
+      uint32_t v = s->needs[k];
+      eidx[top] = (uint32_t)(s->needs - c->priv->edges) + k;
+      if (color[v] == 0) {
+        top++;
+        st[top] = v;
+        nx[top] = 0;
+        pos[v] = (uint32_t)top;
+        color[v] = 1;
+      } else if (color[v] == 1 && reported < MAX_CYCLE_REPORTS) {
+        size_t len = top - pos[v] + 1;
+        memcpy(path, st + pos[v], len * sizeof *path);
+        report_cycle(c, g, path, len, eidx + pos[v]);
+        reported++;
+      }
+    }
+  }
+out:
+  free(color);
+  free(st);
+  free(nx);
+  free(pos);
+  free(eidx);
+  free(path);
+}
+
+/* ---- dependents and order ------------------------------------------------- */
+
+static void build_dependents(struct sctx *c, uint32_t n_edges)
+{
+  struct wf *w = c->w;
+  uint32_t *dep = c->priv->edges + n_edges;
+  for (uint32_t i = 0; i < w->n_steps; i++)
+    w->steps[i].n_dependents = 0;
+  for (uint32_t i = 0; i < w->n_steps; i++)
+    for (uint32_t k = 0; k < w->steps[i].n_needs; k++)
+      w->steps[w->steps[i].needs[k]].n_dependents++;
+  uint32_t at = 0;
+  for (uint32_t i = 0; i < w->n_steps; i++) {
+    w->steps[i].dependents = dep + at;
+    at += w->steps[i].n_dependents;
+    w->steps[i].n_dependents = 0;
+  }
+  for (uint32_t i = 0; i < w->n_steps; i++)
+    for (uint32_t k = 0; k < w->steps[i].n_needs; k++) {
+      struct wf_step *up = &w->steps[w->steps[i].needs[k]];
+      up->dependents[up->n_dependents++] = i;
+    }
+}
+
+static int topo_sort(struct sctx *c)
+{
+  struct wf *w = c->w;
+  uint32_t n = w->n_steps;
+  uint32_t *indeg = calloc(n ? n : 1, sizeof *indeg);
+  w->topo = malloc((n ? n : 1) * sizeof *w->topo);
+  c->priv->topo_pos = malloc((n ? n : 1) * sizeof *c->priv->topo_pos);
+  if (!indeg || !w->topo || !c->priv->topo_pos) {
+    free(indeg);
+    return WEFT_ENOMEM;
+  }
+  for (uint32_t i = 0; i < n; i++)
+    for (uint32_t k = 0; k < w->steps[i].n_needs; k++)
+      if (w->steps[w->steps[i].needs[k]].is_finally == w->steps[i].is_finally)
+        indeg[i]++;
+  uint32_t head = 0, tail = 0;
+  for (int phase = 0; phase < 2; phase++) {
+    uint32_t lo = phase ? w->n_main : 0, hi = phase ? n : w->n_main;
+    for (uint32_t i = lo; i < hi; i++)
+      if (!indeg[i])
+        w->topo[tail++] = i;
+    while (head < tail) {
+      uint32_t u = w->topo[head++];
+      for (uint32_t k = 0; k < w->steps[u].n_dependents; k++) {
+        uint32_t v = w->steps[u].dependents[k];
+        if (w->steps[v].is_finally == w->steps[u].is_finally && --indeg[v] == 0)
+          w->topo[tail++] = v;
+      }
+    }
+  }
+  free(indeg);
+  for (uint32_t k = 0; k < tail; k++)
+    c->priv->topo_pos[w->topo[k]] = k;
+  return tail == n ? 0 : WEFT_EINVAL;
+}
+
+/* ---- upstream ------------------------------------------------------------- */
+
+static bool upstream(const struct wf *w, const uint32_t *tpos, uint32_t up, uint32_t step,
+                     uint32_t *stamp, uint32_t mark, uint32_t *stack)
+{
+  if (up == step || tpos[up] >= tpos[step])
+    return false;
+  const struct wf_step *s = &w->steps[step];
+  for (uint32_t k = 0; k < s->n_needs; k++)
+    if (s->needs[k] == up)
+      return true;
+  size_t top = 0;
+  stack[top++] = step;
+  stamp[step] = mark;
+  while (top) {
+    const struct wf_step *x = &w->steps[stack[--top]];
+    for (uint32_t k = 0; k < x->n_needs; k++) {
+      uint32_t v = x->needs[k];
+      if (v == up)
+        return true;
+      if (stamp[v] == mark || tpos[v] < tpos[up])
+        continue;
+      stamp[v] = mark;
+      stack[top++] = v;
+    }
+  }
+  return false;
+}
+
+bool wf_is_upstream(const struct wf *w, uint32_t up, uint32_t step)
+{
+  if (!w || up >= w->n_steps || step >= w->n_steps || !w->index)
+    return false;
+  const struct spec_priv *p = w->index;
+  uint32_t *stamp = calloc(w->n_steps, sizeof *stamp);
+  uint32_t *stack = malloc(w->n_steps * sizeof *stack);
+  bool r = false;
+  if (stamp && stack)
+    r = upstream(w, p->topo_pos, up, step, stamp, 1, stack);
+  free(stamp);
+  free(stack);
+  return r;
+}
+
+/* ---- reach ---------------------------------------------------------------- */
+
+struct rpair {
+  uint32_t step, read;
+};
+
+struct reach {
+  struct sctx *c;
+  struct gtmp *g;
+  const struct eocc *occ;
+  struct rpair *pairs;
+  size_t n_pairs, cap_pairs;
+};
+
+static void add_read(struct reach *r, uint32_t step, uint32_t read)
+{
+  if (r->n_pairs == r->cap_pairs) {
+    size_t ncap = r->cap_pairs ? r->cap_pairs * 2 : 64;
+    struct rpair *nv = realloc(r->pairs, ncap * sizeof *nv);
+    if (!nv) {
+      r->c->rc = WEFT_ENOMEM;
+      return;
+    }
+    r->pairs = nv;
+    r->cap_pairs = ncap;
+  }
+  r->pairs[r->n_pairs++] = (struct rpair){step, read};
+}
+
+static void on_ref(void *ud, const char *root, const char *name, size_t len)
+{
+  struct reach *r = ud;
+  struct sctx *c = r->c;
+  struct wf *w = c->w;
+  const struct eocc *o = r->occ;
+  uint32_t sc = o->scope;
+  bool is_steps = strcmp(root, "steps") == 0;
+  bool is_step_scope = sc < w->n_steps;
+  if (!name) {
+    if (is_step_scope)
+      c->ss[sc].reads_all = true;
+    else if (sc == SCOPE_GLOBAL)
+      serr_at(c, o->line, o->col,
+              "this expression applies to every step and cannot read .%s", root);
+    return;
+  }
+  char nm[80];
+  snprintf(nm, sizeof nm, "%.*s", (int)(len > 64 ? 64 : len), name);
+  uint32_t x = strmap_get(&c->priv->ids, name, len);
+  if (sc == SCOPE_GLOBAL) {
+    serr_at(c, o->line, o->col,
+            "this expression applies to every step and cannot read %s.%s", root, nm);
+    return;
+  }
+  if (!is_steps) { /* needs.X */
+    if (!is_step_scope) {
+      serr_at(c, o->line, o->col, "only a step can read needs.%s", nm);
+      return;
+    }
+    const struct wf_step *s = &w->steps[sc];
+    for (uint32_t k = 0; x != UINT32_MAX && k < s->n_needs; k++)
+      if (s->needs[k] == x) {
+        add_read(r, sc, x);
+        return;
+      }
+    serr_at(c, o->line, o->col, "step \"%s\" reads needs.%s, but \"%s\" is not in its needs",
+            s->id, nm, nm);
+    return;
+  }
+  if (x == UINT32_MAX) {
+    const char *h = hint_id(c, r->g, nm);
+    if (h)
+      serr_at(c, o->line, o->col, "expression reads steps.%s, but there is no step \"%s\" "
+              "(did you mean \"%s\"?)", nm, nm, h);
+    else
+      serr_at(c, o->line, o->col, "expression reads steps.%s, but there is no step \"%s\"",
+              nm, nm);
+    return;
+  }
+  if (!is_step_scope)
+    return; /* outputs read every step */
+  const struct wf_step *s = &w->steps[sc];
+  bool ok;
+  if (s->is_finally && !w->steps[x].is_finally)
+    ok = true;
+  else
+    ok = upstream(w, c->priv->topo_pos, x, sc, r->g->stamp, ++r->g->mark, r->g->stack);
+  if (!ok) {
+    serr_at(c, o->line, o->col,
+            "step \"%s\" reads steps.%s, but \"%s\" is not upstream of it (add it to needs)",
+            s->id, nm, nm);
+    return;
+  }
+  add_read(r, sc, x);
+}
+
+static int check_reach(struct sctx *c, struct gtmp *g)
+{
+  struct wf *w = c->w;
+  struct reach r = {.c = c, .g = g};
+  g->stamp = calloc(w->n_steps ? w->n_steps : 1, sizeof *g->stamp);
+  g->stack = malloc((w->n_steps ? w->n_steps : 1) * sizeof *g->stack);
+  if (!g->stamp || !g->stack)
+    return WEFT_ENOMEM;
+  for (size_t k = 0; k < c->n_occ; k++) {
+    r.occ = &c->occ[k];
+    const char *text = expr_prog_text(w->prog, c->occ[k].id);
+    if (text)
+      expr_refs(text, strlen(text), on_ref, &r);
+  }
+  /* reads: group the pairs by step (counting sort), drop repeats */
+  int rc = 0;
+  uint32_t *cnt = calloc((size_t)w->n_steps + 1, sizeof *cnt);
+  uint32_t *pool = malloc((r.n_pairs ? r.n_pairs : 1) * sizeof *pool);
+  if (!cnt || !pool) {
+    free(cnt);
+    free(pool);
+    free(r.pairs);
+    return WEFT_ENOMEM;
+  }
+  for (size_t k = 0; k < r.n_pairs; k++)
+    cnt[r.pairs[k].step + 1]++;
+  for (uint32_t i = 0; i < w->n_steps; i++)
+    cnt[i + 1] += cnt[i];
+  for (size_t k = 0; k < r.n_pairs; k++)
+    pool[cnt[r.pairs[k].step]++] = r.pairs[k].read;
+  /* cnt[i] is now the end of step i's slice */
+  uint32_t start = 0, out = 0;
+  ++g->mark;
+  for (uint32_t i = 0; i < w->n_steps; i++) {
+    uint32_t end = cnt[i];
+    struct wf_step *s = &w->steps[i];
+    s->reads = pool + out;
+    s->n_reads = 0;
+    s->reads_all = c->ss[i].reads_all;
+    uint32_t mark = ++g->mark;
+    for (uint32_t k = start; k < end; k++) {
+      uint32_t x = pool[k];
+      if (g->stamp[x] == mark)
+        continue;
+      g->stamp[x] = mark;
+      pool[out++] = x;
+      s->n_reads++;
+    }
+    start = end;
+  }
+  c->priv->reads_pool = pool;
+  free(cnt);
+  free(r.pairs);
+  return rc;
+}
+
+void graph_build(struct sctx *c)
+{
+  struct gtmp g = {0};
+  uint32_t n_edges = 0;
+  size_t before = c->diags.n;
+  int rc = resolve_needs(c, &g, &n_edges);
+  if (rc)
+    goto out;
+  find_cycles(c, &g);
+  build_dependents(c, n_edges);
+  if (c->diags.n != before || c->rc)
+    goto out; /* no order and no reach check without a sound graph */
+  rc = topo_sort(c);
+  if (rc == WEFT_EINVAL) /* cannot happen without a cycle */
+    rc = 0;
+  if (rc)
+    goto out;
+  rc = check_reach(c, &g);
+out:
+  if (rc && !c->rc)
+    c->rc = rc;
+  free(g.edge_at);
+  free(g.stamp);
+  free(g.stack);
+  free(g.ids);
+}

@@ -1,0 +1,574 @@
+/* load.c — wf_load_file / wf_load_string: the top level of a workflow file.
+ *
+ * The pipeline: read (4 MiB cap) -> ytree_parse (YAML, aliases and depth
+ * budgeted) -> top-level fields, inputs, triggers, outputs (here) -> each
+ * step (steps.c, kinds.c) -> graph_build (needs, cycles, order, reach) ->
+ * one expr_prog_compile -> problems sorted by position, duplicates dropped.
+ * Nothing stops at the first problem; the workflow is handed out only when
+ * there is none. Also here: wf_free and the small lookups of model.h. */
+#include "spec/spec_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "expr/expr.h"
+#include "util/err.h"
+#include "util/sha256.h"
+
+static const char *const top_keys[] = {
+    "name",   "description", "inputs",   "env",      "defaults", "timeout", "max_parallel",
+    "concurrency", "fail_fast", "triggers", "steps", "finally",  "outputs", NULL};
+
+const char *wf_kind_name(enum wf_kind k)
+{
+  static const char *const names[] = {"noop",  "run",      "command", "set",     "http",
+                                      "agent", "approval", "wait",    "workflow"};
+  return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
+}
+
+const char *wf_type_name(enum wf_type t)
+{
+  static const char *const names[] = {"string", "number", "integer",
+                                      "boolean", "object", "array"};
+  return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
+}
+
+bool wf_type_check(enum wf_type t, const json_t *v)
+{
+  if (!v)
+    return false;
+  switch (t) {
+  case WF_T_STRING: return json_is_string(v);
+  case WF_T_NUMBER: return json_is_number(v);
+  case WF_T_INTEGER: {
+    if (json_is_integer(v))
+      return true;
+    if (!json_is_real(v))
+      return false;
+    double d = json_real_value(v);
+    return d == (double)(int64_t)d && d >= -9.2e18 && d <= 9.2e18;
+  }
+  case WF_T_BOOLEAN: return json_is_boolean(v);
+  case WF_T_OBJECT: return json_is_object(v);
+  case WF_T_ARRAY: return json_is_array(v);
+  }
+  return false;
+}
+
+uint32_t wf_step_find(const struct wf *w, const char *id)
+{
+  if (!w || !id || !w->index)
+    return WF_NONE;
+  const struct spec_priv *p = w->index;
+  return strmap_get(&p->ids, id, strlen(id));
+}
+
+/* ---- top-level fields ------------------------------------------------------ */
+
+static bool has_expr_deep(const struct ynode *v)
+{
+  if (v->t == Y_STR)
+    return expr_has(v->s, v->len);
+  uint32_t n = v->t == Y_MAP ? 2 * v->n : v->t == Y_SEQ ? v->n : 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (has_expr_deep(v->kids[i]))
+      return true;
+  return false;
+}
+
+static void parse_inputs(struct sctx *c, const struct ynode *v)
+{
+  static const char *const keys[] = {"type", "default", "required", "description", NULL};
+  struct wf *w = c->w;
+  if (v->t == Y_NULL || !need_map(c, v, "inputs", "in the workflow"))
+    return;
+  w->inputs = calloc(v->n ? v->n : 1, sizeof *w->inputs);
+  if (!w->inputs) {
+    c->rc = WEFT_ENOMEM;
+    return;
+  }
+  for (uint32_t i = 0; i < v->n; i++) {
+    const struct ynode *k = v->kids[2 * i], *d = v->kids[2 * i + 1], *x;
+    struct wf_input *in = &w->inputs[w->n_inputs++];
+    in->name = sdup(c, k->s);
+    in->type = WF_T_STRING;
+    in->pos.line = k->line;
+    in->pos.col = k->col;
+    if (!is_ident(k->s, k->len))
+      serr(c, k, "input name \"%s\" must match [A-Za-z_][A-Za-z0-9_]*", k->s);
+    if (d->t == Y_NULL)
+      continue;
+    char where[200];
+    snprintf(where, sizeof where, "in input \"%s\"", k->s);
+    if (!need_map(c, d, k->s, "in inputs"))
+      continue;
+    check_keys(c, d, keys, where);
+    const char *s;
+    bool type_ok = true;
+    if ((x = ymap_get(d, "type")))
+      type_ok = get_type(c, x, "type", where, &in->type);
+    if ((x = ymap_get(d, "required")))
+      get_bool(c, x, "required", where, &in->required);
+    if ((x = ymap_get(d, "description")) && get_str(c, x, "description", where, &s))
+      in->description = sdup(c, s);
+    if ((x = ymap_get(d, "default"))) {
+      if (has_expr_deep(x)) {
+        serr(c, x, "\"default\" %s cannot contain expressions (inputs are known before the "
+                   "run starts)", where);
+        continue;
+      }
+      in->def = ynode_to_json(x);
+      if (in->def && type_ok && !wf_type_check(in->type, in->def)) {
+        serr(c, x, "\"default\" %s must be of type %s, not %s", where,
+             wf_type_name(in->type), ytype_name(x));
+      }
+    }
+  }
+}
+
+static void parse_triggers(struct sctx *c, const struct ynode *v)
+{
+  static const char *const keys[] = {"schedule", "event", "webhook", "match",
+                                     "secret",   "inputs", NULL};
+  static const char *const kinds[] = {"schedule", "event", "webhook", NULL};
+  if (v->t == Y_NULL)
+    return;
+  if (v->t != Y_SEQ) {
+    bad_type(c, v, "triggers", "in the workflow", "a list such as [{schedule: \"0 3 * * *\"}]");
+    return;
+  }
+  json_t *arr = json_array();
+  for (uint32_t i = 0; arr && i < v->n; i++) {
+    const struct ynode *t = v->kids[i], *x;
+    char where[64];
+    snprintf(where, sizeof where, "in trigger %u", i + 1);
+    if (!need_map(c, t, "triggers", "in the workflow"))
+      continue;
+    check_keys(c, t, keys, where);
+    const struct ynode *kind = NULL;
+    for (uint32_t j = 0; j < t->n; j++)
+      for (size_t k = 0; kinds[k]; k++)
+        if (strcmp(t->kids[2 * j]->s, kinds[k]) == 0) {
+          if (kind)
+            serr(c, t->kids[2 * j],
+                 "trigger %u has both \"%s\" and \"%s\"; a trigger takes exactly one of "
+                 "schedule, event, webhook", i + 1, kind->s, t->kids[2 * j]->s);
+          else
+            kind = t->kids[2 * j];
+        }
+    if (!kind) {
+      serr(c, t, "trigger %u needs one of schedule, event, webhook", i + 1);
+      continue;
+    }
+    const char *s;
+    if ((x = ymap_get(t, "schedule")) && get_str(c, x, "schedule", where, &s)) {
+      char why[128];
+      if (!check_cron(s, why, sizeof why))
+        serr(c, x, "\"schedule\" %s: %s in \"%s\"", where, why, s);
+    }
+    if ((x = ymap_get(t, "event")) && get_str(c, x, "event", where, &s) && x->len == 0)
+      serr(c, x, "\"event\" %s is empty", where);
+    if ((x = ymap_get(t, "webhook")) && get_str(c, x, "webhook", where, &s) &&
+        !is_id(x->s, x->len))
+      serr(c, x, "\"webhook\" %s must match [a-z0-9][a-z0-9_-]{0,63}, not \"%s\"", where, s);
+    if ((x = ymap_get(t, "secret")) && get_str(c, x, "secret", where, &s) &&
+        strcmp(kind->s, "webhook") != 0)
+      serr(c, x, "\"secret\" %s only applies to a webhook", where);
+    json_t *match = NULL;
+    if ((x = ymap_get(t, "match"))) {
+      if (strcmp(kind->s, "event") != 0)
+        serr(c, x, "\"match\" %s only applies to an event", where);
+      match = tmpl_cond(c, x, SCOPE_GLOBAL, "match", where);
+    }
+    if ((x = ymap_get(t, "inputs")) && x->t != Y_NULL)
+      need_map(c, x, "inputs", where);
+    json_t *o = tmpl_conv(c, t, SCOPE_GLOBAL);
+    if (o && match)
+      json_object_set(o, "match", match);
+    json_decref(match);
+    if (o)
+      json_array_append_new(arr, o);
+  }
+  c->w->triggers = arr;
+}
+
+static void parse_outputs(struct sctx *c, const struct ynode *v)
+{
+  if (v->t == Y_NULL || !need_map(c, v, "outputs", "in the workflow"))
+    return;
+  for (uint32_t i = 0; i < v->n; i++)
+    if (!is_ident(v->kids[2 * i]->s, v->kids[2 * i]->len))
+      serr(c, v->kids[2 * i], "output name \"%s\" must match [A-Za-z_][A-Za-z0-9_]*",
+           v->kids[2 * i]->s);
+  c->w->outputs = tmpl_conv(c, v, SCOPE_OUTPUTS);
+}
+
+/* Registers the step ids of one section; returns false on a fatal problem. */
+static void declare_steps(struct sctx *c, const struct ynode *sec, uint32_t base, bool fin)
+{
+  struct wf *w = c->w;
+  for (uint32_t i = 0; i < sec->n; i++) {
+    const struct ynode *k = sec->kids[2 * i];
+    struct wf_step *s = &w->steps[base + i];
+    s->index = base + i;
+    s->is_finally = fin;
+    s->id = sdup(c, k->s);
+    s->pos.line = k->line;
+    s->pos.col = k->col;
+    c->ss[base + i].key = k;
+    if (!s->id)
+      return;
+    if (!is_id(k->s, k->len)) {
+      serr(c, k, "step id \"%s\" must match [a-z0-9][a-z0-9_-]{0,63}", k->s);
+    }
+    if (strmap_get(&c->priv->ids, s->id, k->len) != UINT32_MAX) {
+      serr(c, k, "step id \"%s\" is used twice (in steps and in finally)", s->id);
+      continue;
+    }
+    if (strmap_put(&c->priv->ids, s->id, k->len, base + i))
+      c->rc = WEFT_ENOMEM;
+  }
+}
+
+static void parse_steps(struct sctx *c, const struct ynode *root)
+{
+  struct wf *w = c->w;
+  const struct ynode *steps = ymap_get(root, "steps");
+  const struct ynode *fin = ymap_get(root, "finally");
+  if (!steps) {
+    serr(c, root, "missing required key \"steps\"");
+    steps = NULL;
+  } else if (steps->t != Y_MAP) {
+    bad_type(c, steps, "steps", "in the workflow", "a mapping of step id to step");
+    steps = NULL;
+  } else if (steps->n == 0) {
+    serr(c, steps, "\"steps\" is empty; a workflow needs at least one step");
+  }
+  if (fin && fin->t != Y_MAP) {
+    if (fin->t != Y_NULL)
+      bad_type(c, fin, "finally", "in the workflow", "a mapping of step id to step");
+    fin = NULL;
+  }
+  uint64_t n_main = steps ? steps->n : 0, n_fin = fin ? fin->n : 0;
+  if (n_main + n_fin > WF_MAX_STEPS) {
+    slimit(c, steps, "the workflow has %llu steps, over the limit of %u",
+           (unsigned long long)(n_main + n_fin), WF_MAX_STEPS);
+    return;
+  }
+  w->n_main = (uint32_t)n_main;
+  w->n_steps = (uint32_t)(n_main + n_fin);
+  w->steps = calloc(w->n_steps ? w->n_steps : 1, sizeof *w->steps);
+  c->ss = calloc(w->n_steps ? w->n_steps : 1, sizeof *c->ss);
+  if (!w->steps || !c->ss) {
+    c->rc = WEFT_ENOMEM;
+    w->n_steps = 0;
+    return;
+  }
+  if (steps)
+    declare_steps(c, steps, 0, false);
+  if (fin)
+    declare_steps(c, fin, w->n_main, true);
+  if (c->rc)
+    return;
+  for (uint32_t i = 0; i < w->n_steps; i++) {
+    const struct ynode *sec = i < w->n_main ? steps : fin;
+    uint32_t j = i < w->n_main ? i : i - w->n_main;
+    steps_parse(c, i, sec->kids[2 * j], sec->kids[2 * j + 1]);
+  }
+  graph_build(c);
+}
+
+static void parse_top(struct sctx *c, const struct ynode *root)
+{
+  struct wf *w = c->w;
+  const char *where = "in the workflow";
+  const struct ynode *x;
+  const char *s;
+  int64_t i64;
+  check_keys(c, root, top_keys, "at the top level");
+  if (!(x = ymap_get(root, "name"))) {
+    serr(c, root, "missing required key \"name\"");
+  } else if (get_str(c, x, "name", where, &s)) {
+    if (!is_id(x->s, x->len))
+      serr(c, x, "name \"%s\" must match [a-z0-9][a-z0-9_-]{0,63}", s);
+    w->name = sdup(c, s);
+  }
+  if ((x = ymap_get(root, "description")) && get_str(c, x, "description", where, &s))
+    w->description = sdup(c, s);
+  if ((x = ymap_get(root, "inputs")))
+    parse_inputs(c, x);
+  if ((x = ymap_get(root, "env")) && x->t != Y_NULL && need_map(c, x, "env", where)) {
+    /* validated like a step's env; values are string templates */
+    json_t *o = json_object();
+    for (uint32_t i = 0; o && i < x->n; i++) {
+      const struct ynode *k = x->kids[2 * i], *v = x->kids[2 * i + 1];
+      if (!is_ident(k->s, k->len)) {
+        serr(c, k, "environment variable name \"%s\" %s must match [A-Za-z_][A-Za-z0-9_]*",
+             k->s, where);
+        continue;
+      }
+      json_t *val = NULL;
+      if (v->t == Y_STR)
+        val = tmpl_conv(c, v, SCOPE_GLOBAL);
+      else if (v->t == Y_INT || v->t == Y_FLOAT || v->t == Y_BOOL)
+        val = json_string(v->s);
+      else {
+        char f[160];
+        snprintf(f, sizeof f, "env.%s", k->s);
+        bad_type(c, v, f, where, "a string, number or boolean");
+      }
+      if (val)
+        json_object_set_new(o, k->s, val);
+    }
+    w->env = o;
+  }
+  if ((x = ymap_get(root, "defaults")))
+    steps_parse_defaults(c, x);
+  if ((x = ymap_get(root, "timeout")))
+    get_dur(c, x, "timeout", where, &w->timeout_ms);
+  if ((x = ymap_get(root, "max_parallel")) && get_int(c, x, "max_parallel", where, 1,
+                                                       INT32_MAX, &i64))
+    w->max_parallel = (int)i64;
+  if ((x = ymap_get(root, "concurrency")) && get_int(c, x, "concurrency", where, 1,
+                                                      INT32_MAX, &i64))
+    w->concurrency = (int)i64;
+  if ((x = ymap_get(root, "fail_fast")))
+    get_bool(c, x, "fail_fast", where, &w->fail_fast);
+  if ((x = ymap_get(root, "triggers")))
+    parse_triggers(c, x);
+  if ((x = ymap_get(root, "outputs")))
+    parse_outputs(c, x);
+  parse_steps(c, root);
+}
+
+/* ---- problems: sorted by position, exact repeats dropped ------------------- */
+
+static int cmp_diag(const void *a, const void *b)
+{
+  const struct diag *x = *(const struct diag *const *)a, *y = *(const struct diag *const *)b;
+  if (x->line != y->line)
+    return x->line < y->line ? -1 : 1;
+  if (x->col != y->col)
+    return x->col < y->col ? -1 : 1;
+  return x < y ? -1 : x > y; /* stable: keep the order they were found in */
+}
+
+static void flush_diags(struct sctx *c, struct diag_list *out)
+{
+  size_t n = c->diags.n;
+  struct diag **v = malloc((n ? n : 1) * sizeof *v);
+  if (!v) {
+    diag_list_free(&c->diags);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    v[i] = &c->diags.v[i];
+  qsort(v, n, sizeof *v, cmp_diag);
+  for (size_t i = 0; i < n; i++) {
+    bool dup = false;
+    /* repeats come from shared YAML (aliases) and defaults: drop exact ones */
+    for (size_t j = i; j-- > 0 && v[j]->line == v[i]->line && v[j]->col == v[i]->col;)
+      if (strcmp(v[j]->msg, v[i]->msg) == 0) {
+        dup = true;
+        break;
+      }
+    if (!dup)
+      diag_add(out, v[i]->file, v[i]->line, v[i]->col, "%s", v[i]->msg);
+  }
+  free(v);
+  diag_list_free(&c->diags);
+}
+
+/* ---- entry points ------------------------------------------------------------ */
+
+static char *dir_of(const char *path)
+{
+  char *cp = strdup(path);
+  if (!cp)
+    return NULL;
+  char *d = strdup(dirname(cp));
+  free(cp);
+  return d;
+}
+
+static void sdefaults_free(struct sdefaults *d)
+{
+  json_decref(d->env);
+  json_decref(d->cwd);
+  json_decref(d->if_);
+  json_decref(d->retry.if_);
+  free(d->shell);
+}
+
+int wf_load_string(const char *name, const char *src, size_t len, struct wf **out,
+                   struct diag_list *d)
+{
+  int rc = 0;
+  struct ytree t = {0};
+  struct sctx c = {0};
+  struct wf *w = NULL;
+  *out = NULL;
+  if (!name)
+    name = "<string>";
+  c.file = name;
+  c.src = src;
+  c.len = len;
+  if (len > WF_MAX_FILE_BYTES) {
+    diag_add(d, name, 0, 0, "the file is %zu bytes, over the limit of 4 MiB (%u bytes)", len,
+             WF_MAX_FILE_BYTES);
+    return WEFT_ELIMIT;
+  }
+  w = calloc(1, sizeof *w);
+  c.priv = calloc(1, sizeof *c.priv);
+  if (!w || !c.priv) {
+    free(w);
+    free(c.priv);
+    return WEFT_ENOMEM;
+  }
+  c.w = w;
+  w->index = c.priv;
+  w->path = strdup(name);
+  w->dir = dir_of(name);
+  w->source = malloc(len + 1);
+  w->prog = expr_prog_new();
+  c.priv->empty_env = json_object();
+  if (!w->path || !w->dir || !w->source || !w->prog || !c.priv->empty_env) {
+    rc = WEFT_ENOMEM;
+    goto out;
+  }
+  memcpy(w->source, src, len);
+  w->source[len] = 0;
+  w->source_len = len;
+  sha256_hex(src, len, w->hash);
+
+  rc = ytree_parse(&t, name, w->source, len, &c.diags);
+  if (rc) {
+    if (rc == WEFT_EPARSE)
+      rc = WEFT_EVALIDATION;
+    goto out;
+  }
+  if (!t.root || t.root->t == Y_NULL) {
+    serr_at(&c, 1, 1, "the file is empty; a workflow needs at least name and steps");
+  } else if (t.root->t != Y_MAP) {
+    serr(&c, t.root, "a workflow must be a mapping with name and steps, not %s",
+         ytype_name(t.root));
+  } else {
+    parse_top(&c, t.root);
+    if (!c.rc) /* even with other problems: expression syntax errors are worth seeing */
+      tmpl_compile(&c);
+  }
+  if (c.rc)
+    rc = c.rc;
+  else if (c.diags.n)
+    rc = WEFT_EVALIDATION;
+out:
+  flush_diags(&c, d);
+  sdefaults_free(&c.dflt);
+  free(c.ss);
+  free(c.occ);
+  ytree_free(&t);
+  if (rc) {
+    wf_free(w);
+    return rc;
+  }
+  *out = w;
+  return 0;
+}
+
+int wf_load_file(const char *path, struct wf **out, struct diag_list *d)
+{
+  int rc = 0;
+  char *buf = NULL;
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    diag_add(d, path, 0, 0, "cannot read: %s", strerror(errno));
+    return WEFT_EIO;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    diag_add(d, path, 0, 0, "cannot read: not a regular file");
+    rc = WEFT_EIO;
+    goto out;
+  }
+  if ((uint64_t)st.st_size > WF_MAX_FILE_BYTES) {
+    diag_add(d, path, 0, 0, "the file is %lld bytes, over the limit of 4 MiB (%u bytes)",
+             (long long)st.st_size, WF_MAX_FILE_BYTES);
+    rc = WEFT_ELIMIT;
+    goto out;
+  }
+  size_t size = (size_t)st.st_size, got = 0;
+  buf = malloc(size + 1);
+  if (!buf) {
+    rc = WEFT_ENOMEM;
+    goto out;
+  }
+  while (got < size) {
+    ssize_t r = read(fd, buf + got, size - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      diag_add(d, path, 0, 0, "cannot read: %s", r < 0 ? strerror(errno) : "file shrank");
+      rc = WEFT_EIO;
+      goto out;
+    }
+    got += (size_t)r;
+  }
+  rc = wf_load_string(path, buf, size, out, d);
+out:
+  free(buf);
+  close(fd);
+  return rc;
+}
+
+void wf_free(struct wf *w)
+{
+  if (!w)
+    return;
+  free(w->name);
+  free(w->description);
+  free(w->path);
+  free(w->dir);
+  free(w->source);
+  for (uint32_t i = 0; i < w->n_inputs; i++) {
+    free(w->inputs[i].name);
+    free(w->inputs[i].description);
+    json_decref(w->inputs[i].def);
+  }
+  free(w->inputs);
+  json_decref(w->env);
+  json_decref(w->triggers);
+  json_decref(w->outputs);
+  for (uint32_t i = 0; w->steps && i < w->n_steps; i++) {
+    struct wf_step *s = &w->steps[i];
+    free(s->id);
+    free(s->description);
+    free(s->shell);
+    json_decref(s->if_);
+    json_decref(s->retry.if_);
+    json_decref(s->for_each);
+    json_decref(s->repeat.until);
+    json_decref(s->env);
+    json_decref(s->cwd);
+    json_decref(s->body);
+  }
+  free(w->steps);
+  free(w->topo);
+  if (w->prog)
+    expr_prog_free(w->prog);
+  struct spec_priv *p = w->index;
+  if (p) {
+    strmap_free(&p->ids);
+    free(p->edges);
+    free(p->topo_pos);
+    free(p->reads_pool);
+    json_decref(p->empty_env);
+    free(p);
+  }
+  free(w);
+}

@@ -1,0 +1,139 @@
+/* spec_int.h — what the files of src/spec/ share (private to the module).
+ *
+ * One struct sctx lives for the duration of one wf_load_*: it carries the
+ * file name, the problems found so far, the workflow being built, and every
+ * `${{ }}` occurrence with its position and its scope (which step, the run's
+ * outputs, or a workflow-wide field), so that the reach rule and jq's compile
+ * errors can be reported at the right file:line:col after the graph is known.
+ *
+ * The checking helpers (check.c) report a problem and return false; they
+ * never stop the load, so one pass finds every problem of a file.
+ *
+ * Ownership: json_t results are new references owned by the caller; strings
+ * returned by sdup() are malloc'd. ynodes are borrowed from the ytree. */
+#ifndef WEFT_SPEC_SPEC_INT_H
+#define WEFT_SPEC_SPEC_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "spec/model.h"
+#include "spec/strmap.h"
+#include "spec/ytree.h"
+#include "util/diag.h"
+
+/* Scopes of expressions besides a step index. */
+#define SCOPE_OUTPUTS (UINT32_MAX - 1) /* the run's outputs: may read every step */
+#define SCOPE_GLOBAL (UINT32_MAX - 2)  /* workflow env, defaults, triggers: no steps.* */
+
+struct eocc {
+  int id;
+  int line, col;
+  uint32_t scope;
+};
+
+/* What the module keeps behind wf->index. */
+struct spec_priv {
+  struct strmap ids;   /* step id -> index */
+  uint32_t *edges;     /* CSR pool: every step's needs, then dependents, then reads */
+  uint32_t *topo_pos;  /* position of each step in w->topo */
+  uint32_t *reads_pool; /* every step's reads */
+  json_t *empty_env;   /* shared by steps without env */
+};
+
+/* Per step, the YAML it came from (needed after parsing: needs names, positions). */
+struct ssrc {
+  const struct ynode *key;   /* the step id's key node */
+  const struct ynode *needs; /* NULL, a string or a list */
+  bool reads_all;            /* reads the whole .steps object */
+};
+
+/* Step field defaults from `defaults:` (has_* false when not given). */
+struct sdefaults {
+  bool has_timeout, has_retry, has_coe;
+  int64_t timeout_ms;
+  struct wf_retry retry;
+  bool coe;
+  json_t *env, *cwd, *if_;
+  char *shell;
+};
+
+struct sctx {
+  const char *file;
+  const char *src;
+  size_t len;
+  struct diag_list diags; /* collected here, sorted and deduplicated at the end */
+  int rc;                 /* first non-validation failure (ENOMEM, ELIMIT) */
+  struct wf *w;
+  struct spec_priv *priv;
+  struct ssrc *ss;        /* one per step */
+  struct eocc *occ;
+  size_t n_occ, cap_occ;
+  struct sdefaults dflt;
+};
+
+/* ---- check.c: reporting and typed field access ---- */
+void serr(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void serr_at(struct sctx *c, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void slimit(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The closest of words[0..n) within edit distance 2 of s, or NULL. */
+const char *did_you_mean(const char *s, const char *const *words, size_t n);
+/* Reports every key of map `m` not in `known` (NULL-terminated). */
+void check_keys(struct sctx *c, const struct ynode *m, const char *const *known,
+                const char *where);
+/* Reports a type mismatch: "<field>" <where> must be <expected>, not <actual>. */
+void bad_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              const char *expected);
+bool is_id(const char *s, size_t len); /* [a-z0-9][a-z0-9_-]{0,63} */
+bool is_ident(const char *s, size_t len); /* [A-Za-z_][A-Za-z0-9_]* */
+char *sdup(struct sctx *c, const char *s);
+
+bool get_str(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             const char **out);
+bool get_bool(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              bool *out);
+bool get_int(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             int64_t min, int64_t max, int64_t *out);
+bool get_num(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             double min, double max, double *out);
+bool get_dur(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+             int64_t *out);
+/* One of words (NULL-terminated); *out is its index. */
+bool get_enum(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              const char *const *words, int *out);
+bool need_map(struct sctx *c, const struct ynode *v, const char *field, const char *where);
+bool get_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              enum wf_type *out);
+/* Checks a cron schedule (5 fields or a macro); why receives the problem. */
+bool check_cron(const char *s, char *why, size_t whysz);
+
+/* ---- tmpl.c: templates and expressions ---- */
+/* Copy of v as a template, registering every `${{ }}` of its strings. */
+json_t *tmpl_conv(struct sctx *c, const struct ynode *v, uint32_t scope);
+/* A condition field: bare string -> "${{ s }}", `${{` string as is, bool as is. */
+json_t *tmpl_cond(struct sctx *c, const struct ynode *v, uint32_t scope, const char *field,
+                  const char *where);
+/* Position (1-based) of byte `off` of scalar v's value in the file. */
+void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int *col);
+/* Compiles wf->prog and reports jq's errors at their occurrences. */
+void tmpl_compile(struct sctx *c);
+
+/* ---- steps.c / kinds.c ---- */
+void steps_parse_defaults(struct sctx *c, const struct ynode *v);
+void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const struct ynode *v);
+void kinds_parse(struct sctx *c, struct wf_step *s, const struct ynode *kkey,
+                 const struct ynode *v, const char *where);
+void kinds_http(struct sctx *c, const struct ynode *v, const char *where);
+void kinds_workflow(struct sctx *c, const struct ynode *v, const char *where);
+void kinds_command(struct sctx *c, const struct ynode *v, const char *where);
+
+/* ---- graph.c ---- */
+/* Resolves needs, finds cycles, builds dependents, topo order; then checks
+ * what expressions read and fills reads. */
+void graph_build(struct sctx *c);
+
+#endif

@@ -1,0 +1,543 @@
+/* ytree.c — libfyaml document -> ynode tree, with alias and depth budgets.
+ *
+ * libfyaml parses without resolving aliases (FYPCF_RESOLVE_DOCUMENT would
+ * expand a "billion laughs" file before we could look at it). We then walk the
+ * document once in source order: anchors are recorded as they are met, an
+ * alias becomes a pointer to the anchored ynode, and every node's expanded
+ * size and depth are computed bottom-up, so the budget check is O(file) no
+ * matter how much the aliases would expand. libfyaml's own messages are
+ * collected through a private fy_diag and rewritten as file:line:col. */
+#include "spec/ytree.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec/model.h"
+#include "spec/strmap.h"
+#include "util/err.h"
+
+/* Exported by libfyaml 0.7.12 but missing from its header: the token that
+ * starts a node (mapping/sequence start, scalar, alias), for its position. */
+struct fy_token *fy_node_token(struct fy_node *fyn);
+
+/* ---- arena ---------------------------------------------------------------- */
+
+struct ablock {
+  struct ablock *next;
+  size_t used, cap;
+  max_align_t data[];
+};
+
+static void *arena_alloc(void **arena, size_t n)
+{
+  struct ablock *b = *arena;
+  n = (n + 15) & ~(size_t)15;
+  if (!b || b->cap - b->used < n) {
+    size_t cap = n > 65536 ? n : 65536;
+    struct ablock *nb = malloc(sizeof *nb + cap);
+    if (!nb)
+      return NULL;
+    nb->next = b;
+    nb->used = 0;
+    nb->cap = cap;
+    *arena = nb;
+    b = nb;
+  }
+  void *p = (char *)b->data + b->used;
+  b->used += n;
+  return p;
+}
+
+static void arena_free(void *arena)
+{
+  struct ablock *b = arena;
+  while (b) {
+    struct ablock *n = b->next;
+    free(b);
+    b = n;
+  }
+}
+
+/* ---- conversion ----------------------------------------------------------- */
+
+struct conv {
+  struct ytree *t;
+  const char *file;
+  const char *src;
+  size_t len;
+  struct diag_list *d;
+  struct strmap anchors;   /* name -> index in anc */
+  struct ynode **anc;      /* NULL while the anchored node is being built */
+  size_t n_anc, cap_anc;
+  uint64_t budget;         /* max expanded size */
+  int rc;
+};
+
+static struct ynode null_node_proto;
+
+static void pos_of(struct fy_node *fyn, int *line, int *col, size_t *start, size_t *end)
+{
+  struct fy_token *tok = fyn ? fy_node_token(fyn) : NULL;
+  const struct fy_mark *m = tok ? fy_token_start_mark(tok) : NULL;
+  const struct fy_mark *e = tok ? fy_token_end_mark(tok) : NULL;
+  *line = m ? m->line + 1 : 0;
+  *col = m ? m->column + 1 : 0;
+  *start = m ? m->input_pos : 0;
+  *end = e ? e->input_pos : *start;
+}
+
+static bool all_in(const char *s, size_t n, const char *set)
+{
+  for (size_t i = 0; i < n; i++)
+    if (!strchr(set, s[i]))
+      return false;
+  return n > 0;
+}
+
+static bool is_one_of(const char *s, size_t n, const char *const *words)
+{
+  for (; *words; words++)
+    if (strlen(*words) == n && memcmp(*words, s, n) == 0)
+      return true;
+  return false;
+}
+
+/* YAML 1.2 core schema for a plain scalar. */
+static void type_plain(struct ynode *y)
+{
+  static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
+  static const char *const trues[] = {"true", "True", "TRUE", NULL};
+  static const char *const falses[] = {"false", "False", "FALSE", NULL};
+  static const char *const infs[] = {".inf", ".Inf", ".INF", NULL};
+  static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
+  const char *s = y->s;
+  size_t n = y->len;
+  y->t = Y_STR;
+  if (n == 0 || is_one_of(s, n, nulls)) {
+    y->t = Y_NULL;
+    return;
+  }
+  if (is_one_of(s, n, trues) || is_one_of(s, n, falses)) {
+    y->t = Y_BOOL;
+    y->b = s[0] == 't' || s[0] == 'T';
+    return;
+  }
+  const char *p = s;
+  size_t m = n;
+  if (*p == '-' || *p == '+')
+    p++, m--;
+  if (is_one_of(p, m, infs)) {
+    y->t = Y_FLOAT;
+    y->f = s[0] == '-' ? -INFINITY : INFINITY;
+    return;
+  }
+  if (is_one_of(s, n, nans)) {
+    y->t = Y_FLOAT;
+    y->f = NAN;
+    return;
+  }
+  int base = 0;
+  if (all_in(p, m, "0123456789"))
+    base = 10;
+  else if (p == s && n > 2 && s[0] == '0' && s[1] == 'o' && all_in(s + 2, n - 2, "01234567"))
+    base = 8;
+  else if (p == s && n > 2 && s[0] == '0' && s[1] == 'x' &&
+           all_in(s + 2, n - 2, "0123456789abcdefABCDEF"))
+    base = 16;
+  if (base) {
+    errno = 0;
+    const char *digits = base == 10 ? s : s + 2;
+    long long v = strtoll(digits, NULL, base);
+    if (errno == 0) {
+      y->t = Y_INT;
+      y->i = v;
+      y->f = (double)v;
+      return;
+    }
+    /* too big for int64: a float, as JSON would read it */
+  }
+  /* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+  size_t i = 0, intd = 0, fracd = 0;
+  while (i < m && p[i] >= '0' && p[i] <= '9')
+    i++, intd++;
+  if (i < m && p[i] == '.') {
+    i++;
+    while (i < m && p[i] >= '0' && p[i] <= '9')
+      i++, fracd++;
+  }
+  if (intd + fracd == 0 || (intd == 0 && fracd == 0))
+    return;
+  if (i < m && (p[i] == 'e' || p[i] == 'E')) {
+    i++;
+    if (i < m && (p[i] == '-' || p[i] == '+'))
+      i++;
+    size_t ed = 0;
+    while (i < m && p[i] >= '0' && p[i] <= '9')
+      i++, ed++;
+    if (!ed)
+      return;
+  }
+  if (i != m)
+    return;
+  y->t = Y_FLOAT;
+  y->f = strtod(s, NULL);
+}
+
+static bool tag_is_str(struct fy_node *fyn)
+{
+  size_t tl = 0;
+  const char *tag = fy_node_get_tag(fyn, &tl);
+  if (!tag)
+    return false;
+  return (tl == 5 && memcmp(tag, "!!str", 5) == 0) ||
+         (tl == 21 && memcmp(tag, "tag:yaml.org,2002:str", 21) == 0);
+}
+
+static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol);
+
+static int anchor_begin(struct conv *c, struct fy_node *fyn, size_t *slot)
+{
+  struct fy_anchor *a = fy_node_get_anchor(fyn);
+  *slot = SIZE_MAX;
+  if (!a)
+    return 0;
+  size_t al = 0;
+  const char *at = fy_anchor_get_text(a, &al);
+  if (!at)
+    return 0;
+  if (c->n_anc == c->cap_anc) {
+    size_t ncap = c->cap_anc ? c->cap_anc * 2 : 16;
+    struct ynode **nv = realloc(c->anc, ncap * sizeof *nv);
+    if (!nv)
+      return WEFT_ENOMEM;
+    c->anc = nv;
+    c->cap_anc = ncap;
+  }
+  *slot = c->n_anc;
+  c->anc[c->n_anc++] = NULL;
+  return strmap_put(&c->anchors, at, al, (uint32_t)*slot);
+}
+
+static struct ynode *conv_alias(struct conv *c, struct fy_node *fyn, int line, int col)
+{
+  size_t al = 0;
+  const char *at = fy_node_get_scalar(fyn, &al);
+  uint32_t k = at ? strmap_get(&c->anchors, at, al) : UINT32_MAX;
+  if (k == UINT32_MAX) {
+    diag_add(c->d, c->file, line, col, "unknown alias \"*%.*s\" (no anchor \"&%.*s\" before it)",
+             (int)al, at ? at : "", (int)al, at ? at : "");
+    c->rc = WEFT_EPARSE;
+    return NULL;
+  }
+  if (!c->anc[k]) {
+    diag_add(c->d, c->file, line, col, "alias \"*%.*s\" refers to the node that contains it",
+             (int)al, at);
+    c->rc = WEFT_EPARSE;
+    return NULL;
+  }
+  return c->anc[k];
+}
+
+static int check_budget(struct conv *c, struct ynode *y)
+{
+  if (y->depth > WF_MAX_DEPTH) {
+    diag_add(c->d, c->file, y->line, y->col, "nesting depth exceeds the limit of %d",
+             WF_MAX_DEPTH);
+    return c->rc = WEFT_ELIMIT;
+  }
+  if (y->size > c->budget) {
+    diag_add(c->d, c->file, y->line, y->col,
+             "YAML aliases expand past the limit of %dx the file size (%zu bytes)",
+             WF_MAX_ALIAS_FACTOR, c->len);
+    return c->rc = WEFT_ELIMIT;
+  }
+  return 0;
+}
+
+static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol)
+{
+  struct ynode *y = arena_alloc(&c->t->arena, sizeof *y);
+  if (!y) {
+    c->rc = WEFT_ENOMEM;
+    return NULL;
+  }
+  *y = null_node_proto;
+  if (!fyn) { /* `key:` with nothing after it */
+    y->t = Y_NULL;
+    y->s = "";
+    y->line = kline;
+    y->col = kcol;
+    y->size = 1;
+    return y;
+  }
+  pos_of(fyn, &y->line, &y->col, &y->src_start, &y->src_end);
+  if (fy_node_is_alias(fyn))
+    return conv_alias(c, fyn, y->line, y->col);
+
+  size_t slot;
+  if ((c->rc = anchor_begin(c, fyn, &slot)))
+    return NULL;
+
+  if (fy_node_is_scalar(fyn)) {
+    size_t n = 0;
+    const char *s = fy_node_get_scalar(fyn, &n);
+    char *cp = arena_alloc(&c->t->arena, n + 1);
+    if (!cp) {
+      c->rc = WEFT_ENOMEM;
+      return NULL;
+    }
+    if (n)
+      memcpy(cp, s, n);
+    cp[n] = 0;
+    y->s = cp;
+    y->len = n;
+    y->size = n + 1;
+    enum fy_node_style st = fy_node_get_style(fyn);
+    y->quoted = st != FYNS_PLAIN;
+    if (y->quoted || tag_is_str(fyn))
+      y->t = Y_STR;
+    else
+      type_plain(y);
+    /* the span of a block scalar ends on a later line than it starts */
+    for (size_t i = y->src_start; i < y->src_end && i < c->len; i++)
+      if (c->src[i] == '\n') {
+        y->multiline = true;
+        break;
+      }
+  } else {
+    bool map = fy_node_is_mapping(fyn);
+    y->t = map ? Y_MAP : Y_SEQ;
+    y->s = "";
+    size_t cnt = map ? (size_t)fy_node_mapping_item_count(fyn)
+                     : (size_t)fy_node_sequence_item_count(fyn);
+    size_t per = map ? 2 : 1;
+    y->kids = arena_alloc(&c->t->arena, (cnt ? cnt : 1) * per * sizeof *y->kids);
+    if (!y->kids) {
+      c->rc = WEFT_ENOMEM;
+      return NULL;
+    }
+    y->size = 1;
+    void *it = NULL;
+    uint32_t k = 0;
+    if (map) {
+      struct fy_node_pair *p;
+      while ((p = fy_node_mapping_iterate(fyn, &it)) && k < cnt) {
+        struct ynode *key = conv_node(c, fy_node_pair_key(p), y->line, y->col);
+        if (!key)
+          return NULL;
+        if (key->t == Y_MAP || key->t == Y_SEQ) {
+          diag_add(c->d, c->file, key->line, key->col, "mapping keys must be scalars");
+          c->rc = WEFT_EPARSE;
+          return NULL;
+        }
+        struct ynode *val = conv_node(c, fy_node_pair_value(p), key->line, key->col);
+        if (!val)
+          return NULL;
+        y->kids[2 * k] = key;
+        y->kids[2 * k + 1] = val;
+        y->size += key->size + val->size;
+        if (val->depth > y->depth)
+          y->depth = val->depth;
+        k++;
+        if (y->size > c->budget)
+          break;
+      }
+    } else {
+      struct fy_node *ch;
+      while ((ch = fy_node_sequence_iterate(fyn, &it)) && k < cnt) {
+        struct ynode *v = conv_node(c, ch, y->line, y->col);
+        if (!v)
+          return NULL;
+        y->kids[k++] = v;
+        y->size += v->size;
+        if (v->depth > y->depth)
+          y->depth = v->depth;
+        if (y->size > c->budget)
+          break;
+      }
+    }
+    y->n = k;
+    y->depth++;
+  }
+  if (check_budget(c, y))
+    return NULL;
+  if (slot != SIZE_MAX)
+    c->anc[slot] = y;
+  return y;
+}
+
+/* ---- libfyaml diagnostics ------------------------------------------------- */
+
+static void quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+  (void)diag, (void)user, (void)buf, (void)len;
+}
+
+/* The key text at line:col, for "duplicate key" (libfyaml does not say which). */
+static void key_at(const char *src, size_t len, int line, int col, char *out, size_t outsz)
+{
+  size_t i = 0;
+  int l = 1;
+  while (i < len && l < line)
+    if (src[i++] == '\n')
+      l++;
+  i += col > 0 ? (size_t)col - 1 : 0;
+  size_t o = 0;
+  char q = 0;
+  if (i < len && (src[i] == '"' || src[i] == '\''))
+    q = src[i++];
+  while (i < len && o + 1 < outsz && src[i] != '\n' &&
+         (q ? src[i] != q : (src[i] != ':' && src[i] != ',' && src[i] != '}')))
+    out[o++] = src[i++];
+  while (!q && o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+    o--;
+  out[o] = 0;
+}
+
+static int collect_fy_errors(struct conv *c, struct fy_diag *diag)
+{
+  int rc = 0;
+  void *it = NULL;
+  struct fy_diag_error *e;
+  while ((e = fy_diag_errors_iterate(diag, &it))) {
+    if (e->type < FYET_ERROR)
+      continue;
+    const char *msg = e->msg ? e->msg : "error";
+    if (strstr(msg, "Max depth")) {
+      diag_add(c->d, c->file, e->line, e->column, "nesting depth exceeds the limit of %d",
+               WF_MAX_DEPTH);
+      rc = WEFT_ELIMIT;
+      continue;
+    }
+    if (strcmp(msg, "duplicate key") == 0) {
+      char key[128];
+      key_at(c->src, c->len, e->line, e->column, key, sizeof key);
+      diag_add(c->d, c->file, e->line, e->column, "duplicate key \"%s\"", key);
+    } else {
+      diag_add(c->d, c->file, e->line, e->column, "YAML syntax error: %s", msg);
+    }
+    if (!rc)
+      rc = WEFT_EPARSE;
+  }
+  return rc;
+}
+
+int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
+                struct diag_list *d)
+{
+  int rc = 0;
+  struct fy_document *doc = NULL;
+  struct conv c = {.t = t, .file = file, .src = src, .len = len, .d = d};
+  t->root = NULL;
+  t->arena = NULL;
+  c.budget = (uint64_t)len * WF_MAX_ALIAS_FACTOR;
+
+  struct fy_diag_cfg dc;
+  fy_diag_cfg_default(&dc);
+  dc.fp = NULL;
+  dc.output_fn = quiet_output;
+  dc.colorize = false;
+  struct fy_diag *diag = fy_diag_create(&dc);
+  if (!diag)
+    return WEFT_ENOMEM;
+  fy_diag_set_collect_errors(diag, true);
+
+  struct fy_parse_cfg cfg = {0};
+  cfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2;
+  cfg.diag = diag;
+  doc = fy_document_build_from_string(&cfg, src, len);
+  rc = collect_fy_errors(&c, diag);
+  if (!doc && !rc) {
+    diag_add(d, file, 1, 1, "YAML syntax error");
+    rc = WEFT_EPARSE;
+  }
+  if (rc)
+    goto out;
+  struct fy_node *root = fy_document_root(doc);
+  if (root) {
+    t->root = conv_node(&c, root, 1, 1);
+    rc = c.rc;
+    if (!rc && !t->root)
+      rc = WEFT_ENOMEM;
+  }
+out:
+  if (doc)
+    fy_document_destroy(doc);
+  fy_diag_destroy(diag);
+  strmap_free(&c.anchors);
+  free(c.anc);
+  if (rc) {
+    ytree_free(t);
+  }
+  return rc;
+}
+
+void ytree_free(struct ytree *t)
+{
+  arena_free(t->arena);
+  t->arena = NULL;
+  t->root = NULL;
+}
+
+struct ynode *ymap_get(const struct ynode *m, const char *key)
+{
+  if (!m || m->t != Y_MAP)
+    return NULL;
+  size_t kl = strlen(key);
+  for (uint32_t i = 0; i < m->n; i++) {
+    const struct ynode *k = m->kids[2 * i];
+    if (k->len == kl && memcmp(k->s, key, kl) == 0)
+      return m->kids[2 * i + 1];
+  }
+  return NULL;
+}
+
+const char *ytype_name(const struct ynode *n)
+{
+  switch (n->t) {
+  case Y_NULL: return "null";
+  case Y_BOOL: return "a boolean";
+  case Y_INT: return "an integer";
+  case Y_FLOAT: return "a number";
+  case Y_STR: return "a string";
+  case Y_MAP: return "a mapping";
+  case Y_SEQ: return "a list";
+  }
+  return "?";
+}
+
+json_t *ynode_to_json(const struct ynode *n)
+{
+  switch (n->t) {
+  case Y_NULL: return json_null();
+  case Y_BOOL: return json_boolean(n->b);
+  case Y_INT: return json_integer(n->i);
+  case Y_FLOAT: return isfinite(n->f) ? json_real(n->f) : json_null();
+  case Y_STR: return json_stringn(n->s, n->len);
+  case Y_MAP: {
+    json_t *o = json_object();
+    for (uint32_t i = 0; o && i < n->n; i++) {
+      json_t *v = ynode_to_json(n->kids[2 * i + 1]);
+      if (!v || json_object_setn_new(o, n->kids[2 * i]->s, n->kids[2 * i]->len, v)) {
+        json_decref(o);
+        return NULL;
+      }
+    }
+    return o;
+  }
+  case Y_SEQ: {
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < n->n; i++) {
+      if (json_array_append_new(a, ynode_to_json(n->kids[i]))) {
+        json_decref(a);
+        return NULL;
+      }
+    }
+    return a;
+  }
+  }
+  return NULL;
+}

@@ -1,0 +1,64 @@
+/* ytree.h — the YAML document as a small immutable tree (private to spec/).
+ *
+ * ytree_parse() runs libfyaml on the source (document tree API, aliases NOT
+ * resolved by libfyaml), then copies the document into ynodes: scalars typed by
+ * the YAML 1.2 core schema, every node with its 1-based line:col and its span
+ * in the source. Aliases become pointers to the anchored ynode (the tree is a
+ * DAG), so expansion costs nothing; each node records its expanded size and
+ * nesting depth, and the copy stops as soon as either passes its limit (10x
+ * the source size, depth 64) -- that is how a "billion laughs" file is
+ * rejected in microseconds instead of being expanded.
+ *
+ * Syntax errors (libfyaml's, collected through our own fy_diag so nothing is
+ * printed), duplicate keys, unknown aliases and limits go into the diag_list.
+ *
+ * Ownership: all ynodes and their strings live in the ytree's arena and die
+ * with ytree_free(); the source text is borrowed and must outlive the tree. */
+#ifndef WEFT_SPEC_YTREE_H
+#define WEFT_SPEC_YTREE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/diag.h"
+
+enum ytype { Y_NULL, Y_BOOL, Y_INT, Y_FLOAT, Y_STR, Y_MAP, Y_SEQ };
+
+struct ynode {
+  enum ytype t;
+  bool quoted;        /* scalar was quoted or a block scalar (never a number) */
+  bool multiline;     /* scalar spans several source lines */
+  int line, col;      /* 1-based start */
+  size_t src_start, src_end; /* byte span in the source (scalars) */
+  const char *s;      /* scalar text, NUL-terminated (also for numbers, bools) */
+  size_t len;
+  int64_t i;          /* Y_INT */
+  double f;           /* Y_FLOAT (and Y_INT as double) */
+  bool b;             /* Y_BOOL */
+  struct ynode **kids; /* Y_MAP: key,value pairs (2*n); Y_SEQ: n items */
+  uint32_t n;
+  uint32_t depth;     /* nesting depth of collections, 0 for a scalar */
+  uint64_t size;      /* expanded size (bytes of scalars + nodes) */
+};
+
+struct ytree {
+  struct ynode *root; /* NULL for an empty document */
+  void *arena;
+};
+
+/* Parses src (len bytes) named `file` in messages. Returns 0, or
+ * WEFT_EPARSE/WEFT_ELIMIT/WEFT_ENOMEM with the problems added to d. */
+int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
+                struct diag_list *d);
+void ytree_free(struct ytree *t);
+
+/* Map lookup by key (linear); NULL when absent or m is not a map. */
+struct ynode *ymap_get(const struct ynode *m, const char *key);
+/* The name of a node's type for messages: "a string", "a mapping", ... */
+const char *ytype_name(const struct ynode *n);
+/* Plain JSON copy (new reference), NULL on allocation failure. */
+json_t *ynode_to_json(const struct ynode *n);
+
+#endif
