@@ -861,6 +861,40 @@ Test(store, concurrent_writers_in_two_processes_never_see_busy)
   store_close(s);
 }
 
+Test(store, writer_outlasts_a_lock_held_longer_than_busy_timeout)
+{
+  struct store *s = open_store();
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  pid_t kid = fork();
+  cr_assert_geq(kid, 0);
+  if (kid == 0) {
+    /* another process holds the write lock for 2.5 s (busy_timeout is 2 s) */
+    char path[300];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/weft.db", home);
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+      _exit(1);
+    if (write(fds[1], "x", 1) != 1)
+      _exit(2);
+    usleep(2500 * 1000);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+    _exit(0);
+  }
+  char c;
+  cr_assert_eq(read(fds[0], &c, 1), 1);
+  struct store_run r = mk_run("01LATE", "wf", "running");
+  cr_assert_eq(store_run_put(s, &r), 0, "%s", store_errmsg(s));
+  int st;
+  waitpid(kid, &st, 0);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  close(fds[0]);
+  close(fds[1]);
+  store_close(s);
+}
+
 Test(store, concurrent_open_of_a_new_home_by_two_processes)
 {
   pid_t kids[2];
