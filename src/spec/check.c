@@ -87,6 +87,12 @@ const char *did_you_mean(const char *s, const char *const *words, size_t n)
 void check_keys(struct sctx *c, const struct ynode *m, const char *const *known,
                 const char *where)
 {
+  check_keys_x(c, m, known, where, false);
+}
+
+void check_keys_x(struct sctx *c, const struct ynode *m, const char *const *known,
+                  const char *where, bool allow_x)
+{
   size_t nk = 0;
   while (known[nk])
     nk++;
@@ -95,7 +101,7 @@ void check_keys(struct sctx *c, const struct ynode *m, const char *const *known,
     bool ok = false;
     for (size_t j = 0; j < nk && !ok; j++)
       ok = strlen(known[j]) == k->len && memcmp(known[j], k->s, k->len) == 0;
-    if (ok)
+    if (ok || (allow_x && k->len > 2 && k->s[0] == 'x' && k->s[1] == '-'))
       continue;
     const char *hint = did_you_mean(k->s, known, nk);
     if (hint)

@@ -290,7 +290,7 @@ static void parse_top(struct sctx *c, const struct ynode *root)
   const struct ynode *x;
   const char *s;
   int64_t i64;
-  check_keys(c, root, top_keys, "at the top level");
+  check_keys_x(c, root, top_keys, "at the top level", true);
   if (!(x = ymap_get(root, "name"))) {
     serr(c, root, "missing required key \"name\"");
   } else if (get_str(c, x, "name", where, &s)) {

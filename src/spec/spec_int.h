@@ -85,6 +85,9 @@ const char *did_you_mean(const char *s, const char *const *words, size_t n);
 /* Reports every key of map `m` not in `known` (NULL-terminated). */
 void check_keys(struct sctx *c, const struct ynode *m, const char *const *known,
                 const char *where);
+/* Same; with allow_x, keys starting with "x-" are allowed (a place for anchors). */
+void check_keys_x(struct sctx *c, const struct ynode *m, const char *const *known,
+                  const char *where, bool allow_x);
 /* Reports a type mismatch: "<field>" <where> must be <expected>, not <actual>. */
 void bad_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               const char *expected);

@@ -19,9 +19,6 @@
 #include "spec/strmap.h"
 #include "util/err.h"
 
-/* Exported by libfyaml 0.7.12 but missing from its header: the token that
- * starts a node (mapping/sequence start, scalar, alias), for its position. */
-struct fy_token *fy_node_token(struct fy_node *fyn);
 
 /* ---- arena ---------------------------------------------------------------- */
 
@@ -78,9 +75,11 @@ struct conv {
 
 static struct ynode null_node_proto;
 
+/* Position of a scalar or alias (libfyaml 0.7.12 has no public start mark for
+ * collections; see coll_pos). */
 static void pos_of(struct fy_node *fyn, int *line, int *col, size_t *start, size_t *end)
 {
-  struct fy_token *tok = fyn ? fy_node_token(fyn) : NULL;
+  struct fy_token *tok = fyn ? fy_node_get_scalar_token(fyn) : NULL;
   const struct fy_mark *m = tok ? fy_token_start_mark(tok) : NULL;
   const struct fy_mark *e = tok ? fy_token_end_mark(tok) : NULL;
   *line = m ? m->line + 1 : 0;
@@ -198,6 +197,48 @@ static bool tag_is_str(struct fy_node *fyn)
 
 static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol);
 
+/* A collection starts where its `{`, `[` or first `- ` is: found by looking
+ * back from its first child over blanks. A block mapping starts at its first
+ * key; an empty collection is placed at its key (kline:kcol). */
+static void coll_pos(struct conv *c, struct ynode *y, const struct ynode *first, bool map,
+                     int kline, int kcol)
+{
+  y->line = kline;
+  y->col = kcol;
+  if (!first)
+    return;
+  y->line = first->line;
+  y->col = first->col;
+  y->src_start = y->src_end = first->src_start;
+  size_t i = first->src_start;
+  if (i > c->len || first->line <= 0)
+    return;
+  int nl = 0;
+  while (i > 0 && (c->src[i - 1] == ' ' || c->src[i - 1] == '\t' || c->src[i - 1] == '\n' ||
+                   c->src[i - 1] == '\r'))
+    nl += c->src[--i] == '\n';
+  if (i == 0)
+    return;
+  char ch = c->src[i - 1];
+  if (!((map && ch == '{') || (!map && (ch == '[' || ch == '-'))))
+    return;
+  i--;
+  y->src_start = y->src_end = i;
+  if (!nl) {
+    /* same line: columns count characters, the blanks between are ASCII */
+    y->col = first->col - (int)(first->src_start - i);
+    return;
+  }
+  size_t ls = i;
+  while (ls > 0 && c->src[ls - 1] != '\n')
+    ls--;
+  int col = 1;
+  for (size_t j = ls; j < i; j++)
+    col += ((unsigned char)c->src[j] & 0xC0) != 0x80;
+  y->line = first->line - nl;
+  y->col = col;
+}
+
 static int anchor_begin(struct conv *c, struct fy_node *fyn, size_t *slot)
 {
   struct fy_anchor *a = fy_node_get_anchor(fyn);
@@ -273,7 +314,8 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     y->size = 1;
     return y;
   }
-  pos_of(fyn, &y->line, &y->col, &y->src_start, &y->src_end);
+  if (fy_node_is_scalar(fyn) || fy_node_is_alias(fyn))
+    pos_of(fyn, &y->line, &y->col, &y->src_start, &y->src_end);
   if (fy_node_is_alias(fyn))
     return conv_alias(c, fyn, y->line, y->col);
 
@@ -325,7 +367,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     if (map) {
       struct fy_node_pair *p;
       while ((p = fy_node_mapping_iterate(fyn, &it)) && k < cnt) {
-        struct ynode *key = conv_node(c, fy_node_pair_key(p), y->line, y->col);
+        struct ynode *key = conv_node(c, fy_node_pair_key(p), kline, kcol);
         if (!key)
           return NULL;
         if (key->t == Y_MAP || key->t == Y_SEQ) {
@@ -348,7 +390,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     } else {
       struct fy_node *ch;
       while ((ch = fy_node_sequence_iterate(fyn, &it)) && k < cnt) {
-        struct ynode *v = conv_node(c, ch, y->line, y->col);
+        struct ynode *v = conv_node(c, ch, kline, kcol);
         if (!v)
           return NULL;
         y->kids[k++] = v;
@@ -361,6 +403,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     }
     y->n = k;
     y->depth++;
+    coll_pos(c, y, k ? y->kids[0] : NULL, map, kline, kcol);
   }
   if (check_budget(c, y))
     return NULL;
