@@ -1,0 +1,269 @@
+/* ctx.c — expression contexts, helper values and the rendering of a start.
+ *
+ * A context carries only what the step's expressions may read (ARCHITECTURE
+ * §5): `inputs`, `run`, `steps` restricted to the step's direct needs plus the
+ * steps its expressions read (wf_step.reads; every step for finally steps and
+ * the run's outputs), `needs`, and for an instance `item`/`index`. Each step's
+ * view {status, outputs, exit_code, attempts, error, started_at, finished_at}
+ * is built once and cached until the step changes state (ctx_invalidate), so
+ * a long chain of steps costs one small view per step.
+ *
+ * Outputs of a for_each step (the array of its instances' outputs, by index)
+ * are built from the output arena only when an expression reads them. */
+#include "engine/priv.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *time_json(int64_t ms)
+{
+  if (!ms)
+    return json_null();
+  char b[32];
+  wt_fmt_rfc3339(ms, b);
+  return json_string(b);
+}
+
+void ctx_invalidate(struct eng_run *r, uint32_t s)
+{
+  json_decref(r->st[s].view);
+  r->st[s].view = NULL;
+}
+
+json_t *ctx_step_outputs(struct eng_run *r, uint32_t s)
+{
+  struct eng_step *st = &r->st[s];
+  if (!st->is_fe || st->outputs)
+    return st->outputs;
+  if (!st->expanded)
+    return NULL;
+  json_t *a = json_array();
+  if (!a)
+    return NULL;
+  for (uint32_t i = 0; i < st->n; i++) {
+    const char *t = arena_get(&r->arena, r->u.out[st->first + i]);
+    json_t *v = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+    json_array_append_new(a, v ? v : json_null());
+  }
+  if (engine_status_terminal(r->u.status[s]))
+    st->outputs = a; /* complete: keep it */
+  else
+    json_decref(a), a = NULL;
+  return st->outputs;
+}
+
+static json_t *step_view(struct eng_run *r, uint32_t s)
+{
+  struct eng_step *st = &r->st[s];
+  if (st->view)
+    return st->view;
+  json_t *v = json_object();
+  if (!v)
+    return NULL;
+  json_t *outs = ctx_step_outputs(r, s);
+  json_t *err = eng_err_get(r, s);
+  int32_t ec = r->u.exit_code[s];
+  json_object_set_new(v, "status", json_string(engine_status_name(r->u.status[s])));
+  json_object_set(v, "outputs", outs ? outs : json_null());
+  json_object_set_new(v, "exit_code", ec == ENG_NO_EXIT ? json_null() : json_integer(ec));
+  json_object_set_new(v, "attempts", json_integer(r->u.attempts[s]));
+  json_object_set(v, "error", err ? err : json_null());
+  json_object_set_new(v, "started_at", time_json(r->u.started_at[s]));
+  json_object_set_new(v, "finished_at", time_json(r->u.finished_at[s]));
+  st->view = v;
+  return v;
+}
+
+static int add_view(struct eng_run *r, json_t *obj, uint32_t s)
+{
+  json_t *v = step_view(r, s);
+  if (!v)
+    return WEFT_ENOMEM;
+  return json_object_set(obj, r->wf->steps[s].id, v) ? WEFT_ENOMEM : 0;
+}
+
+void ctx_env(struct eng_run *r, uint32_t s, struct expr_env *env)
+{
+  env->success = true;
+  env->failure = false;
+  env->cancelled = r->cancel_requested;
+  if (s == WF_NONE) {
+    env->success = !r->unhandled_main && !r->unhandled_fin;
+    env->failure = !env->success;
+    return;
+  }
+  const struct wf_step *ws = &r->wf->steps[s];
+  for (uint32_t i = 0; i < ws->n_needs; i++) {
+    uint32_t n = ws->needs[i];
+    enum eng_status st = r->u.status[n];
+    if (st == ENG_FAILED && !r->wf->steps[n].continue_on_error) {
+      env->failure = true;
+      env->success = false;
+    } else if (st == ENG_CANCELLED) {
+      env->success = false;
+    }
+  }
+}
+
+int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_extra *x,
+              json_t **out)
+{
+  int rc = WEFT_ENOMEM;
+  json_t *c = json_object(), *steps = json_object(), *needs = json_object(),
+         *run = json_object();
+  if (!c || !steps || !needs || !run)
+    goto out;
+  const struct wf_step *ws = s == WF_NONE ? NULL : &r->wf->steps[s];
+  bool all = !ws || ws->is_finally || (x && x->run_outputs);
+  if (all) {
+    for (uint32_t i = 0; i < r->n_steps; i++)
+      if ((rc = add_view(r, steps, i)))
+        goto out;
+  } else {
+    for (uint32_t i = 0; i < ws->n_reads; i++)
+      if ((rc = add_view(r, steps, ws->reads[i])))
+        goto out;
+  }
+  for (uint32_t i = 0; ws && i < ws->n_needs; i++) {
+    if ((rc = add_view(r, needs, ws->needs[i])))
+      goto out;
+    if (!all && (rc = add_view(r, steps, ws->needs[i])))
+      goto out;
+  }
+  rc = WEFT_ENOMEM;
+  enum eng_run_status rs = ENG_RUN_RUNNING;
+  if (!ws || ws->is_finally)
+    rs = r->tentative;
+  json_object_set_new(run, "id", json_string(r->run_id));
+  json_object_set_new(run, "workflow", json_string(r->wf->name ? r->wf->name : ""));
+  json_object_set_new(run, "status", json_string(engine_run_status_name(rs)));
+  json_object_set_new(run, "started_at", time_json(r->started_at));
+  json_object_set_new(run, "trigger", json_string(r->trigger));
+  json_object_set(c, "inputs", r->inputs);
+  json_object_set(c, "steps", steps);
+  json_object_set(c, "needs", needs);
+  json_object_set(c, "run", run);
+  if (unit != UINT32_MAX && unit >= r->n_steps) {
+    const struct eng_step *st = &r->st[s];
+    uint32_t idx = unit - st->first;
+    json_object_set_new(c, "index", json_integer(idx));
+    if (st->items)
+      json_object_set(c, "item", json_array_get(st->items, idx));
+    else
+      json_object_set_new(c, "item", json_integer(idx));
+  }
+  if (x && x->error)
+    json_object_set(c, "error", (json_t *)x->error);
+  if (x && x->outputs) {
+    json_object_set(c, "outputs", (json_t *)x->outputs);
+    json_object_set_new(c, "iteration", json_integer(x->iteration));
+  }
+  *out = c;
+  c = NULL;
+  rc = 0;
+out:
+  json_decref(c);
+  json_decref(steps);
+  json_decref(needs);
+  json_decref(run);
+  return rc;
+}
+
+/* ---- start rendering ----------------------------------------------------- */
+
+static json_t *stringify(const json_t *v)
+{
+  if (json_is_string(v))
+    return json_string(json_string_value(v));
+  if (!v || json_is_null(v))
+    return json_string("");
+  char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_t *s = json_string(t ? t : "");
+  free(t);
+  return s;
+}
+
+static int render(struct eng_run *r, uint32_t s, const json_t *tmpl, const json_t *ctx,
+                  json_t **out, char **err)
+{
+  struct expr_env env;
+  ctx_env(r, s, &env);
+  return expr_render(r->wf->prog, tmpl, ctx, &env, out, err);
+}
+
+static int shell_argv(const char *shell, json_t *a)
+{
+  const char *p = shell ? shell : "sh -e";
+  while (*p) {
+    while (*p == ' ' || *p == '\t')
+      p++;
+    const char *q = p;
+    while (*q && *q != ' ' && *q != '\t')
+      q++;
+    if (q > p && json_array_append_new(a, json_stringn(p, (size_t)(q - p))))
+      return WEFT_ENOMEM;
+    p = q;
+  }
+  return 0;
+}
+
+int ctx_render_start(struct eng_run *r, uint32_t s, uint32_t unit, const json_t *ctx,
+                     struct eng_effect *e, char **err)
+{
+  const struct wf_step *ws = &r->wf->steps[s];
+  json_t *v = NULL;
+  int rc = 0;
+  if (unit >= r->n_steps) {
+    const struct eng_step *st = &r->st[s];
+    uint32_t idx = unit - st->first;
+    e->item = st->items ? json_incref(json_array_get(st->items, idx)) : json_integer(idx);
+  }
+  if (ws->kind == WF_RUN) {
+    e->argv = json_array();
+    if (!e->argv || (rc = shell_argv(ws->shell, e->argv)))
+      return rc ? rc : WEFT_ENOMEM;
+    const char *script = ws->script ? ws->script : json_string_value(ws->body);
+    json_array_append_new(e->argv, json_string("-c"));
+    json_array_append_new(e->argv, json_string(script ? script : ""));
+  } else if (ws->kind == WF_COMMAND) {
+    if ((rc = render(r, s, ws->body, ctx, &v, err)))
+      return rc;
+    e->argv = json_array();
+    if (!e->argv) {
+      json_decref(v);
+      return WEFT_ENOMEM;
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) json_array_append_new(e->argv, stringify(x));
+    json_decref(v);
+    v = NULL;
+  } else if (ws->body) {
+    if ((rc = render(r, s, ws->body, ctx, &e->body, err)))
+      return rc;
+  }
+  if (ws->kind == WF_RUN || ws->kind == WF_COMMAND) {
+    e->env = json_object();
+    if (!e->env)
+      return WEFT_ENOMEM;
+    if (ws->env) {
+      if ((rc = render(r, s, ws->env, ctx, &v, err)))
+        return rc;
+      const char *k;
+      json_t *x;
+      json_object_foreach(v, k, x) json_object_set_new(e->env, k, stringify(x));
+      json_decref(v);
+      v = NULL;
+    }
+    if (ws->cwd) {
+      if ((rc = render(r, s, ws->cwd, ctx, &v, err)))
+        return rc;
+      if (!json_is_null(v))
+        e->cwd = stringify(v);
+      json_decref(v);
+    }
+  }
+  return 0;
+}

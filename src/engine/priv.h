@@ -1,0 +1,165 @@
+/* priv.h — the engine's private data structures, shared by the files of src/engine/.
+ *
+ * Units (steps and for_each instances) live in one struct of arrays, indexed
+ * by a 32-bit unit id: ids 0..n_steps-1 are the steps themselves (for a
+ * for_each step: the aggregate), instances are appended in ranges when a
+ * for_each expands. No malloc per unit. Per-step bookkeeping (struct
+ * eng_step) is one fixed struct per step. Everything is owned by the run;
+ * engine_free() releases it. Nothing here is visible outside src/engine/. */
+#ifndef WEFT_ENGINE_PRIV_H
+#define WEFT_ENGINE_PRIV_H
+
+#include "engine/engine.h"
+#include "expr/expr.h"
+#include "util/buf.h"
+
+#define ENG_MAX_UNITS (WF_MAX_STEPS + 8u * WF_MAX_FOR_EACH)
+#define ENG_MAX_FX (64u << 20)   /* effects + journal entries per call */
+#define ENG_ARENA_CHUNK (1u << 20)
+#define ENG_ARENA_MAX_CHUNKS 4096u
+
+/* unit flags */
+enum {
+  UF_EXEC = 1,      /* an attempt is in flight with an executor */
+  UF_SLOT = 2,      /* holds one of the run's max_parallel slots */
+  UF_TIMER = 4,     /* a timer for this unit is armed (timeout/backoff/delay) */
+  UF_QUEUED = 8,    /* in its step's start queue */
+  UF_KILL_SHIFT = 4, /* 2 bits: enum eng_kill_reason of a kill in flight */
+};
+#define UF_KILL_MASK (3u << UF_KILL_SHIFT)
+
+struct eng_units {
+  uint32_t n, cap;
+  uint8_t *status;      /* enum eng_status */
+  uint8_t *flags;       /* UF_* */
+  uint16_t *attempts;   /* attempts started so far (saturating) */
+  uint16_t *round0;     /* attempts when this retry round began (repeat/retry) */
+  uint32_t *iteration;  /* repeat: 1-based iteration; 0 without repeat */
+  uint32_t *step;       /* owning step */
+  int32_t *exit_code;   /* ENG_NO_EXIT when none */
+  uint32_t *err;        /* 1-based index into run->errs, 0 = none */
+  uint32_t *out;        /* instance outputs: arena ref, 0 = none */
+  int64_t *started_at, *finished_at, *due_at;
+};
+
+/* Output arena: compact JSON texts in 1 MiB chunks that never move, so
+ * pointers handed out in the journal stay valid. A ref is chunk << 20 | pos. */
+struct eng_arena {
+  char **chunks;
+  uint32_t n, cap;
+  uint32_t used;        /* bytes used in the last chunk */
+  size_t bytes;
+};
+
+struct eng_step {
+  const struct wf_step *ws;
+  uint32_t waiting_needs; /* needs not yet terminal (readiness counter) */
+  uint32_t first, n;      /* for_each instance range (first == 0: not expanded) */
+  uint32_t next;          /* next never-started instance */
+  uint32_t active;        /* units in flight (for the step's max_parallel) */
+  uint32_t done, failed, cancelled; /* terminal instances; failed, cancelled ones */
+  uint32_t first_failed;  /* index of the first failed instance */
+  uint32_t *q;            /* start queue (unit ids) */
+  uint32_t qh, qn, qcap;  /* head, end, capacity */
+  uint16_t attempt_base;  /* for re-expansion after engine_retry */
+  bool is_fe, expanded, in_runq, in_ready;
+  json_t *items;          /* for_each array, or NULL for an integer count */
+  json_t *outputs;        /* plain step outputs; for_each: cached array */
+  json_t *view;           /* cached {status, outputs, ...} for contexts */
+};
+
+enum eng_stop { STOP_NONE = 0, STOP_CANCEL, STOP_FAILFAST, STOP_TIMEOUT };
+
+struct eng_run {
+  const struct wf *wf;
+  char *run_id, *trigger;
+  json_t *inputs;
+  enum eng_run_status status;
+  int64_t started_at, finished_at;
+  json_t *outputs, *error;
+  int max_parallel, slots;
+  uint64_t rng;
+
+  struct eng_units u;
+  struct eng_step *st;
+  uint32_t n_steps;
+
+  json_t **errs;          /* error objects referenced by units */
+  uint32_t n_errs, cap_errs;
+  struct eng_arena arena;
+
+  uint32_t *ready;        /* steps whose needs are all terminal, to evaluate */
+  uint32_t rd_h, rd_n;    /* ring of n_steps */
+  uint32_t *runq;         /* steps with units waiting for a global slot */
+  uint32_t rq_h, rq_n;    /* ring of n_steps */
+
+  uint32_t main_done, fin_done; /* terminal step-level units per phase */
+  bool finally_phase;
+  int stop;               /* enum eng_stop: first reason */
+  bool stop_in_finally;   /* a stop also applied to the finally steps */
+  bool cancel_requested, timed_out;
+  uint32_t unhandled_main, unhandled_fin; /* failed without continue_on_error */
+  uint32_t first_failed_step;
+  enum eng_run_status tentative; /* .run.status seen by finally steps */
+  uint32_t leaf_count[ENG_ST__N]; /* plain steps + instances by status */
+
+  struct eng_effects *fx; /* of the current call */
+  int64_t now;
+};
+
+/* state.c */
+int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to);
+int run_set_state(struct eng_run *r, enum eng_run_status to);
+bool engine_step_transition_ok(enum eng_status from, enum eng_status to);
+bool engine_run_transition_ok(enum eng_run_status from, enum eng_run_status to);
+int eng_journal(struct eng_run *r, const struct eng_jent *e);
+struct eng_effect *eng_fx_push(struct eng_run *r, enum eng_fx_type t);
+
+/* units.c */
+int units_reserve(struct eng_units *u, uint32_t want);
+uint32_t units_add(struct eng_units *u, uint32_t n, uint32_t step); /* returns first id */
+void units_free(struct eng_units *u);
+int arena_put(struct eng_arena *a, const char *s, size_t len, uint32_t *ref);
+const char *arena_get(const struct eng_arena *a, uint32_t ref);
+void arena_free(struct eng_arena *a);
+int eng_err_add(struct eng_run *r, json_t *err, uint32_t *idx); /* consumes err */
+json_t *eng_err_get(const struct eng_run *r, uint32_t u);
+json_t *eng_err_make(enum eng_err_kind k, const char *msg, int exit_code, int sig, int http);
+int sq_push(struct eng_step *s, uint32_t unit);
+bool unit_is_leaf(const struct eng_run *r, uint32_t u);
+int32_t unit_index(const struct eng_run *r, uint32_t u);
+
+/* ctx.c */
+struct ctx_extra {
+  const json_t *error;      /* retry.if */
+  const json_t *outputs;    /* repeat.until */
+  uint32_t iteration;
+  bool run_outputs;         /* context for the run's outputs: every step */
+};
+int ctx_build(struct eng_run *r, uint32_t step, uint32_t unit, const struct ctx_extra *x,
+              json_t **out);
+void ctx_env(struct eng_run *r, uint32_t step, struct expr_env *env);
+void ctx_invalidate(struct eng_run *r, uint32_t step);
+json_t *ctx_step_outputs(struct eng_run *r, uint32_t step); /* borrowed */
+int ctx_render_start(struct eng_run *r, uint32_t step, uint32_t unit, const json_t *ctx,
+                     struct eng_effect *e, char **err);
+
+/* retry.c */
+int64_t retry_delay(struct eng_run *r, const struct wf_retry *rt, uint32_t attempt_in_round);
+uint64_t retry_rand(struct eng_run *r);
+
+/* engine.c (shared with restore.c) */
+int eng_settle(struct eng_run *r);
+int eng_unit_enqueue(struct eng_run *r, uint32_t u);
+int eng_arm(struct eng_run *r, uint32_t u, int tkind, int64_t at);
+void eng_disarm(struct eng_run *r, uint32_t u);
+int eng_ready_push(struct eng_run *r, uint32_t step);
+int eng_alloc_run(const struct wf *wf, const struct eng_config *cfg, struct eng_run **out);
+int eng_fail_unit(struct eng_run *r, uint32_t u, json_t *err, bool retryable);
+int eng_fe_done(struct eng_run *r, uint32_t s);
+int eng_expand(struct eng_run *r, uint32_t s, uint32_t n, json_t *items);
+
+enum { TK_ATTEMPT = 1, TK_BACKOFF, TK_DELAY, TK_RUN };
+uint64_t eng_token(int kind, uint32_t unit, uint32_t attempts);
+
+#endif
