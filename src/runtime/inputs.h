@@ -1,0 +1,25 @@
+/* inputs.h — a run's inputs: parsing `-i KEY=VALUE` / `--inputs FILE.json`,
+ * applying defaults and checking types against the workflow's declarations.
+ *
+ * Ownership: inputs_parse_kv() adds to the caller's object; inputs_resolve()
+ * returns a new object in *out (caller decrefs) and borrows everything else. */
+#ifndef WEFT_RUNTIME_INPUTS_H
+#define WEFT_RUNTIME_INPUTS_H
+
+#include <jansson.h>
+
+#include "spec/model.h"
+
+/* "key=value": value parsed as JSON when it parses, else kept as a string.
+ * Returns 0, or WEFT_EINVAL with *err (malloc'd) when there is no '='. */
+int inputs_parse_kv(json_t *obj, const char *arg, char **err);
+/* Reads a JSON object file into obj (keys already present are overwritten). */
+int inputs_load_file(json_t *obj, const char *path, char **err);
+/* Applies defaults, checks that required inputs are given, that no unknown
+ * input is given and that every value has its declared type. A string given
+ * for a number/integer/boolean input that parses as one is converted (so
+ * `-i epochs=3` and `-i epochs="3"` both work). Every problem is added to d
+ * (file is the workflow's path, line:col the declaration's). */
+int inputs_resolve(const struct wf *w, const json_t *given, json_t **out, struct diag_list *d);
+
+#endif

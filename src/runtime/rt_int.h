@@ -1,0 +1,110 @@
+/* rt_int.h — the runtime's private structures, shared by src/runtime/rt_*.c.
+ *
+ * struct runtime owns one uv loop, the runs it executes (struct rt_run), the
+ * attempts in flight (struct rt_attempt, a short list: at most max_parallel
+ * per run) and the armed engine timers (struct rt_timer). Nothing here is
+ * visible outside src/runtime/. */
+#ifndef WEFT_RUNTIME_RT_INT_H
+#define WEFT_RUNTIME_RT_INT_H
+
+#include <uv.h>
+
+#include "engine/engine.h"
+#include "exec/proc.h"
+#include "runtime/runtime.h"
+#include "util/buf.h"
+
+struct rt_run;
+
+/* One attempt in flight with an executor. */
+struct rt_attempt {
+  struct rt_attempt *next;
+  struct runtime *rt;
+  struct rt_run *run;
+  uint32_t step;
+  int32_t index;
+  uint32_t attempt;
+  enum wf_kind kind;
+  struct proc *proc;     /* run/command */
+  uv_timer_t *wait;      /* wait: a duration or a time (closed on end) */
+  char *label;           /* "step" or "step[3]", for -v */
+  struct buf line;       /* -v: the unfinished last line */
+  char *output_path;
+};
+
+/* One engine timer (token) armed on the loop. */
+struct rt_timer {
+  struct rt_timer *next;
+  struct rt_run *run;
+  uint64_t token;
+  uv_timer_t h;
+};
+
+/* A row being kept for the pid/pgid update that follows a spawn. */
+struct rt_row {
+  struct rt_row *next;
+  struct store_step row; /* owned strings */
+  bool dirty;            /* write it at the next commit */
+};
+
+/* A result to feed to the engine after the current effects are done. */
+struct rt_pending {
+  struct rt_pending *next;
+  struct rt_run *run;
+  struct eng_event ev;
+  json_t *outputs;
+  char *message;
+};
+
+struct rt_run {
+  char id[WEFT_ID_LEN + 1];
+  struct wf *wf;
+  struct eng_run *eng;
+  json_t *inputs;
+  struct store_run row;  /* the run row as last written (owned strings) */
+  struct eng_effects fx; /* journal and effects not yet committed/performed */
+  char *workspace;
+  struct rt_row *rows;   /* running units' rows (for pid/pgid) */
+  bool finished;
+  bool cancel_requested;
+};
+
+struct runtime {
+  uv_loop_t loop;
+  struct rt_opts o;
+  struct store *store;
+  struct rt_run **runs;
+  size_t n_runs, cap_runs;
+  struct rt_attempt *attempts;
+  struct rt_timer *timers;
+  struct rt_pending *pending, **pending_tail;
+  uv_idle_t idle;        /* keeps the loop from blocking while work is queued */
+  uv_check_t check;      /* flushes (commit, then effects) once per tick */
+  uv_timer_t poll;       /* inbox and heartbeat */
+  uv_signal_t sigint;
+  bool handles_open;
+  bool flush_armed;
+  bool store_failed;
+  int interrupts;
+  int pid;
+  int64_t pstart;
+  int64_t last_heartbeat;
+  char **env_base;       /* our environment without WEFT_* (NULL-terminated) */
+  size_t n_env_base;
+};
+
+/* rt_journal.c: write one run's journal into the open transaction. */
+int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_effects *fx);
+void rt_rows_free(struct rt_run *run);
+struct rt_row *rt_row_find(struct rt_run *run, uint32_t step, int32_t index);
+
+/* rt_exec.c: perform one effect. */
+void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
+/* Queue an attempt result for the engine (consumes nothing; copies). */
+void rt_post_result(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index,
+                    uint32_t attempt, bool ok, const json_t *outputs, const char *kind,
+                    const char *message, int exit_code, int sig);
+void rt_timers_cancel_run(struct runtime *rt, struct rt_run *run);
+void rt_arm_flush(struct runtime *rt);
+
+#endif

@@ -1,0 +1,665 @@
+/* runtime.c — the loop that executes runs durably (see runtime.h).
+ *
+ * One tick: callbacks (process exits, timers, inbox requests) queue results;
+ * the uv_check handle then runs flush(): feed queued results to the engine,
+ * commit every run's journal in ONE transaction, tell the observers, and only
+ * then perform the effects. A uv_idle handle is started whenever work is
+ * queued so the loop does not block in poll before the flush.
+ *
+ * Starting, resuming and retrying runs also live here; the effects
+ * themselves are in rt_exec.c and the journal-to-rows mapping in
+ * rt_journal.c. */
+#include "runtime/rt_int.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/err.h"
+#include "util/wtime.h"
+
+extern char **environ;
+
+#define POLL_MS 200
+#define HEARTBEAT_MS 1000
+
+static int fail(char **err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char **err, int rc, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  if (err && vasprintf(err, fmt, ap) < 0)
+    *err = NULL;
+  va_end(ap);
+  return rc;
+}
+
+static void flush(struct runtime *rt);
+
+static void on_idle(uv_idle_t *h) { (void)h; }
+
+static void on_check(uv_check_t *h)
+{
+  struct runtime *rt = h->data;
+  rt->flush_armed = false;
+  uv_idle_stop(&rt->idle);
+  flush(rt);
+}
+
+void rt_arm_flush(struct runtime *rt)
+{
+  if (!rt->flush_armed && rt->handles_open) {
+    rt->flush_armed = true;
+    uv_idle_start(&rt->idle, on_idle);
+  }
+}
+
+static struct rt_run *run_find(struct runtime *rt, const char *id)
+{
+  for (size_t i = 0; i < rt->n_runs; i++)
+    if (!strcmp(rt->runs[i]->id, id))
+      return rt->runs[i];
+  return NULL;
+}
+
+static bool all_done(struct runtime *rt)
+{
+  if (rt->attempts || rt->pending)
+    return false;
+  for (size_t i = 0; i < rt->n_runs; i++)
+    if (!rt->runs[i]->finished)
+      return false;
+  return true;
+}
+
+static void close_handles(struct runtime *rt)
+{
+  if (!rt->handles_open)
+    return;
+  rt->handles_open = false;
+  uv_close((uv_handle_t *)&rt->idle, NULL);
+  uv_close((uv_handle_t *)&rt->check, NULL);
+  uv_close((uv_handle_t *)&rt->poll, NULL);
+  uv_close((uv_handle_t *)&rt->sigint, NULL);
+}
+
+static bool has_work(struct rt_run *run)
+{
+  if (run->fx.nj || run->fx.n)
+    return true;
+  for (struct rt_row *r = run->rows; r; r = r->next)
+    if (r->dirty)
+      return true;
+  return false;
+}
+
+static void feed_pending(struct runtime *rt)
+{
+  struct rt_pending *p = rt->pending;
+  rt->pending = NULL;
+  rt->pending_tail = &rt->pending;
+  int64_t now = wt_now_ms();
+  while (p) {
+    struct rt_pending *next = p->next;
+    if (!p->run->finished) {
+      p->ev.outputs = p->outputs;
+      p->ev.message = p->message;
+      engine_apply(p->run->eng, &p->ev, now, &p->run->fx);
+    }
+    json_decref(p->outputs);
+    free(p->message);
+    free(p);
+    p = next;
+  }
+}
+
+static void flush(struct runtime *rt)
+{
+  if (rt->store_failed)
+    return;
+  for (;;) {
+    if (rt->pending)
+      feed_pending(rt);
+    bool work = false;
+    for (size_t i = 0; i < rt->n_runs; i++)
+      work = work || has_work(rt->runs[i]);
+    if (!work)
+      break;
+    int rc = store_begin(rt->store);
+    for (size_t i = 0; i < rt->n_runs && !rc; i++)
+      rc = rt_journal_write(rt, rt->runs[i], &rt->runs[i]->fx);
+    if (!rc)
+      rc = store_commit(rt->store);
+    if (rc) {
+      fprintf(stderr, "weft: the store failed: %s; runs stay resumable (`weft resume`)\n",
+              store_errmsg(rt->store));
+      if (store_in_tx(rt->store))
+        store_rollback(rt->store);
+      rt->store_failed = true;
+      uv_stop(&rt->loop);
+      return;
+    }
+    for (size_t i = 0; i < rt->n_runs; i++) {
+      struct rt_run *run = rt->runs[i];
+      if (rt->o.obs.on_journal)
+        for (size_t k = 0; k < run->fx.nj; k++)
+          rt->o.obs.on_journal(rt->o.obs.ud, run->id, run->wf, run->eng, &run->fx.j[k]);
+      struct eng_effects cur = run->fx;
+      engine_fx_init(&run->fx);
+      for (size_t k = 0; k < cur.n; k++)
+        rt_effect(rt, run, &cur.v[k]);
+      engine_fx_free(&cur);
+    }
+    if (rt->o.obs.on_tick)
+      rt->o.obs.on_tick(rt->o.obs.ud);
+  }
+  for (size_t i = 0; i < rt->n_runs; i++) {
+    struct rt_run *run = rt->runs[i];
+    if (run->finished && run->row.owner_pid) {
+      store_run_release(rt->store, run->id);
+      run->row.owner_pid = 0;
+    }
+  }
+  if (all_done(rt))
+    close_handles(rt);
+}
+
+/* ---- inbox, heartbeat, Ctrl-C ------------------------------------------ */
+
+static void handle_request(struct runtime *rt, const struct store_inbox *m)
+{
+  struct rt_run *run = m->run_id ? run_find(rt, m->run_id) : NULL;
+  if (!run || run->finished)
+    return;
+  if (!strcmp(m->kind, "cancel")) {
+    run->cancel_requested = true;
+    engine_cancel(run->eng, wt_now_ms(), &run->fx);
+  }
+}
+
+static void on_poll(uv_timer_t *h)
+{
+  struct runtime *rt = h->data;
+  const char *ids[64];
+  size_t n = 0;
+  for (size_t i = 0; i < rt->n_runs; i++) {
+    if (rt->runs[i]->finished)
+      continue;
+    ids[n++] = rt->runs[i]->id;
+    if (n == 64 || i + 1 == rt->n_runs) {
+      struct store_inbox *v = NULL;
+      size_t nv = 0;
+      if (store_inbox_take(rt->store, ids, n, false, wt_now_ms(), &v, &nv) == 0) {
+        for (size_t k = 0; k < nv; k++)
+          handle_request(rt, &v[k]);
+        store_inbox_free(v, nv);
+      }
+      n = 0;
+    }
+  }
+  if (n) {
+    struct store_inbox *v = NULL;
+    size_t nv = 0;
+    if (store_inbox_take(rt->store, ids, n, false, wt_now_ms(), &v, &nv) == 0) {
+      for (size_t k = 0; k < nv; k++)
+        handle_request(rt, &v[k]);
+      store_inbox_free(v, nv);
+    }
+  }
+  int64_t now = wt_now_ms();
+  if (now - rt->last_heartbeat >= HEARTBEAT_MS) {
+    store_heartbeat(rt->store, rt->pid, rt->pstart, now);
+    rt->last_heartbeat = now;
+  }
+  rt_arm_flush(rt);
+}
+
+void rt_cancel_all(struct runtime *rt)
+{
+  int64_t now = wt_now_ms();
+  for (size_t i = 0; i < rt->n_runs; i++) {
+    struct rt_run *run = rt->runs[i];
+    if (!run->finished && !run->cancel_requested) {
+      run->cancel_requested = true;
+      engine_cancel(run->eng, now, &run->fx);
+    }
+  }
+  rt_arm_flush(rt);
+}
+
+static void on_sigint(uv_signal_t *h, int sig)
+{
+  struct runtime *rt = h->data;
+  (void)sig;
+  if (rt->interrupts++ > 0) {
+    fprintf(stderr, "\nweft: interrupted again: exiting now; `weft resume` continues the runs\n");
+    _exit(130);
+  }
+  fprintf(stderr, "\nweft: cancelling (Ctrl-C again to exit at once and leave the runs resumable)\n");
+  rt_cancel_all(rt);
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static bool weft_owned_var(const char *e)
+{
+  static const char *own[] = {"WEFT_RUN_ID=", "WEFT_WORKFLOW=", "WEFT_STEP=", "WEFT_ATTEMPT=",
+                              "WEFT_INDEX=", "WEFT_ITEM=", "WEFT_IDEMPOTENCY_KEY=",
+                              "WEFT_OUTPUT=", "WEFT_WORKSPACE=", NULL};
+  for (const char **o = own; *o; o++)
+    if (!strncmp(e, *o, strlen(*o)))
+      return true;
+  return false;
+}
+
+int rt_new(const struct rt_opts *o, struct runtime **out)
+{
+  struct runtime *rt = calloc(1, sizeof *rt);
+  if (!rt)
+    return WEFT_ENOMEM;
+  rt->o = *o;
+  rt->store = o->store;
+  if (rt->o.default_parallel <= 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    rt->o.default_parallel = (int)(cores > 0 ? cores * 2 : 2);
+  }
+  rt->pending_tail = &rt->pending;
+  rt->pid = (int)getpid();
+  store_proc_start(rt->pid, &rt->pstart);
+  size_t n = 0;
+  while (environ[n])
+    n++;
+  rt->env_base = calloc(n + 1, sizeof *rt->env_base);
+  if (!rt->env_base) {
+    free(rt);
+    return WEFT_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!weft_owned_var(environ[i]))
+      rt->env_base[rt->n_env_base++] = strdup(environ[i]);
+  uv_loop_init(&rt->loop);
+  rt->loop.data = rt;
+  uv_idle_init(&rt->loop, &rt->idle);
+  uv_check_init(&rt->loop, &rt->check);
+  rt->check.data = rt;
+  uv_check_start(&rt->check, on_check);
+  uv_timer_init(&rt->loop, &rt->poll);
+  rt->poll.data = rt;
+  uv_timer_start(&rt->poll, on_poll, POLL_MS, POLL_MS);
+  uv_signal_init(&rt->loop, &rt->sigint);
+  rt->sigint.data = rt;
+  uv_signal_start(&rt->sigint, on_sigint, SIGINT);
+  rt->handles_open = true;
+  *out = rt;
+  return 0;
+}
+
+static void run_free(struct rt_run *run)
+{
+  if (!run)
+    return;
+  engine_fx_free(&run->fx);
+  engine_free(run->eng);
+  wf_free(run->wf);
+  json_decref(run->inputs);
+  store_run_clear(&run->row);
+  rt_rows_free(run);
+  free(run->workspace);
+  free(run);
+}
+
+void rt_free(struct runtime *rt)
+{
+  if (!rt)
+    return;
+  close_handles(rt);
+  rt_timers_cancel_run(rt, NULL);
+  for (size_t i = 0; i < rt->n_runs; i++)
+    rt_timers_cancel_run(rt, rt->runs[i]);
+  uv_run(&rt->loop, UV_RUN_NOWAIT);
+  uv_loop_close(&rt->loop);
+  for (size_t i = 0; i < rt->n_runs; i++)
+    run_free(rt->runs[i]);
+  free(rt->runs);
+  for (size_t i = 0; i < rt->n_env_base; i++)
+    free(rt->env_base[i]);
+  free(rt->env_base);
+  free(rt);
+}
+
+uv_loop_t *rt_uv_loop(struct runtime *rt) { return &rt->loop; }
+size_t rt_run_count(const struct runtime *rt) { return rt->n_runs; }
+const char *rt_run_id(const struct runtime *rt, size_t i) { return rt->runs[i]->id; }
+enum eng_run_status rt_run_status(const struct runtime *rt, size_t i)
+{
+  return engine_run_status(rt->runs[i]->eng);
+}
+
+static int add_run(struct runtime *rt, struct rt_run *run)
+{
+  if (rt->n_runs == rt->cap_runs) {
+    size_t ncap = rt->cap_runs ? rt->cap_runs * 2 : 4;
+    struct rt_run **nv = realloc(rt->runs, ncap * sizeof *nv);
+    if (!nv)
+      return WEFT_ENOMEM;
+    rt->runs = nv;
+    rt->cap_runs = ncap;
+  }
+  rt->runs[rt->n_runs++] = run;
+  return 0;
+}
+
+static int make_workspace(struct runtime *rt, struct rt_run *run)
+{
+  if (asprintf(&run->workspace, "%s/workspaces/%s", store_home(rt->store), run->id) < 0) {
+    run->workspace = NULL;
+    return WEFT_ENOMEM;
+  }
+  char *parent = NULL;
+  if (asprintf(&parent, "%s/workspaces", store_home(rt->store)) >= 0) {
+    mkdir(parent, 0755);
+    free(parent);
+  }
+  if (mkdir(run->workspace, 0755) != 0 && errno != EEXIST)
+    return WEFT_EIO;
+  return 0;
+}
+
+static uint64_t new_seed(void)
+{
+  uint64_t s = 0;
+  if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s)
+    s = (uint64_t)wt_now_ms() ^ (uint64_t)getpid() << 32;
+  return s;
+}
+
+int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
+             char id_out[WEFT_ID_LEN + 1], char **err)
+{
+  int rc = 0;
+  int64_t now = wt_now_ms();
+  struct rt_run *run = calloc(1, sizeof *run);
+  if (!run) {
+    wf_free(wf);
+    return fail(err, WEFT_ENOMEM, "out of memory");
+  }
+  run->wf = wf;
+  run->inputs = json_deep_copy(inputs ? inputs : json_object());
+  engine_fx_init(&run->fx);
+  ids_ulid(run->id, now);
+
+  char hash[SHA256_HEX_LEN + 1];
+  char abs[PATH_MAX];
+  const char *path = realpath(wf->path, abs) ? abs : wf->path;
+  rc = store_workflow_put(rt->store, wf->name, path, wf->source, now, hash, NULL);
+  if (rc) {
+    rc = fail(err, rc, "cannot record the workflow: %s", store_errmsg(rt->store));
+    goto out;
+  }
+  if ((rc = make_workspace(rt, run)) != 0) {
+    rc = fail(err, rc, "cannot create the run's workspace %s", run->workspace);
+    goto out;
+  }
+  struct eng_config cfg = {.run_id = run->id, .trigger = trigger ? trigger : "manual",
+                           .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
+                           .seed = new_seed()};
+  if ((rc = engine_new(wf, &cfg, &run->eng)) != 0) {
+    rc = fail(err, rc, "cannot create the run: %s", weft_strerror(rc));
+    goto out;
+  }
+  struct store_run *r = &run->row;
+  r->id = strdup(run->id);
+  r->workflow = strdup(wf->name);
+  r->workflow_hash = strdup(hash);
+  r->path = strdup(path);
+  r->status = strdup("queued");
+  r->trigger = strdup(cfg.trigger);
+  r->parent_index = STORE_NO_INDEX;
+  r->started_by = strdup(rt->o.user ? rt->o.user : "unknown");
+  r->inputs = json_dumps(run->inputs, JSON_COMPACT);
+  r->created_at = now;
+  r->owner_pid = rt->pid;
+  r->owner_start = rt->pstart;
+  r->heartbeat_at = now;
+  rc = store_begin(rt->store);
+  if (!rc)
+    rc = store_run_put(rt->store, r);
+  if (!rc) {
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:O}", "workflow", wf->name, "definition", hash,
+                          "started_by", r->started_by, "trigger", r->trigger, "inputs",
+                          run->inputs);
+    char *inputs_txt = json_dumps(run->inputs, JSON_COMPACT | JSON_SORT_KEYS);
+    char ih[SHA256_HEX_LEN + 1];
+    sha256_hex(inputs_txt ? inputs_txt : "", inputs_txt ? strlen(inputs_txt) : 0, ih);
+    free(inputs_txt);
+    json_object_set_new(d, "inputs_sha256", json_string(ih));
+    char *txt = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    rc = store_audit_append(rt->store, now, run->id, "run.created", txt, NULL);
+    free(txt);
+  }
+  if (!rc)
+    rc = store_commit(rt->store);
+  if (rc) {
+    if (store_in_tx(rt->store))
+      store_rollback(rt->store);
+    rc = fail(err, rc, "cannot record the run: %s", store_errmsg(rt->store));
+    goto out;
+  }
+  if ((rc = add_run(rt, run)) != 0)
+    goto out;
+  memcpy(id_out, run->id, sizeof run->id);
+  engine_start(run->eng, now, &run->fx);
+  rt_arm_flush(rt);
+  return 0;
+out:
+  run_free(run);
+  return rc;
+}
+
+/* Loads a stored run and its definition into a restored engine. */
+static int load_run(struct runtime *rt, const char *id, bool for_retry, struct rt_run **out,
+                    char **err)
+{
+  int rc;
+  struct store_workflow w = {0};
+  struct store_step *steps = NULL;
+  size_t n_steps = 0;
+  struct diag_list d = {0};
+  struct rt_run *run = calloc(1, sizeof *run);
+  if (!run)
+    return fail(err, WEFT_ENOMEM, "out of memory");
+  engine_fx_init(&run->fx);
+  if ((rc = store_run_get(rt->store, id, &run->row)) != 0) {
+    rc = fail(err, rc, "%s", store_errmsg(rt->store));
+    goto out;
+  }
+  memcpy(run->id, run->row.id, WEFT_ID_LEN);
+  int st = engine_run_status_parse(run->row.status);
+  bool terminal = st == ENG_RUN_SUCCEEDED || st == ENG_RUN_FAILED || st == ENG_RUN_CANCELLED;
+  if (!for_retry && terminal) {
+    rc = fail(err, WEFT_ESTATE, "run %s already ended (%s); nothing to resume", run->id,
+              run->row.status);
+    goto out;
+  }
+  if (for_retry && !terminal) {
+    rc = fail(err, WEFT_ESTATE, "run %s is still %s; only an ended run can be retried",
+              run->id, run->row.status);
+    goto out;
+  }
+  if (run_find(rt, run->id)) {
+    rc = fail(err, WEFT_EBUSY, "run %s is already executing here", run->id);
+    goto out;
+  }
+  int64_t now = wt_now_ms();
+  if ((rc = store_run_claim(rt->store, run->id, rt->pid, rt->pstart, now)) != 0) {
+    if (rc == WEFT_EBUSY)
+      rc = fail(err, rc, "run %s is being executed by another weft process (pid %d)", run->id,
+                run->row.owner_pid);
+    else
+      rc = fail(err, rc, "cannot take over run %s: %s", run->id, store_errmsg(rt->store));
+    goto out;
+  }
+  run->row.owner_pid = rt->pid;
+  if ((rc = store_workflow_get(rt->store, run->row.workflow_hash, &w)) != 0) {
+    rc = fail(err, rc, "the definition of run %s is missing: %s", run->id, store_errmsg(rt->store));
+    goto out;
+  }
+  const char *path = run->row.path ? run->row.path : w.path ? w.path : "workflow.yaml";
+  if ((rc = wf_load_string(path, w.source, strlen(w.source), &run->wf, &d)) != 0) {
+    rc = fail(err, rc, "the stored definition of run %s no longer loads (%s)", run->id,
+              d.n ? d.v[0].msg : weft_strerror(rc));
+    goto out;
+  }
+  free(run->wf->path);
+  run->wf->path = strdup(path);
+  char *dirbuf = strdup(path);
+  free(run->wf->dir);
+  run->wf->dir = strdup(dirname(dirbuf));
+  free(dirbuf);
+  run->inputs = run->row.inputs ? json_loads(run->row.inputs, 0, NULL) : NULL;
+  if (!run->inputs)
+    run->inputs = json_object();
+  if ((rc = make_workspace(rt, run)) != 0) {
+    rc = fail(err, rc, "cannot create the run's workspace");
+    goto out;
+  }
+  struct eng_config cfg = {.run_id = run->id,
+                           .trigger = run->row.trigger ? run->row.trigger : "manual",
+                           .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
+                           .seed = new_seed()};
+  rc = engine_restore_begin(run->wf, &cfg, (enum eng_run_status)(st < 0 ? ENG_RUN_RUNNING : st),
+                            run->row.started_at, &run->eng);
+  if (rc) {
+    rc = fail(err, rc, "cannot restore run %s: %s", run->id, weft_strerror(rc));
+    goto out;
+  }
+  if ((rc = store_step_list(rt->store, run->id, NULL, &steps, &n_steps)) != 0) {
+    rc = fail(err, rc, "%s", store_errmsg(rt->store));
+    goto out;
+  }
+  /* step rows first (with their instance counts), then instance rows */
+  for (int pass = 0; pass < 2 && !rc; pass++) {
+    for (size_t i = 0; i < n_steps && !rc; i++) {
+      struct store_step *s = &steps[i];
+      if ((pass == 0) != (s->index < 0))
+        continue;
+      uint32_t k = wf_step_find(run->wf, s->step);
+      if (k == WF_NONE)
+        continue;
+      json_t *e = s->error ? json_loads(s->error, JSON_DECODE_ANY, NULL) : NULL;
+      json_t *o = s->outputs ? json_loads(s->outputs, JSON_DECODE_ANY, NULL) : NULL;
+      uint32_t n_inst = 0;
+      if (pass == 0)
+        for (size_t j = 0; j < n_steps; j++)
+          if (steps[j].index >= 0 && !strcmp(steps[j].step, s->step))
+            n_inst++;
+      int status = engine_status_parse(s->status);
+      struct eng_saved_unit u = {
+        .step = k, .index = s->index,
+        .status = (enum eng_status)(status < 0 ? ENG_PENDING : status),
+        .attempts = (uint32_t)s->attempts, .iteration = (uint32_t)s->iteration,
+        .n_instances = n_inst,
+        .exit_code = s->has_exit_code ? s->exit_code : ENG_NO_EXIT,
+        .error = e, .outputs = o,
+        .started_at = s->started_at, .finished_at = s->finished_at,
+      };
+      rc = engine_restore_unit(run->eng, &u);
+      json_decref(e);
+      json_decref(o);
+      if (rc)
+        rc = fail(err, rc, "cannot restore step %s of run %s: %s", s->step, run->id,
+                  weft_strerror(rc));
+    }
+  }
+out:
+  store_steps_free(steps, n_steps);
+  store_workflow_clear(&w);
+  diag_list_free(&d);
+  if (rc) {
+    if (run->row.owner_pid == rt->pid)
+      store_run_release(rt->store, run->id);
+    run_free(run);
+    return rc;
+  }
+  *out = run;
+  return 0;
+}
+
+static int audit_now(struct runtime *rt, const char *run_id, const char *kind, json_t *d)
+{
+  char *txt = json_dumps(d, JSON_COMPACT);
+  json_decref(d);
+  int rc = store_audit_append(rt->store, wt_now_ms(), run_id, kind, txt, NULL);
+  free(txt);
+  return rc;
+}
+
+int rt_resume(struct runtime *rt, const char *run_id, char **err)
+{
+  struct rt_run *run;
+  int rc = load_run(rt, run_id, false, &run, err);
+  if (rc)
+    return rc;
+  audit_now(rt, run->id, "run.resumed", json_pack("{s:s,s:i}", "by", rt->o.user ? rt->o.user : "unknown", "pid", rt->pid));
+  if ((rc = add_run(rt, run)) != 0) {
+    run_free(run);
+    return fail(err, rc, "out of memory");
+  }
+  engine_restore_end(run->eng, wt_now_ms(), &run->fx);
+  rt_arm_flush(rt);
+  return 0;
+}
+
+int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char **err)
+{
+  struct rt_run *run;
+  int rc = load_run(rt, run_id, true, &run, err);
+  if (rc)
+    return rc;
+  uint32_t from = WF_NONE;
+  if (from_step) {
+    from = wf_step_find(run->wf, from_step);
+    if (from == WF_NONE) {
+      rc = fail(err, WEFT_ENOTFOUND, "run %s has no step \"%s\"", run->id, from_step);
+      store_run_release(rt->store, run->id);
+      run_free(run);
+      return rc;
+    }
+  }
+  int64_t now = wt_now_ms();
+  engine_restore_end(run->eng, now, &run->fx);
+  json_t *d = json_pack("{s:s}", "by", rt->o.user ? rt->o.user : "unknown");
+  if (from_step)
+    json_object_set_new(d, "from", json_string(from_step));
+  audit_now(rt, run->id, "run.retry", d);
+  if ((rc = engine_retry(run->eng, from, now, &run->fx)) != 0) {
+    rc = fail(err, rc, "cannot retry run %s: %s", run->id, weft_strerror(rc));
+    store_run_release(rt->store, run->id);
+    run_free(run);
+    return rc;
+  }
+  if ((rc = add_run(rt, run)) != 0) {
+    run_free(run);
+    return fail(err, rc, "out of memory");
+  }
+  rt_arm_flush(rt);
+  return 0;
+}
+
+int rt_loop(struct runtime *rt)
+{
+  rt_arm_flush(rt);
+  if (all_done(rt))
+    close_handles(rt);
+  uv_run(&rt->loop, UV_RUN_DEFAULT);
+  return rt->store_failed ? WEFT_ESTORE : 0;
+}

@@ -1,0 +1,85 @@
+/* runtime.h — the I/O shell around the engine: one libuv loop that executes
+ * runs durably in this process.
+ *
+ * For every run it owns, the runtime feeds the engine's effects to executors
+ * and the executors' results back to the engine as events. The rule that
+ * makes it durable: everything the engine journaled during one loop tick is
+ * committed to the store in ONE transaction (group commit), and only then
+ * are the tick's effects (spawns, kills, timers) performed.
+ *
+ * Other processes talk to an owned run through the store's inbox (cancel,
+ * later approve/reject/event); the runtime polls it every 200 ms and keeps a
+ * heartbeat so they can tell it is alive. A run whose owner died is taken
+ * over by rt_resume().
+ *
+ * Ownership: the runtime borrows the store (it must outlive the runtime) and
+ * the observer; it takes over the struct wf given to rt_start(). */
+#ifndef WEFT_RUNTIME_RUNTIME_H
+#define WEFT_RUNTIME_RUNTIME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/engine.h"
+#include "spec/model.h"
+#include "store/store.h"
+#include "util/ids.h"
+
+struct runtime;
+
+/* What a person watching `weft run` sees: called after each commit with the
+ * committed journal entries, and with live output for -v. */
+struct rt_observer {
+  void (*on_journal)(void *ud, const char *run_id, const struct wf *wf,
+                     const struct eng_run *eng, const struct eng_jent *e);
+  void (*on_output)(void *ud, const char *run_id, const char *label, const char *data,
+                    size_t len);
+  void (*on_tick)(void *ud); /* after each commit (for redrawing) */
+  void *ud;
+};
+
+struct rt_opts {
+  struct store *store;
+  const char *user;          /* who starts runs (started_by), "unknown" if NULL */
+  int default_parallel;      /* 0: 2 x cores */
+  int kill_grace_ms;         /* 0: 10 s */
+  bool stream_output;        /* deliver on_output */
+  struct rt_observer obs;
+};
+
+int rt_new(const struct rt_opts *o, struct runtime **out);
+void rt_free(struct runtime *rt);
+
+/* Records the definition, creates the run (status queued, owned by this
+ * process) and starts it. Takes over wf (freed by the runtime) and borrows
+ * inputs (already resolved). id_out gets the run id. On failure *err is a
+ * malloc'd message. */
+int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
+             char id_out[WEFT_ID_LEN + 1], char **err);
+/* Takes over a run left running/waiting by a dead engine: claims it, reloads
+ * its definition from the store, kills the dead engine's process groups and
+ * continues (interrupted attempts are re-attempted). WEFT_EBUSY when a live
+ * process owns it, WEFT_ESTATE when it is terminal. */
+int rt_resume(struct runtime *rt, const char *run_id, char **err);
+/* Runs a terminal run again in place (`weft retry`); from_step NULL = the
+ * failed ones. */
+int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char **err);
+
+/* Runs the loop until every run of this runtime is terminal. Returns 0, or
+ * WEFT_ESTORE when the store failed (the runs stay resumable). */
+int rt_loop(struct runtime *rt);
+/* Cancels every run (first Ctrl-C). Safe to call from a loop callback. */
+void rt_cancel_all(struct runtime *rt);
+uv_loop_t *rt_uv_loop(struct runtime *rt);
+
+/* After rt_loop: the runs in start order. */
+size_t rt_run_count(const struct runtime *rt);
+const char *rt_run_id(const struct runtime *rt, size_t i);
+enum eng_run_status rt_run_status(const struct runtime *rt, size_t i);
+
+/* Paths of an attempt's files under the home (malloc'd, caller frees). */
+char *rt_log_path(const char *home, const char *run_id, const char *step, int index,
+                  unsigned attempt);
+
+#endif
