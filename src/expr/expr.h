@@ -92,4 +92,8 @@ void expr_refs(const char *src, size_t len,
                void (*cb)(void *ud, const char *root, const char *name, size_t name_len),
                void *ud);
 
+/* Number of jq_compile calls made by this module in this process (tests and
+ * benchmarks use it to check that a workflow costs one compile). */
+unsigned long expr_debug_compile_count(void);
+
 #endif

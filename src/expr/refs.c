@@ -1,0 +1,257 @@
+/* refs.c — expr_refs(): what an expression reads of `.steps` and `.needs`.
+ *
+ * A lexical scan (lex.c tokens; string contents are never code, but `\(…)`
+ * interpolations are), used by validation for the reach rule and by the
+ * engine to build small contexts. It errs on the side of reporting more:
+ *
+ *  - `.steps.NAME`, `.steps["NAME"]`, `.steps."NAME"` (also `."steps"` and
+ *    `.["steps"]` as the first step, and the same for `needs`) report NAME,
+ *    wherever they appear, unless the `.steps` indexes a value just before
+ *    it (`.a.steps`, `f(x).steps`) — `$v.steps.x` still counts;
+ *  - `.steps` followed by anything else (`.steps | keys`, `.steps[]`,
+ *    `.steps[$k]`) reports name NULL: the whole object;
+ *  - an expression that may read the whole context reports NULL for both
+ *    roots: a bare `.`, `..`, `.[]`, `.[expr]`, a format without a string, or
+ *    a function call (other than a short list of helpers that ignore their
+ *    input) in a position whose input is the context. Positions are tracked
+ *    through `|` (after it the input is something else, except after
+ *    `… as $x |` and `label $x |`), `;`, brackets, `if/then/elif/else/end`
+ *    and interpolations.
+ * It is not a jq parser: `getpath(["steps", "x"])` at top level is caught
+ * only because `getpath` is a call on the context. */
+#include "expr/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct level {
+  char kind;       /* 't' top, ( [ { 'i' interpolation, 'f' if */
+  bool root;       /* the input here is the context */
+  bool start_root; /* root at the start of this level (after ; then else) */
+  bool pending_as; /* an `as`/`label` waits for its `|` */
+};
+
+struct scan {
+  struct lex_tok *t;
+  size_t n;
+  void (*cb)(void *, const char *, const char *, size_t);
+  void *ud;
+  bool whole_steps, whole_needs;
+};
+
+static bool tok_is(const struct lex_tok *t, enum lex_kind k, const char *s)
+{
+  size_t l = strlen(s);
+  return t->kind == k && t->len == l && memcmp(t->p, s, l) == 0;
+}
+
+static const char *const keywords[] = {"as",    "def",    "if",     "then",  "elif",
+                                       "else",  "end",    "and",    "or",    "reduce",
+                                       "foreach", "try",  "catch",  "label", "import",
+                                       "include", "module", "__loc__"};
+
+static bool is_keyword(const struct lex_tok *t)
+{
+  for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+    if (tok_is(t, LX_IDENT, keywords[i]))
+      return true;
+  return false;
+}
+
+/* Calls that never look at their input (or only at their arguments). */
+static bool ignores_input(const struct lex_tok *t)
+{
+  static const char *const safe[] = {"success", "failure", "always", "cancelled", "true",
+                                     "false",   "null",    "empty",  "not",       "now",
+                                     "env",     "input",   "inputs", "halt",      "error",
+                                     "range"};
+  for (size_t i = 0; i < sizeof safe / sizeof safe[0]; i++)
+    if (tok_is(t, LX_IDENT, safe[i]))
+      return true;
+  return false;
+}
+
+/* Whether a token ends a term, so that a following `.steps` indexes it. */
+static bool term_end(const struct lex_tok *t)
+{
+  if (!t)
+    return false;
+  switch (t->kind) {
+  case LX_FIELD:
+  case LX_NUM:
+  case LX_STR:
+  case LX_STR_CLOSE:
+  case LX_CLOSE:
+  case LX_DOT:
+  case LX_DOTDOT: return true;
+  case LX_IDENT: return !is_keyword(t) || tok_is(t, LX_IDENT, "end");
+  case LX_OP: return t->len == 1 && t->p[0] == '?';
+  default: return false;
+  }
+}
+
+static bool plain_str(const struct lex_tok *t) { return t->kind == LX_STR && !t->escapes; }
+
+/* At t[i] a root name token (`.steps` …) just ended; t[i] is what follows. */
+static void name_after(struct scan *sc, const char *root, size_t i)
+{
+  const struct lex_tok *t = sc->t;
+  if (i < sc->n && t[i].kind == LX_FIELD) {
+    sc->cb(sc->ud, root, t[i].p, t[i].len);
+  } else if (i + 1 < sc->n && t[i].kind == LX_DOT && plain_str(&t[i + 1])) {
+    sc->cb(sc->ud, root, t[i + 1].p, t[i + 1].len);
+  } else if (i + 2 < sc->n && tok_is(&t[i], LX_OPEN, "[") && plain_str(&t[i + 1]) &&
+             tok_is(&t[i + 2], LX_CLOSE, "]")) {
+    sc->cb(sc->ud, root, t[i + 1].p, t[i + 1].len);
+  } else {
+    bool *seen = root[0] == 's' ? &sc->whole_steps : &sc->whole_needs;
+    if (!*seen)
+      sc->cb(sc->ud, root, NULL, 0);
+    *seen = true;
+  }
+}
+
+static void whole(struct scan *sc)
+{
+  if (!sc->whole_steps)
+    sc->cb(sc->ud, "steps", NULL, 0);
+  if (!sc->whole_needs)
+    sc->cb(sc->ud, "needs", NULL, 0);
+  sc->whole_steps = sc->whole_needs = true;
+}
+
+static const char *root_name(const char *p, size_t len)
+{
+  if (len == 5 && memcmp(p, "steps", 5) == 0)
+    return "steps";
+  if (len == 5 && memcmp(p, "needs", 5) == 0)
+    return "needs";
+  return NULL;
+}
+
+static void scan_tokens(struct scan *sc)
+{
+  struct level lv[EXPR_LEX_DEPTH + 2];
+  int d = 0;
+  lv[0] = (struct level){.kind = 't', .root = true, .start_root = true};
+  const struct lex_tok *t = sc->t;
+  for (size_t i = 0; i < sc->n; i++) {
+    const struct lex_tok *prev = i ? &t[i - 1] : NULL;
+    struct level *L = &lv[d];
+    const char *root;
+    /* references to .steps / .needs */
+    if (t[i].kind == LX_FIELD && (root = root_name(t[i].p, t[i].len)) && !term_end(prev)) {
+      name_after(sc, root, i + 1);
+    } else if (t[i].kind == LX_DOT && !term_end(prev) && i + 1 < sc->n && plain_str(&t[i + 1]) &&
+               (root = root_name(t[i + 1].p, t[i + 1].len))) {
+      name_after(sc, root, i + 2);
+    } else if (t[i].kind == LX_DOT && !term_end(prev) && i + 3 < sc->n &&
+               tok_is(&t[i + 1], LX_OPEN, "[") && plain_str(&t[i + 2]) &&
+               tok_is(&t[i + 3], LX_CLOSE, "]") && (root = root_name(t[i + 2].p, t[i + 2].len))) {
+      name_after(sc, root, i + 4);
+    } else if (L->root) {
+      /* whole-context reads */
+      const struct lex_tok *next = i + 1 < sc->n ? &t[i + 1] : NULL;
+      if (t[i].kind == LX_DOT) {
+        bool keyed = next && (plain_str(next) || (tok_is(next, LX_OPEN, "[") && i + 3 < sc->n &&
+                                                  plain_str(&t[i + 2]) &&
+                                                  tok_is(&t[i + 3], LX_CLOSE, "]")));
+        if (!keyed)
+          whole(sc);
+      } else if (t[i].kind == LX_DOTDOT) {
+        whole(sc);
+      } else if (t[i].kind == LX_IDENT && L->kind == '{' && next &&
+                 (tok_is(next, LX_OP, ":") || tok_is(next, LX_OP, ",") ||
+                  tok_is(next, LX_CLOSE, "}"))) {
+        /* an object key; `{steps}` is short for `{steps: .steps}` */
+        if (!tok_is(next, LX_OP, ":") && (root = root_name(t[i].p, t[i].len)))
+          name_after(sc, root, sc->n);
+      } else if (t[i].kind == LX_IDENT && !is_keyword(&t[i]) && !ignores_input(&t[i]) &&
+                 !(prev && tok_is(prev, LX_IDENT, "def"))) {
+        whole(sc);
+      } else if (t[i].kind == LX_FORMAT &&
+                 !(next && (next->kind == LX_STR || next->kind == LX_STR_OPEN))) {
+        whole(sc);
+      }
+    }
+    /* structure */
+    switch (t[i].kind) {
+    case LX_OPEN:
+    case LX_STR_OPEN:
+      if (d < EXPR_LEX_DEPTH) {
+        d++;
+        lv[d] = (struct level){.kind = t[i].kind == LX_OPEN ? t[i].p[0] : 'i',
+                               .root = L->root, .start_root = L->root};
+      }
+      break;
+    case LX_STR_MID: L->root = L->start_root; break;
+    case LX_CLOSE:
+    case LX_STR_CLOSE:
+      while (d > 0 && lv[d].kind == 'f') /* an `if` left open inside: jq errors */
+        d--;
+      if (d > 0)
+        d--;
+      break;
+    case LX_IDENT:
+      if (tok_is(&t[i], LX_IDENT, "if") && d < EXPR_LEX_DEPTH) {
+        d++;
+        lv[d] = (struct level){.kind = 'f', .root = L->root, .start_root = L->root};
+      } else if ((tok_is(&t[i], LX_IDENT, "then") || tok_is(&t[i], LX_IDENT, "elif") ||
+                  tok_is(&t[i], LX_IDENT, "else")) && L->kind == 'f') {
+        L->root = L->start_root;
+        L->pending_as = false;
+      } else if (tok_is(&t[i], LX_IDENT, "end") && L->kind == 'f') {
+        d--;
+      } else if (tok_is(&t[i], LX_IDENT, "as") || tok_is(&t[i], LX_IDENT, "label")) {
+        L->pending_as = true;
+      }
+      break;
+    case LX_OP:
+      if (t[i].len == 1 && t[i].p[0] == '|') {
+        if (L->pending_as)
+          L->pending_as = false;
+        else
+          L->root = false;
+      } else if (t[i].len == 1 && t[i].p[0] == ';') {
+        L->root = L->start_root;
+        L->pending_as = false;
+      }
+      break;
+    default: break;
+    }
+  }
+}
+
+void expr_refs(const char *src, size_t len,
+               void (*cb)(void *ud, const char *root, const char *name, size_t name_len), void *ud)
+{
+  struct scan sc = {.cb = cb, .ud = ud};
+  struct lexer *lx = malloc(sizeof *lx);
+  size_t cap = 0;
+  if (!lx)
+    goto fail;
+  lex_init(lx, src ? src : "", src ? len : 0, true, true);
+  for (;;) {
+    struct lex_tok tok;
+    lex_next(lx, &tok);
+    if (tok.kind == LX_EOF || tok.kind == LX_ERR)
+      break;
+    if (sc.n == cap) {
+      size_t ncap = cap ? cap * 2 : 64;
+      struct lex_tok *nt = realloc(sc.t, ncap * sizeof *nt);
+      if (!nt)
+        goto fail;
+      sc.t = nt;
+      cap = ncap;
+    }
+    sc.t[sc.n++] = tok;
+  }
+  scan_tokens(&sc);
+  free(sc.t);
+  free(lx);
+  return;
+fail: /* cannot look: assume it reads everything */
+  free(sc.t);
+  free(lx);
+  whole(&sc);
+}
