@@ -1,0 +1,579 @@
+/* test_engine.c — the engine's tests: trace cases played by a fake runtime,
+ * the transition tables, and the memory bound of a 1,000,000-item for_each.
+ *
+ * A trace case is a directory tests/traces/<case>/ with
+ *   workflow.yaml  the workflow (loaded with wf_load_file)
+ *   script.txt     what the fake executors do and when, one directive a line:
+ *                    seed N | max_parallel N | inputs JSON
+ *                    result STEP[#I] ATTEMPT|* ok [after=MS] [outputs=JSON]
+ *                    result STEP[#I] ATTEMPT|* fail KIND [exit=N] [signal=N]
+ *                           [status=N] [after=MS] [message=TEXT...]
+ *                    result STEP[#I] ATTEMPT|* hang       (ends only when killed)
+ *                    at MS cancel | at MS crash | at MS retry [STEP]
+ *                  An attempt with no matching line succeeds after 1000 ms with
+ *                  outputs {}. `STEP` without #I matches every instance.
+ *   expected.txt   the trace: `t=MS <line>` per journal entry and effect (see
+ *                  src/engine/trace.c), then `final run S` and `final step X S`.
+ * The driver is the runtime in miniature: it applies journal entries to a
+ * fake store (used by `crash`, which rebuilds the run with engine_restore_*),
+ * performs effects (killed attempts end at once with signal 15), and advances
+ * a fake clock to the next attempt end, timer or scripted command (in that
+ * order on ties). WEFT_TRACE_UPDATE=1 rewrites expected.txt from the actual
+ * trace (review the diff before committing it). */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "spec/model.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#ifndef WEFT_SOURCE_DIR
+#define WEFT_SOURCE_DIR "."
+#endif
+
+/* ---- script ------------------------------------------------------------- */
+
+enum res_kind { RES_OK, RES_FAIL, RES_HANG };
+
+struct result {
+  char step[72];
+  int index;   /* -2: any */
+  int attempt; /* 0: any */
+  enum res_kind kind;
+  int64_t after;
+  json_t *outputs;
+  enum eng_err_kind ekind;
+  int exit_code, sig, status;
+  char message[256];
+};
+
+struct command {
+  int64_t at;
+  char what[16];
+  char arg[72];
+  bool done;
+};
+
+struct script {
+  uint64_t seed;
+  int max_parallel;
+  json_t *inputs;
+  struct result res[128];
+  int n_res;
+  struct command cmd[16];
+  int n_cmd;
+};
+
+static char *slurp(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  struct buf b;
+  buf_init(&b, 1 << 24);
+  char tmp[4096];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+    buf_append(&b, tmp, n);
+  fclose(f);
+  return buf_take(&b);
+}
+
+static void parse_target(const char *t, char *step, int *index)
+{
+  const char *h = strchr(t, '#');
+  size_t n = h ? (size_t)(h - t) : strlen(t);
+  snprintf(step, 72, "%.*s", (int)n, t);
+  *index = h ? atoi(h + 1) : -2;
+}
+
+static void parse_script(const char *text, struct script *sc)
+{
+  memset(sc, 0, sizeof *sc);
+  sc->max_parallel = 4;
+  char *copy = strdup(text), *save = NULL;
+  for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    while (*line == ' ')
+      line++;
+    if (!*line || *line == '#')
+      continue;
+    char w[32] = "";
+    int off = 0;
+    sscanf(line, "%31s %n", w, &off);
+    char *rest = line + off;
+    if (!strcmp(w, "seed")) {
+      sc->seed = strtoull(rest, NULL, 10);
+    } else if (!strcmp(w, "max_parallel")) {
+      sc->max_parallel = atoi(rest);
+    } else if (!strcmp(w, "inputs")) {
+      sc->inputs = json_loads(rest, 0, NULL);
+      cr_assert(sc->inputs, "bad inputs JSON: %s", rest);
+    } else if (!strcmp(w, "at")) {
+      struct command *c = &sc->cmd[sc->n_cmd++];
+      long long at = 0;
+      sscanf(rest, "%lld %15s %71s", &at, c->what, c->arg);
+      c->at = at;
+    } else if (!strcmp(w, "result")) {
+      cr_assert(sc->n_res < 128);
+      struct result *r = &sc->res[sc->n_res++];
+      char target[80], att[16], kind[16];
+      int n = 0;
+      cr_assert(sscanf(rest, "%79s %15s %15s %n", target, att, kind, &n) >= 3, "bad line: %s",
+                line);
+      parse_target(target, r->step, &r->index);
+      r->attempt = strcmp(att, "*") ? atoi(att) : 0;
+      r->after = 1000;
+      r->exit_code = r->sig = r->status = -1;
+      r->kind = !strcmp(kind, "ok") ? RES_OK : !strcmp(kind, "hang") ? RES_HANG : RES_FAIL;
+      char *p = rest + n;
+      if (r->kind == RES_FAIL) {
+        char k[32];
+        int m = 0;
+        sscanf(p, "%31s %n", k, &m);
+        int ek = engine_err_kind_parse(k);
+        cr_assert(ek > 0, "unknown error kind %s", k);
+        r->ekind = (enum eng_err_kind)ek;
+        p += m;
+      }
+      while (*p) {
+        while (*p == ' ')
+          p++;
+        if (!strncmp(p, "message=", 8)) {
+          snprintf(r->message, sizeof r->message, "%s", p + 8);
+          break;
+        }
+        char opt[1024];
+        int m = 0;
+        if (sscanf(p, "%1023s%n", opt, &m) < 1)
+          break;
+        p += m;
+        if (!strncmp(opt, "after=", 6))
+          r->after = atoll(opt + 6);
+        else if (!strncmp(opt, "exit=", 5))
+          r->exit_code = atoi(opt + 5);
+        else if (!strncmp(opt, "signal=", 7))
+          r->sig = atoi(opt + 7);
+        else if (!strncmp(opt, "status=", 7))
+          r->status = atoi(opt + 7);
+        else if (!strncmp(opt, "outputs=", 8)) {
+          r->outputs = json_loads(opt + 8, JSON_DECODE_ANY, NULL);
+          cr_assert(r->outputs, "bad outputs: %s", opt);
+        } else
+          cr_assert_fail("unknown option %s", opt);
+      }
+      if (r->kind == RES_FAIL && !r->message[0]) {
+        if (r->ekind == ENG_E_EXIT_CODE)
+          snprintf(r->message, sizeof r->message, "exited with status %d", r->exit_code);
+        else
+          snprintf(r->message, sizeof r->message, "%s", engine_err_kind_name(r->ekind));
+      }
+    } else {
+      cr_assert_fail("unknown directive %s", w);
+    }
+  }
+  free(copy);
+}
+
+static void free_script(struct script *sc)
+{
+  json_decref(sc->inputs);
+  for (int i = 0; i < sc->n_res; i++)
+    json_decref(sc->res[i].outputs);
+}
+
+/* ---- fake store ----------------------------------------------------------- */
+
+struct row {
+  bool set;
+  int status;
+  uint32_t attempts, iteration, n;
+  int32_t exit_code;
+  int64_t started_at, finished_at, due_at;
+  json_t *error, *outputs;
+};
+
+struct store {
+  int run_status;
+  int64_t started_at;
+  struct row *steps;
+  struct row **inst; /* per step */
+  uint32_t *n_inst;
+  uint32_t n_steps;
+};
+
+static void row_clear(struct row *r)
+{
+  json_decref(r->error);
+  json_decref(r->outputs);
+  memset(r, 0, sizeof *r);
+}
+
+static void store_apply(struct store *s, const struct eng_jent *e)
+{
+  if (e->type == ENG_J_RUN) {
+    s->run_status = e->status;
+    s->started_at = e->started_at;
+    return;
+  }
+  if (e->type == ENG_J_EXPAND) {
+    for (uint32_t i = 0; i < s->n_inst[e->step]; i++)
+      row_clear(&s->inst[e->step][i]);
+    free(s->inst[e->step]);
+    s->inst[e->step] = calloc(e->n ? e->n : 1, sizeof(struct row));
+    s->n_inst[e->step] = e->n;
+    for (uint32_t i = 0; i < e->n; i++) {
+      s->inst[e->step][i].set = true;
+      s->inst[e->step][i].attempts = e->attempts;
+      s->inst[e->step][i].exit_code = ENG_NO_EXIT;
+    }
+    s->steps[e->step].n = e->n;
+    return;
+  }
+  if (e->type != ENG_J_UNIT)
+    return;
+  struct row *r = e->index < 0 ? &s->steps[e->step] : &s->inst[e->step][e->index];
+  uint32_t n = r->n;
+  row_clear(r);
+  r->set = true;
+  r->n = n;
+  r->status = e->status;
+  r->attempts = e->attempts;
+  r->iteration = e->iteration;
+  r->exit_code = e->exit_code;
+  r->started_at = e->started_at;
+  r->finished_at = e->finished_at;
+  r->due_at = e->due_at;
+  r->error = json_incref(e->error);
+  if (e->outputs)
+    r->outputs = json_incref(e->outputs);
+  else if (e->outputs_text)
+    r->outputs = json_loads(e->outputs_text, JSON_DECODE_ANY, NULL);
+}
+
+static void store_free(struct store *s)
+{
+  for (uint32_t i = 0; i < s->n_steps; i++) {
+    row_clear(&s->steps[i]);
+    for (uint32_t k = 0; k < s->n_inst[i]; k++)
+      row_clear(&s->inst[i][k]);
+    free(s->inst[i]);
+  }
+  free(s->steps);
+  free(s->inst);
+  free(s->n_inst);
+}
+
+static struct eng_saved_unit saved(uint32_t step, int32_t index, const struct row *r)
+{
+  struct eng_saved_unit u = {
+    .step = step,
+    .index = index,
+    .status = (enum eng_status)r->status,
+    .attempts = r->attempts,
+    .iteration = r->iteration,
+    .n_instances = r->n,
+    .exit_code = r->exit_code,
+    .error = r->error,
+    .outputs = r->outputs,
+    .started_at = r->started_at,
+    .finished_at = r->finished_at,
+    .due_at = r->due_at,
+  };
+  return u;
+}
+
+/* ---- the fake runtime ------------------------------------------------------ */
+
+struct inflight {
+  uint32_t step;
+  int32_t index;
+  uint32_t attempt;
+  int64_t end;       /* -1: hangs */
+  const struct result *res;
+  bool killed;
+  long seq;
+};
+
+struct timer {
+  uint64_t token;
+  int64_t at;
+  long seq;
+};
+
+struct sim {
+  const struct wf *wf;
+  struct script sc;
+  struct eng_config cfg;
+  struct eng_run *run;
+  struct eng_effects fx;
+  struct store store;
+  struct inflight fl[4096];
+  int n_fl;
+  struct timer tm[4096];
+  int n_tm;
+  long seq;
+  int64_t now;
+  bool finished;
+  struct buf out;
+};
+
+static const struct result *find_result(struct sim *s, uint32_t step, int32_t index,
+                                        uint32_t attempt)
+{
+  const char *id = s->wf->steps[step].id;
+  for (int i = 0; i < s->sc.n_res; i++) {
+    const struct result *r = &s->sc.res[i];
+    if (strcmp(r->step, id))
+      continue;
+    if (r->index != -2 && r->index != index)
+      continue;
+    if (r->attempt && (uint32_t)r->attempt != attempt)
+      continue;
+    return r;
+  }
+  return NULL;
+}
+
+static void emit(struct sim *s, const char *line)
+{
+  buf_printf(&s->out, "t=%lld %s\n", (long long)s->now, line);
+}
+
+static void process(struct sim *s, int rc)
+{
+  cr_assert_eq(rc, 0, "engine call failed at t=%lld: %s", (long long)s->now,
+               weft_strerror(rc));
+  char line[4096];
+  for (size_t i = 0; i < s->fx.nj; i++) {
+    store_apply(&s->store, &s->fx.j[i]);
+    if (engine_trace_jent(s->run, &s->fx.j[i], line, sizeof line))
+      emit(s, line);
+  }
+  for (size_t i = 0; i < s->fx.n; i++) {
+    const struct eng_effect *e = &s->fx.v[i];
+    if (engine_trace_fx(s->run, e, line, sizeof line))
+      emit(s, line);
+    switch (e->type) {
+    case ENG_FX_START: {
+      cr_assert(s->n_fl < 4096);
+      struct inflight *f = &s->fl[s->n_fl++];
+      f->step = e->step;
+      f->index = e->index;
+      f->attempt = e->attempt;
+      f->res = find_result(s, e->step, e->index, e->attempt);
+      f->killed = false;
+      f->seq = s->seq++;
+      f->end = f->res && f->res->kind == RES_HANG ? -1 : s->now + (f->res ? f->res->after : 1000);
+      break;
+    }
+    case ENG_FX_KILL:
+      for (int k = 0; k < s->n_fl; k++) {
+        struct inflight *f = &s->fl[k];
+        if (f->step == e->step && f->index == e->index && f->attempt == e->attempt) {
+          f->killed = true;
+          f->end = s->now;
+        }
+      }
+      break;
+    case ENG_FX_TIMER_ARM:
+      cr_assert(s->n_tm < 4096);
+      s->tm[s->n_tm++] = (struct timer){e->token, e->at, s->seq++};
+      break;
+    case ENG_FX_TIMER_CANCEL:
+      for (int k = 0; k < s->n_tm; k++)
+        if (s->tm[k].token == e->token) {
+          s->tm[k] = s->tm[--s->n_tm];
+          break;
+        }
+      break;
+    case ENG_FX_RUN_FINISHED: s->finished = true; break;
+    }
+  }
+  engine_fx_reset(&s->fx);
+}
+
+static void crash(struct sim *s)
+{
+  engine_free(s->run);
+  s->run = NULL;
+  s->n_fl = s->n_tm = 0; /* the processes and timers died with the engine */
+  int rc = engine_restore_begin(s->wf, &s->cfg, (enum eng_run_status)s->store.run_status,
+                                s->store.started_at, &s->run);
+  cr_assert_eq(rc, 0);
+  for (uint32_t i = 0; i < s->store.n_steps; i++) {
+    struct eng_saved_unit u = saved(i, -1, &s->store.steps[i]);
+    cr_assert_eq(engine_restore_unit(s->run, &u), 0);
+  }
+  for (uint32_t i = 0; i < s->store.n_steps; i++)
+    for (uint32_t k = 0; k < s->store.n_inst[i]; k++) {
+      struct eng_saved_unit u = saved(i, (int32_t)k, &s->store.inst[i][k]);
+      cr_assert_eq(engine_restore_unit(s->run, &u), 0);
+    }
+  emit(s, "crash: engine restored from the store");
+  process(s, engine_restore_end(s->run, s->now, &s->fx));
+}
+
+static void run_command(struct sim *s, struct command *c)
+{
+  c->done = true;
+  if (!strcmp(c->what, "cancel")) {
+    emit(s, "command cancel");
+    process(s, engine_cancel(s->run, s->now, &s->fx));
+  } else if (!strcmp(c->what, "crash")) {
+    crash(s);
+  } else if (!strcmp(c->what, "retry")) {
+    uint32_t from = WF_NONE;
+    if (c->arg[0]) {
+      from = wf_step_find(s->wf, c->arg);
+      cr_assert_neq(from, WF_NONE, "retry: unknown step %s", c->arg);
+    }
+    char l[128];
+    snprintf(l, sizeof l, "command retry%s%s", c->arg[0] ? " --from " : "", c->arg);
+    emit(s, l);
+    s->finished = false;
+    process(s, engine_retry(s->run, from, s->now, &s->fx));
+  } else {
+    cr_assert_fail("unknown command %s", c->what);
+  }
+}
+
+/* One step of fake time. Returns false when nothing is left to happen. */
+static bool advance(struct sim *s)
+{
+  int fi = -1, ti = -1, ci = -1;
+  for (int k = 0; k < s->n_fl; k++)
+    if (s->fl[k].end >= 0 &&
+        (fi < 0 || s->fl[k].end < s->fl[fi].end ||
+         (s->fl[k].end == s->fl[fi].end && s->fl[k].seq < s->fl[fi].seq)))
+      fi = k;
+  for (int k = 0; k < s->n_tm; k++)
+    if (ti < 0 || s->tm[k].at < s->tm[ti].at ||
+        (s->tm[k].at == s->tm[ti].at && s->tm[k].seq < s->tm[ti].seq))
+      ti = k;
+  for (int k = 0; k < s->sc.n_cmd; k++)
+    if (!s->sc.cmd[k].done && (ci < 0 || s->sc.cmd[k].at < s->sc.cmd[ci].at))
+      ci = k;
+  int64_t tf = fi >= 0 ? s->fl[fi].end : INT64_MAX;
+  int64_t tt = ti >= 0 ? s->tm[ti].at : INT64_MAX;
+  int64_t tc = ci >= 0 ? s->sc.cmd[ci].at : INT64_MAX;
+  if (tf == INT64_MAX && tt == INT64_MAX && tc == INT64_MAX)
+    return false;
+  if (tf <= tt && tf <= tc) {
+    struct inflight f = s->fl[fi];
+    s->fl[fi] = s->fl[--s->n_fl];
+    s->now = f.end;
+    struct eng_event ev = {.type = ENG_EV_ATTEMPT_ENDED, .step = f.step, .index = f.index,
+                           .attempt = f.attempt, .exit_code = -1, .signal = -1,
+                           .http_status = -1};
+    if (f.killed) {
+      ev.kind = ENG_E_SIGNAL;
+      ev.message = "killed by signal 15";
+      ev.signal = 15;
+    } else if (!f.res || f.res->kind == RES_OK) {
+      ev.ok = true;
+      ev.outputs = f.res ? f.res->outputs : NULL;
+      ev.exit_code = s->wf->steps[f.step].kind <= WF_COMMAND ? 0 : -1;
+    } else {
+      ev.kind = f.res->ekind;
+      ev.message = f.res->message;
+      ev.exit_code = f.res->exit_code;
+      ev.signal = f.res->sig;
+      ev.http_status = f.res->status;
+    }
+    process(s, engine_apply(s->run, &ev, s->now, &s->fx));
+  } else if (tt <= tc) {
+    struct timer t = s->tm[ti];
+    s->tm[ti] = s->tm[--s->n_tm];
+    s->now = t.at > s->now ? t.at : s->now;
+    struct eng_event ev = {.type = ENG_EV_TIMER, .token = t.token};
+    process(s, engine_apply(s->run, &ev, s->now, &s->fx));
+  } else {
+    s->now = tc > s->now ? tc : s->now;
+    run_command(s, &s->sc.cmd[ci]);
+  }
+  return true;
+}
+
+static void run_case(const char *name)
+{
+  char path[1024];
+  struct sim *s = calloc(1, sizeof *s);
+  cr_assert(s);
+  snprintf(path, sizeof path, "%s/tests/traces/%s/script.txt", WEFT_SOURCE_DIR, name);
+  char *script = slurp(path);
+  cr_assert(script, "cannot read %s", path);
+  parse_script(script, &s->sc);
+  free(script);
+
+  struct wf *wf = NULL;
+  struct diag_list d = {0};
+  snprintf(path, sizeof path, "%s/tests/traces/%s/workflow.yaml", WEFT_SOURCE_DIR, name);
+  int rc = wf_load_file(path, &wf, &d);
+  if (rc)
+    diag_print(stderr, &d);
+  diag_list_free(&d);
+  cr_assert_eq(rc, 0, "cannot load %s", path);
+  s->wf = wf;
+  s->cfg = (struct eng_config){.run_id = "RUN1", .trigger = "manual", .inputs = s->sc.inputs,
+                               .max_parallel = s->sc.max_parallel, .seed = s->sc.seed};
+  s->store.n_steps = wf->n_steps;
+  s->store.steps = calloc(wf->n_steps, sizeof(struct row));
+  s->store.inst = calloc(wf->n_steps, sizeof(struct row *));
+  s->store.n_inst = calloc(wf->n_steps, sizeof(uint32_t));
+  buf_init(&s->out, 1 << 24);
+  engine_fx_init(&s->fx);
+  cr_assert_eq(engine_new(wf, &s->cfg, &s->run), 0);
+  process(s, engine_start(s->run, 0, &s->fx));
+  int guard = 0;
+  while (advance(s))
+    cr_assert(++guard < 100000, "simulation does not end");
+
+  buf_printf(&s->out, "final run %s\n", engine_run_status_name(engine_run_status(s->run)));
+  for (uint32_t i = 0; i < wf->n_steps; i++) {
+    buf_printf(&s->out, "final step %s %s", wf->steps[i].id,
+               engine_status_name(engine_unit_status(s->run, i, -1)));
+    uint32_t n = engine_instance_count(s->run, i);
+    for (uint32_t k = 0; k < n; k++)
+      buf_printf(&s->out, "%s%s", k ? "," : " [",
+                 engine_status_name(engine_unit_status(s->run, i, (int32_t)k)));
+    buf_printf(&s->out, "%s\n", n ? "]" : "");
+  }
+  snprintf(path, sizeof path, "%s/tests/traces/%s/expected.txt", WEFT_SOURCE_DIR, name);
+  const char *upd = getenv("WEFT_TRACE_UPDATE");
+  if (upd && *upd == '1') {
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(s->out.p, f);
+    fclose(f);
+  }
+  char *want = slurp(path);
+  cr_assert(want, "no %s (run with WEFT_TRACE_UPDATE=1 to create it)", path);
+  if (strcmp(want, s->out.p)) {
+    char apath[1100];
+    snprintf(apath, sizeof apath, "/tmp/trace_%s.actual", name);
+    FILE *f = fopen(apath, "w");
+    if (f) {
+      fputs(s->out.p, f);
+      fclose(f);
+    }
+    cr_assert_fail("trace %s differs from expected (actual in %s):\n%s", name, apath,
+                   s->out.p);
+  }
+  free(want);
+  engine_free(s->run);
+  engine_fx_free(&s->fx);
+  store_free(&s->store);
+  buf_free(&s->out);
+  free_script(&s->sc);
+  wf_free(wf);
+  free(s);
+}
+
+#define TRACE(name) \
+  Test(traces, name) { run_case(#name); }
+
+TRACE(linear_chain)
