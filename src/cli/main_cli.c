@@ -12,22 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define WEAK __attribute__((weak))
-/* Commands that later files provide; weak so the table links while they land. */
-int cli_run(struct cli *c, int argc, char **argv) WEAK;
-int cli_status(struct cli *c, int argc, char **argv) WEAK;
-int cli_runs(struct cli *c, int argc, char **argv) WEAK;
-int cli_logs(struct cli *c, int argc, char **argv) WEAK;
-int cli_cancel(struct cli *c, int argc, char **argv) WEAK;
-int cli_retry(struct cli *c, int argc, char **argv) WEAK;
-int cli_resume(struct cli *c, int argc, char **argv) WEAK;
-int cli_approvals(struct cli *c, int argc, char **argv) WEAK;
-int cli_approve(struct cli *c, int argc, char **argv) WEAK;
-int cli_reject(struct cli *c, int argc, char **argv) WEAK;
-int cli_event(struct cli *c, int argc, char **argv) WEAK;
-int cli_audit(struct cli *c, int argc, char **argv) WEAK;
-int cli_server(struct cli *c, int argc, char **argv) WEAK;
-int cli_worker(struct cli *c, int argc, char **argv) WEAK;
+int cli_run(struct cli *c, int argc, char **argv);
+int cli_status(struct cli *c, int argc, char **argv);
+int cli_runs(struct cli *c, int argc, char **argv);
+int cli_logs(struct cli *c, int argc, char **argv);
+int cli_cancel(struct cli *c, int argc, char **argv);
+int cli_retry(struct cli *c, int argc, char **argv);
+int cli_resume(struct cli *c, int argc, char **argv);
+int cli_audit(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -55,17 +47,17 @@ const struct cli_cmd cli_cmds[] = {
    "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"},
   {"retry", cli_retry, "weft retry RUN [--from STEP]", "run failed steps again, in the same run", ""},
   {"resume", cli_resume, "weft resume [RUN]", "continue runs whose engine died", ""},
-  {"approvals", cli_approvals, "weft approvals [--json]", "list decisions waiting for a human", ""},
-  {"approve", cli_approve,
+  {"approvals", NULL, "weft approvals [--json]", "list decisions waiting for a human", ""},
+  {"approve", NULL,
    "weft approve RUN STEP [--comment TEXT] [--field KEY=VALUE]... [--as USER]",
    "approve a waiting approval step", ""},
-  {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",
+  {"reject", NULL, "weft reject RUN STEP [--comment TEXT] [--as USER]",
    "reject a waiting approval step", ""},
-  {"event", cli_event, "weft event send NAME [--data JSON]", "deliver an event to waiting steps", ""},
+  {"event", NULL, "weft event send NAME [--data JSON]", "deliver an event to waiting steps", ""},
   {"audit", cli_audit, "weft audit verify | weft audit export [RUN]",
    "check the audit hash chain / print it as JSON lines", ""},
-  {"server", cli_server, "weft server", "HTTP API and UI (not available yet)", ""},
-  {"worker", cli_worker, "weft worker", "worker for a shared store (not available yet)", ""},
+  {"server", NULL, "weft server", "HTTP API and UI (not available yet)", ""},
+  {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
   {"version", cli_version, "weft version", "print the version", ""},
   {NULL, NULL, NULL, NULL, NULL},

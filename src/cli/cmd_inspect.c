@@ -1,0 +1,576 @@
+/* cmd_inspect.c — commands that read runs and act on them from outside:
+ * `weft status`, `weft runs`, `weft logs`, `weft cancel`, `weft audit`.
+ *
+ * They never change run state themselves: a cancel is a request in the
+ * store's inbox that the owning engine acts on (CLI.md). */
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "cli/runview.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "util/ids.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+static void sleep_ms(int ms)
+{
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static bool terminal(const char *status)
+{
+  return !strcmp(status, "succeeded") || !strcmp(status, "failed") ||
+         !strcmp(status, "cancelled");
+}
+
+static void print_json(json_t *j, bool pretty)
+{
+  char *txt = json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+  printf("%s\n", txt ? txt : "null");
+  free(txt);
+}
+
+static const char *str_or(const json_t *v, const char *dflt)
+{
+  const char *s = json_string_value(v);
+  return s ? s : dflt;
+}
+
+static void duration_of(const json_t *o, char out[32])
+{
+  int64_t a = 0, b = 0;
+  const char *s = json_string_value(json_object_get(o, "started_at"));
+  const char *f = json_string_value(json_object_get(o, "finished_at"));
+  out[0] = '\0';
+  if (!s || wt_parse_rfc3339(s, &a))
+    return;
+  if (!f || wt_parse_rfc3339(f, &b))
+    b = wt_now_ms();
+  wt_fmt_duration(b - a, out);
+}
+
+static void print_status_text(const json_t *j)
+{
+  char dur[32];
+  duration_of(j, dur);
+  printf("run %s  %s  %s  %s\n", str_or(json_object_get(j, "id"), "?"),
+         str_or(json_object_get(j, "workflow"), "?"), str_or(json_object_get(j, "status"), "?"),
+         dur);
+  printf("  started %s by %s (%s)", str_or(json_object_get(j, "started_at"), "-"),
+         str_or(json_object_get(j, "started_by"), "?"),
+         str_or(json_object_get(j, "trigger"), "manual"));
+  if (json_is_string(json_object_get(j, "parent")))
+    printf(", child of run %s", json_string_value(json_object_get(j, "parent")));
+  printf("\n");
+  const json_t *err = json_object_get(j, "error");
+  if (json_is_object(err))
+    printf("  error: %s\n", str_or(json_object_get(err, "message"), "?"));
+  char *in = json_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
+  printf("  inputs: %s\n", in ? in : "{}");
+  free(in);
+  printf("\n  %-24s %-10s %8s %5s %9s  %s\n", "STEP", "STATUS", "ATTEMPTS", "EXIT", "DURATION",
+         "ERROR");
+  const char *id;
+  json_t *st;
+  json_object_foreach(json_object_get(j, "steps"), id, st) {
+    duration_of(st, dur);
+    const json_t *ec = json_object_get(st, "exit_code");
+    char ecb[16] = "-";
+    if (json_is_integer(ec))
+      snprintf(ecb, sizeof ecb, "%d", (int)json_integer_value(ec));
+    const json_t *e = json_object_get(st, "error");
+    const json_t *inst = json_object_get(st, "instances");
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", json_is_true(json_object_get(st, "finally")) ? "(finally) " : "", id);
+    printf("  %-24s %-10s %8d %5s %9s  %s\n", name, str_or(json_object_get(st, "status"), "?"),
+           (int)json_integer_value(json_object_get(st, "attempts")), ecb, dur,
+           json_is_object(e) ? str_or(json_object_get(e, "message"), "") : "");
+    if (json_is_array(inst)) {
+      size_t n = json_array_size(inst), counts[8] = {0};
+      static const char *names[] = {"pending", "running", "waiting", "retrying",
+                                    "succeeded", "failed", "skipped", "cancelled"};
+      for (size_t i = 0; i < n; i++) {
+        const char *s = str_or(json_object_get(json_array_get(inst, i), "status"), "");
+        for (int k = 0; k < 8; k++)
+          if (!strcmp(s, names[k]))
+            counts[k]++;
+      }
+      printf("  %-24s %zu instances:", "", n);
+      for (int k = 0; k < 8; k++)
+        if (counts[k])
+          printf(" %zu %s", counts[k], names[k]);
+      printf("\n");
+    }
+  }
+  const json_t *outs = json_object_get(j, "outputs");
+  if (json_object_size(outs)) {
+    char *o = json_dumps(outs, JSON_COMPACT);
+    printf("\n  outputs: %s\n", o ? o : "{}");
+    free(o);
+  }
+}
+
+int cli_status(struct cli *c, int argc, char **argv)
+{
+  static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+                                       {"watch", no_argument, 0, 'w'},
+                                       {0, 0, 0, 0}};
+  bool json = false, watch = false;
+  int ch;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "jw", opts, NULL)) != -1) {
+    if (ch == 'j')
+      json = true;
+    else if (ch == 'w')
+      watch = true;
+    else
+      return cli_usage_error("status", "unknown option %s", argv[optind - 1]);
+  }
+  if (argc - optind != 1)
+    return cli_usage_error("status", "name one run (an id or a unique prefix)");
+  struct store *s;
+  int code = rv_open_store(c->home, &s);
+  if (code)
+    return code;
+  struct store_run r = {0};
+  if ((code = rv_find_run(s, argv[optind], &r)) != 0) {
+    store_close(s);
+    return code;
+  }
+  char *last = NULL;
+  for (;;) {
+    json_t *j = rv_status_json(s, &r);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    bool changed = !last || strcmp(last, txt ? txt : "");
+    if (changed) {
+      if (watch && !json && c->tty_out && last)
+        printf("\033[H\033[J");
+      if (json)
+        print_json(j, !watch);
+      else
+        print_status_text(j);
+      fflush(stdout);
+    }
+    free(last);
+    last = txt;
+    json_decref(j);
+    if (!watch || terminal(r.status))
+      break;
+    sleep_ms(500);
+    char id[WEFT_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", r.id);
+    store_run_clear(&r);
+    if (store_run_get(s, id, &r) != 0)
+      break;
+  }
+  free(last);
+  code = watch ? rv_exit_code(r.status) : EXIT_OK;
+  store_run_clear(&r);
+  store_close(s);
+  return code;
+}
+
+int cli_runs(struct cli *c, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"status", required_argument, 0, 's'}, {"workflow", required_argument, 0, 'w'},
+    {"limit", required_argument, 0, 'n'},  {"json", no_argument, 0, 'j'},
+    {0, 0, 0, 0}};
+  struct store_run_filter f = {.limit = 50};
+  bool json = false;
+  int ch;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "s:w:n:j", opts, NULL)) != -1) {
+    switch (ch) {
+    case 's': {
+      static const char *ok[] = {"queued", "running", "waiting", "succeeded", "failed",
+                                 "cancelled", NULL};
+      bool known = false;
+      for (const char **k = ok; *k; k++)
+        known = known || !strcmp(*k, optarg);
+      if (!known)
+        return cli_usage_error("runs", "unknown status \"%s\" (queued, running, waiting, "
+                               "succeeded, failed, cancelled)", optarg);
+      f.status = optarg;
+      break;
+    }
+    case 'w': f.workflow = optarg; break;
+    case 'n': {
+      char *end;
+      long n = strtol(optarg, &end, 10);
+      if (*end || n < 0)
+        return cli_usage_error("runs", "--limit takes a whole number, got \"%s\"", optarg);
+      f.limit = (size_t)n;
+      break;
+    }
+    case 'j': json = true; break;
+    default: return cli_usage_error("runs", "unknown option %s", argv[optind - 1]);
+    }
+  }
+  if (optind != argc)
+    return cli_usage_error("runs", "unexpected argument \"%s\"", argv[optind]);
+  struct store *s;
+  int code = rv_open_store(c->home, &s);
+  if (code)
+    return code;
+  struct store_run *v = NULL;
+  size_t n = 0;
+  if (store_run_list(s, &f, &v, &n) != 0) {
+    cli_err("cannot list runs: %s", store_errmsg(s));
+    store_close(s);
+    return EXIT_USAGE;
+  }
+  if (json) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+      char t1[32], t2[32];
+      int64_t st = v[i].started_at ? v[i].started_at : v[i].created_at;
+      wt_fmt_rfc3339(st, t1);
+      wt_fmt_rfc3339(v[i].finished_at, t2);
+      json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s?,s:s,s:o}", "id", v[i].id,
+                                         "workflow", v[i].workflow, "status", v[i].status,
+                                         "trigger", v[i].trigger, "started_at", t1,
+                                         "finished_at",
+                                         v[i].finished_at ? json_string(t2) : json_null()));
+    }
+    print_json(a, true);
+    json_decref(a);
+  } else if (n == 0) {
+    printf("no runs yet (start one with `weft run FILE`)\n");
+  } else {
+    printf("%-26s  %-20s  %-10s  %-24s  %s\n", "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION");
+    for (size_t i = 0; i < n; i++) {
+      char t[32], d[32];
+      int64_t st = v[i].started_at ? v[i].started_at : v[i].created_at;
+      wt_fmt_rfc3339(st, t);
+      wt_fmt_duration((v[i].finished_at ? v[i].finished_at : wt_now_ms()) - st, d);
+      printf("%-26s  %-20s  %-10s  %-24s  %s\n", v[i].id, v[i].workflow, v[i].status, t, d);
+    }
+  }
+  store_runs_free(v, n);
+  store_close(s);
+  return EXIT_OK;
+}
+
+/* ---- logs ---------------------------------------------------------------- */
+
+/* Copies bytes [*off, end) of path to stdout; returns false when unreadable. */
+static bool copy_from(const char *path, long *off, const char *prefix)
+{
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return false;
+  fseek(f, *off, SEEK_SET);
+  char line[8192];
+  while (fgets(line, sizeof line, f)) {
+    size_t len = strlen(line);
+    if (prefix)
+      fputs(prefix, stdout);
+    fputs(line, stdout);
+    if (len && line[len - 1] != '\n' && feof(f))
+      fputc('\n', stdout);
+  }
+  *off = ftell(f);
+  fclose(f);
+  fflush(stdout);
+  return true;
+}
+
+struct log_target {
+  char *step;
+  int index;
+  int attempt;
+  char *path;
+  long off;
+};
+
+struct log_sel {
+  const char *step; /* NULL: every step */
+  int index;
+  bool any_index;
+  int attempt;      /* 0: the last */
+};
+
+static void targets_free(struct log_target *t, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    free(t[i].step);
+    free(t[i].path);
+  }
+  free(t);
+}
+
+/* The chosen attempt's log of each matching instance, in definition order. */
+static struct log_target *collect_targets(struct store *s, const struct store_run *r,
+                                          const struct wf *wf, const struct log_sel *sel,
+                                          size_t *nt_out)
+{
+  struct store_step *rows = NULL;
+  size_t n = 0, nt = 0;
+  store_step_list(s, r->id, sel->step, &rows, &n);
+  struct log_target *t = calloc(n + 1, sizeof *t);
+  size_t order_n = wf ? wf->n_steps : 1;
+  for (size_t k = 0; t && k < order_n; k++) {
+    for (size_t i = 0; i < n; i++) {
+      struct store_step *st = &rows[i];
+      if (wf && strcmp(st->step, wf->steps[k].id))
+        continue;
+      if (!sel->any_index && st->index != sel->index)
+        continue;
+      if (st->index < 0 && wf && wf->steps[k].for_each)
+        continue; /* the aggregate row has no log of its own */
+      struct store_attempt *att = NULL;
+      size_t na = 0;
+      if (store_attempt_list(s, r->id, st->step, st->index, &att, &na) != 0 || na == 0) {
+        store_attempts_free(att, na);
+        continue;
+      }
+      size_t pick = na - 1;
+      bool found = !sel->attempt;
+      for (size_t a = 0; a < na && sel->attempt; a++)
+        if (att[a].attempt == sel->attempt)
+          pick = a, found = true;
+      if (found && att[pick].log_path) {
+        t[nt].step = strdup(st->step);
+        t[nt].index = st->index;
+        t[nt].attempt = att[pick].attempt;
+        t[nt].path = strdup(att[pick].log_path);
+        nt++;
+      }
+      store_attempts_free(att, na);
+    }
+  }
+  store_steps_free(rows, n);
+  *nt_out = nt;
+  return t;
+}
+
+int cli_logs(struct cli *c, int argc, char **argv)
+{
+  static const struct option opts[] = {{"attempt", required_argument, 0, 'a'},
+                                       {"follow", no_argument, 0, 'f'},
+                                       {0, 0, 0, 0}};
+  struct log_sel sel = {.index = STORE_NO_INDEX, .any_index = true};
+  int ch;
+  bool follow = false;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "a:f", opts, NULL)) != -1) {
+    if (ch == 'a') {
+      sel.attempt = atoi(optarg);
+      if (sel.attempt < 1)
+        return cli_usage_error("logs", "--attempt takes a number from 1");
+    } else if (ch == 'f') {
+      follow = true;
+    } else {
+      return cli_usage_error("logs", "unknown option %s", argv[optind - 1]);
+    }
+  }
+  int npos = argc - optind;
+  if (npos < 1 || npos > 2)
+    return cli_usage_error("logs", "name a run and optionally a step");
+  char *step = NULL;
+  if (npos == 2) {
+    step = strdup(argv[optind + 1]);
+    char *sep = strpbrk(step, ":[");
+    if (sep) {
+      *sep = '\0';
+      sel.index = atoi(sep + 1);
+      sel.any_index = false;
+    }
+    sel.step = step;
+  }
+  struct store *s;
+  int code = rv_open_store(c->home, &s);
+  if (code) {
+    free(step);
+    return code;
+  }
+  struct store_run r = {0};
+  struct wf *wf = NULL;
+  struct log_target *t = NULL;
+  size_t nt = 0;
+  if ((code = rv_find_run(s, argv[optind], &r)) != 0)
+    goto out;
+  wf = rv_load_definition(s, &r);
+  if (step && wf && wf_step_find(wf, step) == WF_NONE) {
+    cli_err("run %.8s has no step \"%s\"; `weft status %.8s` lists its steps", r.id, step, r.id);
+    code = EXIT_NOT_FOUND;
+    goto out;
+  }
+  t = collect_targets(s, &r, wf, &sel, &nt);
+  if (nt == 0 && !follow) {
+    if (step) {
+      cli_err("no output recorded for %s in run %.8s%s", argv[optind + 1], r.id,
+              sel.attempt ? " at that attempt" : " (it has not run a program yet)");
+      code = EXIT_NOT_FOUND;
+    } else {
+      printf("run %.8s has no step output yet\n", r.id);
+    }
+    goto out;
+  }
+  for (;;) {
+    bool prefix = nt > 1 || !step;
+    for (size_t i = 0; i < nt; i++) {
+      char pre[200];
+      if (t[i].index >= 0)
+        snprintf(pre, sizeof pre, "[%s[%d]] ", t[i].step, t[i].index);
+      else
+        snprintf(pre, sizeof pre, "[%s] ", t[i].step);
+      copy_from(t[i].path, &t[i].off, prefix ? pre : NULL);
+    }
+    if (!follow)
+      break;
+    bool ended = terminal(r.status);
+    if (ended)
+      break; /* everything was read after the run ended */
+    sleep_ms(200);
+    char id[WEFT_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", r.id);
+    store_run_clear(&r);
+    if (store_run_get(s, id, &r) != 0)
+      break;
+    /* new attempts may have started: re-collect, keeping read offsets */
+    size_t nn = 0;
+    struct log_target *fresh = collect_targets(s, &r, wf, &sel, &nn);
+    for (size_t i = 0; fresh && i < nn; i++)
+      for (size_t k = 0; k < nt; k++)
+        if (!strcmp(fresh[i].path, t[k].path))
+          fresh[i].off = t[k].off;
+    targets_free(t, nt);
+    t = fresh;
+    nt = nn;
+  }
+out:
+  targets_free(t, nt);
+  wf_free(wf);
+  free(step);
+  store_run_clear(&r);
+  store_close(s);
+  return code;
+}
+
+/* ---- cancel ---------------------------------------------------------------- */
+
+int cli_cancel(struct cli *c, int argc, char **argv)
+{
+  if (argc != 2)
+    return cli_usage_error("cancel", "name one run");
+  struct store *s;
+  int code = rv_open_store(c->home, &s);
+  if (code)
+    return code;
+  struct store_run r = {0};
+  if ((code = rv_find_run(s, argv[1], &r)) != 0)
+    goto out;
+  if (terminal(r.status)) {
+    cli_err("run %s already ended (%s); nothing to cancel", r.id, r.status);
+    code = EXIT_USAGE;
+    goto out;
+  }
+  struct store_inbox m = {.kind = "cancel", .run_id = r.id, .index = STORE_NO_INDEX,
+                          .user = (char *)c->user, .created_at = wt_now_ms()};
+  int rc = store_begin(s);
+  if (!rc)
+    rc = store_inbox_post(s, &m, NULL);
+  if (!rc) {
+    json_t *j = json_pack("{s:s}", "by", c->user);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    rc = store_audit_append(s, wt_now_ms(), r.id, "cancel.requested", txt, NULL);
+    free(txt);
+    json_decref(j);
+  }
+  if (!rc)
+    rc = store_commit(s);
+  if (rc) {
+    cli_err("cannot record the cancel request: %s", store_errmsg(s));
+    code = EXIT_USAGE;
+    goto out;
+  }
+  if (!store_run_owner_alive(&r)) {
+    printf("cancel of run %s recorded; no weft process is executing it, so it takes effect "
+           "at the next `weft resume`\n", r.id);
+    goto out;
+  }
+  /* wait (bounded) for the owner to act, so the caller sees the outcome */
+  char id[WEFT_ID_LEN + 1];
+  snprintf(id, sizeof id, "%s", r.id);
+  for (int i = 0; i < 150; i++) {
+    sleep_ms(100);
+    store_run_clear(&r);
+    if (store_run_get(s, id, &r) != 0 || terminal(r.status))
+      break;
+  }
+  printf("run %s %s\n", id, r.status && terminal(r.status) ? r.status : "is being cancelled");
+out:
+  store_run_clear(&r);
+  store_close(s);
+  return code;
+}
+
+static int count_entry(void *ctx, const struct store_audit *e)
+{
+  (void)e;
+  (*(long long *)ctx)++;
+  return 0;
+}
+
+/* ---- audit ------------------------------------------------------------------ */
+
+int cli_audit(struct cli *c, int argc, char **argv)
+{
+  if (argc < 2 || (strcmp(argv[1], "verify") && strcmp(argv[1], "export")))
+    return cli_usage_error("audit", "say `weft audit verify` or `weft audit export [RUN]`");
+  bool verify = !strcmp(argv[1], "verify");
+  if ((verify && argc != 2) || (!verify && argc > 3))
+    return cli_usage_error("audit", "unexpected argument");
+  struct store *s;
+  int code = rv_open_store(c->home, &s);
+  if (code)
+    return code;
+  if (verify) {
+    int64_t bad = 0;
+    char *msg = NULL;
+    int rc = audit_verify(s, &bad, &msg);
+    if (rc == WEFT_ECORRUPT) {
+      cli_err("the audit log is broken at entry %lld: %s", (long long)bad, msg ? msg : "?");
+      code = EXIT_RUN_FAILED;
+    } else if (rc) {
+      cli_err("cannot verify the audit log: %s", msg ? msg : weft_strerror(rc));
+      code = EXIT_USAGE;
+    } else {
+      struct store_audit head = {0};
+      long long n = 0;
+      store_audit_scan(s, NULL, &head, count_entry, &n);
+      printf("audit log intact: %lld entries, head %s\n", n, head.hash ? head.hash : "(empty)");
+      store_audit_clear(&head);
+    }
+    free(msg);
+  } else {
+    struct store_run r = {0};
+    const char *run = NULL;
+    if (argc == 3) {
+      if ((code = rv_find_run(s, argv[2], &r)) != 0) {
+        store_close(s);
+        return code;
+      }
+      run = r.id;
+    }
+    if (audit_export(s, run, stdout) != 0) {
+      cli_err("cannot export the audit log: %s", store_errmsg(s));
+      code = EXIT_USAGE;
+    }
+    store_run_clear(&r);
+  }
+  store_close(s);
+  return code;
+}

@@ -1,0 +1,340 @@
+/* cmd_run.c — the commands that execute runs in this process: `weft run`,
+ * `weft resume` and `weft retry`.
+ *
+ * All three set up a runtime (runtime/runtime.h) with the progress observer,
+ * add runs to it, run the loop until every run ends, then print a summary:
+ * the last 20 log lines of each failed step, a final line per run, and with
+ * --json the run as `weft status --json` prints it. */
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "cli/progress.h"
+#include "cli/runview.h"
+#include "runtime/inputs.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/err.h"
+#include "util/wtime.h"
+
+#define FAILED_TAIL_LINES 20
+
+struct exec_opts {
+  bool json, verbose;
+};
+
+static void print_failures(struct store *s, const char *run_id, FILE *o)
+{
+  struct store_step *rows = NULL;
+  size_t n = 0;
+  if (store_step_list(s, run_id, NULL, &rows, &n) != 0)
+    return;
+  int shown = 0;
+  for (size_t i = 0; i < n && shown < 5; i++) {
+    struct store_step *st = &rows[i];
+    if (strcmp(st->status, "failed") || st->attempts < 1)
+      continue;
+    /* a for_each step's own row only aggregates its instances */
+    bool has_instances = false;
+    for (size_t j = 0; j < n; j++)
+      if (rows[j].index >= 0 && !strcmp(rows[j].step, st->step))
+        has_instances = true;
+    if (st->index < 0 && has_instances)
+      continue;
+    json_t *e = st->error ? json_loads(st->error, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    char label[160];
+    if (st->index >= 0)
+      snprintf(label, sizeof label, "%s[%d]", st->step, st->index);
+    else
+      snprintf(label, sizeof label, "%s", st->step);
+    fprintf(o, "\nstep %s failed after %d attempt%s: %s\n", label, st->attempts,
+            st->attempts == 1 ? "" : "s", msg ? msg : "failed");
+    json_decref(e);
+    struct store_attempt *att = NULL;
+    size_t na = 0;
+    if (store_attempt_list(s, run_id, st->step, st->index, &att, &na) == 0 && na > 0 &&
+        att[na - 1].log_path) {
+      char prefix[200];
+      snprintf(prefix, sizeof prefix, "  [%s] ", label);
+      fprintf(o, "last %d lines of its log (weft logs %.8s %s):\n", FAILED_TAIL_LINES, run_id,
+              label);
+      rv_print_tail(o, att[na - 1].log_path, FAILED_TAIL_LINES, prefix);
+    }
+    store_attempts_free(att, na);
+    shown++;
+  }
+  store_steps_free(rows, n);
+}
+
+/* Runs the loop and reports; returns the exit code. */
+static int execute(struct cli *c, struct runtime *rt, struct store *s, struct progress *pg,
+                   const struct exec_opts *eo)
+{
+  (void)c;
+  int rc = rt_loop(rt);
+  progress_finish(pg);
+  FILE *o = eo->json ? stderr : stdout;
+  int worst = EXIT_OK;
+  for (size_t i = 0; i < rt_run_count(rt); i++) {
+    struct store_run r = {0};
+    if (store_run_get(s, rt_run_id(rt, i), &r) != 0) {
+      worst = EXIT_RUN_FAILED;
+      continue;
+    }
+    if (!strcmp(r.status, "failed"))
+      print_failures(s, r.id, o);
+    char dur[32];
+    wt_fmt_duration((r.finished_at ? r.finished_at : wt_now_ms()) -
+                    (r.started_at ? r.started_at : r.created_at), dur);
+    fprintf(o, "run %s %s in %s\n", r.id, r.status, dur);
+    if (eo->json) {
+      json_t *j = rv_status_json(s, &r);
+      char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+      printf("%s\n", txt ? txt : "null");
+      free(txt);
+      json_decref(j);
+    }
+    int code = rv_exit_code(r.status);
+    if (code == EXIT_RUN_FAILED || (code == EXIT_CANCELLED && worst == EXIT_OK))
+      worst = code;
+    store_run_clear(&r);
+  }
+  if (rc)
+    worst = EXIT_RUN_FAILED;
+  return worst;
+}
+
+static int setup(struct cli *c, struct store **s, struct progress **pg, struct runtime **rt,
+                 const struct exec_opts *eo)
+{
+  int code = rv_open_store(c->home, s);
+  if (code)
+    return code;
+  bool live = c->tty_out && !eo->verbose && !eo->json && isatty(STDOUT_FILENO);
+  *pg = progress_new(eo->json ? stderr : stdout, live, eo->verbose);
+  struct rt_opts o = {.store = *s, .user = c->user, .stream_output = eo->verbose};
+  progress_observer(*pg, &o.obs);
+  if (rt_new(&o, rt) != 0) {
+    cli_err("cannot start the runtime");
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+static void teardown(struct store *s, struct progress *pg, struct runtime *rt)
+{
+  rt_free(rt);
+  progress_free(pg);
+  store_close(s);
+}
+
+int cli_run(struct cli *c, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"input", required_argument, 0, 'i'}, {"inputs", required_argument, 0, 'I'},
+    {"json", no_argument, 0, 'j'},        {"verbose", no_argument, 0, 'v'},
+    {0, 0, 0, 0}};
+  struct exec_opts eo = {0};
+  json_t *given = json_object();
+  json_t *file_inputs = json_object();
+  int ch, code = EXIT_OK;
+  char *err = NULL;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "i:vj", opts, NULL)) != -1) {
+    switch (ch) {
+    case 'i':
+      if (inputs_parse_kv(given, optarg, &err)) {
+        code = cli_usage_error("run", "%s", err ? err : "bad input");
+        goto out;
+      }
+      break;
+    case 'I':
+      if (inputs_load_file(file_inputs, optarg, &err)) {
+        cli_err("%s", err ? err : "cannot read inputs");
+        code = EXIT_USAGE;
+        goto out;
+      }
+      break;
+    case 'j': eo.json = true; break;
+    case 'v': eo.verbose = true; break;
+    default:
+      code = cli_usage_error("run", "unknown option %s", argv[optind - 1]);
+      goto out;
+    }
+  }
+  if (argc - optind != 1) {
+    code = cli_usage_error("run", "name exactly one workflow file");
+    goto out;
+  }
+  /* -i wins over --inputs */
+  json_object_update(file_inputs, given);
+
+  const char *path = argv[optind];
+  if (access(path, R_OK) != 0) {
+    cli_err("cannot read %s: no such file (check the path)", path);
+    code = EXIT_NOT_FOUND;
+    goto out;
+  }
+  struct diag_list d = {0};
+  struct wf *wf = NULL;
+  int rc = wf_load_file(path, &wf, &d);
+  if (rc) {
+    diag_sort(&d);
+    diag_print(stderr, &d);
+    if (!d.n)
+      cli_err("%s: %s", path, weft_strerror(rc));
+    cli_err("%s is not valid; nothing was run", path);
+    diag_list_free(&d);
+    code = EXIT_USAGE;
+    goto out;
+  }
+  json_t *inputs = NULL;
+  if (inputs_resolve(wf, file_inputs, &inputs, &d)) {
+    diag_print(stderr, &d);
+    cli_err("the inputs do not fit %s; nothing was run", path);
+    diag_list_free(&d);
+    wf_free(wf);
+    code = EXIT_USAGE;
+    goto out;
+  }
+  diag_list_free(&d);
+
+  struct store *s = NULL;
+  struct progress *pg = NULL;
+  struct runtime *rt = NULL;
+  if ((code = setup(c, &s, &pg, &rt, &eo)) != 0) {
+    wf_free(wf);
+    json_decref(inputs);
+    progress_free(pg);
+    store_close(s);
+    goto out;
+  }
+  char id[WEFT_ID_LEN + 1];
+  if (rt_start(rt, wf, inputs, "manual", id, &err)) {
+    cli_err("%s", err ? err : "cannot start the run");
+    code = EXIT_USAGE;
+  } else {
+    code = execute(c, rt, s, pg, &eo);
+  }
+  json_decref(inputs);
+  teardown(s, pg, rt);
+out:
+  free(err);
+  json_decref(given);
+  json_decref(file_inputs);
+  return code;
+}
+
+static int parse_exec_opts(const char *cmd, int argc, char **argv, struct exec_opts *eo,
+                           const char **from)
+{
+  static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+                                       {"verbose", no_argument, 0, 'v'},
+                                       {"from", required_argument, 0, 'f'},
+                                       {0, 0, 0, 0}};
+  int ch;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "vj", opts, NULL)) != -1) {
+    if (ch == 'j')
+      eo->json = true;
+    else if (ch == 'v')
+      eo->verbose = true;
+    else if (ch == 'f' && from)
+      *from = optarg;
+    else
+      return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+  }
+  return 0;
+}
+
+int cli_resume(struct cli *c, int argc, char **argv)
+{
+  struct exec_opts eo = {0};
+  int code = parse_exec_opts("resume", argc, argv, &eo, NULL);
+  if (code)
+    return code;
+  if (argc - optind > 1)
+    return cli_usage_error("resume", "name at most one run");
+  const char *want = argc - optind == 1 ? argv[optind] : NULL;
+  struct store *s = NULL;
+  struct progress *pg = NULL;
+  struct runtime *rt = NULL;
+  if ((code = setup(c, &s, &pg, &rt, &eo)) != 0) {
+    progress_free(pg);
+    store_close(s);
+    return code;
+  }
+  char *err = NULL;
+  size_t started = 0;
+  if (want) {
+    struct store_run r = {0};
+    if ((code = rv_find_run(s, want, &r)) == 0) {
+      if (rt_resume(rt, r.id, &err)) {
+        cli_err("%s", err ? err : "cannot resume");
+        code = EXIT_USAGE;
+      } else {
+        started++;
+      }
+      store_run_clear(&r);
+    }
+  } else {
+    struct store_run *v = NULL;
+    size_t n = 0;
+    store_run_orphans(s, &v, &n);
+    for (size_t i = 0; i < n; i++) {
+      free(err);
+      err = NULL;
+      if (rt_resume(rt, v[i].id, &err))
+        cli_err("%s", err ? err : "cannot resume");
+      else
+        started++;
+    }
+    store_runs_free(v, n);
+    if (n == 0)
+      fprintf(eo.json ? stderr : stdout, "nothing to resume: no run was left running by a dead engine\n");
+  }
+  free(err);
+  if (started)
+    code = execute(c, rt, s, pg, &eo);
+  teardown(s, pg, rt);
+  return code;
+}
+
+int cli_retry(struct cli *c, int argc, char **argv)
+{
+  struct exec_opts eo = {0};
+  const char *from = NULL;
+  int code = parse_exec_opts("retry", argc, argv, &eo, &from);
+  if (code)
+    return code;
+  if (argc - optind != 1)
+    return cli_usage_error("retry", "name one run");
+  struct store *s = NULL;
+  struct progress *pg = NULL;
+  struct runtime *rt = NULL;
+  if ((code = setup(c, &s, &pg, &rt, &eo)) != 0) {
+    progress_free(pg);
+    store_close(s);
+    return code;
+  }
+  struct store_run r = {0};
+  char *err = NULL;
+  if ((code = rv_find_run(s, argv[optind], &r)) == 0) {
+    int rc = rt_retry(rt, r.id, from, &err);
+    if (rc) {
+      cli_err("%s", err ? err : "cannot retry");
+      code = rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
+    } else {
+      code = execute(c, rt, s, pg, &eo);
+    }
+  }
+  store_run_clear(&r);
+  free(err);
+  teardown(s, pg, rt);
+  return code;
+}

@@ -1,0 +1,29 @@
+/* runview.h — reading a stored run for people and programs: the
+ * `weft status --json` object of CLI.md, run-id resolution with clear errors,
+ * and the tail of a step's log.
+ *
+ * Ownership: returned json_t are new references; strings are malloc'd. */
+#ifndef WEFT_CLI_RUNVIEW_H
+#define WEFT_CLI_RUNVIEW_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "spec/model.h"
+#include "store/store.h"
+
+/* Opens the home's store, printing `weft: ...` on failure. */
+int rv_open_store(const char *home, struct store **out);
+/* Finds a run by id or unique prefix; prints the error (not found, ambiguous)
+ * and returns the exit code (0, EXIT_NOT_FOUND or EXIT_USAGE). */
+int rv_find_run(struct store *s, const char *id_or_prefix, struct store_run *out);
+/* Loads the definition a run started with (NULL when it cannot be loaded). */
+struct wf *rv_load_definition(struct store *s, const struct store_run *r);
+/* The CLI.md status object. */
+json_t *rv_status_json(struct store *s, const struct store_run *r);
+/* Prints the last n lines of a file, each prefixed. */
+void rv_print_tail(FILE *out, const char *path, int n, const char *prefix);
+/* Exit code for a final run status word. */
+int rv_exit_code(const char *status);
+
+#endif
