@@ -103,6 +103,9 @@ void ctx_env(struct eng_run *r, uint32_t s, struct expr_env *env)
       env->success = false;
     } else if (st == ENG_CANCELLED) {
       env->success = false;
+    } else if (st == ENG_SKIPPED && r->st[n].skip_failed) {
+      env->failure = true; /* a failure upstream propagates through skips */
+      env->success = false;
     }
   }
 }

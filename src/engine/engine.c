@@ -350,6 +350,8 @@ static int start_unit(struct eng_run *r, uint32_t u)
     return cancel_unit(r, u);
   if (r->u.attempts[u] < UINT16_MAX)
     r->u.attempts[u]++;
+  r->u.err[u] = 0; /* a new attempt: the last one's error stays in the journal */
+  r->u.exit_code[u] = ENG_NO_EXIT;
   if (ws->repeat.set && !r->u.iteration[u])
     r->u.iteration[u] = 1;
 
@@ -390,7 +392,7 @@ static int start_unit(struct eng_run *r, uint32_t u)
     json_decref(last->argv), json_decref(last->env), json_decref(last->cwd);
     json_decref(last->body), json_decref(last->item);
     if (rc == WEFT_EEXPR)
-      return fail_expr(r, u, ws->id, msg);
+      return fail_expr(r, u, wf_kind_name(ws->kind), msg);
     free(msg);
     return rc;
   }
@@ -479,6 +481,9 @@ static int eval_step(struct eng_run *r, uint32_t s)
   if (stop_applies(r, s))
     return cancel_unit(r, s);
   bool go;
+  struct expr_env env0;
+  ctx_env(r, s, &env0);
+  r->st[s].skip_failed = !env0.success;
   if (ws->if_) {
     rc = eval_cond(r, s, UINT32_MAX, ws->if_, NULL, &go, &msg);
     if (rc == WEFT_EEXPR) {
@@ -490,9 +495,7 @@ static int eval_step(struct eng_run *r, uint32_t s)
     if (rc)
       return rc;
   } else {
-    struct expr_env env;
-    ctx_env(r, s, &env);
-    go = env.success;
+    go = env0.success;
   }
   if (!go) {
     if ((rc = step_set_state(r, s, ENG_SKIPPED)))
@@ -813,7 +816,10 @@ int eng_alloc_run(const struct wf *wf, const struct eng_config *cfg, struct eng_
   r->n_steps = wf->n_steps;
   r->run_id = strdup(cfg && cfg->run_id ? cfg->run_id : "");
   r->trigger = strdup(cfg && cfg->trigger ? cfg->trigger : "manual");
-  r->inputs = cfg && cfg->inputs ? json_deep_copy(cfg->inputs) : json_object();
+  r->inputs = cfg && cfg->inputs ? json_deep_copy(cfg->inputs) : json_object(); /* + defaults */
+  for (uint32_t i = 0; r->inputs && json_is_object(r->inputs) && i < wf->n_inputs; i++)
+    if (wf->inputs[i].def && !json_object_get(r->inputs, wf->inputs[i].name))
+      json_object_set(r->inputs, wf->inputs[i].name, wf->inputs[i].def);
   r->max_parallel = wf->max_parallel > 0 ? wf->max_parallel
                     : cfg && cfg->max_parallel > 0 ? cfg->max_parallel
                                                     : 2;

@@ -140,6 +140,14 @@ static void recount(struct eng_run *r)
     }
   }
   r->finally_phase = r->main_done == wf->n_main;
+  for (uint32_t k = 0; k < r->n_steps; k++) {
+    uint32_t s = wf->topo[k];
+    if (r->u.status[s] == ENG_SKIPPED) {
+      struct expr_env env;
+      ctx_env(r, s, &env);
+      r->st[s].skip_failed = !env.success;
+    }
+  }
 }
 
 static int recompute_items(struct eng_run *r, uint32_t s)
