@@ -31,8 +31,8 @@ class Validate(WeftTest):
         self.assertExit(r, 2)
         lines = [l for l in r.err.splitlines() if l.startswith(p + ":")]
         self.assertGreaterEqual(len(lines), 3, r)
-        self.assertTrue(any(":4:5:" in l and "did you mean" in l and "needs" in l for l in lines), r)
-        self.assertTrue(any(":7:14:" in l or ("zz" in l and ":7:" in l) for l in lines), r)
+        self.assertTrue(any(":5:5:" in l and "did you mean" in l and "needs" in l for l in lines), r)
+        self.assertTrue(any("zz" in l and ":7:" in l for l in lines), r)
         self.assertTrue(any("env" in l and ":8:" in l for l in lines), r)
 
     def test_cycle_lists_the_whole_cycle(self):
@@ -45,7 +45,7 @@ class Validate(WeftTest):
         """)
         r = self.weft("validate", p)
         self.assertExit(r, 2)
-        self.assertRegex(r.err, r"cycle.*a -> b -> c -> a|cycle.*b -> c -> a -> b|cycle.*c -> a -> b -> c")
+        self.assertRegex(r.err, r"cycle.*(a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c|a -> c -> b -> a|c -> b -> a -> c|b -> a -> c -> b)")
 
     def test_missing_file_is_not_found(self):
         r = self.weft("validate", "nope.yaml")
