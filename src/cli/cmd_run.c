@@ -104,6 +104,8 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
   }
   if (rc)
     worst = EXIT_RUN_FAILED;
+  if (rt_interrupted(rt))
+    worst = EXIT_INTERRUPTED;
   return worst;
 }
 

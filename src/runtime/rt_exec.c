@@ -394,22 +394,10 @@ static void start_wait(struct runtime *rt, struct rt_run *run, const struct eng_
 
 /* ---- kills and timers ---------------------------------------------------- */
 
-static void kill_stale(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
-{
-  struct store_step st = {0};
-  if (store_step_get(rt->store, run->id, run->wf->steps[e->step].id, e->index, &st) == 0) {
-    if (st.pgid > 1 && proc_group_alive(st.pgid))
-      proc_group_kill(st.pgid, rt->o.kill_grace_ms ? rt->o.kill_grace_ms : PROC_KILL_GRACE_MS);
-    store_step_clear(&st);
-  }
-}
-
 static void do_kill(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
-  if (e->reason == ENG_KILL_STALE) {
-    kill_stale(rt, run, e);
-    return;
-  }
+  if (e->reason == ENG_KILL_STALE)
+    return; /* done when the run was loaded (runtime.c load_run) */
   struct rt_attempt *a = attempt_find(rt, run, e->step, e->index);
   if (!a)
     return;

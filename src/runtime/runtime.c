@@ -336,6 +336,7 @@ void rt_free(struct runtime *rt)
 }
 
 uv_loop_t *rt_uv_loop(struct runtime *rt) { return &rt->loop; }
+bool rt_interrupted(const struct runtime *rt) { return rt->interrupts > 0; }
 size_t rt_run_count(const struct runtime *rt) { return rt->n_runs; }
 const char *rt_run_id(const struct runtime *rt, size_t i) { return rt->runs[i]->id; }
 enum eng_run_status rt_run_status(const struct runtime *rt, size_t i)
@@ -546,6 +547,14 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
     rc = fail(err, rc, "%s", store_errmsg(rt->store));
     goto out;
   }
+  /* the dead engine's process groups go first: nothing may be re-attempted
+   * while an old attempt still runs (the journal about to be written
+   * overwrites the recorded pgids, so this cannot wait for the effects) */
+  for (size_t i = 0; i < n_steps; i++)
+    if (steps[i].pgid > 1 && !strcmp(steps[i].status, "running") &&
+        proc_group_alive(steps[i].pgid))
+      proc_group_kill(steps[i].pgid,
+                      rt->o.kill_grace_ms ? rt->o.kill_grace_ms : PROC_KILL_GRACE_MS);
   /* step rows first (with their instance counts), then instance rows */
   for (int pass = 0; pass < 2 && !rc; pass++) {
     for (size_t i = 0; i < n_steps && !rc; i++) {

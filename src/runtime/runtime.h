@@ -73,6 +73,8 @@ int rt_loop(struct runtime *rt);
 /* Cancels every run (first Ctrl-C). Safe to call from a loop callback. */
 void rt_cancel_all(struct runtime *rt);
 uv_loop_t *rt_uv_loop(struct runtime *rt);
+/* true once Ctrl-C was pressed (the caller exits 130). */
+bool rt_interrupted(const struct runtime *rt);
 
 /* After rt_loop: the runs in start order. */
 size_t rt_run_count(const struct runtime *rt);
