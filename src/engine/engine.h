@@ -79,6 +79,9 @@ int engine_run_status_parse(const char *s);
 int engine_status_parse(const char *s);
 int engine_err_kind_parse(const char *s);
 bool engine_status_terminal(enum eng_status s);
+/* The static transition tables of state.c (what step_set_state/run_set_state allow). */
+bool engine_step_transition_ok(enum eng_status from, enum eng_status to);
+bool engine_run_transition_ok(enum eng_run_status from, enum eng_run_status to);
 
 /* ---- configuration ---------------------------------------------------- */
 

@@ -111,8 +111,6 @@ struct eng_run {
 /* state.c */
 int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to);
 int run_set_state(struct eng_run *r, enum eng_run_status to);
-bool engine_step_transition_ok(enum eng_status from, enum eng_status to);
-bool engine_run_transition_ok(enum eng_run_status from, enum eng_run_status to);
 int eng_journal(struct eng_run *r, const struct eng_jent *e);
 struct eng_effect *eng_fx_push(struct eng_run *r, enum eng_fx_type t);
 

@@ -30,6 +30,7 @@
 #include "spec/model.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/wtime.h"
 
 #ifndef WEFT_SOURCE_DIR
 #define WEFT_SOURCE_DIR "."
@@ -596,3 +597,177 @@ TRACE(retry_if_and_jitter)
 TRACE(retry_in_for_each)
 TRACE(run_timeout_during_backoff)
 TRACE(skip_through_join)
+
+/* ---- transition tables ------------------------------------------------------ */
+
+Test(tables, step_transitions_are_exactly_the_documented_ones)
+{
+  /* rows: from; columns: to (pending running waiting retrying succeeded failed skipped cancelled) */
+  static const char *const want[ENG_ST__N] = {
+    [ENG_PENDING] = "01101111",
+    [ENG_RUNNING] = "01111101",
+    [ENG_WAITING] = "01011101",
+    [ENG_RETRYING] = "01100101",
+    [ENG_SUCCEEDED] = "10000000",
+    [ENG_FAILED] = "10000000",
+    [ENG_SKIPPED] = "10000000",
+    [ENG_CANCELLED] = "10000000",
+  };
+  for (int f = 0; f < ENG_ST__N; f++)
+    for (int t = 0; t < ENG_ST__N; t++)
+      cr_expect_eq(engine_step_transition_ok(f, t), want[f][t] == '1', "%s -> %s",
+                   engine_status_name(f), engine_status_name(t));
+  cr_expect(!engine_step_transition_ok(ENG_ST__N, ENG_PENDING));
+}
+
+Test(tables, run_transitions_are_exactly_the_documented_ones)
+{
+  /* columns: queued running waiting succeeded failed cancelled */
+  static const char *const want[ENG_RUN__N] = {
+    [ENG_RUN_QUEUED] = "010001",    [ENG_RUN_RUNNING] = "001111",
+    [ENG_RUN_WAITING] = "010111",   [ENG_RUN_SUCCEEDED] = "010000",
+    [ENG_RUN_FAILED] = "010000",    [ENG_RUN_CANCELLED] = "010000",
+  };
+  for (int f = 0; f < ENG_RUN__N; f++)
+    for (int t = 0; t < ENG_RUN__N; t++)
+      cr_expect_eq(engine_run_transition_ok(f, t), want[f][t] == '1', "%s -> %s",
+                   engine_run_status_name(f), engine_run_status_name(t));
+}
+
+Test(tables, names_parse_back)
+{
+  for (int i = 0; i < ENG_ST__N; i++)
+    cr_expect_eq(engine_status_parse(engine_status_name(i)), i);
+  for (int i = 0; i < ENG_RUN__N; i++)
+    cr_expect_eq(engine_run_status_parse(engine_run_status_name(i)), i);
+  for (int i = 0; i < ENG_E__N; i++)
+    cr_expect_eq(engine_err_kind_parse(engine_err_kind_name(i)), i);
+  cr_expect_eq(engine_status_parse("nope"), -1);
+}
+
+/* ---- scale ------------------------------------------------------------------ */
+
+static struct wf *load_str(const char *src)
+{
+  struct wf *wf = NULL;
+  struct diag_list d = {0};
+  int rc = wf_load_string("<test>", src, strlen(src), &wf, &d);
+  if (rc)
+    diag_print(stderr, &d);
+  diag_list_free(&d);
+  cr_assert_eq(rc, 0);
+  return wf;
+}
+
+Test(scale, million_item_for_each_stays_within_64_bytes_per_instance, .timeout = 120)
+{
+  /* scheduling state per instance: the unit arrays plus at most one start-queue slot */
+  size_t per = engine_unit_bytes() + sizeof(uint32_t);
+  cr_assert_leq(per, 64, "unit arrays cost %zu bytes per instance", per);
+
+  struct wf *wf = load_str("name: big\nsteps:\n"
+                           "  fan: {for_each: 1000000, max_parallel: 4, command: [work]}\n");
+  struct eng_config cfg = {.run_id = "R", .max_parallel = 4};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  size_t before = engine_mem_bytes(run);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  cr_assert_eq(engine_instance_count(run, 0), 1000000u);
+  size_t measured = (engine_mem_bytes(run) - before) / 1000000u;
+  fprintf(stderr, "for_each 1,000,000: %zu bytes/instance allocated (%zu in arrays)\n",
+          measured, per);
+  cr_assert_leq(measured, 64);
+  /* the instances run: finish the 4 started ones and check the next 4 start */
+  size_t starts = 0;
+  for (size_t i = 0; i < fx.n; i++)
+    starts += fx.v[i].type == ENG_FX_START;
+  cr_assert_eq(starts, 4);
+  struct eng_effect first = fx.v[0];
+  engine_fx_reset(&fx);
+  struct eng_event ev = {.type = ENG_EV_ATTEMPT_ENDED, .step = 0, .index = first.index,
+                         .attempt = 1, .ok = true, .exit_code = 0, .signal = -1,
+                         .http_status = -1};
+  cr_assert_eq(engine_apply(run, &ev, 10, &fx), 0);
+  cr_assert_eq(engine_unit_status(run, 0, first.index), ENG_SUCCEEDED);
+  cr_assert_eq(engine_unit_status(run, 0, 4), ENG_RUNNING);
+  cr_assert_eq(engine_unit_status(run, 0, 5), ENG_PENDING);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
+
+Test(scale, million_set_instances_keep_outputs_as_text, .timeout = 300)
+{
+  struct wf *wf = load_str("name: big\nsteps:\n"
+                           "  fan: {for_each: 1000000, set: {i: '${{ .index }}'}}\n"
+                           "  last: {needs: fan, set: {n: '${{ .steps.fan.outputs | length }}',"
+                           " x: '${{ .steps.fan.outputs[999999].i }}'}}\n");
+  struct eng_config cfg = {.run_id = "R", .max_parallel = 4};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  size_t before = engine_mem_bytes(run);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  size_t after = engine_mem_bytes(run);
+  cr_assert_eq(engine_run_status(run), ENG_RUN_SUCCEEDED);
+  fprintf(stderr, "for_each 1,000,000 set instances: %zu bytes/instance incl. outputs\n",
+          (after - before) / 1000000u);
+  const json_t *last = NULL;
+  for (size_t i = 0; i < fx.nj; i++)
+    if (fx.j[i].type == ENG_J_UNIT && fx.j[i].step == 1 && fx.j[i].status == ENG_SUCCEEDED)
+      last = fx.j[i].outputs;
+  cr_assert(last);
+  cr_expect_eq(json_integer_value(json_object_get(last, "n")), 1000000);
+  cr_expect_eq(json_integer_value(json_object_get(last, "x")), 999999);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
+
+/* Throughput of pure steps: prints the time (no timed assertion; bench numbers
+ * are in docs/internals/engine.md). shape 0: a chain; 1: layers of 100 steps,
+ * each needing two steps of the layer before. */
+static void set_steps_run(int shape, int n)
+{
+  struct buf y;
+  buf_init(&y, 1 << 24);
+  buf_printf(&y, "name: many\nsteps:\n  s0: {set: {v: 0}}\n");
+  for (int i = 1; i < n; i++) {
+    if (shape == 0) {
+      buf_printf(&y, "  s%d: {needs: s%d, set: {v: '${{ .steps.s%d.outputs.v }}'}}\n", i,
+                 i - 1, i - 1);
+    } else if (i < 100) {
+      buf_printf(&y, "  s%d: {set: {v: %d}}\n", i, i);
+    } else {
+      int a = i - 100, b = (i / 100 - 1) * 100 + (i + 37) % 100;
+      if (a == b)
+        b = (i / 100 - 1) * 100 + (i + 1) % 100;
+      buf_printf(&y, "  s%d: {needs: [s%d, s%d], set: {v: '${{ .steps.s%d.outputs.v }}'}}\n",
+                 i, a, b, a);
+    }
+  }
+  struct wf *wf = load_str(y.p);
+  buf_free(&y);
+  struct eng_config cfg = {.run_id = "R", .max_parallel = 4};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  int64_t t0 = wt_mono_us();
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  int64_t t1 = wt_mono_us();
+  cr_assert_eq(engine_run_status(run), ENG_RUN_SUCCEEDED);
+  cr_assert_eq(engine_unit_status(run, (uint32_t)n - 1, -1), ENG_SUCCEEDED);
+  fprintf(stderr, "%s of %d set steps: %.2f us/step, %.0f steps/s, %zu journal entries\n",
+          shape ? "layered DAG" : "chain", n, (double)(t1 - t0) / n,
+          n * 1e6 / (double)(t1 - t0 ? t1 - t0 : 1), fx.nj);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
+
+Test(scale, chain_of_10000_set_steps_succeeds, .timeout = 120) { set_steps_run(0, 10000); }
+Test(scale, layered_dag_of_10000_set_steps_succeeds, .timeout = 120) { set_steps_run(1, 10000); }
