@@ -244,7 +244,23 @@ int ctx_render_start(struct eng_run *r, uint32_t s, uint32_t unit, const json_t 
     json_decref(v);
     v = NULL;
   } else if (ws->body) {
-    if ((rc = render(r, s, ws->body, ctx, &e->body, err)))
+    /* wait.match and agent tools are evaluated later by their executor
+     * (against .event / .args): they stay templates */
+    const char *raw = ws->kind == WF_WAIT ? "match" : ws->kind == WF_AGENT ? "tools" : NULL;
+    json_t *keep = raw && json_is_object(ws->body) ? json_object_get(ws->body, raw) : NULL;
+    if (keep) {
+      json_t *copy = json_copy(ws->body);
+      if (!copy)
+        return WEFT_ENOMEM;
+      json_object_del(copy, raw);
+      rc = render(r, s, copy, ctx, &e->body, err);
+      json_decref(copy);
+      if (!rc && json_object_set(e->body, raw, keep))
+        rc = WEFT_ENOMEM;
+    } else {
+      rc = render(r, s, ws->body, ctx, &e->body, err);
+    }
+    if (rc)
       return rc;
   }
   if (ws->kind == WF_RUN || ws->kind == WF_COMMAND) {

@@ -470,6 +470,33 @@ int eng_expand(struct eng_run *r, uint32_t s, uint32_t n, json_t *items)
   return rc;
 }
 
+/* engine_retry kept a for_each step's instances: queue the pending ones. */
+static int fe_resume(struct eng_run *r, uint32_t s)
+{
+  struct eng_step *st = &r->st[s];
+  int rc = step_set_state(r, s, ENG_RUNNING);
+  st->next = st->n;
+  st->qh = st->qn = 0;
+  bool instant = kind_instant(st->ws->kind);
+  for (uint32_t i = 0; !rc && i < st->n; i++) {
+    uint32_t u = st->first + i;
+    if (r->u.status[u] != ENG_PENDING)
+      continue;
+    if (instant) {
+      rc = start_unit(r, u);
+    } else if (!(rc = sq_push(st, u))) {
+      r->u.flags[u] |= UF_QUEUED;
+    }
+  }
+  if (rc || instant)
+    return rc;
+  if (kind_slot(st->ws->kind))
+    runq_push(r, s);
+  else
+    rc = step_fill(r, s);
+  return rc;
+}
+
 /* Step s is pending and all its needs are terminal: if, for_each, start. */
 static int eval_step(struct eng_run *r, uint32_t s)
 {
@@ -478,6 +505,8 @@ static int eval_step(struct eng_run *r, uint32_t s)
   int rc = 0;
   if (r->u.status[s] != ENG_PENDING)
     return 0;
+  bool kept = r->st[s].kept;
+  r->st[s].kept = false;
   if (stop_applies(r, s))
     return cancel_unit(r, s);
   bool go;
@@ -504,6 +533,8 @@ static int eval_step(struct eng_run *r, uint32_t s)
   }
   if (!ws->for_each)
     return kind_instant(ws->kind) ? start_unit(r, s) : eng_unit_enqueue(r, s);
+  if (kept)
+    return fe_resume(r, s);
 
   json_t *ctx = NULL, *v = NULL;
   struct expr_env env;

@@ -63,6 +63,7 @@ struct eng_step {
   uint32_t qh, qn, qcap;  /* head, end, capacity */
   uint16_t attempt_base;  /* for re-expansion after engine_retry */
   bool is_fe, expanded, in_runq, in_ready;
+  bool kept;             /* engine_retry kept the instances: resume, don't re-expand */
   bool skip_failed;       /* skipped because a need failed (not by a false `if` alone) */
   json_t *items;          /* for_each array, or NULL for an integer count */
   json_t *outputs;        /* plain step outputs; for_each: cached array */

@@ -327,7 +327,22 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
     if (!mark[s] || r->u.status[s] == ENG_PENDING)
       continue;
     struct eng_step *st = &r->st[s];
-    if (st->is_fe && st->expanded) {
+    const struct wf_step *ws = &wf->steps[s];
+    bool keep = st->is_fe && st->expanded && s != from;
+    for (uint32_t i = 0; keep && i < ws->n_needs; i++)
+      keep = !mark[ws->needs[i]];
+    if (keep) {
+      /* same items (the needs are kept): rerun only the unsuccessful instances */
+      for (uint32_t i = 0; !rc && i < st->n; i++) {
+        uint32_t u = st->first + i;
+        enum eng_status is = r->u.status[u];
+        if (is == ENG_SUCCEEDED || is == ENG_PENDING)
+          continue;
+        reset_unit_fields(r, u);
+        rc = step_set_state(r, u, ENG_PENDING);
+      }
+      st->kept = true;
+    } else if (st->is_fe && st->expanded) {
       uint16_t base = 0;
       for (uint32_t i = 0; i < st->n; i++) {
         uint32_t u = st->first + i;
@@ -340,12 +355,15 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
       st->n = st->next = 0;
       st->qh = st->qn = 0;
     }
-    json_decref(st->items);
-    st->items = NULL;
+    if (!st->kept) {
+      json_decref(st->items);
+      st->items = NULL;
+    }
     json_decref(st->outputs);
     st->outputs = NULL;
     reset_unit_fields(r, s);
-    rc = step_set_state(r, s, ENG_PENDING);
+    if (!rc)
+      rc = step_set_state(r, s, ENG_PENDING);
   }
   free(mark);
   if (rc)
