@@ -15,8 +15,8 @@
  * the exit. The struct is freed when the last of the three handles reports
  * closed (handles counts them), so no callback ever sees freed memory.
  *
- * Output is appended to the log file as it arrives, through one shared read
- * buffer (reads are handled one at a time on the loop thread), so memory per
+ * Output is appended to the log file (created at the first byte) as it
+ * arrives, through one shared read buffer (reads are handled one at a time on the loop thread), so memory per
  * attempt does not grow with its output; only capture_max bytes are kept. */
 #include "exec/proc.h"
 #include "exec/outputs.h"
@@ -51,7 +51,8 @@ struct proc {
   uv_pipe_t pipe;
   struct proc_watch watch;
   pid_t pid;
-  int log_fd;
+  int log_fd;                 /* -1 until the first output arrives */
+  char *log_path;             /* NULL: output is dropped */
   char *output_path;
   int grace_ms;
   int kill_reason;
@@ -74,6 +75,7 @@ static void handle_closed(struct proc *p)
   if (--p->handles == 0) {
     buf_free(&p->capture);
     free(p->output_path);
+    free(p->log_path);
     free(p);
   }
 }
@@ -264,8 +266,16 @@ static void close_pipe(struct proc *p)
   uv_close((uv_handle_t *)&p->pipe, on_handle_closed);
 }
 
+/* The log file is created at the first output, not before the spawn: creating
+ * a file costs as much as the spawn itself on the ext4 disks measured (~0.7-2
+ * ms, bench/spawn/README.md), and most quick steps print nothing. */
 static void log_write(struct proc *p, const char *d, size_t n)
 {
+  if (p->log_fd < 0 && p->log_path && !p->log_errno) {
+    p->log_fd = open(p->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (p->log_fd < 0)
+      p->log_errno = errno;
+  }
   while (n && p->log_fd >= 0 && !p->log_errno) {
     ssize_t w = write(p->log_fd, d, n);
     if (w < 0 && errno == EINTR)
@@ -380,13 +390,18 @@ static int fd_above_std(int fd)
   return nfd;
 }
 
-static int create_empty(const char *path)
+/* Makes sure no stale $WEFT_OUTPUT is read back: creates it empty, or (the
+ * fast default) removes it, which costs a lookup instead of an inode. */
+static int reset_output(const char *path, bool create)
 {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return -1;
-  close(fd);
-  return 0;
+  if (create) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return -1;
+    close(fd);
+    return 0;
+  }
+  return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done, void *ud,
@@ -410,7 +425,9 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   p->grace_ms = spec->kill_grace_ms > 0 ? spec->kill_grace_ms : PROC_KILL_GRACE_MS;
   p->start_ms = wt_mono_ms();
   buf_init(&p->capture, spec->capture_max);
-  if (spec->output_path && !(p->output_path = strdup(spec->output_path))) {
+  if ((spec->output_path && !(p->output_path = strdup(spec->output_path))) ||
+      (spec->log_path && !(p->log_path = strdup(spec->log_path)))) {
+    free(p->output_path);
     free(p);
     return WEFT_ENOMEM;
   }
@@ -419,16 +436,9 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   p->handles = 1;
   *out = p;
 
-  if (spec->log_path) {
-    p->log_fd = open(spec->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (p->log_fd < 0) {
-      fail_set(p, "spawn", "cannot open log file %s: %s", spec->log_path, strerror(errno));
-      goto failed;
-    }
-  }
-  if (p->output_path && create_empty(p->output_path)) {
-    fail_set(p, "spawn", "cannot create $WEFT_OUTPUT file %s: %s", p->output_path,
-             strerror(errno));
+  if (p->output_path && reset_output(p->output_path, spec->output_create)) {
+    fail_set(p, "spawn", "cannot %s $WEFT_OUTPUT file %s: %s",
+             spec->output_create ? "create" : "remove the old", p->output_path, strerror(errno));
     goto failed;
   }
   if (pipe2(fds, O_CLOEXEC) || (fds[0] = fd_above_std(fds[0])) < 0 ||

@@ -3,7 +3,9 @@
  * The runtime calls proc_start() on its libuv loop; the executor spawns the
  * program in its own process group (posix_spawn, vfork-like: see
  * docs/internals/proc.md), appends everything it writes on stdout and stderr
- * to the attempt's log file as it arrives, and calls the done callback exactly
+ * to the attempt's log file as it arrives (the file is created at the first
+ * byte: an attempt that printed nothing has NO log file, which readers treat
+ * as empty), and calls the done callback exactly
  * once, when BOTH the process has exited AND its output pipe has reached EOF
  * (a background grandchild holding stdout keeps the attempt running), with the
  * group's SIGKILL timer stopped. Then it parses $WEFT_OUTPUT (exec/outputs.h).
@@ -17,8 +19,8 @@
  * Results (struct proc_result): ok, or an error kind with a message:
  *   exit_code  "exited with status 3"
  *   signal     "killed by signal 9 (SIGKILL)"
- *   spawn      "cannot start \"prog\": No such file or directory" (also a log
- *              or output file that cannot be created); exit_code -1
+ *   spawn      "cannot start \"prog\": No such file or directory" (also an
+ *              old $WEFT_OUTPUT that cannot be removed); exit_code -1
  *   timeout    "timed out after 1.5s (killed by signal 15 (SIGTERM))"
  *   cancelled  "cancelled (killed by signal 15 (SIGTERM))"
  *   output     "$WEFT_OUTPUT is over 1 MiB ...", "$WEFT_OUTPUT line 2 has no ..."
@@ -66,10 +68,15 @@ struct proc_spec {
                                `run:` step passes [sh, -e, -c, SCRIPT]. */
   const char *const *envp;  /* full environment, NULL-terminated; NULL = ours */
   const char *cwd;          /* NULL = ours */
-  const char *log_path;     /* opened O_APPEND|O_CREAT; NULL = output dropped */
-  const char *output_path;  /* $WEFT_OUTPUT: created empty before the spawn
-                               (the caller puts it in envp), parsed after
-                               exit; NULL = no outputs ({}) */
+  const char *log_path;     /* opened O_APPEND|O_CREAT at the first output;
+                               NULL = output dropped */
+  const char *output_path;  /* $WEFT_OUTPUT (the caller puts it in envp):
+                               an old file is removed before the spawn (or
+                               created empty, see output_create), and it is
+                               parsed after exit; missing = {}. NULL = no
+                               outputs ({}). Creating files is slow on disk
+                               (see bench/spawn): a tmpfs path is best. */
+  bool output_create;       /* create $WEFT_OUTPUT empty instead of removing it */
   proc_output_cb on_output; /* optional; gets proc_start's ud */
   int kill_grace_ms;        /* 0 = PROC_KILL_GRACE_MS */
   size_t capture_max;       /* keep the first capture_max bytes of output in
@@ -85,8 +92,9 @@ struct proc_result {
   json_t *outputs;            /* always an object; borrowed */
   const char *captured;       /* first capture_max bytes of output (NUL-terminated) */
   size_t captured_len;
-  int log_errno;              /* first error writing the log (0 none); the
-                                 rest of the output was still drained */
+  int log_errno;              /* first error opening or writing the log (0
+                                 none); the rest of the output was still
+                                 drained, and the attempt's result stands */
   pid_t pid;                  /* 0 when it did not start */
 };
 

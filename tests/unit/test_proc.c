@@ -33,6 +33,7 @@ struct res {
   char message[PROC_MSG_MAX];
   int exit_code, signal;
   pid_t pid;
+  int log_errno;
   json_t *outputs;
   char *captured;
   size_t captured_len;
@@ -55,6 +56,7 @@ static void on_done(void *ud, const struct proc_result *r)
   s->exit_code = r->exit_code;
   s->signal = r->signal;
   s->pid = r->pid;
+  s->log_errno = r->log_errno;
   s->outputs = json_incref(r->outputs);
   s->captured = malloc(r->captured_len + 1);
   memcpy(s->captured, r->captured, r->captured_len + 1);
@@ -323,15 +325,29 @@ Test(proc, script_without_shebang_runs_through_sh)
   res_free(&s);
 }
 
-Test(proc, unwritable_log_is_spawn_error)
+Test(proc, unwritable_log_is_reported_and_the_attempt_still_runs)
 {
   struct res s;
   res_init(&s);
-  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL},
-                           .log_path = "/nonexistent/dir/log"};
+  struct proc_spec spec = {.argv = SH("echo hi; exit 4"), .log_path = "/nonexistent/dir/log"};
   run_spec(&spec, &s);
-  cr_assert_str_eq(s.kind, "spawn");
-  cr_assert(strstr(s.message, "log file"), "%s", s.message);
+  cr_assert_str_eq(s.kind, "exit_code");
+  cr_assert_eq(s.exit_code, 4);
+  cr_assert_eq(s.log_errno, ENOENT);
+  cr_assert_str_eq(s.streamed.p, "hi\n", "output still streamed");
+  res_free(&s);
+}
+
+Test(proc, quiet_attempt_creates_no_log_file)
+{
+  struct res s;
+  res_init(&s);
+  char *log = path_in("log");
+  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL}, .log_path = log};
+  run_spec(&spec, &s);
+  cr_assert(s.ok);
+  cr_assert_eq(s.log_errno, 0);
+  cr_assert_neq(access(log, F_OK), 0, "no output, no log file");
   res_free(&s);
 }
 
@@ -506,16 +522,49 @@ Test(proc, output_over_one_mib_is_output_error)
   res_free(&s);
 }
 
-Test(proc, output_file_is_created_empty_before_the_spawn)
+Test(proc, stale_output_file_is_removed_before_the_spawn)
 {
   struct res s;
   res_init(&s);
   FILE *fp = fopen(path_in("out"), "w");
   fputs("stale=1\n", fp);
   fclose(fp);
-  run_with_output("test -f \"$WEFT_OUTPUT\" && test ! -s \"$WEFT_OUTPUT\"", &s);
+  run_with_output("test ! -e \"$WEFT_OUTPUT\"", &s);
   cr_assert(s.ok, "%s", s.message);
   expect_outputs(&s, "{}");
+  res_free(&s);
+}
+
+Test(proc, output_create_makes_it_empty_before_the_spawn)
+{
+  struct res s;
+  res_init(&s);
+  char *out = path_in("out");
+  FILE *fp = fopen(out, "w");
+  fputs("stale=1\n", fp);
+  fclose(fp);
+  char envout[PATH_MAX + 16];
+  snprintf(envout, sizeof envout, "WEFT_OUTPUT=%s", out);
+  const char *env[] = {"PATH=/usr/bin:/bin", envout, NULL};
+  struct proc_spec spec = {.argv = SH("test -f \"$WEFT_OUTPUT\" && test ! -s \"$WEFT_OUTPUT\""),
+                           .envp = env, .output_path = out, .output_create = true};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  expect_outputs(&s, "{}");
+  res_free(&s);
+}
+
+Test(proc, output_path_that_cannot_be_reset_is_spawn_error)
+{
+  struct res s;
+  res_init(&s);
+  char *out = path_in("outdir");
+  mkdir(out, 0755);
+  mkdir(path_in("outdir/x"), 0755); /* a non-empty directory cannot be unlinked */
+  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL}, .output_path = out};
+  run_spec(&spec, &s);
+  cr_assert_str_eq(s.kind, "spawn");
+  cr_assert(strstr(s.message, "WEFT_OUTPUT"), "%s", s.message);
   res_free(&s);
 }
 
@@ -523,7 +572,7 @@ Test(proc, deleted_output_file_gives_empty_outputs)
 {
   struct res s;
   res_init(&s);
-  run_with_output("rm \"$WEFT_OUTPUT\"", &s);
+  run_with_output("echo a=1 > \"$WEFT_OUTPUT\"; rm \"$WEFT_OUTPUT\"", &s);
   cr_assert(s.ok, "%s", s.message);
   expect_outputs(&s, "{}");
   res_free(&s);
