@@ -124,6 +124,10 @@ int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_ext
     for (uint32_t i = 0; i < r->n_steps; i++)
       if ((rc = add_view(r, steps, i)))
         goto out;
+  } else if (ws->reads_all) { /* `.steps | keys` and the like: every upstream step */
+    for (uint32_t i = 0; i < r->n_steps; i++)
+      if (i != s && wf_is_upstream(r->wf, i, s) && (rc = add_view(r, steps, i)))
+        goto out;
   } else {
     for (uint32_t i = 0; i < ws->n_reads; i++)
       if ((rc = add_view(r, steps, ws->reads[i])))

@@ -606,7 +606,8 @@ static int unit_finished(struct eng_run *r, uint32_t u)
   if (r->u.status[u] == ENG_FAILED) {
     if (!st->failed++ || u - st->first < st->first_failed)
       st->first_failed = u - st->first;
-    if (!st->ws->continue_on_error && r->wf->fail_fast && !stop_applies(r, s))
+    if (!st->ws->continue_on_error && r->wf->fail_fast && !st->ws->is_finally &&
+        !stop_applies(r, s))
       rc = stop_phase(r, STOP_FAILFAST);
   }
   if (!rc && st->done == st->n && !engine_status_terminal(r->u.status[s]))
@@ -628,7 +629,7 @@ static int step_finished(struct eng_run *r, uint32_t s)
     if (unhandled && !r->unhandled_main++)
       r->first_failed_step = s;
   }
-  if (unhandled && r->wf->fail_fast && !stop_applies(r, s))
+  if (unhandled && r->wf->fail_fast && !ws->is_finally && !stop_applies(r, s))
     rc = stop_phase(r, STOP_FAILFAST);
   for (uint32_t i = 0; !rc && i < ws->n_dependents; i++) {
     uint32_t d = ws->dependents[i];
