@@ -21,6 +21,7 @@
 #include "exec/proc.h"
 #include "exec/outputs.h"
 #include "exec/proc_int.h"
+#include "exec/proc_mask.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/wtime.h"
@@ -64,6 +65,7 @@ struct proc {
   const char *fail_kind;      /* set when it could not start properly */
   char fail_msg[PROC_MSG_MAX];
   struct buf capture;
+  struct mask mask;           /* secrets to show as *** */
   int log_errno;
 };
 
@@ -74,6 +76,7 @@ static void handle_closed(struct proc *p)
   assert(p->handles > 0);
   if (--p->handles == 0) {
     buf_free(&p->capture);
+    mask_free(&p->mask);
     free(p->output_path);
     free(p->log_path);
     free(p);
@@ -295,24 +298,41 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
   b->len = sizeof g_rbuf;
 }
 
+/* Output after masking: to the log, the capture and the streaming callback. */
+static void deliver(void *ud, const char *d, size_t n)
+{
+  struct proc *p = ud;
+  log_write(p, d, n);
+  if (p->capture.max > p->capture.len) {
+    size_t room = p->capture.max - p->capture.len;
+    buf_append(&p->capture, d, n < room ? n : room);
+  }
+  if (p->on_output)
+    p->on_output(p->ud, d, n);
+}
+
+/* No more output will be read: deliver what the masker held back. */
+static void end_output(struct proc *p)
+{
+  if (p->eof)
+    return;
+  mask_flush(&p->mask, deliver, p);
+  close_pipe(p);
+  p->eof = true;
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
   struct proc *p = s->data;
   if (n > 0) {
-    log_write(p, b->base, (size_t)n);
-    if (p->capture.max > p->capture.len) {
-      size_t room = p->capture.max - p->capture.len;
-      buf_append(&p->capture, b->base, (size_t)n < room ? (size_t)n : room);
-    }
-    if (p->on_output)
-      p->on_output(p->ud, b->base, (size_t)n);
+    if (mask_feed(&p->mask, b->base, (size_t)n, deliver, p) && !p->log_errno)
+      p->log_errno = ENOMEM; /* part of the output was dropped, not shown unmasked */
     return;
   }
   if (n == 0)
     return; /* EAGAIN */
   /* UV_EOF, or a read error: either way nothing more will come */
-  close_pipe(p);
-  p->eof = true;
+  end_output(p);
   maybe_finish(p);
 }
 
@@ -323,10 +343,8 @@ static void on_exit_(struct proc_watch *w, int wstatus)
   struct proc *p = (struct proc *)((char *)w - offsetof(struct proc, watch));
   p->exited = true;
   p->wstatus = wstatus;
-  if (p->drain_expired && !p->eof) {
-    close_pipe(p);
-    p->eof = true;
-  }
+  if (p->drain_expired)
+    end_output(p);
   maybe_finish(p);
 }
 
@@ -348,8 +366,7 @@ static void on_timer(uv_timer_t *t)
     p->drain_expired = true;
     if (p->exited && !p->eof) {
       /* the group is dead but something outside it holds the pipe open */
-      close_pipe(p);
-      p->eof = true;
+      end_output(p);
       maybe_finish(p);
     }
     return;
@@ -417,6 +434,10 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   p = calloc(1, sizeof *p);
   if (!p)
     return WEFT_ENOMEM;
+  if ((rc = mask_init(&p->mask, spec->secrets))) {
+    free(p);
+    return rc;
+  }
   p->loop = loop;
   p->done = done;
   p->ud = ud;
@@ -428,6 +449,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   if ((spec->output_path && !(p->output_path = strdup(spec->output_path))) ||
       (spec->log_path && !(p->log_path = strdup(spec->log_path)))) {
     free(p->output_path);
+    mask_free(&p->mask);
     free(p);
     return WEFT_ENOMEM;
   }
@@ -478,8 +500,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   if (e || (e = uv_read_start((uv_stream_t *)&p->pipe, on_alloc, on_read))) {
     fail_set(p, "spawn", "cannot read the output of a process: %s", uv_strerror(e));
     kill(-p->pid, SIGKILL);
-    close_pipe(p);
-    p->eof = true;
+    end_output(p);
   }
   if ((rc = proc_watch_start(&p->watch, p->pid, on_exit_, on_watch_closed))) {
     /* cannot watch it: kill it and collect it here (SIGKILL is immediate) */
@@ -492,8 +513,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
     p->exited = true;
     p->wstatus = st;
     proc_watch_abandon(&p->watch, on_watch_closed);
-    close_pipe(p);
-    p->eof = true;
+    end_output(p);
     goto failed_started;
   }
   goto out;

@@ -81,6 +81,10 @@ struct proc_spec {
   int kill_grace_ms;        /* 0 = PROC_KILL_GRACE_MS */
   size_t capture_max;       /* keep the first capture_max bytes of output in
                                the result (agent tools); 0 = none */
+  const char *const *secrets; /* NULL-terminated values shown as "***" in the
+                               log, on_output and captured (also when split
+                               across reads); NULL = none. Each at most
+                               MASK_SECRET_MAX (64 KiB) bytes. */
 };
 
 struct proc_result {
@@ -103,7 +107,7 @@ typedef void (*proc_done_cb)(void *ud, const struct proc_result *r);
 /* Starts the attempt. Returns 0 and *out, then done is called exactly once
  * from a later loop callback (never from inside proc_start), also when the
  * program cannot be started (kind "spawn"). Returns WEFT_EINVAL (no argv) or
- * WEFT_ENOMEM without calling done. */
+ * WEFT_ENOMEM, or WEFT_ELIMIT (a secret over 64 KiB), without calling done. */
 int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done, void *ud,
                struct proc **out);
 

@@ -933,3 +933,87 @@ Test(proc, sigchld_watch_kill_and_grandchild_eof)
   cr_assert_str_eq(s.kind, "cancelled");
   res_free(&s);
 }
+
+/* --- secret masking ------------------------------------------------------------- */
+
+#include "exec/proc_mask.h"
+
+static void collect(void *ud, const char *d, size_t n) { buf_append(ud, d, n); }
+
+/* Feeds text split at every position in turn; each split must give want. */
+static void mask_all_splits(const char *const *secrets, const char *text, const char *want)
+{
+  size_t n = strlen(text);
+  for (size_t cut = 0; cut <= n; cut++) {
+    struct mask m;
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    cr_assert_eq(mask_init(&m, secrets), 0);
+    cr_assert_eq(mask_feed(&m, text, cut, collect, &out), 0);
+    cr_assert_eq(mask_feed(&m, text + cut, n - cut, collect, &out), 0);
+    cr_assert_eq(mask_flush(&m, collect, &out), 0);
+    cr_assert_str_eq(out.p ? out.p : "", want, "split at %zu", cut);
+    buf_free(&out);
+    mask_free(&m);
+  }
+}
+
+Test(mask, secret_is_replaced_wherever_the_stream_is_split)
+{
+  const char *sec[] = {"hunter2", NULL};
+  mask_all_splits(sec, "pw=hunter2 and hunter2!", "pw=*** and ***!");
+}
+
+Test(mask, longest_of_overlapping_secrets_wins)
+{
+  const char *sec[] = {"abc", "abcdef", NULL};
+  mask_all_splits(sec, "xabcdefy abcx abcde", "x***y ***x ***de");
+}
+
+Test(mask, partial_secret_at_the_end_is_kept_as_is)
+{
+  const char *sec[] = {"secret", NULL};
+  mask_all_splits(sec, "the secr", "the secr");
+}
+
+Test(mask, no_secrets_passes_everything_through)
+{
+  const char *sec[] = {"", NULL};
+  mask_all_splits(sec, "plain text", "plain text");
+  mask_all_splits(NULL, "plain text", "plain text");
+}
+
+Test(mask, repeated_prefix_bytes_do_not_hide_a_secret)
+{
+  const char *sec[] = {"aab", NULL};
+  mask_all_splits(sec, "aaab aaaab", "a*** aa***");
+}
+
+Test(mask, too_long_secret_is_refused)
+{
+  char *big = malloc(MASK_SECRET_MAX + 2);
+  memset(big, 's', MASK_SECRET_MAX + 1);
+  big[MASK_SECRET_MAX + 1] = '\0';
+  const char *sec[] = {big, NULL};
+  struct mask m;
+  cr_assert_eq(mask_init(&m, sec), WEFT_ELIMIT);
+  free(big);
+}
+
+Test(proc, secrets_are_masked_in_log_stream_and_capture)
+{
+  struct res s;
+  res_init(&s);
+  char *log = path_in("log");
+  const char *sec[] = {"token123", NULL};
+  struct proc_spec spec = {.argv = SH("printf 'x tok'; sleep 0.05; printf 'en123 y\\n' >&2"),
+                           .log_path = log, .secrets = sec};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  char *got = slurp(log);
+  cr_assert_str_eq(got, "x *** y\n");
+  free(got);
+  cr_assert_str_eq(s.streamed.p, "x *** y\n");
+  cr_assert_str_eq(s.captured, "x *** y\n");
+  res_free(&s);
+}

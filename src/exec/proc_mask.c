@@ -1,0 +1,158 @@
+/* proc_mask.c — streaming secret masking (see proc_mask.h).
+ *
+ * Each chunk is appended to the held tail in a per-thread scratch buffer and
+ * scanned left to right. At a byte that starts some secret: if a secret is
+ * still possible past the end of the data (a prefix of it ends the data),
+ * everything from here on is held for the next chunk; otherwise the longest
+ * secret that matches here becomes "***". Bytes that start no secret are
+ * copied in runs. The held tail is always shorter than the longest secret,
+ * so memory is bounded by MASK_SECRET_MAX plus one piece of input. Matching
+ * is naive (secrets x positions that start one): a run has few secrets, and
+ * the first-byte table skips everything else. */
+#include "exec/proc_mask.h"
+#include "util/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PIECE (64u << 10) /* input is scanned in pieces of at most this */
+
+static _Thread_local struct buf g_work, g_out;
+
+int mask_init(struct mask *m, const char *const *secrets)
+{
+  memset(m, 0, sizeof *m);
+  buf_init(&m->hold, MASK_SECRET_MAX);
+  size_t n = 0;
+  for (const char *const *s = secrets; s && *s; s++)
+    if (**s)
+      n++;
+  if (!n)
+    return 0;
+  m->secret = calloc(n, sizeof *m->secret);
+  m->len = calloc(n, sizeof *m->len);
+  if (!m->secret || !m->len) {
+    mask_free(m);
+    return WEFT_ENOMEM;
+  }
+  for (const char *const *s = secrets; *s; s++) {
+    size_t l = strlen(*s);
+    if (!l)
+      continue;
+    if (l > MASK_SECRET_MAX) {
+      mask_free(m);
+      return WEFT_ELIMIT;
+    }
+    if (!(m->secret[m->n] = strdup(*s))) {
+      mask_free(m);
+      return WEFT_ENOMEM;
+    }
+    m->len[m->n++] = l;
+    m->first[(unsigned char)**s] = true;
+    if (l > m->maxlen)
+      m->maxlen = l;
+  }
+  return 0;
+}
+
+bool mask_active(const struct mask *m) { return m->n > 0; }
+
+void mask_free(struct mask *m)
+{
+  for (size_t i = 0; i < m->n; i++)
+    free(m->secret[i]);
+  free(m->secret);
+  free(m->len);
+  buf_free(&m->hold);
+  memset(m, 0, sizeof *m);
+}
+
+static void scratch_init(void)
+{
+  if (g_work.max == 0) {
+    buf_init(&g_work, MASK_SECRET_MAX + PIECE);
+    buf_init(&g_out, 3 * (MASK_SECRET_MAX + PIECE));
+  }
+}
+
+/* Scans d[0..n): emits the decided part, leaves the rest in m->hold. */
+static int scan(struct mask *m, const char *d, size_t n, bool final, mask_emit_cb emit, void *ud)
+{
+  int rc = 0;
+  size_t i = 0, run = 0;
+  buf_reset(&g_out);
+  buf_reset(&m->hold);
+  while (i < n) {
+    if (!m->first[(unsigned char)d[i]]) {
+      i++;
+      continue;
+    }
+    size_t best = 0;
+    bool partial = false;
+    for (size_t k = 0; k < m->n; k++) {
+      size_t l = m->len[k];
+      if (n - i >= l) {
+        if (l > best && memcmp(d + i, m->secret[k], l) == 0)
+          best = l;
+      } else if (!final && memcmp(d + i, m->secret[k], n - i) == 0) {
+        partial = true;
+      }
+    }
+    if (!partial && !best) {
+      i++;
+      continue;
+    }
+    if ((rc = buf_append(&g_out, d + run, i - run)))
+      goto out;
+    if (partial) {
+      rc = buf_append(&m->hold, d + i, n - i);
+      run = i = n;
+      goto out;
+    }
+    if ((rc = buf_append(&g_out, "***", 3)))
+      goto out;
+    i += best;
+    run = i;
+  }
+  rc = buf_append(&g_out, d + run, n - run);
+out:
+  if (g_out.len)
+    emit(ud, g_out.p, g_out.len);
+  return rc == WEFT_ELIMIT ? WEFT_ENOMEM : rc;
+}
+
+int mask_feed(struct mask *m, const char *d, size_t n, mask_emit_cb emit, void *ud)
+{
+  if (!m->n) {
+    if (n)
+      emit(ud, d, n);
+    return 0;
+  }
+  scratch_init();
+  while (n) {
+    size_t piece = n < PIECE ? n : PIECE;
+    buf_reset(&g_work);
+    int rc = buf_append(&g_work, m->hold.p ? m->hold.p : "", m->hold.len);
+    if (!rc)
+      rc = buf_append(&g_work, d, piece);
+    if (!rc)
+      rc = scan(m, g_work.p, g_work.len, false, emit, ud);
+    if (rc)
+      return rc == WEFT_ELIMIT ? WEFT_ENOMEM : rc;
+    d += piece;
+    n -= piece;
+  }
+  return 0;
+}
+
+int mask_flush(struct mask *m, mask_emit_cb emit, void *ud)
+{
+  if (!m->n || !m->hold.len)
+    return 0;
+  scratch_init();
+  buf_reset(&g_work);
+  int rc = buf_append(&g_work, m->hold.p, m->hold.len);
+  if (!rc)
+    rc = scan(m, g_work.p, g_work.len, true, emit, ud);
+  return rc == WEFT_ELIMIT ? WEFT_ENOMEM : rc;
+}
