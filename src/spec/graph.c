@@ -315,13 +315,37 @@ struct rpair {
   uint32_t step, read;
 };
 
+/* "is x upstream of step s?" asked by the expression at occ */
+struct rquery {
+  uint32_t x, s;
+  size_t occ;
+};
+
 struct reach {
   struct sctx *c;
   struct gtmp *g;
   const struct eocc *occ;
+  size_t occ_i;
   struct rpair *pairs;
   size_t n_pairs, cap_pairs;
+  struct rquery *qs;
+  size_t n_qs, cap_qs;
 };
+
+static void add_query(struct reach *r, uint32_t x, uint32_t s)
+{
+  if (r->n_qs == r->cap_qs) {
+    size_t ncap = r->cap_qs ? r->cap_qs * 2 : 64;
+    struct rquery *nv = realloc(r->qs, ncap * sizeof *nv);
+    if (!nv) {
+      r->c->rc = WEFT_ENOMEM;
+      return;
+    }
+    r->qs = nv;
+    r->cap_qs = ncap;
+  }
+  r->qs[r->n_qs++] = (struct rquery){x, s, r->occ_i};
+}
 
 static void add_read(struct reach *r, uint32_t step, uint32_t read)
 {
@@ -391,18 +415,63 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
   if (!is_step_scope)
     return; /* outputs read every step */
   const struct wf_step *s = &w->steps[sc];
-  bool ok;
-  if (s->is_finally && !w->steps[x].is_finally)
-    ok = true;
+  bool ok = s->is_finally && !w->steps[x].is_finally;
+  for (uint32_t k = 0; !ok && k < s->n_needs; k++)
+    ok = s->needs[k] == x;
+  if (ok)
+    add_read(r, sc, x);
   else
-    ok = upstream(w, c->priv->topo_pos, x, sc, r->g->stamp, ++r->g->mark, r->g->stack);
-  if (!ok) {
-    serr_at(c, o->line, o->col,
-            "step \"%s\" reads steps.%s, but \"%s\" is not upstream of it (add it to needs)",
-            s->id, nm, nm);
-    return;
+    add_query(r, x, sc); /* answered in bulk by answer_queries() */
+}
+
+static int cmp_query(const void *a, const void *b)
+{
+  const struct rquery *x = a, *y = b;
+  if (x->x != y->x)
+    return x->x < y->x ? -1 : 1;
+  return x->occ < y->occ ? -1 : x->occ > y->occ;
+}
+
+/* Groups the queries by x and marks x's descendants once per group (forward
+ * DFS over dependents, pruned past the furthest step asking), so a workflow
+ * where every step reads the same early step costs O(steps), not O(steps^2). */
+static void answer_queries(struct reach *r)
+{
+  struct sctx *c = r->c;
+  struct wf *w = c->w;
+  const uint32_t *tpos = c->priv->topo_pos;
+  struct gtmp *g = r->g;
+  qsort(r->qs, r->n_qs, sizeof *r->qs, cmp_query);
+  for (size_t a = 0, b; a < r->n_qs; a = b) {
+    uint32_t x = r->qs[a].x, far = 0;
+    for (b = a; b < r->n_qs && r->qs[b].x == x; b++)
+      if (tpos[r->qs[b].s] > far)
+        far = tpos[r->qs[b].s];
+    uint32_t mark = ++g->mark;
+    size_t top = 0;
+    g->stack[top++] = x;
+    while (top) {
+      const struct wf_step *u = &w->steps[g->stack[--top]];
+      for (uint32_t k = 0; k < u->n_dependents; k++) {
+        uint32_t v = u->dependents[k];
+        if (g->stamp[v] == mark || tpos[v] > far)
+          continue;
+        g->stamp[v] = mark;
+        g->stack[top++] = v;
+      }
+    }
+    for (size_t k = a; k < b; k++) {
+      const struct rquery *q = &r->qs[k];
+      if (g->stamp[q->s] == mark && q->s != x) {
+        add_read(r, q->s, x);
+        continue;
+      }
+      const struct eocc *o = &c->occ[q->occ];
+      serr_at(c, o->line, o->col,
+              "step \"%s\" reads steps.%s, but \"%s\" is not upstream of it (add it to needs)",
+              w->steps[q->s].id, w->steps[x].id, w->steps[x].id);
+    }
   }
-  add_read(r, sc, x);
 }
 
 static int check_reach(struct sctx *c, struct gtmp *g)
@@ -415,10 +484,13 @@ static int check_reach(struct sctx *c, struct gtmp *g)
     return WEFT_ENOMEM;
   for (size_t k = 0; k < c->n_occ; k++) {
     r.occ = &c->occ[k];
+    r.occ_i = k;
     const char *text = expr_prog_text(w->prog, c->occ[k].id);
     if (text)
       expr_refs(text, strlen(text), on_ref, &r);
   }
+  answer_queries(&r);
+  free(r.qs);
   /* reads: group the pairs by step (counting sort), drop repeats */
   int rc = 0;
   uint32_t *cnt = calloc((size_t)w->n_steps + 1, sizeof *cnt);

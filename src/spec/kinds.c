@@ -76,7 +76,7 @@ void kinds_http(struct sctx *c, const struct ynode *v, const char *where)
   if (!need_map(c, v, "http", where))
     return;
   char w[220];
-  snprintf(w, sizeof w, "in http %s", where);
+  snprintf(w, sizeof w, "in http of %s", where + 3);
   check_keys(c, v, keys, w);
   const struct ynode *x;
   int k;
@@ -121,7 +121,7 @@ void kinds_workflow(struct sctx *c, const struct ynode *v, const char *where)
   if (!need_map(c, v, "workflow", where))
     return;
   char w[220];
-  snprintf(w, sizeof w, "in workflow %s", where);
+  snprintf(w, sizeof w, "in workflow of %s", where + 3);
   check_keys(c, v, keys, w);
   const struct ynode *f = ymap_get(v, "file"), *n = ymap_get(v, "name"), *x;
   const char *s;
@@ -185,7 +185,7 @@ static void kinds_approval(struct sctx *c, struct wf_step *s, const struct ynode
   if (!need_map(c, v, "approval", where))
     return;
   char w[220];
-  snprintf(w, sizeof w, "in approval %s", where);
+  snprintf(w, sizeof w, "in approval of %s", where + 3);
   check_keys(c, v, keys, w);
   const struct ynode *x;
   const char *str;
@@ -217,7 +217,7 @@ static void kinds_approval(struct sctx *c, struct wf_step *s, const struct ynode
       bad_type(c, x, "escalation", w, "a list of {after, approvers}");
     } else {
       char ew[260];
-      snprintf(ew, sizeof ew, "in escalation %s", where);
+      snprintf(ew, sizeof ew, "in escalation of %s", where + 3);
       for (uint32_t i = 0; i < x->n; i++) {
         const struct ynode *it = x->kids[i], *y;
         if (!need_map(c, it, "escalation", w))
@@ -246,7 +246,7 @@ static void kinds_tool(struct sctx *c, const struct ynode *k, const struct ynode
   static const char *const keys[] = {"description", "parameters", "command", "http",
                                      "workflow",    "approval",   NULL};
   char w[260];
-  snprintf(w, sizeof w, "in tool \"%s\" %s", k->s, where);
+  snprintf(w, sizeof w, "in tool \"%s\" of %s", k->s, where + 3);
   bool name_ok = k->len >= 1 && k->len <= 64;
   for (size_t i = 0; i < k->len && name_ok; i++) {
     char ch = k->s[i];
@@ -304,7 +304,7 @@ static void kinds_agent(struct sctx *c, const struct ynode *v, const char *where
   if (!need_map(c, v, "agent", where))
     return;
   char w[220];
-  snprintf(w, sizeof w, "in agent %s", where);
+  snprintf(w, sizeof w, "in agent of %s", where + 3);
   check_keys(c, v, keys, w);
   const struct ynode *x;
   const char *str;
@@ -351,7 +351,7 @@ static json_t *kinds_wait(struct sctx *c, struct wf_step *s, const struct ynode 
     return NULL;
   }
   char w[220];
-  snprintf(w, sizeof w, "in wait %s", where);
+  snprintf(w, sizeof w, "in wait of %s", where + 3);
   check_keys(c, v, keys, w);
   const struct ynode *u = ymap_get(v, "until"), *e = ymap_get(v, "event"), *x;
   const char *str;

@@ -48,17 +48,18 @@ static void parse_retry(struct sctx *c, const struct ynode *v, const char *owner
   static const char *const keys[] = {"attempts",  "delay",  "backoff", "factor",
                                      "max_delay", "jitter", "if",      NULL};
   static const char *const backoffs[] = {"exponential", "fixed", NULL};
-  char where[200];
+  char where[200], in_owner[200];
   snprintf(where, sizeof where, "in retry of %s", owner);
+  snprintf(in_owner, sizeof in_owner, "in %s", owner);
   retry_defaults(r);
   int64_t i64;
   if (v->t == Y_INT) { /* retry: 3 means attempts: 3 */
-    if (get_int(c, v, "retry", owner, 1, 1000000, &i64))
+    if (get_int(c, v, "retry", in_owner, 1, 1000000, &i64))
       r->attempts = (int)i64;
     return;
   }
   if (v->t != Y_MAP) {
-    bad_type(c, v, "retry", owner, "a mapping such as {attempts: 3, delay: 2s}");
+    bad_type(c, v, "retry", in_owner, "a mapping such as {attempts: 3, delay: 2s}");
     return;
   }
   check_keys(c, v, keys, where);
@@ -184,7 +185,9 @@ static void parse_repeat(struct sctx *c, struct wf_step *s, const struct ynode *
   static const char *const keys[] = {"until", "max", "delay", NULL};
   char where[200];
   snprintf(where, sizeof where, "in repeat of %s", owner);
-  if (!need_map(c, x, "repeat", owner))
+  char in_owner[200];
+  snprintf(in_owner, sizeof in_owner, "in %s", owner);
+  if (!need_map(c, x, "repeat", in_owner))
     return;
   check_keys(c, x, keys, where);
   s->repeat.set = true;

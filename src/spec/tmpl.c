@@ -4,9 +4,9 @@
  * in wf->prog (expr_prog_add dedups equal texts) and records an occurrence
  * (expression id, file position, scope) so that later passes -- the reach
  * rule in graph.c and jq's compile errors here -- can point at the `${{`.
- * Positions: for a single-line scalar the `${{` is found in the raw source
- * (so quotes and escapes do not shift the column); for a multi-line scalar
- * the position is the scalar's start.
+ * Positions: the `${{` is found in the scalar's raw source text (so quotes,
+ * escapes, folding and block indentation do not shift it); only when it is
+ * not there literally (written with escapes) is the scalar's start used.
  *
  * Condition fields (`if`, `for_each`, `repeat.until`, `retry.if`,
  * `wait.match`) are normalised: a bare string is one whole expression and is
@@ -23,7 +23,7 @@ void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int 
 {
   *line = v->line;
   *col = v->col;
-  if (v->multiline || v->src_end > c->len || v->src_start >= v->src_end)
+  if (v->src_end > c->len || v->src_start >= v->src_end)
     return;
   /* which `${{` of the value this is */
   size_t k = 0;
@@ -37,11 +37,20 @@ void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int 
       continue;
     if (k-- > 0)
       continue;
-    int chars = 0;
+    /* found: count lines and characters up to it */
+    size_t ls = 0;
+    int nl = 0;
     for (size_t j = 0; j < i; j++)
+      if (raw[j] == '\n') {
+        nl++;
+        ls = j + 1;
+      }
+    int chars = 0;
+    for (size_t j = ls; j < i; j++)
       if (((unsigned char)raw[j] & 0xC0) != 0x80)
         chars++;
-    *col = v->col + chars;
+    *line = v->line + nl;
+    *col = nl ? 1 + chars : v->col + chars;
     return;
   }
 }

@@ -197,10 +197,46 @@ static bool tag_is_str(struct fy_node *fyn)
 
 static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol);
 
+/* Duplicate keys: pairwise for small mappings, hashed for big ones. */
+static int check_dups(struct conv *c, const struct ynode *m)
+{
+  int rc = 0;
+  if (m->n <= 16) {
+    for (uint32_t i = 1; i < m->n; i++)
+      for (uint32_t j = 0; j < i; j++) {
+        const struct ynode *a = m->kids[2 * j], *b = m->kids[2 * i];
+        if (a->len == b->len && memcmp(a->s, b->s, a->len) == 0) {
+          diag_add(c->d, c->file, b->line, b->col, "duplicate key \"%s\"", b->s);
+          rc = c->rc = WEFT_EPARSE;
+          break;
+        }
+      }
+    return rc;
+  }
+  struct strmap seen = {0};
+  for (uint32_t i = 0; i < m->n && !rc; i++) {
+    const struct ynode *b = m->kids[2 * i];
+    if (strmap_get(&seen, b->s, b->len) != UINT32_MAX) {
+      diag_add(c->d, c->file, b->line, b->col, "duplicate key \"%s\"", b->s);
+      c->rc = WEFT_EPARSE;
+      continue;
+    }
+    if (strmap_put(&seen, b->s, b->len, i))
+      rc = c->rc = WEFT_ENOMEM;
+  }
+  strmap_free(&seen);
+  return c->rc;
+}
+
 /* A collection starts where its `{`, `[` or first `- ` is: found by looking
  * back from its first child over blanks. A block mapping starts at its first
  * key; an empty collection is placed at its key (kline:kcol). */
-static void coll_pos(struct conv *c, struct ynode *y, const struct ynode *first, bool map,
+struct fpos {
+  int line, col;
+  size_t start;
+};
+
+static void coll_pos(struct conv *c, struct ynode *y, const struct fpos *first, bool map,
                      int kline, int kcol)
 {
   y->line = kline;
@@ -209,8 +245,8 @@ static void coll_pos(struct conv *c, struct ynode *y, const struct ynode *first,
     return;
   y->line = first->line;
   y->col = first->col;
-  y->src_start = y->src_end = first->src_start;
-  size_t i = first->src_start;
+  y->src_start = y->src_end = first->start;
+  size_t i = first->start;
   if (i > c->len || first->line <= 0)
     return;
   int nl = 0;
@@ -226,7 +262,7 @@ static void coll_pos(struct conv *c, struct ynode *y, const struct ynode *first,
   y->src_start = y->src_end = i;
   if (!nl) {
     /* same line: columns count characters, the blanks between are ASCII */
-    y->col = first->col - (int)(first->src_start - i);
+    y->col = first->col - (int)(first->start - i);
     return;
   }
   size_t ls = i;
@@ -291,8 +327,8 @@ static int check_budget(struct conv *c, struct ynode *y)
   }
   if (y->size > c->budget) {
     diag_add(c->d, c->file, y->line, y->col,
-             "YAML aliases expand past the limit of %dx the file size (%zu bytes)",
-             WF_MAX_ALIAS_FACTOR, c->len);
+             "YAML aliases expand past the limit of %dx the file size",
+             WF_MAX_ALIAS_FACTOR);
     return c->rc = WEFT_ELIMIT;
   }
   return 0;
@@ -364,12 +400,15 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     y->size = 1;
     void *it = NULL;
     uint32_t k = 0;
+    struct fpos first = {0, 0, 0};
     if (map) {
       struct fy_node_pair *p;
       while ((p = fy_node_mapping_iterate(fyn, &it)) && k < cnt) {
         struct ynode *key = conv_node(c, fy_node_pair_key(p), kline, kcol);
         if (!key)
           return NULL;
+        if (k == 0)
+          first = (struct fpos){key->line, key->col, key->src_start};
         if (key->t == Y_MAP || key->t == Y_SEQ) {
           diag_add(c->d, c->file, key->line, key->col, "mapping keys must be scalars");
           c->rc = WEFT_EPARSE;
@@ -393,6 +432,13 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
         struct ynode *v = conv_node(c, ch, kline, kcol);
         if (!v)
           return NULL;
+        if (k == 0) {
+          first = (struct fpos){v->line, v->col, v->src_start};
+          if (fy_node_is_alias(ch)) { /* v is the anchored node, elsewhere */
+            size_t e;
+            pos_of(ch, &first.line, &first.col, &first.start, &e);
+          }
+        }
         y->kids[k++] = v;
         y->size += v->size;
         if (v->depth > y->depth)
@@ -403,7 +449,9 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     }
     y->n = k;
     y->depth++;
-    coll_pos(c, y, k ? y->kids[0] : NULL, map, kline, kcol);
+    if (map && check_dups(c, y))
+      return NULL;
+    coll_pos(c, y, k ? &first : NULL, map, kline, kcol);
   }
   if (check_budget(c, y))
     return NULL;
@@ -489,7 +537,9 @@ int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
   fy_diag_set_collect_errors(diag, true);
 
   struct fy_parse_cfg cfg = {0};
-  cfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2;
+  /* libfyaml's own duplicate-key check is a linear scan per key (O(n^2) on
+   * a mapping of 100,000 steps); we allow them there and check with a hash. */
+  cfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_ALLOW_DUPLICATE_KEYS;
   cfg.diag = diag;
   doc = fy_document_build_from_string(&cfg, src, len);
   rc = collect_fy_errors(&c, diag);
