@@ -110,9 +110,31 @@ void ctx_env(struct eng_run *r, uint32_t s, struct expr_env *env)
   }
 }
 
+static int set_item(struct eng_run *r, uint32_t s, uint32_t unit, json_t *c)
+{
+  const struct eng_step *st = &r->st[s];
+  uint32_t idx = unit - st->first;
+  int e = json_object_set_new(c, "index", json_integer(idx));
+  if (st->items)
+    e |= json_object_set(c, "item", json_array_get(st->items, idx));
+  else
+    e |= json_object_set_new(c, "item", json_integer(idx));
+  return e ? WEFT_ENOMEM : 0;
+}
+
 int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_extra *x,
               json_t **out)
 {
+  bool instance = unit != UINT32_MAX && unit >= r->n_steps;
+  if (instance && !x && r->ctx_cache && r->ctx_step == s && r->ctx_gen == r->gen &&
+      r->ctx_cache->refcount == 1) {
+    /* instances of one step share everything but item/index */
+    int e = set_item(r, s, unit, r->ctx_cache);
+    if (e)
+      return e;
+    *out = json_incref(r->ctx_cache);
+    return 0;
+  }
   int rc = WEFT_ENOMEM;
   json_t *c = json_object(), *steps = json_object(), *needs = json_object(),
          *run = json_object();
@@ -152,20 +174,20 @@ int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_ext
   json_object_set(c, "steps", steps);
   json_object_set(c, "needs", needs);
   json_object_set(c, "run", run);
-  if (unit != UINT32_MAX && unit >= r->n_steps) {
-    const struct eng_step *st = &r->st[s];
-    uint32_t idx = unit - st->first;
-    json_object_set_new(c, "index", json_integer(idx));
-    if (st->items)
-      json_object_set(c, "item", json_array_get(st->items, idx));
-    else
-      json_object_set_new(c, "item", json_integer(idx));
-  }
+  if (instance && (rc = set_item(r, s, unit, c)))
+    goto out;
+  rc = WEFT_ENOMEM;
   if (x && x->error)
     json_object_set(c, "error", (json_t *)x->error);
   if (x && x->outputs) {
     json_object_set(c, "outputs", (json_t *)x->outputs);
     json_object_set_new(c, "iteration", json_integer(x->iteration));
+  }
+  if (instance && !x) {
+    json_decref(r->ctx_cache);
+    r->ctx_cache = json_incref(c);
+    r->ctx_step = s;
+    r->ctx_gen = r->gen;
   }
   *out = c;
   c = NULL;

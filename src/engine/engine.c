@@ -720,6 +720,7 @@ static int begin_finally(struct eng_run *r)
 {
   r->finally_phase = true;
   r->tentative = compute_status(r);
+  r->gen++;
   for (uint32_t s = r->wf->n_main; s < r->n_steps; s++)
     if (!r->st[s].waiting_needs && r->u.status[s] == ENG_PENDING)
       eng_ready_push(r, s);
@@ -752,6 +753,7 @@ static int finish_run(struct eng_run *r)
   json_decref(r->outputs);
   r->outputs = NULL;
   r->tentative = to;
+  r->gen++;
   if (r->wf->outputs) {
     json_t *ctx = NULL;
     char *msg = NULL;
@@ -907,6 +909,7 @@ void engine_free(struct eng_run *r)
   free(r->st);
   free(r->ready);
   free(r->runq);
+  json_decref(r->ctx_cache);
   json_decref(r->inputs);
   json_decref(r->outputs);
   json_decref(r->error);

@@ -105,6 +105,11 @@ struct eng_run {
   enum eng_run_status tentative; /* .run.status seen by finally steps */
   uint32_t leaf_count[ENG_ST__N]; /* plain steps + instances by status */
 
+  uint64_t gen;           /* bumped by every step-level or run transition */
+  json_t *ctx_cache;      /* the last instance context, reused while gen holds */
+  uint32_t ctx_step;
+  uint64_t ctx_gen;
+
   struct eng_effects *fx; /* of the current call */
   int64_t now;
 };

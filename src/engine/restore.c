@@ -245,8 +245,10 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
   r->fx = fx;
   int rc = 0;
   recount(r);
-  if (r->finally_phase)
+  if (r->finally_phase) {
     r->tentative = r->unhandled_main ? ENG_RUN_FAILED : ENG_RUN_SUCCEEDED;
+    r->gen++;
+  }
   if (r->status >= ENG_RUN_SUCCEEDED || r->status == ENG_RUN_QUEUED)
     return 0;
   if (r->wf->timeout_ms > 0) {
@@ -383,8 +385,10 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
     e->token = eng_token(TK_RUN, 0, 0);
     e->at = now + wf->timeout_ms;
   }
-  if (r->finally_phase)
+  if (r->finally_phase) {
     r->tentative = r->unhandled_main ? ENG_RUN_FAILED : ENG_RUN_SUCCEEDED;
+    r->gen++;
+  }
   for (uint32_t s = 0; !rc && s < r->n_steps; s++)
     if (r->u.status[s] == ENG_PENDING && !r->st[s].waiting_needs &&
         (!wf->steps[s].is_finally || r->finally_phase))

@@ -219,8 +219,10 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
   }
   if (to != ENG_RETRYING && to != ENG_WAITING)
     U->due_at[u] = 0;
-  if (u < r->n_steps)
+  if (u < r->n_steps) {
     ctx_invalidate(r, s);
+    r->gen++;
+  }
 
   struct eng_jent e = {
     .type = ENG_J_UNIT,
@@ -249,6 +251,7 @@ int run_set_state(struct eng_run *r, enum eng_run_status to)
     return WEFT_ESTATE;
   }
   r->status = to;
+  r->gen++;
   if (to == ENG_RUN_RUNNING && !r->started_at)
     r->started_at = r->now;
   if (to >= ENG_RUN_SUCCEEDED)
