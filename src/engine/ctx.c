@@ -171,6 +171,7 @@ int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_ext
   json_object_set_new(run, "started_at", time_json(r->started_at));
   json_object_set_new(run, "trigger", json_string(r->trigger));
   json_object_set(c, "inputs", r->inputs);
+  json_object_set(c, "secrets", r->secrets);
   json_object_set(c, "steps", steps);
   json_object_set(c, "needs", needs);
   json_object_set(c, "run", run);

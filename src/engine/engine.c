@@ -381,6 +381,7 @@ static int start_unit(struct eng_run *r, uint32_t u)
   e->index = unit_index(r, u);
   e->attempt = r->u.attempts[u];
   e->kind = ws->kind;
+  engine_idem_key(r, s, e->index, e->idem_key, sizeof e->idem_key);
   if ((rc = ctx_build(r, s, u, NULL, &ctx)))
     return rc;
   rc = ctx_render_start(r, s, u, ctx, e, &msg);
@@ -850,6 +851,7 @@ int eng_alloc_run(const struct wf *wf, const struct eng_config *cfg, struct eng_
   r->n_steps = wf->n_steps;
   r->run_id = strdup(cfg && cfg->run_id ? cfg->run_id : "");
   r->trigger = strdup(cfg && cfg->trigger ? cfg->trigger : "manual");
+  r->secrets = cfg && cfg->secrets ? json_deep_copy(cfg->secrets) : json_object();
   r->inputs = cfg && cfg->inputs ? json_deep_copy(cfg->inputs) : json_object(); /* + defaults */
   for (uint32_t i = 0; r->inputs && json_is_object(r->inputs) && i < wf->n_inputs; i++)
     if (wf->inputs[i].def && !json_object_get(r->inputs, wf->inputs[i].name))
@@ -863,7 +865,7 @@ int eng_alloc_run(const struct wf *wf, const struct eng_config *cfg, struct eng_
   r->st = calloc(ns, sizeof *r->st);
   r->ready = malloc(ns * sizeof *r->ready);
   r->runq = malloc(ns * sizeof *r->runq);
-  if (!r->run_id || !r->trigger || !r->inputs || !r->st || !r->ready || !r->runq)
+  if (!r->run_id || !r->trigger || !r->inputs || !r->secrets || !r->st || !r->ready || !r->runq)
     goto out;
   if ((rc = units_reserve(&r->u, ns)))
     goto out;
@@ -910,6 +912,7 @@ void engine_free(struct eng_run *r)
   free(r->ready);
   free(r->runq);
   json_decref(r->ctx_cache);
+  json_decref(r->secrets);
   json_decref(r->inputs);
   json_decref(r->outputs);
   json_decref(r->error);
@@ -1030,6 +1033,10 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
   } else if (kill == ENG_KILL_STOP) {
     rc = cancel_unit(r, u);
   } else {
+    if (ev->outputs && (rc = set_outputs(r, u, ev->outputs))) {
+      json_decref(err);
+      return rc;
+    }
     bool retryable = !(err && (ev->kind == ENG_E_EXPRESSION || ev->kind == ENG_E_REJECTED ||
                                ev->kind == ENG_E_VALIDATION || ev->kind == ENG_E_CANCELLED)) ||
                      kill == ENG_KILL_TIMEOUT;

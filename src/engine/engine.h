@@ -88,7 +88,8 @@ bool engine_run_transition_ok(enum eng_run_status from, enum eng_run_status to);
 struct eng_config {
   const char *run_id;       /* copied; used in contexts and idempotency keys */
   const char *trigger;      /* copied; "manual" when NULL */
-  const json_t *inputs;     /* borrowed (defaults already applied); NULL = {} */
+  const json_t *inputs;     /* copied; defaults of wf->inputs are added; NULL = {} */
+  const json_t *secrets;    /* copied; `.secrets` in expressions (masking is the runtime's) */
   int max_parallel;         /* used when wf->max_parallel == 0 (2 x cores); >= 1 */
   uint64_t seed;            /* jitter randomness: same seed, same delays */
 };
@@ -107,7 +108,8 @@ struct eng_event {
   int32_t index;            /* -1 for a plain step */
   uint32_t attempt;
   bool ok;
-  const json_t *outputs;    /* ok: the outputs object (borrowed; NULL = {}) */
+  const json_t *outputs;    /* the outputs object (borrowed; NULL = {}); kept on failure
+                               too (http_status keeps the response) */
   enum eng_err_kind kind;   /* !ok */
   const char *message;      /* !ok; borrowed */
   int exit_code, signal, http_status; /* -1 when absent */
@@ -132,6 +134,8 @@ enum eng_kill_reason {
   ENG_KILL_STALE,     /* recovery: kill the dead engine's process group if alive */
 };
 
+#define ENG_IDEM_MAX 160
+
 struct eng_effect {
   enum eng_fx_type type;
   uint32_t step;
@@ -148,6 +152,8 @@ struct eng_effect {
    * (string or NULL); body: the rendered kind value for http/agent/approval/
    * wait/workflow; item: the for_each item (NULL for a plain step). */
   json_t *argv, *env, *cwd, *body, *item;
+  /* START: WEFT_IDEMPOTENCY_KEY, "<run id>/<step id>[/<index>]" (engine_idem_key) */
+  char idem_key[ENG_IDEM_MAX];
 };
 
 enum eng_jtype {

@@ -218,6 +218,7 @@ static int resume_unit(struct eng_run *r, uint32_t u)
       e->attempt = r->u.attempts[u];
       e->kind = kind;
       e->resumed = true;
+      engine_idem_key(r, s, e->index, e->idem_key, sizeof e->idem_key);
       if ((rc = ctx_build(r, s, u, NULL, &ctx)))
         return rc;
       rc = ctx_render_start(r, s, u, ctx, e, &msg);

@@ -790,3 +790,92 @@ static void set_steps_run(int shape, int n)
 
 Test(scale, chain_of_10000_set_steps_succeeds, .timeout = 120) { set_steps_run(0, 10000); }
 Test(scale, layered_dag_of_10000_set_steps_succeeds, .timeout = 120) { set_steps_run(1, 10000); }
+
+/* ---- effects ------------------------------------------------------------------ */
+
+Test(effects, start_carries_idempotency_key_item_and_attempt)
+{
+  struct wf *wf = load_str("name: k\nsteps:\n"
+                           "  fan: {for_each: '${{ [\"x\", {\"y\": 1}] }}', command: [w]}\n"
+                           "  one: {run: echo}\n");
+  struct eng_config cfg = {.run_id = "01RUN", .max_parallel = 8};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  cr_assert_eq(engine_start(run, 5, &fx), 0);
+  int seen = 0;
+  for (size_t i = 0; i < fx.n; i++) {
+    const struct eng_effect *e = &fx.v[i];
+    if (e->type != ENG_FX_START)
+      continue;
+    seen++;
+    cr_expect_eq(e->attempt, 1);
+    if (e->index == 1) {
+      cr_expect_str_eq(e->idem_key, "01RUN/fan/1");
+      cr_expect_eq(json_integer_value(json_object_get(e->item, "y")), 1);
+    } else if (e->index == 0) {
+      cr_expect_str_eq(e->idem_key, "01RUN/fan/0");
+      cr_expect_str_eq(json_string_value(e->item), "x");
+    } else {
+      cr_expect_str_eq(e->idem_key, "01RUN/one");
+      cr_expect_null(e->item);
+    }
+  }
+  cr_expect_eq(seen, 3);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
+
+Test(effects, secrets_and_inputs_reach_expressions)
+{
+  struct wf *wf = load_str("name: k\ninputs:\n  n: {type: integer, default: 2}\nsteps:\n"
+                           "  s: {set: {tok: '${{ .secrets.token }}', n: '${{ .inputs.n }}'}}\n");
+  json_t *sec = json_pack("{s:s}", "token", "abc");
+  struct eng_config cfg = {.run_id = "R", .secrets = sec};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  json_decref(sec);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  cr_assert_eq(engine_run_status(run), ENG_RUN_SUCCEEDED);
+  const json_t *outs = NULL;
+  for (size_t i = 0; i < fx.nj; i++)
+    if (fx.j[i].type == ENG_J_UNIT && fx.j[i].status == ENG_SUCCEEDED)
+      outs = fx.j[i].outputs;
+  cr_assert(outs);
+  cr_expect_str_eq(json_string_value(json_object_get(outs, "tok")), "abc");
+  cr_expect_eq(json_integer_value(json_object_get(outs, "n")), 2);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
+
+Test(effects, stale_events_are_ignored)
+{
+  struct wf *wf = load_str("name: k\nsteps:\n  a: {run: a}\n");
+  struct eng_config cfg = {.run_id = "R"};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  engine_fx_reset(&fx);
+  struct eng_event ev = {.type = ENG_EV_ATTEMPT_ENDED, .step = 0, .index = -1, .attempt = 7,
+                         .ok = true, .exit_code = 0, .signal = -1, .http_status = -1};
+  cr_assert_eq(engine_apply(run, &ev, 1, &fx), 0); /* wrong attempt */
+  cr_expect_eq(fx.nj, 0);
+  ev.index = 3; /* not a for_each */
+  ev.attempt = 1;
+  cr_assert_eq(engine_apply(run, &ev, 1, &fx), 0);
+  cr_expect_eq(fx.nj, 0);
+  struct eng_event tm = {.type = ENG_EV_TIMER, .token = 12345};
+  cr_assert_eq(engine_apply(run, &tm, 1, &fx), 0);
+  cr_expect_eq(fx.nj, 0);
+  cr_expect_eq(engine_unit_status(run, 0, -1), ENG_RUNNING);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
