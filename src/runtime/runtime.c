@@ -623,7 +623,21 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
     run_free(run);
     return fail(err, rc, "out of memory");
   }
-  engine_restore_end(run->eng, wt_now_ms(), &run->fx);
+  if (!strcmp(run->row.status, "queued")) {
+    /* the engine died before the run's first transition was committed:
+     * nothing ran yet, so start it afresh */
+    struct eng_config cfg = {.run_id = run->id,
+                             .trigger = run->row.trigger ? run->row.trigger : "manual",
+                             .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
+                             .seed = new_seed()};
+    engine_free(run->eng);
+    run->eng = NULL;
+    if ((rc = engine_new(run->wf, &cfg, &run->eng)) != 0)
+      return fail(err, rc, "cannot restart run %s: %s", run->id, weft_strerror(rc));
+    engine_start(run->eng, wt_now_ms(), &run->fx);
+  } else {
+    engine_restore_end(run->eng, wt_now_ms(), &run->fx);
+  }
   rt_arm_flush(rt);
   return 0;
 }

@@ -278,7 +278,7 @@ int sq_run_list_active(struct store *s, struct store_run **out, size_t *n)
   *out = NULL;
   *n = 0;
   sqlite3_stmt *st = sq_stmt(q, SQ_RUN_ACTIVE,
-                             "SELECT " RUN_COLS " FROM runs WHERE status IN ('running', 'waiting') "
+                             "SELECT " RUN_COLS " FROM runs WHERE status IN ('queued', 'running', 'waiting') "
                              "ORDER BY id");
   if (!st)
     return WEFT_ESTORE;
