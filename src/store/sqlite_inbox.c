@@ -25,8 +25,8 @@ int sq_inbox_post(struct store *s, const struct store_inbox *m, int64_t *id_out)
   if (rc)
     return rc;
   sqlite3_stmt *st = sq_stmt(q, SQ_INBOX_POST,
-                             "INSERT INTO inbox(kind, run_id, step, idx, user, payload, created_at) "
-                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                             "INSERT INTO inbox(kind, run_id, step, idx, user, payload, created_at, "
+                             "name) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (!st) {
     rc = WEFT_ESTORE;
     goto out;
@@ -38,6 +38,7 @@ int sq_inbox_post(struct store *s, const struct store_inbox *m, int64_t *id_out)
   sq_bind_text(st, 5, m->user);
   sq_bind_text(st, 6, m->payload);
   sqlite3_bind_int64(st, 7, m->created_at);
+  sq_bind_text(st, 8, m->name);
   if ((rc = sq_exec(q, st, "post request")) == 0 && id_out)
     *id_out = sqlite3_last_insert_rowid(q->db);
 out:
@@ -65,6 +66,7 @@ static int inbox_vec_row(void *ctx, sqlite3_stmt *st)
   m->payload = sq_col_text(st, 6, &oom);
   m->created_at = sqlite3_column_int64(st, 7);
   m->taken_at = sqlite3_column_int64(st, 8);
+  m->name = sq_col_text(st, 9, &oom);
   return oom ? WEFT_ENOMEM : 0;
 }
 
@@ -89,6 +91,7 @@ static int by_id(const void *a, const void *b)
   return (x->id > y->id) - (x->id < y->id);
 }
 
+#define INBOX_COLS "id, kind, run_id, step, idx, user, payload, created_at, taken_at, name"
 #define INBOX_WHERE                                                                  \
   "taken_at IS NULL AND (run_id IN (SELECT value FROM json_each(?1)) OR "            \
   "(?2 AND run_id IS NULL))"
@@ -131,7 +134,7 @@ int sq_inbox_take(struct store *s, const char *const *run_ids, size_t n_runs, bo
   opened = true;
   st = sq_stmt(q, SQ_INBOX_TAKE,
                "UPDATE inbox SET taken_at = ?3 WHERE " INBOX_WHERE
-               " RETURNING id, kind, run_id, step, idx, user, payload, created_at, taken_at");
+               " RETURNING " INBOX_COLS);
   if (!st) {
     rc = WEFT_ESTORE;
     goto out;
@@ -151,6 +154,30 @@ out:
   }
   if (iv.n > 1)
     qsort(iv.v, iv.n, sizeof *iv.v, by_id); /* RETURNING order is unspecified */
+  *out = iv.v;
+  *n = iv.n;
+  return 0;
+}
+
+int sq_event_list(struct store *s, int64_t after_id, size_t limit, struct store_inbox **out,
+                  size_t *n)
+{
+  struct sq *q = sq_of(s);
+  struct inbox_vec iv = {0};
+  *out = NULL;
+  *n = 0;
+  sqlite3_stmt *st = sq_stmt(q, SQ_EVENT_LIST,
+                             "SELECT " INBOX_COLS " FROM inbox WHERE id > ?1 AND kind = 'event' "
+                             "AND run_id IS NULL ORDER BY id LIMIT ?2");
+  if (!st)
+    return WEFT_ESTORE;
+  sqlite3_bind_int64(st, 1, after_id);
+  sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
+  int rc = sq_query(q, st, inbox_vec_row, inbox_vec_restart, &iv, "list events");
+  if (rc) {
+    store_inbox_free(iv.v, iv.n);
+    return rc;
+  }
   *out = iv.v;
   *n = iv.n;
   return 0;

@@ -35,11 +35,13 @@ enum sq_stmt_id {
   SQ_STEP_GET,
   SQ_STEP_LIST_RUN,
   SQ_STEP_LIST_STEP,
+  SQ_STEP_LIST_WAITING,
   SQ_ATTEMPT_PUT,
   SQ_ATTEMPT_LIST,
   SQ_INBOX_POST,
   SQ_INBOX_PEEK,
   SQ_INBOX_TAKE,
+  SQ_EVENT_LIST,
   SQ_DECISION_PUT,
   SQ_DECISION_LIST_RUN,
   SQ_DECISION_LIST_STEP,
@@ -122,12 +124,15 @@ int sq_step_get(struct store *s, const char *run_id, const char *step, int index
                 struct store_step *out);
 int sq_step_list(struct store *s, const char *run_id, const char *step, struct store_step **out,
                  size_t *n);
+int sq_step_list_waiting(struct store *s, struct store_step **out, size_t *n);
 int sq_attempt_put(struct store *s, const struct store_attempt *a);
 int sq_attempt_list(struct store *s, const char *run_id, const char *step, int index,
                     struct store_attempt **out, size_t *n);
 int sq_inbox_post(struct store *s, const struct store_inbox *m, int64_t *id_out);
 int sq_inbox_take(struct store *s, const char *const *run_ids, size_t n_runs, bool events,
                   int64_t now, struct store_inbox **out, size_t *n);
+int sq_event_list(struct store *s, int64_t after_id, size_t limit, struct store_inbox **out,
+                  size_t *n);
 int sq_decision_put(struct store *s, const struct store_decision *d, int64_t *id_out);
 int sq_decision_list(struct store *s, const char *run_id, const char *step, int index,
                      struct store_decision **out, size_t *n);

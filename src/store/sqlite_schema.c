@@ -61,6 +61,11 @@ const char *const sq_migrations[] = {
   "CREATE INDEX audit_run ON audit(run_id, seq) WHERE run_id IS NOT NULL;"
   "CREATE TABLE audit_head("
   "  id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);",
+
+  /* 2: event names on inbox rows (events are matched by name); waiting
+   * step instances found without a scan (`weft approvals`) */
+  "ALTER TABLE inbox ADD COLUMN name TEXT;"
+  "CREATE INDEX steps_waiting ON steps(run_id) WHERE status = 'waiting';",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

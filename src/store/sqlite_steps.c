@@ -206,6 +206,28 @@ int sq_step_list(struct store *s, const char *run_id, const char *step, struct s
   return 0;
 }
 
+int sq_step_list_waiting(struct store *s, struct store_step **out, size_t *n)
+{
+  struct sq *q = sq_of(s);
+  struct step_vec sv = {0};
+  *out = NULL;
+  *n = 0;
+  /* the literal 'waiting' lets SQLite use the partial index steps_waiting */
+  sqlite3_stmt *st = sq_stmt(q, SQ_STEP_LIST_WAITING,
+                             "SELECT " STEP_COLS " FROM steps WHERE status = 'waiting' "
+                             "ORDER BY run_id, step, idx");
+  if (!st)
+    return WEFT_ESTORE;
+  int rc = sq_query(q, st, step_vec_row, step_vec_restart, &sv, "list waiting steps");
+  if (rc) {
+    store_steps_free(sv.v, sv.n);
+    return rc;
+  }
+  *out = sv.v;
+  *n = sv.n;
+  return 0;
+}
+
 /* ---- attempts ---- */
 
 #define ATTEMPT_COLS                                                                  \

@@ -206,6 +206,7 @@ void store_attempt_clear(struct store_attempt *a)
 void store_inbox_clear(struct store_inbox *m)
 {
   free(m->kind);
+  free(m->name);
   free(m->run_id);
   free(m->step);
   free(m->user);

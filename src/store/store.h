@@ -117,6 +117,7 @@ struct store_attempt {
 struct store_inbox {
   int64_t id;           /* assigned by store_inbox_post() */
   char *kind;
+  char *name;           /* event name for kind "event"; may be NULL otherwise */
   char *run_id;
   char *step;           /* may be NULL */
   int index;            /* STORE_NO_INDEX when not about an instance */
@@ -205,6 +206,9 @@ struct store_ops {
   /* All instances of a run (step == NULL) or of one step, by (step, index). */
   int (*step_list)(struct store *s, const char *run_id, const char *step,
                    struct store_step **out, size_t *n);
+  /* Every instance with status "waiting", of all runs, by (run, step, index):
+   * what `weft approvals` and event delivery start from. */
+  int (*step_list_waiting)(struct store *s, struct store_step **out, size_t *n);
 
   int (*attempt_put)(struct store *s, const struct store_attempt *a);
   /* Attempts of one instance by attempt number. */
@@ -217,6 +221,12 @@ struct store_ops {
    * returned to exactly one caller, across processes. */
   int (*inbox_take)(struct store *s, const char *const *run_ids, size_t n_runs, bool events,
                     int64_t now, struct store_inbox **out, size_t *n);
+
+  /* Run-less events with id > after_id, by id, taken or not, at most limit
+   * (0: no limit). For delivery to every waiting step by a cursor, where
+   * inbox_take would hand an event to one engine only. */
+  int (*event_list)(struct store *s, int64_t after_id, size_t limit, struct store_inbox **out,
+                    size_t *n);
 
   int (*decision_put)(struct store *s, const struct store_decision *d, int64_t *id_out);
   /* Decisions of one step instance (step NULL: of the whole run) by id. */
@@ -342,6 +352,10 @@ static inline int store_step_list(struct store *s, const char *run_id, const cha
 {
   return s->ops->step_list(s, run_id, step, out, n);
 }
+static inline int store_step_list_waiting(struct store *s, struct store_step **out, size_t *n)
+{
+  return s->ops->step_list_waiting(s, out, n);
+}
 static inline int store_attempt_put(struct store *s, const struct store_attempt *a)
 {
   return s->ops->attempt_put(s, a);
@@ -359,6 +373,11 @@ static inline int store_inbox_take(struct store *s, const char *const *run_ids, 
                                    bool events, int64_t now, struct store_inbox **out, size_t *n)
 {
   return s->ops->inbox_take(s, run_ids, n_runs, events, now, out, n);
+}
+static inline int store_event_list(struct store *s, int64_t after_id, size_t limit,
+                                   struct store_inbox **out, size_t *n)
+{
+  return s->ops->event_list(s, after_id, limit, out, n);
 }
 static inline int store_decision_put(struct store *s, const struct store_decision *d,
                                      int64_t *id_out)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "store/sqlite_int.h" /* sq_migrations, to build an old database */
 #include "store/store.h"
 #include "util/err.h"
 
@@ -120,6 +121,34 @@ Test(store, migrations_idempotent_on_reopen)
   cr_assert_eq(store_run_get(s, r.id, &got), 0);
   cr_assert_str_eq(got.status, "running");
   store_run_clear(&got);
+  store_close(s);
+}
+
+Test(store, old_database_is_migrated_and_keeps_its_rows)
+{
+  /* a database as the first weft release left it: migration 1 only */
+  char path[300];
+  sqlite3 *db;
+  cr_assert_eq(mkdir(home, 0700), 0);
+  snprintf(path, sizeof path, "%s/weft.db", home);
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db, sq_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db,
+                            "PRAGMA user_version=1;"
+                            "INSERT INTO inbox(kind, run_id, created_at) VALUES('cancel', '01R', 1);",
+                            NULL, NULL, NULL),
+               SQLITE_OK);
+  sqlite3_close(db);
+  struct store *s = open_store();
+  cr_assert_eq(user_version(), sq_n_migrations);
+  const char *runs[] = {"01R"};
+  struct store_inbox *v;
+  size_t n;
+  cr_assert_eq(store_inbox_take(s, runs, 1, false, 2, &v, &n), 0);
+  cr_assert_eq(n, 1);
+  cr_assert_str_eq(v[0].kind, "cancel");
+  cr_assert_null(v[0].name);
+  store_inbox_free(v, n);
   store_close(s);
 }
 
@@ -686,6 +715,64 @@ Test(store, inbox_take_only_given_runs_and_events_on_request)
   store_inbox_free(v, n);
   cr_assert_eq(store_inbox_take(s, NULL, 0, true, 9, &v, &n), 0);
   cr_assert_eq(n, 0);
+  store_close(s);
+}
+
+Test(store, event_list_by_cursor_sees_taken_and_pending_events)
+{
+  struct store *s = open_store();
+  struct store_inbox e1 = {.kind = "event", .name = "ready", .index = -1, .payload = "{\"n\":1}",
+                           .created_at = 1};
+  struct store_inbox e2 = {.kind = "event", .name = "other", .index = -1, .created_at = 2};
+  struct store_inbox c = {.kind = "cancel", .run_id = "01A", .index = -1, .created_at = 3};
+  int64_t id1, id2;
+  cr_assert_eq(store_inbox_post(s, &e1, &id1), 0);
+  cr_assert_eq(store_inbox_post(s, &c, NULL), 0);
+  cr_assert_eq(store_inbox_post(s, &e2, &id2), 0);
+  struct store_inbox *v;
+  size_t n;
+  cr_assert_eq(store_inbox_take(s, NULL, 0, true, 5, &v, &n), 0); /* someone took them */
+  cr_assert_eq(n, 2);
+  store_inbox_free(v, n);
+  cr_assert_eq(store_event_list(s, 0, 0, &v, &n), 0);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(v[0].id, id1);
+  cr_assert_str_eq(v[0].name, "ready");
+  cr_assert_str_eq(v[0].payload, "{\"n\":1}");
+  cr_assert_str_eq(v[1].name, "other");
+  store_inbox_free(v, n);
+  cr_assert_eq(store_event_list(s, id1, 0, &v, &n), 0);
+  cr_assert_eq(n, 1);
+  cr_assert_eq(v[0].id, id2);
+  store_inbox_free(v, n);
+  cr_assert_eq(store_event_list(s, 0, 1, &v, &n), 0);
+  cr_assert_eq(n, 1);
+  store_inbox_free(v, n);
+  store_close(s);
+}
+
+Test(store, waiting_steps_of_all_runs)
+{
+  struct store *s = open_store();
+  struct store_step v[] = {
+    {.run_id = "01B", .step = "gate", .index = -1, .status = "waiting"},
+    {.run_id = "01A", .step = "wait", .index = 3, .status = "waiting"},
+    {.run_id = "01A", .step = "work", .index = -1, .status = "running"},
+  };
+  cr_assert_eq(store_step_put_many(s, v, 3), 0);
+  struct store_step *out;
+  size_t n;
+  cr_assert_eq(store_step_list_waiting(s, &out, &n), 0);
+  cr_assert_eq(n, 2);
+  cr_assert_str_eq(out[0].run_id, "01A");
+  cr_assert_eq(out[0].index, 3);
+  cr_assert_str_eq(out[1].step, "gate");
+  store_steps_free(out, n);
+  v[0].status = "succeeded";
+  cr_assert_eq(store_step_put(s, &v[0]), 0);
+  cr_assert_eq(store_step_list_waiting(s, &out, &n), 0);
+  cr_assert_eq(n, 1);
+  store_steps_free(out, n);
   store_close(s);
 }
 
