@@ -441,7 +441,8 @@ static void answer_queries(struct reach *r)
   struct wf *w = c->w;
   const uint32_t *tpos = c->priv->topo_pos;
   struct gtmp *g = r->g;
-  qsort(r->qs, r->n_qs, sizeof *r->qs, cmp_query);
+  if (r->n_qs)
+    qsort(r->qs, r->n_qs, sizeof *r->qs, cmp_query);
   for (size_t a = 0, b; a < r->n_qs; a = b) {
     uint32_t x = r->qs[a].x, far = 0;
     for (b = a; b < r->n_qs && r->qs[b].x == x; b++)
