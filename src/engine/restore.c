@@ -345,6 +345,8 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
         rc = step_set_state(r, u, ENG_PENDING);
       }
       st->kept = true;
+      if (!st->items && !rc) /* restored: .item comes from for_each again */
+        rc = recompute_items(r, s);
     } else if (st->is_fe && st->expanded) {
       uint16_t base = 0;
       for (uint32_t i = 0; i < st->n; i++) {
