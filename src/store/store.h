@@ -281,6 +281,15 @@ void store_attempts_free(struct store_attempt *v, size_t n);
 void store_inbox_free(struct store_inbox *v, size_t n);
 void store_decisions_free(struct store_decision *v, size_t n);
 
+/* Fault injection for tests (store/fault.c): wraps inner (the wrapper owns
+ * it from now on; store_close closes both). After `after` more write calls
+ * succeed, the next `count` (-1: all) fail with rc; after < 0 disables.
+ * A failing commit rolls the inner transaction back. store_fault_set and
+ * store_fault_writes take only a store made by store_fault_wrap. */
+int store_fault_wrap(struct store *inner, struct store **out);
+void store_fault_set(struct store *s, long after, long count, int rc);
+long store_fault_writes(struct store *s); /* write calls seen so far */
+
 /* Thin wrappers over the ops table (documented there). */
 static inline void store_close(struct store *s)
 {

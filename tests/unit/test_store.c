@@ -999,3 +999,39 @@ Test(store, concurrent_open_of_a_new_home_by_two_processes)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer %d failed", k);
   }
 }
+
+Test(store, fault_wrapper_fails_chosen_writes_and_passes_reads)
+{
+  struct store *s;
+  cr_assert_eq(store_fault_wrap(open_store(), &s), 0);
+  struct store_run a = mk_run("01F1", "wf", "running");
+  struct store_run b = mk_run("01F2", "wf", "running");
+  store_fault_set(s, 1, 1, WEFT_EIO); /* the 2nd write fails, then all pass */
+  cr_assert_eq(store_run_put(s, &a), 0);
+  cr_assert_eq(store_run_put(s, &b), WEFT_EIO);
+  cr_assert_str_eq(store_errmsg(s), "store: injected fault");
+  cr_assert_eq(store_run_put(s, &b), 0);
+  cr_assert_eq(store_fault_writes(s), 3);
+  struct store_run g;
+  cr_assert_eq(store_run_get(s, "01F2", &g), 0);
+  store_run_clear(&g);
+  store_close(s);
+}
+
+Test(store, fault_on_commit_leaves_nothing_behind)
+{
+  struct store *s;
+  cr_assert_eq(store_fault_wrap(open_store(), &s), 0);
+  struct store_run a = mk_run("01F1", "wf", "running");
+  store_fault_set(s, 3, 1, WEFT_EIO); /* begin, put, audit pass; commit fails */
+  cr_assert_eq(store_begin(s), 0);
+  cr_assert_eq(store_run_put(s, &a), 0);
+  cr_assert_eq(store_audit_append(s, 1, a.id, "run.created", "{}", NULL), 0);
+  cr_assert_eq(store_commit(s), WEFT_EIO);
+  cr_assert_not(store_in_tx(s));
+  struct store_run g;
+  cr_assert_eq(store_run_get(s, a.id, &g), WEFT_ENOTFOUND);
+  int64_t bad;
+  cr_assert_eq(audit_verify(s, &bad, NULL), 0);
+  store_close(s);
+}

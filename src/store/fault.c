@@ -1,0 +1,260 @@
+/* fault.c — a fault-injecting store for tests: wraps another store and makes
+ * chosen write calls fail, so the runtime's "commit before effect" and its
+ * recovery paths can be tested without breaking a disk.
+ *
+ * Every op is forwarded to the inner store. Write calls (begin, commit, puts,
+ * claims, inbox post/take, audit append) are counted; after `after` of them
+ * succeed, the next `count` ones (-1: all) fail with `rc` without reaching
+ * the inner store, except that a failing commit rolls the inner transaction
+ * back first, as a real failed commit leaves nothing behind. Reads always
+ * pass. Not meant for production: there is no locking and no config file. */
+#include "store/store.h"
+#include "util/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct fault {
+  struct store base;
+  struct store *inner;
+  long after;   /* writes left before failures start; -1: disabled */
+  long count;   /* failures left once started; -1: unlimited */
+  int rc;
+  long writes;  /* writes seen */
+  bool faulted; /* the last write failed by injection */
+};
+
+static struct fault *F(struct store *s) { return (struct fault *)s; }
+
+/* true when this write must fail */
+static bool hit(struct fault *f)
+{
+  f->writes++;
+  f->faulted = false;
+  if (f->after < 0)
+    return false;
+  if (f->after > 0) {
+    f->after--;
+    return false;
+  }
+  if (f->count == 0)
+    return false;
+  if (f->count > 0)
+    f->count--;
+  f->faulted = true;
+  return true;
+}
+
+#define INNER (F(s)->inner)
+#define WRITE(call)                                                                      \
+  do {                                                                                   \
+    if (hit(F(s)))                                                                       \
+      return F(s)->rc;                                                                   \
+    return call;                                                                         \
+  } while (0)
+
+static void f_close(struct store *s)
+{
+  store_close(INNER);
+  free(s->home);
+  free(s);
+}
+
+static const char *f_errmsg(struct store *s)
+{
+  return F(s)->faulted ? "store: injected fault" : store_errmsg(INNER);
+}
+
+static int f_begin(struct store *s) { WRITE(store_begin(INNER)); }
+
+static int f_commit(struct store *s)
+{
+  if (hit(F(s))) {
+    store_rollback(INNER);
+    return F(s)->rc;
+  }
+  return store_commit(INNER);
+}
+
+static int f_rollback(struct store *s) { return store_rollback(INNER); }
+static bool f_in_tx(struct store *s) { return store_in_tx(INNER); }
+
+static int f_workflow_put(struct store *s, const char *name, const char *path, const char *source,
+                          int64_t now, char hash_out[SHA256_HEX_LEN + 1], bool *created)
+{
+  WRITE(store_workflow_put(INNER, name, path, source, now, hash_out, created));
+}
+
+static int f_workflow_get(struct store *s, const char *hash, struct store_workflow *out)
+{
+  return store_workflow_get(INNER, hash, out);
+}
+
+static int f_run_put(struct store *s, const struct store_run *r) { WRITE(store_run_put(INNER, r)); }
+
+static int f_run_get(struct store *s, const char *id, struct store_run *out)
+{
+  return store_run_get(INNER, id, out);
+}
+
+static int f_run_list(struct store *s, const struct store_run_filter *fl, struct store_run **out,
+                      size_t *n)
+{
+  return store_run_list(INNER, fl, out, n);
+}
+
+static int f_run_list_active(struct store *s, struct store_run **out, size_t *n)
+{
+  return INNER->ops->run_list_active(INNER, out, n);
+}
+
+static int f_run_claim(struct store *s, const char *id, int pid, int64_t start, int64_t now)
+{
+  WRITE(store_run_claim(INNER, id, pid, start, now));
+}
+
+static int f_run_release(struct store *s, const char *id) { WRITE(store_run_release(INNER, id)); }
+
+static int f_heartbeat(struct store *s, int pid, int64_t start, int64_t now)
+{
+  WRITE(store_heartbeat(INNER, pid, start, now));
+}
+
+static int f_step_put(struct store *s, const struct store_step *x) { WRITE(store_step_put(INNER, x)); }
+
+static int f_step_put_many(struct store *s, const struct store_step *v, size_t n)
+{
+  WRITE(store_step_put_many(INNER, v, n));
+}
+
+static int f_step_get(struct store *s, const char *run, const char *step, int index,
+                      struct store_step *out)
+{
+  return store_step_get(INNER, run, step, index, out);
+}
+
+static int f_step_list(struct store *s, const char *run, const char *step, struct store_step **out,
+                       size_t *n)
+{
+  return store_step_list(INNER, run, step, out, n);
+}
+
+static int f_step_list_waiting(struct store *s, struct store_step **out, size_t *n)
+{
+  return store_step_list_waiting(INNER, out, n);
+}
+
+static int f_attempt_put(struct store *s, const struct store_attempt *a)
+{
+  WRITE(store_attempt_put(INNER, a));
+}
+
+static int f_attempt_list(struct store *s, const char *run, const char *step, int index,
+                          struct store_attempt **out, size_t *n)
+{
+  return store_attempt_list(INNER, run, step, index, out, n);
+}
+
+static int f_inbox_post(struct store *s, const struct store_inbox *m, int64_t *id)
+{
+  WRITE(store_inbox_post(INNER, m, id));
+}
+
+static int f_inbox_take(struct store *s, const char *const *runs, size_t n_runs, bool events,
+                        int64_t now, struct store_inbox **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  WRITE(store_inbox_take(INNER, runs, n_runs, events, now, out, n));
+}
+
+static int f_event_list(struct store *s, int64_t after, size_t limit, struct store_inbox **out,
+                        size_t *n)
+{
+  return store_event_list(INNER, after, limit, out, n);
+}
+
+static int f_decision_put(struct store *s, const struct store_decision *d, int64_t *id)
+{
+  WRITE(store_decision_put(INNER, d, id));
+}
+
+static int f_decision_list(struct store *s, const char *run, const char *step, int index,
+                           struct store_decision **out, size_t *n)
+{
+  return store_decision_list(INNER, run, step, index, out, n);
+}
+
+static int f_audit_append(struct store *s, int64_t at, const char *run, const char *kind,
+                          const char *data, int64_t *seq)
+{
+  WRITE(store_audit_append(INNER, at, run, kind, data, seq));
+}
+
+static int f_audit_scan(struct store *s, const char *run, struct store_audit *head,
+                        store_audit_cb cb, void *ctx)
+{
+  return store_audit_scan(INNER, run, head, cb, ctx);
+}
+
+static const struct store_ops fault_ops = {
+  .version = STORE_OPS_VERSION,
+  .name = "fault",
+  .close = f_close,
+  .errmsg = f_errmsg,
+  .begin = f_begin,
+  .commit = f_commit,
+  .rollback = f_rollback,
+  .in_tx = f_in_tx,
+  .workflow_put = f_workflow_put,
+  .workflow_get = f_workflow_get,
+  .run_put = f_run_put,
+  .run_get = f_run_get,
+  .run_list = f_run_list,
+  .run_list_active = f_run_list_active,
+  .run_claim = f_run_claim,
+  .run_release = f_run_release,
+  .heartbeat = f_heartbeat,
+  .step_put = f_step_put,
+  .step_put_many = f_step_put_many,
+  .step_get = f_step_get,
+  .step_list = f_step_list,
+  .step_list_waiting = f_step_list_waiting,
+  .attempt_put = f_attempt_put,
+  .attempt_list = f_attempt_list,
+  .inbox_post = f_inbox_post,
+  .inbox_take = f_inbox_take,
+  .event_list = f_event_list,
+  .decision_put = f_decision_put,
+  .decision_list = f_decision_list,
+  .audit_append = f_audit_append,
+  .audit_scan = f_audit_scan,
+};
+
+int store_fault_wrap(struct store *inner, struct store **out)
+{
+  *out = NULL;
+  struct fault *f = calloc(1, sizeof *f);
+  if (!f)
+    return WEFT_ENOMEM;
+  if (inner->home && !(f->base.home = strdup(inner->home))) {
+    free(f);
+    return WEFT_ENOMEM;
+  }
+  f->base.ops = &fault_ops;
+  f->inner = inner;
+  f->after = -1;
+  f->rc = WEFT_EIO;
+  *out = &f->base;
+  return 0;
+}
+
+void store_fault_set(struct store *s, long after, long count, int rc)
+{
+  struct fault *f = F(s);
+  f->after = after;
+  f->count = count;
+  f->rc = rc;
+}
+
+long store_fault_writes(struct store *s) { return F(s)->writes; }
