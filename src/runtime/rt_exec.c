@@ -313,7 +313,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
     row->row.pid = proc_pid(a->proc);
     row->row.pgid = proc_pgid(a->proc);
     row->dirty = true;
-    rt_arm_flush(rt);
+    rt_note_pid(rt);
   }
   a = NULL;
 out:

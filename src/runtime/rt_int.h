@@ -82,6 +82,8 @@ struct runtime {
   uv_check_t check;      /* flushes (commit, then effects) once per tick */
   uv_timer_t poll;       /* inbox and heartbeat */
   uv_signal_t sigint;
+  uv_timer_t pid_timer;  /* commits pids of spawned groups soon after spawn */
+  bool rows_due;         /* the pid timer fired: commit dirty rows now */
   bool handles_open;
   bool flush_armed;
   bool store_failed;
@@ -106,5 +108,7 @@ void rt_post_result(struct runtime *rt, struct rt_run *run, uint32_t step, int32
                     const char *message, int exit_code, int sig);
 void rt_timers_cancel_run(struct runtime *rt, struct rt_run *run);
 void rt_arm_flush(struct runtime *rt);
+/* A row learned a pid: make sure it is committed soon. */
+void rt_note_pid(struct runtime *rt);
 
 #endif

@@ -30,6 +30,7 @@ extern char **environ;
 
 #define POLL_MS 200
 #define HEARTBEAT_MS 1000
+#define PID_COMMIT_MS 20 /* a spawned group is on disk at most this late */
 
 static int fail(char **err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char **err, int rc, const char *fmt, ...)
@@ -89,16 +90,34 @@ static void close_handles(struct runtime *rt)
   uv_close((uv_handle_t *)&rt->check, NULL);
   uv_close((uv_handle_t *)&rt->poll, NULL);
   uv_close((uv_handle_t *)&rt->sigint, NULL);
+  uv_close((uv_handle_t *)&rt->pid_timer, NULL);
 }
 
-static bool has_work(struct rt_run *run)
+/* Journal or effects to commit. Rows that only learned a pid ride along with
+ * the next commit; on their own they are committed by the pid timer
+ * (rt_note_pid), so a fast step costs one commit fewer. */
+static bool has_work(struct runtime *rt, struct rt_run *run)
 {
   if (run->fx.nj || run->fx.n)
     return true;
-  for (struct rt_row *r = run->rows; r; r = r->next)
-    if (r->dirty)
-      return true;
+  if (rt->rows_due)
+    for (struct rt_row *r = run->rows; r; r = r->next)
+      if (r->dirty)
+        return true;
   return false;
+}
+
+static void on_pid_timer(uv_timer_t *h)
+{
+  struct runtime *rt = h->data;
+  rt->rows_due = true;
+  rt_arm_flush(rt);
+}
+
+void rt_note_pid(struct runtime *rt)
+{
+  if (rt->handles_open && !uv_is_active((uv_handle_t *)&rt->pid_timer))
+    uv_timer_start(&rt->pid_timer, on_pid_timer, PID_COMMIT_MS, 0);
 }
 
 static void feed_pending(struct runtime *rt)
@@ -121,6 +140,12 @@ static void feed_pending(struct runtime *rt)
   }
 }
 
+static bool run_ended(const struct rt_run *run)
+{
+  enum eng_run_status st = engine_run_status(run->eng);
+  return st == ENG_RUN_SUCCEEDED || st == ENG_RUN_FAILED || st == ENG_RUN_CANCELLED;
+}
+
 static void flush(struct runtime *rt)
 {
   if (rt->store_failed)
@@ -130,14 +155,25 @@ static void flush(struct runtime *rt)
       feed_pending(rt);
     bool work = false;
     for (size_t i = 0; i < rt->n_runs; i++)
-      work = work || has_work(rt->runs[i]);
+      work = work || has_work(rt, rt->runs[i]);
     if (!work)
       break;
-    int rc = store_begin(rt->store);
-    for (size_t i = 0; i < rt->n_runs && !rc; i++)
-      rc = rt_journal_write(rt, rt->runs[i], &rt->runs[i]->fx);
+    /* rt_start may have opened the transaction already (its run creation
+     * is committed together with the run's first transitions) */
+    int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
+    for (size_t i = 0; i < rt->n_runs && !rc; i++) {
+      struct rt_run *run = rt->runs[i];
+      rc = rt_journal_write(rt, run, &run->fx);
+      /* a run that ended gives up ownership in the same transaction */
+      if (!rc && run->row.owner_pid && run_ended(run)) {
+        rc = store_run_release(rt->store, run->id);
+        run->row.owner_pid = 0;
+      }
+    }
     if (!rc)
       rc = store_commit(rt->store);
+    rt->rows_due = false;
+    uv_timer_stop(&rt->pid_timer);
     if (rc) {
       fprintf(stderr, "weft: the store failed: %s; runs stay resumable (`weft resume`)\n",
               store_errmsg(rt->store));
@@ -294,6 +330,8 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   uv_timer_init(&rt->loop, &rt->poll);
   rt->poll.data = rt;
   uv_timer_start(&rt->poll, on_poll, POLL_MS, POLL_MS);
+  uv_timer_init(&rt->loop, &rt->pid_timer);
+  rt->pid_timer.data = rt;
   uv_signal_init(&rt->loop, &rt->sigint);
   rt->sigint.data = rt;
   uv_signal_start(&rt->sigint, on_sigint, SIGINT);
@@ -400,8 +438,13 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   char hash[SHA256_HEX_LEN + 1];
   char abs[PATH_MAX];
   const char *path = realpath(wf->path, abs) ? abs : wf->path;
-  rc = store_workflow_put(rt->store, wf->name, path, wf->source, now, hash, NULL);
+  /* one transaction from here to the run's first transitions (flush commits) */
+  rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
+  if (!rc)
+    rc = store_workflow_put(rt->store, wf->name, path, wf->source, now, hash, NULL);
   if (rc) {
+    if (store_in_tx(rt->store))
+      store_rollback(rt->store);
     rc = fail(err, rc, "cannot record the workflow: %s", store_errmsg(rt->store));
     goto out;
   }
@@ -430,9 +473,7 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   r->owner_pid = rt->pid;
   r->owner_start = rt->pstart;
   r->heartbeat_at = now;
-  rc = store_begin(rt->store);
-  if (!rc)
-    rc = store_run_put(rt->store, r);
+  rc = store_run_put(rt->store, r);
   if (!rc) {
     json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:O}", "workflow", wf->name, "definition", hash,
                           "started_by", r->started_by, "trigger", r->trigger, "inputs",
@@ -447,8 +488,6 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
     rc = store_audit_append(rt->store, now, run->id, "run.created", txt, NULL);
     free(txt);
   }
-  if (!rc)
-    rc = store_commit(rt->store);
   if (rc) {
     if (store_in_tx(rt->store))
       store_rollback(rt->store);
@@ -462,6 +501,8 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   rt_arm_flush(rt);
   return 0;
 out:
+  if (store_in_tx(rt->store))
+    store_rollback(rt->store);
   run_free(run);
   return rc;
 }

@@ -450,6 +450,12 @@ int store_sqlite_open(const char *db_path, struct store **out, char **err)
       (rc = exec_retry(q, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;", "pragmas")) ||
       (rc = migrate(q)))
     goto out;
+  /* Keep the WAL file between processes and leave checkpoints to SQLite's
+   * autocheckpoint: re-creating the WAL (and syncing its directory) and
+   * checkpointing on every close cost several fsyncs per `weft` command. */
+  int one = 1;
+  sqlite3_file_control(q->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+  sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 out:
   if (rc) {
     if (err)
