@@ -27,6 +27,8 @@ static int unit_finished(struct eng_run *r, uint32_t u);
 static int stop_phase(struct eng_run *r, int reason);
 static int start_unit(struct eng_run *r, uint32_t u);
 
+enum { AGAIN = 1 }; /* unit_ok: run the next repeat iteration of a set/no-op now */
+
 static bool kind_instant(enum wf_kind k) { return k == WF_NOOP || k == WF_SET; }
 static bool kind_waits(enum wf_kind k) { return k == WF_APPROVAL || k == WF_WAIT; }
 static bool kind_slot(enum wf_kind k) { return !kind_instant(k) && !kind_waits(k); }
@@ -326,7 +328,7 @@ static int unit_ok(struct eng_run *r, uint32_t u, const json_t *outs)
         return eng_arm(r, u, TK_DELAY, due);
       }
       if (kind_instant(ws->kind))
-        return start_unit(r, u);
+        return AGAIN; /* start_unit loops: no recursion over iterations */
       return eng_unit_enqueue(r, u);
     }
   }
@@ -336,6 +338,30 @@ static int unit_ok(struct eng_run *r, uint32_t u, const json_t *outs)
 }
 
 /* ---- starting ------------------------------------------------------------ */
+
+/* One evaluation of a set/no-op unit; AGAIN when repeat wants another now. */
+static int instant_once(struct eng_run *r, uint32_t s, uint32_t u)
+{
+  const struct wf_step *ws = &r->wf->steps[s];
+  json_t *ctx = NULL, *v = NULL;
+  char *msg = NULL;
+  struct expr_env env;
+  if (ws->kind == WF_NOOP)
+    return unit_ok(r, u, NULL);
+  int rc = ctx_build(r, s, u, NULL, &ctx);
+  if (rc)
+    return rc;
+  ctx_env(r, s, &env);
+  rc = expr_render(r->wf->prog, ws->body, ctx, &env, &v, &msg);
+  json_decref(ctx);
+  if (rc == WEFT_EEXPR)
+    return fail_expr(r, u, "set", msg);
+  free(msg);
+  if (!rc)
+    rc = unit_ok(r, u, v);
+  json_decref(v);
+  return rc;
+}
 
 static int start_unit(struct eng_run *r, uint32_t u)
 {
@@ -355,22 +381,10 @@ static int start_unit(struct eng_run *r, uint32_t u)
   if (ws->repeat.set && !r->u.iteration[u])
     r->u.iteration[u] = 1;
 
-  if (ws->kind == WF_NOOP)
-    return unit_ok(r, u, NULL);
-  if (ws->kind == WF_SET) {
-    json_t *v = NULL;
-    struct expr_env env;
-    if ((rc = ctx_build(r, s, u, NULL, &ctx)))
-      return rc;
-    ctx_env(r, s, &env);
-    rc = expr_render(r->wf->prog, ws->body, ctx, &env, &v, &msg);
-    json_decref(ctx);
-    if (rc == WEFT_EEXPR)
-      return fail_expr(r, u, "set", msg);
-    free(msg);
-    if (!rc)
-      rc = unit_ok(r, u, v);
-    json_decref(v);
+  if (kind_instant(ws->kind)) {
+    while ((rc = instant_once(r, s, u)) == AGAIN)
+      if (r->u.attempts[u] < UINT16_MAX)
+        r->u.attempts[u]++;
     return rc;
   }
 
