@@ -205,8 +205,10 @@ static int resume_unit(struct eng_run *r, uint32_t u)
   case ENG_RETRYING:
     return eng_arm(r, u, TK_BACKOFF, r->u.due_at[u] ? r->u.due_at[u] : r->now);
   case ENG_WAITING:
-    if (r->u.due_at[u] && !(kind == WF_APPROVAL || kind == WF_WAIT))
-      return eng_arm(r, u, TK_DELAY, r->u.due_at[u]);
+    /* a repeat delay (any kind but approval/wait, or a stored due time), else an
+     * executor waiting for a human, a time or an event */
+    if (r->u.due_at[u] || !(kind == WF_APPROVAL || kind == WF_WAIT))
+      return eng_arm(r, u, TK_DELAY, r->u.due_at[u] ? r->u.due_at[u] : r->now);
     {
       json_t *ctx = NULL;
       char *msg = NULL;
