@@ -131,8 +131,15 @@ static int tx_control(struct sq *q, enum sq_stmt_id id, const char *sql)
 int sq_tx_begin(struct sq *q, bool *own)
 {
   *own = false;
-  if (q->in_tx)
+  if (q->in_tx) {
+    /* SQLite rolls a transaction back by itself after some errors (I/O, disk
+     * full, out of memory); a put must not then run on in autocommit mode */
+    if (sqlite3_get_autocommit(q->db))
+      return sq_failf(q, WEFT_ESTORE,
+                      "store: the transaction was rolled back after an earlier error; "
+                      "roll back and start again");
     return 0;
+  }
   int rc = tx_control(q, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE");
   if (rc)
     return rc;

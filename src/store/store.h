@@ -18,6 +18,10 @@
  * A put called outside a transaction commits by itself (fine for the CLI,
  * too slow for a loop). Reads see committed data plus the caller's own open
  * transaction.
+ * When a put fails inside the caller's transaction, the transaction stays
+ * open: the caller decides (store_rollback, or store_commit to keep the other
+ * puts). After an I/O or out-of-memory error SQLite may have rolled it back
+ * already; further puts then fail until store_rollback is called.
  *
  * Ownership:
  * - Pointers passed IN (rows, strings, JSON text) are borrowed for the call;

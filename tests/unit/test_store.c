@@ -1035,3 +1035,19 @@ Test(store, fault_on_commit_leaves_nothing_behind)
   cr_assert_eq(audit_verify(s, &bad, NULL), 0);
   store_close(s);
 }
+
+Test(store, put_after_transaction_lost_underneath_fails_instead_of_autocommitting)
+{
+  struct store *s = open_store();
+  struct store_run a = mk_run("01LOST", "wf", "running");
+  cr_assert_eq(store_begin(s), 0);
+  /* what SQLite does by itself after SQLITE_FULL / IOERR / NOMEM */
+  cr_assert_eq(sqlite3_exec(sq_of(s)->db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  cr_assert_eq(store_run_put(s, &a), WEFT_ESTORE);
+  cr_assert_not_null(strstr(store_errmsg(s), "rolled back"));
+  cr_assert_eq(store_rollback(s), 0);
+  struct store_run g;
+  cr_assert_eq(store_run_get(s, a.id, &g), WEFT_ENOTFOUND);
+  cr_assert_eq(store_run_put(s, &a), 0);
+  store_close(s);
+}
