@@ -14,6 +14,8 @@
  *   proc          the real executor (src/exec/proc.c): adds the log file
  *                 (O_APPEND) and the $WEFT_OUTPUT file (create + parse)
  *   proc-sigchld  the real executor with its SIGCHLD exit watch
+ * SPAWN_BENCH_RSS_MB=N in the environment makes the parent touch N MiB
+ * first (fork's cost grows with the parent's memory; vfork's does not).
  * Not part of the test suite; see README.md for results. */
 #include <errno.h>
 #include <fcntl.h>
@@ -251,6 +253,14 @@ int main(int argc, char **argv)
   inflight_max = atoi(argv[3]);
   if (argc > 4)
     program = argv[4];
+  const char *rss = getenv("SPAWN_BENCH_RSS_MB");
+  if (rss && atoi(rss) > 0) {
+    size_t sz = (size_t)atoi(rss) << 20;
+    char *mem = malloc(sz);
+    if (!mem)
+      return 1;
+    memset(mem, 1, sz); /* stays allocated: the point is a big parent */
+  }
   loop = uv_default_loop();
   if (strcmp(mode, "posix-sigchld") == 0) {
     uv_signal_init(loop, &sigchld);
