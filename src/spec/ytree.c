@@ -521,6 +521,7 @@ int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
 {
   int rc = 0;
   struct fy_document *doc = NULL;
+  struct fy_parser *fyp = NULL;
   struct conv c = {.t = t, .file = file, .src = src, .len = len, .d = d};
   t->root = NULL;
   t->arena = NULL;
@@ -541,14 +542,44 @@ int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
    * a mapping of 100,000 steps); we allow them there and check with a hash. */
   cfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_ALLOW_DUPLICATE_KEYS;
   cfg.diag = diag;
-  doc = fy_document_build_from_string(&cfg, src, len);
-  rc = collect_fy_errors(&c, diag);
-  if (!doc && !rc) {
-    diag_add(d, file, 1, 1, "YAML syntax error");
-    rc = WEFT_EPARSE;
+  fyp = fy_parser_create(&cfg);
+  if (!fyp || fy_parser_set_string(fyp, src, len) != 0) {
+    rc = WEFT_ENOMEM;
+    goto out;
   }
+  doc = fy_parse_load_document(fyp);
+  if (doc) { /* one document per file: a second one is a mistake, not ignored */
+    struct fy_document *more = fy_parse_load_document(fyp);
+    if (more) {
+      int line = 0, col = 0;
+      size_t a, b;
+      struct fy_node *r2 = fy_document_root(more);
+      /* the first scalar of the second document */
+      for (int depth = 0; r2 && depth < WF_MAX_DEPTH && !fy_node_is_scalar(r2) &&
+                          !fy_node_is_alias(r2); depth++) {
+        void *it = NULL;
+        if (fy_node_is_mapping(r2)) {
+          struct fy_node_pair *p = fy_node_mapping_iterate(r2, &it);
+          r2 = p ? fy_node_pair_key(p) : NULL;
+        } else {
+          r2 = fy_node_sequence_iterate(r2, &it);
+        }
+      }
+      if (r2 && (fy_node_is_scalar(r2) || fy_node_is_alias(r2)))
+        pos_of(r2, &line, &col, &a, &b);
+      diag_add(d, file, line, col,
+               "a workflow file holds one YAML document; this is a second one");
+      fy_parse_document_destroy(fyp, more);
+      rc = WEFT_EPARSE;
+    }
+  }
+  int frc = collect_fy_errors(&c, diag);
+  if (frc)
+    rc = frc;
   if (rc)
     goto out;
+  if (!doc)
+    goto out; /* an empty stream: no root */
   struct fy_node *root = fy_document_root(doc);
   if (root) {
     t->root = conv_node(&c, root, 1, 1);
@@ -558,7 +589,9 @@ int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
   }
 out:
   if (doc)
-    fy_document_destroy(doc);
+    fy_parse_document_destroy(fyp, doc);
+  if (fyp)
+    fy_parser_destroy(fyp);
   fy_diag_destroy(diag);
   strmap_free(&c.anchors);
   free(c.anc);
