@@ -107,21 +107,32 @@ json_t *rv_status_json(struct store *s, const struct store_run *r)
   size_t n = 0;
   store_step_list(s, r->id, NULL, &rows, &n);
   struct wf *wf = rv_load_definition(s, r);
+  /* rows come ordered by (step, index): index each step's contiguous range */
+  json_t *range = json_object();
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && !strcmp(rows[j].step, rows[i].step))
+      j++;
+    json_object_set_new(range, rows[i].step, json_pack("[I,I]", (json_int_t)i, (json_int_t)j));
+    i = j;
+  }
   /* definition order when the definition loads, else the stored order */
   size_t n_ids = wf ? wf->n_steps : n;
   for (size_t k = 0; k < n_ids; k++) {
     const char *id = wf ? wf->steps[k].id : rows[k].step;
     if (json_object_get(steps, id))
       continue;
+    json_t *rg = json_object_get(range, id);
+    size_t lo = rg ? (size_t)json_integer_value(json_array_get(rg, 0)) : 0;
+    size_t hi = rg ? (size_t)json_integer_value(json_array_get(rg, 1)) : 0;
     const struct store_step *plain = NULL;
     size_t n_inst = 0;
-    for (size_t i = 0; i < n; i++)
-      if (!strcmp(rows[i].step, id)) {
-        if (rows[i].index < 0)
-          plain = &rows[i];
-        else if ((size_t)rows[i].index + 1 > n_inst)
-          n_inst = (size_t)rows[i].index + 1;
-      }
+    for (size_t i = lo; i < hi; i++) {
+      if (rows[i].index < 0)
+        plain = &rows[i];
+      else if ((size_t)rows[i].index + 1 > n_inst)
+        n_inst = (size_t)rows[i].index + 1;
+    }
     json_t *u = unit_json(plain);
     bool fe = wf ? wf->steps[k].for_each != NULL : n_inst > 0;
     if (fe && (n_inst > 0 || (plain && strcmp(plain->status, "pending")))) {
@@ -129,8 +140,8 @@ json_t *rv_status_json(struct store *s, const struct store_run *r)
       for (size_t i = 0; i < n_inst; i++)
         json_array_append_new(inst, json_null());
       json_t *outs = json_array();
-      for (size_t i = 0; i < n; i++)
-        if (!strcmp(rows[i].step, id) && rows[i].index >= 0)
+      for (size_t i = lo; i < hi; i++)
+        if (rows[i].index >= 0)
           json_array_set_new(inst, (size_t)rows[i].index, unit_json(&rows[i]));
       for (size_t i = 0; i < n_inst; i++) {
         json_t *x = json_array_get(inst, i);
@@ -154,6 +165,7 @@ json_t *rv_status_json(struct store *s, const struct store_run *r)
       json_object_set_new(u, "finally", json_true());
     json_object_set_new(steps, id, u);
   }
+  json_decref(range);
   json_object_set_new(o, "steps", steps);
   store_steps_free(rows, n);
   wf_free(wf);
