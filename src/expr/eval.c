@@ -74,9 +74,10 @@ static int eval_jq(struct expr_prog *p, int id, const json_t *ctx, const struct 
   in = jv_array_append(in, cj);
   in = jv_array_append(in, helpers);
 
+  jq_state *jq = p->jq[it->shard];
   buf_reset(&p->msgs);
-  jq_start(p->jq, in, 0);
-  jv r = jq_next(p->jq);
+  jq_start(jq, in, 0);
+  jv r = jq_next(jq);
   if (!jv_is_valid(r)) {
     rc = WEFT_EEXPR;
     if (jv_invalid_has_msg(jv_copy(r))) {
@@ -85,8 +86,8 @@ static int eval_jq(struct expr_prog *p, int id, const json_t *ctx, const struct 
       return rc;
     }
     jv_free(r);
-    if (jq_halted(p->jq)) {
-      jv em = jq_get_error_message(p->jq);
+    if (jq_halted(jq)) {
+      jv em = jq_get_error_message(jq);
       jv_kind k = jv_get_kind(em);
       if (k == JV_KIND_INVALID || k == JV_KIND_NULL) {
         jv_free(em);
@@ -104,7 +105,7 @@ static int eval_jq(struct expr_prog *p, int id, const json_t *ctx, const struct 
     }
     return rc;
   }
-  jv r2 = jq_next(p->jq);
+  jv r2 = jq_next(jq);
   if (jv_is_valid(r2)) {
     jv_free(r2);
     jv_free(r);
@@ -142,7 +143,7 @@ int expr_eval(struct expr_prog *p, int id, const json_t *ctx, const struct expr_
       set_err(err, it, "failed: %s", m);
     return rc;
   }
-  if (!p->compiled || !p->jq) {
+  if (!p->compiled || it->shard < 0) {
     set_err(err, it, "is not compiled (call expr_prog_compile first)");
     return WEFT_ESTATE;
   }

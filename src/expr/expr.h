@@ -2,7 +2,8 @@
  *
  * One struct expr_prog holds every expression of a workflow. Expressions are
  * registered with expr_prog_add() (same text, same id) and compiled together by
- * expr_prog_compile() in ONE jq_compile (it costs ~25 ms each in jq 1.6).
+ * expr_prog_compile() in ONE jq_compile (it costs ~25 ms each in jq 1.6) per
+ * 256 non-plain expressions (jq's compile time grows faster than linearly).
  * Plain paths such as `.inputs.x`, `.steps.a.outputs.b`, `.item` and the bare
  * helpers `success`/`failure`/`always`/`cancelled` are recognised at add time
  * and evaluated without jq; a program whose expressions are all plain is never

@@ -120,6 +120,7 @@ struct expr_item {
   enum plain_kind kind;
   size_t nseg;
   struct plain_seg *seg;   /* owned; keys point into text */
+  int32_t shard;           /* index into prog->jq once compiled, else -1 */
 };
 
 struct expr_prog {
@@ -128,7 +129,8 @@ struct expr_prog {
   int32_t *slots;          /* open addressing on hash -> id, -1 free */
   size_t nslots;           /* power of two, at least 2 * n */
   size_t njq;              /* items that need jq */
-  jq_state *jq;            /* the one compiled program, or NULL */
+  jq_state **jq;           /* compiled shards (see compile.c), njq_states of them */
+  size_t njq_states;
   bool compiled;           /* expr_prog_compile() succeeded */
   bool broken;             /* expr_prog_compile() failed */
   struct buf msgs;         /* messages from jq's error callback */

@@ -80,8 +80,9 @@ void expr_prog_free(struct expr_prog *p)
   }
   free(p->items);
   free(p->slots);
-  if (p->jq)
-    jq_teardown(&p->jq);
+  for (size_t i = 0; i < p->njq_states; i++)
+    jq_teardown(&p->jq[i]);
+  free(p->jq);
   buf_free(&p->msgs);
   free(p);
 }
@@ -188,6 +189,7 @@ int expr_prog_add(struct expr_prog *p, const char *src, size_t len)
   it->kind = kind;
   it->nseg = nseg;
   it->seg = seg;
+  it->shard = -1;
   slot_put(p->slots, p->nslots, it->hash, (int32_t)p->n);
   if (kind == PLAIN_NONE)
     p->njq++;

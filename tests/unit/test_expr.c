@@ -158,24 +158,56 @@ Test(expr, two_hundred_expressions_compile_in_one_jq_compile)
 
 Test(expr, many_expressions_stay_under_jq_function_size_limit)
 {
-  /* jq 1.6 refuses one function over 64 KiB of bytecode: the dispatch is cut
-   * into defs. 3000 expressions would overflow a single function. */
+  /* jq 1.6 refuses one function over 64 KiB of bytecode ("function compiled
+   * to N bytes which is too long"): 256 expressions of 100 array elements
+   * would overflow a single if-tree, so the dispatch is cut into defs. */
   struct expr_prog *p = expr_prog_new();
-  char buf[64];
-  for (int i = 0; i < 3000; i++) {
-    snprintf(buf, sizeof buf, ".x%d | tostring", i);
+  char buf[1024];
+  for (int i = 0; i < 256; i++) {
+    int n = snprintf(buf, sizeof buf, "[");
+    for (int k = 0; k < 100; k++)
+      n += snprintf(buf + n, sizeof buf - (size_t)n, "%s.x%d", k ? ", " : "", k);
+    snprintf(buf + n, sizeof buf - (size_t)n, "] | length + %d", i);
     add(p, buf);
   }
   compile_ok(p);
-  json_t *c = J("{\"x2999\": 5, \"x0\": 1}");
-  json_t *out = NULL;
-  char *err = NULL;
-  cr_assert_eq(expr_eval(p, 2999, c, NULL, &out, &err), 0, "%s", err);
-  assert_json_eq(out, "\"5\"", "last id");
-  json_decref(out);
-  cr_assert_eq(expr_eval(p, 0, c, NULL, &out, &err), 0, "%s", err);
-  assert_json_eq(out, "\"1\"", "first id");
-  json_decref(out);
+  json_t *c = J("{}");
+  int probe[] = {0, 137, 255};
+  for (size_t k = 0; k < 3; k++) {
+    json_t *out = NULL;
+    char *err = NULL;
+    cr_assert_eq(expr_eval(p, probe[k], c, NULL, &out, &err), 0, "%s", err);
+    cr_assert_eq(json_integer_value(out), 100 + probe[k]);
+    json_decref(out);
+  }
+  json_decref(c);
+  expr_prog_free(p);
+}
+
+Test(expr, thousands_of_expressions_compile_in_shards)
+{
+  /* jq 1.6's compile time grows faster than linearly with program size, so
+   * programs are compiled in shards of 256 expressions: 1000 expressions
+   * take 4 compiles, and every id still selects its own expression. */
+  struct expr_prog *p = expr_prog_new();
+  char buf[64];
+  for (int i = 0; i < 1000; i++) {
+    snprintf(buf, sizeof buf, ".x%d | tostring", i);
+    add(p, buf);
+  }
+  unsigned long before = expr_debug_compile_count();
+  compile_ok(p);
+  cr_assert_eq(expr_debug_compile_count() - before, 4);
+  json_t *c = J("{\"x999\": 5, \"x0\": 1, \"x256\": 2}");
+  int probe[] = {0, 256, 999};
+  const char *want[] = {"\"1\"", "\"2\"", "\"5\""};
+  for (size_t k = 0; k < 3; k++) {
+    json_t *out = NULL;
+    char *err = NULL;
+    cr_assert_eq(expr_eval(p, probe[k], c, NULL, &out, &err), 0, "%s", err);
+    assert_json_eq(out, want[k], "probe");
+    json_decref(out);
+  }
   json_decref(c);
   expr_prog_free(p);
 }
