@@ -197,6 +197,74 @@ static bool tag_is_str(struct fy_node *fyn)
 
 static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol);
 
+/* YAML merge keys: `<<: *a` or `<<: [*a, *b]` copy the pairs of those
+ * mappings that the mapping does not set itself (earlier sources win). */
+#define MAX_MERGES 32
+
+struct merges {
+  const struct ynode *src[MAX_MERGES];
+  size_t n;
+};
+
+static int add_merge(struct conv *c, struct merges *m, const struct ynode *v,
+                     const struct ynode *key)
+{
+  size_t n = v->t == Y_SEQ ? v->n : 1;
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *x = v->t == Y_SEQ ? v->kids[i] : v;
+    if (x->t != Y_MAP) {
+      diag_add(c->d, c->file, key->line, key->col,
+               "\"<<\" merges mappings (e.g. <<: *defaults), not %s", ytype_name(x));
+      return c->rc = WEFT_EPARSE;
+    }
+    if (m->n == MAX_MERGES) {
+      diag_add(c->d, c->file, key->line, key->col, "more than %d merges into one mapping",
+               MAX_MERGES);
+      return c->rc = WEFT_ELIMIT;
+    }
+    m->src[m->n++] = x;
+  }
+  return 0;
+}
+
+static int apply_merges(struct conv *c, struct ynode *y, const struct merges *m)
+{
+  size_t total = y->n;
+  for (size_t i = 0; i < m->n; i++)
+    total += m->src[i]->n;
+  struct ynode **kids = arena_alloc(&c->t->arena, (total ? total : 1) * 2 * sizeof *kids);
+  struct strmap seen = {0};
+  int rc = kids ? 0 : WEFT_ENOMEM;
+  uint32_t k = 0;
+  for (uint32_t i = 0; !rc && i < y->n; i++) {
+    kids[2 * k] = y->kids[2 * i];
+    kids[2 * k + 1] = y->kids[2 * i + 1];
+    rc = strmap_put(&seen, kids[2 * k]->s, kids[2 * k]->len, k);
+    k++;
+  }
+  for (size_t j = 0; !rc && j < m->n; j++) {
+    const struct ynode *src = m->src[j];
+    for (uint32_t i = 0; !rc && i < src->n; i++) {
+      struct ynode *key = src->kids[2 * i], *val = src->kids[2 * i + 1];
+      if (strmap_get(&seen, key->s, key->len) != UINT32_MAX)
+        continue;
+      kids[2 * k] = key;
+      kids[2 * k + 1] = val;
+      rc = strmap_put(&seen, key->s, key->len, k);
+      k++;
+      y->size += key->size + val->size;
+      if (val->depth > y->depth)
+        y->depth = val->depth;
+    }
+  }
+  strmap_free(&seen);
+  if (rc)
+    return c->rc = rc;
+  y->kids = kids;
+  y->n = k;
+  return 0;
+}
+
 /* Duplicate keys: pairwise for small mappings, hashed for big ones. */
 static int check_dups(struct conv *c, const struct ynode *m)
 {
@@ -401,6 +469,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     void *it = NULL;
     uint32_t k = 0;
     struct fpos first = {0, 0, 0};
+    struct merges merges = {.n = 0};
     if (map) {
       struct fy_node_pair *p;
       while ((p = fy_node_mapping_iterate(fyn, &it)) && k < cnt) {
@@ -417,6 +486,11 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
         struct ynode *val = conv_node(c, fy_node_pair_value(p), key->line, key->col);
         if (!val)
           return NULL;
+        if (key->t == Y_STR && !key->quoted && key->len == 2 && memcmp(key->s, "<<", 2) == 0) {
+          if (add_merge(c, &merges, val, key))
+            return NULL;
+          continue;
+        }
         y->kids[2 * k] = key;
         y->kids[2 * k + 1] = val;
         y->size += key->size + val->size;
@@ -448,9 +522,11 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
       }
     }
     y->n = k;
-    y->depth++;
     if (map && check_dups(c, y))
       return NULL;
+    if (merges.n && apply_merges(c, y, &merges))
+      return NULL;
+    y->depth++;
     coll_pos(c, y, k ? &first : NULL, map, kline, kcol);
   }
   if (check_budget(c, y))

@@ -380,6 +380,19 @@ Test(model, hash_is_sha256_of_the_source)
   wf_free(w);
 }
 
+Test(model, merge_keys_copy_what_the_mapping_does_not_set)
+{
+  struct wf *w = load_ok("tests/valid/anchors.yaml");
+  const struct wf_step *c = step(w, "c"), *d = step(w, "d");
+  cr_expect_eq(c->kind, WF_RUN);
+  cr_expect_str_eq(c->script, "echo base");
+  cr_expect_eq(c->timeout_ms, 600000, "the mapping's own key wins");
+  cr_expect_eq(d->timeout_ms, 300000);
+  cr_expect_str_eq(json_string_value(json_object_get(d->env, "A")), "1");
+  cr_expect_eq(step(w, "b")->retry.attempts, 2);
+  wf_free(w);
+}
+
 Test(model, json_files_are_accepted)
 {
   struct wf *w = load_ok("tests/valid/json.yaml");
