@@ -335,8 +335,28 @@ static int report_alone(struct expr_prog *p, int id, const char *fallback, expr_
   if (!rc)
     rc = compile_text(p, b.p, NULL);
   buf_free(&b);
-  if (rc == WEFT_EEXPR)
+  if (rc == WEFT_EEXPR) {
+    /* the expression starts on line 2 of that program: say which of its own
+     * lines jq complains about when it has several */
+    const char *at = p->msgs.p ? strstr(p->msgs.p, " at <top-level>, line ") : NULL;
+    long line = at ? strtol(at + strlen(" at <top-level>, line "), NULL, 10) - 1 : 0;
+    if (line > 1 && memchr(it->text, '\n', it->len)) {
+      char *m = compile_clean_msg(p->msgs.p);
+      if (!m)
+        return WEFT_ENOMEM;
+      size_t l = strlen(m) + 48;
+      char *ml = malloc(l);
+      if (ml) {
+        snprintf(ml, l, "%s (line %ld of the expression)", m, line);
+        if (cb)
+          cb(ud, id, ml);
+      }
+      free(ml);
+      free(m);
+      return ml ? 0 : WEFT_ENOMEM;
+    }
     return report(cb, ud, id, p->msgs.p);
+  }
   if (rc)
     return rc;
   /* it compiles alone: the reason is ours (fallback) */

@@ -131,6 +131,8 @@ int expr_eval(struct expr_prog *p, int id, const json_t *ctx, const struct expr_
               json_t **out, char **err)
 {
   *out = NULL;
+  if (err)
+    *err = NULL;
   if (id < 0 || (size_t)id >= p->n) {
     set_err(err, NULL, "no expression with id %d", id);
     return WEFT_EINVAL;

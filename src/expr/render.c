@@ -254,6 +254,8 @@ static int render_string(struct expr_prog *p, const char *s, size_t len, const j
 int expr_render_str(struct expr_prog *p, const char *s, const json_t *ctx,
                     const struct expr_env *env, json_t **out, char **err)
 {
+  if (err)
+    *err = NULL;
   return render_string(p, s, strlen(s), ctx, env, out, err);
 }
 
@@ -316,6 +318,8 @@ out:
 int expr_render(struct expr_prog *p, const json_t *tmpl, const json_t *ctx,
                 const struct expr_env *env, json_t **out, char **err)
 {
+  if (err)
+    *err = NULL;
   if (!tmpl) {
     *out = json_null();
     return 0;

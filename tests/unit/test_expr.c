@@ -264,6 +264,17 @@ Test(expr, unexpected_character_message_keeps_its_essence)
   expr_prog_free(p);
 }
 
+Test(expr, error_in_multi_line_expression_names_its_line)
+{
+  struct expr_prog *p = expr_prog_new();
+  add(p, ".a |\n  .b |\n  nosuch");
+  struct errs e = {0};
+  cr_assert_eq(expr_prog_compile(p, collect, &e), WEFT_EEXPR);
+  cr_assert_eq(e.n, 1);
+  cr_assert_str_eq(e.msg[0], "nosuch/0 is not defined (line 3 of the expression)");
+  expr_prog_free(p);
+}
+
 Test(expr, empty_expression_is_an_error)
 {
   struct expr_prog *p = expr_prog_new();
