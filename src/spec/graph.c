@@ -63,7 +63,7 @@ static void resolve_one(struct sctx *c, struct gtmp *g, uint32_t i, const struct
 {
   struct wf *w = c->w;
   struct wf_step *s = &w->steps[i];
-  if (item->t != Y_STR) {
+  if (item->t != Y_STR && item->t != Y_INT) { /* `needs: [1]` names step "1" */
     char where[160];
     snprintf(where, sizeof where, "in step \"%s\"", s->id);
     bad_type(c, item, "needs", where, "a step id");
@@ -112,7 +112,7 @@ static int resolve_needs(struct sctx *c, struct gtmp *g, uint32_t *n_edges)
     s->n_needs = 0;
     if (!n || n->t == Y_NULL)
       continue;
-    if (n->t == Y_STR) {
+    if (n->t == Y_STR || n->t == Y_INT) {
       resolve_one(c, g, i, n, s->needs, &s->n_needs, at);
     } else if (n->t == Y_SEQ) {
       for (uint32_t k = 0; k < n->n; k++)

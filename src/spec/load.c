@@ -293,7 +293,8 @@ static void parse_top(struct sctx *c, const struct ynode *root)
   check_keys_x(c, root, top_keys, "at the top level", true);
   if (!(x = ymap_get(root, "name"))) {
     serr(c, root, "missing required key \"name\"");
-  } else if (get_str(c, x, "name", where, &s)) {
+  } else if ((x->t == Y_INT && x->i >= 0 && (s = x->s)) || /* name: 2024 */
+             get_str(c, x, "name", where, &s)) {
     if (!is_id(x->s, x->len))
       serr(c, x, "name \"%s\" must match [a-z0-9][a-z0-9_-]{0,63}", s);
     w->name = sdup(c, s);
