@@ -13,7 +13,8 @@
  *  - an expression that may read the whole context reports NULL for both
  *    roots: a bare `.`, `..`, `.[]`, `.[expr]`, a format without a string, or
  *    a function call (other than a short list of helpers that ignore their
- *    input) in a position whose input is the context. Positions are tracked
+ *    input, and functions the expression defines itself, whose bodies are
+ *    scanned in place) in a position whose input is the context. Positions are tracked
  *    through `|` (after it the input is something else, except after
  *    `… as $x |` and `label $x |`), `;`, brackets, `if/then/elif/else/end`
  *    and interpolations.
@@ -37,6 +38,7 @@ struct scan {
   void (*cb)(void *, const char *, const char *, size_t);
   void *ud;
   bool whole_steps, whole_needs;
+  bool has_def; /* some `def` in the text (defined_here() is O(n)) */
 };
 
 static bool tok_is(const struct lex_tok *t, enum lex_kind k, const char *s)
@@ -88,6 +90,19 @@ static bool term_end(const struct lex_tok *t)
   case LX_OP: return t->len == 1 && t->p[0] == '?';
   default: return false;
   }
+}
+
+/* A call of a function the expression defines itself (`def f: …; f`): its
+ * body is scanned where it is written, so the call adds nothing. */
+static bool defined_here(const struct scan *sc, const struct lex_tok *t)
+{
+  if (!sc->has_def)
+    return false;
+  for (size_t i = 0; i + 1 < sc->n; i++)
+    if (tok_is(&sc->t[i], LX_IDENT, "def") && sc->t[i + 1].kind == LX_IDENT &&
+        sc->t[i + 1].len == t->len && memcmp(sc->t[i + 1].p, t->p, t->len) == 0)
+      return true;
+  return false;
 }
 
 static bool plain_str(const struct lex_tok *t) { return t->kind == LX_STR && !t->escapes; }
@@ -167,7 +182,7 @@ static void scan_tokens(struct scan *sc)
         if (!tok_is(next, LX_OP, ":") && (root = root_name(t[i].p, t[i].len)))
           name_after(sc, root, sc->n);
       } else if (t[i].kind == LX_IDENT && !is_keyword(&t[i]) && !ignores_input(&t[i]) &&
-                 !(prev && tok_is(prev, LX_IDENT, "def"))) {
+                 !(prev && tok_is(prev, LX_IDENT, "def")) && !defined_here(sc, &t[i])) {
         whole(sc);
       } else if (t[i].kind == LX_FORMAT &&
                  !(next && (next->kind == LX_STR || next->kind == LX_STR_OPEN))) {
@@ -244,6 +259,8 @@ void expr_refs(const char *src, size_t len,
       sc.t = nt;
       cap = ncap;
     }
+    if (tok_is(&tok, LX_IDENT, "def"))
+      sc.has_def = true;
     sc.t[sc.n++] = tok;
   }
   scan_tokens(&sc);

@@ -875,6 +875,10 @@ Test(expr, refs_scan_cases)
       {"success and (.steps.k.outputs.list | map(.) | length) > 0", "steps:k"},
       {"# .steps.commented\n.steps.real", "steps:real"},
       {"..", "steps:* needs:*"},
+      {"def f: .steps.g.outputs; f | .x", "steps:g"},
+      {"def f: .; f", "steps:* needs:*"},
+      {"now | todate", ""},
+      {"{steps}", "steps:*"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct refs r = {{0}};
