@@ -16,7 +16,11 @@
  *
  * Values cross this API as jansson json_t; conversion to jv happens only here.
  * Ownership: inputs are borrowed; *out results are new references the caller
- * must json_decref(); *err strings are malloc'd and the caller frees them. */
+ * must json_decref(); they may share structure with ctx (a plain path returns
+ * the context's own node), so never modify a result in place: json_deep_copy()
+ * it first. *err is set to NULL on entry and, on error, to a malloc'd string
+ * the caller frees. Not thread-safe: one prog is used by one thread at a time
+ * (it owns jq states). */
 #ifndef WEFT_EXPR_EXPR_H
 #define WEFT_EXPR_EXPR_H
 
@@ -38,7 +42,8 @@ void expr_prog_free(struct expr_prog *p);
 
 /* Registers the text between `${{` and `}}` (surrounding spaces ignored).
  * Returns the id (>= 0) or WEFT_ELIMIT (over 16 KiB) / WEFT_ENOMEM. Must be
- * called before expr_prog_compile(). */
+ * called before expr_prog_compile(); afterwards only plain paths and texts
+ * already present are accepted (others: WEFT_ESTATE). */
 int expr_prog_add(struct expr_prog *p, const char *src, size_t len);
 size_t expr_prog_count(const struct expr_prog *p);
 const char *expr_prog_text(const struct expr_prog *p, int id);
@@ -50,7 +55,9 @@ typedef void (*expr_error_cb)(void *ud, int id, const char *msg);
 int expr_prog_compile(struct expr_prog *p, expr_error_cb cb, void *ud);
 
 /* Evaluates expression `id` with `.` = ctx. Exactly one value is required:
- * an error, no value or several values return WEFT_EEXPR with *err set. */
+ * an error, no value or several values return WEFT_EEXPR with *err set.
+ * env may be NULL: success true, failure and cancelled false. A non-plain
+ * expression before a successful compile is WEFT_ESTATE. */
 int expr_eval(struct expr_prog *p, int id, const json_t *ctx, const struct expr_env *env,
               json_t **out, char **err);
 
@@ -63,7 +70,9 @@ struct expr_seg {
 };
 /* Calls cb for each segment in order. Returns 0, or WEFT_EPARSE when a `${{`
  * has no closing `}}` (cb is not called for the broken tail; *bad_offset, when
- * not NULL, receives its offset). A string without `${{` is one literal. */
+ * not NULL, receives its offset). A string without `${{` is one literal.
+ * An expression ends at the first `}}` outside jq strings and outside any `{`
+ * it opened, so `${{ {a: {b: 1}} }}` and `${{ "}}" }}` work. */
 int expr_split(const char *s, size_t len,
                int (*cb)(void *ud, const struct expr_seg *seg), void *ud,
                size_t *bad_offset);
@@ -74,7 +83,10 @@ bool expr_has(const char *s, size_t len);
  * contains `${{ }}` is evaluated. A string that is exactly one `${{ }}` takes
  * the result's JSON type; inside a longer string each result is spliced in
  * (strings as they are, other values as compact JSON). Object keys are not
- * templated. Every expression must have been registered in p. */
+ * templated. Every expression must have been registered in p (an
+ * unregistered plain path is still evaluated; anything else unregistered is
+ * WEFT_ENOTFOUND). null splices as the empty string (as in GitHub Actions);
+ * `"${{ x }}"` with spaces around it is a splice, hence a string. */
 int expr_render(struct expr_prog *p, const json_t *tmpl, const json_t *ctx,
                 const struct expr_env *env, json_t **out, char **err);
 /* Same for one string; the result is a json_t (string or any type when the
