@@ -379,7 +379,8 @@ int proc_kill(struct proc *p, int reason)
 {
   if (reason != PROC_KILL_TIMEOUT && reason != PROC_KILL_CANCEL)
     return WEFT_EINVAL;
-  assert(!p->finished);
+  if (p->finished)
+    return WEFT_ESTATE; /* called from inside done: too late */
   if (p->kill_reason)
     return 0;
   p->kill_reason = reason;

@@ -112,7 +112,8 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
                struct proc **out);
 
 /* SIGTERM to the group now, SIGKILL after the grace. A second call keeps the
- * first reason and timer. Returns 0, or WEFT_EINVAL for a bad reason. */
+ * first reason and timer. Returns 0, WEFT_EINVAL for a bad reason, or
+ * WEFT_ESTATE when called from inside the proc's own done callback. */
 int proc_kill(struct proc *p, int reason);
 
 pid_t proc_pid(const struct proc *p);  /* 0 when the spawn failed */

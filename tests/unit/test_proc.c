@@ -1017,3 +1017,25 @@ Test(proc, secrets_are_masked_in_log_stream_and_capture)
   cr_assert_str_eq(s.captured, "x *** y\n");
   res_free(&s);
 }
+
+static void kill_inside_done(void *ud, const struct proc_result *r)
+{
+  struct res *s = ud;
+  on_done(ud, r);
+  s->exit_code = proc_kill(s->proc, PROC_KILL_CANCEL); /* reused as the rc */
+}
+
+Test(proc, kill_from_inside_done_is_refused)
+{
+  struct res s;
+  res_init(&s);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct proc_spec spec = {.argv = (const char *const[]){"true", NULL}};
+  cr_assert_eq(proc_start(&loop, &spec, kill_inside_done, &s, &s.proc), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  cr_assert_eq(s.calls, 1);
+  cr_assert_eq(s.exit_code, WEFT_ESTATE);
+  res_free(&s);
+}
