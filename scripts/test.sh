@@ -3,8 +3,9 @@
 #   1. installs missing packages (scripts/setup.sh --deps),
 #   2. a warnings-as-errors build and every ctest entry (unit + CLI end-to-end),
 #   3. the same suite again under ASan+UBSan,
-#   4. the fuzz targets for a bounded time (WEFT_FUZZ_SECONDS, default 20 each).
-# WEFT_TEST_QUICK=1 skips 3 and 4.
+#   4. the binary under valgrind on real commands (scripts/valgrind.sh),
+#   5. the fuzz targets for a bounded time (WEFT_FUZZ_SECONDS, default 20 each).
+# WEFT_TEST_QUICK=1 skips 3 to 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,6 +24,9 @@ if [ "${WEFT_TEST_QUICK:-0}" != 1 ]; then
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+
+  echo "== valgrind (memcheck) on the real binary"
+  bash scripts/valgrind.sh build-test/weft
 
   if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
     echo "== fuzz (bounded)"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# valgrind.sh — the weft binary under valgrind (memcheck) on real commands:
+# validate (valid and invalid files), graph, run (with retries, for_each,
+# failure), status, runs, logs, audit. Any memory error or definite leak fails.
+# Usage: scripts/valgrind.sh [path/to/weft]   (default build-test/weft)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=$(realpath "${1:-build-test/weft}")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export WEFT_HOME="$tmp/home" USER=valgrind
+VG=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+    --show-leak-kinds=definite --track-fds=no)
+vg() { # vg EXPECTED_EXIT ARGS...
+  local want=$1; shift
+  local rc=0
+  "${VG[@]}" "$W" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "valgrind: weft $* exited $rc (wanted $want)"; tail -40 "$tmp/err"; exit 1
+  fi
+  echo "ok: weft $*"
+}
+cat > "$tmp/bad.yaml" <<'YAML'
+name: Bad
+steps:
+  a: {run: "echo ${{ .inputs.x }}", nedds: [b]}
+  b: {needs: [a], retry: {attempts: 0}}
+YAML
+cat > "$tmp/mixed.yaml" <<'YAML'
+name: mixed
+steps:
+  fan: {for_each: 3, run: 'echo "v=$WEFT_INDEX" >> "$WEFT_OUTPUT"'}
+  flaky: {retry: {attempts: 2, delay: 10ms}, run: '[ "$WEFT_ATTEMPT" = 2 ]'}
+  join: {needs: [fan, flaky], set: {sum: "${{ [.steps.fan.outputs[].v] | add }}"}}
+  bad: {needs: join, run: "echo failing; exit 3"}
+finally:
+  report: {run: "echo done"}
+YAML
+vg 0 validate examples/hello.yaml examples/data-pipeline.yaml examples/model-training.yaml
+vg 2 validate "$tmp/bad.yaml"
+vg 0 graph examples/data-pipeline.yaml --format mermaid
+vg 0 run examples/hello.yaml -i who=valgrind
+vg 1 run "$tmp/mixed.yaml" --json
+id=$("$W" runs --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+vg 0 status "$id" --json
+vg 0 runs
+vg 0 logs "$id"
+vg 1 retry "$id" --from fan --json
+vg 0 audit verify
+vg 0 audit export "$id"
+echo "valgrind: clean"
