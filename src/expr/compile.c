@@ -426,6 +426,11 @@ int expr_prog_compile(struct expr_prog *p, expr_error_cb cb, void *ud)
       nbad++;
       if (cb)
         cb(ud, (int)id, "empty expression");
+    } else if (memchr(it->text, '\0', it->len)) {
+      /* jq_compile takes a C string: the rest would silently vanish */
+      nbad++;
+      if (cb)
+        cb(ud, (int)id, "expression contains a NUL byte");
     } else if (starts_with_import(it->text, it->len)) {
       nbad++;
       if (cb)

@@ -275,6 +275,19 @@ Test(expr, error_in_multi_line_expression_names_its_line)
   expr_prog_free(p);
 }
 
+Test(expr, nul_byte_in_expression_is_an_error)
+{
+  struct expr_prog *p = expr_prog_new();
+  int id = expr_prog_add(p, ".a | tostring\0) | .b", 20);
+  cr_assert_geq(id, 0);
+  struct errs e = {0};
+  cr_assert_eq(expr_prog_compile(p, collect, &e), WEFT_EEXPR);
+  cr_assert_eq(e.n, 1);
+  cr_assert_eq(e.id[0], id);
+  cr_assert(strstr(e.msg[0], "NUL"), "%s", e.msg[0]);
+  expr_prog_free(p);
+}
+
 Test(expr, empty_expression_is_an_error)
 {
   struct expr_prog *p = expr_prog_new();
