@@ -65,7 +65,7 @@ struct proc {
   const char *fail_kind;      /* set when it could not start properly */
   char fail_msg[PROC_MSG_MAX];
   struct buf capture;
-  struct mask mask;           /* secrets to show as *** */
+  struct proc_mask mask;           /* secrets to show as *** */
   int log_errno;
 };
 
@@ -76,7 +76,7 @@ static void handle_closed(struct proc *p)
   assert(p->handles > 0);
   if (--p->handles == 0) {
     buf_free(&p->capture);
-    mask_free(&p->mask);
+    proc_mask_free(&p->mask);
     free(p->output_path);
     free(p->log_path);
     free(p);
@@ -316,7 +316,7 @@ static void end_output(struct proc *p)
 {
   if (p->eof)
     return;
-  mask_flush(&p->mask, deliver, p);
+  proc_mask_flush(&p->mask, deliver, p);
   close_pipe(p);
   p->eof = true;
 }
@@ -325,7 +325,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
   struct proc *p = s->data;
   if (n > 0) {
-    if (mask_feed(&p->mask, b->base, (size_t)n, deliver, p) && !p->log_errno)
+    if (proc_mask_feed(&p->mask, b->base, (size_t)n, deliver, p) && !p->log_errno)
       p->log_errno = ENOMEM; /* part of the output was dropped, not shown unmasked */
     return;
   }
@@ -435,7 +435,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   p = calloc(1, sizeof *p);
   if (!p)
     return WEFT_ENOMEM;
-  if ((rc = mask_init(&p->mask, spec->secrets))) {
+  if ((rc = proc_mask_init(&p->mask, spec->secrets))) {
     free(p);
     return rc;
   }
@@ -450,7 +450,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   if ((spec->output_path && !(p->output_path = strdup(spec->output_path))) ||
       (spec->log_path && !(p->log_path = strdup(spec->log_path)))) {
     free(p->output_path);
-    mask_free(&p->mask);
+    proc_mask_free(&p->mask);
     free(p);
     return WEFT_ENOMEM;
   }

@@ -84,7 +84,7 @@ struct proc_spec {
   const char *const *secrets; /* NULL-terminated values shown as "***" in the
                                log, on_output and captured (also when split
                                across reads); NULL = none. Each at most
-                               MASK_SECRET_MAX (64 KiB) bytes. */
+                               PROC_SECRET_MAX (64 KiB) bytes. */
 };
 
 struct proc_result {

@@ -6,7 +6,7 @@
  * everything from here on is held for the next chunk; otherwise the longest
  * secret that matches here becomes "***". Bytes that start no secret are
  * copied in runs. The held tail is always shorter than the longest secret,
- * so memory is bounded by MASK_SECRET_MAX plus one piece of input. Matching
+ * so memory is bounded by PROC_SECRET_MAX plus one piece of input. Matching
  * is naive (secrets x positions that start one): a run has few secrets, and
  * the first-byte table skips everything else. */
 #include "exec/proc_mask.h"
@@ -19,10 +19,10 @@
 
 static _Thread_local struct buf g_work, g_out;
 
-int mask_init(struct mask *m, const char *const *secrets)
+int proc_mask_init(struct proc_mask *m, const char *const *secrets)
 {
   memset(m, 0, sizeof *m);
-  buf_init(&m->hold, MASK_SECRET_MAX);
+  buf_init(&m->hold, PROC_SECRET_MAX);
   size_t n = 0;
   for (const char *const *s = secrets; s && *s; s++)
     if (**s)
@@ -32,19 +32,19 @@ int mask_init(struct mask *m, const char *const *secrets)
   m->secret = calloc(n, sizeof *m->secret);
   m->len = calloc(n, sizeof *m->len);
   if (!m->secret || !m->len) {
-    mask_free(m);
+    proc_mask_free(m);
     return WEFT_ENOMEM;
   }
   for (const char *const *s = secrets; *s; s++) {
     size_t l = strlen(*s);
     if (!l)
       continue;
-    if (l > MASK_SECRET_MAX) {
-      mask_free(m);
+    if (l > PROC_SECRET_MAX) {
+      proc_mask_free(m);
       return WEFT_ELIMIT;
     }
     if (!(m->secret[m->n] = strdup(*s))) {
-      mask_free(m);
+      proc_mask_free(m);
       return WEFT_ENOMEM;
     }
     m->len[m->n++] = l;
@@ -55,9 +55,9 @@ int mask_init(struct mask *m, const char *const *secrets)
   return 0;
 }
 
-bool mask_active(const struct mask *m) { return m->n > 0; }
+bool proc_mask_active(const struct proc_mask *m) { return m->n > 0; }
 
-void mask_free(struct mask *m)
+void proc_mask_free(struct proc_mask *m)
 {
   for (size_t i = 0; i < m->n; i++)
     free(m->secret[i]);
@@ -70,13 +70,13 @@ void mask_free(struct mask *m)
 static void scratch_init(void)
 {
   if (g_work.max == 0) {
-    buf_init(&g_work, MASK_SECRET_MAX + PIECE);
-    buf_init(&g_out, 3 * (MASK_SECRET_MAX + PIECE));
+    buf_init(&g_work, PROC_SECRET_MAX + PIECE);
+    buf_init(&g_out, 3 * (PROC_SECRET_MAX + PIECE));
   }
 }
 
 /* Scans d[0..n): emits the decided part, leaves the rest in m->hold. */
-static int scan(struct mask *m, const char *d, size_t n, bool final, mask_emit_cb emit, void *ud)
+static int scan(struct proc_mask *m, const char *d, size_t n, bool final, proc_mask_emit_cb emit, void *ud)
 {
   int rc = 0;
   size_t i = 0, run = 0;
@@ -121,7 +121,7 @@ out:
   return rc == WEFT_ELIMIT ? WEFT_ENOMEM : rc;
 }
 
-int mask_feed(struct mask *m, const char *d, size_t n, mask_emit_cb emit, void *ud)
+int proc_mask_feed(struct proc_mask *m, const char *d, size_t n, proc_mask_emit_cb emit, void *ud)
 {
   if (!m->n) {
     if (n)
@@ -145,7 +145,7 @@ int mask_feed(struct mask *m, const char *d, size_t n, mask_emit_cb emit, void *
   return 0;
 }
 
-int mask_flush(struct mask *m, mask_emit_cb emit, void *ud)
+int proc_mask_flush(struct proc_mask *m, proc_mask_emit_cb emit, void *ud)
 {
   if (!m->n || !m->hold.len)
     return 0;

@@ -6,8 +6,8 @@
  * a secret and decides when the next chunk (or the end) comes. When several
  * secrets match at one position the longest wins.
  *
- * Ownership: mask_init() copies the secrets (empty strings are ignored);
- * mask_free() releases them. Output goes to the emit callback; the data it
+ * Ownership: proc_mask_init() copies the secrets (empty strings are ignored);
+ * proc_mask_free() releases them. Output goes to the emit callback; the data it
  * gets is borrowed for the call. Per thread one scratch buffer is shared by
  * all maskers (they are fed one chunk at a time on the loop's thread). */
 #ifndef WEFT_EXEC_PROC_MASK_H
@@ -18,11 +18,11 @@
 
 #include "util/buf.h"
 
-#define MASK_SECRET_MAX (64u << 10) /* longer secrets are an error */
+#define PROC_SECRET_MAX (64u << 10) /* longer secrets are an error */
 
-typedef void (*mask_emit_cb)(void *ud, const char *data, size_t len);
+typedef void (*proc_mask_emit_cb)(void *ud, const char *data, size_t len);
 
-struct mask {
+struct proc_mask {
   char **secret;
   size_t *len;
   size_t n, maxlen;
@@ -31,14 +31,14 @@ struct mask {
 };
 
 /* secrets: NULL-terminated (or NULL). Returns 0, WEFT_ENOMEM or WEFT_ELIMIT. */
-int mask_init(struct mask *m, const char *const *secrets);
-bool mask_active(const struct mask *m);
+int proc_mask_init(struct proc_mask *m, const char *const *secrets);
+bool proc_mask_active(const struct proc_mask *m);
 /* Feeds a chunk; emits what is decided. Returns 0, or WEFT_ENOMEM when a
  * scratch buffer cannot grow (then that part of the chunk is dropped, never
  * emitted unmasked). */
-int mask_feed(struct mask *m, const char *d, size_t n, mask_emit_cb emit, void *ud);
+int proc_mask_feed(struct proc_mask *m, const char *d, size_t n, proc_mask_emit_cb emit, void *ud);
 /* End of stream: emits the held tail (masking complete secrets in it). */
-int mask_flush(struct mask *m, mask_emit_cb emit, void *ud);
-void mask_free(struct mask *m);
+int proc_mask_flush(struct proc_mask *m, proc_mask_emit_cb emit, void *ud);
+void proc_mask_free(struct proc_mask *m);
 
 #endif

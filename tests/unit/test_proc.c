@@ -945,16 +945,16 @@ static void mask_all_splits(const char *const *secrets, const char *text, const 
 {
   size_t n = strlen(text);
   for (size_t cut = 0; cut <= n; cut++) {
-    struct mask m;
+    struct proc_mask m;
     struct buf out;
     buf_init(&out, 1 << 20);
-    cr_assert_eq(mask_init(&m, secrets), 0);
-    cr_assert_eq(mask_feed(&m, text, cut, collect, &out), 0);
-    cr_assert_eq(mask_feed(&m, text + cut, n - cut, collect, &out), 0);
-    cr_assert_eq(mask_flush(&m, collect, &out), 0);
+    cr_assert_eq(proc_mask_init(&m, secrets), 0);
+    cr_assert_eq(proc_mask_feed(&m, text, cut, collect, &out), 0);
+    cr_assert_eq(proc_mask_feed(&m, text + cut, n - cut, collect, &out), 0);
+    cr_assert_eq(proc_mask_flush(&m, collect, &out), 0);
     cr_assert_str_eq(out.p ? out.p : "", want, "split at %zu", cut);
     buf_free(&out);
-    mask_free(&m);
+    proc_mask_free(&m);
   }
 }
 
@@ -991,12 +991,12 @@ Test(mask, repeated_prefix_bytes_do_not_hide_a_secret)
 
 Test(mask, too_long_secret_is_refused)
 {
-  char *big = malloc(MASK_SECRET_MAX + 2);
-  memset(big, 's', MASK_SECRET_MAX + 1);
-  big[MASK_SECRET_MAX + 1] = '\0';
+  char *big = malloc(PROC_SECRET_MAX + 2);
+  memset(big, 's', PROC_SECRET_MAX + 1);
+  big[PROC_SECRET_MAX + 1] = '\0';
   const char *sec[] = {big, NULL};
-  struct mask m;
-  cr_assert_eq(mask_init(&m, sec), WEFT_ELIMIT);
+  struct proc_mask m;
+  cr_assert_eq(proc_mask_init(&m, sec), WEFT_ELIMIT);
   free(big);
 }
 
