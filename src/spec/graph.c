@@ -415,7 +415,9 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
   if (!is_step_scope)
     return; /* outputs read every step */
   const struct wf_step *s = &w->steps[sc];
-  bool ok = s->is_finally && !w->steps[x].is_finally;
+  /* LANGUAGE.md: finally steps may read every step (those not upstream may
+   * not have run yet when read; that is the author's choice) */
+  bool ok = s->is_finally && x != sc;
   for (uint32_t k = 0; !ok && k < s->n_needs; k++)
     ok = s->needs[k] == x;
   if (ok)
