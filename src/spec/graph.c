@@ -14,6 +14,7 @@
  * needs, the common case, answer at the first level. */
 #include "spec/spec_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +265,24 @@ static int topo_sort(struct sctx *c)
     c->priv->topo_pos[w->topo[k]] = k;
   return tail == n ? 0 : WEFT_EINVAL;
 }
+
+#ifndef NDEBUG
+/* Invariant (checked from assert only): topo is a permutation, every need
+ * comes before its step, every main step before every finally step. */
+static bool topo_ok(const struct wf *w, const uint32_t *tpos)
+{
+  for (uint32_t i = 0; i < w->n_steps; i++) {
+    if (w->topo[tpos[i]] != i)
+      return false;
+    if ((i < w->n_main) != (tpos[i] < w->n_main))
+      return false;
+    for (uint32_t k = 0; k < w->steps[i].n_needs; k++)
+      if (tpos[w->steps[i].needs[k]] >= tpos[i])
+        return false;
+  }
+  return true;
+}
+#endif
 
 /* ---- upstream ------------------------------------------------------------- */
 
@@ -553,6 +572,7 @@ void graph_build(struct sctx *c)
     rc = 0;
   if (rc)
     goto out;
+  assert(topo_ok(c->w, c->priv->topo_pos));
   rc = check_reach(c, &g);
 out:
   if (rc && !c->rc)
