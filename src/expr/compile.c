@@ -174,6 +174,10 @@ static int new_state(struct expr_prog *p, jq_state **out)
   if (!jq)
     return WEFT_ENOMEM;
   jq_set_error_cb(jq, compile_msg_cb, &p->msgs);
+  /* jq 1.6's jq_init leaves these two uninitialised: `input` or `debug` would
+   * call through a garbage pointer */
+  jq_set_input_cb(jq, NULL, NULL);
+  jq_set_debug_cb(jq, NULL, NULL);
   jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
   *out = jq;
   return 0;

@@ -608,6 +608,29 @@ Test(expr, call_syntax_for_helpers_is_not_jq)
   expr_prog_free(p);
 }
 
+Test(expr, builtins_that_need_host_callbacks_are_safe)
+{
+  /* jq 1.6 leaves the input and debug callbacks uninitialised (ASan fills
+   * them with garbage): they must be set to NULL before anything runs */
+  struct {
+    const char *src, *want; /* want NULL: an expression error */
+  } cases[] = {{"debug | 1", "1"}, {"[inputs]", "[]"}, {"input", NULL},
+               {"input_filename", "null"}, {"get_search_list", "[]"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *out = NULL;
+    char *err = NULL;
+    int rc = eval1(cases[i].src, "{}", NULL, &out, &err);
+    if (cases[i].want) {
+      cr_assert_eq(rc, 0, "%s: %s", cases[i].src, err);
+      assert_json_eq(out, cases[i].want, cases[i].src);
+    } else {
+      cr_assert_eq(rc, WEFT_EEXPR, "%s", cases[i].src);
+    }
+    json_decref(out);
+    free(err);
+  }
+}
+
 Test(expr, env_and_dollar_env_are_empty)
 {
   const char *srcs[] = {"env", "$ENV", "env.HOME", "$ENV.HOME", "env | length"};
