@@ -10,8 +10,9 @@
  *
  * Upstream questions ("is X in the transitive needs of S?") use the topo
  * positions to prune: X can only be upstream of S when it comes earlier, and
- * a backward DFS from S never needs to visit steps placed before X. Direct
- * needs, the common case, answer at the first level. */
+ * a search never needs to go past X's (backward) or S's (forward) position.
+ * Direct needs, the common case, answer at the first level; validation asks
+ * its questions in bulk (answer_queries), wf_is_upstream() one at a time. */
 #include "spec/spec_int.h"
 
 #include <assert.h>
@@ -26,7 +27,7 @@
 
 struct gtmp {
   const struct ynode **edge_at; /* the needs item naming each edge */
-  uint32_t *stamp;              /* DFS marks for upstream() */
+  uint32_t *stamp;              /* DFS marks for answer_queries() */
   uint32_t mark;
   uint32_t *stack;
   const char **ids;             /* for did-you-mean, built on demand */
@@ -286,46 +287,52 @@ static bool topo_ok(const struct wf *w, const uint32_t *tpos)
 
 /* ---- upstream ------------------------------------------------------------- */
 
-static bool upstream(const struct wf *w, const uint32_t *tpos, uint32_t up, uint32_t step,
-                     uint32_t *stamp, uint32_t mark, uint32_t *stack)
-{
-  if (up == step || tpos[up] >= tpos[step])
-    return false;
-  const struct wf_step *s = &w->steps[step];
-  for (uint32_t k = 0; k < s->n_needs; k++)
-    if (s->needs[k] == up)
-      return true;
-  size_t top = 0;
-  stack[top++] = step;
-  stamp[step] = mark;
-  while (top) {
-    const struct wf_step *x = &w->steps[stack[--top]];
-    for (uint32_t k = 0; k < x->n_needs; k++) {
-      uint32_t v = x->needs[k];
-      if (v == up)
-        return true;
-      if (stamp[v] == mark || tpos[v] < tpos[up])
-        continue;
-      stamp[v] = mark;
-      stack[top++] = v;
-    }
-  }
-  return false;
-}
-
 bool wf_is_upstream(const struct wf *w, uint32_t up, uint32_t step)
 {
   if (!w || up >= w->n_steps || step >= w->n_steps || !w->index)
     return false;
   const struct spec_priv *p = w->index;
-  uint32_t *stamp = calloc(w->n_steps, sizeof *stamp);
-  uint32_t *stack = malloc(w->n_steps * sizeof *stack);
-  bool r = false;
-  if (stamp && stack)
-    r = upstream(w, p->topo_pos, up, step, stamp, 1, stack);
-  free(stamp);
+  const uint32_t *tpos = p->topo_pos;
+  if (!tpos || up == step || tpos[up] >= tpos[step])
+    return false;
+  const struct wf_step *s = &w->steps[step];
+  for (uint32_t k = 0; k < s->n_needs; k++)
+    if (s->needs[k] == up)
+      return true;
+  /* backward DFS, never below up's topo position; a bitset (n/8 bytes) and a
+   * stack that grows only as far as the search goes */
+  bool found = false;
+  uint8_t *seen = calloc((w->n_steps + 7) / 8, 1);
+  size_t cap = 64, top = 0;
+  uint32_t *stack = malloc(cap * sizeof *stack);
+  if (!seen || !stack)
+    goto out;
+  stack[top++] = step;
+  while (top && !found) {
+    const struct wf_step *x = &w->steps[stack[--top]];
+    for (uint32_t k = 0; k < x->n_needs; k++) {
+      uint32_t v = x->needs[k];
+      if (v == up) {
+        found = true;
+        break;
+      }
+      if ((seen[v / 8] & (1u << (v % 8))) || tpos[v] < tpos[up])
+        continue;
+      seen[v / 8] |= (uint8_t)(1u << (v % 8));
+      if (top == cap) {
+        uint32_t *ns = realloc(stack, cap * 2 * sizeof *ns);
+        if (!ns)
+          goto out;
+        stack = ns;
+        cap *= 2;
+      }
+      stack[top++] = v;
+    }
+  }
+out:
+  free(seen);
   free(stack);
-  return r;
+  return found;
 }
 
 /* ---- reach ---------------------------------------------------------------- */
