@@ -61,6 +61,7 @@ struct lexer {
   bool comments;      /* `#` starts a comment (jq); false in expr_split */
   bool lenient;       /* a close that matches nothing is LX_OP, not LX_ERR */
   int depth;
+  int braces;         /* how many '{' are on the stack */
   char stack[EXPR_LEX_DEPTH]; /* ( [ { and 'i' for an open `\(` */
   const char *err;    /* why LX_ERR */
 };

@@ -31,6 +31,7 @@ void lex_init(struct lexer *lx, const char *s, size_t len, bool comments, bool l
   lx->comments = comments;
   lx->lenient = lenient;
   lx->depth = 0;
+  lx->braces = 0;
   lx->err = NULL;
 }
 
@@ -219,6 +220,7 @@ void lex_next(struct lexer *lx, struct lex_tok *t)
       return;
     }
     lx->stack[lx->depth++] = c;
+    lx->braces += c == '{';
     t->kind = LX_OPEN;
     lx->pos++;
     return;
@@ -239,6 +241,7 @@ void lex_next(struct lexer *lx, struct lex_tok *t)
       return;
     }
     lx->depth--;
+    lx->braces -= top == '{';
     if (top == 'i') {
       scan_string(lx, t, false);
       return;

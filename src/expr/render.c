@@ -29,14 +29,6 @@ bool expr_has(const char *s, size_t len)
   return s && len >= 3 && memmem(s, len, "${{", 3) != NULL;
 }
 
-static bool stack_has_brace(const struct lexer *lx)
-{
-  for (int i = 0; i < lx->depth; i++)
-    if (lx->stack[i] == '{')
-      return true;
-  return false;
-}
-
 /* Offset of the closing `}}` of an expression starting at s[from], or -1. */
 static long find_end(const char *s, size_t len, size_t from)
 {
@@ -44,7 +36,7 @@ static long find_end(const char *s, size_t len, size_t from)
   struct lex_tok t;
   lex_init(&lx, s + from, len - from, false, true);
   for (;;) {
-    bool braces = stack_has_brace(&lx);
+    bool braces = lx.braces > 0;
     lex_next(&lx, &t);
     if (t.kind == LX_EOF || t.kind == LX_ERR)
       return -1;
