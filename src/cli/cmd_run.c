@@ -74,7 +74,10 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
                    const struct exec_opts *eo)
 {
   (void)c;
+  int64_t t0 = wt_mono_us();
   int rc = rt_loop(rt);
+  if (getenv("WEFT_TIMING"))
+    fprintf(stderr, "timing: execute %.3f ms\n", (double)(wt_mono_us() - t0) / 1000.0);
   progress_finish(pg);
   FILE *o = eo->json ? stderr : stdout;
   int worst = EXIT_OK;
@@ -183,7 +186,10 @@ int cli_run(struct cli *c, int argc, char **argv)
   }
   struct diag_list d = {0};
   struct wf *wf = NULL;
+  int64_t t0 = wt_mono_us();
   int rc = wf_load_file(path, &wf, &d);
+  if (getenv("WEFT_TIMING"))
+    fprintf(stderr, "timing: load %.3f ms\n", (double)(wt_mono_us() - t0) / 1000.0);
   if (rc) {
     diag_sort(&d);
     diag_print(stderr, &d);

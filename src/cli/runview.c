@@ -175,8 +175,11 @@ json_t *rv_status_json(struct store *s, const struct store_run *r)
 void rv_print_tail(FILE *out, const char *path, int n, const char *prefix)
 {
   FILE *f = fopen(path, "r");
-  if (!f)
+  if (!f) {
+    /* the executor creates a log only when the step prints something */
+    fprintf(out, "%s(no output)\n", prefix);
     return;
+  }
   /* read the last 64 KiB at most, then print its last n lines */
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
