@@ -503,6 +503,8 @@ static int fe_resume(struct eng_run *r, uint32_t s)
       r->u.flags[u] |= UF_QUEUED;
     }
   }
+  if (!rc && st->done == st->n && !engine_status_terminal(r->u.status[s]))
+    return eng_fe_done(r, s); /* nothing was left to rerun */
   if (rc || instant)
     return rc;
   if (kind_slot(st->ws->kind))

@@ -223,7 +223,8 @@ int engine_retry(struct eng_run *run, uint32_t from_step, int64_t now, struct en
  *                                    instance row (index >= 0) of for_each steps
  *   engine_restore_end(run, now, fx) re-arms timers, marks attempts that were
  *                                    running as interrupted and re-attempts them
- * Rows are borrowed (json referenced). */
+ * Rows are borrowed (json copied). Instance rows of a step that is not expanded
+ * (pending again after a retry) or beyond its n_instances are ignored. */
 struct eng_saved_unit {
   uint32_t step;
   int32_t index;              /* -1: the step row */

@@ -54,8 +54,10 @@ int engine_restore_unit(struct eng_run *r, const struct eng_saved_unit *row)
       r->leaf_count[ENG_PENDING] += row->n_instances;
     }
   } else {
-    if (!st->is_fe || !st->expanded || (uint32_t)row->index >= st->n)
+    if (!st->is_fe)
       return WEFT_EINVAL;
+    if (!st->expanded || (uint32_t)row->index >= st->n)
+      return 0; /* left over from before a retry reset the step: ignored */
     u = st->first + (uint32_t)row->index;
   }
   raw_set(r, u, row->status);
@@ -333,7 +335,7 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
       continue;
     struct eng_step *st = &r->st[s];
     const struct wf_step *ws = &wf->steps[s];
-    bool keep = st->is_fe && st->expanded && s != from;
+    bool keep = st->is_fe && st->expanded && s != from && !ws->is_finally;
     for (uint32_t i = 0; keep && i < ws->n_needs; i++)
       keep = !mark[ws->needs[i]];
     if (keep) {

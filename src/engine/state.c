@@ -14,7 +14,8 @@
  *        ▼                    │  │    engine_restore_end: interrupted ─┐
  *     WAITING ◄──repeat_next──┘  │                         (self) ◄────┘
  *        │  (executor, or a repeat delay)
- *        │ ──on_timer: delay over / start_unit ──► RUNNING
+ *        │ ──on_timer: delay over / start_unit ──► RUNNING, or WAITING (self:
+ *        │   the next iteration of an approval/wait step)
  *        │ ──unit_done ──► SUCCEEDED | FAILED | RETRYING | CANCELLED
  *     RETRYING ◄── eng_fail_unit (attempts left, retry.if true)
  *        │ ──on_timer (backoff over) / start_unit ──► RUNNING | WAITING
@@ -37,6 +38,7 @@
 #include "util/err.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +48,8 @@ static const unsigned step_next[ENG_ST__N] = {
                   B(ENG_SKIPPED) | B(ENG_CANCELLED),
   [ENG_RUNNING] = B(ENG_RUNNING) | B(ENG_WAITING) | B(ENG_RETRYING) | B(ENG_SUCCEEDED) |
                   B(ENG_FAILED) | B(ENG_CANCELLED),
-  [ENG_WAITING] = B(ENG_RUNNING) | B(ENG_RETRYING) | B(ENG_SUCCEEDED) | B(ENG_FAILED) |
-                  B(ENG_CANCELLED),
+  [ENG_WAITING] = B(ENG_RUNNING) | B(ENG_WAITING) | B(ENG_RETRYING) | B(ENG_SUCCEEDED) |
+                  B(ENG_FAILED) | B(ENG_CANCELLED),
   [ENG_RETRYING] = B(ENG_RUNNING) | B(ENG_WAITING) | B(ENG_FAILED) | B(ENG_CANCELLED),
   [ENG_SUCCEEDED] = B(ENG_PENDING),
   [ENG_FAILED] = B(ENG_PENDING),
@@ -196,6 +198,10 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
   assert(u < U->n);
   enum eng_status from = U->status[u];
   if (!engine_step_transition_ok(from, to)) {
+#ifndef NDEBUG
+    fprintf(stderr, "step_set_state: %s#%d %s -> %s not allowed\n", r->wf->steps[r->u.step[u]].id,
+            unit_index(r, u), engine_status_name(from), engine_status_name(to));
+#endif
     assert(!"step transition not allowed");
     return WEFT_ESTATE;
   }

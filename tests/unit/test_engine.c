@@ -391,7 +391,11 @@ static void process(struct sim *s, int rc)
           break;
         }
       break;
-    case ENG_FX_RUN_FINISHED: s->finished = true; break;
+    case ENG_FX_RUN_FINISHED:
+      s->finished = true;
+      cr_assert_eq(s->n_tm, 0, "run finished with %d timers armed", s->n_tm);
+      cr_assert_eq(s->n_fl, 0, "run finished with %d attempts in flight", s->n_fl);
+      break;
     }
   }
   engine_fx_reset(&s->fx);
@@ -422,6 +426,11 @@ static void run_command(struct sim *s, struct command *c)
 {
   c->done = true;
   if (!strcmp(c->what, "cancel")) {
+    if (engine_run_status(s->run) >= ENG_RUN_SUCCEEDED) {
+      emit(s, "command cancel: the run is finished");
+      cr_assert_eq(engine_cancel(s->run, s->now, &s->fx), WEFT_ESTATE);
+      return;
+    }
     emit(s, "command cancel");
     process(s, engine_cancel(s->run, s->now, &s->fx));
   } else if (!strcmp(c->what, "crash")) {
@@ -433,6 +442,11 @@ static void run_command(struct sim *s, struct command *c)
       cr_assert_neq(from, WF_NONE, "retry: unknown step %s", c->arg);
     }
     char l[128];
+    if (engine_run_status(s->run) < ENG_RUN_SUCCEEDED) {
+      emit(s, "command retry: the run is not finished");
+      cr_assert_eq(engine_retry(s->run, from, s->now, &s->fx), WEFT_ESTATE);
+      return;
+    }
     snprintf(l, sizeof l, "command retry%s%s", c->arg[0] ? " --from " : "", c->arg);
     emit(s, l);
     s->finished = false;
@@ -499,32 +513,22 @@ static bool advance(struct sim *s)
   return true;
 }
 
-static void run_case(const char *name)
+/* Plays `script` against wf; returns the trace (malloc'd). Checks the
+ * invariants every case must keep: when the run finishes no attempt is in
+ * flight and no timer is armed; at the end the run is terminal unless some
+ * attempt hangs forever, and then every step and instance is terminal too. */
+static char *simulate(const struct wf *wf, const char *script)
 {
-  char path[1024];
   struct sim *s = calloc(1, sizeof *s);
   cr_assert(s);
-  snprintf(path, sizeof path, "%s/tests/traces/%s/script.txt", WEFT_SOURCE_DIR, name);
-  char *script = slurp(path);
-  cr_assert(script, "cannot read %s", path);
   parse_script(script, &s->sc);
-  free(script);
-
-  struct wf *wf = NULL;
-  struct diag_list d = {0};
-  snprintf(path, sizeof path, "%s/tests/traces/%s/workflow.yaml", WEFT_SOURCE_DIR, name);
-  int rc = wf_load_file(path, &wf, &d);
-  if (rc)
-    diag_print(stderr, &d);
-  diag_list_free(&d);
-  cr_assert_eq(rc, 0, "cannot load %s", path);
   s->wf = wf;
   s->cfg = (struct eng_config){.run_id = "RUN1", .trigger = "manual", .inputs = s->sc.inputs,
                                .max_parallel = s->sc.max_parallel, .seed = s->sc.seed};
   s->store.n_steps = wf->n_steps;
-  s->store.steps = calloc(wf->n_steps, sizeof(struct row));
-  s->store.inst = calloc(wf->n_steps, sizeof(struct row *));
-  s->store.n_inst = calloc(wf->n_steps, sizeof(uint32_t));
+  s->store.steps = calloc(wf->n_steps ? wf->n_steps : 1, sizeof(struct row));
+  s->store.inst = calloc(wf->n_steps ? wf->n_steps : 1, sizeof(struct row *));
+  s->store.n_inst = calloc(wf->n_steps ? wf->n_steps : 1, sizeof(uint32_t));
   buf_init(&s->out, 1 << 24);
   engine_fx_init(&s->fx);
   cr_assert_eq(engine_new(wf, &s->cfg, &s->run), 0);
@@ -533,45 +537,90 @@ static void run_case(const char *name)
   while (advance(s))
     cr_assert(++guard < 100000, "simulation does not end");
 
-  buf_printf(&s->out, "final run %s\n", engine_run_status_name(engine_run_status(s->run)));
+  enum eng_run_status rs = engine_run_status(s->run);
+  bool hangs = false;
+  for (int k = 0; k < s->n_fl; k++)
+    hangs |= s->fl[k].end < 0;
+  cr_assert(rs >= ENG_RUN_SUCCEEDED || hangs, "run left %s with nothing to wait for:\n%s",
+            engine_run_status_name(rs), s->out.p);
+  buf_printf(&s->out, "final run %s\n", engine_run_status_name(rs));
   for (uint32_t i = 0; i < wf->n_steps; i++) {
-    buf_printf(&s->out, "final step %s %s", wf->steps[i].id,
-               engine_status_name(engine_unit_status(s->run, i, -1)));
+    enum eng_status st = engine_unit_status(s->run, i, -1);
+    cr_assert(hangs || engine_status_terminal(st), "step %s left %s", wf->steps[i].id,
+              engine_status_name(st));
+    buf_printf(&s->out, "final step %s %s", wf->steps[i].id, engine_status_name(st));
     uint32_t n = engine_instance_count(s->run, i);
-    for (uint32_t k = 0; k < n; k++)
-      buf_printf(&s->out, "%s%s", k ? "," : " [",
-                 engine_status_name(engine_unit_status(s->run, i, (int32_t)k)));
+    for (uint32_t k = 0; k < n; k++) {
+      enum eng_status is = engine_unit_status(s->run, i, (int32_t)k);
+      cr_assert(hangs || engine_status_terminal(is));
+      buf_printf(&s->out, "%s%s", k ? "," : " [", engine_status_name(is));
+    }
     buf_printf(&s->out, "%s\n", n ? "]" : "");
   }
+  /* the journal is complete: the store built from it agrees with the engine */
+  for (uint32_t i = 0; i < wf->n_steps; i++) {
+    cr_assert_eq(s->store.steps[i].status, (int)engine_unit_status(s->run, i, -1),
+                 "store and engine disagree on step %s", wf->steps[i].id);
+    cr_assert_eq(s->store.steps[i].attempts, engine_unit_attempts(s->run, i, -1));
+    uint32_t n = engine_instance_count(s->run, i);
+    if (!n)
+      continue;
+    cr_assert_eq(s->store.n_inst[i], n, "instances of %s", wf->steps[i].id);
+    for (uint32_t k = 0; k < n; k++) {
+      cr_assert_eq(s->store.inst[i][k].status, (int)engine_unit_status(s->run, i, (int32_t)k),
+                   "store and engine disagree on %s#%u", wf->steps[i].id, k);
+      cr_assert_eq(s->store.inst[i][k].attempts, engine_unit_attempts(s->run, i, (int32_t)k));
+    }
+  }
+  char *out = buf_take(&s->out);
+  engine_free(s->run);
+  engine_fx_free(&s->fx);
+  store_free(&s->store);
+  free_script(&s->sc);
+  free(s);
+  return out;
+}
+
+static void run_case(const char *name)
+{
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/traces/%s/script.txt", WEFT_SOURCE_DIR, name);
+  char *script = slurp(path);
+  cr_assert(script, "cannot read %s", path);
+  struct wf *wf = NULL;
+  struct diag_list d = {0};
+  snprintf(path, sizeof path, "%s/tests/traces/%s/workflow.yaml", WEFT_SOURCE_DIR, name);
+  int rc = wf_load_file(path, &wf, &d);
+  if (rc)
+    diag_print(stderr, &d);
+  diag_list_free(&d);
+  cr_assert_eq(rc, 0, "cannot load %s", path);
+  char *got = simulate(wf, script);
+  free(script);
+
   snprintf(path, sizeof path, "%s/tests/traces/%s/expected.txt", WEFT_SOURCE_DIR, name);
   const char *upd = getenv("WEFT_TRACE_UPDATE");
   if (upd && *upd == '1') {
     FILE *f = fopen(path, "w");
     cr_assert(f);
-    fputs(s->out.p, f);
+    fputs(got, f);
     fclose(f);
   }
   char *want = slurp(path);
   cr_assert(want, "no %s (run with WEFT_TRACE_UPDATE=1 to create it)", path);
-  if (strcmp(want, s->out.p)) {
+  if (strcmp(want, got)) {
     char apath[1100];
     snprintf(apath, sizeof apath, "/tmp/trace_%s.actual", name);
     FILE *f = fopen(apath, "w");
     if (f) {
-      fputs(s->out.p, f);
+      fputs(got, f);
       fclose(f);
     }
-    cr_assert_fail("trace %s differs from expected (actual in %s):\n%s", name, apath,
-                   s->out.p);
+    cr_assert_fail("trace %s differs from expected (actual in %s):\n%s", name, apath, got);
   }
   free(want);
-  engine_free(s->run);
-  engine_fx_free(&s->fx);
-  store_free(&s->store);
-  buf_free(&s->out);
-  free_script(&s->sc);
+  free(got);
   wf_free(wf);
-  free(s);
 }
 
 #define TRACE(name) \
@@ -617,7 +666,7 @@ Test(tables, step_transitions_are_exactly_the_documented_ones)
   static const char *const want[ENG_ST__N] = {
     [ENG_PENDING] = "01101111",
     [ENG_RUNNING] = "01111101",
-    [ENG_WAITING] = "01011101",
+    [ENG_WAITING] = "01111101",
     [ENG_RETRYING] = "01100101",
     [ENG_SUCCEEDED] = "10000000",
     [ENG_FAILED] = "10000000",
@@ -879,4 +928,137 @@ Test(effects, stale_events_are_ignored)
   engine_fx_free(&fx);
   engine_free(run);
   wf_free(wf);
+}
+
+/* ---- random workflows ------------------------------------------------------------ */
+
+static uint64_t rnd_state;
+static uint32_t rnd(uint32_t n)
+{
+  rnd_state ^= rnd_state << 13;
+  rnd_state ^= rnd_state >> 7;
+  rnd_state ^= rnd_state << 17;
+  return n ? (uint32_t)(rnd_state % n) : 0;
+}
+
+/* A random workflow and script; every hang is bounded by a timeout or a cancel. */
+static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
+{
+  rnd_state = seed * 2654435761u + 1;
+  int n = 3 + (int)rnd(10), nf = (int)rnd(3);
+  bool run_timeout = rnd(3) == 0, cancel = rnd(5) == 0, crash = rnd(4) == 0;
+  buf_printf(y, "name: random\nmax_parallel: %u\n", 1 + rnd(4));
+  if (rnd(4) == 0)
+    buf_printf(y, "fail_fast: true\n");
+  if (run_timeout)
+    buf_printf(y, "timeout: %us\n", 5 + rnd(20));
+  buf_printf(sc, "seed %llu\n", (unsigned long long)seed);
+  for (int i = 0; i < n + nf; i++) {
+    if (i == 0)
+      buf_printf(y, "steps:\n");
+    if (i == n)
+      buf_printf(y, "finally:\n");
+    bool fin = i >= n;
+    buf_printf(y, "  s%d:\n", i);
+    int lo = fin ? n : 0, k = (int)rnd(3);
+    if (i > lo && k) {
+      uint32_t a = lo + rnd((uint32_t)(i - lo)), b = lo + rnd((uint32_t)(i - lo));
+      if (k == 1 || a == b)
+        buf_printf(y, "    needs: [s%u]\n", a);
+      else
+        buf_printf(y, "    needs: [s%u, s%u]\n", a, b);
+    }
+    uint32_t kind = rnd(20);
+    bool timeout = rnd(3) == 0, fe = kind >= 17;
+    bool can_hang = timeout || run_timeout || cancel;
+    if (kind < 4)
+      buf_printf(y, "    set: {v: '${{ .inputs.x // %d }}'}\n", i);
+    else if (kind < 5)
+      buf_printf(y, "    description: a join\n");
+    else if (kind < 6)
+      buf_printf(y, "    approval: {message: ok?}\n");
+    else if (kind < 9)
+      buf_printf(y, "    command: [work, '${{ .run.status }}']\n");
+    else
+      buf_printf(y, "    run: work\n");
+    if (fe)
+      buf_printf(y, "    for_each: %u\n    max_parallel: %u\n", 1 + rnd(4), 1 + rnd(3));
+    if (rnd(3) == 0)
+      buf_printf(y, "    retry: {attempts: %u, delay: %ums%s}\n", 1 + rnd(3), rnd(3000),
+                 rnd(2) ? ", jitter: true" : "");
+    if (timeout)
+      buf_printf(y, "    timeout: %us\n", 1 + rnd(3));
+    if (rnd(7) == 0)
+      buf_printf(y, "    continue_on_error: true\n");
+    uint32_t cond = rnd(10);
+    if (cond == 0)
+      buf_printf(y, "    if: '${{ failure }}'\n");
+    else if (cond == 1)
+      buf_printf(y, "    if: always\n");
+    if (rnd(8) == 0 && kind >= 4)
+      buf_printf(y, "    repeat: {until: '${{ .iteration >= 2 }}', max: 3, delay: %ums}\n",
+                 rnd(2) * 500);
+    for (int a = 1; a <= 4; a++) {
+      uint32_t o = rnd(10);
+      if (o < 6)
+        buf_printf(sc, "result s%d %d ok after=%u\n", i, a, 10 + rnd(2000));
+      else if (o < 9 || !can_hang)
+        buf_printf(sc, "result s%d %d fail exit_code exit=%u after=%u\n", i, a, 1 + rnd(3),
+                   10 + rnd(2000));
+      else
+        buf_printf(sc, "result s%d %d hang\n", i, a);
+    }
+  }
+  if (cancel)
+    buf_printf(sc, "at %u cancel\n", rnd(8000));
+  if (crash)
+    buf_printf(sc, "at %u crash\n", rnd(8000));
+  if (crash && rnd(2))
+    buf_printf(sc, "at %u crash\n", rnd(8000));
+  uint32_t again = rnd(6);
+  if (again == 0)
+    buf_printf(sc, "at 1000000 retry\n");
+  else if (again == 1)
+    buf_printf(sc, "at 1000000 retry s%u\n", rnd((uint32_t)(n + nf)));
+  if (again <= 1 && rnd(2))
+    buf_printf(sc, "at %u crash\n", 1000000 + rnd(3000));
+}
+
+Test(random, random_workflows_end_terminal_and_replay_identically, .timeout = 300)
+{
+  int played = 0;
+  const char *only = getenv("WEFT_RANDOM_SEED"), *many = getenv("WEFT_RANDOM_N");
+  uint64_t n_seeds = many ? strtoull(many, NULL, 10) : 300;
+  for (uint64_t seed = 1; seed <= n_seeds; seed++) {
+    if (only && strtoull(only, NULL, 10) != seed) {
+      played++;
+      continue;
+    }
+    struct buf y, sc;
+    buf_init(&y, 1 << 20);
+    buf_init(&sc, 1 << 20);
+    random_case(seed, &y, &sc);
+    struct wf *wf = NULL;
+    struct diag_list d = {0};
+    int rc = wf_load_string("<random>", y.p, y.len, &wf, &d);
+    if (rc) {
+      diag_print(stderr, &d);
+      fprintf(stderr, "%s", y.p);
+    }
+    diag_list_free(&d);
+    cr_assert_eq(rc, 0, "seed %llu: generated workflow does not load",
+                 (unsigned long long)seed);
+    if (getenv("WEFT_RANDOM_VERBOSE"))
+      fprintf(stderr, "seed %llu\n%s\n%s\n", (unsigned long long)seed, y.p, sc.p);
+    char *a = simulate(wf, sc.p);
+    char *b = simulate(wf, sc.p);
+    cr_assert_str_eq(a, b, "seed %llu: two plays differ", (unsigned long long)seed);
+    played++;
+    free(a);
+    free(b);
+    wf_free(wf);
+    buf_free(&y);
+    buf_free(&sc);
+  }
+  cr_assert_eq((uint64_t)played, n_seeds);
 }
