@@ -193,7 +193,8 @@ struct store_ops {
   int (*run_get)(struct store *s, const char *id_or_prefix, struct store_run *out);
   int (*run_list)(struct store *s, const struct store_run_filter *f, struct store_run **out,
                   size_t *n);
-  /* Runs with status running or waiting (all owners; see store_run_orphans()). */
+  /* Runs with status queued, running or waiting (all owners; see
+   * store_run_orphans()). */
   int (*run_list_active)(struct store *s, struct store_run **out, size_t *n);
   /* Takes ownership of a run for (pid, start) unless another live process
    * owns it (WEFT_EBUSY). */
@@ -270,7 +271,7 @@ static inline const char *store_home(const struct store *s) { return s->home; }
 int store_proc_start(int pid, int64_t *start);
 /* True when the process that owns r is alive (same pid and start time). */
 bool store_run_owner_alive(const struct store_run *r);
-/* Runs left running/waiting whose owner is dead (for `weft resume`). */
+/* Runs left queued/running/waiting whose owner is dead (for `weft resume`). */
 int store_run_orphans(struct store *s, struct store_run **out, size_t *n);
 
 void store_workflow_clear(struct store_workflow *w);
