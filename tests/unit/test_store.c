@@ -434,6 +434,8 @@ Test(store, orphans_are_active_runs_with_dead_owner)
   dead.owner_start = start;
   struct store_run none = mk_run("01NONE", "wf", "running");
   struct store_run done = mk_run("01DONE", "wf", "succeeded");
+  struct store_run queued = mk_run("01QUEUED", "wf", "queued"); /* killed before it started */
+  cr_assert_eq(store_run_put(s, &queued), 0);
   cr_assert_eq(store_run_put(s, &mine), 0);
   cr_assert_eq(store_run_put(s, &dead), 0);
   cr_assert_eq(store_run_put(s, &none), 0);
@@ -441,9 +443,10 @@ Test(store, orphans_are_active_runs_with_dead_owner)
   struct store_run *v;
   size_t n;
   cr_assert_eq(store_run_orphans(s, &v, &n), 0);
-  cr_assert_eq(n, 2);
+  cr_assert_eq(n, 3);
   cr_assert_str_eq(v[0].id, "01DEAD");
   cr_assert_str_eq(v[1].id, "01NONE");
+  cr_assert_str_eq(v[2].id, "01QUEUED");
   store_runs_free(v, n);
   store_close(s);
 }
