@@ -339,6 +339,24 @@ static const struct result *find_result(struct sim *s, uint32_t step, int32_t in
   return NULL;
 }
 
+/* max_parallel holds: slot-taking attempts in flight, and a step's own limit */
+static void check_parallel(struct sim *s, uint32_t step)
+{
+  int limit = s->wf->max_parallel > 0 ? s->wf->max_parallel : s->sc.max_parallel;
+  int step_limit = s->wf->steps[step].max_parallel > 0 ? s->wf->steps[step].max_parallel : limit;
+  int all = 0, mine = 0;
+  for (int k = 0; k < s->n_fl; k++) {
+    enum wf_kind kind = s->wf->steps[s->fl[k].step].kind;
+    if (kind != WF_APPROVAL && kind != WF_WAIT)
+      all++;
+    mine += s->fl[k].step == step;
+  }
+  cr_assert_leq(all, limit, "t=%lld: %d attempts in flight, max_parallel %d", (long long)s->now,
+                all, limit);
+  cr_assert_leq(mine, step_limit, "t=%lld: step %s has %d in flight, max_parallel %d",
+                (long long)s->now, s->wf->steps[step].id, mine, step_limit);
+}
+
 static void emit(struct sim *s, const char *line)
 {
   buf_printf(&s->out, "t=%lld %s\n", (long long)s->now, line);
@@ -369,6 +387,7 @@ static void process(struct sim *s, int rc)
       f->killed = false;
       f->seq = s->seq++;
       f->end = f->res && f->res->kind == RES_HANG ? -1 : s->now + (f->res ? f->res->after : 1000);
+      check_parallel(s, e->step);
       break;
     }
     case ENG_FX_KILL:
