@@ -370,6 +370,41 @@ Test(model, every_kind_is_recognised_with_its_body)
   wf_free(w);
 }
 
+Test(model, defaults_if_applies_to_steps_without_their_own)
+{
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_eq(load_str("name: x\ndefaults: {if: always}\nsteps:\n  a: {run: echo}\n"
+                        "  b: {run: echo, if: failure}\nfinally:\n  c: {run: echo}\n",
+                        &w, &d), 0);
+  cr_expect_str_eq(json_string_value(w->steps[0].if_), "${{ always }}");
+  cr_expect_str_eq(json_string_value(w->steps[1].if_), "${{ failure }}");
+  cr_expect_str_eq(json_string_value(w->steps[2].if_), "${{ always }}");
+  wf_free(w);
+}
+
+Test(model, reading_the_whole_steps_object_sets_reads_all)
+{
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_eq(load_str("name: x\nsteps:\n  a: {run: echo}\n"
+                        "  b: {needs: a, set: {n: \"${{ .steps | length }}\"}}\n", &w, &d), 0);
+  cr_expect(w->steps[1].reads_all);
+  cr_expect_not(w->steps[0].reads_all);
+  wf_free(w);
+}
+
+Test(model, a_string_without_a_name_is_called_string)
+{
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  const char *src = "name: x\nsteps:\n  a: {}\n";
+  cr_assert_eq(wf_load_string(NULL, src, strlen(src), &w, &d), 0);
+  cr_expect_str_eq(w->path, "<string>");
+  cr_expect_eq(w->steps[0].kind, WF_NOOP);
+  wf_free(w);
+}
+
 Test(model, hash_is_sha256_of_the_source)
 {
   struct wf *w = full();
