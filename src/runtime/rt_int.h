@@ -107,6 +107,9 @@ void rt_post_result(struct runtime *rt, struct rt_run *run, uint32_t step, int32
                     uint32_t attempt, bool ok, const json_t *outputs, const char *kind,
                     const char *message, int exit_code, int sig);
 void rt_timers_cancel_run(struct runtime *rt, struct rt_run *run);
+/* rt_stale.c: kills the process groups of every process whose environment
+ * says it belongs to run_id; returns how many groups. */
+int rt_kill_run_processes(const char *run_id, int grace_ms);
 void rt_arm_flush(struct runtime *rt);
 /* A row learned a pid: make sure it is committed soon. */
 void rt_note_pid(struct runtime *rt);

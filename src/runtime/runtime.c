@@ -591,11 +591,14 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
   /* the dead engine's process groups go first: nothing may be re-attempted
    * while an old attempt still runs (the journal about to be written
    * overwrites the recorded pgids, so this cannot wait for the effects) */
+  int grace = rt->o.kill_grace_ms ? rt->o.kill_grace_ms : PROC_KILL_GRACE_MS;
   for (size_t i = 0; i < n_steps; i++)
     if (steps[i].pgid > 1 && !strcmp(steps[i].status, "running") &&
         proc_group_alive(steps[i].pgid))
-      proc_group_kill(steps[i].pgid,
-                      rt->o.kill_grace_ms ? rt->o.kill_grace_ms : PROC_KILL_GRACE_MS);
+      proc_group_kill(steps[i].pgid, grace);
+  /* and those whose pgid had not reached the disk yet (rt_stale.c) */
+  if (!for_retry)
+    rt_kill_run_processes(run->id, grace);
   /* step rows first (with their instance counts), then instance rows */
   for (int pass = 0; pass < 2 && !rc; pass++) {
     for (size_t i = 0; i < n_steps && !rc; i++) {
