@@ -1,9 +1,11 @@
 /* ctx.c — expression contexts, helper values and the rendering of a start.
  *
  * A context carries only what the step's expressions may read (ARCHITECTURE
- * §5): `inputs`, `run`, `steps` restricted to the step's direct needs plus the
- * steps its expressions read (wf_step.reads; every step for finally steps and
- * the run's outputs), `needs`, and for an instance `item`/`index`. Each step's
+ * §5): `inputs`, `secrets`, `run`, `steps` restricted to the step's direct needs
+ * plus the steps its expressions read (wf_step.reads; for the run's outputs a
+ * scan of their expressions; every upstream step, or every step for a finally
+ * step, when an expression reads `.steps` whole), `needs`, and for an instance
+ * `item`/`index`. Each step's
  * view {status, outputs, exit_code, attempts, error, started_at, finished_at}
  * is built once and cached until the step changes state (ctx_invalidate), so
  * a long chain of steps costs one small view per step.
@@ -122,6 +124,52 @@ static int set_item(struct eng_run *r, uint32_t s, uint32_t unit, json_t *c)
   return e ? WEFT_ENOMEM : 0;
 }
 
+/* Which steps the run's `outputs` read: a list, or all of them. */
+struct out_refs {
+  struct eng_run *r;
+  json_t *steps; /* the object being filled */
+  bool all;
+  int rc;
+};
+
+static void on_out_ref(void *ud, const char *root, const char *name, size_t len)
+{
+  struct out_refs *o = ud;
+  if (strcmp(root, "steps"))
+    return;
+  if (!name) {
+    o->all = true;
+    return;
+  }
+  char id[80];
+  snprintf(id, sizeof id, "%.*s", (int)(len < 72 ? len : 72), name);
+  uint32_t k = wf_step_find(o->r->wf, id);
+  if (k != WF_NONE && !o->rc)
+    o->rc = add_view(o->r, o->steps, k);
+}
+
+static int on_out_seg(void *ud, const struct expr_seg *seg)
+{
+  if (seg->is_expr)
+    expr_refs(seg->p, seg->len, on_out_ref, ud);
+  return 0;
+}
+
+static void scan_refs(struct out_refs *o, const json_t *t)
+{
+  if (json_is_string(t)) {
+    expr_split(json_string_value(t), json_string_length(t), on_out_seg, o, NULL);
+  } else if (json_is_array(t)) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(t, i, v) scan_refs(o, v);
+  } else if (json_is_object(t)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)t, k, v) scan_refs(o, v);
+  }
+}
+
 int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_extra *x,
               json_t **out)
 {
@@ -141,16 +189,24 @@ int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_ext
   if (!c || !steps || !needs || !run)
     goto out;
   const struct wf_step *ws = s == WF_NONE ? NULL : &r->wf->steps[s];
-  bool all = !ws || ws->is_finally || (x && x->run_outputs);
+  /* finally steps and the run's outputs may read every step: only those read */
+  bool all = ws && ws->is_finally && ws->reads_all;
+  if (!ws) {
+    struct out_refs o = {.r = r, .steps = steps};
+    scan_refs(&o, r->wf->outputs);
+    if ((rc = o.rc))
+      goto out;
+    all = o.all;
+  }
   if (all) {
     for (uint32_t i = 0; i < r->n_steps; i++)
       if ((rc = add_view(r, steps, i)))
         goto out;
-  } else if (ws->reads_all) { /* `.steps | keys` and the like: every upstream step */
+  } else if (ws && ws->reads_all) { /* `.steps | keys` and the like: every upstream step */
     for (uint32_t i = 0; i < r->n_steps; i++)
       if (i != s && wf_is_upstream(r->wf, i, s) && (rc = add_view(r, steps, i)))
         goto out;
-  } else {
+  } else if (ws) {
     for (uint32_t i = 0; i < ws->n_reads; i++)
       if ((rc = add_view(r, steps, ws->reads[i])))
         goto out;
