@@ -16,8 +16,9 @@
  *    input, and functions the expression defines itself, whose bodies are
  *    scanned in place) in a position whose input is the context. Positions are tracked
  *    through `|` (after it the input is something else, except after
- *    `… as $x |` and `label $x |`), `;`, brackets, `if/then/elif/else/end`
- *    and interpolations.
+ *    `… as $x |` and `label $x |`), `;`, brackets, `if/then/elif/else/end`,
+ *    interpolations and the `(init; update; extract)` of reduce/foreach
+ *    (after the first `;` the input is the state).
  * It is not a jq parser: `getpath(["steps", "x"])` at top level is caught
  * only because `getpath` is a call on the context. */
 #include "expr/internal.h"
@@ -30,6 +31,8 @@ struct level {
   bool root;       /* the input here is the context */
   bool start_root; /* root at the start of this level (after ; then else) */
   bool pending_as; /* an `as`/`label` waits for its `|` */
+  bool reduce;     /* a `reduce`/`foreach` waits for its `(init; update)` */
+  bool acc;        /* this is that group: after `;` the input is the state */
 };
 
 struct scan {
@@ -194,9 +197,12 @@ static void scan_tokens(struct scan *sc)
     case LX_OPEN:
     case LX_STR_OPEN:
       if (d < EXPR_LEX_DEPTH) {
+        bool acc = L->reduce && L->pending_as && t[i].p[0] == '(' && t[i].kind == LX_OPEN;
+        if (acc) /* `reduce SRC as $x (` : no `|` follows this `as` */
+          L->reduce = L->pending_as = false;
         d++;
         lv[d] = (struct level){.kind = t[i].kind == LX_OPEN ? t[i].p[0] : 'i',
-                               .root = L->root, .start_root = L->root};
+                               .root = L->root, .start_root = L->root, .acc = acc};
       }
       break;
     case LX_STR_MID: L->root = L->start_root; break;
@@ -219,6 +225,8 @@ static void scan_tokens(struct scan *sc)
         d--;
       } else if (tok_is(&t[i], LX_IDENT, "as") || tok_is(&t[i], LX_IDENT, "label")) {
         L->pending_as = true;
+      } else if (tok_is(&t[i], LX_IDENT, "reduce") || tok_is(&t[i], LX_IDENT, "foreach")) {
+        L->reduce = true;
       }
       break;
     case LX_OP:
@@ -228,7 +236,7 @@ static void scan_tokens(struct scan *sc)
         else
           L->root = false;
       } else if (t[i].len == 1 && t[i].p[0] == ';') {
-        L->root = L->start_root;
+        L->root = L->acc ? false : L->start_root; /* update/extract see the state */
         L->pending_as = false;
       }
       break;

@@ -915,6 +915,9 @@ Test(expr, refs_scan_cases)
       {"def f: .; f", "steps:* needs:*"},
       {"now | todate", ""},
       {"{steps}", "steps:*"},
+      {"reduce .steps.a.outputs.list[] as $x (0; . + $x)", "steps:a"},
+      {"reduce .steps.a.outputs.list[] as [$x] (.; . + $x)", "steps:a steps:* needs:*"},
+      {"(reduce .inputs.l[] as $x (0; . + $x)) | . + 1", ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct refs r = {{0}};
