@@ -173,7 +173,15 @@ bool get_bool(struct sctx *c, const struct ynode *v, const char *field, const ch
               bool *out)
 {
   if (v->t != Y_BOOL) {
-    bad_type(c, v, field, where, "true or false");
+    static const char *const yaml11[] = {"yes", "no", "on", "off", "y", "n", NULL};
+    bool old_bool = false;
+    for (size_t i = 0; v->t == Y_STR && yaml11[i] && !old_bool; i++)
+      old_bool = strcasecmp(v->s, yaml11[i]) == 0;
+    if (old_bool) /* YAML 1.1 habits */
+      serr(c, v, "\"%s\" %s must be true or false, not \"%s\" (YAML 1.2 reads it as a "
+           "string)", field, where, v->s);
+    else
+      bad_type(c, v, field, where, "true or false");
     return false;
   }
   *out = v->b;

@@ -352,6 +352,8 @@ struct reach {
   struct gtmp *g;
   const struct eocc *occ;
   size_t occ_i;
+  const char *text; /* the expression being scanned */
+  size_t text_len;
   struct rpair *pairs;
   size_t n_pairs, cap_pairs;
   struct rquery *qs;
@@ -427,6 +429,21 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
     serr_at(c, o->line, o->col, "step \"%s\" reads needs.%s, but \"%s\" is not in its needs",
             s->id, nm, nm);
     return;
+  }
+  if (x == UINT32_MAX && name >= r->text && name + len < r->text + r->text_len &&
+      name[len] == '-') {
+    /* `.steps.build-image` is `.steps.build - image` to jq */
+    size_t e = len;
+    while (name + e < r->text + r->text_len &&
+           (name[e] == '-' || name[e] == '_' || (name[e] >= 'a' && name[e] <= 'z') ||
+            (name[e] >= '0' && name[e] <= '9')))
+      e++;
+    if (strmap_get(&c->priv->ids, name, e) != UINT32_MAX) {
+      serr_at(c, o->line, o->col,
+              "jq reads .%s.%.*s as a subtraction; write .%s[\"%.*s\"] for a step id with "
+              "a hyphen", root, (int)e, name, root, (int)e, name);
+      return;
+    }
   }
   if (x == UINT32_MAX) {
     const char *h = hint_id(c, r->g, nm);
@@ -515,8 +532,11 @@ static int check_reach(struct sctx *c, struct gtmp *g)
     r.occ = &c->occ[k];
     r.occ_i = k;
     const char *text = expr_prog_text(w->prog, c->occ[k].id);
-    if (text)
-      expr_refs(text, strlen(text), on_ref, &r);
+    if (!text)
+      continue;
+    r.text = text;
+    r.text_len = strlen(text);
+    expr_refs(text, r.text_len, on_ref, &r);
   }
   answer_queries(&r);
   free(r.qs);
