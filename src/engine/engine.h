@@ -15,6 +15,12 @@
  * (index -1 in the journal: the aggregate) plus one unit per instance
  * (index 0..n-1). Steps are addressed by their index in wf->steps.
  *
+ * Errors: calls return 0 or a negative WEFT_E* code. WEFT_ESTATE for a call
+ * that makes no sense in the run's status (nothing changed). WEFT_ENOMEM or
+ * WEFT_ELIMIT leave the run partly updated: the runtime should commit what was
+ * journaled, stop the run and let recovery (engine_restore_*) take it from the
+ * store.
+ *
  * Ownership: the struct wf passed to engine_new/engine_restore is borrowed
  * and must outlive the run. json_t inputs passed in events and configs are
  * borrowed (the engine takes its own references). Effects own their json
