@@ -503,6 +503,29 @@ Test(expr, render_of_unregistered_expression)
   expr_prog_free(p);
 }
 
+Test(expr, render_reports_the_failing_expression)
+{
+  struct expr_prog *p = expr_prog_new();
+  add(p, ".a");
+  add(p, ".a | error(\"boom\")");
+  compile_ok(p);
+  json_t *t = J("{\"k\": [\"ok ${{ .a }}\", \"x=${{ .a | error(\\\"boom\\\") }}\"]}");
+  json_t *c = J("{\"a\": 1}");
+  json_t *out = NULL;
+  char *err = NULL;
+  cr_assert_eq(expr_render(p, t, c, NULL, &out, &err), WEFT_EEXPR);
+  cr_assert_null(out);
+  cr_assert_str_eq(err, "expression `.a | error(\"boom\")` failed: boom");
+  free(err);
+  err = NULL;
+  cr_assert_eq(expr_render_str(p, "a ${{ .a", c, NULL, &out, &err), WEFT_EPARSE);
+  cr_assert(err && strstr(err, "offset 2"), "%s", err);
+  free(err);
+  json_decref(t);
+  json_decref(c);
+  expr_prog_free(p);
+}
+
 Test(expr, runtime_error_names_the_expression)
 {
   json_t *out = NULL;
