@@ -228,6 +228,8 @@ int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_ext
   json_object_set_new(run, "trigger", json_string(r->trigger));
   json_object_set(c, "inputs", r->inputs);
   json_object_set(c, "secrets", r->secrets);
+  if (r->event)
+    json_object_set(c, "event", r->event);
   json_object_set(c, "steps", steps);
   json_object_set(c, "needs", needs);
   json_object_set(c, "run", run);

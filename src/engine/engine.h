@@ -96,6 +96,7 @@ struct eng_config {
   const char *trigger;      /* copied; "manual" when NULL */
   const json_t *inputs;     /* copied; defaults of wf->inputs are added; NULL = {} */
   const json_t *secrets;    /* copied; `.secrets` in expressions (masking is the runtime's) */
+  const json_t *event;      /* copied; `.event`: payload of the event that started the run */
   int max_parallel;         /* used when wf->max_parallel == 0 (2 x cores); >= 1 */
   uint64_t seed;            /* jitter randomness: same seed, same delays */
 };

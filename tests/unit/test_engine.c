@@ -897,17 +897,19 @@ Test(effects, start_carries_idempotency_key_item_and_attempt)
   wf_free(wf);
 }
 
-Test(effects, secrets_and_inputs_reach_expressions)
+Test(effects, secrets_inputs_and_event_reach_expressions)
 {
   struct wf *wf = load_str("name: k\ninputs:\n  n: {type: integer, default: 2}\nsteps:\n"
-                           "  s: {set: {tok: '${{ .secrets.token }}', n: '${{ .inputs.n }}'}}\n");
-  json_t *sec = json_pack("{s:s}", "token", "abc");
-  struct eng_config cfg = {.run_id = "R", .secrets = sec};
+                           "  s: {set: {tok: '${{ .secrets.token }}', n: '${{ .inputs.n }}',"
+                           " ev: '${{ .event.id }}'}}\n");
+  json_t *sec = json_pack("{s:s}", "token", "abc"), *ev = json_pack("{s:i}", "id", 9);
+  struct eng_config cfg = {.run_id = "R", .secrets = sec, .event = ev};
   struct eng_run *run = NULL;
   struct eng_effects fx;
   engine_fx_init(&fx);
   cr_assert_eq(engine_new(wf, &cfg, &run), 0);
   json_decref(sec);
+  json_decref(ev);
   cr_assert_eq(engine_start(run, 0, &fx), 0);
   cr_assert_eq(engine_run_status(run), ENG_RUN_SUCCEEDED);
   const json_t *outs = NULL;
@@ -917,6 +919,7 @@ Test(effects, secrets_and_inputs_reach_expressions)
   cr_assert(outs);
   cr_expect_str_eq(json_string_value(json_object_get(outs, "tok")), "abc");
   cr_expect_eq(json_integer_value(json_object_get(outs, "n")), 2);
+  cr_expect_eq(json_integer_value(json_object_get(outs, "ev")), 9);
   engine_fx_free(&fx);
   engine_free(run);
   wf_free(wf);
