@@ -191,10 +191,28 @@ static int f_audit_append(struct store *s, int64_t at, const char *run, const ch
   WRITE(store_audit_append(INNER, at, run, kind, data, seq));
 }
 
+static int f_audit_append_json(struct store *s, int64_t at, const char *run, const char *kind,
+                               const struct json_t *data, int64_t *seq)
+{
+  WRITE(store_audit_append_json(INNER, at, run, kind, data, seq));
+}
+
 static int f_audit_scan(struct store *s, const char *run, struct store_audit *head,
                         store_audit_cb cb, void *ctx)
 {
   return store_audit_scan(INNER, run, head, cb, ctx);
+}
+
+static int f_turn_put(struct store *s, const char *run, const char *step, int index,
+                      int attempt, int seq, const char *data, int64_t at)
+{
+  WRITE(store_turn_put(INNER, run, step, index, attempt, seq, data, at));
+}
+
+static int f_turn_list(struct store *s, const char *run, const char *step, int index,
+                       int attempt, char ***data, size_t *n)
+{
+  return store_turn_list(INNER, run, step, index, attempt, data, n);
 }
 
 static const struct store_ops fault_ops = {
@@ -229,6 +247,9 @@ static const struct store_ops fault_ops = {
   .decision_list = f_decision_list,
   .audit_append = f_audit_append,
   .audit_scan = f_audit_scan,
+  .turn_put = f_turn_put,
+  .turn_list = f_turn_list,
+  .audit_append_json = f_audit_append_json,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

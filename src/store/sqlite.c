@@ -150,7 +150,10 @@ int sq_tx_begin(struct sq *q, bool *own)
 
 static int tx_commit(struct sq *q)
 {
-  int rc = tx_control(q, SQ_COMMIT, "COMMIT");
+  /* the audit head, kept in memory during the transaction, goes in last */
+  int rc = sq_audit_head_flush(q);
+  if (!rc)
+    rc = tx_control(q, SQ_COMMIT, "COMMIT");
   if (rc) {
     /* the transaction may still be open: give it up so the handle stays usable */
     if (!sqlite3_get_autocommit(q->db)) {
@@ -169,6 +172,7 @@ static int tx_commit(struct sq *q)
 static int tx_rollback(struct sq *q)
 {
   int rc = 0;
+  q->head_valid = q->head_dirty = false;
   if (!sqlite3_get_autocommit(q->db)) {
     sqlite3_stmt *st = sq_stmt(q, SQ_ROLLBACK, "ROLLBACK");
     rc = st ? sq_exec(q, st, "ROLLBACK") : WEFT_ESTORE;
@@ -330,6 +334,9 @@ static const struct store_ops sq_ops = {
   .decision_list = sq_decision_list,
   .audit_append = sq_audit_append,
   .audit_scan = sq_audit_scan,
+  .turn_put = sq_turn_put,
+  .turn_list = sq_turn_list,
+  .audit_append_json = sq_audit_append_json,
 };
 
 /* ---- opening ---- */

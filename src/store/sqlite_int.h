@@ -51,6 +51,8 @@ enum sq_stmt_id {
   SQ_AUDIT_SET_HEAD,
   SQ_AUDIT_SCAN_ALL,
   SQ_AUDIT_SCAN_RUN,
+  SQ_TURN_PUT,
+  SQ_TURN_LIST,
   SQ_NSTMT
 };
 
@@ -59,6 +61,13 @@ struct sq {
   sqlite3 *db;
   sqlite3_stmt *stmt[SQ_NSTMT];
   bool in_tx;      /* a transaction is open (the caller's or our own) */
+  /* The audit chain head, cached for the duration of one write transaction:
+   * appends update it here and tx_commit writes the head row once, just
+   * before COMMIT (sqlite_audit.c). Invalid outside a transaction, since
+   * another process may append between two of ours. */
+  bool head_valid, head_dirty;
+  int64_t head_seq;
+  char head_hash[SHA256_HEX_LEN + 1];
   char err[512];
 };
 
@@ -138,6 +147,15 @@ int sq_decision_list(struct store *s, const char *run_id, const char *step, int 
                      struct store_decision **out, size_t *n);
 int sq_audit_append(struct store *s, int64_t at, const char *run_id, const char *kind,
                     const char *data, int64_t *seq_out);
+int sq_turn_put(struct store *s, const char *run_id, const char *step, int index, int attempt,
+                int seq, const char *data, int64_t at);
+int sq_turn_list(struct store *s, const char *run_id, const char *step, int index, int attempt,
+                 char ***data, size_t *n);
+int sq_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
+                         const struct json_t *data, int64_t *seq_out);
+/* Writes the cached audit head (if appends changed it) into audit_head; called
+ * by tx_commit before COMMIT. Always forgets the cache. */
+int sq_audit_head_flush(struct sq *q);
 int sq_audit_scan(struct store *s, const char *run_id, struct store_audit *head,
                   store_audit_cb cb, void *ctx);
 

@@ -66,6 +66,15 @@ const char *const sq_migrations[] = {
    * step instances found without a scan (`weft approvals`) */
   "ALTER TABLE inbox ADD COLUMN name TEXT;"
   "CREATE INDEX steps_waiting ON steps(run_id) WHERE status = 'waiting';",
+
+  /* 3: agent transcripts: each model reply and tool result of an agent
+   * attempt, in order (seq 0, 1, ...), so a resumed run goes on without
+   * calling the model again (exec/agent.c) */
+  "CREATE TABLE agent_turns("
+  "  run_id TEXT NOT NULL, step TEXT NOT NULL, idx INTEGER NOT NULL,"
+  "  attempt INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,"
+  "  at INTEGER NOT NULL,"
+  "  PRIMARY KEY(run_id, step, idx, attempt, seq)) WITHOUT ROWID;",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

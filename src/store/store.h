@@ -47,7 +47,7 @@
 
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 1
+#define STORE_OPS_VERSION 2 /* 2: audit_append_json */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -169,6 +169,7 @@ struct store_run_filter {
 typedef int (*store_audit_cb)(void *ctx, const struct store_audit *e);
 
 struct store;
+struct json_t; /* jansson's json_t */
 
 struct store_ops {
   int version; /* STORE_OPS_VERSION */
@@ -247,6 +248,21 @@ struct store_ops {
    * chain head (seq 0 and hash NULL when the log is empty). */
   int (*audit_scan)(struct store *s, const char *run_id, struct store_audit *head,
                     store_audit_cb cb, void *ctx);
+
+  /* Agent transcripts (exec/agent.c): one JSON text per model reply or tool
+   * result of an agent attempt, numbered seq 0, 1, ... turn_put inserts (a
+   * seq already stored is replaced); turn_list returns the texts of one
+   * attempt in seq order (caller frees with store_turns_free). */
+  int (*turn_put)(struct store *s, const char *run_id, const char *step, int index,
+                  int attempt, int seq, const char *data, int64_t at);
+  int (*turn_list)(struct store *s, const char *run_id, const char *step, int index,
+                   int attempt, char ***data, size_t *n);
+
+  /* Version 2. audit_append with the data as a jansson value (borrowed; NULL:
+   * null): the store dumps it in canonical form directly, skipping the
+   * parse + dump of audit_append's text. */
+  int (*audit_append_json)(struct store *s, int64_t at, const char *run_id, const char *kind,
+                           const struct json_t *data, int64_t *seq_out);
 };
 
 /* Every backend handle starts with this. */
@@ -414,5 +430,19 @@ static inline int store_audit_scan(struct store *s, const char *run_id, struct s
   return s->ops->audit_scan(s, run_id, head, cb, ctx);
 }
 void store_audit_clear(struct store_audit *e);
+static inline int store_turn_put(struct store *s, const char *run_id, const char *step,
+                                 int index, int attempt, int seq, const char *data, int64_t at)
+{
+  return s->ops->turn_put(s, run_id, step, index, attempt, seq, data, at);
+}
+static inline int store_turn_list(struct store *s, const char *run_id, const char *step,
+                                  int index, int attempt, char ***data, size_t *n)
+{
+  return s->ops->turn_list(s, run_id, step, index, attempt, data, n);
+}
+void store_turns_free(char **data, size_t n);
+/* Backends of version >= 2 take the value; older ones get its text. */
+int store_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
+                            const struct json_t *data, int64_t *seq_out);
 
 #endif

@@ -1,0 +1,530 @@
+/* http.c — libcurl's multi-socket API driven by the runtime's libuv loop
+ * (see http.h), and the `http` step: building a request from the rendered
+ * step body and judging the response (status, headers, body, expect).
+ *
+ * Plumbing: curl tells us which sockets to watch (socket_cb) and when to call
+ * it back (timer_cb); we keep one uv_poll_t per socket and one uv_timer_t.
+ * After every curl_multi_socket_action we drain curl_multi_info_read and end
+ * the finished transfers, calling their callbacks outside any curl callback
+ * (so a callback may start or cancel requests). */
+#include "exec/http.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+struct http_client {
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer;
+  size_t active;
+  struct http_call *calls; /* in flight */
+  struct sock *socks;       /* poll handles of curl's sockets */
+};
+
+struct http_call {
+  struct http_call *next, **prevp;
+  struct http_client *c;
+  CURL *easy;
+  struct curl_slist *hdrs;
+  char *body;              /* request body copy */
+  struct buf resp;
+  json_t *rheaders;
+  bool over_cap;
+  http_done_cb cb;
+  void *ud;
+};
+
+struct sock {
+  struct sock *next;
+  uv_poll_t poll;
+  curl_socket_t fd;
+  struct http_client *c;
+};
+
+static bool g_curl_init;
+
+static void check_done(struct http_client *c);
+
+static void on_sock_closed(uv_handle_t *h) { free(h->data); }
+
+static void sock_close(struct sock *s)
+{
+  for (struct sock **pp = &s->c->socks; *pp; pp = &(*pp)->next)
+    if (*pp == s) {
+      *pp = s->next;
+      break;
+    }
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+  struct sock *s = h->data;
+  struct http_client *c = s->c;
+  int flags = 0;
+  if (status < 0)
+    flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE)
+    flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE)
+    flags |= CURL_CSELECT_OUT;
+  int running;
+  curl_multi_socket_action(c->multi, s->fd, flags, &running);
+  check_done(c);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+  struct http_client *c = userp;
+  struct sock *s = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      sock_close(s);
+      curl_multi_assign(c->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (!s) {
+    s = calloc(1, sizeof *s);
+    if (!s)
+      return -1;
+    s->fd = fd;
+    s->c = c;
+    if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+      free(s);
+      return -1;
+    }
+    s->poll.data = s;
+    s->next = c->socks;
+    c->socks = s;
+    curl_multi_assign(c->multi, fd, s);
+  }
+  int ev = 0;
+  if (what & CURL_POLL_IN)
+    ev |= UV_READABLE;
+  if (what & CURL_POLL_OUT)
+    ev |= UV_WRITABLE;
+  uv_poll_start(&s->poll, ev, on_poll);
+  return 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  struct http_client *c = t->data;
+  int running;
+  curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(c);
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+  struct http_client *c = userp;
+  if (timeout_ms < 0)
+    uv_timer_stop(&c->timer);
+  else
+    uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+int http_client_new(uv_loop_t *loop, struct http_client **out)
+{
+  *out = NULL;
+  if (!g_curl_init) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return WEFT_ENOMEM;
+    g_curl_init = true;
+  }
+  struct http_client *c = calloc(1, sizeof *c);
+  if (!c)
+    return WEFT_ENOMEM;
+  c->loop = loop;
+  c->multi = curl_multi_init();
+  if (!c->multi) {
+    free(c);
+    return WEFT_ENOMEM;
+  }
+  uv_timer_init(loop, &c->timer);
+  c->timer.data = c;
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 64L);
+  *out = c;
+  return 0;
+}
+
+static void call_free(struct http_call *k)
+{
+  if (!k)
+    return;
+  if (k->prevp) {
+    *k->prevp = k->next;
+    if (k->next)
+      k->next->prevp = k->prevp;
+    k->c->active--;
+  }
+  if (k->easy) {
+    curl_multi_remove_handle(k->c->multi, k->easy);
+    curl_easy_cleanup(k->easy);
+  }
+  curl_slist_free_all(k->hdrs);
+  free(k->body);
+  buf_free(&k->resp);
+  json_decref(k->rheaders);
+  free(k);
+}
+
+static void on_client_timer_closed(uv_handle_t *h) { free(h->data); }
+
+void http_client_free(struct http_client *c)
+{
+  if (!c)
+    return;
+  while (c->calls)
+    call_free(c->calls);
+  /* the multi handle removes its sockets through socket_cb on cleanup */
+  curl_multi_cleanup(c->multi);
+  while (c->socks)
+    sock_close(c->socks);
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, on_client_timer_closed);
+}
+
+size_t http_client_active(const struct http_client *c) { return c ? c->active : 0; }
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+  struct http_call *k = ud;
+  size_t len = size * n;
+  if (buf_append(&k->resp, p, len) != 0) {
+    k->over_cap = true;
+    return 0; /* aborts with CURLE_WRITE_ERROR */
+  }
+  return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+  struct http_call *k = ud;
+  size_t len = size * n;
+  if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+    /* a new response (after a redirect or 100 Continue): start over */
+    json_object_clear(k->rheaders);
+    return len;
+  }
+  const char *colon = memchr(p, ':', len);
+  if (!colon || colon == p || (size_t)(colon - p) > 256)
+    return len;
+  char name[257];
+  size_t nl = (size_t)(colon - p);
+  for (size_t i = 0; i < nl; i++)
+    name[i] = (char)tolower((unsigned char)p[i]);
+  name[nl] = '\0';
+  const char *v = colon + 1, *end = p + len;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+    end--;
+  json_t *old = json_object_get(k->rheaders, name);
+  if (old && json_is_string(old)) {
+    char *joined = NULL;
+    if (asprintf(&joined, "%s, %.*s", json_string_value(old), (int)(end - v), v) >= 0) {
+      json_object_set_new(k->rheaders, name, json_string(joined));
+      free(joined);
+    }
+  } else {
+    json_object_set_new(k->rheaders, name, json_stringn(v, (size_t)(end - v)));
+  }
+  return len;
+}
+
+static bool url_ok(const char *url)
+{
+  return !strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8);
+}
+
+int http_request(struct http_client *c, const struct http_req *req, http_done_cb cb, void *ud,
+                 struct http_call **out, const char **err)
+{
+  *out = NULL;
+  *err = NULL;
+  if (!req->url || !url_ok(req->url)) {
+    *err = "only http:// and https:// URLs are allowed";
+    return WEFT_EINVAL;
+  }
+  struct http_call *k = calloc(1, sizeof *k);
+  if (!k)
+    return WEFT_ENOMEM;
+  k->c = c;
+  k->cb = cb;
+  k->ud = ud;
+  buf_init(&k->resp, req->max_body ? req->max_body : HTTP_MAX_BODY);
+  k->rheaders = json_object();
+  k->easy = curl_easy_init();
+  if (!k->easy || !k->rheaders)
+    goto oom;
+  CURL *e = k->easy;
+  curl_easy_setopt(e, CURLOPT_URL, req->url);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRECTS);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "weft/" WEFT_VERSION);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  const char *m = req->method ? req->method : "GET";
+  bool has_ct = false;
+  if (req->headers) {
+    const char *name;
+    json_t *val;
+    json_object_foreach((json_t *)req->headers, name, val) {
+      char *line = NULL;
+      char *dump = json_is_string(val) ? NULL : json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+      const char *s = json_is_string(val) ? json_string_value(val) : (dump ? dump : "");
+      int r = *s ? asprintf(&line, "%s: %s", name, s) : asprintf(&line, "%s;", name);
+      free(dump);
+      if (r < 0)
+        goto oom;
+      if (!strcasecmp(name, "content-type"))
+        has_ct = true;
+      struct curl_slist *nl = curl_slist_append(k->hdrs, line);
+      free(line);
+      if (!nl)
+        goto oom;
+      k->hdrs = nl;
+    }
+  }
+  if (req->body) {
+    k->body = malloc(req->body_len + 1);
+    if (!k->body)
+      goto oom;
+    memcpy(k->body, req->body, req->body_len);
+    k->body[req->body_len] = '\0';
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    if (!has_ct) {
+      struct curl_slist *nl = curl_slist_append(k->hdrs, "Content-Type: application/octet-stream");
+      if (!nl)
+        goto oom;
+      k->hdrs = nl;
+    }
+  }
+  if (!strcmp(m, "HEAD"))
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (strcmp(m, req->body ? "POST" : "GET") != 0)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+  if (k->hdrs)
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
+  if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+    goto oom;
+  k->next = c->calls;
+  if (c->calls)
+    c->calls->prevp = &k->next;
+  c->calls = k;
+  k->prevp = &c->calls;
+  c->active++;
+  *out = k;
+  return 0;
+oom:
+  call_free(k);
+  return WEFT_ENOMEM;
+}
+
+void http_cancel(struct http_call *call) { call_free(call); }
+
+static void finish(struct http_call *k, CURLcode res)
+{
+  struct http_resp r = {.status = -1, .headers = k->rheaders};
+  char msg[CURL_ERROR_SIZE + 128];
+  if (res == CURLE_OK) {
+    r.transport_ok = true;
+    curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &r.status);
+    char *ct = NULL;
+    curl_easy_getinfo(k->easy, CURLINFO_CONTENT_TYPE, &ct);
+    r.content_type = ct;
+    r.body = k->resp.p ? k->resp.p : "";
+    r.body_len = k->resp.len;
+  } else if (k->over_cap) {
+    r.kind = "output";
+    snprintf(msg, sizeof msg, "the response body is larger than %zu bytes", k->resp.max);
+    r.message = msg;
+  } else {
+    r.kind = "http_transport";
+    char *url = NULL;
+    curl_easy_getinfo(k->easy, CURLINFO_EFFECTIVE_URL, &url);
+    snprintf(msg, sizeof msg, "%s%s%s", curl_easy_strerror(res), url ? " for " : "",
+             url ? url : "");
+    r.message = msg;
+  }
+  http_done_cb cb = k->cb;
+  void *ud = k->ud;
+  /* the callback may free other calls or start new ones: detach first */
+  json_incref(r.headers);
+  struct buf body = k->resp;
+  k->resp.p = NULL;
+  k->resp.len = k->resp.cap = 0;
+  if (r.transport_ok)
+    r.body = body.p ? body.p : "";
+  char *ct_copy = r.content_type ? strdup(r.content_type) : NULL;
+  r.content_type = ct_copy;
+  call_free(k);
+  cb(ud, &r);
+  free(ct_copy);
+  buf_free(&body);
+  json_decref(r.headers);
+}
+
+static void check_done(struct http_client *c)
+{
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(c->multi, &left))) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    struct http_call *k = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&k);
+    CURLcode res = m->data.result;
+    if (k)
+      finish(k, res);
+  }
+}
+
+/* ---- the http step ------------------------------------------------------ */
+
+static char *scalar_text(const json_t *v)
+{
+  if (json_is_string(v))
+    return strdup(json_string_value(v));
+  if (json_is_null(v))
+    return strdup("");
+  return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+int http_step_request(const json_t *body, struct http_req *req, char **url_out, char **body_out,
+                      char *msg, size_t msg_len)
+{
+  memset(req, 0, sizeof *req);
+  *url_out = NULL;
+  *body_out = NULL;
+  const json_t *url = json_object_get(body, "url");
+  if (!json_is_string(url) || !*json_string_value(url)) {
+    snprintf(msg, msg_len, "http.url must be a non-empty string");
+    return WEFT_EINVAL;
+  }
+  const json_t *m = json_object_get(body, "method");
+  req->method = json_is_string(m) ? json_string_value(m) : "GET";
+  const json_t *h = json_object_get(body, "headers");
+  req->headers = json_is_object(h) ? h : NULL;
+  struct buf u;
+  buf_init(&u, 1 << 20);
+  buf_puts(&u, json_string_value(url));
+  const json_t *q = json_object_get(body, "query");
+  if (json_is_object(q) && json_object_size(q)) {
+    char sep = strchr(json_string_value(url), '?') ? '&' : '?';
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)q, k, v) {
+      char *t = scalar_text(v);
+      char *ek = curl_easy_escape(NULL, k, 0);
+      char *ev = t ? curl_easy_escape(NULL, t, 0) : NULL;
+      if (ek && ev)
+        buf_printf(&u, "%c%s=%s", sep, ek, ev);
+      sep = '&';
+      curl_free(ek);
+      curl_free(ev);
+      free(t);
+    }
+  }
+  *url_out = buf_take(&u);
+  req->url = *url_out;
+  const json_t *j = json_object_get(body, "json");
+  const json_t *b = json_object_get(body, "body");
+  if (j) {
+    *body_out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!*body_out)
+      return WEFT_ENOMEM;
+    req->body = *body_out;
+    req->body_len = strlen(*body_out);
+  } else if (b && !json_is_null(b)) {
+    *body_out = scalar_text(b);
+    if (!*body_out)
+      return WEFT_ENOMEM;
+    req->body = *body_out;
+    req->body_len = strlen(*body_out);
+  }
+  return 0;
+}
+
+static bool is_json_type(const char *ct)
+{
+  if (!ct)
+    return false;
+  size_t n = strcspn(ct, ";");
+  for (size_t i = 0; i + 4 <= n; i++)
+    if (!strncasecmp(ct + i, "json", 4))
+      return true;
+  return false;
+}
+
+json_t *http_body_value(const struct http_resp *r)
+{
+  if (is_json_type(r->content_type) && r->body_len) {
+    json_t *v = json_loadb(r->body, r->body_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (v)
+      return v;
+  }
+  return json_stringn_nocheck(r->body ? r->body : "", r->body_len);
+}
+
+static bool expected(const json_t *body, long status)
+{
+  const json_t *e = json_object_get(body, "expect");
+  if (!e)
+    return status >= 200 && status < 300;
+  if (json_is_integer(e))
+    return json_integer_value(e) == status;
+  size_t i;
+  json_t *x;
+  json_array_foreach(e, i, x) if (json_is_integer(x) && json_integer_value(x) == status) return true;
+  return false;
+}
+
+void http_step_outcome(const json_t *body, const struct http_resp *r, struct http_outcome *o)
+{
+  memset(o, 0, sizeof *o);
+  o->status = -1;
+  if (!r->transport_ok) {
+    o->kind = r->kind;
+    snprintf(o->message, sizeof o->message, "%s", r->message ? r->message : "request failed");
+    return;
+  }
+  o->status = (int)r->status;
+  o->outputs = json_object();
+  json_object_set_new(o->outputs, "status", json_integer(r->status));
+  json_object_set(o->outputs, "headers", r->headers);
+  json_object_set_new(o->outputs, "body", http_body_value(r));
+  if (expected(body, r->status)) {
+    o->ok = true;
+    return;
+  }
+  o->kind = "http_status";
+  const json_t *url = json_object_get(body, "url");
+  const json_t *m = json_object_get(body, "method");
+  snprintf(o->message, sizeof o->message, "%s %.300s answered HTTP %ld (expected %s)",
+           json_is_string(m) ? json_string_value(m) : "GET",
+           json_is_string(url) ? json_string_value(url) : "?", r->status,
+           json_object_get(body, "expect") ? "a status in expect" : "2xx");
+}
