@@ -141,6 +141,7 @@ static void on_proc_done(void *ud, const struct proc_result *r)
   struct runtime *rt = a->rt;
   if (a->line.len)
     flush_line(a, true);
+  rt_mask_file(rt, a->output_path); /* the step may have written a secret there */
   rt_post_result(rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind,
                  r->message, r->exit_code, r->signal);
   attempt_unlink(rt, a);
@@ -298,6 +299,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
     .output_path = a->output_path,
     .on_output = rt->o.stream_output && rt->o.obs.on_output ? on_proc_output : NULL,
     .kill_grace_ms = rt->o.kill_grace_ms,
+    .secrets = masker_forms(rt->masker),
   };
   int rc = proc_start(&rt->loop, &spec, on_proc_done, a, &a->proc);
   if (rc) {

@@ -10,9 +10,12 @@
 #include <uv.h>
 
 #include "engine/engine.h"
+#include "exec/http.h"
+#include "exec/approval.h"
 #include "exec/proc.h"
 #include "runtime/runtime.h"
 #include "util/buf.h"
+#include "util/secrets.h"
 
 struct rt_run;
 
@@ -27,6 +30,10 @@ struct rt_attempt {
   enum wf_kind kind;
   struct proc *proc;     /* run/command */
   uv_timer_t *wait;      /* wait: a duration or a time (closed on end) */
+  struct approval *appr;  /* approval: the executor waiting for decisions */
+  struct http_call *http; /* http: the request in flight (exec/http.h) */
+  json_t *http_body;     /* http: the rendered step body (owned) */
+  struct agent *agent;   /* agent: the tool loop (exec/agent.h) */
   char *label;           /* "step" or "step[3]", for -v */
   struct buf line;       /* -v: the unfinished last line */
   char *output_path;
@@ -92,7 +99,10 @@ struct runtime {
   int64_t pstart;
   int64_t last_heartbeat;
   char **env_base;       /* our environment without WEFT_* (NULL-terminated) */
+  struct http_client *http; /* http and agent steps; made on first use (rt_exec.c) */
   size_t n_env_base;
+  json_t *secrets;       /* rt_mask.c: `.secrets` (loaded by rt_secrets_init) */
+  struct masker *masker; /* their values, masked in all we write */
 };
 
 /* rt_journal.c: write one run's journal into the open transaction. */
@@ -107,11 +117,21 @@ void rt_post_result(struct runtime *rt, struct rt_run *run, uint32_t step, int32
                     uint32_t attempt, bool ok, const json_t *outputs, const char *kind,
                     const char *message, int exit_code, int sig);
 void rt_timers_cancel_run(struct runtime *rt, struct rt_run *run);
+/* An approve/reject request for (step, index) arrived: the waiting approval
+ * executor re-reads the decisions (nothing when no such attempt). */
+void rt_approval_poke(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index);
+/* Closes the http client (before the loop's last run in rt_free). */
+void rt_http_close(struct runtime *rt);
 /* rt_stale.c: kills the process groups of every process whose environment
  * says it belongs to run_id; returns how many groups. */
 int rt_kill_run_processes(const char *run_id, int grace_ms);
 void rt_arm_flush(struct runtime *rt);
 /* A row learned a pid: make sure it is committed soon. */
 void rt_note_pid(struct runtime *rt);
+/* rt_mask.c: loads the secrets once (*err malloc'd on failure); masks the
+ * run's uncommitted journal in place; rewrites a file masked. */
+int rt_secrets_init(struct runtime *rt, char **err);
+void rt_mask_fx(struct runtime *rt, struct rt_run *run);
+void rt_mask_file(struct runtime *rt, const char *path);
 
 #endif

@@ -163,6 +163,7 @@ static void flush(struct runtime *rt)
     int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
     for (size_t i = 0; i < rt->n_runs && !rc; i++) {
       struct rt_run *run = rt->runs[i];
+      rt_mask_fx(rt, run); /* secrets never reach the store or the screen */
       rc = rt_journal_write(rt, run, &run->fx);
       /* a run that ended gives up ownership in the same transaction */
       if (!rc && run->row.owner_pid && run_ended(run)) {
@@ -370,6 +371,8 @@ void rt_free(struct runtime *rt)
   for (size_t i = 0; i < rt->n_env_base; i++)
     free(rt->env_base[i]);
   free(rt->env_base);
+  masker_free(rt->masker);
+  json_decref(rt->secrets);
   free(rt);
 }
 
@@ -434,6 +437,8 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   run->inputs = json_deep_copy(inputs ? inputs : json_object());
   engine_fx_init(&run->fx);
   ids_ulid(run->id, now);
+  if ((rc = rt_secrets_init(rt, err)) != 0)
+    goto out;
 
   char hash[SHA256_HEX_LEN + 1];
   char abs[PATH_MAX];
@@ -454,7 +459,7 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   }
   struct eng_config cfg = {.run_id = run->id, .trigger = trigger ? trigger : "manual",
                            .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
-                           .seed = new_seed()};
+                           .secrets = rt->secrets, .seed = new_seed()};
   if ((rc = engine_new(wf, &cfg, &run->eng)) != 0) {
     rc = fail(err, rc, "cannot create the run: %s", weft_strerror(rc));
     goto out;
@@ -520,6 +525,8 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
   if (!run)
     return fail(err, WEFT_ENOMEM, "out of memory");
   engine_fx_init(&run->fx);
+  if ((rc = rt_secrets_init(rt, err)) != 0)
+    goto out;
   if ((rc = store_run_get(rt->store, id, &run->row)) != 0) {
     rc = fail(err, rc, "%s", store_errmsg(rt->store));
     goto out;
@@ -577,7 +584,7 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
   struct eng_config cfg = {.run_id = run->id,
                            .trigger = run->row.trigger ? run->row.trigger : "manual",
                            .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
-                           .seed = new_seed()};
+                           .secrets = rt->secrets, .seed = new_seed()};
   rc = engine_restore_begin(run->wf, &cfg, (enum eng_run_status)(st < 0 ? ENG_RUN_RUNNING : st),
                             run->row.started_at, &run->eng);
   if (rc) {
@@ -673,7 +680,7 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
     struct eng_config cfg = {.run_id = run->id,
                              .trigger = run->row.trigger ? run->row.trigger : "manual",
                              .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
-                             .seed = new_seed()};
+                             .secrets = rt->secrets, .seed = new_seed()};
     engine_free(run->eng);
     run->eng = NULL;
     if ((rc = engine_new(run->wf, &cfg, &run->eng)) != 0)
