@@ -195,7 +195,8 @@ static bool tag_is_str(struct fy_node *fyn)
          (tl == 21 && memcmp(tag, "tag:yaml.org,2002:str", 21) == 0);
 }
 
-static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol);
+static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol,
+                               const struct ynode *key);
 
 /* YAML merge keys: `<<: *a` or `<<: [*a, *b]` copy the pairs of those
  * mappings that the mapping does not set itself (earlier sources win). */
@@ -305,10 +306,26 @@ struct fpos {
 };
 
 static void coll_pos(struct conv *c, struct ynode *y, const struct fpos *first, bool map,
-                     int kline, int kcol)
+                     int kline, int kcol, const struct ynode *key)
 {
   y->line = kline;
   y->col = kcol;
+  if (!first && key && key->src_end <= c->len && key->src_end > key->src_start &&
+      !key->multiline) {
+    /* `key: {}` on one line: the bracket after the colon */
+    size_t i = key->src_end;
+    while (i < c->len && (c->src[i] == ' ' || c->src[i] == '\t' || c->src[i] == ':' ||
+                          c->src[i] == '"' || c->src[i] == '\''))
+      i++;
+    if (i < c->len && c->src[i] == (map ? '{' : '[')) {
+      int chars = 0;
+      for (size_t j = key->src_start; j < i; j++)
+        chars += ((unsigned char)c->src[j] & 0xC0) != 0x80;
+      y->col = key->col + chars;
+      y->src_start = y->src_end = i;
+    }
+    return;
+  }
   if (!first)
     return;
   y->line = first->line;
@@ -402,7 +419,11 @@ static int check_budget(struct conv *c, struct ynode *y)
   return 0;
 }
 
-static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol)
+/* kline:kcol place a node that has no position of its own (an empty value);
+ * `pkey`, when the node is a mapping value, lets an empty `{}`/`[]` be found
+ * right after it. */
+static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, int kcol,
+                               const struct ynode *pkey)
 {
   struct ynode *y = arena_alloc(&c->t->arena, sizeof *y);
   if (!y) {
@@ -473,7 +494,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     if (map) {
       struct fy_node_pair *p;
       while ((p = fy_node_mapping_iterate(fyn, &it)) && k < cnt) {
-        struct ynode *key = conv_node(c, fy_node_pair_key(p), kline, kcol);
+        struct ynode *key = conv_node(c, fy_node_pair_key(p), kline, kcol, NULL);
         if (!key)
           return NULL;
         if (k == 0)
@@ -483,7 +504,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
           c->rc = WEFT_EPARSE;
           return NULL;
         }
-        struct ynode *val = conv_node(c, fy_node_pair_value(p), key->line, key->col);
+        struct ynode *val = conv_node(c, fy_node_pair_value(p), key->line, key->col, key);
         if (!val)
           return NULL;
         if (key->t == Y_STR && !key->quoted && key->len == 2 && memcmp(key->s, "<<", 2) == 0) {
@@ -503,7 +524,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     } else {
       struct fy_node *ch;
       while ((ch = fy_node_sequence_iterate(fyn, &it)) && k < cnt) {
-        struct ynode *v = conv_node(c, ch, kline, kcol);
+        struct ynode *v = conv_node(c, ch, kline, kcol, NULL);
         if (!v)
           return NULL;
         if (k == 0) {
@@ -527,7 +548,7 @@ static struct ynode *conv_node(struct conv *c, struct fy_node *fyn, int kline, i
     if (merges.n && apply_merges(c, y, &merges))
       return NULL;
     y->depth++;
-    coll_pos(c, y, k ? &first : NULL, map, kline, kcol);
+    coll_pos(c, y, k ? &first : NULL, map, kline, kcol, pkey);
   }
   if (check_budget(c, y))
     return NULL;
@@ -658,7 +679,7 @@ int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
     goto out; /* an empty stream: no root */
   struct fy_node *root = fy_document_root(doc);
   if (root) {
-    t->root = conv_node(&c, root, 1, 1);
+    t->root = conv_node(&c, root, 1, 1, NULL);
     rc = c.rc;
     if (!rc && !t->root)
       rc = WEFT_ENOMEM;
