@@ -10,6 +10,7 @@
  * then the WEFT_* variables of LANGUAGE.md §3. Values reach programs only as
  * argv elements and environment variables, never as shell text. */
 #include "runtime/rt_int.h"
+#include "runtime/rt_services.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -405,6 +406,8 @@ static void do_kill(struct runtime *rt, struct rt_run *run, const struct eng_eff
     return;
   if (a->proc) {
     proc_kill(a->proc, e->reason == ENG_KILL_TIMEOUT ? PROC_KILL_TIMEOUT : PROC_KILL_CANCEL);
+  } else if (a->http || a->agent) {
+    rt_kill_service(rt, a, e->reason);
   } else if (a->wait) {
     uv_timer_stop(a->wait);
     uv_close((uv_handle_t *)a->wait, on_wait_closed);
@@ -491,6 +494,10 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
       start_program(rt, run, e);
     } else if (k == WF_WAIT) {
       start_wait(rt, run, e);
+    } else if (k == WF_HTTP) {
+      rt_start_http(rt, run, e);
+    } else if (k == WF_AGENT) {
+      rt_start_agent(rt, run, e);
     } else if (k == WF_APPROVAL) {
       /* the step waits for a decision from the inbox (approvals) */
     } else {

@@ -34,6 +34,7 @@ struct rt_attempt {
   struct http_call *http; /* http: the request in flight (exec/http.h) */
   json_t *http_body;     /* http: the rendered step body (owned) */
   struct agent *agent;   /* agent: the tool loop (exec/agent.h) */
+  struct rt_tool *tool;  /* agent: the program tool running (rt_services.c) */
   char *label;           /* "step" or "step[3]", for -v */
   struct buf line;       /* -v: the unfinished last line */
   char *output_path;

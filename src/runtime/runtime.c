@@ -360,6 +360,7 @@ void rt_free(struct runtime *rt)
   if (!rt)
     return;
   close_handles(rt);
+  rt_http_close(rt);
   rt_timers_cancel_run(rt, NULL);
   for (size_t i = 0; i < rt->n_runs; i++)
     rt_timers_cancel_run(rt, rt->runs[i]);

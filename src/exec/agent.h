@@ -1,0 +1,84 @@
+/* agent.h — one attempt of an `agent` step: calls an OpenAI-compatible
+ * `POST {endpoint}/chat/completions` through the http client, runs the tool
+ * loop, checks `output: json` replies against `schema`, and reports outputs
+ * {text, json, turns, usage} or a failure of kind "agent".
+ *
+ * Durability: every model reply and every tool result is written to the
+ * store's transcript (store_turn_put, committed by itself) BEFORE the next
+ * call, and each reply gets an "agent_turn" audit entry (model, token counts,
+ * SHA-256 of the request sent and of the answer). An attempt that starts
+ * where the previous attempt of the same instance ended with kind
+ * "interrupted" (the engine died) takes over that transcript and goes on from
+ * it without calling the model again for the turns recorded.
+ *
+ * The host (the runtime, rt_services.c) renders tool templates against
+ * `.args`, runs command tools with the process executor and receives the
+ * result. Callbacks: host->done is called exactly once, never from inside
+ * agent_start() or agent_kill() (those return the result instead), and the
+ * agent must not be used after it (the host frees it).
+ *
+ * Ownership: agent_start copies the body; agent_free releases everything (it
+ * cancels a request in flight, never calls back). */
+#ifndef WEFT_EXEC_AGENT_H
+#define WEFT_EXEC_AGENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "exec/http.h"
+#include "store/store.h"
+
+#define AGENT_DEFAULT_MAX_TURNS 10
+#define AGENT_TOOL_OUTPUT_MAX (64u << 10) /* stdout of a program tool, LANGUAGE.md */
+
+struct agent;
+
+/* How an attempt ended. */
+struct agent_result {
+  bool ok;
+  json_t *outputs;      /* owned; NULL on failure */
+  const char *kind;     /* !ok: "agent", "timeout", "cancelled", "validation", ... */
+  char message[512];
+  int http_status;      /* of the model endpoint when it failed with one, else -1 */
+};
+
+struct agent_host {
+  void *ud;
+  struct http_client *http;
+  struct store *store;
+  const char *run_id, *step;  /* borrowed for the agent's life */
+  int index;                  /* STORE_NO_INDEX for a plain step */
+  int attempt;
+  const char *default_endpoint, *default_api_key; /* WEFT_LLM_URL, WEFT_LLM_API_KEY */
+  /* Renders a tool's template with `.args` = args. 0, or an error with *err (malloc'd). */
+  int (*render)(void *ud, const json_t *tmpl, const json_t *args, json_t **out, char **err);
+  /* Starts a program tool (argv rendered, args as JSON text for WEFT_TOOL_ARGS);
+   * the host calls agent_tool_done() later. 0, or an error with msg filled. */
+  int (*run_command)(void *ud, struct agent *ag, const json_t *argv, const char *args_json,
+                     int seq, char *msg, size_t n);
+  /* Stops the program tool in flight (it still ends with agent_tool_done). */
+  void (*kill_command)(void *ud, bool timeout);
+  void (*done)(void *ud, const struct agent_result *r);
+};
+
+/* Starts the attempt. Returns 0 when it goes on asynchronously, 1 when it
+ * ended at once (*now filled: replayed to the end, or a bad body). */
+int agent_start(const struct agent_host *h, const json_t *body, struct agent **out,
+                struct agent_result *now);
+/* The program tool started by run_command ended: value is what goes back to
+ * the model (borrowed). May call host->done. */
+void agent_tool_done(struct agent *ag, const json_t *value);
+/* Stop (step timeout or cancel). Returns true when ended now (*now filled;
+ * host->done will not be called), false when a program tool must end first
+ * (host->done comes then, with this kind). */
+bool agent_kill(struct agent *ag, const char *kind, const char *message,
+                struct agent_result *now);
+void agent_free(struct agent *ag);
+void agent_result_clear(struct agent_result *r);
+
+/* The JSON-schema subset of `schema`: type (string, number, integer, boolean,
+ * object, array, null, or a list of them), required, properties, items,
+ * enum. Returns true when v matches; else msg says where and why. */
+bool agent_schema_check(const json_t *schema, const json_t *v, char *msg, size_t n);
+
+#endif

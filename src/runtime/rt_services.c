@@ -1,0 +1,368 @@
+/* rt_services.c — the runtime's side of `http` and `agent` steps: starting
+ * them on the runtime's http client (exec/http.h), reporting their results
+ * through rt_post_result(), and stopping them on a kill (step timeout,
+ * cancel). The agent's tool loop itself is exec/agent.c; here is what it
+ * needs from the runtime: the store (transcript, audit), the process executor
+ * for command tools and the workflow's expressions for tool templates.
+ *
+ * rt_exec.c's START dispatch calls rt_start_http/rt_start_agent, and its
+ * do_kill calls rt_kill_service for attempts with a->http or a->agent. */
+#include "runtime/rt_int.h"
+#include "runtime/rt_services.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "exec/agent.h"
+#include "expr/expr.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+/* A program tool of an agent in flight. */
+struct rt_tool {
+  struct rt_attempt *a; /* NULL once the attempt is gone (the process is being killed) */
+  struct proc *proc;
+  char *outp;
+};
+
+static struct http_client *client(struct runtime *rt)
+{
+  if (!rt->http && http_client_new(&rt->loop, &rt->http) != 0)
+    return NULL;
+  return rt->http;
+}
+
+void rt_http_close(struct runtime *rt)
+{
+  http_client_free(rt->http);
+  rt->http = NULL;
+}
+
+/* rt_post_result, plus the HTTP status in the error (LANGUAGE.md §4). */
+static void post_status(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index,
+                        uint32_t attempt, bool ok, const json_t *outputs, const char *kind,
+                        const char *message, int status)
+{
+  rt_post_result(rt, run, step, index, attempt, ok, outputs, kind, message, -1, 0);
+  if (status >= 0) {
+    /* pending_tail points at the `next` field of the entry just queued */
+    struct rt_pending *p =
+      (struct rt_pending *)((char *)rt->pending_tail - offsetof(struct rt_pending, next));
+    p->ev.http_status = status;
+  }
+}
+
+static struct rt_attempt *attempt_new(struct runtime *rt, struct rt_run *run,
+                                      const struct eng_effect *e)
+{
+  struct rt_attempt *a = calloc(1, sizeof *a);
+  if (!a)
+    return NULL;
+  a->rt = rt;
+  a->run = run;
+  a->step = e->step;
+  a->index = e->index;
+  a->attempt = e->attempt;
+  a->kind = run->wf->steps[e->step].kind;
+  buf_init(&a->line, 0);
+  return a;
+}
+
+static void attempt_end(struct rt_attempt *a)
+{
+  struct runtime *rt = a->rt;
+  if (a->tool)
+    a->tool->a = NULL; /* its process is being killed: it ends on its own */
+  for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
+    if (*pp == a) {
+      *pp = a->next;
+      break;
+    }
+  json_decref(a->http_body);
+  agent_free(a->agent);
+  free(a->label);
+  free(a->output_path);
+  buf_free(&a->line);
+  free(a);
+}
+
+/* ---- http steps ---------------------------------------------------------- */
+
+static void on_http_done(void *ud, const struct http_resp *r)
+{
+  struct rt_attempt *a = ud;
+  struct http_outcome o;
+  a->http = NULL;
+  http_step_outcome(a->http_body, r, &o);
+  post_status(a->rt, a->run, a->step, a->index, a->attempt, o.ok, o.outputs, o.kind,
+              o.message, o.status);
+  json_decref(o.outputs);
+  attempt_end(a);
+}
+
+void rt_start_http(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  struct rt_attempt *a = attempt_new(rt, run, e);
+  struct http_client *c = client(rt);
+  struct http_req req;
+  char *url = NULL, *body = NULL, msg[512];
+  const char *fail = NULL, *kind = "validation", *err = NULL;
+  if (!a || !c) {
+    fail = "out of memory";
+    kind = "http_transport";
+    goto out;
+  }
+  a->http_body = json_incref(e->body);
+  if (!json_is_object(e->body) ||
+      http_step_request(e->body, &req, &url, &body, msg, sizeof msg) != 0) {
+    fail = json_is_object(e->body) ? msg : "the http step has no request";
+    goto out;
+  }
+  int rc = http_request(c, &req, on_http_done, a, &a->http, &err);
+  if (rc) {
+    snprintf(msg, sizeof msg, "%s: %.300s", err ? err : weft_strerror(rc), url);
+    fail = msg;
+    kind = rc == WEFT_EINVAL ? "validation" : "http_transport";
+    goto out;
+  }
+  a->next = rt->attempts;
+  rt->attempts = a;
+  a = NULL;
+out:
+  if (fail)
+    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, kind, fail, -1, 0);
+  if (a)
+    attempt_end(a);
+  free(url);
+  free(body);
+}
+
+/* ---- agent steps ----------------------------------------------------------- */
+
+
+static void agent_finish(struct rt_attempt *a, const struct agent_result *r)
+{
+  post_status(a->rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind,
+              r->message, r->http_status);
+}
+
+static void on_agent_done(void *ud, const struct agent_result *r)
+{
+  struct rt_attempt *a = ud;
+  agent_finish(a, r);
+  attempt_end(a);
+}
+
+static json_t *tool_ctx(struct rt_run *run, const json_t *args)
+{
+  return json_pack("{s:O, s:O, s:{s:s, s:s}}", "args", args, "inputs",
+                   run->inputs ? run->inputs : json_object(), "run", "id", run->id, "workflow",
+                   run->wf->name);
+}
+
+static int agent_render(void *ud, const json_t *tmpl, const json_t *args, json_t **out,
+                        char **err)
+{
+  struct rt_attempt *a = ud;
+  json_t *ctx = tool_ctx(a->run, args);
+  struct expr_env env = {.success = true};
+  int rc = ctx ? expr_render(a->run->wf->prog, tmpl, ctx, &env, out, err) : WEFT_ENOMEM;
+  json_decref(ctx);
+  return rc;
+}
+
+static void on_tool_done(void *ud, const struct proc_result *r)
+{
+  struct rt_tool *t = ud;
+  struct rt_attempt *a = t->a;
+  json_t *v = NULL;
+  if (a) {
+    a->tool = NULL;
+    if (r->outputs && json_object_size(r->outputs))
+      v = json_incref(r->outputs);
+    else
+      v = json_stringn_nocheck(r->captured ? r->captured : "", r->captured_len);
+    if (!r->ok) {
+      json_t *w = json_pack("{s:s, s:O}", "error", r->message, "output", v);
+      json_decref(v);
+      v = w;
+    }
+  }
+  free(t->outp);
+  free(t);
+  if (a)
+    agent_tool_done(a->agent, v); /* may end the attempt */
+  json_decref(v);
+}
+
+static char *env_kv(const char *k, const char *v)
+{
+  char *s = NULL;
+  return asprintf(&s, "%s=%s", k, v) < 0 ? NULL : s;
+}
+
+static int agent_run_command(void *ud, struct agent *ag, const json_t *argv, const char *args_json,
+                             int seq, char *msg, size_t n)
+{
+  struct rt_attempt *a = ud;
+  struct runtime *rt = a->rt;
+  struct rt_run *run = a->run;
+  const char *home = store_home(rt->store);
+  const char *sid = run->wf->steps[a->step].id;
+  size_t argc = json_is_array(argv) ? json_array_size(argv) : 0;
+  const char **av = calloc(argc + 1, sizeof *av);
+  char **envp = calloc(rt->n_env_base + 12, sizeof *envp);
+  char **strs = calloc(argc + 1, sizeof *strs);
+  struct rt_tool *t = calloc(1, sizeof *t);
+  char *log = rt_log_path(home, run->id, sid, a->index, a->attempt);
+  char *dir = NULL, num[32], key[ENG_IDEM_MAX];
+  int rc = WEFT_ENOMEM;
+  snprintf(msg, n, "out of memory");
+  if (!av || !envp || !strs || !t || !log || asprintf(&dir, "%s/logs/%s", home, run->id) < 0)
+    goto out;
+  if (argc == 0) {
+    snprintf(msg, n, "the tool's command is empty");
+    rc = WEFT_EINVAL;
+    goto out;
+  }
+  mkdir(dir, 0755);
+  if (asprintf(&t->outp, "%s/%s.%d.%u.tool%d.out", dir, sid, a->index, a->attempt, seq) < 0) {
+    t->outp = NULL;
+    goto out;
+  }
+  for (size_t i = 0; i < argc; i++) {
+    const json_t *x = json_array_get(argv, i);
+    strs[i] = json_is_string(x) ? strdup(json_string_value(x))
+                                : json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!strs[i])
+      goto out;
+    av[i] = strs[i];
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < rt->n_env_base; i++)
+    envp[k++] = strdup(rt->env_base[i]);
+  envp[k++] = env_kv("WEFT_RUN_ID", run->id);
+  envp[k++] = env_kv("WEFT_WORKFLOW", run->wf->name);
+  envp[k++] = env_kv("WEFT_STEP", sid);
+  snprintf(num, sizeof num, "%u", a->attempt);
+  envp[k++] = env_kv("WEFT_ATTEMPT", num);
+  engine_idem_key(run->eng, a->step, a->index, key, sizeof key);
+  envp[k++] = env_kv("WEFT_IDEMPOTENCY_KEY", key);
+  envp[k++] = env_kv("WEFT_OUTPUT", t->outp);
+  envp[k++] = env_kv("WEFT_WORKSPACE", run->workspace ? run->workspace : ".");
+  envp[k++] = env_kv("WEFT_TOOL_ARGS", args_json);
+  for (size_t i = 0; i < k; i++)
+    if (!envp[i])
+      goto out;
+  struct proc_spec spec = {
+    .argv = av,
+    .envp = (const char *const *)envp,
+    .cwd = run->wf->dir && *run->wf->dir ? run->wf->dir : ".",
+    .log_path = log,
+    .output_path = t->outp,
+    .kill_grace_ms = rt->o.kill_grace_ms,
+    .capture_max = AGENT_TOOL_OUTPUT_MAX,
+  };
+  t->a = a;
+  rc = proc_start(&rt->loop, &spec, on_tool_done, t, &t->proc);
+  if (rc) {
+    snprintf(msg, n, "cannot start the tool: %s", weft_strerror(rc));
+    goto out;
+  }
+  a->tool = t;
+  t = NULL;
+  rc = 0;
+out:
+  if (t) {
+    free(t->outp);
+    free(t);
+  }
+  if (strs)
+    for (size_t i = 0; i < argc; i++)
+      free(strs[i]);
+  free(strs);
+  if (envp)
+    for (size_t i = 0; envp[i]; i++)
+      free(envp[i]);
+  free(envp);
+  free(av);
+  free(log);
+  free(dir);
+  return rc;
+}
+
+static void agent_kill_command(void *ud, bool timeout)
+{
+  struct rt_attempt *a = ud;
+  if (a->tool)
+    proc_kill(a->tool->proc, timeout ? PROC_KILL_TIMEOUT : PROC_KILL_CANCEL);
+}
+
+void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  struct rt_attempt *a = attempt_new(rt, run, e);
+  struct http_client *c = client(rt);
+  if (!a || !c) {
+    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, "agent",
+                   "out of memory", -1, 0);
+    if (a)
+      attempt_end(a);
+    return;
+  }
+  struct agent_host h = {
+    .ud = a,
+    .http = c,
+    .store = rt->store,
+    .run_id = run->id,
+    .step = run->wf->steps[e->step].id,
+    .index = e->index >= 0 ? e->index : STORE_NO_INDEX,
+    .attempt = (int)e->attempt,
+    .default_endpoint = getenv("WEFT_LLM_URL"),
+    .default_api_key = getenv("WEFT_LLM_API_KEY"),
+    .render = agent_render,
+    .run_command = agent_run_command,
+    .kill_command = agent_kill_command,
+    .done = on_agent_done,
+  };
+  struct agent_result now;
+  /* linked first: the agent may start a tool process that refers to a */
+  a->next = rt->attempts;
+  rt->attempts = a;
+  if (agent_start(&h, e->body, &a->agent, &now) == 1) {
+    agent_finish(a, &now);
+    agent_result_clear(&now);
+    attempt_end(a);
+  }
+}
+
+/* ---- kills ----------------------------------------------------------------- */
+
+bool rt_kill_service(struct runtime *rt, struct rt_attempt *a, enum eng_kill_reason reason)
+{
+  if (!a->http && !a->agent)
+    return false;
+  bool timeout = reason == ENG_KILL_TIMEOUT;
+  if (a->http) {
+    http_cancel(a->http);
+    a->http = NULL;
+    rt_post_result(rt, a->run, a->step, a->index, a->attempt, false, NULL,
+                   timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled", -1,
+                   0);
+    attempt_end(a);
+    return true;
+  }
+  /* an agent: ends now, or reports through on_agent_done when its program
+   * tool has gone */
+  struct agent_result now;
+  if (agent_kill(a->agent, timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled",
+                 &now)) {
+    agent_finish(a, &now);
+    agent_result_clear(&now);
+    attempt_end(a);
+  }
+  return true;
+}
