@@ -963,6 +963,7 @@ int engine_start(struct eng_run *r, int64_t now, struct eng_effects *fx)
       rc = eng_ready_push(r, s);
   if (!rc)
     rc = eng_settle(r);
+  assert(rc || eng_invariants(r));
   return rc;
 }
 
@@ -987,7 +988,9 @@ int engine_cancel(struct eng_run *r, int64_t now, struct eng_effects *fx)
   r->cancel_requested = true;
   if ((rc = stop_phase(r, STOP_CANCEL)))
     return rc;
-  return eng_settle(r);
+  rc = eng_settle(r);
+  assert(rc || eng_invariants(r));
+  return rc;
 }
 
 static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
@@ -1116,6 +1119,7 @@ int engine_apply(struct eng_run *r, const struct eng_event *ev, int64_t now,
   }
   if (!rc)
     rc = eng_settle(r);
+  assert(rc || eng_invariants(r));
   return rc;
 }
 

@@ -120,6 +120,9 @@ int run_set_state(struct eng_run *r, enum eng_run_status to);
 int eng_journal(struct eng_run *r, const struct eng_jent *e);
 struct eng_effect *eng_fx_push(struct eng_run *r, enum eng_fx_type t);
 
+/* check.c: recomputes the counters; only ever called inside assert() */
+bool eng_invariants(const struct eng_run *r);
+
 /* units.c */
 int units_reserve(struct eng_units *u, uint32_t want);
 uint32_t units_add(struct eng_units *u, uint32_t n, uint32_t step); /* returns first id */

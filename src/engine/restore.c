@@ -12,6 +12,7 @@
 #include "engine/priv.h"
 #include "util/err.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,6 +288,7 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
   }
   if (!rc)
     rc = eng_settle(r);
+  assert(rc || eng_invariants(r));
   return rc;
 }
 
@@ -402,5 +404,6 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
       rc = eng_ready_push(r, s);
   if (!rc)
     rc = eng_settle(r);
+  assert(rc || eng_invariants(r));
   return rc;
 }
