@@ -83,3 +83,5 @@ out:
   free(active);
   return ok;
 }
+
+bool engine_check(const struct eng_run *r) { return eng_invariants(r); }

@@ -266,6 +266,10 @@ size_t engine_unit_bytes(void);
 /* Bytes currently allocated for units, queues and the output arena. */
 size_t engine_mem_bytes(const struct eng_run *run);
 
+/* Recomputes every counter the engine keeps incrementally and compares
+ * (O(units)); prints the first mismatch on stderr. For asserts and tests. */
+bool engine_check(const struct eng_run *run);
+
 /* One human-readable line for a journal entry or an effect (the trace format
  * of tests/traces; also useful for `weft run` progress). Appends to out
  * (capped at n bytes, NUL-terminated). Returns 0 when the entry has no line. */

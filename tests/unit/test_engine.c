@@ -366,6 +366,7 @@ static void process(struct sim *s, int rc)
 {
   cr_assert_eq(rc, 0, "engine call failed at t=%lld: %s", (long long)s->now,
                weft_strerror(rc));
+  cr_assert(engine_check(s->run), "engine invariants broken at t=%lld", (long long)s->now);
   char line[4096];
   for (size_t i = 0; i < s->fx.nj; i++) {
     store_apply(&s->store, &s->fx.j[i]);
