@@ -20,6 +20,7 @@ int cli_cancel(struct cli *c, int argc, char **argv);
 int cli_retry(struct cli *c, int argc, char **argv);
 int cli_resume(struct cli *c, int argc, char **argv);
 int cli_audit(struct cli *c, int argc, char **argv);
+int cli_event(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -53,7 +54,11 @@ const struct cli_cmd cli_cmds[] = {
    "approve a waiting approval step", ""},
   {"reject", NULL, "weft reject RUN STEP [--comment TEXT] [--as USER]",
    "reject a waiting approval step", ""},
-  {"event", NULL, "weft event send NAME [--data JSON]", "deliver an event to waiting steps", ""},
+  {"event", cli_event, "weft event send NAME [--data JSON]", "deliver an event to waiting steps",
+   "Options:\n"
+   "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"
+   "Engines executing runs here deliver it within 1 s; runs no engine executes get it at\n"
+   "the next `weft resume`.\n"},
   {"audit", cli_audit, "weft audit verify | weft audit export [RUN]",
    "check the audit hash chain / print it as JSON lines", ""},
   {"server", NULL, "weft server", "HTTP API and UI (not available yet)", ""},

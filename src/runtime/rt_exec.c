@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "exec/subflow.h"
+#include "exec/wait.h"
 #include "util/err.h"
 #include "util/wtime.h"
 
@@ -348,15 +350,28 @@ static void on_wait_fired(uv_timer_t *h)
   attempt_free(a);
 }
 
+/* The stored start of a wait resumed after a restart (0 when unknown or new):
+ * a wait that should have ended while no engine ran ends at once. */
+static int64_t wait_started_at(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  struct store_step row = {0};
+  int64_t t = 0;
+  if (e->resumed &&
+      store_step_get(rt->store, run->id, run->wf->steps[e->step].id, e->index, &row) == 0)
+    t = row.started_at;
+  store_step_clear(&row);
+  return t;
+}
+
 static void start_wait(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
   const json_t *b = e->body;
-  int64_t now = wt_now_ms(), at = -1;
+  int64_t now = wt_now_ms(), at = -1, since = wait_started_at(rt, run, e);
   char msg[256];
   if (json_is_string(b)) {
     int64_t d;
     if (wt_parse_duration(json_string_value(b), &d) == 0)
-      at = now + d;
+      at = (since > 0 ? since : now) + d;
   } else if (json_is_object(b) && json_is_string(json_object_get(b, "until"))) {
     const char *u = json_string_value(json_object_get(b, "until"));
     int64_t t;
@@ -367,8 +382,7 @@ static void start_wait(struct runtime *rt, struct rt_run *run, const struct eng_
     }
     at = t;
   } else if (json_is_object(b) && json_object_get(b, "event")) {
-    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, "validation",
-                   "waiting for events is not supported by this build of weft yet", -1, 0);
+    wait_event_start(rt, run, e, since);
     return;
   }
   if (at < 0) {
@@ -458,6 +472,10 @@ static void timer_arm(struct runtime *rt, struct rt_run *run, uint64_t token, in
 }
 
 static void timer_cancel(struct runtime *rt, struct rt_run *run, uint64_t token)
+  } else if (a->evw) {
+    wait_event_kill(rt, a, e->reason == ENG_KILL_TIMEOUT);
+  } else if (a->sub) {
+    subflow_kill(rt, a, e->reason == ENG_KILL_TIMEOUT);
 {
   for (struct rt_timer **pp = &rt->timers; *pp; pp = &(*pp)->next) {
     struct rt_timer *t = *pp;
@@ -518,3 +536,7 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
     break;
   }
 }
+    } else if (k == WF_WORKFLOW) {
+      subflow_start(rt, run, e);
+    if (run->parent_att)
+      subflow_child_finished(rt, run);

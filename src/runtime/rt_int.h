@@ -30,6 +30,8 @@ struct rt_attempt {
   enum wf_kind kind;
   struct proc *proc;     /* run/command */
   uv_timer_t *wait;      /* wait: a duration or a time (closed on end) */
+  struct wait_event *evw; /* wait: {event}: the waiter (exec/wait.h) */
+  struct subflow *sub;   /* workflow: the child run (exec/subflow.h) */
   struct approval *appr;  /* approval: the executor waiting for decisions */
   struct http_call *http; /* http: the request in flight (exec/http.h) */
   json_t *http_body;     /* http: the rendered step body (owned) */
@@ -75,6 +77,10 @@ struct rt_run {
   struct rt_row *rows;   /* running units' rows (for pid/pgid) */
   bool finished;
   bool cancel_requested;
+  /* sub-workflows (exec/subflow.h): a child run of a workflow step */
+  struct rt_attempt *parent_att; /* the parent's attempt waiting for this run */
+  int depth;                     /* 0 for a top-level run */
+  bool is_child;                 /* not listed by rt_run_count()/rt_run_id() */
 };
 
 struct runtime {
@@ -104,6 +110,7 @@ struct runtime {
   size_t n_env_base;
   json_t *secrets;       /* rt_mask.c: `.secrets` (loaded by rt_secrets_init) */
   struct masker *masker; /* their values, masked in all we write */
+  int64_t ev_cursor;     /* exec/wait.c: highest event id seen */
 };
 
 /* rt_journal.c: write one run's journal into the open transaction. */
@@ -129,6 +136,13 @@ int rt_kill_run_processes(const char *run_id, int grace_ms);
 void rt_arm_flush(struct runtime *rt);
 /* A row learned a pid: make sure it is committed soon. */
 void rt_note_pid(struct runtime *rt);
+/* runtime.c: rt_start() with a parent (parent_id NULL: none); *run_out (may
+ * be NULL) gets the new run. */
+int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
+                 const char *parent_id, const char *parent_step, int parent_index,
+                 struct rt_run **run_out, char id_out[WEFT_ID_LEN + 1], char **err);
+/* The run with this id executing here, or NULL. */
+struct rt_run *rt_run_find(struct runtime *rt, const char *id);
 /* rt_mask.c: loads the secrets once (*err malloc'd on failure); masks the
  * run's uncommitted journal in place; rewrites a file masked. */
 int rt_secrets_init(struct runtime *rt, char **err);

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "exec/wait.h"
 #include "util/err.h"
 #include "util/wtime.h"
 
@@ -70,6 +71,8 @@ static struct rt_run *run_find(struct runtime *rt, const char *id)
       return rt->runs[i];
   return NULL;
 }
+
+struct rt_run *rt_run_find(struct runtime *rt, const char *id) { return run_find(rt, id); }
 
 static bool all_done(struct runtime *rt)
 {
@@ -257,6 +260,7 @@ static void on_poll(uv_timer_t *h)
     rt->last_heartbeat = now;
   }
   rt_arm_flush(rt);
+  wait_events_poll(rt); /* `weft event send` from other processes */
 }
 
 void rt_cancel_all(struct runtime *rt)
@@ -379,11 +383,25 @@ void rt_free(struct runtime *rt)
 
 uv_loop_t *rt_uv_loop(struct runtime *rt) { return &rt->loop; }
 bool rt_interrupted(const struct runtime *rt) { return rt->interrupts > 0; }
-size_t rt_run_count(const struct runtime *rt) { return rt->n_runs; }
-const char *rt_run_id(const struct runtime *rt, size_t i) { return rt->runs[i]->id; }
+/* the i-th run that is not a sub-workflow run (those belong to their parent) */
+static const struct rt_run *top_run(const struct runtime *rt, size_t i)
+{
+  for (size_t k = 0; k < rt->n_runs; k++)
+    if (!rt->runs[k]->is_child && i-- == 0)
+      return rt->runs[k];
+  return NULL;
+}
+size_t rt_run_count(const struct runtime *rt)
+{
+  size_t n = 0;
+  for (size_t k = 0; k < rt->n_runs; k++)
+    n += !rt->runs[k]->is_child;
+  return n;
+}
+const char *rt_run_id(const struct runtime *rt, size_t i) { return top_run(rt, i)->id; }
 enum eng_run_status rt_run_status(const struct runtime *rt, size_t i)
 {
-  return engine_run_status(rt->runs[i]->eng);
+  return engine_run_status(top_run(rt, i)->eng);
 }
 
 static int add_run(struct runtime *rt, struct rt_run *run)
@@ -432,6 +450,13 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   struct rt_run *run = calloc(1, sizeof *run);
   if (!run) {
     wf_free(wf);
+{
+  return rt_start_run(rt, wf, inputs, trigger, NULL, NULL, STORE_NO_INDEX, NULL, id_out, err);
+}
+
+int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
+                 const char *parent_id, const char *parent_step, int parent_index,
+                 struct rt_run **run_out, char id_out[WEFT_ID_LEN + 1], char **err)
     return fail(err, WEFT_ENOMEM, "out of memory");
   }
   run->wf = wf;
@@ -472,7 +497,9 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   r->path = strdup(path);
   r->status = strdup("queued");
   r->trigger = strdup(cfg.trigger);
-  r->parent_index = STORE_NO_INDEX;
+  r->parent_id = parent_id ? strdup(parent_id) : NULL;
+  r->parent_step = parent_step ? strdup(parent_step) : NULL;
+  r->parent_index = parent_id ? parent_index : STORE_NO_INDEX;
   r->started_by = strdup(rt->o.user ? rt->o.user : "unknown");
   r->inputs = json_dumps(run->inputs, JSON_COMPACT);
   r->created_at = now;
@@ -481,9 +508,14 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   r->heartbeat_at = now;
   rc = store_run_put(rt->store, r);
   if (!rc) {
-    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:O}", "workflow", wf->name, "definition", hash,
+  masker_inplace(rt->masker, &r->inputs); /* a child's inputs may carry secrets */
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:o}", "workflow", wf->name, "definition", hash,
                           "started_by", r->started_by, "trigger", r->trigger, "inputs",
-                          run->inputs);
+                          masker_json(rt->masker, run->inputs));
+    if (parent_id)
+      json_object_set_new(d, "parent", json_pack("{s:s,s:s,s:i}", "run", parent_id, "step",
+                                                 parent_step ? parent_step : "", "index",
+                                                 parent_index));
     char *inputs_txt = json_dumps(run->inputs, JSON_COMPACT | JSON_SORT_KEYS);
     char ih[SHA256_HEX_LEN + 1];
     sha256_hex(inputs_txt ? inputs_txt : "", inputs_txt ? strlen(inputs_txt) : 0, ih);
@@ -509,6 +541,8 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
 out:
   if (store_in_tx(rt->store))
     store_rollback(rt->store);
+  if (run_out)
+    *run_out = run;
   run_free(run);
   return rc;
 }

@@ -1,0 +1,238 @@
+/* subflow.c — sub-workflow steps (see subflow.h): loading the child file,
+ * starting or adopting the child run, and reporting its end to the parent. */
+#include "exec/subflow.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/inputs.h"
+#include "runtime/rt_int.h"
+#include "util/diag.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+struct subflow {
+  struct rt_run *child;
+  bool timed_out; /* killed by the step's timeout */
+};
+
+static void drop(struct runtime *rt, struct rt_attempt *a)
+{
+  for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
+    if (*pp == a) {
+      *pp = a->next;
+      break;
+    }
+  if (a->sub && a->sub->child)
+    a->sub->child->parent_att = NULL;
+  free(a->sub);
+  free(a->label);
+  free(a->output_path);
+  buf_free(&a->line);
+  free(a);
+}
+
+static void post_fail(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
+                      const char *kind, const char *msg)
+{
+  rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, kind, msg, -1, 0);
+}
+
+/* Posts the child's end to the parent's attempt and frees the attempt. */
+static void report(struct runtime *rt, struct rt_attempt *a, struct rt_run *child)
+{
+  enum eng_run_status st = engine_run_status(child->eng);
+  const json_t *o = engine_run_outputs(child->eng);
+  if (st == ENG_RUN_SUCCEEDED) {
+    json_t *obj = json_is_object(o) ? json_incref((json_t *)o) : json_object();
+    rt_post_result(rt, a->run, a->step, a->index, a->attempt, true, obj, NULL, NULL, -1, 0);
+    json_decref(obj);
+  } else {
+    const json_t *err = engine_run_error(child->eng);
+    const char *m = json_string_value(json_object_get(err, "message"));
+    const char *kind = st == ENG_RUN_CANCELLED ? (a->sub && a->sub->timed_out ? "timeout"
+                                                                                : "cancelled")
+                                               : json_string_value(json_object_get(err, "kind"));
+    if (!kind || !strcmp(kind, "none"))
+      kind = "exit_code";
+    char msg[700];
+    snprintf(msg, sizeof msg, "sub-workflow run %s (%s) %s%s%.500s", child->id,
+             child->wf->name, engine_run_status_name(st), m ? ": " : "", m ? m : "");
+    rt_post_result(rt, a->run, a->step, a->index, a->attempt, false,
+                   json_is_object(o) ? o : NULL, kind, msg, -1, 0);
+  }
+  drop(rt, a);
+}
+
+static struct rt_attempt *new_attempt(struct runtime *rt, struct rt_run *run,
+                                      const struct eng_effect *e)
+{
+  struct rt_attempt *a = calloc(1, sizeof *a);
+  if (!a || !(a->sub = calloc(1, sizeof *a->sub)))
+    abort();
+  a->rt = rt;
+  a->run = run;
+  a->step = e->step;
+  a->index = e->index;
+  a->attempt = e->attempt;
+  a->kind = WF_WORKFLOW;
+  buf_init(&a->line, 0);
+  a->next = rt->attempts;
+  rt->attempts = a;
+  return a;
+}
+
+static void link_child(struct rt_run *parent, struct rt_attempt *a, struct rt_run *child)
+{
+  a->sub->child = child;
+  child->parent_att = a;
+  child->is_child = true;
+  child->depth = parent->depth + 1;
+}
+
+/* A child of this step instance that has not ended (a restart): adopt it.
+ * Returns true when the attempt is taken care of. */
+static bool adopt(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  const char *step = run->wf->steps[e->step].id;
+  struct store_run *v = NULL;
+  size_t n = 0;
+  bool done = false;
+  if (store_run_children(rt->store, run->id, &v, &n) != 0)
+    return false;
+  for (size_t i = 0; i < n && !done; i++) {
+    struct store_run *c = &v[i];
+    if (!c->parent_step || strcmp(c->parent_step, step) || c->parent_index != e->index)
+      continue;
+    struct rt_run *child = rt_run_find(rt, c->id);
+    if (!child) {
+      int st = engine_run_status_parse(c->status);
+      if (st == ENG_RUN_SUCCEEDED || st == ENG_RUN_FAILED || st == ENG_RUN_CANCELLED)
+        continue;
+      char *err = NULL;
+      if (rt_resume(rt, c->id, &err) != 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "cannot take over sub-workflow run %s: %.500s", c->id,
+                 err ? err : "error");
+        post_fail(rt, run, e, "spawn", msg);
+        free(err);
+        done = true;
+        break;
+      }
+      child = rt_run_find(rt, c->id);
+    }
+    if (!child || child->parent_att)
+      continue;
+    struct rt_attempt *a = new_attempt(rt, run, e);
+    link_child(run, a, child);
+    if (child->finished)
+      report(rt, a, child);
+    done = true;
+  }
+  store_runs_free(v, n);
+  return done;
+}
+
+void subflow_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  const json_t *file = json_object_get(e->body, "file");
+  const json_t *given = json_object_get(e->body, "inputs");
+  struct diag_list d = {0};
+  struct wf *wf = NULL;
+  json_t *inputs = NULL;
+  char *path = NULL, *err = NULL;
+  char msg[900];
+  if (adopt(rt, run, e))
+    return;
+  if (run->depth + 1 > SUBFLOW_MAX_DEPTH) {
+    snprintf(msg, sizeof msg, "sub-workflows nest more than %d deep (does %s call itself?); "
+             "stop the recursion with an `if:` or call a different workflow",
+             SUBFLOW_MAX_DEPTH, run->wf->name);
+    post_fail(rt, run, e, "validation", msg);
+    goto out;
+  }
+  if (!json_is_string(file)) {
+    post_fail(rt, run, e, "validation",
+              json_object_get(e->body, "name")
+                  ? "workflow: {name: ...} needs the server (registered workflows); use "
+                    "workflow: {file: path.yaml}"
+                  : "workflow.file must be a path (a string)");
+    goto out;
+  }
+  const char *f = json_string_value(file);
+  if (f[0] == '/')
+    path = strdup(f);
+  else if (asprintf(&path, "%s/%s", run->wf->dir && *run->wf->dir ? run->wf->dir : ".", f) < 0)
+    path = NULL;
+  if (!path)
+    abort();
+  int rc = wf_load_file(path, &wf, &d);
+  if (rc) {
+    diag_sort(&d);
+    if (d.n)
+      snprintf(msg, sizeof msg, "sub-workflow %.300s is not valid: %s:%d:%d: %.400s", f,
+               d.v[0].file ? d.v[0].file : path, d.v[0].line, d.v[0].col, d.v[0].msg);
+    else
+      snprintf(msg, sizeof msg, "cannot load sub-workflow %.300s: %s", path, weft_strerror(rc));
+    post_fail(rt, run, e, "validation", msg);
+    goto out;
+  }
+  diag_list_free(&d);
+  if (given && !json_is_object(given)) {
+    post_fail(rt, run, e, "validation", "workflow.inputs must be an object");
+    goto out;
+  }
+  json_t *g = given ? json_incref((json_t *)given) : json_object();
+  rc = inputs_resolve(wf, g, &inputs, &d);
+  json_decref(g);
+  if (rc) {
+    snprintf(msg, sizeof msg, "the inputs do not fit sub-workflow %.300s: %.500s", f,
+             d.n ? d.v[0].msg : weft_strerror(rc));
+    post_fail(rt, run, e, "validation", msg);
+    goto out;
+  }
+  struct rt_run *child = NULL;
+  char id[WEFT_ID_LEN + 1];
+  struct wf *w = wf;
+  wf = NULL; /* rt_start_run takes it over */
+  rc = rt_start_run(rt, w, inputs, "workflow", run->id, run->wf->steps[e->step].id, e->index,
+                    &child, id, &err);
+  if (rc) {
+    snprintf(msg, sizeof msg, "cannot start sub-workflow %.300s: %.500s", f, err ? err : "error");
+    post_fail(rt, run, e, "spawn", msg);
+    goto out;
+  }
+  link_child(run, new_attempt(rt, run, e), child);
+out:
+  diag_list_free(&d);
+  wf_free(wf);
+  json_decref(inputs);
+  free(path);
+  free(err);
+}
+
+void subflow_child_finished(struct runtime *rt, struct rt_run *child)
+{
+  struct rt_attempt *a = child->parent_att;
+  if (!a)
+    return;
+  report(rt, a, child);
+}
+
+void subflow_kill(struct runtime *rt, struct rt_attempt *a, bool timeout)
+{
+  struct rt_run *child = a->sub->child;
+  a->sub->timed_out = timeout;
+  if (!child || child->finished) {
+    if (child)
+      report(rt, a, child);
+    return;
+  }
+  if (!child->cancel_requested) {
+    child->cancel_requested = true;
+    engine_cancel(child->eng, wt_now_ms(), &child->fx);
+    rt_arm_flush(rt);
+  }
+}
