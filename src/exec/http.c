@@ -316,7 +316,12 @@ int http_request(struct http_client *c, const struct http_req *req, http_done_cb
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     if (!has_ct) {
-      struct curl_slist *nl = curl_slist_append(k->hdrs, "Content-Type: application/octet-stream");
+      char *line = NULL;
+      if (asprintf(&line, "Content-Type: %s",
+                   req->content_type ? req->content_type : "application/octet-stream") < 0)
+        goto oom;
+      struct curl_slist *nl = curl_slist_append(k->hdrs, line);
+      free(line);
       if (!nl)
         goto oom;
       k->hdrs = nl;
@@ -458,12 +463,14 @@ int http_step_request(const json_t *body, struct http_req *req, char **url_out, 
       return WEFT_ENOMEM;
     req->body = *body_out;
     req->body_len = strlen(*body_out);
+    req->content_type = "application/json";
   } else if (b && !json_is_null(b)) {
     *body_out = scalar_text(b);
     if (!*body_out)
       return WEFT_ENOMEM;
     req->body = *body_out;
     req->body_len = strlen(*body_out);
+    req->content_type = "text/plain; charset=utf-8";
   }
   return 0;
 }

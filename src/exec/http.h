@@ -38,6 +38,8 @@ struct http_req {
   const char *body;         /* may be NULL */
   size_t body_len;
   size_t max_body;          /* 0: HTTP_MAX_BODY */
+  const char *content_type; /* of the body unless headers give one; NULL:
+                               application/octet-stream */
 };
 
 struct http_resp {

@@ -1,0 +1,251 @@
+"""End-to-end: `http` steps against real HTTP servers that this test starts on
+127.0.0.1 (Python http.server in a thread): a flaky service (503, 503, 200)
+with retry, a slow one (timeout), a large body (10 MiB cap), a redirect, a JSON
+API whose answer feeds the next step, methods/headers/query/json, expect,
+transport errors and non-http URLs."""
+from harness import WeftTest, main
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
+import threading
+import time
+import urllib.parse
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send(self, status, body, ctype="application/json", extra=None):
+        data = body if isinstance(body, bytes) else body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def handle_any(self):
+        srv = self.server
+        u = urllib.parse.urlparse(self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode() if n else ""
+        with srv.lock:
+            srv.requests.append({"method": self.command, "path": u.path,
+                                 "query": urllib.parse.parse_qs(u.query),
+                                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                                 "body": body})
+            srv.counts[u.path] = srv.counts.get(u.path, 0) + 1
+            count = srv.counts[u.path]
+        if u.path == "/flaky":
+            if count <= 2:
+                return self.send(503, '{"error":"busy"}')
+            return self.send(200, '{"ok":true,"calls":%d}' % count)
+        if u.path == "/slow":
+            time.sleep(5)
+            return self.send(200, "{}")
+        if u.path == "/big":
+            return self.send(200, b"x" * (11 << 20), "application/octet-stream")
+        if u.path == "/redirect":
+            return self.send(302, "", "text/plain", {"Location": "/job/7"})
+        if u.path == "/loop":
+            return self.send(302, "", "text/plain", {"Location": "/loop"})
+        if u.path.startswith("/job/"):
+            job = u.path.split("/")[-1]
+            return self.send(200, json.dumps({"id": int(job), "state": "done",
+                                              "next": "/result/" + job}))
+        if u.path.startswith("/result/"):
+            return self.send(200, "result of " + u.path.split("/")[-1], "text/plain")
+        if u.path == "/echo":
+            return self.send(201, json.dumps({"method": self.command, "body": body,
+                                              "query": urllib.parse.parse_qs(u.query)}),
+                             "application/json", {"X-Echo": "yes", "Set-Cookie": "a=1"})
+        if u.path == "/notfound":
+            return self.send(404, '{"error":"no such thing"}')
+        return self.send(200, "plain text", "text/plain")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_any
+
+
+class Http(WeftTest):
+    def setUp(self):
+        super().setUp()
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        self.srv.handle_error = lambda *a: None  # clients that hang up (the cap) are fine
+        self.srv.lock = threading.Lock()
+        self.srv.requests = []
+        self.srv.counts = {}
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
+
+    def tearDown(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+        super().tearDown()
+
+    def run_wf(self, text, code=0):
+        p = self.write("w.yaml", text.replace("BASE", self.base))
+        r = self.weft("run", p, "--json")
+        self.assertExit(r, code)
+        return r.json()
+
+    def test_flaky_service_with_retry(self):
+        j = self.run_wf("""
+            name: flaky
+            steps:
+              call:
+                http: {url: "BASE/flaky"}
+                retry: {attempts: 3, delay: 10ms}
+        """)
+        s = j["steps"]["call"]
+        self.assertEqual(s["status"], "succeeded")
+        self.assertEqual(s["attempts"], 3)
+        self.assertEqual(s["outputs"]["status"], 200)
+        self.assertEqual(s["outputs"]["body"], {"ok": True, "calls": 3})
+        self.assertEqual(self.srv.counts["/flaky"], 3)
+
+    def test_http_status_failure_keeps_outputs(self):
+        j = self.run_wf("""
+            name: flaky-once
+            steps:
+              call: {http: {url: "BASE/flaky"}}
+        """, code=1)
+        s = j["steps"]["call"]
+        self.assertEqual(s["status"], "failed")
+        self.assertEqual(s["error"]["kind"], "http_status")
+        self.assertEqual(s["error"].get("status"), 503)
+        self.assertIn("503", s["error"]["message"])
+        self.assertEqual(s["outputs"]["status"], 503)
+        self.assertEqual(s["outputs"]["body"], {"error": "busy"})
+
+    def test_slow_service_times_out(self):
+        t0 = time.monotonic()
+        j = self.run_wf("""
+            name: slow
+            steps:
+              call: {http: {url: "BASE/slow"}, timeout: 300ms}
+        """, code=1)
+        self.assertEqual(j["steps"]["call"]["error"]["kind"], "timeout")
+        self.assertLess(time.monotonic() - t0, 60)  # generous: it must not wait forever
+
+    def test_large_body_is_capped(self):
+        j = self.run_wf("""
+            name: big
+            steps:
+              call: {http: {url: "BASE/big"}}
+        """, code=1)
+        e = j["steps"]["call"]["error"]
+        self.assertEqual(e["kind"], "output")
+        self.assertIn("10485760", e["message"])
+
+    def test_redirect_followed_and_json_feeds_next_step(self):
+        j = self.run_wf("""
+            name: chain
+            steps:
+              job: {http: {url: "BASE/redirect"}}
+              result:
+                needs: job
+                http: {url: "BASE${{ .steps.job.outputs.body.next }}"}
+              use:
+                needs: result
+                set: {text: "${{ .steps.result.outputs.body }}", id: "${{ .steps.job.outputs.body.id }}"}
+        """)
+        self.assertEqual(j["steps"]["job"]["outputs"]["body"]["state"], "done")
+        self.assertEqual(j["steps"]["job"]["outputs"]["status"], 200)
+        self.assertEqual(j["steps"]["use"]["outputs"], {"text": "result of 7", "id": 7})
+        self.assertEqual(self.srv.counts["/redirect"], 1)
+        self.assertEqual(self.srv.counts["/job/7"], 1)
+
+    def test_redirect_loop_is_a_transport_error(self):
+        j = self.run_wf("""
+            name: loop
+            steps:
+              call: {http: {url: "BASE/loop"}}
+        """, code=1)
+        self.assertEqual(j["steps"]["call"]["error"]["kind"], "http_transport")
+        self.assertLessEqual(self.srv.counts["/loop"], 12)
+
+    def test_method_headers_query_json_expect(self):
+        j = self.run_wf("""
+            name: echo
+            inputs:
+              who: {type: string, default: "a b&c"}
+            steps:
+              post:
+                http:
+                  method: PUT
+                  url: "BASE/echo"
+                  headers: {X-Token: "t-${{ .inputs.who }}", X-Num: 5}
+                  query: {q: "${{ .inputs.who }}", n: 2}
+                  json: {name: "${{ .inputs.who }}", tags: [1, 2]}
+                  expect: [201]
+              raw:
+                http: {method: POST, url: "BASE/echo", body: "hello", expect: 201}
+        """)
+        o = j["steps"]["post"]["outputs"]
+        self.assertEqual(o["status"], 201)
+        self.assertEqual(o["headers"]["x-echo"], "yes")
+        self.assertEqual(o["headers"]["content-type"], "application/json")
+        self.assertEqual(o["body"]["method"], "PUT")
+        self.assertEqual(json.loads(o["body"]["body"]), {"name": "a b&c", "tags": [1, 2]})
+        self.assertEqual(o["body"]["query"], {"q": ["a b&c"], "n": ["2"]})
+        req = [r for r in self.srv.requests if r["method"] == "PUT"][0]
+        self.assertEqual(req["headers"]["x-token"], "t-a b&c")
+        self.assertEqual(req["headers"]["x-num"], "5")
+        self.assertEqual(req["headers"]["content-type"], "application/json")
+        self.assertEqual(j["steps"]["raw"]["outputs"]["body"]["body"], "hello")
+
+    def test_expect_mismatch_and_text_body(self):
+        j = self.run_wf("""
+            name: expect
+            steps:
+              ok404: {http: {url: "BASE/notfound", expect: [404]}}
+              text: {http: {url: "BASE/other"}}
+              strict: {http: {url: "BASE/other", expect: 204}}
+        """, code=1)
+        self.assertEqual(j["steps"]["ok404"]["status"], "succeeded")
+        self.assertEqual(j["steps"]["ok404"]["outputs"]["body"], {"error": "no such thing"})
+        self.assertEqual(j["steps"]["text"]["outputs"]["body"], "plain text")
+        self.assertEqual(j["steps"]["strict"]["error"]["kind"], "http_status")
+
+    def test_transport_error_and_bad_scheme(self):
+        # a port nobody listens on: bind one, close it
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        j = self.run_wf("""
+            name: down
+            steps:
+              call: {http: {url: "http://127.0.0.1:%d/x"}, retry: {attempts: 2, delay: 10ms}}
+              file: {http: {url: "file:///etc/passwd"}}
+        """ % port, code=1)
+        self.assertEqual(j["steps"]["call"]["error"]["kind"], "http_transport")
+        self.assertEqual(j["steps"]["call"]["attempts"], 2)
+        self.assertEqual(j["steps"]["file"]["error"]["kind"], "validation")
+        self.assertIn("http", j["steps"]["file"]["error"]["message"])
+
+    def test_fan_out_keeps_connections(self):
+        j = self.run_wf("""
+            name: fan
+            max_parallel: 8
+            steps:
+              call:
+                for_each: "${{ [range(40)] }}"
+                http: {url: "BASE/job/${{ .item }}"}
+              sum:
+                needs: call
+                set: {n: "${{ [.steps.call.outputs[].body.id] | add }}"}
+        """)
+        self.assertEqual(j["steps"]["sum"]["outputs"]["n"], sum(range(40)))
+        self.assertEqual(sum(v for k, v in self.srv.counts.items() if k.startswith("/job/")), 40)
+
+
+if __name__ == "__main__":
+    main()
