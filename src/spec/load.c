@@ -303,31 +303,8 @@ static void parse_top(struct sctx *c, const struct ynode *root)
     w->description = sdup(c, s);
   if ((x = ymap_get(root, "inputs")))
     parse_inputs(c, x);
-  if ((x = ymap_get(root, "env")) && x->t != Y_NULL && need_map(c, x, "env", where)) {
-    /* validated like a step's env; values are string templates */
-    json_t *o = json_object();
-    for (uint32_t i = 0; o && i < x->n; i++) {
-      const struct ynode *k = x->kids[2 * i], *v = x->kids[2 * i + 1];
-      if (!is_ident(k->s, k->len)) {
-        serr(c, k, "environment variable name \"%s\" %s must match [A-Za-z_][A-Za-z0-9_]*",
-             k->s, where);
-        continue;
-      }
-      json_t *val = NULL;
-      if (v->t == Y_STR)
-        val = tmpl_conv(c, v, SCOPE_GLOBAL);
-      else if (v->t == Y_INT || v->t == Y_FLOAT || v->t == Y_BOOL)
-        val = json_string(v->s);
-      else {
-        char f[160];
-        snprintf(f, sizeof f, "env.%s", k->s);
-        bad_type(c, v, f, where, "a string, number or boolean");
-      }
-      if (val)
-        json_object_set_new(o, k->s, val);
-    }
-    w->env = o;
-  }
+  if ((x = ymap_get(root, "env")))
+    w->env = steps_parse_env(c, x, where, SCOPE_GLOBAL);
   if ((x = ymap_get(root, "defaults")))
     steps_parse_defaults(c, x);
   if ((x = ymap_get(root, "timeout")))

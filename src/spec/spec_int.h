@@ -127,6 +127,9 @@ void tmpl_compile(struct sctx *c);
 
 /* ---- steps.c / kinds.c ---- */
 void steps_parse_defaults(struct sctx *c, const struct ynode *v);
+/* env: {NAME: string|number|bool}; an object of string templates, or NULL. */
+json_t *steps_parse_env(struct sctx *c, const struct ynode *v, const char *where,
+                        uint32_t scope);
 void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const struct ynode *v);
 void kinds_parse(struct sctx *c, struct wf_step *s, const struct ynode *kkey,
                  const struct ynode *v, const char *where);

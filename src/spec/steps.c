@@ -91,8 +91,8 @@ static void parse_retry(struct sctx *c, const struct ynode *v, const char *owner
 }
 
 /* env: {NAME: scalar}; values become string templates. */
-static json_t *parse_env(struct sctx *c, const struct ynode *v, const char *where,
-                         uint32_t scope)
+json_t *steps_parse_env(struct sctx *c, const struct ynode *v, const char *where,
+                        uint32_t scope)
 {
   if (v->t == Y_NULL)
     return NULL;
@@ -142,7 +142,7 @@ void steps_parse_defaults(struct sctx *c, const struct ynode *v)
       parse_retry(c, x, "defaults", SCOPE_GLOBAL, &d->retry);
       d->has_retry = true;
     } else if (key_is(k, "env")) {
-      d->env = parse_env(c, x, where, SCOPE_GLOBAL);
+      d->env = steps_parse_env(c, x, where, SCOPE_GLOBAL);
     } else if (key_is(k, "shell")) {
       const char *s;
       if (get_str(c, x, "shell", where, &s))
@@ -294,7 +294,7 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
     } else if (key_is(k, "repeat")) {
       parse_repeat(c, s, k, x, owner);
     } else if (key_is(k, "env")) {
-      env = parse_env(c, x, where, idx);
+      env = steps_parse_env(c, x, where, idx);
     } else if (key_is(k, "cwd")) {
       const char *str;
       if (get_str(c, x, "cwd", where, &str))
