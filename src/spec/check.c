@@ -15,7 +15,7 @@
 #include "util/err.h"
 #include "util/wtime.h"
 
-void serr_at(struct sctx *c, int line, int col, const char *fmt, ...)
+void chk_err_at(struct sctx *c, int line, int col, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -23,7 +23,7 @@ void serr_at(struct sctx *c, int line, int col, const char *fmt, ...)
   va_end(ap);
 }
 
-void serr(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+void chk_err(struct sctx *c, const struct ynode *at, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -31,7 +31,7 @@ void serr(struct sctx *c, const struct ynode *at, const char *fmt, ...)
   va_end(ap);
 }
 
-void slimit(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+void chk_limit(struct sctx *c, const struct ynode *at, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -70,7 +70,7 @@ static int edit2(const char *a, const char *b)
   return prev[lb];
 }
 
-const char *did_you_mean(const char *s, const char *const *words, size_t n)
+const char *chk_did_you_mean(const char *s, const char *const *words, size_t n)
 {
   const char *best = NULL;
   int bd = 3;
@@ -84,13 +84,13 @@ const char *did_you_mean(const char *s, const char *const *words, size_t n)
   return best;
 }
 
-void check_keys(struct sctx *c, const struct ynode *m, const char *const *known,
+void chk_keys(struct sctx *c, const struct ynode *m, const char *const *known,
                 const char *where)
 {
-  check_keys_x(c, m, known, where, false);
+  chk_keys_x(c, m, known, where, false);
 }
 
-void check_keys_x(struct sctx *c, const struct ynode *m, const char *const *known,
+void chk_keys_x(struct sctx *c, const struct ynode *m, const char *const *known,
                   const char *where, bool allow_x)
 {
   size_t nk = 0;
@@ -103,11 +103,11 @@ void check_keys_x(struct sctx *c, const struct ynode *m, const char *const *know
       ok = strlen(known[j]) == k->len && memcmp(known[j], k->s, k->len) == 0;
     if (ok || (allow_x && k->len > 2 && k->s[0] == 'x' && k->s[1] == '-'))
       continue;
-    const char *hint = did_you_mean(k->s, known, nk);
+    const char *hint = chk_did_you_mean(k->s, known, nk);
     if (hint)
-      serr(c, k, "unknown key \"%s\" %s (did you mean \"%s\"?)", k->s, where, hint);
+      chk_err(c, k, "unknown key \"%s\" %s (did you mean \"%s\"?)", k->s, where, hint);
     else
-      serr(c, k, "unknown key \"%s\" %s", k->s, where);
+      chk_err(c, k, "unknown key \"%s\" %s", k->s, where);
   }
 }
 
@@ -116,13 +116,13 @@ static const char *what(const struct ynode *v)
   return ytype_name(v);
 }
 
-void bad_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+void chk_bad_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               const char *expected)
 {
-  serr(c, v, "\"%s\" %s must be %s, not %s", field, where, expected, what(v));
+  chk_err(c, v, "\"%s\" %s must be %s, not %s", field, where, expected, what(v));
 }
 
-bool is_id(const char *s, size_t len)
+bool chk_is_id(const char *s, size_t len)
 {
   if (len == 0 || len > 64)
     return false;
@@ -136,7 +136,7 @@ bool is_id(const char *s, size_t len)
   return true;
 }
 
-bool is_ident(const char *s, size_t len)
+bool chk_is_ident(const char *s, size_t len)
 {
   if (len == 0 || len > 128)
     return false;
@@ -150,7 +150,7 @@ bool is_ident(const char *s, size_t len)
   return true;
 }
 
-char *sdup(struct sctx *c, const char *s)
+char *chk_dup(struct sctx *c, const char *s)
 {
   char *p = strdup(s ? s : "");
   if (!p && !c->rc)
@@ -158,18 +158,18 @@ char *sdup(struct sctx *c, const char *s)
   return p;
 }
 
-bool get_str(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_str(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              const char **out)
 {
   if (v->t != Y_STR) {
-    bad_type(c, v, field, where, "a string");
+    chk_bad_type(c, v, field, where, "a string");
     return false;
   }
   *out = v->s;
   return true;
 }
 
-bool get_bool(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_bool(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               bool *out)
 {
   if (v->t != Y_BOOL) {
@@ -178,29 +178,29 @@ bool get_bool(struct sctx *c, const struct ynode *v, const char *field, const ch
     for (size_t i = 0; v->t == Y_STR && yaml11[i] && !old_bool; i++)
       old_bool = strcasecmp(v->s, yaml11[i]) == 0;
     if (old_bool) /* YAML 1.1 habits */
-      serr(c, v, "\"%s\" %s must be true or false, not \"%s\" (YAML 1.2 reads it as a "
+      chk_err(c, v, "\"%s\" %s must be true or false, not \"%s\" (YAML 1.2 reads it as a "
            "string)", field, where, v->s);
     else
-      bad_type(c, v, field, where, "true or false");
+      chk_bad_type(c, v, field, where, "true or false");
     return false;
   }
   *out = v->b;
   return true;
 }
 
-bool get_int(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_int(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              int64_t min, int64_t max, int64_t *out)
 {
   if (v->t != Y_INT) {
-    bad_type(c, v, field, where, "an integer");
+    chk_bad_type(c, v, field, where, "an integer");
     return false;
   }
   if (v->i < min || v->i > max) {
     if (max == INT64_MAX || max == INT32_MAX)
-      serr(c, v, "\"%s\" %s must be >= %lld, not %lld", field, where, (long long)min,
+      chk_err(c, v, "\"%s\" %s must be >= %lld, not %lld", field, where, (long long)min,
            (long long)v->i);
     else
-      serr(c, v, "\"%s\" %s must be between %lld and %lld, not %lld", field, where,
+      chk_err(c, v, "\"%s\" %s must be between %lld and %lld, not %lld", field, where,
            (long long)min, (long long)max, (long long)v->i);
     return false;
   }
@@ -208,38 +208,38 @@ bool get_int(struct sctx *c, const struct ynode *v, const char *field, const cha
   return true;
 }
 
-bool get_num(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_num(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              double min, double max, double *out)
 {
   if (v->t != Y_INT && v->t != Y_FLOAT) {
-    bad_type(c, v, field, where, "a number");
+    chk_bad_type(c, v, field, where, "a number");
     return false;
   }
   if (!(v->f >= min && v->f <= max)) {
     if (max > 1e300)
-      serr(c, v, "\"%s\" %s must be >= %g, not %s", field, where, min, v->s);
+      chk_err(c, v, "\"%s\" %s must be >= %g, not %s", field, where, min, v->s);
     else
-      serr(c, v, "\"%s\" %s must be between %g and %g, not %s", field, where, min, max, v->s);
+      chk_err(c, v, "\"%s\" %s must be between %g and %g, not %s", field, where, min, max, v->s);
     return false;
   }
   *out = v->f;
   return true;
 }
 
-bool get_dur(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_dur(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              int64_t *out)
 {
   if (v->t == Y_INT || v->t == Y_FLOAT) {
-    serr(c, v, "\"%s\" %s: duration needs a unit, e.g. 30s", field, where);
+    chk_err(c, v, "\"%s\" %s: duration needs a unit, e.g. 30s", field, where);
     return false;
   }
   if (v->t != Y_STR) {
-    bad_type(c, v, field, where, "a duration such as 30s");
+    chk_bad_type(c, v, field, where, "a duration such as 30s");
     return false;
   }
   int rc = wt_parse_duration(v->s, out);
   if (rc == WEFT_ELIMIT) {
-    serr(c, v, "\"%s\" %s: duration \"%s\" is too long", field, where, v->s);
+    chk_err(c, v, "\"%s\" %s: duration \"%s\" is too long", field, where, v->s);
     return false;
   }
   if (rc) {
@@ -247,9 +247,9 @@ bool get_dur(struct sctx *c, const struct ynode *v, const char *field, const cha
     for (size_t i = 0; i < v->len; i++)
       digits = digits && v->s[i] >= '0' && v->s[i] <= '9';
     if (digits)
-      serr(c, v, "\"%s\" %s: duration needs a unit, e.g. 30s", field, where);
+      chk_err(c, v, "\"%s\" %s: duration needs a unit, e.g. 30s", field, where);
     else
-      serr(c, v, "\"%s\" %s: invalid duration \"%s\" (use ms, s, m, h, d, e.g. 1h30m)",
+      chk_err(c, v, "\"%s\" %s: invalid duration \"%s\" (use ms, s, m, h, d, e.g. 1h30m)",
            field, where, v->s);
     return false;
   }
@@ -264,7 +264,7 @@ static void join_words(const char *const *words, char *buf, size_t sz)
     o += (size_t)snprintf(buf + o, sz - o, "%s%s", i ? ", " : "", words[i]);
 }
 
-bool get_enum(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_enum(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               const char *const *words, int *out)
 {
   char list[256];
@@ -272,7 +272,7 @@ bool get_enum(struct sctx *c, const struct ynode *v, const char *field, const ch
   if (v->t != Y_STR) {
     char exp[300];
     snprintf(exp, sizeof exp, "one of %s", list);
-    bad_type(c, v, field, where, exp);
+    chk_bad_type(c, v, field, where, exp);
     return false;
   }
   size_t n = 0;
@@ -286,31 +286,31 @@ bool get_enum(struct sctx *c, const struct ynode *v, const char *field, const ch
     if (strcasecmp(words[i], v->s) == 0)
       hint = words[i];
   if (!hint)
-    hint = did_you_mean(v->s, words, n);
+    hint = chk_did_you_mean(v->s, words, n);
   if (hint)
-    serr(c, v, "\"%s\" %s must be one of %s, not \"%s\" (did you mean \"%s\"?)", field, where,
+    chk_err(c, v, "\"%s\" %s must be one of %s, not \"%s\" (did you mean \"%s\"?)", field, where,
          list, v->s, hint);
   else
-    serr(c, v, "\"%s\" %s must be one of %s, not \"%s\"", field, where, list, v->s);
+    chk_err(c, v, "\"%s\" %s must be one of %s, not \"%s\"", field, where, list, v->s);
   return false;
 }
 
-bool need_map(struct sctx *c, const struct ynode *v, const char *field, const char *where)
+bool chk_map(struct sctx *c, const struct ynode *v, const char *field, const char *where)
 {
   if (v->t != Y_MAP) {
-    bad_type(c, v, field, where, "a mapping");
+    chk_bad_type(c, v, field, where, "a mapping");
     return false;
   }
   return true;
 }
 
-bool get_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               enum wf_type *out)
 {
   static const char *const types[] = {"string", "number", "integer", "boolean",
                                       "object", "array",  NULL};
   int k;
-  if (!get_enum(c, v, field, where, types, &k))
+  if (!chk_enum(c, v, field, where, types, &k))
     return false;
   *out = (enum wf_type)k;
   return true;
@@ -389,7 +389,7 @@ bad:
   return false;
 }
 
-bool check_cron(const char *s, char *why, size_t whysz)
+bool chk_cron(const char *s, char *why, size_t whysz)
 {
   static const char *const macros[] = {"@yearly", "@annually", "@monthly", "@weekly",
                                        "@daily",  "@midnight", "@hourly",  NULL};

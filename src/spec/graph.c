@@ -48,7 +48,7 @@ static const char *const *all_ids(struct sctx *c, struct gtmp *g)
 static const char *hint_id(struct sctx *c, struct gtmp *g, const char *name)
 {
   const char *const *ids = all_ids(c, g);
-  return ids ? did_you_mean(name, ids, c->w->n_steps) : NULL;
+  return ids ? chk_did_you_mean(name, ids, c->w->n_steps) : NULL;
 }
 
 /* ---- needs ---------------------------------------------------------------- */
@@ -68,28 +68,28 @@ static void resolve_one(struct sctx *c, struct gtmp *g, uint32_t i, const struct
   if (item->t != Y_STR && item->t != Y_INT) { /* `needs: [1]` names step "1" */
     char where[160];
     snprintf(where, sizeof where, "in step \"%s\"", s->id);
-    bad_type(c, item, "needs", where, "a step id");
+    chk_bad_type(c, item, "needs", where, "a step id");
     return;
   }
   uint32_t j = strmap_get(&c->priv->ids, item->s, item->len);
   if (j == UINT32_MAX) {
     const char *h = hint_id(c, g, item->s);
     if (h)
-      serr(c, item, "step \"%s\" needs unknown step \"%s\" (did you mean \"%s\"?)", s->id,
+      chk_err(c, item, "step \"%s\" needs unknown step \"%s\" (did you mean \"%s\"?)", s->id,
            item->s, h);
     else
-      serr(c, item, "step \"%s\" needs unknown step \"%s\"", s->id, item->s);
+      chk_err(c, item, "step \"%s\" needs unknown step \"%s\"", s->id, item->s);
     return;
   }
   if (!s->is_finally && w->steps[j].is_finally) {
-    serr(c, item,
+    chk_err(c, item,
          "step \"%s\" cannot need finally step \"%s\" (finally steps run after all steps)",
          s->id, item->s);
     return;
   }
   for (uint32_t k = 0; k < *n_out; k++)
     if (out[k] == j) {
-      serr(c, item, "step \"%s\" lists \"%s\" twice in needs", s->id, item->s);
+      chk_err(c, item, "step \"%s\" lists \"%s\" twice in needs", s->id, item->s);
       return;
     }
   g->edge_at[base + *n_out] = item;
@@ -122,7 +122,7 @@ static int resolve_needs(struct sctx *c, struct gtmp *g, uint32_t *n_edges)
     } else {
       char where[160];
       snprintf(where, sizeof where, "in step \"%s\"", s->id);
-      bad_type(c, n, "needs", where, "a step id or a list of step ids");
+      chk_bad_type(c, n, "needs", where, "a step id or a list of step ids");
     }
     at += s->n_needs;
   }
@@ -146,7 +146,7 @@ static void report_cycle(struct sctx *c, struct gtmp *g, const uint32_t *path, s
   for (size_t k = 0; k <= n; k++)
     buf_printf(&b, "%s%s", k ? " -> " : "", w->steps[path[(r + k) % n]].id);
   const struct ynode *at = g->edge_at[edge_idx[r]];
-  serr(c, at, "cycle in needs: %s", b.p ? b.p : "");
+  chk_err(c, at, "cycle in needs: %s", b.p ? b.p : "");
   buf_free(&b);
 }
 
@@ -403,7 +403,7 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
     if (is_step_scope)
       c->ss[sc].reads_all = true;
     else if (sc == SCOPE_GLOBAL)
-      serr_at(c, o->line, o->col,
+      chk_err_at(c, o->line, o->col,
               "this expression applies to every step and cannot read .%s", root);
     return;
   }
@@ -411,13 +411,13 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
   snprintf(nm, sizeof nm, "%.*s", (int)(len > 64 ? 64 : len), name);
   uint32_t x = strmap_get(&c->priv->ids, name, len);
   if (sc == SCOPE_GLOBAL) {
-    serr_at(c, o->line, o->col,
+    chk_err_at(c, o->line, o->col,
             "this expression applies to every step and cannot read %s.%s", root, nm);
     return;
   }
   if (!is_steps) { /* needs.X */
     if (!is_step_scope) {
-      serr_at(c, o->line, o->col, "only a step can read needs.%s", nm);
+      chk_err_at(c, o->line, o->col, "only a step can read needs.%s", nm);
       return;
     }
     const struct wf_step *s = &w->steps[sc];
@@ -426,7 +426,7 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
         add_read(r, sc, x);
         return;
       }
-    serr_at(c, o->line, o->col, "step \"%s\" reads needs.%s, but \"%s\" is not in its needs",
+    chk_err_at(c, o->line, o->col, "step \"%s\" reads needs.%s, but \"%s\" is not in its needs",
             s->id, nm, nm);
     return;
   }
@@ -439,7 +439,7 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
             (name[e] >= '0' && name[e] <= '9')))
       e++;
     if (strmap_get(&c->priv->ids, name, e) != UINT32_MAX) {
-      serr_at(c, o->line, o->col,
+      chk_err_at(c, o->line, o->col,
               "jq reads .%s.%.*s as a subtraction; write .%s[\"%.*s\"] for a step id with "
               "a hyphen", root, (int)e, name, root, (int)e, name);
       return;
@@ -448,10 +448,10 @@ static void on_ref(void *ud, const char *root, const char *name, size_t len)
   if (x == UINT32_MAX) {
     const char *h = hint_id(c, r->g, nm);
     if (h)
-      serr_at(c, o->line, o->col, "expression reads steps.%s, but there is no step \"%s\" "
+      chk_err_at(c, o->line, o->col, "expression reads steps.%s, but there is no step \"%s\" "
               "(did you mean \"%s\"?)", nm, nm, h);
     else
-      serr_at(c, o->line, o->col, "expression reads steps.%s, but there is no step \"%s\"",
+      chk_err_at(c, o->line, o->col, "expression reads steps.%s, but there is no step \"%s\"",
               nm, nm);
     return;
   }
@@ -513,7 +513,7 @@ static void answer_queries(struct reach *r)
         continue;
       }
       const struct eocc *o = &c->occ[q->occ];
-      serr_at(c, o->line, o->col,
+      chk_err_at(c, o->line, o->col,
               "step \"%s\" reads steps.%s, but \"%s\" is not upstream of it (add it to needs)",
               w->steps[q->s].id, w->steps[x].id, w->steps[x].id);
     }

@@ -85,7 +85,7 @@ static void parse_inputs(struct sctx *c, const struct ynode *v)
 {
   static const char *const keys[] = {"type", "default", "required", "description", NULL};
   struct wf *w = c->w;
-  if (v->t == Y_NULL || !need_map(c, v, "inputs", "in the workflow"))
+  if (v->t == Y_NULL || !chk_map(c, v, "inputs", "in the workflow"))
     return;
   w->inputs = calloc(v->n ? v->n : 1, sizeof *w->inputs);
   if (!w->inputs) {
@@ -95,36 +95,36 @@ static void parse_inputs(struct sctx *c, const struct ynode *v)
   for (uint32_t i = 0; i < v->n; i++) {
     const struct ynode *k = v->kids[2 * i], *d = v->kids[2 * i + 1], *x;
     struct wf_input *in = &w->inputs[w->n_inputs++];
-    in->name = sdup(c, k->s);
+    in->name = chk_dup(c, k->s);
     in->type = WF_T_STRING;
     in->pos.line = k->line;
     in->pos.col = k->col;
-    if (!is_ident(k->s, k->len))
-      serr(c, k, "input name \"%s\" must match [A-Za-z_][A-Za-z0-9_]*", k->s);
+    if (!chk_is_ident(k->s, k->len))
+      chk_err(c, k, "input name \"%s\" must match [A-Za-z_][A-Za-z0-9_]*", k->s);
     if (d->t == Y_NULL)
       continue;
     char where[200];
     snprintf(where, sizeof where, "in input \"%s\"", k->s);
-    if (!need_map(c, d, k->s, "in inputs"))
+    if (!chk_map(c, d, k->s, "in inputs"))
       continue;
-    check_keys(c, d, keys, where);
+    chk_keys(c, d, keys, where);
     const char *s;
     bool type_ok = true;
     if ((x = ymap_get(d, "type")))
-      type_ok = get_type(c, x, "type", where, &in->type);
+      type_ok = chk_type(c, x, "type", where, &in->type);
     if ((x = ymap_get(d, "required")))
-      get_bool(c, x, "required", where, &in->required);
-    if ((x = ymap_get(d, "description")) && get_str(c, x, "description", where, &s))
-      in->description = sdup(c, s);
+      chk_bool(c, x, "required", where, &in->required);
+    if ((x = ymap_get(d, "description")) && chk_str(c, x, "description", where, &s))
+      in->description = chk_dup(c, s);
     if ((x = ymap_get(d, "default"))) {
       if (has_expr_deep(x)) {
-        serr(c, x, "\"default\" %s cannot contain expressions (inputs are known before the "
+        chk_err(c, x, "\"default\" %s cannot contain expressions (inputs are known before the "
                    "run starts)", where);
         continue;
       }
       in->def = ynode_to_json(x);
       if (in->def && type_ok && !wf_type_check(in->type, in->def)) {
-        serr(c, x, "\"default\" %s must be of type %s, not %s", where,
+        chk_err(c, x, "\"default\" %s must be of type %s, not %s", where,
              wf_type_name(in->type), ytype_name(x));
       }
     }
@@ -139,7 +139,7 @@ static void parse_triggers(struct sctx *c, const struct ynode *v)
   if (v->t == Y_NULL)
     return;
   if (v->t != Y_SEQ) {
-    bad_type(c, v, "triggers", "in the workflow", "a list such as [{schedule: \"0 3 * * *\"}]");
+    chk_bad_type(c, v, "triggers", "in the workflow", "a list such as [{schedule: \"0 3 * * *\"}]");
     return;
   }
   json_t *arr = json_array();
@@ -147,46 +147,46 @@ static void parse_triggers(struct sctx *c, const struct ynode *v)
     const struct ynode *t = v->kids[i], *x;
     char where[64];
     snprintf(where, sizeof where, "in trigger %u", i + 1);
-    if (!need_map(c, t, "triggers", "in the workflow"))
+    if (!chk_map(c, t, "triggers", "in the workflow"))
       continue;
-    check_keys(c, t, keys, where);
+    chk_keys(c, t, keys, where);
     const struct ynode *kind = NULL;
     for (uint32_t j = 0; j < t->n; j++)
       for (size_t k = 0; kinds[k]; k++)
         if (strcmp(t->kids[2 * j]->s, kinds[k]) == 0) {
           if (kind)
-            serr(c, t->kids[2 * j],
+            chk_err(c, t->kids[2 * j],
                  "trigger %u has both \"%s\" and \"%s\"; a trigger takes exactly one of "
                  "schedule, event, webhook", i + 1, kind->s, t->kids[2 * j]->s);
           else
             kind = t->kids[2 * j];
         }
     if (!kind) {
-      serr(c, t, "trigger %u needs one of schedule, event, webhook", i + 1);
+      chk_err(c, t, "trigger %u needs one of schedule, event, webhook", i + 1);
       continue;
     }
     const char *s;
-    if ((x = ymap_get(t, "schedule")) && get_str(c, x, "schedule", where, &s)) {
+    if ((x = ymap_get(t, "schedule")) && chk_str(c, x, "schedule", where, &s)) {
       char why[128];
-      if (!check_cron(s, why, sizeof why))
-        serr(c, x, "\"schedule\" %s: %s in \"%s\"", where, why, s);
+      if (!chk_cron(s, why, sizeof why))
+        chk_err(c, x, "\"schedule\" %s: %s in \"%s\"", where, why, s);
     }
-    if ((x = ymap_get(t, "event")) && get_str(c, x, "event", where, &s) && x->len == 0)
-      serr(c, x, "\"event\" %s is empty", where);
-    if ((x = ymap_get(t, "webhook")) && get_str(c, x, "webhook", where, &s) &&
-        !is_id(x->s, x->len))
-      serr(c, x, "\"webhook\" %s must match [a-z0-9][a-z0-9_-]{0,63}, not \"%s\"", where, s);
-    if ((x = ymap_get(t, "secret")) && get_str(c, x, "secret", where, &s) &&
+    if ((x = ymap_get(t, "event")) && chk_str(c, x, "event", where, &s) && x->len == 0)
+      chk_err(c, x, "\"event\" %s is empty", where);
+    if ((x = ymap_get(t, "webhook")) && chk_str(c, x, "webhook", where, &s) &&
+        !chk_is_id(x->s, x->len))
+      chk_err(c, x, "\"webhook\" %s must match [a-z0-9][a-z0-9_-]{0,63}, not \"%s\"", where, s);
+    if ((x = ymap_get(t, "secret")) && chk_str(c, x, "secret", where, &s) &&
         strcmp(kind->s, "webhook") != 0)
-      serr(c, x, "\"secret\" %s only applies to a webhook", where);
+      chk_err(c, x, "\"secret\" %s only applies to a webhook", where);
     json_t *match = NULL;
     if ((x = ymap_get(t, "match"))) {
       if (strcmp(kind->s, "event") != 0)
-        serr(c, x, "\"match\" %s only applies to an event", where);
+        chk_err(c, x, "\"match\" %s only applies to an event", where);
       match = tmpl_cond(c, x, SCOPE_GLOBAL, "match", where);
     }
     if ((x = ymap_get(t, "inputs")) && x->t != Y_NULL)
-      need_map(c, x, "inputs", where);
+      chk_map(c, x, "inputs", where);
     json_t *o = tmpl_conv(c, t, SCOPE_GLOBAL);
     if (o && match)
       json_object_set(o, "match", match);
@@ -199,11 +199,11 @@ static void parse_triggers(struct sctx *c, const struct ynode *v)
 
 static void parse_outputs(struct sctx *c, const struct ynode *v)
 {
-  if (v->t == Y_NULL || !need_map(c, v, "outputs", "in the workflow"))
+  if (v->t == Y_NULL || !chk_map(c, v, "outputs", "in the workflow"))
     return;
   for (uint32_t i = 0; i < v->n; i++)
-    if (!is_ident(v->kids[2 * i]->s, v->kids[2 * i]->len))
-      serr(c, v->kids[2 * i], "output name \"%s\" must match [A-Za-z_][A-Za-z0-9_]*",
+    if (!chk_is_ident(v->kids[2 * i]->s, v->kids[2 * i]->len))
+      chk_err(c, v->kids[2 * i], "output name \"%s\" must match [A-Za-z_][A-Za-z0-9_]*",
            v->kids[2 * i]->s);
   c->w->outputs = tmpl_conv(c, v, SCOPE_OUTPUTS);
 }
@@ -217,17 +217,17 @@ static void declare_steps(struct sctx *c, const struct ynode *sec, uint32_t base
     struct wf_step *s = &w->steps[base + i];
     s->index = base + i;
     s->is_finally = fin;
-    s->id = sdup(c, k->s);
+    s->id = chk_dup(c, k->s);
     s->pos.line = k->line;
     s->pos.col = k->col;
     c->ss[base + i].key = k;
     if (!s->id)
       return;
-    if (!is_id(k->s, k->len)) {
-      serr(c, k, "step id \"%s\" must match [a-z0-9][a-z0-9_-]{0,63}", k->s);
+    if (!chk_is_id(k->s, k->len)) {
+      chk_err(c, k, "step id \"%s\" must match [a-z0-9][a-z0-9_-]{0,63}", k->s);
     }
     if (strmap_get(&c->priv->ids, s->id, k->len) != UINT32_MAX) {
-      serr(c, k, "step id \"%s\" is used twice (in steps and in finally)", s->id);
+      chk_err(c, k, "step id \"%s\" is used twice (in steps and in finally)", s->id);
       continue;
     }
     if (strmap_put(&c->priv->ids, s->id, k->len, base + i))
@@ -241,22 +241,22 @@ static void parse_steps(struct sctx *c, const struct ynode *root)
   const struct ynode *steps = ymap_get(root, "steps");
   const struct ynode *fin = ymap_get(root, "finally");
   if (!steps) {
-    serr(c, root, "missing required key \"steps\"");
+    chk_err(c, root, "missing required key \"steps\"");
     steps = NULL;
   } else if (steps->t != Y_MAP) {
-    bad_type(c, steps, "steps", "in the workflow", "a mapping of step id to step");
+    chk_bad_type(c, steps, "steps", "in the workflow", "a mapping of step id to step");
     steps = NULL;
   } else if (steps->n == 0) {
-    serr(c, steps, "\"steps\" is empty; a workflow needs at least one step");
+    chk_err(c, steps, "\"steps\" is empty; a workflow needs at least one step");
   }
   if (fin && fin->t != Y_MAP) {
     if (fin->t != Y_NULL)
-      bad_type(c, fin, "finally", "in the workflow", "a mapping of step id to step");
+      chk_bad_type(c, fin, "finally", "in the workflow", "a mapping of step id to step");
     fin = NULL;
   }
   uint64_t n_main = steps ? steps->n : 0, n_fin = fin ? fin->n : 0;
   if (n_main + n_fin > WF_MAX_STEPS) {
-    slimit(c, steps, "the workflow has %llu steps, over the limit of %u",
+    chk_limit(c, steps, "the workflow has %llu steps, over the limit of %u",
            (unsigned long long)(n_main + n_fin), WF_MAX_STEPS);
     return;
   }
@@ -290,17 +290,17 @@ static void parse_top(struct sctx *c, const struct ynode *root)
   const struct ynode *x;
   const char *s;
   int64_t i64;
-  check_keys_x(c, root, top_keys, "at the top level", true);
+  chk_keys_x(c, root, top_keys, "at the top level", true);
   if (!(x = ymap_get(root, "name"))) {
-    serr(c, root, "missing required key \"name\"");
+    chk_err(c, root, "missing required key \"name\"");
   } else if ((x->t == Y_INT && x->i >= 0 && (s = x->s)) || /* name: 2024 */
-             get_str(c, x, "name", where, &s)) {
-    if (!is_id(x->s, x->len))
-      serr(c, x, "name \"%s\" must match [a-z0-9][a-z0-9_-]{0,63}", s);
-    w->name = sdup(c, s);
+             chk_str(c, x, "name", where, &s)) {
+    if (!chk_is_id(x->s, x->len))
+      chk_err(c, x, "name \"%s\" must match [a-z0-9][a-z0-9_-]{0,63}", s);
+    w->name = chk_dup(c, s);
   }
-  if ((x = ymap_get(root, "description")) && get_str(c, x, "description", where, &s))
-    w->description = sdup(c, s);
+  if ((x = ymap_get(root, "description")) && chk_str(c, x, "description", where, &s))
+    w->description = chk_dup(c, s);
   if ((x = ymap_get(root, "inputs")))
     parse_inputs(c, x);
   if ((x = ymap_get(root, "env")))
@@ -308,15 +308,15 @@ static void parse_top(struct sctx *c, const struct ynode *root)
   if ((x = ymap_get(root, "defaults")))
     steps_parse_defaults(c, x);
   if ((x = ymap_get(root, "timeout")))
-    get_dur(c, x, "timeout", where, &w->timeout_ms);
-  if ((x = ymap_get(root, "max_parallel")) && get_int(c, x, "max_parallel", where, 1,
+    chk_dur(c, x, "timeout", where, &w->timeout_ms);
+  if ((x = ymap_get(root, "max_parallel")) && chk_int(c, x, "max_parallel", where, 1,
                                                        INT32_MAX, &i64))
     w->max_parallel = (int)i64;
-  if ((x = ymap_get(root, "concurrency")) && get_int(c, x, "concurrency", where, 1,
+  if ((x = ymap_get(root, "concurrency")) && chk_int(c, x, "concurrency", where, 1,
                                                       INT32_MAX, &i64))
     w->concurrency = (int)i64;
   if ((x = ymap_get(root, "fail_fast")))
-    get_bool(c, x, "fail_fast", where, &w->fail_fast);
+    chk_bool(c, x, "fail_fast", where, &w->fail_fast);
   if ((x = ymap_get(root, "triggers")))
     parse_triggers(c, x);
   if ((x = ymap_get(root, "outputs")))
@@ -431,9 +431,9 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
     goto out;
   }
   if (!t.root || t.root->t == Y_NULL) {
-    serr_at(&c, 1, 1, "the file is empty; a workflow needs at least name and steps");
+    chk_err_at(&c, 1, 1, "the file is empty; a workflow needs at least name and steps");
   } else if (t.root->t != Y_MAP) {
-    serr(&c, t.root, "a workflow must be a mapping with name and steps, not %s",
+    chk_err(&c, t.root, "a workflow must be a mapping with name and steps, not %s",
          ytype_name(t.root));
   } else {
     parse_top(&c, t.root);

@@ -10,7 +10,7 @@
  * never stop the load, so one pass finds every problem of a file.
  *
  * Ownership: json_t results are new references owned by the caller; strings
- * returned by sdup() are malloc'd. ynodes are borrowed from the ytree. */
+ * returned by chk_dup() are malloc'd. ynodes are borrowed from the ytree. */
 #ifndef WEFT_SPEC_SPEC_INT_H
 #define WEFT_SPEC_SPEC_INT_H
 
@@ -74,45 +74,45 @@ struct sctx {
 };
 
 /* ---- check.c: reporting and typed field access ---- */
-void serr(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+void chk_err(struct sctx *c, const struct ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void serr_at(struct sctx *c, int line, int col, const char *fmt, ...)
+void chk_err_at(struct sctx *c, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void slimit(struct sctx *c, const struct ynode *at, const char *fmt, ...)
+void chk_limit(struct sctx *c, const struct ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The closest of words[0..n) within edit distance 2 of s, or NULL. */
-const char *did_you_mean(const char *s, const char *const *words, size_t n);
+const char *chk_did_you_mean(const char *s, const char *const *words, size_t n);
 /* Reports every key of map `m` not in `known` (NULL-terminated). */
-void check_keys(struct sctx *c, const struct ynode *m, const char *const *known,
+void chk_keys(struct sctx *c, const struct ynode *m, const char *const *known,
                 const char *where);
 /* Same; with allow_x, keys starting with "x-" are allowed (a place for anchors). */
-void check_keys_x(struct sctx *c, const struct ynode *m, const char *const *known,
+void chk_keys_x(struct sctx *c, const struct ynode *m, const char *const *known,
                   const char *where, bool allow_x);
 /* Reports a type mismatch: "<field>" <where> must be <expected>, not <actual>. */
-void bad_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+void chk_bad_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               const char *expected);
-bool is_id(const char *s, size_t len); /* [a-z0-9][a-z0-9_-]{0,63} */
-bool is_ident(const char *s, size_t len); /* [A-Za-z_][A-Za-z0-9_]* */
-char *sdup(struct sctx *c, const char *s);
+bool chk_is_id(const char *s, size_t len); /* [a-z0-9][a-z0-9_-]{0,63} */
+bool chk_is_ident(const char *s, size_t len); /* [A-Za-z_][A-Za-z0-9_]* */
+char *chk_dup(struct sctx *c, const char *s);
 
-bool get_str(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_str(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              const char **out);
-bool get_bool(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_bool(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               bool *out);
-bool get_int(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_int(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              int64_t min, int64_t max, int64_t *out);
-bool get_num(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_num(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              double min, double max, double *out);
-bool get_dur(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_dur(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              int64_t *out);
 /* One of words (NULL-terminated); *out is its index. */
-bool get_enum(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_enum(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               const char *const *words, int *out);
-bool need_map(struct sctx *c, const struct ynode *v, const char *field, const char *where);
-bool get_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+bool chk_map(struct sctx *c, const struct ynode *v, const char *field, const char *where);
+bool chk_type(struct sctx *c, const struct ynode *v, const char *field, const char *where,
               enum wf_type *out);
 /* Checks a cron schedule (5 fields or a macro); why receives the problem. */
-bool check_cron(const char *s, char *why, size_t whysz);
+bool chk_cron(const char *s, char *why, size_t whysz);
 
 /* ---- tmpl.c: templates and expressions ---- */
 /* Copy of v as a template, registering every `${{ }}` of its strings. */

@@ -54,33 +54,33 @@ static void parse_retry(struct sctx *c, const struct ynode *v, const char *owner
   retry_defaults(r);
   int64_t i64;
   if (v->t == Y_INT) { /* retry: 3 means attempts: 3 */
-    if (get_int(c, v, "retry", in_owner, 1, 1000000, &i64))
+    if (chk_int(c, v, "retry", in_owner, 1, 1000000, &i64))
       r->attempts = (int)i64;
     return;
   }
   if (v->t != Y_MAP) {
-    bad_type(c, v, "retry", in_owner, "a mapping such as {attempts: 3, delay: 2s}");
+    chk_bad_type(c, v, "retry", in_owner, "a mapping such as {attempts: 3, delay: 2s}");
     return;
   }
-  check_keys(c, v, keys, where);
+  chk_keys(c, v, keys, where);
   bool factor_set = false;
   for (uint32_t i = 0; i < v->n; i++) {
     const struct ynode *k = v->kids[2 * i], *x = v->kids[2 * i + 1];
     if (key_is(k, "attempts")) {
-      if (get_int(c, x, "attempts", where, 1, 1000000, &i64))
+      if (chk_int(c, x, "attempts", where, 1, 1000000, &i64))
         r->attempts = (int)i64;
     } else if (key_is(k, "delay")) {
-      get_dur(c, x, "delay", where, &r->delay_ms);
+      chk_dur(c, x, "delay", where, &r->delay_ms);
     } else if (key_is(k, "backoff")) {
       int b;
-      if (get_enum(c, x, "backoff", where, backoffs, &b))
+      if (chk_enum(c, x, "backoff", where, backoffs, &b))
         r->backoff = (enum wf_backoff)b;
     } else if (key_is(k, "factor")) {
-      factor_set = get_num(c, x, "factor", where, 1, 1e308, &r->factor);
+      factor_set = chk_num(c, x, "factor", where, 1, 1e308, &r->factor);
     } else if (key_is(k, "max_delay")) {
-      get_dur(c, x, "max_delay", where, &r->max_delay_ms);
+      chk_dur(c, x, "max_delay", where, &r->max_delay_ms);
     } else if (key_is(k, "jitter")) {
-      get_bool(c, x, "jitter", where, &r->jitter);
+      chk_bool(c, x, "jitter", where, &r->jitter);
     } else if (key_is(k, "if")) {
       json_decref(r->if_);
       r->if_ = tmpl_cond(c, x, scope, "if", where);
@@ -96,7 +96,7 @@ json_t *steps_parse_env(struct sctx *c, const struct ynode *v, const char *where
 {
   if (v->t == Y_NULL)
     return NULL;
-  if (!need_map(c, v, "env", where))
+  if (!chk_map(c, v, "env", where))
     return NULL;
   json_t *o = json_object();
   if (!o) {
@@ -105,8 +105,8 @@ json_t *steps_parse_env(struct sctx *c, const struct ynode *v, const char *where
   }
   for (uint32_t i = 0; i < v->n; i++) {
     const struct ynode *k = v->kids[2 * i], *x = v->kids[2 * i + 1];
-    if (!is_ident(k->s, k->len)) {
-      serr(c, k, "environment variable name \"%s\" %s must match [A-Za-z_][A-Za-z0-9_]*",
+    if (!chk_is_ident(k->s, k->len)) {
+      chk_err(c, k, "environment variable name \"%s\" %s must match [A-Za-z_][A-Za-z0-9_]*",
            k->s, where);
       continue;
     }
@@ -118,7 +118,7 @@ json_t *steps_parse_env(struct sctx *c, const struct ynode *v, const char *where
     else {
       char field[160];
       snprintf(field, sizeof field, "env.%s", k->s);
-      bad_type(c, x, field, where, "a string, number or boolean");
+      chk_bad_type(c, x, field, where, "a string, number or boolean");
       continue;
     }
     if (val)
@@ -131,13 +131,13 @@ void steps_parse_defaults(struct sctx *c, const struct ynode *v)
 {
   struct sdefaults *d = &c->dflt;
   const char *where = "in defaults";
-  if (v->t == Y_NULL || !need_map(c, v, "defaults", "in the workflow"))
+  if (v->t == Y_NULL || !chk_map(c, v, "defaults", "in the workflow"))
     return;
-  check_keys(c, v, default_keys, where);
+  chk_keys(c, v, default_keys, where);
   for (uint32_t i = 0; i < v->n; i++) {
     const struct ynode *k = v->kids[2 * i], *x = v->kids[2 * i + 1];
     if (key_is(k, "timeout")) {
-      d->has_timeout = get_dur(c, x, "timeout", where, &d->timeout_ms);
+      d->has_timeout = chk_dur(c, x, "timeout", where, &d->timeout_ms);
     } else if (key_is(k, "retry")) {
       parse_retry(c, x, "defaults", SCOPE_GLOBAL, &d->retry);
       d->has_retry = true;
@@ -145,14 +145,14 @@ void steps_parse_defaults(struct sctx *c, const struct ynode *v)
       d->env = steps_parse_env(c, x, where, SCOPE_GLOBAL);
     } else if (key_is(k, "shell")) {
       const char *s;
-      if (get_str(c, x, "shell", where, &s))
-        d->shell = sdup(c, s);
+      if (chk_str(c, x, "shell", where, &s))
+        d->shell = chk_dup(c, s);
     } else if (key_is(k, "cwd")) {
       const char *s;
-      if (get_str(c, x, "cwd", where, &s))
+      if (chk_str(c, x, "cwd", where, &s))
         d->cwd = tmpl_conv(c, x, SCOPE_GLOBAL);
     } else if (key_is(k, "continue_on_error")) {
-      d->has_coe = get_bool(c, x, "continue_on_error", where, &d->coe);
+      d->has_coe = chk_bool(c, x, "continue_on_error", where, &d->coe);
     } else if (key_is(k, "if")) {
       d->if_ = tmpl_cond(c, x, SCOPE_GLOBAL, "if", where);
     }
@@ -166,16 +166,16 @@ static void parse_for_each(struct sctx *c, struct wf_step *s, const struct ynode
     s->for_each = tmpl_cond(c, x, s->index, "for_each", where);
   } else if (x->t == Y_SEQ) {
     if (x->n > WF_MAX_FOR_EACH)
-      slimit(c, x, "\"for_each\" %s has %u items, over the limit of %u", where, x->n,
+      chk_limit(c, x, "\"for_each\" %s has %u items, over the limit of %u", where, x->n,
              WF_MAX_FOR_EACH);
     else
       s->for_each = tmpl_conv(c, x, s->index);
   } else if (x->t == Y_INT) {
     int64_t n;
-    if (get_int(c, x, "for_each", where, 0, WF_MAX_FOR_EACH, &n))
+    if (chk_int(c, x, "for_each", where, 0, WF_MAX_FOR_EACH, &n))
       s->for_each = json_integer(n);
   } else {
-    bad_type(c, x, "for_each", where, "an expression, a list or an integer");
+    chk_bad_type(c, x, "for_each", where, "an expression, a list or an integer");
   }
 }
 
@@ -187,24 +187,24 @@ static void parse_repeat(struct sctx *c, struct wf_step *s, const struct ynode *
   snprintf(where, sizeof where, "in repeat of %s", owner);
   char in_owner[200];
   snprintf(in_owner, sizeof in_owner, "in %s", owner);
-  if (!need_map(c, x, "repeat", in_owner))
+  if (!chk_map(c, x, "repeat", in_owner))
     return;
-  check_keys(c, x, keys, where);
+  chk_keys(c, x, keys, where);
   s->repeat.set = true;
   s->repeat.max = 100;
   s->repeat.delay_ms = 0;
   const struct ynode *until = ymap_get(x, "until");
   if (!until)
-    serr(c, k, "missing required key \"until\" %s", where);
+    chk_err(c, k, "missing required key \"until\" %s", where);
   else
     s->repeat.until = tmpl_cond(c, until, s->index, "until", where);
   const struct ynode *m = ymap_get(x, "max");
   int64_t i64;
-  if (m && get_int(c, m, "max", where, 1, INT32_MAX, &i64))
+  if (m && chk_int(c, m, "max", where, 1, INT32_MAX, &i64))
     s->repeat.max = (int)i64;
   const struct ynode *dl = ymap_get(x, "delay");
   if (dl)
-    get_dur(c, dl, "delay", where, &s->repeat.delay_ms);
+    chk_dur(c, dl, "delay", where, &s->repeat.delay_ms);
 }
 
 static void merge_defaults(struct sctx *c, struct wf_step *s, bool has_timeout,
@@ -229,7 +229,7 @@ static void merge_defaults(struct sctx *c, struct wf_step *s, bool has_timeout,
   if (!s->cwd && d->cwd)
     s->cwd = json_incref(d->cwd);
   if (!s->shell && d->shell)
-    s->shell = sdup(c, d->shell);
+    s->shell = chk_dup(c, d->shell);
   /* env: workflow, then defaults, then the step's own */
   if (!env && !d->env && !c->w->env) {
     s->env = json_incref(c->priv->empty_env);
@@ -267,11 +267,11 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
   const struct ynode *kind_key = NULL, *kind_val = NULL;
 
   if (v->t != Y_NULL && v->t != Y_MAP) {
-    serr(c, v, "step \"%s\" must be a mapping, not %s", s->id, ytype_name(v));
+    chk_err(c, v, "step \"%s\" must be a mapping, not %s", s->id, ytype_name(v));
     goto defaults;
   }
   if (v->t == Y_MAP)
-    check_keys(c, v, step_keys, where);
+    chk_keys(c, v, step_keys, where);
   for (uint32_t i = 0; v->t == Y_MAP && i < v->n; i++) {
     const struct ynode *k = v->kids[2 * i], *x = v->kids[2 * i + 1];
     int64_t i64;
@@ -280,16 +280,16 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
     } else if (key_is(k, "if")) {
       s->if_ = tmpl_cond(c, x, idx, "if", where);
     } else if (key_is(k, "timeout")) {
-      has_timeout = get_dur(c, x, "timeout", where, &s->timeout_ms);
+      has_timeout = chk_dur(c, x, "timeout", where, &s->timeout_ms);
     } else if (key_is(k, "retry")) {
       parse_retry(c, x, owner, idx, &s->retry);
       has_retry = true;
     } else if (key_is(k, "continue_on_error")) {
-      has_coe = get_bool(c, x, "continue_on_error", where, &s->continue_on_error);
+      has_coe = chk_bool(c, x, "continue_on_error", where, &s->continue_on_error);
     } else if (key_is(k, "for_each")) {
       parse_for_each(c, s, x, where);
     } else if (key_is(k, "max_parallel")) {
-      if (get_int(c, x, "max_parallel", where, 1, INT32_MAX, &i64))
+      if (chk_int(c, x, "max_parallel", where, 1, INT32_MAX, &i64))
         s->max_parallel = (int)i64;
     } else if (key_is(k, "repeat")) {
       parse_repeat(c, s, k, x, owner);
@@ -297,22 +297,22 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
       env = steps_parse_env(c, x, where, idx);
     } else if (key_is(k, "cwd")) {
       const char *str;
-      if (get_str(c, x, "cwd", where, &str))
+      if (chk_str(c, x, "cwd", where, &str))
         s->cwd = tmpl_conv(c, x, idx);
     } else if (key_is(k, "shell")) {
       const char *str;
-      if (get_str(c, x, "shell", where, &str))
-        s->shell = sdup(c, str);
+      if (chk_str(c, x, "shell", where, &str))
+        s->shell = chk_dup(c, str);
     } else if (key_is(k, "description")) {
       const char *str;
-      if (get_str(c, x, "description", where, &str))
-        s->description = sdup(c, str);
+      if (chk_str(c, x, "description", where, &str))
+        s->description = chk_dup(c, str);
     } else {
       for (size_t j = 0; kind_keys[j]; j++) {
         if (!key_is(k, kind_keys[j]))
           continue;
         if (kind_key) {
-          serr(c, k,
+          chk_err(c, k,
                "step \"%s\" has both \"%s\" and \"%s\"; a step takes exactly one of run, "
                "command, set, http, agent, approval, wait, workflow",
                s->id, kind_key->s, k->s);

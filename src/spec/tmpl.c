@@ -85,18 +85,18 @@ static int on_seg(void *ud, const struct expr_seg *seg)
   int line, col;
   tmpl_pos(u->c, u->v, seg->offset, &line, &col);
   if (seg->len > WF_MAX_EXPR_BYTES) {
-    serr_at(u->c, line, col, "expression is %zu bytes, over the limit of 16 KiB", seg->len);
+    chk_err_at(u->c, line, col, "expression is %zu bytes, over the limit of 16 KiB", seg->len);
     if (!u->c->rc)
       u->c->rc = WEFT_ELIMIT;
     return 0;
   }
   if (seg->len == 0) {
-    serr_at(u->c, line, col, "empty expression ${{ }}");
+    chk_err_at(u->c, line, col, "empty expression ${{ }}");
     return 0;
   }
   int id = expr_prog_add(u->c->w->prog, seg->p, seg->len);
   if (id == WEFT_ELIMIT) {
-    serr_at(u->c, line, col, "expression is %zu bytes, over the limit of 16 KiB", seg->len);
+    chk_err_at(u->c, line, col, "expression is %zu bytes, over the limit of 16 KiB", seg->len);
     if (!u->c->rc)
       u->c->rc = WEFT_ELIMIT;
     return 0;
@@ -120,7 +120,7 @@ static void scan_str(struct sctx *c, const struct ynode *v, uint32_t scope)
   if (expr_split(v->s, v->len, on_seg, &u, &bad) == WEFT_EPARSE) {
     int line, col;
     tmpl_pos(c, v, bad, &line, &col);
-    serr_at(c, line, col, "\"${{\" without a closing \"}}\"");
+    chk_err_at(c, line, col, "\"${{\" without a closing \"}}\"");
   }
 }
 
@@ -166,7 +166,7 @@ json_t *tmpl_cond(struct sctx *c, const struct ynode *v, uint32_t scope, const c
   if (v->t == Y_BOOL)
     return json_boolean(v->b);
   if (v->t != Y_STR) {
-    bad_type(c, v, field, where, "an expression");
+    chk_bad_type(c, v, field, where, "an expression");
     return NULL;
   }
   if (expr_has(v->s, v->len))
@@ -177,17 +177,17 @@ json_t *tmpl_cond(struct sctx *c, const struct ynode *v, uint32_t scope, const c
   while (b > a && (v->s[b - 1] == ' ' || v->s[b - 1] == '\t' || v->s[b - 1] == '\n'))
     b--;
   if (a == b) {
-    serr(c, v, "\"%s\" %s is an empty expression", field, where);
+    chk_err(c, v, "\"%s\" %s is an empty expression", field, where);
     return NULL;
   }
   if (b - a > WF_MAX_EXPR_BYTES) {
-    slimit(c, v, "expression is %zu bytes, over the limit of 16 KiB", b - a);
+    chk_limit(c, v, "expression is %zu bytes, over the limit of 16 KiB", b - a);
     return NULL;
   }
   int id = expr_prog_add(c->w->prog, v->s + a, b - a);
   if (id < 0) {
     if (id == WEFT_ELIMIT)
-      slimit(c, v, "expression is %zu bytes, over the limit of 16 KiB", b - a);
+      chk_limit(c, v, "expression is %zu bytes, over the limit of 16 KiB", b - a);
     else if (!c->rc)
       c->rc = id;
     return NULL;
@@ -249,13 +249,13 @@ void tmpl_compile(struct sctx *c)
       for (size_t k = 0; k < c->n_occ; k++) {
         int id = c->occ[k].id;
         if (id >= 0 && (size_t)id < n && first[id] >= 0)
-          serr_at(c, c->occ[k].line, c->occ[k].col, "invalid expression: %s",
+          chk_err_at(c, c->occ[k].line, c->occ[k].col, "invalid expression: %s",
                   e.v[first[id]].msg);
       }
       free(first);
     }
   } else if (rc == WEFT_EEXPR) {
-    serr_at(c, 0, 0, "the workflow's expressions do not compile");
+    chk_err_at(c, 0, 0, "the workflow's expressions do not compile");
   }
   for (size_t i = 0; i < e.n; i++)
     free(e.v[i].msg);
