@@ -554,7 +554,7 @@ static void audit_turn(struct agent *ag, const char *model, const json_t *usage,
                         "prompt_sha256", ph, "reply_sha256", rh);
   char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
   if (text)
-    store_audit_append(ag->h.store, wt_now_ms(), ag->run_id, "agent_turn", text, NULL);
+    store_audit_append(ag->h.store, wt_now_ms(), ag->run_id, "agent.turn", text, NULL);
   free(text);
   json_decref(d);
 }

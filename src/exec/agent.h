@@ -5,7 +5,7 @@
  *
  * Durability: every model reply and every tool result is written to the
  * store's transcript (store_turn_put, committed by itself) BEFORE the next
- * call, and each reply gets an "agent_turn" audit entry (model, token counts,
+ * call, and each reply gets an "agent.turn" audit entry (model, token counts,
  * SHA-256 of the request sent and of the answer). An attempt that starts
  * where the previous attempt of the same instance ended with kind
  * "interrupted" (the engine died) takes over that transcript and goes on from

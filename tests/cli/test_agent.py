@@ -1,0 +1,352 @@
+"""End-to-end: `agent` steps against a scripted mock of an OpenAI-compatible
+chat-completions server that this test starts on 127.0.0.1. The mock records
+every request and replays scripted answers: text, JSON, tool calls, malformed
+JSON, 429 and 500. Also: the tool loop (command and http tools), max_turns,
+the schema check with retry, the audit entries, and a SIGKILL in the middle of
+the tool loop followed by `weft resume`, which must not ask the model again for
+the turn already recorded (counted at the mock)."""
+from harness import WeftTest, main
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import hashlib
+import json
+import os
+import signal
+import threading
+import time
+
+
+def reply(content=None, tool_calls=None, usage=(10, 5)):
+    msg = {"role": "assistant", "content": content}
+    if tool_calls:
+        msg["tool_calls"] = [{"id": "call_%d" % i, "type": "function",
+                              "function": {"name": n, "arguments": json.dumps(a)}}
+                             for i, (n, a) in enumerate(tool_calls)]
+    return {"status": 200, "body": {"id": "x", "object": "chat.completion", "model": "mock-1",
+                                    "choices": [{"index": 0, "message": msg,
+                                                 "finish_reason": "stop"}],
+                                    "usage": {"prompt_tokens": usage[0],
+                                              "completion_tokens": usage[1],
+                                              "total_tokens": usage[0] + usage[1]}}}
+
+
+class Mock(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send(self, status, data, ctype="application/json"):
+        data = data.encode() if isinstance(data, str) else data
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        srv = self.server
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n)
+        if self.path == "/tool/lookup":
+            with srv.lock:
+                srv.tool_calls.append(json.loads(raw or b"null"))
+            return self.send(200, json.dumps({"found": True, "echo": json.loads(raw or b"null")}))
+        if self.path != "/v1/chat/completions":
+            return self.send(404, "{}")
+        with srv.lock:
+            srv.requests.append({"body": json.loads(raw), "raw": raw,
+                                 "auth": self.headers.get("Authorization")})
+            item = srv.script.pop(0) if srv.script else reply("default answer")
+        if "raw" in item:
+            return self.send(item["status"], item["raw"])
+        return self.send(item["status"], json.dumps(item["body"]))
+
+
+class Agent(WeftTest):
+    def setUp(self):
+        super().setUp()
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Mock)
+        self.srv.daemon_threads = True
+        self.srv.lock = threading.Lock()
+        self.srv.requests = []
+        self.srv.tool_calls = []
+        self.srv.script = []
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        self.env["WEFT_LLM_URL"] = self.base + "/v1"
+        self.env["WEFT_LLM_API_KEY"] = "sk-test"
+
+    def tearDown(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+        super().tearDown()
+
+    def run_wf(self, text, code=0):
+        p = self.write("w.yaml", text.replace("BASE", self.base))
+        r = self.weft("run", p, "--json")
+        self.assertExit(r, code)
+        return r.json()
+
+    def test_text_reply_and_request_shape(self):
+        self.srv.script = [reply("Looks good.", usage=(12, 3))]
+        j = self.run_wf("""
+            name: review
+            inputs:
+              diff: {type: string, default: "+ added a line"}
+            steps:
+              review:
+                agent:
+                  model: gpt-4o-mini
+                  system: You are a meticulous reviewer.
+                  prompt: "Review this diff: ${{ .inputs.diff }}"
+                  temperature: 0.2
+                  max_tokens: 100
+        """)
+        o = j["steps"]["review"]["outputs"]
+        self.assertEqual(o["text"], "Looks good.")
+        self.assertEqual(o["turns"], 1)
+        self.assertEqual(o["usage"], {"prompt_tokens": 12, "completion_tokens": 3,
+                                      "total_tokens": 15})
+        self.assertNotIn("json", o)
+        req = self.srv.requests[0]
+        self.assertEqual(req["auth"], "Bearer sk-test")
+        b = req["body"]
+        self.assertEqual(b["model"], "gpt-4o-mini")
+        self.assertEqual(b["temperature"], 0.2)
+        self.assertEqual(b["max_tokens"], 100)
+        self.assertEqual(b["messages"], [
+            {"role": "system", "content": "You are a meticulous reviewer."},
+            {"role": "user", "content": "Review this diff: + added a line"}])
+        self.assertNotIn("tools", b)
+        # the audit log has the model, the tokens and the hashes of prompt and reply
+        audit = [json.loads(l) for l in
+                 self.weft("audit", "export", j["id"]).out.splitlines()]
+        turns = [e["data"] for e in audit if e["kind"] == "agent.turn"]
+        self.assertEqual(len(turns), 1)
+        t = turns[0]
+        self.assertEqual(t["model"], "mock-1")
+        self.assertEqual((t["prompt_tokens"], t["completion_tokens"]), (12, 3))
+        self.assertEqual(t["prompt_sha256"], hashlib.sha256(req["raw"]).hexdigest())
+        self.assertRegex(t["reply_sha256"], "^[0-9a-f]{64}$")
+        self.assertExit(self.weft("audit", "verify"), 0)
+
+    def test_json_output_schema_failure_is_retried(self):
+        self.srv.script = [reply('{"verdict": 3}'), reply("```json\n{\"verdict\": \"ok\", \"n\": [1]}\n```")]
+        j = self.run_wf("""
+            name: judge
+            steps:
+              judge:
+                retry: {attempts: 2, delay: 10ms}
+                agent:
+                  prompt: Judge it
+                  output: json
+                  schema:
+                    type: object
+                    required: [verdict]
+                    properties:
+                      verdict: {type: string, enum: [ok, bad]}
+                      n: {type: array, items: {type: integer}}
+        """)
+        s = j["steps"]["judge"]
+        self.assertEqual(s["attempts"], 2)
+        self.assertEqual(s["outputs"]["json"], {"verdict": "ok", "n": [1]})
+        self.assertEqual(self.srv.requests[0]["body"]["response_format"], {"type": "json_object"})
+        self.assertEqual(len(self.srv.requests), 2)
+
+    def test_schema_and_model_failures_have_kind_agent(self):
+        cases = [
+            (reply('{"other": 1}'), "required"),
+            (reply("not json at all"), "not JSON"),
+            ({"status": 200, "raw": "{malformed"}, "chat completion"),
+            ({"status": 429, "raw": '{"error":"rate limited"}'}, "429"),
+            ({"status": 500, "raw": "oops"}, "500"),
+        ]
+        for item, words in cases:
+            with self.subTest(words=words):
+                self.srv.script = [item]
+                j = self.run_wf("""
+                    name: fails
+                    steps:
+                      a: {agent: {prompt: hi, output: json, schema: {required: [verdict]}}}
+                """, code=1)
+                e = j["steps"]["a"]["error"]
+                self.assertEqual(e["kind"], "agent", e)
+                self.assertIn(words, e["message"])
+
+    def test_429_then_success_with_retry(self):
+        self.srv.script = [{"status": 429, "raw": "{}"}, {"status": 500, "raw": "{}"},
+                           reply("fine")]
+        j = self.run_wf("""
+            name: retry
+            steps:
+              a: {agent: {prompt: hi}, retry: {attempts: 3, delay: 10ms}}
+        """)
+        self.assertEqual(j["steps"]["a"]["outputs"]["text"], "fine")
+        self.assertEqual(len(self.srv.requests), 3)
+
+    def test_tool_loop_command_and_http_tools(self):
+        self.srv.script = [
+            reply(None, [("count", {"word": "weft"})]),
+            reply(None, [("lookup", {"key": "k1"}), ("nope", {})]),
+            reply("All done"),
+        ]
+        j = self.run_wf("""
+            name: tools
+            steps:
+              a:
+                agent:
+                  prompt: Use the tools
+                  max_turns: 5
+                  tools:
+                    count:
+                      description: Count letters
+                      parameters: {type: object, properties: {word: {type: string}}}
+                      command: [sh, -c, 'printf "n=%s\\n" "$(printf %s "$1" | wc -c)" > "$WEFT_OUTPUT"; echo "args=$WEFT_TOOL_ARGS"', sh, "${{ .args.word }}"]
+                    lookup:
+                      description: Look up a key
+                      http: {method: POST, url: "BASE/tool/lookup", json: {key: "${{ .args.key }}"}}
+        """)
+        o = j["steps"]["a"]["outputs"]
+        self.assertEqual(o["text"], "All done")
+        self.assertEqual(o["turns"], 3)
+        self.assertEqual(o["usage"]["total_tokens"], 45)
+        self.assertEqual(len(self.srv.requests), 3)
+        first = self.srv.requests[0]["body"]
+        names = sorted(t["function"]["name"] for t in first["tools"])
+        self.assertEqual(names, ["count", "lookup"])
+        msgs = self.srv.requests[1]["body"]["messages"]
+        self.assertEqual(msgs[-2]["role"], "assistant")
+        self.assertEqual(msgs[-1]["role"], "tool")
+        self.assertEqual(msgs[-1]["tool_call_id"], "call_0")
+        self.assertEqual(json.loads(msgs[-1]["content"]), {"n": 4})
+        msgs = self.srv.requests[2]["body"]["messages"]
+        self.assertEqual(json.loads(msgs[-2]["content"])["body"],
+                         {"found": True, "echo": {"key": "k1"}})
+        self.assertIn("no tool named", msgs[-1]["content"])
+        self.assertEqual(self.srv.tool_calls, [{"key": "k1"}])
+
+    def test_stdout_goes_back_when_no_outputs(self):
+        self.srv.script = [reply(None, [("hello", {"x": 1})]), reply("ok")]
+        self.run_wf("""
+            name: stdout
+            steps:
+              a:
+                agent:
+                  prompt: go
+                  tools:
+                    hello: {command: [sh, -c, 'echo "got $WEFT_TOOL_ARGS"']}
+        """)
+        msgs = self.srv.requests[1]["body"]["messages"]
+        self.assertEqual(msgs[-1]["content"], 'got {"x":1}\n')
+
+    def test_max_turns(self):
+        self.srv.script = [reply(None, [("t", {})]) for _ in range(5)]
+        j = self.run_wf("""
+            name: turns
+            steps:
+              a:
+                agent:
+                  prompt: go
+                  max_turns: 2
+                  tools:
+                    t: {command: ["true"]}
+        """, code=1)
+        e = j["steps"]["a"]["error"]
+        self.assertEqual(e["kind"], "agent")
+        self.assertIn("max_turns", e["message"])
+        self.assertEqual(len(self.srv.requests), 2)
+
+    def test_approval_tool_fails_clearly(self):
+        self.srv.script = [reply(None, [("deploy", {})])]
+        j = self.run_wf("""
+            name: appr
+            steps:
+              a:
+                agent:
+                  prompt: go
+                  tools:
+                    deploy: {command: ["true"], approval: true}
+        """, code=1)
+        e = j["steps"]["a"]["error"]
+        self.assertEqual(e["kind"], "agent")
+        self.assertIn("approval", e["message"])
+
+    def test_no_endpoint(self):
+        del self.env["WEFT_LLM_URL"]
+        j = self.run_wf("""
+            name: noep
+            steps:
+              a: {agent: {prompt: hi}}
+        """, code=1)
+        self.assertIn("WEFT_LLM_URL", j["steps"]["a"]["error"]["message"])
+
+    def test_timeout_while_waiting_for_the_model(self):
+        # a model that never answers in time: the mock sleeps
+        orig = Mock.do_POST
+
+        def slow(h):
+            time.sleep(3)
+            return orig(h)
+        Mock.do_POST = slow
+        try:
+            j = self.run_wf("""
+                name: slowmodel
+                steps:
+                  a: {agent: {prompt: hi}, timeout: 200ms}
+            """, code=1)
+        finally:
+            Mock.do_POST = orig
+        self.assertEqual(j["steps"]["a"]["error"]["kind"], "timeout")
+
+    def wait_for(self, pred, what, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end:
+            v = pred()
+            if v:
+                return v
+            time.sleep(0.05)
+        self.fail("timed out waiting for " + what)
+
+    def test_sigkill_in_tool_loop_resumes_without_asking_again(self):
+        self.srv.script = [reply(None, [("work", {"n": 1})], usage=(7, 1)),
+                           reply("finished", usage=(9, 2))]
+        marker = os.path.join(self.tmp, "tool-started")
+        p = self.write("w.yaml", """
+            name: crashy
+            steps:
+              a:
+                agent:
+                  prompt: go
+                  tools:
+                    work:
+                      command:
+                        - sh
+                        - -c
+                        - |
+                          if [ -e "$0" ]; then echo "second" >> "$0.runs"; echo 'r=2' > "$WEFT_OUTPUT"; exit 0; fi
+                          touch "$0"; sleep 300
+                        - MARKER
+        """.replace("MARKER", marker))
+        proc = self.spawn("run", p)
+        self.wait_for(lambda: os.path.exists(marker), "the tool to start")
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        self.assertEqual(len(self.srv.requests), 1)
+        r = self.weft("resume", "--json")
+        self.assertExit(r, 0)
+        j = r.json()
+        a = j["steps"]["a"]
+        self.assertEqual(a["status"], "succeeded")
+        self.assertEqual(a["attempts"], 2)
+        self.assertEqual(a["outputs"]["text"], "finished")
+        self.assertEqual(a["outputs"]["turns"], 2)
+        self.assertEqual(a["outputs"]["usage"]["total_tokens"], 19)
+        # the model was asked twice in all: the recorded first turn was not asked again
+        self.assertEqual(len(self.srv.requests), 2)
+        msgs = self.srv.requests[1]["body"]["messages"]
+        self.assertEqual(json.loads(msgs[-1]["content"]), {"r": 2})
+        self.assertExit(self.weft("audit", "verify"), 0)
+
+
+if __name__ == "__main__":
+    main()
