@@ -21,6 +21,9 @@ int cli_retry(struct cli *c, int argc, char **argv);
 int cli_resume(struct cli *c, int argc, char **argv);
 int cli_audit(struct cli *c, int argc, char **argv);
 int cli_event(struct cli *c, int argc, char **argv);
+int cli_approvals(struct cli *c, int argc, char **argv);
+int cli_approve(struct cli *c, int argc, char **argv);
+int cli_reject(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -48,12 +51,21 @@ const struct cli_cmd cli_cmds[] = {
    "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"},
   {"retry", cli_retry, "weft retry RUN [--from STEP]", "run failed steps again, in the same run", ""},
   {"resume", cli_resume, "weft resume [RUN]", "continue runs whose engine died", ""},
-  {"approvals", NULL, "weft approvals [--json]", "list decisions waiting for a human", ""},
-  {"approve", NULL,
+  {"approvals", cli_approvals, "weft approvals [--json]", "list decisions waiting for a human",
+   "Lists every waiting approval step of every run: its message, who may decide now\n"
+   "(escalations included), approvals so far, the form's fields and the deadline.\n"},
+  {"approve", cli_approve,
    "weft approve RUN STEP [--comment TEXT] [--field KEY=VALUE]... [--as USER]",
-   "approve a waiting approval step", ""},
-  {"reject", NULL, "weft reject RUN STEP [--comment TEXT] [--as USER]",
-   "reject a waiting approval step", ""},
+   "approve a waiting approval step",
+   "  --comment TEXT     recorded with the decision\n"
+   "  --field KEY=VALUE  edit a field of the step's form (VALUE is JSON for non-string types)\n"
+   "  --as USER          decide as USER (default: $USER); groups come from users.json\n"
+   "STEP may be STEP:INDEX for one instance of a for_each approval.\n"
+   "A refused decision (not an approver, self-approval, decided twice, not waiting)\n"
+   "exits 2 and is recorded in the audit log. Exit 4: no such run or step.\n"},
+  {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",
+   "reject a waiting approval step",
+   "The step fails with kind \"rejected\" (never retried). Refusals as for approve.\n"},
   {"event", cli_event, "weft event send NAME [--data JSON]", "deliver an event to waiting steps",
    "Options:\n"
    "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"

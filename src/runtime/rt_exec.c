@@ -409,6 +409,45 @@ static void start_wait(struct runtime *rt, struct rt_run *run, const struct eng_
   rt->attempts = a;
 }
 
+/* ---- approval steps (exec/approval.c) ------------------------------------ */
+
+static void on_approval_done(void *ud, bool ok, const json_t *outputs, const char *kind,
+                             const char *message)
+{
+  struct rt_attempt *a = ud;
+  struct runtime *rt = a->rt;
+  rt_post_result(rt, a->run, a->step, a->index, a->attempt, ok, outputs, kind, message, -1, 0);
+  attempt_unlink(rt, a);
+  attempt_free(a);
+}
+
+static void start_approval(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  struct rt_attempt *a = calloc(1, sizeof *a);
+  if (!a)
+    abort();
+  a->rt = rt;
+  a->run = run;
+  a->step = e->step;
+  a->index = e->index;
+  a->attempt = e->attempt;
+  a->kind = WF_APPROVAL;
+  buf_init(&a->line, 0);
+  a->next = rt->attempts;
+  rt->attempts = a;
+  struct approval_ctx c = {.loop = &rt->loop, .store = rt->store, .run_id = run->id,
+                           .step = run->wf->steps[e->step].id, .index = e->index,
+                           .attempt = e->attempt, .body = e->body, .resumed = e->resumed};
+  a->appr = approval_start(&c, on_approval_done, a);
+}
+
+void rt_approval_poke(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
+{
+  struct rt_attempt *a = attempt_find(rt, run, step, index);
+  if (a && a->appr)
+    approval_poke(a->appr);
+}
+
 /* ---- kills and timers ---------------------------------------------------- */
 
 static void do_kill(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
@@ -422,6 +461,9 @@ static void do_kill(struct runtime *rt, struct rt_run *run, const struct eng_eff
     proc_kill(a->proc, e->reason == ENG_KILL_TIMEOUT ? PROC_KILL_TIMEOUT : PROC_KILL_CANCEL);
   } else if (a->http || a->agent) {
     rt_kill_service(rt, a, e->reason);
+  } else if (a->appr) {
+    bool timeout = e->reason == ENG_KILL_TIMEOUT;
+    approval_stop(a->appr, timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled");
   } else if (a->wait) {
     uv_timer_stop(a->wait);
     uv_close((uv_handle_t *)a->wait, on_wait_closed);
@@ -430,6 +472,10 @@ static void do_kill(struct runtime *rt, struct rt_run *run, const struct eng_eff
                    timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled", -1, 0);
     attempt_unlink(rt, a);
     attempt_free(a);
+  } else if (a->evw) {
+    wait_event_kill(rt, a, e->reason == ENG_KILL_TIMEOUT);
+  } else if (a->sub) {
+    subflow_kill(rt, a, e->reason == ENG_KILL_TIMEOUT);
   }
 }
 
@@ -472,10 +518,6 @@ static void timer_arm(struct runtime *rt, struct rt_run *run, uint64_t token, in
 }
 
 static void timer_cancel(struct runtime *rt, struct rt_run *run, uint64_t token)
-  } else if (a->evw) {
-    wait_event_kill(rt, a, e->reason == ENG_KILL_TIMEOUT);
-  } else if (a->sub) {
-    subflow_kill(rt, a, e->reason == ENG_KILL_TIMEOUT);
 {
   for (struct rt_timer **pp = &rt->timers; *pp; pp = &(*pp)->next) {
     struct rt_timer *t = *pp;
@@ -516,8 +558,10 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
       rt_start_http(rt, run, e);
     } else if (k == WF_AGENT) {
       rt_start_agent(rt, run, e);
+    } else if (k == WF_WORKFLOW) {
+      subflow_start(rt, run, e);
     } else if (k == WF_APPROVAL) {
-      /* the step waits for a decision from the inbox (approvals) */
+      start_approval(rt, run, e);
     } else {
       char msg[160];
       snprintf(msg, sizeof msg, "%s steps are not supported by this build of weft yet",
@@ -533,10 +577,8 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
   case ENG_FX_RUN_FINISHED:
     run->finished = true;
     rt_timers_cancel_run(rt, run);
+    if (run->parent_att)
+      subflow_child_finished(rt, run);
     break;
   }
 }
-    } else if (k == WF_WORKFLOW) {
-      subflow_start(rt, run, e);
-    if (run->parent_att)
-      subflow_child_finished(rt, run);

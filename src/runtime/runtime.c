@@ -222,6 +222,12 @@ static void handle_request(struct runtime *rt, const struct store_inbox *m)
   if (!strcmp(m->kind, "cancel")) {
     run->cancel_requested = true;
     engine_cancel(run->eng, wt_now_ms(), &run->fx);
+  } else if ((!strcmp(m->kind, "approve") || !strcmp(m->kind, "reject")) && m->step) {
+    /* the deciding process validated and recorded the decision; the
+     * executor re-reads the decisions (exec/approval.c) */
+    uint32_t k = wf_step_find(run->wf, m->step);
+    if (k != WF_NONE)
+      rt_approval_poke(rt, run, k, m->index);
   }
 }
 
@@ -254,13 +260,13 @@ static void on_poll(uv_timer_t *h)
       store_inbox_free(v, nv);
     }
   }
+  wait_events_poll(rt); /* `weft event send` from other processes */
   int64_t now = wt_now_ms();
   if (now - rt->last_heartbeat >= HEARTBEAT_MS) {
     store_heartbeat(rt->store, rt->pid, rt->pstart, now);
     rt->last_heartbeat = now;
   }
   rt_arm_flush(rt);
-  wait_events_poll(rt); /* `weft event send` from other processes */
 }
 
 void rt_cancel_all(struct runtime *rt)
@@ -445,18 +451,18 @@ static uint64_t new_seed(void)
 int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
              char id_out[WEFT_ID_LEN + 1], char **err)
 {
-  int rc = 0;
-  int64_t now = wt_now_ms();
-  struct rt_run *run = calloc(1, sizeof *run);
-  if (!run) {
-    wf_free(wf);
-{
   return rt_start_run(rt, wf, inputs, trigger, NULL, NULL, STORE_NO_INDEX, NULL, id_out, err);
 }
 
 int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
                  const char *parent_id, const char *parent_step, int parent_index,
                  struct rt_run **run_out, char id_out[WEFT_ID_LEN + 1], char **err)
+{
+  int rc = 0;
+  int64_t now = wt_now_ms();
+  struct rt_run *run = calloc(1, sizeof *run);
+  if (!run) {
+    wf_free(wf);
     return fail(err, WEFT_ENOMEM, "out of memory");
   }
   run->wf = wf;
@@ -502,13 +508,13 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
   r->parent_index = parent_id ? parent_index : STORE_NO_INDEX;
   r->started_by = strdup(rt->o.user ? rt->o.user : "unknown");
   r->inputs = json_dumps(run->inputs, JSON_COMPACT);
+  masker_inplace(rt->masker, &r->inputs); /* a child's inputs may carry secrets */
   r->created_at = now;
   r->owner_pid = rt->pid;
   r->owner_start = rt->pstart;
   r->heartbeat_at = now;
   rc = store_run_put(rt->store, r);
   if (!rc) {
-  masker_inplace(rt->masker, &r->inputs); /* a child's inputs may carry secrets */
     json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:o}", "workflow", wf->name, "definition", hash,
                           "started_by", r->started_by, "trigger", r->trigger, "inputs",
                           masker_json(rt->masker, run->inputs));
@@ -535,14 +541,14 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
   if ((rc = add_run(rt, run)) != 0)
     goto out;
   memcpy(id_out, run->id, sizeof run->id);
+  if (run_out)
+    *run_out = run;
   engine_start(run->eng, now, &run->fx);
   rt_arm_flush(rt);
   return 0;
 out:
   if (store_in_tx(rt->store))
     store_rollback(rt->store);
-  if (run_out)
-    *run_out = run;
   run_free(run);
   return rc;
 }
