@@ -6,14 +6,17 @@ while `weft run` waits, decisions while no engine runs followed by `weft
 resume`, SIGKILL of a waiting engine, and the `weft approvals --json` shape.
 
 Runs are started by USER=tester (the harness); deciders act with --as."""
-from harness import WeftTest, main
+from harness import WeftTest, main, ROOT
 import json
 import os
 import signal
+import sqlite3
 import time
 
-USERS = {"users": {"alice": {"groups": ["leads"]}, "bob": {"groups": ["leads"]},
-                   "carol": {"groups": ["directors"]}, "mallory": {}}}
+USERS = {"users": {"alice": {"groups": ["leads", "ml-leads"]},
+                   "bob": {"groups": ["leads", "ml-leads"]},
+                   "carol": {"groups": ["directors"]}, "dana": {"groups": ["writers"]},
+                   "mallory": {}}}
 
 SHAPE = {"run", "step", "message", "approvers", "min_approvals", "approved_by", "fields",
          "waiting_since", "deadline"}
@@ -411,6 +414,50 @@ class Approvals(WeftTest):
         code, _, err = self.finish(proc)
         self.assertEqual(code, 3, err)
         self.assertEqual(self.approvals(), [])
+
+    # ---- the example and the evidence ----------------------------------
+
+    def test_model_release_example_and_its_audit_record(self):
+        proc = self.spawn("run", os.path.join(ROOT, "examples", "model-release.yaml"),
+                          "-i", "version=2.0.0")
+        a = self.waiting("notes")
+        rid = a["run"]
+        self.assertIn("model-2.0.0", a["message"])
+        self.assertIn("accuracy", a["fields"]["notes"]["default"])
+        self.assertExit(self.weft("approve", rid, "notes", "--as", "dana", "--field",
+                                  "notes=Model 2.0.0: better on every benchmark.",
+                                  "--comment", "tightened the wording"), 0)
+        a = self.waiting("deploy_ok")
+        self.assertEqual(a["min_approvals"], 2)
+        self.assertExit(self.weft("approve", rid, "deploy_ok", "--as", "dana"), 2)
+        self.assertExit(self.weft("approve", rid, "deploy_ok", "--as", "alice"), 0)
+        self.assertExit(self.weft("approve", rid, "deploy_ok", "--as", "bob"), 0)
+        code, out, err = self.finish(proc)
+        self.assertEqual(code, 0, err)
+        st = self.status(rid)
+        self.assertEqual(st["outputs"]["notes"], "Model 2.0.0: better on every benchmark.")
+        self.assertEqual(st["outputs"]["deployed_by"], ["alice", "bob"])
+        with open(os.path.join(self.home, "workspaces", rid, "RELEASE_NOTES.txt")) as f:
+            self.assertEqual(f.read(), "Model 2.0.0: better on every benchmark.\n")
+        # the complete record: definition, inputs, transitions, requests,
+        # decisions and the refusal
+        kinds = [e["kind"] for e in self.audit(rid)]
+        for k in ["run.created", "step.status", "approval.requested", "approval.decided",
+                  "approval.refused"]:
+            self.assertIn(k, kinds)
+        self.assertEqual(kinds.count("approval.decided"), 3)
+        self.assertExit(self.weft("audit", "verify"), 0)
+        # editing a decision in the store directly is detected
+        db = sqlite3.connect(os.path.join(self.home, "weft.db"))
+        seq, data = db.execute("SELECT seq, data FROM audit WHERE kind = 'approval.decided' "
+                               "ORDER BY seq LIMIT 1").fetchone()
+        db.execute("UPDATE audit SET data = ? WHERE seq = ?",
+                   (data.replace("dana", "erin"), seq))
+        db.commit()
+        db.close()
+        r = self.weft("audit", "verify")
+        self.assertExit(r, 1)
+        self.assertIn(str(seq), r.out + r.err)
 
 
 if __name__ == "__main__":
