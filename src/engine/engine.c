@@ -1064,8 +1064,12 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
     rc = eng_fail_unit(r, u, err, retryable);
     err = NULL;
   }
-  if (!rc && step_has_work(st) && st->active < (uint32_t)step_limit(r, ev->step))
-    runq_push(r, ev->step);
+  if (!rc && step_has_work(st) && st->active < (uint32_t)step_limit(r, ev->step)) {
+    if (kind_slot(st->ws->kind))
+      runq_push(r, ev->step);
+    else
+      rc = step_fill(r, ev->step); /* approval/wait need no slot: don't queue behind */
+  }
   return rc;
 }
 

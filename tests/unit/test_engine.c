@@ -647,6 +647,7 @@ static void run_case(const char *name)
   Test(traces, name) { run_case(#name); }
 
 TRACE(approval_waiting)
+TRACE(approvals_need_no_slot)
 TRACE(attempt_timeout)
 TRACE(cancel)
 TRACE(cancel_during_finally)
