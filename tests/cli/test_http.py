@@ -3,9 +3,10 @@
 with retry, a slow one (timeout), a large body (10 MiB cap), a redirect, a JSON
 API whose answer feeds the next step, methods/headers/query/json, expect,
 transport errors and non-http URLs."""
-from harness import WeftTest, main
+from harness import WeftTest, main, ROOT
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
+import os
 import threading
 import time
 import urllib.parse
@@ -63,6 +64,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(201, json.dumps({"method": self.command, "body": body,
                                               "query": urllib.parse.parse_qs(u.query)}),
                              "application/json", {"X-Echo": "yes", "Set-Cookie": "a=1"})
+        # the job service of examples/service-orchestration.yaml
+        if u.path == "/jobs" and self.command == "POST":
+            return self.send(201, json.dumps({"id": 7, "status_url": "/jobs/7/status"}))
+        if u.path == "/jobs/7/status":
+            if count <= 2:
+                return self.send(503, '{"state":"busy"}')
+            return self.send(200, '{"state":"done","result_url":"/results/7"}')
+        if u.path == "/results/7":
+            return self.send(200, json.dumps({"rows": 42, "format": u.query}))
+        if u.path == "/notify":
+            return self.send(202, "{}")
         if u.path == "/notfound":
             return self.send(404, '{"error":"no such thing"}')
         return self.send(200, "plain text", "text/plain")
@@ -245,6 +257,30 @@ class Http(WeftTest):
         """)
         self.assertEqual(j["steps"]["sum"]["outputs"]["n"], sum(range(40)))
         self.assertEqual(sum(v for k, v in self.srv.counts.items() if k.startswith("/job/")), 40)
+
+    def test_service_orchestration_example(self):
+        r = self.weft("run", os.path.join(ROOT, "examples", "service-orchestration.yaml"),
+                      "--json", "-i", "base_url=" + self.base, "-i", "dataset=d1")
+        self.assertExit(r, 0)
+        j = r.json()
+        self.assertEqual(j["outputs"], {"job": 7, "rows": 42, "status_attempts": 3})
+        self.assertEqual(self.srv.counts["/jobs/7/status"], 3)
+        sub = [q for q in self.srv.requests if q["path"] == "/jobs"][0]
+        self.assertEqual(json.loads(sub["body"]), {"dataset": "d1", "priority": 1})
+        self.assertEqual(sub["headers"]["x-request-id"], j["id"])
+        note = [q for q in self.srv.requests if q["path"] == "/notify"][0]
+        self.assertEqual(json.loads(note["body"]), {"text": "job 7 done: 42 rows"})
+
+    def test_retry_if_only_on_503(self):
+        j = self.run_wf("""
+            name: only503
+            steps:
+              call:
+                http: {url: "BASE/notfound"}
+                retry: {attempts: 3, delay: 10ms, if: "${{ .error.status == 503 }}"}
+        """, code=1)
+        self.assertEqual(j["steps"]["call"]["attempts"], 1)
+        self.assertEqual(j["steps"]["call"]["error"]["status"], 404)
 
 
 if __name__ == "__main__":
