@@ -48,6 +48,20 @@ int audit_canonical(const char *json, char **out)
   return 0;
 }
 
+int audit_canonical_json(const json_t *v, char **out)
+{
+  *out = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY)
+           : strdup("null");
+  if (!*out)
+    return WEFT_ENOMEM;
+  if (strlen(*out) > AUDIT_MAX_DATA) {
+    free(*out);
+    *out = NULL;
+    return WEFT_ELIMIT;
+  }
+  return 0;
+}
+
 static void field(struct sha256 *c, const char *s)
 {
   char len[32];

@@ -24,6 +24,10 @@ struct store;
 /* Canonical form of an entry's data: compact JSON with sorted keys and ASCII
  * escapes. json NULL gives "null"; text that is not JSON is WEFT_EPARSE. */
 int audit_canonical(const char *json, char **out);
+/* The same canonical form of a value (NULL gives "null"), without the parse:
+ * audit_canonical(json_dumps(v)) == audit_canonical_json(v). */
+struct json_t;
+int audit_canonical_json(const struct json_t *v, char **out);
 
 /* The hash of an entry (run may be NULL; data must already be canonical). The
  * serialisation is "weft-audit-1\n" followed by each field as a netstring

@@ -78,10 +78,10 @@ static void row_keep(struct rt_run *run, const struct store_step *st)
 static int audit(struct runtime *rt, struct rt_run *run, int64_t at, const char *kind,
                  json_t *data /* consumed */)
 {
-  char *txt = dump(data);
+  if (!data)
+    return WEFT_ENOMEM;
+  int rc = store_audit_append_json(rt->store, at, run->id, kind, data, NULL);
   json_decref(data);
-  int rc = store_audit_append(rt->store, at, run->id, kind, txt, NULL);
-  free(txt);
   return rc;
 }
 

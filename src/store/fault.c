@@ -191,10 +191,10 @@ static int f_audit_append(struct store *s, int64_t at, const char *run, const ch
   WRITE(store_audit_append(INNER, at, run, kind, data, seq));
 }
 
-static int f_audit_append_json(struct store *s, int64_t at, const char *run, const char *kind,
-                               const struct json_t *data, int64_t *seq)
+static int f_audit_append_canon(struct store *s, int64_t at, const char *run, const char *kind,
+                                const char *canon, int64_t *seq)
 {
-  WRITE(store_audit_append_json(INNER, at, run, kind, data, seq));
+  WRITE(INNER->ops->audit_append_canon(INNER, at, run, kind, canon, seq));
 }
 
 static int f_audit_scan(struct store *s, const char *run, struct store_audit *head,
@@ -249,7 +249,7 @@ static const struct store_ops fault_ops = {
   .audit_scan = f_audit_scan,
   .turn_put = f_turn_put,
   .turn_list = f_turn_list,
-  .audit_append_json = f_audit_append_json,
+  .audit_append_canon = f_audit_append_canon,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

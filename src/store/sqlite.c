@@ -336,7 +336,7 @@ static const struct store_ops sq_ops = {
   .audit_scan = sq_audit_scan,
   .turn_put = sq_turn_put,
   .turn_list = sq_turn_list,
-  .audit_append_json = sq_audit_append_json,
+  .audit_append_canon = sq_audit_append_canon,
 };
 
 /* ---- opening ---- */

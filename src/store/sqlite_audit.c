@@ -4,7 +4,10 @@
  *
  * The chain head (last seq and hash) is kept in audit_head, updated by the
  * same transaction as the entry, so that deleting the last entries is
- * visible to audit_verify. The hashing itself is audit/audit.c's. */
+ * visible to audit_verify. Within one write transaction the head is read
+ * once and kept in struct sq; the row is written once, at commit
+ * (sq_audit_head_flush from tx_commit), so an entry costs one INSERT. The
+ * hashing itself is audit/audit.c's. */
 #include "audit/audit.h"
 #include "store/sqlite_int.h"
 #include "util/err.h"
@@ -38,24 +41,48 @@ static int maxseq_row(void *ctx, sqlite3_stmt *st)
 static int read_head(struct sq *q, struct head *h)
 {
   memset(h, 0, sizeof *h);
+  if (q->in_tx && q->head_valid) {
+    /* this transaction's appends so far (not yet in audit_head) */
+    h->found = 1;
+    h->seq = q->head_seq;
+    memcpy(h->hash, q->head_hash, sizeof h->hash);
+    return 0;
+  }
   sqlite3_stmt *st = sq_stmt(q, SQ_AUDIT_HEAD, "SELECT seq, hash FROM audit_head WHERE id = 1");
   if (!st)
     return WEFT_ESTORE;
   return sq_query(q, st, head_row, NULL, h, "read audit head");
 }
 
-int sq_audit_append(struct store *s, int64_t at, const char *run_id, const char *kind,
-                    const char *data, int64_t *seq_out)
+int sq_audit_head_flush(struct sq *q)
 {
-  struct sq *q = sq_of(s);
+  int rc = 0;
+  if (q->head_dirty) {
+    sqlite3_stmt *st = sq_stmt(q, SQ_AUDIT_SET_HEAD,
+                               "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
+                               "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
+    if (!st) {
+      rc = WEFT_ESTORE;
+    } else {
+      sqlite3_bind_int64(st, 1, q->head_seq);
+      sq_bind_text(st, 2, q->head_hash);
+      rc = sq_exec(q, st, "update audit head");
+    }
+  }
+  q->head_valid = q->head_dirty = false;
+  return rc;
+}
+
+/* Appends an entry whose data is already canonical (borrowed). The
+ * head is read once per transaction and then kept in struct sq; the
+ * audit_head row is written once, by tx_commit. */
+static int append_canon(struct sq *q, int64_t at, const char *run_id, const char *kind,
+                        const char *canon, int64_t *seq_out)
+{
   struct head h;
-  char *canon = NULL, hash[SHA256_HEX_LEN + 1];
+  char hash[SHA256_HEX_LEN + 1];
   bool own = false;
-  if (!kind)
-    return sq_failf(q, WEFT_EINVAL, "store: an audit entry needs a kind");
-  int rc = audit_canonical(data, &canon);
-  if (rc)
-    return sq_failf(q, rc, "store: audit data for '%s' is not JSON", kind);
+  int rc;
   if ((rc = sq_tx_begin(q, &own)))
     goto out;
   if ((rc = read_head(q, &h)))
@@ -95,22 +122,37 @@ int sq_audit_append(struct store *s, int64_t at, const char *run_id, const char 
   sq_bind_text(st, 7, hash);
   if ((rc = sq_exec(q, st, "append audit entry")))
     goto out;
-  st = sq_stmt(q, SQ_AUDIT_SET_HEAD,
-               "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
-               "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
-  if (!st) {
-    rc = WEFT_ESTORE;
-    goto out;
-  }
-  sqlite3_bind_int64(st, 1, seq);
-  sq_bind_text(st, 2, hash);
-  if ((rc = sq_exec(q, st, "update audit head")))
-    goto out;
+  q->head_valid = q->head_dirty = true;
+  q->head_seq = seq;
+  memcpy(q->head_hash, hash, sizeof q->head_hash);
   if (seq_out)
     *seq_out = seq;
 out:
-  free(canon);
   return sq_tx_end(q, own, rc);
+}
+
+int sq_audit_append(struct store *s, int64_t at, const char *run_id, const char *kind,
+                    const char *data, int64_t *seq_out)
+{
+  struct sq *q = sq_of(s);
+  char *canon = NULL;
+  if (!kind)
+    return sq_failf(q, WEFT_EINVAL, "store: an audit entry needs a kind");
+  int rc = audit_canonical(data, &canon);
+  if (rc)
+    return sq_failf(q, rc, "store: audit data for '%s' is not JSON", kind);
+  rc = append_canon(q, at, run_id, kind, canon, seq_out);
+  free(canon);
+  return rc;
+}
+
+int sq_audit_append_canon(struct store *s, int64_t at, const char *run_id, const char *kind,
+                          const char *canon, int64_t *seq_out)
+{
+  struct sq *q = sq_of(s);
+  if (!kind)
+    return sq_failf(q, WEFT_EINVAL, "store: an audit entry needs a kind");
+  return append_canon(q, at, run_id, kind, canon ? canon : "null", seq_out);
 }
 
 struct scan {

@@ -151,8 +151,8 @@ int sq_turn_put(struct store *s, const char *run_id, const char *step, int index
                 int seq, const char *data, int64_t at);
 int sq_turn_list(struct store *s, const char *run_id, const char *step, int index, int attempt,
                  char ***data, size_t *n);
-int sq_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
-                         const struct json_t *data, int64_t *seq_out);
+int sq_audit_append_canon(struct store *s, int64_t at, const char *run_id, const char *kind,
+                          const char *canon, int64_t *seq_out);
 /* Writes the cached audit head (if appends changed it) into audit_head; called
  * by tx_commit before COMMIT. Always forgets the cache. */
 int sq_audit_head_flush(struct sq *q);

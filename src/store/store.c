@@ -2,10 +2,12 @@
  * process liveness (who owns a run), orphan detection for `weft resume`, and
  * freeing of rows. The backends are store/sqlite*.c. */
 #include "store/store.h"
+#include "audit/audit.h"
 #include "util/buf.h"
 #include "util/err.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,3 +249,19 @@ FREE_ARRAY(store_steps_free, struct store_step, store_step_clear)
 FREE_ARRAY(store_attempts_free, struct store_attempt, store_attempt_clear)
 FREE_ARRAY(store_inbox_free, struct store_inbox, store_inbox_clear)
 FREE_ARRAY(store_decisions_free, struct store_decision, store_decision_clear)
+
+int store_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
+                            const struct json_t *data, int64_t *seq_out)
+{
+  char *txt = NULL;
+  int rc;
+  if (s->ops->version >= 2 && s->ops->audit_append_canon) {
+    if ((rc = audit_canonical_json(data, &txt)) == 0)
+      rc = s->ops->audit_append_canon(s, at, run_id, kind, txt, seq_out);
+  } else {
+    txt = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    rc = data && !txt ? WEFT_ENOMEM : store_audit_append(s, at, run_id, kind, txt, seq_out);
+  }
+  free(txt);
+  return rc;
+}

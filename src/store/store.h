@@ -47,7 +47,7 @@
 
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 2 /* 2: audit_append_json */
+#define STORE_OPS_VERSION 2 /* 2: audit_append_canon */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -169,7 +169,6 @@ struct store_run_filter {
 typedef int (*store_audit_cb)(void *ctx, const struct store_audit *e);
 
 struct store;
-struct json_t; /* jansson's json_t */
 
 struct store_ops {
   int version; /* STORE_OPS_VERSION */
@@ -258,11 +257,11 @@ struct store_ops {
   int (*turn_list)(struct store *s, const char *run_id, const char *step, int index,
                    int attempt, char ***data, size_t *n);
 
-  /* Version 2. audit_append with the data as a jansson value (borrowed; NULL:
-   * null): the store dumps it in canonical form directly, skipping the
-   * parse + dump of audit_append's text. */
-  int (*audit_append_json)(struct store *s, int64_t at, const char *run_id, const char *kind,
-                           const struct json_t *data, int64_t *seq_out);
+  /* Version 2. audit_append of data already in canonical form (the output of
+   * audit_canonical or audit_canonical_json; not checked again), skipping
+   * the parse + dump that audit_append does. */
+  int (*audit_append_canon)(struct store *s, int64_t at, const char *run_id, const char *kind,
+                            const char *canon, int64_t *seq_out);
 };
 
 /* Every backend handle starts with this. */
@@ -441,7 +440,9 @@ static inline int store_turn_list(struct store *s, const char *run_id, const cha
   return s->ops->turn_list(s, run_id, step, index, attempt, data, n);
 }
 void store_turns_free(char **data, size_t n);
-/* Backends of version >= 2 take the value; older ones get its text. */
+/* audit_append of a jansson value (borrowed; NULL: null), dumped in canonical
+ * form directly (audit_append_canon), or as text for backends older than 2. */
+struct json_t; /* jansson's json_t */
 int store_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
                             const struct json_t *data, int64_t *seq_out);
 
