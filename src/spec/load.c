@@ -383,6 +383,39 @@ static void sdefaults_free(struct sdefaults *d)
   free(d->shell);
 }
 
+/* Offset of the first byte that is not part of valid UTF-8 (len when all
+ * are), with its 1-based line and column. Overlongs, surrogates and code
+ * points past U+10FFFF are invalid. */
+static size_t utf8_invalid_at(const char *s, size_t len, int *line, int *col)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  *line = 1;
+  *col = 1;
+  for (size_t i = 0; i < len;) {
+    unsigned c = p[i];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > len)
+      return i;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; k++) {
+      if ((p[i + k] & 0xc0) != 0x80)
+        return i;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return i;
+    if (c == '\n') {
+      (*line)++;
+      *col = 1;
+    } else {
+      (*col)++;
+    }
+    i += n;
+  }
+  return len;
+}
+
 int wf_load_string(const char *name, const char *src, size_t len, struct wf **out,
                    struct diag_list *d)
 {
@@ -400,6 +433,16 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
     diag_add(d, name, 0, 0, "the file is %zu bytes, over the limit of 4 MiB (%u bytes)", len,
              WF_MAX_FILE_BYTES);
     return WEFT_ELIMIT;
+  }
+  /* YAML is Unicode; libfyaml 0.7.12 also loops forever on some invalid
+   * UTF-8 (found by fuzz_yaml: "%+\xea"), so bad bytes are refused first */
+  int bad_line, bad_col;
+  size_t bad = utf8_invalid_at(src, len, &bad_line, &bad_col);
+  if (bad < len) {
+    diag_add(d, name, bad_line, bad_col,
+             "the file is not valid UTF-8 (byte 0x%02X); save it as UTF-8",
+             (unsigned)(unsigned char)src[bad]);
+    return WEFT_EVALIDATION;
   }
   w = calloc(1, sizeof *w);
   c.priv = calloc(1, sizeof *c.priv);
