@@ -299,6 +299,26 @@ class Agent(WeftTest):
             Mock.do_POST = orig
         self.assertEqual(j["steps"]["a"]["error"]["kind"], "timeout")
 
+    def test_timeout_while_a_tool_runs_kills_it(self):
+        self.srv.script = [reply(None, [("slow", {})])]
+        pidfile = os.path.join(self.tmp, "tool.pid")
+        j = self.run_wf("""
+            name: slowtool
+            steps:
+              a:
+                timeout: 500ms
+                agent:
+                  prompt: go
+                  tools:
+                    slow: {command: [sh, -c, 'echo $$ > "$0"; exec sleep 300', PIDFILE]}
+        """.replace("PIDFILE", pidfile), code=1)
+        self.assertEqual(j["steps"]["a"]["error"]["kind"], "timeout")
+        pid = int(open(pidfile).read())
+        self.wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
+                      open("/proc/%d/stat" % pid).read().split(")")[-1].split()[0] == "Z",
+                      "the tool process to be gone")
+        self.assertEqual(len(self.srv.requests), 1)
+
     def wait_for(self, pred, what, timeout=60):
         end = time.time() + timeout
         while time.time() < end:
