@@ -114,6 +114,54 @@ struct eng_run {
   int64_t now;
 };
 
+/* ---- shared by the scheduling files (sched.c, outcome.c, engine.c) ---- */
+
+struct ctx_extra;
+
+enum { AGAIN = 1 }; /* eng_unit_ok: run the next repeat iteration of a set/no-op now */
+
+static inline bool eng_kind_instant(enum wf_kind k) { return k == WF_NOOP || k == WF_SET; }
+static inline bool eng_kind_waits(enum wf_kind k) { return k == WF_APPROVAL || k == WF_WAIT; }
+/* run/command/http/agent/workflow attempts hold one of the run's slots */
+static inline bool eng_kind_slot(enum wf_kind k)
+{
+  return !eng_kind_instant(k) && !eng_kind_waits(k);
+}
+static inline bool eng_stop_applies(const struct eng_run *r, uint32_t s)
+{
+  return r->wf->steps[s].is_finally ? r->stop_in_finally : r->stop != STOP_NONE;
+}
+
+static inline bool eng_step_has_work(const struct eng_step *st)
+{
+  return st->qh < st->qn || (st->expanded && st->next < st->n);
+}
+
+static inline int eng_step_limit(const struct eng_run *r, uint32_t s)
+{
+  int l = r->wf->steps[s].max_parallel;
+  return l > 0 ? l : r->max_parallel;
+}
+
+/* sched.c: queues, slots, starting units, evaluating ready steps */
+void eng_runq_push(struct eng_run *r, uint32_t s);
+int eng_step_fill(struct eng_run *r, uint32_t s);
+int eng_pump(struct eng_run *r);
+int eng_start_unit(struct eng_run *r, uint32_t u);
+int eng_eval_step(struct eng_run *r, uint32_t s);
+
+/* outcome.c: attempt outcomes, retry, repeat, for_each aggregate, stops, run end */
+int eng_set_error(struct eng_run *r, uint32_t u, json_t *err); /* consumes err */
+int eng_set_outputs(struct eng_run *r, uint32_t u, const json_t *outs);
+int eng_cancel_unit(struct eng_run *r, uint32_t u);
+int eng_eval_cond(struct eng_run *r, uint32_t s, uint32_t u, const json_t *tmpl,
+                  const struct ctx_extra *x, bool *truth, char **err);
+int eng_fail_expr(struct eng_run *r, uint32_t u, const char *what, char *msg);
+int eng_unit_ok(struct eng_run *r, uint32_t u, const json_t *outs);
+int eng_unit_finished(struct eng_run *r, uint32_t u);
+int eng_step_finished(struct eng_run *r, uint32_t s);
+int eng_stop_phase(struct eng_run *r, int reason);
+
 /* state.c */
 int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to);
 int run_set_state(struct eng_run *r, enum eng_run_status to);

@@ -1,35 +1,43 @@
 /* state.c — the state machines of runs and of units (steps and for_each
  * instances), and the journal that records every transition.
  *
- * Unit (step or instance) states, and the function performing each move:
+ * Unit (step or instance) states, and the function performing each move
+ * (files: sched.c, outcome.c, engine.c, restore.c):
  *
- *                 eval_step: if false ──────────────────────────► SKIPPED
- *                 eval_step/start_unit: set, noop ──────────────► SUCCEEDED
- *                 eval_step/start_unit: expression error ───────► FAILED
- *                 stop_phase / eval_step while stopping ────────► CANCELLED
- *     PENDING ──start_unit──► RUNNING ──unit_done (ok)──────────► SUCCEEDED
- *        │                    │  ▲  │ ──unit_done (not retried)─► FAILED
- *        │ start_unit         │  │  │ ──unit_done (killed: stop)► CANCELLED
- *        │ (approval, wait)   │  │  └─unit_done: repeat, delay 0, or
- *        ▼                    │  │    engine_restore_end: interrupted ─┐
- *     WAITING ◄──repeat_next──┘  │                         (self) ◄────┘
- *        │  (executor, or a repeat delay)
- *        │ ──on_timer: delay over / start_unit ──► RUNNING, or WAITING (self:
- *        │   the next iteration of an approval/wait step)
- *        │ ──unit_done ──► SUCCEEDED | FAILED | RETRYING | CANCELLED
- *     RETRYING ◄── eng_fail_unit (attempts left, retry.if true)
- *        │ ──on_timer (backoff over) / start_unit ──► RUNNING | WAITING
- *        │ ──stop_phase ──► CANCELLED;  start_unit: render error ──► FAILED
- *     SUCCEEDED | FAILED | SKIPPED | CANCELLED ──engine_retry──► PENDING
+ *   PENDING ──eng_eval_step: `if` false ────────────────────────────► SKIPPED
+ *   PENDING ──eng_start_unit: set/no-op done (eng_unit_ok) ─────────► SUCCEEDED
+ *   PENDING ──eng_fail_expr: `if`/`for_each`/render error ──────────► FAILED
+ *   PENDING ──eng_cancel_unit: stop (eng_stop_phase/eng_eval_step) ─► CANCELLED
+ *   PENDING ──eng_start_unit: run/command/http/agent/workflow ──────► RUNNING
+ *   PENDING ──eng_start_unit: approval/wait ────────────────────────► WAITING
  *
- * A for_each step's own unit goes PENDING ─eng_expand─► RUNNING ─fe_done─►
- * SUCCEEDED | FAILED | CANCELLED (or PENDING ─► SUCCEEDED for 0 items).
+ *   RUNNING ──eng_unit_ok (on_attempt_ended ok) ────────────────────► SUCCEEDED
+ *   RUNNING ──eng_fail_unit: retries left, retry.if true ───────────► RETRYING
+ *   RUNNING ──eng_fail_unit: no retry (or eng_fail_expr) ───────────► FAILED
+ *   RUNNING ──eng_cancel_unit: killed by a stop ────────────────────► CANCELLED
+ *   RUNNING ──eng_unit_ok: repeat, `until` false, delay > 0 ────────► WAITING
+ *   RUNNING ──eng_start_unit: next repeat iteration (delay 0) ──────► RUNNING
+ *   RUNNING ──engine_restore_end: attempt interrupted by a crash ───► RETRYING
+ *
+ *   WAITING ──on_timer (repeat delay over) → eng_start_unit ────────► RUNNING
+ *                                                   (approval/wait) ► WAITING
+ *   WAITING ──on_attempt_ended (approval/wait executor): eng_unit_ok,
+ *             eng_fail_unit, eng_cancel_unit ──► SUCCEEDED | RETRYING | FAILED
+ *                                                | CANCELLED
+ *   RETRYING ──on_timer (backoff over) → eng_start_unit ──► RUNNING | WAITING
+ *   RETRYING ──eng_start_unit: render error ────────────────────────► FAILED
+ *   RETRYING ──eng_stop_phase (eng_cancel_unit) ────────────────────► CANCELLED
+ *
+ *   SUCCEEDED | FAILED | SKIPPED | CANCELLED ──engine_retry─────────► PENDING
+ *
+ * A for_each step's own unit: PENDING ──eng_expand──► RUNNING ──eng_fe_done──►
+ * SUCCEEDED | FAILED | CANCELLED, or PENDING ──eng_expand (0 items)──► SUCCEEDED.
  *
  * Run states:
- *     QUEUED ──engine_start──► RUNNING ◄──update_waiting──► WAITING
- *     QUEUED ──engine_cancel──► CANCELLED
- *     RUNNING | WAITING ──finish_run──► SUCCEEDED | FAILED | CANCELLED
- *     SUCCEEDED | FAILED | CANCELLED ──engine_retry──► RUNNING
+ *   QUEUED ──engine_start──► RUNNING ◄──update_waiting──► WAITING
+ *   QUEUED ──engine_cancel──► CANCELLED
+ *   RUNNING | WAITING ──finish_run──► SUCCEEDED | FAILED | CANCELLED
+ *   SUCCEEDED | FAILED | CANCELLED ──engine_retry──► RUNNING
  *
  * step_set_state() and run_set_state() are the only writers of a status: they
  * check the static tables below, keep the per-status counters, stamp the
