@@ -157,18 +157,22 @@ static void on_agent_done(void *ud, const struct agent_result *r)
   attempt_end(a);
 }
 
-static json_t *tool_ctx(struct rt_run *run, const json_t *args)
+static json_t *tool_ctx(struct runtime *rt, struct rt_run *run, const json_t *args)
 {
-  return json_pack("{s:O, s:O, s:{s:s, s:s}}", "args", args, "inputs",
-                   run->inputs ? run->inputs : json_object(), "run", "id", run->id, "workflow",
-                   run->wf->name);
+  json_t *empty = json_object();
+  json_t *c = json_pack("{s:O, s:O, s:O, s:{s:s, s:s}}", "args", args, "inputs",
+                        run->inputs ? run->inputs : empty, "secrets",
+                        rt->secrets ? rt->secrets : empty, "run", "id", run->id, "workflow",
+                        run->wf->name);
+  json_decref(empty);
+  return c;
 }
 
 static int agent_render(void *ud, const json_t *tmpl, const json_t *args, json_t **out,
                         char **err)
 {
   struct rt_attempt *a = ud;
-  json_t *ctx = tool_ctx(a->run, args);
+  json_t *ctx = tool_ctx(a->rt, a->run, args);
   struct expr_env env = {.success = true};
   int rc = ctx ? expr_render(a->run->wf->prog, tmpl, ctx, &env, out, err) : WEFT_ENOMEM;
   json_decref(ctx);
