@@ -35,6 +35,10 @@ int audit_canonical_json(const struct json_t *v, char **out);
 void audit_entry_hash(int64_t seq, int64_t at, const char *run, const char *kind,
                       const char *data, const char *prev_hash, char out[SHA256_HEX_LEN + 1]);
 
+/* SHA-256 (hex) of a buffer: SHA-NI when the CPU has it (WEFT_NO_SHA_NI=1
+ * forces the portable util/sha256.c), the same digest either way. */
+void audit_sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1]);
+
 /* Walks the whole chain. Returns 0 when intact; WEFT_ECORRUPT when not, with
  * *first_bad_seq the first position whose entry is wrong or missing and *msg
  * saying what; another WEFT_E* code (and *msg) when the store failed. msg may
