@@ -48,4 +48,26 @@ vg 0 logs "$id"
 vg 1 retry "$id" --from fan --json
 vg 0 audit verify
 vg 0 audit export "$id"
+# approvals: an engine under valgrind waits (a timeout applied, then a person
+# decides from other processes, also under valgrind)
+cat > "$tmp/appr.yaml" <<'YAML'
+name: appr
+steps:
+  t: {approval: {message: auto, timeout: 200ms, on_timeout: approve}}
+  ok: {needs: t, approval: {message: "ok?", approvers: [alice], fields: {n: {type: integer, default: 1}}}}
+YAML
+"${VG[@]}" "$W" run "$tmp/appr.yaml" >"$tmp/bgout" 2>"$tmp/bgerr" & bg=$!
+for _ in $(seq 1 600); do
+  "$W" approvals --json | grep -q '"ok?"' && break
+  sleep 0.1
+done
+aid=$("$W" runs --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+vg 0 approvals --json
+vg 0 approvals
+vg 2 approve "$aid" ok --as bob
+vg 0 approve "$aid" ok --as alice --field n=2 --comment fine
+brc=0; wait "$bg" || brc=$?
+if [ "$brc" != 0 ]; then echo "valgrind: weft run appr.yaml exited $brc"; tail -40 "$tmp/bgerr"; exit 1; fi
+echo "ok: weft run appr.yaml (decided from another process)"
+vg 0 audit export "$aid"
 echo "valgrind: clean"
