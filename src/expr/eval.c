@@ -145,6 +145,13 @@ int expr_eval(struct expr_prog *p, int id, const json_t *ctx, const struct expr_
       set_err(err, it, "failed: %s", m);
     return rc;
   }
+  if (it->mini) { /* the jq subset of mini.c: jq's results without jq */
+    char m[2048];
+    int rc = mini_eval(it->mini, ctx, env, out, m, sizeof m);
+    if (rc)
+      set_err(err, it, "failed: %s", m);
+    return rc;
+  }
   if (!p->compiled || it->shard < 0) {
     set_err(err, it, "is not compiled (call expr_prog_compile first)");
     return WEFT_ESTATE;

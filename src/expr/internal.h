@@ -16,6 +16,7 @@
 #define WEFT_EXPR_INTERNAL_H
 
 #include "expr/expr.h"
+#include "expr/mini.h"
 #include "util/buf.h"
 
 #include <jq.h>
@@ -122,6 +123,7 @@ struct expr_item {
   size_t nseg;
   struct plain_seg *seg;   /* owned; keys point into text */
   int32_t shard;           /* index into prog->jq once compiled, else -1 */
+  struct mini_expr *mini;  /* owned; set when mini.c evaluates it without jq */
 };
 
 struct expr_prog {

@@ -3,9 +3,10 @@
  * Each distinct trimmed text gets one id, in order of registration; a hash
  * table (open addressing, FNV-1a, load <= 1/2) makes expr_prog_add() and the
  * lookups of expr_render() O(1). Plain paths are parsed here, once, so that
- * evaluation never re-parses them. After expr_prog_compile() only plain
- * expressions (and texts already present) may still be added: anything that
- * needs jq must be part of the one compile. */
+ * evaluation never re-parses them; so are the expressions of mini.c's jq
+ * subset. After expr_prog_compile() only plain and mini expressions (and
+ * texts already present) may still be added: anything that needs jq must be
+ * part of the one compile. */
 #include "expr/internal.h"
 #include "util/err.h"
 
@@ -77,6 +78,7 @@ void expr_prog_free(struct expr_prog *p)
   for (size_t i = 0; i < p->n; i++) {
     free(p->items[i].text);
     free(p->items[i].seg);
+    mini_free(p->items[i].mini);
   }
   free(p->items);
   free(p->slots);
@@ -149,6 +151,7 @@ int expr_prog_add(struct expr_prog *p, const char *src, size_t len)
   int rc = 0;
   char *text = NULL;
   struct plain_seg *seg = NULL;
+  struct mini_expr *mini = NULL;
   if (!src)
     src = "", len = 0;
   prog_trim(&src, &len);
@@ -161,8 +164,6 @@ int expr_prog_add(struct expr_prog *p, const char *src, size_t len)
     return WEFT_ELIMIT;
   size_t nseg = 0;
   enum plain_kind kind = plain_parse(src, len, NULL, 0, &nseg);
-  if (kind == PLAIN_NONE && (p->compiled || p->broken))
-    return WEFT_ESTATE;
   text = malloc(len + 1);
   if (!text) {
     rc = WEFT_ENOMEM;
@@ -170,6 +171,16 @@ int expr_prog_add(struct expr_prog *p, const char *src, size_t len)
   }
   memcpy(text, src, len);
   text[len] = '\0';
+  if (kind == PLAIN_NONE) { /* the jq subset of mini.c, parsed on our own copy */
+    rc = mini_parse(text, len, &mini);
+    if (rc == WEFT_ENOMEM)
+      goto out;
+    rc = 0;
+  }
+  if (kind == PLAIN_NONE && !mini && (p->compiled || p->broken)) {
+    rc = WEFT_ESTATE;
+    goto out;
+  }
   if (nseg) {
     seg = malloc(nseg * sizeof *seg);
     if (!seg) {
@@ -190,13 +201,16 @@ int expr_prog_add(struct expr_prog *p, const char *src, size_t len)
   it->nseg = nseg;
   it->seg = seg;
   it->shard = -1;
+  it->mini = mini;
   slot_put(p->slots, p->nslots, it->hash, (int32_t)p->n);
-  if (kind == PLAIN_NONE)
+  if (kind == PLAIN_NONE && !mini)
     p->njq++;
   text = NULL;
   seg = NULL;
+  mini = NULL;
   rc = (int)p->n++;
 out:
+  mini_free(mini);
   free(text);
   free(seg);
   return rc;
