@@ -214,7 +214,7 @@ class Approvals(WeftTest):
                 approval:
                   message: "?"
                   approvers: [alice]
-                  escalation: [{after: 2s, approvers: ["group:directors"]}]
+                  escalation: [{after: 3s, approvers: ["group:directors"]}]
             """)
         a = self.waiting()
         rid = a["run"]
