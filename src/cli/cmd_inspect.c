@@ -67,8 +67,15 @@ static void print_status_text(const json_t *j)
          str_or(json_object_get(j, "started_by"), "?"),
          str_or(json_object_get(j, "trigger"), "manual"));
   if (json_is_string(json_object_get(j, "parent")))
-    printf(", child of run %s", json_string_value(json_object_get(j, "parent")));
+    printf(", child of run %s (step %s)", json_string_value(json_object_get(j, "parent")),
+           str_or(json_object_get(j, "parent_step"), "?"));
   printf("\n");
+  size_t ki;
+  json_t *kid;
+  json_array_foreach(json_object_get(j, "children"), ki, kid)
+    printf("  sub-workflow run %s (%s, step %s): %s\n", str_or(json_object_get(kid, "id"), "?"),
+           str_or(json_object_get(kid, "workflow"), "?"), str_or(json_object_get(kid, "step"), "?"),
+           str_or(json_object_get(kid, "status"), "?"));
   const json_t *err = json_object_get(j, "error");
   if (json_is_object(err))
     printf("  error: %s\n", str_or(json_object_get(err, "message"), "?"));

@@ -93,6 +93,20 @@ json_t *rv_status_json(struct store *s, const struct store_run *r)
   json_object_set_new(o, "status", json_string(r->status));
   json_object_set_new(o, "trigger", r->trigger ? json_string(r->trigger) : json_null());
   json_object_set_new(o, "parent", r->parent_id ? json_string(r->parent_id) : json_null());
+  if (r->parent_id)
+    json_object_set_new(o, "parent_step", json_string(r->parent_step ? r->parent_step : ""));
+  /* sub-workflow runs started by this run's workflow steps (the link back) */
+  struct store_run *kids = NULL;
+  size_t nk = 0;
+  if (store_run_children(s, r->id, &kids, &nk) == 0 && nk) {
+    json_t *a = json_array();
+    for (size_t i = nk; i-- > 0;) /* oldest first */
+      json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "id", kids[i].id, "workflow",
+                                         kids[i].workflow, "status", kids[i].status, "step",
+                                         kids[i].parent_step ? kids[i].parent_step : ""));
+    json_object_set_new(o, "children", a);
+  }
+  store_runs_free(kids, nk);
   json_object_set_new(o, "started_at", time_or_null(r->started_at ? r->started_at : r->created_at));
   json_object_set_new(o, "finished_at", time_or_null(r->finished_at));
   json_object_set_new(o, "inputs", parse_or(r->inputs, json_object()));

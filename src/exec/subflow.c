@@ -171,9 +171,12 @@ void subflow_start(struct runtime *rt, struct rt_run *run, const struct eng_effe
   int rc = wf_load_file(path, &wf, &d);
   if (rc) {
     diag_sort(&d);
-    if (d.n)
+    if (d.n && d.v[0].line > 0)
       snprintf(msg, sizeof msg, "sub-workflow %.300s is not valid: %s:%d:%d: %.400s", f,
                d.v[0].file ? d.v[0].file : path, d.v[0].line, d.v[0].col, d.v[0].msg);
+    else if (d.n)
+      snprintf(msg, sizeof msg, "sub-workflow %.300s: %s: %.400s", f,
+               d.v[0].file ? d.v[0].file : path, d.v[0].msg);
     else
       snprintf(msg, sizeof msg, "cannot load sub-workflow %.300s: %s", path, weft_strerror(rc));
     post_fail(rt, run, e, "validation", msg);

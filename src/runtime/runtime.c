@@ -164,6 +164,9 @@ static void flush(struct runtime *rt)
     /* rt_start may have opened the transaction already (its run creation
      * is committed together with the run's first transitions) */
     int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
+    /* runs added by this tick's effects (sub-workflows) have uncommitted
+     * journals: their turn comes in the next round */
+    size_t n_committed = rt->n_runs;
     for (size_t i = 0; i < rt->n_runs && !rc; i++) {
       struct rt_run *run = rt->runs[i];
       rt_mask_fx(rt, run); /* secrets never reach the store or the screen */
@@ -187,7 +190,7 @@ static void flush(struct runtime *rt)
       uv_stop(&rt->loop);
       return;
     }
-    for (size_t i = 0; i < rt->n_runs; i++) {
+    for (size_t i = 0; i < n_committed; i++) {
       struct rt_run *run = rt->runs[i];
       if (rt->o.obs.on_journal)
         for (size_t k = 0; k < run->fx.nj; k++)

@@ -129,7 +129,7 @@ class Events(WeftTest):
         p = self.write("ev.yaml", self.PIPELINE)
         proc, rid = self.waiting_run(p)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         r = self.weft("event", "send", "dataset-ready", "--data",
                       '{"path": "s3://bucket/new", "rows": 3}')
         self.assertExit(r, 0)
@@ -158,7 +158,7 @@ class Events(WeftTest):
         proc, rid = self.waiting_run(p)
         started = self.weft("status", rid, "--json").json()["steps"]["ready"]["started_at"]
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         time.sleep(4.5)  # the wait's end passes while no engine runs
         r = self.weft("resume", "--json")
         self.assertExit(r, 0)
@@ -181,7 +181,7 @@ class Events(WeftTest):
         """)
         proc, rid = self.waiting_run(p)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         r = self.weft("resume", "--json")
         self.assertExit(r, 0)
         st = r.json()["steps"]["ready"]
