@@ -11,6 +11,7 @@
  * rt_journal.c. */
 #include "runtime/rt_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -556,6 +557,81 @@ out:
   return rc;
 }
 
+static int cmp_pid(const void *a, const void *b)
+{
+  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Marks in running[] the (sorted) groups g[0..n) that have a process still
+ * running, by one scan of /proc; returns how many. Zombies do not count: they
+ * run nothing, and reaping them is up to their new parent (init may take a
+ * second or more, during which proc_group_alive, which counts them, stays
+ * true). */
+static size_t groups_running(const pid_t *g, size_t n, bool *running)
+{
+  size_t count = 0;
+  memset(running, 0, n * sizeof *running);
+  DIR *d = opendir("/proc");
+  if (!d) {
+    memset(running, 1, n * sizeof *running);
+    return n;
+  }
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] < '1' || de->d_name[0] > '9')
+      continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%.255s/stat", de->d_name);
+    FILE *f = fopen(path, "re");
+    if (!f)
+      continue;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *p = strrchr(buf, ')');
+    char state = 0;
+    long pgrp = 0;
+    if (!p || sscanf(p + 1, " %c %*d %ld", &state, &pgrp) != 2 || state == 'Z' || state == 'X')
+      continue;
+    pid_t key = (pid_t)pgrp;
+    const pid_t *hit = bsearch(&key, g, n, sizeof *g, cmp_pid);
+    if (hit && !running[hit - g]) {
+      running[hit - g] = true;
+      count++;
+    }
+  }
+  closedir(d);
+  return count;
+}
+
+/* SIGTERM to the dead engine's groups all at once, a wait (up to grace_ms)
+ * until none has a running process, then proc_group_kill (SIGKILL after its
+ * own grace) for those that still have one. One by one, 100 groups cost 100
+ * polling rounds. g is sorted here. */
+static void kill_groups(pid_t *g, size_t n, int grace_ms)
+{
+  bool *running = calloc(n ? n : 1, sizeof *running);
+  if (!running) {
+    for (size_t i = 0; i < n; i++)
+      proc_group_kill(g[i], grace_ms);
+    return;
+  }
+  qsort(g, n, sizeof *g, cmp_pid);
+  for (size_t i = 0; i < n; i++)
+    if (kill(-g[i], SIGTERM) == 0)
+      kill(-g[i], SIGCONT);
+  int64_t deadline = wt_mono_ms() + grace_ms;
+  while (groups_running(g, n, running) && wt_mono_ms() < deadline) {
+    struct timespec ts = {0, 5 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (running[i])
+      proc_group_kill(g[i], grace_ms);
+  free(running);
+}
+
 /* Loads a stored run and its definition into a restored engine. */
 static int load_run(struct runtime *rt, const char *id, bool for_retry, struct rt_run **out,
                     char **err)
@@ -643,10 +719,19 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
    * while an old attempt still runs (the journal about to be written
    * overwrites the recorded pgids, so this cannot wait for the effects) */
   int grace = rt->o.kill_grace_ms ? rt->o.kill_grace_ms : PROC_KILL_GRACE_MS;
+  pid_t *groups = calloc(n_steps ? n_steps : 1, sizeof *groups);
+  size_t ng = 0;
   for (size_t i = 0; i < n_steps; i++)
     if (steps[i].pgid > 1 && !strcmp(steps[i].status, "running") &&
-        proc_group_alive(steps[i].pgid))
-      proc_group_kill(steps[i].pgid, grace);
+        proc_group_alive(steps[i].pgid)) {
+      if (groups)
+        groups[ng++] = (pid_t)steps[i].pgid;
+      else
+        proc_group_kill(steps[i].pgid, grace);
+    }
+  if (groups)
+    kill_groups(groups, ng, grace);
+  free(groups);
   /* and those whose pgid had not reached the disk yet (rt_stale.c) */
   if (!for_retry)
     rt_kill_run_processes(run->id, grace);
@@ -661,11 +746,13 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
         continue;
       json_t *e = s->error ? json_loads(s->error, JSON_DECODE_ANY, NULL) : NULL;
       json_t *o = s->outputs ? json_loads(s->outputs, JSON_DECODE_ANY, NULL) : NULL;
+      /* store_step_list orders by (step, index): a step's instances
+       * (index >= 0) follow its own row (index -1) */
       uint32_t n_inst = 0;
       if (pass == 0)
-        for (size_t j = 0; j < n_steps; j++)
-          if (steps[j].index >= 0 && !strcmp(steps[j].step, s->step))
-            n_inst++;
+        for (size_t j = i + 1;
+             j < n_steps && steps[j].index >= 0 && !strcmp(steps[j].step, s->step); j++)
+          n_inst++;
       int status = engine_status_parse(s->status);
       struct eng_saved_unit u = {
         .step = k, .index = s->index,
