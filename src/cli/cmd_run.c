@@ -69,6 +69,23 @@ static void print_failures(struct store *s, const char *run_id, FILE *o)
   store_steps_free(rows, n);
 }
 
+/* The failures of failed sub-workflow runs (their logs are theirs). */
+static void print_child_failures(struct store *s, const char *run_id, FILE *o, int depth)
+{
+  struct store_run *v = NULL;
+  size_t n = 0;
+  if (depth > 16 || store_run_children(s, run_id, &v, &n) != 0)
+    return;
+  for (size_t i = n; i-- > 0;)
+    if (!strcmp(v[i].status, "failed")) {
+      fprintf(o, "\nsub-workflow run %s (%s, step %s) failed:", v[i].id, v[i].workflow,
+              v[i].parent_step ? v[i].parent_step : "?");
+      print_failures(s, v[i].id, o);
+      print_child_failures(s, v[i].id, o, depth + 1);
+    }
+  store_runs_free(v, n);
+}
+
 /* Runs the loop and reports; returns the exit code. */
 static int execute(struct cli *c, struct runtime *rt, struct store *s, struct progress *pg,
                    const struct exec_opts *eo)
@@ -87,8 +104,10 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
       worst = EXIT_RUN_FAILED;
       continue;
     }
-    if (!strcmp(r.status, "failed"))
+    if (!strcmp(r.status, "failed")) {
       print_failures(s, r.id, o);
+      print_child_failures(s, r.id, o, 0);
+    }
     char dur[32];
     wt_fmt_duration((r.finished_at ? r.finished_at : wt_now_ms()) -
                     (r.started_at ? r.started_at : r.created_at), dur);

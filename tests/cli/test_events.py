@@ -4,7 +4,7 @@ An engine waiting for an event gets one sent by another process; `match`
 filters payloads; the payload becomes the step's outputs; `timeout` fails the
 wait; an event sent while no engine runs is delivered on `weft resume`; a
 time wait that should have ended while no engine ran ends at once."""
-from harness import WeftTest, main
+from harness import WeftTest, main, ROOT
 import json
 import os
 import signal
@@ -186,6 +186,36 @@ class Events(WeftTest):
         self.assertExit(r, 0)
         st = r.json()["steps"]["ready"]
         self.assertEqual(st["status"], "succeeded")
+
+    def test_example_event_pipeline(self):
+        ex = os.path.join(ROOT, "examples", "event-pipeline.yaml")
+        proc, rid = self.waiting_run(ex, "-i", "dataset=sales")
+        self.assertExit(self.weft("event", "send", "dataset-ready", "--data",
+                                  '{"dataset": "other", "rows": 5, "files": []}'), 0)
+        self.assertExit(self.weft("event", "send", "dataset-ready", "--data",
+                                  '{"dataset": "sales", "rows": 1200, "files": ["a.csv", "b.csv"]}'), 0)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, err)
+        j = json.loads(out)
+        self.assertEqual(j["outputs"], {"dataset": "sales", "files": ["a.csv", "b.csv"],
+                                        "verdict": "ok: 1200 rows",
+                                        "summary": "2 files, 1200 rows"})
+        self.assertEqual(len(j["children"]), 1)
+        with open(os.path.join(self.home, "workspaces", rid, "loaded.txt")) as f:
+            self.assertEqual(sorted(f.read().split()), ["a.csv", "b.csv"])
+
+    def test_example_event_pipeline_refuses_a_small_dataset(self):
+        ex = os.path.join(ROOT, "examples", "event-pipeline.yaml")
+        proc, rid = self.waiting_run(ex)
+        self.assertExit(self.weft("event", "send", "dataset-ready", "--data",
+                                  '{"dataset": "sales", "rows": 3, "files": ["a.csv"]}'), 0)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 1, err)
+        j = json.loads(out)
+        self.assertEqual(j["steps"]["check"]["status"], "failed")
+        self.assertIn("sub-workflow run", j["steps"]["check"]["error"]["message"])
+        self.assertEqual(j["steps"]["load"]["status"], "skipped")
+        self.assertIn("only 3 rows", err)
 
     def test_event_send_usage_errors(self):
         self.assertExit(self.weft("event", "send"), 2)
