@@ -823,12 +823,12 @@ static jv ev(struct ev *e, int i, struct in in)
     return r;
   }
   case MK_ALT: {
+    /* libjq 1.6 does not catch an error on the left of `//` (jq issue
+     * #1859): `[1] | .a // 2` fails with the left side's message */
     jv v = ev(e, x->a, in);
-    if (jv_is_valid(v) && truthy(v))
+    if (!jv_is_valid(v) || truthy(v))
       return v;
     jv_free(v);
-    if (e->lim)
-      return jv_invalid_with_msg(jv_string("the context is nested too deeply"));
     return ev(e, x->b, in);
   }
   case MK_AND:

@@ -22,7 +22,8 @@
  * messages are jq's: tests/unit/test_expr_mini.c compares both ways over
  * hundreds of generated expressions. Operands are evaluated in jq's order
  * (the right operand of a binary operator first; `and`/`or`/`//` left to
- * right, `//` swallowing the left side's errors). Paths on the context are
+ * right). Like libjq 1.6 (jq issue #1859), `//` does NOT catch an error on
+ * its left: `[1] | .a // 2` fails with "Cannot index array with …". Paths on the context are
  * walked on the jansson value (plain.c) and only the node reached is
  * converted to jv. The result goes back through conv.c exactly as a jq
  * result does.

@@ -1,0 +1,233 @@
+/* test_expr_mini.c — src/expr/mini.c, the jq subset evaluated without jq.
+ *
+ * The central test generates hundreds of expressions in the subset (seeded,
+ * so every run is the same), registers each one as is (mini.c) and wrapped
+ * as `. as $x | (EXPR)` (outside the subset: jq), evaluates both on varied
+ * contexts and helper settings, and requires the same outcome: the same
+ * JSON value (integer vs real included) or the same error text. The other
+ * tests pin what the subset accepts and what it leaves to jq. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expr/expr.h"
+#include "expr/internal.h"
+#include "expr/mini.h"
+#include "util/err.h"
+
+static json_t *J(const char *text)
+{
+  json_error_t je;
+  json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
+  cr_assert(v, "bad JSON in test: %s (%s)", text, je.text);
+  return v;
+}
+
+static bool is_mini(const char *s)
+{
+  struct mini_expr *m = NULL;
+  int rc = mini_parse(s, strlen(s), &m);
+  mini_free(m);
+  cr_assert(rc == 0 || rc == WEFT_EINVAL, "mini_parse `%s` -> %d", s, rc);
+  return rc == 0;
+}
+
+struct errs {
+  int n;
+  char msg[512];
+};
+
+static void collect(void *ud, int id, const char *msg)
+{
+  (void)id;
+  struct errs *e = ud;
+  if (!e->n)
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+  e->n++;
+}
+
+/* ---- the generator -------------------------------------------------- */
+
+static unsigned long long rng = 0x9e3779b97f4a7c15ull;
+
+static unsigned pick(unsigned n)
+{
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (unsigned)((rng >> 33) % n);
+}
+
+static const char *const root_atoms[] = {
+    ".a",     ".b.c",        ".n",       ".s",       ".arr[0]", ".arr[-1]", ".o",
+    ".x.y.z", ".missing",    ".",        ".f",       ".t",      ".big",      ".neg",
+    ".e",     ".arr",        ".o.k",     ".s.x",     ".n[0]",   ".z",       ".steps.s1.status",
+    ".steps.s1.outputs.v",  ".u",       ".[\"a\"]", ".arr[5]",
+};
+static const char *const lits[] = {"1",    "0",    "2.5",  "-3",  "1e3",   "\"a\"", "\"abc\"", "\"\"",
+                                   "true", "false", "null", "4",  "0.1",   "\"b,c\"", "\"\xc3\xa9t\xc3\xa9\"",
+                                   "100",  "1e400", "3"};
+static const char *const rel[] = {".",      ".x",    ".k",      "length", "not",  ". > 4",
+                                  ". == \"a\"", ". + 1", ". // 7",  ".[0]",  "-.",   ". * 2"};
+static const char *const helpers[] = {"success", "failure", "always", "cancelled"};
+static const char *const binops[] = {"==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/",
+                                     "and", "or", "//"};
+
+static void cat(char *b, size_t cap, const char *s)
+{
+  size_t n = strlen(b);
+  snprintf(b + n, cap - n, "%s", s);
+}
+
+static void gen(char *b, size_t cap, int depth)
+{
+  unsigned r = depth <= 0 ? pick(4) : pick(12);
+  switch (r) {
+  case 0:
+  case 1: cat(b, cap, root_atoms[pick(sizeof root_atoms / sizeof *root_atoms)]); return;
+  case 2: cat(b, cap, lits[pick(sizeof lits / sizeof *lits)]); return;
+  case 3:
+    cat(b, cap, pick(3) ? root_atoms[pick(sizeof root_atoms / sizeof *root_atoms)]
+                        : helpers[pick(4)]);
+    return;
+  case 4:
+  case 5:
+  case 6:
+  case 7: {
+    const char *op = binops[pick(sizeof binops / sizeof *binops)];
+    if (strcmp(op, "*") == 0) { /* the subset wants a literal count */
+      gen(b, cap, depth - 1);
+      cat(b, cap, pick(2) ? " * 2" : " * 0.5");
+      return;
+    }
+    gen(b, cap, depth - 1);
+    cat(b, cap, pick(4) ? " " : "");
+    cat(b, cap, op);
+    cat(b, cap, " ");
+    gen(b, cap, depth - 1);
+    return;
+  }
+  case 8:
+    cat(b, cap, "(");
+    gen(b, cap, depth - 1);
+    cat(b, cap, ")");
+    return;
+  case 9:
+    cat(b, cap, "-");
+    gen(b, cap, depth - 1);
+    return;
+  case 10:
+    gen(b, cap, depth - 1);
+    cat(b, cap, " | ");
+    cat(b, cap, rel[pick(sizeof rel / sizeof *rel)]);
+    return;
+  default:
+    cat(b, cap, "(");
+    gen(b, cap, depth - 1);
+    cat(b, cap, ") | ");
+    gen(b, cap, depth - 1);
+    return;
+  }
+}
+
+/* "expression `TEXT` failed: MSG" -> "failed: MSG" */
+static const char *after_text(const char *err)
+{
+  const char *p = err ? strstr(err, "` ") : NULL;
+  return p ? p + 2 : (err ? err : "");
+}
+
+Test(mini, generated_expressions_equal_jq_results)
+{
+  enum { WANT = 600, MAXTRY = 6000 };
+  static const char *ctxs[] = {
+      "{\"a\": 1, \"b\": {\"c\": \"x\"}, \"n\": 5, \"s\": \"abc\", \"arr\": [1, \"a\", null],"
+      " \"o\": {\"k\": 2, \"j\": [1]}, \"f\": false, \"t\": true, \"big\": 9007199254740993,"
+      " \"neg\": -2.5, \"e\": \"\", \"z\": 0, \"u\": \"b,c\","
+      " \"steps\": {\"s1\": {\"status\": \"succeeded\", \"outputs\": {\"v\": 3}}}}",
+      "{\"a\": \"a\", \"b\": [1, 2], \"n\": 4, \"s\": {\"x\": 1}, \"arr\": [], \"o\": {},"
+      " \"x\": {\"y\": {\"z\": [2]}}, \"f\": null, \"t\": 0, \"neg\": \"-\", \"z\": [0],"
+      " \"steps\": {\"s1\": {\"status\": \"failed\", \"outputs\": {}}}}",
+      "{\"a\": [1, 2, 3], \"b\": null, \"n\": \"5\", \"s\": \"\xc3\xa9t\xc3\xa9\", \"arr\": [[1], {\"k\": 1}],"
+      " \"o\": {\"k\": {\"x\": 1}}, \"t\": [true], \"e\": {}, \"z\": 0.5, \"u\": null}",
+      "{\"a\": {\"k\": 1}, \"n\": 3.75, \"s\": 1, \"arr\": \"xyz\", \"o\": [1], \"neg\": -0,"
+      " \"b\": {\"c\": {\"d\": 1}}, \"x\": {\"y\": null}, \"z\": 100}",
+      "{}",
+      "null",
+      "[1, 2]",
+      "\"str\"",
+      "7",
+  };
+  static const struct expr_env envs[] = {
+      {.success = true}, {.failure = true}, {.cancelled = true, .failure = true}};
+  size_t nc = sizeof ctxs / sizeof *ctxs;
+  const char *seed = getenv("WEFT_MINI_SEED"); /* other seeds: more coverage by hand */
+  if (seed)
+    rng = strtoull(seed, NULL, 0);
+  struct expr_prog *p = expr_prog_new();
+  static int mini_id[WANT], jq_id[WANT];
+  int n = 0, tries = 0, values = 0, errors = 0;
+  char b[1024], w[1200];
+  while (n < WANT && tries++ < MAXTRY) {
+    b[0] = '\0';
+    gen(b, sizeof b, 1 + (int)pick(4));
+    size_t nseg;
+    if (!is_mini(b) || plain_parse(b, strlen(b), NULL, 0, &nseg) != PLAIN_NONE)
+      continue; /* plain paths are plain.c's (and compared in test_expr) */
+    size_t had = expr_prog_count(p);
+    int a = expr_prog_add(p, b, strlen(b));
+    cr_assert(a >= 0, "add `%s`", b);
+    if ((size_t)a < had)
+      continue; /* generated before */
+    snprintf(w, sizeof w, ". as $x | (%s)", b);
+    cr_assert(!is_mini(w));
+    int j = expr_prog_add(p, w, strlen(w));
+    cr_assert(j >= 0, "add `%s`", w);
+    mini_id[n] = a;
+    jq_id[n] = j;
+    n++;
+  }
+  cr_assert_geq(n, 400, "only %d distinct generated expressions were in the subset", n);
+  struct errs e = {0};
+  unsigned long before = expr_debug_compile_count();
+  cr_assert_eq(expr_prog_compile(p, collect, &e), 0, "compile: %s", e.msg);
+  cr_assert_eq(expr_debug_compile_count() - before, (unsigned long)(n + 255) / 256,
+               "only the wrapped forms went to jq");
+  for (size_t k = 0; k < nc; k++) {
+    json_t *c = J(ctxs[k]);
+    for (size_t v = 0; v < sizeof envs / sizeof *envs; v++) {
+      for (int i = 0; i < n; i++) {
+        json_t *ra = NULL, *rb = NULL;
+        char *ea = NULL, *eb = NULL;
+        int ca = expr_eval(p, mini_id[i], c, &envs[v], &ra, &ea);
+        int cb = expr_eval(p, jq_id[i], c, &envs[v], &rb, &eb);
+        const char *text = expr_prog_text(p, mini_id[i]);
+        cr_assert_eq(ca, cb, "`%s` on %s: mini %d (%s), jq %d (%s)", text, ctxs[k], ca,
+                     ea ? ea : "", cb, eb ? eb : "");
+        if (ca == 0) {
+          char *da = json_dumps(ra, JSON_ENCODE_ANY | JSON_COMPACT);
+          char *db = json_dumps(rb, JSON_ENCODE_ANY | JSON_COMPACT);
+          cr_assert(json_equal(ra, rb) && json_typeof(ra) == json_typeof(rb),
+                    "`%s` on %s: mini %s, jq %s", text, ctxs[k], da, db);
+          free(da);
+          free(db);
+          values++;
+        } else {
+          cr_assert_str_eq(after_text(ea), after_text(eb), "`%s` on %s: mini [%s] jq [%s]", text,
+                           ctxs[k], ea, eb);
+          errors++;
+        }
+        json_decref(ra);
+        json_decref(rb);
+        free(ea);
+        free(eb);
+      }
+    }
+    json_decref(c);
+  }
+  /* both outcomes must be well represented, or the comparison proves little */
+  cr_log_info("%d expressions, %d equal values, %d equal errors", n, values, errors);
+  cr_assert_geq(values, n * 5, "values %d", values);
+  cr_assert_geq(errors, n, "errors %d", errors);
+  expr_prog_free(p);
+}
