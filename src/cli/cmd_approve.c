@@ -42,12 +42,20 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
                         int64_t now)
 {
   uint32_t k = wf ? wf_step_find(wf, row->step) : WF_NONE;
-  if (k == WF_NONE || wf->steps[k].kind != WF_APPROVAL)
+  if (k == WF_NONE || (wf->steps[k].kind != WF_APPROVAL && wf->steps[k].kind != WF_AGENT))
     return NULL;
+  bool tool = wf->steps[k].kind == WF_AGENT;
   struct appr_state st = {0};
   json_t *req = NULL;
   if (appr_state_load(s, row->run_id, row->step, row->index, &st) == 0 && st.request)
     req = json_incref(st.request);
+  if (tool && (!req || !json_object_get(req, "tool") || appr_decided(&st) ||
+               json_integer_value(json_object_get(req, "attempt")) != row->attempts)) {
+    /* an agent step is listed only while one of its tool calls waits */
+    json_decref(req);
+    appr_state_clear(&st);
+    return NULL;
+  }
   if (!req) /* not presented by its engine yet: what the definition says */
     req = appr_request_new(wf->steps[k].body, row->started_at, (unsigned)row->attempts, NULL);
   if (!req)
@@ -64,9 +72,44 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
       "deadline", json_is_integer(dl) ? time_json(json_integer_value(dl)) : json_null(),
       "index", row->index >= 0 ? json_integer(row->index) : json_null(), "on_timeout",
       json_object_get(req, "on_timeout"));
+  if (o && json_object_get(req, "tool")) {
+    json_object_set(o, "tool", json_object_get(req, "tool"));
+    json_object_set(o, "args", json_object_get(req, "args"));
+  }
   json_decref(req);
   appr_state_clear(&st);
   return o;
+}
+
+/* Agent tool calls waiting for a decision: running agent steps (of running
+ * runs) whose latest request names a tool and is not decided yet. */
+static int list_tool_calls(struct store *s, json_t *list, int64_t now)
+{
+  struct store_run *runs = NULL;
+  size_t nr = 0;
+  struct store_run_filter f = {.status = "running"}; /* an agent step runs */
+  int rc = store_run_list(s, &f, &runs, &nr);
+  for (size_t i = 0; !rc && i < nr; i++) {
+    struct wf *wf = rv_load_definition(s, &runs[i]);
+    for (uint32_t k = 0; wf && !rc && k < wf->n_steps; k++) {
+      if (wf->steps[k].kind != WF_AGENT)
+        continue;
+      struct store_step *v = NULL;
+      size_t n = 0;
+      rc = store_step_list(s, runs[i].id, wf->steps[k].id, &v, &n);
+      for (size_t j = 0; !rc && j < n; j++) {
+        if (strcmp(v[j].status, "running"))
+          continue;
+        json_t *e = entry_of(s, &v[j], wf, now);
+        if (e)
+          json_array_append_new(list, e);
+      }
+      store_steps_free(v, n);
+    }
+    wf_free(wf);
+  }
+  store_runs_free(runs, nr);
+  return rc;
 }
 
 int cli_approvals(struct cli *c, int argc, char **argv)
@@ -105,6 +148,11 @@ int cli_approvals(struct cli *c, int argc, char **argv)
     json_t *e = entry_of(s, &v[i], wf, now);
     if (e)
       json_array_append_new(list, e);
+  }
+  if (list_tool_calls(s, list, now) != 0) {
+    cli_err("cannot read the active runs: %s", store_errmsg(s));
+    rc = EXIT_USAGE;
+    goto out;
   }
   if (as_json) {
     char *t = json_dumps(list, JSON_INDENT(2));
@@ -265,7 +313,8 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     rc = EXIT_NOT_FOUND;
     goto out;
   }
-  if (wf->steps[k].kind != WF_APPROVAL) {
+  bool tool_step = wf->steps[k].kind == WF_AGENT; /* a tool call waiting (approval.h) */
+  if (wf->steps[k].kind != WF_APPROVAL && !tool_step) {
     cli_err("step \"%s\" of run %s is a %s step, not an approval", step, run.id,
             wf_kind_name(wf->steps[k].kind));
     rc = EXIT_USAGE;
@@ -297,7 +346,12 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     goto out;
   }
   int deny = 0;
-  if (grc == WEFT_ENOTFOUND || strcmp(row.status, "waiting")) {
+  if (tool_step && (grc || strcmp(row.status, "running") || !st.request ||
+                    !json_object_get(st.request, "tool"))) {
+    deny = WEFT_ESTATE;
+    if (asprintf(&why, "agent step %s has no tool call waiting for a decision", step) < 0)
+      why = NULL;
+  } else if (!tool_step && (grc == WEFT_ENOTFOUND || strcmp(row.status, "waiting"))) {
     deny = WEFT_ESTATE;
     if (asprintf(&why, "step %s%s is not waiting for a decision (it is %s)", step,
                  index >= 0 ? " (that instance)" : "",

@@ -147,6 +147,13 @@ json_t *appr_request_new(const json_t *body, int64_t waiting_since, unsigned att
                       json_boolean(b && json_is_true(json_object_get(b, "allow_self_approval"))));
   json_object_set_new(r, "waiting_since", json_integer(waiting_since));
   json_object_set_new(r, "attempt", json_integer(attempt));
+  /* an agent's tool call waiting for a decision: which tool, with what */
+  const json_t *tool = b ? json_object_get(b, "tool") : NULL;
+  if (json_is_string(tool)) {
+    json_object_set(r, "tool", (json_t *)tool);
+    const json_t *args = json_object_get(b, "args");
+    json_object_set_new(r, "args", args ? json_deep_copy(args) : json_object());
+  }
   if (problem) {
     if (err && asprintf(err, "%s", problem) < 0)
       *err = NULL;

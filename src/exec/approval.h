@@ -50,7 +50,13 @@ struct appr_state {
 
 /* Builds the request object from the rendered approval body (eng_effect
  * body). waiting_since is when the step started waiting. NULL on a bad body
- * with *err (malloc'd). */
+ * with *err (malloc'd).
+ *
+ * Agent tools with `approval: true` use the same mechanism: the agent
+ * executor calls approval_start() with a body {message, approvers?, timeout?,
+ * tool: NAME, args: {...}} for its (running) agent step; the request then
+ * carries "tool" and "args", `weft approvals` lists it and `weft approve`
+ * accepts a decision on an agent step while such a request is open. */
 json_t *appr_request_new(const json_t *body, int64_t waiting_since, unsigned attempt,
                          char **err);
 /* Reads the decisions of (run, step, index) into st. */
