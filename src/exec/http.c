@@ -102,6 +102,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
       return -1;
     }
     s->poll.data = s;
+    uv_unref((uv_handle_t *)&s->poll); /* see http_client_new */
     s->next = c->socks;
     c->socks = s;
     curl_multi_assign(c->multi, fd, s);
@@ -152,6 +153,10 @@ int http_client_new(uv_loop_t *loop, struct http_client **out)
   }
   uv_timer_init(loop, &c->timer);
   c->timer.data = c;
+  /* our handles never keep the loop alive by themselves: a request in flight
+   * belongs to an attempt, which the runtime waits for with its own handles;
+   * an idle kept-alive connection must not stop the loop from ending */
+  uv_unref((uv_handle_t *)&c->timer);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);

@@ -13,6 +13,9 @@
  * ", ". Timeouts are the caller's business (the step timeout arrives as a
  * kill: http_cancel()).
  *
+ * The client's uv handles are unref'd: they never keep the loop running by
+ * themselves (the caller keeps its own handles while it waits for requests).
+ *
  * Ownership: http_client_free() cancels what is in flight (no callbacks) and
  * closes the handles; the loop must run once more (UV_RUN_NOWAIT) to free
  * them. Requests copy everything they are given. The response handed to the
