@@ -231,3 +231,185 @@ Test(mini, generated_expressions_equal_jq_results)
   cr_assert_geq(errors, n, "errors %d", errors);
   expr_prog_free(p);
 }
+
+/* Each text must be in the subset, and give jq's result on every context. */
+static void check_equal(const char *const *exprs, size_t n, const char *const *ctxs, size_t nc)
+{
+  struct expr_prog *p = expr_prog_new();
+  int *ids = calloc(2 * n, sizeof *ids);
+  char w[1200];
+  cr_assert(ids);
+  for (size_t i = 0; i < n; i++) {
+    cr_assert(is_mini(exprs[i]), "`%s` should be in the subset", exprs[i]);
+    snprintf(w, sizeof w, ". as $x | (%s)", exprs[i]);
+    ids[2 * i] = expr_prog_add(p, exprs[i], strlen(exprs[i]));
+    ids[2 * i + 1] = expr_prog_add(p, w, strlen(w));
+    cr_assert(ids[2 * i] >= 0 && ids[2 * i + 1] >= 0);
+  }
+  struct errs e = {0};
+  cr_assert_eq(expr_prog_compile(p, collect, &e), 0, "compile: %s", e.msg);
+  for (size_t k = 0; k < nc; k++) {
+    json_t *c = J(ctxs[k]);
+    for (size_t i = 0; i < n; i++) {
+      json_t *ra = NULL, *rb = NULL;
+      char *ea = NULL, *eb = NULL;
+      int ca = expr_eval(p, ids[2 * i], c, NULL, &ra, &ea);
+      int cb = expr_eval(p, ids[2 * i + 1], c, NULL, &rb, &eb);
+      cr_assert_eq(ca, cb, "`%s` on %s: mini %d (%s), jq %d (%s)", exprs[i], ctxs[k], ca,
+                   ea ? ea : "", cb, eb ? eb : "");
+      if (ca == 0) {
+        char *da = json_dumps(ra, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *db = json_dumps(rb, JSON_ENCODE_ANY | JSON_COMPACT);
+        cr_assert(json_equal(ra, rb) && json_typeof(ra) == json_typeof(rb),
+                  "`%s` on %s: mini %s, jq %s", exprs[i], ctxs[k], da, db);
+        free(da);
+        free(db);
+      } else {
+        cr_assert_str_eq(after_text(ea), after_text(eb), "`%s` on %s", exprs[i], ctxs[k]);
+      }
+      json_decref(ra);
+      json_decref(rb);
+      free(ea);
+      free(eb);
+    }
+    json_decref(c);
+  }
+  free(ids);
+  expr_prog_free(p);
+}
+
+/* The corners the generator reaches rarely or not at all. */
+Test(mini, handwritten_corners_equal_jq_results)
+{
+  static const char *const exprs[] = {
+      /* the benchmark's shapes */
+      ".steps.s3.status == \"succeeded\" and (.inputs.n | . > 4)",
+      ".steps.s0.outputs.x // 5",
+      /* number syntax */
+      "1. + .n", ".n * 1.5e+2", ".n > 1E3", ".n + 1e-2", ".n + 00012", ".n - 1e400",
+      "(.n + 1e400) - 1e400", "((.n + 1e400) - 1e400) < 1", "((.n + 1e400) - 1e400) == .x",
+      /* string repetition, split, concatenation, unicode length */
+      ".s * 3", ".s * 0", ".s * 0.5", ".s * 1", "2 * .s", ".s * 1000", ".s / \",\"", ".s / \"\"",
+      ".s + \"\xc3\xa9\"", ".s | length", "\"\xc3\xa9t\xc3\xa9\" == .s",
+      /* arrays and objects */
+      ".a - .b", ".a + .b", ".o + .p", ".o * 2", ".o == .p", ".o < .q", ".a < .o", ".a == .b",
+      ".o | length", ".a | length", ".t | length", ".n | length", ".neg | length",
+      ".a[1] + .a[-1]", ".a[9] // \"none\"",
+      /* unary minus and its precedence */
+      "-.n", "-.s", "-.n * 2", "-.s * 2", "-.n + 2", "- -.n", ".n - -1", "-(.n) / 2",
+      "-.n == -5", "-1 + .n", "-.n // 3",
+      /* division */
+      ".n / 0", ".n / .z", ".n / 3", ".n / 2",
+      /* truth, alternatives, helpers */
+      ".f | not", "not", ".x | not", ".n and .f", ".f or .x", ".x // .f // 3", ".f // .x",
+      "success and .n > 1", "failure or cancelled", "always and (.s | length > 2)",
+      ".s.x // 1", ".x.y // 1", "(.s.x // 1) // 2", ".x // .s.x",
+      /* comparisons across types: jq's total order */
+      ".x < false", ".f < .t", ".t < .n", ".n < .s", ".s < .a", ".a < .o", ".x == null",
+      ".big == 9007199254740992", ".big + 0", ".n != \"5\"", ".n >= 5", ".n <= 4.999",
+      /* whitespace jq accepts */
+      ".n\t>\n4", "(\n.n\n)",
+  };
+  static const char *const ctxs[] = {
+      "{\"n\": 5, \"s\": \"a,b\", \"a\": [1, 2, 2, 3], \"b\": [2], \"o\": {\"k\": 1, \"m\": 2},"
+      " \"p\": {\"m\": 2, \"k\": 1}, \"q\": {\"k\": 2}, \"f\": false, \"t\": true, \"z\": 0,"
+      " \"big\": 9007199254740993, \"neg\": -4.5,"
+      " \"steps\": {\"s3\": {\"status\": \"succeeded\"}, \"s0\": {\"outputs\": {}}}, \"inputs\": {\"n\": 5}}",
+      "{\"n\": \"x\", \"s\": \"\xc3\xa9t\xc3\xa9\", \"a\": \"str\", \"b\": null, \"o\": [1], \"p\": {},"
+      " \"q\": null, \"f\": null, \"t\": {}, \"z\": -0, \"neg\": true, \"x\": {\"y\": 0},"
+      " \"steps\": {\"s3\": {\"status\": \"failed\"}, \"s0\": {\"outputs\": {\"x\": 0}}}, \"inputs\": {\"n\": 9}}",
+      "{\"n\": 2.5, \"s\": 7, \"a\": {}, \"b\": {}, \"o\": \"o\", \"p\": \"p\", \"x\": [1],"
+      " \"steps\": null, \"inputs\": []}",
+      "null",
+      "[]",
+  };
+  check_equal(exprs, sizeof exprs / sizeof *exprs, ctxs, sizeof ctxs / sizeof *ctxs);
+}
+
+/* What the subset leaves to jq: jq then compiles it (or reports its error)
+ * exactly as before mini.c existed. */
+Test(mini, everything_else_is_left_to_jq)
+{
+  static const char *const jq_only[] = {
+      ".n % 2",              /* jq casts to intmax_t */
+      ".n * .m",             /* string * number without a literal count */
+      ".s * 1001",           /* count outside ±1000 */
+      ".s * -1",             /* the count is not a plain literal */
+      "1 + 2", "\"a\" == \"a\"", "-1 + -2", "null + 1", /* jq folds constants */
+      ".a == .b == .c",      /* a syntax error in jq */
+      ".a < .b > .c",
+      ".a?", ".[]", ".a[]", "..", ".a.[\"b\"]", ".[.i]", "$x", "$__loc__", ".a as $v | $v",
+      "\"a\\(.b)\"", "\"a\\n\"", "\"tab\there\"", "# c\n.a", ".a # c",
+      "[.a]", "{a: 1}", ".a |= 1", ".a += 1", ".a //= 1", ".a = 1", ".5 + .a", ".a, .b",
+      "if .a then 1 else 2 end", ".a | tostring", "length(.a)", "not(.a)", "empty",
+      "error(\"x\")", ".a | select(. > 1)", "@base64", "1 as $x | 2", "reduce .[] as $x (0; .)",
+      ".a\r== 1", "1e", "1.2.3", ".a and", "or .a", "(.a", ".a)", "", "- ", ".a +",
+      "success()", "lengthx", ".a::b", "true | false", /* the last one is fine, see below */
+  };
+  size_t n = sizeof jq_only / sizeof *jq_only;
+  for (size_t i = 0; i + 1 < n; i++)
+    cr_assert(!is_mini(jq_only[i]), "`%s` must be left to jq", jq_only[i]);
+  cr_assert(is_mini("true | false"), "the control case is in the subset");
+
+  /* deep nesting is left to jq too */
+  char deep[400] = "";
+  for (int i = 0; i < MINI_MAX_DEPTH + 1; i++)
+    strcat(deep, "(");
+  strcat(deep, ".a");
+  for (int i = 0; i < MINI_MAX_DEPTH + 1; i++)
+    strcat(deep, ")");
+  cr_assert(!is_mini(deep));
+  deep[strlen(deep) - 1] = '\0';
+  cr_assert(is_mini(deep + 1), "%d levels are fine", MINI_MAX_DEPTH);
+
+  /* a jq syntax error in the subset's shape still gets jq's message */
+  struct expr_prog *p = expr_prog_new();
+  cr_assert_geq(expr_prog_add(p, ".a == .b == .c", 14), 0);
+  struct errs e = {0};
+  cr_assert_eq(expr_prog_compile(p, collect, &e), WEFT_EEXPR);
+  cr_assert_eq(e.n, 1);
+  cr_assert(strstr(e.msg, "syntax error"), "%s", e.msg);
+  expr_prog_free(p);
+}
+
+/* The subset needs no jq_compile at all, and may be added after compiling,
+ * like a plain path. */
+Test(mini, subset_never_calls_jq_compile)
+{
+  struct expr_prog *p = expr_prog_new();
+  char buf[160];
+  for (int i = 1; i < 100; i++) {
+    snprintf(buf, sizeof buf, ".steps.s%d.status == \"succeeded\" and (.inputs.n | . > %d)", i - 1, i);
+    cr_assert_geq(expr_prog_add(p, buf, strlen(buf)), 0);
+    snprintf(buf, sizeof buf, ".steps.s0.outputs.x // %d", i);
+    cr_assert_geq(expr_prog_add(p, buf, strlen(buf)), 0);
+  }
+  unsigned long before = expr_debug_compile_count();
+  cr_assert_eq(expr_prog_compile(p, NULL, NULL), 0);
+  cr_assert_eq(expr_debug_compile_count(), before);
+  int late = expr_prog_add(p, ".n + 1", 6);
+  cr_assert_geq(late, 0);
+  json_t *c = J("{\"n\": 41}"), *out = NULL;
+  char *err = NULL;
+  cr_assert_eq(expr_eval(p, late, c, NULL, &out, &err), 0, "%s", err);
+  cr_assert(json_is_integer(out) && json_integer_value(out) == 42);
+  json_decref(out);
+  json_decref(c);
+  expr_prog_free(p);
+}
+
+/* Errors are reported like jq's, with the expression quoted. */
+Test(mini, error_message_quotes_the_expression)
+{
+  struct expr_prog *p = expr_prog_new();
+  int id = expr_prog_add(p, ".a.b + 1", 8);
+  cr_assert_geq(id, 0);
+  cr_assert_eq(expr_prog_compile(p, NULL, NULL), 0);
+  json_t *c = J("{\"a\": \"s\"}"), *out = NULL;
+  char *err = NULL;
+  cr_assert_eq(expr_eval(p, id, c, NULL, &out, &err), WEFT_EEXPR);
+  cr_assert_str_eq(err, "expression `.a.b + 1` failed: Cannot index string with string \"b\"");
+  free(err);
+  json_decref(c);
+  expr_prog_free(p);
+}
