@@ -23,6 +23,7 @@ if [ "${WEFT_TEST_QUICK:-0}" != 1 ]; then
   cmake -S . -B build-asan -DWEFT_WERROR=ON -DWEFT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
 
   echo "== valgrind (memcheck) on the real binary"
