@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "util/err.h"
 
 static char *dump(const json_t *v)
@@ -85,6 +86,96 @@ static int audit(struct runtime *rt, struct rt_run *run, int64_t at, const char 
   return rc;
 }
 
+/* ---- audit data of step and attempt entries, written canonical directly ----
+ * (sorted keys, compact, ASCII: what audit_canonical_json would give, without
+ * building a json_t and dumping it; a quarter of a `set` step's cost). Only
+ * strings of plain printable ASCII are written here; anything else takes the
+ * jansson path. */
+
+struct cj {
+  char b[512];
+  size_t n;
+  bool bad; /* does not fit or needs escaping: use jansson */
+};
+
+static void cj_raw(struct cj *c, const char *s, size_t len)
+{
+  if (c->bad || c->n + len >= sizeof c->b) {
+    c->bad = true;
+    return;
+  }
+  memcpy(c->b + c->n, s, len);
+  c->n += len;
+}
+
+static void cj_key(struct cj *c, const char *k)
+{
+  cj_raw(c, c->n > 1 ? ",\"" : "\"", c->n > 1 ? 2 : 1);
+  cj_raw(c, k, strlen(k));
+  cj_raw(c, "\":", 2);
+}
+
+static void cj_str(struct cj *c, const char *k, const char *v)
+{
+  cj_key(c, k);
+  for (const char *p = v; *p && !c->bad; p++)
+    if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '"' || *p == '\\')
+      c->bad = true;
+  cj_raw(c, "\"", 1);
+  cj_raw(c, v, strlen(v));
+  cj_raw(c, "\"", 1);
+}
+
+static void cj_int(struct cj *c, const char *k, long long v)
+{
+  char num[24];
+  int len = snprintf(num, sizeof num, "%lld", v);
+  cj_key(c, k);
+  cj_raw(c, num, (size_t)len);
+}
+
+/* "error": the canonical dump of the engine's error object */
+static void cj_error(struct cj *c, const json_t *e)
+{
+  char *t = NULL;
+  if (audit_canonical_json(e, &t) != 0) {
+    c->bad = true;
+    return;
+  }
+  cj_key(c, "error");
+  cj_raw(c, t, strlen(t));
+  free(t);
+}
+
+/* step.status / attempt.* data: keys in strcmp order (attempt(s), error,
+ * index, status, step). status NULL: none (attempt.started). */
+static int audit_unit(struct runtime *rt, struct rt_run *run, int64_t at, const char *kind,
+                      const char *count_key, long long count, const json_t *error, int32_t index,
+                      const char *status, const char *step)
+{
+  struct cj c = {.n = 0};
+  cj_raw(&c, "{", 1);
+  cj_int(&c, count_key, count);
+  if (error)
+    cj_error(&c, error);
+  if (index >= 0)
+    cj_int(&c, "index", index);
+  if (status)
+    cj_str(&c, "status", status);
+  cj_str(&c, "step", step);
+  cj_raw(&c, "}", 2); /* with the terminator */
+  if (!c.bad)
+    return store_audit_append_canon(rt->store, at, run->id, kind, c.b, NULL);
+  json_t *d = json_pack("{s:s,s:I}", "step", step, count_key, (json_int_t)count);
+  if (d && index >= 0)
+    json_object_set_new(d, "index", json_integer(index));
+  if (d && status)
+    json_object_set_new(d, "status", json_string(status));
+  if (d && error)
+    json_object_set(d, "error", (json_t *)error);
+  return audit(rt, run, at, kind, d);
+}
+
 static int write_run(struct runtime *rt, struct rt_run *run, const struct eng_jent *e)
 {
   enum eng_run_status s = (enum eng_run_status)e->status;
@@ -141,15 +232,9 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
     row_forget(run, kept);
   }
   int rc = store_step_put(rt->store, &st);
-  json_t *d = NULL;
-  if (!rc) {
-    d = json_pack("{s:s,s:s,s:i}", "step", ws->id, "status", st.status, "attempts", st.attempts);
-    if (e->index >= 0)
-      json_object_set_new(d, "index", json_integer(e->index));
-    if (e->error)
-      json_object_set(d, "error", e->error);
-    rc = audit(rt, run, e->at, "step.status", d);
-  }
+  if (!rc)
+    rc = audit_unit(rt, run, e->at, "step.status", "attempts", st.attempts, e->error, e->index,
+                    st.status, ws->id);
   free(err_txt);
   free(out_txt);
   return rc;
@@ -199,17 +284,9 @@ static int write_attempt(struct runtime *rt, struct rt_run *run, const struct en
     .log_path = log,
   };
   int rc = store_attempt_put(rt->store, &a);
-  if (!rc) {
-    json_t *d = json_pack("{s:s,s:i}", "step", ws->id, "attempt", a.attempt);
-    if (e->index >= 0)
-      json_object_set_new(d, "index", json_integer(e->index));
-    if (!start) {
-      json_object_set_new(d, "status", json_string(a.status));
-      if (e->error)
-        json_object_set(d, "error", e->error);
-    }
-    rc = audit(rt, run, e->at, start ? "attempt.started" : "attempt.finished", d);
-  }
+  if (!rc)
+    rc = audit_unit(rt, run, e->at, start ? "attempt.started" : "attempt.finished", "attempt",
+                    a.attempt, start ? NULL : e->error, e->index, start ? NULL : a.status, ws->id);
   free(err_txt);
   free(log);
   return rc;

@@ -265,3 +265,11 @@ int store_audit_append_json(struct store *s, int64_t at, const char *run_id, con
   free(txt);
   return rc;
 }
+
+int store_audit_append_canon(struct store *s, int64_t at, const char *run_id, const char *kind,
+                             const char *canon, int64_t *seq_out)
+{
+  if (s->ops->version >= 2 && s->ops->audit_append_canon)
+    return s->ops->audit_append_canon(s, at, run_id, kind, canon, seq_out);
+  return store_audit_append(s, at, run_id, kind, canon, seq_out);
+}

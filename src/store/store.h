@@ -440,6 +440,10 @@ static inline int store_turn_list(struct store *s, const char *run_id, const cha
   return s->ops->turn_list(s, run_id, step, index, attempt, data, n);
 }
 void store_turns_free(char **data, size_t n);
+/* audit_append of text already canonical (audit_append_canon; backends older
+ * than version 2 get it through audit_append). */
+int store_audit_append_canon(struct store *s, int64_t at, const char *run_id, const char *kind,
+                             const char *canon, int64_t *seq_out);
 /* audit_append of a jansson value (borrowed; NULL: null), dumped in canonical
  * form directly (audit_append_canon), or as text for backends older than 2. */
 struct json_t; /* jansson's json_t */
