@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exec/approval.h"
 #include "util/err.h"
@@ -237,6 +238,38 @@ static int audit_put(struct store *s, int64_t at, const char *run_id, const char
   return rc;
 }
 
+/* The live engine of a run commits `waiting` and presents the request (the
+ * "requested" row) a moment later, and applies a reached decision within
+ * ~200 ms. Someone deciding in between would be refused for a moment that
+ * only exists inside weft: wait for the engine to catch up (at most ~3 s,
+ * only while it is alive), then decide against settled state. */
+static void settle(struct store *s, struct store_run *run, const char *step, int index,
+                   bool tool_step)
+{
+  for (int tries = 0; tries < 60; tries++) {
+    struct store_step row = {0};
+    struct appr_state st = {0};
+    bool busy = false;
+    if (store_step_get(s, run->id, step, index, &row) == 0 &&
+        !strcmp(row.status, tool_step ? "running" : "waiting") &&
+        appr_state_load(s, run->id, step, index, &st) == 0) {
+      bool stale = !st.request || json_integer_value(json_object_get(st.request, "attempt")) !=
+                                      (json_int_t)row.attempts;
+      busy = (!tool_step && stale) || (!stale && appr_decided(&st));
+    }
+    store_step_clear(&row);
+    appr_state_clear(&st);
+    if (!busy)
+      return;
+    struct store_run fresh = {0};
+    bool alive = store_run_get(s, run->id, &fresh) == 0 && store_run_owner_alive(&fresh);
+    store_run_clear(&fresh);
+    if (!alive)
+      return;
+    usleep(50 * 1000);
+  }
+}
+
 static int decide(struct cli *c, int argc, char **argv, const char *decision)
 {
   const char *cmd = argv[0];
@@ -325,6 +358,7 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     rc = EXIT_USAGE;
     goto out;
   }
+  settle(s, &run, step, index, tool_step);
   /* check and write in one write transaction: two people deciding at once
    * are serialised, the second sees the first's decision */
   if (store_begin(s) != 0) {

@@ -289,7 +289,12 @@ class Approvals(WeftTest):
                 retry: {attempts: 3}
               after: {needs: ok, run: "true"}
             """)
-        rid = self.waiting()["run"]
+        # decide as soon as `weft status` says waiting (the request may not be
+        # presented yet: weft approve waits for the live engine to catch up)
+        rid = self.wait_for(lambda: (self.weft("runs", "--json").json() or [None])[0],
+                            "the run")["id"]
+        self.wait_for(lambda: self.status(rid)["steps"]["ok"]["status"] == "waiting",
+                      "the step to wait")
         r = self.weft("reject", rid, "ok", "--as", "bob", "--comment", "not today")
         self.assertExit(r, 0)
         code, _, err = self.finish(proc)
