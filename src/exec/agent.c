@@ -396,7 +396,8 @@ static int run_tool(struct agent *ag, const json_t *tc, struct agent_result *r)
   const char *id = json_string_value(json_object_get(tc, "id"));
   const json_t *fn = json_object_get(tc, "function");
   const char *name = json_string_value(json_object_get(fn, "name"));
-  const char *argtext = json_string_value(json_object_get(fn, "arguments"));
+  const json_t *argv_ = json_object_get(fn, "arguments");
+  const char *argtext = json_string_value(argv_);
   const json_t *tools = json_object_get(ag->body, "tools");
   const json_t *tool = name ? json_object_get(tools, name) : NULL;
   char msg[512];
@@ -407,7 +408,10 @@ static int run_tool(struct agent *ag, const json_t *tc, struct agent_result *r)
     json_decref(v);
     return rc;
   }
-  json_t *args = argtext && *argtext ? json_loads(argtext, JSON_DECODE_ANY, NULL) : json_object();
+  /* arguments are a JSON text (OpenAI); some servers send the object itself */
+  json_t *args = json_is_object(argv_)         ? json_deep_copy(argv_)
+                 : argtext && *argtext ? json_loads(argtext, JSON_DECODE_ANY, NULL)
+                                       : json_object();
   if (!args) {
     json_t *v = error_value("the arguments are not valid JSON");
     int rc = tool_result(ag, id, name, v, r);
@@ -592,8 +596,9 @@ static void on_model(void *ud, const struct http_resp *resp)
   json_t *m = json_deep_copy(msg);
   if (!json_object_get(m, "role"))
     json_object_set_new(m, "role", json_string("assistant"));
-  entry = json_pack("{s:s, s:o, s:O, s:s}", "type", "reply", "message", m, "usage",
-                    usage ? usage : json_object(), "model", model ? model : "");
+  entry = json_pack("{s:s, s:o, s:o, s:s}", "type", "reply", "message", m, "usage",
+                    usage ? json_incref((json_t *)usage) : json_object(), "model",
+                    model ? model : "");
   /* durable before anything else happens */
   int src = entry ? record(ag, entry) : WEFT_ENOMEM;
   if (src) {
