@@ -174,13 +174,16 @@ int cli_approvals(struct cli *c, int argc, char **argv)
         snprintf(step, sizeof step, "%s", json_string_value(json_object_get(e, "step")));
       char *who = json_dumps(json_object_get(e, "approvers"), JSON_COMPACT);
       char *by = json_dumps(json_object_get(e, "approved_by"), JSON_COMPACT);
-      printf("%s %s\n  %s\n  approvers: %s (anyone when empty)  approvals: %zu of %lld %s\n"
-             "  waiting since %s",
+      size_t nby = json_array_size(json_object_get(e, "approved_by"));
+      printf("%s %s\n  %s\n  approvers: %s  approvals: %zu of %lld%s%s\n  waiting since %s",
              json_string_value(json_object_get(e, "run")), step,
-             json_string_value(json_object_get(e, "message")), who ? who : "[]",
-             json_array_size(json_object_get(e, "approved_by")),
-             (long long)json_integer_value(json_object_get(e, "min_approvals")), by ? by : "",
+             json_string_value(json_object_get(e, "message")),
+             json_array_size(json_object_get(e, "approvers")) ? who : "anyone", nby,
+             (long long)json_integer_value(json_object_get(e, "min_approvals")),
+             nby ? " by " : "", nby && by ? by : "",
              json_string_value(json_object_get(e, "waiting_since")));
+      if (json_is_string(json_object_get(e, "tool")))
+        printf("\n  tool call: %s", json_string_value(json_object_get(e, "tool")));
       if (json_is_string(json_object_get(e, "deadline")))
         printf(", deadline %s (then %s)", json_string_value(json_object_get(e, "deadline")),
                json_string_value(json_object_get(e, "on_timeout")));
