@@ -748,7 +748,7 @@ static struct wf *load_str(const char *src)
   return wf;
 }
 
-Test(scale, million_item_for_each_stays_within_64_bytes_per_instance, .timeout = 120)
+Test(scale, million_item_for_each_stays_within_64_bytes_per_instance)
 {
   /* scheduling state per instance: the unit arrays plus at most one start-queue slot */
   size_t per = engine_unit_bytes() + sizeof(uint32_t);
@@ -787,7 +787,7 @@ Test(scale, million_item_for_each_stays_within_64_bytes_per_instance, .timeout =
   wf_free(wf);
 }
 
-Test(scale, million_set_instances_keep_outputs_as_text, .timeout = 300)
+Test(scale, million_set_instances_keep_outputs_as_text)
 {
   struct wf *wf = load_str("name: big\nsteps:\n"
                            "  fan: {for_each: 1000000, set: {i: '${{ .index }}'}}\n"
@@ -859,8 +859,8 @@ static void set_steps_run(int shape, int n)
   wf_free(wf);
 }
 
-Test(scale, chain_of_10000_set_steps_succeeds, .timeout = 120) { set_steps_run(0, 10000); }
-Test(scale, layered_dag_of_10000_set_steps_succeeds, .timeout = 120) { set_steps_run(1, 10000); }
+Test(scale, chain_of_10000_set_steps_succeeds) { set_steps_run(0, 10000); }
+Test(scale, layered_dag_of_10000_set_steps_succeeds) { set_steps_run(1, 10000); }
 
 /* ---- effects ------------------------------------------------------------------ */
 
@@ -1048,7 +1048,7 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     buf_printf(sc, "at %u crash\n", 1000000 + rnd(3000));
 }
 
-Test(random, random_workflows_end_terminal_and_replay_identically, .timeout = 300)
+Test(random, random_workflows_end_terminal_and_replay_identically)
 {
   int played = 0;
   const char *only = getenv("WEFT_RANDOM_SEED"), *many = getenv("WEFT_RANDOM_N");
