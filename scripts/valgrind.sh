@@ -70,4 +70,37 @@ brc=0; wait "$bg" || brc=$?
 if [ "$brc" != 0 ]; then echo "valgrind: weft run appr.yaml exited $brc"; tail -40 "$tmp/bgerr"; exit 1; fi
 echo "ok: weft run appr.yaml (decided from another process)"
 vg 0 audit export "$aid"
+# events, sub-workflows and secrets: an engine under valgrind waits for an
+# event sent (under valgrind) from another process, then runs a child workflow;
+# a secret from secrets.json is masked
+printf '{"tok": "vg-s3cret/x"}' > "$WEFT_HOME/secrets.json"
+chmod 600 "$WEFT_HOME/secrets.json"
+cat > "$tmp/kid.yaml" <<'YAML'
+name: kid
+inputs: {n: {type: integer, default: 1}}
+steps:
+  k: {env: {N: "${{ .inputs.n }}"}, run: 'echo "twice=$((N * 2))" >> "$WEFT_OUTPUT"'}
+outputs: {twice: "${{ .steps.k.outputs.twice }}"}
+YAML
+cat > "$tmp/ev.yaml" <<'YAML'
+name: ev
+steps:
+  ready: {wait: {event: vg-ready, match: "${{ .event.n > 1 }}", timeout: 5m}}
+  sub: {needs: ready, workflow: {file: kid.yaml, inputs: {n: "${{ .steps.ready.outputs.n }}"}}}
+  show: {needs: sub, env: {T: "${{ .secrets.tok }}"}, run: 'echo "token $T"; echo "t=$T" >> "$WEFT_OUTPUT"'}
+  quick: {wait: 10ms}
+YAML
+"${VG[@]}" "$W" run "$tmp/ev.yaml" --json >"$tmp/evout" 2>"$tmp/everr" & bg=$!
+for _ in $(seq 1 600); do
+  "$W" status "$("$W" runs --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" --json | grep -q '"waiting"' && break
+  sleep 0.1
+done
+vg 0 event send vg-ready --data '{"n": 1}'
+vg 0 event send vg-ready --data '{"n": 21}'
+brc=0; wait "$bg" || brc=$?
+if [ "$brc" != 0 ]; then echo "valgrind: weft run ev.yaml exited $brc"; tail -40 "$tmp/everr"; exit 1; fi
+grep -q '"twice": 42' "$tmp/evout" || { echo "valgrind: ev.yaml: wrong outputs"; cat "$tmp/evout"; exit 1; }
+echo "ok: weft run ev.yaml (event from another process, sub-workflow, secret)"
+eid=$("$W" runs --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+vg 0 status "$eid"
 echo "valgrind: clean"
