@@ -413,3 +413,60 @@ Test(mini, error_message_quotes_the_expression)
   json_decref(c);
   expr_prog_free(p);
 }
+
+/* Token soup: random sequences of tokens, glued with or without spaces.
+ * Whatever the subset accepts must compile in jq (the subset never accepts
+ * what jq refuses) and give jq's results. */
+Test(mini, token_soup_accepted_only_when_jq_agrees)
+{
+  static const char *const toks[] = {
+      ".a", ".b", ".", ".[0]", ".a[1]", "1", "2.5", "0", "\"x\"", "\"\"", "true", "null",
+      "false", "not", "length", "success", "and", "or", "//", "|", "==", "<", ">=", "!=",
+      "+", "-", "*", "/", "(", ")", "1.", "..", "?", "%", "=", "e", "[", "]", "2",
+      "$x", ",", ".a.b", ".\"k\"", "1e2", "-",
+  };
+  static const char *const ctxs[] = {
+      "{\"a\": 3, \"b\": [1, 2]}", "{\"a\": \"s\", \"b\": {\"k\": null}}", "null", "[true, 1]",
+  };
+  enum { N = 20000, MAXKEEP = 600 };
+  const char *seed = getenv("WEFT_MINI_SEED");
+  rng = seed ? strtoull(seed, NULL, 0) ^ 0x5bd1e995u : 0x2545f4914f6cdd1dull;
+  static const char *kept[MAXKEEP];
+  static char store[MAXKEEP][256];
+  size_t nk = 0;
+  for (int i = 0; i < N && nk < MAXKEEP; i++) {
+    char b[256] = "";
+    int len = 1 + (int)pick(7);
+    for (int k = 0; k < len; k++) {
+      if (k && pick(3))
+        cat(b, sizeof b, " ");
+      cat(b, sizeof b, toks[pick(sizeof toks / sizeof *toks)]);
+    }
+    size_t nseg;
+    if (!is_mini(b) || plain_parse(b, strlen(b), NULL, 0, &nseg) != PLAIN_NONE)
+      continue;
+    bool dup = false;
+    for (size_t k = 0; k < nk && !dup; k++)
+      dup = strcmp(kept[k], b) == 0;
+    if (dup)
+      continue;
+    snprintf(store[nk], sizeof store[nk], "%s", b);
+    kept[nk] = store[nk];
+    nk++;
+  }
+  cr_assert_geq(nk, 200, "only %zu accepted", nk);
+  /* one by one first: a text jq refuses is named, not lost in a shard */
+  for (size_t k = 0; k < nk; k++) {
+    struct expr_prog *p = expr_prog_new();
+    char w[400];
+    snprintf(w, sizeof w, ". as $x | (%s)", kept[k]);
+    cr_assert_geq(expr_prog_add(p, w, strlen(w)), 0);
+    struct errs e = {0};
+    cr_assert_eq(expr_prog_compile(p, collect, &e), 0, "mini accepts `%s`, jq says: %s", kept[k],
+                 e.msg);
+    expr_prog_free(p);
+    if (k == 40)
+      break; /* the rest compile together below (each jq_compile costs ~25 ms) */
+  }
+  check_equal(kept, nk, ctxs, sizeof ctxs / sizeof *ctxs);
+}
