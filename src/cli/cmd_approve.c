@@ -50,8 +50,7 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
   json_t *req = NULL;
   if (appr_state_load(s, row->run_id, row->step, row->index, &st) == 0 && st.request)
     req = json_incref(st.request);
-  if (tool && (!req || !json_object_get(req, "tool") || appr_decided(&st) ||
-               json_integer_value(json_object_get(req, "attempt")) != row->attempts)) {
+  if (tool && (!req || !json_object_get(req, "tool") || appr_decided(&st))) {
     /* an agent step is listed only while one of its tool calls waits */
     json_decref(req);
     appr_state_clear(&st);
@@ -258,7 +257,8 @@ static void settle(struct store *s, struct store_run *run, const char *step, int
         appr_state_load(s, run->id, step, index, &st) == 0) {
       bool stale = !st.request || json_integer_value(json_object_get(st.request, "attempt")) !=
                                       (json_int_t)row.attempts;
-      busy = (!tool_step && stale) || (!stale && appr_decided(&st));
+      /* a tool call's request may come from an earlier attempt (resumed) */
+      busy = tool_step ? st.request && appr_decided(&st) : stale || appr_decided(&st);
     }
     store_step_clear(&row);
     appr_state_clear(&st);
@@ -395,8 +395,9 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
                  grc == WEFT_ENOTFOUND ? (index >= 0 ? "not expanded" : "pending")
                                        : row.status) < 0)
       why = NULL;
-  } else if (st.request && json_integer_value(json_object_get(st.request, "attempt")) !=
-                               (json_int_t)row.attempts) {
+  } else if (!tool_step && st.request &&
+             json_integer_value(json_object_get(st.request, "attempt")) !=
+                 (json_int_t)row.attempts) {
     deny = WEFT_ESTATE;
     why = strdup("the step has not been presented for this decision yet; try again in a moment");
   } else {

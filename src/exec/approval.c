@@ -568,9 +568,15 @@ static int request_tx(struct approval *a, void *arg)
   if (c->resumed) {
     if ((rc = appr_state_load(a->store, a->run_id, a->step, a->index, &st)) != 0)
       goto out;
-    if (st.request && json_integer_value(json_object_get(st.request, "attempt")) ==
-                          (json_int_t)c->attempt)
-      goto out; /* keep the request the person saw (and its waiting_since) */
+    /* keep the request the person saw (and its waiting_since): an approval
+     * step resumes in the same attempt; an agent's tool call resumes in a new
+     * attempt (the interrupted one counted), and the agent says it is the
+     * same call (its transcript recorded the request) */
+    bool same_tool = st.request && json_is_string(json_object_get(st.request, "tool")) &&
+                     json_is_string(json_object_get(c->body, "tool"));
+    if (st.request && (same_tool || json_integer_value(json_object_get(st.request, "attempt")) ==
+                                        (json_int_t)c->attempt))
+      goto out;
     struct store_step row = {0};
     if (store_step_get(a->store, a->run_id, a->step, a->index, &row) == 0 && row.started_at)
       since = row.started_at;

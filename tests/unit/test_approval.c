@@ -401,3 +401,26 @@ Test(approval, bad_body_is_reported_on_the_next_turn)
   cr_assert_eq(uv_loop_close(&loop), 0);
   store_close(s);
 }
+
+Test(approval, tool_call_resumed_in_a_new_attempt_keeps_its_request)
+{
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct store *s = open_store();
+  struct outcome o = {0};
+  const char *body = "{\"message\": \"call deploy?\", \"tool\": \"deploy\", \"args\": {}}";
+  struct approval *a = start(&loop, s, body, false, 1, &o);
+  approval_stop(a, "cancelled", "the engine died");
+  uv_run(&loop, UV_RUN_DEFAULT);
+  decide(s, "alice", "approve", NULL);
+  /* the interrupted attempt counted: attempt 2 takes the same call up again */
+  struct outcome o2 = {0};
+  start(&loop, s, body, true, 2, &o2);
+  cr_assert_eq(count_rows(s, "requested"), 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(o2.calls, 1);
+  cr_assert(o2.ok);
+  json_decref(o2.outputs);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  store_close(s);
+}
