@@ -105,7 +105,8 @@ struct approval_ctx {
   int index;             /* STORE_NO_INDEX for a plain step */
   unsigned attempt;
   const json_t *body;    /* the rendered approval body */
-  bool resumed;          /* after a restart: keep the recorded request */
+  bool resumed;          /* after a restart: keep the recorded request (of the same
+                            attempt; for a tool call, whatever its attempt) */
 };
 
 /* Records the request (unless resumed and already recorded) and arms the
