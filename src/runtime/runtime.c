@@ -304,7 +304,9 @@ static bool weft_owned_var(const char *e)
 {
   static const char *own[] = {"WEFT_RUN_ID=", "WEFT_WORKFLOW=", "WEFT_STEP=", "WEFT_ATTEMPT=",
                               "WEFT_INDEX=", "WEFT_ITEM=", "WEFT_IDEMPOTENCY_KEY=",
-                              "WEFT_OUTPUT=", "WEFT_WORKSPACE=", NULL};
+                              "WEFT_OUTPUT=", "WEFT_WORKSPACE=",
+                              "WEFT_SECRET_", /* reach steps only through env: */
+                              NULL};
   for (const char **o = own; *o; o++)
     if (!strncmp(e, *o, strlen(*o)))
       return true;

@@ -50,13 +50,15 @@ class Secrets(WeftTest):
                   [ "$A" = "$EXPECT_A" ] && echo "a_ok=true" >> "$WEFT_OUTPUT"
                   [ "$B" = "$EXPECT_B" ] && echo "b_ok=true" >> "$WEFT_OUTPUT"
                   echo "len=${#A}" >> "$WEFT_OUTPUT"
+                  # secrets reach steps only through env:, never inherited
+                  [ -z "${WEFT_SECRET_other:-}" ] && echo "inherited=false" >> "$WEFT_OUTPUT"
         """)
         env["EXPECT_A"] = CANARY
         env["EXPECT_B"] = OTHER
         r = self.weft("run", p, "--json", env=env)
         self.assertExit(r, 0)
         self.assertEqual(r.json()["steps"]["a"]["outputs"],
-                         {"a_ok": True, "b_ok": True, "len": len(CANARY)})
+                         {"a_ok": True, "b_ok": True, "len": len(CANARY), "inherited": False})
 
     def test_canary_never_written_or_printed(self):
         self.plant()
