@@ -356,6 +356,11 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     rc = EXIT_USAGE;
     goto out;
   }
+  if (wf->steps[k].for_each && index < 0) {
+    rc = cli_usage_error(cmd, "step \"%s\" runs for_each: name one instance as %s:INDEX "
+                         "(`weft approvals` lists them)", step, step);
+    goto out;
+  }
   if (users_load(c->home, &users, &uerr) != 0) {
     cli_err("%s; fix users.json in the weft home", uerr ? uerr : "users.json is not valid");
     rc = EXIT_USAGE;

@@ -420,6 +420,33 @@ class Approvals(WeftTest):
         self.assertEqual(code, 3, err)
         self.assertEqual(self.approvals(), [])
 
+    def test_for_each_approvals_are_decided_per_instance(self):
+        proc = self.start("""
+            name: regions
+            steps:
+              ok:
+                for_each: [eu, us]
+                approval: {message: "Region ${{ .item }}?"}
+              after: {needs: ok, set: {by: "${{ [.steps.ok.outputs[].by[0]] }}"}}
+            outputs:
+              by: ${{ .steps.after.outputs.by }}
+            """)
+        def both():
+            v = [a for a in self.approvals() if a["step"] == "ok"]
+            return v if len(v) == 2 else None
+        v = self.wait_for(both, "two instances")
+        rid = v[0]["run"]
+        self.assertEqual(sorted((a["index"], a["message"]) for a in v),
+                         [(0, "Region eu?"), (1, "Region us?")])
+        r = self.weft("approve", rid, "ok", "--as", "alice")
+        self.assertExit(r, 2)
+        self.assertIn("ok:INDEX", r.err)
+        self.assertExit(self.weft("approve", rid, "ok:1", "--as", "bob"), 0)
+        self.assertExit(self.weft("approve", rid, "ok[0]", "--as", "alice"), 0)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.status(rid)["outputs"]["by"], ["alice", "bob"])
+
     # ---- the example and the evidence ----------------------------------
 
     def test_model_release_example_and_its_audit_record(self):
