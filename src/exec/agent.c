@@ -39,6 +39,11 @@ struct agent {
   char *req_body;        /* the request in flight (for its hash) */
   char *url;
   bool tool_running;
+  bool approval_wait;    /* a tool call waits for a human decision */
+  bool stopping;         /* agent_kill is stopping the approval */
+  int granted_turn;      /* the tool call (turn, index) a human approved; -1 none */
+  size_t granted_idx;
+  char *approval_id;     /* tool_call_id of the last recorded approval request */
   const char *kill_kind; /* set by agent_kill while a tool runs */
   char kill_msg[128];
 };
@@ -78,6 +83,7 @@ void agent_free(struct agent *ag)
   json_decref(ag->messages);
   free(ag->req_body);
   free(ag->url);
+  free(ag->approval_id);
   free(ag);
 }
 
@@ -206,6 +212,15 @@ static int record(struct agent *ag, const json_t *entry)
 static void take_entry(struct agent *ag, const json_t *entry)
 {
   const char *type = json_string_value(json_object_get(entry, "type"));
+  if (type && !strcmp(type, "approval")) {
+    /* a request for a human decision was recorded for this tool call */
+    free(ag->approval_id);
+    const char *tid = json_string_value(json_object_get(entry, "tool_call_id"));
+    ag->approval_id = strdup(tid ? tid : "");
+    return;
+  }
+  free(ag->approval_id);
+  ag->approval_id = NULL;
   if (type && !strcmp(type, "reply")) {
     json_t *m = json_object_get(entry, "message");
     json_t *copy = json_deep_copy(m ? m : json_null());
@@ -419,11 +434,41 @@ static int run_tool(struct agent *ag, const json_t *tc, struct agent_result *r)
     return rc;
   }
   int rc = 1;
-  if (json_is_true(json_object_get(tool, "approval"))) {
-    set_fail(r, "agent", -1,
-             "tool \"%s\" has approval: true; waiting for a human decision before a tool call "
-             "is not supported by this build of weft yet (remove approval or the tool)",
-             name);
+  if (json_is_true(json_object_get(tool, "approval")) &&
+      !(ag->granted_turn == ag->turns && ag->granted_idx == ag->answered)) {
+    /* ask first: the request is recorded in the transcript before it is made,
+     * so after a restart the same request (and decisions made meanwhile) is
+     * taken up again instead of a new one */
+    bool resumed = ag->approval_id && id && !strcmp(ag->approval_id, id);
+    if (!resumed) {
+      json_t *e = json_pack("{s:s, s:s, s:s}", "type", "approval", "tool_call_id", id ? id : "",
+                            "name", name);
+      int src = e ? record(ag, e) : WEFT_ENOMEM;
+      if (!src)
+        take_entry(ag, e);
+      json_decref(e);
+      if (src) {
+        set_fail(r, "agent", -1, "cannot record the approval request: %s", weft_strerror(src));
+        goto out;
+      }
+    }
+    char *aj = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    char text[768];
+    snprintf(text, sizeof text, "Agent step %s asks to call tool %s with %.500s", ag->step, name,
+             aj ? aj : "{}");
+    free(aj);
+    json_t *body = json_pack("{s:s, s:s, s:O}", "message", text, "tool", name, "args", args);
+    int arc = body && ag->h.request_approval
+                ? ag->h.request_approval(ag->h.ud, ag, body, resumed, msg, sizeof msg)
+                : WEFT_EINVAL;
+    json_decref(body);
+    if (arc) {
+      set_fail(r, "agent", -1, "tool \"%s\" needs approval: %s", name,
+               ag->h.request_approval ? msg : "approvals are not available");
+      goto out;
+    }
+    ag->approval_wait = true;
+    rc = 0;
     goto out;
   }
   json_t *tmpl;
@@ -706,6 +751,7 @@ int agent_start(const struct agent_host *h, const json_t *body, struct agent **o
   ag->step = strdup(h->step);
   ag->body = json_deep_copy(body);
   ag->messages = json_array();
+  ag->granted_turn = -1;
   const json_t *mt = json_object_get(body, "max_turns");
   ag->max_turns = json_is_integer(mt) ? (int)json_integer_value(mt) : AGENT_DEFAULT_MAX_TURNS;
   const char *ep = body_str(ag, "endpoint");
@@ -749,8 +795,45 @@ out:
   return 0;
 }
 
+void agent_approval_done(struct agent *ag, bool ok, const char *kind, const char *message)
+{
+  ag->approval_wait = false;
+  if (ag->stopping)
+    return; /* agent_kill reports */
+  struct agent_result r;
+  memset(&r, 0, sizeof r);
+  int rc = 1;
+  const json_t *tcs = json_object_get(ag->last_reply, "tool_calls");
+  const json_t *tc = json_array_get(tcs, ag->answered);
+  const json_t *fn = json_object_get(tc, "function");
+  if (ok) {
+    ag->granted_turn = ag->turns;
+    ag->granted_idx = ag->answered;
+    rc = run_tool(ag, tc, &r);
+  } else if (kind && !strcmp(kind, "rejected")) {
+    char text[600];
+    snprintf(text, sizeof text, "a human rejected this call%s%.500s", message ? ": " : "",
+             message ? message : "");
+    json_t *v = error_value(text);
+    rc = tool_result(ag, json_string_value(json_object_get(tc, "id")),
+                     json_string_value(json_object_get(fn, "name")), v, &r);
+    json_decref(v);
+  } else {
+    set_fail(&r, kind ? kind : "agent", -1, "%s", message ? message : "no decision");
+  }
+  if (rc == 1) {
+    ag->h.done(ag->h.ud, &r);
+    agent_result_clear(&r);
+  }
+}
+
 bool agent_kill(struct agent *ag, const char *kind, const char *message, struct agent_result *now)
 {
+  if (ag->approval_wait && ag->h.stop_approval) {
+    ag->stopping = true;
+    ag->h.stop_approval(ag->h.ud, kind, message);
+    ag->approval_wait = false;
+  }
   if (ag->tool_running && ag->h.kill_command) {
     ag->kill_kind = kind;
     snprintf(ag->kill_msg, sizeof ag->kill_msg, "%s", message);

@@ -58,6 +58,14 @@ struct agent_host {
                      int seq, char *msg, size_t n);
   /* Stops the program tool in flight (it still ends with agent_tool_done). */
   void (*kill_command)(void *ud, bool timeout);
+  /* Asks a human before a tool call with `approval: true` (exec/approval.h:
+   * body {message, tool, args}); the host calls agent_approval_done() when
+   * decided. resumed: the request was recorded before a restart (keep it).
+   * 0, or an error with msg filled. */
+  int (*request_approval)(void *ud, struct agent *ag, const json_t *body, bool resumed,
+                          char *msg, size_t n);
+  /* Stops waiting for the decision (may call agent_approval_done at once). */
+  void (*stop_approval)(void *ud, const char *kind, const char *message);
   void (*done)(void *ud, const struct agent_result *r);
 };
 
@@ -68,6 +76,11 @@ int agent_start(const struct agent_host *h, const json_t *body, struct agent **o
 /* The program tool started by run_command ended: value is what goes back to
  * the model (borrowed). May call host->done. */
 void agent_tool_done(struct agent *ag, const json_t *value);
+/* The decision on the tool call waiting for approval: approved (ok) runs the
+ * tool; rejected (kind "rejected") gives the model the refusal as the tool's
+ * result; anything else (timeout, ...) fails the step with that kind. May
+ * call host->done. */
+void agent_approval_done(struct agent *ag, bool ok, const char *kind, const char *message);
 /* Stop (step timeout or cancel). Returns true when ended now (*now filled;
  * host->done will not be called), false when a program tool must end first
  * (host->done comes then, with this kind). */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "exec/agent.h"
+#include "exec/approval.h"
 #include "expr/expr.h"
 #include "util/err.h"
 #include "util/wtime.h"
@@ -306,6 +307,39 @@ static void agent_kill_command(void *ud, bool timeout)
     proc_kill(a->tool->proc, timeout ? PROC_KILL_TIMEOUT : PROC_KILL_CANCEL);
 }
 
+static void on_tool_approval(void *ud, bool ok, const json_t *outputs, const char *kind,
+                             const char *message)
+{
+  struct rt_attempt *a = ud;
+  a->appr = NULL; /* freed by the approval right after this returns */
+  agent_approval_done(a->agent, ok, kind, message); /* may end the attempt */
+}
+
+static int agent_request_approval(void *ud, struct agent *ag, const json_t *body, bool resumed,
+                                  char *msg, size_t n)
+{
+  struct rt_attempt *a = ud;
+  struct approval_ctx c = {
+    .loop = &a->rt->loop,
+    .store = a->rt->store,
+    .run_id = a->run->id,
+    .step = a->run->wf->steps[a->step].id,
+    .index = a->index,
+    .attempt = a->attempt,
+    .body = body,
+    .resumed = resumed,
+  };
+  a->appr = approval_start(&c, on_tool_approval, a);
+  return 0;
+}
+
+static void agent_stop_approval(void *ud, const char *kind, const char *message)
+{
+  struct rt_attempt *a = ud;
+  if (a->appr)
+    approval_stop(a->appr, kind, message);
+}
+
 void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
   struct rt_attempt *a = attempt_new(rt, run, e);
@@ -330,6 +364,8 @@ void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_eff
     .render = agent_render,
     .run_command = agent_run_command,
     .kill_command = agent_kill_command,
+    .request_approval = agent_request_approval,
+    .stop_approval = agent_stop_approval,
     .done = on_agent_done,
   };
   struct agent_result now;

@@ -257,20 +257,80 @@ class Agent(WeftTest):
         self.assertIn("max_turns", e["message"])
         self.assertEqual(len(self.srv.requests), 2)
 
-    def test_approval_tool_fails_clearly(self):
-        self.srv.script = [reply(None, [("deploy", {})])]
-        j = self.run_wf("""
-            name: appr
-            steps:
-              a:
-                agent:
-                  prompt: go
-                  tools:
-                    deploy: {command: ["true"], approval: true}
-        """, code=1)
-        e = j["steps"]["a"]["error"]
-        self.assertEqual(e["kind"], "agent")
-        self.assertIn("approval", e["message"])
+    APPROVAL_WF = """
+        name: appr
+        steps:
+          a:
+            agent:
+              prompt: go
+              tools:
+                deploy:
+                  description: Deploy a version
+                  command: [sh, -c, 'echo "deployed $0" >> "$WEFT_WORKSPACE/deploys"; echo ok=1 > "$WEFT_OUTPUT"', "${{ .args.version }}"]
+                  approval: true
+    """
+
+    def approvals(self):
+        r = self.weft("approvals", "--json")
+        self.assertExit(r, 0)
+        return r.json()
+
+    def waiting_tool(self):
+        return self.wait_for(lambda: next((x for x in self.approvals() if x["step"] == "a"), None),
+                             "the tool call in weft approvals")
+
+    def test_approval_tool_waits_for_a_human_then_runs(self):
+        self.srv.script = [reply(None, [("deploy", {"version": "v2"})]), reply("deployed")]
+        proc = self.spawn("run", self.write("w.yaml", self.APPROVAL_WF), "--json")
+        w = self.waiting_tool()
+        self.assertEqual(w.get("tool"), "deploy")
+        self.assertIn("v2", w["message"])
+        time.sleep(0.3)
+        self.assertEqual(len(self.srv.requests), 1)  # waiting: nothing else happens
+        self.assertIsNone(proc.poll())
+        r = self.weft("approve", w["run"], "a", "--as", "alice")
+        self.assertExit(r, 0)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, err)
+        j = json.loads(out)
+        self.assertEqual(j["steps"]["a"]["outputs"]["text"], "deployed")
+        ws = os.path.join(self.home, "workspaces", j["id"])
+        self.assertEqual(open(os.path.join(ws, "deploys")).read(), "deployed v2\n")
+        self.assertEqual(json.loads(self.srv.requests[1]["body"]["messages"][-1]["content"]),
+                         {"ok": 1})
+
+    def test_rejected_tool_call_is_told_to_the_model(self):
+        self.srv.script = [reply(None, [("deploy", {"version": "v3"})]), reply("ok, not deploying")]
+        proc = self.spawn("run", self.write("w.yaml", self.APPROVAL_WF), "--json")
+        w = self.waiting_tool()
+        r = self.weft("reject", w["run"], "a", "--as", "alice", "--comment", "not today")
+        self.assertExit(r, 0)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, err)
+        j = json.loads(out)
+        self.assertEqual(j["steps"]["a"]["outputs"]["text"], "ok, not deploying")
+        content = json.loads(self.srv.requests[1]["body"]["messages"][-1]["content"])
+        self.assertIn("rejected", content["error"])
+        self.assertIn("not today", content["error"])
+        ws = os.path.join(self.home, "workspaces", j["id"])
+        self.assertFalse(os.path.exists(os.path.join(ws, "deploys")))
+
+    def test_approval_survives_a_crash(self):
+        self.srv.script = [reply(None, [("deploy", {"version": "v4"})]), reply("done")]
+        proc = self.spawn("run", self.write("w.yaml", self.APPROVAL_WF))
+        w = self.waiting_tool()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        # decided while no engine runs; the resumed run takes the decision up
+        r = self.weft("approve", w["run"], "a", "--as", "alice")
+        self.assertExit(r, 0)
+        r = self.weft("resume", "--json")
+        self.assertExit(r, 0)
+        j = r.json()
+        self.assertEqual(j["steps"]["a"]["outputs"]["text"], "done")
+        self.assertEqual(len(self.srv.requests), 2)
+        ws = os.path.join(self.home, "workspaces", j["id"])
+        self.assertEqual(open(os.path.join(ws, "deploys")).read(), "deployed v4\n")
 
     def test_no_endpoint(self):
         del self.env["WEFT_LLM_URL"]
