@@ -188,6 +188,8 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
     } else if (kill != ENG_KILL_STOP) {
       err = eng_err_make(ev->kind ? ev->kind : ENG_E_EXIT_CODE, ev->message, ev->exit_code,
                          ev->signal, ev->http_status);
+    } else {
+      err = eng_stop_error(r); /* for the attempt's row; the unit gets its own */
     }
   }
   struct eng_jent j = {
@@ -210,6 +212,8 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
   if (ev->ok) {
     rc = eng_unit_ok(r, u, ev->outputs);
   } else if (kill == ENG_KILL_STOP) {
+    json_decref(err);
+    err = NULL;
     rc = eng_cancel_unit(r, u);
   } else {
     if (ev->outputs && (rc = eng_set_outputs(r, u, ev->outputs))) {

@@ -51,7 +51,7 @@ int eng_set_outputs(struct eng_run *r, uint32_t u, const json_t *outs)
 }
 
 /* The error of a unit cancelled by a stop (cancel, fail_fast, run timeout). */
-static json_t *stop_error(const struct eng_run *r)
+json_t *eng_stop_error(const struct eng_run *r)
 {
   if (r->timed_out && !r->cancel_requested)
     return eng_err_make(ENG_E_TIMEOUT, "the run timed out", -1, -1, -1);
@@ -64,7 +64,7 @@ static json_t *stop_error(const struct eng_run *r)
 
 int eng_cancel_unit(struct eng_run *r, uint32_t u)
 {
-  int rc = eng_set_error(r, u, stop_error(r));
+  int rc = eng_set_error(r, u, eng_stop_error(r));
   if (!rc)
     rc = step_set_state(r, u, ENG_CANCELLED);
   if (!rc)
@@ -200,7 +200,7 @@ int eng_fe_done(struct eng_run *r, uint32_t s)
     if (!rc)
       rc = step_set_state(r, s, ENG_FAILED);
   } else if (st->cancelled) {
-    rc = eng_set_error(r, s, stop_error(r));
+    rc = eng_set_error(r, s, eng_stop_error(r));
     if (!rc)
       rc = step_set_state(r, s, ENG_CANCELLED);
   } else {

@@ -154,6 +154,7 @@ int eng_eval_step(struct eng_run *r, uint32_t s);
 int eng_set_error(struct eng_run *r, uint32_t u, json_t *err); /* consumes err */
 int eng_set_outputs(struct eng_run *r, uint32_t u, const json_t *outs);
 int eng_cancel_unit(struct eng_run *r, uint32_t u);
+json_t *eng_stop_error(const struct eng_run *r); /* new: cancelled, or timeout */
 int eng_eval_cond(struct eng_run *r, uint32_t s, uint32_t u, const json_t *tmpl,
                   const struct ctx_extra *x, bool *truth, char **err);
 int eng_fail_expr(struct eng_run *r, uint32_t u, const char *what, char *msg);
