@@ -57,6 +57,22 @@ static void on_timeout(uv_timer_t *h)
   drop(rt, a);
 }
 
+/* When this attempt began waiting, as committed (ATTEMPT_START): an event sent
+ * once the step shows `waiting` is always after it. 0 when unknown. */
+static int64_t attempt_started_at(struct runtime *rt, struct rt_run *run,
+                                  const struct eng_effect *e)
+{
+  struct store_attempt *v = NULL;
+  size_t n = 0;
+  int64_t t = 0;
+  if (store_attempt_list(rt->store, run->id, run->wf->steps[e->step].id, e->index, &v, &n) == 0)
+    for (size_t i = 0; i < n; i++)
+      if (v[i].attempt == (int)e->attempt)
+        t = v[i].started_at;
+  store_attempts_free(v, n);
+  return t;
+}
+
 void wait_event_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                       int64_t started_at)
 {
@@ -75,10 +91,13 @@ void wait_event_start(struct runtime *rt, struct rt_run *run, const struct eng_e
   w->name = strdup(json_string_value(name));
   json_t *m = json_object_get(e->body, "match");
   w->match = m ? json_incref(m) : NULL;
-  w->since = started_at > 0 ? started_at : now;
-  /* a new wait cannot match events older than the runtime's cursor; a resumed
-   * one reads them all (filtered by time) */
-  w->cursor = started_at > 0 ? 0 : rt->ev_cursor;
+  int64_t at = attempt_started_at(rt, run, e);
+  w->since = at > 0 ? at : started_at > 0 ? started_at : now;
+  /* every event up to the runtime's cursor was created before ev_cursor_at:
+   * a wait that began after that skips them; otherwise (a resumed wait, or a
+   * start in the same tick as the last read) it reads from the first event,
+   * filtered by time */
+  w->cursor = rt->ev_cursor_at && w->since > rt->ev_cursor_at ? rt->ev_cursor : 0;
   a->rt = rt;
   a->run = run;
   a->step = e->step;
@@ -174,10 +193,14 @@ void wait_events_poll(struct runtime *rt)
       from = a->evw->cursor;
   if (from < 0)
     return;
+  int64_t t0 = wt_now_ms(); /* what the store holds now was created before t0 */
+  bool read_ok = true;
   for (;;) {
     struct store_inbox *v = NULL;
     size_t n = 0;
-    if (store_event_list(rt->store, from, EVENT_PAGE, &v, &n) != 0 || n == 0) {
+    int rc = store_event_list(rt->store, from, EVENT_PAGE, &v, &n);
+    if (rc != 0 || n == 0) {
+      read_ok = rc == 0;
       store_inbox_free(v, n);
       break;
     }
@@ -196,6 +219,8 @@ void wait_events_poll(struct runtime *rt)
     if (n < EVENT_PAGE)
       break;
   }
+  if (read_ok && rt->ev_cursor <= from)
+    rt->ev_cursor_at = t0;
   /* waiters that saw nothing new still move on to the runtime's cursor */
   for (struct rt_attempt *a = rt->attempts; a; a = a->next)
     if (a->evw && a->evw->cursor < from)

@@ -111,6 +111,7 @@ struct runtime {
   json_t *secrets;       /* rt_mask.c: `.secrets` (loaded by rt_secrets_init) */
   struct masker *masker; /* their values, masked in all we write */
   int64_t ev_cursor;     /* exec/wait.c: highest event id seen */
+  int64_t ev_cursor_at;  /* ... every event up to it was created before this time */
 };
 
 /* rt_journal.c: write one run's journal into the open transaction. */
