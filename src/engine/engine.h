@@ -221,7 +221,8 @@ int engine_cancel(struct eng_run *run, int64_t now, struct eng_effects *fx);
 /* Retry a finished run in place: failed/cancelled steps and those skipped or
  * cancelled because of them (or, with from_step, that step and everything
  * downstream) go back to pending, the finally steps too; the run is running
- * again. from_step is an index or WF_NONE. WEFT_ESTATE when not terminal. */
+ * again. from_step is an index or WF_NONE. WEFT_ESTATE when not terminal, or
+ * when from_step is WF_NONE and no step failed or was cancelled (nothing to do). */
 int engine_retry(struct eng_run *run, uint32_t from_step, int64_t now, struct eng_effects *fx);
 
 /* Recovery. Build the run from stored rows:

@@ -314,6 +314,7 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
     return WEFT_ESTATE;
   if (from != WF_NONE && from >= r->n_steps)
     return WEFT_EINVAL;
+  uint32_t work = 0;
   bool *mark = calloc(r->n_steps ? r->n_steps : 1, sizeof *mark);
   if (!mark)
     return WEFT_ENOMEM;
@@ -326,11 +327,16 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
       m = m || s == from;
     } else if (ss == ENG_FAILED || ss == ENG_CANCELLED || ss == ENG_PENDING) {
       m = true;
+      work++;
     }
     for (uint32_t i = 0; !m && i < ws->n_needs; i++)
       if (mark[ws->needs[i]] && (from != WF_NONE || ss == ENG_SKIPPED))
         m = true;
     mark[s] = m;
+  }
+  if (from == WF_NONE && !work) {
+    free(mark);
+    return WEFT_ESTATE; /* nothing failed: nothing to retry (use --from) */
   }
   for (uint32_t s = 0; !rc && s < r->n_steps; s++) {
     if (!mark[s] || r->u.status[s] == ENG_PENDING)

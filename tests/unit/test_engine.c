@@ -470,7 +470,12 @@ static void run_command(struct sim *s, struct command *c)
     snprintf(l, sizeof l, "command retry%s%s", c->arg[0] ? " --from " : "", c->arg);
     emit(s, l);
     s->finished = false;
-    process(s, engine_retry(s->run, from, s->now, &s->fx));
+    int rc = engine_retry(s->run, from, s->now, &s->fx);
+    if (rc == WEFT_ESTATE && from == WF_NONE) {
+      emit(s, "retry: no step failed or was cancelled: nothing to retry");
+      rc = 0;
+    }
+    process(s, rc);
   } else {
     cr_assert_fail("unknown command %s", c->what);
   }
