@@ -165,9 +165,12 @@ def main():
     ap.add_argument("--weft", default=os.path.join(ROOT, "build", "weft"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="fewer runs, skip the 1M for_each")
+    ap.add_argument("--only", default="program,set,one,foreach,resume",
+                    help="comma-separated parts to run (default: all)")
     a = ap.parse_args()
     weft = os.path.abspath(a.weft)
     runs = 2 if a.quick else a.runs
+    only = set(a.only.split(","))
     tmp = tempfile.mkdtemp(prefix="weft-bench-")
     env = dict(os.environ, WEFT_HOME=os.path.join(tmp, "home"))
     results = {"machine": {"nproc": os.cpu_count(), "uname": os.uname().release,
@@ -182,7 +185,7 @@ def main():
 
     # ---- program steps vs make -j2
     prog = {}
-    for shape in ["chain", "fanout", "lattice"]:
+    for shape in ["chain", "fanout", "lattice"] if "program" in only else []:
         needs = dag(shape, 1000)
         wf = os.path.join(tmp, f"{shape}.yaml")
         mk = os.path.join(tmp, f"Makefile.{shape}")
@@ -207,7 +210,41 @@ def main():
             print(f"  weft syscalls: {prog[shape]['weft_syscalls']}")
     results["program_steps"] = prog
 
+    def validate_cpu(wf):
+        """CPU of `weft validate wf`: the load part of a run, to subtract"""
+        cv = []
+        for _ in range(runs):
+            timed([weft, "validate", wf], env=env)
+            cv.append(LAST["cpu_s"])
+        return med(cv)
+
     # ---- set steps
+    if "set" in only:
+        set_steps(runs, weft, env, tmp, home_reset, results, validate_cpu)
+
+    # ---- one-step run
+    if "one" in only:
+        one_step(runs, weft, env, tmp, home_reset, results)
+
+    # ---- for_each over 1,000,000 items
+    if "foreach" in only and not a.quick:
+        for_each(weft, env, tmp, home_reset, results)
+
+    # ---- resume of 10,000 finished + 100 interrupted
+    if "resume" in only:
+        resume(weft, env, tmp, home_reset, results)
+
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    results["machine"]["fdatasync_ms_end"] = fsync_ms(tmp)
+    print(f"fdatasync of 4 KiB (median of 50): {results['machine']['fdatasync_ms_end']} ms")
+    print(f"load average at end: {os.getloadavg()}")
+    os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "out", "engine.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def set_steps(runs, weft, env, tmp, home_reset, results, validate_cpu):
     needs = dag("lattice", 10000)
     wf = os.path.join(tmp, "set-lattice.yaml")
     write(wf, workflow("setlattice", needs, "set: {v: 1}"))
@@ -218,11 +255,16 @@ def main():
         cs.append(LAST["cpu_s"])
         es.append(LAST["execute_s"])
     t, c, e = med(ws), med(cs), med(es)
+    vc = validate_cpu(wf)
+    xc = max(c - vc, 1e-6)
     results["set_lattice_10000"] = {"wall_s": round(t, 3), "steps_per_s": round(10000 / t),
                                     "cpu_s": round(c, 3), "execute_s": e,
-                                    "execute_steps_per_s": round(10000 / e) if e else None}
+                                    "execute_steps_per_s": round(10000 / e) if e else None,
+                                    "validate_cpu_s": round(vc, 3),
+                                    "execute_cpu_steps_per_s": round(10000 / xc)}
     print(f"10,000 set steps, layered DAG: {t:.2f} s = {10000 / t:,.0f} steps/s (whole process,"
-          f" CPU {c:.2f} s); execute phase {e:.3f} s = {10000 / e:,.0f} steps/s" if e else "")
+          f" CPU {c:.2f} s); execute phase {e:.3f} s = {10000 / e:,.0f} steps/s; CPU beyond"
+          f" `weft validate` ({vc:.2f} s): {xc:.3f} s = {10000 / xc:,.0f} steps/s" if e else "")
 
     needs = dag("chain", 10000)
     wf = os.path.join(tmp, "set-chain.yaml")
@@ -247,10 +289,16 @@ def main():
     results["set_chain_10000"] = {"wall_s": round(tc, 3), "us_per_step": round(per, 1),
                                   "cpu_s": round(med(cs), 3), "execute_s": ec,
                                   "execute_us_per_step": round(eper, 1) if eper else None}
+    vc = validate_cpu(wf)
+    xper = (med(cs) - vc) / 10000 * 1e6
+    results["set_chain_10000"]["validate_cpu_s"] = round(vc, 3)
+    results["set_chain_10000"]["execute_cpu_us_per_step"] = round(xper, 1)
     print(f"10,000 set steps, chain: {tc:.2f} s (CPU {med(cs):.2f} s); {per:.1f} us per step beyond"
-          f" a one-step run; execute phase {ec:.3f} s = {eper:.1f} us per step" if eper else "")
+          f" a one-step run; execute phase {ec:.3f} s = {eper:.1f} us per step; CPU beyond"
+          f" `weft validate` ({vc:.2f} s): {xper:.1f} us per step" if eper else "")
 
-    # ---- one-step run
+
+def one_step(runs, weft, env, tmp, home_reset, results):
     onep = os.path.join(tmp, "one.yaml")
     write(onep, "name: one\nsteps:\n  a: {command: [\"true\"]}\n")
     home_reset()
@@ -268,21 +316,22 @@ def main():
     print(f"weft run of a one-step workflow: {t * 1000:.1f} ms (CPU {c * 1000:.1f} ms; a bare"
           f" `true` takes {tt * 1000:.1f} ms here); syscalls {results['one_step_syscalls']}")
 
-    # ---- for_each over 1,000,000 items
-    if not a.quick:
-        fe = os.path.join(tmp, "foreach.yaml")
-        write(fe, "name: million\nsteps:\n  s: {for_each: 1000000, set: {i: \"${{ .index }}\"}}\n")
-        home_reset()
-        t0 = time.perf_counter()
-        rss = peak_rss_kb([weft, "run", fe], env)
-        dt = time.perf_counter() - t0
-        n_rows = subprocess.run(["sqlite3", os.path.join(env["WEFT_HOME"], "weft.db"),
-                                 "select count(*) from steps"], capture_output=True, text=True)
-        results["for_each_1m"] = {"peak_rss_mb": round(rss / 1024, 1), "wall_s": round(dt, 2),
-                                  "step_rows": n_rows.stdout.strip() or None}
-        print(f"for_each over 1,000,000 set items: peak RSS {rss / 1024:.0f} MB, {dt:.1f} s")
 
-    # ---- resume of 10,000 finished + 100 interrupted
+def for_each(weft, env, tmp, home_reset, results):
+    fe = os.path.join(tmp, "foreach.yaml")
+    write(fe, "name: million\nsteps:\n  s: {for_each: 1000000, set: {i: \"${{ .index }}\"}}\n")
+    home_reset()
+    t0 = time.perf_counter()
+    rss = peak_rss_kb([weft, "run", fe], env)
+    dt = time.perf_counter() - t0
+    n_rows = subprocess.run(["sqlite3", os.path.join(env["WEFT_HOME"], "weft.db"),
+                             "select count(*) from steps"], capture_output=True, text=True)
+    results["for_each_1m"] = {"peak_rss_mb": round(rss / 1024, 1), "wall_s": round(dt, 2),
+                              "step_rows": n_rows.stdout.strip() or None}
+    print(f"for_each over 1,000,000 set items: peak RSS {rss / 1024:.0f} MB, {dt:.1f} s")
+
+
+def resume(weft, env, tmp, home_reset, results):
     lines = ["name: resume", "max_parallel: 100", "steps:"]
     for i in range(10000):
         lines.append(f"  f{i}: {{set: {{v: {i}}}}}")
@@ -313,14 +362,6 @@ def main():
     print(f"weft resume, 10,000 finished + 100 interrupted steps: {t:.2f} s (CPU {LAST['cpu_s']:.2f} s,"
           f" incl. the 100 re-attempts)")
 
-    results["machine"]["loadavg_end"] = os.getloadavg()
-    results["machine"]["fdatasync_ms_end"] = fsync_ms(tmp)
-    print(f"fdatasync of 4 KiB (median of 50): {results['machine']['fdatasync_ms_end']} ms")
-    print(f"load average at end: {os.getloadavg()}")
-    os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
-    with open(os.path.join(ROOT, "bench", "out", "engine.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
