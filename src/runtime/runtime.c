@@ -849,7 +849,11 @@ int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char
     json_object_set_new(d, "from", json_string(from_step));
   audit_now(rt, run->id, "run.retry", d);
   if ((rc = engine_retry(run->eng, from, now, &run->fx)) != 0) {
-    rc = fail(err, rc, "cannot retry run %s: %s", run->id, weft_strerror(rc));
+    if (rc == WEFT_ESTATE)
+      rc = fail(err, rc, "run %s has no failed or cancelled step to retry; use --from STEP to "
+                "run a step and everything after it again", run->id);
+    else
+      rc = fail(err, rc, "cannot retry run %s: %s", run->id, weft_strerror(rc));
     store_run_release(rt->store, run->id);
     run_free(run);
     return rc;
