@@ -435,10 +435,13 @@ static void start_approval(struct runtime *rt, struct rt_run *run, const struct 
   buf_init(&a->line, 0);
   a->next = rt->attempts;
   rt->attempts = a;
+  /* the request (message, fields) is stored and shown: never a secret */
+  json_t *body = masker_json(rt->masker, e->body);
   struct approval_ctx c = {.loop = &rt->loop, .store = rt->store, .run_id = run->id,
                            .step = run->wf->steps[e->step].id, .index = e->index,
-                           .attempt = e->attempt, .body = e->body, .resumed = e->resumed};
+                           .attempt = e->attempt, .body = body, .resumed = e->resumed};
   a->appr = approval_start(&c, on_approval_done, a);
+  json_decref(body);
 }
 
 void rt_approval_poke(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)

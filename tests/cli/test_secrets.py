@@ -94,6 +94,11 @@ class Secrets(WeftTest):
                 continue_on_error: true
               child:
                 workflow: {file: kid.yaml, inputs: {t: "${{ .secrets.canary }}"}}
+              gate:
+                approval:
+                  message: "deploy with ${{ .secrets.canary }}?"
+                  timeout: 100ms
+                  on_timeout: approve
             outputs:
               leaked: ${{ .secrets.canary }}
               from_child: ${{ .steps.child.outputs.t }}
