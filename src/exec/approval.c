@@ -320,8 +320,10 @@ int appr_may_decide(const struct appr_state *st, const struct users *u, const ch
   int rc = 0;
   if (!ok) {
     char *list = json_dumps(who, JSON_COMPACT);
-    rc = why_set(why, WEFT_EDENIED, "%s is not one of its approvers %s", user,
-                 list ? list : "");
+    rc = why_set(why, WEFT_EDENIED, "%s is not one of its approvers %s%s", user,
+                 list ? list : "",
+                 list && strstr(list, "\"group:") ? " (groups come from users.json in the weft home)"
+                                                   : "");
     free(list);
   } else if (!strcmp(decision, "approve") && started_by && !strcmp(user, started_by) &&
              !json_is_true(json_object_get(st->request, "allow_self_approval"))) {
