@@ -200,6 +200,14 @@ static int record(struct agent *ag, const json_t *entry)
   char *text = json_dumps(entry, JSON_COMPACT);
   if (!text)
     return WEFT_ENOMEM;
+  if (ag->h.mask) {
+    /* secrets never reach the store; a resumed conversation sees *** */
+    char *m = ag->h.mask(ag->h.ud, text);
+    if (m) {
+      free(text);
+      text = m;
+    }
+  }
   int rc = store_turn_put(ag->h.store, ag->run_id, ag->step, ag->h.index, ag->h.attempt,
                           ag->seq, text, wt_now_ms());
   free(text);

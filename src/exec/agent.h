@@ -67,6 +67,9 @@ struct agent_host {
   /* Stops waiting for the decision (may call agent_approval_done at once). */
   void (*stop_approval)(void *ud, const char *kind, const char *message);
   void (*done)(void *ud, const struct agent_result *r);
+  /* Optional: the text with secret values masked (malloc'd), for what is
+   * stored (the transcript); NULL = store as is. */
+  char *(*mask)(void *ud, const char *text);
 };
 
 /* Starts the attempt. Returns 0 when it goes on asynchronously, 1 when it

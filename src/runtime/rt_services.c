@@ -271,6 +271,7 @@ static int agent_run_command(void *ud, struct agent *ag, const json_t *argv, con
     .output_path = t->outp,
     .kill_grace_ms = rt->o.kill_grace_ms,
     .capture_max = AGENT_TOOL_OUTPUT_MAX,
+    .secrets = rt->masker ? masker_forms(rt->masker) : NULL,
   };
   t->a = a;
   rc = proc_start(&rt->loop, &spec, on_tool_done, t, &t->proc);
@@ -298,6 +299,12 @@ out:
   free(log);
   free(dir);
   return rc;
+}
+
+static char *agent_mask(void *ud, const char *text)
+{
+  struct rt_attempt *a = ud;
+  return a->rt->masker && !masker_empty(a->rt->masker) ? masker_text(a->rt->masker, text) : NULL;
 }
 
 static void agent_kill_command(void *ud, bool timeout)
@@ -367,6 +374,7 @@ void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_eff
     .request_approval = agent_request_approval,
     .stop_approval = agent_stop_approval,
     .done = on_agent_done,
+    .mask = agent_mask,
   };
   struct agent_result now;
   /* linked first: the agent may start a tool process that refers to a */

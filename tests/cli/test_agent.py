@@ -332,6 +332,31 @@ class Agent(WeftTest):
         ws = os.path.join(self.home, "workspaces", j["id"])
         self.assertEqual(open(os.path.join(ws, "deploys")).read(), "deployed v4\n")
 
+    def test_secrets_reach_the_model_but_not_the_store(self):
+        canary = "canary-5ecret-9731"
+        self.env["WEFT_SECRET_llm_key"] = "sk-" + canary
+        self.env["WEFT_SECRET_token"] = canary
+        self.srv.script = [reply(None, [("echo", {})]), reply("said " + canary)]
+        j = self.run_wf("""
+            name: secret
+            steps:
+              a:
+                agent:
+                  api_key: "${{ .secrets.llm_key }}"
+                  prompt: "the token is ${{ .secrets.token }}"
+                  tools:
+                    echo: {command: [sh, -c, 'echo "$0"', "${{ .secrets.token }}"]}
+        """)
+        self.assertEqual(self.srv.requests[0]["auth"], "Bearer sk-" + canary)
+        self.assertIn(canary, self.srv.requests[0]["body"]["messages"][-1]["content"])
+        # a program tool's output is masked like its log: the model gets ***
+        self.assertEqual(self.srv.requests[1]["body"]["messages"][-1]["content"], "***\n")
+        self.assertNotIn(canary, json.dumps(j))
+        for root, _, files in os.walk(self.home):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    self.assertNotIn(canary.encode(), fh.read(), os.path.join(root, f))
+
     def test_no_endpoint(self):
         del self.env["WEFT_LLM_URL"]
         j = self.run_wf("""

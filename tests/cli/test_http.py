@@ -271,6 +271,30 @@ class Http(WeftTest):
         note = [q for q in self.srv.requests if q["path"] == "/notify"][0]
         self.assertEqual(json.loads(note["body"]), {"text": "job 7 done: 42 rows"})
 
+    def test_secret_header_is_sent_but_never_stored(self):
+        canary = "canary-http-4417"
+        self.env["WEFT_SECRET_api_token"] = canary
+        j = self.run_wf("""
+            name: secret
+            steps:
+              call:
+                http:
+                  method: POST
+                  url: "BASE/echo"
+                  headers: {Authorization: "Bearer ${{ .secrets.api_token }}"}
+                  query: {t: "${{ .secrets.api_token }}"}
+                  body: "token=${{ .secrets.api_token }}"
+                  expect: 201
+        """)
+        req = [r for r in self.srv.requests if r["path"] == "/echo"][0]
+        self.assertEqual(req["headers"]["authorization"], "Bearer " + canary)
+        self.assertEqual(req["body"], "token=" + canary)
+        self.assertNotIn(canary, json.dumps(j))
+        for root, _, files in os.walk(self.home):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    self.assertNotIn(canary.encode(), fh.read(), os.path.join(root, f))
+
     def test_retry_if_only_on_503(self):
         j = self.run_wf("""
             name: only503
