@@ -57,9 +57,13 @@ static void report(struct runtime *rt, struct rt_attempt *a, struct rt_run *chil
                                                : json_string_value(json_object_get(err, "kind"));
     if (!kind || !strcmp(kind, "none"))
       kind = "exit_code";
+    /* nested failures grow at every level and the innermost cause is at the
+     * end: keep the end */
+    size_t ml = m ? strlen(m) : 0;
+    const char *tail = ml > 400 ? m + ml - 400 : m;
     char msg[700];
-    snprintf(msg, sizeof msg, "sub-workflow run %s (%s) %s%s%.500s", child->id,
-             child->wf->name, engine_run_status_name(st), m ? ": " : "", m ? m : "");
+    snprintf(msg, sizeof msg, "sub-workflow run %s (%s) %s%s%s%s", child->id, child->wf->name,
+             engine_run_status_name(st), m ? ": " : "", ml > 400 ? "..." : "", tail ? tail : "");
     rt_post_result(rt, a->run, a->step, a->index, a->attempt, false,
                    json_is_object(o) ? o : NULL, kind, msg, -1, 0);
   }

@@ -133,6 +133,7 @@ class Subflows(WeftTest):
         msg = self.weft("status", j["id"], "--json").json()["steps"]["again"]["error"]["message"]
         # the innermost failure names the limit; it travels up through every level
         self.assertIn("sub-workflow", msg)
+        self.assertIn("nest more than 16", msg)
         runs = self.runs()
         self.assertEqual(len(runs), 17)  # the top run and 16 nested children
         deepest = [x for x in runs if not self.child_of(x["id"])]
