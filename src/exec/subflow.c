@@ -148,7 +148,8 @@ void subflow_start(struct runtime *rt, struct rt_run *run, const struct eng_effe
   json_t *inputs = NULL;
   char *path = NULL, *err = NULL;
   char msg[900];
-  if (adopt(rt, run, e))
+  /* only a later attempt can have a child already (a first one is new) */
+  if (e->attempt > 1 && adopt(rt, run, e))
     return;
   if (run->depth + 1 > SUBFLOW_MAX_DEPTH) {
     snprintf(msg, sizeof msg, "sub-workflows nest more than %d deep (does %s call itself?); "
