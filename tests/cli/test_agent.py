@@ -391,7 +391,7 @@ class Agent(WeftTest):
             name: slowtool
             steps:
               a:
-                timeout: 500ms
+                timeout: 3s
                 agent:
                   prompt: go
                   tools:
