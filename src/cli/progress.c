@@ -127,7 +127,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf,
   } else if (e->type == ENG_J_EXPAND) {
     fprintf(o, "%s %s expanded to %u instances\n", run_id, wf->steps[e->step].id, e->n);
   }
-  fflush(o);
+  /* flushed once per tick (on_tick), not per line */
 }
 
 static void on_output(void *ud, const char *run_id, const char *label, const char *data,
@@ -208,6 +208,8 @@ static void on_tick(void *ud)
   struct progress *p = ud;
   if (p->live)
     draw(p, false);
+  else
+    fflush(p->out);
 }
 
 void progress_observer(struct progress *p, struct rt_observer *obs)
