@@ -106,7 +106,7 @@ struct runtime {
   int64_t pstart;
   int64_t last_heartbeat;
   char **env_base;       /* our environment without WEFT_* (NULL-terminated) */
-  struct http_client *http; /* http and agent steps; made on first use (rt_exec.c) */
+  struct http_client *http; /* http and agent steps; made on first use (rt_services.c) */
   size_t n_env_base;
   json_t *secrets;       /* rt_mask.c: `.secrets` (loaded by rt_secrets_init) */
   struct masker *masker; /* their values, masked in all we write */
