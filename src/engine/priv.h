@@ -65,6 +65,7 @@ struct eng_step {
   bool is_fe, expanded, in_runq, in_ready;
   bool kept;             /* engine_retry kept the instances: resume, don't re-expand */
   bool skip_failed;       /* skipped because a need failed (not by a false `if` alone) */
+  uint8_t body_exprs;     /* 0 not yet known, 1 the body has no ${{ }}, 2 it has some */
   json_t *items;          /* for_each array, or NULL for an integer count */
   json_t *outputs;        /* plain step outputs; for_each: cached array */
   json_t *view;           /* cached {status, outputs, ...} for contexts */

@@ -147,6 +147,25 @@ int eng_pump(struct eng_run *r)
 
 /* ---- starting ------------------------------------------------------------ */
 
+static bool tmpl_has_expr(const json_t *v)
+{
+  if (json_is_string(v))
+    return expr_has(json_string_value(v), json_string_length(v));
+  size_t i;
+  const char *k;
+  json_t *x;
+  if (json_is_array(v)) {
+    json_array_foreach(v, i, x)
+      if (tmpl_has_expr(x))
+        return true;
+  } else if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, k, x)
+      if (tmpl_has_expr(x))
+        return true;
+  }
+  return false;
+}
+
 /* One evaluation of a set/no-op unit; AGAIN when repeat wants another now. */
 static int instant_once(struct eng_run *r, uint32_t s, uint32_t u)
 {
@@ -156,6 +175,12 @@ static int instant_once(struct eng_run *r, uint32_t s, uint32_t u)
   struct expr_env env;
   if (ws->kind == WF_NOOP)
     return eng_unit_ok(r, u, NULL);
+  /* a literal `set` (no ${{ }}) needs no context: its body is its outputs */
+  struct eng_step *st = &r->st[s];
+  if (!st->body_exprs)
+    st->body_exprs = tmpl_has_expr(ws->body) ? 2 : 1;
+  if (st->body_exprs == 1 && !ws->repeat.set)
+    return eng_unit_ok(r, u, ws->body);
   int rc = ctx_build(r, s, u, NULL, &ctx);
   if (rc)
     return rc;
