@@ -56,8 +56,19 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
     appr_state_clear(&st);
     return NULL;
   }
-  if (!req) /* not presented by its engine yet: what the definition says */
+  if (!req) {
+    /* not presented by its engine yet. A live engine does so within a tick,
+     * with the rendered message and field defaults: list it then. With no
+     * engine, show what the definition says until `weft resume`. */
+    struct store_run run = {0};
+    bool alive = store_run_get(s, row->run_id, &run) == 0 && store_run_owner_alive(&run);
+    store_run_clear(&run);
+    if (alive) {
+      appr_state_clear(&st);
+      return NULL;
+    }
     req = appr_request_new(wf->steps[k].body, row->started_at, (unsigned)row->attempts, NULL);
+  }
   if (!req)
     req = json_pack("{s:s,s:[],s:i,s:{},s:I,s:n}", "message", "", "approvers",
                     "min_approvals", 1, "fields", "waiting_since", (json_int_t)row->started_at,
