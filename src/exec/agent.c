@@ -535,11 +535,26 @@ static int run_tool(struct agent *ag, const json_t *tc, struct agent_result *r)
     }
     ag->htool = tcx;
     rc = 0;
+  } else if ((tmpl = json_object_get(tool, "workflow")) && ag->h.run_workflow) {
+    json_t *wb = NULL;
+    char *err = NULL;
+    if (ag->h.render(ag->h.ud, tmpl, args, &wb, &err) != 0) {
+      set_fail(r, "expression", -1, "tool \"%s\": %s", name, err ? err : "cannot render");
+      free(err);
+      goto out;
+    }
+    int wrc = ag->h.run_workflow(ag->h.ud, ag, wb, msg, sizeof msg);
+    json_decref(wb);
+    if (wrc) {
+      json_t *v = error_value(msg);
+      rc = tool_result(ag, id, name, v, r);
+      json_decref(v);
+      goto out;
+    }
+    ag->tool_running = true;
+    rc = 0;
   } else {
-    set_fail(r, "agent", -1,
-             "tool \"%s\" is a workflow tool; sub-workflows as tools are not supported by this "
-             "build of weft yet",
-             name);
+    set_fail(r, "agent", -1, "tool \"%s\" has no command, http or workflow", name);
   }
 out:
   json_decref(args);

@@ -56,7 +56,12 @@ struct agent_host {
    * the host calls agent_tool_done() later. 0, or an error with msg filled. */
   int (*run_command)(void *ud, struct agent *ag, const json_t *argv, const char *args_json,
                      int seq, char *msg, size_t n);
-  /* Stops the program tool in flight (it still ends with agent_tool_done). */
+  /* Starts a workflow tool: the rendered {file, inputs} as a child run; the
+   * host calls agent_tool_done() with the child's outputs (or {error}) when
+   * it ends. 0, or an error with msg filled. */
+  int (*run_workflow)(void *ud, struct agent *ag, const json_t *wf_body, char *msg, size_t n);
+  /* Stops the program or workflow tool in flight (it still ends with
+   * agent_tool_done). */
   void (*kill_command)(void *ud, bool timeout);
   /* Asks a human before a tool call with `approval: true` (exec/approval.h:
    * body {message, tool, args}); the host calls agent_approval_done() when

@@ -582,6 +582,8 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
     rt_timers_cancel_run(rt, run);
     if (run->parent_att)
       subflow_child_finished(rt, run);
+    if (run->tool_att)
+      rt_tool_child_finished(rt, run);
     break;
   }
 }

@@ -79,6 +79,8 @@ struct rt_run {
   bool cancel_requested;
   /* sub-workflows (exec/subflow.h): a child run of a workflow step */
   struct rt_attempt *parent_att; /* the parent's attempt waiting for this run */
+  struct rt_attempt *tool_att;   /* an agent's workflow tool waiting for this run
+                                    (rt_services.c) */
   int depth;                     /* 0 for a top-level run */
   bool is_child;                 /* not listed by rt_run_count()/rt_run_id() */
 };

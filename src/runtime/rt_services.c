@@ -19,6 +19,9 @@
 
 #include "exec/agent.h"
 #include "exec/approval.h"
+#include "exec/subflow.h"
+#include "runtime/inputs.h"
+#include "util/diag.h"
 #include "expr/expr.h"
 #include "util/err.h"
 #include "util/wtime.h"
@@ -26,7 +29,9 @@
 /* A program tool of an agent in flight. */
 struct rt_tool {
   struct rt_attempt *a; /* NULL once the attempt is gone (the process is being killed) */
-  struct proc *proc;
+  struct proc *proc;    /* a program tool, or */
+  struct rt_run *child; /* a workflow tool's child run */
+  bool timed_out;
   char *outp;
 };
 
@@ -76,8 +81,14 @@ static struct rt_attempt *attempt_new(struct runtime *rt, struct rt_run *run,
 static void attempt_end(struct rt_attempt *a)
 {
   struct runtime *rt = a->rt;
-  if (a->tool)
+  if (a->tool) {
     a->tool->a = NULL; /* its process is being killed: it ends on its own */
+    if (a->tool->child) {
+      a->tool->child->tool_att = NULL;
+      free(a->tool->outp);
+      free(a->tool);
+    }
+  }
   for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
     if (*pp == a) {
       *pp = a->next;
@@ -310,8 +321,121 @@ static char *agent_mask(void *ud, const char *text)
 static void agent_kill_command(void *ud, bool timeout)
 {
   struct rt_attempt *a = ud;
-  if (a->tool)
-    proc_kill(a->tool->proc, timeout ? PROC_KILL_TIMEOUT : PROC_KILL_CANCEL);
+  struct rt_tool *t = a->tool;
+  if (!t)
+    return;
+  if (t->proc) {
+    proc_kill(t->proc, timeout ? PROC_KILL_TIMEOUT : PROC_KILL_CANCEL);
+  } else if (t->child && !t->child->finished && !t->child->cancel_requested) {
+    t->timed_out = timeout;
+    t->child->cancel_requested = true;
+    engine_cancel(t->child->eng, wt_now_ms(), &t->child->fx);
+    rt_arm_flush(a->rt);
+  }
+}
+
+/* A workflow tool: the child run, like a workflow step's (exec/subflow.c),
+ * but its end goes back to the agent instead of ending the step. */
+static int agent_run_workflow(void *ud, struct agent *ag, const json_t *wb, char *msg, size_t n)
+{
+  struct rt_attempt *a = ud;
+  struct runtime *rt = a->rt;
+  struct rt_run *run = a->run;
+  const json_t *file = json_object_get(wb, "file");
+  const json_t *given = json_object_get(wb, "inputs");
+  struct diag_list d = {0};
+  struct wf *wf = NULL;
+  json_t *inputs = NULL;
+  char *path = NULL, *err = NULL;
+  int rc = WEFT_EINVAL;
+  if (!json_is_string(file)) {
+    snprintf(msg, n, "workflow.file must be a path (registered workflows need the server)");
+    goto out;
+  }
+  if (run->depth + 1 > SUBFLOW_MAX_DEPTH) {
+    snprintf(msg, n, "sub-workflows nest more than %d deep", SUBFLOW_MAX_DEPTH);
+    goto out;
+  }
+  const char *f = json_string_value(file);
+  if (f[0] == '/' ? !(path = strdup(f))
+                  : asprintf(&path, "%s/%s", run->wf->dir && *run->wf->dir ? run->wf->dir : ".",
+                             f) < 0) {
+    path = NULL;
+    snprintf(msg, n, "out of memory");
+    goto out;
+  }
+  if (wf_load_file(path, &wf, &d) != 0) {
+    diag_sort(&d);
+    snprintf(msg, n, "sub-workflow %.200s is not valid: %.300s", f, d.n ? d.v[0].msg : "error");
+    goto out;
+  }
+  json_t *g = json_is_object(given) ? json_incref((json_t *)given) : json_object();
+  int irc = inputs_resolve(wf, g, &inputs, &d);
+  json_decref(g);
+  if (irc) {
+    snprintf(msg, n, "the inputs do not fit sub-workflow %.200s: %.300s", f,
+             d.n ? d.v[d.n - 1].msg : weft_strerror(irc));
+    goto out;
+  }
+  struct rt_tool *t = calloc(1, sizeof *t);
+  if (!t) {
+    snprintf(msg, n, "out of memory");
+    rc = WEFT_ENOMEM;
+    goto out;
+  }
+  struct rt_run *child = NULL;
+  char id[WEFT_ID_LEN + 1];
+  struct wf *w = wf;
+  wf = NULL; /* rt_start_run takes it over */
+  rc = rt_start_run(rt, w, inputs, "workflow", run->id, run->wf->steps[a->step].id, a->index,
+                    &child, id, &err);
+  if (rc || !child) {
+    snprintf(msg, n, "cannot start sub-workflow %.200s: %.300s", f, err ? err : "error");
+    free(t);
+    rc = rc ? rc : WEFT_ESTATE;
+    goto out;
+  }
+  t->a = a;
+  t->child = child;
+  child->tool_att = a;
+  child->is_child = true;
+  child->depth = run->depth + 1;
+  a->tool = t;
+  rc = 0;
+out:
+  diag_list_free(&d);
+  wf_free(wf);
+  json_decref(inputs);
+  free(path);
+  free(err);
+  return rc;
+}
+
+void rt_tool_child_finished(struct runtime *rt, struct rt_run *child)
+{
+  struct rt_attempt *a = child->tool_att;
+  child->tool_att = NULL;
+  struct rt_tool *t = a ? a->tool : NULL;
+  if (!a || !t || t->child != child)
+    return;
+  a->tool = NULL;
+  free(t->outp);
+  free(t);
+  enum eng_run_status st = engine_run_status(child->eng);
+  const json_t *o = engine_run_outputs(child->eng);
+  json_t *v;
+  if (st == ENG_RUN_SUCCEEDED) {
+    v = json_is_object(o) ? json_incref((json_t *)o) : json_object();
+  } else {
+    const json_t *err = engine_run_error(child->eng);
+    const char *m = json_string_value(json_object_get(err, "message"));
+    char text[600];
+    snprintf(text, sizeof text, "sub-workflow run %s %s%s%.480s", child->id,
+             engine_run_status_name(st), m ? ": " : "", m ? m : "");
+    v = json_pack("{s:s}", "error", text);
+  }
+  agent_tool_done(a->agent, v); /* may end the attempt */
+  json_decref(v);
 }
 
 static void on_tool_approval(void *ud, bool ok, const json_t *outputs, const char *kind,
@@ -371,6 +495,7 @@ void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_eff
     .render = agent_render,
     .run_command = agent_run_command,
     .kill_command = agent_kill_command,
+    .run_workflow = agent_run_workflow,
     .request_approval = agent_request_approval,
     .stop_approval = agent_stop_approval,
     .done = on_agent_done,

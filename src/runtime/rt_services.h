@@ -13,5 +13,7 @@ void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_eff
 /* Kill effect for an attempt of those kinds: true when a was one (it may be
  * freed by now), false when a is not an http or agent attempt. */
 bool rt_kill_service(struct runtime *rt, struct rt_attempt *a, enum eng_kill_reason reason);
+/* A child run started by an agent's workflow tool ended (RUN_FINISHED). */
+void rt_tool_child_finished(struct runtime *rt, struct rt_run *child);
 
 #endif

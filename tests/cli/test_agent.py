@@ -357,6 +357,37 @@ class Agent(WeftTest):
                 with open(os.path.join(root, f), "rb") as fh:
                     self.assertNotIn(canary.encode(), fh.read(), os.path.join(root, f))
 
+    def test_workflow_tool_runs_a_child_run(self):
+        self.write("lookup.yaml", """
+            name: lookup
+            inputs:
+              key: {type: string, required: true}
+            steps:
+              find: {set: {value: "value-of-${{ .inputs.key }}"}}
+            outputs:
+              value: ${{ .steps.find.outputs.value }}
+        """)
+        self.srv.script = [reply(None, [("lookup", {"key": "k9"}), ("lookup", {})]),
+                           reply("found it")]
+        j = self.run_wf("""
+            name: wftool
+            steps:
+              a:
+                agent:
+                  prompt: go
+                  tools:
+                    lookup:
+                      parameters: {type: object, properties: {key: {type: string}}}
+                      workflow: {file: lookup.yaml, inputs: {key: "${{ .args.key }}"}}
+        """)
+        self.assertEqual(j["steps"]["a"]["outputs"]["text"], "found it")
+        msgs = self.srv.requests[1]["body"]["messages"]
+        self.assertEqual(json.loads(msgs[-2]["content"]), {"value": "value-of-k9"})
+        # missing required input: the model is told, the loop goes on
+        self.assertIn("inputs", json.loads(msgs[-1]["content"])["error"])
+        kids = [r for r in self.weft("runs", "--json").json() if r["workflow"] == "lookup"]
+        self.assertEqual(len(kids), 1)
+
     def test_no_endpoint(self):
         del self.env["WEFT_LLM_URL"]
         j = self.run_wf("""
