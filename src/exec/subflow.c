@@ -127,7 +127,9 @@ static bool adopt(struct runtime *rt, struct rt_run *run, const struct eng_effec
       }
       child = rt_run_find(rt, c->id);
     }
-    if (!child || child->parent_att)
+    /* a child that finished in this process belongs to an earlier attempt
+     * (repeat, retry): the new attempt starts a new child */
+    if (!child || child->parent_att || child->finished)
       continue;
     struct rt_attempt *a = new_attempt(rt, run, e);
     link_child(run, a, child);

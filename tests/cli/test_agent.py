@@ -484,11 +484,6 @@ class Agent(WeftTest):
         self.assertEqual(json.loads(msgs[-1]["content"]), {"r": 2})
         self.assertExit(self.weft("audit", "verify"), 0)
 
-    # Known bug outside this file: src/exec/subflow.c adopt() finds the child
-    # run of the previous `repeat` iteration (finished, in memory) and reports
-    # its outputs again instead of starting a new child, so rounds 2..4 never
-    # run. Remove this decorator when that is fixed (the test then passes).
-    @unittest.expectedFailure
     def test_writer_critic_example(self):
         self.srv.script = [
             reply("Draft one."), reply('{"approved": false, "feedback": "too short"}'),
