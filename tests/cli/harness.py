@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 
 ROOT = os.environ.get("WEFT_SOURCE_DIR") or os.path.abspath(
@@ -63,6 +64,22 @@ class WeftTest(unittest.TestCase):
 
     def assertExit(self, res, code):
         self.assertEqual(res.code, code, repr(res))
+
+    def wait_for(self, pred, what, timeout=60):
+        """Polls pred until it returns something true (returned), or fails."""
+        end = time.time() + timeout
+        while time.time() < end:
+            v = pred()
+            if v:
+                return v
+            time.sleep(0.05)
+        self.fail("timed out waiting for " + what)
+
+    def latest(self):
+        """The newest run of this test's home (runs --json), or None."""
+        r = self.weft("runs", "--json")
+        runs = r.json() if r.code == 0 else []
+        return runs[0] if runs else None
 
 
 def main():

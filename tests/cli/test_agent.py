@@ -435,15 +435,6 @@ class Agent(WeftTest):
                       "the tool process to be gone")
         self.assertEqual(len(self.srv.requests), 1)
 
-    def wait_for(self, pred, what, timeout=60):
-        end = time.time() + timeout
-        while time.time() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.05)
-        self.fail("timed out waiting for " + what)
-
     def test_sigkill_in_tool_loop_resumes_without_asking_again(self):
         self.srv.script = [reply(None, [("work", {"n": 1})], usage=(7, 1)),
                            reply("finished", usage=(9, 2))]

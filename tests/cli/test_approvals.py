@@ -29,15 +29,6 @@ class Approvals(WeftTest):
         with open(os.path.join(self.home, "users.json"), "w") as f:
             json.dump(USERS, f)
 
-    def wait_for(self, pred, what, timeout=60):
-        end = time.time() + timeout
-        while time.time() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.05)
-        self.fail("timed out waiting for " + what)
-
     def approvals(self):
         r = self.weft("approvals", "--json")
         self.assertExit(r, 0)

@@ -17,20 +17,6 @@ def iso_ms(t):
 
 
 class Events(WeftTest):
-    def wait_for(self, pred, what, timeout=60):
-        end = time.time() + timeout
-        while time.time() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.05)
-        self.fail("timed out waiting for " + what)
-
-    def latest(self):
-        r = self.weft("runs", "--json")
-        runs = r.json() if r.code == 0 else []
-        return runs[0] if runs else None
-
     def step_status(self, rid, step):
         r = self.weft("status", rid, "--json")
         return r.json()["steps"][step]["status"] if r.code == 0 else None

@@ -29,20 +29,6 @@ def alive(pid):
 
 
 class Recovery(WeftTest):
-    def wait_for(self, pred, what, timeout=60):
-        end = time.time() + timeout
-        while time.time() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.05)
-        self.fail("timed out waiting for " + what)
-
-    def latest(self):
-        r = self.weft("runs", "--json")
-        runs = r.json() if r.code == 0 else []
-        return runs[0] if runs else None
-
     def status(self, rid):
         r = self.weft("status", rid, "--json")
         self.assertExit(r, 0)

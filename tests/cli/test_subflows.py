@@ -12,15 +12,6 @@ import time
 
 
 class Subflows(WeftTest):
-    def wait_for(self, pred, what, timeout=60):
-        end = time.time() + timeout
-        while time.time() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.05)
-        self.fail("timed out waiting for " + what)
-
     def runs(self):
         r = self.weft("runs", "--json")
         return r.json() if r.code == 0 else []
