@@ -4,6 +4,7 @@ with retry, a slow one (timeout), a large body (10 MiB cap), a redirect, a JSON
 API whose answer feeds the next step, methods/headers/query/json, expect,
 transport errors and non-http URLs."""
 from harness import WeftTest, main, ROOT
+import signal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import os
@@ -73,6 +74,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, '{"state":"done","result_url":"/results/7"}')
         if u.path == "/results/7":
             return self.send(200, json.dumps({"rows": 42, "format": u.query}))
+        if u.path == "/hang":  # the first call never answers in time (the engine is killed)
+            if count == 1:
+                time.sleep(30)
+            return self.send(200, '{"ok":true,"calls":%d}' % count)
         if u.path == "/notify":
             return self.send(202, "{}")
         if u.path == "/notfound":
@@ -294,6 +299,33 @@ class Http(WeftTest):
             for f in files:
                 with open(os.path.join(root, f), "rb") as fh:
                     self.assertNotIn(canary.encode(), fh.read(), os.path.join(root, f))
+
+    def test_sigkill_during_a_call_then_resume(self):
+        """The engine dies while a call is in flight: resume re-attempts it
+        (kind interrupted) and never calls again a step recorded as done."""
+        p = self.write("w.yaml", """
+            name: httpcrash
+            steps:
+              first: {http: {url: "BASE/job/1"}}
+              hang: {needs: first, http: {url: "BASE/hang"}}
+              after: {needs: hang, set: {calls: "${{ .steps.hang.outputs.body.calls }}"}}
+        """.replace("BASE", self.base))
+        proc = self.spawn("run", p)
+        self.wait_for(lambda: self.srv.counts.get("/hang"), "the call to /hang")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        rid = self.latest()["id"]
+        r = self.weft("resume", rid, "--json")
+        self.assertExit(r, 0)
+        j = r.json()
+        self.assertEqual(j["steps"]["hang"]["attempts"], 2)
+        self.assertEqual(j["steps"]["after"]["outputs"], {"calls": 2})
+        self.assertEqual(self.srv.counts["/job/1"], 1)
+        audit = [json.loads(l) for l in self.weft("audit", "export", rid).out.splitlines()]
+        kinds = [e["data"].get("error", {}).get("kind") for e in audit
+                 if e["kind"] == "attempt.finished"]
+        self.assertIn("interrupted", kinds)
+        self.assertExit(self.weft("audit", "verify"), 0)
 
     def test_retry_if_only_on_503(self):
         j = self.run_wf("""
