@@ -220,6 +220,7 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
     .started_at = e->started_at,
     .finished_at = e->finished_at,
     .iteration = (int)e->iteration,
+    .due_at = e->due_at,
   };
   struct rt_row *kept = rt_row_find(run, e->step, e->index);
   if (e->status == ENG_RUNNING) {

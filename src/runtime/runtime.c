@@ -764,6 +764,7 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
         .exit_code = s->has_exit_code ? s->exit_code : ENG_NO_EXIT,
         .error = e, .outputs = o,
         .started_at = s->started_at, .finished_at = s->finished_at,
+        .due_at = s->due_at,
       };
       rc = engine_restore_unit(run->eng, &u);
       json_decref(e);

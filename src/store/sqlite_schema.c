@@ -75,6 +75,10 @@ const char *const sq_migrations[] = {
   "  attempt INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,"
   "  at INTEGER NOT NULL,"
   "  PRIMARY KEY(run_id, step, idx, attempt, seq)) WITHOUT ROWID;",
+
+  /* 4: when a step in retry backoff or repeat delay is due, so that resume
+   * re-arms its timer at that time instead of starting it at once */
+  "ALTER TABLE steps ADD COLUMN due_at INTEGER;",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

@@ -15,7 +15,7 @@
 
 #define STEP_COLS                                                                    \
   "run_id, step, idx, status, attempts, exit_code, error, outputs, started_at, "     \
-  "finished_at, iteration, pid, pgid"
+  "finished_at, iteration, pid, pgid, due_at"
 
 static int bind_step(sqlite3_stmt *st, const struct store_step *x)
 {
@@ -41,6 +41,7 @@ static int bind_step(sqlite3_stmt *st, const struct store_step *x)
     sqlite3_bind_int(st, 13, x->pgid);
   else
     sqlite3_bind_null(st, 13);
+  sq_bind_time(st, 14, x->due_at);
   return 0;
 }
 
@@ -48,12 +49,12 @@ static sqlite3_stmt *step_put_stmt(struct sq *q)
 {
   return sq_stmt(q, SQ_STEP_PUT,
                  "INSERT INTO steps(" STEP_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                 "?10, ?11, ?12, ?13) ON CONFLICT(run_id, step, idx) DO UPDATE SET "
+                 "?10, ?11, ?12, ?13, ?14) ON CONFLICT(run_id, step, idx) DO UPDATE SET "
                  "status = excluded.status, attempts = excluded.attempts, "
                  "exit_code = excluded.exit_code, error = excluded.error, "
                  "outputs = excluded.outputs, started_at = excluded.started_at, "
                  "finished_at = excluded.finished_at, iteration = excluded.iteration, "
-                 "pid = excluded.pid, pgid = excluded.pgid");
+                 "pid = excluded.pid, pgid = excluded.pgid, due_at = excluded.due_at");
 }
 
 static int check_step(struct sq *q, const struct store_step *x)
@@ -123,6 +124,7 @@ static int step_from_row(sqlite3_stmt *st, struct store_step *x)
   x->iteration = sqlite3_column_int(st, 10);
   x->pid = sqlite3_column_int(st, 11);
   x->pgid = sqlite3_column_int(st, 12);
+  x->due_at = sqlite3_column_int64(st, 13);
   return oom ? WEFT_ENOMEM : 0;
 }
 

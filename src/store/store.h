@@ -99,6 +99,7 @@ struct store_step {
   int64_t started_at, finished_at;
   int iteration;        /* repeat: iterations done */
   int pid, pgid;        /* of the running attempt; 0 when none */
+  int64_t due_at;       /* retrying / repeat delay: when it is due; 0 when none */
 };
 
 /* One attempt of a step instance (attempt numbers start at 1). */

@@ -131,6 +131,30 @@ class Recovery(WeftTest):
                     self.assertGreaterEqual(count(name), 1)
         self.assertExit(self.weft("audit", "verify"), 0)
 
+    def test_backoff_keeps_its_due_time_across_sigkill(self):
+        p = self.write("w.yaml", """
+            name: backoff
+            steps:
+              s:
+                retry: {attempts: 2, delay: 3s, backoff: fixed}
+                run: '[ "$WEFT_ATTEMPT" = 2 ]'
+        """)
+        proc = self.spawn("run", p)
+        run = self.wait_for(self.latest, "the run")
+        self.wait_for(lambda: self.status(run["id"])["steps"]["s"]["status"] == "retrying",
+                      "the backoff")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        r = self.weft("resume", run["id"])
+        self.assertExit(r, 0)
+        audit = [json.loads(l) for l in self.weft("audit", "export", run["id"]).out.splitlines()]
+        ended = [e["at_ms"] for e in audit if e["kind"] == "attempt.finished"]
+        started = [e["at_ms"] for e in audit if e["kind"] == "attempt.started"]
+        self.assertEqual(len(started), 2)
+        # the second attempt waited out the recorded backoff, though the
+        # engine that armed it died
+        self.assertGreaterEqual(started[1] - ended[0], 3000)
+
     def test_cancel_from_another_process(self):
         p = self.write("w.yaml", """
             name: cancelme
