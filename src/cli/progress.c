@@ -124,6 +124,15 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf,
         (e->status == ENG_FAILED || e->status == ENG_RETRYING || e->status == ENG_CANCELLED))
       fprintf(o, ": %s", err_message(e->error));
     fputc('\n', o);
+    if (e->status == ENG_WAITING && wf->steps[e->step].kind == WF_APPROVAL) {
+      if (e->index >= 0)
+        fprintf(o, "%s %s[%d] waits for a decision: weft approvals; weft approve %s %s:%d\n",
+                run_id, wf->steps[e->step].id, e->index, run_id, wf->steps[e->step].id,
+                e->index);
+      else
+        fprintf(o, "%s %s waits for a decision: weft approvals; weft approve %s %s\n", run_id,
+                wf->steps[e->step].id, run_id, wf->steps[e->step].id);
+    }
   } else if (e->type == ENG_J_EXPAND) {
     fprintf(o, "%s %s expanded to %u instances\n", run_id, wf->steps[e->step].id, e->n);
   }
