@@ -224,8 +224,9 @@ static void handle_request(struct runtime *rt, const struct store_inbox *m)
   if (!run || run->finished)
     return;
   if (!strcmp(m->kind, "cancel")) {
+    if (!run->cancel_requested) /* resume may have applied it from the audit log */
+      engine_cancel(run->eng, wt_now_ms(), &run->fx);
     run->cancel_requested = true;
-    engine_cancel(run->eng, wt_now_ms(), &run->fx);
   } else if ((!strcmp(m->kind, "approve") || !strcmp(m->kind, "reject")) && m->step) {
     /* the deciding process validated and recorded the decision; the
      * executor re-reads the decisions (exec/approval.c) */
@@ -797,6 +798,18 @@ static int audit_now(struct runtime *rt, const char *run_id, const char *kind, j
   return rc;
 }
 
+/* Walks a run's audit entries: a cancel request not followed by a retry
+ * means the run must end cancelled. */
+static int cancel_owed_cb(void *ctx, const struct store_audit *e)
+{
+  bool *owed = ctx;
+  if (!strcmp(e->kind, "cancel.requested"))
+    *owed = true;
+  else if (!strcmp(e->kind, "run.retry"))
+    *owed = false;
+  return 0;
+}
+
 int rt_resume(struct runtime *rt, const char *run_id, char **err)
 {
   struct rt_run *run;
@@ -822,6 +835,14 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
     engine_start(run->eng, wt_now_ms(), &run->fx);
   } else {
     engine_restore_end(run->eng, wt_now_ms(), &run->fx);
+  }
+  /* a cancel the dead engine had taken (and maybe half applied) is not in
+   * the inbox any more: the audit log says whether one is owed */
+  bool owed = false;
+  store_audit_scan(rt->store, run->id, NULL, cancel_owed_cb, &owed);
+  if (owed && !run->cancel_requested) {
+    run->cancel_requested = true;
+    engine_cancel(run->eng, wt_now_ms(), &run->fx);
   }
   rt_arm_flush(rt);
   return 0;

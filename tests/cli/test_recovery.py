@@ -195,6 +195,33 @@ class Recovery(WeftTest):
         self.assertExit(r, 3)
         self.assertEqual(self.status(run["id"])["status"], "cancelled")
 
+    def test_cancel_taken_by_an_engine_that_died_is_finished_by_resume(self):
+        p = self.write("w.yaml", """
+            name: halfcancel
+            steps:
+              stubborn: {run: "trap '' TERM; sleep 300"}
+              next: {needs: stubborn, run: "true"}
+        """)
+        proc = self.spawn("run", p)
+        run = self.wait_for(self.latest, "the run")
+        self.wait_for(lambda: self.status(run["id"])["steps"]["stubborn"]["status"] == "running",
+                      "the step to run")
+        canceller = self.spawn("cancel", run["id"])
+        # the engine takes the request (the pending step is cancelled at once)
+        # and sends SIGTERM, which the step ignores; it dies during the 10 s
+        # grace, before the cancel completes
+        self.wait_for(lambda: self.status(run["id"])["steps"]["next"]["status"] == "cancelled",
+                      "the engine to take the cancel")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        canceller.kill()
+        canceller.wait()
+        r = self.weft("resume", run["id"])
+        self.assertExit(r, 3)
+        j = self.status(run["id"])
+        self.assertEqual(j["status"], "cancelled")
+        self.assertNotEqual(j["steps"]["next"]["status"], "succeeded")
+
     def test_ctrl_c_cancels_the_run(self):
         p = self.write("w.yaml", """
             name: ctrlc
