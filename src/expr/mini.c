@@ -20,6 +20,7 @@
 #include "expr/mini.h"
 #include "expr/internal.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -105,40 +106,6 @@ static bool ident_start(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c
 static bool ident_char(int c) { return ident_start(c) || (c >= '0' && c <= '9'); }
 static bool digit(int c) { return c >= '0' && c <= '9'; }
 
-/* Well-formed UTF-8 (as plain.c; jq replaces anything else). */
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i], cp, min;
-    size_t k;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      k = 1, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      k = 2, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      k = 3, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + k >= n)
-      return false;
-    cp = c & (0x3fu >> k);
-    for (size_t j = 1; j <= k; j++) {
-      unsigned d = s[i + j];
-      if ((d & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += k + 1;
-  }
-  return true;
-}
 
 /* The end of a string literal starting at s[i] == '"' that we accept (no
  * escapes, no control bytes), or 0. */
@@ -151,7 +118,7 @@ static size_t scan_string(const char *s, size_t len, size_t i)
       return 0;
     j++;
   }
-  if (j >= len || !utf8_ok((const unsigned char *)s + i + 1, j - i - 1))
+  if (j >= len || !utf8_valid((const unsigned char *)s + i + 1, j - i - 1))
     return 0;
   return j + 1;
 }

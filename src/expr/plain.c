@@ -18,45 +18,11 @@
  * index out of range is null, anything else is "Cannot index T with …". */
 #include "expr/internal.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    size_t k;
-    unsigned min;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      k = 1, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      k = 2, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      k = 3, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + k >= n)
-      return false;
-    unsigned cp = c & (0x3f >> k);
-    for (size_t j = 1; j <= k; j++) {
-      unsigned d = s[i + j];
-      if ((d & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += k + 1;
-  }
-  return true;
-}
 
 /* A string literal at s[i] == '"' usable as a key: returns the index after
  * the closing quote, or 0. */
@@ -69,7 +35,7 @@ static size_t parse_key_string(const char *s, size_t len, size_t i, size_t *kb, 
       return 0;
     j++;
   }
-  if (j >= len || !utf8_ok((const unsigned char *)s + i + 1, j - i - 1))
+  if (j >= len || !utf8_valid((const unsigned char *)s + i + 1, j - i - 1))
     return 0;
   *kb = i + 1;
   *kl = j - i - 1;

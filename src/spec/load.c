@@ -18,6 +18,7 @@
 
 #include "expr/expr.h"
 #include "util/err.h"
+#include "util/utf8.h"
 #include "util/sha256.h"
 
 static const char *const top_keys[] = {
@@ -384,36 +385,21 @@ static void sdefaults_free(struct sdefaults *d)
 }
 
 /* Offset of the first byte that is not part of valid UTF-8 (len when all
- * are), with its 1-based line and column. Overlongs, surrogates and code
- * points past U+10FFFF are invalid. */
+ * are), with its 1-based line and column (in characters). */
 static size_t utf8_invalid_at(const char *s, size_t len, int *line, int *col)
 {
-  const unsigned char *p = (const unsigned char *)s;
+  size_t bad = utf8_invalid_offset((const unsigned char *)s, len);
   *line = 1;
   *col = 1;
-  for (size_t i = 0; i < len;) {
-    unsigned c = p[i];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > len)
-      return i;
-    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-    for (size_t k = 1; k < n; k++) {
-      if ((p[i + k] & 0xc0) != 0x80)
-        return i;
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return i;
-    if (c == '\n') {
+  for (size_t i = 0; i < bad; i++) {
+    if (s[i] == '\n') {
       (*line)++;
       *col = 1;
-    } else {
+    } else if (((unsigned char)s[i] & 0xc0) != 0x80) {
       (*col)++;
     }
-    i += n;
   }
-  return len;
+  return bad;
 }
 
 int wf_load_string(const char *name, const char *src, size_t len, struct wf **out,

@@ -104,3 +104,16 @@ Test(err, every_code_has_text)
   cr_assert_str_eq(weft_strerror(0), "ok");
   cr_assert_str_eq(weft_strerror(12345), "unknown error");
 }
+
+#include "util/utf8.h"
+
+Test(utf8, well_formed_and_first_bad_offset)
+{
+  const unsigned char ok[] = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80";
+  cr_assert(utf8_valid(ok, sizeof ok - 1));
+  cr_assert_eq(utf8_invalid_offset((const unsigned char *)"ab\xea", 3), 2);       /* truncated */
+  cr_assert_eq(utf8_invalid_offset((const unsigned char *)"a\xc0\xaf", 3), 1);    /* overlong */
+  cr_assert_eq(utf8_invalid_offset((const unsigned char *)"\xed\xa0\x80", 3), 0); /* surrogate */
+  cr_assert_eq(utf8_invalid_offset((const unsigned char *)"x\xf4\x90\x80\x80", 5), 1); /* > U+10FFFF */
+  cr_assert_eq(utf8_invalid_offset((const unsigned char *)"abc", 3), 3);
+}
