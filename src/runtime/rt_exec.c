@@ -254,10 +254,14 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
     fail = "out of memory";
     goto out;
   }
-  if (mkdirs(logdir) != 0) {
-    snprintf(msg, sizeof msg, "cannot create %s: %s", logdir, strerror(errno));
-    fail = msg;
-    goto out;
+  /* once per run: a mkdir per path component per spawn showed in profiles */
+  if (!run->logdir_made) {
+    if (mkdirs(logdir) != 0) {
+      snprintf(msg, sizeof msg, "cannot create %s: %s", logdir, strerror(errno));
+      fail = msg;
+      goto out;
+    }
+    run->logdir_made = true;
   }
   size_t argc = e->argv ? json_array_size(e->argv) : 0;
   if (argc == 0) {

@@ -77,6 +77,7 @@ struct rt_run {
   struct rt_row *rows;   /* running units' rows (for pid/pgid) */
   bool finished;
   bool cancel_requested;
+  bool logdir_made;      /* logs/<run>/ exists (rt_exec.c) */
   /* sub-workflows (exec/subflow.h): a child run of a workflow step */
   struct rt_attempt *parent_att; /* the parent's attempt waiting for this run */
   struct rt_attempt *tool_att;   /* an agent's workflow tool waiting for this run
