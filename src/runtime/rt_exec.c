@@ -518,6 +518,9 @@ static void timer_arm(struct runtime *rt, struct rt_run *run, uint64_t token, in
   t->token = token;
   uv_timer_init(&rt->loop, &t->h);
   t->h.data = t;
+  /* the loop's cached time may be behind the clock: refresh it so the timer
+   * does not fire before `at` */
+  uv_update_time(&rt->loop);
   int64_t now = wt_now_ms();
   uv_timer_start(&t->h, on_engine_timer, (uint64_t)(at > now ? at - now : 0), 0);
   t->next = rt->timers;
