@@ -73,18 +73,9 @@ static void report(struct runtime *rt, struct rt_attempt *a, struct rt_run *chil
 static struct rt_attempt *new_attempt(struct runtime *rt, struct rt_run *run,
                                       const struct eng_effect *e)
 {
-  struct rt_attempt *a = calloc(1, sizeof *a);
-  if (!a || !(a->sub = calloc(1, sizeof *a->sub)))
+  struct rt_attempt *a = rt_attempt_add(rt, run, e, WF_WORKFLOW);
+  if (!(a->sub = calloc(1, sizeof *a->sub)))
     abort();
-  a->rt = rt;
-  a->run = run;
-  a->step = e->step;
-  a->index = e->index;
-  a->attempt = e->attempt;
-  a->kind = WF_WORKFLOW;
-  buf_init(&a->line, 0);
-  a->next = rt->attempts;
-  rt->attempts = a;
   return a;
 }
 

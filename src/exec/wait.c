@@ -83,9 +83,8 @@ void wait_event_start(struct runtime *rt, struct rt_run *run, const struct eng_e
                    "wait.event must be an event name (a string)", -1, 0);
     return;
   }
-  struct rt_attempt *a = calloc(1, sizeof *a);
   struct wait_event *w = calloc(1, sizeof *w);
-  if (!a || !w)
+  if (!w)
     abort();
   int64_t now = wt_now_ms();
   w->name = strdup(json_string_value(name));
@@ -98,16 +97,8 @@ void wait_event_start(struct runtime *rt, struct rt_run *run, const struct eng_e
    * start in the same tick as the last read) it reads from the first event,
    * filtered by time */
   w->cursor = rt->ev_cursor_at && w->since > rt->ev_cursor_at ? rt->ev_cursor : 0;
-  a->rt = rt;
-  a->run = run;
-  a->step = e->step;
-  a->index = e->index;
-  a->attempt = e->attempt;
-  a->kind = WF_WAIT;
+  struct rt_attempt *a = rt_attempt_add(rt, run, e, WF_WAIT);
   a->evw = w;
-  buf_init(&a->line, 0);
-  a->next = rt->attempts;
-  rt->attempts = a;
   if (ws->wait_timeout_ms > 0) {
     w->timeout = calloc(1, sizeof *w->timeout);
     if (!w->timeout)

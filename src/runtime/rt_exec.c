@@ -89,6 +89,24 @@ static void attempt_unlink(struct runtime *rt, struct rt_attempt *a)
     }
 }
 
+struct rt_attempt *rt_attempt_add(struct runtime *rt, struct rt_run *run,
+                                  const struct eng_effect *e, enum wf_kind kind)
+{
+  struct rt_attempt *a = calloc(1, sizeof *a);
+  if (!a)
+    abort();
+  a->rt = rt;
+  a->run = run;
+  a->step = e->step;
+  a->index = e->index;
+  a->attempt = e->attempt;
+  a->kind = kind;
+  buf_init(&a->line, 0);
+  a->next = rt->attempts;
+  rt->attempts = a;
+  return a;
+}
+
 static void attempt_free(struct rt_attempt *a)
 {
   free(a->label);
@@ -394,23 +412,14 @@ static void start_wait(struct runtime *rt, struct rt_run *run, const struct eng_
                    "the wait step has no duration or time", -1, 0);
     return;
   }
-  struct rt_attempt *a = calloc(1, sizeof *a);
   uv_timer_t *t = calloc(1, sizeof *t);
-  if (!a || !t)
+  if (!t)
     abort();
-  a->rt = rt;
-  a->run = run;
-  a->step = e->step;
-  a->index = e->index;
-  a->attempt = e->attempt;
-  a->kind = WF_WAIT;
+  struct rt_attempt *a = rt_attempt_add(rt, run, e, WF_WAIT);
   a->wait = t;
-  buf_init(&a->line, 0);
   uv_timer_init(&rt->loop, t);
   t->data = a;
   uv_timer_start(t, on_wait_fired, (uint64_t)(at > now ? at - now : 0), 0);
-  a->next = rt->attempts;
-  rt->attempts = a;
 }
 
 /* ---- approval steps (exec/approval.c) ------------------------------------ */
@@ -427,18 +436,7 @@ static void on_approval_done(void *ud, bool ok, const json_t *outputs, const cha
 
 static void start_approval(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
-  struct rt_attempt *a = calloc(1, sizeof *a);
-  if (!a)
-    abort();
-  a->rt = rt;
-  a->run = run;
-  a->step = e->step;
-  a->index = e->index;
-  a->attempt = e->attempt;
-  a->kind = WF_APPROVAL;
-  buf_init(&a->line, 0);
-  a->next = rt->attempts;
-  rt->attempts = a;
+  struct rt_attempt *a = rt_attempt_add(rt, run, e, WF_APPROVAL);
   /* the request (message, fields) is stored and shown: never a secret */
   json_t *body = masker_json(rt->masker, e->body);
   struct approval_ctx c = {.loop = &rt->loop, .store = rt->store, .run_id = run->id,

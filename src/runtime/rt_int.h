@@ -122,6 +122,10 @@ int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_ef
 void rt_rows_free(struct rt_run *run);
 struct rt_row *rt_row_find(struct rt_run *run, uint32_t step, int32_t index);
 
+/* rt_exec.c: a new attempt record for START effect e, linked into the
+ * runtime's list (aborts when out of memory: a lost attempt would hang the run). */
+struct rt_attempt *rt_attempt_add(struct runtime *rt, struct rt_run *run,
+                                  const struct eng_effect *e, enum wf_kind kind);
 /* rt_exec.c: perform one effect. */
 void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
 /* Queue an attempt result for the engine (consumes nothing; copies). */

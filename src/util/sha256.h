@@ -20,6 +20,9 @@ struct sha256 {
   size_t nblk;          /* bytes waiting in blk */
 };
 
+/* The 64 round constants of FIPS 180-4 (also used by the SHA-NI path in audit.c). */
+extern const uint32_t sha256_k[64];
+
 void sha256_init(struct sha256 *c);
 void sha256_update(struct sha256 *c, const void *data, size_t n);
 void sha256_final(struct sha256 *c, unsigned char out[SHA256_LEN]);
