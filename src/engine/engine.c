@@ -86,6 +86,7 @@ void engine_free(struct eng_run *r)
   free(r->st);
   free(r->ready);
   free(r->runq);
+  free(r->resv);
   json_decref(r->ctx_cache);
   json_decref(r->secrets);
   json_decref(r->event);

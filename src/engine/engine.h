@@ -132,6 +132,7 @@ enum eng_fx_type {
   ENG_FX_TIMER_ARM,   /* deliver ENG_EV_TIMER with token at `at` (ms) */
   ENG_FX_TIMER_CANCEL,
   ENG_FX_RUN_FINISHED,
+  ENG_FX_DONE,        /* (runtime) performed already: skip */
 };
 
 enum eng_kill_reason {
@@ -151,6 +152,9 @@ struct eng_effect {
   enum wf_kind kind;       /* START: the step's kind */
   enum eng_kill_reason reason; /* KILL */
   bool resumed;            /* START: re-attach to a waiting executor after restore */
+  bool early;              /* START: this attempt's reservation is durable
+                              (engine_reserve + engine_durable): the runtime
+                              may start it before committing this call's journal */
   uint64_t token;          /* TIMER_* */
   int64_t at;              /* TIMER_ARM: due time, ms */
   enum eng_run_status status; /* RUN_FINISHED */
@@ -169,6 +173,8 @@ enum eng_jtype {
   ENG_J_EXPAND,         /* for_each expanded: instances 0..n-1 exist, pending */
   ENG_J_ATTEMPT_START,
   ENG_J_ATTEMPT_END,
+  ENG_J_RESERVE,        /* attempt `attempts` of the unit may start before the
+                           commit that records it running (engine_reserve) */
 };
 
 #define ENG_NO_EXIT INT32_MIN
@@ -242,12 +248,30 @@ struct eng_saved_unit {
   int32_t exit_code;          /* ENG_NO_EXIT when none */
   const json_t *error, *outputs;
   int64_t started_at, finished_at, due_at;
+  uint32_t reserved;          /* the stored reservation (engine_reserve), 0 = none: a
+                                 pending unit with reserved == attempts + 1 may have
+                                 started that attempt, so it is restored as running */
 };
 int engine_restore_begin(const struct wf *wf, const struct eng_config *cfg,
                          enum eng_run_status status, int64_t started_at,
                          struct eng_run **out);
 int engine_restore_unit(struct eng_run *run, const struct eng_saved_unit *row);
 int engine_restore_end(struct eng_run *run, int64_t now, struct eng_effects *fx);
+
+/* Reservations (durable dispatch). A program step's process must not start
+ * before a durable record says it may have started. Normally that record is
+ * the running transition, committed before the START effect is performed;
+ * then every start waits for a commit (one fsync). engine_reserve() journals
+ * ENG_J_RESERVE for the units that will take the next free slots (at most
+ * max_parallel, in start order), tagged with the caller's commit number; once
+ * that commit is durable the runtime calls engine_durable(run, tag). When such a unit starts later, its START effect
+ * has `early` set: the reservation already is the durable record, so the
+ * runtime may start the process at once and commit the running transition
+ * with the next batch. Recovery treats a pending unit whose stored
+ * reservation is attempts + 1 as running (re-attempted, kind interrupted). */
+int engine_reserve(struct eng_run *run, int64_t now, uint64_t tag, struct eng_effects *fx);
+/* Reservations tagged <= tag are durable. */
+void engine_durable(struct eng_run *run, uint64_t tag);
 
 /* ---- reading state (borrowed results, valid until the next call) ------- */
 

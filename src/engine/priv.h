@@ -25,6 +25,8 @@ enum {
   UF_TIMER = 4,     /* a timer for this unit is armed (timeout/backoff/delay) */
   UF_QUEUED = 8,    /* in its step's start queue */
   UF_KILL_SHIFT = 4, /* 2 bits: enum eng_kill_reason of a kill in flight */
+  UF_RESV = 64,     /* reserved (engine_reserve): attempts + 1 may start early */
+  UF_RESV_DUR = 128, /* ... and that reservation is committed (engine_durable) */
 };
 #define UF_KILL_MASK (3u << UF_KILL_SHIFT)
 
@@ -66,6 +68,7 @@ struct eng_step {
   bool kept;             /* engine_retry kept the instances: resume, don't re-expand */
   bool skip_failed;       /* skipped because a need failed (not by a false `if` alone) */
   uint8_t body_exprs;     /* 0 not yet known, 1 the body has no ${{ }}, 2 it has some */
+  uint8_t start_exprs;    /* the same for all a start renders (body, env, cwd) */
   json_t *items;          /* for_each array, or NULL for an integer count */
   json_t *outputs;        /* plain step outputs; for_each: cached array */
   json_t *view;           /* cached {status, outputs, ...} for contexts */
@@ -110,6 +113,9 @@ struct eng_run {
   json_t *ctx_cache;      /* the last instance context, reused while gen holds */
   uint32_t ctx_step;
   uint64_t ctx_gen;
+
+  struct eng_resv { uint32_t unit, attempt; uint64_t tag; } *resv; /* not yet durable */
+  uint32_t n_resv, cap_resv;
 
   struct eng_effects *fx; /* of the current call */
   int64_t now;

@@ -61,8 +61,14 @@ int engine_restore_unit(struct eng_run *r, const struct eng_saved_unit *row)
       return 0; /* left over from before a retry reset the step: ignored */
     u = st->first + (uint32_t)row->index;
   }
-  raw_set(r, u, row->status);
-  r->u.attempts[u] = (uint16_t)(row->attempts > UINT16_MAX ? UINT16_MAX : row->attempts);
+  enum eng_status status = row->status;
+  uint32_t attempts = row->attempts;
+  if (status == ENG_PENDING && row->reserved && row->reserved == attempts + 1) {
+    status = ENG_RUNNING; /* its process may have started: interrupted below */
+    attempts = row->reserved;
+  }
+  raw_set(r, u, status);
+  r->u.attempts[u] = (uint16_t)(attempts > UINT16_MAX ? UINT16_MAX : attempts);
   r->u.round0[u] = 0;
   r->u.iteration[u] = row->iteration;
   if (row->iteration > 1 && r->u.attempts[u])

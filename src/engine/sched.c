@@ -228,9 +228,23 @@ int eng_start_unit(struct eng_run *r, uint32_t u)
   e->index = unit_index(r, u);
   e->attempt = r->u.attempts[u];
   e->kind = ws->kind;
+  e->early = (r->u.flags[u] & (UF_RESV | UF_RESV_DUR)) == (UF_RESV | UF_RESV_DUR);
+  r->u.flags[u] &= (uint8_t)~(UF_RESV | UF_RESV_DUR);
   engine_idem_key(r, s, e->index, e->idem_key, sizeof e->idem_key);
-  if ((rc = ctx_build(r, s, u, NULL, &ctx)))
+  /* a start with no ${{ }} in what it renders needs no context (building one
+   * is most of a literal command's cost in the engine) */
+  if (!st->start_exprs)
+    st->start_exprs = (ws->body && tmpl_has_expr(ws->body)) ||
+                              (ws->env && tmpl_has_expr(ws->env)) ||
+                              (ws->cwd && tmpl_has_expr(ws->cwd))
+                          ? 2
+                          : 1;
+  if (st->start_exprs == 1)
+    ctx = json_object();
+  else if ((rc = ctx_build(r, s, u, NULL, &ctx)))
     return rc;
+  if (!ctx)
+    return WEFT_ENOMEM;
   rc = ctx_render_start(r, s, u, ctx, e, &msg);
   json_decref(ctx);
   if (rc) {

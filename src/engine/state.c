@@ -213,6 +213,8 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
     assert(!"step transition not allowed");
     return WEFT_ESTATE;
   }
+  if (to != ENG_PENDING) /* started, skipped or cancelled: a reservation is spent */
+    U->flags[u] &= (uint8_t)~(UF_RESV | UF_RESV_DUR);
   uint32_t s = U->step[u];
   bool leaf = unit_is_leaf(r, u);
   if (leaf) {

@@ -78,6 +78,11 @@ int engine_trace_jent(const struct eng_run *r, const struct eng_jent *e, char *o
     add_unit(&l, r, e->step, -1);
     add(&l, " expanded n=%u", e->n);
     break;
+  case ENG_J_RESERVE:
+    add(&l, "reserve ");
+    add_unit(&l, r, e->step, e->index);
+    add(&l, " attempt=%u", e->attempts);
+    break;
   case ENG_J_UNIT:
     add(&l, "step ");
     add_unit(&l, r, e->step, e->index);
@@ -124,6 +129,8 @@ int engine_trace_fx(const struct eng_run *r, const struct eng_effect *e, char *o
     add(&l, "%s ", e->resumed ? "resume" : "start");
     add_unit(&l, r, e->step, e->index);
     add(&l, " attempt=%u", e->attempt);
+    if (e->early)
+      add(&l, " early");
     if (e->argv)
       add_json(&l, "argv", e->argv);
     if (e->env && json_object_size(e->env))

@@ -88,6 +88,59 @@ static int path_lookup(const char *file, const char *const *envp, const char *cw
   return err;
 }
 
+/* PATH lookups are remembered, as shells do (`hash`): a thousand steps of
+ * the same program cost one search of PATH, not ten stat() calls each. Only
+ * for a PATH of absolute folders (a relative one depends on the step's cwd);
+ * an entry whose file is gone (spawn fails) is dropped and looked up again.
+ * Spawns happen on the loop thread only. */
+#define PATH_CACHE 32
+static struct {
+  char *path_env, *name, *resolved;
+} path_cache[PATH_CACHE];
+static unsigned path_cache_next;
+
+static bool path_all_absolute(const char *path)
+{
+  for (const char *p = path;; p++) {
+    if (*p != '/')
+      return false;
+    p = strchr(p, ':');
+    if (!p)
+      return true;
+  }
+}
+
+static const char *cache_get(const char *path_env, const char *name)
+{
+  for (unsigned i = 0; i < PATH_CACHE; i++)
+    if (path_cache[i].name && !strcmp(path_cache[i].name, name) &&
+        !strcmp(path_cache[i].path_env, path_env))
+      return path_cache[i].resolved;
+  return NULL;
+}
+
+static void cache_drop(const char *name)
+{
+  for (unsigned i = 0; i < PATH_CACHE; i++)
+    if (path_cache[i].name && !strcmp(path_cache[i].name, name)) {
+      free(path_cache[i].path_env), free(path_cache[i].name), free(path_cache[i].resolved);
+      path_cache[i].path_env = path_cache[i].name = path_cache[i].resolved = NULL;
+    }
+}
+
+static void cache_put(const char *path_env, const char *name, const char *resolved)
+{
+  unsigned i = path_cache_next++ % PATH_CACHE;
+  free(path_cache[i].path_env), free(path_cache[i].name), free(path_cache[i].resolved);
+  path_cache[i].path_env = strdup(path_env);
+  path_cache[i].name = strdup(name);
+  path_cache[i].resolved = strdup(resolved);
+  if (!path_cache[i].path_env || !path_cache[i].name || !path_cache[i].resolved) {
+    free(path_cache[i].path_env), free(path_cache[i].name), free(path_cache[i].resolved);
+    path_cache[i].path_env = path_cache[i].name = path_cache[i].resolved = NULL;
+  }
+}
+
 int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
 {
   posix_spawn_file_actions_t fa;
@@ -95,14 +148,25 @@ int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
   char resolved[PATH_MAX];
   char **sh_argv = NULL;
   const char *const *envp = a->envp ? a->envp : (const char *const *)environ;
+  bool cached = false;
   int rc;
 
   if (strchr(a->argv[0], '/')) {
     if (strlen(a->argv[0]) >= sizeof resolved)
       return ENAMETOOLONG;
     strcpy(resolved, a->argv[0]);
-  } else if ((rc = path_lookup(a->argv[0], envp, a->cwd, resolved, sizeof resolved))) {
-    return rc;
+  } else {
+    const char *path_env = env_get(envp, "PATH");
+    bool cacheable = path_env && path_all_absolute(path_env);
+    const char *hit = cacheable ? cache_get(path_env, a->argv[0]) : NULL;
+    if (hit && strlen(hit) < sizeof resolved) {
+      strcpy(resolved, hit);
+      cached = true;
+    } else if ((rc = path_lookup(a->argv[0], envp, a->cwd, resolved, sizeof resolved))) {
+      return rc;
+    } else if (cacheable) {
+      cache_put(path_env, a->argv[0], resolved);
+    }
   }
 
   if ((rc = posix_spawn_file_actions_init(&fa)))
@@ -138,6 +202,11 @@ int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
     goto out;
 
   rc = posix_spawn(pid, resolved, &fa, &at, (char *const *)a->argv, (char *const *)envp);
+  if (cached && (rc == ENOENT || rc == EACCES)) { /* moved or removed since: search again */
+    cache_drop(a->argv[0]);
+    if (path_lookup(a->argv[0], envp, a->cwd, resolved, sizeof resolved) == 0)
+      rc = posix_spawn(pid, resolved, &fa, &at, (char *const *)a->argv, (char *const *)envp);
+  }
   if (rc == ENOEXEC) {
     size_t n = 0;
     while (a->argv[n])

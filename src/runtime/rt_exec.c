@@ -124,6 +124,18 @@ static struct rt_attempt *attempt_find(struct runtime *rt, struct rt_run *run, u
   return NULL;
 }
 
+void rt_note_pid_row(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
+{
+  struct rt_attempt *a = attempt_find(rt, run, step, index);
+  struct rt_row *row = rt_row_find(run, step, index);
+  if (a && a->proc && row && proc_pid(a->proc) > 0) {
+    row->row.pid = proc_pid(a->proc);
+    row->row.pgid = proc_pgid(a->proc);
+    row->dirty = true;
+    rt_note_pid(rt);
+  }
+}
+
 /* ---- program steps ------------------------------------------------------ */
 
 static void flush_line(struct rt_attempt *a, bool all)
@@ -334,14 +346,9 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
   }
   a->next = rt->attempts;
   rt->attempts = a;
-  /* remember the process group durably (next commit) for crash recovery */
-  struct rt_row *row = rt_row_find(run, e->step, e->index);
-  if (row && proc_pid(a->proc) > 0) {
-    row->row.pid = proc_pid(a->proc);
-    row->row.pgid = proc_pgid(a->proc);
-    row->dirty = true;
-    rt_note_pid(rt);
-  }
+  /* remember the process group durably (next commit) for crash recovery;
+   * an early start's row is written after it (runtime.c notes it then) */
+  rt_note_pid_row(rt, run, e->step, e->index);
   a = NULL;
 out:
   if (fail)
@@ -590,5 +597,6 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
     if (run->tool_att)
       rt_tool_child_finished(rt, run);
     break;
+  case ENG_FX_DONE: break;
   }
 }

@@ -14,6 +14,7 @@
 #include "exec/approval.h"
 #include "exec/proc.h"
 #include "runtime/runtime.h"
+#include "runtime/rt_sync.h"
 #include "util/buf.h"
 #include "util/secrets.h"
 
@@ -55,6 +56,16 @@ struct rt_row {
   struct rt_row *next;
   struct store_step row; /* owned strings */
   bool dirty;            /* write it at the next commit */
+};
+
+/* One run's journal and effects of a commit, kept until that commit is
+ * durable (rt_sync.c); then the observers see the journal and the effects
+ * are performed, in commit order. */
+struct rt_batch {
+  struct rt_batch *next;
+  uint64_t seq;          /* the commit */
+  struct rt_run *run;
+  struct eng_effects fx;
 };
 
 /* A result to feed to the engine after the current effects are done. */
@@ -104,6 +115,11 @@ struct runtime {
   bool handles_open;
   bool flush_armed;
   bool store_failed;
+  bool early_start;      /* durable dispatch (engine_reserve); WEFT_NO_EARLY_START=1 turns it off */
+  struct rt_sync *sync;  /* commits made durable by rt_sync.c; NULL: by the store itself */
+  uint64_t commit_seq;   /* commits so far */
+  uint64_t durable_seq;  /* ... of which durable */
+  struct rt_batch *batches, **batches_tail; /* waiting for their commit to be durable */
   int interrupts;
   int pid;
   int64_t pstart;
@@ -142,6 +158,9 @@ void rt_http_close(struct runtime *rt);
  * says it belongs to run_id; returns how many groups. */
 int rt_kill_run_processes(const char *run_id, int grace_ms);
 void rt_arm_flush(struct runtime *rt);
+/* rt_exec.c: the running row of (step, index) gets its attempt's pid and
+ * process group (written with the next commit). */
+void rt_note_pid_row(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index);
 /* A row learned a pid: make sure it is committed soon. */
 void rt_note_pid(struct runtime *rt);
 /* runtime.c: rt_start() with a parent (parent_id NULL: none); *run_out (may

@@ -310,6 +310,10 @@ int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_ef
     case ENG_J_EXPAND: rc = write_expand(rt, run, e); break;
     case ENG_J_ATTEMPT_START:
     case ENG_J_ATTEMPT_END: rc = write_attempt(rt, run, e); break;
+    case ENG_J_RESERVE:
+      rc = store_step_reserve(rt->store, run->id, run->wf->steps[e->step].id, e->index,
+                              (int)e->attempts);
+      break;
     }
   }
   return rc;

@@ -77,7 +77,7 @@ struct rt_run *rt_run_find(struct runtime *rt, const char *id) { return run_find
 
 static bool all_done(struct runtime *rt)
 {
-  if (rt->attempts || rt->pending)
+  if (rt->attempts || rt->pending || rt->batches)
     return false;
   for (size_t i = 0; i < rt->n_runs; i++)
     if (!rt->runs[i]->finished)
@@ -95,6 +95,7 @@ static void close_handles(struct runtime *rt)
   uv_close((uv_handle_t *)&rt->poll, NULL);
   uv_close((uv_handle_t *)&rt->sigint, NULL);
   uv_close((uv_handle_t *)&rt->pid_timer, NULL);
+  rt_sync_close_handle(rt->sync);
 }
 
 /* Journal or effects to commit. Rows that only learned a pid ride along with
@@ -150,6 +151,69 @@ static bool run_ended(const struct rt_run *run)
   return st == ENG_RUN_SUCCEEDED || st == ENG_RUN_FAILED || st == ENG_RUN_CANCELLED;
 }
 
+static void store_failed(struct runtime *rt)
+{
+  fprintf(stderr, "weft: the store failed: %s; runs stay resumable (`weft resume`)\n",
+          store_errmsg(rt->store));
+  if (store_in_tx(rt->store))
+    store_rollback(rt->store);
+  rt->store_failed = true;
+  uv_stop(&rt->loop);
+}
+
+/* Performs, in order, the batches whose commit is durable. */
+static void perform_durable(struct runtime *rt)
+{
+  bool any = false;
+  while (rt->batches && rt->batches->seq <= rt->durable_seq) {
+    struct rt_batch *b = rt->batches;
+    rt->batches = b->next;
+    if (!rt->batches)
+      rt->batches_tail = &rt->batches;
+    struct rt_run *run = b->run;
+    engine_durable(run->eng, b->seq);
+    if (rt->o.obs.on_journal)
+      for (size_t k = 0; k < b->fx.nj; k++)
+        rt->o.obs.on_journal(rt->o.obs.ud, run->id, run->wf, run->eng, &b->fx.j[k]);
+    for (size_t k = 0; k < b->fx.n; k++)
+      rt_effect(rt, run, &b->fx.v[k]);
+    engine_fx_free(&b->fx);
+    free(b);
+    any = true;
+  }
+  if (any && rt->o.obs.on_tick)
+    rt->o.obs.on_tick(rt->o.obs.ud);
+}
+
+/* the sync thread made more commits durable */
+static void on_synced(void *ud)
+{
+  struct runtime *rt = ud;
+  int err = 0;
+  uint64_t done = rt_sync_done(rt->sync, &err);
+  if (err) {
+    if (!rt->store_failed) {
+      fprintf(stderr, "weft: cannot sync the store: %s; runs stay resumable (`weft resume`)\n",
+              strerror(err));
+      rt->store_failed = true;
+      uv_stop(&rt->loop);
+    }
+    return;
+  }
+  if (done > rt->durable_seq)
+    rt->durable_seq = done;
+  perform_durable(rt);
+  rt_arm_flush(rt); /* the effects may have queued results; ends the loop when all is done */
+}
+
+static bool procs_in_flight(const struct runtime *rt)
+{
+  for (const struct rt_attempt *a = rt->attempts; a; a = a->next)
+    if (a->proc)
+      return true;
+  return false;
+}
+
 static void flush(struct runtime *rt)
 {
   if (rt->store_failed)
@@ -168,10 +232,29 @@ static void flush(struct runtime *rt)
     /* runs added by this tick's effects (sub-workflows) have uncommitted
      * journals: their turn comes in the next round */
     size_t n_committed = rt->n_runs;
+    uint64_t seq = rt->commit_seq + 1;
+    int64_t now = wt_now_ms();
     for (size_t i = 0; i < rt->n_runs && !rc; i++) {
       struct rt_run *run = rt->runs[i];
+      /* the units that take the next free slots: durable with this commit */
+      if (!run->finished && rt->early_start)
+        engine_reserve(run->eng, now, seq, &run->fx);
+      /* starts whose reservation an earlier commit made durable need not
+       * wait for this one: the process runs while we commit */
+      bool early = false;
+      for (size_t k = 0; k < run->fx.n; k++) {
+        struct eng_effect *e = &run->fx.v[k];
+        if (e->type == ENG_FX_START && e->early) {
+          rt_effect(rt, run, e);
+          e->type = ENG_FX_DONE;
+          early = true;
+        }
+      }
       rt_mask_fx(rt, run); /* secrets never reach the store or the screen */
       rc = rt_journal_write(rt, run, &run->fx);
+      for (size_t k = 0; early && k < run->fx.n; k++) /* their rows exist now */
+        if (run->fx.v[k].type == ENG_FX_DONE)
+          rt_note_pid_row(rt, run, run->fx.v[k].step, run->fx.v[k].index);
       /* a run that ended gives up ownership in the same transaction */
       if (!rc && run->row.owner_pid && run_ended(run)) {
         rc = store_run_release(rt->store, run->id);
@@ -183,27 +266,38 @@ static void flush(struct runtime *rt)
     rt->rows_due = false;
     uv_timer_stop(&rt->pid_timer);
     if (rc) {
-      fprintf(stderr, "weft: the store failed: %s; runs stay resumable (`weft resume`)\n",
-              store_errmsg(rt->store));
-      if (store_in_tx(rt->store))
-        store_rollback(rt->store);
-      rt->store_failed = true;
-      uv_stop(&rt->loop);
+      store_failed(rt);
       return;
     }
+    rt->commit_seq = seq;
     for (size_t i = 0; i < n_committed; i++) {
       struct rt_run *run = rt->runs[i];
-      if (rt->o.obs.on_journal)
-        for (size_t k = 0; k < run->fx.nj; k++)
-          rt->o.obs.on_journal(rt->o.obs.ud, run->id, run->wf, run->eng, &run->fx.j[k]);
-      struct eng_effects cur = run->fx;
+      struct rt_batch *b = calloc(1, sizeof *b);
+      if (!b)
+        abort(); /* the effects cannot be dropped: the run would hang */
+      b->seq = seq;
+      b->run = run;
+      b->fx = run->fx;
       engine_fx_init(&run->fx);
-      for (size_t k = 0; k < cur.n; k++)
-        rt_effect(rt, run, &cur.v[k]);
-      engine_fx_free(&cur);
+      *rt->batches_tail = b;
+      rt->batches_tail = &b->next;
     }
-    if (rt->o.obs.on_tick)
-      rt->o.obs.on_tick(rt->o.obs.ud);
+    if (!rt->sync) {
+      rt->durable_seq = seq; /* the store synced inside the commit */
+    } else {
+      /* with no process in flight nothing can happen during the sync: do it
+       * here; otherwise the thread syncs while the loop goes on */
+      if (rt_sync_request(rt->sync, seq, !procs_in_flight(rt)) != 0) {
+        fprintf(stderr, "weft: cannot sync the store; runs stay resumable (`weft resume`)\n");
+        rt->store_failed = true;
+        uv_stop(&rt->loop);
+        return;
+      }
+      uint64_t done = rt_sync_done(rt->sync, NULL);
+      if (done > rt->durable_seq)
+        rt->durable_seq = done;
+    }
+    perform_durable(rt);
   }
   for (size_t i = 0; i < rt->n_runs; i++) {
     struct rt_run *run = rt->runs[i];
@@ -326,6 +420,9 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
     rt->o.default_parallel = (int)(cores > 0 ? cores * 2 : 2);
   }
   rt->pending_tail = &rt->pending;
+  rt->batches_tail = &rt->batches;
+  const char *no_early = getenv("WEFT_NO_EARLY_START");
+  rt->early_start = !(no_early && *no_early && strcmp(no_early, "0"));
   rt->pid = (int)getpid();
   store_proc_start(rt->pid, &rt->pstart);
   size_t n = 0;
@@ -353,6 +450,20 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   uv_signal_init(&rt->loop, &rt->sigint);
   rt->sigint.data = rt;
   uv_signal_start(&rt->sigint, on_sigint, SIGINT);
+  /* commits become durable through rt_sync.c (off the loop while processes
+   * run); without it (an in-memory store) the store syncs in every commit */
+  char *sync_path = NULL;
+  if (store_defer_sync(rt->store, &sync_path) == 0 &&
+      rt_sync_new(&rt->loop, sync_path, on_synced, rt, &rt->sync) != 0) {
+    free(sync_path);
+    uv_loop_close(&rt->loop);
+    for (size_t i = 0; i < rt->n_env_base; i++)
+      free(rt->env_base[i]);
+    free(rt->env_base);
+    free(rt);
+    return WEFT_EIO;
+  }
+  free(sync_path);
   rt->handles_open = true;
   *out = rt;
   return 0;
@@ -383,6 +494,13 @@ void rt_free(struct runtime *rt)
     rt_timers_cancel_run(rt, rt->runs[i]);
   uv_run(&rt->loop, UV_RUN_NOWAIT);
   uv_loop_close(&rt->loop);
+  rt_sync_free(rt->sync); /* syncs what was written after the last durable commit */
+  while (rt->batches) { /* the store failed before they were durable */
+    struct rt_batch *b = rt->batches;
+    rt->batches = b->next;
+    engine_fx_free(&b->fx);
+    free(b);
+  }
   for (size_t i = 0; i < rt->n_runs; i++)
     run_free(rt->runs[i]);
   free(rt->runs);
@@ -766,6 +884,9 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
         .error = e, .outputs = o,
         .started_at = s->started_at, .finished_at = s->finished_at,
         .due_at = s->due_at,
+        /* a reserved attempt may have started (engine_reserve); not after a
+         * finished run, which `weft retry` restores */
+        .reserved = for_retry ? 0 : (uint32_t)(s->reserved > 0 ? s->reserved : 0),
       };
       rc = engine_restore_unit(run->eng, &u);
       json_decref(e);

@@ -77,6 +77,7 @@ static int f_commit(struct store *s)
 }
 
 static int f_rollback(struct store *s) { return store_rollback(INNER); }
+static int f_defer_sync(struct store *s, char **path) { return store_defer_sync(INNER, path); }
 static bool f_in_tx(struct store *s) { return store_in_tx(INNER); }
 
 static int f_workflow_put(struct store *s, const char *name, const char *path, const char *source,
@@ -122,6 +123,11 @@ static int f_heartbeat(struct store *s, int pid, int64_t start, int64_t now)
 
 static int f_step_put(struct store *s, const struct store_step *x) { WRITE(store_step_put(INNER, x)); }
 
+static int f_step_reserve(struct store *s, const char *run_id, const char *step, int index,
+                          int attempt)
+{
+  WRITE(store_step_reserve(INNER, run_id, step, index, attempt));
+}
 static int f_step_put_many(struct store *s, const struct store_step *v, size_t n)
 {
   WRITE(store_step_put_many(INNER, v, n));
@@ -222,6 +228,7 @@ static const struct store_ops fault_ops = {
   .errmsg = f_errmsg,
   .begin = f_begin,
   .commit = f_commit,
+  .defer_sync = f_defer_sync,
   .rollback = f_rollback,
   .in_tx = f_in_tx,
   .workflow_put = f_workflow_put,
@@ -235,6 +242,7 @@ static const struct store_ops fault_ops = {
   .heartbeat = f_heartbeat,
   .step_put = f_step_put,
   .step_put_many = f_step_put_many,
+  .step_reserve = f_step_reserve,
   .step_get = f_step_get,
   .step_list = f_step_list,
   .step_list_waiting = f_step_list_waiting,

@@ -33,6 +33,7 @@ enum sq_stmt_id {
   SQ_HEARTBEAT,
   SQ_STEP_PUT,
   SQ_STEP_GET,
+  SQ_STEP_RESERVE,
   SQ_STEP_LIST_RUN,
   SQ_STEP_LIST_STEP,
   SQ_STEP_LIST_WAITING,
@@ -129,6 +130,7 @@ int sq_run_release(struct store *s, const char *run_id);
 int sq_heartbeat(struct store *s, int pid, int64_t start, int64_t now);
 int sq_step_put(struct store *s, const struct store_step *st);
 int sq_step_put_many(struct store *s, const struct store_step *v, size_t n);
+int sq_step_reserve(struct store *s, const char *run_id, const char *step, int index, int attempt);
 int sq_step_get(struct store *s, const char *run_id, const char *step, int index,
                 struct store_step *out);
 int sq_step_list(struct store *s, const char *run_id, const char *step, struct store_step **out,

@@ -79,6 +79,10 @@ const char *const sq_migrations[] = {
   /* 4: when a step in retry backoff or repeat delay is due, so that resume
    * re-arms its timer at that time instead of starting it at once */
   "ALTER TABLE steps ADD COLUMN due_at INTEGER;",
+
+  /* 5: durable dispatch: the attempt a pending step instance may start before
+   * its running transition is committed (engine_reserve in engine.h) */
+  "ALTER TABLE steps ADD COLUMN reserved INTEGER;",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

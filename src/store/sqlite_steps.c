@@ -17,6 +17,9 @@
   "run_id, step, idx, status, attempts, exit_code, error, outputs, started_at, "     \
   "finished_at, iteration, pid, pgid, due_at"
 
+/* what is read: the written columns, then the reservation */
+#define STEP_READ_COLS STEP_COLS ", reserved"
+
 static int bind_step(sqlite3_stmt *st, const struct store_step *x)
 {
   sq_bind_text(st, 1, x->run_id);
@@ -107,6 +110,32 @@ int sq_step_put_many(struct store *s, const struct store_step *v, size_t n)
   return rc;
 }
 
+int sq_step_reserve(struct store *s, const char *run_id, const char *step, int index, int attempt)
+{
+  struct sq *q = sq_of(s);
+  bool own;
+  if (!run_id || !step)
+    return sq_failf(q, WEFT_EINVAL, "store: a reservation needs a run and a step id");
+  int rc = sq_tx_begin(q, &own);
+  if (rc)
+    return rc;
+  sqlite3_stmt *st = sq_stmt(q, SQ_STEP_RESERVE,
+                             "INSERT INTO steps(run_id, step, idx, status, reserved) "
+                             "VALUES(?1, ?2, ?3, 'pending', ?4) ON CONFLICT(run_id, step, idx) "
+                             "DO UPDATE SET reserved = excluded.reserved");
+  if (!st) {
+    rc = WEFT_ESTORE;
+    goto out;
+  }
+  sq_bind_text(st, 1, run_id);
+  sq_bind_text(st, 2, step);
+  sqlite3_bind_int(st, 3, index);
+  sqlite3_bind_int(st, 4, attempt);
+  rc = sq_exec(q, st, "reserve step");
+out:
+  return sq_tx_end(q, own, rc);
+}
+
 static int step_from_row(sqlite3_stmt *st, struct store_step *x)
 {
   int oom = 0;
@@ -125,6 +154,7 @@ static int step_from_row(sqlite3_stmt *st, struct store_step *x)
   x->pid = sqlite3_column_int(st, 11);
   x->pgid = sqlite3_column_int(st, 12);
   x->due_at = sqlite3_column_int64(st, 13);
+  x->reserved = sqlite3_column_int(st, 14);
   return oom ? WEFT_ENOMEM : 0;
 }
 
@@ -159,7 +189,7 @@ int sq_step_get(struct store *s, const char *run_id, const char *step, int index
   struct step_vec sv = {0};
   memset(out, 0, sizeof *out);
   sqlite3_stmt *st = sq_stmt(q, SQ_STEP_GET,
-                             "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 AND step = ?2 "
+                             "SELECT " STEP_READ_COLS " FROM steps WHERE run_id = ?1 AND step = ?2 "
                              "AND idx = ?3");
   if (!st)
     return WEFT_ESTORE;
@@ -189,10 +219,10 @@ int sq_step_list(struct store *s, const char *run_id, const char *step, struct s
   *n = 0;
   if (step)
     st = sq_stmt(q, SQ_STEP_LIST_STEP,
-                 "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 AND step = ?2 ORDER BY idx");
+                 "SELECT " STEP_READ_COLS " FROM steps WHERE run_id = ?1 AND step = ?2 ORDER BY idx");
   else
     st = sq_stmt(q, SQ_STEP_LIST_RUN,
-                 "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY step, idx");
+                 "SELECT " STEP_READ_COLS " FROM steps WHERE run_id = ?1 ORDER BY step, idx");
   if (!st)
     return WEFT_ESTORE;
   sq_bind_text(st, 1, run_id);
@@ -216,7 +246,7 @@ int sq_step_list_waiting(struct store *s, struct store_step **out, size_t *n)
   *n = 0;
   /* the literal 'waiting' lets SQLite use the partial index steps_waiting */
   sqlite3_stmt *st = sq_stmt(q, SQ_STEP_LIST_WAITING,
-                             "SELECT " STEP_COLS " FROM steps WHERE status = 'waiting' "
+                             "SELECT " STEP_READ_COLS " FROM steps WHERE status = 'waiting' "
                              "ORDER BY run_id, step, idx");
   if (!st)
     return WEFT_ESTORE;

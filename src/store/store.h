@@ -100,6 +100,8 @@ struct store_step {
   int iteration;        /* repeat: iterations done */
   int pid, pgid;        /* of the running attempt; 0 when none */
   int64_t due_at;       /* retrying / repeat delay: when it is due; 0 when none */
+  int reserved;         /* read only: the attempt reserved by step_reserve (0: none);
+                           it counts while the row is pending with attempts + 1 == it */
 };
 
 /* One attempt of a step instance (attempt numbers start at 1). */
@@ -181,6 +183,11 @@ struct store_ops {
   int (*commit)(struct store *s);
   int (*rollback)(struct store *s);
   bool (*in_tx)(struct store *s);
+  /* Commits of this connection stop waiting for the disk: the caller makes
+   * them durable itself by syncing the file *sync_path names (malloc'd), in
+   * commit order, before anything depends on them (runtime/rt_sync.c).
+   * WEFT_ESTATE when the backend cannot. */
+  int (*defer_sync)(struct store *s, char **sync_path);
 
   /* Stores the definition if it is new (hash = sha256 of source) and then
    * appends a "definition" audit entry. hash_out gets the hash; *created (may
@@ -205,6 +212,11 @@ struct store_ops {
   int (*heartbeat)(struct store *s, int pid, int64_t start, int64_t now);
 
   int (*step_put)(struct store *s, const struct store_step *st);
+  /* Records that attempt `attempt` of (run, step, index) may start before its
+   * running transition is committed (engine_reserve); inserts a pending row
+   * when there is none. Other columns are kept. */
+  int (*step_reserve)(struct store *s, const char *run_id, const char *step, int index,
+                      int attempt);
   /* Upserts n rows; outside a transaction commits every 1,000 rows. */
   int (*step_put_many)(struct store *s, const struct store_step *v, size_t n);
   int (*step_get)(struct store *s, const char *run_id, const char *step, int index,
@@ -320,6 +332,10 @@ static inline void store_close(struct store *s)
 static inline const char *store_errmsg(struct store *s) { return s->ops->errmsg(s); }
 static inline int store_begin(struct store *s) { return s->ops->begin(s); }
 static inline int store_commit(struct store *s) { return s->ops->commit(s); }
+static inline int store_defer_sync(struct store *s, char **sync_path)
+{
+  return s->ops->defer_sync(s, sync_path);
+}
 static inline int store_rollback(struct store *s) { return s->ops->rollback(s); }
 static inline bool store_in_tx(struct store *s) { return s->ops->in_tx(s); }
 static inline int store_workflow_put(struct store *s, const char *name, const char *path,
@@ -367,6 +383,11 @@ static inline int store_heartbeat(struct store *s, int pid, int64_t start, int64
 static inline int store_step_put(struct store *s, const struct store_step *st)
 {
   return s->ops->step_put(s, st);
+}
+static inline int store_step_reserve(struct store *s, const char *run_id, const char *step,
+                                     int index, int attempt)
+{
+  return s->ops->step_reserve(s, run_id, step, index, attempt);
 }
 static inline int store_step_put_many(struct store *s, const struct store_step *v, size_t n)
 {

@@ -5,6 +5,10 @@
  *   workflow.yaml  the workflow (loaded with wf_load_file)
  *   script.txt     what the fake executors do and when, one directive a line:
  *                    seed N | max_parallel N | inputs JSON
+ *                    reserve   (the driver calls engine_reserve before each
+ *                               commit and engine_durable after it, as the
+ *                               runtime does; an early start must find its
+ *                               reservation committed by an earlier call)
  *                    result STEP[#I] ATTEMPT|* ok [after=MS] [outputs=JSON]
  *                    result STEP[#I] ATTEMPT|* fail KIND [exit=N] [signal=N]
  *                           [status=N] [after=MS] [message=TEXT...]
@@ -62,6 +66,7 @@ struct command {
 struct script {
   uint64_t seed;
   int max_parallel;
+  bool reserve;
   json_t *inputs;
   struct result res[128];
   int n_res;
@@ -108,6 +113,8 @@ static void parse_script(const char *text, struct script *sc)
     char *rest = line + off;
     if (!strcmp(w, "seed")) {
       sc->seed = strtoull(rest, NULL, 10);
+    } else if (!strcmp(w, "reserve")) {
+      sc->reserve = true;
     } else if (!strcmp(w, "max_parallel")) {
       sc->max_parallel = atoi(rest);
     } else if (!strcmp(w, "inputs")) {
@@ -195,9 +202,12 @@ struct row {
   int32_t exit_code;
   int64_t started_at, finished_at, due_at;
   json_t *error, *outputs;
+  uint32_t reserved; /* ENG_J_RESERVE: kept by status changes, as the real store does */
+  long reserved_call; /* the process() call that committed it */
 };
 
 struct store {
+  long calls; /* process() calls so far (each one a commit) */
   int run_status;
   int64_t started_at;
   struct row *steps;
@@ -234,13 +244,24 @@ static void store_apply(struct store *s, const struct eng_jent *e)
     s->steps[e->step].n = e->n;
     return;
   }
+  if (e->type == ENG_J_RESERVE) {
+    struct row *r = e->index < 0 ? &s->steps[e->step] : &s->inst[e->step][e->index];
+    if (!r->set) /* a pending row, as the store inserts it */
+      *r = (struct row){.set = true, .status = ENG_PENDING, .exit_code = ENG_NO_EXIT};
+    r->reserved = e->attempts;
+    r->reserved_call = s->calls;
+    return;
+  }
   if (e->type != ENG_J_UNIT)
     return;
   struct row *r = e->index < 0 ? &s->steps[e->step] : &s->inst[e->step][e->index];
-  uint32_t n = r->n;
+  uint32_t n = r->n, reserved = r->reserved;
+  long reserved_call = r->reserved_call;
   row_clear(r);
   r->set = true;
   r->n = n;
+  r->reserved = reserved;
+  r->reserved_call = reserved_call;
   r->status = e->status;
   r->attempts = e->attempts;
   r->iteration = e->iteration;
@@ -283,6 +304,7 @@ static struct eng_saved_unit saved(uint32_t step, int32_t index, const struct ro
     .started_at = r->started_at,
     .finished_at = r->finished_at,
     .due_at = r->due_at,
+    .reserved = r->reserved,
   };
   return u;
 }
@@ -368,6 +390,9 @@ static void process(struct sim *s, int rc)
                weft_strerror(rc));
   cr_assert(engine_check(s->run), "engine invariants broken at t=%lld", (long long)s->now);
   char line[4096];
+  s->store.calls++;
+  if (s->sc.reserve)
+    cr_assert_eq(engine_reserve(s->run, s->now, (uint64_t)s->store.calls, &s->fx), 0);
   for (size_t i = 0; i < s->fx.nj; i++) {
     store_apply(&s->store, &s->fx.j[i]);
     if (engine_trace_jent(s->run, &s->fx.j[i], line, sizeof line))
@@ -379,6 +404,15 @@ static void process(struct sim *s, int rc)
       emit(s, line);
     switch (e->type) {
     case ENG_FX_START: {
+      if (e->early) {
+        const struct row *rw = e->index < 0 ? &s->store.steps[e->step]
+                                            : &s->store.inst[e->step][e->index];
+        cr_assert(s->sc.reserve, "t=%lld: an early start without reservations",
+                  (long long)s->now);
+        cr_assert(rw->reserved == e->attempt && rw->reserved_call < s->store.calls,
+                  "t=%lld: early start of attempt %u without a committed reservation",
+                  (long long)s->now, e->attempt);
+      }
       cr_assert(s->n_fl < 4096);
       struct inflight *f = &s->fl[s->n_fl++];
       f->step = e->step;
@@ -411,6 +445,7 @@ static void process(struct sim *s, int rc)
           break;
         }
       break;
+    case ENG_FX_DONE: break;
     case ENG_FX_RUN_FINISHED:
       s->finished = true;
       cr_assert_eq(s->n_tm, 0, "run finished with %d timers armed", s->n_tm);
@@ -419,6 +454,8 @@ static void process(struct sim *s, int rc)
     }
   }
   engine_fx_reset(&s->fx);
+  if (s->sc.reserve)
+    engine_durable(s->run, (uint64_t)s->store.calls); /* the journal above is committed */
 }
 
 static void crash(struct sim *s)
@@ -673,6 +710,8 @@ TRACE(max_parallel_limits)
 TRACE(outputs_expression_fails_run)
 TRACE(recovery_for_each)
 TRACE(recovery_interrupted)
+TRACE(reserve_dispatch)
+TRACE(reserve_crash)
 TRACE(repeat_iteration_fails)
 TRACE(repeat_set_and_delay)
 TRACE(retry_after_restore)
@@ -982,6 +1021,8 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
   if (run_timeout)
     buf_printf(y, "timeout: %us\n", 5 + rnd(20));
   buf_printf(sc, "seed %llu\n", (unsigned long long)seed);
+  if (seed % 2) /* half of them with durable dispatch (engine_reserve) */
+    buf_printf(sc, "reserve\n");
   for (int i = 0; i < n + nf; i++) {
     if (i == 0)
       buf_printf(y, "steps:\n");

@@ -1,0 +1,100 @@
+/* reserve.c — durable dispatch: reserving the units that take the next free
+ * slots (engine_reserve) and learning that the reservations are committed
+ * (engine_durable). See engine.h for the protocol.
+ *
+ * The units that start next are, in order, the start queues of the steps in
+ * the run queue (retried instances first, then never-started instances of an
+ * expanded for_each). A reservation is only a promise that the unit MAY start
+ * early; when the order changes (a cancel, a step's own max_parallel) the
+ * promise is simply not used, and recovery treats an unused one as an
+ * interrupted attempt only while the unit is still pending with that attempt
+ * next. */
+#include "engine/priv.h"
+#include "util/err.h"
+
+#include <stdlib.h>
+
+static int resv_push(struct eng_run *r, uint32_t u, uint64_t tag)
+{
+  if (r->n_resv == r->cap_resv) {
+    uint32_t ncap = r->cap_resv ? r->cap_resv * 2 : 16;
+    struct eng_resv *nv = realloc(r->resv, ncap * sizeof *nv);
+    if (!nv)
+      return WEFT_ENOMEM;
+    r->resv = nv;
+    r->cap_resv = ncap;
+  }
+  r->resv[r->n_resv++] = (struct eng_resv){u, (uint32_t)r->u.attempts[u] + 1, tag};
+  return 0;
+}
+
+/* Reserves unit u unless it already is; journals ENG_J_RESERVE. */
+static int reserve_unit(struct eng_run *r, uint32_t u, uint64_t tag)
+{
+  if (r->u.flags[u] & UF_RESV)
+    return 0;
+  int rc = resv_push(r, u, tag);
+  if (rc)
+    return rc;
+  r->u.flags[u] |= UF_RESV;
+  struct eng_jent j = {
+    .type = ENG_J_RESERVE,
+    .at = r->now,
+    .step = r->u.step[u],
+    .index = unit_index(r, u),
+    .status = ENG_PENDING,
+    .attempts = (uint32_t)r->u.attempts[u] + 1,
+    .exit_code = ENG_NO_EXIT,
+  };
+  return eng_journal(r, &j);
+}
+
+int engine_reserve(struct eng_run *r, int64_t now, uint64_t tag, struct eng_effects *fx)
+{
+  if (r->status != ENG_RUN_RUNNING || r->stop != STOP_NONE || !r->rq_n)
+    return 0;
+  r->fx = fx;
+  r->now = now;
+  uint32_t want = (uint32_t)r->max_parallel, have = 0;
+  int rc = 0;
+  for (uint32_t i = 0; i < r->rq_n && have < want && !rc; i++) {
+    uint32_t s = r->runq[(r->rq_h + i) % r->n_steps];
+    struct eng_step *st = &r->st[s];
+    enum wf_kind k = st->ws->kind;
+    if (k != WF_RUN && k != WF_COMMAND) /* only process starts are worth it */
+      continue;
+    for (uint32_t q = st->qh; q < st->qn && have < want && !rc; q++) {
+      uint32_t u = st->q[q];
+      if (r->u.status[u] != ENG_PENDING)
+        continue;
+      rc = reserve_unit(r, u, tag);
+      have++;
+    }
+    if (st->expanded)
+      for (uint32_t x = st->next; x < st->n && have < want && !rc; x++) {
+        uint32_t u = st->first + x;
+        if (r->u.status[u] != ENG_PENDING)
+          continue;
+        rc = reserve_unit(r, u, tag);
+        have++;
+      }
+  }
+  return rc;
+}
+
+void engine_durable(struct eng_run *r, uint64_t tag)
+{
+  uint32_t keep = 0;
+  for (uint32_t i = 0; i < r->n_resv; i++) {
+    struct eng_resv v = r->resv[i];
+    if (v.tag > tag) {
+      r->resv[keep++] = v; /* a later commit, not durable yet */
+      continue;
+    }
+    /* unless started, skipped or cancelled since (or reserved again for a
+     * later attempt, which a later commit makes durable) */
+    if ((r->u.flags[v.unit] & UF_RESV) && (uint32_t)r->u.attempts[v.unit] + 1 == v.attempt)
+      r->u.flags[v.unit] |= UF_RESV_DUR;
+  }
+  r->n_resv = keep;
+}
