@@ -67,7 +67,14 @@ struct proc {
   struct buf capture;
   struct proc_mask mask;           /* secrets to show as *** */
   int log_errno;
+  bool spawning;              /* handed to the spawner thread (proc_async.c) */
+  int read_fd;                /* the pipe's read end while spawning */
+  char *argv0;                /* for messages while spawning */
+  char *cwd;                  /* ditto */
+  void (*on_spawned)(void *ud);
 };
+
+static int n_live; /* processes started and not finished (loop thread only) */
 
 static _Thread_local char g_rbuf[READ_CHUNK];
 
@@ -77,6 +84,8 @@ static void handle_closed(struct proc *p)
   if (--p->handles == 0) {
     buf_free(&p->capture);
     proc_mask_free(&p->mask);
+    free(p->argv0);
+    free(p->cwd);
     free(p->output_path);
     free(p->log_path);
     free(p);
@@ -196,6 +205,8 @@ static void finish(struct proc *p)
   assert(!p->finished);
   assert(p->fail_kind == NULL || p->pid == 0 || p->exited);
   p->finished = true;
+  if (p->pid > 0)
+    n_live--;
   uv_timer_stop(&p->timer);
   if (p->log_fd >= 0)
     close(p->log_fd); /* the log is complete before anyone is told */
@@ -385,6 +396,8 @@ int proc_kill(struct proc *p, int reason)
     return 0;
   p->kill_reason = reason;
   p->kill_ms = wt_mono_ms();
+  if (p->spawning)
+    return 0; /* signalled as soon as it has a pid (spawned()) */
   if (p->pid <= 0)
     return 0; /* never started: done is already on its way */
   kill(-p->pid, SIGTERM);
@@ -397,6 +410,112 @@ pid_t proc_pid(const struct proc *p) { return p->pid; }
 pid_t proc_pgid(const struct proc *p) { return p->pid; }
 
 /* --- start --------------------------------------------------------------- */
+
+extern char **environ;
+
+static char **strv_dup(const char *const *v)
+{
+  size_t n = 0, bytes = 0;
+  while (v[n])
+    bytes += strlen(v[n++]) + 1;
+  /* one block: the pointers, then the strings */
+  char **out = malloc((n + 1) * sizeof *out + bytes);
+  if (!out)
+    return NULL;
+  char *d = (char *)(out + n + 1);
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(v[i]) + 1;
+    memcpy(d, v[i], len);
+    out[i] = d;
+    d += len;
+  }
+  out[n] = NULL;
+  return out;
+}
+
+static void job_free(struct proc_async_job *j)
+{
+  if (!j)
+    return;
+  free(j->argv);
+  free(j->envp);
+  free(j->cwd);
+  free(j);
+}
+
+static void spawn_failed(struct proc *p, int e, const char *argv0, const char *cwd)
+{
+  if (e == ENOENT && cwd && access(cwd, F_OK) != 0)
+    fail_set(p, "spawn", "cannot start \"%s\": working directory %s: %s", argv0, cwd,
+             strerror(e));
+  else
+    fail_set(p, "spawn", "cannot start \"%s\": %s", argv0, strerror(e));
+}
+
+/* The child runs (p->pid): read its output from read_fd, watch for its exit. */
+static int spawned(struct proc *p, int read_fd)
+{
+  int e, rc = 0;
+  /* From here on the child runs: failures kill it and still wait for it. */
+  uv_pipe_init(p->loop, &p->pipe, 0);
+  p->pipe.data = p;
+  p->handles++;
+  p->pipe_open = true;
+  if ((e = uv_pipe_open(&p->pipe, read_fd)) == 0)
+    read_fd = -1; /* the handle owns it now */
+  if (e || (e = uv_read_start((uv_stream_t *)&p->pipe, on_alloc, on_read))) {
+    fail_set(p, "spawn", "cannot read the output of a process: %s", uv_strerror(e));
+    kill(-p->pid, SIGKILL);
+    end_output(p);
+  }
+  if (read_fd >= 0)
+    close(read_fd);
+  if ((rc = proc_watch_start(&p->watch, p->pid, on_exit_, on_watch_closed))) {
+    /* cannot watch it: kill it and collect it here (SIGKILL is immediate) */
+    int st;
+    fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
+    rc = 0;
+    kill(-p->pid, SIGKILL);
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+      ;
+    p->exited = true;
+    p->wstatus = st;
+    proc_watch_abandon(&p->watch, on_watch_closed);
+    end_output(p);
+    p->phase = T_NOTIFY;
+    uv_timer_start(&p->timer, on_timer, 0, 0);
+  }
+  return rc;
+}
+
+/* the spawner thread is done with p's start (loop thread) */
+static void on_job_done(struct proc_async_job *j)
+{
+  struct proc *p = j->ud;
+  p->spawning = false;
+  if (j->err) {
+    n_live--;
+    p->pid = 0;
+    close(p->read_fd);
+    spawn_failed(p, j->err, p->argv0, p->cwd);
+    proc_watch_abandon(&p->watch, on_watch_closed);
+    p->phase = T_NOTIFY;
+    uv_timer_start(&p->timer, on_timer, 0, 0);
+    job_free(j);
+    return;
+  }
+  p->pid = j->pid;
+  job_free(j);
+  spawned(p, p->read_fd);
+  p->read_fd = -1;
+  if (p->kill_reason && !p->finished) { /* killed while it was being started */
+    kill(-p->pid, SIGTERM);
+    p->phase = T_GRACE;
+    uv_timer_start(&p->timer, on_timer, (uint64_t)p->grace_ms, 0);
+  }
+  if (p->on_spawned)
+    p->on_spawned(p->ud);
+}
 
 /* Moves fd above 2 so that dup2 onto 1 and 2 in the child cannot clash. */
 static int fd_above_std(int fd)
@@ -477,52 +596,46 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   watch_prepared = true;
   p->handles++; /* the watch reports its close through on_watch_closed */
 
+  p->on_spawned = spec->on_spawned;
+  if (proc_async_active(loop) && n_live > 0) {
+    /* another process runs: start this one on the spawner thread */
+    struct proc_async_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->argv = strv_dup(spec->argv)) ||
+        !(j->envp = strv_dup(spec->envp ? spec->envp : (const char *const *)environ)) ||
+        (spec->cwd && !(j->cwd = strdup(spec->cwd))) || !(p->argv0 = strdup(spec->argv[0])) ||
+        (spec->cwd && !(p->cwd = strdup(spec->cwd)))) {
+      job_free(j);
+      fail_set(p, "spawn", "out of memory");
+      goto failed;
+    }
+    j->out_fd = fds[1];
+    j->ud = p;
+    j->done = on_job_done;
+    p->read_fd = fds[0];
+    fds[0] = fds[1] = -1; /* the job and p own them now */
+    p->spawning = true;
+    n_live++; /* counts as running from now on */
+    proc_async_submit(j);
+    goto out;
+  }
   struct proc_spawn_args a = {.argv = spec->argv, .envp = spec->envp, .cwd = spec->cwd,
                               .out_fd = fds[1]};
-  if ((e = proc_spawn(&a, &p->pid))) {
-    p->pid = 0;
-    if (e == ENOENT && spec->cwd && access(spec->cwd, F_OK) != 0)
-      fail_set(p, "spawn", "cannot start \"%s\": working directory %s: %s", spec->argv[0],
-               spec->cwd, strerror(e));
-    else
-      fail_set(p, "spawn", "cannot start \"%s\": %s", spec->argv[0], strerror(e));
-    goto failed;
-  }
+  e = proc_spawn(&a, &p->pid);
   close(fds[1]);
   fds[1] = -1;
-
-  /* From here on the child runs: failures kill it and still wait for it. */
-  uv_pipe_init(loop, &p->pipe, 0);
-  p->pipe.data = p;
-  p->handles++;
-  p->pipe_open = true;
-  if ((e = uv_pipe_open(&p->pipe, fds[0])) == 0)
-    fds[0] = -1; /* the handle owns it now */
-  if (e || (e = uv_read_start((uv_stream_t *)&p->pipe, on_alloc, on_read))) {
-    fail_set(p, "spawn", "cannot read the output of a process: %s", uv_strerror(e));
-    kill(-p->pid, SIGKILL);
-    end_output(p);
+  if (e) {
+    p->pid = 0;
+    spawn_failed(p, e, spec->argv[0], spec->cwd);
+    goto failed;
   }
-  if ((rc = proc_watch_start(&p->watch, p->pid, on_exit_, on_watch_closed))) {
-    /* cannot watch it: kill it and collect it here (SIGKILL is immediate) */
-    int st;
-    fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
-    rc = 0;
-    kill(-p->pid, SIGKILL);
-    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
-      ;
-    p->exited = true;
-    p->wstatus = st;
-    proc_watch_abandon(&p->watch, on_watch_closed);
-    end_output(p);
-    goto failed_started;
-  }
+  n_live++;
+  rc = spawned(p, fds[0]);
+  fds[0] = -1;
   goto out;
 
 failed:
   if (watch_prepared)
     proc_watch_abandon(&p->watch, on_watch_closed);
-failed_started:
   p->phase = T_NOTIFY;
   uv_timer_start(&p->timer, on_timer, 0, 0);
 out:

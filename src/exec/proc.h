@@ -79,6 +79,9 @@ struct proc_spec {
   bool output_create;       /* create $WEFT_OUTPUT empty instead of removing it */
   proc_output_cb on_output; /* optional; gets proc_start's ud */
   int kill_grace_ms;        /* 0 = PROC_KILL_GRACE_MS */
+  void (*on_spawned)(void *ud); /* optional, gets proc_start's ud: the pid is known
+                               now (a start handed to the spawner thread, see
+                               proc_async.c; proc_pid() is 0 until then) */
   size_t capture_max;       /* keep the first capture_max bytes of output in
                                the result (agent tools); 0 = none */
   const char *const *secrets; /* NULL-terminated values shown as "***" in the
@@ -129,5 +132,12 @@ pid_t proc_pgid(const struct proc *p); /* == pid: the runtime stores it to
 int proc_group_kill(pid_t pgid, int grace_ms);
 /* True when a process group with this id has a member (zombies included). */
 bool proc_group_alive(pid_t pgid);
+
+/* A spawner thread for loop (one loop per process, proc_async.c): while it
+ * is on, a start made while another process runs is handed to it, so the
+ * loop thread does not wait for the child's execve(). Off again before the
+ * loop's last run (joins the thread; no start may be in progress). */
+int proc_async_enable(uv_loop_t *loop);
+void proc_async_disable(void);
 
 #endif

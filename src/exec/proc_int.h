@@ -34,6 +34,25 @@ struct proc_spawn_args {
  * through /bin/sh as execvp does, ...) describing why it cannot start. */
 int proc_spawn(const struct proc_spawn_args *a, pid_t *pid);
 
+/* --- proc_async.c -------------------------------------------------------- */
+
+/* A start handed to the spawner thread. The submitter fills argv, envp, cwd
+ * (owned by the job, freed by done), out_fd and done; the thread sets pid and
+ * err (proc_spawn's result); done(job) then runs on the loop thread and must
+ * free the job. */
+struct proc_async_job {
+  struct proc_async_job *next;
+  char **argv, **envp, *cwd;
+  int out_fd;
+  pid_t pid;
+  int err;
+  void (*done)(struct proc_async_job *j);
+  void *ud;
+};
+
+bool proc_async_active(const uv_loop_t *loop);
+void proc_async_submit(struct proc_async_job *j);
+
 /* --- proc_watch.c --------------------------------------------------------- */
 
 enum proc_watch_mode {

@@ -168,6 +168,13 @@ static void on_proc_output(void *ud, const char *data, size_t len)
   flush_line(a, false);
 }
 
+/* a start handed to the spawner thread has its pid now */
+static void on_proc_spawned(void *ud)
+{
+  struct rt_attempt *a = ud;
+  rt_note_pid_row(a->rt, a->run, a->step, a->index);
+}
+
 static void on_proc_done(void *ud, const struct proc_result *r)
 {
   struct rt_attempt *a = ud;
@@ -337,6 +344,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
     .on_output = rt->o.stream_output && rt->o.obs.on_output ? on_proc_output : NULL,
     .kill_grace_ms = rt->o.kill_grace_ms,
     .secrets = masker_forms(rt->masker),
+    .on_spawned = on_proc_spawned,
   };
   int rc = proc_start(&rt->loop, &spec, on_proc_done, a, &a->proc);
   if (rc) {

@@ -96,6 +96,7 @@ static void close_handles(struct runtime *rt)
   uv_close((uv_handle_t *)&rt->sigint, NULL);
   uv_close((uv_handle_t *)&rt->pid_timer, NULL);
   rt_sync_close_handle(rt->sync);
+  proc_async_disable();
 }
 
 /* Journal or effects to commit. Rows that only learned a pid ride along with
@@ -464,6 +465,11 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
     return WEFT_EIO;
   }
   free(sync_path);
+  /* starts while other processes run go through a spawner thread
+   * (exec/proc_async.c); WEFT_NO_SPAWNER=1 keeps them on the loop */
+  const char *no_spawner = getenv("WEFT_NO_SPAWNER");
+  if (!(no_spawner && *no_spawner && strcmp(no_spawner, "0")))
+    proc_async_enable(&rt->loop); /* without it starts stay on the loop thread */
   rt->handles_open = true;
   *out = rt;
   return 0;

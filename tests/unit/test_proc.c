@@ -44,7 +44,10 @@ struct res {
   bool killed;
   char log_at_done[4096]; /* the log's content when done ran */
   const char *log_path;
+  int spawned_calls;      /* on_spawned (a start through the spawner thread) */
 };
+
+static void on_spawned(void *ud) { ((struct res *)ud)->spawned_calls++; }
 
 static void on_done(void *ud, const struct proc_result *r)
 {
@@ -866,10 +869,12 @@ Test(proc, group_kill_refuses_bad_pgid)
 
 #define MANY 200
 
-static void run_many(void)
+static void run_many_on(bool spawner)
 {
   uv_loop_t loop;
   uv_loop_init(&loop);
+  if (spawner)
+    cr_assert_eq(proc_async_enable(&loop), 0);
   static struct res s[MANY];
   static char envn[MANY][32];
   for (int i = 0; i < MANY; i++) {
@@ -877,10 +882,23 @@ static void run_many(void)
     snprintf(envn[i], sizeof envn[i], "N=%d", i);
     const char *env[] = {"PATH=/usr/bin:/bin", envn[i], NULL};
     struct proc_spec spec = {.argv = SH("echo $N; exit $((N % 4))"), .envp = env,
-                             .capture_max = 64};
+                             .capture_max = 64, .on_spawned = on_spawned};
     cr_assert_eq(proc_start(&loop, &spec, on_done, &s[i], &s[i].proc), 0);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
+  int through_thread = 0;
+  for (int i = 0; i < MANY; i++)
+    through_thread += s[i].spawned_calls;
+  if (spawner) {
+    /* the first start had nothing else running: it stays on the loop thread */
+    cr_assert_eq(s[0].spawned_calls, 0);
+    cr_assert_eq(through_thread, MANY - 1, "%d of %d started by the thread", through_thread,
+                 MANY - 1);
+    proc_async_disable();
+    uv_run(&loop, UV_RUN_NOWAIT);
+  } else {
+    cr_assert_eq(through_thread, 0);
+  }
   cr_assert_eq(uv_loop_close(&loop), 0);
   for (int i = 0; i < MANY; i++) {
     cr_assert_eq(s[i].calls, 1, "proc %d done %d times", i, s[i].calls);
@@ -891,7 +909,46 @@ static void run_many(void)
   }
 }
 
+static void run_many(void) { run_many_on(false); }
+
 Test(proc, many_concurrent_processes_each_get_their_own_result) { run_many(); }
+
+Test(proc, many_concurrent_processes_through_the_spawner_thread) { run_many_on(true); }
+
+/* A start handed to the spawner thread can be killed before its pid is known
+ * (the kill is delivered once it is), and a failed start comes back as a
+ * spawn error, as on the loop thread. */
+Test(proc, spawner_thread_kill_before_the_pid_and_spawn_errors)
+{
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cr_assert_eq(proc_async_enable(&loop), 0);
+  struct res first, killed, missing;
+  res_init(&first), res_init(&killed), res_init(&missing);
+  struct proc_spec a = {.argv = SH("sleep 30"), .on_spawned = on_spawned};
+  struct proc_spec b = {.argv = SH("sleep 30"), .on_spawned = on_spawned};
+  struct proc_spec c = {.argv = (const char *const[]){"/nonexistent/weft-prog", NULL},
+                        .on_spawned = on_spawned};
+  cr_assert_eq(proc_start(&loop, &a, on_done, &first, &first.proc), 0);
+  cr_assert_eq(proc_start(&loop, &b, on_done, &killed, &killed.proc), 0);
+  cr_assert_eq(proc_pid(killed.proc), 0, "its pid is not known yet");
+  cr_assert_eq(proc_kill(killed.proc, PROC_KILL_CANCEL), 0);
+  cr_assert_eq(proc_start(&loop, &c, on_done, &missing, &missing.proc), 0);
+  cr_assert_eq(proc_kill(first.proc, PROC_KILL_CANCEL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(killed.calls, 1);
+  cr_assert_eq(killed.spawned_calls, 1);
+  cr_assert_str_eq(killed.kind, "cancelled");
+  cr_assert_eq(killed.signal, SIGTERM);
+  cr_assert_eq(missing.calls, 1);
+  cr_assert_str_eq(missing.kind, "spawn");
+  cr_assert(strstr(missing.message, "/nonexistent/weft-prog"), "%s", missing.message);
+  cr_assert_str_eq(first.kind, "cancelled");
+  proc_async_disable();
+  uv_run(&loop, UV_RUN_NOWAIT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  res_free(&first), res_free(&killed), res_free(&missing);
+}
 
 Test(proc, many_concurrent_processes_with_sigchld_watch)
 {
