@@ -10,11 +10,13 @@
 #include "exec/http.h"
 
 #include <ctype.h>
+#define CURL_DISABLE_TYPECHECK /* calls go through curl_dl.h's table */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exec/curl_dl.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -134,9 +136,18 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
   return 0;
 }
 
+const char *http_unavailable(void)
+{
+  const char *why = NULL;
+  return curl_dl_load(&why) == 0 ? NULL : why;
+}
+
 int http_client_new(uv_loop_t *loop, struct http_client **out)
 {
   *out = NULL;
+  const char *why = NULL;
+  if (curl_dl_load(&why) != 0)
+    return WEFT_ENOTFOUND; /* http_unavailable() says why */
   if (!g_curl_init) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
       return WEFT_ENOMEM;

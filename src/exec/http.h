@@ -92,4 +92,7 @@ void http_step_outcome(const json_t *body, const struct http_resp *r, struct htt
  * string (new reference). */
 json_t *http_body_value(const struct http_resp *r);
 
+/* Why no client can be made (libcurl cannot be loaded), or NULL. */
+const char *http_unavailable(void);
+
 #endif

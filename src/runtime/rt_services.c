@@ -124,7 +124,7 @@ void rt_start_http(struct runtime *rt, struct rt_run *run, const struct eng_effe
   char *url = NULL, *body = NULL, msg[512];
   const char *fail = NULL, *kind = "validation", *err = NULL;
   if (!a || !c) {
-    fail = "out of memory";
+    fail = !c && http_unavailable() ? http_unavailable() : "out of memory";
     kind = "http_transport";
     goto out;
   }
@@ -477,7 +477,7 @@ void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_eff
   struct http_client *c = client(rt);
   if (!a || !c) {
     rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, "agent",
-                   "out of memory", -1, 0);
+                   !c && http_unavailable() ? http_unavailable() : "out of memory", -1, 0);
     if (a)
       attempt_end(a);
     return;

@@ -111,6 +111,20 @@ class Http(WeftTest):
         self.assertExit(r, code)
         return r.json()
 
+    def test_libcurl_is_loaded_only_by_http_steps(self):
+        # every other command starts without mapping libcurl and its ~30
+        # libraries (src/exec/curl_dl.c); http steps load it and work
+        import subprocess
+        from harness import BIN
+        linked = subprocess.run(["ldd", BIN], capture_output=True, text=True).stdout
+        self.assertNotIn("libcurl", linked)
+        j = self.run_wf("""
+            name: loads-curl
+            steps:
+              call: {http: {url: "BASE/flaky"}, retry: {attempts: 3, delay: 10ms}}
+        """)
+        self.assertEqual(j["steps"]["call"]["status"], "succeeded")
+
     def test_flaky_service_with_retry(self):
         j = self.run_wf("""
             name: flaky
