@@ -53,6 +53,14 @@ bool eng_invariants(const struct eng_run *r)
       FAIL("%u units are %s, counted %u", cnt[s], engine_status_name(s), r->leaf_count[s]);
   if (slots != r->slots || r->slots > r->max_parallel)
     FAIL("%d slots in use, counted %d, max %d", slots, r->slots, r->max_parallel);
+  uint32_t resv_dur = 0;
+  for (uint32_t u = 0; u < r->u.n; u++) {
+    resv_dur += (r->u.flags[u] & UF_RESV_DUR) != 0;
+    if ((r->u.flags[u] & UF_RESV) && r->u.status[u] != ENG_PENDING)
+      FAIL("unit %u is %s and still reserved", u, engine_status_name(r->u.status[u]));
+  }
+  if (resv_dur != r->n_resv_dur)
+    FAIL("%u durable reservations, counted %u", resv_dur, r->n_resv_dur);
   uint32_t main_done = 0, fin_done = 0;
   for (uint32_t s = 0; s < r->n_steps; s++) {
     const struct eng_step *st = &r->st[s];

@@ -116,6 +116,7 @@ struct eng_run {
 
   struct eng_resv { uint32_t unit, attempt; uint64_t tag; } *resv; /* not yet durable */
   uint32_t n_resv, cap_resv;
+  uint32_t n_resv_dur;    /* units with UF_RESV_DUR */
 
   struct eng_effects *fx; /* of the current call */
   int64_t now;
@@ -137,6 +138,14 @@ static inline bool eng_kind_slot(enum wf_kind k)
 static inline bool eng_stop_applies(const struct eng_run *r, uint32_t s)
 {
   return r->wf->steps[s].is_finally ? r->stop_in_finally : r->stop != STOP_NONE;
+}
+
+/* a unit's reservation is spent (started, skipped, cancelled) */
+static inline void eng_resv_clear(struct eng_run *r, uint32_t u)
+{
+  if (r->u.flags[u] & UF_RESV_DUR)
+    r->n_resv_dur--;
+  r->u.flags[u] &= (uint8_t)~(UF_RESV | UF_RESV_DUR);
 }
 
 static inline bool eng_step_has_work(const struct eng_step *st)

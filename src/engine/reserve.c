@@ -49,13 +49,36 @@ static int reserve_unit(struct eng_run *r, uint32_t u, uint64_t tag)
   return eng_journal(r, &j);
 }
 
+/* How many units are kept reserved ahead: twice the slots (at most 16 more),
+ * so that the runtime can let several exits share one commit (see
+ * engine_reserve_low) and still start every next unit early. */
+static uint32_t reserve_depth(const struct eng_run *r)
+{
+  uint32_t p = (uint32_t)r->max_parallel;
+  return p + (p < 16 ? p : 16);
+}
+
+bool engine_reserve_low(const struct eng_run *r, uint64_t committed)
+{
+  if (r->status != ENG_RUN_RUNNING || r->stop != STOP_NONE || !r->rq_n)
+    return false; /* nothing waits for a slot: nothing to start early */
+  uint32_t left = r->n_resv_dur;
+  for (uint32_t i = 0; i < r->n_resv; i++) {
+    const struct eng_resv *v = &r->resv[i];
+    if (v->tag <= committed && (r->u.flags[v->unit] & UF_RESV) &&
+        (uint32_t)r->u.attempts[v->unit] + 1 == v->attempt)
+      left++;
+  }
+  return left < (uint32_t)r->max_parallel;
+}
+
 int engine_reserve(struct eng_run *r, int64_t now, uint64_t tag, struct eng_effects *fx)
 {
   if (r->status != ENG_RUN_RUNNING || r->stop != STOP_NONE || !r->rq_n)
     return 0;
   r->fx = fx;
   r->now = now;
-  uint32_t want = (uint32_t)r->max_parallel, have = 0;
+  uint32_t want = reserve_depth(r), have = 0;
   int rc = 0;
   for (uint32_t i = 0; i < r->rq_n && have < want && !rc; i++) {
     uint32_t s = r->runq[(r->rq_h + i) % r->n_steps];
@@ -93,8 +116,11 @@ void engine_durable(struct eng_run *r, uint64_t tag)
     }
     /* unless started, skipped or cancelled since (or reserved again for a
      * later attempt, which a later commit makes durable) */
-    if ((r->u.flags[v.unit] & UF_RESV) && (uint32_t)r->u.attempts[v.unit] + 1 == v.attempt)
+    if ((r->u.flags[v.unit] & (UF_RESV | UF_RESV_DUR)) == UF_RESV &&
+        (uint32_t)r->u.attempts[v.unit] + 1 == v.attempt) {
       r->u.flags[v.unit] |= UF_RESV_DUR;
+      r->n_resv_dur++;
+    }
   }
   r->n_resv = keep;
 }

@@ -229,7 +229,7 @@ int eng_start_unit(struct eng_run *r, uint32_t u)
   e->attempt = r->u.attempts[u];
   e->kind = ws->kind;
   e->early = (r->u.flags[u] & (UF_RESV | UF_RESV_DUR)) == (UF_RESV | UF_RESV_DUR);
-  r->u.flags[u] &= (uint8_t)~(UF_RESV | UF_RESV_DUR);
+  eng_resv_clear(r, u);
   engine_idem_key(r, s, e->index, e->idem_key, sizeof e->idem_key);
   /* a start with no ${{ }} in what it renders needs no context (building one
    * is most of a literal command's cost in the engine) */

@@ -214,7 +214,7 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
     return WEFT_ESTATE;
   }
   if (to != ENG_PENDING) /* started, skipped or cancelled: a reservation is spent */
-    U->flags[u] &= (uint8_t)~(UF_RESV | UF_RESV_DUR);
+    eng_resv_clear(r, u);
   uint32_t s = U->step[u];
   bool leaf = unit_is_leaf(r, u);
   if (leaf) {

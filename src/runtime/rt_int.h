@@ -111,6 +111,9 @@ struct runtime {
   uv_timer_t poll;       /* inbox and heartbeat */
   uv_signal_t sigint;
   uv_timer_t pid_timer;  /* commits pids of spawned groups soon after spawn */
+  uv_timer_t commit_timer; /* bounds how long a transaction stays open (runtime.c) */
+  bool commit_due;       /* ... and it fired */
+  uint64_t tx_opened_ms; /* when the open transaction began (monotonic) */
   bool rows_due;         /* the pid timer fired: commit dirty rows now */
   bool handles_open;
   bool flush_armed;

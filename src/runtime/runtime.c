@@ -33,6 +33,7 @@ extern char **environ;
 #define POLL_MS 200
 #define HEARTBEAT_MS 1000
 #define PID_COMMIT_MS 20 /* a spawned group is on disk at most this late */
+#define COMMIT_MAX_MS 5  /* a transition with nothing waiting for it is committed at most this late */
 
 static int fail(char **err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char **err, int rc, const char *fmt, ...)
@@ -77,7 +78,7 @@ struct rt_run *rt_run_find(struct runtime *rt, const char *id) { return run_find
 
 static bool all_done(struct runtime *rt)
 {
-  if (rt->attempts || rt->pending || rt->batches)
+  if (rt->attempts || rt->pending || rt->batches || store_in_tx(rt->store))
     return false;
   for (size_t i = 0; i < rt->n_runs; i++)
     if (!rt->runs[i]->finished)
@@ -95,6 +96,7 @@ static void close_handles(struct runtime *rt)
   uv_close((uv_handle_t *)&rt->poll, NULL);
   uv_close((uv_handle_t *)&rt->sigint, NULL);
   uv_close((uv_handle_t *)&rt->pid_timer, NULL);
+  uv_close((uv_handle_t *)&rt->commit_timer, NULL);
   rt_sync_close_handle(rt->sync);
   proc_async_disable();
 }
@@ -215,6 +217,64 @@ static bool procs_in_flight(const struct runtime *rt)
   return false;
 }
 
+static void on_commit_timer(uv_timer_t *h)
+{
+  struct runtime *rt = h->data;
+  rt->commit_due = true;
+  rt_arm_flush(rt);
+}
+
+/* Commits the open transaction and asks for it to be made durable; performs
+ * what is durable already. 0, or the store failed (reported; loop stopped). */
+static int commit_now(struct runtime *rt)
+{
+  int rc = store_commit(rt->store);
+  rt->rows_due = false;
+  rt->commit_due = false;
+  uv_timer_stop(&rt->pid_timer);
+  uv_timer_stop(&rt->commit_timer);
+  if (rc) {
+    store_failed(rt);
+    return rc;
+  }
+  uint64_t seq = ++rt->commit_seq;
+  if (!rt->sync) {
+    rt->durable_seq = seq; /* the store synced inside the commit */
+  } else {
+    /* with no process in flight nothing can happen during the sync: do it
+     * here; otherwise the thread syncs while the loop goes on */
+    if (rt_sync_request(rt->sync, seq, !procs_in_flight(rt)) != 0) {
+      fprintf(stderr, "weft: cannot sync the store; runs stay resumable (`weft resume`)\n");
+      rt->store_failed = true;
+      uv_stop(&rt->loop);
+      return WEFT_EIO;
+    }
+    uint64_t done = rt_sync_done(rt->sync, NULL);
+    if (done > rt->durable_seq)
+      rt->durable_seq = done;
+  }
+  perform_durable(rt);
+  return 0;
+}
+
+/* Whether the open transaction must be committed now. Transitions with
+ * nothing waiting for them (a step that succeeded, a running transition
+ * whose process was started early) may share a commit with the next few
+ * exits: that is most of a program step's cost in the engine's thread. */
+static bool must_commit(struct runtime *rt, struct rt_batch *first_new)
+{
+  if (rt->commit_due || rt->rows_due || !rt->early_start || !procs_in_flight(rt))
+    return true;
+  for (struct rt_batch *b = first_new; b; b = b->next)
+    for (size_t k = 0; k < b->fx.n; k++)
+      if (b->fx.v[k].type != ENG_FX_DONE)
+        return true; /* an effect waits for it */
+  for (size_t i = 0; i < rt->n_runs; i++)
+    if (!rt->runs[i]->finished && engine_reserve_low(rt->runs[i]->eng, rt->commit_seq))
+      return true; /* the next exits need reservations committed */
+  return false;
+}
+
 static void flush(struct runtime *rt)
 {
   if (rt->store_failed)
@@ -229,11 +289,15 @@ static void flush(struct runtime *rt)
       break;
     /* rt_start may have opened the transaction already (its run creation
      * is committed together with the run's first transitions) */
-    int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
+    int rc = 0;
+    if (!store_in_tx(rt->store)) {
+      rc = store_begin(rt->store);
+      rt->tx_opened_ms = uv_now(&rt->loop);
+    }
     /* runs added by this tick's effects (sub-workflows) have uncommitted
      * journals: their turn comes in the next round */
     size_t n_committed = rt->n_runs;
-    uint64_t seq = rt->commit_seq + 1;
+    uint64_t seq = rt->commit_seq + 1; /* the commit this transaction becomes */
     int64_t now = wt_now_ms();
     for (size_t i = 0; i < rt->n_runs && !rc; i++) {
       struct rt_run *run = rt->runs[i];
@@ -262,17 +326,16 @@ static void flush(struct runtime *rt)
         run->row.owner_pid = 0;
       }
     }
-    if (!rc)
-      rc = store_commit(rt->store);
-    rt->rows_due = false;
-    uv_timer_stop(&rt->pid_timer);
     if (rc) {
       store_failed(rt);
       return;
     }
-    rt->commit_seq = seq;
+    /* what this round journaled waits (in order) for its commit to be durable */
+    struct rt_batch *first_new = NULL;
     for (size_t i = 0; i < n_committed; i++) {
       struct rt_run *run = rt->runs[i];
+      if (!run->fx.nj && !run->fx.n)
+        continue;
       struct rt_batch *b = calloc(1, sizeof *b);
       if (!b)
         abort(); /* the effects cannot be dropped: the run would hang */
@@ -282,24 +345,24 @@ static void flush(struct runtime *rt)
       engine_fx_init(&run->fx);
       *rt->batches_tail = b;
       rt->batches_tail = &b->next;
+      if (!first_new)
+        first_new = b;
     }
-    if (!rt->sync) {
-      rt->durable_seq = seq; /* the store synced inside the commit */
-    } else {
-      /* with no process in flight nothing can happen during the sync: do it
-       * here; otherwise the thread syncs while the loop goes on */
-      if (rt_sync_request(rt->sync, seq, !procs_in_flight(rt)) != 0) {
-        fprintf(stderr, "weft: cannot sync the store; runs stay resumable (`weft resume`)\n");
-        rt->store_failed = true;
-        uv_stop(&rt->loop);
+    if (must_commit(rt, first_new)) {
+      if (commit_now(rt))
         return;
-      }
-      uint64_t done = rt_sync_done(rt->sync, NULL);
-      if (done > rt->durable_seq)
-        rt->durable_seq = done;
+    } else if (!uv_is_active((uv_handle_t *)&rt->commit_timer)) {
+      uint64_t age = uv_now(&rt->loop) - rt->tx_opened_ms;
+      uv_timer_start(&rt->commit_timer, on_commit_timer,
+                     age >= COMMIT_MAX_MS ? 0 : COMMIT_MAX_MS - age, 0);
     }
-    perform_durable(rt);
   }
+  /* an open transaction that is due (timer, pids), or that nothing else
+   * would ever commit (no process in flight) */
+  if (store_in_tx(rt->store) && !rt->store_failed &&
+      (rt->commit_due || rt->rows_due || !procs_in_flight(rt)))
+    if (commit_now(rt))
+      return;
   for (size_t i = 0; i < rt->n_runs; i++) {
     struct rt_run *run = rt->runs[i];
     if (run->finished && run->row.owner_pid) {
@@ -448,6 +511,8 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   uv_timer_start(&rt->poll, on_poll, POLL_MS, POLL_MS);
   uv_timer_init(&rt->loop, &rt->pid_timer);
   rt->pid_timer.data = rt;
+  uv_timer_init(&rt->loop, &rt->commit_timer);
+  rt->commit_timer.data = rt;
   uv_signal_init(&rt->loop, &rt->sigint);
   rt->sigint.data = rt;
   uv_signal_start(&rt->sigint, on_sigint, SIGINT);
