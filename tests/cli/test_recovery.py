@@ -223,6 +223,43 @@ class Recovery(WeftTest):
         self.assertEqual(j["status"], "cancelled")
         self.assertNotEqual(j["steps"]["next"]["status"], "succeeded")
 
+    def test_reserved_steps_count_as_interrupted_after_a_crash(self):
+        # a and b run; c and d wait for a slot and are reserved (durable
+        # dispatch): after SIGKILL nothing says whether they had started, so
+        # resume counts an interrupted attempt for them too and runs them
+        # again; the counter file shows that each ran once
+        p = self.write("w.yaml", """
+            name: reserved
+            max_parallel: 2
+            steps:
+              a: {run: "echo a >> ran; [ -e go ] || sleep 300"}
+              b: {run: "echo b >> ran; [ -e go ] || sleep 300"}
+              c: {run: "echo c >> ran"}
+              d: {run: "echo d >> ran"}
+        """)
+        ran = os.path.join(os.path.dirname(p), "ran")
+
+        def lines():
+            if not os.path.exists(ran):
+                return []
+            with open(ran) as f:
+                return f.read().split()
+        proc = self.spawn("run", p)
+        self.wait_for(lambda: len(lines()) == 2, "a and b to start")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        run = self.latest()
+        open(os.path.join(os.path.dirname(p), "go"), "w").close()
+        r = self.weft("resume", run["id"])
+        self.assertExit(r, 0)
+        j = self.status(run["id"])
+        self.assertEqual(j["status"], "succeeded")
+        for s in "abcd":
+            self.assertEqual(j["steps"][s]["status"], "succeeded")
+            self.assertEqual(j["steps"][s]["attempts"], 2, s)
+        self.assertEqual(sorted(lines()), ["a", "a", "b", "b", "c", "d"])
+        self.assertExit(self.weft("audit", "verify"), 0)
+
     def test_ctrl_c_cancels_the_run(self):
         p = self.write("w.yaml", """
             name: ctrlc
