@@ -453,7 +453,7 @@ static void spawn_failed(struct proc *p, int e, const char *argv0, const char *c
 }
 
 /* The child runs (p->pid): read its output from read_fd, watch for its exit. */
-static int spawned(struct proc *p, int read_fd)
+static int spawned(struct proc *p, int read_fd, bool late)
 {
   int e, rc = 0;
   /* From here on the child runs: failures kill it and still wait for it. */
@@ -470,7 +470,7 @@ static int spawned(struct proc *p, int read_fd)
   }
   if (read_fd >= 0)
     close(read_fd);
-  if ((rc = proc_watch_start(&p->watch, p->pid, on_exit_, on_watch_closed))) {
+  if ((rc = proc_watch_start(&p->watch, p->pid, late, on_exit_, on_watch_closed))) {
     /* cannot watch it: kill it and collect it here (SIGKILL is immediate) */
     int st;
     fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
@@ -506,7 +506,7 @@ static void on_job_done(struct proc_async_job *j)
   }
   p->pid = j->pid;
   job_free(j);
-  spawned(p, p->read_fd);
+  spawned(p, p->read_fd, true);
   p->read_fd = -1;
   if (p->kill_reason && !p->finished) { /* killed while it was being started */
     kill(-p->pid, SIGTERM);
@@ -629,7 +629,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
     goto failed;
   }
   n_live++;
-  rc = spawned(p, fds[0]);
+  rc = spawned(p, fds[0], false);
   fds[0] = -1;
   goto out;
 

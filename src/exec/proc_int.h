@@ -86,8 +86,10 @@ struct proc_watch {
 int proc_watch_prepare(uv_loop_t *loop, struct proc_watch *w);
 /* Starts watching pid (after a successful spawn). on_exit is called once,
  * from the loop; after it returns, on_closed follows (maybe immediately, from
- * inside proc_watch code) once the watch holds no handle any more. */
-int proc_watch_start(struct proc_watch *w, pid_t pid, proc_exit_cb on_exit,
+ * inside proc_watch code) once the watch holds no handle any more. late:
+ * the spawn happened on another thread and loop iterations may have passed
+ * since (its SIGCHLD may have been handled already: SIGCHLD mode looks again). */
+int proc_watch_start(struct proc_watch *w, pid_t pid, bool late, proc_exit_cb on_exit,
                      void (*on_closed)(struct proc_watch *w));
 /* Releases a prepared watch that was never started (the spawn failed):
  * on_closed is called (maybe immediately). */

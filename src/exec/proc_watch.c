@@ -213,7 +213,7 @@ int proc_watch_prepare(uv_loop_t *loop, struct proc_watch *w)
   return 0;
 }
 
-int proc_watch_start(struct proc_watch *w, pid_t pid, proc_exit_cb on_exit,
+int proc_watch_start(struct proc_watch *w, pid_t pid, bool late, proc_exit_cb on_exit,
                      void (*on_closed)(struct proc_watch *w))
 {
   w->pid = pid;
@@ -248,6 +248,10 @@ int proc_watch_start(struct proc_watch *w, pid_t pid, proc_exit_cb on_exit,
   if (w->next)
     w->next->prev = w;
   w->reaper->head = w;
+  /* A child started on another thread (proc_async.c) may have exited, and
+   * its SIGCHLD been handled, before it was on the list: look again. */
+  if (late)
+    uv_kill(getpid(), SIGCHLD);
   return 0;
 }
 

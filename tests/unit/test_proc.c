@@ -915,6 +915,14 @@ Test(proc, many_concurrent_processes_each_get_their_own_result) { run_many(); }
 
 Test(proc, many_concurrent_processes_through_the_spawner_thread) { run_many_on(true); }
 
+/* SIGCHLD watch (kernels without pidfd, and valgrind): a child started on
+ * the spawner thread may exit before its watch is on the reaper's list */
+Test(proc, spawner_thread_with_sigchld_watch)
+{
+  proc_watch_set_mode(PROC_WATCH_SIGCHLD);
+  run_many_on(true);
+}
+
 /* A start handed to the spawner thread can be killed before its pid is known
  * (the kill is delivered once it is), and a failed start comes back as a
  * spawn error, as on the loop thread. */
