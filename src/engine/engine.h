@@ -263,7 +263,7 @@ int engine_restore_end(struct eng_run *run, int64_t now, struct eng_effects *fx)
  * the running transition, committed before the START effect is performed;
  * then every start waits for a commit (one fsync). engine_reserve() journals
  * ENG_J_RESERVE for the units that will take the next free slots (in start
- * order, up to twice max_parallel), tagged with the caller's commit number;
+ * order, up to max_parallel + 8 to 16), tagged with the caller's commit number;
  * once that commit is durable the runtime calls engine_durable(run, tag).
  * When such a unit starts later, its START effect has `early` set: the reservation already is the durable record, so the
  * runtime may start the process at once and commit the running transition
@@ -274,8 +274,7 @@ int engine_reserve(struct eng_run *run, int64_t now, uint64_t tag, struct eng_ef
 void engine_durable(struct eng_run *run, uint64_t tag);
 /* Fewer than max_parallel reservations are committed (tag <= committed) and
  * unused while units wait for a slot: the next exits could not start their
- * successors early unless the runtime commits now. engine_reserve keeps up to
- * twice max_parallel (at most 16 more) reserved. */
+ * successors early unless the runtime commits now. */
 bool engine_reserve_low(const struct eng_run *run, uint64_t committed);
 
 /* ---- reading state (borrowed results, valid until the next call) ------- */

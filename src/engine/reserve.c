@@ -49,13 +49,15 @@ static int reserve_unit(struct eng_run *r, uint32_t u, uint64_t tag)
   return eng_journal(r, &j);
 }
 
-/* How many units are kept reserved ahead: twice the slots (at most 16 more),
- * so that the runtime can let several exits share one commit (see
- * engine_reserve_low) and still start every next unit early. */
+/* How many units are kept reserved ahead: the slots plus 8 (or twice the
+ * slots, at most 16 more), so that the runtime can let several exits share
+ * one commit (see engine_reserve_low) and still start every next unit early.
+ * The price: after a crash, up to that many steps that never started count
+ * an interrupted attempt. */
 static uint32_t reserve_depth(const struct eng_run *r)
 {
   uint32_t p = (uint32_t)r->max_parallel;
-  return p + (p < 16 ? p : 16);
+  return p + (p < 8 ? 8 : p < 16 ? p : 16);
 }
 
 bool engine_reserve_low(const struct eng_run *r, uint64_t committed)

@@ -296,8 +296,10 @@ static int write_attempt(struct runtime *rt, struct rt_run *run, const struct en
 int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_effects *fx)
 {
   int rc = 0;
-  /* pid/pgid learned since the last commit */
-  for (struct rt_row *r = run->rows; r && !rc; r = r->next)
+  /* pid/pgid learned since: only when the pid timer says so (PID_COMMIT_MS
+   * after a spawn), so a step that ends sooner costs no extra row write; until
+   * then recovery finds its processes by WEFT_RUN_ID (rt_stale.c) */
+  for (struct rt_row *r = run->rows; r && !rc && rt->rows_due; r = r->next)
     if (r->dirty) {
       rc = store_step_put(rt->store, &r->row);
       r->dirty = false;

@@ -229,9 +229,8 @@ static void on_commit_timer(uv_timer_t *h)
 static int commit_now(struct runtime *rt)
 {
   int rc = store_commit(rt->store);
-  rt->rows_due = false;
+  rt->rows_due = false; /* the dirty rows were written (rt_journal_write) */
   rt->commit_due = false;
-  uv_timer_stop(&rt->pid_timer);
   uv_timer_stop(&rt->commit_timer);
   if (rc) {
     store_failed(rt);
