@@ -124,6 +124,12 @@ static struct rt_attempt *attempt_find(struct runtime *rt, struct rt_run *run, u
   return NULL;
 }
 
+int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
+{
+  struct rt_attempt *a = attempt_find(rt, run, step, index);
+  return a && a->proc ? (int)proc_pid(a->proc) : 0;
+}
+
 void rt_note_pid_row(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
 {
   struct rt_attempt *a = attempt_find(rt, run, step, index);

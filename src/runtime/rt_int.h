@@ -64,6 +64,7 @@ struct rt_row {
 struct rt_batch {
   struct rt_batch *next;
   uint64_t seq;          /* the commit */
+  bool written;          /* its journal is in the store (commit_now) */
   struct rt_run *run;
   struct eng_effects fx;
 };
@@ -113,7 +114,7 @@ struct runtime {
   uv_timer_t pid_timer;  /* commits pids of spawned groups soon after spawn */
   uv_timer_t commit_timer; /* bounds how long a transaction stays open (runtime.c) */
   bool commit_due;       /* ... and it fired */
-  uint64_t tx_opened_ms; /* when the open transaction began (monotonic) */
+  uint64_t unwritten_ms; /* when the oldest batch not yet written was made (loop time) */
   bool rows_due;         /* the pid timer fired: commit dirty rows now */
   bool handles_open;
   bool flush_armed;
@@ -138,6 +139,10 @@ struct runtime {
 
 /* rt_journal.c: write one run's journal into the open transaction. */
 int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_effects *fx);
+/* rt_journal.c: write the run's rows that learned a pid since (the pid timer). */
+int rt_rows_write(struct runtime *rt, struct rt_run *run);
+/* rt_exec.c: the pid of the live attempt of (step, index), or 0. */
+int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index);
 void rt_rows_free(struct rt_run *run);
 struct rt_row *rt_row_find(struct rt_run *run, uint32_t step, int32_t index);
 

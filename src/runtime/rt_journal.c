@@ -227,6 +227,10 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
     if (kept) {
       st.pid = kept->row.pid;
       st.pgid = kept->row.pgid;
+    } else if ((st.pid = rt_attempt_pid(rt, run, e->step, e->index)) > 0) {
+      st.pgid = st.pid; /* started before this row was written (early) */
+    } else {
+      st.pid = 0;
     }
     row_keep(run, &st);
   } else if (kept) {
@@ -293,17 +297,24 @@ static int write_attempt(struct runtime *rt, struct rt_run *run, const struct en
   return rc;
 }
 
-int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_effects *fx)
+/* pid/pgid learned after the running row was written: only when the pid
+ * timer says so (PID_COMMIT_MS after a spawn), so a step that ends sooner
+ * costs no extra row write; until then recovery finds its processes by
+ * WEFT_RUN_ID (rt_stale.c) */
+int rt_rows_write(struct runtime *rt, struct rt_run *run)
 {
   int rc = 0;
-  /* pid/pgid learned since: only when the pid timer says so (PID_COMMIT_MS
-   * after a spawn), so a step that ends sooner costs no extra row write; until
-   * then recovery finds its processes by WEFT_RUN_ID (rt_stale.c) */
-  for (struct rt_row *r = run->rows; r && !rc && rt->rows_due; r = r->next)
+  for (struct rt_row *r = run->rows; r && !rc; r = r->next)
     if (r->dirty) {
       rc = store_step_put(rt->store, &r->row);
       r->dirty = false;
     }
+  return rc;
+}
+
+int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_effects *fx)
+{
+  int rc = 0;
   for (size_t i = 0; i < fx->nj && !rc; i++) {
     const struct eng_jent *e = &fx->j[i];
     switch (e->type) {

@@ -78,7 +78,8 @@ struct rt_run *rt_run_find(struct runtime *rt, const char *id) { return run_find
 
 static bool all_done(struct runtime *rt)
 {
-  if (rt->attempts || rt->pending || rt->batches || store_in_tx(rt->store))
+  if (rt->attempts || rt->pending || rt->batches || store_in_tx(rt->store) ||
+      (rt->sync && !rt_sync_idle(rt->sync)))
     return false;
   for (size_t i = 0; i < rt->n_runs; i++)
     if (!rt->runs[i]->finished)
@@ -224,12 +225,33 @@ static void on_commit_timer(uv_timer_t *h)
   rt_arm_flush(rt);
 }
 
-/* Commits the open transaction and asks for it to be made durable; performs
- * what is durable already. 0, or the store failed (reported; loop stopped). */
+/* Writes the journal of every batch not written yet (in order), the rows that
+ * learned a pid when they are due, and the ownership release of runs that
+ * ended, in ONE transaction (rt_start may have opened it: its run creation
+ * goes with the run's first transitions); commits; asks for durability; and
+ * performs what is durable already. The write lock is held only for this.
+ * 0, or the store failed (reported; loop stopped). */
 static int commit_now(struct runtime *rt)
 {
-  int rc = store_commit(rt->store);
-  rt->rows_due = false; /* the dirty rows were written (rt_journal_write) */
+  int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
+  for (struct rt_batch *b = rt->batches; b && !rc; b = b->next)
+    if (!b->written) {
+      rc = rt_journal_write(rt, b->run, &b->fx);
+      b->written = true;
+    }
+  for (size_t i = 0; i < rt->n_runs && !rc; i++) {
+    struct rt_run *run = rt->runs[i];
+    if (rt->rows_due)
+      rc = rt_rows_write(rt, run);
+    /* a run that ended gives up ownership with its last transitions */
+    if (!rc && run->row.owner_pid && run_ended(run)) {
+      rc = store_run_release(rt->store, run->id);
+      run->row.owner_pid = 0;
+    }
+  }
+  if (!rc)
+    rc = store_commit(rt->store);
+  rt->rows_due = false;
   rt->commit_due = false;
   uv_timer_stop(&rt->commit_timer);
   if (rc) {
@@ -256,13 +278,22 @@ static int commit_now(struct runtime *rt)
   return 0;
 }
 
-/* Whether the open transaction must be committed now. Transitions with
- * nothing waiting for them (a step that succeeded, a running transition
- * whose process was started early) may share a commit with the next few
- * exits: that is most of a program step's cost in the engine's thread. */
+static bool unwritten(const struct runtime *rt)
+{
+  for (const struct rt_batch *b = rt->batches; b; b = b->next)
+    if (!b->written)
+      return true;
+  return false;
+}
+
+/* Whether what is journaled must be committed now. Transitions with nothing
+ * waiting for them (a step that succeeded, a running transition whose
+ * process was started early) may share a commit with the next few exits:
+ * commits are most of a program step's cost in the loop thread. */
 static bool must_commit(struct runtime *rt, struct rt_batch *first_new)
 {
-  if (rt->commit_due || rt->rows_due || !rt->early_start || !procs_in_flight(rt))
+  if (rt->commit_due || rt->rows_due || !rt->early_start || !procs_in_flight(rt) ||
+      store_in_tx(rt->store))
     return true;
   for (struct rt_batch *b = first_new; b; b = b->next)
     for (size_t k = 0; k < b->fx.n; k++)
@@ -286,55 +317,30 @@ static void flush(struct runtime *rt)
       work = work || has_work(rt, rt->runs[i]);
     if (!work)
       break;
-    /* rt_start may have opened the transaction already (its run creation
-     * is committed together with the run's first transitions) */
-    int rc = 0;
-    if (!store_in_tx(rt->store)) {
-      rc = store_begin(rt->store);
-      rt->tx_opened_ms = uv_now(&rt->loop);
-    }
-    /* runs added by this tick's effects (sub-workflows) have uncommitted
-     * journals: their turn comes in the next round */
-    size_t n_committed = rt->n_runs;
-    uint64_t seq = rt->commit_seq + 1; /* the commit this transaction becomes */
+    /* runs added by this round's effects (sub-workflows) have journals that
+     * are not in a batch yet: their turn comes in the next round */
+    size_t n_runs = rt->n_runs;
+    uint64_t seq = rt->commit_seq + 1; /* the commit these batches go into */
     int64_t now = wt_now_ms();
-    for (size_t i = 0; i < rt->n_runs && !rc; i++) {
+    struct rt_batch *first_new = NULL;
+    for (size_t i = 0; i < n_runs; i++) {
       struct rt_run *run = rt->runs[i];
-      /* the units that take the next free slots: durable with this commit */
+      /* the units that take the next free slots: durable with that commit */
       if (!run->finished && rt->early_start)
         engine_reserve(run->eng, now, seq, &run->fx);
       /* starts whose reservation an earlier commit made durable need not
        * wait for this one: the process runs while we commit */
-      bool early = false;
       for (size_t k = 0; k < run->fx.n; k++) {
         struct eng_effect *e = &run->fx.v[k];
         if (e->type == ENG_FX_START && e->early) {
           rt_effect(rt, run, e);
           e->type = ENG_FX_DONE;
-          early = true;
         }
       }
-      rt_mask_fx(rt, run); /* secrets never reach the store or the screen */
-      rc = rt_journal_write(rt, run, &run->fx);
-      for (size_t k = 0; early && k < run->fx.n; k++) /* their rows exist now */
-        if (run->fx.v[k].type == ENG_FX_DONE)
-          rt_note_pid_row(rt, run, run->fx.v[k].step, run->fx.v[k].index);
-      /* a run that ended gives up ownership in the same transaction */
-      if (!rc && run->row.owner_pid && run_ended(run)) {
-        rc = store_run_release(rt->store, run->id);
-        run->row.owner_pid = 0;
-      }
-    }
-    if (rc) {
-      store_failed(rt);
-      return;
-    }
-    /* what this round journaled waits (in order) for its commit to be durable */
-    struct rt_batch *first_new = NULL;
-    for (size_t i = 0; i < n_committed; i++) {
-      struct rt_run *run = rt->runs[i];
       if (!run->fx.nj && !run->fx.n)
         continue;
+      rt_mask_fx(rt, run); /* secrets never reach the store or the screen */
+      /* the journal and the effects wait, in order, for their commit */
       struct rt_batch *b = calloc(1, sizeof *b);
       if (!b)
         abort(); /* the effects cannot be dropped: the run would hang */
@@ -342,6 +348,8 @@ static void flush(struct runtime *rt)
       b->run = run;
       b->fx = run->fx;
       engine_fx_init(&run->fx);
+      if (!unwritten(rt))
+        rt->unwritten_ms = uv_now(&rt->loop);
       *rt->batches_tail = b;
       rt->batches_tail = &b->next;
       if (!first_new)
@@ -351,15 +359,15 @@ static void flush(struct runtime *rt)
       if (commit_now(rt))
         return;
     } else if (!uv_is_active((uv_handle_t *)&rt->commit_timer)) {
-      uint64_t age = uv_now(&rt->loop) - rt->tx_opened_ms;
+      uint64_t age = uv_now(&rt->loop) - rt->unwritten_ms;
       uv_timer_start(&rt->commit_timer, on_commit_timer,
                      age >= COMMIT_MAX_MS ? 0 : COMMIT_MAX_MS - age, 0);
     }
   }
-  /* an open transaction that is due (timer, pids), or that nothing else
-   * would ever commit (no process in flight) */
-  if (store_in_tx(rt->store) && !rt->store_failed &&
-      (rt->commit_due || rt->rows_due || !procs_in_flight(rt)))
+  /* journals that are due (timer, pids), or that nothing else would ever
+   * commit (no process in flight), or a transaction rt_start left open */
+  if (!rt->store_failed && (unwritten(rt) || rt->rows_due || store_in_tx(rt->store)) &&
+      (rt->commit_due || rt->rows_due || !procs_in_flight(rt) || store_in_tx(rt->store)))
     if (commit_now(rt))
       return;
   for (size_t i = 0; i < rt->n_runs; i++) {

@@ -260,6 +260,28 @@ class Recovery(WeftTest):
         self.assertEqual(sorted(lines()), ["a", "a", "b", "b", "c", "d"])
         self.assertExit(self.weft("audit", "verify"), 0)
 
+    def test_cancel_gets_through_a_busy_fan_out(self):
+        # thousands of short steps keep the engine committing all the time;
+        # another process's cancel must still get its write in (the engine
+        # holds the write lock only while it commits), so the run ends
+        # cancelled long before the last step
+        steps = "\n".join('  s%d: {command: ["true"]}' % i for i in range(4000))
+        p = self.write("w.yaml", "name: busy\nmax_parallel: 2\nsteps:\n" + steps + "\n")
+        from harness import BIN  # its 8,000 progress lines must not fill a pipe
+        proc = subprocess.Popen([BIN, "run", p], cwd=self.tmp, env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        run = self.wait_for(self.latest, "the run")
+        self.wait_for(lambda: any(st["status"] == "succeeded"
+                                  for st in self.status(run["id"])["steps"].values()),
+                      "steps to run")
+        self.assertExit(self.weft("cancel", run["id"]), 0)
+        proc.wait(timeout=120)
+        j = self.status(run["id"])
+        self.assertEqual(j["status"], "cancelled")
+        left = sum(1 for st in j["steps"].values() if st["status"] == "cancelled")
+        self.assertGreater(left, 0)
+
     def test_ctrl_c_cancels_the_run(self):
         p = self.write("w.yaml", """
             name: ctrlc
