@@ -11,6 +11,21 @@ class Run(WeftTest):
         self.assertExit(r, code)
         return r.json()
 
+    def test_fan_out_with_and_without_the_spawner_thread(self):
+        # the same results whether starts stay on the loop thread (default),
+        # go through the spawner thread (WEFT_SPAWNER=1) or wait for their
+        # commit (WEFT_NO_EARLY_START=1)
+        steps = "\n".join(
+            '  s%d: {command: [sh, -c, "echo n=%d >> $WEFT_OUTPUT"]}' % (i, i) for i in range(30))
+        p = self.write("w.yaml", "name: fan\nmax_parallel: 3\nsteps:\n" + steps +
+                       "\noutputs:\n  total: ${{ [.steps[].outputs.n] | add }}\n")
+        for extra in ({}, {"WEFT_SPAWNER": "1"}, {"WEFT_NO_EARLY_START": "1"}):
+            r = self.weft("run", p, "--json", env=dict(self.env, **extra))
+            self.assertExit(r, 0)
+            j = r.json()
+            self.assertEqual(j["outputs"]["total"], sum(range(30)), extra)
+            self.assertTrue(all(st["attempts"] == 1 for st in j["steps"].values()), extra)
+
     def test_hello_example_outputs(self):
         j = self.run_json(os.path.join(ROOT, "examples", "hello.yaml"), "-i", "who=ada")
         self.assertEqual(j["status"], "succeeded")
