@@ -284,7 +284,8 @@ static int write_attempt(struct runtime *rt, struct rt_run *run, const struct en
     .has_exit_code = e->exit_code != ENG_NO_EXIT,
     .exit_code = e->exit_code == ENG_NO_EXIT ? 0 : e->exit_code,
     .error = err_txt,
-    .started_at = e->started_at ? e->started_at : e->at,
+    /* an end keeps the start time the start wrote (none given: NULL) */
+    .started_at = start ? (e->started_at ? e->started_at : e->at) : e->started_at,
     .finished_at = start ? 0 : (e->finished_at ? e->finished_at : e->at),
     .log_path = log,
   };

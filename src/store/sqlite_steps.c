@@ -279,7 +279,8 @@ int sq_attempt_put(struct store *s, const struct store_attempt *a)
     q, SQ_ATTEMPT_PUT,
     "INSERT INTO attempts(" ATTEMPT_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
     "ON CONFLICT(run_id, step, idx, attempt) DO UPDATE SET status = excluded.status, "
-    "exit_code = excluded.exit_code, error = excluded.error, started_at = excluded.started_at, "
+    "exit_code = excluded.exit_code, error = excluded.error, "
+    "started_at = COALESCE(excluded.started_at, attempts.started_at), "
     "finished_at = excluded.finished_at, log_path = excluded.log_path");
   if (!st) {
     rc = WEFT_ESTORE;

@@ -26,6 +26,18 @@ class Run(WeftTest):
             self.assertEqual(j["outputs"]["total"], sum(range(30)), extra)
             self.assertTrue(all(st["attempts"] == 1 for st in j["steps"].values()), extra)
 
+    def test_a_finished_attempt_keeps_its_start_time(self):
+        import sqlite3
+        p = self.write("w.yaml", "name: t\nsteps:\n  slow: {run: 'sleep 0.3'}\n")
+        self.assertExit(self.weft("run", p), 0)
+        db = sqlite3.connect(os.path.join(self.home, "weft.db"))
+        try:
+            (start, end), = db.execute(
+                "SELECT started_at, finished_at FROM attempts WHERE step = 'slow'").fetchall()
+        finally:
+            db.close()
+        self.assertGreaterEqual(end - start, 300)
+
     def test_hello_example_outputs(self):
         j = self.run_json(os.path.join(ROOT, "examples", "hello.yaml"), "-i", "who=ada")
         self.assertEqual(j["status"], "succeeded")
