@@ -86,7 +86,9 @@ static void print_status_text(const json_t *j)
          "ERROR");
   const char *id;
   json_t *st;
+  int waiting = 0;
   json_object_foreach(json_object_get(j, "steps"), id, st) {
+    waiting += !strcmp(str_or(json_object_get(st, "status"), ""), "waiting");
     duration_of(st, dur);
     const json_t *ec = json_object_get(st, "exit_code");
     char ecb[16] = "-";
@@ -122,6 +124,11 @@ static void print_status_text(const json_t *j)
     printf("\n  outputs: %s\n", o ? o : "{}");
     free(o);
   }
+  if (waiting) /* a human, a time or an event: say how to move it on */
+    printf("\n  %d waiting: approvals are listed by `weft approvals` and decided with `weft "
+           "approve %s STEP`;\n  events arrive with `weft event send NAME`; timers fire by "
+           "themselves\n",
+           waiting, str_or(json_object_get(j, "id"), "RUN"));
 }
 
 int cli_status(struct cli *c, int argc, char **argv)

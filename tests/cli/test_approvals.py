@@ -101,6 +101,9 @@ class Approvals(WeftTest):
         self.assertTrue(r.err.startswith("weft: "))
         self.assertEqual(self.waiting()["approved_by"], ["alice"])
         self.assertEqual(self.status(rid)["steps"]["ok"]["status"], "waiting")
+        text = self.weft("status", rid)
+        self.assertExit(text, 0)  # the text view says how to move a waiting step on
+        self.assertIn("weft approve %s STEP" % rid, text.out)
         r = self.weft("approve", rid, "ok", "--as", "bob")
         self.assertExit(r, 0)
         code, out, err = self.finish(proc)
