@@ -43,13 +43,25 @@
 
 enum timer_phase { T_IDLE, T_NOTIFY, T_GRACE, T_DRAIN };
 
+struct proc;
+
+/* One output pipe: stdout and stderr together, or (separate_stderr) each on
+ * its own. Each has its own masker: a secret split across reads of one
+ * stream is still found. Only `out` is captured. */
+struct pstream {
+  uv_pipe_t pipe;             /* data = this stream */
+  struct proc *p;
+  struct proc_mask mask;      /* secrets to show as *** */
+  bool used, open, eof, capture;
+};
+
 struct proc {
   uv_loop_t *loop;
   proc_done_cb done;
   void *ud;
   proc_output_cb on_output;
   uv_timer_t timer;
-  uv_pipe_t pipe;
+  struct pstream out, err;    /* err used only with spec.separate_stderr */
   struct proc_watch watch;
   pid_t pid;
   int log_fd;                 /* -1 until the first output arrives */
@@ -59,16 +71,15 @@ struct proc {
   int kill_reason;
   enum timer_phase phase;
   int64_t start_ms, kill_ms;
-  bool exited, eof, finished, pipe_open, drain_expired;
+  bool exited, eof, finished, drain_expired; /* eof: of every stream */
   int wstatus;
   int handles;                /* open: timer, pipe, watch */
   const char *fail_kind;      /* set when it could not start properly */
   char fail_msg[PROC_MSG_MAX];
   struct buf capture;
-  struct proc_mask mask;           /* secrets to show as *** */
   int log_errno;
   bool spawning;              /* handed to the spawner thread (proc_async.c) */
-  int read_fd;                /* the pipe's read end while spawning */
+  int read_fd, err_read_fd;   /* the pipes' read ends while spawning */
   char *argv0;                /* for messages while spawning */
   char *cwd;                  /* ditto */
   void (*on_spawned)(void *ud);
@@ -83,7 +94,9 @@ static void handle_closed(struct proc *p)
   assert(p->handles > 0);
   if (--p->handles == 0) {
     buf_free(&p->capture);
-    proc_mask_free(&p->mask);
+    proc_mask_free(&p->out.mask);
+    if (p->err.used)
+      proc_mask_free(&p->err.mask);
     free(p->argv0);
     free(p->cwd);
     free(p->output_path);
@@ -93,6 +106,7 @@ static void handle_closed(struct proc *p)
 }
 
 static void on_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
+static void on_pipe_closed(uv_handle_t *h) { handle_closed(((struct pstream *)h->data)->p); }
 static void on_watch_closed(struct proc_watch *w)
 {
   handle_closed((struct proc *)((char *)w - offsetof(struct proc, watch)));
@@ -271,13 +285,13 @@ static void maybe_finish(struct proc *p)
 
 /* --- output -------------------------------------------------------------- */
 
-static void close_pipe(struct proc *p)
+static void close_pipe(struct pstream *ps)
 {
-  if (!p->pipe_open)
+  if (!ps->open)
     return;
-  p->pipe_open = false;
-  uv_read_stop((uv_stream_t *)&p->pipe);
-  uv_close((uv_handle_t *)&p->pipe, on_handle_closed);
+  ps->open = false;
+  uv_read_stop((uv_stream_t *)&ps->pipe);
+  uv_close((uv_handle_t *)&ps->pipe, on_pipe_closed);
 }
 
 /* The log file is created at the first output, not before the spawn: creating
@@ -312,9 +326,10 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 /* Output after masking: to the log, the capture and the streaming callback. */
 static void deliver(void *ud, const char *d, size_t n)
 {
-  struct proc *p = ud;
+  struct pstream *ps = ud;
+  struct proc *p = ps->p;
   log_write(p, d, n);
-  if (p->capture.max > p->capture.len) {
+  if (ps->capture && p->capture.max > p->capture.len) {
     size_t room = p->capture.max - p->capture.len;
     buf_append(&p->capture, d, n < room ? n : room);
   }
@@ -322,28 +337,43 @@ static void deliver(void *ud, const char *d, size_t n)
     p->on_output(p->ud, d, n);
 }
 
-/* No more output will be read: deliver what the masker held back. */
+/* No more output will come from ps: deliver what its masker held back. */
+static void end_stream(struct pstream *ps)
+{
+  if (!ps->used || ps->eof)
+    return;
+  proc_mask_flush(&ps->mask, deliver, ps);
+  close_pipe(ps);
+  ps->eof = true;
+}
+
+static void update_eof(struct proc *p)
+{
+  p->eof = (!p->out.used || p->out.eof) && (!p->err.used || p->err.eof);
+}
+
+/* No more output will be read from any stream. */
 static void end_output(struct proc *p)
 {
-  if (p->eof)
-    return;
-  proc_mask_flush(&p->mask, deliver, p);
-  close_pipe(p);
-  p->eof = true;
+  end_stream(&p->out);
+  end_stream(&p->err);
+  update_eof(p);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-  struct proc *p = s->data;
+  struct pstream *ps = s->data;
+  struct proc *p = ps->p;
   if (n > 0) {
-    if (proc_mask_feed(&p->mask, b->base, (size_t)n, deliver, p) && !p->log_errno)
+    if (proc_mask_feed(&ps->mask, b->base, (size_t)n, deliver, ps) && !p->log_errno)
       p->log_errno = ENOMEM; /* part of the output was dropped, not shown unmasked */
     return;
   }
   if (n == 0)
     return; /* EAGAIN */
-  /* UV_EOF, or a read error: either way nothing more will come */
-  end_output(p);
+  /* UV_EOF, or a read error: either way nothing more will come from it */
+  end_stream(ps);
+  update_eof(p);
   maybe_finish(p);
 }
 
@@ -453,23 +483,32 @@ static void spawn_failed(struct proc *p, int e, const char *argv0, const char *c
 }
 
 /* The child runs (p->pid): read its output from read_fd, watch for its exit. */
-static int spawned(struct proc *p, int read_fd, bool late)
+/* Reads ps from read_fd (consumed). */
+static void stream_open(struct proc *p, struct pstream *ps, int read_fd)
 {
-  int e, rc = 0;
-  /* From here on the child runs: failures kill it and still wait for it. */
-  uv_pipe_init(p->loop, &p->pipe, 0);
-  p->pipe.data = p;
+  int e;
+  uv_pipe_init(p->loop, &ps->pipe, 0);
+  ps->pipe.data = ps;
   p->handles++;
-  p->pipe_open = true;
-  if ((e = uv_pipe_open(&p->pipe, read_fd)) == 0)
+  ps->open = true;
+  if ((e = uv_pipe_open(&ps->pipe, read_fd)) == 0)
     read_fd = -1; /* the handle owns it now */
-  if (e || (e = uv_read_start((uv_stream_t *)&p->pipe, on_alloc, on_read))) {
+  if (e || (e = uv_read_start((uv_stream_t *)&ps->pipe, on_alloc, on_read))) {
     fail_set(p, "spawn", "cannot read the output of a process: %s", uv_strerror(e));
     kill(-p->pid, SIGKILL);
     end_output(p);
   }
   if (read_fd >= 0)
     close(read_fd);
+}
+
+static int spawned(struct proc *p, int read_fd, int err_read_fd, bool late)
+{
+  int rc = 0;
+  /* From here on the child runs: failures kill it and still wait for it. */
+  stream_open(p, &p->out, read_fd);
+  if (p->err.used)
+    stream_open(p, &p->err, err_read_fd);
   if ((rc = proc_watch_start(&p->watch, p->pid, late, on_exit_, on_watch_closed))) {
     /* cannot watch it: kill it and collect it here (SIGKILL is immediate) */
     int st;
@@ -497,6 +536,8 @@ static void on_job_done(struct proc_async_job *j)
     n_live--;
     p->pid = 0;
     close(p->read_fd);
+    if (p->err.used)
+      close(p->err_read_fd);
     spawn_failed(p, j->err, p->argv0, p->cwd);
     proc_watch_abandon(&p->watch, on_watch_closed);
     p->phase = T_NOTIFY;
@@ -506,8 +547,8 @@ static void on_job_done(struct proc_async_job *j)
   }
   p->pid = j->pid;
   job_free(j);
-  spawned(p, p->read_fd, true);
-  p->read_fd = -1;
+  spawned(p, p->read_fd, p->err.used ? p->err_read_fd : -1, true);
+  p->read_fd = p->err_read_fd = -1;
   if (p->kill_reason && !p->finished) { /* killed while it was being started */
     kill(-p->pid, SIGTERM);
     p->phase = T_GRACE;
@@ -544,7 +585,7 @@ static int reset_output(const char *path, bool create)
 int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done, void *ud,
                struct proc **out)
 {
-  int fds[2] = {-1, -1};
+  int fds[2] = {-1, -1}, efds[2] = {-1, -1};
   bool watch_prepared = false;
   int rc = 0, e;
   struct proc *p;
@@ -554,10 +595,17 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   p = calloc(1, sizeof *p);
   if (!p)
     return WEFT_ENOMEM;
-  if ((rc = proc_mask_init(&p->mask, spec->secrets))) {
+  if ((rc = proc_mask_init(&p->out.mask, spec->secrets))) {
     free(p);
     return rc;
   }
+  if (spec->separate_stderr && (rc = proc_mask_init(&p->err.mask, spec->secrets))) {
+    proc_mask_free(&p->out.mask);
+    free(p);
+    return rc;
+  }
+  p->out = (struct pstream){.mask = p->out.mask, .p = p, .used = true, .capture = true};
+  p->err = (struct pstream){.mask = p->err.mask, .p = p, .used = spec->separate_stderr};
   p->loop = loop;
   p->done = done;
   p->ud = ud;
@@ -569,7 +617,9 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   if ((spec->output_path && !(p->output_path = strdup(spec->output_path))) ||
       (spec->log_path && !(p->log_path = strdup(spec->log_path)))) {
     free(p->output_path);
-    proc_mask_free(&p->mask);
+    proc_mask_free(&p->out.mask);
+    if (p->err.used)
+      proc_mask_free(&p->err.mask);
     free(p);
     return WEFT_ENOMEM;
   }
@@ -584,7 +634,9 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
     goto failed;
   }
   if (pipe2(fds, O_CLOEXEC) || (fds[0] = fd_above_std(fds[0])) < 0 ||
-      (fds[1] = fd_above_std(fds[1])) < 0) {
+      (fds[1] = fd_above_std(fds[1])) < 0 ||
+      (p->err.used && (pipe2(efds, O_CLOEXEC) || (efds[0] = fd_above_std(efds[0])) < 0 ||
+                       (efds[1] = fd_above_std(efds[1])) < 0))) {
     fail_set(p, "spawn", "cannot create a pipe: %s", strerror(errno));
     goto failed;
   }
@@ -609,28 +661,33 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
       goto failed;
     }
     j->out_fd = fds[1];
+    j->err_fd = efds[1];
     j->ud = p;
     j->done = on_job_done;
     p->read_fd = fds[0];
-    fds[0] = fds[1] = -1; /* the job and p own them now */
+    p->err_read_fd = efds[0];
+    fds[0] = fds[1] = efds[0] = efds[1] = -1; /* the job and p own them now */
     p->spawning = true;
     n_live++; /* counts as running from now on */
     proc_async_submit(j);
     goto out;
   }
   struct proc_spawn_args a = {.argv = spec->argv, .envp = spec->envp, .cwd = spec->cwd,
-                              .out_fd = fds[1]};
+                              .out_fd = fds[1], .err_fd = efds[1]};
   e = proc_spawn(&a, &p->pid);
   close(fds[1]);
   fds[1] = -1;
+  if (efds[1] >= 0)
+    close(efds[1]);
+  efds[1] = -1;
   if (e) {
     p->pid = 0;
     spawn_failed(p, e, spec->argv[0], spec->cwd);
     goto failed;
   }
   n_live++;
-  rc = spawned(p, fds[0], false);
-  fds[0] = -1;
+  rc = spawned(p, fds[0], efds[0], false);
+  fds[0] = efds[0] = -1;
   goto out;
 
 failed:
@@ -639,9 +696,11 @@ failed:
   p->phase = T_NOTIFY;
   uv_timer_start(&p->timer, on_timer, 0, 0);
 out:
-  if (fds[0] >= 0)
-    close(fds[0]);
-  if (fds[1] >= 0)
-    close(fds[1]);
+  for (int i = 0; i < 2; i++) {
+    if (fds[i] >= 0)
+      close(fds[i]);
+    if (efds[i] >= 0)
+      close(efds[i]);
+  }
   return rc;
 }

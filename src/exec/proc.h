@@ -84,6 +84,9 @@ struct proc_spec {
                                proc_async.c; proc_pid() is 0 until then) */
   size_t capture_max;       /* keep the first capture_max bytes of output in
                                the result (agent tools); 0 = none */
+  bool separate_stderr;     /* stderr on a pipe of its own: logged, masked and
+                               streamed like stdout, but not captured (agent
+                               tools: the result is stdout alone) */
   const char *const *secrets; /* NULL-terminated values shown as "***" in the
                                log, on_output and captured (also when split
                                across reads); NULL = none. Each at most

@@ -52,10 +52,14 @@ static void *spawner_main(void *arg)
     struct proc_spawn_args a = {.argv = (const char *const *)j->argv,
                                 .envp = (const char *const *)j->envp,
                                 .cwd = j->cwd,
-                                .out_fd = j->out_fd};
+                                .out_fd = j->out_fd,
+                                .err_fd = j->err_fd};
     j->err = proc_spawn(&a, &j->pid);
     close(j->out_fd); /* the child has it: EOF comes when it and its children are done */
     j->out_fd = -1;
+    if (j->err_fd > 2)
+      close(j->err_fd);
+    j->err_fd = -1;
     pthread_mutex_lock(&S.mu);
     j->next = NULL;
     *S.done_tail = j;

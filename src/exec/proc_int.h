@@ -26,6 +26,7 @@ struct proc_spawn_args {
   const char *const *envp;  /* NULL: this process's environment */
   const char *cwd;          /* NULL: ours */
   int out_fd;               /* becomes the child's stdout and stderr */
+  int err_fd;               /* > 2: becomes its stderr instead */
 };
 
 /* Starts the child in its own process group (pgid == pid), stdin /dev/null,
@@ -43,7 +44,7 @@ int proc_spawn(const struct proc_spawn_args *a, pid_t *pid);
 struct proc_async_job {
   struct proc_async_job *next;
   char **argv, **envp, *cwd;
-  int out_fd;
+  int out_fd, err_fd;       /* err_fd > 2: stderr's own pipe */
   pid_t pid;
   int err;
   void (*done)(struct proc_async_job *j);

@@ -191,7 +191,7 @@ int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
   if (!rc)
     rc = posix_spawn_file_actions_adddup2(&fa, a->out_fd, 1);
   if (!rc)
-    rc = posix_spawn_file_actions_adddup2(&fa, a->out_fd, 2);
+    rc = posix_spawn_file_actions_adddup2(&fa, a->err_fd > 2 ? a->err_fd : a->out_fd, 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   if (!rc)
     rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);

@@ -282,6 +282,7 @@ static int agent_run_command(void *ud, struct agent *ag, const json_t *argv, con
     .output_path = t->outp,
     .kill_grace_ms = rt->o.kill_grace_ms,
     .capture_max = AGENT_TOOL_OUTPUT_MAX,
+    .separate_stderr = true, /* what goes back to the model is stdout (LANGUAGE.md) */
     .secrets = rt->masker ? masker_forms(rt->masker) : NULL,
   };
   t->a = a;

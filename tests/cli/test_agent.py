@@ -235,9 +235,10 @@ class Agent(WeftTest):
                 agent:
                   prompt: go
                   tools:
-                    hello: {command: [sh, -c, 'echo "got $WEFT_TOOL_ARGS"']}
+                    hello: {command: [sh, -c, 'echo "got $WEFT_TOOL_ARGS"; echo "noise" >&2']}
         """)
         msgs = self.srv.requests[1]["body"]["messages"]
+        # stdout alone goes back to the model (LANGUAGE.md); stderr is logged
         self.assertEqual(msgs[-1]["content"], 'got {"x":1}\n')
 
     def test_max_turns(self):

@@ -915,6 +915,49 @@ Test(proc, many_concurrent_processes_each_get_their_own_result) { run_many(); }
 
 Test(proc, many_concurrent_processes_through_the_spawner_thread) { run_many_on(true); }
 
+/* agent tools: stdout alone is the result; stderr still reaches the log and
+ * the stream, masked; EOF of both pipes before done */
+static void separate_stderr(bool spawner)
+{
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  if (spawner)
+    cr_assert_eq(proc_async_enable(&loop), 0);
+  const char *secrets[] = {"hunter2", NULL};
+  struct res first, s;
+  res_init(&first), res_init(&s);
+  struct proc_spec a = {.argv = SH("sleep 0.2")};
+  struct proc_spec spec = {
+    .argv = SH("echo out1; echo 'err hunter2' >&2; sleep 0.05; echo out2; exec 1>&-; "
+               "sleep 0.1; echo late-err >&2"),
+    .log_path = path_in("t.log"), .capture_max = 4096, .separate_stderr = true,
+    .on_output = on_output, .secrets = secrets};
+  s.log_path = spec.log_path;
+  cr_assert_eq(proc_start(&loop, &a, on_done, &first, &first.proc), 0);
+  cr_assert_eq(proc_start(&loop, &spec, on_done, &s, &s.proc), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(s.calls, 1);
+  cr_assert_str_eq(s.kind, "");
+  cr_assert_eq(s.captured_len, strlen("out1\nout2\n"));
+  cr_assert_str_eq(s.captured, "out1\nout2\n");
+  char *log = slurp(spec.log_path);
+  cr_assert(strstr(log, "out1") && strstr(log, "out2"), "%s", log);
+  cr_assert(strstr(log, "err ***"), "stderr is logged, masked: %s", log);
+  cr_assert(strstr(log, "late-err"), "stderr after stdout closed is still read: %s", log);
+  cr_assert_null(strstr(log, "hunter2"));
+  cr_assert(strstr(s.streamed.p, "late-err"));
+  free(log);
+  if (spawner) {
+    proc_async_disable();
+    uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  res_free(&first), res_free(&s);
+}
+
+Test(proc, separate_stderr_is_logged_but_not_captured) { separate_stderr(false); }
+Test(proc, separate_stderr_through_the_spawner_thread) { separate_stderr(true); }
+
 /* SIGCHLD watch (kernels without pidfd, and valgrind): a child started on
  * the spawner thread may exit before its watch is on the reaper's list */
 Test(proc, spawner_thread_with_sigchld_watch)
