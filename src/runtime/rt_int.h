@@ -137,8 +137,10 @@ struct runtime {
   int64_t ev_cursor_at;  /* ... every event up to it was created before this time */
 };
 
-/* rt_journal.c: write one run's journal into the open transaction. */
-int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_effects *fx);
+/* rt_journal.c: write the journals of the batches not yet written, in order,
+ * into the open transaction (rows a later entry of the same commit rewrites
+ * are left out; every audit entry is written) and mark them written. */
+int rt_journal_write_batches(struct runtime *rt);
 /* rt_journal.c: write the run's rows that learned a pid since (the pid timer). */
 int rt_rows_write(struct runtime *rt, struct rt_run *run);
 /* rt_exec.c: the pid of the live attempt of (step, index), or 0. */

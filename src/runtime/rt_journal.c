@@ -202,11 +202,16 @@ static int write_run(struct runtime *rt, struct rt_run *run, const struct eng_je
   return audit(rt, run, e->at, "run.status", d);
 }
 
-static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_jent *e)
+/* skip_row: a later entry of the same commit rewrites this row (the audit
+ * entry and the kept-row bookkeeping still happen) */
+static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_jent *e,
+                      bool skip_row)
 {
   const struct wf_step *ws = &run->wf->steps[e->step];
-  char *err_txt = dump(e->error);
-  char *out_txt = e->outputs ? dump(e->outputs) : (e->outputs_text ? strdup(e->outputs_text) : NULL);
+  char *err_txt = skip_row ? NULL : dump(e->error);
+  char *out_txt = skip_row ? NULL
+                  : e->outputs ? dump(e->outputs)
+                               : (e->outputs_text ? strdup(e->outputs_text) : NULL);
   struct store_step st = {
     .run_id = run->id,
     .step = ws->id,
@@ -236,7 +241,7 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
   } else if (kept) {
     row_forget(run, kept);
   }
-  int rc = store_step_put(rt->store, &st);
+  int rc = skip_row ? 0 : store_step_put(rt->store, &st);
   if (!rc)
     rc = audit_unit(rt, run, e->at, "step.status", "attempts", st.attempts, e->error, e->index,
                     st.status, ws->id);
@@ -267,10 +272,16 @@ static int write_expand(struct runtime *rt, struct rt_run *run, const struct eng
                json_pack("{s:s,s:i}", "step", ws->id, "instances", (int)e->n));
 }
 
-static int write_attempt(struct runtime *rt, struct rt_run *run, const struct eng_jent *e)
+/* skip_row: the attempt's end in the same commit writes the row (with this
+ * start's time as started_at, passed to it as start_at) */
+static int write_attempt(struct runtime *rt, struct rt_run *run, const struct eng_jent *e,
+                         bool skip_row, int64_t start_at)
 {
   const struct wf_step *ws = &run->wf->steps[e->step];
   bool start = e->type == ENG_J_ATTEMPT_START;
+  if (skip_row)
+    return audit_unit(rt, run, e->at, "attempt.started", "attempt", (long long)e->attempts, NULL,
+                      e->index, NULL, ws->id);
   char *log = NULL;
   if (ws->kind == WF_RUN || ws->kind == WF_COMMAND)
     log = rt_log_path(store_home(rt->store), run->id, ws->id, e->index, e->attempts);
@@ -285,7 +296,8 @@ static int write_attempt(struct runtime *rt, struct rt_run *run, const struct en
     .exit_code = e->exit_code == ENG_NO_EXIT ? 0 : e->exit_code,
     .error = err_txt,
     /* an end keeps the start time the start wrote (none given: NULL) */
-    .started_at = start ? (e->started_at ? e->started_at : e->at) : e->started_at,
+    .started_at = start ? (e->started_at ? e->started_at : e->at)
+                        : (start_at ? start_at : e->started_at),
     .finished_at = start ? 0 : (e->finished_at ? e->finished_at : e->at),
     .log_path = log,
   };
@@ -313,22 +325,112 @@ int rt_rows_write(struct runtime *rt, struct rt_run *run)
   return rc;
 }
 
-int rt_journal_write(struct runtime *rt, struct rt_run *run, const struct eng_effects *fx)
+/* ---- one commit's batches, with superseded row writes left out ----------
+ * A short program step starts and ends within one commit more often than
+ * not: its running row and its attempt's start row are then rewritten by
+ * the end a few entries later. Those row writes are left out (their audit
+ * entries are not). A reverse pass finds them with a small hash of row keys. */
+
+struct rkey {
+  const struct rt_run *run;
+  uint32_t step;
+  int32_t index;
+  uint32_t attempt; /* attempt rows; 0 for step rows */
+  int pos;          /* entry position (the later one), -1: free slot */
+};
+
+static uint64_t rkey_hash(const struct rkey *k)
 {
+  uint64_t h = (uint64_t)(uintptr_t)k->run * 0x9e3779b97f4a7c15u;
+  h ^= ((uint64_t)k->step << 32 | (uint32_t)k->index) * 0xc2b2ae3d27d4eb4fu;
+  h ^= (uint64_t)k->attempt * 0x165667b19e3779f9u;
+  return h ^ (h >> 29);
+}
+
+/* Finds k; if absent inserts it with k->pos. Returns the stored position or -1. */
+static int rkey_seen(struct rkey *tab, size_t cap, const struct rkey *k)
+{
+  for (size_t i = rkey_hash(k) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    struct rkey *t = &tab[i];
+    if (t->pos < 0) {
+      *t = *k;
+      return -1;
+    }
+    if (t->run == k->run && t->step == k->step && t->index == k->index &&
+        t->attempt == k->attempt)
+      return t->pos;
+  }
+}
+
+int rt_journal_write_batches(struct runtime *rt)
+{
+  size_t n = 0;
+  for (struct rt_batch *b = rt->batches; b; b = b->next)
+    if (!b->written)
+      n += b->fx.nj;
+  size_t cap = 16;
+  while (cap < 2 * n)
+    cap *= 2;
+  const struct eng_jent **ent = malloc((n ? n : 1) * sizeof *ent);
+  struct rt_run **who = malloc((n ? n : 1) * sizeof *who);
+  bool *skip = calloc(n ? n : 1, sizeof *skip);
+  int64_t *start_at = calloc(n ? n : 1, sizeof *start_at);
+  struct rkey *tab = malloc(cap * sizeof *tab);
   int rc = 0;
-  for (size_t i = 0; i < fx->nj && !rc; i++) {
-    const struct eng_jent *e = &fx->j[i];
-    switch (e->type) {
-    case ENG_J_RUN: rc = write_run(rt, run, e); break;
-    case ENG_J_UNIT: rc = write_unit(rt, run, e); break;
-    case ENG_J_EXPAND: rc = write_expand(rt, run, e); break;
-    case ENG_J_ATTEMPT_START:
-    case ENG_J_ATTEMPT_END: rc = write_attempt(rt, run, e); break;
-    case ENG_J_RESERVE:
-      rc = store_step_reserve(rt->store, run->id, run->wf->steps[e->step].id, e->index,
-                              (int)e->attempts);
-      break;
+  if (!ent || !who || !skip || !start_at || !tab) {
+    rc = WEFT_ENOMEM;
+    goto out;
+  }
+  size_t k = 0;
+  for (struct rt_batch *b = rt->batches; b; b = b->next)
+    if (!b->written)
+      for (size_t i = 0; i < b->fx.nj; i++) {
+        ent[k] = &b->fx.j[i];
+        who[k++] = b->run;
+      }
+  for (size_t i = 0; i < cap; i++)
+    tab[i].pos = -1;
+  for (size_t i = n; i-- > 0;) {
+    const struct eng_jent *e = ent[i];
+    bool unit = e->type == ENG_J_UNIT;
+    if (!unit && e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END)
+      continue;
+    struct rkey key = {who[i], e->step, e->index, unit ? 0 : e->attempts, (int)i};
+    int later = rkey_seen(tab, cap, &key);
+    if (later < 0)
+      continue;
+    if (unit) {
+      skip[i] = true;
+    } else if (e->type == ENG_J_ATTEMPT_START && ent[later]->type == ENG_J_ATTEMPT_END) {
+      skip[i] = true;
+      start_at[later] = e->started_at ? e->started_at : e->at;
     }
   }
+  k = 0;
+  for (struct rt_batch *b = rt->batches; b && !rc; b = b->next) {
+    if (b->written)
+      continue;
+    for (size_t i = 0; i < b->fx.nj && !rc; i++, k++) {
+      const struct eng_jent *e = &b->fx.j[i];
+      switch (e->type) {
+      case ENG_J_RUN: rc = write_run(rt, b->run, e); break;
+      case ENG_J_UNIT: rc = write_unit(rt, b->run, e, skip[k]); break;
+      case ENG_J_EXPAND: rc = write_expand(rt, b->run, e); break;
+      case ENG_J_ATTEMPT_START:
+      case ENG_J_ATTEMPT_END: rc = write_attempt(rt, b->run, e, skip[k], start_at[k]); break;
+      case ENG_J_RESERVE:
+        rc = store_step_reserve(rt->store, b->run->id, b->run->wf->steps[e->step].id, e->index,
+                                (int)e->attempts);
+        break;
+      }
+    }
+    b->written = true;
+  }
+out:
+  free(ent);
+  free(who);
+  free(skip);
+  free(start_at);
+  free(tab);
   return rc;
 }

@@ -234,11 +234,8 @@ static void on_commit_timer(uv_timer_t *h)
 static int commit_now(struct runtime *rt)
 {
   int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
-  for (struct rt_batch *b = rt->batches; b && !rc; b = b->next)
-    if (!b->written) {
-      rc = rt_journal_write(rt, b->run, &b->fx);
-      b->written = true;
-    }
+  if (!rc)
+    rc = rt_journal_write_batches(rt);
   for (size_t i = 0; i < rt->n_runs && !rc; i++) {
     struct rt_run *run = rt->runs[i];
     if (rt->rows_due)
