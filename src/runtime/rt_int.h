@@ -115,6 +115,7 @@ struct runtime {
   uv_timer_t commit_timer; /* bounds how long a transaction stays open (runtime.c) */
   bool commit_due;       /* ... and it fired */
   uint64_t unwritten_ms; /* when the oldest batch not yet written was made (loop time) */
+  size_t n_unwritten;    /* batches not yet written to the store */
   bool rows_due;         /* the pid timer fired: commit dirty rows now */
   bool handles_open;
   bool flush_armed;

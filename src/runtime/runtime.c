@@ -236,6 +236,7 @@ static int commit_now(struct runtime *rt)
   int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
   if (!rc)
     rc = rt_journal_write_batches(rt);
+  rt->n_unwritten = 0;
   for (size_t i = 0; i < rt->n_runs && !rc; i++) {
     struct rt_run *run = rt->runs[i];
     if (rt->rows_due)
@@ -275,13 +276,7 @@ static int commit_now(struct runtime *rt)
   return 0;
 }
 
-static bool unwritten(const struct runtime *rt)
-{
-  for (const struct rt_batch *b = rt->batches; b; b = b->next)
-    if (!b->written)
-      return true;
-  return false;
-}
+static bool unwritten(const struct runtime *rt) { return rt->n_unwritten > 0; }
 
 /* Whether what is journaled must be committed now. Transitions with nothing
  * waiting for them (a step that succeeded, a running transition whose
@@ -345,7 +340,7 @@ static void flush(struct runtime *rt)
       b->run = run;
       b->fx = run->fx;
       engine_fx_init(&run->fx);
-      if (!unwritten(rt))
+      if (rt->n_unwritten++ == 0)
         rt->unwritten_ms = uv_now(&rt->loop);
       *rt->batches_tail = b;
       rt->batches_tail = &b->next;
