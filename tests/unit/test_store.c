@@ -90,6 +90,44 @@ Test(store, open_creates_home_with_db_logs_and_workspaces)
   store_close(s);
 }
 
+/* the runtime's connection (store_defer_sync): commits do not sync, the WAL
+ * is filled to 4 MiB once so that syncs rewrite it in place, and what was
+ * committed is read back intact by another connection and after reopening */
+Test(store, deferred_sync_preallocates_the_wal_and_keeps_commits)
+{
+  struct store *s = open_store();
+  char *path = NULL;
+  cr_assert_eq(store_defer_sync(s, &path), 0);
+  char want[300];
+  snprintf(want, sizeof want, "%s/weft.db-wal", home);
+  cr_assert_str_eq(path, want);
+  struct stat sb;
+  cr_assert_eq(stat(path, &sb), 0);
+  cr_assert_eq(sb.st_size, 4 << 20, "WAL is %lld bytes", (long long)sb.st_size);
+  struct store_run r = mk_run("01RUNDEFERRED00000000000000", "wf", "running");
+  cr_assert_eq(store_begin(s), 0);
+  cr_assert_eq(store_run_put(s, &r), 0);
+  cr_assert_eq(store_commit(s), 0);
+  struct store *other = open_store(); /* sees the commit at once */
+  struct store_run got;
+  cr_assert_eq(store_run_get(other, r.id, &got), 0);
+  cr_assert_str_eq(got.status, "running");
+  store_run_clear(&got);
+  char *p2 = NULL;
+  cr_assert_eq(store_defer_sync(other, &p2), 0); /* already filled: not again */
+  cr_assert_eq(stat(path, &sb), 0);
+  cr_assert_eq(sb.st_size, 4 << 20);
+  free(p2);
+  store_close(other);
+  store_close(s);
+  s = open_store();
+  cr_assert_eq(store_run_get(s, r.id, &got), 0);
+  cr_assert_str_eq(got.status, "running");
+  store_run_clear(&got);
+  store_close(s);
+  free(path);
+}
+
 Test(store, home_defaults_to_weft_home_env)
 {
   setenv("WEFT_HOME", "/some/where", 1);
