@@ -1,8 +1,9 @@
 /* rt_exec.c — performing the engine's effects: starting attempts with their
  * executors, killing them, arming and cancelling timers.
  *
- * Every effect here runs only after the journal that led to it has been
- * committed (runtime.c calls rt_effect() after store_commit()). Results come
+ * Every effect here runs only after the journal that led to it is durable
+ * (runtime.c's perform_durable), except a START marked `early`, whose
+ * reservation was durable before (engine.h, durable dispatch). Results come
  * back through rt_post_result(), which queues them; the loop feeds the queue
  * to the engine after the current effects are done, never re-entrantly.
  *

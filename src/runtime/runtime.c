@@ -2,9 +2,14 @@
  *
  * One tick: callbacks (process exits, timers, inbox requests) queue results;
  * the uv_check handle then runs flush(): feed queued results to the engine,
- * commit every run's journal in ONE transaction, tell the observers, and only
- * then perform the effects. A uv_idle handle is started whenever work is
- * queued so the loop does not block in poll before the flush.
+ * start the processes whose reservation is durable already (early starts),
+ * keep each run's journal and effects as a batch, and commit the batches in
+ * ONE transaction when something waits for them (must_commit; otherwise
+ * within COMMIT_MAX_MS). Once a commit is durable (rt_sync.c: inline, or on
+ * the sync thread while processes run) the observers see its journal and
+ * its effects are performed, in commit order. A uv_idle handle is started
+ * whenever work is queued so the loop does not block in poll before the
+ * flush. docs/internals/runtime.md has the whole story.
  *
  * Starting, resuming and retrying runs also live here; the effects
  * themselves are in rt_exec.c and the journal-to-rows mapping in

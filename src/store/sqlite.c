@@ -13,7 +13,8 @@
  *
  * Durability: journal_mode=WAL (set once, persistent in the file),
  * synchronous=FULL (a committed transition survives power loss), and the
- * default autocheckpoint. */
+ * default autocheckpoint. The runtime's connection switches to NORMAL and
+ * syncs the WAL itself (sq_defer_sync, runtime/rt_sync.c). */
 #include "store/sqlite_int.h"
 #include "util/err.h"
 #include "util/wtime.h"
