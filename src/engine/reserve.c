@@ -14,6 +14,13 @@
 
 #include <stdlib.h>
 
+/* v is still the unit's reservation: not spent (started, skipped, cancelled)
+ * and not replaced by one for a later attempt */
+static bool resv_current(const struct eng_run *r, const struct eng_resv *v)
+{
+  return (r->u.flags[v->unit] & UF_RESV) && (uint32_t)r->u.attempts[v->unit] + 1 == v->attempt;
+}
+
 static int resv_push(struct eng_run *r, uint32_t u, uint64_t tag)
 {
   if (r->n_resv == r->cap_resv) {
@@ -67,8 +74,7 @@ bool engine_reserve_low(const struct eng_run *r, uint64_t committed)
   uint32_t left = r->n_resv_dur;
   for (uint32_t i = 0; i < r->n_resv; i++) {
     const struct eng_resv *v = &r->resv[i];
-    if (v->tag <= committed && (r->u.flags[v->unit] & UF_RESV) &&
-        (uint32_t)r->u.attempts[v->unit] + 1 == v->attempt)
+    if (v->tag <= committed && resv_current(r, v))
       left++;
   }
   return left < (uint32_t)r->max_parallel;
@@ -116,10 +122,7 @@ void engine_durable(struct eng_run *r, uint64_t tag)
       r->resv[keep++] = v; /* a later commit, not durable yet */
       continue;
     }
-    /* unless started, skipped or cancelled since (or reserved again for a
-     * later attempt, which a later commit makes durable) */
-    if ((r->u.flags[v.unit] & (UF_RESV | UF_RESV_DUR)) == UF_RESV &&
-        (uint32_t)r->u.attempts[v.unit] + 1 == v.attempt) {
+    if (resv_current(r, &v) && !(r->u.flags[v.unit] & UF_RESV_DUR)) {
       r->u.flags[v.unit] |= UF_RESV_DUR;
       r->n_resv_dur++;
     }

@@ -160,14 +160,22 @@ static bool run_ended(const struct rt_run *run)
   return st == ENG_RUN_SUCCEEDED || st == ENG_RUN_FAILED || st == ENG_RUN_CANCELLED;
 }
 
-static void store_failed(struct runtime *rt)
+/* The store cannot take or keep what was decided (a failed write, commit or
+ * sync): stop at once without performing effects; the runs stay resumable. */
+static void stop_on(struct runtime *rt, const char *what, const char *why)
 {
-  fprintf(stderr, "weft: the store failed: %s; runs stay resumable (`weft resume`)\n",
-          store_errmsg(rt->store));
+  if (rt->store_failed)
+    return;
+  fprintf(stderr, "weft: %s: %s; runs stay resumable (`weft resume`)\n", what, why);
   if (store_in_tx(rt->store))
     store_rollback(rt->store);
   rt->store_failed = true;
   uv_stop(&rt->loop);
+}
+
+static void store_failed(struct runtime *rt)
+{
+  stop_on(rt, "the store failed", store_errmsg(rt->store));
 }
 
 /* Performs, in order, the batches whose commit is durable. */
@@ -201,12 +209,7 @@ static void on_synced(void *ud)
   int err = 0;
   uint64_t done = rt_sync_done(rt->sync, &err);
   if (err) {
-    if (!rt->store_failed) {
-      fprintf(stderr, "weft: cannot sync the store: %s; runs stay resumable (`weft resume`)\n",
-              strerror(err));
-      rt->store_failed = true;
-      uv_stop(&rt->loop);
-    }
+    stop_on(rt, "cannot sync the store", strerror(err));
     return;
   }
   if (done > rt->durable_seq)
@@ -268,9 +271,7 @@ static int commit_now(struct runtime *rt)
     /* with no process in flight nothing can happen during the sync: do it
      * here; otherwise the thread syncs while the loop goes on */
     if (rt_sync_request(rt->sync, seq, !procs_in_flight(rt)) != 0) {
-      fprintf(stderr, "weft: cannot sync the store; runs stay resumable (`weft resume`)\n");
-      rt->store_failed = true;
-      uv_stop(&rt->loop);
+      stop_on(rt, "cannot sync the store", "fdatasync failed");
       return WEFT_EIO;
     }
     uint64_t done = rt_sync_done(rt->sync, NULL);
@@ -280,8 +281,6 @@ static int commit_now(struct runtime *rt)
   perform_durable(rt);
   return 0;
 }
-
-static bool unwritten(const struct runtime *rt) { return rt->n_unwritten > 0; }
 
 /* Whether what is journaled must be committed now. Transitions with nothing
  * waiting for them (a step that succeeded, a running transition whose
@@ -361,10 +360,11 @@ static void flush(struct runtime *rt)
                      age >= COMMIT_MAX_MS ? 0 : COMMIT_MAX_MS - age, 0);
     }
   }
-  /* journals that are due (timer, pids), or that nothing else would ever
-   * commit (no process in flight), or a transaction rt_start left open */
-  if (!rt->store_failed && (unwritten(rt) || rt->rows_due || store_in_tx(rt->store)) &&
-      (rt->commit_due || rt->rows_due || !procs_in_flight(rt) || store_in_tx(rt->store)))
+  /* what is waiting to be written, once it is due (the same rules: a timer,
+   * pids, nothing in flight that would commit it later, rt_start's open
+   * transaction) */
+  if (!rt->store_failed && (rt->n_unwritten || rt->rows_due || store_in_tx(rt->store)) &&
+      must_commit(rt, NULL))
     if (commit_now(rt))
       return;
   for (size_t i = 0; i < rt->n_runs; i++) {
@@ -476,6 +476,13 @@ static bool weft_owned_var(const char *e)
   return false;
 }
 
+/* A switch set in the environment to anything but "" or "0". */
+static bool env_on(const char *name)
+{
+  const char *v = getenv(name);
+  return v && *v && strcmp(v, "0");
+}
+
 int rt_new(const struct rt_opts *o, struct runtime **out)
 {
   struct runtime *rt = calloc(1, sizeof *rt);
@@ -489,8 +496,7 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   }
   rt->pending_tail = &rt->pending;
   rt->batches_tail = &rt->batches;
-  const char *no_early = getenv("WEFT_NO_EARLY_START");
-  rt->early_start = !(no_early && *no_early && strcmp(no_early, "0"));
+  rt->early_start = !env_on("WEFT_NO_EARLY_START");
   rt->pid = (int)getpid();
   store_proc_start(rt->pid, &rt->pstart);
   size_t n = 0;
@@ -506,6 +512,21 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
       rt->env_base[rt->n_env_base++] = strdup(environ[i]);
   uv_loop_init(&rt->loop);
   rt->loop.data = rt;
+  /* commits become durable through rt_sync.c (off the loop while processes
+   * run); without it (an in-memory store) the store syncs in every commit */
+  char *sync_path = NULL;
+  if (store_defer_sync(rt->store, &sync_path) == 0 &&
+      rt_sync_new(&rt->loop, sync_path, on_synced, rt, &rt->sync) != 0) {
+    /* before any other handle: the loop closes cleanly */
+    free(sync_path);
+    uv_loop_close(&rt->loop);
+    for (size_t i = 0; i < rt->n_env_base; i++)
+      free(rt->env_base[i]);
+    free(rt->env_base);
+    free(rt);
+    return WEFT_EIO;
+  }
+  free(sync_path);
   uv_idle_init(&rt->loop, &rt->idle);
   uv_check_init(&rt->loop, &rt->check);
   rt->check.data = rt;
@@ -520,27 +541,12 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   uv_signal_init(&rt->loop, &rt->sigint);
   rt->sigint.data = rt;
   uv_signal_start(&rt->sigint, on_sigint, SIGINT);
-  /* commits become durable through rt_sync.c (off the loop while processes
-   * run); without it (an in-memory store) the store syncs in every commit */
-  char *sync_path = NULL;
-  if (store_defer_sync(rt->store, &sync_path) == 0 &&
-      rt_sync_new(&rt->loop, sync_path, on_synced, rt, &rt->sync) != 0) {
-    free(sync_path);
-    uv_loop_close(&rt->loop);
-    for (size_t i = 0; i < rt->n_env_base; i++)
-      free(rt->env_base[i]);
-    free(rt->env_base);
-    free(rt);
-    return WEFT_EIO;
-  }
-  free(sync_path);
   /* WEFT_SPAWNER=1: starts while other processes run go through a spawner
    * thread (exec/proc_async.c). Off by default: on the 2-vCPU machines of
    * bench/README.md the hand-offs cost more (1.39x make against 1.45x for a
    * fan-out) than the loop saves by not waiting for each child's execve,
    * once exits share commits */
-  const char *spawner = getenv("WEFT_SPAWNER");
-  if (spawner && *spawner && strcmp(spawner, "0"))
+  if (env_on("WEFT_SPAWNER"))
     proc_async_enable(&rt->loop); /* without it starts stay on the loop thread */
   rt->handles_open = true;
   *out = rt;
