@@ -10,7 +10,7 @@ work=$(mktemp -d /tmp/spawn-bench-run-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 cc -std=c11 -O2 -D_GNU_SOURCE -I"$root/src" -o "$work/spawn_bench" "$here/spawn_bench.c" \
-  "$root"/src/exec/proc.c "$root"/src/exec/proc_spawn.c "$root"/src/exec/proc_watch.c \
+  "$root"/src/exec/proc.c "$root"/src/exec/proc_async.c "$root"/src/exec/proc_spawn.c "$root"/src/exec/proc_watch.c \
   "$root"/src/exec/proc_group.c "$root"/src/exec/proc_mask.c "$root"/src/exec/outputs.c "$root"/src/util/buf.c \
   "$root"/src/util/err.c "$root"/src/util/wtime.c -luv -ljansson -lpthread
 

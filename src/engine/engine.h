@@ -272,9 +272,10 @@ int engine_restore_end(struct eng_run *run, int64_t now, struct eng_effects *fx)
 int engine_reserve(struct eng_run *run, int64_t now, uint64_t tag, struct eng_effects *fx);
 /* Reservations tagged <= tag are durable. */
 void engine_durable(struct eng_run *run, uint64_t tag);
-/* Fewer than max_parallel reservations are committed (tag <= committed) and
- * unused while units wait for a slot: the next exits could not start their
- * successors early unless the runtime commits now. */
+/* Fewer than max_parallel plus half the extra depth reservations are
+ * committed (tag <= committed) and unused while units wait for a slot: the
+ * runtime commits now, so that the next exits still find their successors
+ * reserved once that commit's sync has landed. */
 bool engine_reserve_low(const struct eng_run *run, uint64_t committed);
 
 /* ---- reading state (borrowed results, valid until the next call) ------- */

@@ -151,10 +151,14 @@ int sq_tx_begin(struct sq *q, bool *own)
   return 0;
 }
 
+static void wal_grow(struct sq *q);
+
 static int tx_commit(struct sq *q)
 {
   /* the audit head, kept in memory during the transaction, goes in last */
   int rc = sq_audit_head_flush(q);
+  if (!rc && q->wal_grow)
+    wal_grow(q);
   if (!rc)
     rc = tx_control(q, SQ_COMMIT, "COMMIT");
   if (rc) {
@@ -272,6 +276,9 @@ static void sq_close(struct store *s)
   for (int i = 0; i < SQ_NSTMT; i++)
     sqlite3_finalize(q->stmt[i]);
   sqlite3_close(q->db);
+  if (q->wal_fd >= 0)
+    close(q->wal_fd);
+  free(q->wal_path);
   free(q->base.home);
   free(q);
 }
@@ -305,38 +312,43 @@ static int exec_retry(struct sq *q, const char *sql, const char *what);
 /* The WAL grows to about SQLite's autocheckpoint size (1,000 pages) and is
  * then reused from its start. While it grows, every sync must also write the
  * file's new size: measured here, 0.25 ms per fdatasync against 0.11 ms for
- * the same pages rewritten in place. So a new home's WAL is filled with
- * zeros up to that size once (SQLite sees an invalid header: an empty WAL).
- * Only under the write lock, and only beyond the file's end, where no
- * process can have a frame. */
+ * the same pages rewritten in place. So a deferred-sync connection fills the
+ * WAL with zeros up to that size ahead of SQLite (SQLite sees frames that do
+ * not verify: the end of the log). Filling 4 MiB at once and syncing it took
+ * ~10 ms, more than a whole one-step run; so it grows a chunk at a time,
+ * doubling from 64 KiB, in the commits that follow: inside the transaction
+ * (the write lock is ours: no process appends meanwhile), before COMMIT
+ * (SQLite's frames then overwrite any zeros they reach), and only beyond the
+ * file's end (where no process can have a frame). No sync of its own: the
+ * commit's sync carries the zeros. */
 #define WAL_PREALLOC (4u << 20)
+#define WAL_GROW_MIN (64u << 10)
 
-static void wal_prealloc(struct sq *q, const char *wal_path)
+static void wal_grow(struct sq *q)
 {
+  if (q->wal_fd < 0 && (q->wal_fd = open(q->wal_path, O_WRONLY | O_CLOEXEC)) < 0)
+    return; /* no WAL file yet: SQLite creates it with the first frame */
   struct stat st;
-  if (stat(wal_path, &st) != 0 || st.st_size >= (off_t)WAL_PREALLOC)
+  if (fstat(q->wal_fd, &st) != 0)
     return;
-  bool own;
-  if (sq_tx_begin(q, &own) != 0)
+  if (st.st_size >= (off_t)WAL_PREALLOC) {
+    q->wal_grow = false;
+    close(q->wal_fd);
+    q->wal_fd = -1;
     return;
-  int fd = open(wal_path, O_WRONLY | O_CLOEXEC);
-  if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size < (off_t)WAL_PREALLOC) {
-    static const char zeros[65536];
-    off_t off = st.st_size;
-    while (off < (off_t)WAL_PREALLOC) {
-      size_t n = (size_t)((off_t)WAL_PREALLOC - off < (off_t)sizeof zeros
-                              ? (off_t)WAL_PREALLOC - off
-                              : (off_t)sizeof zeros);
-      ssize_t w = pwrite(fd, zeros, n, off);
-      if (w <= 0)
-        break;
-      off += w;
-    }
-    (void)fdatasync(fd);
   }
-  if (fd >= 0)
-    close(fd);
-  sq_tx_end(q, own, 0); /* nothing written through SQLite: an empty commit */
+  off_t off = st.st_size;
+  off_t end = off + (off < (off_t)WAL_GROW_MIN ? (off_t)WAL_GROW_MIN : off);
+  if (end > (off_t)WAL_PREALLOC)
+    end = WAL_PREALLOC;
+  static const char zeros[65536];
+  while (off < end) {
+    size_t n = (size_t)(end - off < (off_t)sizeof zeros ? end - off : (off_t)sizeof zeros);
+    ssize_t w = pwrite(q->wal_fd, zeros, n, off);
+    if (w <= 0)
+      break; /* a full disk: SQLite's own write will say so */
+    off += w;
+  }
 }
 
 static int sq_defer_sync(struct store *s, char **sync_path)
@@ -355,7 +367,9 @@ static int sq_defer_sync(struct store *s, char **sync_path)
     *sync_path = NULL;
     return rc;
   }
-  wal_prealloc(q, *sync_path);
+  free(q->wal_path);
+  q->wal_path = strdup(*sync_path);
+  q->wal_grow = q->wal_path != NULL;
   return 0;
 }
 
@@ -521,6 +535,7 @@ int store_sqlite_open(const char *db_path, struct store **out, char **err)
   if (!q)
     return WEFT_ENOMEM;
   q->base.ops = &sq_ops;
+  q->wal_fd = -1;
   int src = sqlite3_open_v2(db_path, &q->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (src != SQLITE_OK) {

@@ -69,6 +69,10 @@ struct sq {
   bool head_valid, head_dirty;
   int64_t head_seq;
   char head_hash[SHA256_HEX_LEN + 1];
+  /* WAL growth ahead of SQLite (sqlite.c, wal_grow): set by defer_sync */
+  char *wal_path;
+  int wal_fd;      /* opened on first use; -1 */
+  bool wal_grow;   /* the WAL is not at WAL_PREALLOC yet */
   char err[512];
 };
 

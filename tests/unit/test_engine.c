@@ -943,6 +943,65 @@ Test(effects, start_carries_idempotency_key_item_and_attempt)
   wf_free(wf);
 }
 
+/* Durable dispatch: with 2 slots the engine keeps 2 + 8 units reserved and
+ * asks for a commit once fewer than 2 + 4 committed ones are left, i.e.
+ * before the exits run out of early starts, not after. */
+Test(effects, reservations_ask_for_a_commit_while_some_are_left)
+{
+  struct buf y;
+  buf_init(&y, 1 << 20);
+  buf_printf(&y, "name: r\nmax_parallel: 2\nsteps:\n");
+  for (int i = 0; i < 30; i++)
+    buf_printf(&y, "  s%d: {command: [t]}\n", i);
+  struct wf *wf = load_str(y.p);
+  buf_free(&y);
+  struct eng_config cfg = {.run_id = "01RUN", .max_parallel = 2};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  cr_assert_eq(engine_reserve(run, 0, 1, &fx), 0);
+  size_t reserved = 0;
+  for (size_t i = 0; i < fx.nj; i++)
+    reserved += fx.j[i].type == ENG_J_RESERVE;
+  cr_assert_eq(reserved, 10, "reserved %zu", reserved);
+  cr_assert(engine_reserve_low(run, 0), "nothing committed yet");
+  cr_assert_not(engine_reserve_low(run, 1), "10 committed");
+  engine_durable(run, 1);
+  /* finish attempts one by one: each exit starts the next unit early */
+  uint32_t running[2];
+  int n_running = 0;
+  for (size_t i = 0; i < fx.n; i++)
+    if (fx.v[i].type == ENG_FX_START)
+      running[n_running++] = fx.v[i].step;
+  cr_assert_eq(n_running, 2);
+  int ended = 0;
+  bool low = false;
+  while (!low) {
+    engine_fx_reset(&fx);
+    struct eng_event ev = {.type = ENG_EV_ATTEMPT_ENDED, .step = running[0], .index = -1,
+                           .attempt = 1, .ok = true, .exit_code = 0, .signal = -1,
+                           .http_status = -1};
+    cr_assert_eq(engine_apply(run, &ev, 1, &fx), 0);
+    ended++;
+    running[0] = running[1];
+    for (size_t i = 0; i < fx.n; i++)
+      if (fx.v[i].type == ENG_FX_START) {
+        cr_assert(fx.v[i].early, "exit %d: the next unit starts early", ended);
+        running[1] = fx.v[i].step;
+      }
+    low = engine_reserve_low(run, 1);
+    cr_assert_leq(ended, 10);
+  }
+  /* 10 reserved beyond the 2 running; low once fewer than 6 are left (the
+   * slots alone, 2, would have waited for 9 exits: too late for the sync) */
+  cr_assert_eq(ended, 5, "asked for a commit after %d exits", ended);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
+
 Test(effects, secrets_inputs_and_event_reach_expressions)
 {
   struct wf *wf = load_str("name: k\ninputs:\n  n: {type: integer, default: 2}\nsteps:\n"

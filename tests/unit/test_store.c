@@ -93,7 +93,10 @@ Test(store, open_creates_home_with_db_logs_and_workspaces)
 /* the runtime's connection (store_defer_sync): commits do not sync, the WAL
  * is filled to 4 MiB once so that syncs rewrite it in place, and what was
  * committed is read back intact by another connection and after reopening */
-Test(store, deferred_sync_preallocates_the_wal_and_keeps_commits)
+/* The WAL is filled with zeros ahead of SQLite a chunk per commit (doubling
+ * from 64 KiB) until it reaches 4 MiB; no commit is lost to the zeros, for
+ * this connection, another one, or after reopening. */
+Test(store, deferred_sync_grows_the_wal_in_commits_and_keeps_them)
 {
   struct store *s = open_store();
   char *path = NULL;
@@ -103,26 +106,44 @@ Test(store, deferred_sync_preallocates_the_wal_and_keeps_commits)
   cr_assert_str_eq(path, want);
   struct stat sb;
   cr_assert_eq(stat(path, &sb), 0);
-  cr_assert_eq(sb.st_size, 4 << 20, "WAL is %lld bytes", (long long)sb.st_size);
-  struct store_run r = mk_run("01RUNDEFERRED00000000000000", "wf", "running");
-  cr_assert_eq(store_begin(s), 0);
-  cr_assert_eq(store_run_put(s, &r), 0);
-  cr_assert_eq(store_commit(s), 0);
-  struct store *other = open_store(); /* sees the commit at once */
-  struct store_run got;
-  cr_assert_eq(store_run_get(other, r.id, &got), 0);
-  cr_assert_str_eq(got.status, "running");
-  store_run_clear(&got);
+  off_t first = sb.st_size;
+  cr_assert_lt(first, 4 << 20, "not filled at once: %lld bytes", (long long)first);
+  off_t last = first;
+  int grew = 0, commits = 0;
+  char id[32];
+  for (; commits < 40; commits++) {
+    snprintf(id, sizeof id, "01RUNDEFERRED%014d", commits);
+    struct store_run r = mk_run(id, "wf", "running");
+    cr_assert_eq(store_begin(s), 0);
+    cr_assert_eq(store_run_put(s, &r), 0);
+    cr_assert_eq(store_commit(s), 0);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_geq(sb.st_size, last);
+    grew += sb.st_size > last;
+    last = sb.st_size;
+  }
+  cr_assert_eq(last, 4 << 20, "WAL is %lld bytes after %d commits", (long long)last, commits);
+  cr_assert_geq(grew, 5, "grows in steps (%d)", grew); /* 64K, 128K, ... 4M */
+  struct store *other = open_store(); /* sees every commit at once */
   char *p2 = NULL;
-  cr_assert_eq(store_defer_sync(other, &p2), 0); /* already filled: not again */
+  cr_assert_eq(store_defer_sync(other, &p2), 0); /* already full: left alone */
+  struct store_run r2 = mk_run("01RUNDEFERREDOTHER00000000", "wf", "running");
+  cr_assert_eq(store_run_put(other, &r2), 0);
   cr_assert_eq(stat(path, &sb), 0);
   cr_assert_eq(sb.st_size, 4 << 20);
   free(p2);
   store_close(other);
   store_close(s);
   s = open_store();
-  cr_assert_eq(store_run_get(s, r.id, &got), 0);
-  cr_assert_str_eq(got.status, "running");
+  for (int i = 0; i < commits; i++) {
+    struct store_run got;
+    snprintf(id, sizeof id, "01RUNDEFERRED%014d", i);
+    cr_assert_eq(store_run_get(s, id, &got), 0, "run %d", i);
+    cr_assert_str_eq(got.status, "running");
+    store_run_clear(&got);
+  }
+  struct store_run got;
+  cr_assert_eq(store_run_get(s, "01RUNDEFERREDOTHER00000000", &got), 0);
   store_run_clear(&got);
   store_close(s);
   free(path);
