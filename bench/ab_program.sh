@@ -20,14 +20,21 @@ b.write(f"{d}/{s}.yaml", b.workflow(s, needs, 'command: ["true"]', max_parallel=
 b.write(f"{d}/Makefile.{s}", b.makefile(needs))
 PY
 cd "$tmp"
-for i in $(seq "$N"); do
-  rm -rf "$tmp/home"
-  WEFT_HOME="$tmp/home" /usr/bin/time -o t1 -f "%e" "$W" run "$S.yaml" >/dev/null 2>&1
-  /usr/bin/time -o t2 -f "%e" make -s -j2 -f "Makefile.$S"
-  echo "$(cat t1) $(cat t2)"
-done | python3 -c "
-import sys, statistics
-r = [tuple(map(float, l.split())) for l in sys.stdin]
-w = statistics.median(x for x, _ in r); m = statistics.median(y for _, y in r)
-print('$S: weft %.3f s, make -j2 %.3f s, ratio %.2f (median of pair ratios %.2f, %d pairs)'
-      % (w, m, w / m, statistics.median(x / y for x, y in r), len(r)))"
+python3 - "$W" "$S" "$N" "$tmp" <<'PY2'
+import os, shutil, statistics, subprocess, sys, time
+w, s, n, tmp = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def timed(cmd, env=None):
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+env = dict(os.environ, WEFT_HOME=f"{tmp}/home")
+r = []
+for _ in range(n):
+    shutil.rmtree(f"{tmp}/home", ignore_errors=True)
+    a = timed([w, "run", f"{s}.yaml"], env)
+    b = timed(["make", "-s", "-j2", "-f", f"Makefile.{s}"])
+    r.append((a, b))
+wm = statistics.median(x for x, _ in r); mm = statistics.median(y for _, y in r)
+print("%s: weft %.3f s, make -j2 %.3f s, ratio %.2f (median of pair ratios %.2f, %d pairs)"
+      % (s, wm, mm, wm / mm, statistics.median(x / y for x, y in r), len(r)))
+PY2

@@ -72,6 +72,7 @@ struct proc {
   enum timer_phase phase;
   int64_t start_ms, kill_ms;
   bool exited, eof, finished, drain_expired; /* eof: of every stream */
+  bool watching;              /* the exit watch is started, not armed (watch_arm) */
   int wstatus;
   int handles;                /* open: timer, pipe, watch */
   const char *fail_kind;      /* set when it could not start properly */
@@ -347,9 +348,15 @@ static void end_stream(struct pstream *ps)
   ps->eof = true;
 }
 
+static void watch_arm(struct proc *p, bool try_now);
+
+/* Once every stream ended, the exit is due: most children exit as their
+ * output ends, and the exit watch is only armed now (proc_watch_arm). */
 static void update_eof(struct proc *p)
 {
   p->eof = (!p->out.used || p->out.eof) && (!p->err.used || p->err.eof);
+  if (p->eof && !p->exited && p->watching)
+    watch_arm(p, true);
 }
 
 /* No more output will be read from any stream. */
@@ -387,6 +394,26 @@ static void on_exit_(struct proc_watch *w, int wstatus)
   if (p->drain_expired)
     end_output(p);
   maybe_finish(p);
+}
+
+/* Arms the exit watch (see update_eof); on_exit_ may run before this
+ * returns. If it cannot watch, kills the child and collects it here. */
+static void watch_arm(struct proc *p, bool try_now)
+{
+  p->watching = false;
+  int rc = proc_watch_arm(&p->watch, try_now);
+  if (rc && !p->exited) {
+    int st;
+    fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
+    kill(-p->pid, SIGKILL);
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+      ;
+    p->exited = true;
+    p->wstatus = st;
+    proc_watch_abandon(&p->watch, on_watch_closed);
+    end_output(p);
+    maybe_finish(p);
+  }
 }
 
 static void on_timer(uv_timer_t *t)
@@ -433,6 +460,8 @@ int proc_kill(struct proc *p, int reason)
   kill(-p->pid, SIGTERM);
   p->phase = T_GRACE;
   uv_timer_start(&p->timer, on_timer, (uint64_t)p->grace_ms, 0);
+  if (p->watching)
+    watch_arm(p, false); /* the exit must be seen even if the pipe stays held */
   return 0;
 }
 
@@ -523,7 +552,11 @@ static int spawned(struct proc *p, int read_fd, int err_read_fd, bool late)
     end_output(p);
     p->phase = T_NOTIFY;
     uv_timer_start(&p->timer, on_timer, 0, 0);
+    return rc;
   }
+  p->watching = true;
+  if (p->eof || p->kill_reason) /* output failed already, or a kill came first */
+    watch_arm(p, !p->kill_reason);
   return rc;
 }
 
@@ -628,7 +661,8 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   p->handles = 1;
   *out = p;
 
-  if (p->output_path && reset_output(p->output_path, spec->output_create)) {
+  if (p->output_path && (spec->output_create || !spec->output_fresh) &&
+      reset_output(p->output_path, spec->output_create)) {
     fail_set(p, "spawn", "cannot %s $WEFT_OUTPUT file %s: %s",
              spec->output_create ? "create" : "remove the old", p->output_path, strerror(errno));
     goto failed;

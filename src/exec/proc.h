@@ -77,6 +77,10 @@ struct proc_spec {
                                outputs ({}). Creating files is slow on disk
                                (see bench/spawn): a tmpfs path is best. */
   bool output_create;       /* create $WEFT_OUTPUT empty instead of removing it */
+  bool output_fresh;        /* no file can be at output_path yet (its folder was
+                               created by the caller in this process for paths
+                               never handed out before): skip the removal, a
+                               failed unlink() is a path lookup per spawn */
   proc_output_cb on_output; /* optional; gets proc_start's ud */
   int kill_grace_ms;        /* 0 = PROC_KILL_GRACE_MS */
   void (*on_spawned)(void *ud); /* optional, gets proc_start's ud: the pid is known

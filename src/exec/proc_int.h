@@ -77,6 +77,7 @@ struct proc_watch {
   uv_poll_t poll;             /* pidfd mode */
   int pidfd;
   bool poll_open;
+  bool lazy;                  /* pidfd mode: started, not armed yet */
   struct proc_reaper *reaper; /* SIGCHLD mode */
   struct proc_watch *next, *prev;
 };
@@ -92,6 +93,12 @@ int proc_watch_prepare(uv_loop_t *loop, struct proc_watch *w);
  * since (its SIGCHLD may have been handled already: SIGCHLD mode looks again). */
 int proc_watch_start(struct proc_watch *w, pid_t pid, bool late, proc_exit_cb on_exit,
                      void (*on_closed)(struct proc_watch *w));
+/* pidfd mode: the owner needs to learn of the exit now (its output ended:
+ * try_now, one waitpid usually finds it; or it killed the child). If the
+ * child has exited, on_exit and on_closed are called before this returns;
+ * otherwise its pidfd is polled. No-op in SIGCHLD mode and once armed.
+ * Until armed, a pidfd-mode watch learns nothing. 0 or a WEFT_E* code. */
+int proc_watch_arm(struct proc_watch *w, bool try_now);
 /* Releases a prepared watch that was never started (the spawn failed):
  * on_closed is called (maybe immediately). */
 void proc_watch_abandon(struct proc_watch *w, void (*on_closed)(struct proc_watch *w));

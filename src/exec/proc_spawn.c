@@ -1,36 +1,49 @@
-/* proc_spawn.c — start a program like make does: posix_spawn.
+/* proc_spawn.c — start a program the way make does: vfork, then exec.
  *
- * glibc's posix_spawn uses clone(CLONE_VM|CLONE_VFORK): the child runs on a
- * small stack in our address space until it execs, so the cost does not grow
- * with our memory (fork() copies page tables: ~0.8 ms against ~50 us, see
- * bench/spawn/README.md). Everything the child needs is set up through
- * attributes and file actions, executed in the child before the exec:
- *   - its own process group (POSIX_SPAWN_SETPGROUP, pgid = pid), so a kill
+ * clone(CLONE_VM|CLONE_VFORK) as glibc's posix_spawn does, without its
+ * per-call costs: the child runs on a stack carved from ours (we are
+ * suspended until it execs or exits, so it cannot clash) instead of a fresh
+ * mmap, and it resets only the signals that can be non-default here instead
+ * of all 64 (measured: bench/spawn/README.md). The cost does not grow with
+ * our memory (fork() copies page tables: ~0.8 ms against ~50 us). Before the
+ * exec the child:
+ *   - sets every signal that may have a handler or be ignored back to its
+ *     default (those not at SIG_DFL when the first process was started,
+ *     plus every signal weft or libuv may catch or ignore later), then
+ *     empties its mask (ours has every signal blocked around the clone, so no
+ *     handler of ours can run on the child's stack);
+ *   - becomes the leader of its own process group (pgid = pid), so a kill
  *     reaches every descendant that did not leave the group;
- *   - signal mask emptied and every signal back to its default (we may ignore
- *     SIGPIPE; a step must not inherit that);
- *   - stdin from /dev/null, stdout and stderr both onto out_fd (one pipe keeps
- *     the order in which the two were written);
- *   - the working directory (posix_spawn_file_actions_addchdir_np, glibc 2.29);
- *   - every other descriptor closed (addclosefrom_np, glibc 2.34), so a
- *     descriptor another thread opened without O_CLOEXEC does not leak.
+ *   - gets stdin from /dev/null and stdout/stderr on out_fd (one pipe keeps
+ *     the order in which the two were written), or stderr on err_fd;
+ *   - closes every other descriptor (close_range), so a descriptor another
+ *     thread opened without O_CLOEXEC does not leak;
+ *   - changes to cwd.
  * A program name without '/' is looked up in the PATH of the environment the
  * child gets (execvp in the child would do the same); a relative PATH entry
  * or program path is taken relative to the child's cwd. Like execvp, a file
- * the kernel cannot execute (ENOEXEC: a script without #!) is run by /bin/sh.
- * glibc reports an exec failure as posix_spawn's return value and reaps the
- * failed child itself. */
+ * the kernel cannot execute (ENOEXEC: a script without #!) is run by
+ * /bin/sh. The child reports a failure (errno) through memory we share
+ * until it exits; we then reap it.
+ * WEFT_POSIX_SPAWN=1 starts through glibc's posix_spawn instead (for
+ * comparisons: bench/ab_program.sh). */
 #include "exec/proc_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdalign.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -141,34 +154,147 @@ static void cache_put(const char *path_env, const char *name, const char *resolv
   }
 }
 
-int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
+/* --- the vfork start --------------------------------------------------------- */
+
+/* Signals the child sets back to SIG_DFL: every one that was not at its
+ * default when the first process was started (inherited ignores, sanitizer
+ * handlers), plus those weft or libuv may catch or ignore at any time. glibc's
+ * own two (32, 33) are left alone, as its posix_spawn does. */
+static const int later_sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGPIPE, SIGTERM, SIGCHLD,
+                                 SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGTSTP, SIGTTIN,
+                                 SIGTTOU, SIGXFSZ, SIGURG};
+static int reset_sigs[64];
+static int n_reset_sigs;
+static pthread_once_t reset_once = PTHREAD_ONCE_INIT;
+
+static void reset_sigs_init(void)
+{
+  uint64_t want = 0;
+  for (size_t i = 0; i < sizeof later_sigs / sizeof *later_sigs; i++)
+    want |= 1ull << (later_sigs[i] - 1);
+  for (int sig = 1; sig < 65; sig++) {
+    struct sigaction old;
+    if (sig == SIGKILL || sig == SIGSTOP || sig == 32 || sig == 33)
+      continue;
+    if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL)
+      want |= 1ull << (sig - 1);
+  }
+  for (int sig = 1; sig < 65; sig++)
+    if (want & (1ull << (sig - 1)))
+      reset_sigs[n_reset_sigs++] = sig;
+}
+
+struct child {
+  const char *path;
+  char *const *argv, *const *envp, *const *sh_argv;
+  const char *cwd;
+  int out_fd, err_fd;
+  volatile int err; /* the child's errno when it could not exec */
+};
+
+/* The kernel's struct sigaction, for a raw rt_sigaction: the child calls
+ * the kernel directly, never a wrapper a sanitizer may intercept. */
+struct ksigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
+/* A descriptor in 0..2 would be overwritten by the dup2s: move it up. */
+static int above_stdio(int fd) { return fd < 3 ? (int)syscall(SYS_fcntl, fd, F_DUPFD, 3) : fd; }
+
+__attribute__((no_sanitize("address", "undefined"), noinline)) static int child_main(void *arg)
+{
+  struct child *c = arg;
+  struct ksigaction dfl = {.handler = SIG_DFL};
+  for (int i = 0; i < n_reset_sigs; i++)
+    syscall(SYS_rt_sigaction, reset_sigs[i], &dfl, NULL, sizeof dfl.mask);
+  int out = above_stdio(c->out_fd);
+  int err = c->err_fd > 2 ? c->err_fd : out;
+  int null = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+  if (out < 0 || null < 0 || (null = above_stdio(null)) < 0)
+    goto fail;
+  /* dup2 clears O_CLOEXEC on the copy */
+  if (syscall(SYS_setpgid, 0, 0) != 0 || syscall(SYS_dup2, null, 0) < 0 ||
+      syscall(SYS_dup2, out, 1) < 0 || syscall(SYS_dup2, err, 2) < 0)
+    goto fail;
+  if (syscall(SYS_close_range, 3u, ~0u, 0) != 0)
+    for (int fd = 3; fd < 65536; fd++) /* kernels before 5.9 */
+      syscall(SYS_close, fd);
+  if (c->cwd && syscall(SYS_chdir, c->cwd) != 0)
+    goto fail;
+  uint64_t none = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+  syscall(SYS_execve, c->path, c->argv, c->envp);
+  if (errno == ENOEXEC && c->sh_argv) /* as execvp: a script without #! */
+    syscall(SYS_execve, "/bin/sh", c->sh_argv, c->envp);
+fail:
+  c->err = errno ? errno : EINVAL;
+  syscall(SYS_exit, 127);
+  return 127;
+}
+
+/* 0 and *pid, or the errno of the child's failure (reaped already). */
+static int spawn_vfork(const char *path, const struct proc_spawn_args *a,
+                       const char *const *envp, pid_t *pid)
+{
+  pthread_once(&reset_once, reset_sigs_init);
+  size_t n = 0;
+  while (a->argv[n])
+    n++;
+  if (n > 1u << 20)
+    return E2BIG;
+  char **sh_argv = calloc(n + 2, sizeof *sh_argv);
+  if (!sh_argv)
+    return ENOMEM;
+  sh_argv[0] = (char *)"sh";
+  sh_argv[1] = (char *)path;
+  for (size_t i = 1; i < n; i++)
+    sh_argv[i + 1] = (char *)a->argv[i];
+  struct child c = {.path = path, .argv = (char *const *)a->argv,
+                    .envp = (char *const *)envp, .sh_argv = sh_argv, .cwd = a->cwd,
+                    .out_fd = a->out_fd, .err_fd = a->err_fd, .err = 0};
+  /* the child's stack: ours is suspended until it execs or exits */
+  alignas(64) char stack[32768];
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  pid_t p = clone(child_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+  int e = p < 0 ? errno : 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  free(sh_argv);
+  if (p < 0)
+    return e;
+  if (c.err) {
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+      ;
+    return c.err;
+  }
+  *pid = p;
+  return 0;
+}
+
+static bool use_posix_spawn(void)
+{
+  static int v = -1;
+  if (v < 0) {
+    const char *e = getenv("WEFT_POSIX_SPAWN");
+    v = e && *e && strcmp(e, "0") != 0;
+  }
+  return v;
+}
+
+/* --- glibc's posix_spawn (WEFT_POSIX_SPAWN=1) ---------------------------------- */
+
+static int spawn_posix(const char *path, const struct proc_spawn_args *a,
+                       const char *const *envp, pid_t *pid)
 {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
-  char resolved[PATH_MAX];
   char **sh_argv = NULL;
-  const char *const *envp = a->envp ? a->envp : (const char *const *)environ;
-  bool cached = false;
   int rc;
-
-  if (strchr(a->argv[0], '/')) {
-    if (strlen(a->argv[0]) >= sizeof resolved)
-      return ENAMETOOLONG;
-    strcpy(resolved, a->argv[0]);
-  } else {
-    const char *path_env = env_get(envp, "PATH");
-    bool cacheable = path_env && path_all_absolute(path_env);
-    const char *hit = cacheable ? cache_get(path_env, a->argv[0]) : NULL;
-    if (hit && strlen(hit) < sizeof resolved) {
-      strcpy(resolved, hit);
-      cached = true;
-    } else if ((rc = path_lookup(a->argv[0], envp, a->cwd, resolved, sizeof resolved))) {
-      return rc;
-    } else if (cacheable) {
-      cache_put(path_env, a->argv[0], resolved);
-    }
-  }
-
   if ((rc = posix_spawn_file_actions_init(&fa)))
     return rc;
   if ((rc = posix_spawnattr_init(&at))) {
@@ -198,15 +324,8 @@ int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
 #endif
   if (!rc && a->cwd)
     rc = posix_spawn_file_actions_addchdir_np(&fa, a->cwd);
-  if (rc)
-    goto out;
-
-  rc = posix_spawn(pid, resolved, &fa, &at, (char *const *)a->argv, (char *const *)envp);
-  if (cached && (rc == ENOENT || rc == EACCES)) { /* moved or removed since: search again */
-    cache_drop(a->argv[0]);
-    if (path_lookup(a->argv[0], envp, a->cwd, resolved, sizeof resolved) == 0)
-      rc = posix_spawn(pid, resolved, &fa, &at, (char *const *)a->argv, (char *const *)envp);
-  }
+  if (!rc)
+    rc = posix_spawn(pid, path, &fa, &at, (char *const *)a->argv, (char *const *)envp);
   if (rc == ENOEXEC) {
     size_t n = 0;
     while (a->argv[n])
@@ -214,17 +333,55 @@ int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
     sh_argv = calloc(n + 2, sizeof *sh_argv);
     if (!sh_argv) {
       rc = ENOMEM;
-      goto out;
+    } else {
+      sh_argv[0] = (char *)"sh";
+      sh_argv[1] = (char *)path;
+      for (size_t i = 1; i < n; i++)
+        sh_argv[i + 1] = (char *)a->argv[i];
+      rc = posix_spawn(pid, "/bin/sh", &fa, &at, sh_argv, (char *const *)envp);
     }
-    sh_argv[0] = (char *)"sh";
-    sh_argv[1] = resolved;
-    for (size_t i = 1; i < n; i++)
-      sh_argv[i + 1] = (char *)a->argv[i];
-    rc = posix_spawn(pid, "/bin/sh", &fa, &at, sh_argv, (char *const *)envp);
   }
-out:
   free(sh_argv);
   posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
+  return rc;
+}
+
+static int spawn_once(const char *path, const struct proc_spawn_args *a,
+                      const char *const *envp, pid_t *pid)
+{
+  return use_posix_spawn() ? spawn_posix(path, a, envp, pid) : spawn_vfork(path, a, envp, pid);
+}
+
+int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
+{
+  char resolved[PATH_MAX];
+  const char *const *envp = a->envp ? a->envp : (const char *const *)environ;
+  bool cached = false;
+  int rc;
+
+  if (strchr(a->argv[0], '/')) {
+    if (strlen(a->argv[0]) >= sizeof resolved)
+      return ENAMETOOLONG;
+    strcpy(resolved, a->argv[0]);
+  } else {
+    const char *path_env = env_get(envp, "PATH");
+    bool cacheable = path_env && path_all_absolute(path_env);
+    const char *hit = cacheable ? cache_get(path_env, a->argv[0]) : NULL;
+    if (hit && strlen(hit) < sizeof resolved) {
+      strcpy(resolved, hit);
+      cached = true;
+    } else if ((rc = path_lookup(a->argv[0], envp, a->cwd, resolved, sizeof resolved))) {
+      return rc;
+    } else if (cacheable) {
+      cache_put(path_env, a->argv[0], resolved);
+    }
+  }
+  rc = spawn_once(resolved, a, envp, pid);
+  if (cached && (rc == ENOENT || rc == EACCES)) { /* moved or removed since: search again */
+    cache_drop(a->argv[0]);
+    if (path_lookup(a->argv[0], envp, a->cwd, resolved, sizeof resolved) == 0)
+      rc = spawn_once(resolved, a, envp, pid);
+  }
   return rc;
 }

@@ -25,7 +25,8 @@
 #include "util/err.h"
 #include "util/wtime.h"
 
-static int mkdirs(const char *path)
+/* *created: the last component did not exist before */
+static int mkdirs(const char *path, bool *created)
 {
   char *p = strdup(path);
   if (!p)
@@ -36,7 +37,10 @@ static int mkdirs(const char *path)
       mkdir(p, 0755);
       *s = '/';
     }
-  int rc = (mkdir(p, 0755) == 0 || errno == EEXIST) ? 0 : WEFT_EIO;
+  int rc = 0;
+  *created = mkdir(p, 0755) == 0;
+  if (!*created && errno != EEXIST)
+    rc = WEFT_EIO;
   free(p);
   return rc;
 }
@@ -300,7 +304,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
   }
   /* once per run: a mkdir per path component per spawn showed in profiles */
   if (!run->logdir_made) {
-    if (mkdirs(logdir) != 0) {
+    if (mkdirs(logdir, &run->logdir_new) != 0) {
       snprintf(msg, sizeof msg, "cannot create %s: %s", logdir, strerror(errno));
       fail = msg;
       goto out;
@@ -348,6 +352,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
     .cwd = cwd,
     .log_path = log,
     .output_path = a->output_path,
+    .output_fresh = run->logdir_new, /* every attempt has its own path */
     .on_output = rt->o.stream_output && rt->o.obs.on_output ? on_proc_output : NULL,
     .kill_grace_ms = rt->o.kill_grace_ms,
     .secrets = masker_forms(rt->masker),

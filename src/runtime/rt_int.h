@@ -90,6 +90,7 @@ struct rt_run {
   bool finished;
   bool cancel_requested;
   bool logdir_made;      /* logs/<run>/ exists (rt_exec.c) */
+  bool logdir_new;       /* ... and this process created it: no old $WEFT_OUTPUT files */
   /* sub-workflows (exec/subflow.h): a child run of a workflow step */
   struct rt_attempt *parent_att; /* the parent's attempt waiting for this run */
   struct rt_attempt *tool_att;   /* an agent's workflow tool waiting for this run
