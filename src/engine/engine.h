@@ -263,7 +263,7 @@ int engine_restore_end(struct eng_run *run, int64_t now, struct eng_effects *fx)
  * the running transition, committed before the START effect is performed;
  * then every start waits for a commit (one fsync). engine_reserve() journals
  * ENG_J_RESERVE for the units that will take the next free slots (in start
- * order, up to max_parallel + 8 to 16), tagged with the caller's commit number;
+ * order, up to max_parallel + 16), tagged with the caller's commit number;
  * once that commit is durable the runtime calls engine_durable(run, tag).
  * When such a unit starts later, its START effect has `early` set: the reservation already is the durable record, so the
  * runtime may start the process at once and commit the running transition
@@ -272,10 +272,10 @@ int engine_restore_end(struct eng_run *run, int64_t now, struct eng_effects *fx)
 int engine_reserve(struct eng_run *run, int64_t now, uint64_t tag, struct eng_effects *fx);
 /* Reservations tagged <= tag are durable. */
 void engine_durable(struct eng_run *run, uint64_t tag);
-/* Fewer than max_parallel plus half the extra depth reservations are
- * committed (tag <= committed) and unused while units wait for a slot: the
- * runtime commits now, so that the next exits still find their successors
- * reserved once that commit's sync has landed. */
+/* Fewer than max_parallel + 8 reservations are committed (tag <= committed)
+ * and unused, and a unit waiting for a slot is not reserved by such a
+ * commit: the runtime commits now, so that the next exits still find their
+ * successors reserved once that commit's sync has landed. */
 bool engine_reserve_low(const struct eng_run *run, uint64_t committed);
 
 /* ---- reading state (borrowed results, valid until the next call) ------- */

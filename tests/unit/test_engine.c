@@ -943,9 +943,10 @@ Test(effects, start_carries_idempotency_key_item_and_attempt)
   wf_free(wf);
 }
 
-/* Durable dispatch: with 2 slots the engine keeps 2 + 8 units reserved and
- * asks for a commit once fewer than 2 + 4 committed ones are left, i.e.
- * before the exits run out of early starts, not after. */
+/* Durable dispatch: with 2 slots the engine keeps 2 + 16 units reserved and
+ * asks for a commit once fewer than 2 + 8 committed ones are left, i.e.
+ * before the exits run out of early starts, not after; and never just
+ * because fewer units wait than that. */
 Test(effects, reservations_ask_for_a_commit_while_some_are_left)
 {
   struct buf y;
@@ -965,9 +966,9 @@ Test(effects, reservations_ask_for_a_commit_while_some_are_left)
   size_t reserved = 0;
   for (size_t i = 0; i < fx.nj; i++)
     reserved += fx.j[i].type == ENG_J_RESERVE;
-  cr_assert_eq(reserved, 10, "reserved %zu", reserved);
+  cr_assert_eq(reserved, 18, "reserved %zu", reserved);
   cr_assert(engine_reserve_low(run, 0), "nothing committed yet");
-  cr_assert_not(engine_reserve_low(run, 1), "10 committed");
+  cr_assert_not(engine_reserve_low(run, 1), "18 committed");
   engine_durable(run, 1);
   /* finish attempts one by one: each exit starts the next unit early */
   uint32_t running[2];
@@ -992,11 +993,28 @@ Test(effects, reservations_ask_for_a_commit_while_some_are_left)
         running[1] = fx.v[i].step;
       }
     low = engine_reserve_low(run, 1);
-    cr_assert_leq(ended, 10);
+    cr_assert_leq(ended, 18);
   }
-  /* 10 reserved beyond the 2 running; low once fewer than 6 are left (the
-   * slots alone, 2, would have waited for 9 exits: too late for the sync) */
-  cr_assert_eq(ended, 5, "asked for a commit after %d exits", ended);
+  /* 18 reserved beyond the 2 running; low once fewer than 10 are left (the
+   * slots alone, 2, would have waited for 17 exits: too late for the sync) */
+  cr_assert_eq(ended, 9, "asked for a commit after %d exits", ended);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+
+  /* 7 steps: 2 run, the 5 waiting are all reserved and committed */
+  buf_init(&y, 1 << 20);
+  buf_printf(&y, "name: r\nmax_parallel: 2\nsteps:\n");
+  for (int i = 0; i < 7; i++)
+    buf_printf(&y, "  s%d: {command: [t]}\n", i);
+  wf = load_str(y.p);
+  buf_free(&y);
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  cr_assert_eq(engine_reserve(run, 0, 1, &fx), 0);
+  cr_assert(engine_reserve_low(run, 0));
+  cr_assert_not(engine_reserve_low(run, 1), "all 5 waiting units are reserved");
   engine_fx_free(&fx);
   engine_free(run);
   wf_free(wf);
