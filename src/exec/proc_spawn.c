@@ -158,13 +158,16 @@ static void cache_put(const char *path_env, const char *name, const char *resolv
 
 /* Signals the child sets back to SIG_DFL: every one that was not at its
  * default when the first process was started (inherited ignores, sanitizer
- * handlers), plus those weft or libuv may catch or ignore at any time. glibc's
- * own two (32, 33) are left alone, as its posix_spawn does. */
-static const int later_sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGPIPE, SIGTERM, SIGCHLD,
-                                 SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGTSTP, SIGTTIN,
-                                 SIGTTOU, SIGXFSZ, SIGURG};
+ * handlers), plus those weft, libuv or libcurl may catch or ignore later
+ * (SIGINT and SIGCHLD: the runtime and the exit watch; SIGPIPE: libcurl
+ * ignores it around transfers; SIGTERM and SIGHUP: a server's shutdown).
+ * Each is one system call in the child while we wait for its exec: 64, as
+ * glibc does, cost more than the rest of the child's set-up. glibc's own two
+ * (32, 33) are left alone, as its posix_spawn does. */
+static const int later_sigs[] = {SIGHUP, SIGINT, SIGPIPE, SIGTERM, SIGCHLD};
 static int reset_sigs[64];
 static int n_reset_sigs;
+static int devnull = -1; /* opened once: every child's stdin */
 static pthread_once_t reset_once = PTHREAD_ONCE_INIT;
 
 static void reset_sigs_init(void)
@@ -182,13 +185,14 @@ static void reset_sigs_init(void)
   for (int sig = 1; sig < 65; sig++)
     if (want & (1ull << (sig - 1)))
       reset_sigs[n_reset_sigs++] = sig;
+  devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 struct child {
   const char *path;
   char *const *argv, *const *envp, *const *sh_argv;
   const char *cwd;
-  int out_fd, err_fd;
+  int out_fd, err_fd, null_fd; /* null_fd: /dev/null, or -1 (opened in the child) */
   volatile int err; /* the child's errno when it could not exec */
 };
 
@@ -212,7 +216,8 @@ __attribute__((no_sanitize("address", "undefined"), noinline)) static int child_
     syscall(SYS_rt_sigaction, reset_sigs[i], &dfl, NULL, sizeof dfl.mask);
   int out = above_stdio(c->out_fd);
   int err = c->err_fd > 2 ? c->err_fd : out;
-  int null = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+  int null = c->null_fd >= 0 ? c->null_fd
+                             : (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
   if (out < 0 || null < 0 || (null = above_stdio(null)) < 0)
     goto fail;
   /* dup2 clears O_CLOEXEC on the copy */
@@ -254,7 +259,7 @@ static int spawn_vfork(const char *path, const struct proc_spawn_args *a,
     sh_argv[i + 1] = (char *)a->argv[i];
   struct child c = {.path = path, .argv = (char *const *)a->argv,
                     .envp = (char *const *)envp, .sh_argv = sh_argv, .cwd = a->cwd,
-                    .out_fd = a->out_fd, .err_fd = a->err_fd, .err = 0};
+                    .out_fd = a->out_fd, .err_fd = a->err_fd, .null_fd = devnull, .err = 0};
   /* the child's stack: ours is suspended until it execs or exits */
   alignas(64) char stack[32768];
   sigset_t all, old;
