@@ -1,7 +1,7 @@
 /* proc.h — the process executor: run one attempt of a `run:`/`command:` step.
  *
  * The runtime calls proc_start() on its libuv loop; the executor spawns the
- * program in its own process group (posix_spawn, vfork-like: see
+ * program in its own process group (vfork-like, as posix_spawn: see
  * docs/internals/proc.md), appends everything it writes on stdout and stderr
  * to the attempt's log file as it arrives (the file is created at the first
  * byte: an attempt that printed nothing has NO log file, which readers treat

@@ -2,10 +2,11 @@
  * (proc.c, proc_spawn.c, proc_watch.c, proc_group.c). Not for other modules:
  * they use proc.h.
  *
- * proc_spawn.c starts a program the way make does (posix_spawn, which glibc
- * implements with clone(CLONE_VM|CLONE_VFORK): no copy of our page tables).
- * proc_watch.c learns that a child exited, either from a pidfd polled on the
- * loop or, where pidfd_open() is missing, from a SIGCHLD handler that
+ * proc_spawn.c starts a program the way make does (clone(CLONE_VM|
+ * CLONE_VFORK), as glibc's posix_spawn: no copy of our page tables).
+ * proc_watch.c learns that a child exited, either by a waitpid when its
+ * output ends and else from a pidfd polled on the loop (armed lazily), or,
+ * where pidfd_open() is missing, from a SIGCHLD handler that
  * waitpid()s each pid it knows with WNOHANG (never waitpid(-1): other code in
  * the process, libuv's uv_spawn included, reaps its own children).
  *
