@@ -1,7 +1,7 @@
 /* ytree.h — the YAML document as a small immutable tree (private to spec/).
  *
- * ytree_parse() runs libfyaml on the source (document tree API, aliases NOT
- * resolved by libfyaml), then copies the document into ynodes: scalars typed by
+ * ytree_parse() runs libfyaml's parser on the source (events, aliases NOT
+ * resolved by libfyaml) and builds ynodes from them: scalars typed by
  * the YAML 1.2 core schema, every node with its 1-based line:col and its span
  * in the source. Aliases become pointers to the anchored ynode (the tree is a
  * DAG), so expansion costs nothing; each node records its expanded size and
