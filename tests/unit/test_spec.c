@@ -544,6 +544,42 @@ Test(limits, nesting_deeper_than_64_is_rejected)
   diag_list_free(&d);
 }
 
+/* The tree is built recursively from parser events: 200,000 open brackets
+ * (and an unclosed one) stop at the 64th level, not in a stack overflow;
+ * the depth problem is reported alone, as libfyaml's builder did. */
+Test(limits, nesting_200000_deep_stops_at_64)
+{
+  size_t n = 200000;
+  char *src = malloc(n + 64);
+  cr_assert_not_null(src);
+  int o = sprintf(src, "name: x\nsteps:\n  a: {set: {x: ");
+  memset(src + o, '[', n);
+  size_t len = (size_t)o + n;
+  src[len] = 0;
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_expect_eq(wf_load_string("deep.yaml", src, len, &w, &d), WEFT_ELIMIT);
+  cr_expect_eq(d.n, 1);
+  expect_problem(&d, "nesting depth exceeds the limit of 64");
+  diag_list_free(&d);
+  free(src);
+}
+
+/* A second document is reported at its first scalar; a syntax error after
+ * it is not looked at (what the earlier document-based parse reported). */
+Test(errors, a_second_document_is_reported_at_its_first_scalar)
+{
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  const char *src = "name: x\nsteps:\n  a: {set: {x: 1}}\n---\nmore: 1\n";
+  cr_expect_neq(load_str(src, &w, &d), 0);
+  cr_assert_eq(d.n, 1);
+  cr_expect_eq(d.v[0].line, 5);
+  cr_expect_eq(d.v[0].col, 1);
+  expect_problem(&d, "a workflow file holds one YAML document; this is a second one");
+  diag_list_free(&d);
+}
+
 Test(limits, a_chain_of_10000_steps_loads)
 {
   size_t cap = 2u << 20, o = 0;
