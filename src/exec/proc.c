@@ -87,6 +87,9 @@ struct proc {
 };
 
 static int n_live; /* processes started and not finished (loop thread only) */
+static int g_fail_read_start; /* tests: fail that many pipe reads at the start */
+
+void proc_test_fail_read_start(int n) { g_fail_read_start = n; }
 
 static _Thread_local char g_rbuf[READ_CHUNK];
 
@@ -349,6 +352,7 @@ static void end_stream(struct pstream *ps)
 }
 
 static void watch_arm(struct proc *p, bool try_now);
+static void on_timer(uv_timer_t *t);
 
 /* Once every stream ended, the exit is due: most children exit as their
  * output ends, and the exit watch is only armed now (proc_watch_arm). */
@@ -396,8 +400,11 @@ static void on_exit_(struct proc_watch *w, int wstatus)
   maybe_finish(p);
 }
 
-/* Arms the exit watch (see update_eof); on_exit_ may run before this
- * returns. If it cannot watch, kills the child and collects it here. */
+/* Arms the exit watch (see update_eof). try_now: on_exit_ (and done) may
+ * run before this returns, so only from a loop callback that expects it
+ * (on_read); proc_start and proc_kill arm with try_now false, which learns
+ * the exit on a later loop turn. If it cannot watch, kills the child and
+ * collects it here, and done follows on the next loop turn. */
 static void watch_arm(struct proc *p, bool try_now)
 {
   p->watching = false;
@@ -412,7 +419,10 @@ static void watch_arm(struct proc *p, bool try_now)
     p->wstatus = st;
     proc_watch_abandon(&p->watch, on_watch_closed);
     end_output(p);
-    maybe_finish(p);
+    /* never finish from here: proc_start and proc_kill call this, and their
+     * callers still use what done would free */
+    p->phase = T_NOTIFY;
+    uv_timer_start(&p->timer, on_timer, 0, 0);
   }
 }
 
@@ -522,6 +532,10 @@ static void stream_open(struct proc *p, struct pstream *ps, int read_fd)
   ps->open = true;
   if ((e = uv_pipe_open(&ps->pipe, read_fd)) == 0)
     read_fd = -1; /* the handle owns it now */
+  if (!e && g_fail_read_start > 0) {
+    g_fail_read_start--;
+    e = UV_EIO;
+  }
   if (e || (e = uv_read_start((uv_stream_t *)&ps->pipe, on_alloc, on_read))) {
     fail_set(p, "spawn", "cannot read the output of a process: %s", uv_strerror(e));
     kill(-p->pid, SIGKILL);
@@ -556,7 +570,7 @@ static int spawned(struct proc *p, int read_fd, int err_read_fd, bool late)
   }
   p->watching = true;
   if (p->eof || p->kill_reason) /* output failed already, or a kill came first */
-    watch_arm(p, !p->kill_reason);
+    watch_arm(p, false); /* not now: done must not run inside proc_start */
   return rc;
 }
 

@@ -104,6 +104,10 @@ int proc_watch_arm(struct proc_watch *w, bool try_now);
  * on_closed is called (maybe immediately). */
 void proc_watch_abandon(struct proc_watch *w, void (*on_closed)(struct proc_watch *w));
 
+/* Tests: the next n starts fail to read their output pipe (the child is
+ * killed; the attempt ends as a spawn failure). */
+void proc_test_fail_read_start(int n);
+
 /* Forces the mode for later spawns (tests and benchmarks). */
 void proc_watch_set_mode(int mode);
 int proc_watch_mode(void); /* the mode in force (AUTO resolved) */

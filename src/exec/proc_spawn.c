@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -105,7 +106,9 @@ static int path_lookup(const char *file, const char *const *envp, const char *cw
  * the same program cost one search of PATH, not ten stat() calls each. Only
  * for a PATH of absolute folders (a relative one depends on the step's cwd);
  * an entry whose file is gone (spawn fails) is dropped and looked up again.
- * Spawns happen on the loop thread only. */
+ * Not locked: starts are made by one thread at a time (the loop thread starts
+ * a process itself only while none of its own runs, so never while the
+ * spawner thread of proc_async.c has a job). */
 #define PATH_CACHE 32
 static struct {
   char *path_env, *name, *resolved;
@@ -168,6 +171,7 @@ static const int later_sigs[] = {SIGHUP, SIGINT, SIGPIPE, SIGTERM, SIGCHLD};
 static int reset_sigs[64];
 static int n_reset_sigs;
 static int devnull = -1; /* opened once: every child's stdin */
+static long close_max = 65536; /* RLIMIT_NOFILE: the bound when close_range fails */
 static pthread_once_t reset_once = PTHREAD_ONCE_INIT;
 
 static void reset_sigs_init(void)
@@ -186,6 +190,10 @@ static void reset_sigs_init(void)
     if (want & (1ull << (sig - 1)))
       reset_sigs[n_reset_sigs++] = sig;
   devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < (rlim_t)1 << 30)
+    close_max = (long)rl.rlim_cur;
 }
 
 struct child {
@@ -197,7 +205,9 @@ struct child {
 };
 
 /* The kernel's struct sigaction, for a raw rt_sigaction: the child calls
- * the kernel directly, never a wrapper a sanitizer may intercept. */
+ * the kernel directly, never a wrapper a sanitizer may intercept. Only ever
+ * passed all zeros (SIG_DFL, no flags, empty mask), so the field order,
+ * which differs between architectures, does not matter. */
 struct ksigaction {
   void (*handler)(int);
   unsigned long flags;
@@ -221,11 +231,12 @@ __attribute__((no_sanitize("address", "undefined"), noinline)) static int child_
   if (out < 0 || null < 0 || (null = above_stdio(null)) < 0)
     goto fail;
   /* dup2 clears O_CLOEXEC on the copy */
-  if (syscall(SYS_setpgid, 0, 0) != 0 || syscall(SYS_dup2, null, 0) < 0 ||
-      syscall(SYS_dup2, out, 1) < 0 || syscall(SYS_dup2, err, 2) < 0)
+  /* dup3 (dup2 is not a system call everywhere): the sources are above 2 */
+  if (syscall(SYS_setpgid, 0, 0) != 0 || syscall(SYS_dup3, null, 0, 0) < 0 ||
+      syscall(SYS_dup3, out, 1, 0) < 0 || syscall(SYS_dup3, err, 2, 0) < 0)
     goto fail;
-  if (syscall(SYS_close_range, 3u, ~0u, 0) != 0)
-    for (int fd = 3; fd < 65536; fd++) /* kernels before 5.9 */
+  if (syscall(SYS_close_range, 3u, ~0u, 0) != 0) /* kernels before 5.9, seccomp */
+    for (long fd = 3; fd < close_max; fd++)
       syscall(SYS_close, fd);
   if (c->cwd && syscall(SYS_chdir, c->cwd) != 0)
     goto fail;

@@ -1058,6 +1058,48 @@ Test(proc, spawner_thread_kill_before_the_pid_and_spawn_errors)
   res_free(&first), res_free(&killed), res_free(&missing);
 }
 
+/* A start whose output pipe cannot be read kills the child and ends as a
+ * spawn failure, and done comes on a later loop turn, never from inside
+ * proc_start (the caller still uses what done frees). Also through the
+ * spawner thread, where on_spawned follows the start. */
+static void read_start_fails(bool spawner)
+{
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  if (spawner)
+    cr_assert_eq(proc_async_enable(&loop), 0);
+  struct res busy, s;
+  res_init(&busy), res_init(&s);
+  struct proc_spec a = {.argv = SH("sleep 30")};
+  struct proc_spec b = {.argv = (const char *const[]){"true", NULL}, .on_spawned = on_spawned};
+  if (spawner) /* the spawner thread takes a start while another runs */
+    cr_assert_eq(proc_start(&loop, &a, on_done, &busy, &busy.proc), 0);
+  for (int i = 0; i < 20; i++) {
+    res_free(&s);
+    res_init(&s);
+    proc_test_fail_read_start(1);
+    cr_assert_eq(proc_start(&loop, &b, on_done, &s, &s.proc), 0);
+    cr_assert_eq(s.calls, 0, "done ran inside proc_start");
+    while (s.calls == 0)
+      uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(s.calls, 1);
+    cr_assert_str_eq(s.kind, "spawn");
+    cr_assert(strstr(s.message, "cannot read the output"), "%s", s.message);
+    if (spawner)
+      cr_assert_eq(s.spawned_calls, 1);
+  }
+  if (spawner)
+    cr_assert_eq(proc_kill(busy.proc, PROC_KILL_CANCEL), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (spawner)
+    proc_async_disable();
+  uv_run(&loop, UV_RUN_NOWAIT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  res_free(&busy), res_free(&s);
+}
+Test(proc, unreadable_output_pipe_ends_the_attempt_later) { read_start_fails(false); }
+Test(proc, unreadable_output_pipe_through_the_spawner_thread) { read_start_fails(true); }
+
 Test(proc, many_concurrent_processes_with_sigchld_watch)
 {
   proc_watch_set_mode(PROC_WATCH_SIGCHLD);
