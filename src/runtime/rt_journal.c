@@ -331,34 +331,43 @@ int rt_rows_write(struct runtime *rt, struct rt_run *run)
  * the end a few entries later. Those row writes are left out (their audit
  * entries are not). A reverse pass finds them with a small hash of row keys. */
 
-struct rkey {
-  const struct rt_run *run;
-  uint32_t step;
-  int32_t index;
-  uint32_t attempt; /* attempt rows; 0 for step rows */
-  int pos;          /* entry position (the later one), -1: free slot */
-};
-
-static uint64_t rkey_hash(const struct rkey *k)
+/* The hash table holds entry positions only (4 bytes a slot; the keys are
+ * read from the entries): a commit of a million instant units needed 64 MB
+ * of table with the keys in it. */
+static bool row_key(const struct eng_jent *e, uint32_t *attempt)
 {
-  uint64_t h = (uint64_t)(uintptr_t)k->run * 0x9e3779b97f4a7c15u;
-  h ^= ((uint64_t)k->step << 32 | (uint32_t)k->index) * 0xc2b2ae3d27d4eb4fu;
-  h ^= (uint64_t)k->attempt * 0x165667b19e3779f9u;
+  bool unit = e->type == ENG_J_UNIT;
+  if (!unit && e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END)
+    return false;
+  *attempt = unit ? 0 : e->attempts; /* attempt rows; 0 for step rows */
+  return true;
+}
+
+static uint64_t rkey_hash(const struct rt_run *run, const struct eng_jent *e, uint32_t attempt)
+{
+  uint64_t h = (uint64_t)(uintptr_t)run * 0x9e3779b97f4a7c15u;
+  h ^= ((uint64_t)e->step << 32 | (uint32_t)e->index) * 0xc2b2ae3d27d4eb4fu;
+  h ^= (uint64_t)attempt * 0x165667b19e3779f9u;
   return h ^ (h >> 29);
 }
 
-/* Finds k; if absent inserts it with k->pos. Returns the stored position or -1. */
-static int rkey_seen(struct rkey *tab, size_t cap, const struct rkey *k)
+/* Finds the row of entry i among those already in tab; if absent inserts i.
+ * Returns the position found, or -1. */
+static int rkey_seen(int32_t *tab, size_t cap, const struct eng_jent *const *ent,
+                     struct rt_run *const *who, size_t i)
 {
-  for (size_t i = rkey_hash(k) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-    struct rkey *t = &tab[i];
-    if (t->pos < 0) {
-      *t = *k;
+  uint32_t att, a2;
+  row_key(ent[i], &att);
+  for (size_t k = rkey_hash(who[i], ent[i], att) & (cap - 1);; k = (k + 1) & (cap - 1)) {
+    int32_t t = tab[k];
+    if (t < 0) {
+      tab[k] = (int32_t)i;
       return -1;
     }
-    if (t->run == k->run && t->step == k->step && t->index == k->index &&
-        t->attempt == k->attempt)
-      return t->pos;
+    const struct eng_jent *o = ent[t];
+    if (who[t] == who[i] && o->step == ent[i]->step && o->index == ent[i]->index &&
+        row_key(o, &a2) && a2 == att && (o->type == ENG_J_UNIT) == (ent[i]->type == ENG_J_UNIT))
+      return t;
   }
 }
 
@@ -375,7 +384,7 @@ int rt_journal_write_batches(struct runtime *rt)
   struct rt_run **who = malloc((n ? n : 1) * sizeof *who);
   bool *skip = calloc(n ? n : 1, sizeof *skip);
   int64_t *start_at = calloc(n ? n : 1, sizeof *start_at);
-  struct rkey *tab = malloc(cap * sizeof *tab);
+  int32_t *tab = n <= INT32_MAX ? malloc(cap * sizeof *tab) : NULL;
   int rc = 0;
   if (!ent || !who || !skip || !start_at || !tab) {
     rc = WEFT_ENOMEM;
@@ -389,14 +398,14 @@ int rt_journal_write_batches(struct runtime *rt)
         who[k++] = b->run;
       }
   for (size_t i = 0; i < cap; i++)
-    tab[i].pos = -1;
+    tab[i] = -1;
   for (size_t i = n; i-- > 0;) {
     const struct eng_jent *e = ent[i];
     bool unit = e->type == ENG_J_UNIT;
-    if (!unit && e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END)
+    uint32_t att;
+    if (!row_key(e, &att))
       continue;
-    struct rkey key = {who[i], e->step, e->index, unit ? 0 : e->attempts, (int)i};
-    int later = rkey_seen(tab, cap, &key);
+    int later = rkey_seen(tab, cap, ent, who, i);
     if (later < 0)
       continue;
     if (unit) {
