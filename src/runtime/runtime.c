@@ -543,9 +543,9 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   uv_signal_start(&rt->sigint, on_sigint, SIGINT);
   /* WEFT_SPAWNER=1: starts while other processes run go through a spawner
    * thread (exec/proc_async.c). Off by default: on the 2-vCPU machines of
-   * bench/README.md the hand-offs cost more (1.39x make against 1.45x for a
-   * fan-out) than the loop saves by not waiting for each child's execve,
-   * once exits share commits */
+   * bench/README.md the hand-offs cost more (a fan-out at 1.04x make
+   * without it, 1.21x with it) than the loop saves by not waiting for each
+   * child's execve */
   if (env_on("WEFT_SPAWNER"))
     proc_async_enable(&rt->loop); /* without it starts stay on the loop thread */
   rt->handles_open = true;
