@@ -400,30 +400,35 @@ static void on_exit_(struct proc_watch *w, int wstatus)
   maybe_finish(p);
 }
 
+/* The exit cannot be watched (rc): kill the child and collect it here
+ * (SIGKILL is immediate); done follows on the next loop turn, never from
+ * here: proc_start and proc_kill get here, and their callers still use what
+ * done would free. */
+static void collect_unwatched(struct proc *p, int rc)
+{
+  int st;
+  fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
+  kill(-p->pid, SIGKILL);
+  while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  p->exited = true;
+  p->wstatus = st;
+  proc_watch_abandon(&p->watch, on_watch_closed);
+  end_output(p);
+  p->phase = T_NOTIFY;
+  uv_timer_start(&p->timer, on_timer, 0, 0);
+}
+
 /* Arms the exit watch (see update_eof). try_now: on_exit_ (and done) may
  * run before this returns, so only from a loop callback that expects it
  * (on_read); proc_start and proc_kill arm with try_now false, which learns
- * the exit on a later loop turn. If it cannot watch, kills the child and
- * collects it here, and done follows on the next loop turn. */
+ * the exit on a later loop turn. If it cannot watch: collect_unwatched. */
 static void watch_arm(struct proc *p, bool try_now)
 {
   p->watching = false;
   int rc = proc_watch_arm(&p->watch, try_now);
-  if (rc && !p->exited) {
-    int st;
-    fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
-    kill(-p->pid, SIGKILL);
-    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
-      ;
-    p->exited = true;
-    p->wstatus = st;
-    proc_watch_abandon(&p->watch, on_watch_closed);
-    end_output(p);
-    /* never finish from here: proc_start and proc_kill call this, and their
-     * callers still use what done would free */
-    p->phase = T_NOTIFY;
-    uv_timer_start(&p->timer, on_timer, 0, 0);
-  }
+  if (rc && !p->exited)
+    collect_unwatched(p, rc);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -553,20 +558,8 @@ static int spawned(struct proc *p, int read_fd, int err_read_fd, bool late)
   if (p->err.used)
     stream_open(p, &p->err, err_read_fd);
   if ((rc = proc_watch_start(&p->watch, p->pid, late, on_exit_, on_watch_closed))) {
-    /* cannot watch it: kill it and collect it here (SIGKILL is immediate) */
-    int st;
-    fail_set(p, "spawn", "cannot watch for the exit of a process: %s", weft_strerror(rc));
-    rc = 0;
-    kill(-p->pid, SIGKILL);
-    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
-      ;
-    p->exited = true;
-    p->wstatus = st;
-    proc_watch_abandon(&p->watch, on_watch_closed);
-    end_output(p);
-    p->phase = T_NOTIFY;
-    uv_timer_start(&p->timer, on_timer, 0, 0);
-    return rc;
+    collect_unwatched(p, rc);
+    return 0;
   }
   p->watching = true;
   if (p->eof || p->kill_reason) /* output failed already, or a kill came first */
