@@ -178,6 +178,9 @@ enum eng_jtype {
 };
 
 #define ENG_NO_EXIT INT32_MIN
+/* Attempt numbers stop growing here (a `repeat` may run up to 2^31 times;
+ * every iteration is an attempt). Stored as int. */
+#define ENG_MAX_ATTEMPTS INT32_MAX
 
 struct eng_jent {
   enum eng_jtype type;

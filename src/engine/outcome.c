@@ -107,7 +107,7 @@ int eng_fail_unit(struct eng_run *r, uint32_t u, json_t *err, bool retryable)
     return rc;
   uint32_t k = (uint32_t)(r->u.attempts[u] - r->u.round0[u]);
   if (retryable && !eng_stop_applies(r, s) && r->u.status[u] != ENG_PENDING &&
-      k < (uint32_t)ws->retry.attempts && r->u.attempts[u] < UINT16_MAX) {
+      k < (uint32_t)ws->retry.attempts && r->u.attempts[u] < ENG_MAX_ATTEMPTS) {
     bool again = true;
     if (ws->retry.if_) {
       char *msg = NULL;

@@ -34,8 +34,8 @@ struct eng_units {
   uint32_t n, cap;
   uint8_t *status;      /* enum eng_status */
   uint8_t *flags;       /* UF_* */
-  uint16_t *attempts;   /* attempts started so far (saturating) */
-  uint16_t *round0;     /* attempts when this retry round began (repeat/retry) */
+  uint32_t *attempts;   /* attempts started so far (saturating: ENG_MAX_ATTEMPTS) */
+  uint32_t *round0;     /* attempts when this retry round began (repeat/retry) */
   uint32_t *iteration;  /* repeat: 1-based iteration; 0 without repeat */
   uint32_t *step;       /* owning step */
   int32_t *exit_code;   /* ENG_NO_EXIT when none */
@@ -63,7 +63,7 @@ struct eng_step {
   uint32_t first_failed;  /* index of the first failed instance */
   uint32_t *q;            /* start queue (unit ids) */
   uint32_t qh, qn, qcap;  /* head, end, capacity */
-  uint16_t attempt_base;  /* for re-expansion after engine_retry */
+  uint32_t attempt_base;  /* for re-expansion after engine_retry */
   bool is_fe, expanded, in_runq, in_ready;
   bool kept;             /* engine_retry kept the instances: resume, don't re-expand */
   bool skip_failed;       /* skipped because a need failed (not by a false `if` alone) */

@@ -68,11 +68,11 @@ int engine_restore_unit(struct eng_run *r, const struct eng_saved_unit *row)
     attempts = row->reserved;
   }
   raw_set(r, u, status);
-  r->u.attempts[u] = (uint16_t)(attempts > UINT16_MAX ? UINT16_MAX : attempts);
+  r->u.attempts[u] = attempts > ENG_MAX_ATTEMPTS ? ENG_MAX_ATTEMPTS : attempts;
   r->u.round0[u] = 0;
   r->u.iteration[u] = row->iteration;
   if (row->iteration > 1 && r->u.attempts[u])
-    r->u.round0[u] = (uint16_t)(r->u.attempts[u] - 1); /* assume one try this iteration */
+    r->u.round0[u] = r->u.attempts[u] - 1; /* assume one try this iteration */
   r->u.exit_code[u] = row->exit_code;
   r->u.started_at[u] = row->started_at;
   r->u.finished_at[u] = row->finished_at;
@@ -131,7 +131,7 @@ static void recount(struct eng_run *r)
     st->active = st->done = st->failed = st->cancelled = 0;
     st->qh = st->qn = 0;
     if (st->expanded) {
-      uint16_t base = 0;
+      uint32_t base = 0;
       for (uint32_t i = 0; i < st->n; i++) {
         uint32_t u = st->first + i;
         enum eng_status is = r->u.status[u];
@@ -366,7 +366,7 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
       if (!st->items && !rc) /* restored: .item comes from for_each again */
         rc = recompute_items(r, s);
     } else if (st->is_fe && st->expanded) {
-      uint16_t base = 0;
+      uint32_t base = 0;
       for (uint32_t i = 0; i < st->n; i++) {
         uint32_t u = st->first + i;
         if (r->u.attempts[u] > base)

@@ -207,7 +207,7 @@ int eng_start_unit(struct eng_run *r, uint32_t u)
 
   if (eng_stop_applies(r, s))
     return eng_cancel_unit(r, u);
-  if (r->u.attempts[u] < UINT16_MAX)
+  if (r->u.attempts[u] < ENG_MAX_ATTEMPTS)
     r->u.attempts[u]++;
   r->u.err[u] = 0; /* a new attempt: the last one's error stays in the journal */
   r->u.exit_code[u] = ENG_NO_EXIT;
@@ -216,7 +216,7 @@ int eng_start_unit(struct eng_run *r, uint32_t u)
 
   if (eng_kind_instant(ws->kind)) {
     while ((rc = instant_once(r, s, u)) == AGAIN)
-      if (r->u.attempts[u] < UINT16_MAX)
+      if (r->u.attempts[u] < ENG_MAX_ATTEMPTS)
         r->u.attempts[u]++;
     return rc;
   }

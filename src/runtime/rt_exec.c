@@ -353,9 +353,9 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
     .cwd = cwd,
     .log_path = log,
     .output_path = a->output_path,
-    /* every attempt has its own path, but the attempt counter stops at
-     * 65,535 (a long repeat): from there on the path repeats */
-    .output_fresh = run->logdir_new && e->attempt < UINT16_MAX,
+    /* every attempt has its own path, unless the attempt counter has
+     * stopped growing (ENG_MAX_ATTEMPTS): from there on the path repeats */
+    .output_fresh = run->logdir_new && e->attempt < ENG_MAX_ATTEMPTS,
     .on_output = rt->o.stream_output && rt->o.obs.on_output ? on_proc_output : NULL,
     .kill_grace_ms = rt->o.kill_grace_ms,
     .secrets = masker_forms(rt->masker),

@@ -1020,6 +1020,34 @@ Test(effects, reservations_ask_for_a_commit_while_some_are_left)
   wf_free(wf);
 }
 
+/* Every repeat iteration is an attempt; repeat.max goes to 2^31, so attempt
+ * numbers must not stop at 65,535 (they did, as u16: a long repeat then
+ * showed one attempt number and one log path for all later iterations). */
+Test(effects, a_long_repeat_counts_every_attempt)
+{
+  struct wf *wf = load_str("name: r\nsteps:\n"
+                           "  poll: {set: {x: 1}, repeat: {until: '${{ .iteration == 70000 }}',"
+                           " max: 100000}}\n");
+  struct eng_config cfg = {.run_id = "01RUN", .max_parallel = 1};
+  struct eng_run *run = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  cr_assert_eq(engine_unit_status(run, 0, -1), ENG_SUCCEEDED);
+  cr_assert_eq(engine_unit_attempts(run, 0, -1), 70000);
+  const struct eng_jent *last = NULL;
+  for (size_t i = 0; i < fx.nj; i++)
+    if (fx.j[i].type == ENG_J_UNIT && fx.j[i].step == 0)
+      last = &fx.j[i];
+  cr_assert_not_null(last);
+  cr_assert_eq(last->attempts, 70000);
+  cr_assert_eq(last->iteration, 70000);
+  engine_fx_free(&fx);
+  engine_free(run);
+  wf_free(wf);
+}
+
 Test(effects, secrets_inputs_and_event_reach_expressions)
 {
   struct wf *wf = load_str("name: k\ninputs:\n  n: {type: integer, default: 2}\nsteps:\n"
