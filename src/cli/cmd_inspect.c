@@ -18,6 +18,8 @@
 #include "util/err.h"
 #include "util/wtime.h"
 
+#define STATUS_FAILURES_SHOWN 5 /* failed instances listed per step in the text form */
+
 static void sleep_ms(int ms)
 {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -54,6 +56,43 @@ static void duration_of(const json_t *o, char out[32])
   if (!f || wt_parse_rfc3339(f, &b))
     b = wt_now_ms();
   wt_fmt_duration(b - a, out);
+}
+
+/* A for_each step's instances in the text form: the count per status, then
+ * the first failures (the JSON lists failed instances first). */
+static void print_instances(const json_t *inst, const json_t *counts)
+{
+  json_int_t total = 0, failed = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)counts, k, v) {
+    total += json_integer_value(v);
+    if (!strcmp(k, "failed"))
+      failed = json_integer_value(v);
+  }
+  printf("  %-24s %lld instance%s:", "", (long long)total, total == 1 ? "" : "s");
+  const char *sep = " ";
+  json_object_foreach((json_t *)counts, k, v) {
+    printf("%s%lld %s", sep, (long long)json_integer_value(v), k);
+    sep = ", ";
+  }
+  printf("\n");
+  int shown = 0;
+  size_t i;
+  json_t *x;
+  json_array_foreach(inst, i, x) {
+    if (shown == STATUS_FAILURES_SHOWN)
+      break;
+    if (strcmp(str_or(json_object_get(x, "status"), ""), "failed"))
+      continue;
+    const json_t *e = json_object_get(x, "error");
+    printf("  %-24s   [%lld] failed: %s\n", "", (long long)json_integer_value(json_object_get(x, "index")),
+           json_is_object(e) ? str_or(json_object_get(e, "message"), "?") : "?");
+    shown++;
+  }
+  if (failed > shown)
+    printf("  %-24s   ... and %lld more failed (`weft status --json` lists up to %d, "
+           "--all-instances all)\n", "", (long long)(failed - shown), RV_INSTANCES_SHOWN);
 }
 
 static void print_status_text(const json_t *j)
@@ -101,22 +140,8 @@ static void print_status_text(const json_t *j)
     printf("  %-24s %-10s %8d %5s %9s  %s\n", name, str_or(json_object_get(st, "status"), "?"),
            (int)json_integer_value(json_object_get(st, "attempts")), ecb, dur,
            json_is_object(e) ? str_or(json_object_get(e, "message"), "") : "");
-    if (json_is_array(inst)) {
-      size_t n = json_array_size(inst), counts[8] = {0};
-      static const char *names[] = {"pending", "running", "waiting", "retrying",
-                                    "succeeded", "failed", "skipped", "cancelled"};
-      for (size_t i = 0; i < n; i++) {
-        const char *s = str_or(json_object_get(json_array_get(inst, i), "status"), "");
-        for (int k = 0; k < 8; k++)
-          if (!strcmp(s, names[k]))
-            counts[k]++;
-      }
-      printf("  %-24s %zu instances:", "", n);
-      for (int k = 0; k < 8; k++)
-        if (counts[k])
-          printf(" %zu %s", counts[k], names[k]);
-      printf("\n");
-    }
+    if (json_is_array(inst))
+      print_instances(inst, json_object_get(st, "instance_counts"));
   }
   const json_t *outs = json_object_get(j, "outputs");
   if (json_object_size(outs)) {
@@ -135,16 +160,19 @@ int cli_status(struct cli *c, int argc, char **argv)
 {
   static const struct option opts[] = {{"json", no_argument, 0, 'j'},
                                        {"watch", no_argument, 0, 'w'},
+                                       {"all-instances", no_argument, 0, 'a'},
                                        {0, 0, 0, 0}};
-  bool json = false, watch = false;
+  bool json = false, watch = false, all = false;
   int ch;
   optind = 0;
   opterr = 0;
-  while ((ch = getopt_long(argc, argv, "jw", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "jwa", opts, NULL)) != -1) {
     if (ch == 'j')
       json = true;
     else if (ch == 'w')
       watch = true;
+    else if (ch == 'a')
+      all = true;
     else
       return cli_usage_error("status", "unknown option %s", argv[optind - 1]);
   }
@@ -161,7 +189,7 @@ int cli_status(struct cli *c, int argc, char **argv)
   }
   char *last = NULL;
   for (;;) {
-    json_t *j = rv_status_json(s, &r);
+    json_t *j = rv_status_json(s, &r, all);
     char *txt = json_dumps(j, JSON_COMPACT);
     bool changed = !last || strcmp(last, txt ? txt : "");
     if (changed) {

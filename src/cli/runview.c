@@ -85,7 +85,64 @@ static json_t *unit_json(const struct store_step *st)
   return o;
 }
 
-json_t *rv_status_json(struct store *s, const struct store_run *r)
+/* The instances of one for_each step: counts per status (kept on the step's
+ * own row, else counted), then the instances themselves, all of them by
+ * index up to RV_INSTANCES_SHOWN (or with all), else the first
+ * RV_INSTANCES_SHOWN with the failed ones first. */
+static void fe_instances(struct store *s, const struct store_run *r, const char *id,
+                         const struct store_step *plain, bool all, json_t *u)
+{
+  json_t *counts = parse_or(plain ? plain->counts : NULL, NULL);
+  if (!json_is_object(counts)) {
+    json_decref(counts);
+    char *txt = NULL;
+    counts = store_step_count(s, r->id, id, &txt) == 0 ? parse_or(txt, json_object())
+                                                        : json_object();
+    free(txt);
+  }
+  size_t total = 0, failed = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach(counts, k, v) {
+    total += (size_t)json_integer_value(v);
+    if (!strcmp(k, "failed"))
+      failed = (size_t)json_integer_value(v);
+  }
+  bool truncate = !all && total > RV_INSTANCES_SHOWN;
+  struct store_step *a = NULL, *b = NULL;
+  size_t na = 0, nb = 0;
+  if (!truncate) {
+    store_step_page(s, r->id, id, STORE_PAGE_ALL, 0, &a, &na);
+  } else {
+    if (failed)
+      store_step_page(s, r->id, id, STORE_PAGE_FAILED, RV_INSTANCES_SHOWN, &a, &na);
+    if (na < RV_INSTANCES_SHOWN)
+      store_step_page(s, r->id, id, STORE_PAGE_NOT_FAILED, RV_INSTANCES_SHOWN - na, &b, &nb);
+  }
+  json_t *inst = json_array(), *outs = json_array();
+  for (int pass = 0; pass < 2; pass++) {
+    struct store_step *rows = pass ? b : a;
+    size_t n = pass ? nb : na;
+    for (size_t i = 0; i < n; i++) {
+      json_t *x = unit_json(&rows[i]);
+      json_object_set_new(x, "index", json_integer(rows[i].index));
+      json_array_append(outs, json_object_get(x, "outputs"));
+      json_array_append_new(inst, x);
+    }
+  }
+  store_steps_free(a, na);
+  store_steps_free(b, nb);
+  json_object_set_new(u, "instances", inst);
+  json_object_set_new(u, "instance_counts", counts);
+  if (truncate)
+    json_object_set_new(u, "instances_truncated", json_true());
+  if (!plain || !plain->outputs || !json_is_array(json_object_get(u, "outputs")))
+    json_object_set_new(u, "outputs", outs);
+  else
+    json_decref(outs);
+}
+
+json_t *rv_status_json(struct store *s, const struct store_run *r, bool all_instances)
 {
   json_t *o = json_object();
   json_object_set_new(o, "id", json_string(r->id));
@@ -117,69 +174,46 @@ json_t *rv_status_json(struct store *s, const struct store_run *r)
   json_object_set_new(o, "definition", json_string(r->workflow_hash));
 
   json_t *steps = json_object();
+  struct wf *wf = rv_load_definition(s, r);
+  /* without the definition (it no longer loads): the steps the store has,
+   * in stored order; with it, each step's own row by key, so a step's
+   * instances are read only as far as they are shown */
   struct store_step *rows = NULL;
   size_t n = 0;
-  store_step_list(s, r->id, NULL, &rows, &n);
-  struct wf *wf = rv_load_definition(s, r);
-  /* rows come ordered by (step, index): index each step's contiguous range */
-  json_t *range = json_object();
-  for (size_t i = 0; i < n;) {
-    size_t j = i;
-    while (j < n && !strcmp(rows[j].step, rows[i].step))
-      j++;
-    json_object_set_new(range, rows[i].step, json_pack("[I,I]", (json_int_t)i, (json_int_t)j));
-    i = j;
-  }
-  /* definition order when the definition loads, else the stored order */
+  if (!wf)
+    store_step_list(s, r->id, NULL, &rows, &n);
   size_t n_ids = wf ? wf->n_steps : n;
   for (size_t k = 0; k < n_ids; k++) {
     const char *id = wf ? wf->steps[k].id : rows[k].step;
     if (json_object_get(steps, id))
       continue;
-    json_t *rg = json_object_get(range, id);
-    size_t lo = rg ? (size_t)json_integer_value(json_array_get(rg, 0)) : 0;
-    size_t hi = rg ? (size_t)json_integer_value(json_array_get(rg, 1)) : 0;
+    struct store_step own = {0};
     const struct store_step *plain = NULL;
-    size_t n_inst = 0;
-    for (size_t i = lo; i < hi; i++) {
-      if (rows[i].index < 0)
-        plain = &rows[i];
-      else if ((size_t)rows[i].index + 1 > n_inst)
-        n_inst = (size_t)rows[i].index + 1;
+    bool has_instances = false;
+    if (wf) {
+      if (store_step_get(s, r->id, id, STORE_NO_INDEX, &own) == 0)
+        plain = &own;
+    } else {
+      for (size_t i = k; i < n && !strcmp(rows[i].step, id); i++) {
+        if (rows[i].index < 0)
+          plain = &rows[i];
+        else
+          has_instances = true;
+      }
     }
     json_t *u = unit_json(plain);
-    bool fe = wf ? wf->steps[k].for_each != NULL : n_inst > 0;
-    if (fe && (n_inst > 0 || (plain && strcmp(plain->status, "pending")))) {
-      json_t *inst = json_array();
-      for (size_t i = 0; i < n_inst; i++)
-        json_array_append_new(inst, json_null());
-      json_t *outs = json_array();
-      for (size_t i = lo; i < hi; i++)
-        if (rows[i].index >= 0)
-          json_array_set_new(inst, (size_t)rows[i].index, unit_json(&rows[i]));
-      for (size_t i = 0; i < n_inst; i++) {
-        json_t *x = json_array_get(inst, i);
-        if (json_is_null(x)) {
-          json_array_set_new(inst, i, unit_json(NULL));
-          x = json_array_get(inst, i);
-        }
-        json_array_append(outs, json_object_get(x, "outputs"));
-      }
-      json_object_set_new(u, "instances", inst);
-      if (!plain || !plain->outputs || !json_is_array(json_object_get(u, "outputs")))
-        json_object_set_new(u, "outputs", outs);
-      else
-        json_decref(outs);
-    } else {
+    bool fe = wf ? wf->steps[k].for_each != NULL : has_instances;
+    if (fe && (wf ? plain && (strcmp(plain->status, "pending") || plain->counts) : true))
+      fe_instances(s, r, id, plain, all_instances, u);
+    else
       json_object_set_new(u, "instances", json_null());
-    }
     if (wf && wf->steps[k].description)
       json_object_set_new(u, "description", json_string(wf->steps[k].description));
     if (wf && wf->steps[k].is_finally)
       json_object_set_new(u, "finally", json_true());
     json_object_set_new(steps, id, u);
+    store_step_clear(&own);
   }
-  json_decref(range);
   json_object_set_new(o, "steps", steps);
   store_steps_free(rows, n);
   wf_free(wf);

@@ -19,8 +19,12 @@ int rv_open_store(const char *home, struct store **out);
 int rv_find_run(struct store *s, const char *id_or_prefix, struct store_run *out);
 /* Loads the definition a run started with (NULL when it cannot be loaded). */
 struct wf *rv_load_definition(struct store *s, const struct store_run *r);
-/* The CLI.md status object. */
-json_t *rv_status_json(struct store *s, const struct store_run *r);
+/* The CLI.md status object. A for_each step's `instances` and `outputs`
+ * hold at most RV_INSTANCES_SHOWN instances (failed ones first, then by
+ * index; `instances_truncated`) unless all_instances; `instance_counts`
+ * always counts them all. Each instance object also has its "index". */
+#define RV_INSTANCES_SHOWN 1000
+json_t *rv_status_json(struct store *s, const struct store_run *r, bool all_instances);
 /* Prints the last n lines of a file, each prefixed. */
 void rv_print_tail(FILE *out, const char *path, int n, const char *prefix);
 /* Exit code for a final run status word. */

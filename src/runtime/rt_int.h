@@ -87,6 +87,7 @@ struct rt_run {
   struct eng_effects fx; /* journal and effects not yet committed/performed */
   char *workspace;
   struct rt_row *rows;   /* running units' rows (for pid/pgid) */
+  struct rt_fecount *fec; /* rt_counts.c: for_each instance counts, by step (or NULL) */
   bool finished;
   bool cancel_requested;
   bool logdir_made;      /* logs/<run>/ exists (rt_exec.c) */
@@ -145,6 +146,12 @@ struct runtime {
 int rt_journal_write_batches(struct runtime *rt);
 /* rt_journal.c: write the run's rows that learned a pid since (the pid timer). */
 int rt_rows_write(struct runtime *rt, struct rt_run *run);
+/* rt_counts.c: instance counts of for_each steps (see there). */
+void rt_counts_expand(struct rt_run *run, uint32_t step, uint32_t n);
+void rt_counts_note(struct rt_run *run, uint32_t step, int32_t index, int status);
+int rt_counts_write(struct runtime *rt, struct rt_run *run);
+void rt_counts_load(struct rt_run *run, const struct store_step *rows, size_t n);
+void rt_counts_free(struct rt_run *run);
 /* rt_exec.c: the pid of the live attempt of (step, index), or 0. */
 int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index);
 void rt_rows_free(struct rt_run *run);

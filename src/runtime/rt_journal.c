@@ -14,6 +14,7 @@
 
 #include "audit/audit.h"
 #include "util/err.h"
+#include "util/wtime.h"
 
 static char *dump(const json_t *v)
 {
@@ -176,6 +177,18 @@ static int audit_unit(struct runtime *rt, struct rt_run *run, int64_t at, const 
   return audit(rt, run, at, kind, d);
 }
 
+/* The end time of a run or of a for_each step as written: the engine stamps
+ * every entry of one call with the call's `now`, and one call may settle a
+ * million instances (seconds of work, and their rows are written before this
+ * entry). Such an end is never before the moment it is handed to the store,
+ * so a run of a big fan-out does not report "succeeded in 0ms". Plain steps
+ * and instances keep the engine's times (a process's exit time is exact). */
+static int64_t end_time(int64_t engine_end)
+{
+  int64_t now = wt_now_ms();
+  return now > engine_end ? now : engine_end;
+}
+
 static int write_run(struct runtime *rt, struct rt_run *run, const struct eng_jent *e)
 {
   enum eng_run_status s = (enum eng_run_status)e->status;
@@ -183,7 +196,7 @@ static int write_run(struct runtime *rt, struct rt_run *run, const struct eng_je
   if (s == ENG_RUN_RUNNING && !run->row.started_at)
     run->row.started_at = e->started_at ? e->started_at : e->at;
   if (s == ENG_RUN_SUCCEEDED || s == ENG_RUN_FAILED || s == ENG_RUN_CANCELLED) {
-    run->row.finished_at = e->finished_at ? e->finished_at : e->at;
+    run->row.finished_at = end_time(e->finished_at ? e->finished_at : e->at);
     free(run->row.outputs);
     run->row.outputs = dump(e->outputs ? e->outputs : engine_run_outputs(run->eng));
   } else if (run->row.finished_at) {
@@ -203,9 +216,10 @@ static int write_run(struct runtime *rt, struct rt_run *run, const struct eng_je
 }
 
 /* skip_row: a later entry of the same commit rewrites this row (the audit
- * entry and the kept-row bookkeeping still happen) */
+ * entry and the kept-row bookkeeping still happen); no_audit: the entry is
+ * part of a span of instances audited together (struct span) */
 static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_jent *e,
-                      bool skip_row)
+                      bool skip_row, bool no_audit)
 {
   const struct wf_step *ws = &run->wf->steps[e->step];
   char *err_txt = skip_row ? NULL : dump(e->error);
@@ -227,6 +241,8 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
     .iteration = (int)e->iteration,
     .due_at = e->due_at,
   };
+  if (ws->for_each && e->index < 0 && e->finished_at)
+    st.finished_at = end_time(e->finished_at);
   struct rt_row *kept = rt_row_find(run, e->step, e->index);
   if (e->status == ENG_RUNNING) {
     if (kept) {
@@ -241,8 +257,10 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
   } else if (kept) {
     row_forget(run, kept);
   }
+  if (e->index >= 0)
+    rt_counts_note(run, e->step, e->index, (int)e->status);
   int rc = skip_row ? 0 : store_step_put(rt->store, &st);
-  if (!rc)
+  if (!rc && !no_audit)
     rc = audit_unit(rt, run, e->at, "step.status", "attempts", st.attempts, e->error, e->index,
                     st.status, ws->id);
   free(err_txt);
@@ -268,6 +286,7 @@ static int write_expand(struct runtime *rt, struct rt_run *run, const struct eng
   free(v);
   if (rc)
     return rc;
+  rt_counts_expand(run, e->step, e->n);
   return audit(rt, run, e->at, "step.expanded",
                json_pack("{s:s,s:i}", "step", ws->id, "instances", (int)e->n));
 }
@@ -323,6 +342,56 @@ int rt_rows_write(struct runtime *rt, struct rt_run *run)
       r->dirty = false;
     }
   return rc;
+}
+
+/* ---- instance transitions audited together -------------------------------
+ * A for_each step of a million `set` items settles a million instances in
+ * one engine call, each to the same status with the same attempt count and
+ * no error. Consecutive journal entries of that kind (same run, step, status,
+ * attempts and time; indexes ascending by one) get ONE audit entry,
+ * "step.instances" {"attempts", "from", "status", "step", "to"} (indexes
+ * from..to inclusive), instead of one "step.status" entry each: the same
+ * facts in the same order, a few bytes an instance instead of ~300. A span of
+ * one instance, and every transition with an error, is a "step.status" entry
+ * as before. The rule is documented in docs/internals/audit.md. */
+struct span {
+  struct rt_run *run;  /* NULL: none open */
+  uint32_t step, attempts;
+  int status;
+  int64_t at;
+  int32_t from, to;
+};
+
+static bool span_joins(const struct span *sp, const struct rt_run *run, const struct eng_jent *e)
+{
+  return sp->run == run && sp->step == e->step && sp->status == (int)e->status &&
+         sp->attempts == e->attempts && sp->at == e->at && e->index == sp->to + 1;
+}
+
+static int span_flush(struct runtime *rt, struct span *sp)
+{
+  if (!sp->run)
+    return 0;
+  struct rt_run *run = sp->run;
+  const char *step = run->wf->steps[sp->step].id;
+  const char *status = engine_status_name((enum eng_status)sp->status);
+  sp->run = NULL;
+  if (sp->from == sp->to)
+    return audit_unit(rt, run, sp->at, "step.status", "attempts", sp->attempts, NULL, sp->from,
+                      status, step);
+  struct cj c = {.n = 0};
+  cj_raw(&c, "{", 1);
+  cj_int(&c, "attempts", sp->attempts);
+  cj_int(&c, "from", sp->from);
+  cj_str(&c, "status", status);
+  cj_str(&c, "step", step);
+  cj_int(&c, "to", sp->to);
+  cj_raw(&c, "}", 2);
+  if (!c.bad)
+    return store_audit_append_canon(rt->store, sp->at, run->id, "step.instances", c.b, NULL);
+  return audit(rt, run, sp->at, "step.instances",
+               json_pack("{s:I,s:i,s:s,s:s,s:i}", "attempts", (json_int_t)sp->attempts, "from",
+                         (int)sp->from, "status", status, "step", step, "to", (int)sp->to));
 }
 
 /* ---- one commit's batches, with superseded row writes left out ----------
@@ -416,14 +485,30 @@ int rt_journal_write_batches(struct runtime *rt)
     }
   }
   k = 0;
+  struct span sp = {.run = NULL};
   for (struct rt_batch *b = rt->batches; b && !rc; b = b->next) {
     if (b->written)
       continue;
     for (size_t i = 0; i < b->fx.nj && !rc; i++, k++) {
       const struct eng_jent *e = &b->fx.j[i];
+      if (e->type == ENG_J_UNIT && e->index >= 0 && !e->error) {
+        if (!span_joins(&sp, b->run, e)) {
+          if ((rc = span_flush(rt, &sp)))
+            break;
+          sp = (struct span){.run = b->run, .step = e->step, .attempts = e->attempts,
+                             .status = (int)e->status, .at = e->at, .from = e->index,
+                             .to = e->index};
+        } else {
+          sp.to = e->index;
+        }
+        rc = write_unit(rt, b->run, e, skip[k], true);
+        continue;
+      }
+      if (e->type != ENG_J_RESERVE && (rc = span_flush(rt, &sp)))
+        break;
       switch (e->type) {
       case ENG_J_RUN: rc = write_run(rt, b->run, e); break;
-      case ENG_J_UNIT: rc = write_unit(rt, b->run, e, skip[k]); break;
+      case ENG_J_UNIT: rc = write_unit(rt, b->run, e, skip[k], false); break;
       case ENG_J_EXPAND: rc = write_expand(rt, b->run, e); break;
       case ENG_J_ATTEMPT_START:
       case ENG_J_ATTEMPT_END: rc = write_attempt(rt, b->run, e, skip[k], start_at[k]); break;
@@ -435,6 +520,10 @@ int rt_journal_write_batches(struct runtime *rt)
     }
     b->written = true;
   }
+  if (!rc)
+    rc = span_flush(rt, &sp);
+  for (struct rt_batch *b = rt->batches; b && !rc; b = b->next)
+    rc = rt_counts_write(rt, b->run);
 out:
   free(ent);
   free(who);

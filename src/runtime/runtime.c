@@ -559,6 +559,7 @@ static void run_free(struct rt_run *run)
     return;
   engine_fx_free(&run->fx);
   engine_free(run->eng);
+  rt_counts_free(run); /* before the definition: it knows the step count */
   wf_free(run->wf);
   json_decref(run->inputs);
   store_run_clear(&run->row);
@@ -980,6 +981,8 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
                   weft_strerror(rc));
     }
   }
+  if (!rc)
+    rt_counts_load(run, steps, n_steps);
 out:
   store_steps_free(steps, n_steps);
   store_workflow_clear(&w);

@@ -221,6 +221,23 @@ static int f_turn_list(struct store *s, const char *run, const char *step, int i
   return store_turn_list(INNER, run, step, index, attempt, data, n);
 }
 
+static int f_step_counts_put(struct store *s, const char *run, const char *step,
+                             const char *counts)
+{
+  WRITE(store_step_counts_put(INNER, run, step, counts));
+}
+
+static int f_step_count(struct store *s, const char *run, const char *step, char **counts)
+{
+  return store_step_count(INNER, run, step, counts);
+}
+
+static int f_step_page(struct store *s, const char *run, const char *step, enum store_page which,
+                       size_t limit, struct store_step **out, size_t *n)
+{
+  return store_step_page(INNER, run, step, which, limit, out, n);
+}
+
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
   .name = "fault",
@@ -258,6 +275,9 @@ static const struct store_ops fault_ops = {
   .turn_put = f_turn_put,
   .turn_list = f_turn_list,
   .audit_append_canon = f_audit_append_canon,
+  .step_counts_put = f_step_counts_put,
+  .step_count = f_step_count,
+  .step_page = f_step_page,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

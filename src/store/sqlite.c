@@ -420,6 +420,9 @@ static const struct store_ops sq_ops = {
   .turn_put = sq_turn_put,
   .turn_list = sq_turn_list,
   .audit_append_canon = sq_audit_append_canon,
+  .step_counts_put = sq_step_counts_put,
+  .step_count = sq_step_count,
+  .step_page = sq_step_page,
 };
 
 /* ---- opening ---- */

@@ -37,6 +37,11 @@ enum sq_stmt_id {
   SQ_STEP_LIST_RUN,
   SQ_STEP_LIST_STEP,
   SQ_STEP_LIST_WAITING,
+  SQ_STEP_COUNTS_PUT,
+  SQ_STEP_COUNT,
+  SQ_STEP_PAGE_ALL,
+  SQ_STEP_PAGE_FAILED,
+  SQ_STEP_PAGE_NOT_FAILED,
   SQ_ATTEMPT_PUT,
   SQ_ATTEMPT_LIST,
   SQ_INBOX_POST,
@@ -140,6 +145,10 @@ int sq_step_get(struct store *s, const char *run_id, const char *step, int index
 int sq_step_list(struct store *s, const char *run_id, const char *step, struct store_step **out,
                  size_t *n);
 int sq_step_list_waiting(struct store *s, struct store_step **out, size_t *n);
+int sq_step_counts_put(struct store *s, const char *run_id, const char *step, const char *counts);
+int sq_step_count(struct store *s, const char *run_id, const char *step, char **counts);
+int sq_step_page(struct store *s, const char *run_id, const char *step, enum store_page which,
+                 size_t limit, struct store_step **out, size_t *n);
 int sq_attempt_put(struct store *s, const struct store_attempt *a);
 int sq_attempt_list(struct store *s, const char *run_id, const char *step, int index,
                     struct store_attempt **out, size_t *n);

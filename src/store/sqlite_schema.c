@@ -83,6 +83,13 @@ const char *const sq_migrations[] = {
   /* 5: durable dispatch: the attempt a pending step instance may start before
    * its running transition is committed (engine_reserve in engine.h) */
   "ALTER TABLE steps ADD COLUMN reserved INTEGER;",
+
+  /* 6: big for_each steps stay cheap to inspect: the number of instances per
+   * status on the step's own row (idx -1; JSON text written by the runtime
+   * with every commit that changes it), and the failed instances found
+   * without a scan (`weft status` lists them first) */
+  "ALTER TABLE steps ADD COLUMN counts TEXT;"
+  "CREATE INDEX steps_failed ON steps(run_id, step, idx) WHERE status = 'failed';",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

@@ -18,7 +18,7 @@
   "finished_at, iteration, pid, pgid, due_at"
 
 /* what is read: the written columns, then the reservation */
-#define STEP_READ_COLS STEP_COLS ", reserved"
+#define STEP_READ_COLS STEP_COLS ", reserved, counts"
 
 static int bind_step(sqlite3_stmt *st, const struct store_step *x)
 {
@@ -155,6 +155,7 @@ static int step_from_row(sqlite3_stmt *st, struct store_step *x)
   x->pgid = sqlite3_column_int(st, 12);
   x->due_at = sqlite3_column_int64(st, 13);
   x->reserved = sqlite3_column_int(st, 14);
+  x->counts = sq_col_text(st, 15, &oom);
   return oom ? WEFT_ENOMEM : 0;
 }
 
@@ -251,6 +252,106 @@ int sq_step_list_waiting(struct store *s, struct store_step **out, size_t *n)
   if (!st)
     return WEFT_ESTORE;
   int rc = sq_query(q, st, step_vec_row, step_vec_restart, &sv, "list waiting steps");
+  if (rc) {
+    store_steps_free(sv.v, sv.n);
+    return rc;
+  }
+  *out = sv.v;
+  *n = sv.n;
+  return 0;
+}
+
+/* ---- big for_each steps ---- */
+
+int sq_step_counts_put(struct store *s, const char *run_id, const char *step, const char *counts)
+{
+  struct sq *q = sq_of(s);
+  bool own;
+  if (!run_id || !step)
+    return sq_failf(q, WEFT_EINVAL, "store: instance counts need a run and a step id");
+  int rc = sq_tx_begin(q, &own);
+  if (rc)
+    return rc;
+  sqlite3_stmt *st = sq_stmt(q, SQ_STEP_COUNTS_PUT,
+                             "UPDATE steps SET counts = ?3 WHERE run_id = ?1 AND step = ?2 "
+                             "AND idx = -1");
+  if (!st) {
+    rc = WEFT_ESTORE;
+    goto out;
+  }
+  sq_bind_text(st, 1, run_id);
+  sq_bind_text(st, 2, step);
+  sq_bind_text(st, 3, counts);
+  rc = sq_exec(q, st, "put instance counts");
+out:
+  return sq_tx_end(q, own, rc);
+}
+
+static int text_row(void *ctx, sqlite3_stmt *st)
+{
+  int oom = 0;
+  char **out = ctx;
+  free(*out);
+  *out = sq_col_text(st, 0, &oom);
+  return oom ? WEFT_ENOMEM : 0;
+}
+
+static void text_restart(void *ctx)
+{
+  char **out = ctx;
+  free(*out);
+  *out = NULL;
+}
+
+int sq_step_count(struct store *s, const char *run_id, const char *step, char **counts)
+{
+  struct sq *q = sq_of(s);
+  *counts = NULL;
+  sqlite3_stmt *st = sq_stmt(q, SQ_STEP_COUNT,
+                             "SELECT json_group_object(status, n) FROM (SELECT status, count(*) "
+                             "AS n FROM steps WHERE run_id = ?1 AND step = ?2 AND idx >= 0 "
+                             "GROUP BY status)");
+  if (!st)
+    return WEFT_ESTORE;
+  sq_bind_text(st, 1, run_id);
+  sq_bind_text(st, 2, step);
+  int rc = sq_query(q, st, text_row, text_restart, counts, "count instances");
+  if (rc == 0 && !*counts && !(*counts = strdup("{}")))
+    rc = WEFT_ENOMEM;
+  if (rc) {
+    free(*counts);
+    *counts = NULL;
+  }
+  return rc;
+}
+
+int sq_step_page(struct store *s, const char *run_id, const char *step, enum store_page which,
+                 size_t limit, struct store_step **out, size_t *n)
+{
+  struct sq *q = sq_of(s);
+  struct step_vec sv = {0};
+  sqlite3_stmt *st;
+  *out = NULL;
+  *n = 0;
+  /* the literal 'failed' lets SQLite use the partial index steps_failed */
+  if (which == STORE_PAGE_FAILED)
+    st = sq_stmt(q, SQ_STEP_PAGE_FAILED,
+                 "SELECT " STEP_READ_COLS " FROM steps WHERE run_id = ?1 AND step = ?2 AND "
+                 "idx >= 0 AND status = 'failed' ORDER BY idx LIMIT ?3");
+  else if (which == STORE_PAGE_NOT_FAILED)
+    st = sq_stmt(q, SQ_STEP_PAGE_NOT_FAILED,
+                 "SELECT " STEP_READ_COLS " FROM steps WHERE run_id = ?1 AND step = ?2 AND "
+                 "idx >= 0 AND status <> 'failed' ORDER BY idx LIMIT ?3");
+  else
+    st = sq_stmt(q, SQ_STEP_PAGE_ALL,
+                 "SELECT " STEP_READ_COLS " FROM steps WHERE run_id = ?1 AND step = ?2 AND "
+                 "idx >= 0 ORDER BY idx LIMIT ?3");
+  if (!st)
+    return WEFT_ESTORE;
+  sq_bind_text(st, 1, run_id);
+  sq_bind_text(st, 2, step);
+  sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
+  int rc = sq_query(q, st, step_vec_row, step_vec_restart, &sv, "list instances");
   if (rc) {
     store_steps_free(sv.v, sv.n);
     return rc;

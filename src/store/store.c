@@ -192,6 +192,7 @@ void store_step_clear(struct store_step *st)
   free(st->status);
   free(st->error);
   free(st->outputs);
+  free(st->counts);
   memset(st, 0, sizeof *st);
 }
 

@@ -47,7 +47,7 @@
 
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 2 /* 2: audit_append_canon */
+#define STORE_OPS_VERSION 3 /* 2: audit_append_canon; 3: step_counts_put, step_count, step_page */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -102,6 +102,15 @@ struct store_step {
   int64_t due_at;       /* retrying / repeat delay: when it is due; 0 when none */
   int reserved;         /* read only: the attempt reserved by step_reserve (0: none);
                            it counts while the row is pending with attempts + 1 == it */
+  char *counts;         /* read only: a for_each step's own row (index -1): JSON object
+                           of instances per status (step_counts_put), or NULL */
+};
+
+/* Which instances store_step_page returns. */
+enum store_page {
+  STORE_PAGE_ALL = 0,    /* every instance (index >= 0) */
+  STORE_PAGE_FAILED,     /* status "failed" only (an index finds them without a scan) */
+  STORE_PAGE_NOT_FAILED, /* every other status */
 };
 
 /* One attempt of a step instance (attempt numbers start at 1). */
@@ -275,6 +284,18 @@ struct store_ops {
    * the parse + dump that audit_append does. */
   int (*audit_append_canon)(struct store *s, int64_t at, const char *run_id, const char *kind,
                             const char *canon, int64_t *seq_out);
+
+  /* Version 3: big for_each steps. step_counts_put sets the instance counts
+   * (JSON text) of a step's own row (index -1), if that row exists.
+   * step_count computes them from the instance rows (a scan: for rows
+   * written before the counts were kept): *counts gets malloc'd JSON text,
+   * "{}" when there are none. step_page lists instances (index >= 0) of one
+   * step by index, at most limit (0: no limit). */
+  int (*step_counts_put)(struct store *s, const char *run_id, const char *step,
+                         const char *counts);
+  int (*step_count)(struct store *s, const char *run_id, const char *step, char **counts);
+  int (*step_page)(struct store *s, const char *run_id, const char *step, enum store_page which,
+                   size_t limit, struct store_step **out, size_t *n);
 };
 
 /* Every backend handle starts with this. */
@@ -462,6 +483,22 @@ static inline int store_turn_list(struct store *s, const char *run_id, const cha
   return s->ops->turn_list(s, run_id, step, index, attempt, data, n);
 }
 void store_turns_free(char **data, size_t n);
+static inline int store_step_counts_put(struct store *s, const char *run_id, const char *step,
+                                        const char *counts)
+{
+  return s->ops->step_counts_put(s, run_id, step, counts);
+}
+static inline int store_step_count(struct store *s, const char *run_id, const char *step,
+                                   char **counts)
+{
+  return s->ops->step_count(s, run_id, step, counts);
+}
+static inline int store_step_page(struct store *s, const char *run_id, const char *step,
+                                  enum store_page which, size_t limit, struct store_step **out,
+                                  size_t *n)
+{
+  return s->ops->step_page(s, run_id, step, which, limit, out, n);
+}
 /* audit_append of text already canonical (audit_append_canon; backends older
  * than version 2 get it through audit_append). */
 int store_audit_append_canon(struct store *s, int64_t at, const char *run_id, const char *kind,
