@@ -24,6 +24,7 @@
 #include "exec/proc_mask.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/size.h"
 #include "util/wtime.h"
 
 #include <assert.h>
@@ -65,6 +66,8 @@ struct proc {
   struct proc_watch watch;
   pid_t pid;
   int log_fd;                 /* -1 until the first output arrives */
+  int64_t log_limit, log_size; /* the cap (0: none) and the bytes logged */
+  bool log_nl;                /* the last byte logged was a newline */
   char *log_path;             /* NULL: output is dropped */
   char *output_path;
   int grace_ms;
@@ -301,8 +304,33 @@ static void close_pipe(struct pstream *ps)
 /* The log file is created at the first output, not before the spawn: creating
  * a file costs as much as the spawn itself on the ext4 disks measured (~0.7-2
  * ms, bench/spawn/README.md), and most quick steps print nothing. */
+static void log_put(struct proc *p, const char *d, size_t n);
+
+/* The log cap (log_limit): output up to the cap, then one marker line; what
+ * comes after is dropped (still read from the pipe, so the child goes on). */
 static void log_write(struct proc *p, const char *d, size_t n)
 {
+  if (!p->log_limit || p->log_size + (int64_t)n <= p->log_limit) {
+    log_put(p, d, n);
+    return;
+  }
+  if (p->log_size > p->log_limit)
+    return; /* capped already */
+  log_put(p, d, (size_t)(p->log_limit - p->log_size));
+  char sz[32], mark[96];
+  wt_fmt_size(p->log_limit, sz);
+  int len = snprintf(mark, sizeof mark, "%s[weft: log truncated at %s; further output discarded]\n",
+                     p->log_nl || !p->log_size ? "" : "\n", sz);
+  log_put(p, mark, (size_t)len);
+  p->log_size = p->log_limit + 1; /* past the cap from now on */
+}
+
+static void log_put(struct proc *p, const char *d, size_t n)
+{
+  if (n) {
+    p->log_size += (int64_t)n;
+    p->log_nl = d[n - 1] == '\n';
+  }
   if (p->log_fd < 0 && p->log_path && !p->log_errno) {
     p->log_fd = open(p->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (p->log_fd < 0)
@@ -651,6 +679,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   p->ud = ud;
   p->on_output = spec->on_output;
   p->log_fd = -1;
+  p->log_limit = spec->log_limit > 0 ? spec->log_limit : 0;
   p->grace_ms = spec->kill_grace_ms > 0 ? spec->kill_grace_ms : PROC_KILL_GRACE_MS;
   p->start_ms = wt_mono_ms();
   buf_init(&p->capture, spec->capture_max);

@@ -70,6 +70,9 @@ struct proc_spec {
   const char *cwd;          /* NULL = ours */
   const char *log_path;     /* opened O_APPEND|O_CREAT at the first output;
                                NULL = output dropped */
+  int64_t log_limit;        /* bytes of output the log keeps (0 = no cap); at
+                               the cap one marker line is written and the rest
+                               is read and discarded (the child never blocks) */
   const char *output_path;  /* $WEFT_OUTPUT (the caller puts it in envp):
                                an old file is removed before the spawn (or
                                created empty, see output_create), and it is

@@ -352,6 +352,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
     .envp = (const char *const *)env,
     .cwd = cwd,
     .log_path = log,
+    .log_limit = ws->log_limit,
     .output_path = a->output_path,
     /* every attempt has its own path, unless the attempt counter has
      * stopped growing (ENG_MAX_ATTEMPTS): from there on the path repeats */

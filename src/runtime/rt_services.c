@@ -279,6 +279,7 @@ static int agent_run_command(void *ud, struct agent *ag, const json_t *argv, con
     .envp = (const char *const *)envp,
     .cwd = run->wf->dir && *run->wf->dir ? run->wf->dir : ".",
     .log_path = log,
+    .log_limit = run->wf->steps[a->step].log_limit,
     .output_path = t->outp,
     .kill_grace_ms = rt->o.kill_grace_ms,
     .capture_max = AGENT_TOOL_OUTPUT_MAX,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/size.h"
 #include "util/wtime.h"
 
 void chk_err_at(struct sctx *c, int line, int col, const char *fmt, ...)
@@ -223,6 +224,36 @@ bool chk_num(struct sctx *c, const struct ynode *v, const char *field, const cha
     return false;
   }
   *out = v->f;
+  return true;
+}
+
+/* A byte size (util/size.h): a string such as "100MiB", at least 1 KiB (the
+ * truncation marker has to fit). */
+bool chk_size(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              int64_t *out)
+{
+  if (v->t == Y_INT) {
+    chk_err(c, v, "\"%s\" %s: a size needs a unit, e.g. 10MiB", field, where);
+    return false;
+  }
+  if (v->t != Y_STR) {
+    chk_bad_type(c, v, field, where, "a size such as 10MiB");
+    return false;
+  }
+  int rc = wt_parse_size(v->s, out);
+  if (rc == WEFT_ELIMIT) {
+    chk_err(c, v, "\"%s\" %s: size \"%s\" is too large (at most 1PiB)", field, where, v->s);
+    return false;
+  }
+  if (rc) {
+    chk_err(c, v, "\"%s\" %s: invalid size \"%s\" (a whole number and a unit: B, KiB, MiB, "
+            "GiB, TiB, or KB, MB, GB, TB; e.g. 10MiB)", field, where, v->s);
+    return false;
+  }
+  if (*out < 1024) {
+    chk_err(c, v, "\"%s\" %s: size \"%s\" is below the minimum of 1KiB", field, where, v->s);
+    return false;
+  }
   return true;
 }
 

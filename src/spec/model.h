@@ -92,6 +92,9 @@ struct wf_repeat {
 /* Per-kind fields. Values are templates unless said otherwise. The later
  * executors (http, agent, approval, wait, workflow) read `body`, the whole
  * validated value of the kind key, plus the parsed fields below. */
+/* log_limit when neither the step nor `defaults:` gives one: 100 MiB */
+#define WF_DEFAULT_LOG_LIMIT ((int64_t)100 << 20)
+
 struct wf_step {
   char *id;
   uint32_t index;        /* position in wf->steps */
@@ -108,6 +111,7 @@ struct wf_step {
 
   json_t *if_;           /* template or NULL (= ${{ success }}) */
   int64_t timeout_ms;    /* per attempt; 0 = none */
+  int64_t log_limit;     /* bytes of log per attempt (WF_DEFAULT_LOG_LIMIT unless given) */
   struct wf_retry retry;
   bool continue_on_error;
   json_t *for_each;      /* template or NULL */

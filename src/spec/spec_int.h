@@ -51,8 +51,8 @@ struct ssrc {
 
 /* Step field defaults from `defaults:` (has_* false when not given). */
 struct sdefaults {
-  bool has_timeout, has_retry, has_coe;
-  int64_t timeout_ms;
+  bool has_timeout, has_retry, has_coe, has_log_limit;
+  int64_t timeout_ms, log_limit;
   struct wf_retry retry;
   bool coe;
   json_t *env, *cwd, *if_;
@@ -103,6 +103,8 @@ bool chk_int(struct sctx *c, const struct ynode *v, const char *field, const cha
              int64_t min, int64_t max, int64_t *out);
 bool chk_num(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              double min, double max, double *out);
+bool chk_size(struct sctx *c, const struct ynode *v, const char *field, const char *where,
+              int64_t *out);
 bool chk_dur(struct sctx *c, const struct ynode *v, const char *field, const char *where,
              int64_t *out);
 /* One of words (NULL-terminated); *out is its index. */

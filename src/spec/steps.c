@@ -21,10 +21,10 @@ static const char *const step_keys[] = {
     "needs",  "if",          "timeout", "retry",    "continue_on_error", "for_each",
     "max_parallel", "repeat", "env",    "cwd",      "shell",             "description",
     "run",    "command",     "set",     "http",     "agent",             "approval",
-    "wait",   "workflow",    NULL};
+    "wait",   "workflow",    "log_limit", NULL};
 
 static const char *const default_keys[] = {"timeout", "retry", "env", "shell", "cwd",
-                                           "continue_on_error", "if", NULL};
+                                           "continue_on_error", "if", "log_limit", NULL};
 
 static bool key_is(const struct ynode *k, const char *s)
 {
@@ -138,6 +138,8 @@ void steps_parse_defaults(struct sctx *c, const struct ynode *v)
     const struct ynode *k = v->kids[2 * i], *x = v->kids[2 * i + 1];
     if (key_is(k, "timeout")) {
       d->has_timeout = chk_dur(c, x, "timeout", where, &d->timeout_ms);
+    } else if (key_is(k, "log_limit")) {
+      d->has_log_limit = chk_size(c, x, "log_limit", where, &d->log_limit);
     } else if (key_is(k, "retry")) {
       parse_retry(c, x, "defaults", SCOPE_GLOBAL, &d->retry);
       d->has_retry = true;
@@ -213,6 +215,8 @@ static void merge_defaults(struct sctx *c, struct wf_step *s, bool has_timeout,
   struct sdefaults *d = &c->dflt;
   if (!has_timeout && d->has_timeout)
     s->timeout_ms = d->timeout_ms;
+  if (!s->log_limit)
+    s->log_limit = d->has_log_limit ? d->log_limit : WF_DEFAULT_LOG_LIMIT;
   if (!has_retry) {
     if (d->has_retry) {
       s->retry = d->retry;
@@ -281,6 +285,9 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
       s->if_ = tmpl_cond(c, x, idx, "if", where);
     } else if (key_is(k, "timeout")) {
       has_timeout = chk_dur(c, x, "timeout", where, &s->timeout_ms);
+    } else if (key_is(k, "log_limit")) {
+      if (!chk_size(c, x, "log_limit", where, &s->log_limit))
+        s->log_limit = 0;
     } else if (key_is(k, "retry")) {
       parse_retry(c, x, owner, idx, &s->retry);
       has_retry = true;

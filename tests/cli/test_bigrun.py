@@ -160,5 +160,59 @@ class BigRunTest(WeftTest):
         self.assertEqual(s["instance_counts"], {"succeeded": 20000})
 
 
+class LogLimitTest(WeftTest):
+    def log_of(self, rid, step):
+        import glob
+        import os
+        [path] = glob.glob(os.path.join(self.home, "logs", rid, step + ".1.log"))
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_log_is_capped_and_the_step_succeeds(self):
+        # 100 KB of output (more than a pipe holds), a 1 KiB cap from
+        # defaults:, a 2 KiB cap of the step's own; the program is not blocked
+        res = self.weft("run", self.write("w.yaml", """
+            name: caps
+            defaults:
+              log_limit: 1KiB
+            steps:
+              big:
+                run: |
+                  head -c 100000 /dev/zero | tr '\\0' x | fold -w 99
+                  echo done=1 > "$WEFT_OUTPUT"
+              own:
+                log_limit: 2KiB
+                run: yes hello | head -n 20000
+              small:
+                run: echo just this
+        """), "--json")
+        self.assertExit(res, 0)
+        j = res.json()
+        self.assertEqual(j["steps"]["big"]["status"], "succeeded")
+        self.assertEqual(j["steps"]["big"]["outputs"], {"done": 1})
+        big = self.log_of(j["id"], "big")
+        marker = b"[weft: log truncated at 1 KiB; further output discarded]\n"
+        self.assertTrue(big.endswith(marker), big[-200:])
+        self.assertEqual(len(big), 1024 + 1 + len(marker))  # the cut line ends first
+        self.assertEqual(big[:1024], (b"x" * 99 + b"\n") * 10 + b"x" * 24)
+        own = self.log_of(j["id"], "own")
+        self.assertEqual(own[:2048], (b"hello\n" * 342)[:2048])
+        self.assertTrue(own.endswith(b"\n[weft: log truncated at 2 KiB; further output "
+                                     b"discarded]\n"), own[-100:])
+        self.assertEqual(self.log_of(j["id"], "small"), b"just this\n")
+        # and `weft logs` shows the capped log
+        out = self.weft("logs", j["id"], "big").out
+        self.assertIn("[weft: log truncated at 1 KiB", out)
+
+    def test_bad_size_is_a_validation_error(self):
+        res = self.weft("validate", self.write("w.yaml", """
+            name: bad
+            steps:
+              a: {run: "true", log_limit: 10mb}
+        """))
+        self.assertExit(res, 2)
+        self.assertIn('"log_limit" in step "a": invalid size "10mb"', res.out + res.err)
+
+
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@
 #include "util/diag.h"
 #include "util/err.h"
 #include "util/ids.h"
+#include "util/size.h"
 #include "util/wtime.h"
 
 Test(duration, units_and_sums)
@@ -36,6 +37,31 @@ Test(duration, overflow_is_limit)
   int64_t ms;
   cr_assert_eq(wt_parse_duration("99999999999999999d", &ms), WEFT_ELIMIT);
   cr_assert_eq(wt_parse_duration("999999999999999999999999s", &ms), WEFT_ELIMIT);
+}
+
+Test(size, units)
+{
+  int64_t v = 0;
+  cr_assert_eq(wt_parse_size("100MiB", &v), 0);
+  cr_assert_eq(v, (int64_t)100 << 20);
+  cr_assert_eq(wt_parse_size("10KiB", &v), 0);
+  cr_assert_eq(v, 10240);
+  cr_assert_eq(wt_parse_size("3KB", &v), 0);
+  cr_assert_eq(v, 3000);
+  cr_assert_eq(wt_parse_size("7B", &v), 0);
+  cr_assert_eq(v, 7);
+  cr_assert_eq(wt_parse_size("1PiB", &v), WEFT_EINVAL); /* no such unit */
+  cr_assert_eq(wt_parse_size("10", &v), WEFT_EINVAL);
+  cr_assert_eq(wt_parse_size("10mb", &v), WEFT_EINVAL);
+  cr_assert_eq(wt_parse_size("MiB", &v), WEFT_EINVAL);
+  cr_assert_eq(wt_parse_size("-1KiB", &v), WEFT_EINVAL);
+  cr_assert_eq(wt_parse_size("1025TiB", &v), WEFT_ELIMIT);
+  cr_assert_eq(wt_parse_size("99999999999999999999999B", &v), WEFT_ELIMIT);
+  char out[32];
+  wt_fmt_size((int64_t)100 << 20, out);
+  cr_assert_str_eq(out, "100 MiB");
+  wt_fmt_size(1536, out);
+  cr_assert_str_eq(out, "1536 bytes");
 }
 
 Test(rfc3339, format_has_milliseconds_and_z)
