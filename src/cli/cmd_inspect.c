@@ -358,7 +358,14 @@ static struct log_target *collect_targets(struct store *s, const struct store_ru
 {
   struct store_step *rows = NULL;
   size_t n = 0, nt = 0;
-  store_step_list(s, r->id, sel->step, &rows, &n);
+  if (sel->step && !sel->any_index) {
+    /* one instance: by key (a step may have a million) */
+    rows = calloc(1, sizeof *rows);
+    if (rows && store_step_get(s, r->id, sel->step, sel->index, rows) == 0)
+      n = 1;
+  } else {
+    store_step_list(s, r->id, sel->step, &rows, &n);
+  }
   struct log_target *t = calloc(n + 1, sizeof *t);
   size_t order_n = wf ? wf->n_steps : 1;
   for (size_t k = 0; t && k < order_n; k++) {

@@ -43,7 +43,7 @@ const struct cli_cmd cli_cmds[] = {
    "  --format mermaid  Mermaid flowchart\n"},
   {"runs", cli_runs, "weft runs [--status S] [--workflow W] [--limit N] [--json]",
    "list runs, newest first", ""},
-  {"status", cli_status, "weft status RUN [--json] [--watch]", "show one run and its steps",
+  {"status", cli_status, "weft status RUN [--json] [--watch] [--all-instances]", "show one run and its steps",
    "RUN is a run id or any unique prefix of one.\n"},
   {"logs", cli_logs, "weft logs RUN [STEP[:INDEX]] [--attempt N] [-f]", "show step output",
    "  -f, --follow   keep printing output of live steps until the run ends\n"},
