@@ -6,6 +6,7 @@ weft processes on one home.
 WEFT_CRASH_ITERATIONS sets how many random kills (default 8; more on demand)."""
 from harness import WeftTest, main
 import json
+from collections import Counter
 import os
 import random
 import signal
@@ -125,6 +126,12 @@ class Recovery(WeftTest):
                     self.assertIn(r.code, (0,), repr(r))
                 after = self.status(rid)
                 self.assertEqual(after["status"], "succeeded", json.dumps(after, indent=1))
+                # the kept instance counts agree with the rows, before and after
+                for st in (before["steps"]["fan"], after["steps"]["fan"]):
+                    if st["instances"]:
+                        self.assertEqual(st["instance_counts"],
+                                         dict(Counter(i["status"] for i in st["instances"])))
+                self.assertEqual(after["steps"]["fan"]["instance_counts"], {"succeeded": 6})
                 for name, n in recorded.items():
                     self.assertEqual(count(name), n, f"{name} ran again after its success was recorded")
                 for name in ["start", "mid", "end"] + [f"fan-{i}" for i in range(6)]:

@@ -211,6 +211,58 @@ Test(store, old_database_is_migrated_and_keeps_its_rows)
   store_close(s);
 }
 
+Test(store, instance_counts_and_pages_of_a_for_each_step)
+{
+  struct store *s = open_store();
+  struct store_step v[6];
+  for (int i = 0; i < 6; i++)
+    v[i] = (struct store_step){.run_id = "01R", .step = "s", .index = i - 1,
+                               .status = (i == 2 || i == 5) ? "failed" : "succeeded"};
+  v[0].status = "running"; /* the step's own row */
+  cr_assert_eq(store_step_put_many(s, v, 6), 0);
+  char *c = NULL;
+  cr_assert_eq(store_step_count(s, "01R", "s", &c), 0);
+  cr_assert_str_eq(c, "{\"failed\":2,\"succeeded\":3}");
+  free(c);
+  cr_assert_eq(store_step_count(s, "01R", "nope", &c), 0);
+  cr_assert_str_eq(c, "{}");
+  free(c);
+  /* kept counts on the step's own row; none for a row that does not exist */
+  cr_assert_eq(store_step_counts_put(s, "01R", "s", "{\"succeeded\":3,\"failed\":2}"), 0);
+  cr_assert_eq(store_step_counts_put(s, "01R", "other", "{}"), 0);
+  struct store_step own = {0};
+  cr_assert_eq(store_step_get(s, "01R", "s", STORE_NO_INDEX, &own), 0);
+  cr_assert_str_eq(own.counts, "{\"succeeded\":3,\"failed\":2}");
+  cr_assert_str_eq(own.status, "running");
+  store_step_clear(&own);
+  cr_assert_eq(store_step_get(s, "01R", "other", STORE_NO_INDEX, &own), WEFT_ENOTFOUND);
+  /* a put of the row keeps the counts */
+  v[0].status = "failed";
+  cr_assert_eq(store_step_put(s, &v[0]), 0);
+  cr_assert_eq(store_step_get(s, "01R", "s", STORE_NO_INDEX, &own), 0);
+  cr_assert_str_eq(own.counts, "{\"succeeded\":3,\"failed\":2}");
+  store_step_clear(&own);
+  /* pages: instances only, by index, with a limit */
+  struct store_step *p;
+  size_t n;
+  cr_assert_eq(store_step_page(s, "01R", "s", STORE_PAGE_FAILED, 0, &p, &n), 0);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(p[0].index, 1);
+  cr_assert_eq(p[1].index, 4);
+  store_steps_free(p, n);
+  cr_assert_eq(store_step_page(s, "01R", "s", STORE_PAGE_NOT_FAILED, 2, &p, &n), 0);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(p[0].index, 0);
+  cr_assert_eq(p[1].index, 2);
+  store_steps_free(p, n);
+  cr_assert_eq(store_step_page(s, "01R", "s", STORE_PAGE_ALL, 0, &p, &n), 0);
+  cr_assert_eq(n, 5);
+  cr_assert_eq(p[4].index, 4);
+  cr_assert_null(p[4].counts);
+  store_steps_free(p, n);
+  store_close(s);
+}
+
 Test(store, newer_schema_is_refused_with_a_message)
 {
   struct store *s = open_store();
