@@ -20,53 +20,78 @@
 #include "util/wtime.h"
 
 #define FAILED_TAIL_LINES 20
+#define FAILURES_SHOWN 5 /* failed steps or instances shown when a run fails */
 
 struct exec_opts {
   bool json, verbose;
 };
 
+/* One failed step or instance: its error and the tail of its log. */
+static void print_failure(struct store *s, const char *run_id, const struct store_step *st,
+                          FILE *o)
+{
+  json_t *e = st->error ? json_loads(st->error, 0, NULL) : NULL;
+  const char *msg = json_string_value(json_object_get(e, "message"));
+  char label[160];
+  if (st->index >= 0)
+    snprintf(label, sizeof label, "%s[%d]", st->step, st->index);
+  else
+    snprintf(label, sizeof label, "%s", st->step);
+  fprintf(o, "\nstep %s failed after %d attempt%s: %s\n", label, st->attempts,
+          st->attempts == 1 ? "" : "s", msg ? msg : "failed");
+  json_decref(e);
+  struct store_attempt *att = NULL;
+  size_t na = 0;
+  if (store_attempt_list(s, run_id, st->step, st->index, &att, &na) == 0 && na > 0 &&
+      att[na - 1].log_path) {
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, "  [%s] ", label);
+    fprintf(o, "last %d lines of its log (weft logs %.8s %s):\n", FAILED_TAIL_LINES, run_id,
+            label);
+    rv_print_tail(o, att[na - 1].log_path, FAILED_TAIL_LINES, prefix);
+  }
+  store_attempts_free(att, na);
+}
+
+/* The first FAILURES_SHOWN failed steps or instances, in definition order.
+ * Reads each step's own row, and of a for_each step only its first failed
+ * instances (a step may have a million). */
 static void print_failures(struct store *s, const char *run_id, FILE *o)
 {
-  struct store_step *rows = NULL;
-  size_t n = 0;
-  if (store_step_list(s, run_id, NULL, &rows, &n) != 0)
+  struct store_run r = {0};
+  if (store_run_get(s, run_id, &r) != 0)
     return;
+  struct wf *wf = rv_load_definition(s, &r);
+  store_run_clear(&r);
   int shown = 0;
-  for (size_t i = 0; i < n && shown < 5; i++) {
-    struct store_step *st = &rows[i];
-    if (strcmp(st->status, "failed") || st->attempts < 1)
+  for (uint32_t k = 0; wf && k < wf->n_steps && shown < FAILURES_SHOWN; k++) {
+    struct store_step own = {0};
+    if (store_step_get(s, run_id, wf->steps[k].id, STORE_NO_INDEX, &own) != 0)
       continue;
-    /* a for_each step's own row only aggregates its instances */
-    bool has_instances = false;
-    for (size_t j = 0; j < n; j++)
-      if (rows[j].index >= 0 && !strcmp(rows[j].step, st->step))
-        has_instances = true;
-    if (st->index < 0 && has_instances)
-      continue;
-    json_t *e = st->error ? json_loads(st->error, 0, NULL) : NULL;
-    const char *msg = json_string_value(json_object_get(e, "message"));
-    char label[160];
-    if (st->index >= 0)
-      snprintf(label, sizeof label, "%s[%d]", st->step, st->index);
-    else
-      snprintf(label, sizeof label, "%s", st->step);
-    fprintf(o, "\nstep %s failed after %d attempt%s: %s\n", label, st->attempts,
-            st->attempts == 1 ? "" : "s", msg ? msg : "failed");
-    json_decref(e);
-    struct store_attempt *att = NULL;
-    size_t na = 0;
-    if (store_attempt_list(s, run_id, st->step, st->index, &att, &na) == 0 && na > 0 &&
-        att[na - 1].log_path) {
-      char prefix[200];
-      snprintf(prefix, sizeof prefix, "  [%s] ", label);
-      fprintf(o, "last %d lines of its log (weft logs %.8s %s):\n", FAILED_TAIL_LINES, run_id,
-              label);
-      rv_print_tail(o, att[na - 1].log_path, FAILED_TAIL_LINES, prefix);
+    if (!wf->steps[k].for_each) {
+      if (!strcmp(own.status, "failed") && own.attempts >= 1) {
+        print_failure(s, run_id, &own, o);
+        shown++;
+      }
+    } else if (!strcmp(own.status, "failed")) {
+      struct store_step *v = NULL;
+      size_t n = 0;
+      store_step_page(s, run_id, wf->steps[k].id, STORE_PAGE_FAILED,
+                      (size_t)(FAILURES_SHOWN - shown), &v, &n);
+      for (size_t i = 0; i < n; i++)
+        if (v[i].attempts >= 1) {
+          print_failure(s, run_id, &v[i], o);
+          shown++;
+        }
+      if (n == 0 && own.attempts >= 1) { /* failed before any instance (for_each itself) */
+        print_failure(s, run_id, &own, o);
+        shown++;
+      }
+      store_steps_free(v, n);
     }
-    store_attempts_free(att, na);
-    shown++;
+    store_step_clear(&own);
   }
-  store_steps_free(rows, n);
+  wf_free(wf);
 }
 
 /* The failures of failed sub-workflow runs (their logs are theirs). */
