@@ -37,12 +37,12 @@ void rt_counts_expand(struct rt_run *run, uint32_t step, uint32_t n)
     return;
   free(c->st);
   memset(c, 0, sizeof *c);
+  c->dirty = true;
   c->st = calloc(n ? n : 1, 1); /* ENG_PENDING is 0 */
   if (!c->st)
-    return; /* the counts are not kept: status counts the rows instead */
+    return; /* not kept: NULL is written, and status counts the rows instead */
   c->n = n;
   c->cnt[ENG_PENDING] = n;
-  c->dirty = true;
 }
 
 void rt_counts_note(struct rt_run *run, uint32_t step, int32_t index, int status)
@@ -65,6 +65,13 @@ int rt_counts_write(struct runtime *rt, struct rt_run *run)
     struct rt_fecount *c = &run->fec[s];
     if (!c->dirty)
       continue;
+    if (!c->st) {
+      int rc = store_step_counts_put(rt->store, run->id, run->wf->steps[s].id, NULL);
+      if (rc)
+        return rc;
+      c->dirty = false;
+      continue;
+    }
     char txt[ENG_ST__N * 32 + 4];
     size_t len = 0;
     txt[len++] = '{';
@@ -98,7 +105,7 @@ void rt_counts_load(struct rt_run *run, const struct store_step *rows, size_t n)
       for (size_t x = i; x < j; x++)
         if (rows[x].index >= 0)
           rt_counts_note(run, k, rows[x].index, engine_status_parse(rows[x].status));
-      if (run->fec)
+      if (run->fec && run->fec[k].st)
         run->fec[k].dirty = false; /* what the store holds already, or NULL (counted) */
     }
     i = j;
