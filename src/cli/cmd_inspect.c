@@ -351,54 +351,76 @@ static void targets_free(struct log_target *t, size_t n)
   free(t);
 }
 
-/* The chosen attempt's log of each matching instance, in definition order. */
+/* Appends the chosen attempt's log of each matching row to *t. */
+static void add_targets(struct store *s, const struct store_run *r, const struct store_step *rows,
+                        size_t n, bool for_each, const struct log_sel *sel,
+                        struct log_target **t, size_t *nt, size_t *cap)
+{
+  for (size_t i = 0; i < n; i++) {
+    const struct store_step *st = &rows[i];
+    if (!sel->any_index && st->index != sel->index)
+      continue;
+    if (st->index < 0 && for_each)
+      continue; /* the aggregate row has no log of its own */
+    struct store_attempt *att = NULL;
+    size_t na = 0;
+    if (store_attempt_list(s, r->id, st->step, st->index, &att, &na) != 0 || na == 0) {
+      store_attempts_free(att, na);
+      continue;
+    }
+    size_t pick = na - 1;
+    bool found = !sel->attempt;
+    for (size_t a = 0; a < na && sel->attempt; a++)
+      if (att[a].attempt == sel->attempt)
+        pick = a, found = true;
+    if (found && att[pick].log_path && *nt == *cap) {
+      size_t nc = *cap ? 2 * *cap : 16;
+      struct log_target *g = realloc(*t, nc * sizeof *g);
+      if (g) {
+        *t = g;
+        *cap = nc;
+      }
+    }
+    if (found && att[pick].log_path && *nt < *cap) {
+      struct log_target *x = &(*t)[(*nt)++];
+      memset(x, 0, sizeof *x);
+      x->step = strdup(st->step);
+      x->index = st->index;
+      x->attempt = att[pick].attempt;
+      x->path = strdup(att[pick].log_path);
+    }
+    store_attempts_free(att, na);
+  }
+}
+
+/* The chosen attempt's log of each matching instance, in definition order.
+ * With the definition, only steps that run programs are read (a million
+ * `set` instances have no log to look for), and one instance by its key. */
 static struct log_target *collect_targets(struct store *s, const struct store_run *r,
                                           const struct wf *wf, const struct log_sel *sel,
                                           size_t *nt_out)
 {
-  struct store_step *rows = NULL;
-  size_t n = 0, nt = 0;
-  if (sel->step && !sel->any_index) {
-    /* one instance: by key (a step may have a million) */
-    rows = calloc(1, sizeof *rows);
-    if (rows && store_step_get(s, r->id, sel->step, sel->index, rows) == 0)
-      n = 1;
-  } else {
-    store_step_list(s, r->id, sel->step, &rows, &n);
-  }
-  struct log_target *t = calloc(n + 1, sizeof *t);
-  size_t order_n = wf ? wf->n_steps : 1;
-  for (size_t k = 0; t && k < order_n; k++) {
-    for (size_t i = 0; i < n; i++) {
-      struct store_step *st = &rows[i];
-      if (wf && strcmp(st->step, wf->steps[k].id))
-        continue;
-      if (!sel->any_index && st->index != sel->index)
-        continue;
-      if (st->index < 0 && wf && wf->steps[k].for_each)
-        continue; /* the aggregate row has no log of its own */
-      struct store_attempt *att = NULL;
-      size_t na = 0;
-      if (store_attempt_list(s, r->id, st->step, st->index, &att, &na) != 0 || na == 0) {
-        store_attempts_free(att, na);
-        continue;
-      }
-      size_t pick = na - 1;
-      bool found = !sel->attempt;
-      for (size_t a = 0; a < na && sel->attempt; a++)
-        if (att[a].attempt == sel->attempt)
-          pick = a, found = true;
-      if (found && att[pick].log_path) {
-        t[nt].step = strdup(st->step);
-        t[nt].index = st->index;
-        t[nt].attempt = att[pick].attempt;
-        t[nt].path = strdup(att[pick].log_path);
-        nt++;
-      }
-      store_attempts_free(att, na);
+  struct log_target *t = NULL;
+  size_t nt = 0, cap = 0;
+  for (size_t k = 0; k < (wf ? wf->n_steps : 1); k++) {
+    const char *id = wf ? wf->steps[k].id : sel->step;
+    if (wf && ((sel->step && strcmp(sel->step, id)) ||
+               (wf->steps[k].kind != WF_RUN && wf->steps[k].kind != WF_COMMAND)))
+      continue;
+    struct store_step *rows = NULL;
+    size_t n = 0;
+    if (id && !sel->any_index) {
+      rows = calloc(1, sizeof *rows);
+      if (rows && store_step_get(s, r->id, id, sel->index, rows) == 0)
+        n = 1;
+    } else {
+      store_step_list(s, r->id, id, &rows, &n);
     }
+    add_targets(s, r, rows, n, wf && wf->steps[k].for_each, sel, &t, &nt, &cap);
+    store_steps_free(rows, n);
   }
-  store_steps_free(rows, n);
+  if (!t)
+    t = calloc(1, sizeof *t);
   *nt_out = nt;
   return t;
 }
