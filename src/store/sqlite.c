@@ -276,7 +276,7 @@ int sq_grow(void **v, size_t *cap, size_t n, size_t elem)
  * ~40 ms of CPU and up to 0.3 s on a loaded machine just opening the store.
  * The engine's connection (the one that grows the WAL) truncates it when
  * it closes; a busy database is left as it is (no waiting). */
-#define WAL_TRIM_OVER (4 * (off_t)(4u << 20))
+#define WAL_TRIM_OVER ((off_t)8 << 20) /* twice WAL_PREALLOC, below */
 
 static void wal_trim(struct sq *q)
 {
