@@ -3,7 +3,9 @@ summarises its instances (counts per status, the first 1,000 with the failed
 ones first, --all-instances for all), durations and times are right, the
 audit log of instance spans verifies, and `weft logs RUN STEP:INDEX` works."""
 import json
+import os
 import re
+import sqlite3
 from datetime import datetime
 
 from harness import WeftTest, main
@@ -73,6 +75,18 @@ class BigRunTest(WeftTest):
         self.assertNotIn("instances_truncated", s)
         self.assertEqual([i["index"] for i in s["instances"]], list(range(20)))
         self.assertEqual(s["instance_counts"], {"succeeded": 19, "failed": 1})
+
+    def test_status_counts_rows_written_before_counts_were_kept(self):
+        # a run recorded before migration 6 has no counts on its step row:
+        # status counts the instance rows instead
+        rid = self.run_json(FAILING)["id"]
+        con = sqlite3.connect(os.path.join(self.home, "weft.db"))
+        con.execute("UPDATE steps SET counts = NULL")
+        con.commit()
+        con.close()
+        s = self.weft("status", rid, "--json").json()["steps"]["s"]
+        self.assertEqual(s["instance_counts"], {"failed": 3, "succeeded": 1497})
+        self.assertEqual([i["index"] for i in s["instances"][:4]], [7, 507, 1007, 0])
 
     def test_status_text_summarises(self):
         rid = self.run_json(FAILING)["id"]
