@@ -142,7 +142,8 @@ struct runtime {
 
 /* rt_journal.c: write the journals of the batches not yet written, in order,
  * into the open transaction (rows a later entry of the same commit rewrites
- * are left out; every audit entry is written) and mark them written. */
+ * are left out; every audit entry is written, runs of like instance
+ * transitions as one step.instances entry) and mark them written. */
 int rt_journal_write_batches(struct runtime *rt);
 /* rt_journal.c: write the run's rows that learned a pid since (the pid timer). */
 int rt_rows_write(struct runtime *rt, struct rt_run *run);

@@ -2,8 +2,10 @@
  * entries, inside the tick's open transaction.
  *
  * Every journal entry becomes a row write (run, step instance or attempt) and
- * one hash-chained audit entry. Pending for_each instances are written in
- * bulk. The rows of units that are running are kept in memory so the pid and
+ * one hash-chained audit entry, except runs of like instance transitions,
+ * which share one (struct span below). Pending for_each instances are written
+ * in bulk, and each for_each step's instance counts go to its own row
+ * (rt_counts.c). The rows of units that are running are kept in memory so the pid and
  * process group learned after the spawn can be written at the next commit
  * (recovery uses them to kill a dead engine's processes). */
 #include "runtime/rt_int.h"
