@@ -348,26 +348,29 @@ int rt_rows_write(struct runtime *rt, struct rt_run *run)
 
 /* ---- instance transitions audited together -------------------------------
  * A for_each step of a million `set` items settles a million instances in
- * one engine call, each to the same status with the same attempt count and
- * no error. Consecutive journal entries of that kind (same run, step, status,
- * attempts and time; indexes ascending by one) get ONE audit entry,
- * "step.instances" {"attempts", "from", "status", "step", "to"} (indexes
- * from..to inclusive), instead of one "step.status" entry each: the same
- * facts in the same order, a few bytes an instance instead of ~300. A span of
- * one instance, and every transition with an error, is a "step.status" entry
- * as before. The rule is documented in docs/internals/audit.md. */
+ * one engine call, each to the same status with the same attempt count (and
+ * a cancel cancels a million pending ones, each with the same error).
+ * Consecutive journal entries of that kind (same run, step, status,
+ * attempts, error and time; indexes ascending by one) get ONE audit entry,
+ * "step.instances" {"attempts", "error"?, "from", "status", "step", "to"}
+ * (indexes from..to inclusive), instead of one "step.status" entry each: the
+ * same facts in the same order, a few bytes an instance instead of ~300. A
+ * span of one instance is a "step.status" entry as before. The rule is
+ * documented in docs/internals/audit.md. */
 struct span {
   struct rt_run *run;  /* NULL: none open */
   uint32_t step, attempts;
   int status;
   int64_t at;
   int32_t from, to;
+  const json_t *error; /* borrowed from the first entry; NULL: none */
 };
 
 static bool span_joins(const struct span *sp, const struct rt_run *run, const struct eng_jent *e)
 {
   return sp->run == run && sp->step == e->step && sp->status == (int)e->status &&
-         sp->attempts == e->attempts && sp->at == e->at && e->index == sp->to + 1;
+         sp->attempts == e->attempts && sp->at == e->at && e->index == sp->to + 1 &&
+         (sp->error == e->error || (sp->error && e->error && json_equal(sp->error, e->error)));
 }
 
 static int span_flush(struct runtime *rt, struct span *sp)
@@ -379,11 +382,13 @@ static int span_flush(struct runtime *rt, struct span *sp)
   const char *status = engine_status_name((enum eng_status)sp->status);
   sp->run = NULL;
   if (sp->from == sp->to)
-    return audit_unit(rt, run, sp->at, "step.status", "attempts", sp->attempts, NULL, sp->from,
-                      status, step);
+    return audit_unit(rt, run, sp->at, "step.status", "attempts", sp->attempts, sp->error,
+                      sp->from, status, step);
   struct cj c = {.n = 0};
   cj_raw(&c, "{", 1);
   cj_int(&c, "attempts", sp->attempts);
+  if (sp->error)
+    cj_error(&c, sp->error);
   cj_int(&c, "from", sp->from);
   cj_str(&c, "status", status);
   cj_str(&c, "step", step);
@@ -391,9 +396,11 @@ static int span_flush(struct runtime *rt, struct span *sp)
   cj_raw(&c, "}", 2);
   if (!c.bad)
     return store_audit_append_canon(rt->store, sp->at, run->id, "step.instances", c.b, NULL);
-  return audit(rt, run, sp->at, "step.instances",
-               json_pack("{s:I,s:i,s:s,s:s,s:i}", "attempts", (json_int_t)sp->attempts, "from",
-                         (int)sp->from, "status", status, "step", step, "to", (int)sp->to));
+  json_t *d = json_pack("{s:I,s:i,s:s,s:s,s:i}", "attempts", (json_int_t)sp->attempts, "from",
+                        (int)sp->from, "status", status, "step", step, "to", (int)sp->to);
+  if (d && sp->error)
+    json_object_set(d, "error", (json_t *)sp->error);
+  return audit(rt, run, sp->at, "step.instances", d);
 }
 
 /* ---- one commit's batches, with superseded row writes left out ----------
@@ -493,13 +500,13 @@ int rt_journal_write_batches(struct runtime *rt)
       continue;
     for (size_t i = 0; i < b->fx.nj && !rc; i++, k++) {
       const struct eng_jent *e = &b->fx.j[i];
-      if (e->type == ENG_J_UNIT && e->index >= 0 && !e->error) {
+      if (e->type == ENG_J_UNIT && e->index >= 0) {
         if (!span_joins(&sp, b->run, e)) {
           if ((rc = span_flush(rt, &sp)))
             break;
           sp = (struct span){.run = b->run, .step = e->step, .attempts = e->attempts,
                              .status = (int)e->status, .at = e->at, .from = e->index,
-                             .to = e->index};
+                             .to = e->index, .error = e->error};
         } else {
           sp.to = e->index;
         }

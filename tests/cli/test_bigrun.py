@@ -6,9 +6,10 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 from datetime import datetime
 
-from harness import WeftTest, main
+from harness import BIN, WeftTest, main
 
 # 1,500 instances; items 7, 507 and 1007 fail (an expression error)
 FAILING = """
@@ -110,6 +111,33 @@ class BigRunTest(WeftTest):
                   if e["kind"] == "step.status" and e["data"].get("status") == "failed"
                   and "index" in e["data"]]
         self.assertEqual(failed, [7, 507, 1007])
+
+    def test_cancel_of_a_wide_step_audits_one_span(self):
+        # its progress lines go to /dev/null: a pipe nobody reads would block it
+        proc = subprocess.Popen([BIN, "run", self.write("w.yaml", """
+            name: wide-cancel
+            steps:
+              s:
+                for_each: 3000
+                max_parallel: 2
+                run: sleep 30
+        """)], cwd=self.tmp, env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = self.wait_for(self.latest, "the run to exist")
+        self.wait_for(lambda: self.weft("status", run["id"], "--json").json()["steps"]["s"]
+                      .get("instance_counts", {}).get("running") == 2, "two instances to run")
+        self.assertExit(self.weft("cancel", run["id"]), 0)
+        self.assertEqual(proc.wait(timeout=60), 3)
+        j = self.weft("status", run["id"], "--json").json()
+        self.assertEqual(j["status"], "cancelled")
+        self.assertEqual(j["steps"]["s"]["instance_counts"], {"cancelled": 3000})
+        entries = [json.loads(l) for l in self.weft("audit", "export", run["id"]).out.splitlines()]
+        spans = [e["data"] for e in entries if e["kind"] == "step.instances"]
+        self.assertEqual(spans, [{"attempts": 0, "error": {"kind": "cancelled",
+                                  "message": "the run was cancelled"}, "from": 2,
+                                  "status": "cancelled", "step": "s", "to": 2999}])
+        self.assertLess(len(entries), 30)
+        self.assertExit(self.weft("audit", "verify"), 0)
 
     def test_logs_of_one_instance(self):
         rid = self.run_json("""
