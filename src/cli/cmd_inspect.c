@@ -17,6 +17,7 @@
 #include "util/ids.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 static void sleep_ms(int ms)
 {
@@ -32,7 +33,7 @@ static bool terminal(const char *status)
 
 static void print_json(json_t *j, bool pretty)
 {
-  char *txt = json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+  char *txt = wjson_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
   printf("%s\n", txt ? txt : "null");
   free(txt);
 }
@@ -79,7 +80,7 @@ static void print_status_text(const json_t *j)
   const json_t *err = json_object_get(j, "error");
   if (json_is_object(err))
     printf("  error: %s\n", str_or(json_object_get(err, "message"), "?"));
-  char *in = json_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
+  char *in = wjson_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
   printf("  inputs: %s\n", in ? in : "{}");
   free(in);
   printf("\n  %-24s %-10s %8s %5s %9s  %s\n", "STEP", "STATUS", "ATTEMPTS", "EXIT", "DURATION",
@@ -120,7 +121,7 @@ static void print_status_text(const json_t *j)
   }
   const json_t *outs = json_object_get(j, "outputs");
   if (json_object_size(outs)) {
-    char *o = json_dumps(outs, JSON_COMPACT);
+    char *o = wjson_dumps(outs, JSON_COMPACT);
     printf("\n  outputs: %s\n", o ? o : "{}");
     free(o);
   }
@@ -162,7 +163,7 @@ int cli_status(struct cli *c, int argc, char **argv)
   char *last = NULL;
   for (;;) {
     json_t *j = rv_status_json(s, &r);
-    char *txt = json_dumps(j, JSON_COMPACT);
+    char *txt = wjson_dumps(j, JSON_COMPACT);
     bool changed = !last || strcmp(last, txt ? txt : "");
     if (changed) {
       if (watch && !json && c->tty_out && last)
@@ -498,7 +499,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
     rc = store_inbox_post(s, &m, NULL);
   if (!rc) {
     json_t *j = json_pack("{s:s}", "by", c->user);
-    char *txt = json_dumps(j, JSON_COMPACT);
+    char *txt = wjson_dumps(j, JSON_COMPACT);
     rc = store_audit_append(s, wt_now_ms(), r.id, "cancel.requested", txt, NULL);
     free(txt);
     json_decref(j);

@@ -18,6 +18,7 @@
 
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 #define FAILED_TAIL_LINES 20
 
@@ -114,7 +115,7 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
     fprintf(o, "run %s %s in %s\n", r.id, r.status, dur);
     if (eo->json) {
       json_t *j = rv_status_json(s, &r);
-      char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+      char *txt = wjson_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
       printf("%s\n", txt ? txt : "null");
       free(txt);
       json_decref(j);
@@ -164,7 +165,7 @@ int cli_run(struct cli *c, int argc, char **argv)
   struct exec_opts eo = {0};
   json_t *given = json_object();
   json_t *file_inputs = json_object();
-  int ch, code = EXIT_OK;
+  int ch, rc, code = EXIT_OK;
   char *err = NULL;
   optind = 0;
   opterr = 0;
@@ -177,9 +178,9 @@ int cli_run(struct cli *c, int argc, char **argv)
       }
       break;
     case 'I':
-      if (inputs_load_file(file_inputs, optarg, &err)) {
+      if ((rc = inputs_load_file(file_inputs, optarg, &err)) != 0) {
         cli_err("%s", err ? err : "cannot read inputs");
-        code = EXIT_USAGE;
+        code = rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
         goto out;
       }
       break;
@@ -194,9 +195,6 @@ int cli_run(struct cli *c, int argc, char **argv)
     code = cli_usage_error("run", "name exactly one workflow file");
     goto out;
   }
-  /* -i wins over --inputs */
-  json_object_update(file_inputs, given);
-
   const char *path = argv[optind];
   if (access(path, R_OK) != 0) {
     cli_err("cannot read %s: no such file (check the path)", path);
@@ -206,7 +204,7 @@ int cli_run(struct cli *c, int argc, char **argv)
   struct diag_list d = {0};
   struct wf *wf = NULL;
   int64_t t0 = wt_mono_us();
-  int rc = wf_load_file(path, &wf, &d);
+  rc = wf_load_file(path, &wf, &d);
   if (getenv("WEFT_TIMING"))
     fprintf(stderr, "timing: load %.3f ms\n", (double)(wt_mono_us() - t0) / 1000.0);
   if (rc) {
@@ -220,6 +218,8 @@ int cli_run(struct cli *c, int argc, char **argv)
     goto out;
   }
   json_t *inputs = NULL;
+  inputs_read_cli(wf, given);
+  json_object_update(file_inputs, given); /* -i wins over --inputs */
   if (inputs_resolve(wf, file_inputs, &inputs, &d)) {
     diag_print(stderr, &d);
     cli_err("the inputs do not fit %s; nothing was run", path);

@@ -15,6 +15,7 @@
  * needs no compile), anything else unregistered is an error. */
 #include "expr/internal.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,7 +157,7 @@ static int splice(struct buf *b, const json_t *v)
     return buf_puts(b, num);
   }
   default: {
-    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *d = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!d)
       return WEFT_ENOMEM;
     int rc = buf_puts(b, d);

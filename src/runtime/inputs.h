@@ -10,9 +10,15 @@
 
 #include "spec/model.h"
 
-/* "key=value": value parsed as JSON when it parses, else kept as a string.
- * Returns 0, or WEFT_EINVAL with *err (malloc'd) when there is no '='. */
+/* "key=value": the value is kept as the string written; inputs_read_cli()
+ * reads it by the declared type once the workflow is known. Returns 0, or
+ * WEFT_EINVAL with *err (malloc'd) when there is no '='. */
 int inputs_parse_kv(json_t *obj, const char *arg, char **err);
+/* Reads the strings of inputs_parse_kv() by w's declarations, in place: a
+ * `type: string` input keeps the text as written (`-i version=2.0` is "2.0");
+ * any other input, declared or not, is parsed as JSON when it parses, else
+ * stays a string (inputs_resolve() then checks the type). */
+int inputs_read_cli(const struct wf *w, json_t *obj);
 /* Reads a JSON object file into obj (keys already present are overwritten). */
 int inputs_load_file(json_t *obj, const char *path, char **err);
 /* Applies defaults, checks that required inputs are given, that no unknown

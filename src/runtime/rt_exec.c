@@ -25,6 +25,7 @@
 #include "exec/wait.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 /* *created: the last component did not exist before */
 static int mkdirs(const char *path, bool *created)
@@ -242,7 +243,7 @@ static char **build_env(struct runtime *rt, struct rt_run *run, const struct eng
       if (json_is_string(val)) {
         v[n++] = env_entry(key, json_string_value(val));
       } else {
-        char *t = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *t = wjson_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
         v[n++] = env_entry(key, t ? t : "");
         free(t);
       }
@@ -257,7 +258,7 @@ static char **build_env(struct runtime *rt, struct rt_run *run, const struct eng
   if (e->index >= 0) {
     snprintf(num, sizeof num, "%d", e->index);
     v[n++] = env_entry("WEFT_INDEX", num);
-    char *item = e->item ? json_dumps(e->item, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *item = e->item ? wjson_dumps(e->item, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     v[n++] = env_entry("WEFT_ITEM", item ? item : "null");
     free(item);
   }
