@@ -105,6 +105,19 @@ void expr_refs(const char *src, size_t len,
                void (*cb)(void *ud, const char *root, const char *name, size_t name_len),
                void *ud);
 
+/* What expr_refs_fields() reports: `.inputs.NAME` (root "inputs", field
+ * NULL), `.steps.NAME[.FIELD]` and `.needs.NAME[.FIELD]`. Pointers are into
+ * the scanned text. Used by validation to name unknown inputs and fields. */
+struct expr_ref {
+  const char *root;
+  const char *name;
+  size_t name_len;
+  const char *field; /* NULL when nothing is read of the step */
+  size_t field_len;
+};
+void expr_refs_fields(const char *src, size_t len,
+                      void (*cb)(void *ud, const struct expr_ref *ref), void *ud);
+
 /* Number of jq_compile calls made by this module in this process (tests and
  * benchmarks use it to check that a workflow costs one compile). */
 unsigned long expr_debug_compile_count(void);
