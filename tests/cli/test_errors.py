@@ -52,5 +52,22 @@ class Logs(WeftTest):
         self.assertEqual(self.weft("logs", run, "s:2").out, "hi 3\n")
 
 
+class Expressions(WeftTest):
+    def test_ten_thousand_open_brackets_are_a_validation_error(self):
+        deep = "(" * 10000 + "1" + ")" * 10000
+        p = self.write("deep.yaml", 'name: deep\nsteps:\n  a:\n    set: {x: "${{ %s }}"}\n' % deep)
+        for cmd in ("validate", "run"):
+            r = self.weft(cmd, p)
+            self.assertExit(r, 2)
+            self.assertIn("deep.yaml:4:15: expression nests brackets more than 1024 deep; "
+                          "write it with less nesting", r.err)
+            self.assertNotIn("without a closing", r.err)
+        p = self.write("deep2.yaml", 'name: deep\nsteps:\n  a:\n    if: "%s"\n    run: echo\n'
+                       % ("[" * 5000 + "1" + "]" * 5000))
+        r = self.weft("validate", p)
+        self.assertExit(r, 2)
+        self.assertIn("deep2.yaml:4:10: invalid expression: brackets nest more than 1024 deep", r.err)
+
+
 if __name__ == "__main__":
     main()
