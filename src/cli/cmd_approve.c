@@ -346,7 +346,7 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     rc = cli_usage_error(cmd, "\"%s\" is not STEP or STEP:INDEX", pos[1]);
     goto out;
   }
-  if ((rc = rv_open_store(c->home, &s)) != 0)
+  if ((rc = rv_open_store_rw(c->home, &s)) != 0)
     goto out;
   if ((rc = rv_find_run(s, pos[0], &run)) != 0)
     goto out;

@@ -67,7 +67,7 @@ static int event_send(struct cli *c, int argc, char **argv)
   }
   payload = wjson_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(j);
-  if ((code = rv_open_store(c->home, &s)) != 0)
+  if ((code = rv_open_store_rw(c->home, &s)) != 0)
     goto out;
   int64_t now = wt_now_ms(), id = 0;
   struct store_inbox m = {.kind = "event", .name = (char *)name, .index = STORE_NO_INDEX,

@@ -509,7 +509,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   if (argc != 2)
     return cli_usage_error("cancel", "name one run");
   struct store *s;
-  int code = rv_open_store(c->home, &s);
+  int code = rv_open_store_rw(c->home, &s);
   if (code)
     return code;
   struct store_run r = {0};

@@ -135,7 +135,7 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
 static int setup(struct cli *c, struct store **s, struct progress **pg, struct runtime **rt,
                  const struct exec_opts *eo)
 {
-  int code = rv_open_store(c->home, s);
+  int code = rv_open_store_rw(c->home, s);
   if (code)
     return code;
   bool live = c->tty_out && !eo->verbose && !eo->json && isatty(STDOUT_FILENO);

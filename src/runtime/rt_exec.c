@@ -195,8 +195,13 @@ static void on_proc_done(void *ud, const struct proc_result *r)
   if (a->line.len)
     flush_line(a, true);
   rt_mask_file(rt, a->output_path); /* the step may have written a secret there */
-  rt_post_result(rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind,
-                 r->message, r->exit_code, r->signal);
+  if (r->log_errno)
+    rt_disk_log_failed(rt, a->run, a->run->wf->steps[a->step].id, a->index, a->attempt,
+                       r->log_errno);
+  char why[PROC_MSG_MAX + 300];
+  const char *msg = r->ok ? r->message : rt_disk_explain(rt, r->message, why, sizeof why);
+  rt_post_result(rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind, msg,
+                 r->exit_code, r->signal);
   attempt_unlink(rt, a);
   attempt_free(a);
 }

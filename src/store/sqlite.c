@@ -53,6 +53,11 @@ int sq_fail(struct sq *q, int sqlite_rc, const char *what)
   case SQLITE_PERM: rc = WEFT_EIO; break;
   default: rc = WEFT_ESTORE; break;
   }
+  if ((sqlite_rc & 0xff) == SQLITE_FULL) { /* "database or disk is full" */
+    const char *f = q->db ? sqlite3_db_filename(q->db, "main") : NULL;
+    return sq_failf(q, rc, "store: %s: no space left on device (%s); free some space",
+                    what, f && *f ? f : "the store");
+  }
   return sq_failf(q, rc, "store: %s: %s", what, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(sqlite_rc));
 }
 
