@@ -2,9 +2,28 @@
 bad `weft logs` selectors, a for_each index past the instances, a corrupt or
 read-only home, a full disk, over-deep expressions, `triggers:` outside the
 server."""
-from harness import WeftTest, main
+from harness import WeftTest, main, BIN
 import os
-import re
+import shlex
+import shutil
+import subprocess
+import unittest
+
+
+def private_mounts_work():
+    """A tmpfs in a private mount namespace (root, unshare, mount): how these
+    tests make a read-only or a full file system without touching the host."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                        "d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs $d && "
+                        "mount -o remount,ro $d && umount $d && rmdir $d"],
+                       capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+MOUNTS = private_mounts_work()
+NO_MOUNTS = "needs root and `unshare -m` with tmpfs mounts (not available here)"
 
 FE = """
 name: fe
@@ -67,6 +86,88 @@ class Expressions(WeftTest):
         r = self.weft("validate", p)
         self.assertExit(r, 2)
         self.assertIn("deep2.yaml:4:10: invalid expression: brackets nest more than 1024 deep", r.err)
+
+
+class Home(WeftTest):
+    def in_tmpfs(self, script, size="2m"):
+        """Runs script (sh) with $M a fresh tmpfs of `size`, private to it."""
+        m = os.path.join(self.tmp, "mnt")
+        os.makedirs(m, exist_ok=True)
+        full = ("mount -t tmpfs -o size=%s tmpfs %s && M=%s && W=%s && cd $M && %s"
+                % (size, shlex.quote(m), shlex.quote(m), shlex.quote(BIN), script))
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", full],
+                           env=self.env, capture_output=True, text=True, timeout=120)
+        return r
+
+    def test_a_corrupt_store_is_named_with_what_to_do(self):
+        os.makedirs(self.home)
+        db = os.path.join(self.home, "weft.db")
+        with open(db, "wb") as f:
+            f.write(b"this is not a database, just garbage bytes\x00\x01\x02" * 200)
+        p = self.write("fe.yaml", FE)
+        for args in (("runs",), ("run", p), ("status", "01M8")):
+            r = self.weft(*args)
+            self.assertExit(r, 2)
+            self.assertIn("weft: %s is not a weft store or is damaged (file is not a database); "
+                          "move it aside (mv %s %s.bad)" % (db, db, db), r.err)
+        with open(db, "rb") as f:  # left as it was
+            self.assertTrue(f.read().startswith(b"this is not a database"))
+
+    @unittest.skipUnless(MOUNTS, NO_MOUNTS)
+    def test_a_read_only_home_says_so_and_reads_still_work(self):
+        self.write("fe.yaml", FE)
+        fe = os.path.join(self.tmp, "fe.yaml")
+        r = self.in_tmpfs(
+            "$W --home $M/h run %s >/dev/null 2>&1; mount -o remount,ro $M && "
+            "$W --home $M/h runs >/dev/null; echo runs=$?; "
+            "$W --home $M/h run %s; echo run=$?; "
+            "$W --home $M/h event send ping; echo event=$?; "
+            "$W --home $M/new runs; echo new=$?" % (fe, fe))
+        self.assertIn("runs=0", r.stdout, r)
+        for what in ("run=2", "event=2", "new=2"):
+            self.assertIn(what, r.stdout, r)
+        m = os.path.join(self.tmp, "mnt")
+        self.assertIn("weft: the weft home %s/h cannot be written (Read-only file system); "
+                      "weft keeps its store and logs there: use a writable folder with --home DIR"
+                      % m, r.stderr)
+        self.assertIn("weft: the weft home %s/new cannot be written (Read-only file system)" % m,
+                      r.stderr)
+        self.assertNotIn("cannot start the runtime", r.stderr)
+
+    @unittest.skipUnless(MOUNTS, NO_MOUNTS)
+    def test_a_step_log_on_a_full_disk_says_no_space(self):
+        self.write("big.yaml", """
+            name: big
+            steps:
+              a:
+                run: head -c 3000000 /dev/zero
+            """)
+        r = self.in_tmpfs("$W --home $M/h run %s; echo rc=$?"
+                          % os.path.join(self.tmp, "big.yaml"), size="1m")
+        m = os.path.join(self.tmp, "mnt")
+        self.assertRegex(r.stderr, r"weft: a: cannot write its log %s/h/logs/\w+/a\.1\.log: "
+                         r"No space left on device \(free some space" % m)
+
+    @unittest.skipUnless(MOUNTS, NO_MOUNTS)
+    def test_a_full_disk_is_said_as_such_not_only_exit_status(self):
+        # the step fills the disk (a bounded write into the tmpfs only); the
+        # step fails, and then either its failure is recorded with the reason
+        # or the store's commit fails: both say "no space left on device"
+        self.write("fill.yaml", """
+            name: fill
+            steps:
+              a:
+                run: dd if=/dev/zero of="${M:?}/filler" bs=64k count=64 2>/dev/null
+            """)
+        r = self.in_tmpfs("export M; $W --home $M/h run %s; echo rc=$?; "
+                          "$W --home $M/h status --json $($W --home $M/h runs | awk 'NR==2{print $1}')"
+                          % os.path.join(self.tmp, "fill.yaml"))
+        m = os.path.join(self.tmp, "mnt")
+        self.assertIn("rc=1", r.stdout, r)
+        said = r.stderr + r.stdout
+        self.assertTrue("no space left on device (%s/h/weft.db)" % m in said or
+                        "exited with status 1 (no space left on device in %s/h)" % m in said, r)
+        self.assertNotRegex(said, r"exited with status 1[^ ]")
 
 
 if __name__ == "__main__":
