@@ -217,6 +217,7 @@ int cli_run(struct cli *c, int argc, char **argv)
     code = EXIT_USAGE;
     goto out;
   }
+  cli_server_only_notes(path, wf);
   json_t *inputs = NULL;
   inputs_read_cli(wf, given);
   json_object_update(file_inputs, given); /* -i wins over --inputs */

@@ -88,6 +88,30 @@ class Expressions(WeftTest):
         self.assertIn("deep2.yaml:4:10: invalid expression: brackets nest more than 1024 deep", r.err)
 
 
+class ServerOnly(WeftTest):
+    def test_triggers_and_concurrency_get_a_note_at_validate_and_run(self):
+        p = self.write("trig.yaml", """
+            name: trig
+            concurrency: 1
+            triggers:
+              - schedule: "0 * * * *"
+            steps:
+              a: {run: echo hi}
+            """)
+        for args in (("validate", p), ("run", p)):
+            r = self.weft(*args)
+            self.assertExit(r, 0)
+            self.assertIn("weft: note: %s: triggers: act only under `weft server`; here nothing "
+                          "is scheduled or listened for" % p, r.err)
+            self.assertIn("weft: note: %s: concurrency: limits runs only under `weft server`" % p,
+                          r.err)
+        q = self.write("plain.yaml", FE)
+        for args in (("validate", q), ("run", q)):
+            r = self.weft(*args)
+            self.assertExit(r, 0)
+            self.assertNotIn("note:", r.err)
+
+
 class Home(WeftTest):
     def in_tmpfs(self, script, size="2m"):
         """Runs script (sh) with $M a fresh tmpfs of `size`, private to it."""
