@@ -137,6 +137,23 @@ class Home(WeftTest):
         with open(db, "rb") as f:  # left as it was
             self.assertTrue(f.read().startswith(b"this is not a database"))
 
+    def test_a_store_damaged_after_its_header_is_named_with_what_to_do(self):
+        import sqlite3
+        p = self.write("fe.yaml", FE)
+        for _ in range(2):
+            self.assertExit(self.weft("run", p), 0)
+        db = os.path.join(self.home, "weft.db")
+        c = sqlite3.connect(db)
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        c.close()
+        with open(db, "r+b") as f:  # every page but the first (the header) is garbage
+            f.seek(4096)
+            f.write(b"\xa5" * (os.path.getsize(db) - 4096))
+        r = self.weft("runs")
+        self.assertExit(r, 2)
+        self.assertIn("%s is damaged (database disk image is malformed); move it aside and "
+                      "start an empty store, or restore it from a backup" % db, r.err)
+
     @unittest.skipUnless(MOUNTS, NO_MOUNTS)
     def test_a_read_only_home_says_so_and_reads_still_work(self):
         self.write("fe.yaml", FE)
