@@ -165,6 +165,7 @@ int cli_run(struct cli *c, int argc, char **argv)
   struct exec_opts eo = {0};
   json_t *given = json_object();
   json_t *file_inputs = json_object();
+  const char *inputs_path = NULL; /* the last --inputs file */
   int ch, rc, code = EXIT_OK;
   char *err = NULL;
   optind = 0;
@@ -178,6 +179,7 @@ int cli_run(struct cli *c, int argc, char **argv)
       }
       break;
     case 'I':
+      inputs_path = optarg;
       if ((rc = inputs_load_file(file_inputs, optarg, &err)) != 0) {
         cli_err("%s", err ? err : "cannot read inputs");
         code = rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
@@ -220,8 +222,12 @@ int cli_run(struct cli *c, int argc, char **argv)
   cli_server_only_notes(path, wf);
   json_t *inputs = NULL;
   inputs_read_cli(wf, given);
-  json_object_update(file_inputs, given); /* -i wins over --inputs */
-  if (inputs_resolve(wf, file_inputs, &inputs, &d)) {
+  const char *gk;
+  json_t *gv;
+  json_object_foreach(given, gk, gv) json_object_del(file_inputs, gk); /* -i wins */
+  int frc = inputs_path ? inputs_check_file(wf, file_inputs, inputs_path, &d) : 0;
+  json_object_update(file_inputs, given);
+  if (frc || inputs_resolve(wf, file_inputs, &inputs, &d)) {
     diag_print(stderr, &d);
     cli_err("the inputs do not fit %s; nothing was run", path);
     diag_list_free(&d);

@@ -79,6 +79,24 @@ int inputs_load_file(json_t *obj, const char *path, char **err)
   return 0;
 }
 
+int inputs_check_file(const struct wf *w, const json_t *file, const char *file_path,
+                      struct diag_list *d)
+{
+  size_t before = d->n;
+  for (uint32_t i = 0; i < w->n_inputs; i++) {
+    const struct wf_input *in = &w->inputs[i];
+    json_t *v = json_object_get(file, in->name);
+    if (!v || wf_type_check(in->type, v))
+      continue;
+    char *txt = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    diag_add(d, w->path, in->pos.line, in->pos.col,
+             "input \"%s\" must be of type %s, got %s (in %s)", in->name,
+             wf_type_name(in->type), txt ? txt : "?", file_path);
+    free(txt);
+  }
+  return d->n > before ? WEFT_EVALIDATION : 0;
+}
+
 /* A string given on the command line for a typed input: convert when it
  * reads as that type (quotes on the shell would otherwise get in the way). */
 static json_t *coerce(enum wf_type t, json_t *v)

@@ -21,6 +21,10 @@ int inputs_parse_kv(json_t *obj, const char *arg, char **err);
 int inputs_read_cli(const struct wf *w, json_t *obj);
 /* Reads a JSON object file into obj (keys already present are overwritten). */
 int inputs_load_file(json_t *obj, const char *path, char **err);
+/* Checks the values of an --inputs file (JSON, so typed as written: "3" is not
+ * an integer) against w's declarations; adds a problem per value to d. */
+int inputs_check_file(const struct wf *w, const json_t *file, const char *file_path,
+                      struct diag_list *d);
 /* Applies defaults, checks that required inputs are given, that no unknown
  * input is given and that every value has its declared type. A string given
  * for a number/integer/boolean input that parses as one is converted (so

@@ -86,6 +86,14 @@ class Inputs(WeftTest):
         r = self.weft("run", p, "--inputs", f)
         self.assertExit(r, 2)
         self.assertIn('input "version" must be of type string, got 2', r.err)
+        # JSON is typed as written: a string is not a number, even "0.5"
+        f = self.write("str.json", '{"f": "0.5"}')
+        r = self.weft("run", p, "--inputs", f)
+        self.assertExit(r, 2)
+        self.assertIn('input "f" must be of type number, got "0.5" (in %s)' % f, r.err)
+        r = self.weft("run", p, "--inputs", f, "-i", "f=0.5", "--json")  # -i wins
+        self.assertExit(r, 0)
+        self.assertEqual(r.json()["inputs"]["f"], 0.5)
         f = self.write("ok.json", '{"f": 0.1, "version": "2.0"}')
         r = self.weft("run", p, "--inputs", f, "--json")
         self.assertExit(r, 0)
