@@ -1,6 +1,7 @@
 /* secrets.c — loading secrets.json and WEFT_SECRET_* (see secrets.h) and
  * masking their values in text and JSON. */
 #include "util/secrets.h"
+#include "util/jsonfmt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -173,7 +174,7 @@ struct masker *masker_new(const json_t *secrets)
       if (json_is_string(v)) {
         rc = add_value(m, json_string_value(v));
       } else if (!json_is_null(v)) {
-        char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *t = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (t)
           rc = add_value(m, t);
         free(t);
@@ -277,7 +278,7 @@ json_t *masker_json(const struct masker *m, json_t *v)
   }
   case JSON_INTEGER:
   case JSON_REAL: {
-    char *t = json_dumps(v, JSON_ENCODE_ANY);
+    char *t = wjson_dumps(v, JSON_ENCODE_ANY);
     bool hit = t && is_form(m, t);
     free(t);
     return hit ? json_string(SECRETS_MASK) : json_incref(v);

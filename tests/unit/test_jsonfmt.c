@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/jsonfmt.h"
+#include "util/secrets.h"
 
 static void dumps_is(json_t *v, size_t flags, const char *want)
 {
@@ -39,4 +40,23 @@ Test(jsonfmt, dumps_shortens_reals_and_nothing_else)
   dumps_is(json_pack("{s:f}", "k\"1.5", 2.5), JSON_INDENT(2), "{\n  \"k\\\"1.5\": 2.5\n}");
   dumps_is(json_real(3.0), JSON_ENCODE_ANY, "3.0");
   dumps_is(json_real(-2.5e-300), JSON_ENCODE_ANY, "-2.5e-300");
+}
+
+/* A secret that is a real number is masked in the form weft prints it. */
+Test(jsonfmt, a_real_secret_is_masked_as_printed)
+{
+  json_t *sec = json_pack("{s:f}", "rate", 0.83);
+  struct masker *m = masker_new(sec);
+  cr_assert_not_null(m);
+  char *out = masker_text(m, "rate=0.83");
+  cr_assert_not_null(out, "0.83 was not recognised as the secret");
+  cr_assert_str_eq(out, "rate=***");
+  free(out);
+  json_t *v = json_real(0.83);
+  json_t *mv = masker_json(m, v);
+  cr_assert(json_is_string(mv) && !strcmp(json_string_value(mv), "***"));
+  json_decref(mv);
+  json_decref(v);
+  masker_free(m);
+  json_decref(sec);
 }
