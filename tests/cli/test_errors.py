@@ -175,6 +175,26 @@ class Home(WeftTest):
                       r.stderr)
         self.assertNotIn("cannot start the runtime", r.stderr)
 
+    def test_a_home_without_write_permission_says_so(self):
+        # as another user (nobody): root may write anywhere
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to run weft as another user")
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        os.chmod(self.tmp, 0o755)
+        if subprocess.run(as_nobody + [BIN, "version"], capture_output=True).returncode != 0:
+            self.skipTest("the weft binary cannot be run by nobody from where it was built")
+        ro = os.path.join(self.tmp, "ro")
+        os.makedirs(ro)
+        os.chmod(ro, 0o555)
+        for home in (os.path.join(ro, "h"), ro):
+            r = subprocess.run(as_nobody + [BIN, "--home", home, "runs"], capture_output=True,
+                               text=True, env=self.env, cwd=self.tmp, timeout=60)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("weft: the weft home %s cannot be written (Permission denied); weft "
+                          "keeps its store and logs there: use a writable folder with --home DIR "
+                          "(or $WEFT_HOME), or give the current user write permission on it"
+                          % home, r.stderr)
+
     @unittest.skipUnless(MOUNTS, NO_MOUNTS)
     def test_a_step_log_on_a_full_disk_says_no_space(self):
         self.write("big.yaml", """
