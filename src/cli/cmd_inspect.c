@@ -370,33 +370,6 @@ static struct log_target *collect_targets(struct store *s, const struct store_ru
   return t;
 }
 
-/* `weft logs RUN step:99` past a for_each's instances: says how many there
- * are (exit 4); 0 when index is within them (or the count is not known). */
-static int logs_past_instances(struct store *s, const struct store_run *r, const struct wf *wf,
-                               const char *step, int index)
-{
-  uint32_t k = wf ? wf_step_find(wf, step) : WF_NONE;
-  if (k == WF_NONE || !wf->steps[k].for_each)
-    return 0;
-  struct store_step *rows = NULL;
-  size_t n = 0, count = 0;
-  if (store_step_list(s, r->id, step, &rows, &n) != 0)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (rows[i].index >= 0)
-      count++;
-  store_steps_free(rows, n);
-  if ((size_t)index < count)
-    return 0;
-  if (count == 0)
-    cli_err("step \"%s\" of run %.8s has no instances yet; `weft status %.8s` shows it", step,
-            r->id, r->id);
-  else
-    cli_err("step \"%s\" of run %.8s has %zu instance%s (%s:0 to %s:%zu); there is no %s:%d",
-            step, r->id, count, count == 1 ? "" : "s", step, step, count - 1, step, index);
-  return EXIT_NOT_FOUND;
-}
-
 int cli_logs(struct cli *c, int argc, char **argv)
 {
   static const struct option opts[] = {{"attempt", required_argument, 0, 'a'},
@@ -450,7 +423,7 @@ int cli_logs(struct cli *c, int argc, char **argv)
   }
   t = collect_targets(s, &r, wf, &sel, &nt);
   if (nt == 0 && !follow) {
-    if (step && !sel.any_index && (code = logs_past_instances(s, &r, wf, step, sel.index)))
+    if (step && !sel.any_index && (code = logsel_past_instances(s, &r, wf, step, sel.index)))
       goto out;
     if (step) {
       cli_err("no output recorded for %s in run %.8s%s", argv[optind + 1], r.id,

@@ -1,5 +1,8 @@
-/* logsel.c — strict parsing of `weft logs` step and attempt arguments (see logsel.h). */
+/* logsel.c — strict parsing of `weft logs` step and attempt arguments, and
+ * the not-found message for an index past a for_each's instances (see logsel.h). */
 #include "cli/logsel.h"
+#include "cli/cli.h"
+#include "cli/cmds.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -71,4 +74,31 @@ int logsel_parse_step(const char *arg, char step[65], int *index, bool *has_inde
   }
   *has_index = true;
   return 0;
+}
+
+/* `weft logs RUN step:99` past a for_each's instances: says how many there
+ * are (exit 4); 0 when index is within them (or the count is not known). */
+int logsel_past_instances(struct store *s, const struct store_run *r, const struct wf *wf,
+                               const char *step, int index)
+{
+  uint32_t k = wf ? wf_step_find(wf, step) : WF_NONE;
+  if (k == WF_NONE || !wf->steps[k].for_each)
+    return 0;
+  struct store_step *rows = NULL;
+  size_t n = 0, count = 0;
+  if (store_step_list(s, r->id, step, &rows, &n) != 0)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (rows[i].index >= 0)
+      count++;
+  store_steps_free(rows, n);
+  if ((size_t)index < count)
+    return 0;
+  if (count == 0)
+    cli_err("step \"%s\" of run %.8s has no instances yet; `weft status %.8s` shows it", step,
+            r->id, r->id);
+  else
+    cli_err("step \"%s\" of run %.8s has %zu instance%s (%s:0 to %s:%zu); there is no %s:%d",
+            step, r->id, count, count == 1 ? "" : "s", step, step, count - 1, step, index);
+  return EXIT_NOT_FOUND;
 }
