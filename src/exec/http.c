@@ -445,8 +445,9 @@ int http_request(struct http_client *c, const struct http_req *req, http_done_cb
   if (req->headers) {
     const char *name;
     json_t *val;
-    json_object_foreach((json_t *)req->headers, name, val) if (http_header_problem(name, val))
-    {
+    json_object_foreach((json_t *)req->headers, name, val) {
+      if (!http_header_problem(name, val))
+        continue;
       *err = "a header name or value contains CR, LF or NUL (or the name is not a token)";
       return WEFT_EINVAL;
     }

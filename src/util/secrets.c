@@ -49,6 +49,20 @@ int secrets_load(const char *home, json_t **out, char **err)
       rc = WEFT_EPARSE;
       goto out;
     }
+    const char *bad;
+    json_t *bv;
+    json_object_foreach(o, bad, bv) {
+      if (json_is_string(bv))
+        continue;
+      static const char *const tn[] = {"an object", "a list", "a string", "a number",
+                                       "a number", "true", "false", "null"};
+      if (asprintf(err, "%s: secret \"%s\" must be a string, not %s (write it as "
+                        "\"%s\": \"...\"; a secret is masked as text)",
+                   path, bad, tn[json_typeof(bv)], bad) < 0)
+        *err = NULL;
+      rc = WEFT_EPARSE;
+      goto out;
+    }
   } else if (errno != ENOENT) {
     if (asprintf(err, "cannot read %s: %s", path, strerror(errno)) < 0)
       *err = NULL;

@@ -2,7 +2,8 @@
  *
  * Secrets come from `secrets.json` in the weft home (an object of NAME ->
  * value; the file must be mode 0600, i.e. not readable or writable by group
- * or others, else loading fails with a message saying how to fix it) and
+ * or others, and every value a string, else loading fails with a message
+ * saying how to fix it) and
  * from the environment variables WEFT_SECRET_<NAME> (which win). They are
  * the `.secrets` context of expressions.
  *
