@@ -13,6 +13,8 @@
 extern char **environ;
 
 #define SECRETS_MAX_FORMS 4096
+#define SECRETS_LINE_MIN 8 /* bytes of a line of a multi-line secret masked alone */
+#define SECRETS_ENC_MIN 6  /* bytes of a secret whose base64 and hex are masked */
 
 struct masker {
   char **forms; /* NULL-terminated, longest first */
@@ -139,6 +141,10 @@ static int add_url_form(struct masker *m, const char *s, bool plus)
   return rc;
 }
 
+static int add_lines(struct masker *m, const char *s);
+static int add_base64(struct masker *m, const unsigned char *s, size_t n);
+static int add_hex(struct masker *m, const unsigned char *s, size_t n);
+
 static int add_value(struct masker *m, const char *s)
 {
   int rc = add_form(m, s, strlen(s));
@@ -158,6 +164,100 @@ static int add_value(struct masker *m, const char *s)
     rc = add_url_form(m, s, false);
   if (!rc)
     rc = add_url_form(m, s, true);
+  if (!rc)
+    rc = add_lines(m, s);
+  size_t n = strlen(s);
+  if (!rc && n >= SECRETS_ENC_MIN)
+    rc = add_base64(m, (const unsigned char *)s, n);
+  if (!rc && n >= SECRETS_ENC_MIN)
+    rc = add_hex(m, (const unsigned char *)s, n);
+  return rc;
+}
+
+/* Each line of a multi-line secret (a PEM key: one line may be logged alone),
+ * when it has at least SECRETS_LINE_MIN bytes (shorter ones, like an empty
+ * line or "}", would mask unrelated text). */
+static int add_lines(struct masker *m, const char *s)
+{
+  if (!strpbrk(s, "\r\n"))
+    return 0;
+  int rc = 0;
+  for (const char *p = s; !rc && *p;) {
+    size_t n = strcspn(p, "\r\n");
+    if (n >= SECRETS_LINE_MIN) {
+      char *line = strndup(p, n);
+      if (!line)
+        return WEFT_ENOMEM;
+      rc = add_form(m, line, n);
+      json_t *j = json_string(line);
+      char *esc = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+      json_decref(j);
+      if (!rc && esc && strlen(esc) >= 2)
+        rc = add_form(m, esc + 1, strlen(esc) - 2);
+      free(esc);
+      free(line);
+    }
+    p += n;
+    p += strspn(p, "\r\n");
+  }
+  return rc;
+}
+
+/* The secret's base64 wherever it may start in an encoded stream: for each of
+ * the three alignments (0, 1 or 2 bytes before it in its 3-byte group) the
+ * characters that depend on the secret only (the core), and the whole tail
+ * with and without `=` padding (the secret ends the stream); standard and
+ * URL-safe alphabets. Only for secrets of SECRETS_ENC_MIN bytes or more. */
+static int add_base64(struct masker *m, const unsigned char *s, size_t n)
+{
+  static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t tot = n + 2, cap = (tot + 2) / 3 * 4 + 1;
+  unsigned char *in = calloc(1, tot);
+  char *out = malloc(cap);
+  int rc = in && out ? 0 : WEFT_ENOMEM;
+  for (size_t a = 0; !rc && a < 3; a++) {
+    memset(in, 0, a);
+    memcpy(in + a, s, n);
+    size_t len = a + n, o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+      unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
+                   (i + 2 < len ? in[i + 2] : 0);
+      out[o++] = std[v >> 18 & 63];
+      out[o++] = std[v >> 12 & 63];
+      out[o++] = i + 1 < len ? std[v >> 6 & 63] : '=';
+      out[o++] = i + 2 < len ? std[v & 63] : '=';
+    }
+    out[o] = '\0';
+    size_t start = (8 * a + 5) / 6, full = 8 * len / 6; /* chars of the secret only */
+    size_t unpadded = strcspn(out, "=");
+    for (int url = 0; !rc && url < 2; url++) {
+      if (url)
+        for (size_t i = 0; i < o; i++)
+          out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+      rc = add_form(m, out + start, full - start);
+      if (!rc)
+        rc = add_form(m, out + start, unpadded - start);
+      if (!rc)
+        rc = add_form(m, out + start, o - start);
+    }
+  }
+  free(in);
+  free(out);
+  return rc;
+}
+
+static int add_hex(struct masker *m, const unsigned char *s, size_t n)
+{
+  char *h = malloc(2 * n + 1);
+  if (!h)
+    return WEFT_ENOMEM;
+  int rc = 0;
+  for (int up = 0; !rc && up < 2; up++) {
+    for (size_t i = 0; i < n; i++)
+      sprintf(h + 2 * i, up ? "%02X" : "%02x", s[i]);
+    rc = add_form(m, h, 2 * n);
+  }
+  free(h);
   return rc;
 }
 

@@ -8,8 +8,9 @@
  * the `.secrets` context of expressions.
  *
  * A masker holds every secret value in the forms it may take in text weft
- * writes: as is, JSON-escaped (inside a JSON string) and URL-encoded (both
- * `%20` and `+` for spaces). Every occurrence of any form is replaced by
+ * writes: as is, JSON-escaped (inside a JSON string), URL-encoded (both
+ * `%20` and `+` for spaces), each line of a multi-line value alone, and its
+ * base64 (3 alignments, standard and URL-safe, padded or not) and hex. Every occurrence of any form is replaced by
  * `***` (longest forms first). A masker with no secrets masks nothing and
  * costs nothing: callers may skip work when masker_empty() is true.
  *
