@@ -219,6 +219,8 @@ int cli_run(struct cli *c, int argc, char **argv)
     code = EXIT_USAGE;
     goto out;
   }
+  diag_sort(&wf->warnings);
+  diag_print(stderr, &wf->warnings);
   json_t *inputs = NULL;
   if (inputs_resolve(wf, file_inputs, &inputs, &d)) {
     diag_print(stderr, &d);

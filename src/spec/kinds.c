@@ -53,6 +53,7 @@ void kinds_command(struct sctx *c, const struct ynode *v, const char *where)
   for (uint32_t i = 0; i < v->n; i++)
     if (!is_scalar(v->kids[i]))
       chk_bad_type(c, v->kids[i], "command", where, "a list of strings");
+  argv_check(c, v, where);
 }
 
 /* command lists: scalars become strings (argv) */

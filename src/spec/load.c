@@ -544,6 +544,7 @@ void wf_free(struct wf *w)
 {
   if (!w)
     return;
+  diag_list_free(&w->warnings);
   free(w->name);
   free(w->description);
   free(w->path);

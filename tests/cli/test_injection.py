@@ -54,5 +54,42 @@ class Nul(WeftTest):
         self.assertIn("w.yaml:3:25: the file holds a NUL byte", r.err)
 
 
+class Argv(WeftTest):
+    def test_expression_in_a_shell_script_argument_is_refused(self):
+        p = self.write("w.yaml", """
+            name: shc
+            inputs:
+              who: {default: world}
+            steps:
+              a: {command: [/bin/bash, -e, -c, 'echo ${{ .inputs.who }}']}
+        """)
+        for cmd in ("validate", "run"):
+            r = self.weft(cmd, p)
+            self.assertExit(r, 2)
+            self.assertIn("w.yaml:5:", r.err)
+            self.assertIn("expressions are not allowed inside the script of /bin/bash -c; "
+                          "pass the value through env:", r.err)
+        self.assertEqual(self.weft("runs", "--json").json(), [])
+
+    def test_secret_in_argv_is_a_warning(self):
+        self.env["WEFT_SECRET_tok"] = "tok-value-991"
+        p = self.write("w.yaml", """
+            name: sec-argv
+            steps:
+              a: {command: [echo, "--token=${{ .secrets.tok }}"]}
+              b: {command: [echo, "${{ .inputs | length }}"], env: {T: "${{ .secrets.tok }}"}}
+        """)
+        r = self.weft("validate", p)
+        self.assertExit(r, 0)
+        self.assertIn("w.yaml:3:", r.err)
+        self.assertIn("warning: a secret in a command argument is visible", r.err)
+        self.assertIn("env:", r.err)
+        self.assertEqual(r.err.count("warning"), 1, r.err)  # b passes it through env:
+        r = self.weft("run", p)
+        self.assertExit(r, 0)
+        self.assertIn("warning: a secret in a command argument", r.err)
+        self.assertNotIn("tok-value-991", r.err + r.out)
+
+
 if __name__ == "__main__":
     main()
