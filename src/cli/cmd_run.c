@@ -18,6 +18,7 @@
 
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/term.h"
 
 #define FAILED_TAIL_LINES 20
 
@@ -51,7 +52,7 @@ static void print_failures(struct store *s, const char *run_id, FILE *o)
     else
       snprintf(label, sizeof label, "%s", st->step);
     fprintf(o, "\nstep %s failed after %d attempt%s: %s\n", label, st->attempts,
-            st->attempts == 1 ? "" : "s", msg ? msg : "failed");
+            st->attempts == 1 ? "" : "s", msg ? term_safe(msg) : "failed");
     json_decref(e);
     struct store_attempt *att = NULL;
     size_t na = 0;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "util/term.h"
 
 int cli_run(struct cli *c, int argc, char **argv);
 int cli_status(struct cli *c, int argc, char **argv);
@@ -90,12 +91,17 @@ const struct cli_cmd *cli_find(const char *name)
 
 void cli_err(const char *fmt, ...)
 {
+  /* messages quote step errors, file names, values: escaped (util/term.h) */
+  char *buf = NULL;
   va_list ap;
   va_start(ap, fmt);
-  fputs("weft: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  if (vasprintf(&buf, fmt, ap) < 0)
+    buf = NULL;
   va_end(ap);
+  fputs("weft: ", stderr);
+  fputs(buf ? term_safe(buf) : "(out of memory)", stderr);
+  fputc('\n', stderr);
+  free(buf);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

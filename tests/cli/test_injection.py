@@ -91,5 +91,76 @@ class Argv(WeftTest):
         self.assertNotIn("tok-value-991", r.err + r.out)
 
 
+TRICK = 'ok?\r\x1b[2K\x1b]0;pwned\x07deploy to PROD'  # CR, erase line, set title
+
+
+class Terminal(WeftTest):
+    """A step must not be able to rewrite what a human reads."""
+
+    def assertNoControls(self, text, where):
+        for c in ("\x1b", "\r", "\x07", "\x9b"):
+            self.assertNotIn(c, text, where)
+
+    def test_step_error_is_escaped_in_run_status_and_messages(self):
+        p = self.write("w.yaml", """
+            name: esc
+            steps:
+              bad:
+                set: {x: '${{ error("ok?\\r\\u001b[2K\\u001b]0;pwned\\u0007deploy to PROD") }}'}
+        """)
+        r = self.weft("run", p)
+        self.assertExit(r, 1)
+        self.assertNoControls(r.out + r.err, repr(r))
+        self.assertIn("ok?\\r\\x1b[2K\\x1b]0;pwned\\x07deploy to PROD", r.out + r.err)
+        rid = self.latest()["id"]
+        st = self.weft("status", rid)
+        self.assertNoControls(st.out + st.err, repr(st))
+        self.assertIn("\\x1b[2K", st.out)
+        # --json keeps the real text, as valid JSON
+        j = self.weft("status", rid, "--json")
+        self.assertIn(TRICK, j.json()["steps"]["bad"]["error"]["message"])
+
+    def test_step_outputs_in_status_text_are_escaped(self):
+        p = self.write("w.yaml", """
+            name: esc-out
+            steps:
+              a:
+                run: |
+                  printf 'x=a\\302\\233' >> "$WEFT_OUTPUT"
+                  printf '\\n' >> "$WEFT_OUTPUT"
+                  exit 0
+            outputs:
+              x: "${{ .steps.a.outputs.x }}"
+        """)
+        r = self.weft("run", p)
+        self.assertExit(r, 0)
+        rid = self.latest()["id"]
+        st = self.weft("status", rid)
+        self.assertNoControls(st.out, repr(st))
+        self.assertIn("\\u009b", st.out)
+
+    def test_approval_message_is_escaped_in_approvals(self):
+        p = self.write("w.yaml", """
+            name: esc-approval
+            steps:
+              gate:
+                approval: {message: '${{ "ok?\\r\\u001b[2K\\u001b]0;pwned\\u0007deploy to PROD" }}'}
+        """)
+        proc = self.spawn("run", p)
+        try:
+            def listed():
+                r = self.weft("approvals", "--json")
+                return r.code == 0 and r.json() and r.json()[0]
+            a = self.wait_for(listed, "the approval")
+            self.assertEqual(a["message"], TRICK)  # --json: the real text
+            r = self.weft("approvals")
+            self.assertExit(r, 0)
+            self.assertNoControls(r.out, repr(r))
+            self.assertIn("ok?\\r\\x1b[2K\\x1b]0;pwned\\x07deploy to PROD", r.out)
+        finally:
+            proc.kill()
+            proc.communicate(timeout=30)
+
+
 if __name__ == "__main__":
     main()
