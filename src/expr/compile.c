@@ -60,13 +60,13 @@
 /* The first line hides the builtins that could print a value (a secret)
  * where weft cannot mask it -- jq 1.6's `stderr` writes to weft's stderr --
  * or read outside the context: stderr/debug pass their input through
- * silently, input/inputs/halt/halt_error are errors (halt_error's message
- * would otherwise bypass the expression's error path), input_filename is
- * null and input_line_number 0. */
+ * silently, inputs is empty, input/halt/halt_error are errors (halt_error
+ * stops jq with a message outside the expression's error path), and
+ * input_filename is null and input_line_number 0. */
 static const char prelude[] =
     "def stderr: .; def debug: .; def input_filename: null; def input_line_number: 0; "
     "def input: error(\"input is not available in weft expressions\"); "
-    "def inputs: input; def halt: error(\"halt is not available in weft expressions\"); "
+    "def inputs: empty; def halt: error(\"halt is not available in weft expressions\"); "
     "def halt_error: error(\"halt_error is not available in weft expressions; use error\"); "
     "def halt_error($c): halt_error; "
     "def env: {}; {} as $ENV | .[2] as [$__weft_s, $__weft_f, $__weft_c] | "

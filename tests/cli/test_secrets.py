@@ -72,7 +72,7 @@ class Secrets(WeftTest):
                 set: {x: "${{ .secrets.canary | halt_error }}"}
                 continue_on_error: true
               i:
-                set: {x: "${{ [inputs] }}"}
+                set: {x: "${{ input }}"}
                 continue_on_error: true
         """)
         r = self.weft("run", p, "--json")
