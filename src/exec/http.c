@@ -19,6 +19,7 @@
 #include "exec/curl_dl.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/term.h"
 
 struct http_client {
   uv_loop_t *loop;
@@ -653,14 +654,12 @@ int http_step_request(const json_t *body, struct http_req *req, char **url_out, 
     json_object_foreach((json_t *)req->headers, hn, hv) {
       const char *why = http_header_problem(hn, hv);
       if (why) {
-        char shown[80];
-        size_t o = 0;
-        for (const unsigned char *p = (const unsigned char *)hn; *p && o + 5 < sizeof shown; p++)
-          o += (size_t)snprintf(shown + o, sizeof shown - o, *p < ' ' || *p == 127 ? "\\x%02x" : "%c", *p);
+        char *shown = term_escape(hn, strnlen(hn, 80));
         snprintf(msg, msg_len,
                  "http header \"%s\" cannot be sent: %s; nothing was sent (header names and "
                  "values cannot hold CR, LF or NUL: check the expression that makes it)",
-                 shown, why);
+                 shown ? shown : "?", why);
+        free(shown);
         return WEFT_EINVAL;
       }
     }

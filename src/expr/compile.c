@@ -40,8 +40,8 @@
  * JQ_LIBRARY_PATH = [] (an `import` then fails instead of aborting; we also
  * reject import/include up front with a plain message), the error callback
  * set before compiling, `env`/`$ENV` empty, stderr/debug/input/inputs/halt/
- * halt_error/input_filename/input_line_number overridden (see prelude). jq 1.6 also loads $HOME/.jq into
- * every program; when that file exists HOME is unset for the duration of the
+ * halt_error/input_filename/input_line_number overridden (see prelude).
+ * jq 1.6 also loads $HOME/.jq into every program; when that file exists HOME is unset for the duration of the
  * compile (a process-wide change: do not compile while other threads read the
  * environment). */
 #include "expr/internal.h"
