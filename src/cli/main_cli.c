@@ -89,28 +89,32 @@ const struct cli_cmd *cli_find(const char *name)
   return NULL;
 }
 
-void cli_err(const char *fmt, ...)
+/* "weft: MESSAGE\n" on stderr; messages quote step errors, file names,
+ * values: escaped (util/term.h) */
+static void vmsg(const char *fmt, va_list ap)
 {
-  /* messages quote step errors, file names, values: escaped (util/term.h) */
   char *buf = NULL;
-  va_list ap;
-  va_start(ap, fmt);
   if (vasprintf(&buf, fmt, ap) < 0)
     buf = NULL;
-  va_end(ap);
   fputs("weft: ", stderr);
   fputs(buf ? term_safe(buf) : "(out of memory)", stderr);
   fputc('\n', stderr);
   free(buf);
 }
 
+void cli_err(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vmsg(fmt, ap);
+  va_end(ap);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  fputs("weft: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vmsg(fmt, ap);
   va_end(ap);
   const struct cli_cmd *k = cmd ? cli_find(cmd) : NULL;
   if (k)

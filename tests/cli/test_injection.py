@@ -139,6 +139,17 @@ class Terminal(WeftTest):
         self.assertNoControls(st.out, repr(st))
         self.assertIn("\\u009b", st.out)
 
+    def test_validation_messages_and_usage_errors_are_escaped(self):
+        p = self.write("w.yaml", 'name: x\nsteps:\n  a: {run: "true", "x\\e[2Jy": 1}\n')
+        r = self.weft("validate", p)
+        self.assertExit(r, 2)
+        self.assertNoControls(r.err, repr(r))
+        self.assertIn('unknown key "x\\x1b[2Jy"', r.err)
+        r = self.weft("bogus\x1b[2J")
+        self.assertExit(r, 2)
+        self.assertNoControls(r.err, repr(r))
+        self.assertIn("bogus\\x1b[2J", r.err)
+
     def test_approval_message_is_escaped_in_approvals(self):
         p = self.write("w.yaml", """
             name: esc-approval
