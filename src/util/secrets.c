@@ -12,9 +12,10 @@
 
 extern char **environ;
 
-#define SECRETS_MAX_FORMS 4096
+#define SECRETS_MAX_FORMS 16384 /* ~30 forms per secret: ~500 secrets */
 #define SECRETS_LINE_MIN 8 /* bytes of a line of a multi-line secret masked alone */
 #define SECRETS_ENC_MIN 6  /* bytes of a secret whose base64 and hex are masked */
+#define SECRETS_ENC_MAX 8192 /* ... up to: its hex must stay under PROC_SECRET_MAX */
 
 struct masker {
   char **forms; /* NULL-terminated, longest first */
@@ -167,9 +168,10 @@ static int add_value(struct masker *m, const char *s)
   if (!rc)
     rc = add_lines(m, s);
   size_t n = strlen(s);
-  if (!rc && n >= SECRETS_ENC_MIN)
+  bool enc = n >= SECRETS_ENC_MIN && n <= SECRETS_ENC_MAX;
+  if (!rc && enc)
     rc = add_base64(m, (const unsigned char *)s, n);
-  if (!rc && n >= SECRETS_ENC_MIN)
+  if (!rc && enc)
     rc = add_hex(m, (const unsigned char *)s, n);
   return rc;
 }

@@ -264,12 +264,21 @@ class Http(WeftTest):
                   url: "BASE/xredir?code=307&to=OTHER/job/4"
                   headers: {X-Api-Key: k-123}
                   body: payload
+              see_other:
+                http:
+                  method: POST
+                  url: "BASE/xredir?code=303&to=OTHER/job/5"
+                  headers: {X-Api-Key: k-123, Content-Type: application/json}
+                  json: {a: 1}
               home:
                 http: {url: "BASE/redirect", headers: {X-Api-Key: k-123}}
         """.replace("OTHER", other))
         self.assertEqual(j["steps"]["away"]["outputs"]["body"]["id"], 3)
         self.assertEqual(j["steps"]["away307"]["outputs"]["body"]["id"], 4)
-        self.assertEqual(len(self.other.requests), 2)
+        self.assertEqual(len(self.other.requests), 3)
+        get = [q for q in self.other.requests if q["path"] == "/job/5"][0]
+        self.assertEqual((get["method"], get["body"]), ("GET", ""))  # 303: GET, no body
+        self.assertNotIn("content-type", get["headers"])
         for req in self.other.requests:
             self.assertNotIn("x-api-key", req["headers"])
             self.assertNotIn("authorization", req["headers"])
