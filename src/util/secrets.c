@@ -97,8 +97,10 @@ out:
 
 static int add_form(struct masker *m, const char *s, size_t len)
 {
-  if (len == 0 || m->n + 1 >= SECRETS_MAX_FORMS)
+  if (len == 0)
     return 0;
+  if (m->n + 1 >= SECRETS_MAX_FORMS)
+    return WEFT_ELIMIT; /* never mask less than asked: refuse */
   for (size_t i = 0; i < m->n; i++)
     if (strlen(m->forms[i]) == len && !memcmp(m->forms[i], s, len))
       return 0;
@@ -271,13 +273,20 @@ static int by_len_desc(const void *a, const void *b)
 
 struct masker *masker_new(const json_t *secrets)
 {
+  struct masker *m = NULL;
+  return masker_make(secrets, &m) == 0 ? m : NULL;
+}
+
+int masker_make(const json_t *secrets, struct masker **out)
+{
+  *out = NULL;
   struct masker *m = calloc(1, sizeof *m);
   if (!m)
-    return NULL;
+    return WEFT_ENOMEM;
   m->forms = calloc(1, sizeof *m->forms);
   if (!m->forms) {
     free(m);
-    return NULL;
+    return WEFT_ENOMEM;
   }
   const char *k;
   json_t *v;
@@ -297,10 +306,11 @@ struct masker *masker_new(const json_t *secrets)
     }
   if (rc) {
     masker_free(m);
-    return NULL;
+    return rc;
   }
   qsort(m->forms, m->n, sizeof *m->forms, by_len_desc);
-  return m;
+  *out = m;
+  return 0;
 }
 
 void masker_free(struct masker *m)

@@ -36,6 +36,10 @@ struct masker;
 /* From an object of NAME -> value (non-strings are masked in their compact
  * JSON form). NULL secrets: an empty masker. NULL only when out of memory. */
 struct masker *masker_new(const json_t *secrets);
+/* The same, saying why not: WEFT_ENOMEM, or WEFT_ELIMIT when the secrets
+ * need more than 16384 masked forms (about 500 secrets): refused rather
+ * than masking some of them only. */
+int masker_make(const json_t *secrets, struct masker **out);
 void masker_free(struct masker *m);
 bool masker_empty(const struct masker *m);
 /* NULL-terminated list of every form (for proc_spec.secrets); borrowed. */

@@ -232,3 +232,18 @@ Test(masker, each_line_of_a_multi_line_secret)
   masker_free(m);
   json_decref(s);
 }
+
+Test(masker, too_many_forms_is_refused_not_partly_masked)
+{
+  json_t *s = json_object();
+  for (int i = 0; i < 2000; i++) {
+    char k[32], v[64];
+    snprintf(k, sizeof k, "s%d", i);
+    snprintf(v, sizeof v, "secret-value-number-%06d", i);
+    json_object_set_new(s, k, json_string(v));
+  }
+  struct masker *m = NULL;
+  cr_assert_eq(masker_make(s, &m), WEFT_ELIMIT);
+  cr_assert_null(m);
+  json_decref(s);
+}
