@@ -19,7 +19,8 @@ extern char **environ;
 
 struct masker {
   char **forms; /* NULL-terminated, longest first */
-  size_t n;
+  size_t n, cap;
+  size_t cur;   /* forms[cur..n) belong to the value being added (deduplicated) */
 };
 
 int secrets_load(const char *home, json_t **out, char **err)
@@ -101,13 +102,19 @@ static int add_form(struct masker *m, const char *s, size_t len)
     return 0;
   if (m->n + 1 >= SECRETS_MAX_FORMS)
     return WEFT_ELIMIT; /* never mask less than asked: refuse */
-  for (size_t i = 0; i < m->n; i++)
+  /* duplicates among one value's forms are common (raw == JSON-escaped);
+   * across values they are rare and harmless, so only these are looked at */
+  for (size_t i = m->cur; i < m->n; i++)
     if (strlen(m->forms[i]) == len && !memcmp(m->forms[i], s, len))
       return 0;
-  char **nv = realloc(m->forms, (m->n + 2) * sizeof *nv);
-  if (!nv)
-    return WEFT_ENOMEM;
-  m->forms = nv;
+  if (m->n + 2 > m->cap) {
+    size_t nc = m->cap ? 2 * m->cap : 64;
+    char **nv = realloc(m->forms, nc * sizeof *nv);
+    if (!nv)
+      return WEFT_ENOMEM;
+    m->forms = nv;
+    m->cap = nc;
+  }
   if (!(m->forms[m->n] = strndup(s, len)))
     return WEFT_ENOMEM;
   m->forms[++m->n] = NULL;
@@ -150,6 +157,7 @@ static int add_hex(struct masker *m, const unsigned char *s, size_t n);
 
 static int add_value(struct masker *m, const char *s)
 {
+  m->cur = m->n;
   int rc = add_form(m, s, strlen(s));
   json_t *j = json_string(s);
   char *esc = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
@@ -284,6 +292,7 @@ int masker_make(const json_t *secrets, struct masker **out)
   if (!m)
     return WEFT_ENOMEM;
   m->forms = calloc(1, sizeof *m->forms);
+  m->cap = 1;
   if (!m->forms) {
     free(m);
     return WEFT_ENOMEM;
