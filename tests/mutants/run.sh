@@ -91,8 +91,9 @@ for f in "${diffs[@]}"; do
     echo "survived $name: $what (ran: ${regex:-all}; expected killer: $(header "$f" 'killed by'))"
     survived=$((survived + 1))
   else
-    fails=$(sed -n 's/^ *[0-9]* - \([^ ]*\) .*/\1/p' "$work/$name.test.log" | tr '\n' ' ')
-    echo "killed   $name: by ${fails:-?}"
+    fails=$(sed -n 's/^[[:space:]]*[0-9][0-9]* - \([^ ]*\) (.*/\1/p' "$work/$name.test.log" \
+              | tr '\n' ' ')
+    echo "killed   $name: by ${fails% }"
     killed=$((killed + 1))
   fi
   patch -s -R -p1 -d "$tree" --no-backup-if-mismatch <"$f" >/dev/null
