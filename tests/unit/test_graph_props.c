@@ -178,8 +178,8 @@ Test(graph_props, random_dags_validate_and_each_added_back_edge_is_named_as_a_cy
     diag_list_free(&d);
     free(src);
 
-    /* a needs path p[0] -> p[1] -> ... -> p[L]; then p[L] needs p[0] */
-    /* (along the chain when there is one: then it reaches its length) */
+    /* a needs path p[0] -> p[1] -> ... -> p[L] (along the chain when there
+     * is one: then it reaches its length); then p[L] needs p[0] */
     int p[MAXN], L = 0;
     p[0] = want + (int)rnd((uint32_t)(n - want));
     while (L < want) {
