@@ -188,10 +188,18 @@ static void child_run(const char *home, const char *path, long after, struct out
   _exit(0);
 }
 
+/* every run's home is a folder in `base`, removed after the test even when
+ * it fails */
+static char base[] = "/tmp/weft-rt-XXXXXX";
+
+static void base_make(void) { cr_assert_not_null(mkdtemp(base)); }
+static void base_remove(void) { rm_rf(base); }
+
 static void run_once(const char *steps_yaml, const char *step, long after, struct outcome *o)
 {
   memset(o, 0, sizeof *o);
-  char home[] = "/tmp/weft-rt-XXXXXX";
+  char home[64];
+  snprintf(home, sizeof home, "%s/run-XXXXXX", base);
   cr_assert_not_null(mkdtemp(home));
   char path[256], marker[256];
   snprintf(path, sizeof path, "%s/wf.yaml", home);
@@ -215,8 +223,6 @@ static void run_once(const char *steps_yaml, const char *step, long after, struc
     cr_assert_eq(errno, EINTR);
   *o = *sh;
   munmap(sh, sizeof *sh);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    rm_rf(home);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
             "write %ld failed: the run ended with %s %d (%s)", after + 1,
             WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
@@ -299,12 +305,12 @@ static bool nothing_else(const struct outcome *o, void *ud)
   return false; /* a wait's timer shows only as an attempt in flight */
 }
 
-Test(commit_first, no_process_starts_before_its_start_is_committed)
+Test(commit_first, no_process_starts_before_its_start_is_committed, .init = base_make, .fini = base_remove)
 {
   sweep("  mark: {needs: first, run: \"touch marker\"}\n", "mark", marker_seen, NULL);
 }
 
-Test(commit_first, no_http_request_before_its_start_is_committed)
+Test(commit_first, no_http_request_before_its_start_is_committed, .init = base_make, .fini = base_remove)
 {
   struct server sv;
   server_start(&sv);
@@ -315,13 +321,13 @@ Test(commit_first, no_http_request_before_its_start_is_committed)
   server_stop(&sv);
 }
 
-Test(commit_first, no_approval_request_before_its_start_is_committed)
+Test(commit_first, no_approval_request_before_its_start_is_committed, .init = base_make, .fini = base_remove)
 {
   sweep("  gate:\n    needs: first\n    approval: {message: ship?, timeout: 10s}\n", "gate",
         decision_seen, NULL);
 }
 
-Test(commit_first, no_wait_timer_before_its_start_is_committed)
+Test(commit_first, no_wait_timer_before_its_start_is_committed, .init = base_make, .fini = base_remove)
 {
   sweep("  pause: {needs: first, wait: 10ms}\n", "pause", nothing_else, NULL);
 }
@@ -336,12 +342,11 @@ static void on_synced_nop(void *ud) { (void)ud; }
  * loop aborts (found by the sweeps above: `weft run` died of SIGABRT instead
  * of reporting the store failure). Many rounds, because the race is a
  * matter of microseconds. */
-Test(sync, a_sync_in_flight_when_the_loop_closes_does_not_abort)
+Test(sync, a_sync_in_flight_when_the_loop_closes_does_not_abort, .init = base_make,
+     .fini = base_remove)
 {
-  char dir[] = "/tmp/weft-sync-XXXXXX";
-  cr_assert_not_null(mkdtemp(dir));
   char path[128];
-  snprintf(path, sizeof path, "%s/wal", dir);
+  snprintf(path, sizeof path, "%s/wal", base);
   FILE *f = fopen(path, "w");
   cr_assert_not_null(f);
   fputs("x", f);
@@ -357,5 +362,4 @@ Test(sync, a_sync_in_flight_when_the_loop_closes_does_not_abort)
     cr_assert_eq(uv_loop_close(&loop), 0);
     rt_sync_free(s);
   }
-  rm_rf(dir);
 }
