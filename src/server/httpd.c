@@ -124,8 +124,56 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   *con_cls = NULL;
 }
 
+struct stream {
+  long (*read)(void *cls, char *buf, size_t max);
+  void (*free)(void *cls);
+  void *cls;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  (void)pos;
+  struct stream *st = cls;
+  long n = st->read(st->cls, buf, max);
+  return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+  struct stream *st = cls;
+  if (st->free)
+    st->free(st->cls);
+  free(st);
+}
+
+static enum MHD_Result send_stream(struct MHD_Connection *c, struct httpd_resp *rs)
+{
+  struct stream *st = malloc(sizeof *st);
+  if (!st) {
+    if (rs->stream_free)
+      rs->stream_free(rs->stream_cls);
+    return MHD_NO;
+  }
+  *st = (struct stream){rs->stream_read, rs->stream_free, rs->stream_cls};
+  struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+  if (!r) {
+    stream_free(st);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", rs->ctype ? rs->ctype : "text/event-stream");
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  MHD_add_response_header(r, "X-Accel-Buffering", "no");
+  enum MHD_Result ok = MHD_queue_response(c, rs->status ? rs->status : 200, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *c, struct httpd_resp *rs)
 {
+  if (rs->stream_read) {
+    free(rs->body);
+    return send_stream(c, rs);
+  }
   if (!rs->body) { /* out of memory building the answer */
     rs->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
     rs->status = 500;
@@ -267,7 +315,7 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
   }
   h->cfg.handler(h->cfg.ud, &rq, rs);
   json_decref(body);
-  if (!rs->body && !rs->status)
+  if (!rs->body && !rs->status && !rs->stream_read)
     httpd_error(rs, APIERR_INTERNAL, "the operation gave no answer");
   return;
 method:
@@ -336,7 +384,7 @@ int httpd_start(const struct httpd_config *cfg, struct httpd **out, char *err, s
     return rc;
   }
   h->port = listen_bound_port(h->fd);
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | (tls ? MHD_USE_TLS : 0);
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (tls ? MHD_USE_TLS : 0);
   struct MHD_OptionItem opts[16];
   int k = 0;
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->fd, NULL};

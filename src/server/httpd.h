@@ -47,6 +47,12 @@ struct httpd_resp {
   size_t len;
   const char *hname;  /* one extra header (static name), or NULL */
   char hvalue[96];    /* its value */
+  /* a streamed answer (server-sent events) instead of body: read returns
+   * bytes written, 0 for nothing now (after suspending the connection), -1
+   * at the end; free is called once when the connection is done with it */
+  long (*stream_read)(void *cls, char *buf, size_t max);
+  void (*stream_free)(void *cls);
+  void *stream_cls;
 };
 
 /* a request header, or NULL */

@@ -46,6 +46,9 @@ int mhd_dl_load(const char **err)
   SYM(destroy_response, "MHD_destroy_response");
   SYM(get_connection_info, "MHD_get_connection_info");
   SYM(is_feature_supported, "MHD_is_feature_supported");
+  SYM(create_response_from_callback, "MHD_create_response_from_callback");
+  SYM(suspend_connection, "MHD_suspend_connection");
+  SYM(resume_connection, "MHD_resume_connection");
   loaded = true;
   return 0;
 bad:

@@ -22,6 +22,11 @@ struct mhd_dl {
   const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *c, enum MHD_ConnectionInfoType t,
                                                          ...);
   enum MHD_Result (*is_feature_supported)(enum MHD_FEATURE f);
+  struct MHD_Response *(*create_response_from_callback)(uint64_t size, size_t block_size,
+                                                        MHD_ContentReaderCallback crc, void *crc_cls,
+                                                        MHD_ContentReaderFreeCallback crfc);
+  void (*suspend_connection)(struct MHD_Connection *c);
+  void (*resume_connection)(struct MHD_Connection *c);
 };
 
 extern struct mhd_dl weft_mhd;
@@ -39,5 +44,8 @@ int mhd_dl_load(const char **err);
 #define MHD_destroy_response (*weft_mhd.destroy_response)
 #define MHD_get_connection_info (*weft_mhd.get_connection_info)
 #define MHD_is_feature_supported (*weft_mhd.is_feature_supported)
+#define MHD_create_response_from_callback (*weft_mhd.create_response_from_callback)
+#define MHD_suspend_connection (*weft_mhd.suspend_connection)
+#define MHD_resume_connection (*weft_mhd.resume_connection)
 
 #endif

@@ -402,3 +402,179 @@ Test(pure, reqjson_limits)
   cr_assert_eq(reqjson_parse("{\"a\":1}x", 8, 100, &v, err, sizeof err), APIERR_BAD_REQUEST);
   cr_assert(strstr(err, "line 1"), "%s", err);
 }
+
+/* ---- server-sent events through the real front ------------------------ */
+
+#include "server/sse.h"
+
+static struct sse_hub *hub;
+
+static long sse_read_cb(void *cls, char *buf, size_t max) { return (long)sse_sub_read(cls, buf, max); }
+static void sse_free_cb(void *cls) { sse_sub_release(cls); }
+
+static void sse_handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
+{
+  (void)ud;
+  char run[64];
+  const char *filter = httpd_query(rq, "run", run, sizeof run);
+  struct sse_sub *s = sse_subscribe(hub, rq->conn, filter);
+  if (!s) {
+    httpd_error(rs, APIERR_UNAVAILABLE, "the server is stopping");
+    return;
+  }
+  sse_sub_prime(s, ": hello\n\n", 9);
+  rs->status = 200;
+  rs->ctype = "text/event-stream";
+  rs->stream_read = sse_read_cb;
+  rs->stream_free = sse_free_cb;
+  rs->stream_cls = s;
+}
+
+static const struct route sse_table[] = {
+    {"GET", "/api/v1/events/stream", ROLE_VIEWER, "event_stream", BODY_JSON, 0},
+};
+
+static void sse_start(void)
+{
+  static struct listen_addr a;
+  char err[256];
+  hub = sse_hub_new(300);
+  cr_assert(hub);
+  cr_assert_eq(listen_parse("127.0.0.1:0", &a, err, sizeof err), 0);
+  struct httpd_config cfg = {.addr = &a, .routes = sse_table, .nroutes = 1, .handler = sse_handler, .auth = auth,
+                             .timeout_s = 30, .now_ms = now_ms};
+  cr_assert_eq(httpd_start(&cfg, &srv, err, sizeof err), 0, "%s", err);
+  port = httpd_port(srv);
+}
+
+static void sse_stop(void)
+{
+  sse_hub_close(hub);
+  httpd_stop(srv);
+  sse_hub_free(hub);
+}
+
+static int sse_connect(const char *query, int rcvbuf)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (rcvbuf)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(connect(fd, (struct sockaddr *)&in, sizeof in), 0);
+  char r[256];
+  int n = snprintf(r, sizeof r, "GET /api/v1/events/stream%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer viewer-token\r\n\r\n",
+                   query);
+  cr_assert_eq(write(fd, r, (size_t)n), n);
+  return fd;
+}
+
+/* reads until `want` appears in the stream or the stream ends; the text read
+ * is appended to out (capped); returns 1 found, 0 ended or 10 s passed */
+static int sse_until(int fd, const char *want, char *out, size_t outlen)
+{
+  size_t got = strlen(out);
+  for (int i = 0; i < 1000; i++) {
+    if (strstr(out, want))
+      return 1;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 10) <= 0)
+      continue;
+    char b[4096];
+    ssize_t k = read(fd, b, sizeof b);
+    if (k <= 0)
+      return strstr(out, want) != NULL;
+    size_t take = (size_t)k < outlen - 1 - got ? (size_t)k : outlen - 1 - got;
+    memcpy(out + got, b, take);
+    got += take;
+    out[got] = 0;
+  }
+  return strstr(out, want) != NULL;
+}
+
+static void wait_subscribers(size_t n)
+{
+  for (int i = 0; i < 500 && sse_subscribers(hub) < n; i++)
+    usleep(10000);
+  cr_assert_eq(sse_subscribers(hub), n);
+}
+
+TestSuite(sse, .init = sse_start, .fini = sse_stop);
+
+Test(sse, every_subscriber_gets_every_event_in_order)
+{
+  int fds[3];
+  for (int i = 0; i < 3; i++)
+    fds[i] = sse_connect("", 0);
+  wait_subscribers(3);
+  for (uint64_t id = 1; id <= 200; id++)
+    sse_publish(hub, id, "step", "{\"run\":\"r1\",\"status\":\"succeeded\"}", "r1");
+  static char out[1 << 16];
+  for (int i = 0; i < 3; i++) {
+    out[0] = 0;
+    cr_assert(sse_until(fds[i], "id: 200\n", out, sizeof out), "client %d got: %.300s", i, out);
+    cr_assert(strstr(out, "text/event-stream"));
+    cr_assert(strstr(out, ": hello"));
+    /* ids in order, none missing */
+    const char *p = out;
+    for (uint64_t id = 1; id <= 200; id++) {
+      char want[32];
+      snprintf(want, sizeof want, "id: %llu\nevent: step\n", (unsigned long long)id);
+      const char *q = strstr(p, want);
+      cr_assert(q, "client %d lacks event %llu after its predecessor", i, (unsigned long long)id);
+      p = q + 1;
+    }
+    close(fds[i]);
+  }
+}
+
+Test(sse, a_slow_subscriber_is_dropped_and_others_keep_up)
+{
+  int slow = sse_connect("", 4096); /* never reads */
+  int fast = sse_connect("", 0);
+  wait_subscribers(2);
+  static char data[600];
+  memset(data, 'x', sizeof data - 3);
+  data[0] = '"';
+  data[sizeof data - 3] = '"';
+  data[sizeof data - 2] = 0;
+  static char out[1 << 16];
+  out[0] = 0;
+  /* events of ~640 bytes until the slow one is dropped: past its 64 KiB
+   * buffer and the kernel's socket buffers (loopback grows them to MiBs) */
+  for (uint64_t id = 1; id <= 40000 && !sse_dropped_total(hub); id++) {
+    sse_publish(hub, id, "log", data, NULL);
+    if (id % 50 == 0) { /* the fast client reads as it goes; only the tail is kept */
+      char want[32];
+      snprintf(want, sizeof want, "id: %llu\n", (unsigned long long)id);
+      cr_assert(sse_until(fast, want, out, sizeof out), "fast client stalled at %llu", (unsigned long long)id);
+      out[0] = 0;
+    }
+  }
+  cr_assert_eq(sse_dropped_total(hub), 1, "dropped %llu", (unsigned long long)sse_dropped_total(hub));
+  close(slow);
+  close(fast);
+}
+
+Test(sse, idle_streams_get_heartbeats_and_filters_hold)
+{
+  int all = sse_connect("", 0), one = sse_connect("?run=r2", 0);
+  wait_subscribers(2);
+  static char out[1 << 14];
+  out[0] = 0;
+  cr_assert(sse_until(all, ": heartbeat", out, sizeof out), "no heartbeat: %s", out);
+  sse_publish(hub, 1, "run", "{\"run\":\"r1\"}", "r1");
+  sse_publish(hub, 2, "run", "{\"run\":\"r2\"}", "r2");
+  out[0] = 0;
+  cr_assert(sse_until(one, "id: 2\n", out, sizeof out));
+  cr_assert_null(strstr(out, "id: 1\n"), "the r2 stream got r1's event: %s", out);
+  out[0] = 0;
+  cr_assert(sse_until(all, "id: 2\n", out, sizeof out));
+  cr_assert(strstr(out, "id: 1\n"));
+  /* closing the hub ends every stream: the last (empty) chunk arrives */
+  sse_hub_close(hub);
+  out[0] = 0;
+  cr_assert(sse_until(all, "0\r\n\r\n", out, sizeof out), "stream not ended: %s", out);
+  close(all);
+  close(one);
+}
