@@ -130,6 +130,16 @@ static struct rt_attempt *attempt_find(struct runtime *rt, struct rt_run *run, u
   return NULL;
 }
 
+void rt_each_attempt(const struct runtime *rt, void (*fn)(void *ud, const struct rt_flight *f),
+                     void *ud)
+{
+  for (const struct rt_attempt *a = rt->attempts; a; a = a->next) {
+    struct rt_flight f = {.run_id = a->run->id, .step = a->run->wf->steps[a->step].id,
+                          .index = a->index, .attempt = a->attempt, .kind = a->kind};
+    fn(ud, &f);
+  }
+}
+
 int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
 {
   struct rt_attempt *a = attempt_find(rt, run, step, index);
