@@ -50,6 +50,24 @@ class Numbers(WeftTest):
         self.assertIn("0.83", self.weft("status", run).out)
         self.assertNotIn("0.82999", self.weft("status", run).out)
 
+    def test_for_each_items_reach_programs_in_their_shortest_form(self):
+        p = self.write("fe.yaml", """
+            name: fe
+            steps:
+              s:
+                for_each: [0.1, 0.83, {r: 0.7}]
+                run: 'echo "$WEFT_ITEM"; echo "item=$WEFT_ITEM" >> "$WEFT_OUTPUT"'
+            outputs:
+              items: ${{ [.steps.s.outputs[].item] }}
+            """)
+        r = self.weft("run", p, "--json")
+        self.assertExit(r, 0)
+        run = r.json()["id"]
+        self.assertEqual([self.weft("logs", run, "s:%d" % i).out for i in range(3)],
+                         ["0.1\n", "0.83\n", '{"r":0.7}\n'])
+        self.assertEqual(r.json()["outputs"]["items"], [0.1, 0.83, {"r": 0.7}])
+        self.assertIn('"item": 0.83', r.out)
+
     def test_splicing_a_number_input_into_a_string(self):
         p = self.write("w.yaml", WF)
         r = self.weft("run", p, "-i", "f=0.83", "--json")
