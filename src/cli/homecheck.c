@@ -66,7 +66,7 @@ int rv_home_problem(const char *home_arg, int rc, const char *err)
                                                                     : "integrity check failed",
             home, STORE_DB_NAME, home, STORE_DB_NAME);
     code = EXIT_USAGE;
-  } else if (err && strstr(err, "No space left")) {
+  } else if (err && (strstr(err, "No space left") || strstr(err, "no space left"))) {
     cli_err("no space left on device for the weft home %s; free some space (or use another "
             "home with --home DIR) and try again", home);
     code = EXIT_USAGE;
