@@ -238,7 +238,8 @@ static int parse_step_arg(const char *a, char **step, int *index)
 static void inputs_hash(const char *inputs, char out[SHA256_HEX_LEN + 1])
 {
   json_t *j = inputs ? json_loads(inputs, 0, NULL) : NULL;
-  char *t = wjson_dumps(j ? j : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+  /* hashed: jansson's canonical text (as the audit chain), stable across versions */
+  char *t = json_dumps(j ? j : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
   sha256_hex(t ? t : "", t ? strlen(t) : 0, out);
   free(t);
   json_decref(j);

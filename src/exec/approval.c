@@ -172,7 +172,8 @@ int appr_min(const json_t *request)
 
 void appr_request_hash(const json_t *request, char out[SHA256_HEX_LEN + 1])
 {
-  char *t = wjson_dumps(request, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+  /* hashed: jansson's canonical text (as the audit chain), stable across versions */
+  char *t = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
   sha256_hex(t ? t : "", t ? strlen(t) : 0, out);
   free(t);
 }

@@ -732,7 +732,8 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
       json_object_set_new(d, "parent", json_pack("{s:s,s:s,s:i}", "run", parent_id, "step",
                                                  parent_step ? parent_step : "", "index",
                                                  parent_index));
-    char *inputs_txt = wjson_dumps(run->inputs, JSON_COMPACT | JSON_SORT_KEYS);
+    /* hashed: jansson's canonical text (as the audit chain), stable across versions */
+    char *inputs_txt = json_dumps(run->inputs, JSON_COMPACT | JSON_SORT_KEYS);
     char ih[SHA256_HEX_LEN + 1];
     sha256_hex(inputs_txt ? inputs_txt : "", inputs_txt ? strlen(inputs_txt) : 0, ih);
     free(inputs_txt);

@@ -68,6 +68,18 @@ class Numbers(WeftTest):
         self.assertEqual(r.json()["outputs"]["items"], [0.1, 0.83, {"r": 0.7}])
         self.assertIn('"item": 0.83', r.out)
 
+    def test_hashes_and_the_audit_chain_keep_the_canonical_form(self):
+        # what is hashed (inputs_sha256, request_sha256, the chain) stays
+        # jansson's canonical text, so hashes made by earlier versions still match
+        import hashlib
+        p = self.write("one.yaml", "name: one\ninputs:\n  f: {type: number}\nsteps:\n  a: {run: 'true'}\n")
+        self.assertExit(self.weft("run", p, "-i", "f=0.1"), 0)
+        created = [json.loads(l) for l in self.weft("audit", "export").out.splitlines()
+                   if '"run.created"' in l][0]
+        self.assertEqual(created["data"]["inputs_sha256"],
+                         hashlib.sha256(b'{"f":0.10000000000000001}').hexdigest())
+        self.assertExit(self.weft("audit", "verify"), 0)
+
     def test_splicing_a_number_input_into_a_string(self):
         p = self.write("w.yaml", WF)
         r = self.weft("run", p, "-i", "f=0.83", "--json")
