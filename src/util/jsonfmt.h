@@ -8,8 +8,9 @@
  * printed exactly. Everything else is jansson's own output.
  *
  * Use wjson_dumps() wherever JSON text is made for a user, the store or a
- * child (outputs, status --json, inputs, logs). The audit chain keeps
- * jansson's canonical form (its hashes cover that text). */
+ * child (outputs, status --json, inputs, logs). What is hashed keeps
+ * jansson's canonical form, so hashes made by earlier versions still match:
+ * the audit chain, inputs_sha256 and approval request_sha256. */
 #ifndef WEFT_UTIL_JSONFMT_H
 #define WEFT_UTIL_JSONFMT_H
 
