@@ -17,7 +17,8 @@ int rv_open_store(const char *home, struct store **out)
   if (rc) {
     int code = rv_home_problem(home, rc, err);
     if (!code) {
-      cli_err("cannot open the weft home %s: %s", home, err ? err : weft_strerror(rc));
+      cli_err("cannot open the weft home %s: %s (check the path, or use another folder with "
+              "--home DIR)", home, err ? err : weft_strerror(rc));
       code = EXIT_USAGE;
     }
     free(err);

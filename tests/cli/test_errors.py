@@ -175,6 +175,14 @@ class Home(WeftTest):
                       r.stderr)
         self.assertNotIn("cannot start the runtime", r.stderr)
 
+    def test_a_home_under_a_file_says_what_to_do(self):
+        f = self.write("afile", "x")
+        r = self.weft("--home", os.path.join(f, "h"), "runs")
+        self.assertExit(r, 2)
+        self.assertIn("weft: cannot open the weft home %s/h: cannot create the weft home folder "
+                      "%s/h: Not a directory (check the path, or use another folder with --home DIR)"
+                      % (f, f), r.err)
+
     def test_a_home_without_write_permission_says_so(self):
         # as another user (nobody): root may write anywhere
         if os.geteuid() != 0 or not shutil.which("setpriv"):
