@@ -17,6 +17,9 @@
 #include "util/ids.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "cli/logsel.h"
+#include "util/jsonfmt.h"
+#include "util/term.h"
 
 #define STATUS_FAILURES_SHOWN 5 /* failed instances listed per step in the text form */
 
@@ -34,7 +37,7 @@ static bool terminal(const char *status)
 
 static void print_json(json_t *j, bool pretty)
 {
-  char *txt = json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+  char *txt = wjson_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
   printf("%s\n", txt ? txt : "null");
   free(txt);
 }
@@ -87,7 +90,7 @@ static void print_instances(const json_t *inst, const json_t *counts)
       continue;
     const json_t *e = json_object_get(x, "error");
     printf("  %-24s   [%lld] failed: %s\n", "", (long long)json_integer_value(json_object_get(x, "index")),
-           json_is_object(e) ? str_or(json_object_get(e, "message"), "?") : "?");
+           json_is_object(e) ? term_safe(str_or(json_object_get(e, "message"), "?")) : "?");
     shown++;
   }
   if (failed > shown)
@@ -103,7 +106,7 @@ static void print_status_text(const json_t *j)
          str_or(json_object_get(j, "workflow"), "?"), str_or(json_object_get(j, "status"), "?"),
          dur);
   printf("  started %s by %s (%s)", str_or(json_object_get(j, "started_at"), "-"),
-         str_or(json_object_get(j, "started_by"), "?"),
+         term_safe(str_or(json_object_get(j, "started_by"), "?")),
          str_or(json_object_get(j, "trigger"), "manual"));
   if (json_is_string(json_object_get(j, "parent")))
     printf(", child of run %s (step %s)", json_string_value(json_object_get(j, "parent")),
@@ -117,9 +120,9 @@ static void print_status_text(const json_t *j)
            str_or(json_object_get(kid, "status"), "?"));
   const json_t *err = json_object_get(j, "error");
   if (json_is_object(err))
-    printf("  error: %s\n", str_or(json_object_get(err, "message"), "?"));
-  char *in = json_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
-  printf("  inputs: %s\n", in ? in : "{}");
+    printf("  error: %s\n", term_safe(str_or(json_object_get(err, "message"), "?")));
+  char *in = wjson_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
+  printf("  inputs: %s\n", in ? term_safe(in) : "{}");
   free(in);
   printf("\n  %-24s %-10s %8s %5s %9s  %s\n", "STEP", "STATUS", "ATTEMPTS", "EXIT", "DURATION",
          "ERROR");
@@ -139,14 +142,14 @@ static void print_status_text(const json_t *j)
     snprintf(name, sizeof name, "%s%s", json_is_true(json_object_get(st, "finally")) ? "(finally) " : "", id);
     printf("  %-24s %-10s %8d %5s %9s  %s\n", name, str_or(json_object_get(st, "status"), "?"),
            (int)json_integer_value(json_object_get(st, "attempts")), ecb, dur,
-           json_is_object(e) ? str_or(json_object_get(e, "message"), "") : "");
+           json_is_object(e) ? term_safe(str_or(json_object_get(e, "message"), "")) : "");
     if (json_is_array(inst))
       print_instances(inst, json_object_get(st, "instance_counts"));
   }
   const json_t *outs = json_object_get(j, "outputs");
   if (json_object_size(outs)) {
-    char *o = json_dumps(outs, JSON_COMPACT);
-    printf("\n  outputs: %s\n", o ? o : "{}");
+    char *o = wjson_dumps(outs, JSON_COMPACT);
+    printf("\n  outputs: %s\n", o ? term_safe(o) : "{}");
     free(o);
   }
   if (waiting) /* a human, a time or an event: say how to move it on */
@@ -190,7 +193,7 @@ int cli_status(struct cli *c, int argc, char **argv)
   char *last = NULL;
   for (;;) {
     json_t *j = rv_status_json(s, &r, all);
-    char *txt = json_dumps(j, JSON_COMPACT);
+    char *txt = wjson_dumps(j, JSON_COMPACT);
     bool changed = !last || strcmp(last, txt ? txt : "");
     if (changed) {
       if (watch && !json && c->tty_out && last)
@@ -437,9 +440,8 @@ int cli_logs(struct cli *c, int argc, char **argv)
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "a:f", opts, NULL)) != -1) {
     if (ch == 'a') {
-      sel.attempt = atoi(optarg);
-      if (sel.attempt < 1)
-        return cli_usage_error("logs", "--attempt takes a number from 1");
+      if (logsel_parse_attempt(optarg, &sel.attempt))
+        return cli_usage_error("logs", "--attempt takes a number from 1, not \"%s\"", optarg);
     } else if (ch == 'f') {
       follow = true;
     } else {
@@ -451,13 +453,12 @@ int cli_logs(struct cli *c, int argc, char **argv)
     return cli_usage_error("logs", "name a run and optionally a step");
   char *step = NULL;
   if (npos == 2) {
-    step = strdup(argv[optind + 1]);
-    char *sep = strpbrk(step, ":[");
-    if (sep) {
-      *sep = '\0';
-      sel.index = atoi(sep + 1);
-      sel.any_index = false;
-    }
+    char id[65], msg[300];
+    bool has_index;
+    if (logsel_parse_step(argv[optind + 1], id, &sel.index, &has_index, msg, sizeof msg))
+      return cli_usage_error("logs", "%s", msg);
+    sel.any_index = !has_index;
+    step = strdup(id);
     sel.step = step;
   }
   struct store *s;
@@ -480,6 +481,8 @@ int cli_logs(struct cli *c, int argc, char **argv)
   }
   t = collect_targets(s, &r, wf, &sel, &nt);
   if (nt == 0 && !follow) {
+    if (step && !sel.any_index && (code = logsel_past_instances(s, &r, wf, step, sel.index)))
+      goto out;
     if (step) {
       cli_err("no output recorded for %s in run %.8s%s", argv[optind + 1], r.id,
               sel.attempt ? " at that attempt" : " (it has not run a program yet)");
@@ -537,7 +540,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   if (argc != 2)
     return cli_usage_error("cancel", "name one run");
   struct store *s;
-  int code = rv_open_store(c->home, &s);
+  int code = rv_open_store_rw(c->home, &s);
   if (code)
     return code;
   struct store_run r = {0};
@@ -555,7 +558,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
     rc = store_inbox_post(s, &m, NULL);
   if (!rc) {
     json_t *j = json_pack("{s:s}", "by", c->user);
-    char *txt = json_dumps(j, JSON_COMPACT);
+    char *txt = wjson_dumps(j, JSON_COMPACT);
     rc = store_audit_append(s, wt_now_ms(), r.id, "cancel.requested", txt, NULL);
     free(txt);
     json_decref(j);

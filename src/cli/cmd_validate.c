@@ -31,6 +31,10 @@ static int load_or_report(const char *path, struct wf **out)
     cli_err("%s: %s", path, weft_strerror(rc));
   size_t n = d.n;
   diag_list_free(&d);
+  if (!rc && *out) {
+    diag_sort(&(*out)->warnings);
+    diag_print(stderr, &(*out)->warnings);
+  }
   if (rc) {
     if (n > 1)
       cli_err("%s: %zu problems; fix them and run `weft validate %s` again", path, n, path);
@@ -50,6 +54,8 @@ int cli_validate(struct cli *c, int argc, char **argv)
     int rc = load_or_report(argv[i], &w);
     if (rc == EXIT_OK) {
       printf("%s: ok (%u steps)\n", argv[i], w->n_steps);
+      fflush(stdout);
+      cli_server_only_notes(argv[i], w);
       wf_free(w);
     } else if (worst != EXIT_NOT_FOUND) {
       worst = rc;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "util/term.h"
 
 int cli_run(struct cli *c, int argc, char **argv);
 int cli_status(struct cli *c, int argc, char **argv);
@@ -29,8 +30,10 @@ const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
    "validate, start a run and execute it here until it ends",
    "Options:\n"
-   "  -i, --input KEY=VALUE  set an input (VALUE is parsed as JSON when it parses)\n"
-   "  --inputs FILE.json     read inputs from a JSON object file\n"
+   "  -i, --input KEY=VALUE  set an input, read by its declared type: a string input\n"
+   "                         takes VALUE as written (version=2.0 is \"2.0\"); other\n"
+   "                         types parse it as JSON (n=3 is the integer 3)\n"
+   "  --inputs FILE.json     read inputs from a JSON object file (-i wins)\n"
    "  --json                 print the final run as `weft status --json` does\n"
    "  -v, --verbose          stream step output, each line prefixed with [step]\n"
    "Exit: 0 succeeded, 1 failed, 2 invalid, 3 cancelled, 130 interrupted.\n"},
@@ -88,13 +91,24 @@ const struct cli_cmd *cli_find(const char *name)
   return NULL;
 }
 
+/* "weft: MESSAGE\n" on stderr; messages quote step errors, file names,
+ * values: escaped (util/term.h) */
+static void vmsg(const char *fmt, va_list ap)
+{
+  char *buf = NULL;
+  if (vasprintf(&buf, fmt, ap) < 0)
+    buf = NULL;
+  fputs("weft: ", stderr);
+  fputs(buf ? term_safe(buf) : "(out of memory)", stderr);
+  fputc('\n', stderr);
+  free(buf);
+}
+
 void cli_err(const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  fputs("weft: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vmsg(fmt, ap);
   va_end(ap);
 }
 
@@ -102,9 +116,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  fputs("weft: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vmsg(fmt, ap);
   va_end(ap);
   const struct cli_cmd *k = cmd ? cli_find(cmd) : NULL;
   if (k)

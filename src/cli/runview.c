@@ -8,17 +8,33 @@
 
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/term.h"
 
 int rv_open_store(const char *home, struct store **out)
 {
   char *err = NULL;
   int rc = store_open(home, out, &err);
   if (rc) {
-    cli_err("cannot open the weft home %s: %s", home, err ? err : weft_strerror(rc));
+    int code = rv_home_problem(home, rc, err);
+    if (!code) {
+      cli_err("cannot open the weft home %s: %s (check the path, or use another folder with "
+              "--home DIR)", home, err ? err : weft_strerror(rc));
+      code = EXIT_USAGE;
+    }
     free(err);
-    return EXIT_USAGE;
+    return code;
   }
   return 0;
+}
+
+int rv_open_store_rw(const char *home, struct store **out)
+{
+  int code = rv_open_store(home, out);
+  if (!code && (code = rv_home_writable(*out)) != 0) {
+    store_close(*out);
+    *out = NULL;
+  }
+  return code;
 }
 
 int rv_find_run(struct store *s, const char *id, struct store_run *out)
@@ -255,7 +271,7 @@ void rv_print_tail(FILE *out, const char *path, int n, const char *prefix)
     char *nl = strchr(p, '\n');
     if (nl)
       *nl = '\0';
-    fprintf(out, "%s%s\n", prefix, p);
+    fprintf(out, "%s%s\n", prefix, term_safe(p));
     p = nl ? nl + 1 : NULL;
   }
   if (end == 0 && got == 0)

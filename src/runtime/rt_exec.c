@@ -25,6 +25,7 @@
 #include "exec/wait.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 /* *created: the last component did not exist before */
 static int mkdirs(const char *path, bool *created)
@@ -130,6 +131,16 @@ static struct rt_attempt *attempt_find(struct runtime *rt, struct rt_run *run, u
   return NULL;
 }
 
+void rt_each_attempt(const struct runtime *rt, void (*fn)(void *ud, const struct rt_flight *f),
+                     void *ud)
+{
+  for (const struct rt_attempt *a = rt->attempts; a; a = a->next) {
+    struct rt_flight f = {.run_id = a->run->id, .step = a->run->wf->steps[a->step].id,
+                          .index = a->index, .attempt = a->attempt, .kind = a->kind};
+    fn(ud, &f);
+  }
+}
+
 int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
 {
   struct rt_attempt *a = attempt_find(rt, run, step, index);
@@ -194,8 +205,13 @@ static void on_proc_done(void *ud, const struct proc_result *r)
   if (a->line.len)
     flush_line(a, true);
   rt_mask_file(rt, a->output_path); /* the step may have written a secret there */
-  rt_post_result(rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind,
-                 r->message, r->exit_code, r->signal);
+  if (r->log_errno)
+    rt_disk_log_failed(rt, a->run, a->run->wf->steps[a->step].id, a->index, a->attempt,
+                       r->log_errno);
+  char why[PROC_MSG_MAX + 300];
+  const char *msg = r->ok ? r->message : rt_disk_explain(rt, r->message, why, sizeof why);
+  rt_post_result(rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind, msg,
+                 r->exit_code, r->signal);
   attempt_unlink(rt, a);
   attempt_free(a);
 }
@@ -213,6 +229,31 @@ static void strv_free(char **v)
   for (char **p = v; *p; p++)
     free(*p);
   free(v);
+}
+
+/* An argv element or env value holding a NUL (from an expression: jq's
+ * "\u0000", an input) would reach the program cut short at it: refused. */
+static bool nul_problem(const struct eng_effect *e, char *msg, size_t n)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(e->argv, i, v) {
+    if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+      snprintf(msg, n, "command element %zu holds a NUL byte (\\u0000); it would reach the "
+               "program cut short: remove it from the value", i);
+      return true;
+    }
+  }
+  const char *k;
+  if (e->env)
+    json_object_foreach(e->env, k, v) {
+      if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(msg, n, "env %.100s holds a NUL byte (\\u0000); it would reach the program "
+                 "cut short: remove it from the value", k);
+        return true;
+      }
+    }
+  return false;
 }
 
 /* environ (minus WEFT_* of our own) + step env + WEFT_* */
@@ -242,7 +283,7 @@ static char **build_env(struct runtime *rt, struct rt_run *run, const struct eng
       if (json_is_string(val)) {
         v[n++] = env_entry(key, json_string_value(val));
       } else {
-        char *t = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *t = wjson_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
         v[n++] = env_entry(key, t ? t : "");
         free(t);
       }
@@ -257,7 +298,7 @@ static char **build_env(struct runtime *rt, struct rt_run *run, const struct eng
   if (e->index >= 0) {
     snprintf(num, sizeof num, "%d", e->index);
     v[n++] = env_entry("WEFT_INDEX", num);
-    char *item = e->item ? json_dumps(e->item, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *item = e->item ? wjson_dumps(e->item, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     v[n++] = env_entry("WEFT_ITEM", item ? item : "null");
     free(item);
   }
@@ -296,7 +337,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
   char **env = NULL, *cwd = NULL;
   const char **argv = NULL;
   struct rt_attempt *a = NULL;
-  const char *fail = NULL;
+  const char *fail = NULL, *fail_kind = "spawn";
   char msg[512];
 
   if (!log || !outp || asprintf(&logdir, "%s/logs/%s", home, run->id) < 0) {
@@ -332,6 +373,11 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
       fail = "every command element must be a string";
       goto out;
     }
+  if (nul_problem(e, msg, sizeof msg)) {
+    fail = msg;
+    fail_kind = "validation";
+    goto out;
+  }
   a->rt = rt;
   a->run = run;
   a->step = e->step;
@@ -376,7 +422,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
   a = NULL;
 out:
   if (fail)
-    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, "spawn", fail, -1, 0);
+    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, fail_kind, fail, -1, 0);
   if (a)
     attempt_free(a);
   free(argv);

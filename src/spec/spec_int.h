@@ -127,6 +127,11 @@ void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int 
 /* Compiles wf->prog and reports jq's errors at their occurrences. */
 void tmpl_compile(struct sctx *c);
 
+/* ---- argv.c ---- */
+/* command: lists: no `${{ }}` in the script of `sh -c` (error); a secret in
+ * an element is a warning (wf->warnings). */
+void argv_check(struct sctx *c, const struct ynode *v, const char *where);
+
 /* ---- steps.c / kinds.c ---- */
 void steps_parse_defaults(struct sctx *c, const struct ynode *v);
 /* env: {NAME: string|number|bool}; an object of string templates, or NULL. */
@@ -143,5 +148,7 @@ void kinds_command(struct sctx *c, const struct ynode *v, const char *where);
 /* Resolves needs, finds cycles, builds dependents, topo order; then checks
  * what expressions read and fills reads. */
 void graph_build(struct sctx *c);
+/* ---- refcheck.c: unknown inputs and step fields read by expressions ---- */
+void refcheck_run(struct sctx *c);
 
 #endif
