@@ -141,7 +141,7 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
     fprintf(o, "run %s %s in %s\n", r.id, r.status, dur);
     if (eo->json) {
       json_t *j = rv_status_json(s, &r, false);
-      char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+      char *txt = wjson_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
       printf("%s\n", txt ? txt : "null");
       free(txt);
       json_decref(j);
