@@ -139,6 +139,13 @@ pid_t proc_pgid(const struct proc *p); /* == pid: the runtime stores it to
 int proc_group_kill(pid_t pgid, int grace_ms);
 /* True when a process group with this id has a member (zombies included). */
 bool proc_group_alive(pid_t pgid);
+/* Recovery, where attempts ran in cgroups (proc_stale.c): the attempt
+ * cgroups holding a member of one of the groups pgids[0..n) or a process
+ * whose environment has the entry env_entry (e.g. "WEFT_RUN_ID=..."; NULL:
+ * none) are emptied, escaped processes included: SIGTERM to every member,
+ * SIGKILL after grace_ms, waited for (bounded, 2 s more). Returns how many
+ * cgroups. Blocks the calling thread, like proc_group_kill. */
+int proc_cgroup_kill_stale(const pid_t *pgids, size_t n, const char *env_entry, int grace_ms);
 
 /* A spawner thread for loop (one loop per process, proc_async.c): while it
  * is on, a start made while another process runs is handed to it, so the

@@ -99,6 +99,16 @@ void proc_tree_set_mode(int mode);
 int proc_tree_mode(void);
 /* cgroup mode: the folder holding this process's attempt cgroups; else NULL */
 const char *proc_tree_cgroup_base(void);
+/* Helpers shared with proc_stale.c. A file's content, NUL-terminated (at
+ * most cap - 1 bytes), or -1. */
+ssize_t proc_tree_read_file(const char *path, char *buf, size_t cap);
+/* cgroup v2's mount point and the mount's root folder: 0 or -1 (none). */
+int proc_tree_cg_mount(char *mnt, size_t mntsz, char *root, size_t rootsz);
+/* A cgroup path as /proc/PID/cgroup gives it, as a folder under mnt: 0 or -1. */
+int proc_tree_cg_dir(const char *mnt, const char *root, const char *path, char *out,
+                     size_t outsz);
+/* pid's cgroup v2 path (pid 0: ours): 0 or -1. */
+int proc_tree_cg_of(pid_t pid, char *out, size_t outsz);
 
 /* --- proc_watch.c --------------------------------------------------------- */
 

@@ -78,7 +78,7 @@ static int g_n_attempts;            /* attempts prepared and not released */
 
 /* --- small helpers --------------------------------------------------------- */
 
-static ssize_t read_file(const char *path, char *buf, size_t cap)
+ssize_t proc_tree_read_file(const char *path, char *buf, size_t cap)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -113,45 +113,78 @@ static int64_t mono_ms(void)
 
 /* --- cgroup mode ----------------------------------------------------------- */
 
-/* The cgroup v2 folder this process is in, from mountinfo and /proc/self/cgroup. */
-static int own_cgroup(char *out, size_t outsz)
+/* Where cgroup v2 is mounted (mnt) and which of its folders is the mount's
+ * root (root, "/" but in some containers), from /proc/self/mountinfo. */
+int proc_tree_cg_mount(char *mnt, size_t mntsz, char *root, size_t rootsz)
 {
-  char cg[4096], mi[65536];
-  if (read_file("/proc/self/cgroup", cg, sizeof cg) <= 0)
-    return -1;
-  char *path = NULL;
-  for (char *l = cg; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-    if (!strncmp(l, "0::", 3)) {
-      path = l + 3;
-      path[strcspn(path, "\n")] = '\0';
-      break;
-    }
-  if (!path || path[0] != '/' || strstr(path, "(deleted)"))
-    return -1;
-  if (read_file("/proc/self/mountinfo", mi, sizeof mi) <= 0)
+  char mi[65536];
+  if (proc_tree_read_file("/proc/self/mountinfo", mi, sizeof mi) <= 0)
     return -1;
   for (char *l = mi; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-    char root[1024], mnt[1024], fstype[64];
+    char r[1024], m[1024], fstype[64];
     char *dash = strstr(l, " - ");
     char *eol = strchr(l, '\n');
     if (!dash || (eol && dash > eol))
       continue;
-    if (sscanf(l, "%*s %*s %*s %1023s %1023s", root, mnt) != 2 ||
+    if (sscanf(l, "%*s %*s %*s %1023s %1023s", r, m) != 2 ||
         sscanf(dash + 3, "%63s", fstype) != 1 || strcmp(fstype, "cgroup2") != 0)
       continue;
-    if (strchr(mnt, '\\') || strchr(root, '\\'))
+    if (strchr(m, '\\') || strchr(r, '\\'))
       continue; /* an escaped blank: not worth decoding */
-    const char *rel = path;
-    size_t rl = strlen(root);
-    if (strcmp(root, "/") != 0) {
-      if (strncmp(path, root, rl) != 0 || (path[rl] && path[rl] != '/'))
-        continue; /* we are not below this mount's root */
-      rel = path + rl;
-    }
-    int n = snprintf(out, outsz, "%s%s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
-    return n > 0 && (size_t)n < outsz ? 0 : -1;
+    if (strlen(m) >= mntsz || strlen(r) >= rootsz)
+      continue;
+    strcpy(mnt, m);
+    strcpy(root, r);
+    return 0;
   }
   return -1;
+}
+
+/* The folder of cgroup path (as in /proc/PID/cgroup's "0::" line) under the
+ * mount; -1 when it is not below the mount's root. */
+int proc_tree_cg_dir(const char *mnt, const char *root, const char *path, char *out, size_t outsz)
+{
+  const char *rel = path;
+  size_t rl = strlen(root);
+  if (strcmp(root, "/") != 0) {
+    if (strncmp(path, root, rl) != 0 || (path[rl] && path[rl] != '/'))
+      return -1;
+    rel = path + rl;
+  }
+  int n = snprintf(out, outsz, "%s%s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
+  return n > 0 && (size_t)n < outsz ? 0 : -1;
+}
+
+/* pid's cgroup v2 path ("0::" line of /proc/PID/cgroup; pid 0: ours). */
+int proc_tree_cg_of(pid_t pid, char *out, size_t outsz)
+{
+  char cg[4096], path[64];
+  if (pid > 0)
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+  else
+    snprintf(path, sizeof path, "/proc/self/cgroup");
+  if (proc_tree_read_file(path, cg, sizeof cg) <= 0)
+    return -1;
+  for (char *l = cg; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (!strncmp(l, "0::", 3)) {
+      char *p = l + 3;
+      size_t n = strcspn(p, "\n");
+      if (p[0] != '/' || n >= outsz || strstr(p, "(deleted)"))
+        return -1;
+      memcpy(out, p, n);
+      out[n] = '\0';
+      return 0;
+    }
+  return -1;
+}
+
+/* The cgroup v2 folder this process is in. */
+static int own_cgroup(char *out, size_t outsz)
+{
+  char path[4096], mnt[1024], root[1024];
+  if (proc_tree_cg_of(0, path, sizeof path) || proc_tree_cg_mount(mnt, sizeof mnt, root, sizeof root))
+    return -1;
+  return proc_tree_cg_dir(mnt, root, path, out, outsz);
 }
 
 /* proc_spawn_args.cg_fd is used only above 2 (0 is "none" in a zeroed struct) */
@@ -231,7 +264,7 @@ static struct proc_cg *cg_new(void)
 static void cg_signal_members(struct proc_cg *c, int sig, pid_t skip_pgid)
 {
   char path[PATH_MAX], buf[65536];
-  if (cg_path(c->id, "cgroup.procs", path, sizeof path) || read_file(path, buf, sizeof buf) < 0)
+  if (cg_path(c->id, "cgroup.procs", path, sizeof path) || proc_tree_read_file(path, buf, sizeof buf) < 0)
     return;
   for (char *s = buf; *s;) {
     char *end;
@@ -433,7 +466,7 @@ static size_t list_children(pid_t *out, size_t cap)
       continue;
     char path[300], buf[65536];
     snprintf(path, sizeof path, "/proc/self/task/%.200s/children", de->d_name);
-    if (read_file(path, buf, sizeof buf) < 0) {
+    if (proc_tree_read_file(path, buf, sizeof buf) < 0) {
       ok = false; /* CONFIG_PROC_CHILDREN is off */
       break;
     }
@@ -459,7 +492,7 @@ static size_t list_children(pid_t *out, size_t cap)
       continue;
     char path[300], buf[512];
     snprintf(path, sizeof path, "/proc/%.200s/stat", de->d_name);
-    if (read_file(path, buf, sizeof buf) <= 0)
+    if (proc_tree_read_file(path, buf, sizeof buf) <= 0)
       continue;
     char *p = strrchr(buf, ')');
     long ppid = 0;
@@ -474,7 +507,7 @@ static char proc_state(pid_t pid)
 {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  if (read_file(path, buf, sizeof buf) <= 0)
+  if (proc_tree_read_file(path, buf, sizeof buf) <= 0)
     return 0;
   char *p = strrchr(buf, ')');
   return p && p[1] == ' ' ? p[2] : 0;
@@ -488,7 +521,7 @@ static bool marker_of(pid_t pid, char *out, size_t outsz)
   char *buf = malloc(ENVIRON_MAX);
   if (!buf)
     return false;
-  ssize_t len = read_file(path, buf, ENVIRON_MAX);
+  ssize_t len = proc_tree_read_file(path, buf, ENVIRON_MAX);
   bool found = false;
   for (ssize_t i = 0; i < len && !found;) {
     size_t e = strnlen(buf + i, (size_t)(len - i));

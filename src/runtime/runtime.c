@@ -934,6 +934,11 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
       else
         proc_group_kill(steps[i].pgid, grace);
     }
+  /* the cgroups of those attempts first (cgroup mode): they hold also the
+   * processes that left the group, whatever their environment */
+  char run_env[96];
+  snprintf(run_env, sizeof run_env, "WEFT_RUN_ID=%s", run->id);
+  proc_cgroup_kill_stale(groups, groups ? ng : 0, for_retry ? NULL : run_env, grace);
   if (groups)
     kill_groups(groups, ng, grace);
   free(groups);
