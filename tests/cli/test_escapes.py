@@ -49,8 +49,10 @@ def block(text, indent):
 
 
 class Escapes(WeftTest):
-    def mode_env(self, mode):
-        return dict(self.env, WEFT_PROC_TREE=mode)
+    def use(self, mode):
+        """A home of its own per mechanism (latest() must not see the other's run)."""
+        self.home = os.path.join(self.tmp, "home-" + mode)
+        self.env = dict(self.env, WEFT_HOME=self.home, WEFT_PROC_TREE=mode)
 
     def cgroup_usable(self):
         # what weft itself checks: cgroup v2 mounted and writable by us
@@ -73,13 +75,14 @@ class Escapes(WeftTest):
             self.assertTrue(gone_soon(pid), f"{mode}: {k} (pid {pid}) outlived its step")
 
     def run_json(self, path, mode, code):
-        r = self.weft("run", path, "--json", env=self.mode_env(mode), timeout=60)
+        r = self.weft("run", path, "--json", timeout=60)
         self.assertExit(r, code)
         return r.json()
 
     def test_escapes_die_when_the_step_ends(self):
         for mode in self.modes():
             with self.subTest(mode=mode):
+                self.use(mode)
                 p = self.write(f"{mode}.yaml", """
                     name: esc
                     steps:
@@ -95,6 +98,7 @@ class Escapes(WeftTest):
     def test_escapes_die_when_the_step_times_out(self):
         for mode in self.modes():
             with self.subTest(mode=mode):
+                self.use(mode)
                 p = self.write(f"{mode}.yaml", """
                     name: esct
                     steps:
@@ -113,6 +117,7 @@ class Escapes(WeftTest):
         # output); its result is the main process's status
         for mode in self.modes():
             with self.subTest(mode=mode):
+                self.use(mode)
                 p = self.write(f"{mode}.yaml", """
                     name: bg
                     steps:
@@ -135,6 +140,7 @@ class Escapes(WeftTest):
               'while [ ! -s "$WEFT_WORKSPACE/k5" ]; do sleep 0.01; done')
         for mode in self.modes():
             with self.subTest(mode=mode):
+                self.use(mode)
                 p = self.write(f"{mode}.yaml", """
                     name: crash
                     steps:
@@ -147,7 +153,7 @@ class Escapes(WeftTest):
                             wait
                           fi
                 """ % (block(KIDS_SH, 28), block(k5, 28)))
-                proc = self.spawn("run", p, env=self.mode_env(mode))
+                proc = self.spawn("run", p)
                 run = self.wait_for(self.latest, "the run")
                 ws = os.path.join(self.home, "workspaces", run["id"])
                 self.wait_for(lambda: os.path.exists(os.path.join(ws, "ready")), "the children")
@@ -156,7 +162,7 @@ class Escapes(WeftTest):
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate()
                 self.assertTrue(all(alive(x) for x in pids))  # the engine died, they did not
-                r = self.weft("resume", run["id"], "--json", env=self.mode_env(mode))
+                r = self.weft("resume", run["id"], "--json")
                 self.assertExit(r, 0)
                 if mode == "cgroup":
                     self.assertAllGone(names, pids, mode)
