@@ -309,12 +309,45 @@ static void cleanup_at_exit(void)
   pthread_mutex_unlock(&g_lock);
 }
 
+/* Removes what weft processes that died (crashed) left in our cgroup:
+ * weft-<pid> of a pid that is gone, with its attempt cgroups. Only empty
+ * ones go (rmdir fails on a cgroup with processes: those are for `weft
+ * resume` to kill, proc_stale.c). */
+static void remove_stale(const char *own)
+{
+  DIR *d = opendir(own);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (strncmp(de->d_name, "weft-", 5) || !isdigit((unsigned char)de->d_name[5]))
+      continue;
+    pid_t owner = (pid_t)atol(de->d_name + 5);
+    if (owner <= 1 || owner == getpid() || kill(owner, 0) == 0 || errno != ESRCH)
+      continue;
+    char dir[PATH_MAX], sub[PATH_MAX + 300];
+    if (snprintf(dir, sizeof dir, "%s/%s", own, de->d_name) >= (int)sizeof dir)
+      continue;
+    DIR *s = opendir(dir);
+    struct dirent *se;
+    while (s && (se = readdir(s)))
+      if (isdigit((unsigned char)se->d_name[0])) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, se->d_name);
+        rmdir(sub);
+      }
+    if (s)
+      closedir(s);
+    rmdir(dir);
+  }
+  if (d)
+    closedir(d);
+}
+
 /* Can we make cgroups and move a process into one? A throwaway child tries. */
 static bool cgroup_usable(void)
 {
   char own[PATH_MAX - 64];
   if (own_cgroup(own, sizeof own))
     return false;
+  remove_stale(own);
   snprintf(g_base, sizeof g_base, "%s/weft-%d", own, (int)getpid());
   if (mkdir(g_base, 0755) != 0 && errno != EEXIST)
     return false;
