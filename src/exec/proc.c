@@ -3,14 +3,18 @@
  * Life of a struct proc (each arrow is a loop callback):
  *
  *   proc_start ── spawn failed ──► timer(0) ─────────────────────► finish
- *        │ spawned: pipe read + exit watch + timer idle
+ *        │ spawned: pipe read + exit watch + timer(ARM_MS: arm the watch)
  *        ├─ on_read ... on_read(EOF) ── eof ─┐
  *        └─ on_exit (waitpid status) ─ exited ┴─ both ──────────► finish
- *   proc_kill: SIGTERM to -pgid, timer(grace) ─► SIGKILL to -pgid,
+ *           exited without EOF: timer(OUTPUT_GRACE_MS) ─► SIGKILL to the
+ *              tree, timer(drain) ─► stop waiting for EOF ───────► finish
+ *   proc_kill: SIGTERM to the tree, timer(grace) ─► SIGKILL to the tree,
  *              timer(drain) ─► if the leader is gone but the pipe is still
- *              held (a descendant left the group), stop waiting for EOF.
+ *              held (by a process nothing reaches), stop waiting for EOF.
+ *   "The tree": the group and what proc_tree.c finds outside it.
  *
- * finish() stops the timer, parses $WEFT_OUTPUT, calls done once, and closes
+ * finish() stops the timer, SIGKILLs what is left of the tree, parses
+ * $WEFT_OUTPUT, calls done once, and closes
  * the timer; the pipe was closed at EOF and the watch closes itself after
  * the exit. The struct is freed when the last of the three handles reports
  * closed (handles counts them), so no callback ever sees freed memory.

@@ -5,16 +5,19 @@
  * docs/internals/proc.md), appends everything it writes on stdout and stderr
  * to the attempt's log file as it arrives (the file is created at the first
  * byte: an attempt that printed nothing has NO log file, which readers treat
- * as empty), and calls the done callback exactly
- * once, when BOTH the process has exited AND its output pipe has reached EOF
- * (a background grandchild holding stdout keeps the attempt running), with the
- * group's SIGKILL timer stopped. Then it parses $WEFT_OUTPUT (exec/outputs.h).
+ * as empty), and calls the done callback exactly once, when the main process
+ * has exited and its output pipe has reached EOF, or 0.2 s after the exit if
+ * something else still holds the pipe (a background child: it is killed,
+ * and the attempt ends at most 1 s later). Whatever the attempt started and
+ * is still running then gets SIGKILL, also processes that left its process
+ * group (setsid, a double fork): they are found by a cgroup per attempt or,
+ * where cgroups are not writable, by weft being a child subreaper
+ * (proc_tree.c, docs/internals/proc.md). Then it parses $WEFT_OUTPUT
+ * (exec/outputs.h). The result is the main process's status.
  *
- * proc_kill() sends SIGTERM to the whole group at once and SIGKILL to the
- * group kill_grace_ms later if the attempt has not ended; the reason decides
- * the error kind ("timeout" or "cancelled"). A group that is empty while the
- * pipe is still held open (a descendant escaped the group with setsid) ends
- * the attempt anyway, shortly after the SIGKILL, without waiting for EOF.
+ * proc_kill() sends SIGTERM to every process of the attempt at once and
+ * SIGKILL kill_grace_ms later if the attempt has not ended; the reason
+ * decides the error kind ("timeout" or "cancelled").
  *
  * Results (struct proc_result): ok, or an error kind with a message:
  *   exit_code  "exited with status 3"
