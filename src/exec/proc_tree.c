@@ -52,8 +52,8 @@
 
 struct proc_cg {
   struct proc_cg *next;
-  unsigned id;
-  int procs_fd, events_fd, kill_fd; /* kill_fd: -1 not opened yet, -2 none */
+  unsigned id, slot;                 /* slot: its index in g_all */
+  int procs_fd, events_fd;           /* kept open (2 descriptors per running attempt) */
   bool dirty;                        /* was populated when released */
 };
 
@@ -63,8 +63,11 @@ static int g_forced = -1;           /* proc_tree_set_mode (tests) */
 static int g_mode = PROC_TREE_GROUP;
 static char g_base[PATH_MAX];       /* cgroup mode: <mount><our cgroup>/weft-<pid> */
 static struct proc_cg *g_pool;      /* free cgroups */
-static struct proc_cg *g_all[4096]; /* every cgroup made, for the removal at exit */
-static unsigned g_n_all;
+static struct proc_cg *g_all[4096]; /* every cgroup made, for the removal at exit;
+                                       also the most attempts with a cgroup at once */
+static unsigned g_n_all, g_next_id, g_n_idle;
+static bool g_no_kill_file;         /* cgroup.kill is missing (before Linux 5.14) */
+#define POOL_IDLE_MAX 64            /* more idle cgroups than this are removed */
 
 /* subreaper mode: the pids of main processes not reaped yet (open addressing) */
 static pid_t *g_reg;
@@ -203,9 +206,7 @@ static void cg_close(struct proc_cg *c)
     close(c->procs_fd);
   if (c->events_fd >= 0)
     close(c->events_fd);
-  if (c->kill_fd >= 0)
-    close(c->kill_fd);
-  c->procs_fd = c->events_fd = c->kill_fd = -1;
+  c->procs_fd = c->events_fd = -1;
 }
 
 static int cg_path(unsigned id, const char *file, char *out, size_t outsz)
@@ -236,9 +237,9 @@ static struct proc_cg *cg_new(void)
   struct proc_cg *c = calloc(1, sizeof *c);
   if (!c)
     return NULL;
-  c->procs_fd = c->events_fd = c->kill_fd = -1;
+  c->procs_fd = c->events_fd = -1;
   for (unsigned tries = 0; tries < 64; tries++) {
-    c->id = g_n_all + tries * 4096u;
+    c->id = g_next_id++;
     if (cg_path(c->id, NULL, path, sizeof path))
       break;
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
@@ -251,13 +252,27 @@ static struct proc_cg *cg_new(void)
       break;
     }
     if (cg_populated(c) == 0) { /* EEXIST: left by an earlier process with our pid */
+      c->slot = g_n_all;
       g_all[g_n_all++] = c;
       return c;
     }
-    cg_close(c);
+    cg_close(c); /* a dead process's with our pid, still in use: next id */
   }
   free(c);
-  return NULL;
+  return NULL; /* no cgroup for this attempt (EMFILE?): the group still works */
+}
+
+/* Removes an idle cgroup (g_lock held); false when it cannot be removed yet. */
+static bool cg_remove(struct proc_cg *c)
+{
+  char path[PATH_MAX];
+  if (cg_path(c->id, NULL, path, sizeof path) || rmdir(path) != 0)
+    return false;
+  cg_close(c);
+  g_all[c->slot] = g_all[--g_n_all];
+  g_all[c->slot]->slot = c->slot;
+  free(c);
+  return true;
 }
 
 /* Every pid in the cgroup gets sig (skip_pgid: not those of that group). */
@@ -281,16 +296,17 @@ static void cg_signal_members(struct proc_cg *c, int sig, pid_t skip_pgid)
 
 static void cg_kill(struct proc_cg *c)
 {
-  if (c->kill_fd == -1) {
-    char path[PATH_MAX];
-    c->kill_fd = cg_path(c->id, "cgroup.kill", path, sizeof path) ? -2
-                                                                   : open(path, O_WRONLY | O_CLOEXEC);
-    if (c->kill_fd < 0)
-      c->kill_fd = -2; /* before Linux 5.14 */
-  }
-  if (c->kill_fd >= 0 && write(c->kill_fd, "1", 1) == 1)
-    return;
-  cg_signal_members(c, SIGKILL, 0);
+  char path[PATH_MAX];
+  int fd = g_no_kill_file || cg_path(c->id, "cgroup.kill", path, sizeof path)
+               ? -1
+               : open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    g_no_kill_file = true;
+  bool done = fd >= 0 && write(fd, "1", 1) == 1;
+  if (fd >= 0)
+    close(fd);
+  if (!done)
+    cg_signal_members(c, SIGKILL, 0);
 }
 
 static void cleanup_at_exit(void)
@@ -303,7 +319,7 @@ static void cleanup_at_exit(void)
       rmdir(path); /* EBUSY when something is still in it: left alone */
     free(g_all[i]);
   }
-  g_n_all = 0;
+  g_n_all = g_n_idle = 0;
   g_pool = NULL;
   rmdir(g_base);
   pthread_mutex_unlock(&g_lock);
@@ -368,6 +384,7 @@ static bool cgroup_usable(void)
   }
   c->next = g_pool;
   g_pool = c;
+  g_n_idle = 1;
   atexit(cleanup_at_exit);
   return true;
 }
@@ -640,6 +657,7 @@ int proc_tree_prepare(struct proc_tree *t, const char *const *envp)
     if (c) {
       *pp = c->next;
       c->dirty = false;
+      g_n_idle--;
     } else {
       c = cg_new();
     }
@@ -718,8 +736,13 @@ void proc_tree_end(struct proc_tree *t, pid_t pgid)
   if (t->cg) {
     pthread_mutex_lock(&g_lock);
     t->cg->dirty = cg_populated(t->cg) != 0;
-    t->cg->next = g_pool;
-    g_pool = t->cg;
+    if (g_n_idle >= POOL_IDLE_MAX && !t->cg->dirty && cg_remove(t->cg)) {
+      /* after a burst: do not keep descriptors for every cgroup it used */
+    } else {
+      t->cg->next = g_pool;
+      g_pool = t->cg;
+      g_n_idle++;
+    }
     pthread_mutex_unlock(&g_lock);
     t->cg = NULL;
   }

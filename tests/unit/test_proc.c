@@ -1163,6 +1163,34 @@ Test(proc, many_concurrent_processes_each_get_their_own_result) { run_many(); }
 
 Test(proc, many_concurrent_processes_through_the_spawner_thread) { run_many_on(true); }
 
+static int count_cgroups(const char *base)
+{
+  char cmd[PATH_MAX + 64];
+  snprintf(cmd, sizeof cmd, "find %s -mindepth 1 -maxdepth 1 -type d | wc -l", base);
+  FILE *f = popen(cmd, "r");
+  int n = -1;
+  cr_assert(f && fscanf(f, "%d", &n) == 1);
+  pclose(f);
+  return n;
+}
+
+/* Each of 200 concurrent attempts gets a cgroup of its own; afterwards the
+ * pool keeps at most 64 idle ones (the rest are removed, with their
+ * descriptors), and those still work. */
+Test(proc, cgroup_pool_after_a_burst_keeps_few_idle_cgroups)
+{
+  force_tree(PROC_TREE_CGROUP);
+  run_many_on(true);
+  int n = count_cgroups(proc_tree_cgroup_base());
+  cr_assert(n >= 1 && n <= 64, "%d cgroups left", n);
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("cat /proc/self/cgroup")};
+  run_spec(&spec, &s);
+  cr_assert(s.ok && strstr(s.captured, "/weft-"), "%s", s.captured);
+  res_free(&s);
+}
+
 /* agent tools: stdout alone is the result; stderr still reaches the log and
  * the stream, masked; EOF of both pipes before done */
 static void separate_stderr(bool spawner)
