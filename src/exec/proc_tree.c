@@ -504,22 +504,16 @@ void proc_tree_spawn_unlock(pid_t pid)
 
 /* --- subreaper mode: sweeping orphans ------------------------------------------ */
 
-/* Our children, from /proc/self/task/N/children, else a scan of /proc. */
+/* Our orphans (and maybe main processes), from the children of our main
+ * thread (the kernel re-parents to the subreaper's first live thread: the
+ * group leader, unless it ended), else a scan of /proc. 3 system calls in
+ * the common case: it runs at the end of every attempt. */
 static size_t list_children(pid_t *out, size_t cap)
 {
+  char path[64], buf[65536];
   size_t n = 0;
-  DIR *d = opendir("/proc/self/task");
-  bool ok = d != NULL;
-  struct dirent *de;
-  while (d && (de = readdir(d))) {
-    if (!isdigit((unsigned char)de->d_name[0]))
-      continue;
-    char path[300], buf[65536];
-    snprintf(path, sizeof path, "/proc/self/task/%.200s/children", de->d_name);
-    if (proc_tree_read_file(path, buf, sizeof buf) < 0) {
-      ok = false; /* CONFIG_PROC_CHILDREN is off */
-      break;
-    }
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  if (proc_tree_read_file(path, buf, sizeof buf) >= 0) {
     for (char *s = buf; *s && n < cap;) {
       char *end;
       long pid = strtol(s, &end, 10);
@@ -528,23 +522,22 @@ static size_t list_children(pid_t *out, size_t cap)
       out[n++] = (pid_t)pid;
       s = end;
     }
-  }
-  if (d)
-    closedir(d);
-  if (ok)
     return n;
-  n = 0;
+  }
+  /* CONFIG_PROC_CHILDREN is off, or the main thread is gone */
+  DIR *d;
+  struct dirent *de;
   pid_t self = getpid();
   if (!(d = opendir("/proc")))
     return 0;
   while ((de = readdir(d)) && n < cap) {
     if (!isdigit((unsigned char)de->d_name[0]))
       continue;
-    char path[300], buf[512];
-    snprintf(path, sizeof path, "/proc/%.200s/stat", de->d_name);
-    if (proc_tree_read_file(path, buf, sizeof buf) <= 0)
+    char spath[300], st[512];
+    snprintf(spath, sizeof spath, "/proc/%.200s/stat", de->d_name);
+    if (proc_tree_read_file(spath, st, sizeof st) <= 0)
       continue;
-    char *p = strrchr(buf, ')');
+    char *p = strrchr(st, ')');
     long ppid = 0;
     if (p && sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == self)
       out[n++] = (pid_t)atol(de->d_name);

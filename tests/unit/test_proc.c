@@ -1174,6 +1174,15 @@ static int count_cgroups(const char *base)
   return n;
 }
 
+/* Subreaper mode sweeps our children at each end while the spawner thread
+ * starts others: a fresh main process is never taken for an orphan (its
+ * status would be lost: the exit codes are checked). */
+Test(proc, subreaper_sweeps_never_reap_a_main_process_of_the_spawner_thread)
+{
+  force_tree(PROC_TREE_SUBREAPER);
+  run_many_on(true);
+}
+
 /* Each of 200 concurrent attempts gets a cgroup of its own; afterwards the
  * pool keeps at most 64 idle ones (the rest are removed, with their
  * descriptors), and those still work. */
