@@ -1174,14 +1174,40 @@ static int count_cgroups(const char *base)
   return n;
 }
 
-/* Subreaper mode sweeps our children at each end while the spawner thread
- * starts others: a fresh main process is never taken for an orphan (its
- * status would be lost: the exit codes are checked). */
-Test(proc, subreaper_sweeps_never_reap_a_main_process_of_the_spawner_thread)
+/* Main processes that close their output before they exit are zombies for a
+ * while before their exit watch reaps them: the sweeps at the ends of the
+ * others must leave them alone (else "exit status unknown"). */
+static void zombie_mains(bool spawner)
 {
   force_tree(PROC_TREE_SUBREAPER);
-  run_many_on(true);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  if (spawner)
+    cr_assert_eq(proc_async_enable(&loop), 0);
+  static struct res s[MANY];
+  static char envn[MANY][32];
+  for (int i = 0; i < MANY; i++) {
+    res_init(&s[i]);
+    snprintf(envn[i], sizeof envn[i], "N=%d", i);
+    const char *env[] = {"PATH=/usr/bin:/bin", envn[i], NULL};
+    struct proc_spec spec = {.argv = SH("exec >&- 2>&-; exit $((N % 4))"), .envp = env};
+    cr_assert_eq(proc_start(&loop, &spec, on_done, &s[i], &s[i].proc), 0);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (spawner) {
+    proc_async_disable();
+    uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  for (int i = 0; i < MANY; i++) {
+    cr_assert_eq(s[i].exit_code, i % 4, "proc %d: %s", i, s[i].message);
+    res_free(&s[i]);
+  }
 }
+
+Test(proc, subreaper_sweeps_leave_zombie_main_processes_to_their_watch) { zombie_mains(false); }
+/* the spawner thread registers its fresh children before a sweep can see them */
+Test(proc, subreaper_sweeps_with_the_spawner_thread) { zombie_mains(true); }
 
 /* Each of 200 concurrent attempts gets a cgroup of its own; afterwards the
  * pool keeps at most 64 idle ones (the rest are removed, with their
