@@ -72,7 +72,7 @@ struct proc_cg;
 struct proc_tree {
   int mode;
   struct proc_cg *cg;       /* cgroup mode; NULL: none for this attempt */
-  struct marker *marker;    /* subreaper mode: its $WEFT_OUTPUT env entry */
+  struct proc_marker *marker; /* subreaper mode: its $WEFT_OUTPUT env entry */
   bool counted;             /* subreaper mode: counted as a running attempt */
 };
 

@@ -73,8 +73,8 @@ static bool g_no_kill_file;         /* cgroup.kill is missing (before Linux 5.14
 static pid_t *g_reg;
 static size_t g_reg_cap, g_reg_n;
 /* subreaper mode: markers of the attempts prepared and not released */
-static struct marker {
-  struct marker *next;
+static struct proc_marker {
+  struct proc_marker *next;
   const char *s;
 } *g_markers;
 static int g_n_attempts;            /* attempts prepared and not released */
@@ -588,7 +588,7 @@ static bool orphan_is_ours(pid_t pid, const char *mine)
     return g_n_attempts == 0; /* cannot be told apart: only when nothing else runs */
   if (mine && !strcmp(m, mine))
     return true;
-  for (struct marker *k = g_markers; k; k = k->next)
+  for (struct proc_marker *k = g_markers; k; k = k->next)
     if (!strcmp(k->s, m))
       return false; /* another running attempt's */
   return true; /* an attempt that ended already */
@@ -605,7 +605,7 @@ static void sweep(const char *mine, int sig)
   pthread_mutex_lock(&g_lock);
   for (int round = 0; round < SWEEP_ROUNDS; round++) {
     size_t n = list_children(kids, sizeof kids / sizeof *kids);
-    int killed = 0;
+    size_t killed = 0; /* kids[0..killed): those we signalled */
     for (size_t i = 0; i < n; i++) {
       pid_t pid = kids[i];
       if (pid <= 1 || reg_has(pid))
@@ -617,18 +617,15 @@ static void sweep(const char *mine, int sig)
       }
       if (sig && orphan_is_ours(pid, mine)) {
         kill(pid, sig);
-        killed++;
+        kids[killed++] = pid;
       }
     }
     if (!killed || sig != SIGKILL)
       break;
     /* let them die, reap them; their children are ours now */
-    for (size_t i = 0; i < n; i++) {
-      if (kids[i] <= 1 || reg_has(kids[i]))
-        continue;
+    for (size_t i = 0; i < killed; i++)
       while (waitpid(kids[i], NULL, WNOHANG) == 0 && mono_ms() < deadline)
         sleep_ms(1);
-    }
     if (mono_ms() >= deadline)
       break;
   }
@@ -716,7 +713,7 @@ void proc_tree_end(struct proc_tree *t, pid_t pgid)
   if (t->counted) {
     pthread_mutex_lock(&g_lock);
     g_n_attempts--;
-    for (struct marker **pp = &g_markers; *pp; pp = &(*pp)->next)
+    for (struct proc_marker **pp = &g_markers; *pp; pp = &(*pp)->next)
       if (*pp == t->marker) {
         *pp = t->marker->next;
         break;
