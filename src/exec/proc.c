@@ -471,7 +471,7 @@ static void on_timer(uv_timer_t *t)
     p->phase = T_IDLE;
     p->drain_expired = true;
     if (p->exited && !p->eof) {
-      /* the group is dead but something outside it holds the pipe open */
+      /* the tree is dead but something nothing reaches holds the pipe */
       end_output(p);
       maybe_finish(p);
     }
