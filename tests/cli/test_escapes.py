@@ -112,6 +112,29 @@ class Escapes(WeftTest):
                 self.assertEqual(j["steps"]["s"]["error"]["kind"], "timeout")
                 self.assertAllGone(KIDS, self.pids(j["id"], KIDS), mode)
 
+    def test_escapes_die_when_the_run_is_cancelled(self):
+        for mode in self.modes():
+            with self.subTest(mode=mode):
+                self.use(mode)
+                p = self.write(f"{mode}.yaml", """
+                    name: escc
+                    steps:
+                      s:
+                        run: |
+%s
+                          touch "$WEFT_WORKSPACE/ready"
+                          sleep 300
+                """ % block(KIDS_SH, 26))
+                proc = self.spawn("run", p)
+                run = self.wait_for(self.latest, "the run")
+                ws = os.path.join(self.home, "workspaces", run["id"])
+                self.wait_for(lambda: os.path.exists(os.path.join(ws, "ready")), "the children")
+                pids = self.pids(run["id"], KIDS)
+                self.assertExit(self.weft("cancel", run["id"]), 0)
+                proc.communicate(timeout=60)
+                self.assertEqual(proc.returncode, 3)
+                self.assertAllGone(KIDS, pids, mode)
+
     def test_background_child_holding_stdout_does_not_stall_the_run(self):
         # the step ends when its main process exits (after a short grace for
         # output); its result is the main process's status
