@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh — one command for a newcomer on Debian 12 (as root, or with sudo):
 # installs what is missing (apt, skipped when everything is there), builds weft,
-# and runs a real example workflow. `scripts/setup.sh --deps` only installs.
+# and runs a real example workflow. `scripts/setup.sh --deps` only installs;
+# `scripts/setup.sh --configure` installs and configures build/ (no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,10 @@ else
 fi
 [ "${1:-}" = "--deps" ] && exit 0
 
+bash scripts/fresh_build_dir.sh build  # a build/ copied from another checkout
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+[ "${1:-}" = "--configure" ] && { echo "setup: configured build/"; exit 0; }
 cmake --build build -j"$(nproc)" --target weft
 echo
 echo "setup: built build/weft; running examples/hello.yaml"

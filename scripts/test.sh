@@ -13,6 +13,7 @@ bash scripts/setup.sh --deps
 
 jobs=$(nproc)
 echo "== build (-Werror)"
+bash scripts/fresh_build_dir.sh build-test build-asan build-fuzz
 cmake -S . -B build-test -DWEFT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-test -j"$jobs"
 echo "== tests"

@@ -22,6 +22,7 @@
 #include "util/sha256.h"
 #include "util/users.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 #include "util/term.h"
 
 int cli_approvals(struct cli *c, int argc, char **argv);
@@ -167,7 +168,7 @@ int cli_approvals(struct cli *c, int argc, char **argv)
     goto out;
   }
   if (as_json) {
-    char *t = json_dumps(list, JSON_INDENT(2));
+    char *t = wjson_dumps(list, JSON_INDENT(2));
     printf("%s\n", t ? t : "[]");
     free(t);
   } else if (json_array_size(list) == 0) {
@@ -183,8 +184,8 @@ int cli_approvals(struct cli *c, int argc, char **argv)
                  (long long)json_integer_value(ix));
       else
         snprintf(step, sizeof step, "%s", json_string_value(json_object_get(e, "step")));
-      char *who = json_dumps(json_object_get(e, "approvers"), JSON_COMPACT);
-      char *by = json_dumps(json_object_get(e, "approved_by"), JSON_COMPACT);
+      char *who = wjson_dumps(json_object_get(e, "approvers"), JSON_COMPACT);
+      char *by = wjson_dumps(json_object_get(e, "approved_by"), JSON_COMPACT);
       size_t nby = json_array_size(json_object_get(e, "approved_by"));
       printf("%s %s\n  %s\n  approvers: %s  approvals: %zu of %lld%s%s\n  waiting since %s",
              json_string_value(json_object_get(e, "run")), term_safe(step),
@@ -237,6 +238,7 @@ static int parse_step_arg(const char *a, char **step, int *index)
 static void inputs_hash(const char *inputs, char out[SHA256_HEX_LEN + 1])
 {
   json_t *j = inputs ? json_loads(inputs, 0, NULL) : NULL;
+  /* hashed: jansson's canonical text (as the audit chain), stable across versions */
   char *t = json_dumps(j ? j : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
   sha256_hex(t ? t : "", t ? strlen(t) : 0, out);
   free(t);
@@ -245,7 +247,7 @@ static void inputs_hash(const char *inputs, char out[SHA256_HEX_LEN + 1])
 
 static int audit_put(struct store *s, int64_t at, const char *run_id, const char *kind, json_t *d)
 {
-  char *t = json_dumps(d, JSON_COMPACT);
+  char *t = wjson_dumps(d, JSON_COMPACT);
   json_decref(d);
   int rc = t ? store_audit_append(s, at, run_id, kind, t, NULL) : WEFT_ENOMEM;
   free(t);
@@ -346,7 +348,7 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     rc = cli_usage_error(cmd, "\"%s\" is not STEP or STEP:INDEX", pos[1]);
     goto out;
   }
-  if ((rc = rv_open_store(c->home, &s)) != 0)
+  if ((rc = rv_open_store_rw(c->home, &s)) != 0)
     goto out;
   if ((rc = rv_find_run(s, pos[0], &run)) != 0)
     goto out;
@@ -446,7 +448,7 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     }
     json_decref(vals);
   }
-  edits_txt = json_dumps(edits, JSON_COMPACT);
+  edits_txt = wjson_dumps(edits, JSON_COMPACT);
   char ih[SHA256_HEX_LEN + 1], rh[SHA256_HEX_LEN + 1];
   inputs_hash(run.inputs, ih);
   if (st.request)
@@ -466,7 +468,7 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
   if (deny) {
     json_t *f = json_pack("{s:s,s:s,s:O}", "reason", why ? why : "refused", "attempted",
                           decision, "fields", edits);
-    char *ft = json_dumps(f, JSON_COMPACT);
+    char *ft = wjson_dumps(f, JSON_COMPACT);
     json_decref(f);
     struct store_decision d = {.run_id = run.id, .step = step, .index = index, .user = (char *)c->user,
                                .decision = "refused", .comment = (char *)comment, .fields = ft, .at = now};

@@ -17,6 +17,7 @@
 
 #include "util/sha256.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 static bool event_name_ok(const char *s)
 {
@@ -64,9 +65,9 @@ static int event_send(struct cli *c, int argc, char **argv)
   } else {
     j = json_object();
   }
-  payload = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+  payload = wjson_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(j);
-  if ((code = rv_open_store(c->home, &s)) != 0)
+  if ((code = rv_open_store_rw(c->home, &s)) != 0)
     goto out;
   int64_t now = wt_now_ms(), id = 0;
   struct store_inbox m = {.kind = "event", .name = (char *)name, .index = STORE_NO_INDEX,
@@ -79,7 +80,7 @@ static int event_send(struct cli *c, int argc, char **argv)
   if (!rc) {
     json_t *d = json_pack("{s:s,s:s,s:s}", "name", name, "by", c->user ? c->user : "unknown",
                           "payload_sha256", h);
-    char *txt = json_dumps(d, JSON_COMPACT);
+    char *txt = wjson_dumps(d, JSON_COMPACT);
     json_decref(d);
     rc = store_audit_append(s, now, NULL, "event.sent", txt, NULL);
     free(txt);

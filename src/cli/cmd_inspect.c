@@ -17,6 +17,8 @@
 #include "util/ids.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "cli/logsel.h"
+#include "util/jsonfmt.h"
 #include "util/term.h"
 
 static void sleep_ms(int ms)
@@ -33,7 +35,7 @@ static bool terminal(const char *status)
 
 static void print_json(json_t *j, bool pretty)
 {
-  char *txt = json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+  char *txt = wjson_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
   printf("%s\n", txt ? txt : "null");
   free(txt);
 }
@@ -80,7 +82,7 @@ static void print_status_text(const json_t *j)
   const json_t *err = json_object_get(j, "error");
   if (json_is_object(err))
     printf("  error: %s\n", term_safe(str_or(json_object_get(err, "message"), "?")));
-  char *in = json_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
+  char *in = wjson_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
   printf("  inputs: %s\n", in ? term_safe(in) : "{}");
   free(in);
   printf("\n  %-24s %-10s %8s %5s %9s  %s\n", "STEP", "STATUS", "ATTEMPTS", "EXIT", "DURATION",
@@ -121,7 +123,7 @@ static void print_status_text(const json_t *j)
   }
   const json_t *outs = json_object_get(j, "outputs");
   if (json_object_size(outs)) {
-    char *o = json_dumps(outs, JSON_COMPACT);
+    char *o = wjson_dumps(outs, JSON_COMPACT);
     printf("\n  outputs: %s\n", o ? term_safe(o) : "{}");
     free(o);
   }
@@ -163,7 +165,7 @@ int cli_status(struct cli *c, int argc, char **argv)
   char *last = NULL;
   for (;;) {
     json_t *j = rv_status_json(s, &r);
-    char *txt = json_dumps(j, JSON_COMPACT);
+    char *txt = wjson_dumps(j, JSON_COMPACT);
     bool changed = !last || strcmp(last, txt ? txt : "");
     if (changed) {
       if (watch && !json && c->tty_out && last)
@@ -381,9 +383,8 @@ int cli_logs(struct cli *c, int argc, char **argv)
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "a:f", opts, NULL)) != -1) {
     if (ch == 'a') {
-      sel.attempt = atoi(optarg);
-      if (sel.attempt < 1)
-        return cli_usage_error("logs", "--attempt takes a number from 1");
+      if (logsel_parse_attempt(optarg, &sel.attempt))
+        return cli_usage_error("logs", "--attempt takes a number from 1, not \"%s\"", optarg);
     } else if (ch == 'f') {
       follow = true;
     } else {
@@ -395,13 +396,12 @@ int cli_logs(struct cli *c, int argc, char **argv)
     return cli_usage_error("logs", "name a run and optionally a step");
   char *step = NULL;
   if (npos == 2) {
-    step = strdup(argv[optind + 1]);
-    char *sep = strpbrk(step, ":[");
-    if (sep) {
-      *sep = '\0';
-      sel.index = atoi(sep + 1);
-      sel.any_index = false;
-    }
+    char id[65], msg[300];
+    bool has_index;
+    if (logsel_parse_step(argv[optind + 1], id, &sel.index, &has_index, msg, sizeof msg))
+      return cli_usage_error("logs", "%s", msg);
+    sel.any_index = !has_index;
+    step = strdup(id);
     sel.step = step;
   }
   struct store *s;
@@ -424,6 +424,8 @@ int cli_logs(struct cli *c, int argc, char **argv)
   }
   t = collect_targets(s, &r, wf, &sel, &nt);
   if (nt == 0 && !follow) {
+    if (step && !sel.any_index && (code = logsel_past_instances(s, &r, wf, step, sel.index)))
+      goto out;
     if (step) {
       cli_err("no output recorded for %s in run %.8s%s", argv[optind + 1], r.id,
               sel.attempt ? " at that attempt" : " (it has not run a program yet)");
@@ -481,7 +483,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   if (argc != 2)
     return cli_usage_error("cancel", "name one run");
   struct store *s;
-  int code = rv_open_store(c->home, &s);
+  int code = rv_open_store_rw(c->home, &s);
   if (code)
     return code;
   struct store_run r = {0};
@@ -499,7 +501,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
     rc = store_inbox_post(s, &m, NULL);
   if (!rc) {
     json_t *j = json_pack("{s:s}", "by", c->user);
-    char *txt = json_dumps(j, JSON_COMPACT);
+    char *txt = wjson_dumps(j, JSON_COMPACT);
     rc = store_audit_append(s, wt_now_ms(), r.id, "cancel.requested", txt, NULL);
     free(txt);
     json_decref(j);

@@ -54,6 +54,8 @@ int cli_validate(struct cli *c, int argc, char **argv)
     int rc = load_or_report(argv[i], &w);
     if (rc == EXIT_OK) {
       printf("%s: ok (%u steps)\n", argv[i], w->n_steps);
+      fflush(stdout);
+      cli_server_only_notes(argv[i], w);
       wf_free(w);
     } else if (worst != EXIT_NOT_FOUND) {
       worst = rc;

@@ -26,6 +26,10 @@ const struct cli_cmd *cli_find(const char *name);
 
 /* Prints `weft: <message>` to stderr (a newline is added). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* notes.c: "weft: note: ..." on stderr for keys of w that act only under
+ * `weft server` (triggers:, concurrency:). */
+struct wf;
+void cli_server_only_notes(const char *path, const struct wf *w);
 /* Prints the usage line and a hint to stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* true when argv has -h/--help before a `--`. */

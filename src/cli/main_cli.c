@@ -30,8 +30,10 @@ const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
    "validate, start a run and execute it here until it ends",
    "Options:\n"
-   "  -i, --input KEY=VALUE  set an input (VALUE is parsed as JSON when it parses)\n"
-   "  --inputs FILE.json     read inputs from a JSON object file\n"
+   "  -i, --input KEY=VALUE  set an input, read by its declared type: a string input\n"
+   "                         takes VALUE as written (version=2.0 is \"2.0\"); other\n"
+   "                         types parse it as JSON (n=3 is the integer 3)\n"
+   "  --inputs FILE.json     read inputs from a JSON object file (-i wins)\n"
    "  --json                 print the final run as `weft status --json` does\n"
    "  -v, --verbose          stream step output, each line prefixed with [step]\n"
    "Exit: 0 succeeded, 1 failed, 2 invalid, 3 cancelled, 130 interrupted.\n"},

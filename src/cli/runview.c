@@ -15,11 +15,26 @@ int rv_open_store(const char *home, struct store **out)
   char *err = NULL;
   int rc = store_open(home, out, &err);
   if (rc) {
-    cli_err("cannot open the weft home %s: %s", home, err ? err : weft_strerror(rc));
+    int code = rv_home_problem(home, rc, err);
+    if (!code) {
+      cli_err("cannot open the weft home %s: %s (check the path, or use another folder with "
+              "--home DIR)", home, err ? err : weft_strerror(rc));
+      code = EXIT_USAGE;
+    }
     free(err);
-    return EXIT_USAGE;
+    return code;
   }
   return 0;
+}
+
+int rv_open_store_rw(const char *home, struct store **out)
+{
+  int code = rv_open_store(home, out);
+  if (!code && (code = rv_home_writable(*out)) != 0) {
+    store_close(*out);
+    *out = NULL;
+  }
+  return code;
 }
 
 int rv_find_run(struct store *s, const char *id, struct store_run *out)

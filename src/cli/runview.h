@@ -14,6 +14,16 @@
 
 /* Opens the home's store, printing `weft: ...` on failure. */
 int rv_open_store(const char *home, struct store **out);
+/* Opens the store for a command that writes (run, retry, resume, cancel,
+ * approve, event): rv_open_store(), then rv_home_writable(). */
+int rv_open_store_rw(const char *home, struct store **out);
+/* homecheck.c: when rc/err from store_open() is a damaged store, a full disk
+ * or a home that cannot be written, prints what to do and returns the exit
+ * code; 0 for anything else. */
+int rv_home_problem(const char *home, int rc, const char *err);
+/* Prints what to do and returns EXIT_USAGE when s's home or store file
+ * cannot be written (read-only mount, no permission); 0 otherwise. */
+int rv_home_writable(struct store *s);
 /* Finds a run by id or unique prefix; prints the error (not found, ambiguous)
  * and returns the exit code (0, EXIT_NOT_FOUND or EXIT_USAGE). */
 int rv_find_run(struct store *s, const char *id_or_prefix, struct store_run *out);

@@ -15,6 +15,7 @@
 #include "engine/priv.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -267,7 +268,7 @@ static json_t *stringify(const json_t *v)
     return json_stringn(json_string_value(v), json_string_length(v));
   if (!v || json_is_null(v))
     return json_string("");
-  char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  char *t = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
   json_t *s = json_string(t ? t : "");
   free(t);
   return s;

@@ -8,6 +8,7 @@
 #include "engine/priv.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ int eng_set_outputs(struct eng_run *r, uint32_t u, const json_t *outs)
   }
   if (!outs || (json_is_object(outs) && !json_object_size(outs)))
     return arena_put(&r->arena, "{}", 2, &r->u.out[u]);
-  char *t = json_dumps(outs, JSON_COMPACT | JSON_ENCODE_ANY);
+  char *t = wjson_dumps(outs, JSON_COMPACT | JSON_ENCODE_ANY);
   if (!t)
     return WEFT_ENOMEM;
   int rc = arena_put(&r->arena, t, strlen(t), &r->u.out[u]);

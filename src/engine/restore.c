@@ -11,6 +11,7 @@
  * due time; waiting executors get their start again with `resumed` set. */
 #include "engine/priv.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ int engine_restore_unit(struct eng_run *r, const struct eng_saved_unit *row)
       json_decref(st->outputs);
       st->outputs = json_deep_copy(row->outputs);
     } else if (u >= r->n_steps) {
-      char *t = json_dumps(row->outputs, JSON_COMPACT | JSON_ENCODE_ANY);
+      char *t = wjson_dumps(row->outputs, JSON_COMPACT | JSON_ENCODE_ANY);
       if (!t)
         return WEFT_ENOMEM;
       rc = arena_put(&r->arena, t, strlen(t), &r->u.out[u]);

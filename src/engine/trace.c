@@ -11,6 +11,7 @@
  * Attempt start/end entries, timers and `run finished` print nothing: the
  * status lines carry the same facts. JSON is compact with sorted keys. */
 #include "engine/priv.h"
+#include "util/jsonfmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ static void add(struct line *l, const char *fmt, ...)
 
 static void add_json(struct line *l, const char *key, const json_t *v)
 {
-  char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  char *t = wjson_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
   if (t)
     add(l, " %s=%s", key, t);
   free(t);
@@ -56,7 +57,7 @@ static void add_error(struct line *l, const json_t *err)
     return;
   const char *k = json_string_value(json_object_get(err, "kind"));
   json_t *m = json_object_get(err, "message");
-  char *t = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+  char *t = m ? wjson_dumps(m, JSON_ENCODE_ANY) : NULL;
   add(l, " error=%s(%s)", k ? k : "?", t ? t : "");
   free(t);
 }

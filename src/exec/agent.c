@@ -20,6 +20,7 @@
 #include "util/err.h"
 #include "util/sha256.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 struct tool_ctx;
 
@@ -197,7 +198,7 @@ bool agent_schema_check(const json_t *schema, const json_t *v, char *msg, size_t
 
 static int record(struct agent *ag, const json_t *entry)
 {
-  char *text = json_dumps(entry, JSON_COMPACT);
+  char *text = wjson_dumps(entry, JSON_COMPACT);
   if (!text)
     return WEFT_ENOMEM;
   if (ag->h.mask) {
@@ -379,7 +380,7 @@ static int tool_result(struct agent *ag, const char *id, const char *name, const
                        struct agent_result *r)
 {
   char *content = json_is_string(value) ? strdup(json_string_value(value))
-                                        : json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+                                        : wjson_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
   json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "type", "tool", "tool_call_id", id ? id : "",
                         "name", name ? name : "", "content", content ? content : "null");
   free(content);
@@ -460,7 +461,7 @@ static int run_tool(struct agent *ag, const json_t *tc, struct agent_result *r)
         goto out;
       }
     }
-    char *aj = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *aj = wjson_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
     char text[768];
     snprintf(text, sizeof text, "Agent step %s asks to call tool %s with %.500s", ag->step, name,
              aj ? aj : "{}");
@@ -488,7 +489,7 @@ static int run_tool(struct agent *ag, const json_t *tc, struct agent_result *r)
       free(err);
       goto out;
     }
-    char *aj = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *aj = wjson_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
     int src = ag->h.run_command(ag->h.ud, ag, argv, aj ? aj : "{}", ag->seq, msg, sizeof msg);
     free(aj);
     json_decref(argv);
@@ -624,7 +625,7 @@ static void audit_turn(struct agent *ag, const char *model, const json_t *usage,
                         "completion_tokens",
                         json_integer_value(json_object_get(usage, "completion_tokens")),
                         "prompt_sha256", ph, "reply_sha256", rh);
-  char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+  char *text = d ? wjson_dumps(d, JSON_COMPACT) : NULL;
   if (text)
     store_audit_append(ag->h.store, wt_now_ms(), ag->run_id, "agent.turn", text, NULL);
   free(text);
@@ -724,7 +725,7 @@ static int call_model(struct agent *ag, struct agent_result *r)
   if (body_str(ag, "output") && !strcmp(body_str(ag, "output"), "json"))
     json_object_set_new(req, "response_format", json_pack("{s:s}", "type", "json_object"));
   free(ag->req_body);
-  ag->req_body = json_dumps(req, JSON_COMPACT);
+  ag->req_body = wjson_dumps(req, JSON_COMPACT);
   json_decref(req);
   if (!ag->req_body) {
     set_fail(r, "agent", -1, "out of memory");
@@ -798,7 +799,7 @@ int agent_start(const struct agent_host *h, const json_t *body, struct agent **o
   if (sys && *sys)
     json_array_append_new(ag->messages, json_pack("{s:s, s:s}", "role", "system", "content", sys));
   const json_t *p = json_object_get(body, "prompt");
-  char *ptext = json_is_string(p) ? NULL : json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY);
+  char *ptext = json_is_string(p) ? NULL : wjson_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY);
   json_array_append_new(ag->messages,
                         json_pack("{s:s, s:s}", "role", "user", "content",
                                   json_is_string(p) ? json_string_value(p) : (ptext ? ptext : "")));

@@ -14,6 +14,7 @@
 #include "util/err.h"
 #include "util/sha256.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 /* ---- the request -------------------------------------------------------- */
 
@@ -67,7 +68,7 @@ json_t *appr_request_new(const json_t *body, int64_t waiting_since, unsigned att
                       json_is_string(msg) ? json_string(json_string_value(msg))
                       : msg ? json_string("") : json_string("Approve?"));
   if (msg && !json_is_string(msg)) {
-    char *t = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *t = wjson_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
     json_object_set_new(r, "message", json_string(t ? t : ""));
     free(t);
   }
@@ -171,6 +172,7 @@ int appr_min(const json_t *request)
 
 void appr_request_hash(const json_t *request, char out[SHA256_HEX_LEN + 1])
 {
+  /* hashed: jansson's canonical text (as the audit chain), stable across versions */
   char *t = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
   sha256_hex(t ? t : "", t ? strlen(t) : 0, out);
   free(t);
@@ -319,7 +321,7 @@ int appr_may_decide(const struct appr_state *st, const struct users *u, const ch
   bool ok = json_array_size(who) == 0 || users_match(u, user, who);
   int rc = 0;
   if (!ok) {
-    char *list = json_dumps(who, JSON_COMPACT);
+    char *list = wjson_dumps(who, JSON_COMPACT);
     rc = why_set(why, WEFT_EDENIED, "%s is not one of its approvers %s%s", user,
                  list ? list : "",
                  list && strstr(list, "\"group:") ? " (groups come from users.json in the weft home)"
@@ -433,7 +435,7 @@ static void finish(struct approval *a, bool ok, const json_t *outputs, const cha
 
 static int audit_json(struct store *s, const char *run_id, const char *kind, json_t *d)
 {
-  char *t = json_dumps(d, JSON_COMPACT);
+  char *t = wjson_dumps(d, JSON_COMPACT);
   json_decref(d);
   int rc = t ? store_audit_append(s, wt_now_ms(), run_id, kind, t, NULL) : WEFT_ENOMEM;
   free(t);
@@ -467,7 +469,7 @@ static int timeout_tx(struct approval *a, void *arg)
     return rc;
   const char *ot = json_string_value(json_object_get(st->request, "on_timeout"));
   json_t *f = json_pack("{s:s}", "on_timeout", ot ? ot : "fail");
-  char *ft = json_dumps(f, JSON_COMPACT);
+  char *ft = wjson_dumps(f, JSON_COMPACT);
   json_decref(f);
   int64_t now = wt_now_ms();
   struct store_decision d = {.run_id = a->run_id, .step = a->step, .index = a->index,
@@ -590,7 +592,7 @@ static int request_tx(struct approval *a, void *arg)
     a->start_error = err ? err : strdup("the approval is not valid");
     goto out;
   }
-  char *txt = json_dumps(req, JSON_COMPACT);
+  char *txt = wjson_dumps(req, JSON_COMPACT);
   struct store_decision d = {.run_id = a->run_id, .step = a->step, .index = a->index,
                              .user = APPR_SYSTEM_USER, .decision = "requested", .fields = txt,
                              .at = since};

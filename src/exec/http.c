@@ -19,6 +19,7 @@
 #include "exec/curl_dl.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 #include "util/term.h"
 
 struct http_client {
@@ -387,7 +388,7 @@ static int call_start(struct http_call *k)
     json_t *val;
     json_object_foreach(k->headers, name, val) {
       char *line = NULL;
-      char *dump = json_is_string(val) ? NULL : json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+      char *dump = json_is_string(val) ? NULL : wjson_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
       const char *s = json_is_string(val) ? json_string_value(val) : (dump ? dump : "");
       int r = *s ? asprintf(&line, "%s: %s", name, s) : asprintf(&line, "%s;", name);
       free(dump);
@@ -626,7 +627,7 @@ static char *scalar_text(const json_t *v)
     return strdup(json_string_value(v));
   if (json_is_null(v))
     return strdup("");
-  return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  return wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 int http_step_request(const json_t *body, struct http_req *req, char **url_out, char **body_out,
@@ -691,7 +692,7 @@ int http_step_request(const json_t *body, struct http_req *req, char **url_out, 
   const json_t *j = json_object_get(body, "json");
   const json_t *b = json_object_get(body, "body");
   if (j) {
-    *body_out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    *body_out = wjson_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!*body_out)
       return WEFT_ENOMEM;
     req->body = *body_out;

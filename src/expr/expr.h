@@ -61,6 +61,10 @@ int expr_prog_compile(struct expr_prog *p, expr_error_cb cb, void *ud);
 int expr_eval(struct expr_prog *p, int id, const json_t *ctx, const struct expr_env *env,
               json_t **out, char **err);
 
+/* Bracket nesting ( [ { and \( an expression may have; deeper is an error
+ * ("nests brackets more than 1024 deep"), never a crash. */
+#define EXPR_MAX_NESTING 1024
+
 /* Splitting a string into literal text and `${{ }}` segments. */
 struct expr_seg {
   bool is_expr;
@@ -69,7 +73,8 @@ struct expr_seg {
   size_t offset;   /* byte offset of the segment start (of `${{`) in the string */
 };
 /* Calls cb for each segment in order. Returns 0, or WEFT_EPARSE when a `${{`
- * has no closing `}}` (cb is not called for the broken tail; *bad_offset, when
+ * has no closing `}}`, WEFT_ELIMIT when its brackets nest more than 1024
+ * deep before one (cb is not called for the broken tail; *bad_offset, when
  * not NULL, receives its offset). A string without `${{` is one literal.
  * An expression ends at the first `}}` outside jq strings and outside any `{`
  * it opened, so `${{ {a: {b: 1}} }}` and `${{ "}}" }}` work. */
@@ -104,6 +109,19 @@ bool expr_truthy(const json_t *v);
 void expr_refs(const char *src, size_t len,
                void (*cb)(void *ud, const char *root, const char *name, size_t name_len),
                void *ud);
+
+/* What expr_refs_fields() reports: `.inputs.NAME` (root "inputs", field
+ * NULL), `.steps.NAME[.FIELD]` and `.needs.NAME[.FIELD]`. Pointers are into
+ * the scanned text. Used by validation to name unknown inputs and fields. */
+struct expr_ref {
+  const char *root;
+  const char *name;
+  size_t name_len;
+  const char *field; /* NULL when nothing is read of the step */
+  size_t field_len;
+};
+void expr_refs_fields(const char *src, size_t len,
+                      void (*cb)(void *ud, const struct expr_ref *ref), void *ud);
 
 /* Number of jq_compile calls made by this module in this process (tests and
  * benchmarks use it to check that a workflow costs one compile). */

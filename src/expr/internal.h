@@ -24,7 +24,7 @@
 
 #define EXPR_MAX_LEN (16u * 1024u)   /* LANGUAGE.md §1: expression 16 KiB */
 #define EXPR_MAX_COUNT 1000000u      /* expressions in one program */
-#define EXPR_LEX_DEPTH 1024          /* bracket nesting the scanner follows */
+#define EXPR_LEX_DEPTH EXPR_MAX_NESTING /* bracket nesting the scanner follows */
 #define EXPR_MAX_VALUE_DEPTH 2048    /* JSON nesting converted at the jq boundary */
 
 /* ---- lex.c ---------------------------------------------------------- */

@@ -76,7 +76,7 @@ static void scan_string(struct lexer *lx, struct lex_tok *t, bool fresh)
         break;
       if (lx->s[lx->pos + 1] == '(') {
         if (lx->depth >= EXPR_LEX_DEPTH) {
-          set_err(lx, t, "nested too deeply");
+          set_err(lx, t, "brackets nest more than 1024 deep; write it with less nesting");
           return;
         }
         lx->stack[lx->depth++] = 'i';
@@ -216,7 +216,7 @@ void lex_next(struct lexer *lx, struct lex_tok *t)
   }
   if (c == '(' || c == '[' || c == '{') {
     if (lx->depth >= EXPR_LEX_DEPTH) {
-      set_err(lx, t, "nested too deeply");
+      set_err(lx, t, "brackets nest more than 1024 deep; write it with less nesting");
       return;
     }
     lx->stack[lx->depth++] = c;

@@ -20,7 +20,13 @@
  *    interpolations and the `(init; update; extract)` of reduce/foreach
  *    (after the first `;` the input is the state).
  * It is not a jq parser: `getpath(["steps", "x"])` at top level is caught
- * only because `getpath` is a call on the context. */
+ * only because `getpath` is a call on the context.
+ *
+ * expr_refs_fields() runs the same scan for validation's name checks and
+ * reports less: `.steps.NAME.FIELD` / `.needs.NAME.FIELD` (FIELD NULL when
+ * none follows) and `.inputs.NAME` only where the input is the context
+ * (never after a `|`, so `.steps.a.outputs | .inputs.x` is not reported);
+ * whole-object reads are not reported. */
 #include "expr/internal.h"
 
 #include <stdlib.h>
@@ -40,6 +46,7 @@ struct scan {
   size_t n;
   void (*cb)(void *, const char *, const char *, size_t);
   void *ud;
+  void (*fcb)(void *, const struct expr_ref *); /* expr_refs_fields() */
   bool whole_steps, whole_needs;
   bool has_def; /* some `def` in the text (defined_here() is O(n)) */
 };
@@ -110,17 +117,42 @@ static bool defined_here(const struct scan *sc, const struct lex_tok *t)
 
 static bool plain_str(const struct lex_tok *t) { return t->kind == LX_STR && !t->escapes; }
 
-/* At t[i] a root name token (`.steps` …) just ended; t[i] is what follows. */
-static void name_after(struct scan *sc, const char *root, size_t i)
+/* A key at t[i] in one of the forms `.NAME`, `."NAME"`, `["NAME"]`: its
+ * token, and in *next the index after it; NULL when there is none. */
+static const struct lex_tok *key_at(const struct scan *sc, size_t i, size_t *next)
 {
   const struct lex_tok *t = sc->t;
   if (i < sc->n && t[i].kind == LX_FIELD) {
-    sc->cb(sc->ud, root, t[i].p, t[i].len);
-  } else if (i + 1 < sc->n && t[i].kind == LX_DOT && plain_str(&t[i + 1])) {
-    sc->cb(sc->ud, root, t[i + 1].p, t[i + 1].len);
-  } else if (i + 2 < sc->n && tok_is(&t[i], LX_OPEN, "[") && plain_str(&t[i + 1]) &&
-             tok_is(&t[i + 2], LX_CLOSE, "]")) {
-    sc->cb(sc->ud, root, t[i + 1].p, t[i + 1].len);
+    *next = i + 1;
+    return &t[i];
+  }
+  if (i + 1 < sc->n && t[i].kind == LX_DOT && plain_str(&t[i + 1])) {
+    *next = i + 2;
+    return &t[i + 1];
+  }
+  if (i + 2 < sc->n && tok_is(&t[i], LX_OPEN, "[") && plain_str(&t[i + 1]) &&
+      tok_is(&t[i + 2], LX_CLOSE, "]")) {
+    *next = i + 3;
+    return &t[i + 1];
+  }
+  return NULL;
+}
+
+/* At t[i] a root name token (`.steps` …) just ended; t[i] is what follows. */
+static void name_after(struct scan *sc, const char *root, size_t i)
+{
+  size_t k;
+  const struct lex_tok *nm = key_at(sc, i, &k);
+  if (nm && sc->fcb) {
+    size_t k2;
+    const struct lex_tok *f = key_at(sc, k, &k2);
+    struct expr_ref ref = {.root = root, .name = nm->p, .name_len = nm->len,
+                           .field = f ? f->p : NULL, .field_len = f ? f->len : 0};
+    sc->fcb(sc->ud, &ref);
+  } else if (nm) {
+    sc->cb(sc->ud, root, nm->p, nm->len);
+  } else if (sc->fcb) {
+    /* the whole object: nothing to check */
   } else {
     bool *seen = root[0] == 's' ? &sc->whole_steps : &sc->whole_needs;
     if (!*seen)
@@ -131,6 +163,8 @@ static void name_after(struct scan *sc, const char *root, size_t i)
 
 static void whole(struct scan *sc)
 {
+  if (sc->fcb)
+    return;
   if (!sc->whole_steps)
     sc->cb(sc->ud, "steps", NULL, 0);
   if (!sc->whole_needs)
@@ -157,6 +191,16 @@ static void scan_tokens(struct scan *sc)
     const struct lex_tok *prev = i ? &t[i - 1] : NULL;
     struct level *L = &lv[d];
     const char *root;
+    /* `.inputs.NAME` where the input is the context (expr_refs_fields) */
+    if (sc->fcb && L->root && t[i].kind == LX_FIELD && t[i].len == 6 &&
+        memcmp(t[i].p, "inputs", 6) == 0 && !term_end(prev)) {
+      size_t k;
+      const struct lex_tok *nm = key_at(sc, i + 1, &k);
+      if (nm) {
+        struct expr_ref ref = {.root = "inputs", .name = nm->p, .name_len = nm->len};
+        sc->fcb(sc->ud, &ref);
+      }
+    }
     /* references to .steps / .needs */
     if (t[i].kind == LX_FIELD && (root = root_name(t[i].p, t[i].len)) && !term_end(prev)) {
       name_after(sc, root, i + 1);
@@ -245,10 +289,25 @@ static void scan_tokens(struct scan *sc)
   }
 }
 
+static void scan_text(struct scan *sc, const char *src, size_t len);
+
 void expr_refs(const char *src, size_t len,
                void (*cb)(void *ud, const char *root, const char *name, size_t name_len), void *ud)
 {
   struct scan sc = {.cb = cb, .ud = ud};
+  scan_text(&sc, src, len);
+}
+
+void expr_refs_fields(const char *src, size_t len,
+                      void (*cb)(void *ud, const struct expr_ref *ref), void *ud)
+{
+  struct scan sc = {.fcb = cb, .ud = ud};
+  scan_text(&sc, src, len);
+}
+
+static void scan_text(struct scan *sc_in, const char *src, size_t len)
+{
+  struct scan sc = *sc_in;
   struct lexer *lx = malloc(sizeof *lx);
   size_t cap = 0;
   if (!lx)

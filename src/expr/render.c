@@ -15,6 +15,7 @@
  * needs no compile), anything else unregistered is an error. */
 #include "expr/internal.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@ bool expr_has(const char *s, size_t len)
   return s && len >= 3 && memmem(s, len, "${{", 3) != NULL;
 }
 
-/* Offset of the closing `}}` of an expression starting at s[from], or -1. */
+/* Offset of the closing `}}` of an expression starting at s[from], -1
+ * without one, -2 when brackets nest past EXPR_LEX_DEPTH before it. */
 static long find_end(const char *s, size_t len, size_t from)
 {
   struct lexer lx;
@@ -38,6 +40,8 @@ static long find_end(const char *s, size_t len, size_t from)
   for (;;) {
     bool braces = lx.braces > 0;
     lex_next(&lx, &t);
+    if (t.kind == LX_ERR && lx.depth >= EXPR_LEX_DEPTH)
+      return -2;
     if (t.kind == LX_EOF || t.kind == LX_ERR)
       return -1;
     if (!braces && t.kind == LX_OP && t.len == 1 && t.p[0] == '}' && t.start + 1 < lx.len &&
@@ -71,7 +75,7 @@ int expr_split(const char *s, size_t len, int (*cb)(void *ud, const struct expr_
     if (e < 0) {
       if (bad_offset)
         *bad_offset = k;
-      return WEFT_EPARSE;
+      return e == -2 ? WEFT_ELIMIT : WEFT_EPARSE;
     }
     const char *ep = s + k + 3;
     size_t el = (size_t)e - (k + 3);
@@ -156,7 +160,7 @@ static int splice(struct buf *b, const json_t *v)
     return buf_puts(b, num);
   }
   default: {
-    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *d = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!d)
       return WEFT_ENOMEM;
     int rc = buf_puts(b, d);
@@ -222,11 +226,14 @@ static int render_string(struct expr_prog *p, const char *s, size_t len, const j
   buf_init(&r.b, RENDER_MAX);
   size_t bad = 0;
   int rc = expr_split(s, len, render_seg, &r, &bad);
-  if (rc == WEFT_EPARSE && err) {
+  if ((rc == WEFT_EPARSE || rc == WEFT_ELIMIT) && err) {
     free(*err);
     *err = malloc(96);
-    if (*err)
+    if (*err && rc == WEFT_EPARSE)
       snprintf(*err, 96, "`${{` at offset %zu has no closing `}}`", bad);
+    else if (*err)
+      snprintf(*err, 96, "`${{` at offset %zu nests brackets more than %d deep", bad,
+               EXPR_LEX_DEPTH);
   }
   if (!rc) {
     if (r.single && r.nseg == 1) {

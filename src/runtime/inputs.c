@@ -1,7 +1,9 @@
 /* inputs.c — parsing and checking a run's inputs (see inputs.h). */
 #include "runtime/inputs.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +17,54 @@ int inputs_parse_kv(json_t *obj, const char *arg, char **err)
     return WEFT_EINVAL;
   }
   char *key = strndup(arg, (size_t)(eq - arg));
-  const char *val = eq + 1;
-  json_t *v = json_loads(val, JSON_DECODE_ANY, NULL);
-  if (!v)
-    v = json_string(val);
+  json_t *v = json_string(eq + 1);
+  if (!key || !v) {
+    free(key);
+    json_decref(v);
+    *err = NULL;
+    return WEFT_ENOMEM;
+  }
   json_object_set_new(obj, key, v);
   free(key);
+  return 0;
+}
+
+int inputs_read_cli(const struct wf *w, json_t *obj)
+{
+  const char *key;
+  json_t *val;
+  json_object_foreach(obj, key, val) {
+    if (!json_is_string(val))
+      continue;
+    const struct wf_input *in = NULL;
+    for (uint32_t i = 0; i < w->n_inputs; i++)
+      if (!strcmp(w->inputs[i].name, key))
+        in = &w->inputs[i];
+    if (in && in->type == WF_T_STRING)
+      continue; /* `-i version=2.0` is the string "2.0" */
+    json_t *p = json_loads(json_string_value(val), JSON_DECODE_ANY, NULL);
+    if (p)
+      json_object_set_new(obj, key, p); /* replacing a value keeps the iteration valid */
+  }
   return 0;
 }
 
 int inputs_load_file(json_t *obj, const char *path, char **err)
 {
   json_error_t je;
-  json_t *f = json_load_file(path, 0, &je);
+  FILE *fp = fopen(path, "rb");
+  if (!fp) {
+    int e = errno;
+    if (asprintf(err, "cannot read the inputs file %s: %s (check the path)", path,
+                 strerror(e)) < 0)
+      *err = NULL;
+    return e == ENOENT ? WEFT_ENOTFOUND : WEFT_EIO;
+  }
+  json_t *f = json_loadf(fp, 0, &je);
+  fclose(fp);
   if (!f) {
-    if (asprintf(err, "%s:%d:%d: %s", path, je.line, je.column, je.text) < 0)
+    if (je.line > 0 ? asprintf(err, "%s:%d:%d: %s", path, je.line, je.column, je.text) < 0
+                    : asprintf(err, "%s: %s", path, je.text) < 0)
       *err = NULL;
     return WEFT_EPARSE;
   }
@@ -42,6 +77,24 @@ int inputs_load_file(json_t *obj, const char *path, char **err)
   json_object_update(obj, f);
   json_decref(f);
   return 0;
+}
+
+int inputs_check_file(const struct wf *w, const json_t *file, const char *file_path,
+                      struct diag_list *d)
+{
+  size_t before = d->n;
+  for (uint32_t i = 0; i < w->n_inputs; i++) {
+    const struct wf_input *in = &w->inputs[i];
+    json_t *v = json_object_get(file, in->name);
+    if (!v || wf_type_check(in->type, v))
+      continue;
+    char *txt = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    diag_add(d, w->path, in->pos.line, in->pos.col,
+             "input \"%s\" must be of type %s, got %s (in %s)", in->name,
+             wf_type_name(in->type), txt ? txt : "?", file_path);
+    free(txt);
+  }
+  return d->n > before ? WEFT_EVALIDATION : 0;
 }
 
 /* A string given on the command line for a typed input: convert when it
@@ -85,7 +138,7 @@ int inputs_resolve(const struct wf *w, const json_t *given, json_t **out, struct
     }
     json_t *v = coerce(w->inputs[i].type, val);
     if (!wf_type_check(w->inputs[i].type, v)) {
-      char *txt = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+      char *txt = wjson_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
       diag_add(d, w->path, w->inputs[i].pos.line, w->inputs[i].pos.col,
                "input \"%s\" must be of type %s, got %s", key,
                wf_type_name(w->inputs[i].type), txt ? txt : "?");

@@ -25,6 +25,7 @@
 #include "exec/wait.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 /* *created: the last component did not exist before */
 static int mkdirs(const char *path, bool *created)
@@ -204,8 +205,13 @@ static void on_proc_done(void *ud, const struct proc_result *r)
   if (a->line.len)
     flush_line(a, true);
   rt_mask_file(rt, a->output_path); /* the step may have written a secret there */
-  rt_post_result(rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind,
-                 r->message, r->exit_code, r->signal);
+  if (r->log_errno)
+    rt_disk_log_failed(rt, a->run, a->run->wf->steps[a->step].id, a->index, a->attempt,
+                       r->log_errno);
+  char why[PROC_MSG_MAX + 300];
+  const char *msg = r->ok ? r->message : rt_disk_explain(rt, r->message, why, sizeof why);
+  rt_post_result(rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind, msg,
+                 r->exit_code, r->signal);
   attempt_unlink(rt, a);
   attempt_free(a);
 }
@@ -277,7 +283,7 @@ static char **build_env(struct runtime *rt, struct rt_run *run, const struct eng
       if (json_is_string(val)) {
         v[n++] = env_entry(key, json_string_value(val));
       } else {
-        char *t = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *t = wjson_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
         v[n++] = env_entry(key, t ? t : "");
         free(t);
       }
@@ -292,7 +298,7 @@ static char **build_env(struct runtime *rt, struct rt_run *run, const struct eng
   if (e->index >= 0) {
     snprintf(num, sizeof num, "%d", e->index);
     v[n++] = env_entry("WEFT_INDEX", num);
-    char *item = e->item ? json_dumps(e->item, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *item = e->item ? wjson_dumps(e->item, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     v[n++] = env_entry("WEFT_ITEM", item ? item : "null");
     free(item);
   }

@@ -154,6 +154,14 @@ struct rt_row *rt_row_find(struct rt_run *run, uint32_t step, int32_t index);
  * runtime's list (aborts when out of memory: a lost attempt would hang the run). */
 struct rt_attempt *rt_attempt_add(struct runtime *rt, struct rt_run *run,
                                   const struct eng_effect *e, enum wf_kind kind);
+/* rt_disk.c: a full disk, said as such. rt_disk_full(): no free block under
+ * path. rt_disk_log_failed(): the warning for a step log that could not be
+ * written. rt_disk_explain(): message, or (in buf) message plus "no space
+ * left on device in HOME" when the home's disk is full. */
+bool rt_disk_full(const char *path);
+void rt_disk_log_failed(struct runtime *rt, const struct rt_run *run, const char *step,
+                        int32_t index, uint32_t attempt, int err);
+const char *rt_disk_explain(struct runtime *rt, const char *message, char *buf, size_t n);
 /* rt_exec.c: perform one effect. */
 void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
 /* Queue an attempt result for the engine (consumes nothing; copies). */

@@ -14,10 +14,11 @@
 
 #include "audit/audit.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
 static char *dump(const json_t *v)
 {
-  return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  return v ? wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
 static void set_str(char **dst, const char *s)

@@ -25,6 +25,7 @@
 #include "expr/expr.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 /* A program tool of an agent in flight. */
 struct rt_tool {
@@ -253,7 +254,7 @@ static int agent_run_command(void *ud, struct agent *ag, const json_t *argv, con
   for (size_t i = 0; i < argc; i++) {
     const json_t *x = json_array_get(argv, i);
     strs[i] = json_is_string(x) ? strdup(json_string_value(x))
-                                : json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
+                                : wjson_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!strs[i])
       goto out;
     av[i] = strs[i];

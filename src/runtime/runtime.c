@@ -32,6 +32,7 @@
 #include "exec/wait.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/jsonfmt.h"
 
 extern char **environ;
 
@@ -716,7 +717,7 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
   r->parent_step = parent_step ? strdup(parent_step) : NULL;
   r->parent_index = parent_id ? parent_index : STORE_NO_INDEX;
   r->started_by = strdup(rt->o.user ? rt->o.user : "unknown");
-  r->inputs = json_dumps(run->inputs, JSON_COMPACT);
+  r->inputs = wjson_dumps(run->inputs, JSON_COMPACT);
   masker_inplace(rt->masker, &r->inputs); /* a child's inputs may carry secrets */
   r->created_at = now;
   r->owner_pid = rt->pid;
@@ -731,12 +732,13 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
       json_object_set_new(d, "parent", json_pack("{s:s,s:s,s:i}", "run", parent_id, "step",
                                                  parent_step ? parent_step : "", "index",
                                                  parent_index));
+    /* hashed: jansson's canonical text (as the audit chain), stable across versions */
     char *inputs_txt = json_dumps(run->inputs, JSON_COMPACT | JSON_SORT_KEYS);
     char ih[SHA256_HEX_LEN + 1];
     sha256_hex(inputs_txt ? inputs_txt : "", inputs_txt ? strlen(inputs_txt) : 0, ih);
     free(inputs_txt);
     json_object_set_new(d, "inputs_sha256", json_string(ih));
-    char *txt = json_dumps(d, JSON_COMPACT);
+    char *txt = wjson_dumps(d, JSON_COMPACT);
     json_decref(d);
     rc = store_audit_append(rt->store, now, run->id, "run.created", txt, NULL);
     free(txt);
@@ -1001,7 +1003,7 @@ out:
 
 static int audit_now(struct runtime *rt, const char *run_id, const char *kind, json_t *d)
 {
-  char *txt = json_dumps(d, JSON_COMPACT);
+  char *txt = wjson_dumps(d, JSON_COMPACT);
   json_decref(d);
   int rc = store_audit_append(rt->store, wt_now_ms(), run_id, kind, txt, NULL);
   free(txt);

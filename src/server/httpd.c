@@ -23,6 +23,7 @@
 #include "server/reqjson.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 #include "util/wtime.h"
 
 struct httpd {
@@ -82,7 +83,7 @@ const char *httpd_query(const struct httpd_req *rq, const char *name, char *out,
 void httpd_json(struct httpd_resp *rs, unsigned status, json_t *v)
 {
   free(rs->body);
-  rs->body = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  rs->body = v ? wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
   json_decref(v);
   if (!rs->body) {
     httpd_error(rs, APIERR_INTERNAL, "the answer could not be encoded");

@@ -3,7 +3,8 @@
  * The pipeline: read (4 MiB cap) -> ytree_parse (YAML, aliases and depth
  * budgeted) -> top-level fields, inputs, triggers, outputs (here) -> each
  * step (steps.c, kinds.c) -> graph_build (needs, cycles, order, reach) ->
- * one expr_prog_compile -> problems sorted by position, duplicates dropped.
+ * one expr_prog_compile -> refcheck (unknown .inputs.X, .steps.X.FIELD) ->
+ * problems sorted by position, duplicates dropped.
  * Nothing stops at the first problem; the workflow is handed out only when
  * there is none. Also here: wf_free and the small lookups of model.h. */
 #include "spec/spec_int.h"
@@ -475,6 +476,8 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
     parse_top(&c, t.root);
     if (!c.rc) /* even with other problems: expression syntax errors are worth seeing */
       tmpl_compile(&c);
+    if (!c.rc)
+      refcheck_run(&c); /* unknown inputs and step fields, where nothing else was said */
   }
   if (c.rc)
     rc = c.rc;

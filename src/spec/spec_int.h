@@ -146,5 +146,7 @@ void kinds_command(struct sctx *c, const struct ynode *v, const char *where);
 /* Resolves needs, finds cycles, builds dependents, topo order; then checks
  * what expressions read and fills reads. */
 void graph_build(struct sctx *c);
+/* ---- refcheck.c: unknown inputs and step fields read by expressions ---- */
+void refcheck_run(struct sctx *c);
 
 #endif

@@ -117,10 +117,15 @@ static void scan_str(struct sctx *c, const struct ynode *v, uint32_t scope)
     return;
   struct split_ud u = {c, v, scope};
   size_t bad = 0;
-  if (expr_split(v->s, v->len, on_seg, &u, &bad) == WEFT_EPARSE) {
+  int rc = expr_split(v->s, v->len, on_seg, &u, &bad);
+  if (rc == WEFT_EPARSE || rc == WEFT_ELIMIT) {
     int line, col;
     tmpl_pos(c, v, bad, &line, &col);
-    chk_err_at(c, line, col, "\"${{\" without a closing \"}}\"");
+    if (rc == WEFT_EPARSE)
+      chk_err_at(c, line, col, "\"${{\" without a closing \"}}\"");
+    else
+      chk_err_at(c, line, col, "expression nests brackets more than %d deep; write it with "
+                 "less nesting (e.g. split it across set: steps)", EXPR_MAX_NESTING);
   }
 }
 

@@ -53,6 +53,17 @@ int sq_fail(struct sq *q, int sqlite_rc, const char *what)
   case SQLITE_PERM: rc = WEFT_EIO; break;
   default: rc = WEFT_ESTORE; break;
   }
+  if ((sqlite_rc & 0xff) == SQLITE_CORRUPT && q->db) { /* damaged after a good open */
+    const char *f = sqlite3_db_filename(q->db, "main");
+    return sq_failf(q, rc, "store: %s: %s is damaged (%s); move it aside and start an empty "
+                    "store, or restore it from a backup", what, f && *f ? f : "the store",
+                    sqlite3_errmsg(q->db));
+  }
+  if ((sqlite_rc & 0xff) == SQLITE_FULL) { /* "database or disk is full" */
+    const char *f = q->db ? sqlite3_db_filename(q->db, "main") : NULL;
+    return sq_failf(q, rc, "store: %s: no space left on device (%s); free some space",
+                    what, f && *f ? f : "the store");
+  }
   return sq_failf(q, rc, "store: %s: %s", what, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(sqlite_rc));
 }
 

@@ -10,6 +10,7 @@
  * prepared whatever the number of runs. */
 #include "store/sqlite_int.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -116,7 +117,7 @@ int sq_inbox_take(struct store *s, const char *const *run_ids, size_t n_runs, bo
       rc = WEFT_ENOMEM;
       goto out;
     }
-  if (!(ids = json_dumps(arr, JSON_COMPACT))) {
+  if (!(ids = wjson_dumps(arr, JSON_COMPACT))) {
     rc = WEFT_ENOMEM;
     goto out;
   }

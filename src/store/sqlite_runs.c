@@ -4,6 +4,7 @@
 #include "audit/audit.h"
 #include "store/sqlite_int.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -42,7 +43,7 @@ int sq_workflow_put(struct store *s, const char *name, const char *path, const c
   isnew = sqlite3_changes(q->db) > 0;
   if (isnew) {
     j = json_pack("{s:s, s:s, s:s?}", "hash", hash_out, "name", name, "path", path);
-    data = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    data = j ? wjson_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     if (!data) {
       rc = WEFT_ENOMEM;
       goto out;

@@ -5,6 +5,7 @@
 #include "audit/audit.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jsonfmt.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -259,7 +260,7 @@ int store_audit_append_json(struct store *s, int64_t at, const char *run_id, con
     if ((rc = audit_canonical_json(data, &txt)) == 0)
       rc = s->ops->audit_append_canon(s, at, run_id, kind, txt, seq_out);
   } else {
-    txt = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    txt = data ? wjson_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     rc = data && !txt ? WEFT_ENOMEM : store_audit_append(s, at, run_id, kind, txt, seq_out);
   }
   free(txt);

@@ -1,6 +1,7 @@
 /* secrets.c — loading secrets.json and WEFT_SECRET_* (see secrets.h) and
  * masking their values in text and JSON. */
 #include "util/secrets.h"
+#include "util/jsonfmt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -307,7 +308,7 @@ int masker_make(const json_t *secrets, struct masker **out)
       if (json_is_string(v)) {
         rc = add_value(m, json_string_value(v));
       } else if (!json_is_null(v)) {
-        char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *t = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (t)
           rc = add_value(m, t);
         free(t);
@@ -412,7 +413,7 @@ json_t *masker_json(const struct masker *m, json_t *v)
   }
   case JSON_INTEGER:
   case JSON_REAL: {
-    char *t = json_dumps(v, JSON_ENCODE_ANY);
+    char *t = wjson_dumps(v, JSON_ENCODE_ANY);
     bool hit = t && is_form(m, t);
     free(t);
     return hit ? json_string(SECRETS_MASK) : json_incref(v);

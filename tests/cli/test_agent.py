@@ -487,6 +487,7 @@ class Agent(WeftTest):
         j = r.json()
         self.assertEqual(j["outputs"]["text"], "Draft two, longer.")
         self.assertEqual(j["outputs"]["feedback"], "good")
+        self.assertEqual(j["outputs"]["rounds"], 2)  # was always null (.steps.round.iteration)
         self.assertEqual(len(self.srv.requests), 4)
         critic = self.srv.requests[3]["body"]["messages"]
         self.assertIn("Draft two, longer.", critic[-1]["content"])

@@ -1,7 +1,7 @@
 /* fuzz_expr.c — libFuzzer target for the text scanners of src/expr/.
  *
- * Arbitrary bytes go through expr_split (template splitting), expr_refs
- * (reference scan), the jq-faithful lexer's balance check, plain-path parsing
+ * Arbitrary bytes go through expr_split (template splitting), expr_refs and
+ * expr_refs_fields (reference scans), the jq-faithful lexer's balance check, plain-path parsing
  * and evaluation, and expr_render_str on a program with nothing compiled (so
  * only plain paths are evaluated). jq_compile is deliberately not fuzzed:
  * jq 1.6 can loop forever on some programs. Checks: every segment and every
@@ -39,6 +39,17 @@ static void ref_cb(void *ud, const char *root, const char *name, size_t len)
     abort();
 }
 
+static void field_cb(void *ud, const struct expr_ref *r)
+{
+  struct span *s = ud;
+  if (strcmp(r->root, "steps") && strcmp(r->root, "needs") && strcmp(r->root, "inputs"))
+    abort();
+  if (!r->name || r->name < s->base || r->name + r->name_len > s->base + s->len)
+    abort();
+  if (r->field && (r->field < s->base || r->field + r->field_len > s->base + s->len))
+    abort();
+}
+
 static json_t *ctx;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -55,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   (void)expr_has(s, size);
   (void)expr_split(s, size, seg_cb, &sp, &bad);
   expr_refs(s, size, ref_cb, &sp);
+  expr_refs_fields(s, size, field_cb, &sp);
 
   const char *why;
   (void)lex_balanced(s, size, &why);

@@ -1189,7 +1189,7 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
   rnd_state = seed * 2654435761u + 1;
   int n = 3 + (int)rnd(10), nf = (int)rnd(3);
   bool run_timeout = rnd(3) == 0, cancel = rnd(5) == 0, crash = rnd(4) == 0;
-  buf_printf(y, "name: random\nmax_parallel: %u\n", 1 + rnd(4));
+  buf_printf(y, "name: random\nmax_parallel: %u\ninputs: {x: {type: integer}}\n", 1 + rnd(4));
   if (rnd(4) == 0)
     buf_printf(y, "fail_fast: true\n");
   if (run_timeout)
