@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="pkg-config cmake make gcc clang python3 git libuv1-dev libcurl4-openssl-dev libjq-dev
-libfyaml-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev libcriterion-dev valgrind"
+libfyaml-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev libcriterion-dev valgrind
+libsodium-dev"
 
 missing=""
 for p in $PKGS; do

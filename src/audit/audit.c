@@ -352,6 +352,12 @@ static int export_entry(void *ctx, const struct store_audit *e)
     x->err = WEFT_ENOMEM;
     return STOP;
   }
+  /* entries naming a person say how that identity was established: by the
+   * operating system ("verified"), or claimed with --as ("asserted") */
+  if (json_is_object(data) && (json_object_get(data, "by") || json_object_get(data, "started_by")))
+    json_object_set_new(o, "identity", json_string(json_object_get(data, "asserted_by")
+                                                       ? "asserted"
+                                                       : "verified"));
   int rc = json_dumpf(o, x->f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
   json_decref(o);
   if (rc || fputc('\n', x->f) == EOF) {

@@ -46,7 +46,10 @@ void audit_sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1]);
 int audit_verify(struct store *s, int64_t *first_bad_seq, char **msg);
 
 /* Prints the entries (of one run, or all when run is NULL) as JSON lines:
- * {"seq","at" (RFC 3339),"at_ms","run","kind","data","prev_hash","hash"}. */
+ * {"seq","at" (RFC 3339),"at_ms","run","kind","data","prev_hash","hash"},
+ * plus "identity": "asserted" (data has asserted_by: --as was used) or
+ * "verified" (the OS user) on entries whose data names a person (by,
+ * started_by). */
 int audit_export(struct store *s, const char *run, FILE *f);
 
 #endif

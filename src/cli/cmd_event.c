@@ -66,7 +66,7 @@ static int event_send(struct cli *c, int argc, char **argv)
   }
   payload = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(j);
-  if ((code = rv_open_store(c->home, &s)) != 0)
+  if ((code = cli_identity(c)) != 0 || (code = rv_open_store(c->home, &s)) != 0)
     goto out;
   int64_t now = wt_now_ms(), id = 0;
   struct store_inbox m = {.kind = "event", .name = (char *)name, .index = STORE_NO_INDEX,
@@ -77,8 +77,8 @@ static int event_send(struct cli *c, int argc, char **argv)
   if (!rc)
     rc = store_inbox_post(s, &m, &id);
   if (!rc) {
-    json_t *d = json_pack("{s:s,s:s,s:s}", "name", name, "by", c->user ? c->user : "unknown",
-                          "payload_sha256", h);
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s?}", "name", name, "by", c->user, "payload_sha256",
+                          h, "asserted_by", c->asserted_by);
     char *txt = json_dumps(d, JSON_COMPACT);
     json_decref(d);
     rc = store_audit_append(s, now, NULL, "event.sent", txt, NULL);

@@ -480,7 +480,10 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   if (argc != 2)
     return cli_usage_error("cancel", "name one run");
   struct store *s;
-  int code = rv_open_store(c->home, &s);
+  int code = cli_identity(c);
+  if (code)
+    return code;
+  code = rv_open_store(c->home, &s);
   if (code)
     return code;
   struct store_run r = {0};
@@ -497,7 +500,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   if (!rc)
     rc = store_inbox_post(s, &m, NULL);
   if (!rc) {
-    json_t *j = json_pack("{s:s}", "by", c->user);
+    json_t *j = json_pack("{s:s,s:s?}", "by", c->user, "asserted_by", c->asserted_by);
     char *txt = json_dumps(j, JSON_COMPACT);
     rc = store_audit_append(s, wt_now_ms(), r.id, "cancel.requested", txt, NULL);
     free(txt);

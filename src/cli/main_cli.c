@@ -59,7 +59,10 @@ const struct cli_cmd cli_cmds[] = {
    "approve a waiting approval step",
    "  --comment TEXT     recorded with the decision\n"
    "  --field KEY=VALUE  edit a field of the step's form (VALUE is JSON for non-string types)\n"
-   "  --as USER          decide as USER (default: $USER); groups come from users.json\n"
+   "  --as USER          decide as USER: only when users.json has \"allow_as\": true, and\n"
+   "                     recorded as asserted (with your real name as asserted_by)\n"
+   "You act as the operating-system user running weft (its effective uid, never $USER),\n"
+   "mapped by users.json (\"os_user\"); groups come from users.json too.\n"
    "STEP may be STEP:INDEX for one instance of a for_each approval.\n"
    "A refused decision (not an approver, self-approval, decided twice, not waiting)\n"
    "exits 2 and is recorded in the audit log. Exit 4: no such run or step.\n"},
@@ -133,7 +136,8 @@ int cli_print_help(const char *cmd)
   printf("usage: %s\n\n%s.\n", k->usage, k->summary);
   if (k->help && *k->help)
     printf("\n%s", k->help);
-  printf("\nGlobal options: --home DIR (else $WEFT_HOME, else ./.weft), --as USER.\n");
+  printf("\nGlobal options: --home DIR (else $WEFT_HOME, else ./.weft); --as USER (refused\n"
+         "unless users.json in the home has \"allow_as\": true; see `weft approve --help`).\n");
   return EXIT_OK;
 }
 
@@ -199,9 +203,7 @@ int cli_main(int argc, char **argv)
   c.home = home ? home : getenv("WEFT_HOME");
   if (!c.home || !*c.home)
     c.home = ".weft";
-  c.user = as ? as : getenv("USER");
-  if (!c.user || !*c.user)
-    c.user = "unknown";
+  c.as = as;
   c.tty_out = isatty(STDOUT_FILENO);
 
   if (argc < 2) {
@@ -222,5 +224,9 @@ int cli_main(int argc, char **argv)
     cli_err("`weft %s` is not available in this build yet", name);
     return EXIT_USAGE;
   }
-  return k->fn(&c, argc - 1, argv + 1);
+  int rc = as ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
+  if (rc == EXIT_OK)
+    rc = k->fn(&c, argc - 1, argv + 1);
+  cli_identity_free(&c);
+  return rc;
 }

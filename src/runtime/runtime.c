@@ -727,6 +727,8 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
     json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:o}", "workflow", wf->name, "definition", hash,
                           "started_by", r->started_by, "trigger", r->trigger, "inputs",
                           masker_json(rt->masker, run->inputs));
+    if (rt->o.asserted_by) /* started with --as: both names (CLI.md, Identity) */
+      json_object_set_new(d, "asserted_by", json_string(rt->o.asserted_by));
     if (parent_id)
       json_object_set_new(d, "parent", json_pack("{s:s,s:s,s:i}", "run", parent_id, "step",
                                                  parent_step ? parent_step : "", "index",

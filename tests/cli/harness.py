@@ -6,6 +6,7 @@ temporary home (WEFT_HOME) and working directory, so tests never share state.
 """
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,11 @@ class Result:
 
     def __repr__(self):
         return f"<exit {self.code}\n--stdout--\n{self.out}\n--stderr--\n{self.err}>"
+
+
+def os_user():
+    """who weft acts as: the user of the effective uid (never $USER)"""
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 class WeftTest(unittest.TestCase):
@@ -61,6 +67,18 @@ class WeftTest(unittest.TestCase):
         return subprocess.Popen([BIN, *args], cwd=self.tmp, env=env or self.env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
+
+    def write_users(self, users=None, allow_as=True, mode=0o600):
+        """HOME/users.json; allow_as lets tests act as several people with --as"""
+        os.makedirs(self.home, exist_ok=True)
+        path = os.path.join(self.home, "users.json")
+        doc = {"users": users or {}}
+        if allow_as is not None:
+            doc["allow_as"] = allow_as
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        os.chmod(path, mode)
+        return path
 
     def assertExit(self, res, code):
         self.assertEqual(res.code, code, repr(res))
