@@ -39,10 +39,24 @@ void audit_entry_hash(int64_t seq, int64_t at, const char *run, const char *kind
  * forces the portable util/sha256.c), the same digest either way. */
 void audit_sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1]);
 
-/* Walks the whole chain. Returns 0 when intact; WEFT_ECORRUPT when not, with
- * *first_bad_seq the first position whose entry is wrong or missing and *msg
- * saying what; another WEFT_E* code (and *msg) when the store failed. msg may
- * be NULL. */
+/* A signed checkpoint of the chain head (audit/checkpoint.c), as verify
+ * needs it: the chain must still have entry seq with this hash. */
+struct audit_checkpoint {
+  int64_t seq;
+  char hash[SHA256_HEX_LEN + 1];
+  char at[40]; /* when it was taken (RFC 3339), for messages */
+};
+
+/* Walks the whole chain, then (stores of ops version 3) checks the store
+ * against it: every run, step instance, attempt, decision and definition in
+ * the store has the entries its writer appends with it (audit/xcheck.c), and
+ * the chain still extends each checkpoint. Returns 0 when intact;
+ * WEFT_ECORRUPT when not, with *msg saying what and *first_bad_seq the first
+ * position of the chain whose entry is wrong or missing, or 0 when the chain
+ * is sound but the store has what the log lacks; another WEFT_E* code (and
+ * *msg) when the store failed. msg may be NULL. */
+int audit_verify_with(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
+                      int64_t *first_bad_seq, char **msg);
 int audit_verify(struct store *s, int64_t *first_bad_seq, char **msg);
 
 /* Prints the entries (of one run, or all when run is NULL) as JSON lines:

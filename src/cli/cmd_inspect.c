@@ -558,8 +558,11 @@ int cli_audit(struct cli *c, int argc, char **argv)
     int64_t bad = 0;
     char *msg = NULL;
     int rc = audit_verify(s, &bad, &msg);
-    if (rc == WEFT_ECORRUPT) {
+    if (rc == WEFT_ECORRUPT && bad > 0) {
       cli_err("the audit log is broken at entry %lld: %s", (long long)bad, msg ? msg : "?");
+      code = EXIT_RUN_FAILED;
+    } else if (rc == WEFT_ECORRUPT) {
+      cli_err("the audit log does not match the store: %s", msg ? msg : "?");
       code = EXIT_RUN_FAILED;
     } else if (rc) {
       cli_err("cannot verify the audit log: %s", msg ? msg : weft_strerror(rc));

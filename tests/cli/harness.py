@@ -47,8 +47,18 @@ class WeftTest(unittest.TestCase):
         self.env = dict(os.environ, WEFT_HOME=self.home, USER="tester")
         self.env.pop("WEFT_LLM_URL", None)
 
+    # a test that damages its store on purpose sets this to False
+    verify_at_end = True
+
     def tearDown(self):
+        # WEFT_TEST_VERIFY=1: every test's home must pass `weft audit verify`
+        # at the end (the store and the log agree after whatever it did)
+        check = (os.environ.get("WEFT_TEST_VERIFY") == "1" and self.verify_at_end
+                 and os.path.exists(os.path.join(self.home, "weft.db")))
+        r = self.weft("audit", "verify") if check else None
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if r is not None and r.code != 0:
+            self.fail("weft audit verify at the end of the test: " + repr(r))
 
     def write(self, name, text):
         path = os.path.join(self.tmp, name)
