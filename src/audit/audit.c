@@ -344,8 +344,8 @@ static int verify_row(void *ctx, const struct store_vrow *r)
   return xc_row(w->xc, r);
 }
 
-int audit_verify_with(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
-                      int64_t *first_bad_seq, char **msg)
+int audit_verify_head(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
+                      int64_t *first_bad_seq, char **msg, struct store_audit *head_out)
 {
   struct store_audit head = {0};
   struct walk w = {.expected = 1, .prev = AUDIT_GENESIS, .cps = cps, .n_cps = n_cps,
@@ -386,8 +386,17 @@ out:
     *msg = buf_take(&w.msg);
   buf_free(&w.msg);
   xc_free(w.xc);
-  store_audit_clear(&head);
+  if (head_out && rc == 0)
+    *head_out = head;
+  else
+    store_audit_clear(&head);
   return rc;
+}
+
+int audit_verify_with(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
+                      int64_t *first_bad_seq, char **msg)
+{
+  return audit_verify_head(s, cps, n_cps, first_bad_seq, msg, NULL);
 }
 
 int audit_verify(struct store *s, int64_t *first_bad_seq, char **msg)
@@ -421,9 +430,10 @@ static int export_entry(void *ctx, const struct store_audit *e)
   /* entries naming a person say how that identity was established: by the
    * operating system ("verified"), or claimed with --as ("asserted") */
   if (json_is_object(data) && (json_object_get(data, "by") || json_object_get(data, "started_by")))
-    json_object_set_new(o, "identity", json_string(json_object_get(data, "asserted_by")
-                                                       ? "asserted"
-                                                       : "verified"));
+    json_object_set_new(o, "identity",
+                        json_string(json_is_string(json_object_get(data, "asserted_by"))
+                                      ? "asserted"
+                                      : "verified"));
   int rc = json_dumpf(o, x->f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
   json_decref(o);
   if (rc || fputc('\n', x->f) == EOF) {

@@ -18,6 +18,7 @@
 #include "util/sha256.h"
 
 struct store;
+struct store_audit;
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -57,6 +58,10 @@ struct audit_checkpoint {
  * *msg) when the store failed. msg may be NULL. */
 int audit_verify_with(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
                       int64_t *first_bad_seq, char **msg);
+/* The same, also giving the head it verified (store_audit_clear it; seq 0
+ * and hash NULL for an empty log). */
+int audit_verify_head(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
+                      int64_t *first_bad_seq, char **msg, struct store_audit *head_out);
 int audit_verify(struct store *s, int64_t *first_bad_seq, char **msg);
 
 /* Prints the entries (of one run, or all when run is NULL) as JSON lines:

@@ -77,8 +77,9 @@ static int event_send(struct cli *c, int argc, char **argv)
   if (!rc)
     rc = store_inbox_post(s, &m, &id);
   if (!rc) {
-    json_t *d = json_pack("{s:s,s:s,s:s,s:s?}", "name", name, "by", c->user, "payload_sha256",
-                          h, "asserted_by", c->asserted_by);
+    json_t *d = json_pack("{s:s,s:s,s:s}", "name", name, "by", c->user, "payload_sha256", h);
+    if (d && c->asserted_by)
+      json_object_set_new(d, "asserted_by", json_string(c->asserted_by));
     char *txt = json_dumps(d, JSON_COMPACT);
     json_decref(d);
     rc = store_audit_append(s, now, NULL, "event.sent", txt, NULL);

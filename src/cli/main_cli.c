@@ -24,6 +24,7 @@ int cli_event(struct cli *c, int argc, char **argv);
 int cli_approvals(struct cli *c, int argc, char **argv);
 int cli_approve(struct cli *c, int argc, char **argv);
 int cli_reject(struct cli *c, int argc, char **argv);
+int cli_prune(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -74,8 +75,32 @@ const struct cli_cmd cli_cmds[] = {
    "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"
    "Engines executing runs here deliver it within 1 s; runs no engine executes get it at\n"
    "the next `weft resume`.\n"},
-  {"audit", cli_audit, "weft audit verify | weft audit export [RUN]",
-   "check the audit hash chain / print it as JSON lines", ""},
+  {"audit", cli_audit,
+   "weft audit verify [--checkpoint FILE]... | export [RUN] | checkpoint [--out FILE]",
+   "check the audit log / print it as JSON lines / sign its head",
+   "weft audit verify [--checkpoint FILE]...\n"
+   "  Checks the hash chain (edits, deletions, reordering) AND that every run, step\n"
+   "  transition, attempt, decision and definition in the store has its audit entries,\n"
+   "  so a cut tail or an emptied log is found too. Exit 0 intact, 1 naming the first\n"
+   "  problem. With --checkpoint (repeatable), also that each checkpoint's signature\n"
+   "  holds and the chain still has the entry it recorded: only this finds a chain\n"
+   "  recomputed from scratch together with the store.\n"
+   "weft audit export [RUN]\n"
+   "  Prints the entries (of one run) as JSON lines; entries naming a person say\n"
+   "  \"identity\": \"verified\" (the OS user) or \"asserted\" (--as).\n"
+   "weft audit checkpoint [--out FILE]\n"
+   "  Verifies, then prints (or appends to FILE) {seq, hash, at, key, sig}: the chain head\n"
+   "  signed with the home's Ed25519 key (audit.key, created 0600 on first use; public\n"
+   "  key in audit.pub). Keep checkpoints outside the home (a ticket, a log service,\n"
+   "  another machine): they prove that nothing before them was rewritten.\n"},
+  {"prune", cli_prune, "weft prune --older-than D [--dry-run]",
+   "delete old finished runs with their logs and workspaces",
+   "Deletes runs that ended (succeeded, failed, cancelled) more than D ago (e.g. 30d,\n"
+   "12h) from the store, with their logs and workspaces in the home, and writes one\n"
+   "run.pruned audit entry per run: the chain keeps every entry and still verifies.\n"
+   "Sub-workflow runs go with their top-level run (never on their own), and a run\n"
+   "is kept while any of its sub-workflow runs is still active.\n"
+   "  --dry-run   list what would be deleted; delete nothing\n"},
   {"server", NULL, "weft server", "HTTP API and UI (not available yet)", ""},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
