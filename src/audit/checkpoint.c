@@ -156,6 +156,42 @@ static bool is_hex(const char *s, size_t n)
   return true;
 }
 
+int audit_checkpoint_parse(const char *line, const char *pub_hex, struct audit_checkpoint *out)
+{
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+  memset(out, 0, sizeof *out);
+  if (sodium_init() < 0)
+    return WEFT_EIO;
+  json_t *o = json_loads(line, 0, NULL);
+  json_t *seq = json_object_get(o, "seq");
+  const char *hash = json_string_value(json_object_get(o, "hash"));
+  const char *at = json_string_value(json_object_get(o, "at"));
+  const char *key = json_string_value(json_object_get(o, "key"));
+  const char *sigh = json_string_value(json_object_get(o, "sig"));
+  int rc = 0;
+  if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !is_hex(hash, SHA256_HEX_LEN) ||
+      !at || strlen(at) >= sizeof out->at || strchr(at, '\n') || !is_hex(key, 2 * sizeof pk) ||
+      !is_hex(sigh, 2 * sizeof sig)) {
+    rc = WEFT_EPARSE;
+  } else if (!pub_hex || strcmp(key, pub_hex)) {
+    rc = WEFT_EDENIED;
+  } else {
+    sodium_hex2bin(pk, sizeof pk, key, strlen(key), NULL, NULL, NULL);
+    sodium_hex2bin(sig, sizeof sig, sigh, strlen(sigh), NULL, NULL, NULL);
+    out->seq = (int64_t)json_integer_value(seq);
+    char *m = message(out->seq, hash, at);
+    if (!m)
+      rc = WEFT_ENOMEM;
+    else if (crypto_sign_verify_detached(sig, (const unsigned char *)m, strlen(m), pk) != 0)
+      rc = WEFT_ECORRUPT;
+    free(m);
+    memcpy(out->hash, hash, SHA256_HEX_LEN + 1);
+    snprintf(out->at, sizeof out->at, "%s", at);
+  }
+  json_decref(o);
+  return rc;
+}
+
 int audit_checkpoints_read(const char *home, const char *file, struct audit_checkpoint **out,
                            size_t *n, char **err)
 {
@@ -192,59 +228,34 @@ int audit_checkpoints_read(const char *home, const char *file, struct audit_chec
       text[--len] = '\0';
     if (len == 0)
       continue;
-    json_error_t je;
-    json_t *o = json_loads(text, 0, &je);
-    json_t *seq = json_object_get(o, "seq");
-    const char *hash = json_string_value(json_object_get(o, "hash"));
-    const char *at = json_string_value(json_object_get(o, "at"));
-    const char *key = json_string_value(json_object_get(o, "key"));
-    const char *sig = json_string_value(json_object_get(o, "sig"));
-    unsigned char sigb[crypto_sign_BYTES];
-    if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !is_hex(hash, SHA256_HEX_LEN) ||
-        !at || strlen(at) >= sizeof v->at || !is_hex(key, 2 * sizeof pk) ||
-        !is_hex(sig, 2 * crypto_sign_BYTES)) {
-      json_decref(o);
-      rc = fail(err, WEFT_EPARSE,
+    struct audit_checkpoint cp;
+    rc = audit_checkpoint_parse(text, pkh, &cp);
+    if (rc == WEFT_EPARSE)
+      rc = fail(err, rc,
                 "%s:%d: not a checkpoint (a line printed by `weft audit checkpoint` is "
                 "{\"seq\",\"hash\",\"at\",\"key\",\"sig\"})",
                 file, lineno);
-      break;
-    }
-    if (strcmp(key, pkh)) {
-      json_decref(o);
-      rc = fail(err, WEFT_EDENIED,
-                "%s:%d: the checkpoint was signed by key %.16s..., not by this home's key (%s, "
+    else if (rc == WEFT_EDENIED)
+      rc = fail(err, rc,
+                "%s:%d: the checkpoint was signed by another key, not by this home's key (%s, "
                 "%.16s...): the home's key was replaced, or the checkpoint is of another home",
-                file, lineno, key, ppath, pkh);
-      break;
-    }
-    sodium_hex2bin(sigb, sizeof sigb, sig, strlen(sig), NULL, NULL, NULL);
-    int64_t sq = (int64_t)json_integer_value(seq);
-    char *m = message(sq, hash, at);
-    bool good = m && crypto_sign_verify_detached(sigb, (const unsigned char *)m, strlen(m), pk) == 0;
-    free(m);
-    if (!good) {
-      json_decref(o);
+                file, lineno, ppath, pkh);
+    else if (rc == WEFT_ECORRUPT)
       rc = fail(err, WEFT_EDENIED,
                 "%s:%d: the checkpoint's signature does not verify: it was altered", file, lineno);
+    if (rc)
       break;
-    }
     if (nv == cap) {
       size_t nc = cap ? cap * 2 : 8;
       struct audit_checkpoint *p = realloc(v, nc * sizeof *v);
       if (!p) {
-        json_decref(o);
         rc = WEFT_ENOMEM;
         break;
       }
       v = p;
       cap = nc;
     }
-    v[nv].seq = sq;
-    memcpy(v[nv].hash, hash, SHA256_HEX_LEN + 1);
-    snprintf(v[nv].at, sizeof v[nv].at, "%s", at);
-    nv++;
-    json_decref(o);
+    v[nv++] = cp;
   }
   fclose(f);
   free(text);

@@ -25,6 +25,11 @@
 int audit_checkpoint_sign(const char *home, int64_t seq, const char *hash, int64_t at_ms,
                           char **line, char **err);
 
+/* Parses one checkpoint line and checks it against the public key pub_hex
+ * (lowercase hex): 0; WEFT_EPARSE (not a checkpoint), WEFT_EDENIED (signed
+ * by another key), WEFT_ECORRUPT (the signature does not verify). */
+int audit_checkpoint_parse(const char *line, const char *pub_hex, struct audit_checkpoint *out);
+
 /* Reads the checkpoint lines of file (blank lines skipped) and checks each
  * signature against HOME/audit.pub. WEFT_EPARSE / WEFT_EDENIED / WEFT_EIO
  * with *err naming the file and line. */
