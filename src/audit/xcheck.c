@@ -615,7 +615,8 @@ static int run_end(struct xcheck *x)
   for (size_t i = 0; i < x->n_recs; i++)
     if (check_unit(x, &x->recs[i]))
       return 1;
-  qsort(x->decs, x->n_decs, sizeof *x->decs, dec_cmp);
+  if (x->n_decs > 1)
+    qsort(x->decs, x->n_decs, sizeof *x->decs, dec_cmp);
   for (size_t i = 0; i < x->n_decs;) {
     size_t j = i;
     int sum = 0;
@@ -688,7 +689,8 @@ int xc_row(struct xcheck *x, const struct store_vrow *r)
     return run_end(x);
   case STORE_V_WORKFLOW:
     if (!x->defs_sorted) {
-      qsort(x->defs, x->n_defs, sizeof *x->defs, def_cmp);
+      if (x->n_defs > 1)
+        qsort(x->defs, x->n_defs, sizeof *x->defs, def_cmp);
       x->defs_sorted = true;
     }
     if (!r->hash || !x->n_defs ||

@@ -172,7 +172,7 @@ int cli_help(struct cli *c, int argc, char **argv)
   if (argc > 1)
     return cli_print_help(argv[1]);
   printf("weft %s — durable workflows in one small binary\n\n"
-         "usage: weft [--home DIR] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
+         "usage: weft [--home DIR] [--as USER] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
   for (const struct cli_cmd *k = cli_cmds; k->name; k++)
     printf("  %-10s %s\n", k->name, k->summary);
   printf("\nRun `weft COMMAND --help` for a command's options.\n"
