@@ -1,0 +1,426 @@
+/* httpd.c — libmicrohttpd glue: per-connection state, body accumulation,
+ * and the fixed order every request goes through (httpd.h).
+ *
+ * libmicrohttpd calls the access handler several times per request: first
+ * with the headers (we route, check the declared length and keep the state),
+ * then once per chunk of body, then once more with no data: only then is a
+ * response queued. Answering on the first call would make it close every
+ * connection (ARCHITECTURE §3). The URL is given to us undecoded (identity
+ * unescape callback): route.c decodes each path segment itself, so "%2F"
+ * can never split a segment, and httpd_query decodes query values. */
+#include "server/httpd.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/authfail.h"
+#include "server/mhd_dl.h"
+#include "server/reqjson.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+struct httpd {
+  struct httpd_config cfg;
+  struct MHD_Daemon *d;
+  struct authfail *fails;
+  int fd;
+  unsigned port;
+};
+
+struct conn_state {
+  int rc; /* of route_find */
+  struct route_match m;
+  struct buf body;
+  size_t max;
+  bool too_large;
+};
+
+const char *httpd_header(const struct httpd_req *rq, const char *name)
+{
+  return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c = (char)(c | 0x20);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+const char *httpd_query(const struct httpd_req *rq, const char *name, char *out, size_t outlen)
+{
+  const char *v = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+  if (!v || !outlen)
+    return NULL;
+  size_t o = 0;
+  for (const char *p = v; *p; p++) {
+    int c = (unsigned char)*p;
+    if (c == '+') {
+      c = ' ';
+    } else if (c == '%') {
+      int h = p[1] ? hexval(p[1]) : -1, l = h >= 0 && p[2] ? hexval(p[2]) : -1;
+      if (h < 0 || l < 0)
+        return NULL;
+      c = h * 16 + l;
+      p += 2;
+    }
+    if (c == 0 || o + 1 >= outlen)
+      return NULL;
+    out[o++] = (char)c;
+  }
+  out[o] = 0;
+  return out;
+}
+
+void httpd_json(struct httpd_resp *rs, unsigned status, json_t *v)
+{
+  free(rs->body);
+  rs->body = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  json_decref(v);
+  if (!rs->body) {
+    httpd_error(rs, APIERR_INTERNAL, "the answer could not be encoded");
+    return;
+  }
+  rs->status = status;
+  rs->ctype = "application/json";
+  rs->len = strlen(rs->body);
+}
+
+void httpd_error(struct httpd_resp *rs, enum apierr e, const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  free(rs->body);
+  rs->body = apierr_body(e, msg);
+  rs->status = apierr_status(e);
+  rs->ctype = "application/json";
+  rs->len = rs->body ? strlen(rs->body) : 0;
+}
+
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+  (void)cls, (void)c;
+  return strlen(s);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+  (void)cls, (void)c, (void)toe;
+  struct conn_state *st = *con_cls;
+  if (st) {
+    buf_free(&st->body);
+    free(st);
+  }
+  *con_cls = NULL;
+}
+
+struct stream {
+  long (*read)(void *cls, char *buf, size_t max);
+  void (*free)(void *cls);
+  void *cls;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  (void)pos;
+  struct stream *st = cls;
+  long n = st->read(st->cls, buf, max);
+  return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+  struct stream *st = cls;
+  if (st->free)
+    st->free(st->cls);
+  free(st);
+}
+
+static enum MHD_Result send_stream(struct MHD_Connection *c, struct httpd_resp *rs)
+{
+  struct stream *st = malloc(sizeof *st);
+  if (!st) {
+    if (rs->stream_free)
+      rs->stream_free(rs->stream_cls);
+    return MHD_NO;
+  }
+  *st = (struct stream){rs->stream_read, rs->stream_free, rs->stream_cls};
+  struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+  if (!r) {
+    stream_free(st);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", rs->ctype ? rs->ctype : "text/event-stream");
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  MHD_add_response_header(r, "X-Accel-Buffering", "no");
+  enum MHD_Result ok = MHD_queue_response(c, rs->status ? rs->status : 200, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, struct httpd_resp *rs)
+{
+  if (rs->stream_read) {
+    free(rs->body);
+    return send_stream(c, rs);
+  }
+  if (!rs->body) { /* out of memory building the answer */
+    rs->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+    rs->status = 500;
+    rs->ctype = "application/json";
+    rs->len = rs->body ? strlen(rs->body) : 0;
+  }
+  struct MHD_Response *r = MHD_create_response_from_buffer(rs->len, rs->body ? rs->body : (char *)"",
+                                                           rs->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  if (!r) {
+    free(rs->body);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", rs->ctype ? rs->ctype : "application/json");
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  if (rs->hname)
+    MHD_add_response_header(r, rs->hname, rs->hvalue);
+  enum MHD_Result ok = MHD_queue_response(c, rs->status ? rs->status : 500, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static void peer_of(struct MHD_Connection *c, char *out, size_t len)
+{
+  snprintf(out, len, "unknown");
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!ci || !ci->client_addr)
+    return;
+  const struct sockaddr *sa = ci->client_addr;
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+  else if (sa->sa_family == AF_UNIX)
+    snprintf(out, len, "unix");
+}
+
+static bool is_api(const char *path) { return !strncmp(path, "/api/", 5) || !strcmp(path, "/api"); }
+
+static bool json_media(const char *ct)
+{
+  if (!ct)
+    return false;
+  size_t n = strcspn(ct, "; \t");
+  return n == 16 && !strncasecmp(ct, "application/json", 16);
+}
+
+/* authentication: 0 and rq's role/user filled, or the error already in rs */
+static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp *rs, char *user, size_t ulen,
+                        char *tid, size_t tlen)
+{
+  int64_t now = h->cfg.now_ms ? h->cfg.now_ms() : wt_now_ms();
+  int retry = 0;
+  if (authfail_blocked(h->fails, rq->peer, now, &retry)) {
+    httpd_error(rs, APIERR_TOO_MANY_REQUESTS, "too many failed authentications from %s; try again in %d s", rq->peer,
+                retry);
+    rs->hname = "Retry-After";
+    snprintf(rs->hvalue, sizeof rs->hvalue, "%d", retry);
+    return -1;
+  }
+  const char *a = httpd_header(rq, "Authorization");
+  const char *tok = NULL;
+  if (a && !strncasecmp(a, "Bearer ", 7)) {
+    tok = a + 7;
+    while (*tok == ' ')
+      tok++;
+  }
+  enum role role = ROLE_NONE;
+  if (!tok || !*tok || !h->cfg.auth || h->cfg.auth(h->cfg.ud, tok, &role, user, ulen, tid, tlen)) {
+    authfail_record(h->fails, rq->peer, now);
+    httpd_error(rs, APIERR_UNAUTHORIZED,
+                tok ? "the token is unknown, expired or revoked" : "send Authorization: Bearer TOKEN (weft token create)");
+    rs->hname = "WWW-Authenticate";
+    snprintf(rs->hvalue, sizeof rs->hvalue, "Bearer");
+    return -1;
+  }
+  rq->role = role;
+  rq->user = user;
+  rq->token_id = tid;
+  return 0;
+}
+
+static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
+                     struct conn_state *st, struct httpd_resp *rs)
+{
+  char peer[64], user[128] = "", tid[64] = "";
+  peer_of(c, peer, sizeof peer);
+  struct httpd_req rq = {.method = method, .path = url, .peer = peer, .conn = c};
+  rq.body = st->body.p ? st->body.p : "";
+  rq.body_len = st->body.len;
+  const struct route *r = st->rc == 0 ? st->m.route : NULL;
+
+  if (st->rc == ROUTE_E_BADPATH) {
+    httpd_error(rs, APIERR_BAD_REQUEST, "a path segment is not a valid id (empty, '.', '..', '/', control bytes or not UTF-8)");
+    return;
+  }
+  if (!r && !is_api(url)) {
+    if (h->cfg.fallback && (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
+      h->cfg.fallback(h->cfg.ud, &rq, rs);
+    else if (st->rc == ROUTE_E_METHOD)
+      goto method;
+    else
+      httpd_error(rs, APIERR_NOT_FOUND, "no page at %.200s", url);
+    return;
+  }
+  if (!r || (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE)) {
+    if (authenticate(h, &rq, rs, user, sizeof user, tid, sizeof tid))
+      return;
+  }
+  if (!r) {
+    if (st->rc == ROUTE_E_METHOD)
+      goto method;
+    httpd_error(rs, APIERR_FORBIDDEN, "no route %s %.200s (the API denies what it does not list)", method, url);
+    return;
+  }
+  if (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE && rq.role < r->role) {
+    httpd_error(rs, APIERR_FORBIDDEN, "%s needs the %s role; %s has %s", r->op, role_name(r->role), user,
+                role_name(rq.role));
+    return;
+  }
+  if (st->too_large) {
+    httpd_error(rs, APIERR_TOO_LARGE, "the request body is over the %zu-byte limit of %s", st->max, r->op);
+    return;
+  }
+  rq.match = &st->m;
+  json_t *body = NULL;
+  if (r->body == BODY_JSON && st->body.len) {
+    if (!json_media(httpd_header(&rq, "Content-Type"))) {
+      httpd_error(rs, APIERR_UNSUPPORTED_MEDIA, "send the body as Content-Type: application/json");
+      return;
+    }
+    char err[300];
+    int e = reqjson_parse(st->body.p, st->body.len, st->max, &body, err, sizeof err);
+    if (e) {
+      httpd_error(rs, (enum apierr)e, "%s", err);
+      return;
+    }
+    rq.json = body;
+  }
+  h->cfg.handler(h->cfg.ud, &rq, rs);
+  json_decref(body);
+  if (!rs->body && !rs->status && !rs->stream_read)
+    httpd_error(rs, APIERR_INTERNAL, "the operation gave no answer");
+  return;
+method:
+  httpd_error(rs, APIERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s (allowed: %s)", method, url, st->m.allow);
+  rs->hname = "Allow";
+  snprintf(rs->hvalue, sizeof rs->hvalue, "%s", st->m.allow);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+  (void)version;
+  struct httpd *h = cls;
+  struct conn_state *st = *con_cls;
+  if (!st) {
+    st = calloc(1, sizeof *st);
+    if (!st)
+      return MHD_NO;
+    *con_cls = st;
+    st->rc = route_find(h->cfg.routes, h->cfg.nroutes, method, url, &st->m);
+    st->max = st->rc == 0 && st->m.route->max_body ? st->m.route->max_body : REQJSON_MAX_BODY;
+    buf_init(&st->body, st->max);
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > st->max)
+      st->too_large = true;
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (!st->too_large && buf_append(&st->body, upload, *upload_size))
+      st->too_large = true;
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  struct httpd_resp rs = {0};
+  dispatch(h, c, url, method, st, &rs);
+  return send_resp(c, &rs);
+}
+
+int httpd_start(const struct httpd_config *cfg, struct httpd **out, char *err, size_t errlen)
+{
+  *out = NULL;
+  const char *why;
+  if (mhd_dl_load(&why)) {
+    snprintf(err, errlen, "%s", why);
+    return WEFT_EIO;
+  }
+  struct httpd *h = calloc(1, sizeof *h);
+  if (!h)
+    return WEFT_ENOMEM;
+  h->cfg = *cfg;
+  h->fd = -1;
+  h->fails = authfail_new();
+  if (!h->fails) {
+    free(h);
+    return WEFT_ENOMEM;
+  }
+  bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+  if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+    snprintf(err, errlen, "this libmicrohttpd has no TLS support");
+    httpd_stop(h);
+    return WEFT_EINVAL;
+  }
+  int rc = listen_open(cfg->addr, &h->fd, err, errlen);
+  if (rc) {
+    httpd_stop(h);
+    return rc;
+  }
+  h->port = listen_bound_port(h->fd);
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (tls ? MHD_USE_TLS : 0);
+  struct MHD_OptionItem opts[16];
+  int k = 0;
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->fd, NULL};
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2, NULL};
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30, NULL};
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 4096, NULL};
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL};
+  if (tls) {
+    opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem};
+    opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem};
+  }
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+  if (!h->d) {
+    snprintf(err, errlen, "cannot start the HTTP server on %s%s", cfg->addr->text,
+             tls ? " (is the TLS certificate and key PEM, and do they match?)" : "");
+    httpd_stop(h);
+    return WEFT_EIO;
+  }
+  h->fd = -1; /* the daemon owns the socket now and closes it when stopped */
+  *out = h;
+  return 0;
+}
+
+unsigned httpd_port(const struct httpd *h) { return h->port; }
+
+void httpd_stop(struct httpd *h)
+{
+  if (!h)
+    return;
+  if (h->d)
+    MHD_stop_daemon(h->d);
+  if (h->fd >= 0)
+    close(h->fd);
+  authfail_free(h->fails);
+  free(h);
+}

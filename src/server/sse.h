@@ -1,0 +1,62 @@
+/* sse.h — live events to many subscribers (SERVER.md §6), never holding the
+ * publisher back.
+ *
+ * The hub fans each published event out to its subscribers. Every subscriber
+ * has a bounded buffer of formatted bytes ("id: N\nevent: E\ndata: D\n\n");
+ * publishing appends to each buffer under a short lock and never waits for a
+ * client. A subscriber whose buffer would overflow is dropped: its stream ends
+ * and the client reconnects with Last-Event-ID to replay what it missed from
+ * the store. An HTTP thread drains a subscriber through sse_sub_read; with
+ * nothing to send, the connection is suspended (libmicrohttpd's
+ * suspend/resume) and woken by the next event, the heartbeat (a comment line
+ * every heartbeat interval, which also finds dead clients) or the hub's close.
+ *
+ * Threads: sse_publish from any one thread at a time (the runtime's loop);
+ * readers from HTTP threads; one heartbeat thread per hub.
+ *
+ * Ownership: the hub owns its subscribers' memory; a subscriber is created
+ * for one HTTP response and freed by that response's free callback
+ * (sse_sub_release), after which the hub forgets it. */
+#ifndef WEFT_SERVER_SSE_H
+#define WEFT_SERVER_SSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sse_hub;
+struct sse_sub;
+struct MHD_Connection;
+
+#define SSE_BUFFER_MAX (64 * 1024) /* per subscriber; beyond it the subscriber is dropped */
+
+/* heartbeat_ms: 0 means 15,000 */
+struct sse_hub *sse_hub_new(unsigned heartbeat_ms);
+/* Ends every stream (readers see end of stream) and stops the heartbeat.
+ * Call before stopping the HTTP server: no connection is left suspended. */
+void sse_hub_close(struct sse_hub *h);
+/* After sse_hub_close and once every subscriber was released. */
+void sse_hub_free(struct sse_hub *h);
+
+/* A subscriber for connection c (NULL: tests read without a connection),
+ * receiving events of run_filter only (NULL: all). NULL when the hub is
+ * closed or out of memory. */
+struct sse_sub *sse_subscribe(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter);
+/* Queues bytes ahead of live events (the replay from the store). false when
+ * they do not fit: the caller answers with fewer or drops the client. */
+bool sse_sub_prime(struct sse_sub *s, const char *data, size_t len);
+/* The content reader: copies up to max bytes; 0 after suspending the
+ * connection (nothing to send now); -1 at end of stream (dropped or closed). */
+ssize_t sse_sub_read(struct sse_sub *s, char *buf, size_t max);
+void sse_sub_release(struct sse_sub *s);
+bool sse_sub_dropped(const struct sse_sub *s);
+
+/* Sends one event to every subscriber whose filter matches run (NULL run:
+ * every subscriber). data is one line of JSON. Returns how many received it. */
+size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char *data, const char *run);
+size_t sse_subscribers(struct sse_hub *h);
+/* Subscribers dropped for being slow since the hub started (a metric). */
+uint64_t sse_dropped_total(struct sse_hub *h);
+
+#endif
