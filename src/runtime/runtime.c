@@ -1023,7 +1023,10 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
   int rc = load_run(rt, run_id, false, &run, err);
   if (rc)
     return rc;
-  audit_now(rt, run->id, "run.resumed", json_pack("{s:s,s:i}", "by", rt->o.user ? rt->o.user : "unknown", "pid", rt->pid));
+  json_t *rd = json_pack("{s:s,s:i}", "by", rt->o.user ? rt->o.user : "unknown", "pid", rt->pid);
+  if (rd && rt->o.asserted_by)
+    json_object_set_new(rd, "asserted_by", json_string(rt->o.asserted_by));
+  audit_now(rt, run->id, "run.resumed", rd);
   if ((rc = add_run(rt, run)) != 0) {
     run_free(run);
     return fail(err, rc, "out of memory");
@@ -1076,6 +1079,8 @@ int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char
   json_t *d = json_pack("{s:s}", "by", rt->o.user ? rt->o.user : "unknown");
   if (from_step)
     json_object_set_new(d, "from", json_string(from_step));
+  if (d && rt->o.asserted_by)
+    json_object_set_new(d, "asserted_by", json_string(rt->o.asserted_by));
   audit_now(rt, run->id, "run.retry", d);
   if ((rc = engine_retry(run->eng, from, now, &run->fx)) != 0) {
     if (rc == WEFT_ESTATE)
