@@ -20,8 +20,8 @@
  *   decision row       one approval.* entry per row (same step, index, person
  *                      and decision)
  *   definition row     a definition entry with its hash
- *   no run row         the run's entries end with... a run.pruned entry
- *                      (weft prune); else the run was removed by hand
+ *   no run row         a run.pruned entry among the run's entries (weft
+ *                      prune); else the run was removed by hand
  *
  * The knowledge of which entries a transition produces is in two functions:
  * note_entry() (what an entry says) and check_unit() (what a row needs). A

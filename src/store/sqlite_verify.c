@@ -13,6 +13,7 @@
 #include "audit/audit.h"
 #include "store/sqlite_int.h"
 #include "util/err.h"
+#include "util/wtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -204,12 +205,20 @@ int sq_verify_scan(struct store *s, struct store_audit *head, store_verify_cb cb
   if (q->in_tx)
     return sq_failf(q, WEFT_ESTATE, "store: verify needs a snapshot of its own (a transaction "
                                     "is open)");
-  /* one snapshot: a deferred transaction whose first read fixes it */
-  int rc = sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL);
-  if (rc != SQLITE_OK)
-    return sq_fail(q, rc, "verify: BEGIN");
-  if (!(rc = head_of(q, head ? head : &h)) && !(rc = chain(q, cb, ctx)) &&
-      !(rc = groups(q, cb, ctx)))
+  /* one snapshot: a deferred transaction whose first read (the head) fixes
+   * it; that read is retried while busy (nothing has been emitted yet) */
+  int rc;
+  int64_t t0 = wt_mono_ms();
+  for (int i = 0;; i++) {
+    rc = sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+      return sq_fail(q, rc, "verify: BEGIN");
+    rc = head_of(q, head ? head : &h);
+    if (rc != WEFT_EBUSY || !sq_backoff(i, t0))
+      break;
+    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  if (!rc && !(rc = chain(q, cb, ctx)) && !(rc = groups(q, cb, ctx)))
     rc = workflows(q, cb, ctx);
   sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
   store_audit_clear(&h);
