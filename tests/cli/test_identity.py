@@ -133,6 +133,16 @@ class Identity(WeftTest):
         finally:
             proc.communicate(timeout=60)
 
+    def test_events_sent_with_as_carry_both_names(self):
+        self.write_users({"bob": {}}, allow_as=True)
+        self.assertExit(self.weft("--as", "bob", "event", "send", "go"), 0)
+        self.assertExit(self.weft("event", "send", "go"), 0)
+        r = self.weft("audit", "export")
+        sent = [json.loads(l) for l in r.out.splitlines() if json.loads(l)["kind"] == "event.sent"]
+        self.assertEqual([(e["data"]["by"], e["data"].get("asserted_by"), e["identity"])
+                          for e in sent],
+                         [("bob", os_user(), "asserted"), (os_user(), None, "verified")])
+
     def test_users_json_writable_by_others_is_refused(self):
         for mode, who in ((0o666, "everyone"), (0o620, "its group")):
             path = self.write_users({"bob": {}}, allow_as=True, mode=mode)
