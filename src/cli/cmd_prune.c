@@ -78,15 +78,25 @@ static void rm_tree(const char *home, const char *sub, const char *id)
   free(p);
 }
 
-/* One tree, in one transaction: rows deleted, one entry per run. */
-static int prune_tree(struct cli *c, struct store *s, char **ids, size_t n, const char *age)
+/* One tree, in one transaction: rows deleted, one entry per run. Each run is
+ * read again under the write lock: a `weft retry` or `weft resume` that took
+ * it meanwhile (running again, or owned by a live process) keeps the whole
+ * tree (*skipped set, nothing written). */
+static int prune_tree(struct cli *c, struct store *s, char **ids, size_t n, const char *age,
+                      bool *skipped)
 {
   int64_t now = wt_now_ms();
   int rc = store_begin(s);
+  *skipped = false;
   for (size_t i = 0; !rc && i < n; i++) {
     struct store_run r = {0};
     if ((rc = store_run_get(s, ids[i], &r)))
       break;
+    if (!ended(r.status) || store_run_owner_alive(&r)) {
+      store_run_clear(&r);
+      *skipped = true;
+      break;
+    }
     char fin[32];
     wt_fmt_rfc3339(r.finished_at, fin);
     json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "workflow", r.workflow, "status", r.status,
@@ -103,7 +113,7 @@ static int prune_tree(struct cli *c, struct store *s, char **ids, size_t n, cons
     free(txt);
     store_run_clear(&r);
   }
-  if (!rc)
+  if (!rc && !*skipped)
     rc = store_commit(s);
   else if (store_in_tx(s))
     store_rollback(s);
@@ -158,10 +168,13 @@ int cli_prune(struct cli *c, int argc, char **argv)
       printf("kept %s: one of its sub-workflow runs is still active\n", r->id);
     } else {
       char fin[32];
+      bool skipped = false;
       wt_fmt_rfc3339(r->finished_at, fin);
-      if (!dry && (rc = prune_tree(c, s, ids, n, age)) != 0) {
+      if (!dry && (rc = prune_tree(c, s, ids, n, age, &skipped)) != 0) {
         cli_err("cannot prune run %s: %s", r->id, store_errmsg(s));
         code = EXIT_USAGE;
+      } else if (skipped) {
+        printf("kept %s: it is being retried or resumed\n", r->id);
       } else {
         for (size_t k = 0; !dry && k < n; k++) {
           rm_tree(store_home(s), "logs", ids[k]);
