@@ -207,6 +207,12 @@ struct rec {
   int64_t log_seq;
 };
 
+struct expn { /* the step.expanded entries of a step */
+  int64_t max;      /* most instances of any (covers rows of an earlier, larger one); -1 none */
+  int64_t last_n;   /* instances of the latest */
+  int64_t last_seq; /* its seq: instance rows below last_n were rewritten pending then */
+};
+
 struct dec { /* a decision row (+1) or entry (-1), keyed */
   char *key;
   int delta;
@@ -228,7 +234,7 @@ struct xcheck {
   size_t n_recs, cap_recs;
   uint32_t *rec_tab;
   size_t rec_cap;
-  int64_t *expanded;    /* per name: instances of its step.expanded entry, -1 none */
+  struct expn *expanded; /* per name: its step.expanded entries */
   struct dec *decs;
   size_t n_decs, cap_decs;
   /* definitions in the chain (hashes), sorted at the first workflow row */
@@ -297,14 +303,14 @@ static int intern(struct xcheck *x, const char *s, size_t n, uint32_t *out)
   if (grow((void **)&x->names, &x->cap_names, x->n_names, sizeof *x->names))
     return WEFT_ENOMEM;
   if (x->cap_names != old) {
-    int64_t *e = realloc(x->expanded, x->cap_names * sizeof *e);
+    struct expn *e = realloc(x->expanded, x->cap_names * sizeof *e);
     if (!e)
       return WEFT_ENOMEM;
     x->expanded = e;
   }
   if (!(x->names[x->n_names] = strndup(s, n)))
     return WEFT_ENOMEM;
-  x->expanded[x->n_names] = -1;
+  x->expanded[x->n_names] = (struct expn){.max = -1, .last_n = -1};
   x->name_tab[k] = (uint32_t)++x->n_names;
   *out = (uint32_t)x->n_names - 1;
   return 0;
@@ -516,8 +522,11 @@ static int note_entry(struct xcheck *x, const struct store_audit *e)
     uint32_t name;
     if (intern(x, d.step, d.step_n, &name))
       return WEFT_ENOMEM;
-    if (d.instances > x->expanded[name])
-      x->expanded[name] = d.instances;
+    struct expn *xp = &x->expanded[name];
+    if (d.instances > xp->max)
+      xp->max = d.instances;
+    xp->last_n = d.instances;
+    xp->last_seq = e->seq;
   } else if (!strcmp(k, "approval.requested") || !strcmp(k, "approval.timeout")) {
     return dec_add(x, k, d.step, d.step_n, ix, NULL, 0, NULL, 0, -1, e->seq);
   } else if (!strcmp(k, "approval.decided")) {
@@ -545,14 +554,19 @@ static int check_unit(struct xcheck *x, const struct rec *r)
                                      ") but no row in the store: the store was edited",
                                      step, at, r->log_seq)
                            : 0;
-    if (!r->log_status) {
+    const struct expn *xp = &x->expanded[r->name];
+    /* a for_each (re-)expansion rewrites its instance rows pending, 0
+     * attempts (`weft retry` of the step), with one step.expanded entry */
+    bool reset = r->index >= 0 && r->index < xp->last_n && r->log_seq < xp->last_seq;
+    if (!r->log_status || reset) {
       /* rows that are written without an entry: pending, never attempted */
       if (r->row_status != 1 || r->row_attempts != 0)
-        return problem(x, 0,
+        return problem(x, reset ? xp->last_seq : 0,
                        "step %s%s is %s (%" PRId32 " attempt(s)) in the store but the audit log "
-                       "has no step.status entry for it: " MISSING,
-                       step, at, status_name(r->row_status), r->row_attempts);
-      if (r->index >= 0 && x->expanded[r->name] <= r->index)
+                       "has no step.status entry for it%s: " MISSING,
+                       step, at, status_name(r->row_status), r->row_attempts,
+                       reset ? " since its step was expanded again" : "");
+      if (r->index >= 0 && xp->max <= r->index)
         return problem(x, 0,
                        "for_each instance %s%s is in the store but no step.expanded entry "
                        "covers it: " MISSING,

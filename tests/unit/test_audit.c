@@ -481,3 +481,35 @@ Test(audit, pending_instance_needs_its_expansion_entry)
   free(msg);
   store_close(s);
 }
+
+Test(audit, instances_expanded_again_by_a_retry_are_pending_without_entries)
+{
+  struct store *s = open_store();
+  struct store_run r = {.id = "01Y", .workflow = "wf", .status = "running", .created_at = 1};
+  struct store_step st = {.run_id = "01Y", .step = "a", .index = 0, .status = "pending"};
+  cr_assert_eq(store_begin(s), 0);
+  cr_assert_eq(store_run_put(s, &r), 0);
+  cr_assert_eq(store_step_put(s, &st), 0);
+  cr_assert_eq(store_audit_append(s, 1, "01Y", "run.created", "{}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 2, "01Y", "run.status", "{\"status\":\"running\"}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 3, "01Y", "step.expanded",
+                                  "{\"step\":\"a\",\"instances\":1}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 4, "01Y", "step.status",
+                                  "{\"attempts\":1,\"index\":0,\"status\":\"failed\",\"step\":\"a\"}",
+                                  NULL), 0);
+  /* `weft retry`: the step expands again and its instance rows are pending */
+  cr_assert_eq(store_audit_append(s, 5, "01Y", "step.expanded",
+                                  "{\"step\":\"a\",\"instances\":1}", NULL), 0);
+  cr_assert_eq(store_commit(s), 0);
+  int64_t bad = -1;
+  char *msg = NULL;
+  cr_assert_eq(audit_verify(s, &bad, &msg), 0, "%s", msg ? msg : "");
+  /* a row still failed after the re-expansion is not what the log says */
+  st.status = "failed";
+  st.attempts = 1;
+  cr_assert_eq(store_step_put(s, &st), 0);
+  cr_assert_eq(audit_verify(s, &bad, &msg), WEFT_ECORRUPT);
+  cr_assert_not_null(strstr(msg, "expanded again"), "%s", msg);
+  free(msg);
+  store_close(s);
+}
