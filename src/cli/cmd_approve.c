@@ -22,6 +22,7 @@
 #include "util/sha256.h"
 #include "util/users.h"
 #include "util/wtime.h"
+#include "util/term.h"
 
 int cli_approvals(struct cli *c, int argc, char **argv);
 int cli_approve(struct cli *c, int argc, char **argv);
@@ -186,14 +187,14 @@ int cli_approvals(struct cli *c, int argc, char **argv)
       char *by = json_dumps(json_object_get(e, "approved_by"), JSON_COMPACT);
       size_t nby = json_array_size(json_object_get(e, "approved_by"));
       printf("%s %s\n  %s\n  approvers: %s  approvals: %zu of %lld%s%s\n  waiting since %s",
-             json_string_value(json_object_get(e, "run")), step,
-             json_string_value(json_object_get(e, "message")),
-             json_array_size(json_object_get(e, "approvers")) ? who : "anyone", nby,
+             json_string_value(json_object_get(e, "run")), term_safe(step),
+             term_safe(json_string_value(json_object_get(e, "message"))),
+             json_array_size(json_object_get(e, "approvers")) ? term_safe(who) : "anyone", nby,
              (long long)json_integer_value(json_object_get(e, "min_approvals")),
-             nby ? " by " : "", nby && by ? by : "",
+             nby ? " by " : "", nby && by ? term_safe(by) : "",
              json_string_value(json_object_get(e, "waiting_since")));
       if (json_is_string(json_object_get(e, "tool")))
-        printf("\n  tool call: %s", json_string_value(json_object_get(e, "tool")));
+        printf("\n  tool call: %s", term_safe(json_string_value(json_object_get(e, "tool"))));
       if (json_is_string(json_object_get(e, "deadline")))
         printf(", deadline %s (then %s)", json_string_value(json_object_get(e, "deadline")),
                json_string_value(json_object_get(e, "on_timeout")));

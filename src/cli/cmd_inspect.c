@@ -18,6 +18,7 @@
 #include "util/ids.h"
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/term.h"
 
 static void sleep_ms(int ms)
 {
@@ -65,7 +66,7 @@ static void print_status_text(const json_t *j)
          str_or(json_object_get(j, "workflow"), "?"), str_or(json_object_get(j, "status"), "?"),
          dur);
   printf("  started %s by %s (%s)", str_or(json_object_get(j, "started_at"), "-"),
-         str_or(json_object_get(j, "started_by"), "?"),
+         term_safe(str_or(json_object_get(j, "started_by"), "?")),
          str_or(json_object_get(j, "trigger"), "manual"));
   if (json_is_string(json_object_get(j, "parent")))
     printf(", child of run %s (step %s)", json_string_value(json_object_get(j, "parent")),
@@ -79,9 +80,9 @@ static void print_status_text(const json_t *j)
            str_or(json_object_get(kid, "status"), "?"));
   const json_t *err = json_object_get(j, "error");
   if (json_is_object(err))
-    printf("  error: %s\n", str_or(json_object_get(err, "message"), "?"));
+    printf("  error: %s\n", term_safe(str_or(json_object_get(err, "message"), "?")));
   char *in = json_dumps(json_object_get(j, "inputs"), JSON_COMPACT);
-  printf("  inputs: %s\n", in ? in : "{}");
+  printf("  inputs: %s\n", in ? term_safe(in) : "{}");
   free(in);
   printf("\n  %-24s %-10s %8s %5s %9s  %s\n", "STEP", "STATUS", "ATTEMPTS", "EXIT", "DURATION",
          "ERROR");
@@ -101,7 +102,7 @@ static void print_status_text(const json_t *j)
     snprintf(name, sizeof name, "%s%s", json_is_true(json_object_get(st, "finally")) ? "(finally) " : "", id);
     printf("  %-24s %-10s %8d %5s %9s  %s\n", name, str_or(json_object_get(st, "status"), "?"),
            (int)json_integer_value(json_object_get(st, "attempts")), ecb, dur,
-           json_is_object(e) ? str_or(json_object_get(e, "message"), "") : "");
+           json_is_object(e) ? term_safe(str_or(json_object_get(e, "message"), "")) : "");
     if (json_is_array(inst)) {
       size_t n = json_array_size(inst), counts[8] = {0};
       static const char *names[] = {"pending", "running", "waiting", "retrying",
@@ -122,7 +123,7 @@ static void print_status_text(const json_t *j)
   const json_t *outs = json_object_get(j, "outputs");
   if (json_object_size(outs)) {
     char *o = json_dumps(outs, JSON_COMPACT);
-    printf("\n  outputs: %s\n", o ? o : "{}");
+    printf("\n  outputs: %s\n", o ? term_safe(o) : "{}");
     free(o);
   }
   if (waiting) /* a human, a time or an event: say how to move it on */

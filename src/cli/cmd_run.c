@@ -18,6 +18,7 @@
 
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/term.h"
 
 #define FAILED_TAIL_LINES 20
 
@@ -51,7 +52,7 @@ static void print_failures(struct store *s, const char *run_id, FILE *o)
     else
       snprintf(label, sizeof label, "%s", st->step);
     fprintf(o, "\nstep %s failed after %d attempt%s: %s\n", label, st->attempts,
-            st->attempts == 1 ? "" : "s", msg ? msg : "failed");
+            st->attempts == 1 ? "" : "s", msg ? term_safe(msg) : "failed");
     json_decref(e);
     struct store_attempt *att = NULL;
     size_t na = 0;
@@ -222,6 +223,8 @@ int cli_run(struct cli *c, int argc, char **argv)
     code = EXIT_USAGE;
     goto out;
   }
+  diag_sort(&wf->warnings);
+  diag_print(stderr, &wf->warnings);
   json_t *inputs = NULL;
   if (inputs_resolve(wf, file_inputs, &inputs, &d)) {
     diag_print(stderr, &d);

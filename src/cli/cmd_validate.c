@@ -31,6 +31,10 @@ static int load_or_report(const char *path, struct wf **out)
     cli_err("%s: %s", path, weft_strerror(rc));
   size_t n = d.n;
   diag_list_free(&d);
+  if (!rc && *out) {
+    diag_sort(&(*out)->warnings);
+    diag_print(stderr, &(*out)->warnings);
+  }
   if (rc) {
     if (n > 1)
       cli_err("%s: %zu problems; fix them and run `weft validate %s` again", path, n, path);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "util/term.h"
 
 int cli_run(struct cli *c, int argc, char **argv);
 int cli_status(struct cli *c, int argc, char **argv);
@@ -116,13 +117,24 @@ const struct cli_cmd *cli_find(const char *name)
   return NULL;
 }
 
+/* "weft: MESSAGE\n" on stderr; messages quote step errors, file names,
+ * values: escaped (util/term.h) */
+static void vmsg(const char *fmt, va_list ap)
+{
+  char *buf = NULL;
+  if (vasprintf(&buf, fmt, ap) < 0)
+    buf = NULL;
+  fputs("weft: ", stderr);
+  fputs(buf ? term_safe(buf) : "(out of memory)", stderr);
+  fputc('\n', stderr);
+  free(buf);
+}
+
 void cli_err(const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  fputs("weft: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vmsg(fmt, ap);
   va_end(ap);
 }
 
@@ -130,9 +142,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  fputs("weft: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vmsg(fmt, ap);
   va_end(ap);
   const struct cli_cmd *k = cmd ? cli_find(cmd) : NULL;
   if (k)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/wtime.h"
+#include "util/term.h"
 
 #define INSTANCE_LINES_MAX 1000
 
@@ -82,7 +83,7 @@ static struct prun *prun_get(struct progress *p, const char *id, const struct wf
 static const char *err_message(const json_t *e)
 {
   const char *m = json_string_value(json_object_get(e, "message"));
-  return m ? m : json_string_value(json_object_get(e, "kind"));
+  return term_safe(m ? m : json_string_value(json_object_get(e, "kind")));
 }
 
 static void on_journal(void *ud, const char *run_id, const struct wf *wf,

@@ -8,6 +8,7 @@
 
 #include "util/err.h"
 #include "util/wtime.h"
+#include "util/term.h"
 
 int rv_open_store(const char *home, struct store **out)
 {
@@ -221,7 +222,7 @@ void rv_print_tail(FILE *out, const char *path, int n, const char *prefix)
     char *nl = strchr(p, '\n');
     if (nl)
       *nl = '\0';
-    fprintf(out, "%s%s\n", prefix, p);
+    fprintf(out, "%s%s\n", prefix, term_safe(p));
     p = nl ? nl + 1 : NULL;
   }
   if (end == 0 && got == 0)

@@ -263,8 +263,8 @@ out:
 
 static json_t *stringify(const json_t *v)
 {
-  if (json_is_string(v))
-    return json_string(json_string_value(v));
+  if (json_is_string(v)) /* NULs kept (not cut short): rt_exec refuses them */
+    return json_stringn(json_string_value(v), json_string_length(v));
   if (!v || json_is_null(v))
     return json_string("");
   char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

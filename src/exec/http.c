@@ -19,6 +19,7 @@
 #include "exec/curl_dl.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/term.h"
 
 struct http_client {
   uv_loop_t *loop;
@@ -34,10 +35,19 @@ struct http_call {
   struct http_client *c;
   CURL *easy;
   struct curl_slist *hdrs;
-  char *body;              /* request body copy */
+  char *body;              /* request body copy (NULL: none, e.g. after a 303) */
+  size_t body_len;
+  char *url;               /* of the current hop */
+  char *method;            /* of the current hop */
+  char *ctype;             /* Content-Type of the body unless headers give one */
+  json_t *headers;         /* the caller's headers (copy); NULL: none */
+  char origin[300];        /* scheme://host:port of the first URL */
+  bool follow;             /* follow redirects ourselves (see next_hop) */
+  int hops;                /* redirects followed so far */
   struct buf resp;
   json_t *rheaders;
   bool over_cap;
+  char errmsg[256];        /* a redirect we refuse (http_transport) */
   http_done_cb cb;
   void *ud;
 };
@@ -193,6 +203,10 @@ static void call_free(struct http_call *k)
   }
   curl_slist_free_all(k->hdrs);
   free(k->body);
+  free(k->url);
+  free(k->method);
+  free(k->ctype);
+  json_decref(k->headers);
   buf_free(&k->resp);
   json_decref(k->rheaders);
   free(k);
@@ -267,6 +281,159 @@ static bool url_ok(const char *url)
   return !strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8);
 }
 
+/* The origin of an http(s) URL, "scheme://host:port" lower-cased with the
+ * default port filled in (userinfo dropped). False when it does not parse. */
+static bool url_origin(const char *url, char *out, size_t n)
+{
+  const char *sep = strstr(url, "://");
+  if (!sep || sep == url || sep - url > 10)
+    return false;
+  char scheme[11];
+  size_t sl = (size_t)(sep - url);
+  for (size_t i = 0; i < sl; i++)
+    scheme[i] = (char)tolower((unsigned char)url[i]);
+  scheme[sl] = '\0';
+  const char *a = sep + 3, *ae = a + strcspn(a, "/?#");
+  for (const char *p = a; p < ae; p++)
+    if (*p == '@')
+      a = p + 1; /* userinfo */
+  const char *hs = a, *he, *port = NULL;
+  if (*hs == '[') {
+    he = memchr(hs, ']', (size_t)(ae - hs));
+    if (!he)
+      return false;
+    he++;
+    if (he < ae && *he == ':')
+      port = he + 1;
+  } else {
+    he = memchr(hs, ':', (size_t)(ae - hs));
+    if (he)
+      port = he + 1;
+    else
+      he = ae;
+  }
+  if (he == hs || (size_t)(he - hs) > 255)
+    return false;
+  char host[256];
+  for (size_t i = 0; i < (size_t)(he - hs); i++)
+    host[i] = (char)tolower((unsigned char)hs[i]);
+  host[he - hs] = '\0';
+  long pn = !strcmp(scheme, "https") ? 443 : 80;
+  if (port && port < ae) {
+    pn = 0;
+    for (const char *p = port; p < ae; p++) {
+      if (*p < '0' || *p > '9' || pn > 65535)
+        return false;
+      pn = pn * 10 + (*p - '0');
+    }
+  }
+  return snprintf(out, n, "%s://%s:%ld", scheme, host, pn) < (int)n;
+}
+
+/* A header name is an RFC 9110 token; a value holds no CR, LF or NUL (they
+ * would end the header line and let a value inject headers or a request). */
+static bool header_name_ok(const char *s)
+{
+  if (!*s)
+    return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if (*p <= ' ' || *p >= 127 || strchr("\"(),/:;<=>?@[\\]{}", *p))
+      return false;
+  return true;
+}
+
+const char *http_header_problem(const char *name, const json_t *val)
+{
+  if (!header_name_ok(name))
+    return strpbrk(name, "\r\n") ? "its name contains a line break (CR or LF)"
+                                 : "its name is not a valid header name (letters, digits and "
+                                   "!#$%&'*+-.^_`|~ only)";
+  if (json_is_string(val)) {
+    const char *s = json_string_value(val);
+    if (strlen(s) != json_string_length(val))
+      return "its value contains a NUL byte";
+    if (strpbrk(s, "\r\n"))
+      return "its value contains a line break (CR or LF)";
+  }
+  return NULL;
+}
+
+/* Creates and starts the easy handle of the current hop (k->url, k->method,
+ * k->body). The caller's headers go only to the first URL's origin. */
+static int call_start(struct http_call *k)
+{
+  struct http_client *c = k->c;
+  CURL *e = k->easy = curl_easy_init();
+  if (!e)
+    return WEFT_ENOMEM;
+  char origin[sizeof k->origin];
+  bool same = url_origin(k->url, origin, sizeof origin) && !strcmp(origin, k->origin);
+  curl_easy_setopt(e, CURLOPT_URL, k->url);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* next_hop follows */
+  curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "weft/" WEFT_VERSION);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  bool has_ct = false;
+  if (k->headers && same) {
+    const char *name;
+    json_t *val;
+    json_object_foreach(k->headers, name, val) {
+      char *line = NULL;
+      char *dump = json_is_string(val) ? NULL : json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+      const char *s = json_is_string(val) ? json_string_value(val) : (dump ? dump : "");
+      int r = *s ? asprintf(&line, "%s: %s", name, s) : asprintf(&line, "%s;", name);
+      free(dump);
+      if (r < 0)
+        return WEFT_ENOMEM;
+      if (!strcasecmp(name, "content-type")) {
+        has_ct = true;
+        if (!k->body) { /* the body was dropped by a 303: so is its type */
+          free(line);
+          continue;
+        }
+      }
+      struct curl_slist *nl = curl_slist_append(k->hdrs, line);
+      free(line);
+      if (!nl)
+        return WEFT_ENOMEM;
+      k->hdrs = nl;
+    }
+  }
+  if (k->body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)k->body_len);
+    if (!has_ct) {
+      char *line = NULL;
+      if (asprintf(&line, "Content-Type: %s",
+                   k->ctype ? k->ctype : "application/octet-stream") < 0)
+        return WEFT_ENOMEM;
+      struct curl_slist *nl = curl_slist_append(k->hdrs, line);
+      free(line);
+      if (!nl)
+        return WEFT_ENOMEM;
+      k->hdrs = nl;
+    }
+  }
+  const char *m = k->method;
+  if (!strcmp(m, "HEAD"))
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (strcmp(m, k->body ? "POST" : "GET") != 0)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+  if (k->hdrs)
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
+  if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+    return WEFT_ENOMEM;
+  return 0;
+}
+
 int http_request(struct http_client *c, const struct http_req *req, http_done_cb cb, void *ud,
                  struct http_call **out, const char **err)
 {
@@ -276,80 +443,44 @@ int http_request(struct http_client *c, const struct http_req *req, http_done_cb
     *err = "only http:// and https:// URLs are allowed";
     return WEFT_EINVAL;
   }
+  if (req->headers) {
+    const char *name;
+    json_t *val;
+    json_object_foreach((json_t *)req->headers, name, val) {
+      if (!http_header_problem(name, val))
+        continue;
+      *err = "a header name or value contains CR, LF or NUL (or the name is not a token)";
+      return WEFT_EINVAL;
+    }
+  }
   struct http_call *k = calloc(1, sizeof *k);
   if (!k)
     return WEFT_ENOMEM;
   k->c = c;
   k->cb = cb;
   k->ud = ud;
+  k->follow = !req->no_follow;
   buf_init(&k->resp, req->max_body ? req->max_body : HTTP_MAX_BODY);
   k->rheaders = json_object();
-  k->easy = curl_easy_init();
-  if (!k->easy || !k->rheaders)
+  k->url = strdup(req->url);
+  k->method = strdup(req->method ? req->method : "GET");
+  if (!k->rheaders || !k->url || !k->method)
     goto oom;
-  CURL *e = k->easy;
-  curl_easy_setopt(e, CURLOPT_URL, req->url);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRECTS);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, k);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "weft/" WEFT_VERSION);
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  const char *m = req->method ? req->method : "GET";
-  bool has_ct = false;
-  if (req->headers) {
-    const char *name;
-    json_t *val;
-    json_object_foreach((json_t *)req->headers, name, val) {
-      char *line = NULL;
-      char *dump = json_is_string(val) ? NULL : json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-      const char *s = json_is_string(val) ? json_string_value(val) : (dump ? dump : "");
-      int r = *s ? asprintf(&line, "%s: %s", name, s) : asprintf(&line, "%s;", name);
-      free(dump);
-      if (r < 0)
-        goto oom;
-      if (!strcasecmp(name, "content-type"))
-        has_ct = true;
-      struct curl_slist *nl = curl_slist_append(k->hdrs, line);
-      free(line);
-      if (!nl)
-        goto oom;
-      k->hdrs = nl;
-    }
-  }
+  if (!url_origin(k->url, k->origin, sizeof k->origin))
+    k->origin[0] = '\0'; /* curl will refuse the URL; no hop matches "" */
+  if (req->headers && !(k->headers = json_deep_copy(req->headers)))
+    goto oom;
+  if (req->content_type && !(k->ctype = strdup(req->content_type)))
+    goto oom;
   if (req->body) {
     k->body = malloc(req->body_len + 1);
     if (!k->body)
       goto oom;
     memcpy(k->body, req->body, req->body_len);
     k->body[req->body_len] = '\0';
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    if (!has_ct) {
-      char *line = NULL;
-      if (asprintf(&line, "Content-Type: %s",
-                   req->content_type ? req->content_type : "application/octet-stream") < 0)
-        goto oom;
-      struct curl_slist *nl = curl_slist_append(k->hdrs, line);
-      free(line);
-      if (!nl)
-        goto oom;
-      k->hdrs = nl;
-    }
+    k->body_len = req->body_len;
   }
-  if (!strcmp(m, "HEAD"))
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  else if (strcmp(m, req->body ? "POST" : "GET") != 0)
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
-  if (k->hdrs)
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
-  if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+  if (call_start(k) != 0)
     goto oom;
   k->next = c->calls;
   if (c->calls)
@@ -364,13 +495,77 @@ oom:
   return WEFT_ENOMEM;
 }
 
+/* After a finished hop: true when it was a redirect that we follow (the next
+ * hop is started, the caller must not finish the call). A refused redirect
+ * (too many, not http(s)) sets k->errmsg and returns false. Like curl: 303
+ * turns any method but HEAD into GET, 301/302 turn POST into GET (dropping
+ * the body); 307/308 keep both. Custom headers go only to the first URL's
+ * origin (call_start). */
+static bool next_hop(struct http_call *k)
+{
+  long st = 0;
+  char *loc = NULL;
+  curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &st);
+  if (!k->follow || !(st == 301 || st == 302 || st == 303 || st == 307 || st == 308))
+    return false;
+  curl_easy_getinfo(k->easy, CURLINFO_REDIRECT_URL, &loc);
+  if (!loc || !*loc)
+    return false; /* a 3xx without Location: that is the answer */
+  if (k->hops >= HTTP_MAX_REDIRECTS) {
+    snprintf(k->errmsg, sizeof k->errmsg, "too many redirects (more than %d) for %.150s",
+             HTTP_MAX_REDIRECTS, k->url);
+    return false;
+  }
+  if (!url_ok(loc)) {
+    snprintf(k->errmsg, sizeof k->errmsg,
+             "redirect from %.100s to a URL that is not http:// or https://", k->url);
+    return false;
+  }
+  char *nu = strdup(loc);
+  if (!nu)
+    return false;
+  free(k->url);
+  k->url = nu;
+  k->hops++;
+  bool to_get = (st == 303 && strcmp(k->method, "HEAD") != 0) ||
+                ((st == 301 || st == 302) && !strcmp(k->method, "POST"));
+  if (to_get) {
+    char *g = strdup("GET");
+    if (g) {
+      free(k->method);
+      k->method = g;
+    }
+    free(k->body);
+    k->body = NULL;
+    k->body_len = 0;
+  }
+  curl_multi_remove_handle(k->c->multi, k->easy);
+  curl_easy_cleanup(k->easy);
+  k->easy = NULL;
+  curl_slist_free_all(k->hdrs);
+  k->hdrs = NULL;
+  size_t max = k->resp.max;
+  buf_free(&k->resp);
+  buf_init(&k->resp, max);
+  json_object_clear(k->rheaders);
+  if (call_start(k) != 0) {
+    snprintf(k->errmsg, sizeof k->errmsg, "out of memory following a redirect");
+    return false;
+  }
+  return true;
+}
+
 void http_cancel(struct http_call *call) { call_free(call); }
 
 static void finish(struct http_call *k, CURLcode res)
 {
   struct http_resp r = {.status = -1, .headers = k->rheaders};
   char msg[CURL_ERROR_SIZE + 128];
-  if (res == CURLE_OK) {
+  if (res == CURLE_OK && k->errmsg[0]) {
+    r.kind = "http_transport";
+    snprintf(msg, sizeof msg, "%s", k->errmsg);
+    r.message = msg;
+  } else if (res == CURLE_OK) {
     r.transport_ok = true;
     curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &r.status);
     char *ct = NULL;
@@ -418,7 +613,7 @@ static void check_done(struct http_client *c)
     struct http_call *k = NULL;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&k);
     CURLcode res = m->data.result;
-    if (k)
+    if (k && !(res == CURLE_OK && next_hop(k)))
       finish(k, res);
   }
 }
@@ -447,8 +642,30 @@ int http_step_request(const json_t *body, struct http_req *req, char **url_out, 
   }
   const json_t *m = json_object_get(body, "method");
   req->method = json_is_string(m) ? json_string_value(m) : "GET";
+  if (!header_name_ok(req->method)) {
+    snprintf(msg, msg_len, "http.method is not a method name: %.60s", req->method);
+    return WEFT_EINVAL;
+  }
   const json_t *h = json_object_get(body, "headers");
   req->headers = json_is_object(h) ? h : NULL;
+  if (req->headers) {
+    const char *hn;
+    json_t *hv;
+    json_object_foreach((json_t *)req->headers, hn, hv) {
+      const char *why = http_header_problem(hn, hv);
+      if (why) {
+        char *shown = term_escape(hn, strnlen(hn, 80));
+        snprintf(msg, msg_len,
+                 "http header \"%s\" cannot be sent: %s; nothing was sent (header names and "
+                 "values cannot hold CR, LF or NUL: check the expression that makes it)",
+                 shown ? shown : "?", why);
+        free(shown);
+        return WEFT_EINVAL;
+      }
+    }
+  }
+  const json_t *fr = json_object_get(body, "follow_redirects");
+  req->no_follow = json_is_false(fr);
   struct buf u;
   buf_init(&u, 1 << 20);
   buf_puts(&u, json_string_value(url));

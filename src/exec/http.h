@@ -7,7 +7,10 @@
  * one call of its done callback, unless it is cancelled first (then never).
  *
  * Rules every request follows (LANGUAGE.md §3 http): only http and https URLs
- * (also for redirects), redirects followed up to HTTP_MAX_REDIRECTS, response
+ * (also for redirects), redirects followed up to HTTP_MAX_REDIRECTS (by us,
+ * not curl: the caller's headers are sent only to the first URL's origin,
+ * scheme+host+port), header names are tokens and values hold no CR, LF or
+ * NUL (else WEFT_EINVAL before anything is sent), response
  * bodies capped at max_body bytes (over: kind "output"), CURLOPT_NOSIGNAL.
  * Response header names are lower-cased; repeated headers are joined with
  * ", ". Timeouts are the caller's business (the step timeout arrives as a
@@ -43,6 +46,7 @@ struct http_req {
   size_t max_body;          /* 0: HTTP_MAX_BODY */
   const char *content_type; /* of the body unless headers give one; NULL:
                                application/octet-stream */
+  bool no_follow;           /* true: a 3xx is the answer (follow_redirects: false) */
 };
 
 struct http_resp {
@@ -67,6 +71,9 @@ size_t http_client_active(const struct http_client *c);
  * the URL is not http(s), WEFT_ENOMEM. */
 int http_request(struct http_client *c, const struct http_req *req, http_done_cb cb, void *ud,
                  struct http_call **out, const char **err);
+/* Why a header cannot be sent (a static phrase: "its value contains a line
+ * break (CR or LF)", ...), or NULL when it can. */
+const char *http_header_problem(const char *name, const json_t *val);
 /* Stops a request: its callback is never called. */
 void http_cancel(struct http_call *call);
 

@@ -253,6 +253,36 @@ static int parse_lines(const char *buf, size_t len, json_t *obj, char **err)
   return rc;
 }
 
+/* The first string inside v that holds a NUL (U+0000): its path from the
+ * top object goes into path ("key", "key[2].x"). A NUL would silently cut
+ * the value short wherever weft or a program reads it as a C string. */
+static bool has_nul(const json_t *v, char *path, size_t n, size_t at)
+{
+  if (at >= n)
+    at = n - 1;
+  if (json_is_string(v))
+    return strlen(json_string_value(v)) != json_string_length(v);
+  if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+      size_t w = (size_t)snprintf(path + at, n - at, at ? ".%s" : "%s", k);
+      if (has_nul(x, path, n, at + w))
+        return true;
+    }
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+      size_t w = (size_t)snprintf(path + at, n - at, "[%zu]", i);
+      if (has_nul(x, path, n, at + w))
+        return true;
+    }
+  }
+  path[at] = '\0';
+  return false;
+}
+
 int outputs_parse(const char *buf, size_t len, json_t **out, char **err)
 {
   int rc = 0;
@@ -287,6 +317,17 @@ int outputs_parse(const char *buf, size_t len, json_t **out, char **err)
   }
   rc = parse_lines(buf, len, obj, err);
 out:
+  if (!rc && obj) {
+    char path[200] = "";
+    if (has_nul(obj, path, sizeof path, 0)) {
+      char ex[EXCERPT * 4 + 4];
+      excerpt(path, strlen(path), ex);
+      rc = set_err(err, WEFT_EPARSE,
+                   "$WEFT_OUTPUT: output \"%s\" contains a NUL byte (\\u0000 or a raw 0 byte); "
+                   "outputs are text: encode binary data (e.g. base64) first",
+                   ex);
+    }
+  }
   if (rc) {
     json_decref(obj);
     obj = NULL;

@@ -39,8 +39,9 @@
  * cleaned of jq's decoration. The safety settings (ARCHITECTURE.md §3):
  * JQ_LIBRARY_PATH = [] (an `import` then fails instead of aborting; we also
  * reject import/include up front with a plain message), the error callback
- * set before compiling, `env`/`$ENV` empty. jq 1.6 also loads $HOME/.jq into
- * every program; when that file exists HOME is unset for the duration of the
+ * set before compiling, `env`/`$ENV` empty, stderr/debug/input/inputs/halt/
+ * halt_error/input_filename/input_line_number overridden (see prelude).
+ * jq 1.6 also loads $HOME/.jq into every program; when that file exists HOME is unset for the duration of the
  * compile (a process-wide change: do not compile while other threads read the
  * environment). */
 #include "expr/internal.h"
@@ -56,7 +57,18 @@
 #define GROUP_BYTES 2048
 #define PROGRAM_MAX ((size_t)512 * 1024 * 1024)
 
+/* The first line hides the builtins that could print a value (a secret)
+ * where weft cannot mask it -- jq 1.6's `stderr` writes to weft's stderr --
+ * or read outside the context: stderr/debug pass their input through
+ * silently, inputs is empty, input/halt/halt_error are errors (halt_error
+ * stops jq with a message outside the expression's error path), and
+ * input_filename is null and input_line_number 0. */
 static const char prelude[] =
+    "def stderr: .; def debug: .; def input_filename: null; def input_line_number: 0; "
+    "def input: error(\"input is not available in weft expressions\"); "
+    "def inputs: empty; def halt: error(\"halt is not available in weft expressions\"); "
+    "def halt_error: error(\"halt_error is not available in weft expressions; use error\"); "
+    "def halt_error($c): halt_error; "
     "def env: {}; {} as $ENV | .[2] as [$__weft_s, $__weft_f, $__weft_c] | "
     "def success: $__weft_s; def failure: $__weft_f; def always: true; "
     "def cancelled: $__weft_c; .[0] as $__weft_i |\n";

@@ -130,6 +130,16 @@ static struct rt_attempt *attempt_find(struct runtime *rt, struct rt_run *run, u
   return NULL;
 }
 
+void rt_each_attempt(const struct runtime *rt, void (*fn)(void *ud, const struct rt_flight *f),
+                     void *ud)
+{
+  for (const struct rt_attempt *a = rt->attempts; a; a = a->next) {
+    struct rt_flight f = {.run_id = a->run->id, .step = a->run->wf->steps[a->step].id,
+                          .index = a->index, .attempt = a->attempt, .kind = a->kind};
+    fn(ud, &f);
+  }
+}
+
 int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
 {
   struct rt_attempt *a = attempt_find(rt, run, step, index);
@@ -215,6 +225,31 @@ static void strv_free(char **v)
   free(v);
 }
 
+/* An argv element or env value holding a NUL (from an expression: jq's
+ * "\u0000", an input) would reach the program cut short at it: refused. */
+static bool nul_problem(const struct eng_effect *e, char *msg, size_t n)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(e->argv, i, v) {
+    if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+      snprintf(msg, n, "command element %zu holds a NUL byte (\\u0000); it would reach the "
+               "program cut short: remove it from the value", i);
+      return true;
+    }
+  }
+  const char *k;
+  if (e->env)
+    json_object_foreach(e->env, k, v) {
+      if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(msg, n, "env %.100s holds a NUL byte (\\u0000); it would reach the program "
+                 "cut short: remove it from the value", k);
+        return true;
+      }
+    }
+  return false;
+}
+
 /* environ (minus WEFT_* of our own) + step env + WEFT_* */
 static char **build_env(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                         const char *output_path)
@@ -296,7 +331,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
   char **env = NULL, *cwd = NULL;
   const char **argv = NULL;
   struct rt_attempt *a = NULL;
-  const char *fail = NULL;
+  const char *fail = NULL, *fail_kind = "spawn";
   char msg[512];
 
   if (!log || !outp || asprintf(&logdir, "%s/logs/%s", home, run->id) < 0) {
@@ -332,6 +367,11 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
       fail = "every command element must be a string";
       goto out;
     }
+  if (nul_problem(e, msg, sizeof msg)) {
+    fail = msg;
+    fail_kind = "validation";
+    goto out;
+  }
   a->rt = rt;
   a->run = run;
   a->step = e->step;
@@ -375,7 +415,7 @@ static void start_program(struct runtime *rt, struct rt_run *run, const struct e
   a = NULL;
 out:
   if (fail)
-    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, "spawn", fail, -1, 0);
+    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, fail_kind, fail, -1, 0);
   if (a)
     attempt_free(a);
   free(argv);

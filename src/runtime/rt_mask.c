@@ -30,10 +30,15 @@ int rt_secrets_init(struct runtime *rt, char **err)
       free(msg);
     return rc;
   }
-  rt->masker = masker_new(s);
-  if (!rt->masker) {
+  rc = masker_make(s, &rt->masker);
+  if (rc) {
+    if (err && rc == WEFT_ELIMIT &&
+        asprintf(err, "%zu secrets need more masked forms than weft keeps (16384); keep fewer "
+                      "secrets in %s/%s and WEFT_SECRET_*", json_object_size(s),
+                 store_home(rt->store), SECRETS_FILE) < 0)
+      *err = NULL;
     json_decref(s);
-    return WEFT_ENOMEM;
+    return rc;
   }
   rt->secrets = s;
   return 0;

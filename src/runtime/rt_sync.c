@@ -158,9 +158,27 @@ bool rt_sync_idle(struct rt_sync *s)
   return idle;
 }
 
+/* Joins the thread. A sync it has in flight ends first, and it then never
+ * touches the async handle again: after a store failure the loop stops with
+ * a sync in flight, and a uv_async_send on a closed loop aborts. */
+static void thread_stop(struct rt_sync *s)
+{
+  if (!s->thread_up)
+    return;
+  pthread_mutex_lock(&s->mu);
+  s->stop = true;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->th, NULL);
+  s->thread_up = false;
+}
+
 void rt_sync_close_handle(struct rt_sync *s)
 {
-  if (s && s->async_open) {
+  if (!s)
+    return;
+  thread_stop(s);
+  if (s->async_open) {
     s->async_open = false;
     uv_close((uv_handle_t *)&s->async, NULL);
   }
@@ -170,13 +188,7 @@ void rt_sync_free(struct rt_sync *s)
 {
   if (!s)
     return;
-  if (s->thread_up) {
-    pthread_mutex_lock(&s->mu);
-    s->stop = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->th, NULL);
-  }
+  thread_stop(s);
   if (!s->err)
     (void)fdatasync(s->fd); /* writes after the last durable commit (ownership released) */
   pthread_mutex_destroy(&s->mu);

@@ -19,7 +19,8 @@ int rt_sync_request(struct rt_sync *s, uint64_t seq, bool inline_ok);
 /* The highest durable commit; *err the errno of a failed sync (0: none). */
 uint64_t rt_sync_done(struct rt_sync *s, int *err);
 bool rt_sync_idle(struct rt_sync *s);
-/* uv_close of the async handle (before the loop's last run); then rt_sync_free. */
+/* Stops the thread (a sync in flight ends first), then uv_close of the async
+ * handle (before the loop's last run); then rt_sync_free. No request after it. */
 void rt_sync_close_handle(struct rt_sync *s);
 void rt_sync_free(struct rt_sync *s);
 

@@ -82,6 +82,19 @@ size_t rt_run_count(const struct runtime *rt);
 const char *rt_run_id(const struct runtime *rt, size_t i);
 enum eng_run_status rt_run_status(const struct runtime *rt, size_t i);
 
+/* What executors hold right now (for tests of the commit-before-effect rule):
+ * fn is called for every attempt in flight — a process, an http or agent
+ * call, an approval, a wait, a child run — from its start effect until its
+ * result is queued. */
+struct rt_flight {
+  const char *run_id, *step;
+  int32_t index;    /* -1: a plain step */
+  uint32_t attempt;
+  enum wf_kind kind;
+};
+void rt_each_attempt(const struct runtime *rt, void (*fn)(void *ud, const struct rt_flight *f),
+                     void *ud);
+
 /* Paths of an attempt's files under the home (malloc'd, caller frees). */
 char *rt_log_path(const char *home, const char *run_id, const char *step, int index,
                   unsigned attempt);

@@ -53,6 +53,7 @@ void kinds_command(struct sctx *c, const struct ynode *v, const char *where)
   for (uint32_t i = 0; i < v->n; i++)
     if (!is_scalar(v->kids[i]))
       chk_bad_type(c, v->kids[i], "command", where, "a list of strings");
+  argv_check(c, v, where);
 }
 
 /* command lists: scalars become strings (argv) */
@@ -69,8 +70,8 @@ static json_t *argv_tmpl(struct sctx *c, const struct ynode *v, uint32_t scope)
 
 void kinds_http(struct sctx *c, const struct ynode *v, const char *where)
 {
-  static const char *const keys[] = {"method", "url",  "headers", "query",
-                                     "json",   "body", "expect",  NULL};
+  static const char *const keys[] = {"method", "url",    "headers",          "query", "json",
+                                     "body",   "expect", "follow_redirects", NULL};
   static const char *const methods[] = {"GET",    "POST", "PUT",     "PATCH",
                                         "DELETE", "HEAD", "OPTIONS", NULL};
   if (!chk_map(c, v, "http", where))
@@ -101,6 +102,10 @@ void kinds_http(struct sctx *c, const struct ynode *v, const char *where)
           if (key_is(v->kids[2 * j], "json") || key_is(v->kids[2 * j], "body"))
             second = v->kids[2 * j];
     chk_err(c, second, "http %s has both \"json\" and \"body\"; give one of them", where);
+  }
+  if ((x = ymap_get(v, "follow_redirects"))) {
+    bool fb;
+    chk_bool(c, x, "follow_redirects", w, &fb);
   }
   if ((x = ymap_get(v, "expect"))) {
     int64_t st;

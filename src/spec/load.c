@@ -430,6 +430,13 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
              (unsigned)(unsigned char)src[bad]);
     return WEFT_EVALIDATION;
   }
+  const char *nul = memchr(src, 0, len);
+  if (nul) {
+    (void)utf8_invalid_at(src, (size_t)(nul - src), &bad_line, &bad_col);
+    diag_add(d, name, bad_line, bad_col,
+             "the file holds a NUL byte (0x00); a workflow is text: remove it");
+    return WEFT_EVALIDATION;
+  }
   w = calloc(1, sizeof *w);
   c.priv = calloc(1, sizeof *c.priv);
   if (!w || !c.priv) {
@@ -537,6 +544,7 @@ void wf_free(struct wf *w)
 {
   if (!w)
     return;
+  diag_list_free(&w->warnings);
   free(w->name);
   free(w->description);
   free(w->path);

@@ -160,6 +160,8 @@ struct wf {
 
   struct expr_prog *prog; /* every expression of the workflow, compiled */
   void *index;           /* id -> step lookup (private to spec/) */
+  struct diag_list warnings; /* "warning: ..." problems that do not fail validation
+                                (a secret in argv); printed by validate and run */
 };
 
 /* Loads and validates. On success returns 0 and *out; otherwise returns

@@ -125,6 +125,11 @@ void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int 
 /* Compiles wf->prog and reports jq's errors at their occurrences. */
 void tmpl_compile(struct sctx *c);
 
+/* ---- argv.c ---- */
+/* command: lists: no `${{ }}` in the script of `sh -c` (error); a secret in
+ * an element is a warning (wf->warnings). */
+void argv_check(struct sctx *c, const struct ynode *v, const char *where);
+
 /* ---- steps.c / kinds.c ---- */
 void steps_parse_defaults(struct sctx *c, const struct ynode *v);
 /* env: {NAME: string|number|bool}; an object of string templates, or NULL. */

@@ -501,6 +501,13 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
     y->s = cp;
     y->len = n;
     y->size = n + 1;
+    if (n && memchr(cp, 0, n) && !c->rc) {
+      /* a "\0" escape: every later use reads the text as a C string */
+      diag_add(c->d, c->file, y->line, y->col,
+               "this string holds a NUL byte (\\0): it would be cut short there; remove it "
+               "(weft strings are text)");
+      c->rc = WEFT_EPARSE;
+    }
     y->quoted = tok && fy_event_get_node_style(e) != FYNS_PLAIN;
     if (y->quoted || tag_is_str(e->scalar.tag))
       y->t = Y_STR;

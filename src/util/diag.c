@@ -1,5 +1,6 @@
 /* diag.c — collecting and printing `file:line:col: message` problems. */
 #include "util/diag.h"
+#include "util/term.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ void diag_print(FILE *f, const struct diag_list *l)
   for (size_t i = 0; i < l->n; i++) {
     char *s = diag_format(&l->v[i]);
     if (s) {
-      fprintf(f, "%s\n", s);
+      fprintf(f, "%s\n", term_safe(s)); /* messages quote the file's text */
       free(s);
     }
   }

@@ -12,11 +12,15 @@
 
 extern char **environ;
 
-#define SECRETS_MAX_FORMS 4096
+#define SECRETS_MAX_FORMS 16384 /* ~30 forms per secret: ~500 secrets */
+#define SECRETS_LINE_MIN 8 /* bytes of a line of a multi-line secret masked alone */
+#define SECRETS_ENC_MIN 6  /* bytes of a secret whose base64 and hex are masked */
+#define SECRETS_ENC_MAX 8192 /* ... up to: its hex must stay under PROC_SECRET_MAX */
 
 struct masker {
   char **forms; /* NULL-terminated, longest first */
-  size_t n;
+  size_t n, cap;
+  size_t cur;   /* forms[cur..n) belong to the value being added (deduplicated) */
 };
 
 int secrets_load(const char *home, json_t **out, char **err)
@@ -45,6 +49,20 @@ int secrets_load(const char *home, json_t **out, char **err)
     if (!o || !json_is_object(o)) {
       if (asprintf(err, "%s:%d:%d: %s (it must be a JSON object {\"NAME\": \"value\", ...})",
                    path, je.line, je.column, o ? "not an object" : je.text) < 0)
+        *err = NULL;
+      rc = WEFT_EPARSE;
+      goto out;
+    }
+    const char *bad;
+    json_t *bv;
+    json_object_foreach(o, bad, bv) {
+      if (json_is_string(bv))
+        continue;
+      static const char *const tn[] = {"an object", "a list", "a string", "a number",
+                                       "a number", "true", "false", "null"};
+      if (asprintf(err, "%s: secret \"%s\" must be a string, not %s (write it as "
+                        "\"%s\": \"...\"; a secret is masked as text)",
+                   path, bad, tn[json_typeof(bv)], bad) < 0)
         *err = NULL;
       rc = WEFT_EPARSE;
       goto out;
@@ -80,15 +98,23 @@ out:
 
 static int add_form(struct masker *m, const char *s, size_t len)
 {
-  if (len == 0 || m->n + 1 >= SECRETS_MAX_FORMS)
+  if (len == 0)
     return 0;
-  for (size_t i = 0; i < m->n; i++)
+  if (m->n + 1 >= SECRETS_MAX_FORMS)
+    return WEFT_ELIMIT; /* never mask less than asked: refuse */
+  /* duplicates among one value's forms are common (raw == JSON-escaped);
+   * across values they are rare and harmless, so only these are looked at */
+  for (size_t i = m->cur; i < m->n; i++)
     if (strlen(m->forms[i]) == len && !memcmp(m->forms[i], s, len))
       return 0;
-  char **nv = realloc(m->forms, (m->n + 2) * sizeof *nv);
-  if (!nv)
-    return WEFT_ENOMEM;
-  m->forms = nv;
+  if (m->n + 2 > m->cap) {
+    size_t nc = m->cap ? 2 * m->cap : 64;
+    char **nv = realloc(m->forms, nc * sizeof *nv);
+    if (!nv)
+      return WEFT_ENOMEM;
+    m->forms = nv;
+    m->cap = nc;
+  }
   if (!(m->forms[m->n] = strndup(s, len)))
     return WEFT_ENOMEM;
   m->forms[++m->n] = NULL;
@@ -125,8 +151,13 @@ static int add_url_form(struct masker *m, const char *s, bool plus)
   return rc;
 }
 
+static int add_lines(struct masker *m, const char *s);
+static int add_base64(struct masker *m, const unsigned char *s, size_t n);
+static int add_hex(struct masker *m, const unsigned char *s, size_t n);
+
 static int add_value(struct masker *m, const char *s)
 {
+  m->cur = m->n;
   int rc = add_form(m, s, strlen(s));
   json_t *j = json_string(s);
   char *esc = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
@@ -144,6 +175,101 @@ static int add_value(struct masker *m, const char *s)
     rc = add_url_form(m, s, false);
   if (!rc)
     rc = add_url_form(m, s, true);
+  if (!rc)
+    rc = add_lines(m, s);
+  size_t n = strlen(s);
+  bool enc = n >= SECRETS_ENC_MIN && n <= SECRETS_ENC_MAX;
+  if (!rc && enc)
+    rc = add_base64(m, (const unsigned char *)s, n);
+  if (!rc && enc)
+    rc = add_hex(m, (const unsigned char *)s, n);
+  return rc;
+}
+
+/* Each line of a multi-line secret (a PEM key: one line may be logged alone),
+ * when it has at least SECRETS_LINE_MIN bytes (shorter ones, like an empty
+ * line or "}", would mask unrelated text). */
+static int add_lines(struct masker *m, const char *s)
+{
+  if (!strpbrk(s, "\r\n"))
+    return 0;
+  int rc = 0;
+  for (const char *p = s; !rc && *p;) {
+    size_t n = strcspn(p, "\r\n");
+    if (n >= SECRETS_LINE_MIN) {
+      char *line = strndup(p, n);
+      if (!line)
+        return WEFT_ENOMEM;
+      rc = add_form(m, line, n);
+      json_t *j = json_string(line);
+      char *esc = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+      json_decref(j);
+      if (!rc && esc && strlen(esc) >= 2)
+        rc = add_form(m, esc + 1, strlen(esc) - 2);
+      free(esc);
+      free(line);
+    }
+    p += n;
+    p += strspn(p, "\r\n");
+  }
+  return rc;
+}
+
+/* The secret's base64 wherever it may start in an encoded stream: for each of
+ * the three alignments (0, 1 or 2 bytes before it in its 3-byte group) the
+ * characters that depend on the secret only (the core), and the whole tail
+ * with and without `=` padding (the secret ends the stream); standard and
+ * URL-safe alphabets. Only for secrets of SECRETS_ENC_MIN bytes or more. */
+static int add_base64(struct masker *m, const unsigned char *s, size_t n)
+{
+  static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t tot = n + 2, cap = (tot + 2) / 3 * 4 + 1;
+  unsigned char *in = calloc(1, tot);
+  char *out = malloc(cap);
+  int rc = in && out ? 0 : WEFT_ENOMEM;
+  for (size_t a = 0; !rc && a < 3; a++) {
+    memset(in, 0, a);
+    memcpy(in + a, s, n);
+    size_t len = a + n, o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+      unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
+                   (i + 2 < len ? in[i + 2] : 0);
+      out[o++] = std[v >> 18 & 63];
+      out[o++] = std[v >> 12 & 63];
+      out[o++] = i + 1 < len ? std[v >> 6 & 63] : '=';
+      out[o++] = i + 2 < len ? std[v & 63] : '=';
+    }
+    out[o] = '\0';
+    size_t start = (8 * a + 5) / 6, full = 8 * len / 6; /* chars of the secret only */
+    size_t unpadded = strcspn(out, "=");
+    for (int url = 0; !rc && url < 2; url++) {
+      if (url)
+        for (size_t i = 0; i < o; i++)
+          out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+      rc = add_form(m, out + start, full - start);
+      if (!rc)
+        rc = add_form(m, out + start, unpadded - start);
+      if (!rc)
+        rc = add_form(m, out + start, o - start);
+    }
+  }
+  free(in);
+  free(out);
+  return rc;
+}
+
+static int add_hex(struct masker *m, const unsigned char *s, size_t n)
+{
+  char *h = malloc(2 * n + 1);
+  if (!h)
+    return WEFT_ENOMEM;
+  int rc = 0;
+  for (int up = 0; !rc && up < 2; up++) {
+    for (size_t i = 0; i < n; i++)
+      sprintf(h + 2 * i, up ? "%02X" : "%02x", s[i]);
+    rc = add_form(m, h, 2 * n);
+  }
+  free(h);
   return rc;
 }
 
@@ -155,13 +281,21 @@ static int by_len_desc(const void *a, const void *b)
 
 struct masker *masker_new(const json_t *secrets)
 {
+  struct masker *m = NULL;
+  return masker_make(secrets, &m) == 0 ? m : NULL;
+}
+
+int masker_make(const json_t *secrets, struct masker **out)
+{
+  *out = NULL;
   struct masker *m = calloc(1, sizeof *m);
   if (!m)
-    return NULL;
+    return WEFT_ENOMEM;
   m->forms = calloc(1, sizeof *m->forms);
+  m->cap = 1;
   if (!m->forms) {
     free(m);
-    return NULL;
+    return WEFT_ENOMEM;
   }
   const char *k;
   json_t *v;
@@ -181,10 +315,11 @@ struct masker *masker_new(const json_t *secrets)
     }
   if (rc) {
     masker_free(m);
-    return NULL;
+    return rc;
   }
   qsort(m->forms, m->n, sizeof *m->forms, by_len_desc);
-  return m;
+  *out = m;
+  return 0;
 }
 
 void masker_free(struct masker *m)

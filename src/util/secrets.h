@@ -2,13 +2,15 @@
  *
  * Secrets come from `secrets.json` in the weft home (an object of NAME ->
  * value; the file must be mode 0600, i.e. not readable or writable by group
- * or others, else loading fails with a message saying how to fix it) and
+ * or others, and every value a string, else loading fails with a message
+ * saying how to fix it) and
  * from the environment variables WEFT_SECRET_<NAME> (which win). They are
  * the `.secrets` context of expressions.
  *
  * A masker holds every secret value in the forms it may take in text weft
- * writes: as is, JSON-escaped (inside a JSON string) and URL-encoded (both
- * `%20` and `+` for spaces). Every occurrence of any form is replaced by
+ * writes: as is, JSON-escaped (inside a JSON string), URL-encoded (both
+ * `%20` and `+` for spaces), each line of a multi-line value alone, and its
+ * base64 (3 alignments, standard and URL-safe, padded or not) and hex. Every occurrence of any form is replaced by
  * `***` (longest forms first). A masker with no secrets masks nothing and
  * costs nothing: callers may skip work when masker_empty() is true.
  *
@@ -34,6 +36,10 @@ struct masker;
 /* From an object of NAME -> value (non-strings are masked in their compact
  * JSON form). NULL secrets: an empty masker. NULL only when out of memory. */
 struct masker *masker_new(const json_t *secrets);
+/* The same, saying why not: WEFT_ENOMEM, or WEFT_ELIMIT when the secrets
+ * need more than 16384 masked forms (about 500 secrets): refused rather
+ * than masking some of them only. */
+int masker_make(const json_t *secrets, struct masker **out);
 void masker_free(struct masker *m);
 bool masker_empty(const struct masker *m);
 /* NULL-terminated list of every form (for proc_spec.secrets); borrowed. */

@@ -53,6 +53,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, b"x" * (11 << 20), "application/octet-stream")
         if u.path == "/redirect":
             return self.send(302, "", "text/plain", {"Location": "/job/7"})
+        if u.path == "/xredir":  # a redirect to wherever ?to= says (another origin)
+            return self.send(int(urllib.parse.parse_qs(u.query).get("code", ["302"])[0]), "",
+                             "text/plain",
+                             {"Location": urllib.parse.parse_qs(u.query)["to"][0]})
         if u.path == "/loop":
             return self.send(302, "", "text/plain", {"Location": "/loop"})
         if u.path.startswith("/job/"):
@@ -87,22 +91,28 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_any
 
 
+def serve():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    srv.handle_error = lambda *a: None  # clients that hang up (the cap) are fine
+    srv.lock = threading.Lock()
+    srv.requests = []
+    srv.counts = {}
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+
+
 class Http(WeftTest):
     def setUp(self):
         super().setUp()
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.srv.daemon_threads = True
-        self.srv.handle_error = lambda *a: None  # clients that hang up (the cap) are fine
-        self.srv.lock = threading.Lock()
-        self.srv.requests = []
-        self.srv.counts = {}
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        self.srv, self.base = serve()
+        self.other = None  # a second origin (another port), made by tests that need it
 
     def tearDown(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        for s in (self.srv, self.other):
+            if s:
+                s.shutdown()
+                s.server_close()
         super().tearDown()
 
     def run_wf(self, text, code=0):
@@ -200,6 +210,100 @@ class Http(WeftTest):
         """, code=1)
         self.assertEqual(j["steps"]["call"]["error"]["kind"], "http_transport")
         self.assertLessEqual(self.srv.counts["/loop"], 12)
+
+    def test_crlf_in_header_value_or_name_fails_and_sends_nothing(self):
+        # an input holding CR LF must not add a header (or a request)
+        p = self.write("w.yaml", """
+            name: inject
+            inputs:
+              p: {type: string}
+            steps:
+              val:
+                http: {url: "BASE/echo", headers: {X-Trace: "${{ .inputs.p }}"}}
+              lf:
+                http: {url: "BASE/echo", headers: {X-Trace: "a\\nX-Injected: yes"}}
+        """.replace("BASE", self.base))
+        r = self.weft("run", p, "--json", "-i", "p=t1\r\nX-Injected: yes")
+        self.assertExit(r, 1)
+        j = r.json()
+        for step in ("val", "lf"):
+            e = j["steps"][step]["error"]
+            self.assertEqual(e["kind"], "validation", e)
+            self.assertIn('header "X-Trace"', e["message"])
+            self.assertIn("line break", e["message"])
+            self.assertEqual(j["steps"][step]["attempts"], 1)
+        self.assertEqual(self.srv.requests, [])  # nothing was sent at all
+        self.assertNotIn("X-Injected", json.dumps(self.srv.requests))
+
+    def test_crlf_in_a_header_name_fails(self):
+        j = self.run_wf("""
+            name: inject-name
+            inputs:
+              n: {type: string, default: "X-A: 1\\r\\nX-Injected"}
+            steps:
+              call:
+                http: {url: "BASE/echo", headers: {"${{ .inputs.n }}": "v"}}
+        """, code=1)
+        e = j["steps"]["call"]["error"]
+        self.assertEqual(e["kind"], "validation", e)
+        self.assertIn("cannot be sent", e["message"])
+        self.assertEqual(self.srv.requests, [])
+
+    def test_headers_never_follow_a_redirect_to_another_origin(self):
+        self.other, other = serve()
+        j = self.run_wf("""
+            name: xorigin
+            steps:
+              away:
+                http:
+                  url: "BASE/xredir?to=OTHER/job/3"
+                  headers: {X-Api-Key: k-123, Authorization: "Bearer t-123"}
+              away307:
+                http:
+                  method: PUT
+                  url: "BASE/xredir?code=307&to=OTHER/job/4"
+                  headers: {X-Api-Key: k-123}
+                  body: payload
+              see_other:
+                http:
+                  method: POST
+                  url: "BASE/xredir?code=303&to=OTHER/job/5"
+                  headers: {X-Api-Key: k-123, Content-Type: application/json}
+                  json: {a: 1}
+              home:
+                http: {url: "BASE/redirect", headers: {X-Api-Key: k-123}}
+        """.replace("OTHER", other))
+        self.assertEqual(j["steps"]["away"]["outputs"]["body"]["id"], 3)
+        self.assertEqual(j["steps"]["away307"]["outputs"]["body"]["id"], 4)
+        self.assertEqual(len(self.other.requests), 3)
+        get = [q for q in self.other.requests if q["path"] == "/job/5"][0]
+        self.assertEqual((get["method"], get["body"]), ("GET", ""))  # 303: GET, no body
+        self.assertNotIn("content-type", get["headers"])
+        for req in self.other.requests:
+            self.assertNotIn("x-api-key", req["headers"])
+            self.assertNotIn("authorization", req["headers"])
+        self.assertNotIn("k-123", json.dumps(self.other.requests))
+        put = [q for q in self.other.requests if q["path"] == "/job/4"][0]
+        self.assertEqual((put["method"], put["body"]), ("PUT", "payload"))  # 307 keeps both
+        # the same origin keeps them
+        first = [q for q in self.srv.requests if q["path"] == "/xredir"]
+        self.assertTrue(all(q["headers"]["x-api-key"] == "k-123" for q in first))
+        same = [q for q in self.srv.requests if q["path"] == "/job/7"][0]
+        self.assertEqual(same["headers"]["x-api-key"], "k-123")
+
+    def test_follow_redirects_false_returns_the_3xx(self):
+        j = self.run_wf("""
+            name: nofollow
+            steps:
+              call: {http: {url: "BASE/redirect", follow_redirects: false, expect: 302}}
+              strict: {http: {url: "BASE/redirect", follow_redirects: false}}
+        """, code=1)
+        o = j["steps"]["call"]["outputs"]
+        self.assertEqual(o["status"], 302)
+        self.assertEqual(o["headers"]["location"], "/job/7")
+        self.assertEqual(j["steps"]["strict"]["error"]["kind"], "http_status")
+        self.assertEqual(j["steps"]["strict"]["error"]["status"], 302)
+        self.assertNotIn("/job/7", self.srv.counts)
 
     def test_method_headers_query_json_expect(self):
         j = self.run_wf("""

@@ -38,6 +38,58 @@ class Secrets(WeftTest):
         self.assertIn("chmod 600", r.err)
         self.assertIn("secrets.json", r.err)
 
+    def test_secrets_must_be_strings(self):
+        p = self.write("w.yaml", """
+            name: s
+            steps: {a: {run: 'true'}}
+        """)
+        for bad, shown in (({"db": {"user": "u", "pass": CANARY}}, "an object"),
+                           ({"ok": "x", "pin": 1234}, "a number")):
+            self.plant(data=bad)
+            r = self.weft("run", p)
+            self.assertExit(r, 2)
+            self.assertTrue(r.err.startswith("weft: "), r.err)
+            name = [k for k, v in bad.items() if not isinstance(v, str)][0]
+            self.assertIn('secret "%s" must be a string, not %s' % (name, shown), r.err)
+            self.assertIn("secrets.json", r.err)
+            self.assertNotIn(CANARY, r.err)
+            self.assertEqual(self.weft("runs", "--json").json(), [])
+
+    def test_jq_builtins_cannot_print_a_secret(self):
+        # jq 1.6's stderr writes its input to weft's stderr, unmasked; debug,
+        # input_filename, input/inputs and halt_error are overridden too
+        self.plant()
+        p = self.write("w.yaml", """
+            name: s
+            steps:
+              a:
+                set:
+                  n: "${{ .secrets.canary | stderr | length }}"
+                  d: "${{ .secrets.canary | debug | length }}"
+                  f: "${{ input_filename }}"
+                  l: "${{ input_line_number }}"
+              h:
+                set: {x: "${{ .secrets.canary | halt_error }}"}
+                continue_on_error: true
+              i:
+                set: {x: "${{ input }}"}
+                continue_on_error: true
+        """)
+        r = self.weft("run", p, "--json")
+        self.assertExit(r, 0)
+        j = r.json()
+        self.assertEqual(j["steps"]["a"]["outputs"],
+                         {"n": len(CANARY), "d": len(CANARY), "f": None, "l": 0})
+        self.assertIn("halt_error is not available", j["steps"]["h"]["error"]["message"])
+        self.assertIn("input is not available", j["steps"]["i"]["error"]["message"])
+        for b in forms(CANARY):
+            self.assertNotIn(b, r.err)
+            self.assertNotIn(b, r.out)
+        r = self.weft("run", p)
+        for b in forms(CANARY):
+            self.assertNotIn(b, r.err)
+            self.assertNotIn(b, r.out)
+
     def test_secrets_reach_steps_from_file_and_env(self):
         self.plant()
         env = dict(self.env, WEFT_SECRET_other=OTHER)

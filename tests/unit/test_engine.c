@@ -715,6 +715,7 @@ TRACE(reserve_crash)
 TRACE(repeat_iteration_fails)
 TRACE(repeat_set_and_delay)
 TRACE(retry_after_restore)
+TRACE(retry_backoff_factors)
 TRACE(retry_for_each)
 TRACE(retry_from)
 TRACE(retry_if_and_jitter)
@@ -790,6 +791,74 @@ static struct wf *load_str(const char *src)
   diag_list_free(&d);
   cr_assert_eq(rc, 0);
   return wf;
+}
+
+/* ---- retry delays ---------------------------------------------------------- */
+
+/* Full jitter: each delay is uniform in [0, the backoff delay]. Played over
+ * 200 seeds (deterministic): every delay lies within its bound, and together
+ * they cover the whole range (some near 0, some near the bound, mean near
+ * half of it), so a jitter that ignores the factor, the cap or the fixed
+ * backoff, or one that never jitters, fails. */
+Test(retry, jitter_stays_within_the_backoff_delay)
+{
+  static const char *const steps[] = {"exp", "fix", "capped"};
+  /* bound[step][k-1]: delay before attempt k+1 without jitter */
+  static const int64_t bound[3][3] = {{1000, 3000, 9000}, {2000, 2000, 0}, {1000, 2500, 2500}};
+  struct wf *wf = load_str(
+    "name: jitter\nsteps:\n"
+    "  exp: {run: call, retry: {attempts: 4, delay: 1s, factor: 3, jitter: true, max_delay: 1h}}\n"
+    "  fix: {run: call, retry: {attempts: 3, delay: 2s, backoff: fixed, jitter: true}}\n"
+    "  capped: {run: call, retry: {attempts: 4, delay: 1s, factor: 3, jitter: true,"
+    " max_delay: 2500ms}}\n");
+  int64_t lo[3][3], hi[3][3], sum[3][3];
+  int cnt[3][3] = {{0}};
+  for (int s = 0; s < 3; s++)
+    for (int k = 0; k < 3; k++) {
+      lo[s][k] = INT64_MAX;
+      hi[s][k] = -1;
+      sum[s][k] = 0;
+    }
+  for (unsigned seed = 1; seed <= 200; seed++) {
+    char script[512];
+    snprintf(script, sizeof script,
+             "seed %u\nmax_parallel 3\nresult exp * fail exit_code exit=1 after=100\n"
+             "result fix * fail exit_code exit=1 after=100\n"
+             "result capped * fail exit_code exit=1 after=100\n", seed);
+    char *trace = simulate(wf, script);
+    for (char *line = trace; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+      long long t, due;
+      unsigned att;
+      char step[32];
+      if (sscanf(line, "t=%lld step %31s retrying attempt=%u due=%lld", &t, step, &att, &due) != 4)
+        continue;
+      int s = 0;
+      while (s < 3 && strcmp(step, steps[s]))
+        s++;
+      cr_assert(s < 3 && att >= 1 && att <= 3 && bound[s][att - 1] > 0, "unexpected: %.80s", line);
+      int64_t d = (int64_t)(due - t);
+      cr_assert(d >= 0 && d <= bound[s][att - 1], "seed %u: %s attempt %u waits %lld ms, not in [0, %lld]",
+                seed, step, att, (long long)d, (long long)bound[s][att - 1]);
+      lo[s][att - 1] = d < lo[s][att - 1] ? d : lo[s][att - 1];
+      hi[s][att - 1] = d > hi[s][att - 1] ? d : hi[s][att - 1];
+      sum[s][att - 1] += d;
+      cnt[s][att - 1]++;
+    }
+    free(trace);
+  }
+  for (int s = 0; s < 3; s++)
+    for (int k = 0; k < 3; k++) {
+      int64_t b = bound[s][k];
+      if (!b)
+        continue;
+      cr_assert_eq(cnt[s][k], 200, "%s attempt %d retried %d times", steps[s], k + 1, cnt[s][k]);
+      double mean = (double)sum[s][k] / cnt[s][k];
+      cr_expect(lo[s][k] <= b / 10 && hi[s][k] >= b - b / 10 && mean > 0.4 * (double)b &&
+                  mean < 0.6 * (double)b,
+                "%s before attempt %d: delays in [%lld, %lld], mean %.0f; want the whole [0, %lld]",
+                steps[s], k + 2, (long long)lo[s][k], (long long)hi[s][k], mean, (long long)b);
+    }
+  wf_free(wf);
 }
 
 Test(scale, million_item_for_each_stays_within_64_bytes_per_instance)

@@ -564,7 +564,11 @@ Test(expr, halt_is_an_error)
   json_t *out = NULL;
   char *err = NULL;
   cr_assert_eq(eval1("\"bye\" | halt_error", "{}", NULL, &out, &err), WEFT_EEXPR);
-  cr_assert(strstr(err, "halted"), "%s", err);
+  cr_assert(strstr(err, "halt_error is not available"), "%s", err);
+  free(err);
+  err = NULL;
+  cr_assert_eq(eval1("halt", "{}", NULL, &out, &err), WEFT_EEXPR);
+  cr_assert(strstr(err, "halt is not available"), "%s", err);
   free(err);
 }
 
@@ -639,7 +643,8 @@ Test(expr, builtins_that_need_host_callbacks_are_safe)
   struct {
     const char *src, *want; /* want NULL: an expression error */
   } cases[] = {{"debug | 1", "1"}, {"[inputs]", "[]"}, {"input", NULL},
-               {"input_filename", "null"}, {"get_search_list", "[]"}};
+               {"input_filename", "null"}, {"get_search_list", "[]"},
+               {"input_line_number", "0"}, {"\"x\" | stderr", "\"x\""}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     json_t *out = NULL;
     char *err = NULL;

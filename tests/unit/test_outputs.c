@@ -189,3 +189,26 @@ Test(outputs, exactly_one_mib_is_accepted)
   json_decref(o);
   free(s);
 }
+
+Test(outputs, nul_in_a_value_is_an_error_not_a_shorter_value)
+{
+  /* escaped in the JSON object form, nested */
+  const char *j = "{\"a\": 1, \"b\": {\"c\": [\"x\", \"ab\\u0000cd\"]}}";
+  char *err = bad(j, strlen(j), WEFT_EPARSE);
+  cr_assert(strstr(err, "output \"b.c[1]\" contains a NUL byte"), "%s", err);
+  free(err);
+  /* a raw NUL byte in the key=value form, and escaped in a JSON value there */
+  const char raw[] = "ok=1\ntok=ab\0cd\n";
+  err = bad(raw, sizeof raw - 1, WEFT_EPARSE);
+  cr_assert(strstr(err, "output \"tok\" contains a NUL byte"), "%s", err);
+  free(err);
+  const char *kv = "v=\"ab\\u0000cd\"\n";
+  err = bad(kv, strlen(kv), WEFT_EPARSE);
+  cr_assert(strstr(err, "output \"v\" contains a NUL byte"), "%s", err);
+  free(err);
+  /* multi-line values too */
+  const char hd[] = "m<<EOF\nab\0cd\nEOF\n";
+  err = bad(hd, sizeof hd - 1, WEFT_EPARSE);
+  cr_assert(strstr(err, "output \"m\""), "%s", err);
+  free(err);
+}

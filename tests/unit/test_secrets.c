@@ -148,3 +148,102 @@ Test(masker, longest_form_first)
   masker_free(m);
   json_decref(s);
 }
+static const char *const b64_cases[][2] = {
+  {"czNjcjN0LUszeS94Pz5+", "czNjcjN0LUszeS94Pz5+"},
+  {"czNjcjN0LUszeS94Pz5+", "czNjcjN0LUszeS94Pz5+"},
+  {"czNjcjN0LUszeS94Pz5-", "czNjcjN0LUszeS94Pz5-"},
+  {"czNjcjN0LUszeS94Pz5-", "czNjcjN0LUszeS94Pz5-"},
+  {"czNjcjN0LUszeS94Pz5+eno=", "czNjcjN0LUszeS94Pz5+"},
+  {"czNjcjN0LUszeS94Pz5+eno", "czNjcjN0LUszeS94Pz5+"},
+  {"czNjcjN0LUszeS94Pz5-eno=", "czNjcjN0LUszeS94Pz5-"},
+  {"czNjcjN0LUszeS94Pz5-eno", "czNjcjN0LUszeS94Pz5-"},
+  {"czNjcjN0LUszeS94Pz5+cQ==", "czNjcjN0LUszeS94Pz5+"},
+  {"czNjcjN0LUszeS94Pz5+cQ", "czNjcjN0LUszeS94Pz5+"},
+  {"czNjcjN0LUszeS94Pz5-cQ==", "czNjcjN0LUszeS94Pz5-"},
+  {"czNjcjN0LUszeS94Pz5-cQ", "czNjcjN0LUszeS94Pz5-"},
+  {"YXMzY3IzdC1LM3kveD8+fg==", "MzY3IzdC1LM3kveD8+f"},
+  {"YXMzY3IzdC1LM3kveD8+fg", "MzY3IzdC1LM3kveD8+f"},
+  {"YXMzY3IzdC1LM3kveD8-fg==", "MzY3IzdC1LM3kveD8-f"},
+  {"YXMzY3IzdC1LM3kveD8-fg", "MzY3IzdC1LM3kveD8-f"},
+  {"YXMzY3IzdC1LM3kveD8+fnp6", "MzY3IzdC1LM3kveD8+f"},
+  {"YXMzY3IzdC1LM3kveD8+fnp6", "MzY3IzdC1LM3kveD8+f"},
+  {"YXMzY3IzdC1LM3kveD8-fnp6", "MzY3IzdC1LM3kveD8-f"},
+  {"YXMzY3IzdC1LM3kveD8-fnp6", "MzY3IzdC1LM3kveD8-f"},
+  {"YXMzY3IzdC1LM3kveD8+fnE=", "MzY3IzdC1LM3kveD8+f"},
+  {"YXMzY3IzdC1LM3kveD8+fnE", "MzY3IzdC1LM3kveD8+f"},
+  {"YXMzY3IzdC1LM3kveD8-fnE=", "MzY3IzdC1LM3kveD8-f"},
+  {"YXMzY3IzdC1LM3kveD8-fnE", "MzY3IzdC1LM3kveD8-f"},
+  {"YWJzM2NyM3QtSzN5L3g/Pn4=", "zM2NyM3QtSzN5L3g/Pn"},
+  {"YWJzM2NyM3QtSzN5L3g/Pn4", "zM2NyM3QtSzN5L3g/Pn"},
+  {"YWJzM2NyM3QtSzN5L3g_Pn4=", "zM2NyM3QtSzN5L3g_Pn"},
+  {"YWJzM2NyM3QtSzN5L3g_Pn4", "zM2NyM3QtSzN5L3g_Pn"},
+  {"YWJzM2NyM3QtSzN5L3g/Pn56eg==", "zM2NyM3QtSzN5L3g/Pn"},
+  {"YWJzM2NyM3QtSzN5L3g/Pn56eg", "zM2NyM3QtSzN5L3g/Pn"},
+  {"YWJzM2NyM3QtSzN5L3g_Pn56eg==", "zM2NyM3QtSzN5L3g_Pn"},
+  {"YWJzM2NyM3QtSzN5L3g_Pn56eg", "zM2NyM3QtSzN5L3g_Pn"},
+  {"YWJzM2NyM3QtSzN5L3g/Pn5x", "zM2NyM3QtSzN5L3g/Pn"},
+  {"YWJzM2NyM3QtSzN5L3g/Pn5x", "zM2NyM3QtSzN5L3g/Pn"},
+  {"YWJzM2NyM3QtSzN5L3g_Pn5x", "zM2NyM3QtSzN5L3g_Pn"},
+  {"YWJzM2NyM3QtSzN5L3g_Pn5x", "zM2NyM3QtSzN5L3g_Pn"},
+};
+
+Test(masker, base64_every_alignment_both_alphabets_padded_or_not)
+{
+  /* the secret's base64 inside a longer encoded stream: the characters that
+   * depend on the secret alone must be masked whatever precedes or follows */
+  json_t *s = json_pack("{s:s}", "t", "s3cr3t-K3y/x?>~");
+  struct masker *m = masker_new(s);
+  for (size_t i = 0; i < sizeof b64_cases / sizeof *b64_cases; i++) {
+    char in[200];
+    snprintf(in, sizeof in, "b64 %s end", b64_cases[i][0]);
+    char *t = masker_text(m, in);
+    cr_assert_not_null(t, "%s", in);
+    cr_assert_null(strstr(t, b64_cases[i][1]), "%s -> %s", in, t);
+    cr_assert_not_null(strstr(t, "***"), "%s -> %s", in, t);
+    free(t);
+  }
+  masker_free(m);
+  json_decref(s);
+}
+
+Test(masker, hex_lower_and_upper)
+{
+  json_t *s = json_pack("{s:s}", "t", "s3cr3t-K3y/x?>~");
+  struct masker *m = masker_new(s);
+  char *t = masker_text(m, "h=7333637233742d4b33792f783f3e7e H=7333637233742D4B33792F783F3E7E");
+  cr_assert_str_eq(t, "h=*** H=***");
+  free(t);
+  masker_free(m);
+  json_decref(s);
+}
+
+Test(masker, each_line_of_a_multi_line_secret)
+{
+  const char *pem = "-----BEGIN PRIVATE KEY-----\r\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+                    "bm90IGEgcmVhbCBrZXkgYXQgYWxs\n}\n-----END PRIVATE KEY-----\n";
+  json_t *s = json_pack("{s:s}", "pem", pem);
+  struct masker *m = masker_new(s);
+  /* a program that prints the key one line at a time, or one line of it */
+  char *t = masker_text(m, "line: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nnext bm90IGEgcmVhbCBrZXkgYXQgYWxs");
+  cr_assert_str_eq(t, "line: ***\nnext ***");
+  free(t);
+  /* short lines ("}") are not masked alone: they would hide unrelated text */
+  cr_assert_null(masker_text(m, "if (x) { y(); }"));
+  masker_free(m);
+  json_decref(s);
+}
+
+Test(masker, too_many_forms_is_refused_not_partly_masked)
+{
+  json_t *s = json_object();
+  for (int i = 0; i < 2000; i++) {
+    char k[32], v[64];
+    snprintf(k, sizeof k, "s%d", i);
+    snprintf(v, sizeof v, "secret-value-number-%06d", i);
+    json_object_set_new(s, k, json_string(v));
+  }
+  struct masker *m = NULL;
+  cr_assert_eq(masker_make(s, &m), WEFT_ELIMIT);
+  cr_assert_null(m);
+  json_decref(s);
+}

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "util/term.h"
 #include "util/buf.h"
 #include "util/diag.h"
 #include "util/err.h"
@@ -116,4 +117,17 @@ Test(utf8, well_formed_and_first_bad_offset)
   cr_assert_eq(utf8_invalid_offset((const unsigned char *)"\xed\xa0\x80", 3), 0); /* surrogate */
   cr_assert_eq(utf8_invalid_offset((const unsigned char *)"x\xf4\x90\x80\x80", 5), 1); /* > U+10FFFF */
   cr_assert_eq(utf8_invalid_offset((const unsigned char *)"abc", 3), 3);
+}
+
+Test(term, control_characters_become_visible)
+{
+  const char *in = "ok?\r\x1b[2K\tdeploy\n\x7f \xc2\x9b x \xc3\xa9 \\";
+  cr_assert(term_needs_escape(in, strlen(in)));
+  char *e = term_escape(in, strlen(in));
+  cr_assert_str_eq(e, "ok?\\r\\x1b[2K\\tdeploy\\n\\x7f \\u009b x \xc3\xa9 \\");
+  free(e);
+  const char *plain = "plain text, caf\xc3\xa9";
+  cr_assert_eq(term_safe(plain), plain); /* no copy when nothing to escape */
+  cr_assert_str_eq(term_safe("a\x1b"), "a\\x1b");
+  cr_assert_null(term_safe(NULL));
 }
