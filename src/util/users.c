@@ -152,14 +152,14 @@ char *users_os_user(char **err)
   uid_t uid = geteuid();
   errno = 0;
   struct passwd *pw = getpwuid(uid);
+  char *s = NULL;
   if (!pw || !pw->pw_name || !*pw->pw_name) {
-    if (err && asprintf(err, "the effective uid %u has no user name (no passwd entry); weft "
-                             "acts as the operating-system user running it, so add one",
-                        (unsigned)uid) < 0)
-      *err = NULL;
-    return NULL;
+    /* a uid without a passwd entry (containers): still one OS identity */
+    if (asprintf(&s, "uid:%u", (unsigned)uid) < 0)
+      s = NULL;
+  } else {
+    s = strdup(pw->pw_name);
   }
-  char *s = strdup(pw->pw_name);
   if (!s && err)
     *err = NULL;
   return s;

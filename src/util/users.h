@@ -49,7 +49,8 @@ bool users_match(const struct users *u, const char *user, const json_t *approver
 int users_identity(const struct users *u, const char *os_user, char **out, char **err);
 
 /* The OS user name of the process's effective uid (getpwuid(geteuid()),
- * never $USER), malloc'd; NULL with *err when the uid has no name. */
+ * never $USER), malloc'd; "uid:N" when the uid has no passwd entry (a
+ * container); NULL only when out of memory. */
 char *users_os_user(char **err);
 
 #endif
