@@ -64,12 +64,18 @@ done
 aid=$("$W" runs --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 vg 0 approvals --json
 vg 0 approvals
+vg 2 approve "$aid" ok --as alice  # --as is refused without "allow_as"
+printf '{"allow_as": true, "users": {"alice": {}, "bob": {}}}' > "$WEFT_HOME/users.json"
+chmod 600 "$WEFT_HOME/users.json"
 vg 2 approve "$aid" ok --as bob
 vg 0 approve "$aid" ok --as alice --field n=2 --comment fine
 brc=0; wait "$bg" || brc=$?
 if [ "$brc" != 0 ]; then echo "valgrind: weft run appr.yaml exited $brc"; tail -40 "$tmp/bgerr"; exit 1; fi
 echo "ok: weft run appr.yaml (decided from another process)"
 vg 0 audit export "$aid"
+vg 0 audit checkpoint --out "$tmp/cp.jsonl"
+vg 0 audit verify --checkpoint "$tmp/cp.jsonl"
+vg 0 prune --older-than 1d --dry-run
 # events, sub-workflows and secrets: an engine under valgrind waits for an
 # event sent (under valgrind) from another process, then runs a child workflow;
 # a secret from secrets.json is masked

@@ -13,6 +13,7 @@
  * on AND the head consistently (that needs the head anchored outside the
  * database; see docs/internals/audit.md). */
 #include "audit/audit.h"
+#include "audit/xcheck.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -250,6 +251,12 @@ struct walk {
   char prev[SHA256_HEX_LEN + 1];
   int64_t bad;
   struct buf msg;
+  /* with store_verify_scan: the head, the checkpoints, the store check */
+  const struct store_audit *head;
+  const struct audit_checkpoint *cps;
+  size_t n_cps;
+  bool chain_done;
+  struct xcheck *xc;
 };
 
 static int verify_entry(void *ctx, const struct store_audit *e)
@@ -269,7 +276,7 @@ static int verify_entry(void *ctx, const struct store_audit *e)
     w->bad = e->seq;
     buf_printf(&w->msg,
                "audit entry %" PRId64 " does not follow entry %" PRId64
-               " (its prev_hash differs): entries were removed or reordered",
+               " (its prev_hash differs): entries were removed, reordered or rewritten",
                e->seq, e->seq - 1);
     return STOP;
   }
@@ -279,45 +286,98 @@ static int verify_entry(void *ctx, const struct store_audit *e)
     buf_printf(&w->msg, "audit entry %" PRId64 " was modified (its hash does not match)", e->seq);
     return STOP;
   }
+  for (size_t i = 0; i < w->n_cps; i++)
+    if (w->cps[i].seq == e->seq && strcmp(w->cps[i].hash, e->hash)) {
+      w->bad = e->seq;
+      buf_printf(&w->msg,
+                 "audit entry %" PRId64 " is not the one checkpoint %s recorded (hash %.12s..., "
+                 "now %.12s...): the chain was rewritten from entry %" PRId64 " or earlier",
+                 e->seq, w->cps[i].at, w->cps[i].hash, e->hash, e->seq);
+      return STOP;
+    }
   memcpy(w->prev, e->hash, sizeof w->prev);
   w->expected++;
   return 0;
 }
 
-int audit_verify(struct store *s, int64_t *first_bad_seq, char **msg)
+/* After the last entry: the head record, then the checkpoints past the end. */
+static int chain_end(struct walk *w, const struct store_audit *head)
 {
-  struct walk w = {.expected = 1, .prev = AUDIT_GENESIS};
+  int64_t last = w->expected - 1;
+  if (!head->hash && last > 0) {
+    w->bad = last;
+    buf_printf(&w->msg, "the audit log's head record is missing (last entry %" PRId64 ")", last);
+  } else if (head->seq > last) {
+    w->bad = last + 1;
+    buf_printf(&w->msg,
+               "audit entries %" PRId64 "..%" PRId64 " are missing (the head records %" PRId64 ")",
+               last + 1, head->seq, head->seq);
+  } else if (head->seq < last) {
+    w->bad = head->seq + 1;
+    buf_printf(&w->msg, "audit entry %" PRId64 " is past the recorded head %" PRId64,
+               head->seq + 1, head->seq);
+  } else if (last > 0 && strcmp(head->hash, w->prev) != 0) {
+    w->bad = last;
+    buf_printf(&w->msg, "audit entry %" PRId64 " does not match the head record", last);
+  }
+  for (size_t i = 0; !w->bad && i < w->n_cps; i++)
+    if (w->cps[i].seq > last) {
+      w->bad = last + 1;
+      buf_printf(&w->msg,
+                 "the audit log ends at entry %" PRId64 " but checkpoint %s recorded entry %" PRId64
+                 ": entries were removed (the tail cut, or the log emptied or replaced)",
+                 last, w->cps[i].at, w->cps[i].seq);
+    }
+  w->chain_done = true;
+  return w->bad ? STOP : 0;
+}
+
+static int verify_row(void *ctx, const struct store_vrow *r)
+{
+  struct walk *w = ctx;
+  if (r->type == STORE_V_ENTRY) {
+    int rc = verify_entry(w, r->entry);
+    return rc ? rc : xc_row(w->xc, r);
+  }
+  if (!w->chain_done && chain_end(w, w->head))
+    return STOP;
+  return xc_row(w->xc, r);
+}
+
+int audit_verify_head(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
+                      int64_t *first_bad_seq, char **msg, struct store_audit *head_out)
+{
   struct store_audit head = {0};
+  struct walk w = {.expected = 1, .prev = AUDIT_GENESIS, .cps = cps, .n_cps = n_cps,
+                   .head = &head};
   buf_init(&w.msg, 4096);
   *first_bad_seq = 0;
   if (msg)
     *msg = NULL;
-  int rc = store_audit_scan(s, NULL, &head, verify_entry, &w);
+  int rc;
+  if (s->ops->version >= 3 && s->ops->verify_scan) {
+    /* the scan fills head before its first row */
+    if (!(w.xc = xc_new())) {
+      rc = WEFT_ENOMEM;
+      goto out;
+    }
+    rc = store_verify_scan(s, &head, verify_row, &w);
+  } else {
+    rc = store_audit_scan(s, NULL, &head, verify_entry, &w);
+  }
   if (rc < 0) {
-    buf_printf(&w.msg, "%s", store_errmsg(s));
+    if (!w.msg.len)
+      buf_printf(&w.msg, "%s", store_errmsg(s));
     goto out;
   }
-  if (rc == STOP) {
+  if (rc == STOP || (w.xc && xc_problem(w.xc))) {
+    if (!w.bad && w.xc && xc_problem(w.xc))
+      buf_printf(&w.msg, "%s", xc_problem(w.xc)); /* the store and the log disagree */
     rc = WEFT_ECORRUPT;
     goto out;
   }
-  int64_t last = w.expected - 1;
-  if (!head.hash && last > 0) {
-    w.bad = last;
-    buf_printf(&w.msg, "the audit log's head record is missing (last entry %" PRId64 ")", last);
-  } else if (head.seq > last) {
-    w.bad = last + 1;
-    buf_printf(&w.msg,
-               "audit entries %" PRId64 "..%" PRId64 " are missing (the head records %" PRId64 ")",
-               last + 1, head.seq, head.seq);
-  } else if (head.seq < last) {
-    w.bad = head.seq + 1;
-    buf_printf(&w.msg, "audit entry %" PRId64 " is past the recorded head %" PRId64, head.seq + 1,
-               head.seq);
-  } else if (last > 0 && strcmp(head.hash, w.prev) != 0) {
-    w.bad = last;
-    buf_printf(&w.msg, "audit entry %" PRId64 " does not match the head record", last);
-  }
+  if (!w.chain_done)
+    chain_end(&w, &head);
   rc = w.bad ? WEFT_ECORRUPT : 0;
 out:
   if (rc == WEFT_ECORRUPT)
@@ -325,8 +385,23 @@ out:
   if (msg && w.msg.len)
     *msg = buf_take(&w.msg);
   buf_free(&w.msg);
-  store_audit_clear(&head);
+  xc_free(w.xc);
+  if (head_out && rc == 0)
+    *head_out = head;
+  else
+    store_audit_clear(&head);
   return rc;
+}
+
+int audit_verify_with(struct store *s, const struct audit_checkpoint *cps, size_t n_cps,
+                      int64_t *first_bad_seq, char **msg)
+{
+  return audit_verify_head(s, cps, n_cps, first_bad_seq, msg, NULL);
+}
+
+int audit_verify(struct store *s, int64_t *first_bad_seq, char **msg)
+{
+  return audit_verify_with(s, NULL, 0, first_bad_seq, msg);
 }
 
 /* ---- export ---- */
@@ -352,6 +427,13 @@ static int export_entry(void *ctx, const struct store_audit *e)
     x->err = WEFT_ENOMEM;
     return STOP;
   }
+  /* entries naming a person say how that identity was established: by the
+   * operating system ("verified"), or claimed with --as ("asserted") */
+  if (json_is_object(data) && (json_object_get(data, "by") || json_object_get(data, "started_by")))
+    json_object_set_new(o, "identity",
+                        json_string(json_is_string(json_object_get(data, "asserted_by"))
+                                      ? "asserted"
+                                      : "verified"));
   int rc = json_dumpf(o, x->f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
   json_decref(o);
   if (rc || fputc('\n', x->f) == EOF) {

@@ -348,7 +348,7 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     rc = cli_usage_error(cmd, "\"%s\" is not STEP or STEP:INDEX", pos[1]);
     goto out;
   }
-  if ((rc = rv_open_store_rw(c->home, &s)) != 0)
+  if ((rc = cli_identity(c)) != 0 || (rc = rv_open_store_rw(c->home, &s)) != 0)
     goto out;
   if ((rc = rv_find_run(s, pos[0], &run)) != 0)
     goto out;
@@ -460,6 +460,8 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
                          "inputs_sha256", ih, "request_sha256", st.request ? rh : NULL);
   if (!comment)
     json_object_set_new(ad, "comment", json_null());
+  if (c->asserted_by) /* --as, allowed by users.json: both names */
+    json_object_set_new(ad, "asserted_by", json_string(c->asserted_by));
   if (st.request) {
     json_object_set(ad, "message", json_object_get(st.request, "message"));
     json_object_set_new(ad, "fields_shown", appr_field_values(&st));
@@ -518,6 +520,9 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
            have, need, need == 1 ? "" : "s");
   else
     printf("rejected %s of run %s as %s\n", pos[1], run.id, c->user);
+  if (c->asserted_by)
+    printf("identity asserted with --as by %s (users.json allows it): recorded as asserted, "
+           "not verified\n", c->asserted_by);
   if (!store_run_owner_alive(&run))
     printf("no weft process executes this run now: `weft resume %s` applies the decision\n",
            run.id);

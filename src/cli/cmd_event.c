@@ -67,7 +67,7 @@ static int event_send(struct cli *c, int argc, char **argv)
   }
   payload = wjson_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(j);
-  if ((code = rv_open_store_rw(c->home, &s)) != 0)
+  if ((code = cli_identity(c)) != 0 || (code = rv_open_store_rw(c->home, &s)) != 0)
     goto out;
   int64_t now = wt_now_ms(), id = 0;
   struct store_inbox m = {.kind = "event", .name = (char *)name, .index = STORE_NO_INDEX,
@@ -78,8 +78,9 @@ static int event_send(struct cli *c, int argc, char **argv)
   if (!rc)
     rc = store_inbox_post(s, &m, &id);
   if (!rc) {
-    json_t *d = json_pack("{s:s,s:s,s:s}", "name", name, "by", c->user ? c->user : "unknown",
-                          "payload_sha256", h);
+    json_t *d = json_pack("{s:s,s:s,s:s}", "name", name, "by", c->user, "payload_sha256", h);
+    if (d && c->asserted_by)
+      json_object_set_new(d, "asserted_by", json_string(c->asserted_by));
     char *txt = wjson_dumps(d, JSON_COMPACT);
     json_decref(d);
     rc = store_audit_append(s, now, NULL, "event.sent", txt, NULL);

@@ -1,5 +1,6 @@
 /* cmd_inspect.c — commands that read runs and act on them from outside:
- * `weft status`, `weft runs`, `weft logs`, `weft cancel`, `weft audit`.
+ * `weft status`, `weft runs`, `weft logs`, `weft cancel` (`weft audit` is in
+ * cmd_audit.c).
  *
  * They never change run state themselves: a cancel is a request in the
  * store's inbox that the owning engine acts on (CLI.md). */
@@ -540,7 +541,10 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   if (argc != 2)
     return cli_usage_error("cancel", "name one run");
   struct store *s;
-  int code = rv_open_store_rw(c->home, &s);
+  int code = cli_identity(c);
+  if (code)
+    return code;
+  code = rv_open_store_rw(c->home, &s);
   if (code)
     return code;
   struct store_run r = {0};
@@ -558,6 +562,8 @@ int cli_cancel(struct cli *c, int argc, char **argv)
     rc = store_inbox_post(s, &m, NULL);
   if (!rc) {
     json_t *j = json_pack("{s:s}", "by", c->user);
+    if (j && c->asserted_by)
+      json_object_set_new(j, "asserted_by", json_string(c->asserted_by));
     char *txt = wjson_dumps(j, JSON_COMPACT);
     rc = store_audit_append(s, wt_now_ms(), r.id, "cancel.requested", txt, NULL);
     free(txt);
@@ -587,64 +593,6 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   printf("run %s %s\n", id, r.status && terminal(r.status) ? r.status : "is being cancelled");
 out:
   store_run_clear(&r);
-  store_close(s);
-  return code;
-}
-
-static int count_entry(void *ctx, const struct store_audit *e)
-{
-  (void)e;
-  (*(long long *)ctx)++;
-  return 0;
-}
-
-/* ---- audit ------------------------------------------------------------------ */
-
-int cli_audit(struct cli *c, int argc, char **argv)
-{
-  if (argc < 2 || (strcmp(argv[1], "verify") && strcmp(argv[1], "export")))
-    return cli_usage_error("audit", "say `weft audit verify` or `weft audit export [RUN]`");
-  bool verify = !strcmp(argv[1], "verify");
-  if ((verify && argc != 2) || (!verify && argc > 3))
-    return cli_usage_error("audit", "unexpected argument");
-  struct store *s;
-  int code = rv_open_store(c->home, &s);
-  if (code)
-    return code;
-  if (verify) {
-    int64_t bad = 0;
-    char *msg = NULL;
-    int rc = audit_verify(s, &bad, &msg);
-    if (rc == WEFT_ECORRUPT) {
-      cli_err("the audit log is broken at entry %lld: %s", (long long)bad, msg ? msg : "?");
-      code = EXIT_RUN_FAILED;
-    } else if (rc) {
-      cli_err("cannot verify the audit log: %s", msg ? msg : weft_strerror(rc));
-      code = EXIT_USAGE;
-    } else {
-      struct store_audit head = {0};
-      long long n = 0;
-      store_audit_scan(s, NULL, &head, count_entry, &n);
-      printf("audit log intact: %lld entries, head %s\n", n, head.hash ? head.hash : "(empty)");
-      store_audit_clear(&head);
-    }
-    free(msg);
-  } else {
-    struct store_run r = {0};
-    const char *run = NULL;
-    if (argc == 3) {
-      if ((code = rv_find_run(s, argv[2], &r)) != 0) {
-        store_close(s);
-        return code;
-      }
-      run = r.id;
-    }
-    if (audit_export(s, run, stdout) != 0) {
-      cli_err("cannot export the audit log: %s", store_errmsg(s));
-      code = EXIT_USAGE;
-    }
-    store_run_clear(&r);
-  }
   store_close(s);
   return code;
 }

@@ -161,12 +161,15 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
 static int setup(struct cli *c, struct store **s, struct progress **pg, struct runtime **rt,
                  const struct exec_opts *eo)
 {
-  int code = rv_open_store_rw(c->home, s);
+  int code = cli_identity(c);
+  if (!code)
+    code = rv_open_store_rw(c->home, s);
   if (code)
     return code;
   bool live = c->tty_out && !eo->verbose && !eo->json && isatty(STDOUT_FILENO);
   *pg = progress_new(eo->json ? stderr : stdout, live, eo->verbose);
-  struct rt_opts o = {.store = *s, .user = c->user, .stream_output = eo->verbose};
+  struct rt_opts o = {.store = *s, .user = c->user,
+                      .asserted_by = c->asserted_by, .stream_output = eo->verbose};
   progress_observer(*pg, &o.obs);
   if (rt_new(&o, rt) != 0) {
     cli_err("cannot start the runtime");

@@ -9,7 +9,13 @@
 
 struct cli {
   const char *home;   /* resolved --home / $WEFT_HOME / ./.weft */
-  const char *user;   /* --as or $USER */
+  const char *as;     /* --as USER as given, NULL when absent */
+  /* Set by cli_identity(): who this command acts as, and (only when --as
+   * named someone else, allowed by users.json) the real identity that
+   * asserted it. NULL until then. */
+  const char *user;
+  const char *asserted_by;
+  char *user_own, *asserted_own; /* what user / asserted_by point to */
   bool tty_out;       /* stdout is a terminal */
 };
 
@@ -35,6 +41,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* true when argv has -h/--help before a `--`. */
 bool cli_wants_help(int argc, char **argv);
 int cli_print_help(const char *cmd);
+/* Establishes c->user (and c->asserted_by) as CLI.md's Identity paragraph
+ * says (cli/identity.c). EXIT_OK, or EXIT_USAGE after printing why (users.json
+ * writable by others or invalid, --as without allow_as, no user name). */
+int cli_identity(struct cli *c);
+void cli_identity_free(struct cli *c);
 
 int cli_validate(struct cli *c, int argc, char **argv);
 int cli_graph(struct cli *c, int argc, char **argv);

@@ -25,6 +25,7 @@ int cli_event(struct cli *c, int argc, char **argv);
 int cli_approvals(struct cli *c, int argc, char **argv);
 int cli_approve(struct cli *c, int argc, char **argv);
 int cli_reject(struct cli *c, int argc, char **argv);
+int cli_prune(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -62,7 +63,10 @@ const struct cli_cmd cli_cmds[] = {
    "approve a waiting approval step",
    "  --comment TEXT     recorded with the decision\n"
    "  --field KEY=VALUE  edit a field of the step's form (VALUE is JSON for non-string types)\n"
-   "  --as USER          decide as USER (default: $USER); groups come from users.json\n"
+   "  --as USER          decide as USER: only when users.json has \"allow_as\": true, and\n"
+   "                     recorded as asserted (with your real name as asserted_by)\n"
+   "You act as the operating-system user running weft (its effective uid, never $USER),\n"
+   "mapped by users.json (\"os_user\"); groups come from users.json too.\n"
    "STEP may be STEP:INDEX for one instance of a for_each approval.\n"
    "A refused decision (not an approver, self-approval, decided twice, not waiting)\n"
    "exits 2 and is recorded in the audit log. Exit 4: no such run or step.\n"},
@@ -74,8 +78,32 @@ const struct cli_cmd cli_cmds[] = {
    "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"
    "Engines executing runs here deliver it within 1 s; runs no engine executes get it at\n"
    "the next `weft resume`.\n"},
-  {"audit", cli_audit, "weft audit verify | weft audit export [RUN]",
-   "check the audit hash chain / print it as JSON lines", ""},
+  {"audit", cli_audit,
+   "weft audit verify [--checkpoint FILE]... | export [RUN] | checkpoint [--out FILE]",
+   "check the audit log / print it as JSON lines / sign its head",
+   "weft audit verify [--checkpoint FILE]...\n"
+   "  Checks the hash chain (edits, deletions, reordering) AND that every run, step\n"
+   "  transition, attempt, decision and definition in the store has its audit entries,\n"
+   "  so a cut tail or an emptied log is found too. Exit 0 intact, 1 naming the first\n"
+   "  problem. With --checkpoint (repeatable), also that each checkpoint's signature\n"
+   "  holds and the chain still has the entry it recorded: only this finds a chain\n"
+   "  recomputed from scratch together with the store.\n"
+   "weft audit export [RUN]\n"
+   "  Prints the entries (of one run) as JSON lines; entries naming a person say\n"
+   "  \"identity\": \"verified\" (the OS user) or \"asserted\" (--as).\n"
+   "weft audit checkpoint [--out FILE]\n"
+   "  Verifies, then prints (or appends to FILE) {seq, hash, at, key, sig}: the chain head\n"
+   "  signed with the home's Ed25519 key (audit.key, created 0600 on first use; public\n"
+   "  key in audit.pub). Keep checkpoints outside the home (a ticket, a log service,\n"
+   "  another machine): they prove that nothing before them was rewritten.\n"},
+  {"prune", cli_prune, "weft prune --older-than D [--dry-run]",
+   "delete old finished runs with their logs and workspaces",
+   "Deletes runs that ended (succeeded, failed, cancelled) more than D ago (e.g. 30d,\n"
+   "12h) from the store, with their logs and workspaces in the home, and writes one\n"
+   "run.pruned audit entry per run: the chain keeps every entry and still verifies.\n"
+   "Sub-workflow runs go with their top-level run (never on their own), and a run\n"
+   "is kept while any of its sub-workflow runs is still active.\n"
+   "  --dry-run   list what would be deleted; delete nothing\n"},
   {"server", NULL, "weft server", "HTTP API and UI (not available yet)", ""},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
@@ -145,7 +173,8 @@ int cli_print_help(const char *cmd)
   printf("usage: %s\n\n%s.\n", k->usage, k->summary);
   if (k->help && *k->help)
     printf("\n%s", k->help);
-  printf("\nGlobal options: --home DIR (else $WEFT_HOME, else ./.weft), --as USER.\n");
+  printf("\nGlobal options: --home DIR (else $WEFT_HOME, else ./.weft); --as USER (refused\n"
+         "unless users.json in the home has \"allow_as\": true; see `weft approve --help`).\n");
   return EXIT_OK;
 }
 
@@ -155,7 +184,7 @@ int cli_help(struct cli *c, int argc, char **argv)
   if (argc > 1)
     return cli_print_help(argv[1]);
   printf("weft %s — durable workflows in one small binary\n\n"
-         "usage: weft [--home DIR] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
+         "usage: weft [--home DIR] [--as USER] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
   for (const struct cli_cmd *k = cli_cmds; k->name; k++)
     printf("  %-10s %s\n", k->name, k->summary);
   printf("\nRun `weft COMMAND --help` for a command's options.\n"
@@ -211,9 +240,7 @@ int cli_main(int argc, char **argv)
   c.home = home ? home : getenv("WEFT_HOME");
   if (!c.home || !*c.home)
     c.home = ".weft";
-  c.user = as ? as : getenv("USER");
-  if (!c.user || !*c.user)
-    c.user = "unknown";
+  c.as = as;
   c.tty_out = isatty(STDOUT_FILENO);
 
   if (argc < 2) {
@@ -234,5 +261,9 @@ int cli_main(int argc, char **argv)
     cli_err("`weft %s` is not available in this build yet", name);
     return EXIT_USAGE;
   }
-  return k->fn(&c, argc - 1, argv + 1);
+  int rc = as ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
+  if (rc == EXIT_OK)
+    rc = k->fn(&c, argc - 1, argv + 1);
+  cli_identity_free(&c);
+  return rc;
 }

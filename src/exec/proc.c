@@ -3,14 +3,18 @@
  * Life of a struct proc (each arrow is a loop callback):
  *
  *   proc_start ── spawn failed ──► timer(0) ─────────────────────► finish
- *        │ spawned: pipe read + exit watch + timer idle
+ *        │ spawned: pipe read + exit watch + timer(ARM_MS: arm the watch)
  *        ├─ on_read ... on_read(EOF) ── eof ─┐
  *        └─ on_exit (waitpid status) ─ exited ┴─ both ──────────► finish
- *   proc_kill: SIGTERM to -pgid, timer(grace) ─► SIGKILL to -pgid,
+ *           exited without EOF: timer(OUTPUT_GRACE_MS) ─► SIGKILL to the
+ *              tree, timer(drain) ─► stop waiting for EOF ───────► finish
+ *   proc_kill: SIGTERM to the tree, timer(grace) ─► SIGKILL to the tree,
  *              timer(drain) ─► if the leader is gone but the pipe is still
- *              held (a descendant left the group), stop waiting for EOF.
+ *              held (by a process nothing reaches), stop waiting for EOF.
+ *   "The tree": the group and what proc_tree.c finds outside it.
  *
- * finish() stops the timer, parses $WEFT_OUTPUT, calls done once, and closes
+ * finish() stops the timer, SIGKILLs what is left of the tree, parses
+ * $WEFT_OUTPUT, calls done once, and closes
  * the timer; the pipe was closed at EOF and the watch closes itself after
  * the exit. The struct is freed when the last of the three handles reports
  * closed (handles counts them), so no callback ever sees freed memory.
@@ -41,8 +45,10 @@
 
 #define READ_CHUNK 65536
 #define DRAIN_MS 1000 /* after SIGKILL: how long a pipe held outside the group is waited for */
+#define OUTPUT_GRACE_MS 200 /* after the main process exited: for output still on its way */
+#define ARM_MS 50 /* a process still running after this gets its exit watched without EOF */
 
-enum timer_phase { T_IDLE, T_NOTIFY, T_GRACE, T_DRAIN };
+enum timer_phase { T_IDLE, T_NOTIFY, T_ARM, T_GRACE, T_OUTPUT, T_DRAIN };
 
 struct proc;
 
@@ -64,6 +70,7 @@ struct proc {
   uv_timer_t timer;
   struct pstream out, err;    /* err used only with spec.separate_stderr */
   struct proc_watch watch;
+  struct proc_tree tree;      /* the processes that left the group (proc_tree.c) */
   pid_t pid;
   int log_fd;                 /* -1 until the first output arrives */
   int64_t log_limit, log_size; /* the cap (0: none) and the bytes logged */
@@ -232,8 +239,8 @@ static void finish(struct proc *p)
   if (p->log_fd >= 0)
     close(p->log_fd); /* the log is complete before anyone is told */
   p->log_fd = -1;
-  if (p->kill_reason && p->pid > 0)
-    kill(-p->pid, SIGKILL); /* stragglers of a killed group (closed their stdout) */
+  /* the attempt ends with its main process: whatever it left running goes */
+  proc_tree_end(&p->tree, p->pid);
 
   memset(&r, 0, sizeof r);
   r.exit_code = -1;
@@ -423,8 +430,15 @@ static void on_exit_(struct proc_watch *w, int wstatus)
   struct proc *p = (struct proc *)((char *)w - offsetof(struct proc, watch));
   p->exited = true;
   p->wstatus = wstatus;
+  proc_tree_reaped(&p->tree, p->pid);
   if (p->drain_expired)
     end_output(p);
+  else if (!p->eof && p->phase != T_DRAIN) {
+    /* the step ends with its main process: a short wait for output still
+     * on its way, then what holds the pipe is killed (on_timer) */
+    p->phase = T_OUTPUT;
+    uv_timer_start(&p->timer, on_timer, OUTPUT_GRACE_MS, 0);
+  }
   maybe_finish(p);
 }
 
@@ -439,6 +453,7 @@ static void collect_unwatched(struct proc *p, int rc)
   kill(-p->pid, SIGKILL);
   while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
     ;
+  proc_tree_reaped(&p->tree, p->pid);
   p->exited = true;
   p->wstatus = st;
   proc_watch_abandon(&p->watch, on_watch_closed);
@@ -467,8 +482,16 @@ static void on_timer(uv_timer_t *t)
     p->phase = T_IDLE;
     finish(p);
     return;
+  case T_ARM:
+    /* still running: watch for its exit even while something holds the
+     * pipe (a background child), so the step ends with its main process */
+    p->phase = T_IDLE;
+    if (p->watching)
+      watch_arm(p, false);
+    return;
   case T_GRACE:
-    kill(-p->pid, SIGKILL);
+  case T_OUTPUT:
+    proc_tree_signal(&p->tree, p->pid, SIGKILL);
     p->phase = T_DRAIN;
     uv_timer_start(&p->timer, on_timer, DRAIN_MS, 0);
     return;
@@ -476,7 +499,7 @@ static void on_timer(uv_timer_t *t)
     p->phase = T_IDLE;
     p->drain_expired = true;
     if (p->exited && !p->eof) {
-      /* the group is dead but something outside it holds the pipe open */
+      /* the tree is dead but something nothing reaches holds the pipe */
       end_output(p);
       maybe_finish(p);
     }
@@ -500,7 +523,9 @@ int proc_kill(struct proc *p, int reason)
     return 0; /* signalled as soon as it has a pid (spawned()) */
   if (p->pid <= 0)
     return 0; /* never started: done is already on its way */
-  kill(-p->pid, SIGTERM);
+  proc_tree_signal(&p->tree, p->pid, SIGTERM);
+  if (p->exited)
+    return 0; /* the output grace or drain is running already */
   p->phase = T_GRACE;
   uv_timer_start(&p->timer, on_timer, (uint64_t)p->grace_ms, 0);
   if (p->watching)
@@ -592,6 +617,12 @@ static int spawned(struct proc *p, int read_fd, int err_read_fd, bool late)
   p->watching = true;
   if (p->eof || p->kill_reason) /* output failed already, or a kill came first */
     watch_arm(p, false); /* not now: done must not run inside proc_start */
+  else if (p->phase == T_IDLE) {
+    /* most processes end with their output and are reaped at EOF; one that
+     * runs longer gets a pidfd after ARM_MS (a timer costs no system call) */
+    p->phase = T_ARM;
+    uv_timer_start(&p->timer, on_timer, ARM_MS, 0);
+  }
   return rc;
 }
 
@@ -618,7 +649,7 @@ static void on_job_done(struct proc_async_job *j)
   spawned(p, p->read_fd, p->err.used ? p->err_read_fd : -1, true);
   p->read_fd = p->err_read_fd = -1;
   if (p->kill_reason && !p->finished) { /* killed while it was being started */
-    kill(-p->pid, SIGTERM);
+    proc_tree_signal(&p->tree, p->pid, SIGTERM);
     p->phase = T_GRACE;
     uv_timer_start(&p->timer, on_timer, (uint64_t)p->grace_ms, 0);
   }
@@ -718,6 +749,11 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
   watch_prepared = true;
   p->handles++; /* the watch reports its close through on_watch_closed */
 
+  if ((rc = proc_tree_prepare(&p->tree, spec->envp))) {
+    fail_set(p, "spawn", "out of memory");
+    rc = 0;
+    goto failed;
+  }
   p->on_spawned = spec->on_spawned;
   if (proc_async_active(loop) && n_live > 0) {
     /* another process runs: start this one on the spawner thread */
@@ -732,6 +768,7 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
     }
     j->out_fd = fds[1];
     j->err_fd = efds[1];
+    j->cg_fd = proc_tree_cgroup_fd(&p->tree);
     j->ud = p;
     j->done = on_job_done;
     p->read_fd = fds[0];
@@ -743,7 +780,8 @@ int proc_start(uv_loop_t *loop, const struct proc_spec *spec, proc_done_cb done,
     goto out;
   }
   struct proc_spawn_args a = {.argv = spec->argv, .envp = spec->envp, .cwd = spec->cwd,
-                              .out_fd = fds[1], .err_fd = efds[1]};
+                              .out_fd = fds[1], .err_fd = efds[1],
+                              .cg_fd = proc_tree_cgroup_fd(&p->tree)};
   e = proc_spawn(&a, &p->pid);
   close(fds[1]);
   fds[1] = -1;

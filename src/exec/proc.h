@@ -5,16 +5,19 @@
  * docs/internals/proc.md), appends everything it writes on stdout and stderr
  * to the attempt's log file as it arrives (the file is created at the first
  * byte: an attempt that printed nothing has NO log file, which readers treat
- * as empty), and calls the done callback exactly
- * once, when BOTH the process has exited AND its output pipe has reached EOF
- * (a background grandchild holding stdout keeps the attempt running), with the
- * group's SIGKILL timer stopped. Then it parses $WEFT_OUTPUT (exec/outputs.h).
+ * as empty), and calls the done callback exactly once, when the main process
+ * has exited and its output pipe has reached EOF, or 0.2 s after the exit if
+ * something else still holds the pipe (a background child: it is killed,
+ * and the attempt ends at most 1 s later). Whatever the attempt started and
+ * is still running then gets SIGKILL, also processes that left its process
+ * group (setsid, a double fork): they are found by a cgroup per attempt or,
+ * where cgroups are not writable, by weft being a child subreaper
+ * (proc_tree.c, docs/internals/proc.md). Then it parses $WEFT_OUTPUT
+ * (exec/outputs.h). The result is the main process's status.
  *
- * proc_kill() sends SIGTERM to the whole group at once and SIGKILL to the
- * group kill_grace_ms later if the attempt has not ended; the reason decides
- * the error kind ("timeout" or "cancelled"). A group that is empty while the
- * pipe is still held open (a descendant escaped the group with setsid) ends
- * the attempt anyway, shortly after the SIGKILL, without waiting for EOF.
+ * proc_kill() sends SIGTERM to every process of the attempt at once and
+ * SIGKILL kill_grace_ms later if the attempt has not ended; the reason
+ * decides the error kind ("timeout" or "cancelled").
  *
  * Results (struct proc_result): ok, or an error kind with a message:
  *   exit_code  "exited with status 3"
@@ -142,6 +145,13 @@ pid_t proc_pgid(const struct proc *p); /* == pid: the runtime stores it to
 int proc_group_kill(pid_t pgid, int grace_ms);
 /* True when a process group with this id has a member (zombies included). */
 bool proc_group_alive(pid_t pgid);
+/* Recovery, where attempts ran in cgroups (proc_stale.c): the attempt
+ * cgroups holding a member of one of the groups pgids[0..n) or a process
+ * whose environment has the entry env_entry (e.g. "WEFT_RUN_ID=..."; NULL:
+ * none) are emptied, escaped processes included: SIGTERM to every member,
+ * SIGKILL after grace_ms, waited for (bounded, 2 s more). Returns how many
+ * cgroups. Blocks the calling thread, like proc_group_kill. */
+int proc_cgroup_kill_stale(const pid_t *pgids, size_t n, const char *env_entry, int grace_ms);
 
 /* A spawner thread for loop (one loop per process, proc_async.c): while it
  * is on, a start made while another process runs is handed to it, so the

@@ -53,7 +53,8 @@ static void *spawner_main(void *arg)
                                 .envp = (const char *const *)j->envp,
                                 .cwd = j->cwd,
                                 .out_fd = j->out_fd,
-                                .err_fd = j->err_fd};
+                                .err_fd = j->err_fd,
+                                .cg_fd = j->cg_fd};
     j->err = proc_spawn(&a, &j->pid);
     close(j->out_fd); /* the child has it: EOF comes when it and its children are done */
     j->out_fd = -1;

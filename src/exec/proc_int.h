@@ -28,6 +28,8 @@ struct proc_spawn_args {
   const char *cwd;          /* NULL: ours */
   int out_fd;               /* becomes the child's stdout and stderr */
   int err_fd;               /* > 2: becomes its stderr instead */
+  int cg_fd;                /* > 2: cgroup.procs of the attempt's cgroup: the
+                               child writes "0" there before its exec */
 };
 
 /* Starts the child in its own process group (pgid == pid), stdin /dev/null,
@@ -46,6 +48,7 @@ struct proc_async_job {
   struct proc_async_job *next;
   char **argv, **envp, *cwd;
   int out_fd, err_fd;       /* err_fd > 2: stderr's own pipe */
+  int cg_fd;                /* proc_spawn_args.cg_fd (not owned) */
   pid_t pid;
   int err;
   void (*done)(struct proc_async_job *j);
@@ -54,6 +57,58 @@ struct proc_async_job {
 
 bool proc_async_active(const uv_loop_t *loop);
 void proc_async_submit(struct proc_async_job *j);
+
+/* --- proc_tree.c ---------------------------------------------------------- */
+
+/* How the processes of an attempt that leave its group are found (chosen
+ * once per process; WEFT_PROC_TREE=cgroup|subreaper|group forces one). */
+enum proc_tree_mode {
+  PROC_TREE_CGROUP = 1, /* a cgroup v2 per attempt */
+  PROC_TREE_SUBREAPER,  /* we are a child subreaper: orphans come to us */
+  PROC_TREE_GROUP,      /* neither: the process group only */
+};
+
+struct proc_cg;
+struct proc_tree {
+  int mode;
+  struct proc_cg *cg;       /* cgroup mode; NULL: none for this attempt */
+  struct proc_marker *marker; /* subreaper mode: its $WEFT_OUTPUT env entry */
+  bool counted;             /* subreaper mode: counted as a running attempt */
+};
+
+/* Before the spawn (loop thread): a cgroup for the attempt, or its marker.
+ * 0 or WEFT_ENOMEM. Must be followed by proc_tree_end. */
+int proc_tree_prepare(struct proc_tree *t, const char *const *envp);
+/* The fd (> 2) the child writes "0" to (proc_spawn_args.cg_fd), or -1. */
+int proc_tree_cgroup_fd(const struct proc_tree *t);
+/* sig to the group -pgid and to every process of the attempt outside it
+ * (cgroup: its members; subreaper: orphans of the attempt, and with SIGKILL
+ * their descendants as they come to us). */
+void proc_tree_signal(struct proc_tree *t, pid_t pgid, int sig);
+/* The main process was reaped (its pid leaves the subreaper registry). */
+void proc_tree_reaped(struct proc_tree *t, pid_t pid);
+/* The attempt ends: SIGKILL to whatever is left of it (pgid > 0), then the
+ * cgroup goes back to the pool. */
+void proc_tree_end(struct proc_tree *t, pid_t pgid);
+/* Around a spawn (any thread): in subreaper mode the new main process is
+ * registered before anyone may sweep (pid 0: the spawn failed). */
+void proc_tree_spawn_lock(void);
+void proc_tree_spawn_unlock(pid_t pid);
+/* Tests: force a mode before the first start of the process. */
+void proc_tree_set_mode(int mode);
+int proc_tree_mode(void);
+/* cgroup mode: the folder holding this process's attempt cgroups; else NULL */
+const char *proc_tree_cgroup_base(void);
+/* Helpers shared with proc_stale.c. A file's content, NUL-terminated (at
+ * most cap - 1 bytes), or -1. */
+ssize_t proc_tree_read_file(const char *path, char *buf, size_t cap);
+/* cgroup v2's mount point and the mount's root folder: 0 or -1 (none). */
+int proc_tree_cg_mount(char *mnt, size_t mntsz, char *root, size_t rootsz);
+/* A cgroup path as /proc/PID/cgroup gives it, as a folder under mnt: 0 or -1. */
+int proc_tree_cg_dir(const char *mnt, const char *root, const char *path, char *out,
+                     size_t outsz);
+/* pid's cgroup v2 path (pid 0: ours): 0 or -1. */
+int proc_tree_cg_of(pid_t pid, char *out, size_t outsz);
 
 /* --- proc_watch.c --------------------------------------------------------- */
 

@@ -201,6 +201,7 @@ struct child {
   char *const *argv, *const *envp, *const *sh_argv;
   const char *cwd;
   int out_fd, err_fd, null_fd; /* null_fd: /dev/null, or -1 (opened in the child) */
+  int cg_fd;                   /* > 2: join this cgroup (cgroup.procs) first */
   volatile int err; /* the child's errno when it could not exec */
 };
 
@@ -222,6 +223,10 @@ __attribute__((no_sanitize("address", "undefined"), noinline)) static int child_
 {
   struct child *c = arg;
   struct ksigaction dfl = {.handler = SIG_DFL};
+  /* into the attempt's cgroup before anything else: nothing it starts can
+   * exist before this (proc_tree.c); a failure leaves the group alone */
+  if (c->cg_fd > 2)
+    syscall(SYS_write, c->cg_fd, "0", 1);
   for (int i = 0; i < n_reset_sigs; i++)
     syscall(SYS_rt_sigaction, reset_sigs[i], &dfl, NULL, sizeof dfl.mask);
   int out = above_stdio(c->out_fd);
@@ -270,7 +275,8 @@ static int spawn_vfork(const char *path, const struct proc_spawn_args *a,
     sh_argv[i + 1] = (char *)a->argv[i];
   struct child c = {.path = path, .argv = (char *const *)a->argv,
                     .envp = (char *const *)envp, .sh_argv = sh_argv, .cwd = a->cwd,
-                    .out_fd = a->out_fd, .err_fd = a->err_fd, .null_fd = devnull, .err = 0};
+                    .out_fd = a->out_fd, .err_fd = a->err_fd, .null_fd = devnull,
+                    .cg_fd = a->cg_fd, .err = 0};
   /* the child's stack: ours is suspended until it execs or exits */
   alignas(64) char stack[32768];
   sigset_t all, old;
@@ -303,6 +309,14 @@ static bool use_posix_spawn(void)
 }
 
 /* --- glibc's posix_spawn (WEFT_POSIX_SPAWN=1) ---------------------------------- */
+
+static void cg_move(int cg_fd, pid_t pid)
+{
+  char b[24];
+  int n = snprintf(b, sizeof b, "%d", (int)pid);
+  if (write(cg_fd, b, (size_t)n) < 0)
+    return; /* the group still reaches it */
+}
 
 static int spawn_posix(const char *path, const struct proc_spawn_args *a,
                        const char *const *envp, pid_t *pid)
@@ -342,6 +356,8 @@ static int spawn_posix(const char *path, const struct proc_spawn_args *a,
     rc = posix_spawn_file_actions_addchdir_np(&fa, a->cwd);
   if (!rc)
     rc = posix_spawn(pid, path, &fa, &at, (char *const *)a->argv, (char *const *)envp);
+  if (!rc && a->cg_fd > 2)
+    cg_move(a->cg_fd, *pid); /* after its exec: not race-free (docs/internals/proc.md) */
   if (rc == ENOEXEC) {
     size_t n = 0;
     while (a->argv[n])
@@ -355,6 +371,8 @@ static int spawn_posix(const char *path, const struct proc_spawn_args *a,
       for (size_t i = 1; i < n; i++)
         sh_argv[i + 1] = (char *)a->argv[i];
       rc = posix_spawn(pid, "/bin/sh", &fa, &at, sh_argv, (char *const *)envp);
+      if (!rc && a->cg_fd > 2)
+        cg_move(a->cg_fd, *pid);
     }
   }
   free(sh_argv);
@@ -369,7 +387,18 @@ static int spawn_once(const char *path, const struct proc_spawn_args *a,
   return use_posix_spawn() ? spawn_posix(path, a, envp, pid) : spawn_vfork(path, a, envp, pid);
 }
 
+static int spawn_path(const struct proc_spawn_args *a, pid_t *pid);
+
+/* The subreaper registry learns the pid before anyone may sweep (proc_tree.c). */
 int proc_spawn(const struct proc_spawn_args *a, pid_t *pid)
+{
+  proc_tree_spawn_lock();
+  int rc = spawn_path(a, pid);
+  proc_tree_spawn_unlock(rc ? 0 : *pid);
+  return rc;
+}
+
+static int spawn_path(const struct proc_spawn_args *a, pid_t *pid)
 {
   char resolved[PATH_MAX];
   const char *const *envp = a->envp ? a->envp : (const char *const *)environ;

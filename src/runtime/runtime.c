@@ -729,6 +729,8 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
     json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:o}", "workflow", wf->name, "definition", hash,
                           "started_by", r->started_by, "trigger", r->trigger, "inputs",
                           masker_json(rt->masker, run->inputs));
+    if (rt->o.asserted_by) /* started with --as: both names (CLI.md, Identity) */
+      json_object_set_new(d, "asserted_by", json_string(rt->o.asserted_by));
     if (parent_id)
       json_object_set_new(d, "parent", json_pack("{s:s,s:s,s:i}", "run", parent_id, "step",
                                                  parent_step ? parent_step : "", "index",
@@ -937,6 +939,11 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
       else
         proc_group_kill(steps[i].pgid, grace);
     }
+  /* the cgroups of those attempts first (cgroup mode): they hold also the
+   * processes that left the group, whatever their environment */
+  char run_env[96];
+  snprintf(run_env, sizeof run_env, "WEFT_RUN_ID=%s", run->id);
+  proc_cgroup_kill_stale(groups, groups ? ng : 0, for_retry ? NULL : run_env, grace);
   if (groups)
     kill_groups(groups, ng, grace);
   free(groups);
@@ -1026,7 +1033,10 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
   int rc = load_run(rt, run_id, false, &run, err);
   if (rc)
     return rc;
-  audit_now(rt, run->id, "run.resumed", json_pack("{s:s,s:i}", "by", rt->o.user ? rt->o.user : "unknown", "pid", rt->pid));
+  json_t *rd = json_pack("{s:s,s:i}", "by", rt->o.user ? rt->o.user : "unknown", "pid", rt->pid);
+  if (rd && rt->o.asserted_by)
+    json_object_set_new(rd, "asserted_by", json_string(rt->o.asserted_by));
+  audit_now(rt, run->id, "run.resumed", rd);
   if ((rc = add_run(rt, run)) != 0) {
     run_free(run);
     return fail(err, rc, "out of memory");
@@ -1079,6 +1089,8 @@ int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char
   json_t *d = json_pack("{s:s}", "by", rt->o.user ? rt->o.user : "unknown");
   if (from_step)
     json_object_set_new(d, "from", json_string(from_step));
+  if (d && rt->o.asserted_by)
+    json_object_set_new(d, "asserted_by", json_string(rt->o.asserted_by));
   audit_now(rt, run->id, "run.retry", d);
   if ((rc = engine_retry(run->eng, from, now, &run->fx)) != 0) {
     if (rc == WEFT_ESTATE)

@@ -43,6 +43,7 @@ struct rt_observer {
 struct rt_opts {
   struct store *store;
   const char *user;          /* who starts runs (started_by), "unknown" if NULL */
+  const char *asserted_by;   /* the real identity when user was asserted (--as); NULL */
   int default_parallel;      /* 0: 2 x cores */
   int kill_grace_ms;         /* 0: 10 s */
   bool stream_output;        /* deliver on_output */

@@ -221,6 +221,17 @@ static int f_turn_list(struct store *s, const char *run, const char *step, int i
   return store_turn_list(INNER, run, step, index, attempt, data, n);
 }
 
+static int f_verify_scan(struct store *s, struct store_audit *head, store_verify_cb cb,
+                         void *ctx)
+{
+  return store_verify_scan(INNER, head, cb, ctx);
+}
+
+static int f_run_delete(struct store *s, const char *run_id)
+{
+  WRITE(store_run_delete(INNER, run_id));
+}
+
 static int f_step_counts_put(struct store *s, const char *run, const char *step,
                              const char *counts)
 {
@@ -275,6 +286,8 @@ static const struct store_ops fault_ops = {
   .turn_put = f_turn_put,
   .turn_list = f_turn_list,
   .audit_append_canon = f_audit_append_canon,
+  .verify_scan = f_verify_scan,
+  .run_delete = f_run_delete,
   .step_counts_put = f_step_counts_put,
   .step_count = f_step_count,
   .step_page = f_step_page,

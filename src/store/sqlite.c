@@ -451,6 +451,8 @@ static const struct store_ops sq_ops = {
   .turn_put = sq_turn_put,
   .turn_list = sq_turn_list,
   .audit_append_canon = sq_audit_append_canon,
+  .verify_scan = sq_verify_scan,
+  .run_delete = sq_run_delete,
   .step_counts_put = sq_step_counts_put,
   .step_count = sq_step_count,
   .step_page = sq_step_page,
@@ -559,6 +561,50 @@ out:
   return sq_tx_end(q, own, rc);
 }
 
+/* An existing database file must be an SQLite database: an empty or foreign
+ * file is never silently made a fresh store (that would hide a store that was
+ * truncated or replaced, and with it the audit log). A file that does not
+ * exist yet is created fresh. A process creating the store writes its header
+ * within milliseconds of creating the file: a 0-byte file gets a moment to
+ * grow before it is called empty. */
+static int check_db_file(struct sq *q, const char *db_path)
+{
+  static const char magic[16] = "SQLite format 3";
+  for (int tries = 0;; tries++) {
+    struct stat st;
+    if (stat(db_path, &st) != 0)
+      return 0; /* absent: created fresh */
+    if (!S_ISREG(st.st_mode))
+      return sq_failf(q, WEFT_ECORRUPT, "store: %s is not a file", db_path);
+    if (st.st_size == 0) {
+      if (tries < 100) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        continue;
+      }
+      return sq_failf(q, WEFT_ECORRUPT,
+                      "store: %s is empty (0 bytes): the store was truncated, or its creation "
+                      "was interrupted. weft does not start a new store over it; restore it from "
+                      "a backup, or move it away to start a fresh store",
+                      db_path);
+    }
+    char head[16] = {0};
+    int fd = open(db_path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof head) : -1;
+    if (fd >= 0)
+      close(fd);
+    if (n < 0)
+      return sq_failf(q, WEFT_EIO, "store: cannot read %s", db_path);
+    if (n != (ssize_t)sizeof head || memcmp(head, magic, sizeof magic) != 0)
+      return sq_failf(q, WEFT_ECORRUPT,
+                      "store: %s is not a weft store (not an SQLite database; damaged or "
+                      "replaced?); restore it from a backup, or move it away to start a fresh "
+                      "store",
+                      db_path);
+    return 0;
+  }
+}
+
 int store_sqlite_open(const char *db_path, struct store **out, char **err)
 {
   int rc = 0;
@@ -570,6 +616,8 @@ int store_sqlite_open(const char *db_path, struct store **out, char **err)
     return WEFT_ENOMEM;
   q->base.ops = &sq_ops;
   q->wal_fd = -1;
+  if (strcmp(db_path, ":memory:") && (rc = check_db_file(q, db_path)))
+    goto out;
   int src = sqlite3_open_v2(db_path, &q->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (src != SQLITE_OK) {

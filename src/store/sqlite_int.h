@@ -173,5 +173,7 @@ int sq_audit_append_canon(struct store *s, int64_t at, const char *run_id, const
 int sq_audit_head_flush(struct sq *q);
 int sq_audit_scan(struct store *s, const char *run_id, struct store_audit *head,
                   store_audit_cb cb, void *ctx);
+int sq_verify_scan(struct store *s, struct store_audit *head, store_verify_cb cb, void *ctx);
+int sq_run_delete(struct store *s, const char *run_id);
 
 #endif

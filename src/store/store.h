@@ -45,9 +45,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 3 /* 2: audit_append_canon; 3: step_counts_put, step_count, step_page */
+#define STORE_OPS_VERSION 4 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+                               4: step_counts_put, step_count, step_page */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -180,6 +182,32 @@ struct store_run_filter {
  * borrowed for the call. Return non-zero to stop (that value is returned). */
 typedef int (*store_audit_cb)(void *ctx, const struct store_audit *e);
 
+/* What store_verify_scan() streams (audit/xcheck.c reads it). */
+enum store_vtype {
+  STORE_V_ENTRY,     /* every audit entry, by seq (the chain walk): entry */
+  STORE_V_RUN,       /* a group begins: run_id; status of its run row, NULL when the run
+                        has no row (pruned, or removed) */
+  STORE_V_STEP,      /* a step instance row of the group: step, index, status, n = attempts */
+  STORE_V_ATTEMPT,   /* an attempt row: step, index, status, n = attempt */
+  STORE_V_DECISION,  /* a decisions row: step, index, user, decision */
+  STORE_V_RUN_ENTRY, /* an audit entry of the group, by seq: entry (seq, run_id, kind and
+                        data only) */
+  STORE_V_RUN_END,   /* the group ends: run_id */
+  STORE_V_WORKFLOW,  /* a stored definition: hash */
+};
+
+struct store_vrow {
+  enum store_vtype type;
+  const struct store_audit *entry;
+  const char *run_id, *step, *status, *user, *decision, *hash;
+  int index;
+  int64_t n;
+};
+
+/* Called by store_verify_scan(); rows are borrowed for the call. Non-zero
+ * stops the scan (that value is returned). */
+typedef int (*store_verify_cb)(void *ctx, const struct store_vrow *r);
+
 struct store;
 
 struct store_ops {
@@ -285,7 +313,20 @@ struct store_ops {
   int (*audit_append_canon)(struct store *s, int64_t at, const char *run_id, const char *kind,
                             const char *canon, int64_t *seq_out);
 
-  /* Version 3: big for_each steps. step_counts_put sets the instance counts
+  /* Version 3. Everything `weft audit verify` compares, from ONE read
+   * snapshot, streamed (memory does not grow with the store): head gets the
+   * recorded chain head (as audit_scan); then every entry by seq
+   * (STORE_V_ENTRY); then, grouped by run id in ascending order (every run
+   * that has a row or entries), STORE_V_RUN, the group's step, attempt and
+   * decision rows (each ordered by step, index), its entries by seq, and
+   * STORE_V_RUN_END; then every stored definition (STORE_V_WORKFLOW). */
+  int (*verify_scan)(struct store *s, struct store_audit *head, store_verify_cb cb, void *ctx);
+  /* Removes a run's rows (run, step instances, attempts, decisions, inbox
+   * requests, agent turns), inside the caller's transaction or its own. Its
+   * audit entries stay: they are the chain. */
+  int (*run_delete)(struct store *s, const char *run_id);
+
+  /* Version 4: big for_each steps. step_counts_put sets the instance counts
    * (JSON text) of a step's own row (index -1), if that row exists.
    * step_count computes them from the instance rows (a scan: for rows
    * written before the counts were kept): *counts gets malloc'd JSON text,
@@ -472,6 +513,20 @@ static inline int store_audit_scan(struct store *s, const char *run_id, struct s
   return s->ops->audit_scan(s, run_id, head, cb, ctx);
 }
 void store_audit_clear(struct store_audit *e);
+/* WEFT_ESTATE when the backend is older than ops version 3. */
+static inline int store_verify_scan(struct store *s, struct store_audit *head,
+                                    store_verify_cb cb, void *ctx)
+{
+  if (s->ops->version < 3 || !s->ops->verify_scan)
+    return WEFT_ESTATE;
+  return s->ops->verify_scan(s, head, cb, ctx);
+}
+static inline int store_run_delete(struct store *s, const char *run_id)
+{
+  if (s->ops->version < 3 || !s->ops->run_delete)
+    return WEFT_ESTATE;
+  return s->ops->run_delete(s, run_id);
+}
 static inline int store_turn_put(struct store *s, const char *run_id, const char *step,
                                  int index, int attempt, int seq, const char *data, int64_t at)
 {

@@ -3,9 +3,12 @@
 #include "util/users.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/err.h"
 
@@ -16,8 +19,22 @@ int users_load(const char *home, struct users *u, char **err)
   json_t *root = NULL;
   json_error_t je;
   u->map = NULL;
+  u->allow_as = false;
   snprintf(path, sizeof path, "%s/users.json", home);
   FILE *f = fopen(path, "r");
+  struct stat st;
+  if (f && fstat(fileno(f), &st) == 0 && (st.st_mode & 022)) {
+    /* whoever may write it may make themselves anyone's approver */
+    if (err && asprintf(err,
+                        "%s is writable by %s (mode %03o); it decides who may approve what, so "
+                        "only its owner may write it: run `chmod go-w %s` (or `chmod 600 %s`)",
+                        path, (st.st_mode & 002) ? "everyone" : "its group",
+                        (unsigned)(st.st_mode & 0777), path, path) < 0)
+      *err = NULL;
+    fclose(f);
+    rc = WEFT_EDENIED;
+    goto out;
+  }
   if (!f) {
     if (errno != ENOENT) {
       if (err && asprintf(err, "cannot read %s: %s", path, strerror(errno)) < 0)
@@ -44,6 +61,14 @@ int users_load(const char *home, struct users *u, char **err)
     rc = WEFT_EPARSE;
     goto out;
   }
+  json_t *aa = json_object_get(root, "allow_as");
+  if (aa && !json_is_boolean(aa)) {
+    if (err && asprintf(err, "%s: \"allow_as\" must be true or false", path) < 0)
+      *err = NULL;
+    rc = WEFT_EPARSE;
+    goto out;
+  }
+  u->allow_as = json_is_true(aa);
   u->map = m ? json_incref(m) : json_object();
 out:
   json_decref(root);
@@ -87,4 +112,55 @@ bool users_match(const struct users *u, const char *user, const json_t *approver
     }
   }
   return false;
+}
+
+int users_identity(const struct users *u, const char *os_user, char **out, char **err)
+{
+  const char *found = NULL, *name;
+  json_t *e;
+  *out = NULL;
+  json_object_foreach(u->map, name, e) {
+    const char *os = json_string_value(json_object_get(e, "os_user"));
+    if (!os || strcmp(os, os_user))
+      continue;
+    if (found) {
+      if (err && asprintf(err, "users.json maps both \"%s\" and \"%s\" to OS user %s; keep "
+                               "one", found, name, os_user) < 0)
+        *err = NULL;
+      return WEFT_EDENIED;
+    }
+    found = name;
+  }
+  if (!found) {
+    e = u->map ? json_object_get(u->map, os_user) : NULL;
+    const char *os = json_string_value(json_object_get(e, "os_user"));
+    if (os && strcmp(os, os_user)) {
+      if (err && asprintf(err, "users.json says weft user \"%s\" is OS user %s, so OS user %s "
+                               "is nobody: add an entry with \"os_user\": \"%s\"",
+                          os_user, os, os_user, os_user) < 0)
+        *err = NULL;
+      return WEFT_EDENIED;
+    }
+    found = os_user;
+  }
+  *out = strdup(found);
+  return *out ? 0 : WEFT_ENOMEM;
+}
+
+char *users_os_user(char **err)
+{
+  uid_t uid = geteuid();
+  errno = 0;
+  struct passwd *pw = getpwuid(uid);
+  char *s = NULL;
+  if (!pw || !pw->pw_name || !*pw->pw_name) {
+    /* a uid without a passwd entry (containers): still one OS identity */
+    if (asprintf(&s, "uid:%u", (unsigned)uid) < 0)
+      s = NULL;
+  } else {
+    s = strdup(pw->pw_name);
+  }
+  if (!s && err)
+    *err = NULL;
+  return s;
 }

@@ -1,11 +1,18 @@
 /* users.h — identities: the users.json file in the weft home.
  *
- *   {"users": {"alice": {"groups": ["ml-leads"]}, "bob": {}}}
+ *   {"users": {"alice": {"groups": ["ml-leads"], "os_user": "alice2"}, "bob": {}},
+ *    "allow_as": false}
  *
- * People write this file; weft only reads it. Later issues add tokens and
- * roles per user here (unknown keys are ignored). A missing file is an empty
- * user list: plain names in `approvers` still match those users, group
- * references (`group:NAME`) match nobody.
+ * People write this file; weft only reads it, and refuses it when it is
+ * group- or world-writable (anyone could then make themselves an approver).
+ * Later issues add tokens and roles per user here (unknown keys are ignored).
+ * A missing file is an empty user list: plain names in `approvers` still
+ * match those users, group references (`group:NAME`) match nobody.
+ *
+ * Identity (users_identity): a local command acts as the operating-system
+ * user of the process's effective uid, mapped to a weft user by "os_user"
+ * (by default the names are equal). `--as` is allowed only with top-level
+ * "allow_as": true.
  *
  * Ownership: struct users owns the parsed JSON; strings returned point into
  * it and live until users_free(). */
@@ -16,12 +23,14 @@
 #include <stdbool.h>
 
 struct users {
-  json_t *map; /* the "users" object (owned reference); never NULL after load */
+  json_t *map;   /* the "users" object (owned reference); never NULL after load */
+  bool allow_as; /* top-level "allow_as": true (`--as USER` accepted) */
 };
 
 /* Loads HOME/users.json. 0 on success (also when the file does not exist);
  * WEFT_EPARSE with *err (malloc'd, caller frees) naming the file and the
- * problem when it is not valid. */
+ * problem when it is not valid; WEFT_EDENIED when it is group- or
+ * world-writable (*err says which chmod fixes it). */
 int users_load(const char *home, struct users *u, char **err);
 void users_free(struct users *u);
 
@@ -31,5 +40,17 @@ bool users_in_group(const struct users *u, const char *user, const char *group);
  * "group:NAME" with the user in that group. approvers is a JSON array of
  * strings (other elements are ignored). */
 bool users_match(const struct users *u, const char *user, const json_t *approvers);
+
+/* The weft user that OS user os_user is: the entry whose "os_user" is
+ * os_user, else the entry named os_user when it has no "os_user" of its
+ * own, else os_user itself (not listed: names are equal). *out is malloc'd.
+ * WEFT_EDENIED with *err (malloc'd) when two entries claim os_user, or when
+ * the entry of that name is mapped to another OS user. */
+int users_identity(const struct users *u, const char *os_user, char **out, char **err);
+
+/* The OS user name of the process's effective uid (getpwuid(geteuid()),
+ * never $USER), malloc'd; "uid:N" when the uid has no passwd entry (a
+ * container); NULL only when out of memory. */
+char *users_os_user(char **err);
 
 #endif

@@ -6,6 +6,7 @@ temporary home (WEFT_HOME) and working directory, so tests never share state.
 """
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,11 @@ class Result:
         return f"<exit {self.code}\n--stdout--\n{self.out}\n--stderr--\n{self.err}>"
 
 
+def os_user():
+    """who weft acts as: the user of the effective uid (never $USER)"""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
 class WeftTest(unittest.TestCase):
     maxDiff = None
 
@@ -41,8 +47,18 @@ class WeftTest(unittest.TestCase):
         self.env = dict(os.environ, WEFT_HOME=self.home, USER="tester")
         self.env.pop("WEFT_LLM_URL", None)
 
+    # a test that damages its store on purpose sets this to False
+    verify_at_end = True
+
     def tearDown(self):
+        # WEFT_TEST_VERIFY=1: every test's home must pass `weft audit verify`
+        # at the end (the store and the log agree after whatever it did)
+        check = (os.environ.get("WEFT_TEST_VERIFY") == "1" and self.verify_at_end
+                 and os.path.exists(os.path.join(self.home, "weft.db")))
+        r = self.weft("audit", "verify") if check else None
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if r is not None and r.code != 0:
+            self.fail("weft audit verify at the end of the test: " + repr(r))
 
     def write(self, name, text):
         path = os.path.join(self.tmp, name)
@@ -61,6 +77,18 @@ class WeftTest(unittest.TestCase):
         return subprocess.Popen([BIN, *args], cwd=self.tmp, env=env or self.env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
+
+    def write_users(self, users=None, allow_as=True, mode=0o600):
+        """HOME/users.json; allow_as lets tests act as several people with --as"""
+        os.makedirs(self.home, exist_ok=True)
+        path = os.path.join(self.home, "users.json")
+        doc = {"users": users or {}}
+        if allow_as is not None:
+            doc["allow_as"] = allow_as
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        os.chmod(path, mode)
+        return path
 
     def assertExit(self, res, code):
         self.assertEqual(res.code, code, repr(res))

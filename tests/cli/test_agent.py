@@ -76,6 +76,7 @@ class Agent(WeftTest):
         self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
         self.env["WEFT_LLM_URL"] = self.base + "/v1"
         self.env["WEFT_LLM_API_KEY"] = "sk-test"
+        self.write_users()  # "allow_as": true: the tests decide tool calls --as alice
 
     def tearDown(self):
         self.srv.shutdown()

@@ -29,7 +29,58 @@ def alive(pid):
         return False
 
 
+def gone_soon(pid, seconds=5):
+    """True once pid is gone (or a zombie). The bound only turns a survivor
+    into a failure on a slow machine: it is not a speed assertion."""
+    end = time.time() + seconds
+    while time.time() < end:
+        if not alive(pid):
+            return True
+        time.sleep(0.02)
+    return not alive(pid)
+
+
+# A step body that starts children of every kind and writes each one's pid to
+# $WEFT_WORKSPACE/kN: two in its process group (a background job and a child
+# shell), two that leave it (setsid, and a double fork into a new session
+# with stdout closed); then it waits.
+KIDS = ["k1", "k2", "k3", "k4"]
+KIDS_STEP = r"""
+    sleep 300 & echo $! > "$WEFT_WORKSPACE/k1"
+    sh -c 'echo $$ > "$WEFT_WORKSPACE/k2"; exec sleep 300' &
+    setsid sh -c 'echo $$ > "$WEFT_WORKSPACE/k3"; exec sleep 300' &
+    (setsid sh -c 'echo $$ > "$WEFT_WORKSPACE/k4"; exec sleep 300' > /dev/null 2>&1 &)
+    wait
+"""
+
+
+def kids_step(indent):
+    return "\n".join(" " * indent + l.strip() for l in KIDS_STEP.strip().splitlines())
+
+
 class Recovery(WeftTest):
+    def kid_pids(self, rid):
+        """Waits until the step has written all its children's pids."""
+        ws = os.path.join(self.home, "workspaces", rid)
+
+        def read():
+            pids = []
+            for k in KIDS:
+                try:
+                    with open(os.path.join(ws, k)) as f:
+                        t = f.read().strip()
+                except FileNotFoundError:
+                    return None
+                if not t:
+                    return None
+                pids.append(int(t))
+            return pids
+        return self.wait_for(read, "the step's children to start")
+
+    def assertAllGone(self, pids):
+        for k, pid in zip(KIDS, pids):
+            self.assertTrue(gone_soon(pid), f"the step's child {k} (pid {pid}) outlived it")
+
     def status(self, rid):
         r = self.weft("status", rid, "--json")
         self.assertExit(r, 0)
@@ -167,13 +218,16 @@ class Recovery(WeftTest):
         p = self.write("w.yaml", """
             name: cancelme
             steps:
-              slow: {run: "sleep 300"}
+              slow:
+                run: |
+%s
               never: {needs: slow, run: "true"}
-        """)
+        """ % kids_step(18))
         proc = self.spawn("run", p)
         run = self.wait_for(self.latest, "the run")
         self.wait_for(lambda: self.status(run["id"])["steps"]["slow"]["status"] == "running",
                       "slow to run")
+        kids = self.kid_pids(run["id"])
         r = self.weft("cancel", run["id"][:8])
         self.assertExit(r, 0)
         proc.wait(timeout=60)
@@ -183,6 +237,8 @@ class Recovery(WeftTest):
         self.assertEqual(j["steps"]["slow"]["status"], "cancelled")
         self.assertIn(j["steps"]["never"]["status"], ("cancelled", "skipped"))
         self.assertExit(self.weft("cancel", run["id"]), 2)  # already ended
+        # every process the step started is gone, in its group or not
+        self.assertAllGone(kids)
 
     def test_cancel_while_no_engine_runs_applies_on_resume(self):
         p = self.write("w.yaml", """
@@ -293,16 +349,20 @@ class Recovery(WeftTest):
         p = self.write("w.yaml", """
             name: ctrlc
             steps:
-              slow: {run: "sleep 300"}
-        """)
+              slow:
+                run: |
+%s
+        """ % kids_step(18))
         proc = self.spawn("run", p)
         run = self.wait_for(self.latest, "the run")
         self.wait_for(lambda: self.status(run["id"])["steps"]["slow"]["status"] == "running",
                       "slow to run")
+        kids = self.kid_pids(run["id"])
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
         self.assertEqual(proc.returncode, 130)
         self.assertEqual(self.status(run["id"])["status"], "cancelled")
+        self.assertAllGone(kids)
 
     def test_resume_with_nothing_to_do(self):
         r = self.weft("resume")

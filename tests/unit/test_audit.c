@@ -42,12 +42,18 @@ static struct store *open_store(void)
   return s;
 }
 
-/* Five entries, seq 1..5, of two runs. */
+/* Five entries, seq 1..5, of two runs, and the two (queued) runs in the
+ * store: a store that agrees with its log (verify checks that too). */
 static struct store *five_entries(void)
 {
   struct store *s = open_store();
-  static const char *kinds[] = {"run.created", "run.status", "step.status", "attempt.started",
+  static const char *kinds[] = {"run.created", "run.created", "step.status", "attempt.started",
                                 "run.status"};
+  for (int i = 0; i < 2; i++) {
+    struct store_run r = {.id = i ? "01RUNB" : "01RUNA", .workflow = "wf", .status = "queued",
+                          .created_at = 1};
+    cr_assert_eq(store_run_put(s, &r), 0);
+  }
   for (int i = 0; i < 5; i++) {
     char data[64];
     int64_t seq;
@@ -257,7 +263,7 @@ Test(audit, replaced_last_entry_detected_by_head)
 Test(audit, entry_rolls_back_with_its_transition)
 {
   struct store *s = five_entries();
-  struct store_run r = {.id = "01TX", .workflow = "wf", .status = "running", .created_at = 1};
+  struct store_run r = {.id = "01TX", .workflow = "wf", .status = "queued", .created_at = 1};
   cr_assert_eq(store_begin(s), 0);
   cr_assert_eq(store_run_put(s, &r), 0);
   cr_assert_eq(store_audit_append(s, 1, r.id, "run.created", "{}", NULL), 0);
@@ -265,7 +271,10 @@ Test(audit, entry_rolls_back_with_its_transition)
   int64_t bad;
   cr_assert_eq(audit_verify(s, &bad, NULL), 0);
   int64_t seq;
+  cr_assert_eq(store_begin(s), 0);
+  cr_assert_eq(store_run_put(s, &r), 0);
   cr_assert_eq(store_audit_append(s, 1, r.id, "run.created", "{}", &seq), 0);
+  cr_assert_eq(store_commit(s), 0);
   cr_assert_eq(seq, 6);
   cr_assert_eq(audit_verify(s, &bad, NULL), 0);
   store_close(s);
@@ -407,5 +416,145 @@ Test(audit, head_cached_within_transaction)
   cr_assert_eq(head.seq, 3, "the head row is written at commit");
   cr_assert_str_eq(last, "{\"a\":1,\"z\":\"\\u00E9\"}", "canonical: sorted, ASCII: %s", last);
   store_audit_clear(&head);
+  store_close(s);
+}
+
+/* ---- the store against the log (audit/xcheck.c) ---- */
+
+static struct store *one_failed_step(void)
+{
+  struct store *s = open_store();
+  struct store_run r = {.id = "01X", .workflow = "wf", .status = "failed", .created_at = 1};
+  struct store_step st = {.run_id = "01X", .step = "a", .index = 2, .status = "failed",
+                          .attempts = 1};
+  cr_assert_eq(store_begin(s), 0);
+  cr_assert_eq(store_run_put(s, &r), 0);
+  cr_assert_eq(store_step_put(s, &st), 0);
+  cr_assert_eq(store_audit_append(s, 1, "01X", "run.created", "{}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 2, "01X", "step.expanded",
+                                  "{\"step\":\"a\",\"instances\":3}", NULL), 0);
+  /* nested "status" keys (an http error) must not be taken for the step's */
+  cr_assert_eq(store_audit_append(s, 3, "01X", "step.status",
+                                  "{\"attempts\":1,\"error\":{\"status\":\"running\",\"x\":[{\"status"
+                                  "\":1}]},\"index\":2,\"status\":\"failed\",\"step\":\"a\"}",
+                                  NULL), 0);
+  cr_assert_eq(store_audit_append(s, 4, "01X", "run.status", "{\"status\":\"failed\"}", NULL), 0);
+  cr_assert_eq(store_commit(s), 0);
+  return s;
+}
+
+Test(audit, store_that_agrees_with_its_log_verifies)
+{
+  struct store *s = one_failed_step();
+  int64_t bad = -1;
+  char *msg = NULL;
+  cr_assert_eq(audit_verify(s, &bad, &msg), 0, "%s", msg ? msg : "");
+  store_close(s);
+}
+
+Test(audit, cut_tail_with_head_moved_is_found_by_the_store)
+{
+  struct store *s = one_failed_step();
+  store_close(s);
+  /* entries 3 and 4 go; the head is moved to entry 2: the chain is sound */
+  raw_exec("DELETE FROM audit WHERE seq > 2;"
+           "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit WHERE seq = 2);");
+  s = open_store();
+  int64_t bad = -1;
+  char *msg = NULL;
+  cr_assert_eq(audit_verify(s, &bad, &msg), WEFT_ECORRUPT);
+  cr_assert_eq(bad, 0); /* not a chain position: the store has what the log lacks */
+  cr_assert_not_null(strstr(msg, "run 01X"), "%s", msg);
+  free(msg);
+  store_close(s);
+}
+
+Test(audit, pending_instance_needs_its_expansion_entry)
+{
+  struct store *s = one_failed_step();
+  struct store_step st = {.run_id = "01X", .step = "a", .index = 5, .status = "pending"};
+  cr_assert_eq(store_step_put(s, &st), 0); /* index 5 of a 3-instance expansion */
+  int64_t bad = -1;
+  char *msg = NULL;
+  cr_assert_eq(audit_verify(s, &bad, &msg), WEFT_ECORRUPT);
+  cr_assert_not_null(strstr(msg, "a[5]"), "%s", msg);
+  free(msg);
+  store_close(s);
+}
+
+Test(audit, instances_expanded_again_by_a_retry_are_pending_without_entries)
+{
+  struct store *s = open_store();
+  struct store_run r = {.id = "01Y", .workflow = "wf", .status = "running", .created_at = 1};
+  struct store_step st = {.run_id = "01Y", .step = "a", .index = 0, .status = "pending"};
+  cr_assert_eq(store_begin(s), 0);
+  cr_assert_eq(store_run_put(s, &r), 0);
+  cr_assert_eq(store_step_put(s, &st), 0);
+  cr_assert_eq(store_audit_append(s, 1, "01Y", "run.created", "{}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 2, "01Y", "run.status", "{\"status\":\"running\"}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 3, "01Y", "step.expanded",
+                                  "{\"step\":\"a\",\"instances\":1}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 4, "01Y", "step.status",
+                                  "{\"attempts\":1,\"index\":0,\"status\":\"failed\",\"step\":\"a\"}",
+                                  NULL), 0);
+  /* `weft retry`: the step expands again and its instance rows are pending */
+  cr_assert_eq(store_audit_append(s, 5, "01Y", "step.expanded",
+                                  "{\"step\":\"a\",\"instances\":1}", NULL), 0);
+  cr_assert_eq(store_commit(s), 0);
+  int64_t bad = -1;
+  char *msg = NULL;
+  cr_assert_eq(audit_verify(s, &bad, &msg), 0, "%s", msg ? msg : "");
+  /* a row still failed after the re-expansion is not what the log says */
+  st.status = "failed";
+  st.attempts = 1;
+  cr_assert_eq(store_step_put(s, &st), 0);
+  cr_assert_eq(audit_verify(s, &bad, &msg), WEFT_ECORRUPT);
+  cr_assert_not_null(strstr(msg, "expanded again"), "%s", msg);
+  free(msg);
+  store_close(s);
+}
+
+Test(audit, instance_span_entry_covers_its_rows)
+{
+  /* rt_journal.c audits like transitions of instances 0..3 as one
+   * step.instances entry; each of the four rows must agree with it */
+  struct store *s = open_store();
+  struct store_run r = {.id = "01Z", .workflow = "wf", .status = "running", .created_at = 1};
+  cr_assert_eq(store_begin(s), 0);
+  cr_assert_eq(store_run_put(s, &r), 0);
+  for (int i = 0; i < 4; i++) {
+    struct store_step st = {.run_id = "01Z", .step = "a", .index = i, .status = "succeeded",
+                            .attempts = 1};
+    cr_assert_eq(store_step_put(s, &st), 0);
+  }
+  cr_assert_eq(store_audit_append(s, 1, "01Z", "run.created", "{}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 2, "01Z", "run.status", "{\"status\":\"running\"}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 3, "01Z", "step.expanded",
+                                  "{\"step\":\"a\",\"instances\":4}", NULL), 0);
+  cr_assert_eq(store_audit_append(s, 4, "01Z", "step.instances",
+                                  "{\"attempts\":1,\"from\":0,\"status\":\"succeeded\","
+                                  "\"step\":\"a\",\"to\":3}", NULL), 0);
+  cr_assert_eq(store_commit(s), 0);
+  int64_t bad = -1;
+  char *msg = NULL;
+  cr_assert_eq(audit_verify(s, &bad, &msg), 0, "%s", msg ? msg : "");
+  /* a row the span does not describe (index 2 edited to failed) is found */
+  struct store_step st = {.run_id = "01Z", .step = "a", .index = 2, .status = "failed",
+                          .attempts = 1};
+  cr_assert_eq(store_step_put(s, &st), 0);
+  cr_assert_eq(audit_verify(s, &bad, &msg), WEFT_ECORRUPT);
+  cr_assert_not_null(strstr(msg, "a[2]"), "%s", msg);
+  free(msg);
+  msg = NULL;
+  /* and an instance past the span, with no entry of its own */
+  st.status = "succeeded";
+  cr_assert_eq(store_step_put(s, &st), 0);
+  cr_assert_eq(audit_verify(s, &bad, &msg), 0, "%s", msg ? msg : "");
+  struct store_step past = {.run_id = "01Z", .step = "a", .index = 4, .status = "succeeded",
+                            .attempts = 1};
+  cr_assert_eq(store_step_put(s, &past), 0);
+  cr_assert_eq(audit_verify(s, &bad, &msg), WEFT_ECORRUPT);
+  cr_assert_not_null(strstr(msg, "a[4]"), "%s", msg);
+  free(msg);
   store_close(s);
 }

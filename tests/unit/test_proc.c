@@ -718,18 +718,199 @@ Test(proc, on_output_receives_everything)
   res_free(&s);
 }
 
-Test(proc, done_comes_only_after_grandchild_closes_stdout)
+/* Is pid gone (no such process, or a zombie: it runs nothing)? Polls for up
+ * to 5 s: a bound against a slow machine, not a speed assertion. */
+static bool gone_soon(pid_t pid)
 {
+  for (int i = 0; i < 500; i++) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p || p[2] == 'Z' || p[2] == 'X')
+      return true;
+    waitpid(pid, NULL, WNOHANG); /* ours (a subreaper test): collect it */
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  return false;
+}
+
+/* The main process exits while a background child holds stdout: the step
+ * ends (it does not wait for the child), what the child wrote before is in
+ * the log, and the child is killed. */
+static void background_child_holding_stdout(int watch_mode)
+{
+  if (watch_mode)
+    proc_watch_set_mode(watch_mode);
   struct res s;
   res_init(&s);
-  char *log = path_in("log");
-  /* the leader exits at once; the background grandchild holds stdout until
-   * it has written "late" */
-  struct proc_spec spec = {.argv = SH("(sleep 0.3; echo late) & echo early"), .log_path = log};
+  char *log = path_in("log"), *pidf = path_in("bg"), *mark = path_in("mark");
+  char script[3 * PATH_MAX + 200];
+  snprintf(script, sizeof script,
+           "(echo late; touch %s; exec sleep 300) & echo $! > %s;"
+           " while [ ! -e %s ]; do sleep 0.01; done; echo early",
+           mark, pidf, mark);
+  struct proc_spec spec = {.argv = SH(script), .log_path = log};
   run_spec(&spec, &s);
   cr_assert(s.ok, "%s", s.message);
-  cr_assert_str_eq(s.log_at_done, "early\nlate\n");
+  cr_assert_str_eq(s.log_at_done, "late\nearly\n");
+  cr_assert(gone_soon(read_pid(pidf)), "the background child outlived its step");
   res_free(&s);
+}
+
+Test(proc, step_ends_with_its_main_process_and_kills_a_child_holding_stdout)
+{
+  background_child_holding_stdout(0);
+}
+Test(proc, step_ends_with_its_main_process_sigchld_watch)
+{
+  background_child_holding_stdout(PROC_WATCH_SIGCHLD);
+}
+
+/* --- processes that leave the group ----------------------------------------- */
+
+/* A step that starts escapes of every kind, each writing its pid to a file:
+ * setsid (stdout inherited), a double fork, setsid -f (stdout closed) and a
+ * plain background child (stdout inherited); then it either exits or says
+ * "ready" and sleeps (to be cancelled or timed out). */
+#define N_ESC 4
+static const char *escapes_script(char *out, size_t outsz, char pidf[N_ESC][PATH_MAX], bool stay)
+{
+  for (int i = 0; i < N_ESC; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "e%d", i);
+    snprintf(pidf[i], PATH_MAX, "%s", path_in(name));
+  }
+  snprintf(out, outsz,
+           "setsid sh -c 'echo $$ > %s; exec sleep 300' &"
+           " (sh -c 'echo $$ > %s; exec sleep 300' &) ;"
+           " setsid -f sh -c 'echo $$ > %s; exec sleep 300' > /dev/null 2>&1;"
+           " sleep 300 & echo $! > %s;"
+           " for f in %s %s %s %s; do while [ ! -s $f ]; do sleep 0.01; done; done;"
+           " %s",
+           pidf[0], pidf[1], pidf[2], pidf[3], pidf[0], pidf[1], pidf[2], pidf[3],
+           stay ? "echo ready; exec sleep 1000" : "echo done");
+  return out;
+}
+
+static void force_tree(int mode)
+{
+  proc_tree_set_mode(mode);
+  if (proc_tree_mode() != mode)
+    cr_skip_test("this mechanism is not available here");
+}
+
+static void escapes_end_with_the_step(int mode, int kill_reason)
+{
+  force_tree(mode);
+  struct res s;
+  res_init(&s);
+  char pidf[N_ESC][PATH_MAX], script[9 * PATH_MAX + 512];
+  escapes_script(script, sizeof script, pidf, kill_reason != 0);
+  if (kill_reason) {
+    s.kill_on = "ready";
+    s.kill_reason = kill_reason;
+  }
+  struct proc_spec spec = {.argv = SH(script), .kill_grace_ms = 200};
+  run_spec(&spec, &s);
+  if (kill_reason == PROC_KILL_CANCEL)
+    cr_assert_str_eq(s.kind, "cancelled", "%s", s.message);
+  else if (kill_reason == PROC_KILL_TIMEOUT)
+    cr_assert_str_eq(s.kind, "timeout", "%s", s.message);
+  else
+    cr_assert(s.ok, "the main process's status is the result: %s", s.message);
+  for (int i = 0; i < N_ESC; i++)
+    cr_assert(gone_soon(read_pid(pidf[i])), "escape %d (pid %d) outlived its step", i,
+              (int)read_pid(pidf[i]));
+  res_free(&s);
+}
+
+Test(proc, escapes_end_with_the_step_cgroup) { escapes_end_with_the_step(PROC_TREE_CGROUP, 0); }
+Test(proc, escapes_end_on_cancel_cgroup)
+{
+  escapes_end_with_the_step(PROC_TREE_CGROUP, PROC_KILL_CANCEL);
+}
+Test(proc, escapes_end_on_timeout_cgroup)
+{
+  escapes_end_with_the_step(PROC_TREE_CGROUP, PROC_KILL_TIMEOUT);
+}
+Test(proc, escapes_end_with_the_step_subreaper)
+{
+  escapes_end_with_the_step(PROC_TREE_SUBREAPER, 0);
+}
+Test(proc, escapes_end_on_cancel_subreaper)
+{
+  escapes_end_with_the_step(PROC_TREE_SUBREAPER, PROC_KILL_CANCEL);
+}
+Test(proc, escapes_end_on_timeout_subreaper)
+{
+  escapes_end_with_the_step(PROC_TREE_SUBREAPER, PROC_KILL_TIMEOUT);
+}
+
+Test(proc, cgroup_mode_puts_the_child_in_a_cgroup_of_its_own)
+{
+  force_tree(PROC_TREE_CGROUP);
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("cat /proc/self/cgroup")};
+  run_spec(&spec, &s);
+  cr_assert(s.ok, "%s", s.message);
+  char want[PATH_MAX];
+  snprintf(want, sizeof want, "/weft-%d/", (int)getpid());
+  cr_assert(strstr(s.captured, want), "%s", s.captured);
+  res_free(&s);
+}
+
+/* Subreaper mode: orphans are told apart by their $WEFT_OUTPUT. Attempt A's
+ * escape dies when A ends; B's keeps running until B ends. */
+Test(proc, subreaper_kills_only_the_ending_attempts_orphans)
+{
+  force_tree(PROC_TREE_SUBREAPER);
+  struct res a, b;
+  res_init(&a);
+  res_init(&b);
+  char *pa = path_in("ea"), *pb = path_in("eb"), *go = path_in("go");
+  char sa[2 * PATH_MAX + 200], sb[3 * PATH_MAX + 200], ea[PATH_MAX + 32], eb[PATH_MAX + 32];
+  snprintf(sa, sizeof sa,
+           "setsid sh -c 'echo $$ > %s; exec sleep 300' > /dev/null &"
+           " while [ ! -s %s ]; do sleep 0.01; done",
+           pa, pa);
+  snprintf(sb, sizeof sb,
+           "setsid sh -c 'echo $$ > %s; exec sleep 300' > /dev/null &"
+           " while [ ! -e %s ]; do sleep 0.01; done",
+           pb, go);
+  snprintf(ea, sizeof ea, "WEFT_OUTPUT=%s.a", g_dir);
+  snprintf(eb, sizeof eb, "WEFT_OUTPUT=%s.b", g_dir);
+  const char *enva[] = {"PATH=/usr/bin:/bin", ea, NULL}, *envb[] = {"PATH=/usr/bin:/bin", eb, NULL};
+  struct proc_spec spa = {.argv = SH(sa), .envp = enva, .on_output = on_output};
+  struct proc_spec spb = {.argv = SH(sb), .envp = envb, .on_output = on_output};
+  uv_loop_t loop;
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  cr_assert_eq(proc_start(&loop, &spb, on_done, &b, &b.proc), 0);
+  cr_assert_eq(proc_start(&loop, &spa, on_done, &a, &a.proc), 0);
+  while (!a.calls)
+    uv_run(&loop, UV_RUN_ONCE);
+  cr_assert(a.ok, "%s", a.message);
+  cr_assert(gone_soon(read_pid(pa)), "A's escape outlived A");
+  while (!(access(pb, F_OK) == 0 && read_pid(pb) > 0))
+    uv_run(&loop, UV_RUN_NOWAIT);
+  pid_t eb_pid = read_pid(pb);
+  cr_assert_eq(kill(eb_pid, 0), 0, "B's escape was killed when A ended");
+  cr_assert_eq(b.calls, 0);
+  FILE *f = fopen(go, "w");
+  fclose(f);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert(b.ok, "%s", b.message);
+  cr_assert(gone_soon(eb_pid), "B's escape outlived B");
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  res_free(&a);
+  res_free(&b);
 }
 
 /* --- kill ----------------------------------------------------------------------- */
@@ -790,8 +971,10 @@ Test(proc, sigterm_ignoring_group_gets_sigkill_after_grace)
   res_free(&s);
 }
 
-Test(proc, killed_attempt_ends_even_if_a_process_outside_the_group_holds_stdout)
+static void killed_with_holder_outside_the_group(int mode)
 {
+  if (mode)
+    force_tree(mode);
   struct res s;
   res_init(&s);
   char *pidfile = path_in("holder");
@@ -806,10 +989,18 @@ Test(proc, killed_attempt_ends_even_if_a_process_outside_the_group_holds_stdout)
   struct proc_spec spec = {.argv = SH(script), .kill_grace_ms = 50};
   run_spec(&spec, &s);
   cr_assert_str_eq(s.kind, "cancelled");
-  pid_t holder = read_pid(pidfile);
-  cr_assert_eq(kill(holder, 0), 0, "the holder is alive: done did not wait for its EOF");
-  kill(holder, SIGKILL);
+  /* and the holder, outside the group but in the attempt's tree, is killed */
+  cr_assert(gone_soon(read_pid(pidfile)), "the holder outlived its step");
   res_free(&s);
+}
+
+Test(proc, killed_attempt_ends_even_if_a_process_outside_the_group_holds_stdout)
+{
+  killed_with_holder_outside_the_group(0);
+}
+Test(proc, killed_attempt_ends_with_a_holder_outside_the_group_subreaper)
+{
+  killed_with_holder_outside_the_group(PROC_TREE_SUBREAPER);
 }
 
 Test(proc, kill_twice_keeps_the_first_reason)
@@ -972,6 +1163,69 @@ Test(proc, many_concurrent_processes_each_get_their_own_result) { run_many(); }
 
 Test(proc, many_concurrent_processes_through_the_spawner_thread) { run_many_on(true); }
 
+static int count_cgroups(const char *base)
+{
+  char cmd[PATH_MAX + 64];
+  snprintf(cmd, sizeof cmd, "find %s -mindepth 1 -maxdepth 1 -type d | wc -l", base);
+  FILE *f = popen(cmd, "r");
+  int n = -1;
+  cr_assert(f && fscanf(f, "%d", &n) == 1);
+  pclose(f);
+  return n;
+}
+
+/* Main processes that close their output before they exit are zombies for a
+ * while before their exit watch reaps them: the sweeps at the ends of the
+ * others must leave them alone (else "exit status unknown"). */
+static void zombie_mains(bool spawner)
+{
+  force_tree(PROC_TREE_SUBREAPER);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  if (spawner)
+    cr_assert_eq(proc_async_enable(&loop), 0);
+  static struct res s[MANY];
+  static char envn[MANY][32];
+  for (int i = 0; i < MANY; i++) {
+    res_init(&s[i]);
+    snprintf(envn[i], sizeof envn[i], "N=%d", i);
+    const char *env[] = {"PATH=/usr/bin:/bin", envn[i], NULL};
+    struct proc_spec spec = {.argv = SH("exec >&- 2>&-; exit $((N % 4))"), .envp = env};
+    cr_assert_eq(proc_start(&loop, &spec, on_done, &s[i], &s[i].proc), 0);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (spawner) {
+    proc_async_disable();
+    uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  for (int i = 0; i < MANY; i++) {
+    cr_assert_eq(s[i].exit_code, i % 4, "proc %d: %s", i, s[i].message);
+    res_free(&s[i]);
+  }
+}
+
+Test(proc, subreaper_sweeps_leave_zombie_main_processes_to_their_watch) { zombie_mains(false); }
+/* the spawner thread registers its fresh children before a sweep can see them */
+Test(proc, subreaper_sweeps_with_the_spawner_thread) { zombie_mains(true); }
+
+/* Each of 200 concurrent attempts gets a cgroup of its own; afterwards the
+ * pool keeps at most 64 idle ones (the rest are removed, with their
+ * descriptors), and those still work. */
+Test(proc, cgroup_pool_after_a_burst_keeps_few_idle_cgroups)
+{
+  force_tree(PROC_TREE_CGROUP);
+  run_many_on(true);
+  int n = count_cgroups(proc_tree_cgroup_base());
+  cr_assert(n >= 1 && n <= 64, "%d cgroups left", n);
+  struct res s;
+  res_init(&s);
+  struct proc_spec spec = {.argv = SH("cat /proc/self/cgroup")};
+  run_spec(&spec, &s);
+  cr_assert(s.ok && strstr(s.captured, "/weft-"), "%s", s.captured);
+  res_free(&s);
+}
+
 /* agent tools: stdout alone is the result; stderr still reaches the log and
  * the stream, masked; EOF of both pipes before done */
 static void separate_stderr(bool spawner)
@@ -1127,9 +1381,12 @@ Test(proc, sigchld_watch_kill_and_grandchild_eof)
   struct res s;
   res_init(&s);
   char *log = path_in("log");
-  struct proc_spec spec = {.argv = SH("(sleep 0.2; echo late) & echo early"), .log_path = log};
-  run_spec(&spec, &s);
-  cr_assert_str_eq(s.log_at_done, "early\nlate\n");
+  char *pidf = path_in("bg"), script[2 * PATH_MAX + 64];
+  snprintf(script, sizeof script, "(echo late; exec sleep 300) & echo $! > %s; echo early", pidf);
+  struct proc_spec spec = {.argv = SH(script), .log_path = log};
+  run_spec(&spec, &s); /* ends with its main process, not the child's EOF */
+  cr_assert(strstr(s.log_at_done, "early\n"), "%s", s.log_at_done);
+  cr_assert(gone_soon(read_pid(pidf)));
   res_free(&s);
 
   res_init(&s);

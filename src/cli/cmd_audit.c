@@ -1,0 +1,205 @@
+/* cmd_audit.c — `weft audit verify [--checkpoint FILE]...`, `weft audit
+ * export [RUN]` and `weft audit checkpoint [--out FILE]`.
+ *
+ * verify: the chain, the store against it, and each checkpoint (audit.h);
+ * exit 1 naming the first problem. checkpoint: verifies first (a broken log
+ * is never signed), then prints or appends the signed head
+ * (audit/checkpoint.h). */
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "cli/runview.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "audit/checkpoint.h"
+#include "util/err.h"
+#include "util/wtime.h"
+
+int cli_audit(struct cli *c, int argc, char **argv);
+
+#define USAGE "say `weft audit verify`, `weft audit export [RUN]` or `weft audit checkpoint`"
+
+/* Runs verify and reports a problem; EXIT_OK when intact (head, may be
+ * NULL, then gets the verified head). */
+static int verify(struct store *s, const struct audit_checkpoint *cps, size_t n,
+                  struct store_audit *head)
+{
+  int64_t bad = 0;
+  char *msg = NULL;
+  int code = EXIT_OK;
+  int rc = audit_verify_head(s, cps, n, &bad, &msg, head);
+  if (rc == WEFT_ECORRUPT && bad > 0) {
+    cli_err("the audit log is broken at entry %lld: %s", (long long)bad, msg ? msg : "?");
+    code = EXIT_RUN_FAILED;
+  } else if (rc == WEFT_ECORRUPT) {
+    cli_err("the audit log does not match the store: %s", msg ? msg : "?");
+    code = EXIT_RUN_FAILED;
+  } else if (rc) {
+    cli_err("cannot verify the audit log: %s", msg ? msg : weft_strerror(rc));
+    code = EXIT_USAGE;
+  }
+  free(msg);
+  return code;
+}
+
+static int cmd_verify(struct cli *c, int argc, char **argv)
+{
+  const char **files = calloc((size_t)argc + 1, sizeof *files);
+  size_t nf = 0;
+  struct audit_checkpoint *cps = NULL;
+  size_t ncp = 0;
+  struct store *s = NULL;
+  int code = EXIT_OK;
+  if (!files)
+    return EXIT_USAGE;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc)
+      files[nf++] = argv[++i];
+    else if (!strncmp(argv[i], "--checkpoint=", 13))
+      files[nf++] = argv[i] + 13;
+    else {
+      code = cli_usage_error("audit", "unexpected argument \"%s\" (verify takes "
+                                      "--checkpoint FILE, repeatable)", argv[i]);
+      goto out;
+    }
+  }
+  if ((code = rv_open_store(c->home, &s)))
+    goto out;
+  for (size_t i = 0; i < nf; i++) {
+    struct audit_checkpoint *v = NULL;
+    size_t n = 0;
+    char *err = NULL;
+    int rc = audit_checkpoints_read(store_home(s), files[i], &v, &n, &err);
+    if (rc) {
+      cli_err("%s", err ? err : weft_strerror(rc));
+      free(err);
+      /* an altered checkpoint or a replaced key is a finding, not a usage error */
+      code = rc == WEFT_EDENIED ? EXIT_RUN_FAILED : EXIT_USAGE;
+      goto out;
+    }
+    struct audit_checkpoint *all = realloc(cps, (ncp + n) * sizeof *cps);
+    if (!all) {
+      free(v);
+      code = EXIT_USAGE;
+      goto out;
+    }
+    cps = all;
+    memcpy(cps + ncp, v, n * sizeof *v);
+    ncp += n;
+    free(v);
+  }
+  struct store_audit head = {0};
+  if ((code = verify(s, cps, ncp, &head)))
+    goto out;
+  printf("audit log intact: %lld entries, head %s; the store agrees with it",
+         (long long)head.seq, head.hash ? head.hash : "(empty)");
+  if (ncp)
+    printf("; it extends %zu checkpoint%s", ncp, ncp == 1 ? "" : "s");
+  printf("\n");
+  store_audit_clear(&head);
+out:
+  free(files);
+  free(cps);
+  store_close(s);
+  return code;
+}
+
+static int cmd_checkpoint(struct cli *c, int argc, char **argv)
+{
+  const char *out = NULL;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--out") && i + 1 < argc)
+      out = argv[++i];
+    else if (!strncmp(argv[i], "--out=", 6))
+      out = argv[i] + 6;
+    else
+      return cli_usage_error("audit", "unexpected argument \"%s\" (checkpoint takes --out FILE)",
+                             argv[i]);
+  }
+  struct store *s = NULL;
+  int code = rv_open_store(c->home, &s);
+  if (code)
+    return code;
+  char *line = NULL, *err = NULL;
+  struct store_audit head = {0};
+  if ((code = verify(s, NULL, 0, &head))) {
+    cli_err("no checkpoint made: a checkpoint must only vouch for an intact log");
+    goto done;
+  }
+  int rc = audit_checkpoint_sign(store_home(s), head.seq, head.hash ? head.hash : AUDIT_GENESIS,
+                             wt_now_ms(), &line, &err);
+  if (rc) {
+    cli_err("cannot sign the checkpoint: %s", err ? err : weft_strerror(rc));
+    code = EXIT_USAGE;
+    goto done;
+  }
+  if (!out) {
+    printf("%s\n", line);
+    goto done;
+  }
+  int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  size_t n = strlen(line);
+  line[n] = '\n'; /* the terminator becomes the newline, written with it */
+  bool ok = fd >= 0 && write(fd, line, n + 1) == (ssize_t)(n + 1) && fsync(fd) == 0;
+  line[n] = '\0';
+  if (fd >= 0 && close(fd) != 0)
+    ok = false;
+  if (!ok) {
+    cli_err("cannot append to %s: %s", out, strerror(errno));
+    code = EXIT_USAGE;
+    goto done;
+  }
+  printf("checkpoint of entry %lld appended to %s; keep it outside the weft home\n",
+         (long long)head.seq, out);
+done:
+  free(line);
+  free(err);
+  store_audit_clear(&head);
+  store_close(s);
+  return code;
+}
+
+static int cmd_export(struct cli *c, int argc, char **argv)
+{
+  if (argc > 3)
+    return cli_usage_error("audit", "unexpected argument \"%s\"", argv[3]);
+  struct store *s;
+  int code = rv_open_store(c->home, &s);
+  if (code)
+    return code;
+  struct store_run r = {0};
+  const char *run = NULL;
+  if (argc == 3) {
+    if ((code = rv_find_run(s, argv[2], &r)) != 0) {
+      store_close(s);
+      return code;
+    }
+    run = r.id;
+  }
+  if (audit_export(s, run, stdout) != 0) {
+    cli_err("cannot export the audit log: %s", store_errmsg(s));
+    code = EXIT_USAGE;
+  }
+  store_run_clear(&r);
+  store_close(s);
+  return code;
+}
+
+int cli_audit(struct cli *c, int argc, char **argv)
+{
+  if (argc < 2)
+    return cli_usage_error("audit", USAGE);
+  if (!strcmp(argv[1], "verify"))
+    return cmd_verify(c, argc, argv);
+  if (!strcmp(argv[1], "export"))
+    return cmd_export(c, argc, argv);
+  if (!strcmp(argv[1], "checkpoint"))
+    return cmd_checkpoint(c, argc, argv);
+  return cli_usage_error("audit", USAGE);
+}
