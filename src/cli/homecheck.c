@@ -53,6 +53,18 @@ static void say_read_only(const char *home, int e)
           e == EROFS ? "" : ", or give the current user write permission on it");
 }
 
+/* the short reason shown for a store that cannot be used */
+static const char *corrupt_reason(const char *err)
+{
+  if (err && strstr(err, "empty (0 bytes)"))
+    return "it is empty (0 bytes): truncated, or its creation was interrupted";
+  if (err && (strstr(err, "not a database") || strstr(err, "not an SQLite database")))
+    return "file is not a database";
+  if (err && strstr(err, "is not a file"))
+    return "it is not a regular file";
+  return "integrity check failed";
+}
+
 int rv_home_problem(const char *home_arg, int rc, const char *err)
 {
   char *home = store_home_resolve(home_arg);
@@ -62,8 +74,7 @@ int rv_home_problem(const char *home_arg, int rc, const char *err)
   if (rc == WEFT_ECORRUPT) {
     cli_err("%s/%s is not a weft store or is damaged (%s); move it aside (mv %s/%s "
             "%s/%s.bad) and weft starts an empty store, or use another home with --home DIR",
-            home, STORE_DB_NAME, err && strstr(err, "not a database") ? "file is not a database"
-                                                                    : "integrity check failed",
+            home, STORE_DB_NAME, corrupt_reason(err),
             home, STORE_DB_NAME, home, STORE_DB_NAME);
     code = EXIT_USAGE;
   } else if (err && (strstr(err, "No space left") || strstr(err, "no space left"))) {

@@ -230,7 +230,7 @@ class AuditVerify(WeftTest):
     def test_an_empty_or_foreign_store_file_is_an_error_for_every_command(self):
         db = os.path.join(self.home, "weft.db")
         for content, words in ((b"", "empty (0 bytes)"),
-                               (b"this is not a database at all, no" * 8, "not an SQLite database")):
+                               (b"this is not a database at all, no" * 8, "file is not a database")):
             with open(db, "wb") as f:
                 f.write(content)
             for args in (["runs"], ["audit", "verify"], ["approvals"],
