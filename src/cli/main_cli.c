@@ -20,6 +20,7 @@ int cli_logs(struct cli *c, int argc, char **argv);
 int cli_cancel(struct cli *c, int argc, char **argv);
 int cli_retry(struct cli *c, int argc, char **argv);
 int cli_resume(struct cli *c, int argc, char **argv);
+int cli_server(struct cli *c, int argc, char **argv);
 int cli_audit(struct cli *c, int argc, char **argv);
 int cli_event(struct cli *c, int argc, char **argv);
 int cli_approvals(struct cli *c, int argc, char **argv);
@@ -104,7 +105,19 @@ const struct cli_cmd cli_cmds[] = {
    "Sub-workflow runs go with their top-level run (never on their own), and a run\n"
    "is kept while any of its sub-workflow runs is still active.\n"
    "  --dry-run   list what would be deleted; delete nothing\n"},
-  {"server", NULL, "weft server", "HTTP API and UI (not available yet)", ""},
+  {"server", cli_server,
+   "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
+   "[--log-format text|json] [--metrics-public]",
+   "serve the HTTP API, health and metrics; resume runs a dead engine left",
+   "Serves the home until SIGTERM or SIGINT (then readyz answers 503, running steps get\n"
+   "up to --drain, and it exits 0). One server per home; `weft run` works beside it.\n"
+   "At start it resumes every run whose engine died. SIGHUP re-reads users.json.\n"
+   "  --listen ADDR        HOST:PORT, [v6]:PORT or unix:/path (default 127.0.0.1:7700)\n"
+   "  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM files)\n"
+   "  --insecure-http      allow plain HTTP off loopback (a warning is logged)\n"
+   "  --drain D            how long running steps may finish when stopping (30s)\n"
+   "  --log-format F       text (default) or json: one line per event on stderr\n"
+   "  --metrics-public     GET /metrics without a token\n"},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
   {"version", cli_version, "weft version", "print the version", ""},

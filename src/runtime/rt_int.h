@@ -122,6 +122,7 @@ struct runtime {
   bool handles_open;
   bool flush_armed;
   bool store_failed;
+  bool draining; /* keep_alive: rt_drain was called */
   bool early_start;      /* durable dispatch (engine_reserve); WEFT_NO_EARLY_START=1 turns it off */
   struct rt_sync *sync;  /* commits made durable by rt_sync.c; NULL: by the store itself */
   uint64_t commit_seq;   /* commits so far */

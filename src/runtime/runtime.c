@@ -375,7 +375,7 @@ static void flush(struct runtime *rt)
       run->row.owner_pid = 0;
     }
   }
-  if (all_done(rt))
+  if (all_done(rt) && (!rt->o.keep_alive || rt->draining))
     close_handles(rt);
 }
 
@@ -541,7 +541,8 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   rt->commit_timer.data = rt;
   uv_signal_init(&rt->loop, &rt->sigint);
   rt->sigint.data = rt;
-  uv_signal_start(&rt->sigint, on_sigint, SIGINT);
+  if (!o->keep_alive) /* a server handles its own signals */
+    uv_signal_start(&rt->sigint, on_sigint, SIGINT);
   /* WEFT_SPAWNER=1: starts while other processes run go through a spawner
    * thread (exec/proc_async.c). Off by default: on the 2-vCPU machines of
    * bench/README.md the hand-offs cost more (a fan-out at 1.04x make
@@ -1110,10 +1111,25 @@ int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char
   return 0;
 }
 
+void rt_drain(struct runtime *rt)
+{
+  rt->draining = true;
+  if (all_done(rt))
+    close_handles(rt);
+}
+
+size_t rt_active_count(const struct runtime *rt)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < rt->n_runs; i++)
+    n += !rt->runs[i]->finished;
+  return n;
+}
+
 int rt_loop(struct runtime *rt)
 {
   rt_arm_flush(rt);
-  if (all_done(rt))
+  if (all_done(rt) && (!rt->o.keep_alive || rt->draining))
     close_handles(rt);
   uv_run(&rt->loop, UV_RUN_DEFAULT);
   return rt->store_failed ? WEFT_ESTORE : 0;

@@ -47,6 +47,8 @@ struct rt_opts {
   int default_parallel;      /* 0: 2 x cores */
   int kill_grace_ms;         /* 0: 10 s */
   bool stream_output;        /* deliver on_output */
+  bool keep_alive;           /* `weft server`: rt_loop returns only after rt_drain (and
+                                once every run is terminal); no Ctrl-C handler */
   struct rt_observer obs;
 };
 
@@ -71,6 +73,11 @@ int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char
 /* Runs the loop until every run of this runtime is terminal. Returns 0, or
  * WEFT_ESTORE when the store failed (the runs stay resumable). */
 int rt_loop(struct runtime *rt);
+/* keep_alive runtimes, on the loop's thread: from now on rt_loop returns
+ * as soon as every run is terminal (the server is stopping). */
+void rt_drain(struct runtime *rt);
+/* Runs of this runtime not yet terminal (on the loop's thread). */
+size_t rt_active_count(const struct runtime *rt);
 /* Cancels every run (first Ctrl-C). Safe to call from a loop callback. */
 void rt_cancel_all(struct runtime *rt);
 uv_loop_t *rt_uv_loop(struct runtime *rt);

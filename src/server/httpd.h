@@ -84,6 +84,10 @@ struct httpd_config {
   unsigned timeout_s; /* an idle or unfinished connection is closed after this; 0: 30 */
   unsigned max_conns; /* 0: 4096 */
   int64_t (*now_ms)(void); /* the clock of the failure limiter; NULL: the wall clock */
+  /* called once per answer, whoever gave it (a handler or the front's own
+   * 401/403/404/405/413/...): op is the route's operation name, "fallback"
+   * for the UI's pages, "none" for a path no route has; NULL: not called */
+  void (*on_answer)(void *ud, const char *op, unsigned status);
 };
 
 /* Starts serving. 0, or a WEFT_E* code with err filled. */

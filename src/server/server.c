@@ -1,0 +1,558 @@
+/* server.c — the `weft server` process (server.h): the home's lock, the HTTP
+ * front's handlers for health, readiness, OpenAPI and metrics, the runtime
+ * thread, signals and the log lines.
+ *
+ * Threads: the main thread waits for signals (a self-pipe written by the
+ * handlers, so no signal mask is inherited by the steps' processes);
+ * libmicrohttpd's threads answer requests and read the store through their
+ * own connection (db, under db_mu); the runtime thread runs the libuv loop
+ * with the runtime's connection. The only hand-off to the loop is stop_async
+ * (uv_async_send is the one libuv call that is safe from another thread). */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "runtime/runtime.h"
+#include "server/api_routes.h"
+#include "server/httpd.h"
+#include "server/metrics.h"
+#include "server/openapi.h"
+#include "server/sse.h"
+#include "spec/model.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/jsonfmt.h"
+#include "util/users.h"
+#include "util/wtime.h"
+
+#define LOCK_NAME "server.lock"
+
+struct server {
+  const struct server_opts *o;
+  pthread_mutex_t log_mu;
+
+  struct metrics *m;
+  int f_http, f_runs_active, f_approvals;
+  struct sse_hub *hub;
+  struct httpd *h;
+  struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
+  char *openapi;        /* the document, built once */
+
+  pthread_mutex_t db_mu; /* HTTP threads' reads */
+  struct store *db;
+  atomic_bool ready;
+
+  /* the runtime thread */
+  struct store *rt_store;
+  struct runtime *rt;
+  uv_async_t stop_async;
+  pthread_t rt_thread;
+  bool rt_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool rt_done;
+  int rt_rc;
+  size_t resumed;
+};
+
+/* ---- logs ------------------------------------------------------------------ */
+
+static void slog(struct server *s, const char *level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void slog(struct server *s, const char *level, const char *event, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pthread_mutex_lock(&s->log_mu);
+  if (s->o->log_format == SERVER_LOG_JSON) {
+    char t[32];
+    wt_fmt_rfc3339(wt_now_ms(), t);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "time", t, "level", level, "event", event, "msg", msg);
+    char *txt = j ? wjson_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    fprintf(stderr, "%s\n", txt ? txt : "{}");
+    free(txt);
+    json_decref(j);
+  } else if (!strcmp(level, "info")) {
+    fprintf(stderr, "weft: %s\n", msg);
+  } else {
+    fprintf(stderr, "weft: %s: %s\n", level, msg);
+  }
+  fflush(stderr);
+  pthread_mutex_unlock(&s->log_mu);
+}
+
+/* ---- one server per home ------------------------------------------------------ */
+
+int server_lock(const char *home, int *fd, long *owner_pid)
+{
+  *fd = -1;
+  *owner_pid = 0;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", home, LOCK_NAME);
+  int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (f < 0)
+    return WEFT_EIO;
+  if (flock(f, LOCK_EX | LOCK_NB)) {
+    int e = errno;
+    if (e == EWOULDBLOCK) {
+      char b[32] = "";
+      ssize_t n = pread(f, b, sizeof b - 1, 0);
+      if (n > 0) {
+        b[n] = 0;
+        *owner_pid = strtol(b, NULL, 10);
+      }
+    }
+    close(f);
+    return e == EWOULDBLOCK ? WEFT_EBUSY : WEFT_EIO;
+  }
+  char b[32];
+  int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+  if (ftruncate(f, 0) || pwrite(f, b, (size_t)n, 0) != n) {
+    close(f);
+    return WEFT_EIO;
+  }
+  *fd = f;
+  return 0;
+}
+
+/* ---- HTTP handlers ------------------------------------------------------------ */
+
+static void answer_text(struct httpd_resp *rs, unsigned status, const char *ctype, const char *text, size_t len)
+{
+  rs->body = malloc(len + 1);
+  if (!rs->body)
+    return; /* the front answers 500 */
+  memcpy(rs->body, text, len);
+  rs->body[len] = 0;
+  rs->len = len;
+  rs->status = status;
+  rs->ctype = ctype;
+}
+
+/* waiting approval steps: waiting rows whose step is an approval in the
+ * run's definition (one definition loaded per run) */
+static long approvals_waiting(struct store *db)
+{
+  struct store_step *v = NULL;
+  size_t n = 0;
+  if (store_step_list_waiting(db, &v, &n) != 0)
+    return -1;
+  long count = 0;
+  struct wf *wf = NULL;
+  char *run = NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (!run || strcmp(run, v[i].run_id)) { /* rows come by run */
+      free(run);
+      run = strdup(v[i].run_id);
+      wf_free(wf);
+      wf = NULL;
+      struct store_run r = {0};
+      struct store_workflow w = {0};
+      if (store_run_get(db, v[i].run_id, &r) == 0 && store_workflow_get(db, r.workflow_hash, &w) == 0) {
+        struct diag_list d = {0};
+        wf_load_string(r.path ? r.path : "workflow.yaml", w.source, strlen(w.source), &wf, &d);
+        diag_list_free(&d);
+      }
+      store_workflow_clear(&w);
+      store_run_clear(&r);
+    }
+    uint32_t k = wf ? wf_step_find(wf, v[i].step) : WF_NONE;
+    if (k != WF_NONE && wf->steps[k].kind == WF_APPROVAL)
+      count++;
+  }
+  free(run);
+  wf_free(wf);
+  store_steps_free(v, n);
+  return count;
+}
+
+static void handle_metrics(struct server *s, struct httpd_resp *rs)
+{
+  pthread_mutex_lock(&s->db_mu);
+  struct store_run *v = NULL;
+  size_t n = 0;
+  if (s->db->ops->run_list_active(s->db, &v, &n) == 0)
+    metrics_set(s->m, s->f_runs_active, NULL, (double)n);
+  store_runs_free(v, n);
+  long a = approvals_waiting(s->db);
+  if (a >= 0)
+    metrics_set(s->m, s->f_approvals, NULL, (double)a);
+  pthread_mutex_unlock(&s->db_mu);
+  struct buf out;
+  buf_init(&out, 64u * 1024 * 1024);
+  if (metrics_render(s->m, &out)) {
+    buf_free(&out);
+    httpd_error(rs, APIERR_INTERNAL, "the metrics could not be rendered");
+    return;
+  }
+  rs->len = out.len;
+  rs->body = buf_take(&out);
+  rs->status = 200;
+  rs->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
+{
+  struct server *s = ud;
+  const char *op = rq->match->route->op;
+  if (!strcmp(op, "healthz")) {
+    static const char ok[] = "{\"status\":\"ok\"}";
+    answer_text(rs, 200, "application/json", ok, sizeof ok - 1);
+  } else if (!strcmp(op, "readyz")) {
+    if (atomic_load(&s->ready)) {
+      static const char ok[] = "{\"status\":\"ready\"}";
+      answer_text(rs, 200, "application/json", ok, sizeof ok - 1);
+    } else {
+      httpd_error(rs, APIERR_UNAVAILABLE, "not ready: the server is starting or stopping");
+    }
+  } else if (!strcmp(op, "openapi")) {
+    answer_text(rs, 200, "application/json", s->openapi, strlen(s->openapi));
+  } else if (!strcmp(op, "metrics")) {
+    handle_metrics(s, rs);
+  } else {
+    httpd_error(rs, APIERR_UNAVAILABLE, "%s is not available in this build yet", op);
+  }
+}
+
+/* Tokens: none can be checked yet (the token store comes with `weft token`),
+ * so every token is refused: deny by default. */
+static int auth(void *ud, const char *token, enum role *role, char *user, size_t ulen, char *token_id, size_t tlen)
+{
+  (void)ud, (void)token, (void)role, (void)user, (void)ulen, (void)token_id, (void)tlen;
+  return 1;
+}
+
+static void on_answer(void *ud, const char *op, unsigned status)
+{
+  struct server *s = ud;
+  char code[8];
+  snprintf(code, sizeof code, "%u", status);
+  const char *v[] = {op, code};
+  metrics_inc(s->m, s->f_http, v, 1);
+}
+
+static int setup_metrics(struct server *s)
+{
+  static const char *const wf_status[] = {"workflow", "status", NULL};
+  static const char *const steps[] = {"workflow", "kind", "status", NULL};
+  static const char *const kind[] = {"kind", NULL};
+  static const char *const http[] = {"route", "code", NULL};
+  static const double dur[] = {0.01, 0.1, 0.5, 1, 5, 30, 120, 600, 3600};
+  static const double commit[] = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
+  struct metrics *m = s->m = metrics_new();
+  if (!m)
+    return WEFT_ENOMEM;
+  int fams[10];
+  fams[0] = metrics_family(m, "weft_runs_total", "Runs that ended, by workflow and status.", METRIC_COUNTER, wf_status,
+                           NULL, 0);
+  fams[1] = metrics_family(m, "weft_steps_total", "Step attempts that ended, by workflow, kind and status.",
+                           METRIC_COUNTER, steps, NULL, 0);
+  fams[2] = metrics_family(m, "weft_step_duration_seconds", "Step attempt durations, by kind.", METRIC_HISTOGRAM, kind,
+                           dur, sizeof dur / sizeof *dur);
+  fams[3] = s->f_runs_active = metrics_family(m, "weft_runs_active", "Runs queued, running or waiting (all owners).",
+                                              METRIC_GAUGE, NULL, NULL, 0);
+  fams[4] = s->f_approvals = metrics_family(m, "weft_approvals_waiting", "Approval steps waiting for a decision.",
+                                            METRIC_GAUGE, NULL, NULL, 0);
+  fams[5] = metrics_family(m, "weft_queue_depth", "Steps ready to start but held by a concurrency limit.",
+                           METRIC_GAUGE, NULL, NULL, 0);
+  fams[6] = metrics_family(m, "weft_schedule_lag_seconds", "How late the last scheduled trigger fired.", METRIC_GAUGE,
+                           NULL, NULL, 0);
+  fams[7] = metrics_family(m, "weft_store_commit_seconds", "Store commit durations.", METRIC_HISTOGRAM, NULL, commit,
+                           sizeof commit / sizeof *commit);
+  fams[8] = s->f_http = metrics_family(m, "weft_http_requests_total", "HTTP answers, by route and status code.",
+                                       METRIC_COUNTER, http, NULL, 0);
+  fams[9] = metrics_family(m, "weft_workers", "Workers attached to the store (PostgreSQL only; 0 on SQLite).",
+                           METRIC_GAUGE, NULL, NULL, 0);
+  for (int i = 0; i < 10; i++)
+    if (fams[i] < 0)
+      return WEFT_ENOMEM;
+  /* gauges without labels have their one series from the start */
+  metrics_set(m, fams[3], NULL, 0);
+  metrics_set(m, fams[4], NULL, 0);
+  metrics_set(m, fams[5], NULL, 0);
+  metrics_set(m, fams[6], NULL, 0);
+  metrics_set(m, fams[9], NULL, 0);
+  return 0;
+}
+
+/* ---- the runtime thread -------------------------------------------------------- */
+
+static void on_stop_async(uv_async_t *a)
+{
+  struct server *s = a->data;
+  rt_drain(s->rt);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *rt_main(void *arg)
+{
+  struct server *s = arg;
+  /* resume every run a dead engine left behind */
+  struct store_run *v = NULL;
+  size_t n = 0;
+  if (store_run_orphans(s->rt_store, &v, &n) != 0)
+    slog(s, "error", "resume", "cannot list the runs to resume: %s", store_errmsg(s->rt_store));
+  for (size_t i = 0; i < n; i++) {
+    char *err = NULL;
+    if (rt_resume(s->rt, v[i].id, &err))
+      slog(s, "error", "resume", "cannot resume run %s: %s", v[i].id, err ? err : "failed");
+    else {
+      slog(s, "info", "resume", "resumed run %s (%s), left behind by a dead engine", v[i].id, v[i].workflow);
+      s->resumed++;
+    }
+    free(err);
+  }
+  store_runs_free(v, n);
+  int rc = rt_loop(s->rt);
+  pthread_mutex_lock(&s->mu);
+  s->rt_done = true;
+  s->rt_rc = rc;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  if (rc) {
+    atomic_store(&s->ready, false);
+    slog(s, "error", "runtime", "the runtime stopped: the store failed; its runs stay resumable");
+  }
+  return NULL;
+}
+
+static int start_runtime(struct server *s)
+{
+  struct rt_opts ro = {.store = s->rt_store, .user = "server", .keep_alive = true};
+  int rc = rt_new(&ro, &s->rt);
+  if (rc)
+    return rc;
+  uv_async_init(rt_uv_loop(s->rt), &s->stop_async, on_stop_async);
+  s->stop_async.data = s;
+  if (pthread_create(&s->rt_thread, NULL, rt_main, s)) {
+    uv_close((uv_handle_t *)&s->stop_async, NULL);
+    return WEFT_ENOMEM;
+  }
+  s->rt_started = true;
+  return 0;
+}
+
+/* Asks the loop to stop once its runs end and waits up to drain_ms: true
+ * when it ended (the thread is joined), false when runs were still going. */
+static bool stop_runtime(struct server *s, int64_t drain_ms)
+{
+  uv_async_send(&s->stop_async);
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += (time_t)(drain_ms / 1000);
+  dl.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
+  if (dl.tv_nsec >= 1000000000L) {
+    dl.tv_sec++;
+    dl.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&s->mu);
+  while (!s->rt_done)
+    if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
+      break;
+  bool done = s->rt_done;
+  pthread_mutex_unlock(&s->mu);
+  if (done)
+    pthread_join(s->rt_thread, NULL);
+  return done;
+}
+
+/* ---- signals ------------------------------------------------------------------- */
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+  int e = errno;
+  unsigned char c = (unsigned char)sig;
+  if (write(sig_pipe[1], &c, 1) < 0) { /* full: a signal is already pending */
+  }
+  errno = e;
+}
+
+static int install_signals(void)
+{
+  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK))
+    return WEFT_EIO;
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  return 0;
+}
+
+static void reload(struct server *s)
+{
+  struct users u = {0};
+  char *err = NULL;
+  if (users_load(s->o->home, &u, &err))
+    slog(s, "error", "reload", "reload: users.json kept as it was: %s", err ? err : "cannot read it");
+  else
+    slog(s, "info", "reload", "reload: users.json read (%zu users)", json_object_size(u.map));
+  users_free(&u);
+  free(err);
+}
+
+/* ---- the process --------------------------------------------------------------- */
+
+static void addr_text(const struct server *s, char *out, size_t len)
+{
+  const struct listen_addr *a = &s->o->addr;
+  if (a->kind == LISTEN_UNIX) {
+    snprintf(out, len, "%s", a->text);
+    return;
+  }
+  /* the host as written, the port as bound (port 0 picks a free one) */
+  char host[128];
+  snprintf(host, sizeof host, "%s", a->text);
+  char *colon = strrchr(host, ':');
+  if (colon)
+    *colon = 0;
+  snprintf(out, len, "%s:%u", host, httpd_port(s->h));
+}
+
+int server_run(const struct server_opts *o, struct store *store)
+{
+  int64_t t0 = wt_mono_us();
+  struct server sv = {.o = o, .rt_store = store};
+  struct server *s = &sv;
+  pthread_mutex_init(&s->log_mu, NULL);
+  pthread_mutex_init(&s->db_mu, NULL);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  int code = 2, lock_fd = -1;
+  char err[512] = "";
+  long owner = 0;
+  int rc = server_lock(o->home, &lock_fd, &owner);
+  if (rc == WEFT_EBUSY) {
+    if (owner > 0)
+      slog(s, "error", "start",
+           "another weft server (pid %ld) owns the home %s; stop it, or give this one another --home", owner,
+           o->home);
+    else
+      slog(s, "error", "start", "another weft server owns the home %s; stop it, or give this one another --home",
+           o->home);
+    goto out;
+  }
+  if (rc) {
+    slog(s, "error", "start", "cannot lock %s/%s: %s (check the home's permissions)", o->home, LOCK_NAME,
+         strerror(errno));
+    goto out;
+  }
+  if (install_signals() || setup_metrics(s)) {
+    slog(s, "error", "start", "cannot set the server up (out of memory or file descriptors)");
+    goto out;
+  }
+  char *serr = NULL;
+  if (store_open(o->home, &s->db, &serr)) {
+    slog(s, "error", "start", "cannot open a second connection to the store: %s", serr ? serr : "failed");
+    free(serr);
+    goto out;
+  }
+  json_t *doc = openapi_document(api_routes, api_route_docs, api_routes_count);
+  s->openapi = doc ? wjson_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(doc);
+  s->routes = malloc(api_routes_count * sizeof *s->routes);
+  s->hub = sse_hub_new(0);
+  if (!s->openapi || !s->routes || !s->hub) {
+    slog(s, "error", "start", "out of memory");
+    goto out;
+  }
+  memcpy(s->routes, api_routes, api_routes_count * sizeof *s->routes);
+  for (size_t i = 0; i < api_routes_count; i++)
+    if (o->metrics_public && !strcmp(s->routes[i].op, "metrics"))
+      s->routes[i].role = ROLE_NONE;
+  if ((rc = start_runtime(s)) != 0) {
+    slog(s, "error", "start", "cannot start the runtime: %s", weft_strerror(rc));
+    goto out;
+  }
+  struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
+                            .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
+                            .ud = s, .on_answer = on_answer};
+  if (httpd_start(&hc, &s->h, err, sizeof err)) {
+    slog(s, "error", "start", "%s", err);
+    goto stop;
+  }
+  atomic_store(&s->ready, true);
+  char at[160];
+  addr_text(s, at, sizeof at);
+  slog(s, "info", "start", "server listening on %s%s (pid %ld, home %s, ready in %.1f ms)", at,
+       o->tls_cert_pem ? " with TLS" : "", (long)getpid(), o->home, (double)(wt_mono_us() - t0) / 1000.0);
+  if (o->insecure_warn)
+    slog(s, "warning", "start",
+         "--insecure-http: serving %s without TLS off loopback; tokens travel in clear text", o->addr.text);
+
+  code = 0;
+  for (;;) {
+    struct pollfd p = {sig_pipe[0], POLLIN, 0};
+    if (poll(&p, 1, -1) < 0)
+      continue;
+    unsigned char c = 0;
+    if (read(sig_pipe[0], &c, 1) != 1)
+      continue;
+    if (c == SIGHUP) {
+      reload(s);
+      continue;
+    }
+    slog(s, "info", "stop", "%s: stopping (readyz answers 503; running steps get up to %lld ms)",
+         c == SIGINT ? "SIGINT" : "SIGTERM", (long long)o->drain_ms);
+    break;
+  }
+stop:
+  atomic_store(&s->ready, false);
+  sse_hub_close(s->hub); /* before httpd_stop: no connection stays suspended */
+  bool done = !s->rt_started || stop_runtime(s, o->drain_ms);
+  httpd_stop(s->h);
+  s->h = NULL;
+  if (!done) {
+    /* the runtime thread still holds runs: they stay resumable, and the next
+     * server resumes them; its memory goes with the process */
+    slog(s, "warning", "stop", "drain time over: the runs still going stay resumable by the next server");
+    fflush(stderr);
+    _exit(code);
+  }
+  if (s->rt_rc)
+    code = 1;
+  slog(s, "info", "stop", "stopped");
+out:
+  if (s->rt) {
+    rt_free(s->rt);
+    s->rt = NULL;
+  }
+  if (s->hub)
+    sse_hub_free(s->hub);
+  free(s->routes);
+  free(s->openapi);
+  store_close(s->db);
+  store_close(store);
+  metrics_free(s->m);
+  if (lock_fd >= 0)
+    close(lock_fd); /* the pid stays in the file: the lock, not the file, says who owns the home */
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->db_mu);
+  pthread_mutex_destroy(&s->log_mu);
+  return code;
+}
