@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 PKGS="pkg-config cmake make gcc clang python3 git libuv1-dev libcurl4-openssl-dev libjq-dev
 libfyaml-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev libcriterion-dev valgrind
-python3-croniter python3-prometheus-client tzdata libsodium-dev"
+python3-croniter python3-prometheus-client tzdata libsodium-dev
+curl openssl wrk"
 
 missing=""
 for p in $PKGS; do
