@@ -47,7 +47,7 @@ struct server {
   pthread_mutex_t log_mu;
 
   struct metrics *m;
-  int f_http, f_runs_active, f_approvals;
+  int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur;
   struct sse_hub *hub;
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
@@ -68,6 +68,7 @@ struct server {
   bool rt_done;
   int rt_rc;
   size_t resumed;
+  json_t *starts; /* loop thread: "run/step/index/attempt" -> start ms of attempts in flight */
 };
 
 /* ---- logs ------------------------------------------------------------------ */
@@ -262,11 +263,11 @@ static int setup_metrics(struct server *s)
   if (!m)
     return WEFT_ENOMEM;
   int fams[10];
-  fams[0] = metrics_family(m, "weft_runs_total", "Runs that ended, by workflow and status.", METRIC_COUNTER, wf_status,
+  fams[0] = s->f_runs = metrics_family(m, "weft_runs_total", "Runs that ended, by workflow and status.", METRIC_COUNTER, wf_status,
                            NULL, 0);
-  fams[1] = metrics_family(m, "weft_steps_total", "Step attempts that ended, by workflow, kind and status.",
+  fams[1] = s->f_steps = metrics_family(m, "weft_steps_total", "Step attempts that ended, by workflow, kind and status.",
                            METRIC_COUNTER, steps, NULL, 0);
-  fams[2] = metrics_family(m, "weft_step_duration_seconds", "Step attempt durations, by kind.", METRIC_HISTOGRAM, kind,
+  fams[2] = s->f_step_dur = metrics_family(m, "weft_step_duration_seconds", "Step attempt durations, by kind.", METRIC_HISTOGRAM, kind,
                            dur, sizeof dur / sizeof *dur);
   fams[3] = s->f_runs_active = metrics_family(m, "weft_runs_active", "Runs queued, running or waiting (all owners).",
                                               METRIC_GAUGE, NULL, NULL, 0);
@@ -295,6 +296,40 @@ static int setup_metrics(struct server *s)
 }
 
 /* ---- the runtime thread -------------------------------------------------------- */
+
+/* after each commit, on the loop's thread: runs and attempts that ended */
+static void on_journal(void *ud, const char *run_id, const struct wf *wf, const struct eng_run *eng,
+                       const struct eng_jent *e)
+{
+  (void)eng;
+  struct server *s = ud;
+  if (e->type == ENG_J_RUN && (e->status == ENG_RUN_SUCCEEDED || e->status == ENG_RUN_FAILED ||
+                               e->status == ENG_RUN_CANCELLED)) {
+    const char *st = engine_run_status_name((enum eng_run_status)e->status);
+    const char *v[] = {wf->name, st};
+    metrics_inc(s->m, s->f_runs, v, 1);
+    slog(s, "info", "run", "run %s (%s) %s", run_id, wf->name, st);
+    return;
+  }
+  if ((e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END) || e->step >= wf->n_steps)
+    return;
+  char key[WEFT_ID_LEN + 300];
+  snprintf(key, sizeof key, "%s/%s/%d/%u", run_id, wf->steps[e->step].id, (int)e->index, (unsigned)e->attempts);
+  if (e->type == ENG_J_ATTEMPT_START) {
+    json_object_set_new(s->starts, key, json_integer(e->at));
+    return;
+  }
+  const char *kind = wf_kind_name(wf->steps[e->step].kind);
+  const char *v[] = {wf->name, kind, engine_status_name((enum eng_status)e->status)};
+  metrics_inc(s->m, s->f_steps, v, 1);
+  json_t *t0 = json_object_get(s->starts, key);
+  if (t0) { /* an attempt this server started (not one interrupted before it) */
+    const char *k[] = {kind};
+    int64_t ms = e->finished_at - json_integer_value(t0);
+    metrics_observe(s->m, s->f_step_dur, k, (double)(ms > 0 ? ms : 0) / 1000.0);
+    json_object_del(s->starts, key);
+  }
+}
 
 static void on_stop_async(uv_async_t *a)
 {
@@ -337,7 +372,10 @@ static void *rt_main(void *arg)
 
 static int start_runtime(struct server *s)
 {
-  struct rt_opts ro = {.store = s->rt_store, .user = "server", .keep_alive = true};
+  struct rt_opts ro = {.store = s->rt_store, .user = "server", .keep_alive = true,
+                       .obs = {.on_journal = on_journal, .ud = s}};
+  if (!(s->starts = json_object()))
+    return WEFT_ENOMEM;
   int rc = rt_new(&ro, &s->rt);
   if (rc)
     return rc;
@@ -548,6 +586,7 @@ out:
   store_close(s->db);
   store_close(store);
   metrics_free(s->m);
+  json_decref(s->starts);
   if (lock_fd >= 0)
     close(lock_fd); /* the pid stays in the file: the lock, not the file, says who owns the home */
   pthread_cond_destroy(&s->cv);

@@ -294,9 +294,21 @@ class ServerTest(WeftTest):
 
     def test_server_resumes_a_run_left_by_a_dead_engine(self):
         rid, ws = self.left_running("echo done")
-        srv = self.server()
+        srv = self.server("--metrics-public")
         self.wait_for(lambda: self.status(rid)["status"] == "succeeded", "the server to finish the run")
         self.assertIn(f"resumed run {rid}", srv.text())
+        self.wait_for(lambda: f"run {rid} (left) succeeded" in srv.text(), "the run's end in the log")
+        fams = self.metrics(srv)
+        runs = {(x.labels["workflow"], x.labels["status"]): x.value for x in fams["weft_runs"].samples}
+        self.assertEqual(runs, {("left", "succeeded"): 1})
+        steps = {(x.labels["workflow"], x.labels["kind"], x.labels["status"]): x.value
+                 for x in fams["weft_steps"].samples}
+        # a's first attempt, interrupted by the crash, a's second one and b
+        self.assertEqual(steps, {("left", "run", "failed"): 1, ("left", "run", "succeeded"): 2})
+        count = [x.value for x in fams["weft_step_duration_seconds"].samples
+                 if x.name == "weft_step_duration_seconds_count"]
+        self.assertEqual(count, [2])  # the attempts this server started
+        self.assertEqual(fams["weft_runs_active"].samples[0].value, 0)
         self.assertEqual(read(os.path.join(ws, "a.attempts")), "1\n2\n")
         self.assertEqual(read(os.path.join(ws, "b.count")), "b\n")
         self.assertEqual(self.status(rid)["steps"]["a"]["attempts"], 2)
