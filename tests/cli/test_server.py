@@ -314,6 +314,16 @@ class ServerTest(WeftTest):
         self.assertEqual(self.status(rid)["steps"]["a"]["attempts"], 2)
         self.assertEqual(srv.stop(), 0)
 
+    def test_cli_cancel_reaches_a_run_the_server_executes(self):
+        rid, ws = self.left_running('while [ ! -f "$WEFT_WORKSPACE/go" ]; do sleep 0.05; done')
+        srv = self.server()
+        self.wait_for(lambda: read(os.path.join(ws, "a.attempts")) == "1\n2\n", "the resumed attempt")
+        r = self.weft("cancel", rid)
+        self.assertExit(r, 0)
+        self.wait_for(lambda: self.status(rid)["status"] == "cancelled", "the server to cancel the run")
+        self.assertIn(f"run {rid} (left) cancelled", srv.text())
+        self.assertEqual(srv.stop(), 0)
+
     def test_sigterm_readyz_503_then_drains_and_exits_0(self):
         rid, ws = self.left_running('while [ ! -f "$WEFT_WORKSPACE/go" ]; do sleep 0.05; done')
         srv = self.server()
