@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -522,15 +523,16 @@ int server_run(const struct server_opts *o, struct store *store)
   for (size_t i = 0; i < api_routes_count; i++)
     if (o->metrics_public && !strcmp(s->routes[i].op, "metrics"))
       s->routes[i].role = ROLE_NONE;
-  if ((rc = start_runtime(s)) != 0) {
-    slog(s, "error", "start", "cannot start the runtime: %s", weft_strerror(rc));
-    goto out;
-  }
+  /* HTTP first: a server that cannot listen takes no run over */
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
                             .ud = s, .on_answer = on_answer};
   if (httpd_start(&hc, &s->h, err, sizeof err)) {
     slog(s, "error", "start", "%s", err);
+    goto out;
+  }
+  if ((rc = start_runtime(s)) != 0) {
+    slog(s, "error", "start", "cannot start the runtime: %s", weft_strerror(rc));
     goto stop;
   }
   atomic_store(&s->ready, true);
@@ -562,6 +564,8 @@ stop:
   atomic_store(&s->ready, false);
   sse_hub_close(s->hub); /* before httpd_stop: no connection stays suspended */
   bool done = !s->rt_started || stop_runtime(s, o->drain_ms);
+  if (s->h && o->addr.kind == LISTEN_UNIX) /* ours: no other server can have bound it meanwhile */
+    unlink(((const struct sockaddr_un *)&o->addr.sa)->sun_path);
   httpd_stop(s->h);
   s->h = NULL;
   if (!done) {
@@ -575,6 +579,7 @@ stop:
     code = 1;
   slog(s, "info", "stop", "stopped");
 out:
+  httpd_stop(s->h);
   if (s->rt) {
     rt_free(s->rt);
     s->rt = NULL;

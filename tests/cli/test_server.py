@@ -250,6 +250,12 @@ class ServerTest(WeftTest):
                            capture_output=True, text=True, timeout=60)
         self.assertNotEqual(r.stdout, "200")
         self.assertEqual(srv.stop(), 0)
+        # a key that is not the certificate's: exit 2, saying so
+        other = os.path.join(self.tmp, "other.pem")
+        subprocess.run(["openssl", "genrsa", "-out", other, "2048"], check=True, capture_output=True)
+        r = self.weft("server", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", other, timeout=60)
+        self.assertExit(r, 2)
+        self.assertIn("do they match?", r.err)
         # off loopback, TLS is enough
         srv = Server(self, "--listen", "0.0.0.0:0", "--tls-cert", cert, "--tls-key", key)
         self.assertNotIn("insecure", srv.text())
@@ -264,6 +270,17 @@ class ServerTest(WeftTest):
         r = subprocess.run(["curl", "-sS", "--unix-socket", sock, "http://localhost/readyz"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.stdout, '{"status":"ready"}', r.stderr)
+        self.assertEqual(srv.stop(), 0)
+        self.assertFalse(os.path.exists(sock), "the socket file outlived a clean stop")
+        # a socket file left by a server that died is replaced
+        srv = Server(self, "--listen", "unix:" + sock)
+        srv.proc.kill()
+        srv.proc.wait()
+        self.assertTrue(os.path.exists(sock))
+        srv = Server(self, "--listen", "unix:" + sock)
+        r = subprocess.run(["curl", "-sS", "--unix-socket", sock, "http://localhost/healthz"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.stdout, '{"status":"ok"}', r.stderr)
         self.assertEqual(srv.stop(), 0)
 
     # ---- signals, drain, logs ------------------------------------------------------
@@ -323,6 +340,20 @@ class ServerTest(WeftTest):
         self.wait_for(lambda: self.status(rid)["status"] == "cancelled", "the server to cancel the run")
         self.assertIn(f"run {rid} (left) cancelled", srv.text())
         self.assertEqual(srv.stop(), 0)
+
+    def test_a_server_that_cannot_listen_exits_2_and_takes_no_run_over(self):
+        rid, ws = self.left_running("echo done")
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            r = self.weft("server", "--listen", f"127.0.0.1:{port}", timeout=60)
+        self.assertExit(r, 2)
+        self.assertIn(f"cannot listen on 127.0.0.1:{port}", r.err)
+        self.assertNotIn("resumed", r.err)
+        self.assertEqual(self.status(rid)["status"], "running")
+        self.assertEqual(read(os.path.join(ws, "a.attempts")), "1\n")
+        self.assertExit(self.weft("resume"), 0)  # and it is still resumable (this also ends its sleep)
 
     def test_sigterm_readyz_503_then_drains_and_exits_0(self):
         rid, ws = self.left_running('while [ ! -f "$WEFT_WORKSPACE/go" ]; do sleep 0.05; done')
