@@ -179,6 +179,29 @@ static void store_failed(struct runtime *rt)
   stop_on(rt, "the store failed", store_errmsg(rt->store));
 }
 
+/* A server that is stopping (rt_drain) starts no step: the step stays
+ * recorded as started (running, or reserved) and the next engine attempts it
+ * again as interrupted, exactly as after a crash between the commit and the
+ * start. Kills and timers still happen. */
+static void effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  if (e->type == ENG_FX_START && rt->draining)
+    return;
+  rt_effect(rt, run, e);
+}
+
+/* Draining: nothing in flight but approvals, waits and sub-workflow steps
+ * (which wait for people, time or other runs and are resumable as they
+ * are), and everything decided is committed and durable. */
+static bool drain_settled(struct runtime *rt)
+{
+  for (const struct rt_attempt *a = rt->attempts; a; a = a->next)
+    if (a->kind != WF_APPROVAL && a->kind != WF_WAIT && a->kind != WF_WORKFLOW)
+      return false;
+  return !rt->pending && !rt->batches && !rt->n_unwritten && !store_in_tx(rt->store) &&
+         (!rt->sync || rt_sync_idle(rt->sync));
+}
+
 /* Performs, in order, the batches whose commit is durable. */
 static void perform_durable(struct runtime *rt)
 {
@@ -194,7 +217,7 @@ static void perform_durable(struct runtime *rt)
       for (size_t k = 0; k < b->fx.nj; k++)
         rt->o.obs.on_journal(rt->o.obs.ud, run->id, run->wf, run->eng, &b->fx.j[k]);
     for (size_t k = 0; k < b->fx.n; k++)
-      rt_effect(rt, run, &b->fx.v[k]);
+      effect(rt, run, &b->fx.v[k]);
     engine_fx_free(&b->fx);
     free(b);
     any = true;
@@ -330,7 +353,7 @@ static void flush(struct runtime *rt)
       for (size_t k = 0; k < run->fx.n; k++) {
         struct eng_effect *e = &run->fx.v[k];
         if (e->type == ENG_FX_START && e->early) {
-          rt_effect(rt, run, e);
+          effect(rt, run, e);
           e->type = ENG_FX_DONE;
         }
       }
@@ -377,6 +400,8 @@ static void flush(struct runtime *rt)
   }
   if (all_done(rt) && (!rt->o.keep_alive || rt->draining))
     close_handles(rt);
+  else if (rt->draining && drain_settled(rt))
+    uv_stop(&rt->loop); /* the runs left stay resumable */
 }
 
 /* ---- inbox, heartbeat, Ctrl-C ------------------------------------------ */
@@ -1116,6 +1141,8 @@ void rt_drain(struct runtime *rt)
   rt->draining = true;
   if (all_done(rt))
     close_handles(rt);
+  else if (drain_settled(rt))
+    uv_stop(&rt->loop);
 }
 
 size_t rt_active_count(const struct runtime *rt)

@@ -73,8 +73,12 @@ int rt_retry(struct runtime *rt, const char *run_id, const char *from_step, char
 /* Runs the loop until every run of this runtime is terminal. Returns 0, or
  * WEFT_ESTORE when the store failed (the runs stay resumable). */
 int rt_loop(struct runtime *rt);
-/* keep_alive runtimes, on the loop's thread: from now on rt_loop returns
- * as soon as every run is terminal (the server is stopping). */
+/* keep_alive runtimes, on the loop's thread (the server is stopping): no
+ * step starts from now on (one the engine starts stays recorded as started
+ * and is attempted again by the next engine, as after a crash), and rt_loop
+ * returns as soon as nothing but approvals, waits and sub-workflow steps is
+ * in flight and every decision is durable. Runs not terminal then stay
+ * resumable (rt_active_count says how many). */
 void rt_drain(struct runtime *rt);
 /* Runs of this runtime not yet terminal (on the loop's thread). */
 size_t rt_active_count(const struct runtime *rt);

@@ -556,7 +556,7 @@ int server_run(const struct server_opts *o, struct store *store)
       reload(s);
       continue;
     }
-    slog(s, "info", "stop", "%s: stopping (readyz answers 503; running steps get up to %lld ms)",
+    slog(s, "info", "stop", "%s: stopping (readyz answers 503, no step starts; running steps get up to %lld ms)",
          c == SIGINT ? "SIGINT" : "SIGTERM", (long long)o->drain_ms);
     break;
   }
@@ -577,6 +577,16 @@ stop:
   }
   if (s->rt_rc)
     code = 1;
+  size_t left = s->rt ? rt_active_count(s->rt) : 0;
+  if (left) {
+    /* approvals, waits and sub-workflow steps still hold the loop's handles:
+     * everything they decided is durable (rt_drain), so the process ends as
+     * after a crash and the next engine takes the runs over */
+    slog(s, "info", "stop", "%zu run%s not finished stay resumable: the next server continues %s", left,
+         left == 1 ? "" : "s", left == 1 ? "it" : "them");
+    slog(s, "info", "stop", "stopped");
+    _exit(code);
+  }
   slog(s, "info", "stop", "stopped");
 out:
   httpd_stop(s->h);

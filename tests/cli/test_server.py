@@ -368,9 +368,48 @@ class ServerTest(WeftTest):
         self.assertIsNone(srv.proc.poll())
         open(os.path.join(ws, "go"), "w").close()
         self.assertEqual(srv.proc.wait(timeout=60), 0)
-        self.assertEqual(self.status(rid)["status"], "succeeded")
+        self.assertEqual(self.status(rid)["steps"]["a"]["status"], "succeeded")  # it was let finish
         self.assertIn("SIGTERM: stopping", srv.text())
         self.assertTrue(srv.text().rstrip().endswith("weft: stopped"), srv.text())
+
+    def test_draining_starts_no_step_and_the_next_server_continues(self):
+        rid, ws = self.left_running('while [ ! -f "$WEFT_WORKSPACE/go" ]; do sleep 0.05; done')
+        srv = self.server()
+        self.wait_for(lambda: read(os.path.join(ws, "a.attempts")) == "1\n2\n", "the resumed attempt")
+        srv.proc.send_signal(signal.SIGTERM)
+        self.wait_for(lambda: srv.get("/readyz")[0] == 503, "readyz to answer 503")
+        open(os.path.join(ws, "go"), "w").close()  # a ends during the drain
+        self.assertEqual(srv.proc.wait(timeout=60), 0)
+        self.assertIn("1 run not finished stay resumable", srv.text())
+        self.assertNotIn("drain time over", srv.text())
+        st = self.status(rid)
+        self.assertEqual(st["status"], "running")
+        self.assertEqual(st["steps"]["a"]["status"], "succeeded")
+        self.assertFalse(os.path.exists(os.path.join(ws, "b.count")), "b started while the server drained")
+        srv2 = self.server()
+        self.wait_for(lambda: self.status(rid)["status"] == "succeeded", "the next server to finish the run")
+        self.assertEqual(read(os.path.join(ws, "a.attempts")), "1\n2\n")  # a's success was kept
+        self.assertEqual(read(os.path.join(ws, "b.count")), "b\n")
+        self.assertEqual(srv2.stop(), 0)
+
+    def test_a_waiting_approval_does_not_hold_the_drain(self):
+        p = self.write("appr.yaml", """
+            name: gate
+            steps:
+              ok: {approval: {message: "go?"}}
+              after: {needs: ok, run: echo after}
+        """)
+        appr = self.spawn("run", p)
+        rid = self.wait_for(lambda: (self.latest() or {}).get("status") == "waiting" and self.latest()["id"],
+                            "the approval run to wait")
+        appr.kill()
+        appr.wait()
+        srv = self.server("--drain", "10m")
+        self.wait_for(lambda: f"resumed run {rid}" in srv.text(), "the server to take the run over")
+        self.wait_for(lambda: self.status(rid)["status"] == "waiting", "the approval to wait again")
+        self.assertEqual(srv.stop(), 0)  # at once: --drain 10m is not waited for
+        self.assertIn("1 run not finished stay resumable", srv.text())
+        self.assertEqual(self.status(rid)["status"], "waiting")
 
     def test_drain_over_leaves_runs_for_the_next_server(self):
         rid, ws = self.left_running('while [ ! -f "$WEFT_WORKSPACE/go" ]; do sleep 0.05; done')
