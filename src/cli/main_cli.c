@@ -109,8 +109,9 @@ const struct cli_cmd cli_cmds[] = {
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
    "[--log-format text|json] [--metrics-public]",
    "serve the HTTP API, health and metrics; resume runs a dead engine left",
-   "Serves the home until SIGTERM or SIGINT (then readyz answers 503, running steps get\n"
-   "up to --drain, and it exits 0). One server per home; `weft run` works beside it.\n"
+   "Serves the home until SIGTERM or SIGINT (then readyz answers 503, no step starts,\n"
+   "running steps get up to --drain (a second signal: no wait), and it exits 0; what is\n"
+   "left is resumed by the next server). One server per home; `weft run` works beside it.\n"
    "At start it resumes every run whose engine died. SIGHUP re-reads users.json.\n"
    "  --listen ADDR        HOST:PORT, [v6]:PORT or unix:/path (default 127.0.0.1:7700)\n"
    "  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM files)\n"

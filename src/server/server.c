@@ -65,7 +65,6 @@ struct server {
   pthread_t rt_thread;
   bool rt_started;
   pthread_mutex_t mu;
-  pthread_cond_t cv;
   bool rt_done;
   int rt_rc;
   size_t resumed;
@@ -298,6 +297,9 @@ static int setup_metrics(struct server *s)
 
 /* ---- the runtime thread -------------------------------------------------------- */
 
+static int sig_pipe[2] = {-1, -1}; /* signals, and a 0 byte when the runtime thread ends */
+static void reload(struct server *s);
+
 /* after each commit, on the loop's thread: runs and attempts that ended */
 static void on_journal(void *ud, const char *run_id, const struct wf *wf, const struct eng_run *eng,
                        const struct eng_jent *e)
@@ -362,8 +364,10 @@ static void *rt_main(void *arg)
   pthread_mutex_lock(&s->mu);
   s->rt_done = true;
   s->rt_rc = rc;
-  pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
+  unsigned char zero = 0;
+  if (write(sig_pipe[1], &zero, 1) < 0) { /* full: the main thread polls rt_done every second anyway */
+  }
   if (rc) {
     atomic_store(&s->ready, false);
     slog(s, "error", "runtime", "the runtime stopped: the store failed; its runs stay resumable");
@@ -390,25 +394,35 @@ static int start_runtime(struct server *s)
   return 0;
 }
 
-/* Asks the loop to stop once its runs end and waits up to drain_ms: true
- * when it ended (the thread is joined), false when runs were still going. */
+/* Asks the loop to stop and waits up to drain_ms: true when it ended (the
+ * thread is joined), false when steps were still running, or when a second
+ * SIGTERM/SIGINT said not to wait. The runtime thread's end and signals both
+ * arrive on the self-pipe (a 0 byte: the thread ended). */
 static bool stop_runtime(struct server *s, int64_t drain_ms)
 {
   uv_async_send(&s->stop_async);
-  struct timespec dl;
-  clock_gettime(CLOCK_REALTIME, &dl);
-  dl.tv_sec += (time_t)(drain_ms / 1000);
-  dl.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
-  if (dl.tv_nsec >= 1000000000L) {
-    dl.tv_sec++;
-    dl.tv_nsec -= 1000000000L;
-  }
-  pthread_mutex_lock(&s->mu);
-  while (!s->rt_done)
-    if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
+  int64_t deadline = wt_mono_ms() + drain_ms;
+  bool done = false;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    done = s->rt_done;
+    pthread_mutex_unlock(&s->mu);
+    int64_t left = deadline - wt_mono_ms();
+    if (done || left <= 0)
       break;
-  bool done = s->rt_done;
-  pthread_mutex_unlock(&s->mu);
+    struct pollfd p = {sig_pipe[0], POLLIN, 0};
+    if (poll(&p, 1, left > 1000 ? 1000 : (int)left) <= 0)
+      continue;
+    unsigned char c = 0xff;
+    if (read(sig_pipe[0], &c, 1) != 1)
+      continue;
+    if (c == SIGHUP) {
+      reload(s);
+    } else if (c == SIGTERM || c == SIGINT) {
+      slog(s, "info", "stop", "%s again: not waiting for the running steps", c == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+  }
   if (done)
     pthread_join(s->rt_thread, NULL);
   return done;
@@ -416,7 +430,6 @@ static bool stop_runtime(struct server *s, int64_t drain_ms)
 
 /* ---- signals ------------------------------------------------------------------- */
 
-static int sig_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
@@ -480,7 +493,6 @@ int server_run(const struct server_opts *o, struct store *store)
   pthread_mutex_init(&s->log_mu, NULL);
   pthread_mutex_init(&s->db_mu, NULL);
   pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
   int code = 2, lock_fd = -1;
   char err[512] = "";
   long owner = 0;
@@ -556,6 +568,8 @@ int server_run(const struct server_opts *o, struct store *store)
       reload(s);
       continue;
     }
+    if (c != SIGTERM && c != SIGINT)
+      continue; /* the runtime thread ended (the store failed): logged, readyz 503 */
     slog(s, "info", "stop", "%s: stopping (readyz answers 503, no step starts; running steps get up to %lld ms)",
          c == SIGINT ? "SIGINT" : "SIGTERM", (long long)o->drain_ms);
     break;
@@ -604,7 +618,6 @@ out:
   json_decref(s->starts);
   if (lock_fd >= 0)
     close(lock_fd); /* the pid stays in the file: the lock, not the file, says who owns the home */
-  pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->db_mu);
   pthread_mutex_destroy(&s->log_mu);

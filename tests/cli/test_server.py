@@ -423,6 +423,22 @@ class ServerTest(WeftTest):
         self.wait_for(lambda: self.status(rid)["status"] == "succeeded", "the next server to finish the run")
         self.assertEqual(srv2.stop(), 0)
 
+    def test_a_second_signal_stops_without_waiting_for_the_drain(self):
+        rid, ws = self.left_running('while [ ! -f "$WEFT_WORKSPACE/go" ]; do sleep 0.05; done')
+        srv = self.server("--drain", "10m")
+        self.wait_for(lambda: read(os.path.join(ws, "a.attempts")) == "1\n2\n", "the resumed attempt")
+        srv.proc.send_signal(signal.SIGTERM)
+        self.wait_for(lambda: srv.get("/readyz")[0] == 503, "readyz to answer 503")
+        srv.proc.send_signal(signal.SIGINT)
+        self.assertEqual(srv.proc.wait(timeout=60), 0)
+        self.assertIn("SIGINT again: not waiting for the running steps", srv.text())
+        self.assertEqual(self.status(rid)["status"], "running")
+        open(os.path.join(ws, "go"), "w").close()
+        srv2 = self.server()
+        self.wait_for(lambda: self.status(rid)["status"] == "succeeded", "the next server to finish the run")
+        self.assertEqual(read(os.path.join(ws, "a.attempts")), "1\n2\n3\n")
+        self.assertEqual(srv2.stop(), 0)
+
     def test_idle_sigterm_exits_0_and_frees_the_port(self):
         srv = self.server()
         self.assertEqual(srv.stop(signal.SIGINT), 0)
