@@ -109,4 +109,41 @@ grep -q '"twice": 42' "$tmp/evout" || { echo "valgrind: ev.yaml: wrong outputs";
 echo "ok: weft run ev.yaml (event from another process, sub-workflow, secret)"
 eid=$("$W" runs --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 vg 0 status "$eid"
+# the server under valgrind: health, readiness, OpenAPI, metrics (public and
+# refused), a run left by a SIGKILLed engine resumed at start, then SIGTERM
+cat > "$tmp/left.yaml" <<'YAML'
+name: left
+steps:
+  a: {run: 'if [ "$WEFT_ATTEMPT" = 1 ]; then echo started > "$WEFT_WORKSPACE/a"; sleep 300; fi'}
+YAML
+"$W" run "$tmp/left.yaml" >/dev/null 2>&1 & lp=$!
+lid=
+for _ in $(seq 1 600); do
+  lid=$("$W" runs --limit 1 --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["id"] if r["workflow"] == "left" else "")')
+  [ -n "$lid" ] && [ -f "$WEFT_HOME/workspaces/$lid/a" ] && break
+  sleep 0.1
+done
+kill -KILL "$lp"; wait "$lp" 2>/dev/null || true
+"${VG[@]}" "$W" server --listen 127.0.0.1:0 --metrics-public >"$tmp/srvout" 2>"$tmp/srverr" & sp=$!
+port=
+for _ in $(seq 1 600); do
+  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/srverr")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "valgrind: weft server did not start"; cat "$tmp/srverr"; exit 1; }
+for path in /healthz /readyz /api/v1/openapi.json /metrics; do
+  curl -sf -o /dev/null "http://127.0.0.1:$port$path" || { echo "valgrind: GET $path failed"; exit 1; }
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/runs")" = 401 ] ||
+  { echo "valgrind: GET /api/v1/runs without a token is not 401"; exit 1; }
+for _ in $(seq 1 600); do
+  "$W" status "$lid" --json | grep -q '"status": "succeeded"' && break
+  sleep 0.1
+done
+"$W" status "$lid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: the server did not finish $lid"; exit 1; }
+kill -TERM "$sp"
+src=0; wait "$sp" || src=$?
+if [ "$src" != 0 ]; then echo "valgrind: weft server exited $src"; tail -40 "$tmp/srverr"; exit 1; fi
+echo "ok: weft server (resumed a run, served, stopped on SIGTERM)"
 echo "valgrind: clean"
