@@ -12,6 +12,20 @@
 
 #include "util/err.h"
 
+/* the role named s, or 0 */
+static int role_parse(const char *s)
+{
+  if (!s)
+    return 0;
+  if (!strcmp(s, "viewer"))
+    return ROLE_VIEWER;
+  if (!strcmp(s, "operator"))
+    return ROLE_OPERATOR;
+  if (!strcmp(s, "admin"))
+    return ROLE_ADMIN;
+  return 0;
+}
+
 int users_load(const char *home, struct users *u, char **err)
 {
   int rc = 0;
@@ -69,6 +83,21 @@ int users_load(const char *home, struct users *u, char **err)
     goto out;
   }
   u->allow_as = json_is_true(aa);
+  const char *name;
+  json_t *e;
+  json_object_foreach(m, name, e) {
+    json_t *role = json_is_object(e) ? json_object_get(e, "role") : NULL;
+    if (role && role_parse(json_string_value(role)) == 0) {
+      if (err && asprintf(err, "%s: user \"%s\" has role %s%s%s; a role is \"viewer\", "
+                               "\"operator\" or \"admin\"",
+                          path, name, json_is_string(role) ? "\"" : "",
+                          json_is_string(role) ? json_string_value(role) : "that is not a string",
+                          json_is_string(role) ? "\"" : "") < 0)
+        *err = NULL;
+      rc = WEFT_EPARSE;
+      goto out;
+    }
+  }
   u->map = m ? json_incref(m) : json_object();
 out:
   json_decref(root);
@@ -163,4 +192,38 @@ char *users_os_user(char **err)
   if (!s && err)
     *err = NULL;
   return s;
+}
+
+enum weft_role users_role(const struct users *u, const char *user, const char *home_owner_user)
+{
+  json_t *e = u && u->map && user ? json_object_get(u->map, user) : NULL;
+  int r = role_parse(json_string_value(json_object_get(e, "role")));
+  if (r)
+    return (enum weft_role)r;
+  if (user && home_owner_user && !strcmp(user, home_owner_user))
+    return ROLE_ADMIN;
+  return ROLE_VIEWER;
+}
+
+const char *users_role_name(enum weft_role r)
+{
+  return r == ROLE_ADMIN ? "admin" : r == ROLE_OPERATOR ? "operator" : "viewer";
+}
+
+int users_home_owner(const char *home, char **out, char **err)
+{
+  struct stat st;
+  *out = NULL;
+  if (stat(home, &st) != 0) {
+    if (err && asprintf(err, "cannot read %s: %s", home, strerror(errno)) < 0)
+      *err = NULL;
+    return WEFT_EIO;
+  }
+  errno = 0;
+  struct passwd *pw = getpwuid(st.st_uid);
+  if (pw && pw->pw_name && *pw->pw_name)
+    *out = strdup(pw->pw_name);
+  else if (asprintf(out, "uid:%u", (unsigned)st.st_uid) < 0)
+    *out = NULL;
+  return *out ? 0 : WEFT_ENOMEM;
 }

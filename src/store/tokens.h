@@ -1,0 +1,57 @@
+/* tokens.h — API tokens over any store: create, revoke, authenticate.
+ *
+ * What the CLI (`weft token ...`, cli/cmd_token.c) and the server (Bearer
+ * authentication, POST /tokens) share. A token is util/token.h's
+ * "weft_..." string; the store keeps only its SHA-256 (hex) with a public
+ * id "tok_..." (struct store_token), never the token. Creating and revoking
+ * append an audit entry ("token.created", "token.revoked") in the same
+ * transaction, with the acting user and the token's id and NO secret or
+ * hash. Who may do it (roles, util/users.h) is the caller's decision.
+ *
+ * Ownership: callers own every buffer; rows handed out are cleared with
+ * store_token_clear(). */
+#ifndef WEFT_STORE_TOKENS_H
+#define WEFT_STORE_TOKENS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/token.h"
+
+/* last_used_at is written at most this often per token (no write per request) */
+#define TOKENS_TOUCH_MS ((int64_t)60 * 1000)
+
+/* Makes a token for user: name may be NULL, expires_at 0 (never) or ms.
+ * actor is who asks; via is the token id the actor authenticated with over
+ * the API (NULL locally). Runs in the caller's transaction if one is open,
+ * else in its own. token gets the secret (shown once, stored nowhere), *out
+ * (may be NULL) the stored row. On failure the token buffer is wiped and
+ * *err (malloc'd, may be NULL) says why. */
+int tokens_create(struct store *s, const char *user, const char *name, int64_t expires_at,
+                  const char *actor, const char *via, int64_t now, char token[TOKEN_LEN + 1],
+                  struct store_token *out, char **err);
+
+/* Revokes the token whose id is id_or_prefix (a unique prefix is enough),
+ * audited like tokens_create. *out (may be NULL) gets the row as it was
+ * before. WEFT_ENOTFOUND / WEFT_EAMBIGUOUS (no or several tokens match),
+ * WEFT_ESTATE (already revoked), store errors; *err says which. When
+ * check_user is not NULL, a token of another user is WEFT_EDENIED (checked
+ * before anything is written). */
+int tokens_revoke(struct store *s, const char *id_or_prefix, const char *check_user,
+                  const char *actor, const char *via, int64_t now, struct store_token *out,
+                  char **err);
+
+/* Authenticates a presented token (the Bearer value): hashes it, finds the
+ * row by that hash and compares with ct_equal. 0 with user and token_id
+ * filled (NUL-terminated); WEFT_ENOTFOUND for a token that is malformed,
+ * unknown or does not match; WEFT_EDENIED for one expired (now >=
+ * expires_at) or revoked; WEFT_ELIMIT when user or id does not fit the
+ * buffer; a store error otherwise. On success last_used_at is set to now
+ * when it is unset or older than TOKENS_TOUCH_MS (a failure to write it is
+ * ignored: the token is still good). The caller gets the role from
+ * users_role(). */
+int tokens_authenticate(struct store *s, const char *presented, int64_t now, char *user,
+                        size_t ulen, char *token_id, size_t tlen);
+
+#endif
