@@ -178,7 +178,8 @@ static int token_create(struct cli *c, int argc, char **argv)
   char token[TOKEN_LEN + 1], *err = NULL;
   struct store_token t = {0};
   int64_t now = wt_now_ms();
-  int rc = tokens_create(s, user, name, ttl ? now + ttl : 0, c->user, NULL, now, token, &t, &err);
+  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
+  int rc = tokens_create(s, user, name, ttl ? now + ttl : 0, &who, now, token, &t, &err);
   store_close(s);
   if (rc) {
     cli_err("cannot create the token: %s", err ? err : weft_strerror(rc));
@@ -288,8 +289,8 @@ static int token_revoke(struct cli *c, int argc, char **argv)
   }
   struct store_token t = {0};
   char *err = NULL;
-  int rc = tokens_revoke(s, id, role >= ROLE_ADMIN ? NULL : c->user, c->user, NULL, wt_now_ms(),
-                         &t, &err);
+  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
+  int rc = tokens_revoke(s, id, role >= ROLE_ADMIN ? NULL : c->user, &who, wt_now_ms(), &t, &err);
   store_close(s);
   if (rc == WEFT_EDENIED) {
     free(err);

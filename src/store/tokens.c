@@ -18,19 +18,21 @@ static void set_err(char **err, const char *fmt, const char *a, const char *b)
 /* the audit entry of a token change: who did what to which token, never the
  * token or its hash */
 static int audit_token(struct store *s, const char *kind, const struct store_token *t,
-                       const char *actor, const char *via, int64_t now)
+                       const struct tokens_actor *a, int64_t now)
 {
   json_t *d = json_object();
   int rc = d ? 0 : WEFT_ENOMEM;
   if (!rc && (json_object_set_new(d, "token", json_string(t->id)) ||
               json_object_set_new(d, "user", json_string(t->user)) ||
-              json_object_set_new(d, "by", actor ? json_string(actor) : json_null()) ||
+              json_object_set_new(d, "by", a && a->user ? json_string(a->user) : json_null()) ||
+              (a && a->asserted_by &&
+               json_object_set_new(d, "asserted_by", json_string(a->asserted_by))) ||
               (t->name && json_object_set_new(d, "name", json_string(t->name))) ||
               (!strcmp(kind, "token.created") &&
                json_object_set_new(d, "expires_at", t->expires_at
                                                       ? json_integer(t->expires_at)
                                                       : json_null())) ||
-              (via && json_object_set_new(d, "via", json_string(via)))))
+              (a && a->via && json_object_set_new(d, "via", json_string(a->via)))))
     rc = WEFT_ENOMEM;
   if (!rc)
     rc = store_audit_append_json(s, now, NULL, kind, d, NULL);
@@ -39,7 +41,7 @@ static int audit_token(struct store *s, const char *kind, const struct store_tok
 }
 
 int tokens_create(struct store *s, const char *user, const char *name, int64_t expires_at,
-                  const char *actor, const char *via, int64_t now, char token[TOKEN_LEN + 1],
+                  const struct tokens_actor *actor, int64_t now, char token[TOKEN_LEN + 1],
                   struct store_token *out, char **err)
 {
   char id[TOKEN_ID_LEN + 1], hash[SHA256_HEX_LEN + 1];
@@ -61,7 +63,7 @@ int tokens_create(struct store *s, const char *user, const char *name, int64_t e
   token_hash_hex(token, hash);
   if (own && (rc = store_begin(s)))
     goto store_fail;
-  if ((rc = store_token_put(s, &t)) || (rc = audit_token(s, "token.created", &t, actor, via, now)))
+  if ((rc = store_token_put(s, &t)) || (rc = audit_token(s, "token.created", &t, actor, now)))
     goto store_fail;
   if (own && (rc = store_commit(s)))
     goto store_fail;
@@ -92,7 +94,7 @@ fail:
 }
 
 int tokens_revoke(struct store *s, const char *id_or_prefix, const char *check_user,
-                  const char *actor, const char *via, int64_t now, struct store_token *out,
+                  const struct tokens_actor *actor, int64_t now, struct store_token *out,
                   char **err)
 {
   struct store_token t = {0};
@@ -120,7 +122,7 @@ int tokens_revoke(struct store *s, const char *id_or_prefix, const char *check_u
     goto out;
   }
   if ((rc = store_token_revoke(s, t.id, now)) ||
-      (rc = audit_token(s, "token.revoked", &t, actor, via, now))) {
+      (rc = audit_token(s, "token.revoked", &t, actor, now))) {
     set_err(err, "cannot revoke the token: %s%s", store_errmsg(s), "");
     goto out;
   }

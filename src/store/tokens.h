@@ -22,14 +22,23 @@
 /* last_used_at is written at most this often per token (no write per request) */
 #define TOKENS_TOUCH_MS ((int64_t)60 * 1000)
 
-/* Makes a token for user: name may be NULL, expires_at 0 (never) or ms.
- * actor is who asks; via is the token id the actor authenticated with over
- * the API (NULL locally). Runs in the caller's transaction if one is open,
+/* Who makes a change, as its audit entry records it: user ("by"); locally
+ * with --as, the OS identity that asserted it ("asserted_by", else NULL);
+ * over the API, the id of the token the request authenticated with ("via",
+ * else NULL). */
+struct tokens_actor {
+  const char *user;
+  const char *asserted_by;
+  const char *via;
+};
+
+/* Makes a token for user: name may be NULL, expires_at 0 (never) or ms;
+ * actor is who asks. Runs in the caller's transaction if one is open,
  * else in its own. token gets the secret (shown once, stored nowhere), *out
  * (may be NULL) the stored row. On failure the token buffer is wiped and
  * *err (malloc'd, may be NULL) says why. */
 int tokens_create(struct store *s, const char *user, const char *name, int64_t expires_at,
-                  const char *actor, const char *via, int64_t now, char token[TOKEN_LEN + 1],
+                  const struct tokens_actor *actor, int64_t now, char token[TOKEN_LEN + 1],
                   struct store_token *out, char **err);
 
 /* Revokes the token whose id is id_or_prefix (a unique prefix is enough),
@@ -39,7 +48,7 @@ int tokens_create(struct store *s, const char *user, const char *name, int64_t e
  * check_user is not NULL, a token of another user is WEFT_EDENIED (checked
  * before anything is written). */
 int tokens_revoke(struct store *s, const char *id_or_prefix, const char *check_user,
-                  const char *actor, const char *via, int64_t now, struct store_token *out,
+                  const struct tokens_actor *actor, int64_t now, struct store_token *out,
                   char **err);
 
 /* Authenticates a presented token (the Bearer value): hashes it, finds the

@@ -26,6 +26,47 @@ static int role_parse(const char *s)
   return 0;
 }
 
+/* Validates the parsed document root (path names it in messages) and takes
+ * what u needs from it. */
+static int users_from_json(json_t *root, const char *path, struct users *u, char **err)
+{
+  int rc = 0;
+  json_t *m = json_object_get(root, "users");
+  if (!json_is_object(root) || (m && !json_is_object(m))) {
+    if (err && asprintf(err, "%s must be {\"users\": {\"NAME\": {\"groups\": [...]}, ...}}",
+                        path) < 0)
+      *err = NULL;
+    rc = WEFT_EPARSE;
+    goto out;
+  }
+  json_t *aa = json_object_get(root, "allow_as");
+  if (aa && !json_is_boolean(aa)) {
+    if (err && asprintf(err, "%s: \"allow_as\" must be true or false", path) < 0)
+      *err = NULL;
+    rc = WEFT_EPARSE;
+    goto out;
+  }
+  u->allow_as = json_is_true(aa);
+  const char *name;
+  json_t *e;
+  json_object_foreach(m, name, e) {
+    json_t *role = json_is_object(e) ? json_object_get(e, "role") : NULL;
+    if (role && role_parse(json_string_value(role)) == 0) {
+      if (err && asprintf(err, "%s: user \"%s\" has role %s%s%s; a role is \"viewer\", "
+                               "\"operator\" or \"admin\"",
+                          path, name, json_is_string(role) ? "\"" : "",
+                          json_is_string(role) ? json_string_value(role) : "that is not a string",
+                          json_is_string(role) ? "\"" : "") < 0)
+        *err = NULL;
+      rc = WEFT_EPARSE;
+      goto out;
+    }
+  }
+  u->map = m ? json_incref(m) : json_object();
+out:
+  return rc;
+}
+
 int users_load(const char *home, struct users *u, char **err)
 {
   int rc = 0;
@@ -67,38 +108,7 @@ int users_load(const char *home, struct users *u, char **err)
     rc = WEFT_EPARSE;
     goto out;
   }
-  json_t *m = json_object_get(root, "users");
-  if (!json_is_object(root) || (m && !json_is_object(m))) {
-    if (err && asprintf(err, "%s must be {\"users\": {\"NAME\": {\"groups\": [...]}, ...}}",
-                        path) < 0)
-      *err = NULL;
-    rc = WEFT_EPARSE;
-    goto out;
-  }
-  json_t *aa = json_object_get(root, "allow_as");
-  if (aa && !json_is_boolean(aa)) {
-    if (err && asprintf(err, "%s: \"allow_as\" must be true or false", path) < 0)
-      *err = NULL;
-    rc = WEFT_EPARSE;
-    goto out;
-  }
-  u->allow_as = json_is_true(aa);
-  const char *name;
-  json_t *e;
-  json_object_foreach(m, name, e) {
-    json_t *role = json_is_object(e) ? json_object_get(e, "role") : NULL;
-    if (role && role_parse(json_string_value(role)) == 0) {
-      if (err && asprintf(err, "%s: user \"%s\" has role %s%s%s; a role is \"viewer\", "
-                               "\"operator\" or \"admin\"",
-                          path, name, json_is_string(role) ? "\"" : "",
-                          json_is_string(role) ? json_string_value(role) : "that is not a string",
-                          json_is_string(role) ? "\"" : "") < 0)
-        *err = NULL;
-      rc = WEFT_EPARSE;
-      goto out;
-    }
-  }
-  u->map = m ? json_incref(m) : json_object();
+  rc = users_from_json(root, path, u, err);
 out:
   json_decref(root);
   if (!rc && !u->map)
@@ -226,4 +236,23 @@ int users_home_owner(const char *home, char **out, char **err)
   else if (asprintf(out, "uid:%u", (unsigned)st.st_uid) < 0)
     *out = NULL;
   return *out ? 0 : WEFT_ENOMEM;
+}
+
+int users_parse(const char *text, size_t len, const char *path, struct users *u, char **err)
+{
+  json_error_t je;
+  u->map = NULL;
+  u->allow_as = false;
+  json_t *root = json_loadb(text, len, 0, &je);
+  int rc = 0;
+  if (!root) {
+    if (err && asprintf(err, "%s:%d: %s", path, je.line, je.text) < 0)
+      *err = NULL;
+    return WEFT_EPARSE;
+  }
+  rc = users_from_json(root, path, u, err);
+  json_decref(root);
+  if (!rc && !u->map)
+    rc = WEFT_ENOMEM;
+  return rc;
 }

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Roles, weakest first (so `role >= ROLE_OPERATOR` asks "may operate"). */
 enum weft_role {
@@ -43,6 +44,9 @@ struct users {
  * world-writable (*err says which chmod fixes it). */
 int users_load(const char *home, struct users *u, char **err);
 void users_free(struct users *u);
+/* users_load's checks on text already read (len bytes; path names it in
+ * messages): the fuzz target's entry (tests/fuzz/fuzz_users.c). */
+int users_parse(const char *text, size_t len, const char *path, struct users *u, char **err);
 
 /* true when user is in group NAME according to users.json. */
 bool users_in_group(const struct users *u, const char *user, const char *group);

@@ -162,10 +162,15 @@ class Tokens(WeftTest):
         self.assertExit(self.weft("--as", "vi", "token", "revoke", rows[1][0]), 0)
         self.assertExit(self.weft("--as", "boss", "token", "revoke", rows[2][0]), 0)
         # refusals wrote nothing
-        kinds = [(e["kind"], e["data"]["by"]) for e in self.entries()]
+        es = self.entries()
+        kinds = [(e["kind"], e["data"]["by"]) for e in es]
         self.assertEqual(kinds, [("token.created", me), ("token.created", "vi"),
                                  ("token.created", "boss"), ("token.revoked", "vi"),
                                  ("token.revoked", "boss")])
+        # --as is recorded as asserted, with the real identity
+        self.assertEqual([e["identity"] for e in es],
+                         ["verified", "asserted", "asserted", "asserted", "asserted"])
+        self.assertEqual(es[1]["data"]["asserted_by"], me)
 
     def test_a_listed_role_wins_over_home_ownership(self):
         self.write_users({os_user(): {"role": "viewer"}}, allow_as=None)

@@ -30,6 +30,10 @@ static void rm_home(void)
   cr_assert_eq(system(cmd), 0);
 }
 
+static const struct tokens_actor ROOT = {.user = "root"};
+static const struct tokens_actor BOB = {.user = "bob"};
+static const struct tokens_actor VIA = {.user = "root", .via = "tok_via"};
+
 TestSuite(tokens, .init = mk_home, .fini = rm_home);
 
 static struct store *open_store(void)
@@ -74,7 +78,7 @@ Test(tokens, create_stores_only_the_hash_and_audits_without_secrets)
   struct store *s = open_store();
   char tok[TOKEN_LEN + 1], hash[65], *err = NULL;
   struct store_token t = {0};
-  cr_assert_eq(tokens_create(s, "alice", "ci", 5000, "root", NULL, 1000, tok, &t, &err), 0,
+  cr_assert_eq(tokens_create(s, "alice", "ci", 5000, &ROOT, 1000, tok, &t, &err), 0,
                "%s", err ? err : "");
   cr_assert(token_well_formed(tok));
   token_hash_hex(tok, hash);
@@ -121,24 +125,24 @@ Test(tokens, revoke_by_prefix_once_and_audit_entries_name_the_id_only)
   struct store *s = open_store();
   char tok[TOKEN_LEN + 1], hash[65], *err = NULL;
   struct store_token t = {0}, r = {0};
-  cr_assert_eq(tokens_create(s, "alice", NULL, 0, "root", NULL, 1000, tok, &t, &err), 0);
+  cr_assert_eq(tokens_create(s, "alice", NULL, 0, &ROOT, 1000, tok, &t, &err), 0);
   token_hash_hex(tok, hash);
   char prefix[9];
   memcpy(prefix, t.id, 8);
   prefix[8] = 0;
   /* someone else's token, when check_user is given: refused, nothing written */
-  cr_assert_eq(tokens_revoke(s, prefix, "bob", "bob", NULL, 2000, &r, &err), WEFT_EDENIED);
+  cr_assert_eq(tokens_revoke(s, prefix, "bob", &BOB, 2000, &r, &err), WEFT_EDENIED);
   free(err);
   err = NULL;
-  cr_assert_eq(tokens_revoke(s, prefix, NULL, "root", "tok_via", 2000, &r, &err), 0, "%s",
+  cr_assert_eq(tokens_revoke(s, prefix, NULL, &VIA, 2000, &r, &err), 0, "%s",
                err ? err : "");
   cr_assert_str_eq(r.id, t.id);
   store_token_clear(&r);
-  cr_assert_eq(tokens_revoke(s, t.id, NULL, "root", NULL, 3000, &r, &err), WEFT_ESTATE);
+  cr_assert_eq(tokens_revoke(s, t.id, NULL, &ROOT, 3000, &r, &err), WEFT_ESTATE);
   cr_assert(strstr(err, "revoked already"), "%s", err);
   free(err);
   err = NULL;
-  cr_assert_eq(tokens_revoke(s, "tok_nonexistent", NULL, "root", NULL, 3000, &r, &err),
+  cr_assert_eq(tokens_revoke(s, "tok_nonexistent", NULL, &ROOT, 3000, &r, &err),
                WEFT_ENOTFOUND);
   free(err);
   struct store_token g = {0};
@@ -160,10 +164,10 @@ Test(tokens, authenticate_good_unknown_wrong_expired_revoked)
   char good[TOKEN_LEN + 1], old[TOKEN_LEN + 1], gone[TOKEN_LEN + 1], other[TOKEN_LEN + 1];
   char user[64], id[32], *err = NULL;
   struct store_token tg = {0}, to = {0}, tr = {0};
-  cr_assert_eq(tokens_create(s, "alice", NULL, 0, "root", NULL, 1000, good, &tg, &err), 0);
-  cr_assert_eq(tokens_create(s, "bob", NULL, 50000, "root", NULL, 1000, old, &to, &err), 0);
-  cr_assert_eq(tokens_create(s, "carol", NULL, 0, "root", NULL, 1000, gone, &tr, &err), 0);
-  cr_assert_eq(tokens_revoke(s, tr.id, NULL, "root", NULL, 2000, NULL, &err), 0);
+  cr_assert_eq(tokens_create(s, "alice", NULL, 0, &ROOT, 1000, good, &tg, &err), 0);
+  cr_assert_eq(tokens_create(s, "bob", NULL, 50000, &ROOT, 1000, old, &to, &err), 0);
+  cr_assert_eq(tokens_create(s, "carol", NULL, 0, &ROOT, 1000, gone, &tr, &err), 0);
+  cr_assert_eq(tokens_revoke(s, tr.id, NULL, &ROOT, 2000, NULL, &err), 0);
 
   /* good */
   cr_assert_eq(tokens_authenticate(s, good, 10000, user, sizeof user, id, sizeof id), 0);
@@ -215,7 +219,7 @@ Test(tokens, last_used_is_written_at_most_once_a_minute)
   struct store *s = open_store();
   char tok[TOKEN_LEN + 1], user[64], id[32], *err = NULL;
   struct store_token t = {0};
-  cr_assert_eq(tokens_create(s, "alice", NULL, 0, "root", NULL, 1000, tok, &t, &err), 0);
+  cr_assert_eq(tokens_create(s, "alice", NULL, 0, &ROOT, 1000, tok, &t, &err), 0);
   cr_assert_eq(last_used(s, t.id), 0);
   cr_assert_eq(tokens_authenticate(s, tok, 100000, user, sizeof user, id, sizeof id), 0);
   cr_assert_eq(last_used(s, t.id), 100000);
@@ -236,14 +240,14 @@ Test(tokens, write_failures_leave_nothing_and_wipe_the_token)
   cr_assert_eq(store_fault_wrap(open_store(), &s), 0);
   /* begin passes, the token row fails: no row, no audit entry */
   store_fault_set(s, 1, 1, WEFT_EIO);
-  cr_assert_eq(tokens_create(s, "alice", NULL, 0, "root", NULL, 1000, tok, NULL, &err), WEFT_EIO);
+  cr_assert_eq(tokens_create(s, "alice", NULL, 0, &ROOT, 1000, tok, NULL, &err), WEFT_EIO);
   cr_assert_not_null(err);
   free(err);
   err = NULL;
   cr_assert_eq(tok[0], 0);
   /* the audit entry fails: the row is rolled back with it */
   store_fault_set(s, 2, 1, WEFT_EIO);
-  cr_assert_eq(tokens_create(s, "alice", NULL, 0, "root", NULL, 1000, tok, NULL, &err), WEFT_EIO);
+  cr_assert_eq(tokens_create(s, "alice", NULL, 0, &ROOT, 1000, tok, NULL, &err), WEFT_EIO);
   free(err);
   struct store_token *v = NULL;
   size_t n = 0;
