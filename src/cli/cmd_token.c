@@ -26,7 +26,6 @@
 int cli_token(struct cli *c, int argc, char **argv);
 
 #define DEFAULT_SERVER "http://127.0.0.1:7700"
-#define USER_MAX 128
 
 /* The caller's role (c->user set) and, when target is not NULL, the role a
  * token of target acts with and whether users.json lists target. The home
@@ -64,17 +63,6 @@ static int refuse(struct cli *c, enum weft_role role, const char *what, const ch
           "says otherwise)",
           what, c->user, users_role_name(role), may);
   return EXIT_USAGE;
-}
-
-static bool user_name_ok(const char *s)
-{
-  size_t n = strlen(s);
-  if (n == 0 || n > USER_MAX)
-    return false;
-  for (const char *p = s; *p; p++)
-    if ((unsigned char)*p <= ' ' || *p == 0x7f)
-      return false;
-  return true;
 }
 
 static json_t *time_json(int64_t ms)
@@ -145,11 +133,9 @@ static int token_create(struct cli *c, int argc, char **argv)
   }
   if (!user)
     return cli_usage_error("token", "say whose token: weft token create USER");
-  if (!user_name_ok(user))
-    return cli_usage_error("token", "\"%s\" is not a user name (1 to %d characters, no spaces "
-                                    "or control characters)", user, USER_MAX);
-  if (name && strlen(name) > 200)
-    return cli_usage_error("token", "--name is longer than 200 characters");
+  const char *bad = tokens_check(user, name);
+  if (bad)
+    return cli_usage_error("token", "%s", bad);
   if (json && login)
     return cli_usage_error("token", "--json and --login print different things; give one");
   int64_t ttl = 0;

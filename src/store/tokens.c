@@ -40,6 +40,22 @@ static int audit_token(struct store *s, const char *kind, const struct store_tok
   return rc;
 }
 
+const char *tokens_check(const char *user, const char *name)
+{
+  size_t n = user ? strlen(user) : 0;
+  if (n == 0 || n > TOKENS_USER_MAX)
+    return "a user name has 1 to 128 characters";
+  for (const char *p = user; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f)
+      return "a user name has no spaces or control characters";
+  if (name && strlen(name) > TOKENS_NAME_MAX)
+    return "a token's name has at most 200 characters";
+  for (const char *p = name; p && *p; p++)
+    if ((unsigned char)*p < ' ' || *p == 0x7f)
+      return "a token's name has no control characters (tabs, newlines, escapes)";
+  return NULL;
+}
+
 int tokens_create(struct store *s, const char *user, const char *name, int64_t expires_at,
                   const struct tokens_actor *actor, int64_t now, char token[TOKEN_LEN + 1],
                   struct store_token *out, char **err)
@@ -51,8 +67,9 @@ int tokens_create(struct store *s, const char *user, const char *name, int64_t e
   int rc;
   if (out)
     memset(out, 0, sizeof *out);
-  if (!user || !*user) {
-    set_err(err, "a token needs a user%s%s", "", "");
+  const char *bad = tokens_check(user, name);
+  if (bad) {
+    set_err(err, "%s%s", bad, "");
     return WEFT_EINVAL;
   }
   if ((rc = token_generate(token)) || (rc = token_id_generate(id))) {

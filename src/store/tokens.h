@@ -32,11 +32,20 @@ struct tokens_actor {
   const char *via;
 };
 
+#define TOKENS_USER_MAX 128 /* bytes of a user name */
+#define TOKENS_NAME_MAX 200 /* bytes of a token's name */
+
+/* NULL when user (1..TOKENS_USER_MAX bytes, no space or control character)
+ * and name (NULL, or at most TOKENS_NAME_MAX bytes without control
+ * characters: lists print it to terminals) are acceptable, else a static
+ * sentence saying what is wrong. tokens_create checks this too. */
+const char *tokens_check(const char *user, const char *name);
+
 /* Makes a token for user: name may be NULL, expires_at 0 (never) or ms;
  * actor is who asks. Runs in the caller's transaction if one is open,
  * else in its own. token gets the secret (shown once, stored nowhere), *out
  * (may be NULL) the stored row. On failure the token buffer is wiped and
- * *err (malloc'd, may be NULL) says why. */
+ * *err (malloc'd, may be NULL) says why (WEFT_EINVAL: tokens_check). */
 int tokens_create(struct store *s, const char *user, const char *name, int64_t expires_at,
                   const struct tokens_actor *actor, int64_t now, char token[TOKEN_LEN + 1],
                   struct store_token *out, char **err);

@@ -88,7 +88,10 @@ class Tokens(WeftTest):
                            (("alice", "--expires", "soon"), "--expires needs a duration"),
                            (("alice", "--expires", "0s"), "--expires needs a duration"),
                            (("alice", "--json", "--login"), "give one"),
-                           (("al ice",), "is not a user name")]:
+                           (("al ice",), "no spaces or control characters"),
+                           (("x" * 129,), "1 to 128 characters"),
+                           (("alice", "--name", "ci\x1b[2Jowned"), "no control characters"),
+                           (("alice", "--name", "n" * 201), "at most 200")]:
             r = self.weft("token", "create", *args)
             self.assertExit(r, 2)
             self.assertTrue(r.err.startswith("weft: "), r)

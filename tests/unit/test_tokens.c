@@ -275,3 +275,25 @@ Test(tokens, duplicate_hash_or_id_is_refused)
   cr_assert_eq(store_token_put(s, &t), WEFT_EINVAL);
   store_close(s);
 }
+
+Test(tokens, create_checks_user_and_name)
+{
+  struct store *s = open_store();
+  char tok[TOKEN_LEN + 1], *err = NULL;
+  static const char *const bad[][2] = {{"", NULL}, {"a b", NULL}, {"a\nb", NULL},
+                                       {"alice", "x\x1b[31m"}, {"alice", "tab\there"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cr_assert_eq(tokens_create(s, bad[i][0], bad[i][1], 0, &ROOT, 1000, tok, NULL, &err),
+                 WEFT_EINVAL, "%zu", i);
+    cr_assert_not_null(err);
+    free(err);
+    err = NULL;
+  }
+  cr_assert_null(tokens_check("alice", "CI deploy bot (prod)"));
+  struct store_token *v = NULL;
+  size_t n = 0;
+  cr_assert_eq(store_token_list(s, NULL, &v, &n), 0);
+  cr_assert_eq(n, 0);
+  store_tokens_free(v, n);
+  store_close(s);
+}
