@@ -13,16 +13,16 @@
 #include "util/err.h"
 
 /* the role named s, or 0 */
-static int role_parse(const char *s)
+static int role_of_name(const char *s)
 {
   if (!s)
     return 0;
   if (!strcmp(s, "viewer"))
-    return ROLE_VIEWER;
+    return WEFT_ROLE_VIEWER;
   if (!strcmp(s, "operator"))
-    return ROLE_OPERATOR;
+    return WEFT_ROLE_OPERATOR;
   if (!strcmp(s, "admin"))
-    return ROLE_ADMIN;
+    return WEFT_ROLE_ADMIN;
   return 0;
 }
 
@@ -51,7 +51,7 @@ static int users_from_json(json_t *root, const char *path, struct users *u, char
   json_t *e;
   json_object_foreach(m, name, e) {
     json_t *role = json_is_object(e) ? json_object_get(e, "role") : NULL;
-    if (role && role_parse(json_string_value(role)) == 0) {
+    if (role && role_of_name(json_string_value(role)) == 0) {
       if (err && asprintf(err, "%s: user \"%s\" has role %s%s%s; a role is \"viewer\", "
                                "\"operator\" or \"admin\"",
                           path, name, json_is_string(role) ? "\"" : "",
@@ -207,17 +207,17 @@ char *users_os_user(char **err)
 enum weft_role users_role(const struct users *u, const char *user, const char *home_owner_user)
 {
   json_t *e = u && u->map && user ? json_object_get(u->map, user) : NULL;
-  int r = role_parse(json_string_value(json_object_get(e, "role")));
+  int r = role_of_name(json_string_value(json_object_get(e, "role")));
   if (r)
     return (enum weft_role)r;
   if (user && home_owner_user && !strcmp(user, home_owner_user))
-    return ROLE_ADMIN;
-  return ROLE_VIEWER;
+    return WEFT_ROLE_ADMIN;
+  return WEFT_ROLE_VIEWER;
 }
 
 const char *users_role_name(enum weft_role r)
 {
-  return r == ROLE_ADMIN ? "admin" : r == ROLE_OPERATOR ? "operator" : "viewer";
+  return r == WEFT_ROLE_ADMIN ? "admin" : r == WEFT_ROLE_OPERATOR ? "operator" : "viewer";
 }
 
 int users_home_owner(const char *home, char **out, char **err)

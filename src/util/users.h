@@ -25,11 +25,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Roles, weakest first (so `role >= ROLE_OPERATOR` asks "may operate"). */
+/* Roles, weakest first (so `role >= WEFT_ROLE_OPERATOR` asks "may operate").
+ * The values equal server/route.h's ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN
+ * (checked in tests/unit/test_tokens.c), so the server may cast. */
 enum weft_role {
-  ROLE_VIEWER = 1,   /* read workflows, runs, logs, approvals, audit */
-  ROLE_OPERATOR = 2, /* viewer + deploy, start, cancel, retry, send events */
-  ROLE_ADMIN = 3,    /* operator + create/revoke/list every user's tokens */
+  WEFT_ROLE_VIEWER = 1,   /* read workflows, runs, logs, approvals, audit */
+  WEFT_ROLE_OPERATOR = 2, /* viewer + deploy, start, cancel, retry, send events */
+  WEFT_ROLE_ADMIN = 3,    /* operator + create/revoke/list every user's tokens */
 };
 
 struct users {
@@ -68,9 +70,9 @@ int users_identity(const struct users *u, const char *os_user, char **out, char 
 char *users_os_user(char **err);
 
 /* The effective role of weft user `user`: the "role" users.json gives it;
- * else ROLE_ADMIN when user is home_owner_user (the weft user the owner of
+ * else WEFT_ROLE_ADMIN when user is home_owner_user (the weft user the owner of
  * the home maps to, who can read and write its store anyway; NULL: none);
- * else ROLE_VIEWER (also for a user users.json does not list). */
+ * else WEFT_ROLE_VIEWER (also for a user users.json does not list). */
 enum weft_role users_role(const struct users *u, const char *user, const char *home_owner_user);
 /* "viewer", "operator", "admin" ("viewer" for anything else). */
 const char *users_role_name(enum weft_role r);
