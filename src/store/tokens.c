@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/err.h"
 
@@ -110,6 +111,48 @@ fail:
   return rc;
 }
 
+/* The token of user whose id is id_or_prefix (a prefix is matched among
+ * user's tokens only, so that nobody learns other users' ids from an
+ * ambiguity). A full id of another user's token is returned (the caller
+ * refuses it: WEFT_EDENIED). */
+static int own_token(struct store *s, const char *id_or_prefix, const char *user,
+                     struct store_token *out, char **err)
+{
+  struct store_token *v = NULL;
+  size_t n = 0, hit = 0, k = 0, len = strlen(id_or_prefix);
+  int rc = store_token_list(s, user, &v, &n);
+  if (rc) {
+    set_err(err, "%s%s", store_errmsg(s), "");
+    return rc;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (strlen(v[i].id) < len || strncasecmp(v[i].id, id_or_prefix, len))
+      continue;
+    if (k++ == 0 || strlen(v[i].id) == len)
+      hit = i;
+  }
+  if (k == 1 || (k > 1 && strlen(v[hit].id) == len)) {
+    *out = v[hit];
+    memset(&v[hit], 0, sizeof v[hit]);
+  } else if (k > 1) {
+    set_err(err, "'%s' matches several of your tokens; give more characters (see `weft token "
+                 "list`)%s", id_or_prefix, "");
+    rc = WEFT_EAMBIGUOUS;
+  } else {
+    /* not one of ours: a full id of someone else's is refused, anything else unknown */
+    struct store_token t = {0};
+    if (store_token_get(s, id_or_prefix, &t) == 0 && strlen(id_or_prefix) == strlen(t.id)) {
+      *out = t;
+    } else {
+      store_token_clear(&t);
+      set_err(err, "no token of yours matches '%s' (see `weft token list`)%s", id_or_prefix, "");
+      rc = WEFT_ENOTFOUND;
+    }
+  }
+  store_tokens_free(v, n);
+  return rc;
+}
+
 int tokens_revoke(struct store *s, const char *id_or_prefix, const char *check_user,
                   const struct tokens_actor *actor, int64_t now, struct store_token *out,
                   char **err)
@@ -123,8 +166,10 @@ int tokens_revoke(struct store *s, const char *id_or_prefix, const char *check_u
     set_err(err, "%s%s", store_errmsg(s), "");
     return rc;
   }
-  if ((rc = store_token_get(s, id_or_prefix, &t))) {
-    set_err(err, "%s%s", store_errmsg(s), "");
+  if ((rc = check_user ? own_token(s, id_or_prefix, check_user, &t, err)
+                        : store_token_get(s, id_or_prefix, &t))) {
+    if (!check_user)
+      set_err(err, "%s%s", store_errmsg(s), "");
     goto out;
   }
   if (check_user && strcmp(check_user, t.user)) {

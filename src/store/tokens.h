@@ -54,8 +54,9 @@ int tokens_create(struct store *s, const char *user, const char *name, int64_t e
  * audited like tokens_create. *out (may be NULL) gets the row as it was
  * before. WEFT_ENOTFOUND / WEFT_EAMBIGUOUS (no or several tokens match),
  * WEFT_ESTATE (already revoked), store errors; *err says which. When
- * check_user is not NULL, a token of another user is WEFT_EDENIED (checked
- * before anything is written). */
+ * check_user is not NULL (a caller who is not an admin), a prefix matches
+ * only check_user's tokens, and the full id of another user's token is
+ * WEFT_EDENIED (checked before anything is written). */
 int tokens_revoke(struct store *s, const char *id_or_prefix, const char *check_user,
                   const struct tokens_actor *actor, int64_t now, struct store_token *out,
                   char **err);

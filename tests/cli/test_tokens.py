@@ -162,7 +162,10 @@ class Tokens(WeftTest):
         self.assertExit(r, 2)
         self.assertIn("only an admin", r.err)
         self.assertIsNone(self.rows()[0][5])
-        self.assertExit(self.weft("--as", "vi", "token", "revoke", rows[1][0]), 0)
+        # a prefix matches only their own tokens ("tok_" matches all three)
+        r = self.weft("--as", "vi", "token", "revoke", "tok_")
+        self.assertExit(r, 0)
+        self.assertIn(rows[1][0], r.out)
         self.assertExit(self.weft("--as", "boss", "token", "revoke", rows[2][0]), 0)
         # refusals wrote nothing
         es = self.entries()

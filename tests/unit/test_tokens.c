@@ -138,7 +138,12 @@ Test(tokens, revoke_by_prefix_once_and_audit_entries_name_the_id_only)
   memcpy(prefix, t.id, 8);
   prefix[8] = 0;
   /* someone else's token, when check_user is given: refused, nothing written */
-  cr_assert_eq(tokens_revoke(s, prefix, "bob", &BOB, 2000, &r, &err), WEFT_EDENIED);
+  cr_assert_eq(tokens_revoke(s, t.id, "bob", &BOB, 2000, &r, &err), WEFT_EDENIED);
+  free(err);
+  err = NULL;
+  /* a prefix matches only bob's own tokens: he has none */
+  cr_assert_eq(tokens_revoke(s, prefix, "bob", &BOB, 2000, &r, &err), WEFT_ENOTFOUND);
+  cr_assert_null(strstr(err, t.id), "%s", err);
   free(err);
   err = NULL;
   cr_assert_eq(tokens_revoke(s, prefix, NULL, &VIA, 2000, &r, &err), 0, "%s",
@@ -302,5 +307,29 @@ Test(tokens, create_checks_user_and_name)
   cr_assert_eq(store_token_list(s, NULL, &v, &n), 0);
   cr_assert_eq(n, 0);
   store_tokens_free(v, n);
+  store_close(s);
+}
+
+Test(tokens, a_non_admin_prefix_matches_only_own_tokens)
+{
+  struct store *s = open_store();
+  char tok[TOKEN_LEN + 1], *err = NULL;
+  struct store_token a1 = {0}, a2 = {0}, b = {0}, r = {0};
+  cr_assert_eq(tokens_create(s, "alice", NULL, 0, &ROOT, 1000, tok, &a1, &err), 0);
+  cr_assert_eq(tokens_create(s, "alice", NULL, 0, &ROOT, 1001, tok, &a2, &err), 0);
+  cr_assert_eq(tokens_create(s, "bob", NULL, 0, &ROOT, 1002, tok, &b, &err), 0);
+  /* "tok_" matches three tokens, but only one of bob's */
+  cr_assert_eq(tokens_revoke(s, "TOK_", "bob", &BOB, 2000, &r, &err), 0, "%s", err ? err : "");
+  cr_assert_str_eq(r.id, b.id);
+  store_token_clear(&r);
+  /* for alice it is ambiguous, and the message names none of the ids */
+  struct tokens_actor al = {.user = "alice"};
+  cr_assert_eq(tokens_revoke(s, "tok_", "alice", &al, 2000, &r, &err), WEFT_EAMBIGUOUS);
+  cr_assert_null(strstr(err, b.id), "%s", err);
+  cr_assert_null(strstr(err, a1.id), "%s", err);
+  free(err);
+  store_token_clear(&a1);
+  store_token_clear(&a2);
+  store_token_clear(&b);
   store_close(s);
 }
