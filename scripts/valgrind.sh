@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # valgrind.sh — the weft binary under valgrind (memcheck) on real commands:
 # validate (valid and invalid files), graph, run (with retries, for_each,
-# failure), status, runs, logs, audit. Any memory error or definite leak fails.
+# failure), status, runs, logs, audit, token. Any memory error or definite leak fails.
 # Usage: scripts/valgrind.sh [path/to/weft]   (default build-test/weft)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +76,20 @@ vg 0 audit export "$aid"
 vg 0 audit checkpoint --out "$tmp/cp.jsonl"
 vg 0 audit verify --checkpoint "$tmp/cp.jsonl"
 vg 0 prune --older-than 1d --dry-run
+# API tokens (users.json above allows --as; this user owns the home: admin)
+vg 0 token create alice --name ci --expires 30d
+vg 0 token create bob --json
+vg 0 token create bob --login
+vg 2 --as bob token create alice   # bob is a viewer: refused
+vg 0 token list
+vg 0 token list --json
+tid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["id"])' "$tmp/out")
+vg 0 token revoke "${tid:0:10}"
+vg 2 token revoke "$tid"           # revoked already
+vg 2 token revoke tok_             # several match
+vg 4 token revoke tok_nosuch
+vg 2 --as bob token revoke tok_    # bob's own two match
+vg 0 audit verify
 # events, sub-workflows and secrets: an engine under valgrind waits for an
 # event sent (under valgrind) from another process, then runs a child workflow;
 # a secret from secrets.json is masked

@@ -27,6 +27,7 @@ int cli_approvals(struct cli *c, int argc, char **argv);
 int cli_approve(struct cli *c, int argc, char **argv);
 int cli_reject(struct cli *c, int argc, char **argv);
 int cli_prune(struct cli *c, int argc, char **argv);
+int cli_token(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -105,6 +106,26 @@ const struct cli_cmd cli_cmds[] = {
    "Sub-workflow runs go with their top-level run (never on their own), and a run\n"
    "is kept while any of its sub-workflow runs is still active.\n"
    "  --dry-run   list what would be deleted; delete nothing\n"},
+  {"token", cli_token,
+   "weft token create USER [--name N] [--expires D] [--json] [--login] | list [--json] | "
+   "revoke ID",
+   "create, list and revoke API tokens",
+   "weft token create USER [--name N] [--expires D] [--json] [--login] [--server URL]\n"
+   "  Prints the new token alone on one line, once: only its SHA-256 is stored.\n"
+   "  --name N      a label for the token\n"
+   "  --expires D   refused after D (e.g. 30d, 12h); default: never\n"
+   "  --json        print {id, user, name, token, created_at, expires_at}\n"
+   "  --login       print BASE/login#token=TOKEN instead, BASE from --server or\n"
+   "                $WEFT_SERVER (default http://127.0.0.1:7700)\n"
+   "weft token list [--json]\n"
+   "  id, user, name, created, expires, revoked, last used (never a token or a hash).\n"
+   "weft token revoke ID\n"
+   "  ID is a token id or any unique prefix of one; a revoked token is refused at once.\n"
+   "Roles come from \"role\" in users.json (viewer, operator, admin); the owner of the\n"
+   "home is admin unless users.json says otherwise, anyone unlisted is a viewer. An admin\n"
+   "may create, list and revoke anyone's tokens; others only their own (else exit 2).\n"
+   "A user users.json does not list may have a token: it acts as a viewer.\n"
+   "Every create and revoke is in the audit log (who, which token id; never the token).\n"},
   {"server", cli_server,
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
    "[--log-format text|json] [--metrics-public]",

@@ -35,6 +35,7 @@
 #include "server/openapi.h"
 #include "server/sse.h"
 #include "spec/model.h"
+#include "store/tokens.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonfmt.h"
@@ -56,6 +57,9 @@ struct server {
 
   pthread_mutex_t db_mu; /* HTTP threads' reads */
   struct store *db;
+  pthread_mutex_t users_mu; /* users.json as last read (start, SIGHUP) */
+  struct users users;
+  char *owner; /* the weft user the home's owner is (admin unless users.json says otherwise) */
   atomic_bool ready;
 
   /* the runtime thread */
@@ -234,12 +238,52 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
   }
 }
 
-/* Tokens: none can be checked yet (the token store comes with `weft token`),
- * so every token is refused: deny by default. */
+/* Bearer tokens: tokens_authenticate against the store (through the HTTP
+ * threads' connection), the role from users.json as last read. Unknown,
+ * malformed, expired and revoked tokens are all refused alike. */
 static int auth(void *ud, const char *token, enum role *role, char *user, size_t ulen, char *token_id, size_t tlen)
 {
-  (void)ud, (void)token, (void)role, (void)user, (void)ulen, (void)token_id, (void)tlen;
-  return 1;
+  struct server *s = ud;
+  pthread_mutex_lock(&s->db_mu);
+  int rc = tokens_authenticate(s->db, token, wt_now_ms(), user, ulen, token_id, tlen);
+  pthread_mutex_unlock(&s->db_mu);
+  if (rc) {
+    if (rc != WEFT_ENOTFOUND && rc != WEFT_EDENIED && rc != WEFT_ELIMIT)
+      slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
+    return 1;
+  }
+  pthread_mutex_lock(&s->users_mu);
+  enum weft_role r = users_role(&s->users, user, s->owner);
+  pthread_mutex_unlock(&s->users_mu);
+  *role = r == WEFT_ROLE_ADMIN ? ROLE_ADMIN : r == WEFT_ROLE_OPERATOR ? ROLE_OPERATOR : ROLE_VIEWER;
+  return 0;
+}
+
+/* Reads users.json (and who owns the home): 0, or nonzero with the old
+ * list kept and the reason logged. */
+static int load_users(struct server *s, const char *event)
+{
+  struct users u = {0};
+  char *err = NULL, *owner_os = NULL, *owner = NULL;
+  int rc = users_load(s->o->home, &u, &err);
+  if (rc) {
+    slog(s, "error", event, "users.json kept as it was: %s", err ? err : "cannot read it");
+    free(err);
+    return rc;
+  }
+  if (users_home_owner(s->o->home, &owner_os, &err) == 0 && users_identity(&u, owner_os, &owner, &err) != 0)
+    owner = NULL;
+  free(err);
+  free(owner_os);
+  pthread_mutex_lock(&s->users_mu);
+  struct users old = s->users;
+  char *old_owner = s->owner;
+  s->users = u;
+  s->owner = owner;
+  pthread_mutex_unlock(&s->users_mu);
+  users_free(&old);
+  free(old_owner);
+  return 0;
 }
 
 static void on_answer(void *ud, const char *op, unsigned status)
@@ -457,14 +501,12 @@ static int install_signals(void)
 
 static void reload(struct server *s)
 {
-  struct users u = {0};
-  char *err = NULL;
-  if (users_load(s->o->home, &u, &err))
-    slog(s, "error", "reload", "reload: users.json kept as it was: %s", err ? err : "cannot read it");
-  else
-    slog(s, "info", "reload", "reload: users.json read (%zu users)", json_object_size(u.map));
-  users_free(&u);
-  free(err);
+  if (load_users(s, "reload") == 0) {
+    pthread_mutex_lock(&s->users_mu);
+    size_t n = json_object_size(s->users.map);
+    pthread_mutex_unlock(&s->users_mu);
+    slog(s, "info", "reload", "reload: users.json read (%zu users)", n);
+  }
 }
 
 /* ---- the process --------------------------------------------------------------- */
@@ -492,6 +534,7 @@ int server_run(const struct server_opts *o, struct store *store)
   struct server *s = &sv;
   pthread_mutex_init(&s->log_mu, NULL);
   pthread_mutex_init(&s->db_mu, NULL);
+  pthread_mutex_init(&s->users_mu, NULL);
   pthread_mutex_init(&s->mu, NULL);
   int code = 2, lock_fd = -1;
   char err[512] = "";
@@ -522,6 +565,8 @@ int server_run(const struct server_opts *o, struct store *store)
     free(serr);
     goto out;
   }
+  if (load_users(s, "start")) /* a users.json that is not valid: fix it first */
+    goto out;
   json_t *doc = openapi_document(api_routes, api_route_docs, api_routes_count);
   s->openapi = doc ? wjson_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
@@ -616,10 +661,13 @@ out:
   store_close(store);
   metrics_free(s->m);
   json_decref(s->starts);
+  users_free(&s->users);
+  free(s->owner);
   if (lock_fd >= 0)
     close(lock_fd); /* the pid stays in the file: the lock, not the file, says who owns the home */
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->db_mu);
+  pthread_mutex_destroy(&s->users_mu);
   pthread_mutex_destroy(&s->log_mu);
   return code;
 }

@@ -3,7 +3,7 @@
  * recovery paths can be tested without breaking a disk.
  *
  * Every op is forwarded to the inner store. Write calls (begin, commit, puts,
- * claims, inbox post/take, audit append) are counted; after `after` of them
+ * claims, inbox post/take, audit append, token put/revoke/touch) are counted; after `after` of them
  * succeed, the next `count` ones (-1: all) fail with `rc` without reaching
  * the inner store, except that a failing commit rolls the inner transaction
  * back first, as a real failed commit leaves nothing behind. Reads always
@@ -249,6 +249,36 @@ static int f_step_page(struct store *s, const char *run, const char *step, enum 
   return store_step_page(INNER, run, step, which, limit, out, n);
 }
 
+static int f_token_put(struct store *s, const struct store_token *t)
+{
+  WRITE(store_token_put(INNER, t));
+}
+
+static int f_token_get(struct store *s, const char *id, struct store_token *out)
+{
+  return store_token_get(INNER, id, out);
+}
+
+static int f_token_by_hash(struct store *s, const char *hash, struct store_token *out)
+{
+  return store_token_by_hash(INNER, hash, out);
+}
+
+static int f_token_list(struct store *s, const char *user, struct store_token **out, size_t *n)
+{
+  return store_token_list(INNER, user, out, n);
+}
+
+static int f_token_revoke(struct store *s, const char *id, int64_t now)
+{
+  WRITE(store_token_revoke(INNER, id, now));
+}
+
+static int f_token_touch(struct store *s, const char *id, int64_t now)
+{
+  WRITE(store_token_touch(INNER, id, now));
+}
+
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
   .name = "fault",
@@ -291,6 +321,12 @@ static const struct store_ops fault_ops = {
   .step_counts_put = f_step_counts_put,
   .step_count = f_step_count,
   .step_page = f_step_page,
+  .token_put = f_token_put,
+  .token_get = f_token_get,
+  .token_by_hash = f_token_by_hash,
+  .token_list = f_token_list,
+  .token_revoke = f_token_revoke,
+  .token_touch = f_token_touch,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

@@ -456,6 +456,12 @@ static const struct store_ops sq_ops = {
   .step_counts_put = sq_step_counts_put,
   .step_count = sq_step_count,
   .step_page = sq_step_page,
+  .token_put = sq_token_put,
+  .token_get = sq_token_get,
+  .token_by_hash = sq_token_by_hash,
+  .token_list = sq_token_list,
+  .token_revoke = sq_token_revoke,
+  .token_touch = sq_token_touch,
 };
 
 /* ---- opening ---- */

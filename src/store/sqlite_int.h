@@ -59,6 +59,14 @@ enum sq_stmt_id {
   SQ_AUDIT_SCAN_RUN,
   SQ_TURN_PUT,
   SQ_TURN_LIST,
+  SQ_TOKEN_PUT,
+  SQ_TOKEN_GET_EXACT,
+  SQ_TOKEN_GET_PREFIX,
+  SQ_TOKEN_BY_HASH,
+  SQ_TOKEN_LIST_ALL,
+  SQ_TOKEN_LIST_USER,
+  SQ_TOKEN_REVOKE,
+  SQ_TOKEN_TOUCH,
   SQ_NSTMT
 };
 
@@ -175,5 +183,11 @@ int sq_audit_scan(struct store *s, const char *run_id, struct store_audit *head,
                   store_audit_cb cb, void *ctx);
 int sq_verify_scan(struct store *s, struct store_audit *head, store_verify_cb cb, void *ctx);
 int sq_run_delete(struct store *s, const char *run_id);
+int sq_token_put(struct store *s, const struct store_token *t);
+int sq_token_get(struct store *s, const char *id_or_prefix, struct store_token *out);
+int sq_token_by_hash(struct store *s, const char *hash, struct store_token *out);
+int sq_token_list(struct store *s, const char *user, struct store_token **out, size_t *n);
+int sq_token_revoke(struct store *s, const char *id, int64_t now);
+int sq_token_touch(struct store *s, const char *id, int64_t now);
 
 #endif

@@ -90,6 +90,15 @@ const char *const sq_migrations[] = {
    * without a scan (`weft status` lists them first) */
   "ALTER TABLE steps ADD COLUMN counts TEXT;"
   "CREATE INDEX steps_failed ON steps(run_id, step, idx) WHERE status = 'failed';",
+
+  /* 7: API tokens (store/sqlite_tokens.c): only the SHA-256 (hex) of a token
+   * is kept, never the token; the hash is the lookup key of an
+   * authentication, so it is unique and indexed */
+  "CREATE TABLE tokens("
+  "  id TEXT PRIMARY KEY, user TEXT NOT NULL, name TEXT, hash TEXT NOT NULL UNIQUE,"
+  "  created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER,"
+  "  last_used_at INTEGER) WITHOUT ROWID;"
+  "CREATE INDEX tokens_user ON tokens(user, created_at);",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

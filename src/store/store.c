@@ -229,6 +229,15 @@ void store_decision_clear(struct store_decision *d)
   memset(d, 0, sizeof *d);
 }
 
+void store_token_clear(struct store_token *t)
+{
+  free(t->id);
+  free(t->user);
+  free(t->name);
+  free(t->hash);
+  memset(t, 0, sizeof *t);
+}
+
 void store_audit_clear(struct store_audit *e)
 {
   free(e->run_id);
@@ -251,6 +260,7 @@ FREE_ARRAY(store_steps_free, struct store_step, store_step_clear)
 FREE_ARRAY(store_attempts_free, struct store_attempt, store_attempt_clear)
 FREE_ARRAY(store_inbox_free, struct store_inbox, store_inbox_clear)
 FREE_ARRAY(store_decisions_free, struct store_decision, store_decision_clear)
+FREE_ARRAY(store_tokens_free, struct store_token, store_token_clear)
 
 int store_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
                             const struct json_t *data, int64_t *seq_out)

@@ -48,8 +48,10 @@
 #include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 4 /* 2: audit_append_canon; 3: verify_scan, run_delete;
-                               4: step_counts_put, step_count, step_page */
+#define STORE_OPS_VERSION 5 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+                               4: step_counts_put, step_count, step_page;
+                               5: token_put, token_get, token_by_hash, token_list,
+                                  token_revoke, token_touch */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -168,6 +170,19 @@ struct store_audit {
   char *data;           /* canonical JSON text */
   char *prev_hash;      /* hex; 64 zeros for seq 1 */
   char *hash;           /* hex */
+};
+
+/* An API token's record (util/token.h, cli/tokens.h). The token itself is
+ * never stored, only its SHA-256: hash is lower-case hex. */
+struct store_token {
+  char *id;             /* "tok_" + 12 base32 characters */
+  char *user;           /* whose token it is */
+  char *name;           /* may be NULL */
+  char *hash;           /* sha256 hex of the token */
+  int64_t created_at;
+  int64_t expires_at;   /* 0: never */
+  int64_t revoked_at;   /* 0: not revoked */
+  int64_t last_used_at; /* 0: never used */
 };
 
 /* Filter for store_run_list(); zero/NULL fields do not filter. */
@@ -337,6 +352,21 @@ struct store_ops {
   int (*step_count)(struct store *s, const char *run_id, const char *step, char **counts);
   int (*step_page)(struct store *s, const char *run_id, const char *step, enum store_page which,
                    size_t limit, struct store_step **out, size_t *n);
+
+  /* Version 5: API tokens (struct store_token; the token itself is never
+   * given to the store). token_put inserts (an id or hash already stored:
+   * WEFT_EINVAL). token_get takes a full id or a unique prefix
+   * (WEFT_ENOTFOUND, WEFT_EAMBIGUOUS). token_by_hash finds the row whose
+   * hash is hash exactly (WEFT_ENOTFOUND). token_list returns the tokens of
+   * user (NULL: of everyone) by (created_at, id). token_revoke sets
+   * revoked_at = now unless already set (WEFT_ENOTFOUND: no such id);
+   * token_touch sets last_used_at = now. */
+  int (*token_put)(struct store *s, const struct store_token *t);
+  int (*token_get)(struct store *s, const char *id_or_prefix, struct store_token *out);
+  int (*token_by_hash)(struct store *s, const char *hash, struct store_token *out);
+  int (*token_list)(struct store *s, const char *user, struct store_token **out, size_t *n);
+  int (*token_revoke)(struct store *s, const char *id, int64_t now);
+  int (*token_touch)(struct store *s, const char *id, int64_t now);
 };
 
 /* Every backend handle starts with this. */
@@ -375,6 +405,8 @@ void store_steps_free(struct store_step *v, size_t n);
 void store_attempts_free(struct store_attempt *v, size_t n);
 void store_inbox_free(struct store_inbox *v, size_t n);
 void store_decisions_free(struct store_decision *v, size_t n);
+void store_token_clear(struct store_token *t);
+void store_tokens_free(struct store_token *v, size_t n);
 
 /* Fault injection for tests (store/fault.c): wraps inner (the wrapper owns
  * it from now on; store_close closes both). After `after` more write calls
@@ -553,6 +585,39 @@ static inline int store_step_page(struct store *s, const char *run_id, const cha
                                   size_t *n)
 {
   return s->ops->step_page(s, run_id, step, which, limit, out, n);
+}
+/* The token ops (version 5); WEFT_ESTATE from an older backend. */
+#define STORE_TOKEN_OPS_OK(s) ((s)->ops->version >= 5)
+static inline int store_token_put(struct store *s, const struct store_token *t)
+{
+  return STORE_TOKEN_OPS_OK(s) && s->ops->token_put ? s->ops->token_put(s, t) : WEFT_ESTATE;
+}
+static inline int store_token_get(struct store *s, const char *id_or_prefix,
+                                  struct store_token *out)
+{
+  return STORE_TOKEN_OPS_OK(s) && s->ops->token_get ? s->ops->token_get(s, id_or_prefix, out)
+                                                     : WEFT_ESTATE;
+}
+static inline int store_token_by_hash(struct store *s, const char *hash, struct store_token *out)
+{
+  return STORE_TOKEN_OPS_OK(s) && s->ops->token_by_hash ? s->ops->token_by_hash(s, hash, out)
+                                                         : WEFT_ESTATE;
+}
+static inline int store_token_list(struct store *s, const char *user, struct store_token **out,
+                                   size_t *n)
+{
+  return STORE_TOKEN_OPS_OK(s) && s->ops->token_list ? s->ops->token_list(s, user, out, n)
+                                                      : WEFT_ESTATE;
+}
+static inline int store_token_revoke(struct store *s, const char *id, int64_t now)
+{
+  return STORE_TOKEN_OPS_OK(s) && s->ops->token_revoke ? s->ops->token_revoke(s, id, now)
+                                                        : WEFT_ESTATE;
+}
+static inline int store_token_touch(struct store *s, const char *id, int64_t now)
+{
+  return STORE_TOKEN_OPS_OK(s) && s->ops->token_touch ? s->ops->token_touch(s, id, now)
+                                                       : WEFT_ESTATE;
 }
 /* audit_append of text already canonical (audit_append_canon; backends older
  * than version 2 get it through audit_append). */

@@ -12,6 +12,61 @@
 
 #include "util/err.h"
 
+/* the role named s, or 0 */
+static int role_of_name(const char *s)
+{
+  if (!s)
+    return 0;
+  if (!strcmp(s, "viewer"))
+    return WEFT_ROLE_VIEWER;
+  if (!strcmp(s, "operator"))
+    return WEFT_ROLE_OPERATOR;
+  if (!strcmp(s, "admin"))
+    return WEFT_ROLE_ADMIN;
+  return 0;
+}
+
+/* Validates the parsed document root (path names it in messages) and takes
+ * what u needs from it. */
+static int users_from_json(json_t *root, const char *path, struct users *u, char **err)
+{
+  int rc = 0;
+  json_t *m = json_object_get(root, "users");
+  if (!json_is_object(root) || (m && !json_is_object(m))) {
+    if (err && asprintf(err, "%s must be {\"users\": {\"NAME\": {\"groups\": [...]}, ...}}",
+                        path) < 0)
+      *err = NULL;
+    rc = WEFT_EPARSE;
+    goto out;
+  }
+  json_t *aa = json_object_get(root, "allow_as");
+  if (aa && !json_is_boolean(aa)) {
+    if (err && asprintf(err, "%s: \"allow_as\" must be true or false", path) < 0)
+      *err = NULL;
+    rc = WEFT_EPARSE;
+    goto out;
+  }
+  u->allow_as = json_is_true(aa);
+  const char *name;
+  json_t *e;
+  json_object_foreach(m, name, e) {
+    json_t *role = json_is_object(e) ? json_object_get(e, "role") : NULL;
+    if (role && role_of_name(json_string_value(role)) == 0) {
+      if (err && asprintf(err, "%s: user \"%s\" has role %s%s%s; a role is \"viewer\", "
+                               "\"operator\" or \"admin\"",
+                          path, name, json_is_string(role) ? "\"" : "",
+                          json_is_string(role) ? json_string_value(role) : "that is not a string",
+                          json_is_string(role) ? "\"" : "") < 0)
+        *err = NULL;
+      rc = WEFT_EPARSE;
+      goto out;
+    }
+  }
+  u->map = m ? json_incref(m) : json_object();
+out:
+  return rc;
+}
+
 int users_load(const char *home, struct users *u, char **err)
 {
   int rc = 0;
@@ -53,23 +108,7 @@ int users_load(const char *home, struct users *u, char **err)
     rc = WEFT_EPARSE;
     goto out;
   }
-  json_t *m = json_object_get(root, "users");
-  if (!json_is_object(root) || (m && !json_is_object(m))) {
-    if (err && asprintf(err, "%s must be {\"users\": {\"NAME\": {\"groups\": [...]}, ...}}",
-                        path) < 0)
-      *err = NULL;
-    rc = WEFT_EPARSE;
-    goto out;
-  }
-  json_t *aa = json_object_get(root, "allow_as");
-  if (aa && !json_is_boolean(aa)) {
-    if (err && asprintf(err, "%s: \"allow_as\" must be true or false", path) < 0)
-      *err = NULL;
-    rc = WEFT_EPARSE;
-    goto out;
-  }
-  u->allow_as = json_is_true(aa);
-  u->map = m ? json_incref(m) : json_object();
+  rc = users_from_json(root, path, u, err);
 out:
   json_decref(root);
   if (!rc && !u->map)
@@ -163,4 +202,57 @@ char *users_os_user(char **err)
   if (!s && err)
     *err = NULL;
   return s;
+}
+
+enum weft_role users_role(const struct users *u, const char *user, const char *home_owner_user)
+{
+  json_t *e = u && u->map && user ? json_object_get(u->map, user) : NULL;
+  int r = role_of_name(json_string_value(json_object_get(e, "role")));
+  if (r)
+    return (enum weft_role)r;
+  if (user && home_owner_user && !strcmp(user, home_owner_user))
+    return WEFT_ROLE_ADMIN;
+  return WEFT_ROLE_VIEWER;
+}
+
+const char *users_role_name(enum weft_role r)
+{
+  return r == WEFT_ROLE_ADMIN ? "admin" : r == WEFT_ROLE_OPERATOR ? "operator" : "viewer";
+}
+
+int users_home_owner(const char *home, char **out, char **err)
+{
+  struct stat st;
+  *out = NULL;
+  if (stat(home, &st) != 0) {
+    if (err && asprintf(err, "cannot read %s: %s", home, strerror(errno)) < 0)
+      *err = NULL;
+    return WEFT_EIO;
+  }
+  errno = 0;
+  struct passwd *pw = getpwuid(st.st_uid);
+  if (pw && pw->pw_name && *pw->pw_name)
+    *out = strdup(pw->pw_name);
+  else if (asprintf(out, "uid:%u", (unsigned)st.st_uid) < 0)
+    *out = NULL;
+  return *out ? 0 : WEFT_ENOMEM;
+}
+
+int users_parse(const char *text, size_t len, const char *path, struct users *u, char **err)
+{
+  json_error_t je;
+  u->map = NULL;
+  u->allow_as = false;
+  json_t *root = json_loadb(text, len, 0, &je);
+  int rc = 0;
+  if (!root) {
+    if (err && asprintf(err, "%s:%d: %s", path, je.line, je.text) < 0)
+      *err = NULL;
+    return WEFT_EPARSE;
+  }
+  rc = users_from_json(root, path, u, err);
+  json_decref(root);
+  if (!rc && !u->map)
+    rc = WEFT_ENOMEM;
+  return rc;
 }

@@ -1,11 +1,13 @@
 /* users.h — identities: the users.json file in the weft home.
  *
- *   {"users": {"alice": {"groups": ["ml-leads"], "os_user": "alice2"}, "bob": {}},
+ *   {"users": {"alice": {"groups": ["ml-leads"], "os_user": "alice2",
+ *                        "role": "operator"}, "bob": {}},
  *    "allow_as": false}
  *
  * People write this file; weft only reads it, and refuses it when it is
  * group- or world-writable (anyone could then make themselves an approver).
- * Later issues add tokens and roles per user here (unknown keys are ignored).
+ * Unknown keys are ignored. "role" is one of viewer, operator, admin
+ * (users_role says what a user's role is when the file gives none).
  * A missing file is an empty user list: plain names in `approvers` still
  * match those users, group references (`group:NAME`) match nobody.
  *
@@ -21,6 +23,16 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+/* Roles, weakest first (so `role >= WEFT_ROLE_OPERATOR` asks "may operate").
+ * The values equal server/route.h's ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN
+ * (checked in tests/unit/test_tokens.c), so the server may cast. */
+enum weft_role {
+  WEFT_ROLE_VIEWER = 1,   /* read workflows, runs, logs, approvals, audit */
+  WEFT_ROLE_OPERATOR = 2, /* viewer + deploy, start, cancel, retry, send events */
+  WEFT_ROLE_ADMIN = 3,    /* operator + create/revoke/list every user's tokens */
+};
 
 struct users {
   json_t *map;   /* the "users" object (owned reference); never NULL after load */
@@ -29,10 +41,14 @@ struct users {
 
 /* Loads HOME/users.json. 0 on success (also when the file does not exist);
  * WEFT_EPARSE with *err (malloc'd, caller frees) naming the file and the
- * problem when it is not valid; WEFT_EDENIED when it is group- or
+ * problem when it is not valid (a "role" other than viewer, operator or
+ * admin names the user); WEFT_EDENIED when it is group- or
  * world-writable (*err says which chmod fixes it). */
 int users_load(const char *home, struct users *u, char **err);
 void users_free(struct users *u);
+/* users_load's checks on text already read (len bytes; path names it in
+ * messages): the fuzz target's entry (tests/fuzz/fuzz_users.c). */
+int users_parse(const char *text, size_t len, const char *path, struct users *u, char **err);
 
 /* true when user is in group NAME according to users.json. */
 bool users_in_group(const struct users *u, const char *user, const char *group);
@@ -52,5 +68,18 @@ int users_identity(const struct users *u, const char *os_user, char **out, char 
  * never $USER), malloc'd; "uid:N" when the uid has no passwd entry (a
  * container); NULL only when out of memory. */
 char *users_os_user(char **err);
+
+/* The effective role of weft user `user`: the "role" users.json gives it;
+ * else WEFT_ROLE_ADMIN when user is home_owner_user (the weft user the owner of
+ * the home maps to, who can read and write its store anyway; NULL: none);
+ * else WEFT_ROLE_VIEWER (also for a user users.json does not list). */
+enum weft_role users_role(const struct users *u, const char *user, const char *home_owner_user);
+/* "viewer", "operator", "admin" ("viewer" for anything else). */
+const char *users_role_name(enum weft_role r);
+
+/* The OS user name owning the folder home (stat's st_uid; "uid:N" without a
+ * passwd entry), malloc'd. WEFT_EIO with *err (malloc'd) when home cannot
+ * be stat'ed, WEFT_ENOMEM. */
+int users_home_owner(const char *home, char **out, char **err);
 
 #endif

@@ -139,14 +139,39 @@ class ServerTest(WeftTest):
 
     # ---- metrics and tokens --------------------------------------------------------
 
-    def test_metrics_need_a_token_and_deny_every_token_for_now(self):
+    def test_metrics_need_a_viewer_token(self):
         srv = self.server()
         code, body, hdrs = srv.get("/metrics")
         self.assertEqual(code, 401)
         self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
         self.assertEqual(hdrs.get("WWW-Authenticate"), "Bearer")
-        code, _, _ = srv.get("/metrics", {"Authorization": "Bearer weft_" + "A" * 43})
-        self.assertEqual(code, 401)
+        self.assertEqual(srv.get("/metrics", {"Authorization": "Bearer weft_" + "A" * 43})[0], 401)
+        # a token made by `weft token create` (the server reads the same store)
+        r = self.weft("token", "create", "alice")
+        self.assertExit(r, 0)
+        tok = r.out.strip()
+        auth = {"Authorization": "Bearer " + tok}
+        fams = self.metrics(srv, auth)
+        self.assertIn("weft_runs_active", fams)
+        # alice is a viewer: an operator's route is refused after authentication
+        req = urllib.request.Request(srv.base + "/api/v1/events", data=b"{}", method="POST",
+                                     headers=dict(auth, **{"Content-Type": "application/json"}))
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=30)
+        self.assertEqual(cm.exception.code, 403)
+        self.assertIn("needs the operator role; alice has viewer", cm.exception.read().decode())
+        # SIGHUP re-reads users.json: alice made an operator gets past the role check
+        self.write_users({"alice": {"role": "operator"}}, allow_as=None)
+        srv.proc.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: "users.json read" in srv.text(), "the reload")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=30)
+        self.assertEqual(cm.exception.code, 503)  # the route itself is not built yet
+        # a revoked token is refused at once
+        tid = [t for t in self.weft("token", "list", "--json").json() if t["user"] == "alice"][0]["id"]
+        self.assertExit(self.weft("token", "revoke", tid), 0)
+        self.assertEqual(srv.get("/metrics", auth)[0], 401)
+        self.assertEqual(srv.stop(), 0)
 
     def test_metrics_public_parsed_by_prometheus_client(self):
         p = self.write("appr.yaml", """
@@ -230,6 +255,16 @@ class ServerTest(WeftTest):
             r = self.weft("server", *args, timeout=30)
             self.assertExit(r, 2)
             self.assertIn(msg, r.err)
+
+    def test_an_invalid_users_json_stops_the_start(self):
+        os.makedirs(self.home, exist_ok=True)
+        with open(os.path.join(self.home, "users.json"), "w") as f:
+            f.write("{not json")
+        os.chmod(os.path.join(self.home, "users.json"), 0o600)
+        r = self.weft("server", "--listen", "127.0.0.1:0", timeout=60)
+        self.assertExit(r, 2)
+        self.assertIn("users.json", r.err)
+        self.assertNotIn("listening", r.err)
 
     # ---- TLS and unix sockets ------------------------------------------------------
 

@@ -22,7 +22,7 @@
 #include "server/listen.h"
 #include "server/reqjson.h"
 #include "server/route.h"
-#include "server/token.h"
+#include "util/token.h"
 #include "util/err.h"
 
 static const struct route table[] = {

@@ -110,3 +110,72 @@ Test(users, os_user_maps_to_a_weft_user)
   cr_assert_eq(rc, WEFT_EDENIED);
   cr_assert_null(me);
 }
+
+/* ---- roles (users_role) ---- */
+
+Test(users, role_listed_else_home_owner_admin_else_viewer)
+{
+  put("{\"users\": {\"alice\": {\"role\": \"operator\"}, \"root2\": {\"role\": \"viewer\"},"
+      " \"carol\": {\"role\": \"admin\"}, \"dave\": {\"groups\": []}}}",
+      0600);
+  struct users u = {0};
+  char *err = NULL;
+  cr_assert_eq(users_load(home, &u, &err), 0, "%s", err ? err : "");
+  cr_assert_eq(users_role(&u, "alice", "owner"), WEFT_ROLE_OPERATOR);
+  cr_assert_eq(users_role(&u, "carol", "owner"), WEFT_ROLE_ADMIN);
+  cr_assert_eq(users_role(&u, "dave", "owner"), WEFT_ROLE_VIEWER);   /* listed, no role */
+  cr_assert_eq(users_role(&u, "nobody", "owner"), WEFT_ROLE_VIEWER); /* not listed */
+  cr_assert_eq(users_role(&u, "owner", "owner"), WEFT_ROLE_ADMIN);   /* the home's owner */
+  cr_assert_eq(users_role(&u, "dave", "dave"), WEFT_ROLE_ADMIN);     /* owner, listed without role */
+  /* a role users.json gives wins, also for the owner */
+  cr_assert_eq(users_role(&u, "root2", "root2"), WEFT_ROLE_VIEWER);
+  cr_assert_eq(users_role(&u, "owner", NULL), WEFT_ROLE_VIEWER);
+  cr_assert_str_eq(users_role_name(WEFT_ROLE_OPERATOR), "operator");
+  cr_assert_str_eq(users_role_name(WEFT_ROLE_ADMIN), "admin");
+  cr_assert_str_eq(users_role_name(WEFT_ROLE_VIEWER), "viewer");
+  users_free(&u);
+}
+
+Test(users, role_without_users_json_is_viewer_or_owner_admin)
+{
+  struct users u = {0};
+  char *err = NULL;
+  cr_assert_eq(users_load(home, &u, &err), 0);
+  cr_assert_eq(users_role(&u, "alice", "bob"), WEFT_ROLE_VIEWER);
+  cr_assert_eq(users_role(&u, "bob", "bob"), WEFT_ROLE_ADMIN);
+  users_free(&u);
+}
+
+Test(users, unknown_role_is_an_error_naming_user_and_file)
+{
+  static const char *const bad[] = {
+    "{\"users\": {\"alice\": {\"role\": \"superuser\"}}}",
+    "{\"users\": {\"alice\": {\"role\": 3}}}",
+    "{\"users\": {\"alice\": {\"role\": \"Admin\"}}}",
+    "{\"users\": {\"alice\": {\"role\": null}}}",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    put(bad[i], 0600);
+    struct users u = {0};
+    char *err = NULL;
+    cr_assert_eq(users_load(home, &u, &err), WEFT_EPARSE, "%s", bad[i]);
+    cr_assert_not_null(err);
+    cr_assert(strstr(err, "\"alice\""), "%s", err);
+    cr_assert(strstr(err, "users.json"), "%s", err);
+    cr_assert(strstr(err, "viewer"), "%s", err);
+    free(err);
+    users_free(&u);
+  }
+}
+
+Test(users, home_owner_is_the_owner_of_the_folder)
+{
+  char *who = NULL, *err = NULL, *me = users_os_user(&err);
+  cr_assert_eq(users_home_owner(home, &who, &err), 0);
+  cr_assert_str_eq(who, me); /* mkdtemp made it as us */
+  free(who);
+  cr_assert_eq(users_home_owner("/nonexistent/weft-home", &who, &err), WEFT_EIO);
+  cr_assert_null(who);
+  free(err);
+  free(me);
+}

@@ -1,5 +1,5 @@
 /* token.c — token generation and hashing, constant-time comparison, HMAC. */
-#include "server/token.h"
+#include "util/token.h"
 
 #include <string.h>
 #include <sys/random.h>
@@ -31,6 +31,24 @@ int token_generate(char out[TOKEN_LEN + 1])
   }
   out[TOKEN_LEN] = 0; /* 44 characters written; the 44th only holds padding bits */
   memset(r, 0, sizeof r);
+  return 0;
+}
+
+int token_id_generate(char out[TOKEN_ID_LEN + 1])
+{
+  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+  unsigned char r[12];
+  size_t got = 0;
+  while (got < sizeof r) {
+    ssize_t k = getrandom(r + got, sizeof r - got, 0);
+    if (k <= 0)
+      return WEFT_EIO;
+    got += (size_t)k;
+  }
+  memcpy(out, "tok_", 4);
+  for (size_t i = 0; i < 12; i++)
+    out[4 + i] = b32[r[i] & 31];
+  out[TOKEN_ID_LEN] = 0;
   return 0;
 }
 

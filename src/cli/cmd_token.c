@@ -1,0 +1,306 @@
+/* cmd_token.c — `weft token create|list|revoke`: API tokens in the local
+ * store (store/tokens.h does the work; docs/tokens.md is the user's guide).
+ *
+ * Who may: the caller's role (util/users.h, users_role: users.json's
+ * "role", else admin for the owner of the home, else viewer). An admin may
+ * create, list and revoke tokens of anyone; anyone else only their own.
+ * A refusal exits 2 (EXIT_USAGE, as approval refusals do) and writes nothing.
+ * USER need not be listed in users.json: such a user's token acts as a
+ * viewer (a note on stderr says so). The token is printed once, on stdout,
+ * and stored nowhere; neither it nor its hash is ever printed again. */
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "cli/runview.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/tokens.h"
+#include "util/err.h"
+#include "util/jsonfmt.h"
+#include "util/users.h"
+#include "util/wtime.h"
+
+int cli_token(struct cli *c, int argc, char **argv);
+
+#define DEFAULT_SERVER "http://127.0.0.1:7700"
+
+/* The caller's role (c->user set) and, when target is not NULL, the role a
+ * token of target acts with and whether users.json lists target. The home
+ * must exist (its owner is admin): call after opening the store. */
+static int caller_role(struct cli *c, const char *target, enum weft_role *role,
+                       enum weft_role *target_role, bool *listed)
+{
+  struct users u = {0};
+  char *err = NULL, *owner_os = NULL, *owner = NULL;
+  if (users_load(c->home, &u, &err) != 0) {
+    cli_err("%s", err ? err : "users.json in the weft home is not valid");
+    free(err);
+    return EXIT_USAGE;
+  }
+  /* the owner of the home acts as admin (unless users.json gives a role) */
+  if (users_home_owner(c->home, &owner_os, &err) == 0 &&
+      users_identity(&u, owner_os, &owner, &err) != 0)
+    owner = NULL;
+  free(err);
+  *role = users_role(&u, c->user, owner);
+  if (target) {
+    *target_role = users_role(&u, target, owner);
+    *listed = json_object_get(u.map, target) != NULL;
+  }
+  free(owner_os);
+  free(owner);
+  users_free(&u);
+  return EXIT_OK;
+}
+
+static int refuse(struct cli *c, enum weft_role role, const char *what, const char *may)
+{
+  cli_err("%s is refused: you are %s with role %s, and only an admin may %s (roles come from "
+          "\"role\" in users.json in the weft home; its owner is admin unless users.json "
+          "says otherwise)",
+          what, c->user, users_role_name(role), may);
+  return EXIT_USAGE;
+}
+
+static json_t *time_json(int64_t ms)
+{
+  if (!ms)
+    return json_null();
+  char t[32];
+  wt_fmt_rfc3339(ms, t);
+  return json_string(t);
+}
+
+/* {id, user, name, created_at, expires_at, revoked_at, last_used_at} (no
+ * secret, no hash) */
+static json_t *token_json(const struct store_token *t)
+{
+  json_t *o = json_object();
+  if (!o)
+    return NULL;
+  json_object_set_new(o, "id", json_string(t->id));
+  json_object_set_new(o, "user", json_string(t->user));
+  json_object_set_new(o, "name", t->name ? json_string(t->name) : json_null());
+  json_object_set_new(o, "created_at", time_json(t->created_at));
+  json_object_set_new(o, "expires_at", time_json(t->expires_at));
+  json_object_set_new(o, "revoked_at", time_json(t->revoked_at));
+  json_object_set_new(o, "last_used_at", time_json(t->last_used_at));
+  return o;
+}
+
+static int print_json(json_t *o)
+{
+  char *txt = o ? wjson_dumps(o, JSON_INDENT(2)) : NULL;
+  json_decref(o);
+  if (!txt) {
+    cli_err("out of memory");
+    return EXIT_USAGE;
+  }
+  printf("%s\n", txt);
+  free(txt);
+  return EXIT_OK;
+}
+
+static int token_create(struct cli *c, int argc, char **argv)
+{
+  const char *user = NULL, *name = NULL, *expires = NULL, *server = NULL;
+  bool json = false, login = false;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--json"))
+      json = true;
+    else if (!strcmp(a, "--login"))
+      login = true;
+    else if (!strcmp(a, "--name") && i + 1 < argc)
+      name = argv[++i];
+    else if (!strncmp(a, "--name=", 7))
+      name = a + 7;
+    else if (!strcmp(a, "--expires") && i + 1 < argc)
+      expires = argv[++i];
+    else if (!strncmp(a, "--expires=", 10))
+      expires = a + 10;
+    else if (!strcmp(a, "--server") && i + 1 < argc)
+      server = argv[++i];
+    else if (!strncmp(a, "--server=", 9))
+      server = a + 9;
+    else if (a[0] != '-' && !user)
+      user = a;
+    else
+      return cli_usage_error("token", "unexpected argument \"%s\"", a);
+  }
+  if (!user)
+    return cli_usage_error("token", "say whose token: weft token create USER");
+  const char *bad = tokens_check(user, name);
+  if (bad)
+    return cli_usage_error("token", "%s", bad);
+  if (json && login)
+    return cli_usage_error("token", "--json and --login print different things; give one");
+  int64_t ttl = 0;
+  if (expires && (wt_parse_duration(expires, &ttl) != 0 || ttl <= 0))
+    return cli_usage_error("token", "--expires needs a duration such as 30d, 12h or 90m, not "
+                                    "\"%s\"", expires);
+  if (!server || !*server)
+    server = getenv("WEFT_SERVER");
+  if (!server || !*server)
+    server = DEFAULT_SERVER;
+  enum weft_role role, target_role = WEFT_ROLE_VIEWER;
+  bool listed = false;
+  struct store *s = NULL;
+  int code = cli_identity(c);
+  if (code || (code = rv_open_store_rw(c->home, &s)))
+    return code;
+  if ((code = caller_role(c, user, &role, &target_role, &listed))) {
+    store_close(s);
+    return code;
+  }
+  if (strcmp(user, c->user) && role < WEFT_ROLE_ADMIN) {
+    store_close(s);
+    return refuse(c, role, "creating a token for another user",
+                  "create tokens for other users");
+  }
+  char token[TOKEN_LEN + 1], *err = NULL;
+  struct store_token t = {0};
+  int64_t now = wt_now_ms();
+  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
+  int rc = tokens_create(s, user, name, ttl ? now + ttl : 0, &who, now, token, &t, &err);
+  store_close(s);
+  if (rc) {
+    cli_err("cannot create the token: %s", err ? err : weft_strerror(rc));
+    free(err);
+    return EXIT_USAGE;
+  }
+  if (!listed && target_role == WEFT_ROLE_VIEWER)
+    fprintf(stderr, "weft: note: %s is not in users.json: the token acts as a viewer until "
+                    "users.json gives %s a role\n", user, user);
+  if (json) {
+    json_t *o = token_json(&t);
+    if (o) {
+      json_object_del(o, "revoked_at");
+      json_object_del(o, "last_used_at");
+      json_object_set_new(o, "token", json_string(token));
+    }
+    code = print_json(o);
+  } else if (login) {
+    size_t n = strlen(server);
+    while (n > 0 && server[n - 1] == '/')
+      n--;
+    printf("%.*s/login#token=%s\n", (int)n, server, token);
+  } else {
+    printf("%s\n", token);
+  }
+  fflush(stdout);
+  memset(token, 0, sizeof token);
+  store_token_clear(&t);
+  return code;
+}
+
+static int token_list(struct cli *c, int argc, char **argv)
+{
+  bool json = false;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--json"))
+      json = true;
+    else
+      return cli_usage_error("token", "unexpected argument \"%s\"", argv[i]);
+  }
+  enum weft_role role;
+  struct store *s = NULL;
+  int code = cli_identity(c);
+  if (code || (code = rv_open_store(c->home, &s)))
+    return code;
+  if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+    store_close(s);
+    return code;
+  }
+  struct store_token *v = NULL;
+  size_t n = 0;
+  /* an admin sees every user's tokens, anyone else their own */
+  int rc = store_token_list(s, role >= WEFT_ROLE_ADMIN ? NULL : c->user, &v, &n);
+  if (rc) {
+    cli_err("cannot list the tokens: %s", store_errmsg(s));
+    store_close(s);
+    return EXIT_USAGE;
+  }
+  store_close(s);
+  if (json) {
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+      json_array_append_new(a, token_json(&v[i]));
+    code = print_json(a);
+  } else if (n == 0) {
+    printf("no tokens%s\n", role >= WEFT_ROLE_ADMIN ? "" : " of yours");
+  } else {
+    printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", "ID", "USER", "NAME", "CREATED",
+           "EXPIRES", "REVOKED", "LAST USED");
+    for (size_t i = 0; i < n; i++) {
+      char cr[32], ex[32] = "-", rv[32] = "-", lu[32] = "-";
+      wt_fmt_rfc3339(v[i].created_at, cr);
+      if (v[i].expires_at)
+        wt_fmt_rfc3339(v[i].expires_at, ex);
+      if (v[i].revoked_at)
+        wt_fmt_rfc3339(v[i].revoked_at, rv);
+      if (v[i].last_used_at)
+        wt_fmt_rfc3339(v[i].last_used_at, lu);
+      printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", v[i].id, v[i].user,
+             v[i].name ? v[i].name : "-", cr, ex, rv, lu);
+    }
+  }
+  store_tokens_free(v, n);
+  return code;
+}
+
+static int token_revoke(struct cli *c, int argc, char **argv)
+{
+  const char *id = NULL;
+  for (int i = 2; i < argc; i++) {
+    if (argv[i][0] != '-' && !id)
+      id = argv[i];
+    else
+      return cli_usage_error("token", "unexpected argument \"%s\"", argv[i]);
+  }
+  if (!id)
+    return cli_usage_error("token", "say which token: weft token revoke ID (see `weft token "
+                                    "list`)");
+  enum weft_role role;
+  struct store *s = NULL;
+  int code = cli_identity(c);
+  if (code || (code = rv_open_store_rw(c->home, &s)))
+    return code;
+  if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+    store_close(s);
+    return code;
+  }
+  struct store_token t = {0};
+  char *err = NULL;
+  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
+  int rc = tokens_revoke(s, id, role >= WEFT_ROLE_ADMIN ? NULL : c->user, &who, wt_now_ms(), &t, &err);
+  store_close(s);
+  if (rc == WEFT_EDENIED) {
+    free(err);
+    return refuse(c, role, "revoking another user's token", "revoke other users' tokens");
+  }
+  if (rc) {
+    cli_err("%s", err ? err : weft_strerror(rc));
+    free(err);
+    return rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
+  }
+  printf("revoked %s (%s%s%s)\n", t.id, t.user, t.name ? ", " : "", t.name ? t.name : "");
+  store_token_clear(&t);
+  return EXIT_OK;
+}
+
+int cli_token(struct cli *c, int argc, char **argv)
+{
+  if (argc < 2)
+    return cli_usage_error("token", "say what to do: create, list or revoke");
+  if (!strcmp(argv[1], "create"))
+    return token_create(c, argc, argv);
+  if (!strcmp(argv[1], "list"))
+    return token_list(c, argc, argv);
+  if (!strcmp(argv[1], "revoke"))
+    return token_revoke(c, argc, argv);
+  return cli_usage_error("token", "unknown subcommand \"%s\" (create, list or revoke)", argv[1]);
+}
