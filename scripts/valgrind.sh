@@ -123,8 +123,8 @@ grep -q '"twice": 42' "$tmp/evout" || { echo "valgrind: ev.yaml: wrong outputs";
 echo "ok: weft run ev.yaml (event from another process, sub-workflow, secret)"
 eid=$("$W" runs --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 vg 0 status "$eid"
-# the server under valgrind: health, readiness, OpenAPI, metrics (public and
-# refused), a run left by a SIGKILLed engine resumed at start, then SIGTERM
+# the server under valgrind: health, readiness, OpenAPI, metrics (with a
+# token; refused without), a run left by a SIGKILLed engine resumed at start, then SIGTERM
 cat > "$tmp/left.yaml" <<'YAML'
 name: left
 steps:
@@ -138,7 +138,8 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 kill -KILL "$lp"; wait "$lp" 2>/dev/null || true
-"${VG[@]}" "$W" server --listen 127.0.0.1:0 --metrics-public >"$tmp/srvout" 2>"$tmp/srverr" & sp=$!
+stok=$("$W" token create vg-scraper)
+"${VG[@]}" "$W" server --listen 127.0.0.1:0 >"$tmp/srvout" 2>"$tmp/srverr" & sp=$!
 port=
 for _ in $(seq 1 600); do
   port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/srverr")
@@ -146,9 +147,11 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 [ -n "$port" ] || { echo "valgrind: weft server did not start"; cat "$tmp/srverr"; exit 1; }
-for path in /healthz /readyz /api/v1/openapi.json /metrics; do
+for path in /healthz /readyz /api/v1/openapi.json; do
   curl -sf -o /dev/null "http://127.0.0.1:$port$path" || { echo "valgrind: GET $path failed"; exit 1; }
 done
+curl -sf -o /dev/null -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/metrics" ||
+  { echo "valgrind: GET /metrics with a token failed"; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/runs")" = 401 ] ||
   { echo "valgrind: GET /api/v1/runs without a token is not 401"; exit 1; }
 for _ in $(seq 1 600); do
