@@ -37,11 +37,14 @@ enum ops_err {
   OPS_E__COUNT
 };
 
+#include <stdbool.h>
+
 #define OPS_ERRMSG_MAX 512
 
 struct ops_error {
   enum ops_err kind;
   char msg[OPS_ERRMSG_MAX];
+  bool usage; /* the request's own arguments are wrong: the CLI adds its usage lines */
 };
 
 unsigned ops_err_status(enum ops_err e);

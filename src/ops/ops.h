@@ -20,8 +20,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ops/err.h"
+#include "spec/model.h"
 #include "store/store.h"
 #include "util/role.h"
 #include "util/users.h"
@@ -56,5 +58,110 @@ enum ops_err ops_authorize(const struct ops_ctx *c, const char *op, struct ops_e
  * OPS_E_UNPROCESSABLE (users.json is wrong: say so rather than guess). */
 enum ops_err ops_local_role(const char *home, const struct users *u, const char *user, enum role *out,
                             struct ops_error *e);
+
+/* ---- runs (runs.c) ---------------------------------------------------- */
+
+/* Building blocks without a role check, for callers that already hold the
+ * run (`weft run --json`, `weft status --watch`). */
+/* A run by id or unique prefix: NOT_FOUND, BAD_REQUEST (ambiguous), INTERNAL. */
+enum ops_err ops_find_run(struct store *s, const char *id_or_prefix, struct store_run *out, struct ops_error *e);
+/* The definition a run started with (NULL when it cannot be loaded). */
+struct wf *ops_load_definition(struct store *s, const struct store_run *r);
+/* The CLI.md status object. A for_each step's `instances` and `outputs`
+ * hold at most OPS_INSTANCES_SHOWN instances (failed ones first, then by
+ * index; `instances_truncated`) unless all_instances; `instance_counts`
+ * always counts them all. Each instance object also has its "index". */
+#define OPS_INSTANCES_SHOWN 1000
+json_t *ops_run_json(struct store *s, const struct store_run *r, bool all_instances);
+
+/* get_run (viewer): *out = ops_run_json of the run id_or_prefix names. */
+enum ops_err ops_get_run(const struct ops_ctx *c, const char *id_or_prefix, bool all_instances, json_t **out,
+                         struct ops_error *e);
+/* list_runs (viewer): *out = [{id, workflow, status, trigger?, started_at,
+ * finished_at}] newest first, as `weft runs --json` prints it (the API wraps
+ * it as {"runs": [...], "next_cursor": ...}). */
+enum ops_err ops_list_runs(const struct ops_ctx *c, const struct store_run_filter *f, json_t **out,
+                           struct ops_error *e);
+
+/* ---- approvals (approvals.c) -------------------------------------------- */
+
+/* list_approvals (viewer): *out = the decisions waiting, as `weft approvals
+ * --json` prints them: [{run, step, message, approvers, min_approvals,
+ * approved_by, fields, waiting_since, deadline, index, on_timeout, tool?,
+ * args?}] (agent tool calls have tool and args). */
+enum ops_err ops_list_approvals(const struct ops_ctx *c, json_t **out, struct ops_error *e);
+
+/* ---- deciding (decide.c) ---------------------------------------------- */
+
+struct ops_decision {
+  const char *run;       /* id or unique prefix */
+  const char *step;
+  int index;             /* the instance of a for_each step; STORE_NO_INDEX for a plain step */
+  const char *decision;  /* "approve" or "reject" */
+  const char *comment;   /* NULL: none */
+  const char *const *fields; /* "KEY=VALUE" edits of the form (approve only; VALUE is JSON
+                              * for non-string types, as `--field`) */
+  size_t nfields;
+};
+
+/* approve / reject (viewer; the step's approvers rule decides, with
+ * separation of duties and quorum, exec/approval.c). c->user decides
+ * (c->asserted_by with --as). Writes the decision (or the refusal), its
+ * audit entry and the engine's wake-up in one transaction. *out =
+ * {run, step, index, decision, by, asserted_by, approvals, min_approvals,
+ * executing} (executing: a live engine applies it now; else at `weft
+ * resume`). A refusal is recorded and returned as FORBIDDEN (not allowed)
+ * or CONFLICT (not waiting, already decided); NOT_FOUND: no run or step;
+ * BAD_REQUEST with e->usage: the fields or the index are wrong. */
+enum ops_err ops_decide(const struct ops_ctx *c, const struct ops_decision *d, json_t **out, struct ops_error *e);
+
+/* ---- acting on runs (runctl.c), events (events.c) ----------------------- */
+
+/* Adds to an audit entry's detail who asserted the actor (--as) and which
+ * API token acted, when there are. */
+void ops_audit_actor(const struct ops_ctx *c, json_t *detail);
+/* succeeded, failed or cancelled */
+bool ops_status_terminal(const char *status);
+
+/* cancel_run (operator): posts the cancel request for the owning engine and
+ * its cancel.requested audit entry in one transaction. *out = {run, status,
+ * executing}: status when asked; executing false means it takes effect at
+ * the next `weft resume`. CONFLICT when the run already ended. */
+enum ops_err ops_cancel_run(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
+
+/* [A-Za-z0-9][A-Za-z0-9_.:-]{0,127} */
+bool ops_event_name_ok(const char *name);
+/* send_event (operator): the event (data NULL: {}) for every engine here
+ * to deliver, and its event.sent audit entry, in one transaction.
+ * *out = {id, name} (id: the inbox row). BAD_REQUEST (e->usage) for a bad
+ * name. */
+enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const json_t *data, json_t **out,
+                            struct ops_error *e);
+
+/* ---- the audit log (audit_ops.c) ---------------------------------------- */
+
+struct audit_checkpoint;
+/* audit_verify (viewer): the chain, the store against it, and the
+ * checkpoints cps (read by the caller, audit/checkpoint.h). *out =
+ * {ok: true, entries, first_bad: null, head, checkpoints} or {ok: false,
+ * entries: 0, first_bad: SEQ or null (the store has what the log lacks),
+ * message}. A broken log is ok:false, not a failure; INTERNAL when the store
+ * cannot be read. */
+enum ops_err ops_audit_verify(const struct ops_ctx *c, const struct audit_checkpoint *cps, size_t ncps, json_t **out,
+                              struct ops_error *e);
+/* audit_export (viewer): the entries (of the run id_or_prefix names, or all
+ * with NULL) as JSON lines to f (audit_export of audit/audit.h). */
+enum ops_err ops_audit_export(const struct ops_ctx *c, const char *run, FILE *f, struct ops_error *e);
+
+/* ---- prune (prune.c) ------------------------------------------------------ */
+
+/* prune (admin): deletes the runs (top-level with their sub-workflow runs)
+ * that ended more than older_than_ms ago (age: the same as the user wrote
+ * it, recorded), one transaction per tree with a run.pruned audit entry per
+ * run, then their logs and workspaces; with dry, nothing. *out = {dry_run,
+ * trees: [{run, workflow, status, finished_at, sub_runs} | {run, kept:
+ * REASON}], runs, top_level}, also on failure (what was done before it). */
+enum ops_err ops_prune(const struct ops_ctx *c, int64_t older_than_ms, const char *age, bool dry, json_t **out,
+                       struct ops_error *e);
 
 #endif
