@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""bench_scale.py — how weft's whole-process cost grows with the work, beside
+make and ninja on the same DAG shapes (issue 18's scaling table).
+
+  python3 bench/bench_scale.py [--weft build/weft] [--sizes 1000,10000,100000,1000000]
+                               [--runs 3] [--shapes chain,layered,for_each]
+
+For each size N and shape it writes one workflow file of N `set` steps
+(chain: step i needs i-1; layered: 100 steps a layer, each needing two steps
+of the layer before; for_each: one step over N items), and the same DAG as a
+Makefile (empty recipes: nothing is spawned, as nothing is for a `set` step)
+and a build.ninja (phony edges). Then, as whole processes from exec to exit:
+
+  weft validate FILE           load + validate
+  weft run FILE                load + validate + plan + execute, durable, in a new home
+  make -n / make               dry run / real run (-j2, -f Makefile, target all)
+  ninja -n / ninja             dry run / real run (-j2)
+
+and records wall time (median of --runs), steps/s, peak RSS of the process
+(wait4's ru_maxrss) and bytes per step. Nothing is asserted; the table goes to
+stdout and bench/out/scale.json, and the numbers of record to bench/README.md.
+make's real runs keep no state and ninja's keep only its log: the comparison
+shows how cost grows with work, not who is durable (weft commits every
+transition before anything depends on it).
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def needs_of(shape, n):
+    """yields (i, [needs]) for n steps"""
+    width = 100
+    for i in range(n):
+        if shape == "chain":
+            yield i, [i - 1] if i else []
+        else:  # layered
+            layer = i // width
+            if layer == 0:
+                yield i, []
+            else:
+                base = (layer - 1) * width
+                j = i % width
+                yield i, sorted({base + j, base + (j + 1) % width})
+
+
+def write_weft(path, shape, n):
+    with open(path, "w") as f:
+        f.write(f"name: scale-{shape}\nsteps:\n")
+        if shape == "for_each":
+            f.write(f"  each:\n    for_each: \"${{{{ {n} }}}}\"\n    set: {{v: \"${{{{ .item }}}}\"}}\n")
+            return
+        for i, needs in needs_of(shape, n):
+            f.write(f"  s{i}:\n")
+            if needs:
+                f.write("    needs: [" + ", ".join(f"s{k}" for k in needs) + "]\n")
+            f.write(f"    set: {{v: {i}}}\n")
+
+
+def write_make(path, shape, n):
+    with open(path, "w") as f:
+        f.write(".PHONY: all\nall:")
+        f.write(f" s{n - 1}\n" if shape == "chain" else " " + " ".join(f"s{i}" for i in range(max(0, n - 100), n)) + "\n")
+        for i, needs in needs_of(shape, n):
+            f.write(f".PHONY: s{i}\ns{i}: " + " ".join(f"s{k}" for k in needs) + " ;\n")
+
+
+def write_ninja(path, shape, n):
+    with open(path, "w") as f:
+        for i, needs in needs_of(shape, n):
+            f.write(f"build s{i}: phony " + " ".join(f"s{k}" for k in needs) + "\n")
+        last = [f"s{n - 1}"] if shape == "chain" else [f"s{i}" for i in range(max(0, n - 100), n)]
+        f.write("build all: phony " + " ".join(last) + "\ndefault all\n")
+
+
+def timed(argv, cwd, env=None, timeout=3600):
+    """(wall seconds, peak RSS bytes, exit code) of one whole process. The
+    peak RSS comes from GNU time (Debian package time): a child forked from
+    this Python would carry Python's own high-water mark across exec."""
+    rssf = os.path.join(cwd, ".rss")
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rssf, *argv], cwd=cwd, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv} exited {p.returncode}: {p.stderr.decode(errors='replace')[-500:]}")
+    with open(rssf) as f:
+        kb = int(f.read().split()[-1])
+    os.remove(rssf)
+    return wall, kb * 1024, p.returncode
+
+
+def measure(label, argv, cwd, runs, n, fresh_home=False):
+    walls, rss = [], []
+    for _ in range(runs):
+        env = dict(os.environ)
+        if fresh_home:
+            home = tempfile.mkdtemp(prefix="weft-scale-home-", dir=cwd)
+            env["WEFT_HOME"] = home
+        w, r, _ = timed(argv, cwd, env)
+        walls.append(w)
+        rss.append(r)
+        if fresh_home:
+            shutil.rmtree(home, ignore_errors=True)
+    wall = statistics.median(walls)
+    peak = max(rss)
+    return {"tool": label, "n": n, "wall_s": round(wall, 4), "steps_per_s": round(n / wall) if wall else None,
+            "peak_rss_mb": round(peak / 1e6, 1), "bytes_per_step": round(peak / n, 1)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weft", default=os.path.join(ROOT, "build", "weft"))
+    ap.add_argument("--sizes", default="1000,10000,100000,1000000")
+    ap.add_argument("--shapes", default="chain,layered,for_each")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-peers", action="store_true")
+    a = ap.parse_args()
+    weft = os.path.abspath(a.weft)
+    rows = []
+    work = tempfile.mkdtemp(prefix="weft-scale-")
+    try:
+        for shape in a.shapes.split(","):
+            for n in [int(s) for s in a.sizes.split(",")]:
+                d = os.path.join(work, f"{shape}-{n}")
+                os.makedirs(d)
+                wf = os.path.join(d, "wf.yaml")
+                write_weft(wf, shape, n)
+                runs = a.runs if n < 1000000 else max(1, a.runs // 2)
+                row = {"shape": shape, "file_mb": round(os.path.getsize(wf) / 1e6, 2)}
+                rows.append({**row, **measure("weft validate", [weft, "validate", wf], d, runs, n)})
+                rows.append({**row, **measure("weft run", [weft, "run", wf], d, runs, n, fresh_home=True)})
+                if shape != "for_each" and not a.no_peers:
+                    write_make(os.path.join(d, "Makefile"), shape, n)
+                    write_ninja(os.path.join(d, "build.ninja"), shape, n)
+                    rows.append({**row, **measure("make -n", ["make", "-n", "-j2", "all"], d, runs, n)})
+                    rows.append({**row, **measure("make", ["make", "-s", "-j2", "all"], d, runs, n)})
+                    rows.append({**row, **measure("ninja -n", ["ninja", "-n", "-j2"], d, runs, n)})
+                    rows.append({**row, **measure("ninja", ["ninja", "-j2"], d, runs, n)})
+                    os.remove(os.path.join(d, ".ninja_log")) if os.path.exists(os.path.join(d, ".ninja_log")) else None
+                for r in rows[-6:]:
+                    if r["n"] == n and r["shape"] == shape:
+                        print(f"{shape:9} {n:>8} {r['tool']:14} {r['wall_s']:>9.3f} s {r['steps_per_s'] or 0:>10} steps/s "
+                              f"{r['peak_rss_mb']:>8.1f} MB {r['bytes_per_step']:>8.1f} B/step", flush=True)
+                shutil.rmtree(d, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out = os.path.join(ROOT, "bench", "out")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "scale.json"), "w") as f:
+        json.dump({"load": os.getloadavg(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
