@@ -74,16 +74,16 @@ enum ops_err ops_local_role(const char *home, const struct users *u, const char 
     return OPS_OK;
   }
   const json_t *entry = u && u->map && user ? json_object_get(u->map, user) : NULL;
-  const json_t *r = json_object_get(entry, "role");
-  if (!r) {
+  if (!json_object_get(entry, "role")) {
     *out = ROLE_VIEWER;
     return OPS_OK;
   }
-  int p = role_parse(json_string_value(r));
+  const char *name = users_role(u, user);
+  int p = role_parse(name);
   if (p < 0)
     return ops_fail(e, OPS_E_UNPROCESSABLE,
                     "users.json gives %s the role %s: the roles are \"viewer\", \"operator\" and \"admin\"", user,
-                    json_is_string(r) ? json_string_value(r) : "(not a string)");
+                    name ? name : "(not a string)");
   *out = (enum role)p;
   return OPS_OK;
 }

@@ -164,3 +164,9 @@ char *users_os_user(char **err)
     *err = NULL;
   return s;
 }
+
+const char *users_role(const struct users *u, const char *user)
+{
+  const json_t *e = u && u->map && user ? json_object_get(u->map, user) : NULL;
+  return json_string_value(json_object_get(e, "role"));
+}

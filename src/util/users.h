@@ -41,6 +41,11 @@ bool users_in_group(const struct users *u, const char *user, const char *group);
  * strings (other elements are ignored). */
 bool users_match(const struct users *u, const char *user, const json_t *approvers);
 
+/* The "role" string users.json gives user (SERVER.md §4: "viewer",
+ * "operator", "admin"; not checked here), or NULL when the user is not
+ * listed or has no string "role". */
+const char *users_role(const struct users *u, const char *user);
+
 /* The weft user that OS user os_user is: the entry whose "os_user" is
  * os_user, else the entry named os_user when it has no "os_user" of its
  * own, else os_user itself (not listed: names are equal). *out is malloc'd.

@@ -110,3 +110,14 @@ Test(users, os_user_maps_to_a_weft_user)
   cr_assert_eq(rc, WEFT_EDENIED);
   cr_assert_null(me);
 }
+
+Test(users_role, the_role_string_or_null)
+{
+  struct users u = {.map = json_pack("{s:{s:s},s:{s:i},s:{}}", "olga", "role", "operator", "num", "role", 3, "plain")};
+  cr_assert_str_eq(users_role(&u, "olga"), "operator");
+  cr_assert_null(users_role(&u, "num"));
+  cr_assert_null(users_role(&u, "plain"));
+  cr_assert_null(users_role(&u, "nobody"));
+  cr_assert_null(users_role(&u, NULL));
+  json_decref(u.map);
+}
