@@ -25,26 +25,33 @@ int cli_audit(struct cli *c, int argc, char **argv);
 
 #define USAGE "say `weft audit verify`, `weft audit export [RUN]` or `weft audit checkpoint`"
 
-/* Runs verify and reports a problem; EXIT_OK when intact (head, may be
- * NULL, then gets the verified head). */
-static int verify(struct store *s, const struct audit_checkpoint *cps, size_t n,
+/* Runs verify (ops_audit_verify) and reports a problem: EXIT_RUN_FAILED
+ * for a broken log; EXIT_OK when intact (head, may be NULL, then gets the
+ * verified entries count and head hash). */
+static int verify(struct cli *c, struct store *s, const struct audit_checkpoint *cps, size_t n,
                   struct store_audit *head)
 {
-  int64_t bad = 0;
-  char *msg = NULL;
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  json_t *res = NULL;
+  cli_ops_reader(c, s, &ctx);
+  if (ops_audit_verify(&ctx, cps, n, &res, &e) != 0)
+    return cli_ops_fail(&e);
   int code = EXIT_OK;
-  int rc = audit_verify_head(s, cps, n, &bad, &msg, head);
-  if (rc == WEFT_ECORRUPT && bad > 0) {
-    cli_err("the audit log is broken at entry %lld: %s", (long long)bad, msg ? msg : "?");
+  const char *msg = json_string_value(json_object_get(res, "message"));
+  json_t *bad = json_object_get(res, "first_bad");
+  if (!json_is_true(json_object_get(res, "ok"))) {
+    if (json_is_integer(bad))
+      cli_err("the audit log is broken at entry %lld: %s", (long long)json_integer_value(bad), msg ? msg : "?");
+    else
+      cli_err("the audit log does not match the store: %s", msg ? msg : "?");
     code = EXIT_RUN_FAILED;
-  } else if (rc == WEFT_ECORRUPT) {
-    cli_err("the audit log does not match the store: %s", msg ? msg : "?");
-    code = EXIT_RUN_FAILED;
-  } else if (rc) {
-    cli_err("cannot verify the audit log: %s", msg ? msg : weft_strerror(rc));
-    code = EXIT_USAGE;
+  } else if (head) {
+    const char *h = json_string_value(json_object_get(res, "head"));
+    head->seq = json_integer_value(json_object_get(res, "entries"));
+    head->hash = h ? strdup(h) : NULL;
   }
-  free(msg);
+  json_decref(res);
   return code;
 }
 
@@ -95,7 +102,7 @@ static int cmd_verify(struct cli *c, int argc, char **argv)
     free(v);
   }
   struct store_audit head = {0};
-  if ((code = verify(s, cps, ncp, &head)))
+  if ((code = verify(c, s, cps, ncp, &head)))
     goto out;
   printf("audit log intact: %lld entries, head %s; the store agrees with it",
          (long long)head.seq, head.hash ? head.hash : "(empty)");
@@ -128,7 +135,7 @@ static int cmd_checkpoint(struct cli *c, int argc, char **argv)
     return code;
   char *line = NULL, *err = NULL;
   struct store_audit head = {0};
-  if ((code = verify(s, NULL, 0, &head))) {
+  if ((code = verify(c, s, NULL, 0, &head))) {
     cli_err("no checkpoint made: a checkpoint must only vouch for an intact log");
     goto done;
   }
@@ -173,20 +180,11 @@ static int cmd_export(struct cli *c, int argc, char **argv)
   int code = rv_open_store(c->home, &s);
   if (code)
     return code;
-  struct store_run r = {0};
-  const char *run = NULL;
-  if (argc == 3) {
-    if ((code = rv_find_run(s, argv[2], &r)) != 0) {
-      store_close(s);
-      return code;
-    }
-    run = r.id;
-  }
-  if (audit_export(s, run, stdout) != 0) {
-    cli_err("cannot export the audit log: %s", store_errmsg(s));
-    code = EXIT_USAGE;
-  }
-  store_run_clear(&r);
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  cli_ops_reader(c, s, &ctx);
+  if (ops_audit_export(&ctx, argc == 3 ? argv[2] : NULL, stdout, &e) != 0)
+    code = cli_ops_fail(&e);
   store_close(s);
   return code;
 }

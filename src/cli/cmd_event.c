@@ -1,11 +1,10 @@
 /* cmd_event.c — `weft event send NAME [--data JSON]`.
  *
- * Posts a run-less event into the store's inbox (kind "event"); every engine
- * executing runs in this home delivers it, within its next poll (200 ms), to
- * each `wait: {event: NAME}` step waiting since before it was sent whose
- * `match` accepts the payload. Runs that no live process executes get it at
- * their next `weft resume` (see exec/wait.h). The event is also recorded in
- * the audit log (its name and the SHA-256 of its payload). */
+ * Only argv and the terminal: the event and its audit entry are written by
+ * ops_send_event (ops/events.c). Every engine executing runs in this home
+ * delivers it within its next poll (200 ms) to each `wait: {event: NAME}`
+ * step waiting since before it was sent whose `match` accepts the payload;
+ * runs that no live process executes get it at their next `weft resume`. */
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
@@ -15,31 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/sha256.h"
-#include "util/wtime.h"
-#include "util/jsonfmt.h"
-
-static bool event_name_ok(const char *s)
-{
-  size_t n = strlen(s);
-  if (n == 0 || n > 128)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    char ch = s[i];
-    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              (i > 0 && (ch == '_' || ch == '-' || ch == '.' || ch == ':'));
-    if (!ok)
-      return false;
-  }
-  return true;
-}
 
 static int event_send(struct cli *c, int argc, char **argv)
 {
   static const struct option opts[] = {{"data", required_argument, 0, 'd'}, {0, 0, 0, 0}};
   const char *data = NULL;
   int ch, code = EXIT_OK;
-  char *payload = NULL;
   struct store *s = NULL;
   optind = 0;
   opterr = 0;
@@ -52,7 +32,7 @@ static int event_send(struct cli *c, int argc, char **argv)
   if (argc - optind != 1)
     return cli_usage_error("event", "name one event: weft event send NAME [--data JSON]");
   const char *name = argv[optind];
-  if (!event_name_ok(name))
+  if (!ops_event_name_ok(name))
     return cli_usage_error("event", "event name \"%s\" must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}",
                            name);
   json_t *j = NULL;
@@ -65,39 +45,21 @@ static int event_send(struct cli *c, int argc, char **argv)
   } else {
     j = json_object();
   }
-  payload = wjson_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-  json_decref(j);
+  json_t *res = NULL;
   if ((code = cli_identity(c)) != 0 || (code = rv_open_store_rw(c->home, &s)) != 0)
     goto out;
-  int64_t now = wt_now_ms(), id = 0;
-  struct store_inbox m = {.kind = "event", .name = (char *)name, .index = STORE_NO_INDEX,
-                          .user = (char *)c->user, .payload = payload, .created_at = now};
-  char h[SHA256_HEX_LEN + 1];
-  sha256_hex(payload ? payload : "", payload ? strlen(payload) : 0, h);
-  int rc = store_begin(s);
-  if (!rc)
-    rc = store_inbox_post(s, &m, &id);
-  if (!rc) {
-    json_t *d = json_pack("{s:s,s:s,s:s}", "name", name, "by", c->user, "payload_sha256", h);
-    if (d && c->asserted_by)
-      json_object_set_new(d, "asserted_by", json_string(c->asserted_by));
-    char *txt = wjson_dumps(d, JSON_COMPACT);
-    json_decref(d);
-    rc = store_audit_append(s, now, NULL, "event.sent", txt, NULL);
-    free(txt);
-  }
-  if (!rc)
-    rc = store_commit(s);
-  if (rc) {
-    if (store_in_tx(s))
-      store_rollback(s);
-    cli_err("cannot record the event: %s", store_errmsg(s));
-    code = EXIT_USAGE;
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  if ((code = cli_ops_actor(c, s, &ctx)) != 0)
+    goto out;
+  if (ops_send_event(&ctx, name, j, &res, &e) != 0) {
+    code = cli_ops_fail(&e);
     goto out;
   }
-  printf("event %s sent (id %lld)\n", name, (long long)id);
+  printf("event %s sent (id %lld)\n", name, (long long)json_integer_value(json_object_get(res, "id")));
 out:
-  free(payload);
+  json_decref(j);
+  json_decref(res);
   store_close(s);
   return code;
 }

@@ -30,11 +30,7 @@ static void sleep_ms(int ms)
   nanosleep(&ts, NULL);
 }
 
-static bool terminal(const char *status)
-{
-  return !strcmp(status, "succeeded") || !strcmp(status, "failed") ||
-         !strcmp(status, "cancelled");
-}
+static bool terminal(const char *status) { return ops_status_terminal(status); }
 
 static void print_json(json_t *j, bool pretty)
 {
@@ -96,7 +92,7 @@ static void print_instances(const json_t *inst, const json_t *counts)
   }
   if (failed > shown)
     printf("  %-24s   ... and %lld more failed (`weft status --json` lists up to %d, "
-           "--all-instances all)\n", "", (long long)(failed - shown), RV_INSTANCES_SHOWN);
+           "--all-instances all)\n", "", (long long)(failed - shown), OPS_INSTANCES_SHOWN);
 }
 
 static void print_status_text(const json_t *j)
@@ -186,14 +182,23 @@ int cli_status(struct cli *c, int argc, char **argv)
   int code = rv_open_store(c->home, &s);
   if (code)
     return code;
-  struct store_run r = {0};
-  if ((code = rv_find_run(s, argv[optind], &r)) != 0) {
-    store_close(s);
-    return code;
-  }
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  cli_ops_reader(c, s, &ctx);
+  char id[WEFT_ID_LEN + 1] = "";
+  char status[32] = "";
   char *last = NULL;
   for (;;) {
-    json_t *j = rv_status_json(s, &r, all);
+    json_t *j = NULL;
+    if (ops_get_run(&ctx, id[0] ? id : argv[optind], all, &j, &e) != 0) {
+      if (!id[0]) { /* the first read: no such run */
+        store_close(s);
+        return cli_ops_fail(&e);
+      }
+      break;
+    }
+    snprintf(id, sizeof id, "%s", str_or(json_object_get(j, "id"), ""));
+    snprintf(status, sizeof status, "%s", str_or(json_object_get(j, "status"), ""));
     char *txt = wjson_dumps(j, JSON_COMPACT);
     bool changed = !last || strcmp(last, txt ? txt : "");
     if (changed) {
@@ -208,18 +213,12 @@ int cli_status(struct cli *c, int argc, char **argv)
     free(last);
     last = txt;
     json_decref(j);
-    if (!watch || terminal(r.status))
+    if (!watch || terminal(status))
       break;
     sleep_ms(500);
-    char id[WEFT_ID_LEN + 1];
-    snprintf(id, sizeof id, "%s", r.id);
-    store_run_clear(&r);
-    if (store_run_get(s, id, &r) != 0)
-      break;
   }
   free(last);
-  code = watch ? rv_exit_code(r.status) : EXIT_OK;
-  store_run_clear(&r);
+  code = watch ? rv_exit_code(status) : EXIT_OK;
   store_close(s);
   return code;
 }
@@ -268,41 +267,32 @@ int cli_runs(struct cli *c, int argc, char **argv)
   int code = rv_open_store(c->home, &s);
   if (code)
     return code;
-  struct store_run *v = NULL;
-  size_t n = 0;
-  if (store_run_list(s, &f, &v, &n) != 0) {
-    cli_err("cannot list runs: %s", store_errmsg(s));
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  json_t *list = NULL;
+  cli_ops_reader(c, s, &ctx);
+  if ((code = ops_list_runs(&ctx, &f, &list, &e)) != 0) {
     store_close(s);
-    return EXIT_USAGE;
+    return cli_ops_fail(&e);
   }
+  size_t n = json_array_size(list);
   if (json) {
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) {
-      char t1[32], t2[32];
-      int64_t st = v[i].started_at ? v[i].started_at : v[i].created_at;
-      wt_fmt_rfc3339(st, t1);
-      wt_fmt_rfc3339(v[i].finished_at, t2);
-      json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s?,s:s,s:o}", "id", v[i].id,
-                                         "workflow", v[i].workflow, "status", v[i].status,
-                                         "trigger", v[i].trigger, "started_at", t1,
-                                         "finished_at",
-                                         v[i].finished_at ? json_string(t2) : json_null()));
-    }
-    print_json(a, true);
-    json_decref(a);
+    print_json(list, true);
   } else if (n == 0) {
     printf("no runs yet (start one with `weft run FILE`)\n");
   } else {
     printf("%-26s  %-20s  %-10s  %-24s  %s\n", "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION");
-    for (size_t i = 0; i < n; i++) {
-      char t[32], d[32];
-      int64_t st = v[i].started_at ? v[i].started_at : v[i].created_at;
-      wt_fmt_rfc3339(st, t);
-      wt_fmt_duration((v[i].finished_at ? v[i].finished_at : wt_now_ms()) - st, d);
-      printf("%-26s  %-20s  %-10s  %-24s  %s\n", v[i].id, v[i].workflow, v[i].status, t, d);
+    size_t i;
+    json_t *r;
+    json_array_foreach(list, i, r) {
+      char d[32];
+      duration_of(r, d);
+      printf("%-26s  %-20s  %-10s  %-24s  %s\n", str_or(json_object_get(r, "id"), ""),
+             str_or(json_object_get(r, "workflow"), ""), str_or(json_object_get(r, "status"), ""),
+             str_or(json_object_get(r, "started_at"), ""), d);
     }
   }
-  store_runs_free(v, n);
+  json_decref(list);
   store_close(s);
   return EXIT_OK;
 }
@@ -474,7 +464,7 @@ int cli_logs(struct cli *c, int argc, char **argv)
   size_t nt = 0;
   if ((code = rv_find_run(s, argv[optind], &r)) != 0)
     goto out;
-  wf = rv_load_definition(s, &r);
+  wf = ops_load_definition(s, &r);
   if (step && wf && wf_step_find(wf, step) == WF_NONE) {
     cli_err("run %.8s has no step \"%s\"; `weft status %.8s` lists its steps", r.id, step, r.id);
     code = EXIT_NOT_FOUND;
@@ -547,43 +537,24 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   code = rv_open_store_rw(c->home, &s);
   if (code)
     return code;
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  json_t *res = NULL;
   struct store_run r = {0};
-  if ((code = rv_find_run(s, argv[1], &r)) != 0)
+  if ((code = cli_ops_actor(c, s, &ctx)) != 0)
     goto out;
-  if (terminal(r.status)) {
-    cli_err("run %s already ended (%s); nothing to cancel", r.id, r.status);
-    code = EXIT_USAGE;
-    goto out;
-  }
-  struct store_inbox m = {.kind = "cancel", .run_id = r.id, .index = STORE_NO_INDEX,
-                          .user = (char *)c->user, .created_at = wt_now_ms()};
-  int rc = store_begin(s);
-  if (!rc)
-    rc = store_inbox_post(s, &m, NULL);
-  if (!rc) {
-    json_t *j = json_pack("{s:s}", "by", c->user);
-    if (j && c->asserted_by)
-      json_object_set_new(j, "asserted_by", json_string(c->asserted_by));
-    char *txt = wjson_dumps(j, JSON_COMPACT);
-    rc = store_audit_append(s, wt_now_ms(), r.id, "cancel.requested", txt, NULL);
-    free(txt);
-    json_decref(j);
-  }
-  if (!rc)
-    rc = store_commit(s);
-  if (rc) {
-    cli_err("cannot record the cancel request: %s", store_errmsg(s));
-    code = EXIT_USAGE;
+  if (ops_cancel_run(&ctx, argv[1], &res, &e) != 0) {
+    code = cli_ops_fail(&e);
     goto out;
   }
-  if (!store_run_owner_alive(&r)) {
+  char id[WEFT_ID_LEN + 1];
+  snprintf(id, sizeof id, "%s", str_or(json_object_get(res, "run"), ""));
+  if (!json_is_true(json_object_get(res, "executing"))) {
     printf("cancel of run %s recorded; no weft process is executing it, so it takes effect "
-           "at the next `weft resume`\n", r.id);
+           "at the next `weft resume`\n", id);
     goto out;
   }
   /* wait (bounded) for the owner to act, so the caller sees the outcome */
-  char id[WEFT_ID_LEN + 1];
-  snprintf(id, sizeof id, "%s", r.id);
   for (int i = 0; i < 150; i++) {
     sleep_ms(100);
     store_run_clear(&r);
@@ -592,6 +563,7 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   }
   printf("run %s %s\n", id, r.status && terminal(r.status) ? r.status : "is being cancelled");
 out:
+  json_decref(res);
   store_run_clear(&r);
   store_close(s);
   return code;

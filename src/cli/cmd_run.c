@@ -63,7 +63,7 @@ static void print_failures(struct store *s, const char *run_id, FILE *o)
   struct store_run r = {0};
   if (store_run_get(s, run_id, &r) != 0)
     return;
-  struct wf *wf = rv_load_definition(s, &r);
+  struct wf *wf = ops_load_definition(s, &r);
   store_run_clear(&r);
   int shown = 0;
   for (uint32_t k = 0; wf && k < wf->n_steps && shown < FAILURES_SHOWN; k++) {
@@ -140,7 +140,7 @@ static int execute(struct cli *c, struct runtime *rt, struct store *s, struct pr
                     (r.started_at ? r.started_at : r.created_at), dur);
     fprintf(o, "run %s %s in %s\n", r.id, r.status, dur);
     if (eo->json) {
-      json_t *j = rv_status_json(s, &r, false);
+      json_t *j = ops_run_json(s, &r, false);
       char *txt = wjson_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
       printf("%s\n", txt ? txt : "null");
       free(txt);

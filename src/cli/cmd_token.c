@@ -30,8 +30,8 @@ int cli_token(struct cli *c, int argc, char **argv);
 /* The caller's role (c->user set) and, when target is not NULL, the role a
  * token of target acts with and whether users.json lists target. The home
  * must exist (its owner is admin): call after opening the store. */
-static int caller_role(struct cli *c, const char *target, enum weft_role *role,
-                       enum weft_role *target_role, bool *listed)
+static int caller_role(struct cli *c, const char *target, enum role *role,
+                       enum role *target_role, bool *listed)
 {
   struct users u = {0};
   char *err = NULL, *owner_os = NULL, *owner = NULL;
@@ -56,12 +56,12 @@ static int caller_role(struct cli *c, const char *target, enum weft_role *role,
   return EXIT_OK;
 }
 
-static int refuse(struct cli *c, enum weft_role role, const char *what, const char *may)
+static int refuse(struct cli *c, enum role role, const char *what, const char *may)
 {
   cli_err("%s is refused: you are %s with role %s, and only an admin may %s (roles come from "
           "\"role\" in users.json in the weft home; its owner is admin unless users.json "
           "says otherwise)",
-          what, c->user, users_role_name(role), may);
+          what, c->user, role_name(role), may);
   return EXIT_USAGE;
 }
 
@@ -146,7 +146,7 @@ static int token_create(struct cli *c, int argc, char **argv)
     server = getenv("WEFT_SERVER");
   if (!server || !*server)
     server = DEFAULT_SERVER;
-  enum weft_role role, target_role = WEFT_ROLE_VIEWER;
+  enum role role, target_role = ROLE_VIEWER;
   bool listed = false;
   struct store *s = NULL;
   int code = cli_identity(c);
@@ -156,7 +156,7 @@ static int token_create(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  if (strcmp(user, c->user) && role < WEFT_ROLE_ADMIN) {
+  if (strcmp(user, c->user) && role < ROLE_ADMIN) {
     store_close(s);
     return refuse(c, role, "creating a token for another user",
                   "create tokens for other users");
@@ -172,7 +172,7 @@ static int token_create(struct cli *c, int argc, char **argv)
     free(err);
     return EXIT_USAGE;
   }
-  if (!listed && target_role == WEFT_ROLE_VIEWER)
+  if (!listed && target_role == ROLE_VIEWER)
     fprintf(stderr, "weft: note: %s is not in users.json: the token acts as a viewer until "
                     "users.json gives %s a role\n", user, user);
   if (json) {
@@ -206,7 +206,7 @@ static int token_list(struct cli *c, int argc, char **argv)
     else
       return cli_usage_error("token", "unexpected argument \"%s\"", argv[i]);
   }
-  enum weft_role role;
+  enum role role;
   struct store *s = NULL;
   int code = cli_identity(c);
   if (code || (code = rv_open_store(c->home, &s)))
@@ -218,7 +218,7 @@ static int token_list(struct cli *c, int argc, char **argv)
   struct store_token *v = NULL;
   size_t n = 0;
   /* an admin sees every user's tokens, anyone else their own */
-  int rc = store_token_list(s, role >= WEFT_ROLE_ADMIN ? NULL : c->user, &v, &n);
+  int rc = store_token_list(s, role >= ROLE_ADMIN ? NULL : c->user, &v, &n);
   if (rc) {
     cli_err("cannot list the tokens: %s", store_errmsg(s));
     store_close(s);
@@ -231,7 +231,7 @@ static int token_list(struct cli *c, int argc, char **argv)
       json_array_append_new(a, token_json(&v[i]));
     code = print_json(a);
   } else if (n == 0) {
-    printf("no tokens%s\n", role >= WEFT_ROLE_ADMIN ? "" : " of yours");
+    printf("no tokens%s\n", role >= ROLE_ADMIN ? "" : " of yours");
   } else {
     printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", "ID", "USER", "NAME", "CREATED",
            "EXPIRES", "REVOKED", "LAST USED");
@@ -264,7 +264,7 @@ static int token_revoke(struct cli *c, int argc, char **argv)
   if (!id)
     return cli_usage_error("token", "say which token: weft token revoke ID (see `weft token "
                                     "list`)");
-  enum weft_role role;
+  enum role role;
   struct store *s = NULL;
   int code = cli_identity(c);
   if (code || (code = rv_open_store_rw(c->home, &s)))
@@ -276,7 +276,7 @@ static int token_revoke(struct cli *c, int argc, char **argv)
   struct store_token t = {0};
   char *err = NULL;
   struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
-  int rc = tokens_revoke(s, id, role >= WEFT_ROLE_ADMIN ? NULL : c->user, &who, wt_now_ms(), &t, &err);
+  int rc = tokens_revoke(s, id, role >= ROLE_ADMIN ? NULL : c->user, &who, wt_now_ms(), &t, &err);
   store_close(s);
   if (rc == WEFT_EDENIED) {
     free(err);

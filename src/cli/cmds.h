@@ -30,6 +30,17 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmds[];
 const struct cli_cmd *cli_find(const char *name);
 
+/* opsctx.c: the ops context of a command that only reads (role viewer, the
+ * least any local user has), of one that acts (cli_identity(), then the
+ * local role of ops_local_role; 0 or the exit code, the error printed), and
+ * an ops failure printed with the exit code of its kind. */
+struct ops_ctx;
+struct ops_error;
+struct store;
+void cli_ops_reader(struct cli *c, struct store *s, struct ops_ctx *ctx);
+int cli_ops_actor(struct cli *c, struct store *s, struct ops_ctx *ctx);
+int cli_ops_fail(const struct ops_error *e);
+
 /* Prints `weft: <message>` to stderr (a newline is added). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* notes.c: "weft: note: ..." on stderr for keys of w that act only under

@@ -1,6 +1,7 @@
 /* runview.h — reading a stored run for people and programs: the
- * `weft status --json` object of CLI.md, run-id resolution with clear errors,
- * and the tail of a step's log.
+ * store opened with clear errors, run-id resolution printed as `weft: ...`
+ * (the rules are ops_find_run's), and the tail of a step's log. The status
+ * object itself is built by ops/ (ops_run_json).
  *
  * Ownership: returned json_t are new references; strings are malloc'd. */
 #ifndef WEFT_CLI_RUNVIEW_H
@@ -10,6 +11,7 @@
 #include <stdio.h>
 
 #include "spec/model.h"
+#include "ops/ops.h"
 #include "store/store.h"
 
 /* Opens the home's store, printing `weft: ...` on failure. */
@@ -27,14 +29,6 @@ int rv_home_writable(struct store *s);
 /* Finds a run by id or unique prefix; prints the error (not found, ambiguous)
  * and returns the exit code (0, EXIT_NOT_FOUND or EXIT_USAGE). */
 int rv_find_run(struct store *s, const char *id_or_prefix, struct store_run *out);
-/* Loads the definition a run started with (NULL when it cannot be loaded). */
-struct wf *rv_load_definition(struct store *s, const struct store_run *r);
-/* The CLI.md status object. A for_each step's `instances` and `outputs`
- * hold at most RV_INSTANCES_SHOWN instances (failed ones first, then by
- * index; `instances_truncated`) unless all_instances; `instance_counts`
- * always counts them all. Each instance object also has its "index". */
-#define RV_INSTANCES_SHOWN 1000
-json_t *rv_status_json(struct store *s, const struct store_run *r, bool all_instances);
 /* Prints the last n lines of a file, each prefixed. */
 void rv_print_tail(FILE *out, const char *path, int n, const char *prefix);
 /* Exit code for a final run status word. */

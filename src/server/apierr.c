@@ -1,22 +1,13 @@
-/* apierr.c — the error table of apierr.h and the error body. */
+/* apierr.c — the error body of apierr.h; statuses and codes come from the
+ * one table of ops/err.c. */
 #include "server/apierr.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 
-static const struct {
-  unsigned status;
-  const char *code;
-} table[] = {
-    {500, "internal"}, /* APIERR__NONE is never answered */
-#define X(name, status, code) {status, code},
-    APIERR_MAP(X)
-#undef X
-};
+unsigned apierr_status(enum apierr e) { return ops_err_status((enum ops_err)e); }
 
-unsigned apierr_status(enum apierr e) { return (unsigned)e < APIERR__COUNT ? table[e].status : 500; }
-
-const char *apierr_code(enum apierr e) { return (unsigned)e < APIERR__COUNT ? table[e].code : "internal"; }
+const char *apierr_code(enum apierr e) { return ops_err_code((enum ops_err)e); }
 
 char *apierr_body(enum apierr e, const char *message)
 {

@@ -116,15 +116,3 @@ const char *route_param(const struct route_match *m, const char *name)
       return m->params[i].value;
   return NULL;
 }
-
-static const char *const role_names[] = {"none", "viewer", "operator", "admin", "signature"};
-
-const char *role_name(enum role r) { return (unsigned)r < 5 ? role_names[r] : "?"; }
-
-int role_parse(const char *s)
-{
-  for (int i = ROLE_VIEWER; i <= ROLE_ADMIN; i++)
-    if (!strcmp(s, role_names[i]))
-      return i;
-  return -1;
-}

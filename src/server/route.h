@@ -20,13 +20,7 @@
 
 #include <stddef.h>
 
-enum role {
-  ROLE_NONE = 0,  /* no token needed (health, OpenAPI) */
-  ROLE_VIEWER,
-  ROLE_OPERATOR,
-  ROLE_ADMIN,
-  ROLE_SIGNATURE, /* no token; the body's HMAC signature is checked instead */
-};
+#include "util/role.h"
 
 enum route_body {
   BODY_JSON = 0, /* optional JSON body (application/json), parsed under the limits */
@@ -67,8 +61,5 @@ enum {
 int route_find(const struct route *table, size_t n, const char *method, const char *path, struct route_match *m);
 /* The value of parameter NAME in a match, or NULL. */
 const char *route_param(const struct route_match *m, const char *name);
-const char *role_name(enum role r);
-/* "viewer" -> ROLE_VIEWER; -1 for an unknown name */
-int role_parse(const char *s);
 
 #endif

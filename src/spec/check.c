@@ -7,6 +7,7 @@
  * and unknown keys / enum values get a "did you mean" hint when a known word
  * is within edit distance 2 (computed only on error paths). */
 #include "spec/spec_int.h"
+#include "sched/cron.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -349,108 +350,10 @@ bool chk_type(struct sctx *c, const struct ynode *v, const char *field, const ch
 
 /* ---- cron ---- */
 
-static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                     "jul", "aug", "sep", "oct", "nov", "dec"};
-static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-
-/* One number or name of a cron field; returns the end or NULL. */
-static const char *cron_num(const char *p, const char *end, int fi, int *out)
-{
-  if (p < end && *p >= '0' && *p <= '9') {
-    int v = 0;
-    while (p < end && *p >= '0' && *p <= '9' && v < 1000)
-      v = v * 10 + (*p++ - '0');
-    *out = v;
-    return p;
-  }
-  if ((fi == 3 || fi == 4) && end - p >= 3) {
-    const char *const *names = fi == 3 ? months : days;
-    int nn = fi == 3 ? 12 : 7;
-    for (int i = 0; i < nn; i++)
-      if (strncasecmp(p, names[i], 3) == 0) {
-        *out = fi == 3 ? i + 1 : i;
-        return p + 3;
-      }
-  }
-  return NULL;
-}
-
-static bool cron_field(const char *p, const char *end, int fi, char *why, size_t whysz)
-{
-  static const int lo[] = {0, 0, 1, 1, 0}, hi[] = {59, 23, 31, 12, 7};
-  static const char *const names[] = {"minute", "hour", "day of month", "month",
-                                      "day of week"};
-  while (p < end) {
-    const char *comma = memchr(p, ',', (size_t)(end - p));
-    const char *iend = comma ? comma : end;
-    const char *q = p;
-    int a = lo[fi], b = hi[fi];
-    if (q < iend && *q == '*') {
-      q++;
-    } else {
-      q = cron_num(q, iend, fi, &a);
-      if (!q)
-        goto bad;
-      b = a;
-      if (q < iend && *q == '-') {
-        q = cron_num(q + 1, iend, fi, &b);
-        if (!q)
-          goto bad;
-      }
-      if (a < lo[fi] || a > hi[fi] || b < lo[fi] || b > hi[fi] || b < a) {
-        snprintf(why, whysz, "%s field out of range %d-%d", names[fi], lo[fi], hi[fi]);
-        return false;
-      }
-    }
-    if (q < iend && *q == '/') {
-      int step;
-      q = cron_num(q + 1, iend, -1, &step);
-      if (!q || step < 1)
-        goto bad;
-    }
-    if (q != iend)
-      goto bad;
-    p = comma ? comma + 1 : end;
-    if (comma && p == end)
-      goto bad;
-  }
-  return true;
-bad:
-  snprintf(why, whysz, "invalid %s field", names[fi]);
-  return false;
-}
-
+/* The whole schedule syntax and the "can it ever fire" check live in
+ * sched/cron.c, which the server's scheduler uses too: one parser. */
 bool chk_cron(const char *s, char *why, size_t whysz)
 {
-  static const char *const macros[] = {"@yearly", "@annually", "@monthly", "@weekly",
-                                       "@daily",  "@midnight", "@hourly",  NULL};
-  for (size_t i = 0; macros[i]; i++)
-    if (strcmp(s, macros[i]) == 0)
-      return true;
-  const char *f[6];
-  const char *e[6];
-  int n = 0;
-  const char *p = s;
-  while (*p) {
-    while (*p == ' ' || *p == '\t')
-      p++;
-    if (!*p)
-      break;
-    if (n == 5) {
-      n++;
-      break;
-    }
-    f[n] = p;
-    while (*p && *p != ' ' && *p != '\t')
-      p++;
-    e[n++] = p;
-  }
-  if (n != 5) {
-    snprintf(why, whysz, "a cron schedule has 5 fields (minute hour day month weekday)");
-    return false;
-  }
-  for (int i = 0; i < 5; i++)
-    if (!cron_field(f[i], e[i], i, why, whysz))
-      return false;
-  return true;
+  struct cron cr;
+  return cron_parse(s, &cr, why, whysz) == 0;
 }

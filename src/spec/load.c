@@ -8,6 +8,7 @@
  * Nothing stops at the first problem; the workflow is handed out only when
  * there is none. Also here: wf_free and the small lookups of model.h. */
 #include "spec/spec_int.h"
+#include "sched/tz.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,10 +134,49 @@ static void parse_inputs(struct sctx *c, const struct ynode *v)
   }
 }
 
+/* timezone, catch_up, overlap: a schedule's options (SERVER.md §3) */
+static void parse_schedule_options(struct sctx *c, const struct ynode *t, const char *kind, const char *where)
+{
+  static const char *const catch_up[] = {"none", "latest", "all", NULL};
+  static const char *const overlap[] = {"skip", "queue", "cancel_previous", "allow", NULL};
+  static const struct {
+    const char *key;
+    const char *const *values;
+  } opts[] = {{"catch_up", catch_up}, {"overlap", overlap}};
+  bool schedule = strcmp(kind, "schedule") == 0;
+  const struct ynode *x;
+  const char *s;
+  if ((x = ymap_get(t, "timezone")) && chk_str(c, x, "timezone", where, &s)) {
+    if (!schedule) {
+      chk_err(c, x, "\"timezone\" %s only applies to a schedule", where);
+    } else {
+      struct tz *z = NULL;
+      char why[256];
+      if (tz_load(s, &z, why, sizeof why))
+        chk_err(c, x, "\"timezone\" %s: %s", where, why);
+      tz_free(z);
+    }
+  }
+  for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+    if (!(x = ymap_get(t, opts[i].key)) || !chk_str(c, x, opts[i].key, where, &s))
+      continue;
+    if (!schedule) {
+      chk_err(c, x, "\"%s\" %s only applies to a schedule", opts[i].key, where);
+      continue;
+    }
+    size_t k = 0;
+    while (opts[i].values[k] && strcmp(opts[i].values[k], s))
+      k++;
+    if (!opts[i].values[k])
+      chk_err(c, x, "\"%s\" %s is \"%s\"; use %s", opts[i].key, where, s,
+              i == 0 ? "none, latest or all" : "skip, queue, cancel_previous or allow");
+  }
+}
+
 static void parse_triggers(struct sctx *c, const struct ynode *v)
 {
-  static const char *const keys[] = {"schedule", "event", "webhook", "match",
-                                     "secret",   "inputs", NULL};
+  static const char *const keys[] = {"schedule", "timezone", "catch_up", "overlap", "event",
+                                     "webhook",  "match",    "if",       "secret",  "inputs", NULL};
   static const char *const kinds[] = {"schedule", "event", "webhook", NULL};
   if (v->t == Y_NULL)
     return;
@@ -169,10 +209,11 @@ static void parse_triggers(struct sctx *c, const struct ynode *v)
     }
     const char *s;
     if ((x = ymap_get(t, "schedule")) && chk_str(c, x, "schedule", where, &s)) {
-      char why[128];
+      char why[256];
       if (!chk_cron(s, why, sizeof why))
-        chk_err(c, x, "\"schedule\" %s: %s in \"%s\"", where, why, s);
+        chk_err(c, x, "\"schedule\" %s: %s", where, why);
     }
+    parse_schedule_options(c, t, kind->s, where);
     if ((x = ymap_get(t, "event")) && chk_str(c, x, "event", where, &s) && x->len == 0)
       chk_err(c, x, "\"event\" %s is empty", where);
     if ((x = ymap_get(t, "webhook")) && chk_str(c, x, "webhook", where, &s) &&
@@ -182,6 +223,11 @@ static void parse_triggers(struct sctx *c, const struct ynode *v)
         strcmp(kind->s, "webhook") != 0)
       chk_err(c, x, "\"secret\" %s only applies to a webhook", where);
     json_t *match = NULL;
+    if ((x = ymap_get(t, "if"))) {
+      if (strcmp(kind->s, "schedule") == 0)
+        chk_err(c, x, "\"if\" %s applies to a webhook or an event, not a schedule", where);
+      json_decref(tmpl_cond(c, x, SCOPE_GLOBAL, "if", where));
+    }
     if ((x = ymap_get(t, "match"))) {
       if (strcmp(kind->s, "event") != 0)
         chk_err(c, x, "\"match\" %s only applies to an event", where);

@@ -18,11 +18,11 @@ static int role_of_name(const char *s)
   if (!s)
     return 0;
   if (!strcmp(s, "viewer"))
-    return WEFT_ROLE_VIEWER;
+    return ROLE_VIEWER;
   if (!strcmp(s, "operator"))
-    return WEFT_ROLE_OPERATOR;
+    return ROLE_OPERATOR;
   if (!strcmp(s, "admin"))
-    return WEFT_ROLE_ADMIN;
+    return ROLE_ADMIN;
   return 0;
 }
 
@@ -204,20 +204,17 @@ char *users_os_user(char **err)
   return s;
 }
 
-enum weft_role users_role(const struct users *u, const char *user, const char *home_owner_user)
+enum role users_role(const struct users *u, const char *user, const char *home_owner_user)
 {
   json_t *e = u && u->map && user ? json_object_get(u->map, user) : NULL;
   int r = role_of_name(json_string_value(json_object_get(e, "role")));
-  if (r)
-    return (enum weft_role)r;
+  /* SERVER.md §4: locally the owner of the home acts as admin, whatever
+   * users.json says (it can read and write the store anyway) */
   if (user && home_owner_user && !strcmp(user, home_owner_user))
-    return WEFT_ROLE_ADMIN;
-  return WEFT_ROLE_VIEWER;
-}
-
-const char *users_role_name(enum weft_role r)
-{
-  return r == WEFT_ROLE_ADMIN ? "admin" : r == WEFT_ROLE_OPERATOR ? "operator" : "viewer";
+    return ROLE_ADMIN;
+  if (r)
+    return (enum role)r;
+  return ROLE_VIEWER;
 }
 
 int users_home_owner(const char *home, char **out, char **err)

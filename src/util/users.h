@@ -25,14 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Roles, weakest first (so `role >= WEFT_ROLE_OPERATOR` asks "may operate").
- * The values equal server/route.h's ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN
- * (checked in tests/unit/test_tokens.c), so the server may cast. */
-enum weft_role {
-  WEFT_ROLE_VIEWER = 1,   /* read workflows, runs, logs, approvals, audit */
-  WEFT_ROLE_OPERATOR = 2, /* viewer + deploy, start, cancel, retry, send events */
-  WEFT_ROLE_ADMIN = 3,    /* operator + create/revoke/list every user's tokens */
-};
+#include "util/role.h" /* enum role: ROLE_VIEWER < ROLE_OPERATOR < ROLE_ADMIN */
 
 struct users {
   json_t *map;   /* the "users" object (owned reference); never NULL after load */
@@ -57,6 +50,7 @@ bool users_in_group(const struct users *u, const char *user, const char *group);
  * strings (other elements are ignored). */
 bool users_match(const struct users *u, const char *user, const json_t *approvers);
 
+
 /* The weft user that OS user os_user is: the entry whose "os_user" is
  * os_user, else the entry named os_user when it has no "os_user" of its
  * own, else os_user itself (not listed: names are equal). *out is malloc'd.
@@ -69,13 +63,12 @@ int users_identity(const struct users *u, const char *os_user, char **out, char 
  * container); NULL only when out of memory. */
 char *users_os_user(char **err);
 
-/* The effective role of weft user `user`: the "role" users.json gives it;
- * else WEFT_ROLE_ADMIN when user is home_owner_user (the weft user the owner of
- * the home maps to, who can read and write its store anyway; NULL: none);
- * else WEFT_ROLE_VIEWER (also for a user users.json does not list). */
-enum weft_role users_role(const struct users *u, const char *user, const char *home_owner_user);
-/* "viewer", "operator", "admin" ("viewer" for anything else). */
-const char *users_role_name(enum weft_role r);
+/* The effective role of weft user `user`: ROLE_ADMIN when user is
+ * home_owner_user (the weft user the owner of the home maps to, who can read
+ * and write its store anyway; pass NULL over the API, where no one is the
+ * owner); else the "role" users.json gives it (checked at load); else
+ * ROLE_VIEWER (also for a user users.json does not list). SERVER.md §4. */
+enum role users_role(const struct users *u, const char *user, const char *home_owner_user);
 
 /* The OS user name owning the folder home (stat's st_uid; "uid:N" without a
  * passwd entry), malloc'd. WEFT_EIO with *err (malloc'd) when home cannot

@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   static const char *const who[] = {"alice", "bob", "root", "", "uid:0"};
   json_t *approvers = json_pack("[s,s]", "alice", "group:ml-leads");
   for (size_t i = 0; i < sizeof who / sizeof who[0]; i++) {
-    enum weft_role r = users_role(&u, who[i], "root");
-    if (r != WEFT_ROLE_VIEWER && r != WEFT_ROLE_OPERATOR && r != WEFT_ROLE_ADMIN)
+    enum role r = users_role(&u, who[i], "root");
+    if (r != ROLE_VIEWER && r != ROLE_OPERATOR && r != ROLE_ADMIN)
       abort();
     char *me = NULL;
     if (users_identity(&u, who[i], &me, &err) != 0)

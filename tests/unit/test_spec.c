@@ -185,7 +185,7 @@ Test(model, top_level_fields_are_parsed)
   cr_expect_eq(w->max_parallel, 8);
   cr_expect_eq(w->concurrency, 1);
   cr_expect_eq(w->fail_fast, false);
-  cr_expect_eq(json_array_size(w->triggers), 4);
+  cr_expect_eq(json_array_size(w->triggers), 6);
   cr_expect_str_eq(json_string_value(json_object_get(json_array_get(w->triggers, 2), "match")),
                    "${{ .event.size > 0 }}");
   cr_expect_eq(json_object_size(w->outputs), 2);

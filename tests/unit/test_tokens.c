@@ -16,9 +16,9 @@
 #include "server/route.h" /* after users.h: both must be usable in one file */
 
 /* the server casts users_role()'s answer to its own enum role */
-_Static_assert((int)WEFT_ROLE_VIEWER == (int)ROLE_VIEWER, "role values");
-_Static_assert((int)WEFT_ROLE_OPERATOR == (int)ROLE_OPERATOR, "role values");
-_Static_assert((int)WEFT_ROLE_ADMIN == (int)ROLE_ADMIN, "role values");
+_Static_assert((int)ROLE_VIEWER == (int)ROLE_VIEWER, "role values");
+_Static_assert((int)ROLE_OPERATOR == (int)ROLE_OPERATOR, "role values");
+_Static_assert((int)ROLE_ADMIN == (int)ROLE_ADMIN, "role values");
 
 static char home[256];
 

@@ -121,18 +121,20 @@ Test(users, role_listed_else_home_owner_admin_else_viewer)
   struct users u = {0};
   char *err = NULL;
   cr_assert_eq(users_load(home, &u, &err), 0, "%s", err ? err : "");
-  cr_assert_eq(users_role(&u, "alice", "owner"), WEFT_ROLE_OPERATOR);
-  cr_assert_eq(users_role(&u, "carol", "owner"), WEFT_ROLE_ADMIN);
-  cr_assert_eq(users_role(&u, "dave", "owner"), WEFT_ROLE_VIEWER);   /* listed, no role */
-  cr_assert_eq(users_role(&u, "nobody", "owner"), WEFT_ROLE_VIEWER); /* not listed */
-  cr_assert_eq(users_role(&u, "owner", "owner"), WEFT_ROLE_ADMIN);   /* the home's owner */
-  cr_assert_eq(users_role(&u, "dave", "dave"), WEFT_ROLE_ADMIN);     /* owner, listed without role */
-  /* a role users.json gives wins, also for the owner */
-  cr_assert_eq(users_role(&u, "root2", "root2"), WEFT_ROLE_VIEWER);
-  cr_assert_eq(users_role(&u, "owner", NULL), WEFT_ROLE_VIEWER);
-  cr_assert_str_eq(users_role_name(WEFT_ROLE_OPERATOR), "operator");
-  cr_assert_str_eq(users_role_name(WEFT_ROLE_ADMIN), "admin");
-  cr_assert_str_eq(users_role_name(WEFT_ROLE_VIEWER), "viewer");
+  cr_assert_eq(users_role(&u, "alice", "owner"), ROLE_OPERATOR);
+  cr_assert_eq(users_role(&u, "carol", "owner"), ROLE_ADMIN);
+  cr_assert_eq(users_role(&u, "dave", "owner"), ROLE_VIEWER);   /* listed, no role */
+  cr_assert_eq(users_role(&u, "nobody", "owner"), ROLE_VIEWER); /* not listed */
+  cr_assert_eq(users_role(&u, "owner", "owner"), ROLE_ADMIN);   /* the home's owner */
+  cr_assert_eq(users_role(&u, "dave", "dave"), ROLE_ADMIN);     /* owner, listed without role */
+  /* the home's owner acts as admin locally even when users.json gives less
+   * (SERVER.md §4); over the API (no owner) the listed role holds */
+  cr_assert_eq(users_role(&u, "root2", "root2"), ROLE_ADMIN);
+  cr_assert_eq(users_role(&u, "root2", NULL), ROLE_VIEWER);
+  cr_assert_eq(users_role(&u, "owner", NULL), ROLE_VIEWER);
+  cr_assert_str_eq(role_name(ROLE_OPERATOR), "operator");
+  cr_assert_str_eq(role_name(ROLE_ADMIN), "admin");
+  cr_assert_str_eq(role_name(ROLE_VIEWER), "viewer");
   users_free(&u);
 }
 
@@ -141,8 +143,8 @@ Test(users, role_without_users_json_is_viewer_or_owner_admin)
   struct users u = {0};
   char *err = NULL;
   cr_assert_eq(users_load(home, &u, &err), 0);
-  cr_assert_eq(users_role(&u, "alice", "bob"), WEFT_ROLE_VIEWER);
-  cr_assert_eq(users_role(&u, "bob", "bob"), WEFT_ROLE_ADMIN);
+  cr_assert_eq(users_role(&u, "alice", "bob"), ROLE_VIEWER);
+  cr_assert_eq(users_role(&u, "bob", "bob"), ROLE_ADMIN);
   users_free(&u);
 }
 
