@@ -59,7 +59,6 @@ struct server {
   struct store *db;
   pthread_mutex_t users_mu; /* users.json as last read (start, SIGHUP) */
   struct users users;
-  char *owner; /* the weft user the home's owner is (admin unless users.json says otherwise) */
   atomic_bool ready;
 
   /* the runtime thread */
@@ -253,36 +252,28 @@ static int auth(void *ud, const char *token, enum role *role, char *user, size_t
     return 1;
   }
   pthread_mutex_lock(&s->users_mu);
-  enum weft_role r = users_role(&s->users, user, s->owner);
+  *role = users_role(&s->users, user, NULL); /* over the API no one is the home's owner */
   pthread_mutex_unlock(&s->users_mu);
-  *role = r == WEFT_ROLE_ADMIN ? ROLE_ADMIN : r == WEFT_ROLE_OPERATOR ? ROLE_OPERATOR : ROLE_VIEWER;
   return 0;
 }
 
-/* Reads users.json (and who owns the home): 0, or nonzero with the old
- * list kept and the reason logged. */
+/* Reads users.json: 0, or nonzero with the old list kept and the reason
+ * logged. */
 static int load_users(struct server *s, const char *event)
 {
   struct users u = {0};
-  char *err = NULL, *owner_os = NULL, *owner = NULL;
+  char *err = NULL;
   int rc = users_load(s->o->home, &u, &err);
   if (rc) {
     slog(s, "error", event, "users.json kept as it was: %s", err ? err : "cannot read it");
     free(err);
     return rc;
   }
-  if (users_home_owner(s->o->home, &owner_os, &err) == 0 && users_identity(&u, owner_os, &owner, &err) != 0)
-    owner = NULL;
-  free(err);
-  free(owner_os);
   pthread_mutex_lock(&s->users_mu);
   struct users old = s->users;
-  char *old_owner = s->owner;
   s->users = u;
-  s->owner = owner;
   pthread_mutex_unlock(&s->users_mu);
   users_free(&old);
-  free(old_owner);
   return 0;
 }
 
@@ -662,7 +653,6 @@ out:
   metrics_free(s->m);
   json_decref(s->starts);
   users_free(&s->users);
-  free(s->owner);
   if (lock_fd >= 0)
     close(lock_fd); /* the pid stays in the file: the lock, not the file, says who owns the home */
   pthread_mutex_destroy(&s->mu);
