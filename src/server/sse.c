@@ -28,6 +28,7 @@ struct sse_sub {
   char *buf;
   size_t len, cap;
   bool suspended, dropped, closed, heartbeat_due;
+  uint64_t skip_upto; /* live events up to this id come from the replay instead */
   char run[40];
 };
 
@@ -40,6 +41,7 @@ struct sse_hub {
   struct sse_sub *head;
   size_t n;
   uint64_t dropped_total;
+  uint64_t last_id; /* the highest id published (or set by sse_hub_set_last) */
   char *ev;       /* the formatted event being published */
   size_t ev_cap;
 };
@@ -127,6 +129,12 @@ void sse_hub_free(struct sse_hub *h)
 
 struct sse_sub *sse_subscribe(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter)
 {
+  return sse_subscribe_from(h, c, run_filter, 0, NULL);
+}
+
+struct sse_sub *sse_subscribe_from(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter,
+                                   uint64_t after, uint64_t *upto)
+{
   struct sse_sub *s = calloc(1, sizeof *s);
   if (!s)
     return NULL;
@@ -141,6 +149,10 @@ struct sse_sub *sse_subscribe(struct sse_hub *h, struct MHD_Connection *c, const
     pthread_mutex_destroy(&s->mu);
     free(s);
     return NULL;
+  }
+  if (upto) {
+    *upto = h->last_id;
+    s->skip_upto = after > h->last_id ? after : h->last_id;
   }
   s->next = h->head;
   if (h->head)
@@ -260,10 +272,14 @@ size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char
     h->ev_cap = need;
   }
   int len = snprintf(h->ev, h->ev_cap, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)id, event, data);
+  if (id > h->last_id)
+    h->last_id = id;
   size_t got = 0;
   for (struct sse_sub *s = h->head; s; s = s->next) {
     if (s->run[0] && (!run || strcmp(s->run, run)))
       continue;
+    if (id <= s->skip_upto)
+      continue; /* its replay has it */
     pthread_mutex_lock(&s->mu);
     bool was_dropped = s->dropped;
     if (append(s, h->ev, (size_t)len))
@@ -291,4 +307,20 @@ uint64_t sse_dropped_total(struct sse_hub *h)
   uint64_t n = h->dropped_total;
   pthread_mutex_unlock(&h->mu);
   return n;
+}
+
+void sse_hub_set_last(struct sse_hub *h, uint64_t id)
+{
+  pthread_mutex_lock(&h->mu);
+  if (id > h->last_id)
+    h->last_id = id;
+  pthread_mutex_unlock(&h->mu);
+}
+
+uint64_t sse_hub_last(struct sse_hub *h)
+{
+  pthread_mutex_lock(&h->mu);
+  uint64_t id = h->last_id;
+  pthread_mutex_unlock(&h->mu);
+  return id;
 }

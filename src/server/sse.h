@@ -11,7 +11,7 @@
  * suspend/resume) and woken by the next event, the heartbeat (a comment line
  * every heartbeat interval, which also finds dead clients) or the hub's close.
  *
- * Threads: sse_publish from any one thread at a time (the runtime's loop);
+ * Threads: sse_publish from any one thread at a time (the server's pump, sse_pump.h);
  * readers from HTTP threads; one heartbeat thread per hub.
  *
  * Ownership: the hub owns its subscribers' memory; a subscriber is created
@@ -43,6 +43,14 @@ void sse_hub_free(struct sse_hub *h);
  * receiving events of run_filter only (NULL: all). NULL when the hub is
  * closed or out of memory. */
 struct sse_sub *sse_subscribe(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter);
+/* The same, for a client that saw the events up to `after` and replays
+ * from the store what it missed: *upto gets the hub's last published id,
+ * atomically with the subscription; live events with ids up to
+ * max(after, *upto) are not sent to this subscriber (the replay covers
+ * them), later ones are. So replaying (after, *upto] from the store and then
+ * the live events leaves no gap and no duplicate. */
+struct sse_sub *sse_subscribe_from(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter,
+                                   uint64_t after, uint64_t *upto);
 /* Queues bytes ahead of live events (the replay from the store). false when
  * they do not fit: the caller answers with fewer or drops the client. */
 bool sse_sub_prime(struct sse_sub *s, const char *data, size_t len);
@@ -56,6 +64,10 @@ bool sse_sub_dropped(const struct sse_sub *s);
  * every subscriber). data is one line of JSON. Returns how many received it. */
 size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char *data, const char *run);
 size_t sse_subscribers(struct sse_hub *h);
+/* The publisher's position: ids are increasing; set_last starts it at the
+ * store's head (only moves forward). */
+void sse_hub_set_last(struct sse_hub *h, uint64_t id);
+uint64_t sse_hub_last(struct sse_hub *h);
 /* Subscribers dropped for being slow since the hub started (a metric). */
 uint64_t sse_dropped_total(struct sse_hub *h);
 

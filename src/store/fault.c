@@ -279,6 +279,14 @@ static int f_token_touch(struct store *s, const char *id, int64_t now)
   WRITE(store_token_touch(INNER, id, now));
 }
 
+static int f_audit_after(struct store *s, int64_t after, size_t limit, struct store_audit **out,
+                         size_t *n, int64_t *head)
+{
+  return store_audit_after(INNER, after, limit, out, n, head);
+}
+
+static int f_inbox_pending(struct store *s, int64_t *n) { return store_inbox_pending(INNER, n); }
+
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
   .name = "fault",
@@ -327,6 +335,8 @@ static const struct store_ops fault_ops = {
   .token_list = f_token_list,
   .token_revoke = f_token_revoke,
   .token_touch = f_token_touch,
+  .audit_after = f_audit_after,
+  .inbox_pending = f_inbox_pending,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

@@ -462,6 +462,8 @@ static const struct store_ops sq_ops = {
   .token_list = sq_token_list,
   .token_revoke = sq_token_revoke,
   .token_touch = sq_token_touch,
+  .audit_after = sq_audit_after,
+  .inbox_pending = sq_inbox_pending,
 };
 
 /* ---- opening ---- */

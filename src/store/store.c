@@ -261,6 +261,7 @@ FREE_ARRAY(store_attempts_free, struct store_attempt, store_attempt_clear)
 FREE_ARRAY(store_inbox_free, struct store_inbox, store_inbox_clear)
 FREE_ARRAY(store_decisions_free, struct store_decision, store_decision_clear)
 FREE_ARRAY(store_tokens_free, struct store_token, store_token_clear)
+FREE_ARRAY(store_audits_free, struct store_audit, store_audit_clear)
 
 int store_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
                             const struct json_t *data, int64_t *seq_out)

@@ -48,10 +48,11 @@
 #include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 5 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+#define STORE_OPS_VERSION 6 /* 2: audit_append_canon; 3: verify_scan, run_delete;
                                4: step_counts_put, step_count, step_page;
                                5: token_put, token_get, token_by_hash, token_list,
-                                  token_revoke, token_touch */
+                                  token_revoke, token_touch;
+                               6: audit_after, inbox_pending */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -367,6 +368,15 @@ struct store_ops {
   int (*token_list)(struct store *s, const char *user, struct store_token **out, size_t *n);
   int (*token_revoke)(struct store *s, const char *id, int64_t now);
   int (*token_touch)(struct store *s, const char *id, int64_t now);
+
+  /* Version 6: live events (server/sse_pump.c). audit_after returns the
+   * entries with seq > after_seq by seq, at most limit (copies: free with
+   * store_audits_free), and *head_seq the chain head's seq (0: empty log),
+   * from one read snapshot. inbox_pending counts the requests for runs not
+   * yet taken by an engine. */
+  int (*audit_after)(struct store *s, int64_t after_seq, size_t limit, struct store_audit **out,
+                     size_t *n, int64_t *head_seq);
+  int (*inbox_pending)(struct store *s, int64_t *n);
 };
 
 /* Every backend handle starts with this. */
@@ -545,6 +555,21 @@ static inline int store_audit_scan(struct store *s, const char *run_id, struct s
   return s->ops->audit_scan(s, run_id, head, cb, ctx);
 }
 void store_audit_clear(struct store_audit *e);
+void store_audits_free(struct store_audit *v, size_t n);
+/* The live-event ops (version 6); WEFT_ESTATE from an older backend. */
+static inline int store_audit_after(struct store *s, int64_t after_seq, size_t limit,
+                                    struct store_audit **out, size_t *n, int64_t *head_seq)
+{
+  if (s->ops->version < 6 || !s->ops->audit_after)
+    return WEFT_ESTATE;
+  return s->ops->audit_after(s, after_seq, limit, out, n, head_seq);
+}
+static inline int store_inbox_pending(struct store *s, int64_t *n)
+{
+  if (s->ops->version < 6 || !s->ops->inbox_pending)
+    return WEFT_ESTATE;
+  return s->ops->inbox_pending(s, n);
+}
 /* WEFT_ESTATE when the backend is older than ops version 3. */
 static inline int store_verify_scan(struct store *s, struct store_audit *head,
                                     store_verify_cb cb, void *ctx)

@@ -1,0 +1,162 @@
+/* sse_stream.c — one client's event stream (sse_stream.h): the replay from
+ * the store, then the hub's live events. */
+#include "server/sse_stream.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/sse.h"
+#include "server/sse_event.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define REPLAY_BATCH 256
+#define REPLAY_MAX_BYTES (4u * 1024 * 1024) /* one batch's text at most */
+
+struct stream {
+  struct sse_source src;
+  struct sse_sub *sub;
+  uint64_t next, upto; /* replay (next, upto] */
+  char run[48];        /* the filter, or "" */
+  struct sse_wf_cache wf;
+  struct buf out;      /* replay text not yet sent */
+  size_t off;
+};
+
+/* Reads the next batch of the replay into st->out. */
+static int replay_batch(struct stream *st)
+{
+  struct store_audit *v = NULL;
+  size_t n = 0;
+  int64_t head = 0;
+  uint64_t want = st->upto - st->next;
+  pthread_mutex_lock(st->src.db_mu);
+  int rc = store_audit_after(st->src.db, (int64_t)st->next, want < REPLAY_BATCH ? (size_t)want : REPLAY_BATCH, &v,
+                             &n, &head);
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (st->run[0] && (!v[i].run_id || strcmp(v[i].run_id, st->run)))
+      continue;
+    char *data = sse_event_data(&v[i], sse_wf_of(&st->wf, st->src.db, &v[i]));
+    if (!data || buf_printf(&st->out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)v[i].seq,
+                            sse_event_type(v[i].kind), data))
+      rc = WEFT_ENOMEM;
+    free(data);
+  }
+  pthread_mutex_unlock(st->src.db_mu);
+  if (!rc)
+    st->next = n ? (uint64_t)v[n - 1].seq : st->upto; /* none left in the range: done */
+  store_audits_free(v, n);
+  return rc;
+}
+
+static long stream_read(void *cls, char *buf, size_t max)
+{
+  struct stream *st = cls;
+  for (;;) {
+    if (st->off < st->out.len) {
+      size_t k = st->out.len - st->off < max ? st->out.len - st->off : max;
+      memcpy(buf, st->out.p + st->off, k);
+      st->off += k;
+      return (long)k;
+    }
+    buf_reset(&st->out);
+    st->off = 0;
+    if (st->next >= st->upto)
+      break;
+    if (replay_batch(st))
+      return -1; /* the client reconnects with the last id it got */
+  }
+  buf_free(&st->out);
+  return (long)sse_sub_read(st->sub, buf, max);
+}
+
+static void stream_free(void *cls)
+{
+  struct stream *st = cls;
+  sse_sub_release(st->sub);
+  sse_wf_cache_free(&st->wf);
+  buf_free(&st->out);
+  free(st);
+}
+
+/* a non-negative decimal id; false when s is not one */
+static bool parse_id(const char *s, uint64_t *out)
+{
+  if (!s || !*s || strlen(s) > 19)
+    return false;
+  uint64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9')
+      return false;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  *out = v;
+  return true;
+}
+
+void sse_stream_answer(const struct sse_source *src, const struct httpd_req *rq, struct httpd_resp *rs)
+{
+  char q[128];
+  uint64_t after = 0;
+  bool replay = false;
+  const char *last = httpd_header(rq, "Last-Event-ID");
+  const char *a = httpd_query(rq, "after", q, sizeof q);
+  if (last && *last) {
+    if (!parse_id(last, &after)) {
+      httpd_error(rs, APIERR_BAD_REQUEST, "Last-Event-ID must be an event id (a number); got \"%.40s\"", last);
+      return;
+    }
+    replay = true;
+  } else if (a) {
+    if (!parse_id(a, &after)) {
+      httpd_error(rs, APIERR_BAD_REQUEST, "after= must be an event id (a number), e.g. after=120");
+      return;
+    }
+    replay = true;
+  }
+  struct stream *st = calloc(1, sizeof *st);
+  if (!st) {
+    httpd_error(rs, APIERR_INTERNAL, "out of memory");
+    return;
+  }
+  st->src = *src;
+  buf_init(&st->out, REPLAY_MAX_BYTES);
+  const char *run = httpd_query(rq, "run", q, sizeof q);
+  if (run) {
+    struct store_run r = {0};
+    pthread_mutex_lock(src->db_mu);
+    int rc = *run ? store_run_get(src->db, run, &r) : WEFT_ENOTFOUND;
+    pthread_mutex_unlock(src->db_mu);
+    if (rc || !r.id || strlen(r.id) >= sizeof st->run) {
+      if (rc == WEFT_EAMBIGUOUS)
+        httpd_error(rs, APIERR_BAD_REQUEST, "run=%.40s matches more than one run; give more of its id", run);
+      else if (rc == WEFT_ENOTFOUND || rc == 0)
+        httpd_error(rs, APIERR_NOT_FOUND, "no run %.40s (weft runs lists them)", run);
+      else
+        httpd_error(rs, APIERR_UNAVAILABLE, "cannot read the store; try again");
+      store_run_clear(&r);
+      free(st);
+      return;
+    }
+    snprintf(st->run, sizeof st->run, "%s", r.id);
+    store_run_clear(&r);
+  }
+  st->sub = sse_subscribe_from(src->hub, rq->conn, st->run[0] ? st->run : NULL, after, &st->upto);
+  if (!st->sub) {
+    httpd_error(rs, APIERR_UNAVAILABLE, "the server is stopping");
+    free(st);
+    return;
+  }
+  st->next = replay ? after : st->upto;
+  /* a first line at once: the client sees the answer's headers without
+   * waiting for the first event */
+  buf_puts(&st->out, ": weft live events\n\n");
+  rs->status = 200;
+  rs->ctype = "text/event-stream";
+  rs->stream_read = stream_read;
+  rs->stream_free = stream_free;
+  rs->stream_cls = st;
+}
