@@ -168,7 +168,9 @@ static bool append(struct sse_sub *s, const char *data, size_t len)
 {
   if (s->dropped || s->closed)
     return false;
-  if (s->len + len > SSE_BUFFER_MAX) {
+  /* one event always fits an empty buffer (a run's inputs can be larger
+   * than the bound): only a client that has not taken what it had is slow */
+  if (s->len && s->len + len > SSE_BUFFER_MAX) {
     s->dropped = true;
     free(s->buf); /* its memory goes back now, not when the client leaves */
     s->buf = NULL;
@@ -179,7 +181,7 @@ static bool append(struct sse_sub *s, const char *data, size_t len)
     size_t cap = s->cap ? s->cap : 1024;
     while (cap < s->len + len)
       cap *= 2;
-    if (cap > SSE_BUFFER_MAX)
+    if (cap > SSE_BUFFER_MAX && s->len + len <= SSE_BUFFER_MAX)
       cap = SSE_BUFFER_MAX;
     char *b = realloc(s->buf, cap);
     if (!b) {

@@ -29,7 +29,8 @@ struct sse_hub;
 struct sse_sub;
 struct MHD_Connection;
 
-#define SSE_BUFFER_MAX (64 * 1024) /* per subscriber; beyond it the subscriber is dropped */
+#define SSE_BUFFER_MAX (64 * 1024) /* per subscriber; beyond it the subscriber is dropped (one
+                                   * event larger than this still fits an empty buffer) */
 
 /* heartbeat_ms: 0 means 15,000 */
 struct sse_hub *sse_hub_new(unsigned heartbeat_ms);
