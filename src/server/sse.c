@@ -4,8 +4,8 @@
  * own lock for its buffer and state, taken inside the hub's lock by the
  * publisher and alone by its reader, so lock order is always hub, then
  * subscriber. A buffer is a plain byte array consumed from the front
- * (memmove on refill keeps it simple; it is at most 64 KiB and usually a few
- * hundred bytes). `suspended` records that the reader suspended its
+ * (memmove on refill keeps it simple; it is at most SSE_BUFFER_MAX and usually
+ * a few hundred bytes). `suspended` records that the reader suspended its
  * connection, so exactly one resume follows each suspend (libmicrohttpd
  * forbids resuming a connection that is not suspended). */
 #include "server/sse.h"
@@ -325,4 +325,18 @@ uint64_t sse_hub_last(struct sse_hub *h)
   uint64_t id = h->last_id;
   pthread_mutex_unlock(&h->mu);
   return id;
+}
+
+size_t sse_hub_max_buffered(struct sse_hub *h)
+{
+  size_t max = 0;
+  pthread_mutex_lock(&h->mu);
+  for (struct sse_sub *s = h->head; s; s = s->next) {
+    pthread_mutex_lock(&s->mu);
+    if (!s->dropped && !s->closed && s->len > max)
+      max = s->len;
+    pthread_mutex_unlock(&s->mu);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return max;
 }

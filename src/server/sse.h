@@ -29,8 +29,8 @@ struct sse_hub;
 struct sse_sub;
 struct MHD_Connection;
 
-#define SSE_BUFFER_MAX (64 * 1024) /* per subscriber; beyond it the subscriber is dropped (one
-                                   * event larger than this still fits an empty buffer) */
+#define SSE_BUFFER_MAX (256 * 1024) /* per subscriber; beyond it the subscriber is dropped (one
+                                    * event larger than this still fits an empty buffer) */
 
 /* heartbeat_ms: 0 means 15,000 */
 struct sse_hub *sse_hub_new(unsigned heartbeat_ms);
@@ -69,6 +69,9 @@ size_t sse_subscribers(struct sse_hub *h);
  * store's head (only moves forward). */
 void sse_hub_set_last(struct sse_hub *h, uint64_t id);
 uint64_t sse_hub_last(struct sse_hub *h);
+/* The most bytes any live subscriber has waiting (the pump paces itself
+ * on it, sse_pump.h). */
+size_t sse_hub_max_buffered(struct sse_hub *h);
 /* Subscribers dropped for being slow since the hub started (a metric). */
 uint64_t sse_dropped_total(struct sse_hub *h);
 

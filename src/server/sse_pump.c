@@ -38,6 +38,22 @@ static void say(struct sse_pump *p, const char *fmt, const char *arg)
   p->cfg.log(p->cfg.ud, msg);
 }
 
+/* Waits (up to SSE_PUMP_PACE_MS) while a client has more than half its
+ * buffer waiting. */
+static void pace(struct sse_pump *p)
+{
+  for (int waited = 0; waited < SSE_PUMP_PACE_MS && sse_hub_max_buffered(p->cfg.hub) > SSE_BUFFER_MAX / 2;
+       waited += 5) {
+    pthread_mutex_lock(&p->mu);
+    bool stop = p->stopping;
+    pthread_mutex_unlock(&p->mu);
+    if (stop)
+      return;
+    struct timespec ts = {0, 5 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
 /* Publishes every entry committed after p->last. */
 static void drain(struct sse_pump *p)
 {
@@ -69,6 +85,7 @@ static void drain(struct sse_pump *p)
     store_audits_free(v, n);
     if (n < SSE_PUMP_BATCH)
       return;
+    pace(p);
   }
 }
 

@@ -11,9 +11,15 @@
  * streamed too. SQLite has one writer at a time, so seqs become visible in
  * increasing order and "after the last published" misses none.
  *
- * The pump never waits for a client: publishing only appends to bounded
- * buffers (sse.h). Errors reading the store are reported through log and
- * retried at the next interval. */
+ * A commit can hold thousands of entries (a big for_each), more than a
+ * client's buffer (SSE_BUFFER_MAX): after each batch, while some client has
+ * more than half its buffer waiting, the pump gives the HTTP threads up to
+ * SSE_PUMP_PACE_MS to send it, then goes on; a client still behind is
+ * dropped by the next batches (sse.h) and reconnects with Last-Event-ID. So
+ * a slow client delays live events by at most that per batch, until it is
+ * dropped, and never the engine: the pump only reads what is committed.
+ * Errors reading the store are reported through log and retried at the
+ * next interval. */
 #ifndef WEFT_SERVER_SSE_PUMP_H
 #define WEFT_SERVER_SSE_PUMP_H
 
@@ -23,7 +29,8 @@ struct sse_hub;
 struct store;
 struct sse_pump;
 
-#define SSE_PUMP_BATCH 256
+#define SSE_PUMP_BATCH 128
+#define SSE_PUMP_PACE_MS 200 /* the longest wait per batch for clients to take what they have */
 #define SSE_PUMP_POLL_MS 250
 
 struct sse_pump_cfg {

@@ -17,7 +17,7 @@
 /* everything a subscriber without a connection has buffered */
 static char *drain(struct sse_sub *s)
 {
-  static char out[1 << 18];
+  static char out[1 << 20];
   size_t n = 0;
   for (;;) {
     ssize_t k = sse_sub_read(s, out + n, sizeof out - 1 - n);
