@@ -154,13 +154,24 @@ curl -sf -o /dev/null -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/m
   { echo "valgrind: GET /metrics with a token failed"; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/runs")" = 401 ] ||
   { echo "valgrind: GET /api/v1/runs without a token is not 401"; exit 1; }
+# live events: a replay from the start, then the resumed run's transitions
+curl -sN --max-time 300 -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1/events/stream?after=0" \
+  >"$tmp/sse" 2>&1 & cp=$!
 for _ in $(seq 1 600); do
   "$W" status "$lid" --json | grep -q '"status": "succeeded"' && break
   sleep 0.1
 done
 "$W" status "$lid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: the server did not finish $lid"; exit 1; }
+for _ in $(seq 1 600); do
+  grep -q "\"run\":\"$lid\",\"workflow\":\"left\",.*\"status\":\"succeeded\"" "$tmp/sse" && break
+  sleep 0.1
+done
+grep -q "\"run\":\"$lid\",\"workflow\":\"left\",.*\"status\":\"succeeded\"" "$tmp/sse" ||
+  { echo "valgrind: the event stream lacks the run's end"; cat "$tmp/sse"; exit 1; }
 kill -TERM "$sp"
 src=0; wait "$sp" || src=$?
 if [ "$src" != 0 ]; then echo "valgrind: weft server exited $src"; tail -40 "$tmp/srverr"; exit 1; fi
-echo "ok: weft server (resumed a run, served, stopped on SIGTERM)"
+crc=0; wait "$cp" || crc=$?  # the stream ends with the server
+[ "$crc" = 0 ] || { echo "valgrind: the event stream ended with curl exit $crc"; exit 1; }
+echo "ok: weft server (resumed a run, served, streamed its events, stopped on SIGTERM)"
 echo "valgrind: clean"

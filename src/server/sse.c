@@ -260,6 +260,14 @@ bool sse_sub_dropped(const struct sse_sub *s)
   return d;
 }
 
+bool sse_sub_ended(const struct sse_sub *s)
+{
+  pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+  bool d = s->dropped || s->closed;
+  pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+  return d;
+}
+
 size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char *data, const char *run)
 {
   size_t need = strlen(event) + strlen(data) + 64;

@@ -60,6 +60,8 @@ bool sse_sub_prime(struct sse_sub *s, const char *data, size_t len);
 ssize_t sse_sub_read(struct sse_sub *s, char *buf, size_t max);
 void sse_sub_release(struct sse_sub *s);
 bool sse_sub_dropped(const struct sse_sub *s);
+/* Dropped, or the hub closed: the stream is to end (also during a replay). */
+bool sse_sub_ended(const struct sse_sub *s);
 
 /* Sends one event to every subscriber whose filter matches run (NULL run:
  * every subscriber). data is one line of JSON. Returns how many received it. */

@@ -66,6 +66,8 @@ static long stream_read(void *cls, char *buf, size_t max)
     st->off = 0;
     if (st->next >= st->upto)
       break;
+    if (sse_sub_ended(st->sub))
+      return -1; /* the server stops, or the live events overflowed meanwhile */
     if (replay_batch(st))
       return -1; /* the client reconnects with the last id it got */
   }
