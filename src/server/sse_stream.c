@@ -84,7 +84,8 @@ static void stream_free(void *cls)
   free(st);
 }
 
-/* a non-negative decimal id; false when s is not one */
+/* a decimal id from 0 to INT64_MAX (the store's seqs); false when s is not
+ * one */
 static bool parse_id(const char *s, uint64_t *out)
 {
   if (!s || !*s || strlen(s) > 19)
@@ -93,8 +94,10 @@ static bool parse_id(const char *s, uint64_t *out)
   for (const char *p = s; *p; p++) {
     if (*p < '0' || *p > '9')
       return false;
-    v = v * 10 + (uint64_t)(*p - '0');
+    v = v * 10 + (uint64_t)(*p - '0'); /* 19 digits cannot wrap a uint64 */
   }
+  if (v > (uint64_t)INT64_MAX)
+    return false;
   *out = v;
   return true;
 }

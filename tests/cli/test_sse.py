@@ -202,7 +202,9 @@ class SSETest(WeftTest):
     def test_bad_after_and_unknown_run_are_refused(self):
         auth = self.token()
         srv = self.server()
-        for q, code in (("?after=x", 400), ("?after=-1", 400), ("?run=NOSUCHRUN", 404)):
+        for q, code in (("?after=x", 400), ("?after=-1", 400), ("?after=", 400), ("?after=1e3", 400),
+                        ("?after=9223372036854775808", 400), ("?after=99999999999999999999", 400),
+                        ("?run=NOSUCHRUN", 404), ("?run=", 404)):
             c, body, _ = srv.get("/api/v1/events/stream" + q, auth)
             self.assertEqual(c, code, q + " " + body)
             self.assertIn("error", json.loads(body))
