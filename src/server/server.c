@@ -30,6 +30,7 @@
 
 #include "runtime/runtime.h"
 #include "server/api_routes.h"
+#include "server/cmdq.h"
 #include "server/httpd.h"
 #include "server/metrics.h"
 #include "server/openapi.h"
@@ -53,6 +54,8 @@ struct server {
   struct metrics *m;
   int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur;
   struct sse_hub *hub;
+  struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
+  bool q_inited;
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -211,7 +214,8 @@ static void handle_metrics(struct server *s, struct httpd_resp *rs)
     metrics_set(s->m, s->f_approvals, NULL, (double)a);
   int64_t inbox = 0;
   if (store_inbox_pending(s->db, &inbox) == 0)
-    metrics_set(s->m, s->f_queue, NULL, (double)(inbox + atomic_load(&s->queued_total)));
+    metrics_set(s->m, s->f_queue, NULL,
+                (double)(inbox + atomic_load(&s->queued_total) + (s->q_inited ? (long)cmdq_depth(&s->q) : 0)));
   pthread_mutex_unlock(&s->db_mu);
   metrics_set(s->m, s->f_sse_subs, NULL, (double)sse_subscribers(s->hub));
   metrics_set(s->m, s->f_sse_dropped, NULL, (double)sse_dropped_total(s->hub));
@@ -326,8 +330,9 @@ static int setup_metrics(struct server *s)
   fams[4] = s->f_approvals = metrics_family(m, "weft_approvals_waiting", "Approval steps waiting for a decision.",
                                             METRIC_GAUGE, NULL, NULL, 0);
   fams[5] = s->f_queue = metrics_family(m, "weft_queue_depth",
-                                        "Step units ready to start but not started (held by a parallel limit) plus "
-                                        "requests (cancel, approve, ...) not yet taken by an engine.",
+                                        "Step units ready to start but not started (held by a parallel limit), plus "
+                                        "API commands waiting for the loop and requests (cancel, approve, ...) "
+                                        "not yet taken by an engine.",
                                         METRIC_GAUGE, NULL, NULL, 0);
   fams[6] = metrics_family(m, "weft_schedule_lag_seconds",
                            "How late the last scheduled trigger fired (0 while no trigger has fired).", METRIC_GAUGE,
@@ -437,6 +442,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
 static void on_stop_async(uv_async_t *a)
 {
   struct server *s = a->data;
+  cmdq_close(&s->q); /* commands from now on answer "stopping" */
   rt_drain(s->rt);
   uv_close((uv_handle_t *)a, NULL);
 }
@@ -461,6 +467,7 @@ static void *rt_main(void *arg)
   }
   store_runs_free(v, n);
   int rc = rt_loop(s->rt);
+  cmdq_close(&s->q); /* the loop ended (stopped, or the store failed): no caller waits forever */
   pthread_mutex_lock(&s->mu);
   s->rt_done = true;
   s->rt_rc = rc;
@@ -484,10 +491,14 @@ static int start_runtime(struct server *s)
   int rc = rt_new(&ro, &s->rt);
   if (rc)
     return rc;
+  if ((rc = cmdq_init(&s->q, rt_uv_loop(s->rt), s)) != 0)
+    return rc;
+  s->q_inited = true;
   uv_async_init(rt_uv_loop(s->rt), &s->stop_async, on_stop_async);
   s->stop_async.data = s;
   if (pthread_create(&s->rt_thread, NULL, rt_main, s)) {
     uv_close((uv_handle_t *)&s->stop_async, NULL);
+    cmdq_close(&s->q);
     return WEFT_ENOMEM;
   }
   s->rt_started = true;
@@ -742,6 +753,8 @@ out:
     s->rt = NULL;
   }
   sse_pump_stop(s->pump); /* after the runtime: its commits wake the pump */
+  if (s->q_inited)
+    cmdq_destroy(&s->q);
   if (s->hub)
     sse_hub_free(s->hub);
   free(s->routes);
