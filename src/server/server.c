@@ -213,9 +213,9 @@ static void handle_metrics(struct server *s, struct httpd_resp *rs)
   if (a >= 0)
     metrics_set(s->m, s->f_approvals, NULL, (double)a);
   int64_t inbox = 0;
+  long cmds = atomic_load(&s->ready) && s->q_inited ? (long)cmdq_depth(&s->q) : 0; /* ready: q is set up */
   if (store_inbox_pending(s->db, &inbox) == 0)
-    metrics_set(s->m, s->f_queue, NULL,
-                (double)(inbox + atomic_load(&s->queued_total) + (s->q_inited ? (long)cmdq_depth(&s->q) : 0)));
+    metrics_set(s->m, s->f_queue, NULL, (double)(inbox + atomic_load(&s->queued_total) + cmds));
   pthread_mutex_unlock(&s->db_mu);
   metrics_set(s->m, s->f_sse_subs, NULL, (double)sse_subscribers(s->hub));
   metrics_set(s->m, s->f_sse_dropped, NULL, (double)sse_dropped_total(s->hub));
