@@ -155,6 +155,32 @@ class SSETest(WeftTest):
         self.assertEqual(sorted(x["index"] for x in a), [0, 1, 2])
         self.assertEqual(srv.stop(), 0)
 
+    def test_runs_the_server_executes_are_streamed(self):
+        """a run left by a SIGKILLed `weft run`, resumed and finished by the
+        server itself (its commits wake the pump)"""
+        self.write("left.yaml", """
+            name: demo
+            steps:
+              a: {run: 'echo x >> "$WEFT_WORKSPACE/a"; if [ "$WEFT_ATTEMPT" = 1 ]; then sleep 300; fi'}
+              b: {needs: a, for_each: [1, 2], run: 'true'}
+        """)
+        auth = self.token()
+        proc = self.spawn("run", "left.yaml")
+        rid = self.wait_for(lambda: (self.latest() or {}).get("id"), "the run")
+        ws = os.path.join(self.home, "workspaces", rid)
+        self.wait_for(lambda: os.path.exists(os.path.join(ws, "a")), "step a to start")
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        before = self.audit()[-1]["seq"]
+        srv = self.server()
+        st = Stream(self, srv, "?after=%d" % before, auth)
+        st.wait(self.ended(rid), "the run's end")
+        entries = [e for e in self.audit() if e["seq"] > before]
+        self.check_against_audit(st.got(), entries)
+        self.assertIn("run.resumed", {e["kind"] for e in entries})
+        self.assertEqual(json.loads(st.got()[-1]["data"])["status"], "succeeded")
+        self.assertEqual(srv.stop(), 0)
+
     # ---- replay ------------------------------------------------------------------------
 
     def test_after_and_last_event_id_replay_exactly_the_missed_ones(self):
