@@ -557,16 +557,17 @@ static inline int store_audit_scan(struct store *s, const char *run_id, struct s
 void store_audit_clear(struct store_audit *e);
 void store_audits_free(struct store_audit *v, size_t n);
 /* The live-event ops (version 6); WEFT_ESTATE from an older backend. */
+#define STORE_LIVE_OPS_OK(s) ((s)->ops->version >= 6)
 static inline int store_audit_after(struct store *s, int64_t after_seq, size_t limit,
                                     struct store_audit **out, size_t *n, int64_t *head_seq)
 {
-  if (s->ops->version < 6 || !s->ops->audit_after)
+  if (!STORE_LIVE_OPS_OK(s) || !s->ops->audit_after)
     return WEFT_ESTATE;
   return s->ops->audit_after(s, after_seq, limit, out, n, head_seq);
 }
 static inline int store_inbox_pending(struct store *s, int64_t *n)
 {
-  if (s->ops->version < 6 || !s->ops->inbox_pending)
+  if (!STORE_LIVE_OPS_OK(s) || !s->ops->inbox_pending)
     return WEFT_ESTATE;
   return s->ops->inbox_pending(s, n);
 }
