@@ -81,6 +81,7 @@ struct server {
   /* live events and the metrics that go with them (sse_pump.h) */
   struct sse_pump *pump;
   int f_commit, f_queue, f_sse_subs, f_sse_dropped;
+  int f_sched_lag; /* weft_schedule_lag_seconds: 0 until the trigger scheduler sets it */
   json_t *queued;             /* loop thread: run id -> engine_queued of its engine */
   char queued_run[WEFT_ID_LEN + 1]; /* loop thread: the run last counted this tick */
   atomic_long queued_total;   /* the sum of queued, for /metrics */
@@ -334,9 +335,9 @@ static int setup_metrics(struct server *s)
                                         "API commands waiting for the loop and requests (cancel, approve, ...) "
                                         "not yet taken by an engine.",
                                         METRIC_GAUGE, NULL, NULL, 0);
-  fams[6] = metrics_family(m, "weft_schedule_lag_seconds",
-                           "How late the last scheduled trigger fired (0 while no trigger has fired).", METRIC_GAUGE,
-                           NULL, NULL, 0);
+  fams[6] = s->f_sched_lag = metrics_family(m, "weft_schedule_lag_seconds",
+                                            "How late the last scheduled trigger fired (0 while no trigger has fired).",
+                                            METRIC_GAUGE, NULL, NULL, 0);
   fams[7] = s->f_commit = metrics_family(m, "weft_store_commit_seconds",
                                          "Durations of the runtime's store transactions, begin to commit.",
                                          METRIC_HISTOGRAM, NULL, commit, sizeof commit / sizeof *commit);
