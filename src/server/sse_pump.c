@@ -61,7 +61,7 @@ static void drain(struct sse_pump *p)
     struct store_audit *v = NULL;
     size_t n = 0;
     int64_t head = 0;
-    int rc = store_audit_after(p->cfg.store, p->last, SSE_PUMP_BATCH, &v, &n, &head);
+    int rc = store_audit_after(p->cfg.store, NULL, p->last, SSE_PUMP_BATCH, &v, &n, &head);
     if (rc) {
       if (!p->failing)
         say(p, "live events: cannot read the audit log: %s (retrying)", store_errmsg(p->cfg.store));
@@ -129,7 +129,7 @@ int sse_pump_start(const struct sse_pump_cfg *cfg, struct sse_pump **out)
     p->cfg.poll_ms = SSE_PUMP_POLL_MS;
   struct store_audit *v = NULL;
   size_t n = 0;
-  int rc = store_audit_after(p->cfg.store, INT64_MAX, 1, &v, &n, &p->last);
+  int rc = store_audit_after(p->cfg.store, NULL, INT64_MAX, 1, &v, &n, &p->last);
   store_audits_free(v, n);
   if (rc) {
     store_close(p->cfg.store);

@@ -34,11 +34,11 @@ static int replay_batch(struct stream *st)
   int64_t head = 0;
   uint64_t want = st->upto - st->next;
   pthread_mutex_lock(st->src.db_mu);
-  int rc = store_audit_after(st->src.db, (int64_t)st->next, want < REPLAY_BATCH ? (size_t)want : REPLAY_BATCH, &v,
-                             &n, &head);
+  int rc = store_audit_after(st->src.db, st->run[0] ? st->run : NULL, (int64_t)st->next,
+                             want < REPLAY_BATCH ? (size_t)want : REPLAY_BATCH, &v, &n, &head);
   for (size_t i = 0; !rc && i < n; i++) {
-    if (st->run[0] && (!v[i].run_id || strcmp(v[i].run_id, st->run)))
-      continue;
+    if (v[i].seq > (int64_t)st->upto)
+      break; /* the live events have it (a run's entries skip seqs) */
     char *data = sse_event_data(&v[i], sse_wf_of(&st->wf, st->src.db, &v[i]));
     if (!data || buf_printf(&st->out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)v[i].seq,
                             sse_event_type(v[i].kind), data))
@@ -46,8 +46,8 @@ static int replay_batch(struct stream *st)
     free(data);
   }
   pthread_mutex_unlock(st->src.db_mu);
-  if (!rc)
-    st->next = n ? (uint64_t)v[n - 1].seq : st->upto; /* none left in the range: done */
+  if (!rc) /* none left in the range, or past it: done */
+    st->next = n && v[n - 1].seq < (int64_t)st->upto ? (uint64_t)v[n - 1].seq : st->upto;
   store_audits_free(v, n);
   return rc;
 }

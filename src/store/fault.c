@@ -279,10 +279,10 @@ static int f_token_touch(struct store *s, const char *id, int64_t now)
   WRITE(store_token_touch(INNER, id, now));
 }
 
-static int f_audit_after(struct store *s, int64_t after, size_t limit, struct store_audit **out,
-                         size_t *n, int64_t *head)
+static int f_audit_after(struct store *s, const char *run, int64_t after, size_t limit,
+                         struct store_audit **out, size_t *n, int64_t *head)
 {
-  return store_audit_after(INNER, after, limit, out, n, head);
+  return store_audit_after(INNER, run, after, limit, out, n, head);
 }
 
 static int f_inbox_pending(struct store *s, int64_t *n) { return store_inbox_pending(INNER, n); }

@@ -285,8 +285,8 @@ static void after_restart(void *ctx)
   memset(av, 0, sizeof *av);
 }
 
-int sq_audit_after(struct store *s, int64_t after_seq, size_t limit, struct store_audit **out,
-                   size_t *n, int64_t *head_seq)
+int sq_audit_after(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
+                   struct store_audit **out, size_t *n, int64_t *head_seq)
 {
   struct sq *q = sq_of(s);
   struct after_vec av = {0};
@@ -307,12 +307,16 @@ int sq_audit_after(struct store *s, int64_t after_seq, size_t limit, struct stor
   if ((rc = read_head(q, &h)))
     goto out;
   *head_seq = h.found ? h.seq : 0;
-  sqlite3_stmt *st = sq_stmt(q, SQ_AUDIT_AFTER,
-                             "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  sqlite3_stmt *st =
+      run_id ? sq_stmt(q, SQ_AUDIT_AFTER_RUN, /* the audit_run index */
+                       "SELECT " AUDIT_COLS " FROM audit WHERE run_id = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2")
+             : sq_stmt(q, SQ_AUDIT_AFTER, "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   if (!st) {
     rc = WEFT_ESTORE;
     goto out;
   }
+  if (run_id)
+    sq_bind_text(st, 3, run_id);
   sqlite3_bind_int64(st, 1, after_seq);
   sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
   rc = sq_query(q, st, after_row, after_restart, &av, "read audit log");

@@ -68,6 +68,7 @@ enum sq_stmt_id {
   SQ_TOKEN_REVOKE,
   SQ_TOKEN_TOUCH,
   SQ_AUDIT_AFTER,
+  SQ_AUDIT_AFTER_RUN,
   SQ_INBOX_PENDING,
   SQ_NSTMT
 };
@@ -191,8 +192,8 @@ int sq_token_by_hash(struct store *s, const char *hash, struct store_token *out)
 int sq_token_list(struct store *s, const char *user, struct store_token **out, size_t *n);
 int sq_token_revoke(struct store *s, const char *id, int64_t now);
 int sq_token_touch(struct store *s, const char *id, int64_t now);
-int sq_audit_after(struct store *s, int64_t after_seq, size_t limit, struct store_audit **out,
-                   size_t *n, int64_t *head_seq);
+int sq_audit_after(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
+                   struct store_audit **out, size_t *n, int64_t *head_seq);
 int sq_inbox_pending(struct store *s, int64_t *n);
 
 #endif

@@ -370,12 +370,12 @@ struct store_ops {
   int (*token_touch)(struct store *s, const char *id, int64_t now);
 
   /* Version 6: live events (server/sse_pump.c). audit_after returns the
-   * entries with seq > after_seq by seq, at most limit (copies: free with
-   * store_audits_free), and *head_seq the chain head's seq (0: empty log),
-   * from one read snapshot. inbox_pending counts the requests for runs not
-   * yet taken by an engine. */
-  int (*audit_after)(struct store *s, int64_t after_seq, size_t limit, struct store_audit **out,
-                     size_t *n, int64_t *head_seq);
+   * entries with seq > after_seq (of run_id only, unless NULL) by seq, at
+   * most limit (copies: free with store_audits_free), and *head_seq the
+   * chain head's seq (0: empty log), from one read snapshot. inbox_pending
+   * counts the requests for runs not yet taken by an engine. */
+  int (*audit_after)(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
+                     struct store_audit **out, size_t *n, int64_t *head_seq);
   int (*inbox_pending)(struct store *s, int64_t *n);
 };
 
@@ -558,12 +558,13 @@ void store_audit_clear(struct store_audit *e);
 void store_audits_free(struct store_audit *v, size_t n);
 /* The live-event ops (version 6); WEFT_ESTATE from an older backend. */
 #define STORE_LIVE_OPS_OK(s) ((s)->ops->version >= 6)
-static inline int store_audit_after(struct store *s, int64_t after_seq, size_t limit,
-                                    struct store_audit **out, size_t *n, int64_t *head_seq)
+static inline int store_audit_after(struct store *s, const char *run_id, int64_t after_seq,
+                                    size_t limit, struct store_audit **out, size_t *n,
+                                    int64_t *head_seq)
 {
   if (!STORE_LIVE_OPS_OK(s) || !s->ops->audit_after)
     return WEFT_ESTATE;
-  return s->ops->audit_after(s, after_seq, limit, out, n, head_seq);
+  return s->ops->audit_after(s, run_id, after_seq, limit, out, n, head_seq);
 }
 static inline int store_inbox_pending(struct store *s, int64_t *n)
 {

@@ -181,12 +181,12 @@ Test(sse_store, audit_after_pages_by_seq_and_gives_the_head)
   struct store_audit *v = NULL;
   size_t n = 9;
   int64_t head = -1;
-  cr_assert_eq(store_audit_after(s, 0, 10, &v, &n, &head), 0);
+  cr_assert_eq(store_audit_after(s, NULL, 0, 10, &v, &n, &head), 0);
   cr_assert_eq(n, 0);
   cr_assert_eq(head, 0);
   for (int i = 0; i < 5; i++)
     append(s, i % 2 ? "R1" : NULL, "step.status", "{\"step\":\"a\"}");
-  cr_assert_eq(store_audit_after(s, 1, 3, &v, &n, &head), 0);
+  cr_assert_eq(store_audit_after(s, NULL, 1, 3, &v, &n, &head), 0);
   cr_assert_eq(n, 3);
   cr_assert_eq(head, 5);
   cr_assert_eq(v[0].seq, 2);
@@ -195,9 +195,20 @@ Test(sse_store, audit_after_pages_by_seq_and_gives_the_head)
   cr_assert_null(v[1].run_id);
   cr_assert_str_eq(v[0].data, "{\"step\":\"a\"}");
   store_audits_free(v, n);
-  cr_assert_eq(store_audit_after(s, 5, 3, &v, &n, &head), 0);
+  cr_assert_eq(store_audit_after(s, NULL, 5, 3, &v, &n, &head), 0);
   cr_assert_eq(n, 0);
   cr_assert_eq(head, 5);
+  /* one run's: seqs 2 and 4 are R1's */
+  cr_assert_eq(store_audit_after(s, "R1", 0, 10, &v, &n, &head), 0);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(v[0].seq, 2);
+  cr_assert_eq(v[1].seq, 4);
+  cr_assert_eq(head, 5);
+  store_audits_free(v, n);
+  cr_assert_eq(store_audit_after(s, "R1", 2, 10, &v, &n, &head), 0);
+  cr_assert_eq(n, 1);
+  cr_assert_eq(v[0].seq, 4);
+  store_audits_free(v, n);
   int64_t pending = -1;
   cr_assert_eq(store_inbox_pending(s, &pending), 0);
   cr_assert_eq(pending, 0);
