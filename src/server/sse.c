@@ -28,7 +28,8 @@ struct sse_sub {
   char *buf;
   size_t len, cap;
   bool suspended, dropped, closed, heartbeat_due;
-  uint64_t skip_upto; /* live events up to this id come from the replay instead */
+  uint64_t skip_upto; /* live events up to this id are not sent (the client has them) */
+  bool live;          /* false while it replays from the store: publish skips it */
   char run[40];
 };
 
@@ -42,6 +43,7 @@ struct sse_hub {
   size_t n;
   uint64_t dropped_total;
   uint64_t last_id; /* the highest id published (or set by sse_hub_set_last) */
+  size_t pub_max;   /* the most bytes a live subscriber had waiting after the last publish */
   char *ev;       /* the formatted event being published */
   size_t ev_cap;
 };
@@ -132,6 +134,22 @@ struct sse_sub *sse_subscribe(struct sse_hub *h, struct MHD_Connection *c, const
   return sse_subscribe_from(h, c, run_filter, 0, NULL);
 }
 
+bool sse_sub_catch_up(struct sse_sub *s, uint64_t *upto)
+{
+  struct sse_hub *h = s->hub;
+  pthread_mutex_lock(&h->mu);
+  bool done = h->last_id <= *upto;
+  if (done) {
+    pthread_mutex_lock(&s->mu);
+    s->live = true;
+    pthread_mutex_unlock(&s->mu);
+  } else {
+    *upto = h->last_id;
+  }
+  pthread_mutex_unlock(&h->mu);
+  return done;
+}
+
 struct sse_sub *sse_subscribe_from(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter,
                                    uint64_t after, uint64_t *upto)
 {
@@ -150,9 +168,10 @@ struct sse_sub *sse_subscribe_from(struct sse_hub *h, struct MHD_Connection *c, 
     free(s);
     return NULL;
   }
+  s->live = !upto;
   if (upto) {
     *upto = h->last_id;
-    s->skip_upto = after > h->last_id ? after : h->last_id;
+    s->skip_upto = after;
   }
   s->next = h->head;
   if (h->head)
@@ -168,9 +187,10 @@ static bool append(struct sse_sub *s, const char *data, size_t len)
 {
   if (s->dropped || s->closed)
     return false;
-  /* one event always fits an empty buffer (a run's inputs can be larger
-   * than the bound): only a client that has not taken what it had is slow */
-  if (s->len && s->len + len > SSE_BUFFER_MAX) {
+  /* a client is slow when it has SSE_BUFFER_MAX bytes waiting: so a buffer
+   * holds at most that plus one event, and one event larger than the bound
+   * (a run's inputs can be) still goes to a client that keeps up */
+  if (s->len >= SSE_BUFFER_MAX) {
     s->dropped = true;
     free(s->buf); /* its memory goes back now, not when the client leaves */
     s->buf = NULL;
@@ -285,17 +305,22 @@ size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char
   if (id > h->last_id)
     h->last_id = id;
   size_t got = 0;
+  h->pub_max = 0;
   for (struct sse_sub *s = h->head; s; s = s->next) {
     if (s->run[0] && (!run || strcmp(s->run, run)))
       continue;
-    if (id <= s->skip_upto)
-      continue; /* its replay has it */
     pthread_mutex_lock(&s->mu);
+    if (!s->live || id <= s->skip_upto) { /* replaying: the store has it; or the client has it */
+      pthread_mutex_unlock(&s->mu);
+      continue;
+    }
     bool was_dropped = s->dropped;
     if (append(s, h->ev, (size_t)len))
       got++;
     else if (!was_dropped && s->dropped)
       h->dropped_total++;
+    if (!s->dropped && s->len > h->pub_max)
+      h->pub_max = s->len;
     wake(s);
     pthread_mutex_unlock(&s->mu);
   }
@@ -341,10 +366,39 @@ size_t sse_hub_max_buffered(struct sse_hub *h)
   pthread_mutex_lock(&h->mu);
   for (struct sse_sub *s = h->head; s; s = s->next) {
     pthread_mutex_lock(&s->mu);
-    if (!s->dropped && !s->closed && s->len > max)
+    if (s->live && !s->dropped && !s->closed && s->len > max)
       max = s->len;
     pthread_mutex_unlock(&s->mu);
   }
   pthread_mutex_unlock(&h->mu);
   return max;
+}
+
+size_t sse_hub_pub_max(struct sse_hub *h)
+{
+  pthread_mutex_lock(&h->mu);
+  size_t v = h->pub_max;
+  pthread_mutex_unlock(&h->mu);
+  return v;
+}
+
+size_t sse_hub_drop_over(struct sse_hub *h, size_t bytes)
+{
+  size_t k = 0;
+  pthread_mutex_lock(&h->mu);
+  for (struct sse_sub *s = h->head; s; s = s->next) {
+    pthread_mutex_lock(&s->mu);
+    if (s->live && !s->dropped && !s->closed && s->len > bytes) {
+      s->dropped = true;
+      free(s->buf);
+      s->buf = NULL;
+      s->len = s->cap = 0;
+      wake(s);
+      k++;
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  h->dropped_total += k;
+  pthread_mutex_unlock(&h->mu);
+  return k;
 }

@@ -38,8 +38,8 @@ static void say(struct sse_pump *p, const char *fmt, const char *arg)
   p->cfg.log(p->cfg.ud, msg);
 }
 
-/* Waits (up to SSE_PUMP_PACE_MS) while a client has more than half its
- * buffer waiting. */
+/* A client has more than half its buffer waiting: it gets up to
+ * SSE_PUMP_PACE_MS to send it below that, else it is dropped. */
 static void pace(struct sse_pump *p)
 {
   for (int waited = 0; waited < SSE_PUMP_PACE_MS && sse_hub_max_buffered(p->cfg.hub) > SSE_BUFFER_MAX / 2;
@@ -52,6 +52,7 @@ static void pace(struct sse_pump *p)
     struct timespec ts = {0, 5 * 1000000L};
     nanosleep(&ts, NULL);
   }
+  sse_hub_drop_over(p->cfg.hub, SSE_BUFFER_MAX / 2);
 }
 
 /* Publishes every entry committed after p->last. */
@@ -78,6 +79,8 @@ static void drain(struct sse_pump *p)
       else /* out of memory: the id still moves on (a client replays it) */
         sse_hub_set_last(p->cfg.hub, (uint64_t)v[i].seq);
       free(data);
+      if (sse_hub_pub_max(p->cfg.hub) > SSE_BUFFER_MAX / 2)
+        pace(p);
       pthread_mutex_lock(&p->mu);
       p->last = v[i].seq;
       pthread_mutex_unlock(&p->mu);
@@ -85,7 +88,6 @@ static void drain(struct sse_pump *p)
     store_audits_free(v, n);
     if (n < SSE_PUMP_BATCH)
       return;
-    pace(p);
   }
 }
 

@@ -12,12 +12,13 @@
  * increasing order and "after the last published" misses none.
  *
  * A commit can hold thousands of entries (a big for_each), more than a
- * client's buffer (SSE_BUFFER_MAX): after each batch, while some client has
- * more than half its buffer waiting, the pump gives the HTTP threads up to
- * SSE_PUMP_PACE_MS to send it, then goes on; a client still behind is
- * dropped by the next batches (sse.h) and reconnects with Last-Event-ID. So
- * a slow client delays live events by at most that per batch, until it is
- * dropped, and never the engine: the pump only reads what is committed.
+ * client's buffer (SSE_BUFFER_MAX), and one entry can be larger than it (a
+ * run's inputs): whenever a publish leaves some client with more than half
+ * its buffer waiting, the pump gives the HTTP threads up to
+ * SSE_PUMP_PACE_MS to bring it below that, and drops the clients still
+ * above (they reconnect with Last-Event-ID). So a client that keeps up is
+ * never dropped by a burst, a stuck one delays live events once by at most
+ * that, and the engine never waits: the pump only reads what is committed.
  * Errors reading the store are reported through log and retried at the
  * next interval. */
 #ifndef WEFT_SERVER_SSE_PUMP_H
@@ -30,7 +31,7 @@ struct store;
 struct sse_pump;
 
 #define SSE_PUMP_BATCH 128
-#define SSE_PUMP_PACE_MS 200 /* the longest wait per batch for clients to take what they have */
+#define SSE_PUMP_PACE_MS 1000 /* how long a client behind may take to catch up before it is dropped */
 #define SSE_PUMP_POLL_MS 250
 
 struct sse_pump_cfg {

@@ -14,19 +14,23 @@
 #include "util/err.h"
 
 #define REPLAY_BATCH 256
-#define REPLAY_MAX_BYTES (4u * 1024 * 1024) /* one batch's text at most */
+#define REPLAY_SOFT_BYTES (1u << 20)        /* a batch stops after the entry that passes this */
+#define REPLAY_MAX_BYTES (256u * 1024 * 1024) /* one entry's text at most (a run's inputs are far less) */
 
 struct stream {
   struct sse_source src;
   struct sse_sub *sub;
   uint64_t next, upto; /* replay (next, upto] */
+  bool live;           /* the replay is over: the hub's events */
   char run[48];        /* the filter, or "" */
   struct sse_wf_cache wf;
   struct buf out;      /* replay text not yet sent */
   size_t off;
 };
 
-/* Reads the next batch of the replay into st->out. */
+/* Reads the next batch of the replay into st->out: up to REPLAY_BATCH
+ * entries, fewer once the text passes REPLAY_SOFT_BYTES (large entries: a
+ * run's inputs), at least one. */
 static int replay_batch(struct stream *st)
 {
   struct store_audit *v = NULL;
@@ -36,6 +40,7 @@ static int replay_batch(struct stream *st)
   pthread_mutex_lock(st->src.db_mu);
   int rc = store_audit_after(st->src.db, st->run[0] ? st->run : NULL, (int64_t)st->next,
                              want < REPLAY_BATCH ? (size_t)want : REPLAY_BATCH, &v, &n, &head);
+  uint64_t next = st->upto; /* none left in the range, or past it: done */
   for (size_t i = 0; !rc && i < n; i++) {
     if (v[i].seq > (int64_t)st->upto)
       break; /* the live events have it (a run's entries skip seqs) */
@@ -44,10 +49,14 @@ static int replay_batch(struct stream *st)
                             sse_event_type(v[i].kind), data))
       rc = WEFT_ENOMEM;
     free(data);
+    if (v[i].seq < (int64_t)st->upto && (i + 1 == n || st->out.len >= REPLAY_SOFT_BYTES)) {
+      next = (uint64_t)v[i].seq; /* more after it */
+      break;
+    }
   }
   pthread_mutex_unlock(st->src.db_mu);
-  if (!rc) /* none left in the range, or past it: done */
-    st->next = n && v[n - 1].seq < (int64_t)st->upto ? (uint64_t)v[n - 1].seq : st->upto;
+  if (!rc)
+    st->next = next;
   store_audits_free(v, n);
   return rc;
 }
@@ -64,10 +73,14 @@ static long stream_read(void *cls, char *buf, size_t max)
     }
     buf_reset(&st->out);
     st->off = 0;
-    if (st->next >= st->upto)
+    if (st->live)
       break;
     if (sse_sub_ended(st->sub))
-      return -1; /* the server stops, or the live events overflowed meanwhile */
+      return -1; /* the server stops */
+    if (st->next >= st->upto) { /* replayed up to upto: live, or more to replay */
+      st->live = sse_sub_catch_up(st->sub, &st->upto);
+      continue;
+    }
     if (replay_batch(st))
       return -1; /* the client reconnects with the last id it got */
   }
@@ -149,13 +162,16 @@ void sse_stream_answer(const struct sse_source *src, const struct httpd_req *rq,
     snprintf(st->run, sizeof st->run, "%s", r.id);
     store_run_clear(&r);
   }
-  st->sub = sse_subscribe_from(src->hub, rq->conn, st->run[0] ? st->run : NULL, after, &st->upto);
+  const char *filter = st->run[0] ? st->run : NULL;
+  st->sub = replay ? sse_subscribe_from(src->hub, rq->conn, filter, after, &st->upto)
+                   : sse_subscribe(src->hub, rq->conn, filter);
   if (!st->sub) {
     httpd_error(rs, APIERR_UNAVAILABLE, "the server is stopping");
     free(st);
     return;
   }
-  st->next = replay ? after : st->upto;
+  st->live = !replay;
+  st->next = after;
   /* a first line at once: the client sees the answer's headers without
    * waiting for the first event */
   buf_puts(&st->out, ": weft live events\n\n");

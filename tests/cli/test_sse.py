@@ -225,6 +225,42 @@ class SSETest(WeftTest):
         self.check_against_audit(st.got(), self.audit())
         self.assertEqual(srv.stop(), 0)
 
+    def test_large_entries_replayed_and_live(self):
+        """runs with 900 KB of inputs: their run.created entries are larger
+        than a client's buffer in the server, and six of them more than any
+        one read of the replay"""
+        self.write("bigin.yaml", """
+            name: demo
+            inputs: {blob: {type: string}}
+            steps:
+              a: {run: 'true'}
+        """)
+        with open(os.path.join(self.tmp, "in.json"), "w") as f:
+            json.dump({"blob": "x" * 900000}, f)
+        auth = self.token()
+        for _ in range(6):
+            self.assertExit(self.weft("run", "bigin.yaml", "--inputs", "in.json"), 0)
+        srv = self.server()
+        st = Stream(self, srv, "?after=0", auth)
+        live = Stream(self, srv, "", auth)
+        before = self.audit()[-1]["seq"]
+        self.assertExit(self.weft("run", "bigin.yaml", "--inputs", "in.json"), 0)
+        rid = self.latest()["id"]
+        st.wait(self.ended(rid), "the replay and the live run")
+        live.wait(self.ended(rid), "the live run")
+        log = self.audit()
+        self.check_against_audit(st.got(), log)
+        created = [json.loads(e["data"]) for e in st.got() if e["event"] == "run"
+                   and json.loads(e["data"])["kind"] == "run.created"]
+        self.assertEqual([len(c["inputs"]["blob"]) for c in created], [900000] * 7)
+        self.check_against_audit(live.got(), [e for e in log if e["seq"] > before])
+        self.assertEqual(self.value(srv, auth, "weft_sse_dropped"), 0)
+        self.assertEqual(srv.stop(), 0)
+
+    def value(self, srv, auth, name):
+        code, body, _ = srv.get("/metrics", auth)
+        return {f.name: f for f in text_string_to_metric_families(body)}[name].samples[0].value
+
     def test_bad_after_and_unknown_run_are_refused(self):
         auth = self.token()
         srv = self.server()

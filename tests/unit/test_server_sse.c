@@ -40,33 +40,82 @@ Test(sse_seam, replay_then_live_has_no_gap_and_no_duplicate)
   for (uint64_t id = 1; id <= 5; id++)
     pub(h, id);
   uint64_t upto = 0;
-  /* a client that saw up to 2 */
+  /* a client that saw up to 2: it replays (2, 5] from the store */
   struct sse_sub *s = sse_subscribe_from(h, NULL, NULL, 2, &upto);
   cr_assert_eq(upto, 5);
-  /* the pump published 5 before the subscription, 6 and 7 after it; a
-   * publish that raced with the subscription (a second 5) is the replay's */
-  pub(h, 5);
+  /* published while it replays: not buffered (the store has them) */
   pub(h, 6);
   pub(h, 7);
-  const char *out = drain(s);
-  cr_assert(!strstr(out, "id: 5\n"), "%s", out);
-  cr_assert(strstr(out, "id: 6\n") && strstr(out, "id: 7\n"), "%s", out);
-  sse_sub_release(s);
-  /* a client ahead of the hub (after > last): nothing up to after again */
-  s = sse_subscribe_from(h, NULL, NULL, 9, &upto);
+  cr_assert_str_eq(drain(s), "");
+  /* replayed up to 5: not live yet, replay up to 7 first */
+  cr_assert(!sse_sub_catch_up(s, &upto));
+  cr_assert_eq(upto, 7);
+  /* nothing new: live from now on */
+  cr_assert(sse_sub_catch_up(s, &upto));
   cr_assert_eq(upto, 7);
   pub(h, 8);
   pub(h, 9);
+  const char *out = drain(s);
+  cr_assert(strstr(out, "id: 8\n") && strstr(out, "id: 9\n"), "%s", out);
+  cr_assert(!strstr(out, "id: 7\n") && !strstr(out, "id: 6\n"), "%s", out);
+  sse_sub_release(s);
+  /* a client ahead of the hub (after > last): nothing up to after, ever */
+  s = sse_subscribe_from(h, NULL, NULL, 11, &upto);
+  cr_assert_eq(upto, 9);
+  cr_assert(sse_sub_catch_up(s, &upto));
   pub(h, 10);
+  pub(h, 11);
+  pub(h, 12);
   out = drain(s);
-  cr_assert(!strstr(out, "id: 8\n") && !strstr(out, "id: 9\n") && strstr(out, "id: 10\n"), "%s", out);
+  cr_assert(!strstr(out, "id: 10\n") && !strstr(out, "id: 11\n") && strstr(out, "id: 12\n"), "%s", out);
   sse_sub_release(s);
   /* a live-only subscriber gets what comes after it */
   s = sse_subscribe(h, NULL, NULL);
-  pub(h, 11);
+  pub(h, 13);
   out = drain(s);
-  cr_assert(strstr(out, "id: 11\n"), "%s", out);
+  cr_assert(strstr(out, "id: 13\n"), "%s", out);
   sse_sub_release(s);
+  sse_hub_close(h);
+  sse_hub_free(h);
+}
+
+Test(sse_seam, a_replay_never_fills_the_buffer)
+{
+  struct sse_hub *h = sse_hub_new(60000);
+  uint64_t upto = 0;
+  struct sse_sub *s = sse_subscribe_from(h, NULL, NULL, 0, &upto);
+  static char data[1000];
+  memset(data, 'x', sizeof data - 3);
+  data[0] = '"';
+  data[sizeof data - 3] = '"';
+  data[sizeof data - 2] = 0;
+  for (uint64_t id = 1; id <= 2000; id++) /* 2 MB while it replays */
+    sse_publish(h, id, "step", data, NULL);
+  cr_assert(!sse_sub_dropped(s));
+  cr_assert_eq(sse_hub_max_buffered(h), 0);
+  cr_assert(!sse_sub_catch_up(s, &upto));
+  cr_assert_eq(upto, 2000);
+  cr_assert(sse_sub_catch_up(s, &upto));
+  sse_sub_release(s);
+  sse_hub_close(h);
+  sse_hub_free(h);
+}
+
+Test(sse_seam, drop_over_drops_only_clients_behind)
+{
+  struct sse_hub *h = sse_hub_new(60000);
+  struct sse_sub *behind = sse_subscribe(h, NULL, NULL);
+  struct sse_sub *ok = sse_subscribe(h, NULL, NULL);
+  pub(h, 1);
+  drain(ok);
+  cr_assert_gt(sse_hub_pub_max(h), 0);
+  cr_assert_eq(sse_hub_drop_over(h, 1), 1);
+  cr_assert(sse_sub_dropped(behind));
+  cr_assert(!sse_sub_dropped(ok));
+  cr_assert(sse_sub_ended(behind));
+  cr_assert_eq(sse_dropped_total(h), 1);
+  sse_sub_release(behind);
+  sse_sub_release(ok);
   sse_hub_close(h);
   sse_hub_free(h);
 }
@@ -93,13 +142,16 @@ Test(sse_seam, one_event_larger_than_the_buffer_is_sent_not_dropped)
   memset(big, 'x', n + 2);
   big[0] = big[n + 1] = '"';
   big[n + 2] = 0;
-  cr_assert_eq(sse_publish(h, 1, "run", big, NULL), 1);
+  /* behind a small event the client has not taken yet */
+  sse_publish(h, 1, "step", "{}", NULL);
+  cr_assert_eq(sse_publish(h, 2, "run", big, NULL), 1);
   cr_assert(!sse_sub_dropped(s));
   const char *out = drain(s);
   cr_assert(strlen(out) > n);
+  cr_assert(strstr(out, "id: 1\n") && strstr(out, "id: 2\n"));
   /* but a second one on top of a full buffer drops the client */
-  sse_publish(h, 2, "run", big, NULL);
   sse_publish(h, 3, "run", big, NULL);
+  sse_publish(h, 4, "run", big, NULL);
   cr_assert(sse_sub_dropped(s));
   cr_assert_eq(sse_dropped_total(h), 1);
   free(big);
