@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exec/approval.h"
+#include "engine/approval.h"
+#include "runtime/svc_approval.h" /* appr_state_load */
 #include "util/wtime.h"
 
 static json_t *time_json(int64_t ms)

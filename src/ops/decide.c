@@ -19,7 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec/approval.h"
+#include "engine/approval.h"
+#include "runtime/svc_approval.h" /* appr_state_load */
 #include "util/err.h"
 #include "util/jsonfmt.h"
 #include "util/sha256.h"
