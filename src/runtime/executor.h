@@ -74,8 +74,14 @@ struct executor_ops {
   bool waits;
 };
 
-/* The executor of steps of kind k; NULL when this build has none. */
-const struct executor_ops *rt_executor(enum wf_kind k);
+/* The executor of steps of kind k in rt; NULL when there is none. */
+const struct executor_ops *rt_executor(const struct runtime *rt, enum wf_kind k);
+/* The built-in one (the table in rt_exec.c), which every runtime starts with. */
+const struct executor_ops *rt_executor_default(enum wf_kind k);
+/* Makes x the executor of steps of kind k in rt (x NULL: none; such a step
+ * fails to start with kind "validation"). Call before rt_start/rt_resume.
+ * WEFT_EINVAL for an unknown kind, another version or no start/kill. */
+int rt_set_executor(struct runtime *rt, enum wf_kind k, const struct executor_ops *x);
 /* Calls every executor's poll once. */
 void rt_executors_poll(struct runtime *rt);
 

@@ -18,9 +18,11 @@
 #include "util/err.h"
 #include "util/wtime.h"
 
-/* ---- the executors, by step kind ----------------------------------------- */
+/* ---- the executors, by step kind ----------------------------------------- *
+ * Every runtime starts with this table (rt_executors_init) and may have an
+ * entry replaced (rt_set_executor: tests; remote workers later). */
 
-static const struct executor_ops *const executors[] = {
+static const struct executor_ops *const defaults[] = {
   [WF_RUN] = &rt_ex_process,
   [WF_COMMAND] = &rt_ex_process,
   [WF_HTTP] = &rt_ex_http,
@@ -29,20 +31,40 @@ static const struct executor_ops *const executors[] = {
   [WF_WAIT] = &rt_svc_wait,
   [WF_WORKFLOW] = &rt_svc_subflow,
 };
-#define N_EXECUTORS (sizeof executors / sizeof executors[0])
+_Static_assert(sizeof defaults / sizeof defaults[0] <= RT_N_KINDS, "RT_N_KINDS is too small");
 
-const struct executor_ops *rt_executor(enum wf_kind k)
+const struct executor_ops *rt_executor_default(enum wf_kind k)
 {
-  return (size_t)k < N_EXECUTORS ? executors[k] : NULL;
+  return (size_t)k < sizeof defaults / sizeof defaults[0] ? defaults[k] : NULL;
+}
+
+void rt_executors_init(struct runtime *rt)
+{
+  for (size_t k = 0; k < RT_N_KINDS; k++)
+    rt->executors[k] = rt_executor_default((enum wf_kind)k);
+}
+
+const struct executor_ops *rt_executor(const struct runtime *rt, enum wf_kind k)
+{
+  return (size_t)k < RT_N_KINDS ? rt->executors[k] : NULL;
+}
+
+int rt_set_executor(struct runtime *rt, enum wf_kind k, const struct executor_ops *x)
+{
+  if ((size_t)k >= RT_N_KINDS || (x && (x->version != EXECUTOR_OPS_VERSION || !x->start ||
+                                         !x->kill)))
+    return WEFT_EINVAL;
+  rt->executors[k] = x;
+  return 0;
 }
 
 void rt_executors_poll(struct runtime *rt)
 {
-  for (size_t i = 0; i < N_EXECUTORS; i++) {
-    const struct executor_ops *x = executors[i];
+  for (size_t i = 0; i < RT_N_KINDS; i++) {
+    const struct executor_ops *x = rt->executors[i];
     bool seen = false;
     for (size_t j = 0; j < i && !seen; j++)
-      seen = executors[j] == x;
+      seen = rt->executors[j] == x;
     if (x && x->poll && !seen)
       x->poll(rt);
   }
@@ -92,7 +114,7 @@ struct rt_attempt *rt_attempt_new(struct runtime *rt, struct rt_run *run,
     abort();
   a->rt = rt;
   a->run = run;
-  a->ops = rt_executor(kind);
+  a->ops = rt_executor(rt, kind);
   a->step = e->step;
   a->index = e->index;
   a->attempt = e->attempt;
@@ -144,7 +166,7 @@ struct rt_attempt *rt_attempt_find(struct runtime *rt, struct rt_run *run, uint3
 void rt_attempt_resume(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
 {
   struct rt_attempt *a = rt_attempt_find(rt, run, step, index);
-  if (a && a->ops->resume)
+  if (a && a->ops && a->ops->resume)
     a->ops->resume(a);
 }
 
@@ -192,7 +214,7 @@ static void do_kill(struct runtime *rt, struct rt_run *run, const struct eng_eff
   if (e->reason == ENG_KILL_STALE)
     return; /* done when the run was loaded (runtime.c load_run) */
   struct rt_attempt *a = rt_attempt_find(rt, run, e->step, e->index);
-  if (a && a->ops->kill)
+  if (a && a->ops && a->ops->kill)
     a->ops->kill(a, e->reason == ENG_KILL_TIMEOUT);
 }
 
@@ -270,7 +292,7 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
   switch (e->type) {
   case ENG_FX_START: {
     enum wf_kind k = run->wf->steps[e->step].kind;
-    const struct executor_ops *x = rt_executor(k);
+    const struct executor_ops *x = rt_executor(rt, k);
     if (x) {
       x->start(rt, run, e);
     } else {
@@ -289,9 +311,9 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
     rt_timers_cancel_run(rt, run);
     /* the attempts waiting for this run (a workflow step, an agent's
      * workflow tool) look again */
-    if (run->parent_att && run->parent_att->ops->resume)
+    if (run->parent_att && run->parent_att->ops && run->parent_att->ops->resume)
       run->parent_att->ops->resume(run->parent_att);
-    if (run->tool_att && run->tool_att->ops->resume)
+    if (run->tool_att && run->tool_att->ops && run->tool_att->ops->resume)
       run->tool_att->ops->resume(run->tool_att);
     break;
   case ENG_FX_DONE: break;

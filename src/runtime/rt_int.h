@@ -30,6 +30,7 @@ struct rt_attempt {
   struct runtime *rt;
   struct rt_run *run;
   const struct executor_ops *ops; /* its executor */
+  void *x;               /* an executor's own state (for executors without a field below) */
   uint32_t step;
   int32_t index;
   uint32_t attempt;
@@ -105,8 +106,11 @@ struct rt_run {
   bool is_child;                 /* not listed by rt_run_count()/rt_run_id() */
 };
 
+#define RT_N_KINDS 16 /* > every enum wf_kind */
+
 struct runtime {
   uv_loop_t loop;
+  const struct executor_ops *executors[RT_N_KINDS]; /* by step kind (rt_exec.c) */
   struct rt_opts o;
   struct store *store;
   struct rt_run **runs;
@@ -189,6 +193,8 @@ bool rt_disk_full(const char *path);
 void rt_disk_log_failed(struct runtime *rt, const struct rt_run *run, const char *step,
                         int32_t index, uint32_t attempt, int err);
 const char *rt_disk_explain(struct runtime *rt, const char *message, char *buf, size_t n);
+/* rt_exec.c: fills rt->executors with the built-in table. */
+void rt_executors_init(struct runtime *rt);
 /* rt_exec.c: perform one effect. */
 void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
 void rt_timers_cancel_run(struct runtime *rt, struct rt_run *run);

@@ -521,6 +521,7 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   }
   rt->pending_tail = &rt->pending;
   rt->batches_tail = &rt->batches;
+  rt_executors_init(rt);
   rt->early_start = !env_on("WEFT_NO_EARLY_START");
   rt->pid = (int)getpid();
   store_proc_start(rt->pid, &rt->pstart);
