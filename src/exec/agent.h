@@ -63,7 +63,7 @@ struct agent_host {
   /* Stops the program or workflow tool in flight (it still ends with
    * agent_tool_done). */
   void (*kill_command)(void *ud, bool timeout);
-  /* Asks a human before a tool call with `approval: true` (exec/approval.h:
+  /* Asks a human before a tool call with `approval: true` (runtime/svc_approval.h:
    * body {message, tool, args}); the host calls agent_approval_done() when
    * decided. resumed: the request was recorded before a restart (keep it).
    * 0, or an error with msg filled. */

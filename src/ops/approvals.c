@@ -1,6 +1,6 @@
 /* approvals.c — approval steps seen from outside the engine: the list of
  * decisions waiting (`weft approvals --json`, GET /approvals).
- * The stored request and the approvers' rules are exec/approval.c's. */
+ * The stored request and the approvers' rules are engine/approval.c's. */
 #include "ops/ops.h"
 
 #include <stdlib.h>
