@@ -434,6 +434,61 @@ static void agent_stop_approval(void *ud, const char *kind, const char *message)
     approval_stop(a->appr, kind, message);
 }
 
+/* ---- what the agent keeps, through its host ------------------------------ */
+
+static int turn_index(const struct rt_attempt *a)
+{
+  return a->index >= 0 ? a->index : STORE_NO_INDEX;
+}
+
+static int agent_save_turn(void *ud, int attempt, int seq, const char *text)
+{
+  struct rt_attempt *a = ud;
+  return store_turn_put(a->rt->store, a->run->id, a->run->wf->steps[a->step].id, turn_index(a),
+                        attempt, seq, text, wt_now_ms());
+}
+
+static int agent_load_turns(void *ud, int attempt, char ***rows, size_t *n)
+{
+  struct rt_attempt *a = ud;
+  *rows = NULL;
+  *n = 0;
+  int rc = store_turn_list(a->rt->store, a->run->id, a->run->wf->steps[a->step].id,
+                           turn_index(a), attempt, rows, n);
+  if (rc) {
+    store_turns_free(*rows, *n);
+    *rows = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+static bool agent_interrupted(void *ud, int attempt)
+{
+  struct rt_attempt *a = ud;
+  struct store_attempt *at = NULL;
+  size_t na = 0;
+  bool yes = false;
+  if (store_attempt_list(a->rt->store, a->run->id, a->run->wf->steps[a->step].id, turn_index(a),
+                         &at, &na) == 0) {
+    for (size_t i = 0; i < na; i++)
+      if (at[i].attempt == attempt && at[i].error) {
+        json_t *e = json_loads(at[i].error, 0, NULL);
+        const char *k = json_string_value(json_object_get(e, "kind"));
+        yes = k && !strcmp(k, "interrupted");
+        json_decref(e);
+      }
+    store_attempts_free(at, na);
+  }
+  return yes;
+}
+
+static void agent_audit(void *ud, const char *kind, const char *data)
+{
+  struct rt_attempt *a = ud;
+  store_audit_append(a->rt->store, wt_now_ms(), a->run->id, kind, data, NULL);
+}
+
 static void agent_start_ex(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
   struct http_client *c = client(rt);
@@ -445,11 +500,14 @@ static void agent_start_ex(struct runtime *rt, struct rt_run *run, const struct 
   struct agent_host h = {
     .ud = a,
     .http = c,
-    .store = rt->store,
     .run_id = run->id,
     .step = run->wf->steps[e->step].id,
     .index = e->index >= 0 ? e->index : STORE_NO_INDEX,
     .attempt = (int)e->attempt,
+    .save_turn = agent_save_turn,
+    .load_turns = agent_load_turns,
+    .interrupted = agent_interrupted,
+    .audit = agent_audit,
     .default_endpoint = getenv("WEFT_LLM_URL"),
     .default_api_key = getenv("WEFT_LLM_API_KEY"),
     .render = agent_render,

@@ -10,9 +10,9 @@ first (docs/internals/README.md, "Layers", shows the same table):
     server
     ops
     runtime
-    exec
     audit
     store
+    exec
     engine
     spec
     expr  sched
@@ -43,9 +43,9 @@ LAYERS = [
     ["server"],
     ["ops"],
     ["runtime"],
-    ["exec"],
     ["audit"],
     ["store"],
+    ["exec"],
     ["engine"],
     ["spec"],
     ["expr", "sched"],
