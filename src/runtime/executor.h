@@ -1,7 +1,7 @@
 /* executor.h — the one interface between the runtime and whatever performs a
  * step's effect (ARCHITECTURE rule 6: backends behind a table of functions).
  *
- * The engine's START effect for a step of kind K goes to rt_executor(K)->start,
+ * The engine's START effect for a step of kind K goes to rt_executor(rt, K)->start,
  * a kill to the attempt's ops->kill, a wake-up (a decision was posted, a
  * child run ended) to ops->resume, and the runtime's 200 ms poll to every
  * ops->poll. Whatever the executor does, the attempt's result comes back
