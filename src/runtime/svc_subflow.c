@@ -19,7 +19,6 @@
  * and adopts it (taking it over with rt_resume() when `weft resume RUN` did
  * not load it already), so the child goes on instead of starting again.
  *
- *
  * The service never writes the store and never calls the engine: the child
  * is started with rt_start_run, cancelled with rt_run_cancel, and its end
  * reaches the parent's attempt through the executor's resume (rt_exec.c, on
