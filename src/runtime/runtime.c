@@ -12,8 +12,8 @@
  * flush. docs/internals/runtime.md has the whole story.
  *
  * Starting, resuming and retrying runs also live here; the effects
- * themselves are in rt_exec.c and the journal-to-rows mapping in
- * rt_journal.c. */
+ * themselves are in rt_exec.c (through the executors of executor.h) and the
+ * journal-to-rows mapping in rt_journal.c. */
 #include "runtime/rt_int.h"
 
 #include <dirent.h>
