@@ -466,7 +466,7 @@ class ApiTest(WeftTest):
         self.assertEqual(slow_proc.wait(timeout=60), 3)  # cancelled
         self.wait_for(lambda: self.status(failed["id"])["status"] == "succeeded", "the retried run")
         self.assertEqual(self.call(srv, "GET", "/runs", "vic")[0], 401)  # vic's token was revoked
-        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(srv.stop(), 0, srv.text())
 
 
 if __name__ == "__main__":
