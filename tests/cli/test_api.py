@@ -147,6 +147,7 @@ class ApiTest(WeftTest):
         self.assertEqual(self.call(srv, "GET", "/runs", token="weft_" + "A" * 43)[0], 401)
         self.err(srv, "GET", "/runs/01AAAAAAAAAAAAAAAAAAAAAAAA", "vic", 404, kind="not_found")
         self.err(srv, "GET", "/runs/01AAAAAAAAAAAAAAAAAAAAAAAA/graph", "vic", 404)
+        self.err(srv, "GET", "/runs/" + "A" * 200, "vic", 404)  # longer than any id: not a 500
         common = os.path.commonprefix([first["id"], bad["id"]])
         self.assertIn("several runs", self.err(srv, "GET", "/runs/" + common, "vic", 400, kind="bad_request"))
         for q in ("limit=501", "limit=0", "limit=x", "limit=-1", "cursor=nope", "cursor=r1.AAAA",
@@ -410,6 +411,7 @@ class ApiTest(WeftTest):
         self.err(srv, "DELETE", "/tokens/" + new["id"], "alice", 409)
         self.err(srv, "DELETE", "/tokens/tok_zzzzzzzzzzzz", "alice", 404)
         self.err(srv, "DELETE", "/tokens/tok_", "alice", 400)  # ambiguous
+        self.err(srv, "DELETE", "/tokens/" + "x" * 250, "alice", 404)
         created = [json.loads(l) for l in self.weft("audit", "export").out.splitlines()
                    if '"token.created"' in l and '"via"' in l]
         self.assertEqual(len(created), 1)
