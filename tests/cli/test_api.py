@@ -151,7 +151,7 @@ class ApiTest(WeftTest):
         common = os.path.commonprefix([first["id"], bad["id"]])
         self.assertIn("several runs", self.err(srv, "GET", "/runs/" + common, "vic", 400, kind="bad_request"))
         for q in ("limit=501", "limit=0", "limit=x", "limit=-1", "cursor=nope", "cursor=r1.AAAA",
-                  "all_instances=2"):
+                  "all_instances=2", "limit=%FF", "cursor=%FF", "status=%C3%28"):
             path = "/runs?" + q if not q.startswith("all") else f"/runs/{first['id']}?{q}"
             self.err(srv, "GET", path, "vic", 400, kind="bad_request")
         self.assertEqual(srv.stop(), 0)
@@ -364,6 +364,7 @@ class ApiTest(WeftTest):
         code, text, _ = self.call(srv, "GET", "/audit", "vic", raw=True)
         self.assertEqual(text, self.weft("audit", "export").out)
         self.assertEqual(self.call(srv, "GET", "/audit?run=01AAAAAAAAAAAAAAAAAAAAAAAA", "vic")[0], 404)
+        self.assertEqual(self.call(srv, "GET", "/audit?run=%FF", "vic")[0], 400)  # not UTF-8: never a 500
         code, v = self.call(srv, "GET", "/audit/verify", "vic")
         self.assertEqual(code, 200)
         self.assertEqual((v["ok"], v["first_bad"]), (True, None))
