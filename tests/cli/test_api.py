@@ -195,6 +195,15 @@ class ApiTest(WeftTest):
         self.err(srv, "GET", f"/runs/{done['id']}/logs/a?attempt=7", "vic", 404)
         self.err(srv, "GET", f"/runs/{done['id']}/logs/a?attempt=0", "vic", 400)
         self.err(srv, "GET", f"/runs/{done['id']}/logs/a?index=1", "vic", 400)
+        # a for_each step: one instance by index, and the index is required
+        fe = self.run_wf("fe", "name: fe\nsteps:\n  s: {for_each: 2, run: 'echo \"item $WEFT_INDEX\"'}\n")
+        code, text, _ = self.call(srv, "GET", f"/runs/{fe['id']}/logs/s?index=1", "vic", raw=True)
+        self.assertEqual((code, text), (200, "item 1\n"))
+        self.assertEqual(text, self.weft("logs", fe["id"], "s:1").out)
+        self.err(srv, "GET", f"/runs/{fe['id']}/logs/s", "vic", 400)
+        self.err(srv, "GET", f"/runs/{fe['id']}/logs/s?index=5", "vic", 404)
+        code, g = self.call(srv, "GET", f"/runs/{fe['id']}/graph", "vic")
+        self.assertEqual(g["nodes"][0]["instances"], 2)
         # follow=1 streams a live step until its attempt ends
         gate = os.path.join(self.tmp, "gate")
         live = self.write("live.yaml", f"""
