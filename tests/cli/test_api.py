@@ -279,6 +279,21 @@ class ApiTest(WeftTest):
         self.err(srv, "POST", f"/runs/{run['id']}/cancel", "olga", 409)
         self.assertEqual(srv.stop(), 0)
 
+    def test_cli_retry_is_the_same_operation(self):
+        flag = os.path.join(self.tmp, "fixed")
+        failing = self.run_wf("flaky", f"name: flaky\nsteps:\n  b: {{run: 'test -f {flag}'}}\n", code=1)
+        r = self.weft("retry", failing["id"], "--from", "nope")
+        self.assertExit(r, 4)
+        self.assertIn('no step "nope"', r.err)
+        open(flag, "w").close()
+        self.assertExit(self.weft("retry", failing["id"][:14]), 0)
+        audit = [json.loads(l) for l in self.weft("audit", "export", failing["id"]).out.splitlines()]
+        asked = [e["data"] for e in audit if e["kind"] == "retry.requested"]
+        self.assertEqual(asked, [{"by": os_user()}])  # no token: a local call
+        r = self.weft("retry", failing["id"])
+        self.assertExit(r, 2)
+        self.assertIn("no failed or cancelled step", r.err)
+
     # ---- approvals --------------------------------------------------------------------
 
     GATE = """
