@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/dbpool.h"
 #include "server/sse.h"
 #include "server/sse_event.h"
 #include "store/store.h"
@@ -37,14 +38,16 @@ static int replay_batch(struct stream *st)
   size_t n = 0;
   int64_t head = 0;
   uint64_t want = st->upto - st->next;
-  pthread_mutex_lock(st->src.db_mu);
-  int rc = store_audit_after(st->src.db, st->run[0] ? st->run : NULL, (int64_t)st->next,
+  struct store *db = dbpool_get(st->src.pool, NULL);
+  if (!db)
+    return WEFT_ESTORE; /* closed (the server stops) or cannot open */
+  int rc = store_audit_after(db, st->run[0] ? st->run : NULL, (int64_t)st->next,
                              want < REPLAY_BATCH ? (size_t)want : REPLAY_BATCH, &v, &n, &head);
   uint64_t next = st->upto; /* none left in the range, or past it: done */
   for (size_t i = 0; !rc && i < n; i++) {
     if (v[i].seq > (int64_t)st->upto)
       break; /* the live events have it (a run's entries skip seqs) */
-    char *data = sse_event_data(&v[i], sse_wf_of(&st->wf, st->src.db, &v[i]));
+    char *data = sse_event_data(&v[i], sse_wf_of(&st->wf, db, &v[i]));
     if (!data || buf_printf(&st->out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)v[i].seq,
                             sse_event_type(v[i].kind), data))
       rc = WEFT_ENOMEM;
@@ -54,7 +57,7 @@ static int replay_batch(struct stream *st)
       break;
     }
   }
-  pthread_mutex_unlock(st->src.db_mu);
+  dbpool_put(st->src.pool, db);
   if (!rc)
     st->next = next;
   store_audits_free(v, n);
@@ -145,9 +148,10 @@ void sse_stream_answer(const struct sse_source *src, const struct httpd_req *rq,
   const char *run = httpd_query(rq, "run", q, sizeof q);
   if (run) {
     struct store_run r = {0};
-    pthread_mutex_lock(src->db_mu);
-    int rc = *run ? store_run_get(src->db, run, &r) : WEFT_ENOTFOUND;
-    pthread_mutex_unlock(src->db_mu);
+    struct store *db = dbpool_get(src->pool, NULL);
+    int rc = !db ? WEFT_ESTORE : *run ? store_run_get(db, run, &r) : WEFT_ENOTFOUND;
+    if (db)
+      dbpool_put(src->pool, db);
     if (rc || !r.id || strlen(r.id) >= sizeof st->run) {
       if (rc == WEFT_EAMBIGUOUS)
         httpd_error(rs, APIERR_BAD_REQUEST, "run=%.40s matches more than one run; give more of its id", run);

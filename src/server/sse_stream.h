@@ -10,23 +10,20 @@
  * duplicate. A client slower than the events is dropped (sse.h) and
  * reconnects with Last-Event-ID.
  *
- * Ownership: db and db_mu are the server's HTTP connection and its lock,
- * borrowed for the stream's life (the server stops HTTP before closing
- * them). */
+ * Ownership: the pool is the HTTP threads' (dbpool.h), borrowed for the
+ * stream's life (the server stops HTTP before closing it); a connection is
+ * taken per replay batch, never held between the client's reads. */
 #ifndef WEFT_SERVER_SSE_STREAM_H
 #define WEFT_SERVER_SSE_STREAM_H
-
-#include <pthread.h>
 
 #include "server/httpd.h"
 
 struct sse_hub;
-struct store;
+struct dbpool;
 
 struct sse_source {
   struct sse_hub *hub;
-  struct store *db;
-  pthread_mutex_t *db_mu;
+  struct dbpool *pool;
 };
 
 /* Fills rs with the stream, or with an error (400 bad after/run, 404 no
