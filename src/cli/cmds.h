@@ -17,6 +17,10 @@ struct cli {
   const char *asserted_by;
   char *user_own, *asserted_own; /* what user / asserted_by point to */
   bool tty_out;       /* stdout is a terminal */
+  /* The CLI against a server (cli/remote.h): --server URL, else
+   * $WEFT_SERVER; NULL: local. server_flag: it came from --server. */
+  const char *server;
+  bool server_flag;
 };
 
 struct cli_cmd {

@@ -5,6 +5,7 @@
  * src/cli/cmd_*.c and use only the spec, engine, runtime and store APIs. */
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/remote.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -270,8 +271,20 @@ int cli_main(int argc, char **argv)
   int bad = 0;
   const char *home = take_global(&argc, argv, "--home", &bad);
   const char *as = take_global(&argc, argv, "--as", &bad);
+  const char *server = take_global(&argc, argv, "--server", &bad);
+  int bad_token = 0;
+  const char *token = take_global(&argc, argv, "--token", &bad_token);
   if (bad)
-    return cli_usage_error(NULL, "--home and --as need a value");
+    return cli_usage_error(NULL, "--home, --as and --server need a value");
+  if (token || bad_token) {
+    cli_err("--token is refused: a token on the command line is readable by every user of this "
+            "machine (ps, shell history); set WEFT_TOKEN instead");
+    return EXIT_USAGE;
+  }
+  c.server_flag = server != NULL;
+  c.server = server ? server : getenv("WEFT_SERVER");
+  if (c.server && !*c.server)
+    c.server = NULL;
   c.home = home ? home : getenv("WEFT_HOME");
   if (!c.home || !*c.home)
     c.home = ".weft";
@@ -296,7 +309,10 @@ int cli_main(int argc, char **argv)
     cli_err("`weft %s` is not available in this build yet", name);
     return EXIT_USAGE;
   }
-  int rc = as ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
+  int rc = remote_precheck(&c, name);
+  if (rc)
+    return rc;
+  rc = as && !remote_wanted(&c) ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
   if (rc == EXIT_OK)
     rc = k->fn(&c, argc - 1, argv + 1);
   cli_identity_free(&c);
