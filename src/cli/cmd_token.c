@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
+#include "cli/remote.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -104,6 +105,61 @@ static int print_json(json_t *o)
   return EXIT_OK;
 }
 
+/* What create prints, alike both ways, from {id, user, name, token,
+ * created_at, expires_at} (taken): the token alone, --json the object,
+ * --login the one-time link. */
+static int print_created(json_t *o, bool json, bool login, const char *server)
+{
+  const char *token = json_string_value(json_object_get(o, "token"));
+  if (!token) {
+    json_decref(o);
+    cli_err("no token was made (out of memory or an answer without one)");
+    return EXIT_USAGE;
+  }
+  if (json)
+    return print_json(o);
+  if (login) {
+    size_t n = strlen(server);
+    while (n > 0 && server[n - 1] == '/')
+      n--;
+    printf("%.*s/login#token=%s\n", (int)n, server, token);
+  } else {
+    printf("%s\n", token);
+  }
+  json_decref(o);
+  return EXIT_OK;
+}
+
+static int create_remote(struct cli *c, const char *user, const char *name, const char *expires, bool json,
+                         bool login, const char *server)
+{
+  struct remote r;
+  int code = remote_open(c, NULL, &r);
+  if (code)
+    return code;
+  json_t *body = json_pack("{s:s}", "user", user), *res = NULL;
+  if (name)
+    json_object_set_new(body, "name", json_string(name));
+  if (expires)
+    json_object_set_new(body, "expires", json_string(expires));
+  code = remote_json(&r, "POST", "/api/v1/tokens", body, &res, NULL);
+  json_decref(body);
+  remote_close(&r);
+  if (code)
+    return code;
+  /* the local key order, whatever order the server wrote */
+  json_t *o = json_object();
+  static const char *const keys[] = {"id", "user", "name", "created_at", "expires_at", "token"};
+  for (size_t i = 0; o && i < sizeof keys / sizeof *keys; i++) {
+    json_t *v = json_object_get(res, keys[i]);
+    json_object_set(o, keys[i], v ? v : json_null());
+  }
+  json_decref(res);
+  code = print_created(o, json, login, server);
+  fflush(stdout);
+  return code;
+}
+
 static int token_create(struct cli *c, int argc, char **argv)
 {
   const char *user = NULL, *name = NULL, *expires = NULL, *server = NULL;
@@ -143,9 +199,11 @@ static int token_create(struct cli *c, int argc, char **argv)
     return cli_usage_error("token", "--expires needs a duration such as 30d, 12h or 90m, not "
                                     "\"%s\"", expires);
   if (!server || !*server)
-    server = getenv("WEFT_SERVER");
+    server = c->server ? c->server : getenv("WEFT_SERVER");
   if (!server || !*server)
     server = DEFAULT_SERVER;
+  if (remote_wanted(c)) /* POST /api/v1/tokens (admin) */
+    return create_remote(c, user, name, expires, json, login, server);
   enum role role, target_role = ROLE_VIEWER;
   bool listed = false;
   struct store *s = NULL;
@@ -175,26 +233,54 @@ static int token_create(struct cli *c, int argc, char **argv)
   if (!listed && target_role == ROLE_VIEWER)
     fprintf(stderr, "weft: note: %s is not in users.json: the token acts as a viewer until "
                     "users.json gives %s a role\n", user, user);
-  if (json) {
-    json_t *o = token_json(&t);
-    if (o) {
-      json_object_del(o, "revoked_at");
-      json_object_del(o, "last_used_at");
-      json_object_set_new(o, "token", json_string(token));
-    }
-    code = print_json(o);
-  } else if (login) {
-    size_t n = strlen(server);
-    while (n > 0 && server[n - 1] == '/')
-      n--;
-    printf("%.*s/login#token=%s\n", (int)n, server, token);
-  } else {
-    printf("%s\n", token);
+  json_t *o = token_json(&t);
+  if (o) {
+    json_object_del(o, "revoked_at");
+    json_object_del(o, "last_used_at");
+    json_object_set_new(o, "token", json_string(token));
   }
+  code = print_created(o, json, login, server);
   fflush(stdout);
   memset(token, 0, sizeof token);
   store_token_clear(&t);
   return code;
+}
+
+/* GET /api/v1/tokens: the list (bare, or as {"tokens": [...]}), each in
+ * the local key order */
+static int list_remote(struct cli *c, json_t **out)
+{
+  struct remote r;
+  int code = remote_open(c, NULL, &r);
+  if (code)
+    return code;
+  json_t *j = NULL;
+  code = remote_json(&r, "GET", "/api/v1/tokens", NULL, &j, NULL);
+  remote_close(&r);
+  if (code)
+    return code;
+  json_t *v = json_is_object(j) ? json_object_get(j, "tokens") : j;
+  if (!json_is_array(v)) {
+    json_decref(j);
+    cli_err("the weft server answered GET /api/v1/tokens without a list");
+    return EXIT_USAGE;
+  }
+  static const char *const keys[] = {"id", "user", "name", "created_at", "expires_at", "revoked_at",
+                                     "last_used_at"};
+  json_t *a = json_array();
+  size_t i;
+  json_t *t;
+  json_array_foreach(v, i, t) {
+    json_t *o = json_object();
+    for (size_t k = 0; o && k < sizeof keys / sizeof *keys; k++) {
+      json_t *x = json_object_get(t, keys[k]);
+      json_object_set(o, keys[k], x ? x : json_null());
+    }
+    json_array_append_new(a, o);
+  }
+  json_decref(j);
+  *out = a;
+  return 0;
 }
 
 static int token_list(struct cli *c, int argc, char **argv)
@@ -206,50 +292,54 @@ static int token_list(struct cli *c, int argc, char **argv)
     else
       return cli_usage_error("token", "unexpected argument \"%s\"", argv[i]);
   }
-  enum role role;
-  struct store *s = NULL;
-  int code = cli_identity(c);
-  if (code || (code = rv_open_store(c->home, &s)))
-    return code;
-  if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+  json_t *a = NULL;
+  enum role role = ROLE_ADMIN; /* over the API only an admin lists tokens */
+  int code;
+  if (remote_wanted(c)) {
+    if ((code = list_remote(c, &a)))
+      return code;
+  } else {
+    struct store *s = NULL;
+    code = cli_identity(c);
+    if (code || (code = rv_open_store(c->home, &s)))
+      return code;
+    if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+      store_close(s);
+      return code;
+    }
+    struct store_token *v = NULL;
+    size_t n = 0;
+    /* an admin sees every user's tokens, anyone else their own */
+    int rc = store_token_list(s, role >= ROLE_ADMIN ? NULL : c->user, &v, &n);
+    if (rc) {
+      cli_err("cannot list the tokens: %s", store_errmsg(s));
+      store_close(s);
+      return EXIT_USAGE;
+    }
     store_close(s);
-    return code;
-  }
-  struct store_token *v = NULL;
-  size_t n = 0;
-  /* an admin sees every user's tokens, anyone else their own */
-  int rc = store_token_list(s, role >= ROLE_ADMIN ? NULL : c->user, &v, &n);
-  if (rc) {
-    cli_err("cannot list the tokens: %s", store_errmsg(s));
-    store_close(s);
-    return EXIT_USAGE;
-  }
-  store_close(s);
-  if (json) {
-    json_t *a = json_array();
+    a = json_array();
     for (size_t i = 0; a && i < n; i++)
       json_array_append_new(a, token_json(&v[i]));
-    code = print_json(a);
-  } else if (n == 0) {
+    store_tokens_free(v, n);
+  }
+  if (json)
+    return print_json(a);
+  if (json_array_size(a) == 0) {
     printf("no tokens%s\n", role >= ROLE_ADMIN ? "" : " of yours");
   } else {
     printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", "ID", "USER", "NAME", "CREATED",
            "EXPIRES", "REVOKED", "LAST USED");
-    for (size_t i = 0; i < n; i++) {
-      char cr[32], ex[32] = "-", rv[32] = "-", lu[32] = "-";
-      wt_fmt_rfc3339(v[i].created_at, cr);
-      if (v[i].expires_at)
-        wt_fmt_rfc3339(v[i].expires_at, ex);
-      if (v[i].revoked_at)
-        wt_fmt_rfc3339(v[i].revoked_at, rv);
-      if (v[i].last_used_at)
-        wt_fmt_rfc3339(v[i].last_used_at, lu);
-      printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", v[i].id, v[i].user,
-             v[i].name ? v[i].name : "-", cr, ex, rv, lu);
+    size_t i;
+    json_t *t;
+    json_array_foreach(a, i, t) {
+#define F(k, d) (json_is_string(json_object_get(t, k)) ? json_string_value(json_object_get(t, k)) : d)
+      printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", F("id", "?"), F("user", "?"), F("name", "-"),
+             F("created_at", "-"), F("expires_at", "-"), F("revoked_at", "-"), F("last_used_at", "-"));
+#undef F
     }
   }
-  store_tokens_free(v, n);
-  return code;
+  json_decref(a);
+  return EXIT_OK;
 }
 
 static int token_revoke(struct cli *c, int argc, char **argv)
@@ -264,6 +354,33 @@ static int token_revoke(struct cli *c, int argc, char **argv)
   if (!id)
     return cli_usage_error("token", "say which token: weft token revoke ID (see `weft token "
                                     "list`)");
+  if (remote_wanted(c)) { /* DELETE /api/v1/tokens/{id} answers the token's metadata */
+    struct remote r;
+    int code = remote_open(c, NULL, &r);
+    if (code)
+      return code;
+    char *eid = remote_escape(id), *path = NULL;
+    json_t *res = NULL;
+    if (!eid || asprintf(&path, "/api/v1/tokens/%s", eid) < 0) {
+      path = NULL;
+      cli_err("out of memory");
+      code = EXIT_USAGE;
+    } else {
+      code = remote_json(&r, "DELETE", path, NULL, &res, NULL);
+    }
+    free(eid);
+    free(path);
+    remote_close(&r);
+    if (code == 0) {
+      const json_t *t = json_is_object(json_object_get(res, "token")) ? json_object_get(res, "token") : res;
+      const char *nm = json_string_value(json_object_get(t, "name"));
+      printf("revoked %s (%s%s%s)\n", json_string_value(json_object_get(t, "id")) ? json_string_value(json_object_get(t, "id")) : id,
+             json_string_value(json_object_get(t, "user")) ? json_string_value(json_object_get(t, "user")) : "?",
+             nm ? ", " : "", nm ? nm : "");
+    }
+    json_decref(res);
+    return code;
+  }
   enum role role;
   struct store *s = NULL;
   int code = cli_identity(c);
