@@ -29,6 +29,8 @@ int cli_approve(struct cli *c, int argc, char **argv);
 int cli_reject(struct cli *c, int argc, char **argv);
 int cli_prune(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
+int cli_start(struct cli *c, int argc, char **argv);
+int cli_schedules(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -141,6 +143,20 @@ const struct cli_cmd cli_cmds[] = {
    "  --drain D            how long running steps may finish when stopping (30s)\n"
    "  --log-format F       text (default) or json: one line per event on stderr\n"
    "  --metrics-public     GET /metrics without a token\n"},
+  {"start", cli_start,
+   "weft start NAME [-i KEY=VALUE]... [--inputs FILE.json] [--idempotency-key K] [--wait [--json]]",
+   "start a run of a deployed workflow through a server and print its id",
+   "Always through a server: --server URL, else $WEFT_SERVER, else http://127.0.0.1:7700,\n"
+   "with the token in $WEFT_TOKEN (its user starts the run; trigger \"api\").\n"
+   "  -i, --input KEY=VALUE    an input, read by its declared type as `weft run` reads it\n"
+   "  --inputs FILE.json       inputs from a JSON object file (-i wins)\n"
+   "  --idempotency-key K      the same key again starts nothing: the same run's id\n"
+   "  --wait                   follow the run to its end, print what `weft run` prints at\n"
+   "                           its end and exit as it does (0, 1 failed, 3 cancelled)\n"
+   "  --json                   with --wait: the final run as `weft status --json` prints it\n"},
+  {"schedules", cli_schedules, "weft schedules [--json]", "list every trigger's next times (through a server)",
+   "Through a server only in this build (--server URL or $WEFT_SERVER, token in\n"
+   "$WEFT_TOKEN): prints GET /api/v1/schedules as the server answers it.\n"},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
   {"version", cli_version, "weft version", "print the version", ""},

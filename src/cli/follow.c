@@ -1,0 +1,156 @@
+/* follow.c — a run a server executes, followed to its end (follow.h). What
+ * is printed at the end mirrors cmd_run.c's summary line for line, from the
+ * API's status object and logs instead of the store. */
+#include "cli/follow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "cli/runview.h"
+#include "util/jsonfmt.h"
+#include "util/term.h"
+#include "util/wtime.h"
+
+#define FAILED_TAIL_LINES 20 /* as cmd_run.c */
+#define FAILURES_SHOWN 5
+
+static const char *str(const json_t *o, const char *k, const char *d)
+{
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : d;
+}
+
+/* one failed step or instance (st), as cmd_run.c's print_failure */
+static void failure(struct runsrc *x, const char *run, const char *step, const json_t *st, FILE *o)
+{
+  json_int_t index = json_is_integer(json_object_get(st, "index")) ? json_integer_value(json_object_get(st, "index")) : -1;
+  char label[160];
+  if (index >= 0)
+    snprintf(label, sizeof label, "%s[%lld]", step, (long long)index);
+  else
+    snprintf(label, sizeof label, "%s", step);
+  int att = (int)json_integer_value(json_object_get(st, "attempts"));
+  const json_t *e = json_object_get(st, "error");
+  fprintf(o, "\nstep %s failed after %d attempt%s: %s\n", label, att, att == 1 ? "" : "s",
+          json_is_string(json_object_get(e, "message")) ? term_safe(str(e, "message", "")) : "failed");
+  char *er = remote_escape(run), *es = remote_escape(step), *path = NULL, *body = NULL;
+  size_t len = 0;
+  char q[32] = "";
+  if (index >= 0)
+    snprintf(q, sizeof q, "?index=%lld", (long long)index);
+  x->r.quiet = true;
+  if (er && es && asprintf(&path, "/api/v1/runs/%s/logs/%s%s", er, es, q) >= 0 &&
+      remote_call(&x->r, "GET", path, NULL, NULL, 0, NULL, &body, &len) == 0) {
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, "  [%s] ", label);
+    fprintf(o, "last %d lines of its log (weft logs %.8s %s):\n", FAILED_TAIL_LINES, run, label);
+    char *b = realloc(body, len + 1);
+    if (b) {
+      body = b;
+      rv_print_tail_buf(o, body, len, FAILED_TAIL_LINES, prefix);
+    }
+  } else if (!path) {
+    path = NULL;
+  }
+  x->r.quiet = false;
+  free(er);
+  free(es);
+  free(path);
+  free(body);
+}
+
+/* the first FAILURES_SHOWN failed steps or instances of run j */
+static void failures(struct runsrc *x, const json_t *j, FILE *o)
+{
+  const char *run = str(j, "id", "");
+  int shown = 0;
+  const char *k;
+  json_t *st;
+  json_object_foreach(json_object_get(j, "steps"), k, st) {
+    if (shown >= FAILURES_SHOWN || strcmp(str(st, "status", ""), "failed"))
+      continue;
+    const json_t *inst = json_object_get(st, "instances");
+    if (!json_is_array(inst)) {
+      if (json_integer_value(json_object_get(st, "attempts")) >= 1) {
+        failure(x, run, k, st, o);
+        shown++;
+      }
+      continue;
+    }
+    int before = shown;
+    size_t i;
+    json_t *v;
+    json_array_foreach(inst, i, v) {
+      if (shown >= FAILURES_SHOWN)
+        break;
+      if (!strcmp(str(v, "status", ""), "failed") && json_integer_value(json_object_get(v, "attempts")) >= 1) {
+        failure(x, run, k, v, o);
+        shown++;
+      }
+    }
+    if (shown == before && json_integer_value(json_object_get(st, "attempts")) >= 1) {
+      failure(x, run, k, st, o); /* failed before any instance */
+      shown++;
+    }
+  }
+}
+
+/* failed sub-workflow runs, newest first, as cmd_run.c's print_child_failures */
+static void child_failures(struct runsrc *x, const json_t *j, FILE *o, int depth)
+{
+  const json_t *kids = json_object_get(j, "children");
+  if (depth > 16 || !json_is_array(kids))
+    return;
+  for (size_t i = json_array_size(kids); i-- > 0;) {
+    const json_t *kid = json_array_get(kids, i);
+    if (strcmp(str(kid, "status", ""), "failed"))
+      continue;
+    fprintf(o, "\nsub-workflow run %s (%s, step %s) failed:", str(kid, "id", "?"), str(kid, "workflow", "?"),
+            str(kid, "step", "?"));
+    json_t *cj = NULL;
+    if (runsrc_get(x, str(kid, "id", ""), false, true, &cj) == 0) {
+      failures(x, cj, o);
+      child_failures(x, cj, o, depth + 1);
+    }
+    json_decref(cj);
+  }
+}
+
+int follow_run(struct runsrc *x, const char *id, bool json)
+{
+  json_t *j = NULL;
+  int code;
+  for (;;) {
+    if ((code = runsrc_get(x, id, false, false, &j)) != 0)
+      return code;
+    if (ops_status_terminal(str(j, "status", "")))
+      break;
+    json_decref(j);
+    struct timespec ts = {0, 500 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  FILE *o = json ? stderr : stdout;
+  const char *status = str(j, "status", "failed");
+  if (!strcmp(status, "failed")) {
+    failures(x, j, o);
+    child_failures(x, j, o, 0);
+  }
+  int64_t a = 0, b = 0;
+  char dur[32] = "?";
+  if (!wt_parse_rfc3339(str(j, "started_at", ""), &a) && !wt_parse_rfc3339(str(j, "finished_at", ""), &b))
+    wt_fmt_duration(b - a, dur);
+  fprintf(o, "run %s %s in %s\n", str(j, "id", id), status, dur);
+  if (json) {
+    char *txt = wjson_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("%s\n", txt ? txt : "null");
+    free(txt);
+  }
+  fflush(stdout);
+  code = rv_exit_code(status);
+  json_decref(j);
+  return code;
+}
