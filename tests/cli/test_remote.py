@@ -1,0 +1,326 @@
+"""End-to-end: the CLI against a server (`--server URL` / $WEFT_SERVER with
+$WEFT_TOKEN). A real `weft server` on a free loopback port serves the test's
+home; runs are made in that home with `weft run`; then each command is run
+both ways, locally and through the server, and stdout, stderr and the exit
+code must be the same. The token is the operating-system user's (an admin in
+users.json), so the acting user is the same both ways and nothing needs
+normalising except what necessarily differs between two runs or two calls
+(a run id, a step name, an event's inbox id). Error cases: a bad token, an
+unknown run, a server that is down, no token, a token on argv, --as."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+from harness import BIN, WeftTest, main, os_user
+
+LISTEN_RE = re.compile(r"server listening on (\S+?)(?: with TLS)? \(pid")
+
+SUCCEEDS = """
+name: hello
+steps:
+  greet:
+    run: echo hello; echo world
+  after:
+    needs: [greet]
+    run: echo done
+"""
+
+FAILS = """
+name: broken
+steps:
+  ok:
+    run: echo fine
+  bad:
+    needs: [ok]
+    run: echo about to fail; exit 3
+"""
+
+WAITS = """
+name: gate
+steps:
+  first:
+    approval:
+      message: ship it?
+  second:
+    approval:
+      message: and this?
+  after:
+    needs: [first, second]
+    run: echo shipped
+"""
+
+SLEEPS = """
+name: sleepy
+steps:
+  nap:
+    run: sleep 60
+"""
+
+EVENTS = """
+name: listener
+steps:
+  hear:
+    wait:
+      event: model-trained
+"""
+
+
+class Server:
+    """A running `weft server`; stderr goes to a file."""
+
+    def __init__(self, test, *args):
+        self.log_path = os.path.join(test.tmp, f"server-{time.time_ns()}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BIN, "server", *args], cwd=test.tmp, env=test.local_env(),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
+        test.addCleanup(self.kill)
+        self.addr = test.wait_for(lambda: self._addr(test), "the server's start line")
+
+    def _addr(self, test):
+        with open(self.log_path) as f:
+            m = LISTEN_RE.search(f.read())
+        if m:
+            return m.group(1)
+        if self.proc.poll() is not None:
+            test.fail("the server exited %s" % self.proc.returncode)
+        return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class RemoteTest(WeftTest):
+    def setUp(self):
+        super().setUp()
+        for k in ("WEFT_SERVER", "WEFT_TOKEN"):
+            self.env.pop(k, None)
+        # the OS user is an admin by users.json (over the API roles come from
+        # users.json alone), so both ways act as the same user with the same role
+        # (allow_as: runs waiting for approval are started --as someone else,
+        # so that the OS user may decide them: no self-approval)
+        self.write_users({os_user(): {"role": "admin"}}, allow_as=True)
+        self.assertExit(self.weft("runs"), 0)  # the home and its store exist
+        self.srv = Server(self, "--listen", "127.0.0.1:0")
+        self.url = "http://" + self.srv.addr
+        r = self.weft("token", "create", os_user(), "--name", "cli")
+        self.assertExit(r, 0)
+        self.token = r.out.strip()
+
+    def local_env(self):
+        return dict(self.env)
+
+    def remote_env(self, url=None, token=None):
+        return dict(self.env, WEFT_SERVER=url or self.url, WEFT_TOKEN=token or self.token)
+
+    def remote(self, *args, url=None, token=None, timeout=120):
+        return self.weft(*args, env=self.remote_env(url, token), timeout=timeout)
+
+    def both(self, *args, code=0, norm=None):
+        """Runs args locally and through the server; both must print the same."""
+        loc = self.weft(*args)
+        rem = self.remote(*args)
+        self.assertExit(loc, code)
+        n = norm or (lambda s: s)
+        self.assertEqual((rem.code, n(rem.out), n(rem.err)), (loc.code, n(loc.out), n(loc.err)),
+                         "local %r\nremote %r" % (loc, rem))
+        return loc
+
+    def run_file(self, text, *args, code=0):
+        path = self.write(f"wf-{time.time_ns()}.yaml", text)
+        r = self.weft("run", path, "--json", *args)
+        self.assertExit(r, code)
+        return r.json()["id"]
+
+    def background(self, text, as_user=None):
+        """`weft run` left executing (it owns the run); returns (proc, run id)"""
+        path = self.write(f"wf-{time.time_ns()}.yaml", text)
+        p = subprocess.Popen([BIN, *(["--as", as_user] if as_user else []), "run", path], cwd=self.tmp, env=self.env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
+        line = p.stdout.readline()
+        return p, line.split()[0]
+
+    # ---- reading runs ----------------------------------------------------------
+
+    def test_runs_and_status_print_the_same(self):
+        ok = self.run_file(SUCCEEDS)
+        bad = self.run_file(FAILS, code=1)
+        self.both("runs")
+        self.both("runs", "--json")
+        self.both("runs", "--status", "failed")
+        self.both("runs", "--workflow", "hello", "--json")
+        self.both("runs", "--limit", "1")
+        for rid in (ok, bad):
+            self.both("status", rid)
+            self.both("status", rid, "--json")
+            self.both("status", rid[:10], "--all-instances", "--json")
+        # a terminal run: --watch prints once and exits by its status
+        self.both("status", bad, "--watch", code=1)
+
+    def test_an_unknown_run_is_the_same_error_both_ways(self):
+        self.run_file(SUCCEEDS)
+        r = self.both("status", "01NOSUCHRUN", code=4)
+        self.assertTrue(r.err.startswith("weft: "), r)
+        self.both("logs", "01NOSUCHRUN", code=4)
+
+    def test_logs_print_the_same(self):
+        ok = self.run_file(SUCCEEDS)
+        bad = self.run_file(FAILS, code=1)
+        self.both("logs", ok)
+        self.both("logs", ok, "greet")
+        self.both("logs", bad, "bad")
+        self.both("logs", bad, "bad", "--attempt", "1")
+        self.both("logs", ok, "nosuchstep", code=4)
+
+    # ---- acting on runs ----------------------------------------------------------
+
+    def test_approvals_and_decisions_print_the_same(self):
+        p, rid = self.background(WAITS, as_user="starter")
+        self.wait_for(lambda: len(self.weft("approvals", "--json").json()) == 2, "both approvals waiting")
+        self.both("approvals")
+        self.both("approvals", "--json")
+        loc = self.weft("approve", rid, "first", "--comment", "fine")
+        rem = self.remote("approve", rid, "second", "--comment", "fine")
+        self.assertExit(loc, 0)
+        self.assertEqual((rem.code, rem.out.replace("second", "first"), rem.err), (loc.code, loc.out, loc.err))
+        self.assertIn("as " + os_user(), rem.out)
+        # deciding again is refused the same way (409 -> exit 2, the same message)
+        self.both("approve", rid, "first", code=2)
+        self.assertEqual(p.wait(timeout=60), 0)
+        self.both("reject", rid, "first", code=2)
+
+    def test_cancel_prints_the_same(self):
+        p1, r1 = self.background(SLEEPS)
+        p2, r2 = self.background(SLEEPS)
+        loc = self.weft("cancel", r1)
+        rem = self.remote("cancel", r2)
+        self.assertExit(loc, 0)
+        self.assertEqual((rem.code, rem.out.replace(r2, "RUN"), rem.err), (loc.code, loc.out.replace(r1, "RUN"), loc.err))
+        self.assertEqual(p1.wait(timeout=60), 3)
+        self.assertEqual(p2.wait(timeout=60), 3)
+        self.both("cancel", r1, code=2)  # already ended: the same refusal
+
+    def test_event_send_prints_the_same(self):
+        loc = self.weft("event", "send", "model-trained", "--data", '{"model": "ranker"}')
+        rem = self.remote("event", "send", "model-trained", "--data", '{"model": "ranker"}')
+        self.assertExit(loc, 0)
+        ids = lambda s: re.sub(r"\(id \d+\)", "(id N)", s)
+        self.assertEqual((rem.code, ids(rem.out), rem.err), (loc.code, ids(loc.out), loc.err))
+        self.both("event", "send", "bad name!", code=2)
+
+    # ---- audit and tokens ------------------------------------------------------------
+
+    def test_audit_verify_and_export_print_the_same(self):
+        rid = self.run_file(SUCCEEDS)
+        self.both("audit", "verify")
+        self.both("audit", "export", rid)
+        self.both("audit", "export")
+
+    def test_tokens_print_the_same(self):
+        # through the server first: that call marks the token used, and the
+        # local listing after it then shows the same last use
+        rem = self.remote("token", "list")
+        loc = self.weft("token", "list")
+        self.assertEqual((rem.code, rem.out, rem.err), (loc.code, loc.out, loc.err))
+        rem = self.remote("token", "list", "--json")
+        loc = self.weft("token", "list", "--json")
+        self.assertEqual((rem.code, rem.out, rem.err), (loc.code, loc.out, loc.err))
+        # create: a new token each way, the same shape
+        a = self.weft("token", "create", "bob", "--name", "ci", "--json")
+        b = self.remote("token", "create", "bob", "--name", "ci", "--json")
+        self.assertExit(b, 0)
+        ja, jb = a.json(), b.json()
+        self.assertEqual(list(jb), list(ja))
+        self.assertEqual((jb["user"], jb["name"]), ("bob", "ci"))
+        self.assertNotIn(jb["token"], b.err)
+        # --login: BASE from --server / WEFT_SERVER
+        r = self.remote("token", "create", "bob", "--login")
+        self.assertExit(r, 0)
+        self.assertRegex(r.out, "^" + re.escape(self.url) + r"/login#token=weft_\S+\n$")
+        # revoke: one each way, the same line
+        loc = self.weft("token", "revoke", ja["id"])
+        rem = self.remote("token", "revoke", jb["id"])
+        self.assertExit(loc, 0)
+        self.assertEqual((rem.code, rem.out.replace(jb["id"], "ID"), rem.err),
+                         (loc.code, loc.out.replace(ja["id"], "ID"), loc.err))
+        self.both("token", "revoke", "nosuchtoken", code=4)
+
+    # ---- errors of the client itself ------------------------------------------------
+
+    def test_a_bad_token_is_refused_with_exit_2_and_never_printed(self):
+        bad = "weft_" + "B" * 43
+        r = self.remote("runs", token=bad)
+        self.assertExit(r, 2)
+        self.assertTrue(r.err.startswith("weft: "), r)
+        self.assertIn("WEFT_TOKEN", r.err)
+        self.assertIn(self.url, r.err)
+        self.assertNotIn(bad, r.out + r.err)
+        # a revoked token likewise
+        tid = [t for t in self.weft("token", "list", "--json").json() if t["name"] == "cli"][0]["id"]
+        self.assertExit(self.weft("token", "revoke", tid), 0)
+        r = self.remote("runs")
+        self.assertExit(r, 2)
+        self.assertNotIn(self.token, r.out + r.err)
+
+    def test_no_token_says_how_to_make_one(self):
+        env = dict(self.env, WEFT_SERVER=self.url)
+        r = self.weft("runs", env=env)
+        self.assertExit(r, 2)
+        self.assertIn("set WEFT_TOKEN", r.err)
+        self.assertIn("weft token create USER", r.err)
+
+    def test_a_token_on_the_command_line_is_refused(self):
+        r = self.weft("--server", self.url, "--token", self.token, "runs")
+        self.assertExit(r, 2)
+        self.assertIn("set WEFT_TOKEN instead", r.err)
+        self.assertNotIn(self.token, r.out + r.err)
+
+    def test_a_server_that_is_down_is_named(self):
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        r = self.remote("runs", url=url)
+        self.assertExit(r, 2)
+        self.assertIn(f"cannot reach the weft server at {url}", r.err)
+        r = self.weft("--server", "ftp://x", "runs", env=self.remote_env())
+        self.assertExit(r, 2)
+        self.assertIn("is not a server URL", r.err)
+
+    def test_as_and_local_only_commands_with_server(self):
+        r = self.weft("--as", "bob", "--server", self.url, "approvals", env=self.remote_env())
+        self.assertExit(r, 2)
+        self.assertIn("--as does not exist with --server", r.err)
+        path = self.write("wf.yaml", SUCCEEDS)
+        r = self.weft("--server", self.url, "run", path, env=self.remote_env())
+        self.assertExit(r, 2)
+        self.assertIn("does not go through a server", r.err)
+        # $WEFT_SERVER is for the commands that go through a server: run stays local
+        r = self.weft("run", path, env=self.remote_env())
+        self.assertExit(r, 0)
+
+    def test_flag_wins_over_the_environment_and_unix_sockets_work(self):
+        self.run_file(SUCCEEDS)
+        sock = os.path.join(self.tmp, "weft.sock")
+        # a second server cannot serve the same home: stop the first, serve a socket
+        self.srv.kill()
+        Server(self, "--listen", "unix:" + sock)
+        loc = self.weft("runs", "--json")
+        rem = self.weft("--server", "unix:" + sock, "runs", "--json",
+                        env=self.remote_env(url="http://127.0.0.1:1"))
+        self.assertEqual((rem.code, rem.out, rem.err), (loc.code, loc.out, loc.err))
+
+
+if __name__ == "__main__":
+    main()
