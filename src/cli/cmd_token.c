@@ -202,7 +202,11 @@ static int token_create(struct cli *c, int argc, char **argv)
     server = c->server ? c->server : getenv("WEFT_SERVER");
   if (!server || !*server)
     server = DEFAULT_SERVER;
-  if (remote_wanted(c)) /* POST /api/v1/tokens (admin) */
+  /* POST /api/v1/tokens (admin) with a token to call it with; without
+   * WEFT_TOKEN this is the bootstrap on the server's machine: the token is
+   * made in the home, and the server's URL only makes the --login link */
+  const char *have = getenv("WEFT_TOKEN");
+  if (remote_wanted(c) && have && *have)
     return create_remote(c, user, name, expires, json, login, server);
   enum role role, target_role = ROLE_VIEWER;
   bool listed = false;
