@@ -371,6 +371,12 @@ int cli_resume(struct cli *c, int argc, char **argv)
   return code;
 }
 
+/* ops_retry_fn: the retry executed in this process's runtime */
+static int retry_here(void *ud, const char *run_id, const char *from, char **err)
+{
+  return rt_retry(ud, run_id, from, err);
+}
+
 /* POST /api/v1/runs/{id}/retry {from}: the server executes the retry;
  * followed to its end like a local retry (cli/follow.h). */
 static int retry_remote(struct cli *c, const char *run, const char *from, const struct exec_opts *eo)
@@ -383,16 +389,22 @@ static int retry_remote(struct cli *c, const char *run, const char *from, const 
   json_t *body = json_object(), *res = NULL;
   if (from)
     json_object_set_new(body, "from", json_string(from));
+  json_t *before = NULL;
+  char *ended = NULL;
   if (!er || asprintf(&path, "/api/v1/runs/%s/retry", er) < 0) {
     path = NULL;
     cli_err("out of memory");
     code = EXIT_USAGE;
-  } else if ((code = remote_json(&x.r, "POST", path, body, &res, NULL)) == 0) {
-    const char *id = json_string_value(json_object_get(res, "id"));
-    if (!id)
-      id = json_string_value(json_object_get(res, "run"));
-    code = follow_run(&x, id ? id : run, eo->json);
+  } else if ((code = runsrc_get(&x, run, false, false, &before)) == 0 &&
+             (code = remote_json(&x.r, "POST", path, body, &res, NULL)) == 0) {
+    /* its end before the retry: what follow_run must not take for the end */
+    const char *fin = json_string_value(json_object_get(before, "finished_at"));
+    ended = fin ? strdup(fin) : NULL;
+    const char *id = json_string_value(json_object_get(before, "id"));
+    code = follow_run(&x, id ? id : run, eo->json, ended);
   }
+  json_decref(before);
+  free(ended);
   json_decref(body);
   json_decref(res);
   free(er);
@@ -420,19 +432,18 @@ int cli_retry(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  struct store_run r = {0};
-  char *err = NULL;
-  if ((code = rv_find_run(s, argv[optind], &r)) == 0) {
-    int rc = rt_retry(rt, r.id, from, &err);
-    if (rc) {
-      cli_err("%s", err ? err : "cannot retry");
-      code = rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
-    } else {
+  /* ops_retry_run checks and audits the request as the API does (the same
+   * messages both ways), then runs it here */
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  json_t *res = NULL;
+  if ((code = cli_ops_actor(c, s, &ctx)) == 0) {
+    if (ops_retry_run(&ctx, argv[optind], from, retry_here, rt, &res, &e) != 0)
+      code = cli_ops_fail(&e);
+    else
       code = execute(c, rt, s, pg, &eo);
-    }
   }
-  store_run_clear(&r);
-  free(err);
+  json_decref(res);
   teardown(s, pg, rt);
   return code;
 }

@@ -39,9 +39,11 @@ static void failure(struct runsrc *x, const char *run, const char *step, const j
           json_is_string(json_object_get(e, "message")) ? term_safe(str(e, "message", "")) : "failed");
   char *er = remote_escape(run), *es = remote_escape(step), *path = NULL, *body = NULL;
   size_t len = 0;
-  char q[32] = "";
+  char q[64];
   if (index >= 0)
-    snprintf(q, sizeof q, "?index=%lld", (long long)index);
+    snprintf(q, sizeof q, "?index=%lld&attempt=%d", (long long)index, att);
+  else
+    snprintf(q, sizeof q, "?attempt=%d", att);
   x->r.quiet = true;
   if (er && es && asprintf(&path, "/api/v1/runs/%s/logs/%s%s", er, es, q) >= 0 &&
       remote_call(&x->r, "GET", path, NULL, NULL, 0, NULL, &body, &len) == 0) {
@@ -120,14 +122,16 @@ static void child_failures(struct runsrc *x, const json_t *j, FILE *o, int depth
   }
 }
 
-int follow_run(struct runsrc *x, const char *id, bool json)
+int follow_run(struct runsrc *x, const char *id, bool json, const char *ended_at)
 {
   json_t *j = NULL;
   int code;
   for (;;) {
     if ((code = runsrc_get(x, id, false, false, &j)) != 0)
       return code;
-    if (ops_status_terminal(str(j, "status", "")))
+    /* a retried run: its end before the retry is not the end waited for */
+    const char *fin = json_string_value(json_object_get(j, "finished_at"));
+    if (ops_status_terminal(str(j, "status", "")) && !(ended_at && fin && !strcmp(fin, ended_at)))
       break;
     json_decref(j);
     struct timespec ts = {0, 500 * 1000000L};

@@ -9,8 +9,10 @@
 
 #include "cli/runsrc.h"
 
-/* Polls GET /runs/{id} (twice a second) until the run ends; returns the exit
- * code of its final status (cli.h), or of a failure to read it (printed). */
-int follow_run(struct runsrc *x, const char *id, bool json);
+/* Polls GET /runs/{id} (twice a second) until the run ends (with ended_at
+ * not NULL: ends at another time than ended_at, its end before a retry);
+ * returns the exit code of its final status (cli.h), or of a failure to
+ * read it (printed). */
+int follow_run(struct runsrc *x, const char *id, bool json, const char *ended_at);
 
 #endif
