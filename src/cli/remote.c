@@ -28,7 +28,7 @@
 static const char *const remote_cmds[] = {"runs",   "status",   "logs",  "cancel", "retry",
                                           "approvals", "approve", "reject", "event",  "deploy",
                                           "start",  "backfill", "schedules", "token", "audit",
-                                          NULL};
+                                          "workflows", NULL};
 
 static bool is_remote_cmd(const char *cmd)
 {
@@ -52,7 +52,7 @@ int remote_precheck(struct cli *c, const char *cmd)
     }
     cli_err("`weft %s` does not go through a server; --server works with runs, status, logs, "
             "cancel, retry, approvals, approve, reject, event, deploy, start, backfill, "
-            "schedules, token and audit",
+            "schedules, token, audit and workflows",
             cmd);
     return EXIT_USAGE;
   }
