@@ -7,7 +7,12 @@
  * A refusal exits 2 (EXIT_USAGE, as approval refusals do) and writes nothing.
  * USER need not be listed in users.json: such a user's token acts as a
  * viewer (a note on stderr says so). The token is printed once, on stdout,
- * and stored nowhere; neither it nor its hash is ever printed again. */
+ * and stored nowhere; neither it nor its hash is ever printed again.
+ *
+ * Through a server (cli/remote.h) the same three go to POST /tokens, GET
+ * /tokens and DELETE /tokens/{id} (admin), printed by the same code; a
+ * `token create` without WEFT_TOKEN stays local (the bootstrap on the
+ * server's machine) and uses the server's URL only for --login's link. */
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
@@ -66,32 +71,6 @@ static int refuse(struct cli *c, enum role role, const char *what, const char *m
   return EXIT_USAGE;
 }
 
-static json_t *time_json(int64_t ms)
-{
-  if (!ms)
-    return json_null();
-  char t[32];
-  wt_fmt_rfc3339(ms, t);
-  return json_string(t);
-}
-
-/* {id, user, name, created_at, expires_at, revoked_at, last_used_at} (no
- * secret, no hash) */
-static json_t *token_json(const struct store_token *t)
-{
-  json_t *o = json_object();
-  if (!o)
-    return NULL;
-  json_object_set_new(o, "id", json_string(t->id));
-  json_object_set_new(o, "user", json_string(t->user));
-  json_object_set_new(o, "name", t->name ? json_string(t->name) : json_null());
-  json_object_set_new(o, "created_at", time_json(t->created_at));
-  json_object_set_new(o, "expires_at", time_json(t->expires_at));
-  json_object_set_new(o, "revoked_at", time_json(t->revoked_at));
-  json_object_set_new(o, "last_used_at", time_json(t->last_used_at));
-  return o;
-}
-
 static int print_json(json_t *o)
 {
   char *txt = o ? wjson_dumps(o, JSON_INDENT(2)) : NULL;
@@ -113,7 +92,7 @@ static int print_created(json_t *o, bool json, bool login, const char *server)
   const char *token = json_string_value(json_object_get(o, "token"));
   if (!token) {
     json_decref(o);
-    cli_err("no token was made (out of memory or an answer without one)");
+    cli_err("no token was made (out of memory, or an answer without one)");
     return EXIT_USAGE;
   }
   if (json)
@@ -147,16 +126,55 @@ static int create_remote(struct cli *c, const char *user, const char *name, cons
   remote_close(&r);
   if (code)
     return code;
-  /* the local key order, whatever order the server wrote */
-  json_t *o = json_object();
-  static const char *const keys[] = {"id", "user", "name", "created_at", "expires_at", "token"};
-  for (size_t i = 0; o && i < sizeof keys / sizeof *keys; i++) {
-    json_t *v = json_object_get(res, keys[i]);
-    json_object_set(o, keys[i], v ? v : json_null());
-  }
-  json_decref(res);
-  code = print_created(o, json, login, server);
+  code = print_created(res, json, login, server);
   fflush(stdout);
+  return code;
+}
+
+/* GET /api/v1/tokens: the list (bare, or as {"tokens": [...]}) */
+static int list_remote(struct cli *c, json_t **out)
+{
+  struct remote r;
+  int code = remote_open(c, NULL, &r);
+  if (code)
+    return code;
+  json_t *j = NULL;
+  code = remote_json(&r, "GET", "/api/v1/tokens", NULL, &j, NULL);
+  remote_close(&r);
+  if (code)
+    return code;
+  if (json_is_object(j)) {
+    json_t *a = json_incref(json_object_get(j, "tokens"));
+    json_decref(j);
+    j = a;
+  }
+  if (!json_is_array(j)) {
+    json_decref(j);
+    cli_err("the weft server answered GET /api/v1/tokens without a list");
+    return EXIT_USAGE;
+  }
+  *out = j;
+  return 0;
+}
+
+/* DELETE /api/v1/tokens/{id}: the token's metadata */
+static int revoke_remote(struct cli *c, const char *id, json_t **out)
+{
+  struct remote r;
+  int code = remote_open(c, NULL, &r);
+  if (code)
+    return code;
+  char *eid = remote_escape(id), *path = NULL;
+  if (!eid || asprintf(&path, "/api/v1/tokens/%s", eid) < 0) {
+    path = NULL;
+    cli_err("out of memory");
+    code = EXIT_USAGE;
+  } else {
+    code = remote_json(&r, "DELETE", path, NULL, out, NULL);
+  }
+  free(eid);
+  free(path);
+  remote_close(&r);
   return code;
 }
 
@@ -202,9 +220,6 @@ static int token_create(struct cli *c, int argc, char **argv)
     server = c->server ? c->server : getenv("WEFT_SERVER");
   if (!server || !*server)
     server = DEFAULT_SERVER;
-  /* POST /api/v1/tokens (admin) with a token to call it with; without
-   * WEFT_TOKEN this is the bootstrap on the server's machine: the token is
-   * made in the home, and the server's URL only makes the --login link */
   const char *have = getenv("WEFT_TOKEN");
   if (remote_wanted(c) && have && *have)
     return create_remote(c, user, name, expires, json, login, server);
@@ -218,73 +233,22 @@ static int token_create(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  if (strcmp(user, c->user) && role < ROLE_ADMIN) {
-    store_close(s);
-    return refuse(c, role, "creating a token for another user",
-                  "create tokens for other users");
-  }
-  char token[TOKEN_LEN + 1], *err = NULL;
-  struct store_token t = {0};
-  int64_t now = wt_now_ms();
-  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
-  int rc = tokens_create(s, user, name, ttl ? now + ttl : 0, &who, now, token, &t, &err);
+  struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .asserted_by = c->asserted_by,
+                        .role = role};
+  struct ops_error e = {0};
+  json_t *o = NULL;
+  enum ops_err k = ops_create_token(&ctx, user, name, ttl, &o, &e);
   store_close(s);
-  if (rc) {
-    cli_err("cannot create the token: %s", err ? err : weft_strerror(rc));
-    free(err);
-    return EXIT_USAGE;
-  }
+  if (k == OPS_E_FORBIDDEN)
+    return refuse(c, role, "creating a token for another user", "create tokens for other users");
+  if (k)
+    return cli_ops_fail(&e);
   if (!listed && target_role == ROLE_VIEWER)
     fprintf(stderr, "weft: note: %s is not in users.json: the token acts as a viewer until "
                     "users.json gives %s a role\n", user, user);
-  json_t *o = token_json(&t);
-  if (o) {
-    json_object_del(o, "revoked_at");
-    json_object_del(o, "last_used_at");
-    json_object_set_new(o, "token", json_string(token));
-  }
   code = print_created(o, json, login, server);
   fflush(stdout);
-  memset(token, 0, sizeof token);
-  store_token_clear(&t);
   return code;
-}
-
-/* GET /api/v1/tokens: the list (bare, or as {"tokens": [...]}), each in
- * the local key order */
-static int list_remote(struct cli *c, json_t **out)
-{
-  struct remote r;
-  int code = remote_open(c, NULL, &r);
-  if (code)
-    return code;
-  json_t *j = NULL;
-  code = remote_json(&r, "GET", "/api/v1/tokens", NULL, &j, NULL);
-  remote_close(&r);
-  if (code)
-    return code;
-  json_t *v = json_is_object(j) ? json_object_get(j, "tokens") : j;
-  if (!json_is_array(v)) {
-    json_decref(j);
-    cli_err("the weft server answered GET /api/v1/tokens without a list");
-    return EXIT_USAGE;
-  }
-  static const char *const keys[] = {"id", "user", "name", "created_at", "expires_at", "revoked_at",
-                                     "last_used_at"};
-  json_t *a = json_array();
-  size_t i;
-  json_t *t;
-  json_array_foreach(v, i, t) {
-    json_t *o = json_object();
-    for (size_t k = 0; o && k < sizeof keys / sizeof *keys; k++) {
-      json_t *x = json_object_get(t, keys[k]);
-      json_object_set(o, keys[k], x ? x : json_null());
-    }
-    json_array_append_new(a, o);
-  }
-  json_decref(j);
-  *out = a;
-  return 0;
 }
 
 static int token_list(struct cli *c, int argc, char **argv)
@@ -296,11 +260,11 @@ static int token_list(struct cli *c, int argc, char **argv)
     else
       return cli_usage_error("token", "unexpected argument \"%s\"", argv[i]);
   }
-  json_t *a = NULL;
   enum role role = ROLE_ADMIN; /* over the API only an admin lists tokens */
+  json_t *a = NULL;
   int code;
   if (remote_wanted(c)) {
-    if ((code = list_remote(c, &a)))
+    if ((code = list_remote(c, &a)) != 0)
       return code;
   } else {
     struct store *s = NULL;
@@ -311,39 +275,31 @@ static int token_list(struct cli *c, int argc, char **argv)
       store_close(s);
       return code;
     }
-    struct store_token *v = NULL;
-    size_t n = 0;
-    /* an admin sees every user's tokens, anyone else their own */
-    int rc = store_token_list(s, role >= ROLE_ADMIN ? NULL : c->user, &v, &n);
-    if (rc) {
-      cli_err("cannot list the tokens: %s", store_errmsg(s));
-      store_close(s);
-      return EXIT_USAGE;
-    }
+    struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .role = role};
+    struct ops_error e = {0};
+    enum ops_err k = ops_list_tokens(&ctx, &a, &e);
     store_close(s);
-    a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-      json_array_append_new(a, token_json(&v[i]));
-    store_tokens_free(v, n);
+    if (k)
+      return cli_ops_fail(&e);
   }
-  if (json)
-    return print_json(a);
-  if (json_array_size(a) == 0) {
+  size_t n = json_array_size(a);
+  if (json) {
+    code = print_json(json_incref(a));
+  } else if (n == 0) {
     printf("no tokens%s\n", role >= ROLE_ADMIN ? "" : " of yours");
   } else {
     printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", "ID", "USER", "NAME", "CREATED",
            "EXPIRES", "REVOKED", "LAST USED");
-    size_t i;
-    json_t *t;
-    json_array_foreach(a, i, t) {
-#define F(k, d) (json_is_string(json_object_get(t, k)) ? json_string_value(json_object_get(t, k)) : d)
-      printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", F("id", "?"), F("user", "?"), F("name", "-"),
-             F("created_at", "-"), F("expires_at", "-"), F("revoked_at", "-"), F("last_used_at", "-"));
+    for (size_t i = 0; i < n; i++) {
+      json_t *t = json_array_get(a, i);
+#define F(key) (json_string_value(json_object_get(t, key)) ? json_string_value(json_object_get(t, key)) : "-")
+      printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", F("id"), F("user"), F("name"), F("created_at"),
+             F("expires_at"), F("revoked_at"), F("last_used_at"));
 #undef F
     }
   }
   json_decref(a);
-  return EXIT_OK;
+  return code;
 }
 
 static int token_revoke(struct cli *c, int argc, char **argv)
@@ -358,58 +314,35 @@ static int token_revoke(struct cli *c, int argc, char **argv)
   if (!id)
     return cli_usage_error("token", "say which token: weft token revoke ID (see `weft token "
                                     "list`)");
-  if (remote_wanted(c)) { /* DELETE /api/v1/tokens/{id} answers the token's metadata */
-    struct remote r;
-    int code = remote_open(c, NULL, &r);
-    if (code)
+  json_t *t = NULL;
+  int code;
+  if (remote_wanted(c)) {
+    if ((code = revoke_remote(c, id, &t)) != 0)
       return code;
-    char *eid = remote_escape(id), *path = NULL;
-    json_t *res = NULL;
-    if (!eid || asprintf(&path, "/api/v1/tokens/%s", eid) < 0) {
-      path = NULL;
-      cli_err("out of memory");
-      code = EXIT_USAGE;
-    } else {
-      code = remote_json(&r, "DELETE", path, NULL, &res, NULL);
+  } else {
+    enum role role;
+    struct store *s = NULL;
+    code = cli_identity(c);
+    if (code || (code = rv_open_store_rw(c->home, &s)))
+      return code;
+    if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+      store_close(s);
+      return code;
     }
-    free(eid);
-    free(path);
-    remote_close(&r);
-    if (code == 0) {
-      const json_t *t = json_is_object(json_object_get(res, "token")) ? json_object_get(res, "token") : res;
-      const char *nm = json_string_value(json_object_get(t, "name"));
-      printf("revoked %s (%s%s%s)\n", json_string_value(json_object_get(t, "id")) ? json_string_value(json_object_get(t, "id")) : id,
-             json_string_value(json_object_get(t, "user")) ? json_string_value(json_object_get(t, "user")) : "?",
-             nm ? ", " : "", nm ? nm : "");
-    }
-    json_decref(res);
-    return code;
-  }
-  enum role role;
-  struct store *s = NULL;
-  int code = cli_identity(c);
-  if (code || (code = rv_open_store_rw(c->home, &s)))
-    return code;
-  if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+    struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .asserted_by = c->asserted_by,
+                          .role = role};
+    struct ops_error e = {0};
+    enum ops_err k = ops_revoke_token(&ctx, id, &t, &e);
     store_close(s);
-    return code;
+    if (k == OPS_E_FORBIDDEN)
+      return refuse(c, role, "revoking another user's token", "revoke other users' tokens");
+    if (k)
+      return cli_ops_fail(&e);
   }
-  struct store_token t = {0};
-  char *err = NULL;
-  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
-  int rc = tokens_revoke(s, id, role >= ROLE_ADMIN ? NULL : c->user, &who, wt_now_ms(), &t, &err);
-  store_close(s);
-  if (rc == WEFT_EDENIED) {
-    free(err);
-    return refuse(c, role, "revoking another user's token", "revoke other users' tokens");
-  }
-  if (rc) {
-    cli_err("%s", err ? err : weft_strerror(rc));
-    free(err);
-    return rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
-  }
-  printf("revoked %s (%s%s%s)\n", t.id, t.user, t.name ? ", " : "", t.name ? t.name : "");
-  store_token_clear(&t);
+  const char *nm = json_string_value(json_object_get(t, "name"));
+  printf("revoked %s (%s%s%s)\n", json_string_value(json_object_get(t, "id")),
+         json_string_value(json_object_get(t, "user")), nm ? ", " : "", nm ? nm : "");
+  json_decref(t);
   return EXIT_OK;
 }
 
