@@ -60,6 +60,13 @@ steps:
     run: sleep 60
 """
 
+TICKS = """
+name: ticks
+steps:
+  tick:
+    run: echo one; sleep 1; echo two; sleep 1; echo three
+"""
+
 EVENTS = """
 name: listener
 steps:
@@ -147,7 +154,7 @@ class RemoteTest(WeftTest):
         path = self.write(f"wf-{time.time_ns()}.yaml", text)
         p = subprocess.Popen([BIN, *(["--as", as_user] if as_user else []), "run", path], cwd=self.tmp, env=self.env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait(), p.stdout.close()))
         line = p.stdout.readline()
         return p, line.split()[0]
 
@@ -183,7 +190,56 @@ class RemoteTest(WeftTest):
         self.both("logs", bad, "bad", "--attempt", "1")
         self.both("logs", ok, "nosuchstep", code=4)
 
+    def test_logs_follow_and_status_watch_a_live_run(self):
+        p, rid = self.background(TICKS)
+        argv = ["logs", rid, "tick", "-f"]
+        loc = subprocess.Popen([BIN, *argv], cwd=self.tmp, env=self.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        rem = subprocess.Popen([BIN, *argv], cwd=self.tmp, env=self.remote_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        watch = subprocess.Popen([BIN, "status", rid, "--watch", "--json"], cwd=self.tmp, env=self.remote_env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lo, le = loc.communicate(timeout=120)
+        ro, re_ = rem.communicate(timeout=120)
+        wo, we = watch.communicate(timeout=120)
+        self.assertEqual(p.wait(timeout=60), 0)
+        self.assertEqual(lo, "one\ntwo\nthree\n")
+        self.assertEqual((rem.returncode, ro, re_), (loc.returncode, lo, le))
+        # the watch printed the run as it changed, and last as it ended: as the local status
+        self.assertEqual(watch.returncode, 0, we)
+        self.assertGreaterEqual(len(wo.splitlines()), 2, wo)
+        self.assertEqual(json.loads(wo.splitlines()[-1]), self.weft("status", rid, "--json").json())
+
     # ---- acting on runs ----------------------------------------------------------
+
+    def test_retry_prints_the_same_end(self):
+        """A retry through a server is executed by the server; the client follows
+        it and prints what the local retry prints at its end (the failed step
+        with the tail of its log, the final line) and exits alike. The local
+        retry's live transition lines (`ID step running (attempt 2)`) are not
+        printed over a server: they are the only lines dropped from the local
+        output before comparing."""
+        r1 = self.run_file(FAILS, code=1)
+        r2 = self.run_file(FAILS, code=1)
+        r3 = self.run_file(FAILS, code=1)
+        loc = self.weft("retry", r1)
+        rem = self.remote("retry", r2)
+        self.assertExit(loc, 1)
+        ends = "\n".join(line for line in loc.out.split("\n") if not line.startswith(r1 + " "))
+        dur = lambda s: re.sub(r" in \S+\n", " in D\n", s)
+        self.assertEqual((rem.code, dur(rem.out.replace(r2, "RUN").replace(r2[:8], "RUN8")), rem.err),
+                         (loc.code, dur(ends.replace(r1, "RUN").replace(r1[:8], "RUN8")), loc.err))
+        self.assertIn("failed after 2 attempts", rem.out)
+        self.assertIn("  [bad] about to fail\n", rem.out)
+        # the same refusals: a step that does not exist
+        loc = self.weft("retry", r1, "--from", "nope")
+        rem = self.remote("retry", r1, "--from", "nope")
+        self.assertExit(loc, 4)
+        self.assertEqual((rem.code, rem.out, rem.err), (loc.code, loc.out, loc.err))
+        # --json: the final run on stdout, as the local status --json prints it
+        rem = self.remote("retry", r3, "--json")
+        self.assertExit(rem, 1)
+        self.assertEqual(rem.json(), self.weft("status", r3, "--json").json())
 
     def test_approvals_and_decisions_print_the_same(self):
         p, rid = self.background(WAITS, as_user="starter")
