@@ -67,6 +67,25 @@ steps:
     run: echo one; sleep 1; echo two; sleep 1; echo three
 """
 
+TYPED = """
+name: typed
+inputs:
+  n: {type: integer, default: 1}
+  v: {type: string, default: "x"}
+steps:
+  greet:
+    env: {N: "${{ .inputs.n }}", V: "${{ .inputs.v }}"}
+    run: echo hello $N $V; test "$N" != 13
+"""
+
+INVALID = """
+name: invalid
+steps:
+  a:
+    run: 3
+    nope: 1
+"""
+
 EVENTS = """
 name: listener
 steps:
@@ -274,6 +293,60 @@ class RemoteTest(WeftTest):
         ids = lambda s: re.sub(r"\(id \d+\)", "(id N)", s)
         self.assertEqual((rem.code, ids(rem.out), rem.err), (loc.code, ids(loc.out), loc.err))
         self.both("event", "send", "bad name!", code=2)
+
+    # ---- deployed workflows -------------------------------------------------------
+
+    def test_deploy_workflows_and_start(self):
+        path = self.write("typed.yaml", TYPED)
+        # the first deploy through the server, then the same file locally: unchanged both ways
+        rem = self.remote("deploy", "typed.yaml")
+        self.assertExit(rem, 0)
+        self.assertEqual(rem.out, "deployed typed version 1 (hash %s)\n" % rem.out.split("hash ")[1][:8])
+        self.both("deploy", "typed.yaml")
+        self.both("deploy", "typed.yaml", "--json")
+        self.both("workflows")
+        self.both("workflows", "typed", "--json")
+        self.both("workflows", "nosuch", code=4)
+        # not valid: the same problems (file:line:col) and message, exit 2, nothing deployed
+        self.write("invalid.yaml", INVALID)
+        self.both("deploy", "invalid.yaml", code=2)
+        # start: the run's id; -i read by the declared types as `weft run` reads them
+        r = self.remote("start", "typed", "-i", "n=5", "-i", "v=2.0")
+        self.assertExit(r, 0)
+        rid = r.out.strip()
+        self.assertRegex(rid, r"^[0-9A-Z]{26}$")
+        st = self.wait_for(lambda: (lambda j: j["status"] in ("succeeded", "failed") and j)(
+            self.weft("status", rid, "--json").json()), "the started run's end")
+        self.assertEqual((st["status"], st["trigger"], st["inputs"]), ("succeeded", "api", {"n": 5, "v": "2.0"}))
+        # the same idempotency key: the same run
+        a = self.remote("start", "typed", "--idempotency-key", "k1")
+        b = self.remote("start", "typed", "--idempotency-key", "k1")
+        self.assertExit(b, 0)
+        self.assertEqual(a.out, b.out)
+        # --wait ends as `weft run` ends: the failed step with its log's tail, the last line, the exit code
+        loc = self.weft("run", path, "-i", "n=13")
+        rem = self.remote("start", "typed", "-i", "n=13", "--wait")
+        self.assertExit(loc, 1)
+        lid, rid = loc.out.split()[0], rem.out.split()[0]
+        ends = "\n".join(line for line in loc.out.split("\n") if not line.startswith(lid + " "))
+        norm = lambda s, i: re.sub(r" in \S+\n", " in D\n", s.replace(i, "RUN").replace(i[:8], "RUN8"))
+        self.assertEqual((rem.code, norm(rem.out, rid), rem.err), (loc.code, "RUN\n" + norm(ends, lid), loc.err))
+        self.assertIn("  [greet] hello 13 x\n", rem.out)
+        rem = self.remote("start", "typed", "--wait", "--json")
+        self.assertExit(rem, 0)
+        self.assertEqual(rem.json(), self.weft("status", rem.json()["id"], "--json").json())
+        # errors: no such workflow (4), inputs that do not fit (2)
+        self.assertExit(self.remote("start", "nosuch"), 4)
+        r = self.remote("start", "typed", "-i", "n=five")
+        self.assertExit(r, 2)
+        self.assertIn("nothing was started", r.err)
+
+    def test_start_without_a_server_uses_the_default_url(self):
+        env = dict(self.env)
+        r = self.weft("start", "typed", env=env)  # no WEFT_TOKEN: stops before connecting
+        self.assertExit(r, 2)
+        self.assertIn("http://127.0.0.1:7700", r.err)
+        self.assertIn("set WEFT_TOKEN", r.err)
 
     # ---- audit and tokens ------------------------------------------------------------
 
