@@ -162,7 +162,7 @@ done
 # the CLI against the server (cli/remote.c: libcurl, the error JSON back to an exit code)
 WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" status "$lid"
 WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" runs --json
-WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" logs "$lid" a
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" logs "$lid"
 WEFT_TOKEN=$stok vg 4 --server "http://127.0.0.1:$port" status 01NOSUCHRUN
 WEFT_TOKEN=weft_bad vg 2 --server "http://127.0.0.1:$port" runs
 kill -TERM "$sp"
