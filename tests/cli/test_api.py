@@ -36,7 +36,8 @@ class ApiTest(WeftTest):
         super().setUp()
         self.bodies = []
         self.write_users({"alice": {"role": "admin"}, "olga": {"role": "operator"},
-                          "vic": {"role": "viewer"}, "bob": {"role": "viewer", "groups": ["leads"]}})
+                          "vic": {"role": "viewer"}, "bob": {"role": "viewer", "groups": ["leads"]},
+                          os_user(): {"role": "viewer", "groups": ["leads"]}})
         with open(os.path.join(self.tmp, "secrets.json"), "w") as f:
             json.dump({"API_KEY": SECRET}, f)
         os.makedirs(self.home, exist_ok=True)
@@ -289,6 +290,11 @@ class ApiTest(WeftTest):
         self.assertEqual(mine, cli)  # the same items as `weft approvals --json`
         self.assertEqual(self.call(srv, "GET", "/approvals", "vic")[1], [])  # not an approver
         self.assertEqual(self.call(srv, "GET", "/approvals", "alice")[1], [])  # admin is no approver either
+        # the OS user started the run: listed (they may still reject), refused to approve
+        self.tok["starter"] = self.token(os_user())
+        self.assertEqual(self.call(srv, "GET", "/approvals", "starter")[1], cli)
+        self.assertIn("separation of duties",
+                      self.err(srv, "POST", f"/runs/{run['id']}/steps/ship/approve", "starter", 403, {}))
         self.assertIn("not one of its approvers",
                       self.err(srv, "POST", f"/runs/{run['id']}/steps/ship/approve", "vic", 403, {}, "forbidden"))
         self.err(srv, "POST", f"/runs/{run['id']}/steps/nope/approve", "bob", 404, {})
@@ -466,7 +472,7 @@ class ApiTest(WeftTest):
         self.assertEqual(slow_proc.wait(timeout=60), 3)  # cancelled
         self.wait_for(lambda: self.status(failed["id"])["status"] == "succeeded", "the retried run")
         self.assertEqual(self.call(srv, "GET", "/runs", "vic")[0], 401)  # vic's token was revoked
-        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(srv.stop(), 0, srv.text())
 
 
 if __name__ == "__main__":
