@@ -143,8 +143,9 @@ static int parse_step_arg(const char *a, char **step, int *index)
 }
 
 /* POST /api/v1/runs/{id}/steps/{step}/approve|reject {comment, fields,
- * index}: fields as an object, each VALUE read as JSON when it is JSON
- * (the server reads it by the field's declared type), else as a string. */
+ * index}: fields as an object of each VALUE's text as written, which the
+ * server reads by the field's declared type as `--field` is read locally
+ * (a string field keeps the text; other types parse it as JSON). */
 static int decide_remote(struct cli *c, const struct ops_decision *d, json_t **res)
 {
   json_t *body = json_object(), *f = json_object();
@@ -156,8 +157,7 @@ static int decide_remote(struct cli *c, const struct ops_decision *d, json_t **r
       return cli_usage_error(d->decision, "--field takes KEY=VALUE, not \"%s\"", d->fields[i]);
     }
     char *k = strndup(d->fields[i], (size_t)(eq - d->fields[i]));
-    json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
-    json_object_set_new(f, k ? k : "", v ? v : json_string(eq + 1));
+    json_object_set_new(f, k ? k : "", json_string(eq + 1));
     free(k);
   }
   if (d->comment)
@@ -177,7 +177,10 @@ static int decide_remote(struct cli *c, const struct ops_decision *d, json_t **r
       cli_err("out of memory");
       rc = EXIT_USAGE;
     } else {
-      rc = remote_json(&r, "POST", path, body, res, NULL);
+      long status = 0;
+      rc = remote_json(&r, "POST", path, body, res, &status);
+      if (status == 400) /* the fields or the index are wrong: as the local usage error */
+        cli_usage_tail(d->decision);
     }
     remote_close(&r);
   }

@@ -215,6 +215,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
   va_start(ap, fmt);
   vmsg(fmt, ap);
   va_end(ap);
+  return cli_usage_tail(cmd);
+}
+
+int cli_usage_tail(const char *cmd)
+{
   const struct cli_cmd *k = cmd ? cli_find(cmd) : NULL;
   if (k)
     fprintf(stderr, "usage: %s\nSee `weft %s --help`.\n", k->usage, k->name);

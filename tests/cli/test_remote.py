@@ -53,6 +53,21 @@ steps:
     run: echo shipped
 """
 
+FORM = """
+name: form
+steps:
+  ok:
+    approval:
+      message: publish?
+      fields:
+        version: {type: string, default: "1"}
+        risk: {type: integer, default: 1}
+  show:
+    needs: [ok]
+    env: {V: "${{ .steps.ok.outputs.fields.version }}", R: "${{ .steps.ok.outputs.fields.risk }}"}
+    run: echo "version=$V risk=$R"
+"""
+
 SLEEPS = """
 name: sleepy
 steps:
@@ -274,6 +289,30 @@ class RemoteTest(WeftTest):
         self.both("approve", rid, "first", code=2)
         self.assertEqual(p.wait(timeout=60), 0)
         self.both("reject", rid, "first", code=2)
+
+    def test_approve_with_fields_reads_them_as_the_local_command(self):
+        """--field KEY=VALUE: a string field keeps the text as written (2.0 stays
+        "2.0"), an integer field parses it; the same both ways."""
+        runs = []
+        for _ in range(2):
+            p, rid = self.background(FORM, as_user="starter")
+            self.wait_for(lambda: any(a["run"] == rid for a in self.weft("approvals", "--json").json()),
+                          "the approval waiting")
+            runs.append((p, rid))
+        args = ["ok", "--field", "version=2.0", "--field", "risk=3"]
+        loc = self.weft("approve", runs[0][1], *args)
+        rem = self.remote("approve", runs[1][1], *args)
+        self.assertExit(loc, 0)
+        self.assertEqual((rem.code, rem.out.replace(runs[1][1], "RUN"), rem.err),
+                         (loc.code, loc.out.replace(runs[0][1], "RUN"), loc.err))
+        for p, rid in runs:
+            self.assertEqual(p.wait(timeout=60), 0)
+            self.assertEqual(self.weft("logs", rid, "show").out, "version=2.0 risk=3\n")
+        # a value that does not fit its type is refused alike (exit 2)
+        p, rid = self.background(FORM, as_user="starter")
+        self.wait_for(lambda: any(a["run"] == rid for a in self.weft("approvals", "--json").json()),
+                      "the approval waiting")
+        self.both("approve", rid, "ok", "--field", "risk=high", code=2)
 
     def test_cancel_prints_the_same(self):
         p1, r1 = self.background(SLEEPS)
