@@ -144,8 +144,6 @@ class Server:
 class RemoteTest(WeftTest):
     def setUp(self):
         super().setUp()
-        for k in ("WEFT_SERVER", "WEFT_TOKEN"):
-            self.env.pop(k, None)
         # the OS user is an admin by users.json (over the API roles come from
         # users.json alone), so both ways act as the same user with the same role
         # (allow_as: runs waiting for approval are started --as someone else,
