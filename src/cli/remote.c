@@ -315,6 +315,9 @@ static int perform(struct remote *r, const char *method, const char *path, const
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "weft/" WEFT_VERSION);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  const char *ca = getenv("WEFT_CA_CERT"); /* a private CA's (or a self-signed) certificate, PEM */
+  if (ca && *ca)
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -331,6 +334,10 @@ static int perform(struct remote *r, const char *method, const char *path, const
     if (k->overflow)
       rerr(r, "the answer of the weft server at %s is over %u MiB; ask for less (e.g. --limit)",
               r->shown, (unsigned)(ANSWER_MAX >> 20));
+    else if (cc == CURLE_PEER_FAILED_VERIFICATION)
+      rerr(r, "cannot reach the weft server at %s: its TLS certificate is not trusted here (%s); "
+              "set WEFT_CA_CERT to the PEM file of its CA (or of the certificate itself)",
+           r->shown, curl_easy_strerror(cc));
     else if (*status == 0)
       rerr(r, "cannot reach the weft server at %s: %s (is `weft server` running there? check "
               "--server or WEFT_SERVER)",

@@ -10,8 +10,9 @@
  * same failure: the API's status maps back to its ops/err.h kind, whose
  * exit code is the local one.
  *
- * URLs: http://HOST:PORT, https://HOST:PORT (a path prefix is kept), or
- * unix:/path/to/socket (CURLOPT_UNIX_SOCKET_PATH).
+ * URLs: http://HOST:PORT, https://HOST:PORT (a path prefix is kept; the
+ * server's certificate is checked against the system's CAs, or the PEM file
+ * $WEFT_CA_CERT names), or unix:/path/to/socket (CURLOPT_UNIX_SOCKET_PATH).
  *
  * Ownership: a struct remote owns its strings; answers are malloc'd / new
  * json_t references for the caller. */

@@ -10,6 +10,7 @@ unknown run, a server that is down, no token, a token on argv, --as."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -475,6 +476,27 @@ class RemoteTest(WeftTest):
         # $WEFT_SERVER is for the commands that go through a server: run stays local
         r = self.weft("run", path, env=self.remote_env())
         self.assertExit(r, 0)
+
+    def test_https_with_a_private_certificate(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl is needed (scripts/setup.sh installs it)")
+        self.run_file(SUCCEEDS)
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        self.srv.kill()
+        srv = Server(self, "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
+        url = "https://" + srv.addr
+        loc = self.weft("runs")
+        # the certificate is checked: unknown to the system, refused, naming the server
+        r = self.remote("runs", url=url)
+        self.assertExit(r, 2)
+        self.assertIn(f"cannot reach the weft server at {url}: its TLS certificate is not trusted", r.err)
+        self.assertIn("set WEFT_CA_CERT", r.err)
+        # trusted with WEFT_CA_CERT: the same listing as locally
+        r = self.weft("runs", env=dict(self.remote_env(url=url), WEFT_CA_CERT=cert))
+        self.assertEqual((r.code, r.out, r.err), (loc.code, loc.out, loc.err))
 
     def test_flag_wins_over_the_environment_and_unix_sockets_work(self):
         self.run_file(SUCCEEDS)
