@@ -15,6 +15,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 from harness import BIN, WeftTest, main, os_user
 
@@ -378,6 +380,28 @@ class RemoteTest(WeftTest):
         r = self.remote("start", "typed", "-i", "n=five")
         self.assertExit(r, 2)
         self.assertIn("nothing was started", r.err)
+
+    def test_schedules_passes_the_api_through(self):
+        """`weft schedules` has no local listing in this build: through a server
+        it prints GET /api/v1/schedules, or that route's error as every API
+        error is printed (the exit code of its kind)."""
+        req = urllib.request.Request(self.url + "/api/v1/schedules",
+                                     headers={"Authorization": "Bearer " + self.token})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as a:
+                status, body = a.status, a.read().decode()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read().decode()
+        r = self.remote("schedules")
+        if status == 200:
+            self.assertExit(r, 0)
+            self.assertEqual(json.loads(r.out), json.loads(body))
+        else:
+            self.assertEqual(r.err, "weft: %s\n" % json.loads(body)["error"]["message"])
+            self.assertExit(r, 4 if status == 404 else 2)
+        r = self.weft("schedules")
+        self.assertExit(r, 2)
+        self.assertIn("give --server URL or set WEFT_SERVER", r.err)
 
     def test_start_without_a_server_uses_the_default_url(self):
         env = dict(self.env)
