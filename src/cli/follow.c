@@ -55,8 +55,6 @@ static void failure(struct runsrc *x, const char *run, const char *step, const j
       body = b;
       rv_print_tail_buf(o, body, len, FAILED_TAIL_LINES, prefix);
     }
-  } else if (!path) {
-    path = NULL;
   }
   x->r.quiet = false;
   free(er);

@@ -95,6 +95,25 @@ static int attempts_of(const json_t *j, const char *step, int index)
   return 0;
 }
 
+/* STEP:INDEX past a for_each step's instances: said as cli/logsel.c's
+ * logsel_past_instances says it locally (from instance_counts); true then. */
+static bool past_instances(const char *run, const char *step, const json_t *st, int index)
+{
+  size_t count = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach(json_object_get(st, "instance_counts"), k, v)
+    count += (size_t)json_integer_value(v);
+  if ((size_t)index < count)
+    return false;
+  if (count == 0)
+    cli_err("step \"%s\" of run %.8s has no instances yet; `weft status %.8s` shows it", step, run, run);
+  else
+    cli_err("step \"%s\" of run %.8s has %zu instance%s (%s:0 to %s:%zu); there is no %s:%d", step, run, count,
+            count == 1 ? "" : "s", step, step, count - 1, step, index);
+  return true;
+}
+
 int logs_remote(struct cli *c, const char *run_arg, const char *step_arg, const char *step, int index,
                 bool has_index, int attempt, bool follow)
 {
@@ -134,12 +153,21 @@ int logs_remote(struct cli *c, const char *run_arg, const char *step_arg, const 
   }
   if (!follow) {
     if (!has_index && json_is_array(json_object_get(st, "instances"))) {
+      /* prefixed as locally: when more than one instance has run */
+      size_t i, ran = 0;
+      const json_t *v;
+      json_array_foreach(json_object_get(st, "instances"), i, v)
+        ran += json_integer_value(json_object_get(v, "attempts")) >= 1;
       bool any = false;
-      if ((code = step_logs(&x, run, step, st, attempt, true, &any)) == 0 && !any) {
+      if ((code = step_logs(&x, run, step, st, attempt, ran > 1, &any)) == 0 && !any) {
         cli_err("no output recorded for %s in run %.8s%s", step_arg, run,
                 attempt ? " at that attempt" : " (it has not run a program yet)");
         code = EXIT_NOT_FOUND;
       }
+      goto out;
+    }
+    if (has_index && json_is_array(json_object_get(st, "instances")) && past_instances(run, step, st, index)) {
+      code = EXIT_NOT_FOUND;
       goto out;
     }
     code = one(&x, run, step, has_index ? index : -1, attempt, false, false, NULL);

@@ -71,6 +71,18 @@ steps:
     run: echo "version=$V risk=$R"
 """
 
+EACH = """
+name: each
+steps:
+  sq:
+    for_each: ${{ [1, 2, 3] }}
+    max_parallel: 1
+    run: echo "item $WEFT_ITEM"; test "$WEFT_ITEM" != 2
+  one:
+    for_each: ${{ [7] }}
+    run: echo "only $WEFT_ITEM"
+"""
+
 SLEEPS = """
 name: sleepy
 steps:
@@ -244,6 +256,16 @@ class RemoteTest(WeftTest):
         self.assertEqual(watch.returncode, 0, we)
         self.assertGreaterEqual(len(wo.splitlines()), 2, wo)
         self.assertEqual(json.loads(wo.splitlines()[-1]), self.weft("status", rid, "--json").json())
+
+    def test_for_each_logs_and_status_print_the_same(self):
+        rid = self.run_file(EACH, code=1)
+        self.both("status", rid)
+        self.both("status", rid, "--json")
+        self.both("logs", rid)
+        self.both("logs", rid, "sq")     # three instances: prefixed
+        self.both("logs", rid, "sq:1")
+        self.both("logs", rid, "one")    # one instance: not prefixed
+        self.both("logs", rid, "sq:9", code=4)
 
     # ---- acting on runs ----------------------------------------------------------
 
