@@ -160,17 +160,17 @@ for path in "/runs?limit=1" "/runs/$eid" "/runs/$eid/graph" "/runs/$eid/evidence
 done
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1/runs?limit=501")" = 400 ] ||
   { echo "valgrind: GET /api/v1/runs?limit=501 is not 400"; exit 1; }
+# the CLI against the server (cli/remote.c: libcurl, the error JSON back to an exit code)
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" status "$eid"
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" runs --json
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" logs "$eid"
+WEFT_TOKEN=$stok vg 4 --server "http://127.0.0.1:$port" status 01NOSUCHRUN
+WEFT_TOKEN=weft_bad vg 2 --server "http://127.0.0.1:$port" runs
 for _ in $(seq 1 600); do
   "$W" status "$lid" --json | grep -q '"status": "succeeded"' && break
   sleep 0.1
 done
 "$W" status "$lid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: the server did not finish $lid"; exit 1; }
-# the CLI against the server (cli/remote.c: libcurl, the error JSON back to an exit code)
-WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" status "$lid"
-WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" runs --json
-WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" logs "$lid"
-WEFT_TOKEN=$stok vg 4 --server "http://127.0.0.1:$port" status 01NOSUCHRUN
-WEFT_TOKEN=weft_bad vg 2 --server "http://127.0.0.1:$port" runs
 kill -TERM "$sp"
 src=0; wait "$sp" || src=$?
 if [ "$src" != 0 ]; then echo "valgrind: weft server exited $src"; tail -40 "$tmp/srverr"; exit 1; fi
