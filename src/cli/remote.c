@@ -45,8 +45,9 @@ int remote_precheck(struct cli *c, const char *cmd)
   if (!remote_wanted(c))
     return 0;
   if (!is_remote_cmd(cmd)) {
-    /* $WEFT_SERVER is ignored by local-only commands; --server is a mistake */
-    if (!c->server_flag) {
+    /* $WEFT_SERVER is ignored by local-only commands; --server is a mistake
+     * (except with help and version, which say the same either way) */
+    if (!c->server_flag || !strcmp(cmd, "help") || !strcmp(cmd, "version")) {
       c->server = NULL;
       return 0;
     }
