@@ -89,7 +89,8 @@ int remote_open(const struct cli *c, const char *url, struct remote *r)
     }
     r->unix_path = strdup(url + 5);
     r->base = strdup("http://localhost");
-  } else if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
+  } else if ((!strncmp(url, "http://", 7) && url[7] && url[7] != '/') ||
+             (!strncmp(url, "https://", 8) && url[8] && url[8] != '/')) {
     size_t n = strlen(url);
     while (n > 0 && url[n - 1] == '/')
       n--;

@@ -36,6 +36,8 @@ Test(remote, url_forms)
   cr_assert_eq(open_url("unix:relative.sock", "weft_x", &r), EXIT_USAGE);
   cr_assert_eq(open_url("ftp://h/", "weft_x", &r), EXIT_USAGE);
   cr_assert_eq(open_url("127.0.0.1:7700", "weft_x", &r), EXIT_USAGE);
+  cr_assert_eq(open_url("http://", "weft_x", &r), EXIT_USAGE); /* no host */
+  cr_assert_eq(open_url("https:///x", "weft_x", &r), EXIT_USAGE);
 }
 
 Test(remote, token_from_the_environment_only_and_checked)
