@@ -390,21 +390,18 @@ static int retry_remote(struct cli *c, const char *run, const char *from, const 
   if (from)
     json_object_set_new(body, "from", json_string(from));
   json_t *before = NULL;
-  char *ended = NULL;
+  json_int_t seq = 0;
   if (!er || asprintf(&path, "/api/v1/runs/%s/retry", er) < 0) {
     path = NULL;
     cli_err("out of memory");
     code = EXIT_USAGE;
   } else if ((code = runsrc_get(&x, run, false, false, &before)) == 0 &&
+             (code = follow_seq(&x, json_string_value(json_object_get(before, "id")), &seq)) == 0 &&
              (code = remote_json(&x.r, "POST", path, body, &res, NULL)) == 0) {
-    /* its end before the retry: what follow_run must not take for the end */
-    const char *fin = json_string_value(json_object_get(before, "finished_at"));
-    ended = fin ? strdup(fin) : NULL;
-    const char *id = json_string_value(json_object_get(before, "id"));
-    code = follow_run(&x, id ? id : run, eo->json, ended);
+    /* the transitions after the retry request, as a local retry prints them */
+    code = follow_run(&x, json_string_value(json_object_get(before, "id")), eo->json, seq);
   }
   json_decref(before);
-  free(ended);
   json_decref(body);
   json_decref(res);
   free(er);

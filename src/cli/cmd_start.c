@@ -123,7 +123,7 @@ int cli_start(struct cli *c, int argc, char **argv)
   }
   fprintf(json ? stderr : stdout, "%s\n", id);
   fflush(json ? stderr : stdout);
-  code = follow_run(&x, id, json, NULL);
+  code = follow_run(&x, id, json, 0);
 out:
   if (open)
     remote_close(&x.r);

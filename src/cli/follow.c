@@ -17,6 +17,7 @@
 
 #define FAILED_TAIL_LINES 20 /* as cmd_run.c */
 #define FAILURES_SHOWN 5
+#define INSTANCE_LINES_MAX 1000 /* as cli/progress.c: instances past it get no line */
 
 static const char *str(const json_t *o, const char *k, const char *d)
 {
@@ -120,22 +121,139 @@ static void child_failures(struct runsrc *x, const json_t *j, FILE *o, int depth
   }
 }
 
-int follow_run(struct runsrc *x, const char *id, bool json, const char *ended_at)
+/* step id -> kind, from GET /runs/{id}/graph (NULL when it cannot be read) */
+static json_t *step_kinds(struct runsrc *x, const char *run)
 {
-  json_t *j = NULL;
+  char *er = remote_escape(run), *path = NULL;
+  json_t *g = NULL, *kinds = NULL;
+  x->r.quiet = true;
+  if (er && asprintf(&path, "/api/v1/runs/%s/graph", er) >= 0 && remote_json(&x->r, "GET", path, NULL, &g, NULL) == 0) {
+    kinds = json_object();
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(g, "nodes"), i, n)
+      if (json_is_string(json_object_get(n, "id")) && json_is_string(json_object_get(n, "kind")))
+        json_object_set(kinds, json_string_value(json_object_get(n, "id")), json_object_get(n, "kind"));
+  }
+  x->r.quiet = false;
+  json_decref(g);
+  free(er);
+  free(path);
+  return kinds;
+}
+
+static const char *err_message(const json_t *e)
+{
+  const char *m = json_string_value(json_object_get(e, "message"));
+  return term_safe(m ? m : json_string_value(json_object_get(e, "kind")));
+}
+
+/* One audit entry of the run as the line cli/progress.c prints for the same
+ * transition (line mode); *ended when it is the run's terminal status. */
+static void transition(const char *run, const json_t *en, const json_t *kinds, FILE *o, bool *ended)
+{
+  const char *kind = str(en, "kind", "");
+  const json_t *d = json_object_get(en, "data");
+  const json_t *err = json_object_get(d, "error");
+  if (!strcmp(kind, "run.status")) {
+    fprintf(o, "%s run %s", run, str(d, "status", "?"));
+    if (json_is_object(err) && err_message(err))
+      fprintf(o, ": %s", err_message(err));
+    fputc('\n', o);
+    *ended = ops_status_terminal(str(d, "status", ""));
+  } else if (!strcmp(kind, "step.status")) {
+    const char *step = term_safe(str(d, "step", "?")), *st = str(d, "status", "?");
+    json_int_t index = json_is_integer(json_object_get(d, "index")) ? json_integer_value(json_object_get(d, "index")) : -1;
+    json_int_t attempts = json_integer_value(json_object_get(d, "attempts"));
+    if (index >= INSTANCE_LINES_MAX)
+      return;
+    char label[160];
+    if (index >= 0)
+      snprintf(label, sizeof label, "%s[%lld]", step, (long long)index);
+    else
+      snprintf(label, sizeof label, "%s", step);
+    fprintf(o, "%s %s %s", run, label, st);
+    if (attempts > 0 && strcmp(st, "skipped"))
+      fprintf(o, " (attempt %lld)", (long long)attempts);
+    if (json_is_object(err) && err_message(err) &&
+        (!strcmp(st, "failed") || !strcmp(st, "retrying") || !strcmp(st, "cancelled")))
+      fprintf(o, ": %s", err_message(err));
+    fputc('\n', o);
+    if (!strcmp(st, "waiting") && !strcmp(str(kinds, str(d, "step", ""), ""), "approval"))
+    {
+      char at[32] = "";
+      if (index >= 0)
+        snprintf(at, sizeof at, ":%lld", (long long)index);
+      fprintf(o, "%s %s waits for a decision: weft approvals; weft approve %s %s%s\n", run, label, run, step, at);
+    }
+  } else if (!strcmp(kind, "step.expanded")) {
+    fprintf(o, "%s %s expanded to %lld instances\n", run, term_safe(str(d, "step", "?")),
+            (long long)json_integer_value(json_object_get(d, "instances")));
+  }
+}
+
+/* Prints the transitions of run recorded after *seq (GET /audit?run=ID)
+ * and moves *seq on; *ended once the run's terminal status went by. 0 or
+ * the exit code (printed). */
+static int transitions(struct runsrc *x, const char *run, const json_t *kinds, json_int_t *seq, FILE *o, bool *ended)
+{
+  char *er = remote_escape(run), *path = NULL, *body = NULL;
+  int code = EXIT_USAGE;
+  if (er && asprintf(&path, "/api/v1/audit?run=%s", er) >= 0)
+    code = remote_call(&x->r, "GET", path, NULL, NULL, 0, NULL, &body, NULL);
+  else
+    cli_err("out of memory");
+  free(er);
+  free(path);
+  for (char *line = body, *next; code == 0 && line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next)
+      *next++ = '\0';
+    json_t *en = json_loads(line, 0, NULL);
+    json_int_t n = json_integer_value(json_object_get(en, "seq"));
+    if (en && n > *seq) {
+      *seq = n;
+      transition(run, en, kinds, o, ended);
+    }
+    json_decref(en);
+  }
+  fflush(o);
+  free(body);
+  return code;
+}
+
+int follow_seq(struct runsrc *x, const char *run, json_int_t *seq)
+{
+  *seq = 0;
+  bool ended = false;
+  FILE *nul = fopen("/dev/null", "w");
+  int code = nul ? transitions(x, run, NULL, seq, nul, &ended) : EXIT_USAGE;
+  if (nul)
+    fclose(nul);
+  return code;
+}
+
+int follow_run(struct runsrc *x, const char *id, bool json, json_int_t after)
+{
+  FILE *o = json ? stderr : stdout;
+  json_t *kinds = step_kinds(x, id);
+  json_int_t seq = after;
+  bool ended = false;
   int code;
   for (;;) {
-    if ((code = runsrc_get(x, id, false, false, &j)) != 0)
+    if ((code = transitions(x, id, kinds, &seq, o, &ended)) != 0) {
+      json_decref(kinds);
       return code;
-    /* a retried run: its end before the retry is not the end waited for */
-    const char *fin = json_string_value(json_object_get(j, "finished_at"));
-    if (ops_status_terminal(str(j, "status", "")) && !(ended_at && fin && !strcmp(fin, ended_at)))
+    }
+    if (ended)
       break;
-    json_decref(j);
     struct timespec ts = {0, 500 * 1000000L};
     nanosleep(&ts, NULL);
   }
-  FILE *o = json ? stderr : stdout;
+  json_decref(kinds);
+  json_t *j = NULL;
+  if ((code = runsrc_get(x, id, false, false, &j)) != 0)
+    return code;
   const char *status = str(j, "status", "failed");
   if (!strcmp(status, "failed")) {
     failures(x, j, o);

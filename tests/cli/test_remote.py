@@ -269,23 +269,21 @@ class RemoteTest(WeftTest):
 
     # ---- acting on runs ----------------------------------------------------------
 
-    def test_retry_prints_the_same_end(self):
-        """A retry through a server is executed by the server; the client follows
-        it and prints what the local retry prints at its end (the failed step
-        with the tail of its log, the final line) and exits alike. The local
-        retry's live transition lines (`ID step running (attempt 2)`) are not
-        printed over a server: they are the only lines dropped from the local
-        output before comparing."""
+    def test_retry_prints_the_same(self):
+        """A retry through a server is executed by the server; the client prints
+        its transitions (from the run's audit entries) and its end as the local
+        retry prints them, and exits alike. Only the run ids and the durations
+        differ (two runs)."""
         r1 = self.run_file(FAILS, code=1)
         r2 = self.run_file(FAILS, code=1)
         r3 = self.run_file(FAILS, code=1)
         loc = self.weft("retry", r1)
         rem = self.remote("retry", r2)
         self.assertExit(loc, 1)
-        ends = "\n".join(line for line in loc.out.split("\n") if not line.startswith(r1 + " "))
         dur = lambda s: re.sub(r" in \S+\n", " in D\n", s)
         self.assertEqual((rem.code, dur(rem.out.replace(r2, "RUN").replace(r2[:8], "RUN8")), rem.err),
-                         (loc.code, dur(ends.replace(r1, "RUN").replace(r1[:8], "RUN8")), loc.err))
+                         (loc.code, dur(loc.out.replace(r1, "RUN").replace(r1[:8], "RUN8")), loc.err))
+        self.assertIn(r2 + " bad running (attempt 2)\n", rem.out)
         self.assertIn("failed after 2 attempts", rem.out)
         self.assertIn("  [bad] about to fail\n", rem.out)
         # the same refusals: a step that does not exist
@@ -387,15 +385,24 @@ class RemoteTest(WeftTest):
         b = self.remote("start", "typed", "--idempotency-key", "k1")
         self.assertExit(b, 0)
         self.assertEqual(a.out, b.out)
-        # --wait ends as `weft run` ends: the failed step with its log's tail, the last line, the exit code
+        # --wait prints what `weft run` prints: the transitions, the failed step
+        # with its log's tail, the last line; and exits alike
         loc = self.weft("run", path, "-i", "n=13")
         rem = self.remote("start", "typed", "-i", "n=13", "--wait")
         self.assertExit(loc, 1)
         lid, rid = loc.out.split()[0], rem.out.split()[0]
-        ends = "\n".join(line for line in loc.out.split("\n") if not line.startswith(lid + " "))
         norm = lambda s, i: re.sub(r" in \S+\n", " in D\n", s.replace(i, "RUN").replace(i[:8], "RUN8"))
-        self.assertEqual((rem.code, norm(rem.out, rid), rem.err), (loc.code, "RUN\n" + norm(ends, lid), loc.err))
+        self.assertEqual((rem.code, norm(rem.out, rid), rem.err), (loc.code, "RUN\n" + norm(loc.out, lid), loc.err))
         self.assertIn("  [greet] hello 13 x\n", rem.out)
+        # for_each: the expansion and the instances' lines too
+        each = self.write("each.yaml", EACH)
+        self.assertExit(self.remote("deploy", "each.yaml"), 0)
+        loc = self.weft("run", each)
+        rem = self.remote("start", "each", "--wait")
+        self.assertExit(loc, 1)
+        lid, rid = loc.out.split()[0], rem.out.split()[0]
+        self.assertEqual((rem.code, norm(rem.out, rid), rem.err), (loc.code, "RUN\n" + norm(loc.out, lid), loc.err))
+        self.assertIn(rid + " sq expanded to 3 instances\n", rem.out)
         rem = self.remote("start", "typed", "--wait", "--json")
         self.assertExit(rem, 0)
         self.assertEqual(rem.json(), self.weft("status", rem.json()["id"], "--json").json())
