@@ -3,6 +3,7 @@
  * API's status object and logs instead of the store. */
 #include "cli/follow.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +101,14 @@ static void failures(struct runsrc *x, const json_t *j, FILE *o)
   }
 }
 
-/* failed sub-workflow runs, newest first, as cmd_run.c's print_child_failures */
+/* failed sub-workflow runs, as cmd_run.c's print_child_failures lists them
+ * (the store's children from the last: the order of "children") */
 static void child_failures(struct runsrc *x, const json_t *j, FILE *o, int depth)
 {
   const json_t *kids = json_object_get(j, "children");
   if (depth > 16 || !json_is_array(kids))
     return;
-  for (size_t i = json_array_size(kids); i-- > 0;) {
+  for (size_t i = 0; i < json_array_size(kids); i++) {
     const json_t *kid = json_array_get(kids, i);
     if (strcmp(str(kid, "status", ""), "failed"))
       continue;
@@ -192,10 +194,8 @@ static void transition(const char *run, const json_t *en, const json_t *kinds, F
   }
 }
 
-/* Prints the transitions of run recorded after *seq (GET /audit?run=ID)
- * and moves *seq on; *ended once the run's terminal status went by. 0 or
- * the exit code (printed). */
-static int transitions(struct runsrc *x, const char *run, const json_t *kinds, json_int_t *seq, FILE *o, bool *ended)
+/* The audit entries of run (GET /audit?run=ID) after seq, appended to all. */
+static int entries_after(struct runsrc *x, const char *run, json_int_t seq, json_t *all)
 {
   char *er = remote_escape(run), *path = NULL, *body = NULL;
   int code = EXIT_USAGE;
@@ -210,47 +210,136 @@ static int transitions(struct runsrc *x, const char *run, const json_t *kinds, j
     if (next)
       *next++ = '\0';
     json_t *en = json_loads(line, 0, NULL);
-    json_int_t n = json_integer_value(json_object_get(en, "seq"));
-    if (en && n > *seq) {
-      *seq = n;
-      transition(run, en, kinds, o, ended);
-    }
+    if (json_integer_value(json_object_get(en, "seq")) > seq)
+      json_array_append(all, en);
     json_decref(en);
   }
-  fflush(o);
   free(body);
   return code;
 }
 
 int follow_seq(struct runsrc *x, const char *run, json_int_t *seq)
 {
+  json_t *all = json_array();
+  int code = entries_after(x, run, 0, all);
   *seq = 0;
-  bool ended = false;
-  FILE *nul = fopen("/dev/null", "w");
-  int code = nul ? transitions(x, run, NULL, seq, nul, &ended) : EXIT_USAGE;
-  if (nul)
-    fclose(nul);
+  size_t i;
+  json_t *en;
+  json_array_foreach(all, i, en) {
+    json_int_t n = json_integer_value(json_object_get(en, "seq"));
+    if (n > *seq)
+      *seq = n;
+  }
+  json_decref(all);
+  return code;
+}
+
+#define FAMILY_MAX 64 /* runs followed: the run and its sub-workflow runs */
+
+/* The run and its sub-workflow runs (found through each one's "children"),
+ * each with its steps' kinds. */
+struct family {
+  char *id[FAMILY_MAX];
+  json_t *kinds[FAMILY_MAX];
+  size_t n;
+};
+
+static void family_add(struct runsrc *x, struct family *f, const char *id)
+{
+  for (size_t i = 0; i < f->n; i++)
+    if (!strcmp(f->id[i], id))
+      return;
+  if (f->n == FAMILY_MAX || !(f->id[f->n] = strdup(id)))
+    return;
+  f->kinds[f->n++] = step_kinds(x, id);
+}
+
+static int by_seq(const void *a, const void *b)
+{
+  json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
+  json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
+  return x < y ? -1 : x > y;
+}
+
+/* One look: finds new sub-workflow runs, reads every run's entries after
+ * *printed and prints, in commit order, those up to horizon (one look
+ * behind: a child created meanwhile is known by the next look, before its
+ * entries are printed); *seen = the newest entry read; *ended once the
+ * followed run's terminal status is among them. */
+static int look(struct runsrc *x, struct family *f, json_int_t *printed, json_int_t horizon, json_int_t *seen,
+                FILE *o, bool *ended)
+{
+  int code = 0;
+  for (size_t i = 0; i < f->n; i++) { /* f->n grows as children are found */
+    json_t *j = NULL;
+    x->r.quiet = true;
+    int rc = runsrc_get(x, f->id[i], false, true, &j);
+    x->r.quiet = false;
+    size_t k;
+    json_t *kid;
+    if (rc == 0)
+      json_array_foreach(json_object_get(j, "children"), k, kid)
+        if (json_is_string(json_object_get(kid, "id")))
+          family_add(x, f, json_string_value(json_object_get(kid, "id")));
+    json_decref(j);
+  }
+  json_t *all = json_array();
+  for (size_t i = 0; i < f->n && code == 0; i++)
+    code = entries_after(x, f->id[i], *printed, all);
+  size_t n = json_array_size(all);
+  json_t **v = calloc(n ? n : 1, sizeof *v);
+  for (size_t i = 0; v && i < n; i++)
+    v[i] = json_array_get(all, i);
+  if (v && n)
+    qsort(v, n, sizeof *v, by_seq);
+  for (size_t i = 0; v && code == 0 && i < n; i++) {
+    json_int_t s = json_integer_value(json_object_get(v[i], "seq"));
+    if (s > *seen)
+      *seen = s;
+    const char *run = str(v[i], "run", "");
+    if (!strcmp(run, f->id[0]) && !strcmp(str(v[i], "kind", ""), "run.status") &&
+        ops_status_terminal(str(json_object_get(v[i], "data"), "status", "")))
+      *ended = true;
+    if (s > horizon)
+      continue;
+    const json_t *kinds = NULL;
+    for (size_t r = 0; r < f->n; r++)
+      if (!strcmp(f->id[r], run))
+        kinds = f->kinds[r];
+    bool end_unused = false;
+    transition(run, v[i], kinds, o, &end_unused);
+    *printed = s;
+  }
+  fflush(o);
+  free(v);
+  json_decref(all);
   return code;
 }
 
 int follow_run(struct runsrc *x, const char *id, bool json, json_int_t after)
 {
   FILE *o = json ? stderr : stdout;
-  json_t *kinds = step_kinds(x, id);
-  json_int_t seq = after;
+  struct family f = {0};
+  family_add(x, &f, id);
+  json_int_t printed = after, seen = after;
   bool ended = false;
-  int code;
-  for (;;) {
-    if ((code = transitions(x, id, kinds, &seq, o, &ended)) != 0) {
-      json_decref(kinds);
-      return code;
+  int code = 0;
+  while (code == 0 && !ended) {
+    json_int_t horizon = seen;
+    code = look(x, &f, &printed, horizon, &seen, o, &ended);
+    if (code == 0 && !ended) {
+      struct timespec ts = {0, 500 * 1000000L};
+      nanosleep(&ts, NULL);
     }
-    if (ended)
-      break;
-    struct timespec ts = {0, 500 * 1000000L};
-    nanosleep(&ts, NULL);
   }
-  json_decref(kinds);
+  if (code == 0) /* the end: every run of the family has its last entries by now */
+    code = look(x, &f, &printed, INT64_MAX, &seen, o, &ended);
+  for (size_t i = 0; i < f.n; i++) {
+    free(f.id[i]);
+    json_decref(f.kinds[i]);
+  }
+  if (code)
+    return code;
   json_t *j = NULL;
   if ((code = runsrc_get(x, id, false, false, &j)) != 0)
     return code;

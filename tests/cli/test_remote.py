@@ -83,6 +83,23 @@ steps:
     run: echo "only $WEFT_ITEM"
 """
 
+CHILD = """
+name: child
+steps:
+  c1:
+    run: echo in child; exit 3
+"""
+
+PARENT = """
+name: parent
+steps:
+  first:
+    run: echo first
+  sub:
+    needs: [first]
+    workflow: {file: child.yaml}
+"""
+
 SLEEPS = """
 name: sleepy
 steps:
@@ -123,6 +140,24 @@ steps:
     wait:
       event: model-trained
 """
+
+
+def ids_in_order(text):
+    """every run id named RUN1, RUN2, ... by first appearance (an 8-character
+    short form as the first id it starts), durations as D: what differs
+    between two runs"""
+    names = {}
+    for rid in re.findall(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", text):
+        names.setdefault(rid, "RUN%d" % (len(names) + 1))
+
+    def short(m):
+        for rid, name in names.items():
+            if rid.startswith(m.group(0)):
+                return name + "s"
+        return m.group(0)
+    text = re.sub(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", lambda m: names[m.group(0)], text)
+    text = re.sub(r"\b[0-9A-HJKMNP-TV-Z]{8}\b", short, text)
+    return re.sub(r" in \d[0-9.hms]*\n", " in D\n", text)
 
 
 class Server:
@@ -295,6 +330,19 @@ class RemoteTest(WeftTest):
         rem = self.remote("retry", r3, "--json")
         self.assertExit(rem, 1)
         self.assertEqual(rem.json(), self.weft("status", r3, "--json").json())
+
+    def test_sub_workflow_retry_prints_the_same(self):
+        """the sub-workflow runs' transitions and failures are printed too, in
+        commit order, as the local retry prints them"""
+        self.write("child.yaml", CHILD)
+        r1 = self.run_file(PARENT, code=1)
+        r2 = self.run_file(PARENT, code=1)
+        loc = self.weft("retry", r1)
+        rem = self.remote("retry", r2)
+        self.assertExit(loc, 1)
+        self.assertEqual((rem.code, ids_in_order(rem.out), rem.err), (loc.code, ids_in_order(loc.out), loc.err))
+        self.assertIn(" c1 failed (attempt 1): exited with status 3\n", rem.out)
+        self.assertIn("sub-workflow run ", rem.out)
 
     def test_approvals_and_decisions_print_the_same(self):
         p, rid = self.background(WAITS, as_user="starter")
