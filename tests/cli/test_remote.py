@@ -143,20 +143,15 @@ steps:
 
 
 def ids_in_order(text):
-    """every run id named RUN1, RUN2, ... by first appearance (an 8-character
-    short form as the first id it starts), durations as D: what differs
-    between two runs"""
+    """every run id named RUN1, RUN2, ... by first appearance, its
+    8-character short form as SHORT (runs made in one millisecond share it),
+    durations as D: what differs between two runs"""
     names = {}
     for rid in re.findall(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", text):
         names.setdefault(rid, "RUN%d" % (len(names) + 1))
-
-    def short(m):
-        for rid, name in names.items():
-            if rid.startswith(m.group(0)):
-                return name + "s"
-        return m.group(0)
     text = re.sub(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", lambda m: names[m.group(0)], text)
-    text = re.sub(r"\b[0-9A-HJKMNP-TV-Z]{8}\b", short, text)
+    text = re.sub(r"\b[0-9A-HJKMNP-TV-Z]{8}\b",
+                  lambda m: "SHORT" if any(r.startswith(m.group(0)) for r in names) else m.group(0), text)
     return re.sub(r" in \d[0-9.hms]*\n", " in D\n", text)
 
 
