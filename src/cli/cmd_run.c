@@ -371,7 +371,7 @@ int cli_resume(struct cli *c, int argc, char **argv)
   return code;
 }
 
-/* ops_retry_fn: the retry executed in this process's runtime */
+/* ops_retry_run's executor: this process's runtime */
 static int retry_here(void *ud, const char *run_id, const char *from, char **err)
 {
   return rt_retry(ud, run_id, from, err);
@@ -429,8 +429,8 @@ int cli_retry(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  /* ops_retry_run checks and audits the request as the API does (the same
-   * messages both ways), then runs it here */
+  /* the checks and the retry.requested entry are the operation's (the
+   * API's POST /runs/{id}/retry makes the same call) */
   struct ops_ctx ctx;
   struct ops_error e = {0};
   json_t *res = NULL;
