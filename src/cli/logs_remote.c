@@ -114,6 +114,113 @@ static bool past_instances(const char *run, const char *step, const json_t *st, 
   return true;
 }
 
+/* ---- -f of several logs -------------------------------------------------- */
+
+struct seen {
+  char key[200]; /* step[index]#attempt */
+  size_t off;    /* bytes printed */
+};
+
+/* New bytes of one log since its last look, each line prefixed (a last
+ * line without its newline gets one, as the local copy does). */
+static void tail_new(struct runsrc *x, const char *run, const char *step, int index, int attempt,
+                     struct seen **v, size_t *n)
+{
+  char key[200];
+  snprintf(key, sizeof key, "%s[%d]#%d", step, index, attempt);
+  struct seen *e = NULL;
+  for (size_t i = 0; i < *n; i++)
+    if (!strcmp((*v)[i].key, key))
+      e = &(*v)[i];
+  if (!e) {
+    struct seen *g = realloc(*v, (*n + 1) * sizeof *g);
+    if (!g)
+      return;
+    *v = g;
+    e = &g[(*n)++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->key, sizeof e->key, "%s", key);
+  }
+  char *er = remote_escape(run), *es = remote_escape(step), *path = NULL, *body = NULL;
+  size_t len = 0;
+  char q[64];
+  if (index >= 0)
+    snprintf(q, sizeof q, "?index=%d&attempt=%d", index, attempt);
+  else
+    snprintf(q, sizeof q, "?attempt=%d", attempt);
+  x->r.quiet = true;
+  if (er && es && asprintf(&path, "/api/v1/runs/%s/logs/%s%s", er, es, q) >= 0 &&
+      remote_call(&x->r, "GET", path, NULL, NULL, 0, NULL, &body, &len) == 0 && len > e->off) {
+    char pre[200];
+    if (index >= 0)
+      snprintf(pre, sizeof pre, "[%s[%d]] ", step, index);
+    else
+      snprintf(pre, sizeof pre, "[%s] ", step);
+    for (size_t i = e->off; i < len;) {
+      const char *nl = memchr(body + i, '\n', len - i);
+      size_t end = nl ? (size_t)(nl - body) + 1 : len;
+      fputs(pre, stdout);
+      fwrite(body + i, 1, end - i, stdout);
+      if (!nl)
+        fputc('\n', stdout);
+      i = end;
+    }
+    e->off = len;
+    fflush(stdout);
+  }
+  x->r.quiet = false;
+  free(er);
+  free(es);
+  free(path);
+  free(body);
+}
+
+/* -f of every step (only = NULL) or of every instance of one for_each step:
+ * as the local command, each log's new lines prefixed, the newest attempt of
+ * each, until the run ends (then read once more). */
+static int follow_many(struct runsrc *x, const char *run, const char *only, int attempt)
+{
+  struct seen *v = NULL;
+  size_t n = 0;
+  int code = 0;
+  for (bool last = false;;) {
+    json_t *j = NULL;
+    if ((code = runsrc_get(x, run, true, true, &j)) != 0) {
+      code = 0;
+      break;
+    }
+    bool ended = ops_status_terminal(json_string_value(json_object_get(j, "status")));
+    const char *k;
+    json_t *st;
+    json_object_foreach(json_object_get(j, "steps"), k, st) {
+      if (only && strcmp(k, only))
+        continue;
+      const json_t *inst = json_object_get(st, "instances");
+      if (!json_is_array(inst)) {
+        int att = attempt ? attempt : (int)json_integer_value(json_object_get(st, "attempts"));
+        if (att >= 1)
+          tail_new(x, run, k, -1, att, &v, &n);
+        continue;
+      }
+      size_t i;
+      json_t *in;
+      json_array_foreach(inst, i, in) {
+        int att = attempt ? attempt : (int)json_integer_value(json_object_get(in, "attempts"));
+        if (att >= 1)
+          tail_new(x, run, k, (int)json_integer_value(json_object_get(in, "index")), att, &v, &n);
+      }
+    }
+    json_decref(j);
+    if (last)
+      break;
+    last = ended; /* everything is read once more after the run ended */
+    if (!ended)
+      nap(500);
+  }
+  free(v);
+  return code;
+}
+
 int logs_remote(struct cli *c, const char *run_arg, const char *step_arg, const char *step, int index,
                 bool has_index, int attempt, bool follow)
 {
@@ -128,10 +235,7 @@ int logs_remote(struct cli *c, const char *run_arg, const char *step_arg, const 
   const json_t *steps = json_object_get(j, "steps");
   if (!step) {
     if (follow) {
-      cli_err("over a server, -f follows one step: name it (`weft logs %.8s STEP -f`; `weft "
-              "status %.8s` lists the steps)",
-              run, run);
-      code = EXIT_USAGE;
+      code = follow_many(&x, run, NULL, attempt);
       goto out;
     }
     bool any = false;
@@ -171,6 +275,10 @@ int logs_remote(struct cli *c, const char *run_arg, const char *step_arg, const 
       goto out;
     }
     code = one(&x, run, step, has_index ? index : -1, attempt, false, false, NULL);
+    goto out;
+  }
+  if (!has_index && json_is_array(json_object_get(st, "instances"))) {
+    code = follow_many(&x, run, step, attempt); /* every instance of a for_each step */
     goto out;
   }
   /* -f: the attempt named (or the last), then each newer one until the run ends */

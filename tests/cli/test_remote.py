@@ -276,8 +276,14 @@ class RemoteTest(WeftTest):
                                stderr=subprocess.PIPE, text=True)
         watch = subprocess.Popen([BIN, "status", rid, "--watch", "--json"], cwd=self.tmp, env=self.remote_env(),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # -f without a step: every step's new lines, prefixed
+        every = [subprocess.Popen([BIN, "logs", rid, "-f"], cwd=self.tmp, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for env in (self.env, self.remote_env())]
         lo, le = loc.communicate(timeout=120)
         ro, re_ = rem.communicate(timeout=120)
+        (elo, ele), (ero, ere) = (p_.communicate(timeout=120) for p_ in every)
+        self.assertEqual(elo, "[tick] one\n[tick] two\n[tick] three\n")
+        self.assertEqual((every[1].returncode, ero, ere), (every[0].returncode, elo, ele))
         wo, we = watch.communicate(timeout=120)
         self.assertEqual(p.wait(timeout=60), 0)
         self.assertEqual(lo, "one\ntwo\nthree\n")
@@ -296,6 +302,8 @@ class RemoteTest(WeftTest):
         self.both("logs", rid, "sq:1")
         self.both("logs", rid, "one")    # one instance: not prefixed
         self.both("logs", rid, "sq:9", code=4)
+        self.both("logs", rid, "-f")        # an ended run: everything once, then the end
+        self.both("logs", rid, "sq", "-f")
 
     # ---- acting on runs ----------------------------------------------------------
 
