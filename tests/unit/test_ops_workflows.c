@@ -53,19 +53,22 @@ static enum ops_err deploy(enum role r, const char *text, json_t **out, json_t *
   return ops_deploy(&c, text, strlen(text), "n.yaml", NULL, out, problems, e);
 }
 
+struct count {
+  const char *kind;
+  size_t n;
+};
+
+static int count_kind(void *p, const struct store_audit *a)
+{
+  struct count *x = p;
+  x->n += !strcmp(a->kind, x->kind);
+  return 0;
+}
+
 static size_t audit_kind(const char *kind)
 {
-  struct count {
-    const char *kind;
-    size_t n;
-  } cn = {kind, 0};
-  int cb(void *p, const struct store_audit *a)
-  {
-    struct count *x = p;
-    x->n += !strcmp(a->kind, x->kind);
-    return 0;
-  }
-  cr_assert_eq(store_audit_scan(st, NULL, NULL, cb, &cn), 0);
+  struct count cn = {kind, 0};
+  cr_assert_eq(store_audit_scan(st, NULL, NULL, count_kind, &cn), 0);
   return cn.n;
 }
 
