@@ -162,18 +162,21 @@ const struct cli_cmd cli_cmds[] = {
    "$WEFT_TOKEN): prints GET /api/v1/schedules as the server answers it.\n"},
   {"server", cli_server,
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
-   "[--log-format text|json] [--metrics-public]",
+   "[--log-format text|json] [--metrics-public] [--workflows DIR]",
    "serve the HTTP API, health and metrics; resume runs a dead engine left",
    "Serves the home until SIGTERM or SIGINT (then readyz answers 503, no step starts,\n"
    "running steps get up to --drain (a second signal: no wait), and it exits 0; what is\n"
    "left is resumed by the next server). One server per home; `weft run` works beside it.\n"
-   "At start it resumes every run whose engine died. SIGHUP re-reads users.json.\n"
+   "At start it resumes every run whose engine died. SIGHUP re-reads users.json and\n"
+   "deploys --workflows DIR again.\n"
    "  --listen ADDR        HOST:PORT, [v6]:PORT or unix:/path (default 127.0.0.1:7700)\n"
    "  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM files)\n"
    "  --insecure-http      allow plain HTTP off loopback (a warning is logged)\n"
    "  --drain D            how long running steps may finish when stopping (30s)\n"
    "  --log-format F       text (default) or json: one line per event on stderr\n"
-   "  --metrics-public     GET /metrics without a token\n"},
+   "  --metrics-public     GET /metrics without a token\n"
+   "  --workflows DIR      deploy every DIR/*.yaml at start and on SIGHUP (`weft deploy`);\n"
+   "                       a file with problems is logged and skipped\n"},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
   {"version", cli_version, "weft version", "print the version", ""},

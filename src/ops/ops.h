@@ -253,6 +253,7 @@ enum ops_err ops_list_tokens(const struct ops_ctx *c, json_t **out, struct ops_e
  * NOT_FOUND, BAD_REQUEST (ambiguous), CONFLICT (already revoked), FORBIDDEN
  * (another user's, for a caller below admin). */
 enum ops_err ops_revoke_token(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
+
 /* ---- deployed workflows (workflows.c, start.c) -------------------------------- */
 
 /* A diag list as the API's "problems": ["file:line:col: message", ...]. */
