@@ -181,6 +181,30 @@ class SSETest(WeftTest):
         self.assertEqual(json.loads(st.got()[-1]["data"])["status"], "succeeded")
         self.assertEqual(srv.stop(), 0)
 
+    def test_a_run_started_through_the_api_is_streamed(self):
+        """POST /workflows/{name}/runs: the server executes it, its commits
+        wake the pump"""
+        self.write_users({"op": {"role": "operator"}}, allow_as=None)
+        op = self.token("op")
+        viewer = self.token()
+        srv = self.server()
+        st = Stream(self, srv, "", viewer)
+        with open(os.path.join(self.tmp, "w.yaml"), "rb") as f:
+            body = f.read()
+        req = urllib.request.Request(srv.base + "/api/v1/workflows", data=body, method="POST",
+                                     headers=dict(op, **{"Content-Type": "application/yaml"}))
+        with urllib.request.urlopen(req, timeout=60) as r:
+            self.assertEqual(r.status, 201)
+        req = urllib.request.Request(srv.base + "/api/v1/workflows/demo/runs", data=b"{}", method="POST",
+                                     headers=dict(op, **{"Content-Type": "application/json"}))
+        with urllib.request.urlopen(req, timeout=60) as r:
+            rid = json.loads(r.read())["id"]
+        st.wait(self.ended(rid), "the run's end")
+        mine = [e for e in st.got() if json.loads(e["data"])["run"] == rid]
+        self.check_against_audit(mine, [e for e in self.audit() if e["run"] == rid])
+        self.assertEqual(json.loads(mine[-1]["data"])["status"], "failed")  # c fails
+        self.assertEqual(srv.stop(), 0)
+
     # ---- replay ------------------------------------------------------------------------
 
     def test_after_and_last_event_id_replay_exactly_the_missed_ones(self):
@@ -379,7 +403,8 @@ class SSETest(WeftTest):
     def test_docs_curl_line(self):
         if not shutil.which("curl"):
             self.skipTest("curl is needed (scripts/setup.sh installs it)")
-        text = open(os.path.join(ROOT, "docs", "server.md")).read()
+        with open(os.path.join(ROOT, "docs", "server.md")) as f:
+            text = f.read()
         lines = [l.strip() for l in text.splitlines() if l.strip().startswith("curl -N")]
         self.assertTrue(lines, "docs/server.md has a curl -N line")
         auth = self.token()
