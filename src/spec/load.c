@@ -1,6 +1,6 @@
 /* load.c — wf_load_file / wf_load_string: the top level of a workflow file.
  *
- * The pipeline: read (4 MiB cap) -> ytree_parse (YAML, aliases and depth
+ * The pipeline: read (64 MiB cap) -> ytree_parse (YAML, aliases and depth
  * budgeted) -> top-level fields, inputs, triggers, outputs (here) -> each
  * step (steps.c, kinds.c) -> graph_build (needs, cycles, order, reach) ->
  * one expr_prog_compile -> refcheck (unknown .inputs.X, .steps.X.FIELD) ->
@@ -463,7 +463,7 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
   c.src = src;
   c.len = len;
   if (len > WF_MAX_FILE_BYTES) {
-    diag_add(d, name, 0, 0, "the file is %zu bytes, over the limit of 4 MiB (%u bytes)", len,
+    diag_add(d, name, 0, 0, "the file is %zu bytes, over the limit of 64 MiB (%u bytes)", len,
              WF_MAX_FILE_BYTES);
     return WEFT_ELIMIT;
   }
@@ -560,7 +560,7 @@ int wf_load_file(const char *path, struct wf **out, struct diag_list *d)
     goto out;
   }
   if ((uint64_t)st.st_size > WF_MAX_FILE_BYTES) {
-    diag_add(d, path, 0, 0, "the file is %lld bytes, over the limit of 4 MiB (%u bytes)",
+    diag_add(d, path, 0, 0, "the file is %lld bytes, over the limit of 64 MiB (%u bytes)",
              (long long)st.st_size, WF_MAX_FILE_BYTES);
     rc = WEFT_ELIMIT;
     goto out;
