@@ -125,6 +125,9 @@ void ytype_plain(struct ynode *y)
   const char *s = y->s;
   size_t n = y->len;
   y->t = Y_STR;
+  /* most plain scalars are words: only these can start anything else */
+  if (n && !memchr("~nNtTfF+-.0123456789", s[0], 21))
+    return;
   if (n == 0 || is_one_of(s, n, nulls)) {
     y->t = Y_NULL;
     return;
