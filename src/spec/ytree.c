@@ -472,14 +472,18 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
   *y = null_node_proto;
   size_t slot = SIZE_MAX;
   if (e->type == FYET_ALIAS) {
-    pos_of(e->alias.anchor, &y->line, &y->col, &y->src_start, &y->src_end);
+    size_t a0, b0;
+    pos_of(e->alias.anchor, &y->line, &y->col, &a0, &b0);
     struct ynode *r = conv_alias(c, e->alias.anchor, y->line, y->col);
     fy_parser_event_free(c->fyp, e);
     return r;
   }
   if (e->type == FYET_SCALAR) {
     struct fy_token *tok = e->scalar.value; /* NULL: an empty value (`key:`) */
-    pos_of(tok, &y->line, &y->col, &y->src_start, &y->src_end);
+    size_t a0, b0;
+    pos_of(tok, &y->line, &y->col, &a0, &b0);
+    y->src_start = (uint32_t)a0;
+    y->src_end = (uint32_t)b0;
     if ((c->rc = anchor_begin(c, e->scalar.anchor, &slot))) {
       fy_parser_event_free(c->fyp, e);
       return NULL;

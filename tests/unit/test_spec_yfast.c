@@ -21,7 +21,7 @@ static void dump(const struct ynode *y, int ind)
     fprintf(stderr, "%*s(null)\n", ind, "");
     return;
   }
-  fprintf(stderr, "%*st=%d q=%d ml=%d %d:%d [%zu,%zu) len=%zu s=\"%s\" n=%u depth=%u size=%llu\n",
+  fprintf(stderr, "%*st=%d q=%d ml=%d %d:%d [%u,%u) len=%u s=\"%s\" n=%u depth=%u size=%llu\n",
           ind, "", (int)y->t, y->quoted, y->multiline, y->line, y->col, y->src_start,
           y->src_end, y->len, y->s, y->n, y->depth, (unsigned long long)y->size);
   uint32_t n = y->t == Y_MAP ? 2 * y->n : y->t == Y_SEQ ? y->n : 0;
