@@ -119,6 +119,8 @@ struct eng_run {
   uint32_t n_resv_dur;    /* units with UF_RESV_DUR */
 
   struct eng_effects *fx; /* of the current call */
+  eng_spill_fn spill;     /* engine_set_spill, or NULL */
+  void *spill_ud;
   int64_t now;
 };
 
