@@ -118,6 +118,16 @@ def instructions(argv, cwd, env, timeout=7200):
 
 
 def measure(label, argv, cwd, runs, n, fresh_home=False, count_instr=False):
+    try:
+        return measure1(label, argv, cwd, runs, n, fresh_home, count_instr)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"{label} {n}: {str(e)[:300]}", file=sys.stderr, flush=True)
+        return {"tool": label, "n": n, "wall_s": None, "cpu_s": None, "steps_per_s": None,
+                "peak_rss_mb": None, "bytes_per_step": None, "instr_per_step": None,
+                "error": str(e)[:200]}
+
+
+def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False):
     walls, cpus, rss = [], [], []
     instr = None
     for i in range(runs + (1 if count_instr else 0)):
@@ -173,12 +183,17 @@ def main():
                 if shape != "for_each" and not a.no_peers:
                     write_make(os.path.join(d, "Makefile"), shape, n)
                     write_ninja(os.path.join(d, "build.ninja"), shape, n)
-                    rows.append({**row, **measure("make -n", ["make", "-n", "-j2", "all"], d, runs, n)})
-                    rows.append({**row, **measure("make", ["make", "-s", "-j2", "all"], d, runs, n)})
+                    # make recurses along a chain: a 100,000-deep one overflows its 8 MB stack
+                    mk = ["bash", "-c", 'ulimit -s unlimited && exec make "$@"', "make"]
+                    rows.append({**row, **measure("make -n", mk + ["-n", "-j2", "all"], d, runs, n)})
+                    rows.append({**row, **measure("make", mk + ["-s", "-j2", "all"], d, runs, n)})
                     rows.append({**row, **measure("ninja -n", ["ninja", "-n", "-j2"], d, runs, n)})
                     rows.append({**row, **measure("ninja", ["ninja", "-j2"], d, runs, n)})
                     os.remove(os.path.join(d, ".ninja_log")) if os.path.exists(os.path.join(d, ".ninja_log")) else None
                 for r in rows[first:]:
+                    if r.get("error"):
+                        print(f"{shape:9} {n:>8} {r['tool']:14} failed: {r['error']}", flush=True)
+                        continue
                     print(f"{shape:9} {n:>8} {r['tool']:14} {r['wall_s']:>9.3f} s {r['cpu_s']:>8.3f} cpu "
                           f"{r['steps_per_s'] or 0:>10} steps/s {r['peak_rss_mb']:>8.1f} MB "
                           f"{r['bytes_per_step']:>8.1f} B/step {r['instr_per_step'] or '-':>8} instr/step", flush=True)
@@ -193,6 +208,9 @@ def main():
         f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s | peak RSS MB | bytes/step | instr/step |\n")
         f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
         for r in rows:
+            if r.get("error"):
+                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | failed: {r['error'][:60]} | | | | | |\n")
+                continue
             f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['wall_s']:.3f} | {r['cpu_s']:.2f} | "
                     f"{r['steps_per_s'] or 0:,} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
                     f"{'{:,}'.format(r['instr_per_step']) if r['instr_per_step'] else '-'} |\n")

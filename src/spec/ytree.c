@@ -132,6 +132,19 @@ void ytype_plain(struct ynode *y)
     y->t = Y_NULL;
     return;
   }
+  if (n <= 20 && s[0] >= '0' && s[0] <= '9') {
+    /* a plain decimal integer (most numbers): no word can match */
+    int64_t v = 0;
+    size_t i = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      v = v * 10 + (s[i++] - '0');
+    if (i == n && n <= 18) {
+      y->t = Y_INT;
+      y->i = v;
+      y->f = (double)v;
+      return;
+    }
+  }
   if (is_one_of(s, n, trues) || is_one_of(s, n, falses)) {
     y->t = Y_BOOL;
     y->b = s[0] == 't' || s[0] == 'T';
