@@ -317,7 +317,8 @@ static struct ynode *close_coll(struct fp *f, struct ynode *y, size_t base, uint
   y->kids = yarena_alloc(&f->t->arena, (k ? k : 1) * per * sizeof *y->kids);
   if (!y->kids)
     return fail(f, WEFT_ENOMEM);
-  memcpy(y->kids, f->stk + base, (size_t)k * per * sizeof *y->kids);
+  if (k)
+    memcpy(y->kids, f->stk + base, (size_t)k * per * sizeof *y->kids);
   f->n_stk = base;
   f->level--;
   y->n = k;

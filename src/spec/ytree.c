@@ -628,7 +628,8 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
       c->rc = WEFT_ENOMEM;
       return NULL;
     }
-    memcpy(y->kids, c->stk + base, (size_t)k * per * sizeof *y->kids);
+    if (k)
+      memcpy(y->kids, c->stk + base, (size_t)k * per * sizeof *y->kids);
     c->n_stk = base;
     c->level--;
     y->n = k;
