@@ -86,7 +86,7 @@ def write_ninja(path, shape, n):
         f.write("build all: phony " + " ".join(last) + "\ndefault all\n")
 
 
-def timed(argv, cwd, env=None, timeout=3600):
+def timed(argv, cwd, env=None, timeout=7200):
     """(wall seconds, cpu seconds, peak RSS bytes) of one whole process. The
     peak RSS comes from GNU time (Debian package time): a child forked from
     this Python would carry Python's own high-water mark across exec."""
@@ -117,17 +117,22 @@ def instructions(argv, cwd, env, timeout=7200):
     return int(m.group(1)) if m and p.returncode == 0 else None
 
 
-def measure(label, argv, cwd, runs, n, fresh_home=False, count_instr=False):
+def measure(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, timeout=7200):
     try:
-        return measure1(label, argv, cwd, runs, n, fresh_home, count_instr)
-    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        return measure1(label, argv, cwd, runs, n, fresh_home, count_instr, timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{label} {n}: over {timeout:.0f} s", file=sys.stderr, flush=True)
+        return {"tool": label, "n": n, "wall_s": None, "cpu_s": None, "steps_per_s": None,
+                "peak_rss_mb": None, "bytes_per_step": None, "instr_per_step": None,
+                "error": f"over {timeout:.0f} s (stopped)"}
+    except RuntimeError as e:
         print(f"{label} {n}: {str(e)[:300]}", file=sys.stderr, flush=True)
         return {"tool": label, "n": n, "wall_s": None, "cpu_s": None, "steps_per_s": None,
                 "peak_rss_mb": None, "bytes_per_step": None, "instr_per_step": None,
                 "error": str(e)[:200]}
 
 
-def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False):
+def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, timeout=7200):
     walls, cpus, rss = [], [], []
     instr = None
     for i in range(runs + (1 if count_instr else 0)):
@@ -138,7 +143,7 @@ def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False):
         if i == runs:
             instr = instructions(argv, cwd, env)
         else:
-            w, c, r = timed(argv, cwd, env)
+            w, c, r = timed(argv, cwd, env, timeout)
             walls.append(w)
             cpus.append(c)
             rss.append(r)
@@ -152,6 +157,23 @@ def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False):
             "instr_per_step": round(instr / n) if instr else None}
 
 
+def write_out(rows, path):
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "scale.json"), "w") as f:
+        json.dump({"load": os.getloadavg(), "rows": rows}, f, indent=1)
+    with open(os.path.join(path, "scale.md"), "w") as f:
+        f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s | peak RSS MB | bytes/step | instr/step |\n")
+        f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
+        for r in rows:
+            if r.get("error"):
+                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r["error"][:60]} | | | | | |\n")
+                continue
+            f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['wall_s']:.3f} | {r['cpu_s']:.2f} | "
+                    f"{r['steps_per_s'] or 0:,} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
+                    f"{'{:,}'.format(r['instr_per_step']) if r['instr_per_step'] else '-'} |\n")
+
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weft", default=os.path.join(ROOT, "build", "weft"))
@@ -159,6 +181,9 @@ def main():
     ap.add_argument("--shapes", default="chain,layered,for_each")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--peer-timeout", type=float, default=300,
+                    help="seconds one make/ninja process may take (a longer one is reported as such)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"), help="where scale.json/.md go")
     ap.add_argument("--instructions", action="store_true", help="one more run of each weft row under callgrind")
     ap.add_argument("--instr-max", type=int, default=100000, help="largest size counted under callgrind")
     a = ap.parse_args()
@@ -185,10 +210,14 @@ def main():
                     write_ninja(os.path.join(d, "build.ninja"), shape, n)
                     # make recurses along a chain: a 100,000-deep one overflows its 8 MB stack
                     mk = ["bash", "-c", 'ulimit -s unlimited && exec make "$@"', "make"]
-                    rows.append({**row, **measure("make -n", mk + ["-n", "-j2", "all"], d, runs, n)})
-                    rows.append({**row, **measure("make", mk + ["-s", "-j2", "all"], d, runs, n)})
-                    rows.append({**row, **measure("ninja -n", ["ninja", "-n", "-j2"], d, runs, n)})
-                    rows.append({**row, **measure("ninja", ["ninja", "-j2"], d, runs, n)})
+                    rows.append({**row, **measure("make -n", mk + ["-n", "-j2", "all"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
+                    rows.append({**row, **measure("make", mk + ["-s", "-j2", "all"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
+                    rows.append({**row, **measure("ninja -n", ["ninja", "-n", "-j2"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
+                    rows.append({**row, **measure("ninja", ["ninja", "-j2"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
                     os.remove(os.path.join(d, ".ninja_log")) if os.path.exists(os.path.join(d, ".ninja_log")) else None
                 for r in rows[first:]:
                     if r.get("error"):
@@ -198,22 +227,9 @@ def main():
                           f"{r['steps_per_s'] or 0:>10} steps/s {r['peak_rss_mb']:>8.1f} MB "
                           f"{r['bytes_per_step']:>8.1f} B/step {r['instr_per_step'] or '-':>8} instr/step", flush=True)
                 shutil.rmtree(d, ignore_errors=True)
+                write_out(rows, a.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out = os.path.join(ROOT, "bench", "out")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "scale.json"), "w") as f:
-        json.dump({"load": os.getloadavg(), "rows": rows}, f, indent=1)
-    with open(os.path.join(out, "scale.md"), "w") as f:
-        f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s | peak RSS MB | bytes/step | instr/step |\n")
-        f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
-        for r in rows:
-            if r.get("error"):
-                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | failed: {r['error'][:60]} | | | | | |\n")
-                continue
-            f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['wall_s']:.3f} | {r['cpu_s']:.2f} | "
-                    f"{r['steps_per_s'] or 0:,} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
-                    f"{'{:,}'.format(r['instr_per_step']) if r['instr_per_step'] else '-'} |\n")
 
 
 if __name__ == "__main__":
