@@ -166,7 +166,7 @@ def write_out(rows, path):
         f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
         for r in rows:
             if r.get("error"):
-                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r["error"][:60]} | | | | | |\n")
+                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['error'][:60]} | | | | | |\n")
                 continue
             f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['wall_s']:.3f} | {r['cpu_s']:.2f} | "
                     f"{r['steps_per_s'] or 0:,} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
