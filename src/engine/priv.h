@@ -127,6 +127,8 @@ struct eng_run {
 
   uint32_t end_step;      /* the end step that ran (join.c), WF_NONE */
   struct eng_effects *fx; /* of the current call */
+  eng_spill_fn spill;     /* engine_set_spill, or NULL */
+  void *spill_ud;
   int64_t now;
 };
 

@@ -31,8 +31,8 @@ struct expr_prog;
 #define WF_NONE UINT32_MAX
 
 /* Limits of LANGUAGE.md §1 (each an error naming the limit). */
-#define WF_MAX_FILE_BYTES (4u << 20)
-#define WF_MAX_STEPS 100000u
+#define WF_MAX_FILE_BYTES (64u << 20)
+#define WF_MAX_STEPS 1000000u
 #define WF_MAX_FOR_EACH 1000000u
 #define WF_MAX_DEPTH 64
 #define WF_MAX_EXPR_BYTES (16u << 10)

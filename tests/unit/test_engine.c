@@ -1306,3 +1306,78 @@ Test(random, random_workflows_end_terminal_and_replay_identically)
   }
   cr_assert_eq((uint64_t)played, n_seeds);
 }
+
+/* The journal spill (engine_set_spill): a call whose journal grows long hands
+ * it over every ENG_JOURNAL_SPILL new entries; what was spilled plus what is
+ * left is the very journal a call without a spill gives, in the same order. */
+struct spilled {
+  struct eng_jent *v;
+  size_t n, calls;
+  bool fail;
+};
+
+static int record_spill(void *ud, struct eng_effects *fx)
+{
+  struct spilled *s = ud;
+  cr_expect_eq(fx->nj - fx->nj_written, (size_t)ENG_JOURNAL_SPILL);
+  s->calls++;
+  if (s->fail)
+    return WEFT_EIO;
+  for (size_t i = fx->nj_written; i < fx->nj; i++) {
+    s->v = realloc(s->v, (s->n + 1) * sizeof *s->v);
+    s->v[s->n] = fx->j[i];
+    s->v[s->n].error = s->v[s->n].outputs = NULL;
+    s->v[s->n++].outputs_text = NULL;
+    json_decref(fx->j[i].error);
+    json_decref(fx->j[i].outputs);
+  }
+  fx->nj = fx->nj_written = 0; /* all written, none kept */
+  return 0;
+}
+
+static bool same_entry(const struct eng_jent *a, const struct eng_jent *b)
+{
+  return a->type == b->type && a->step == b->step && a->index == b->index &&
+         a->status == b->status && a->attempts == b->attempts && a->n == b->n;
+}
+
+Test(scale, a_long_journal_is_spilled_in_order)
+{
+  struct wf *wf = load_str("name: big\nsteps:\n"
+                           "  fan: {for_each: 40000, set: {i: '${{ .index }}'}}\n"
+                           "  last: {needs: fan, set: {n: 1}}\n");
+  struct eng_config cfg = {.run_id = "R", .max_parallel = 4};
+  struct eng_run *plain = NULL, *run = NULL;
+  struct eng_effects all, fx;
+  engine_fx_init(&all);
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &plain), 0);
+  cr_assert_eq(engine_start(plain, 0, &all), 0);
+  cr_assert_gt(all.nj, 2 * (size_t)ENG_JOURNAL_SPILL);
+
+  struct spilled s = {0};
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  engine_set_spill(run, record_spill, &s);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  cr_assert_eq(engine_run_status(run), ENG_RUN_SUCCEEDED);
+  cr_expect_eq(s.calls, all.nj / ENG_JOURNAL_SPILL);
+  cr_assert_eq(s.n + fx.nj, all.nj);
+  for (size_t i = 0; i < all.nj; i++)
+    cr_assert(same_entry(i < s.n ? &s.v[i] : &fx.j[i - s.n], &all.j[i]), "entry %zu", i);
+  free(s.v);
+  engine_fx_free(&fx);
+  engine_free(run);
+
+  /* a spill that fails fails the call */
+  struct spilled bad = {.fail = true};
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  engine_set_spill(run, record_spill, &bad);
+  engine_fx_init(&fx);
+  cr_expect_neq(engine_start(run, 0, &fx), 0);
+  cr_expect_eq(bad.calls, 1);
+  engine_fx_free(&fx);
+  engine_free(run);
+  engine_fx_free(&all);
+  engine_free(plain);
+  wf_free(wf);
+}
