@@ -98,12 +98,28 @@ bool eng_join_ready(const struct eng_run *r, uint32_t d)
 int eng_withdraw(struct eng_run *r, uint32_t s)
 {
   enum eng_status ss = r->u.status[s];
-  if (engine_status_terminal(ss))
+  if (engine_status_terminal(ss) || s == r->end_step) /* the end step is finishing */
     return 0;
   r->st[s].withdrawn = true;
   if (ss != ENG_PENDING)
     return eng_stop_step(r, s);
-  int rc = step_set_state(r, s, ENG_SKIPPED);
+  struct eng_step *st = &r->st[s];
+  int rc = 0;
+  /* a for_each whose instances `weft retry` kept: they end skipped with it */
+  for (uint32_t i = 0; st->expanded && !rc && i < st->n; i++) {
+    uint32_t u = st->first + i;
+    if (engine_status_terminal(r->u.status[u]))
+      continue;
+    r->u.flags[u] &= (uint8_t)~UF_QUEUED;
+    eng_disarm(r, u);
+    if (!(rc = step_set_state(r, u, ENG_SKIPPED)))
+      st->done++;
+  }
+  st->qh = st->qn = 0;
+  if (st->expanded)
+    st->next = st->n;
+  if (!rc)
+    rc = step_set_state(r, s, ENG_SKIPPED);
   if (!rc)
     rc = eng_step_finished(r, s);
   return rc;
