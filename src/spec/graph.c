@@ -90,8 +90,12 @@ static void parse_join(struct sctx *c, struct wf_step *s, const struct ynode *n)
             s->id);
     return;
   }
-  if (l->t != Y_SEQ || !l->n) {
-    chk_bad_type(c, l, "any", where, "a non-empty list of step ids");
+  if (l->t != Y_SEQ) {
+    chk_bad_type(c, l, "any", where, "a list of step ids");
+    return;
+  }
+  if (!l->n) {
+    chk_err(c, l, "\"any\" in needs of step \"%s\" is empty; list the steps to wait for", s->id);
     return;
   }
   s->join_count = 1;
