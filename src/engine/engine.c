@@ -217,6 +217,9 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
   } else if (kill == ENG_KILL_STOP) {
     json_decref(err);
     err = NULL;
+    /* what a stopped attempt reported (a cancelled child's outputs) is kept */
+    if (ev->outputs && (rc = eng_set_outputs(r, u, ev->outputs)))
+      return rc;
     rc = eng_cancel_unit(r, u);
   } else {
     if (ev->outputs && (rc = eng_set_outputs(r, u, ev->outputs))) {
