@@ -91,11 +91,11 @@ static int add_view(struct eng_run *r, json_t *obj, uint32_t s)
 
 void ctx_env(struct eng_run *r, uint32_t s, struct expr_env *env)
 {
-  env->success = true;
+  env->success = env->none_failed = true;
   env->failure = false;
   env->cancelled = r->cancel_requested;
   if (s == WF_NONE) {
-    env->success = !r->unhandled_main && !r->unhandled_fin;
+    env->success = env->none_failed = !r->unhandled_main && !r->unhandled_fin;
     env->failure = !env->success;
     return;
   }

@@ -81,12 +81,13 @@ static void parse_join(struct sctx *c, struct wf_step *s, const struct ynode *n)
   static const char *const keys[] = {"any", "count", "cancel_rest", NULL};
   char where[200];
   snprintf(where, sizeof where, "in needs of step \"%s\"", s->id);
-  chk_keys(c, n, keys, where);
   const struct ynode *l = join_list(n);
+  if (l)
+    chk_keys(c, n, keys, where);
   if (!l) {
     chk_err(c, n,
-            "needs of step \"%s\" as a mapping takes \"any: [steps...]\" (and optionally "
-            "count, cancel_rest); for all of them write a list",
+            "needs of step \"%s\" is a mapping without \"any\": write a list of step ids, "
+            "or {any: [ids], count: N} for a partial join",
             s->id);
     return;
   }
