@@ -174,6 +174,25 @@ class Flow(WeftTest):
         self.assertEqual(j["steps"]["sub"]["outputs"], {"x": 7})
         self.assertEqual(j["steps"]["salvage"]["outputs"], {"x": 7})
 
+    def test_a_failed_child_whose_outputs_cannot_render_gives_an_empty_object(self):
+        self.write("child.yaml", """
+            name: child
+            steps:
+              part: {set: {x: "text"}}
+              rest: {needs: part, run: exit 3}
+            outputs:
+              x: ${{ .steps.part.outputs.x.y }}
+        """)
+        p = self.write("p.yaml", """
+            name: parent
+            steps:
+              sub: {workflow: {file: child.yaml}}
+              look: {needs: sub, if: failure, set: {o: "${{ .steps.sub.outputs }}"}}
+        """)
+        j = self.run_json(p, 1)
+        self.assertEqual(j["steps"]["sub"]["outputs"], {})
+        self.assertEqual(j["steps"]["look"]["outputs"], {"o": {}})
+
     def test_a_cancelled_child_passes_its_outputs(self):
         self.write_child("wait: {event: never}")
         p = self.write("p.yaml", """
