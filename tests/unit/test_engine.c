@@ -731,6 +731,7 @@ TRACE(join_partial)
 TRACE(join_unreachable)
 TRACE(end_failed)
 TRACE(end_crash)
+TRACE(join_waits_for_slot_crash)
 
 /* ---- transition tables ------------------------------------------------------ */
 
