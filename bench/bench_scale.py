@@ -20,7 +20,9 @@ and records wall time (median of --runs), CPU time (user+sys, median),
 steps/s (by wall time), peak RSS of the process (GNU time's %M: the largest
 of the runs) and bytes per step, and with --instructions one more run under
 callgrind for sizes up to --instr-max (the one figure that does not move with
-the machine's load; ~50x slower). Nothing is asserted; the table goes to stdout,
+the machine's load; ~50x slower). make and ninja get --peer-timeout seconds
+a process. --merge rebuilds the tables from the scale.json of several runs
+(e.g. one per shape). Nothing is asserted; the table goes to stdout,
 bench/out/scale.json and bench/out/scale.md, and the numbers of record to
 bench/README.md.
 make's real runs keep no state and ninja's keep only its log: the comparison
@@ -162,14 +164,15 @@ def write_out(rows, path):
     with open(os.path.join(path, "scale.json"), "w") as f:
         json.dump({"load": os.getloadavg(), "rows": rows}, f, indent=1)
     with open(os.path.join(path, "scale.md"), "w") as f:
-        f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s | peak RSS MB | bytes/step | instr/step |\n")
-        f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
+        f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s (wall) | steps/s (CPU) | peak RSS MB | bytes/step | instr/step |\n")
+        f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
         for r in rows:
             if r.get("error"):
-                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['error'][:60]} | | | | | |\n")
+                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['error'][:60]} | | | | | | |\n")
                 continue
+            cpu_rate = f"{round(r['n'] / r['cpu_s']):,}" if r['cpu_s'] else "-"
             f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['wall_s']:.3f} | {r['cpu_s']:.2f} | "
-                    f"{r['steps_per_s'] or 0:,} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
+                    f"{r['steps_per_s'] or 0:,} | {cpu_rate} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
                     f"{'{:,}'.format(r['instr_per_step']) if r['instr_per_step'] else '-'} |\n")
 
 
@@ -183,10 +186,19 @@ def main():
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--peer-timeout", type=float, default=300,
                     help="seconds one make/ninja process may take (a longer one is reported as such)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="only rebuild scale.json/.md in --out from these earlier scale.json files")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"), help="where scale.json/.md go")
     ap.add_argument("--instructions", action="store_true", help="one more run of each weft row under callgrind")
     ap.add_argument("--instr-max", type=int, default=100000, help="largest size counted under callgrind")
     a = ap.parse_args()
+    if a.merge:
+        rows = []
+        for m in a.merge:
+            with open(m) as f:
+                rows += json.load(f)["rows"]
+        write_out(rows, a.out)
+        return 0
     weft = os.path.abspath(a.weft)
     rows = []
     work = tempfile.mkdtemp(prefix="weft-scale-")
