@@ -97,7 +97,7 @@ struct rt_run {
   struct rt_fecount *fec; /* rt_counts.c: for_each instance counts, by step (or NULL) */
   bool finished;
   bool cancel_requested;
-  bool logdir_made;      /* logs/<run>/ exists (rt_exec.c) */
+  bool logdir_made;      /* logs/<run>/ exists (ex_proc.c) */
   bool logdir_new;       /* ... and this process created it: no old $WEFT_OUTPUT files */
   /* sub-workflows (svc_subflow.c): a child run of a workflow step */
   struct rt_attempt *parent_att; /* the parent's attempt waiting for this run */

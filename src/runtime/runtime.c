@@ -12,8 +12,8 @@
  * flush. docs/internals/runtime.md has the whole story.
  *
  * Starting, resuming and retrying runs also live here; the effects
- * themselves are in rt_exec.c and the journal-to-rows mapping in
- * rt_journal.c. */
+ * themselves are in rt_exec.c (through the executors of executor.h) and the
+ * journal-to-rows mapping in rt_journal.c. */
 #include "runtime/rt_int.h"
 
 #include <dirent.h>
@@ -471,6 +471,12 @@ static void on_poll(uv_timer_t *h)
     rt->last_heartbeat = now;
   }
   rt_arm_flush(rt);
+}
+
+void rt_poke(struct runtime *rt)
+{
+  if (uv_is_active((uv_handle_t *)&rt->poll))
+    on_poll(&rt->poll);
 }
 
 void rt_cancel_all(struct runtime *rt)

@@ -26,7 +26,9 @@ as such, with the files that make it).
 Usage: check_layers.py [SRC_DIR]     (default: src/ next to tests/)
        check_layers.py --self-test   (proves the check fails on an arrow
                                       back, on a circle and on an unknown
-                                      folder, and passes on a clean tree)
+                                      folder, and passes on a clean tree;
+                                      then passes on a copy of src/ and
+                                      fails once engine/ includes runtime/)
 Exit status 0 when the graph is one-way, 1 when not (each problem on stderr
 as `weft-layers: FILE:LINE: ...`).
 """
@@ -160,9 +162,17 @@ def check(src, out=sys.stderr):
 
 def self_test():
     import io
+    import shutil
+
+    made = []
+
+    def tmpdir():
+        d = tempfile.mkdtemp(prefix="weft-layers-")
+        made.append(d)
+        return d
 
     def tree(files):
-        d = tempfile.mkdtemp(prefix="weft-layers-")
+        d = tmpdir()
         for rel, text in files.items():
             p = os.path.join(d, rel)
             os.makedirs(os.path.dirname(p), exist_ok=True)
@@ -180,15 +190,29 @@ def self_test():
         ("circle", dict(clean, **{"util/e.c": '#include "engine/c.h"\n'}), 1, "circle"),
         ("unknown folder", dict(clean, **{"zz/e.c": '#include "util/d.h"\n'}), 1, "not in the layer"),
     ]
+    # the real tree passes, and fails once engine/ includes runtime/
+    real = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "..", "..", "src"))
+    if os.path.isdir(os.path.join(real, "engine")):
+        copy = os.path.join(tmpdir(), "src")
+        shutil.copytree(real, copy)
+        cases.append(("src/ as it is", copy, 0, None))
+        bad = os.path.join(tmpdir(), "src")
+        shutil.copytree(real, bad)
+        with open(os.path.join(bad, "engine", "zz_back.c"), "w") as f:
+            f.write('#include "runtime/runtime.h"\n')
+        cases.append(("src/ with engine/ including runtime/", bad, 1, "circle"))
     failed = 0
     for name, files, want, text in cases:
         buf = io.StringIO()
-        got = check(tree(files), buf)
+        got = check(files if isinstance(files, str) else tree(files), buf)
         ok = got == want and (text is None or text in buf.getvalue())
         print("%s: %s (exit %d, want %d)" % ("ok" if ok else "FAIL", name, got, want))
         if not ok:
             print(buf.getvalue())
             failed += 1
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
     return 1 if failed else 0
 
 
