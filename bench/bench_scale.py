@@ -34,6 +34,7 @@ import json
 import re
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -94,8 +95,16 @@ def timed(argv, cwd, env=None, timeout=7200):
     this Python would carry Python's own high-water mark across exec."""
     rssf = os.path.join(cwd, ".rss")
     t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rssf, *argv], cwd=cwd, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    # its own process group: a process over its time is stopped with its children
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", rssf, *argv], cwd=cwd, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise
+    p.stderr = err
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{argv} exited {p.returncode}: {p.stderr.decode(errors='replace')[-500:]}")
