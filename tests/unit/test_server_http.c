@@ -401,6 +401,13 @@ Test(pure, reqjson_limits)
   cr_assert_eq(reqjson_parse("{\"a\":[1,2]}", 11, 5, &v, err, sizeof err), APIERR_TOO_LARGE);
   cr_assert_eq(reqjson_parse("{\"a\":1}x", 8, 100, &v, err, sizeof err), APIERR_BAD_REQUEST);
   cr_assert(strstr(err, "line 1"), "%s", err);
+  /* NUL bytes are not blanks: a body of them is not an empty one */
+  cr_assert_eq(reqjson_parse("\0", 1, 100, &v, err, sizeof err), APIERR_BAD_REQUEST);
+  cr_assert_null(v);
+  cr_assert_eq(reqjson_parse(" \0 ", 3, 100, &v, err, sizeof err), APIERR_BAD_REQUEST);
+  cr_assert_eq(reqjson_parse(" \r\n\t", 4, 100, &v, err, sizeof err), 0);
+  cr_assert(json_is_object(v));
+  json_decref(v);
 }
 
 /* ---- server-sent events through the real front ------------------------ */
