@@ -21,6 +21,7 @@
 #include "server/authfail.h"
 #include "server/mhd_dl.h"
 #include "server/reqjson.h"
+#include "server/reqparse.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonfmt.h"
@@ -47,37 +48,9 @@ const char *httpd_header(const struct httpd_req *rq, const char *name)
   return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 const char *httpd_query(const struct httpd_req *rq, const char *name, char *out, size_t outlen)
 {
-  const char *v = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-  if (!v || !outlen)
-    return NULL;
-  size_t o = 0;
-  for (const char *p = v; *p; p++) {
-    int c = (unsigned char)*p;
-    if (c == '+') {
-      c = ' ';
-    } else if (c == '%') {
-      int h = p[1] ? hexval(p[1]) : -1, l = h >= 0 && p[2] ? hexval(p[2]) : -1;
-      if (h < 0 || l < 0)
-        return NULL;
-      c = h * 16 + l;
-      p += 2;
-    }
-    if (c == 0 || o + 1 >= outlen)
-      return NULL;
-    out[o++] = (char)c;
-  }
-  out[o] = 0;
-  return out;
+  return reqparse_query(MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name), out, outlen);
 }
 
 void httpd_json(struct httpd_resp *rs, unsigned status, json_t *v)
@@ -214,14 +187,6 @@ static void peer_of(struct MHD_Connection *c, char *out, size_t len)
 
 static bool is_api(const char *path) { return !strncmp(path, "/api/", 5) || !strcmp(path, "/api"); }
 
-static bool json_media(const char *ct)
-{
-  if (!ct)
-    return false;
-  size_t n = strcspn(ct, "; \t");
-  return n == 16 && !strncasecmp(ct, "application/json", 16);
-}
-
 /* authentication: 0 and rq's role/user filled, or the error already in rs */
 static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp *rs, char *user, size_t ulen,
                         char *tid, size_t tlen)
@@ -235,15 +200,9 @@ static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp
     snprintf(rs->hvalue, sizeof rs->hvalue, "%d", retry);
     return -1;
   }
-  const char *a = httpd_header(rq, "Authorization");
-  const char *tok = NULL;
-  if (a && !strncasecmp(a, "Bearer ", 7)) {
-    tok = a + 7;
-    while (*tok == ' ')
-      tok++;
-  }
+  const char *tok = reqparse_bearer(httpd_header(rq, "Authorization"));
   enum role role = ROLE_NONE;
-  if (!tok || !*tok || !h->cfg.auth || h->cfg.auth(h->cfg.ud, tok, &role, user, ulen, tid, tlen)) {
+  if (!tok || !h->cfg.auth || h->cfg.auth(h->cfg.ud, tok, &role, user, ulen, tid, tlen)) {
     authfail_record(h->fails, rq->peer, now);
     httpd_error(rs, APIERR_UNAUTHORIZED,
                 tok ? "the token is unknown, expired or revoked" : "send Authorization: Bearer TOKEN (weft token create)");
@@ -302,7 +261,7 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
   rq.match = &st->m;
   json_t *body = NULL;
   if (r->body == BODY_JSON && st->body.len) {
-    if (!json_media(httpd_header(&rq, "Content-Type"))) {
+    if (!reqparse_json_media(httpd_header(&rq, "Content-Type"))) {
       httpd_error(rs, APIERR_UNSUPPORTED_MEDIA, "send the body as Content-Type: application/json");
       return;
     }
@@ -340,7 +299,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     st->max = st->rc == 0 && st->m.route->max_body ? st->m.route->max_body : REQJSON_MAX_BODY;
     buf_init(&st->body, st->max);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > st->max)
+    if (reqparse_declared_over(cl, st->max))
       st->too_large = true;
     return MHD_YES;
   }

@@ -21,6 +21,7 @@
 #include "server/httpd.h"
 #include "server/listen.h"
 #include "server/reqjson.h"
+#include "server/reqparse.h"
 #include "server/route.h"
 #include "util/token.h"
 #include "util/err.h"
@@ -408,6 +409,33 @@ Test(pure, reqjson_limits)
   cr_assert_eq(reqjson_parse(" \r\n\t", 4, 100, &v, err, sizeof err), 0);
   cr_assert(json_is_object(v));
   json_decref(v);
+}
+
+Test(pure, request_head_parsing)
+{
+  char out[8];
+  cr_assert_str_eq(reqparse_query("a%2Fb+c", out, sizeof out), "a/b c");
+  cr_assert_null(reqparse_query("%00", out, sizeof out));
+  cr_assert_null(reqparse_query("%f", out, sizeof out));
+  cr_assert_null(reqparse_query("%zz", out, sizeof out));
+  cr_assert_null(reqparse_query("12345678", out, sizeof out)); /* does not fit */
+  cr_assert_str_eq(reqparse_query("1234567", out, sizeof out), "1234567");
+  cr_assert_null(reqparse_query(NULL, out, sizeof out));
+  const char *h = "bearer \t tok";
+  cr_assert_eq(reqparse_bearer(h), h + 9);
+  cr_assert_null(reqparse_bearer("Bearer "));
+  cr_assert_null(reqparse_bearer("Bearer \t "));
+  cr_assert_null(reqparse_bearer("Basic abc"));
+  cr_assert_null(reqparse_bearer("Bearertok"));
+  cr_assert(reqparse_json_media("Application/JSON; charset=utf-8"));
+  cr_assert(!reqparse_json_media("application/jsonx"));
+  cr_assert(!reqparse_json_media("text/plain"));
+  cr_assert(!reqparse_json_media(""));
+  cr_assert(!reqparse_declared_over("1048576", 1048576));
+  cr_assert(reqparse_declared_over("1048577", 1048576));
+  cr_assert(reqparse_declared_over("-1", 1048576));
+  cr_assert(reqparse_declared_over("99999999999999999999999", 1048576));
+  cr_assert(!reqparse_declared_over(NULL, 10));
 }
 
 /* ---- server-sent events through the real front ------------------------ */
