@@ -31,6 +31,7 @@
 
 #include "runtime/runtime.h"
 #include "server/api_routes.h"
+#include "server/cmdq.h"
 #include "server/httpd.h"
 #include "server/metrics.h"
 #include "server/openapi.h"
@@ -52,6 +53,8 @@ struct server {
   struct metrics *m;
   int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur;
   struct sse_hub *hub;
+  struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
+  bool q_inited;
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -373,6 +376,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
 static void on_stop_async(uv_async_t *a)
 {
   struct server *s = a->data;
+  cmdq_close(&s->q); /* commands from now on answer "stopping" */
   rt_drain(s->rt);
   uv_close((uv_handle_t *)a, NULL);
 }
@@ -397,6 +401,7 @@ static void *rt_main(void *arg)
   }
   store_runs_free(v, n);
   int rc = rt_loop(s->rt);
+  cmdq_close(&s->q); /* the loop ended (stopped, or the store failed): no caller waits forever */
   pthread_mutex_lock(&s->mu);
   s->rt_done = true;
   s->rt_rc = rc;
@@ -420,10 +425,14 @@ static int start_runtime(struct server *s)
   int rc = rt_new(&ro, &s->rt);
   if (rc)
     return rc;
+  if ((rc = cmdq_init(&s->q, rt_uv_loop(s->rt), s)) != 0)
+    return rc;
+  s->q_inited = true;
   uv_async_init(rt_uv_loop(s->rt), &s->stop_async, on_stop_async);
   s->stop_async.data = s;
   if (pthread_create(&s->rt_thread, NULL, rt_main, s)) {
     uv_close((uv_handle_t *)&s->stop_async, NULL);
+    cmdq_close(&s->q);
     return WEFT_ENOMEM;
   }
   s->rt_started = true;
@@ -681,6 +690,8 @@ out:
     rt_free(s->rt);
     s->rt = NULL;
   }
+  if (s->q_inited)
+    cmdq_destroy(&s->q);
   if (s->hub)
     sse_hub_free(s->hub);
   free(s->routes);
