@@ -48,6 +48,11 @@ const char *httpd_header(const struct httpd_req *rq, const char *name)
   return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
+bool httpd_has_query(const struct httpd_req *rq, const char *name)
+{
+  return rq->conn && MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name) != NULL;
+}
+
 const char *httpd_query(const struct httpd_req *rq, const char *name, char *out, size_t outlen)
 {
   return reqparse_query(MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name), out, outlen);
