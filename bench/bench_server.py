@@ -7,7 +7,7 @@
 start   exec -> first 200 from /readyz (a tight raw-socket poll), the server's
         own "ready in X ms", and the idle RSS 1 s after start; a fresh home
         each time (store created and migrated). Goals: < 50 ms, < 20 MB.
-get     `wrk -t2 -c32 --latency` against GET /api/v1/runs/ID with a viewer's
+get     `wrk -t2 -c16 --latency` against GET /api/v1/runs/ID with a viewer's
         token, (a) on an idle server and (b) while `weft run` executes
         10,000-step runs (a chain of `set` steps, one after another, in the
         same home, for the whole measurement). Goal: >= 10,000 req/s with
@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -41,6 +42,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def cpu_s(pid):
+    """user + system CPU seconds of a process so far"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid):
@@ -179,20 +187,22 @@ def bench_get(a, tmp):
                                        ' n=$((n+1)); done; echo $n', "loop", stop, a.weft, chain],
                                       env=dict(os.environ, WEFT_HOME=home), stdout=subprocess.PIPE, text=True)
                 time.sleep(0.5)
-            w = subprocess.run(["wrk", "-t2", "-c32", "-d%ds" % a.duration, "--latency", "-s", lua, url],
-                               capture_output=True, text=True)
+            c0 = cpu_s(srv.proc.pid)
+            w = subprocess.run(["wrk", "-t2", "-c%d" % a.connections, "-d%ds" % a.duration, "--latency", "-s", lua,
+                                url], capture_output=True, text=True)
             r = parse_wrk(w.stdout)
+            r["server_cpu_us_per_req"] = (cpu_s(srv.proc.pid) - c0) * 1e6 / max(r["requests"], 1)
             if bg:
                 open(stop, "w").close()
                 r["chain_runs_meanwhile"] = int(bg.communicate()[0].strip() or 0)
             out[mode].append(r)
-            print("get %s %d: %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d%s" %
-                  (mode, i + 1, r["req_s"], r["p50_ms"], r["p99_ms"], r["non_2xx"],
+            print("get %s %d: %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, server CPU %.1f us/req%s" %
+                  (mode, i + 1, r["req_s"], r["p50_ms"], r["p99_ms"], r["non_2xx"], r["server_cpu_us_per_req"],
                    ", 10,000-step runs meanwhile: %d" % r["chain_runs_meanwhile"] if bg else ""), flush=True)
     out["rss_after_kib"] = rss_kib(srv.proc.pid)
     srv.stop()
     for mode in ("idle", "busy"):
-        out[mode + "_median"] = {k: statistics.median(r[k] for r in out[mode]) for k in ("req_s", "p50_ms", "p99_ms")}
+        out[mode + "_median"] = {k: statistics.median(r[k] for r in out[mode]) for k in ("req_s", "p50_ms", "p99_ms", "server_cpu_us_per_req")}
     return out
 
 
@@ -203,26 +213,41 @@ def bench_engine(a, tmp):
     lattice = lattice_file(tmp)
     srv = Server(a.weft, home, tmp)
     url = "http://127.0.0.1:%d/api/v1/runs/%s" % (srv.port, run_id)
-    out = {"idle": [], "loaded": [], "wrk": []}
+    out = {"idle": [], "loaded": [], "wrk": [], "cpu_idle": [], "cpu_loaded": []}
+    mode = [None]
 
     def one_run():
+        """steps/s of the wall time, and of the CPU time weft run used"""
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        p = weft(a, home, "run", lattice)
-        return 10000 / (time.perf_counter() - t0)
+        weft(a, home, "run", lattice)
+        wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+        out["cpu_" + mode[0]].append(10000 / cpu)
+        return 10000 / wall
 
+    mode[0] = "idle"
+    one_run()  # warm-up: the file and the binary in the page cache
+    out["cpu_idle"].clear()
     for i in range(a.runs):
+        mode[0] = "idle"
         out["idle"].append(one_run())
+        mode[0] = "loaded"
         w = subprocess.Popen(["wrk", "-t1", "-c10", "-d%ds" % a.duration, "--latency", "-s", lua, url],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1)
         out["loaded"].append(one_run())
         r = parse_wrk(w.communicate()[0])
         out["wrk"].append(r)
-        print("engine %d: idle %.0f steps/s, under %.0f req/s %.0f steps/s" %
-              (i + 1, out["idle"][-1], r["req_s"], out["loaded"][-1]), flush=True)
+        print("engine %d: idle %.0f steps/s (CPU: %.0f), under %.0f req/s %.0f steps/s (CPU: %.0f)" %
+              (i + 1, out["idle"][-1], out["cpu_idle"][-1], r["req_s"], out["loaded"][-1], out["cpu_loaded"][-1]),
+              flush=True)
     srv.stop()
     idle, loaded = statistics.median(out["idle"]), statistics.median(out["loaded"])
+    ci, cl = statistics.median(out["cpu_idle"]), statistics.median(out["cpu_loaded"])
     out["median"] = {"idle_steps_s": idle, "loaded_steps_s": loaded, "drop_pct": 100 * (1 - loaded / idle),
+                     "cpu_idle_steps_s": ci, "cpu_loaded_steps_s": cl, "cpu_drop_pct": 100 * (1 - cl / ci),
                      "req_s": statistics.median(r["req_s"] for r in out["wrk"])}
     return out
 
@@ -232,6 +257,7 @@ def main():
     ap.add_argument("--weft", default=os.path.join(ROOT, "build", "weft"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16, help="wrk connections of the get figures")
     ap.add_argument("--only", default="start,get,engine")
     a = ap.parse_args()
     a.weft = os.path.abspath(a.weft)
