@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "server/authfail.h"
@@ -41,6 +42,7 @@ struct conn_state {
   struct buf body;
   size_t max;
   bool too_large;
+  bool ambiguous; /* several Content-Length headers, or one with Transfer-Encoding */
 };
 
 const char *httpd_header(const struct httpd_req *rq, const char *name)
@@ -231,6 +233,13 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
   rq.body_len = st->body.len;
   const struct route *r = st->rc == 0 ? st->m.route : NULL;
 
+  if (st->ambiguous) {
+    httpd_error(rs, APIERR_BAD_REQUEST, "the body's length is ambiguous: send one Content-Length, or "
+                                        "Transfer-Encoding: chunked alone");
+    rs->hname = "Connection"; /* what follows on this connection cannot be trusted */
+    snprintf(rs->hvalue, sizeof rs->hvalue, "close");
+    return;
+  }
   if (st->rc == ROUTE_E_BADPATH) {
     httpd_error(rs, APIERR_BAD_REQUEST, "a path segment is not a valid id (empty, '.', '..', '/', control bytes or not UTF-8)");
     return;
@@ -289,6 +298,22 @@ method:
   snprintf(rs->hvalue, sizeof rs->hvalue, "%s", st->m.allow);
 }
 
+/* counts the headers that say how long the body is */
+struct framing {
+  int content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+  (void)kind, (void)value;
+  struct framing *f = cls;
+  if (!strcasecmp(key, "Content-Length"))
+    f->content_length++;
+  else if (!strcasecmp(key, "Transfer-Encoding"))
+    f->transfer_encoding++;
+  return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -306,6 +331,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (reqparse_declared_over(cl, st->max))
       st->too_large = true;
+    /* a body whose length two headers could read differently is refused
+     * (request smuggling behind a proxy that reads the other one) */
+    struct framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    st->ambiguous = f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding);
     return MHD_YES;
   }
   if (*upload_size) {

@@ -384,6 +384,19 @@ class HostileTest(WeftTest):
         code, text = post("/api/v1/events", b"[" * 64 + b"]" * 64)
         self.assertNotIn("deeper", text)
         self.assertNotEqual(code, 500)
+        # a length two headers could read differently: 400, and the connection is closed
+        tok = self.tokens["otto"].encode()
+        chunked = b"2\r\n{}\r\n0\r\n\r\n"
+        for framing, body in ((b"Content-Length: 2\r\nContent-Length: 40\r\n", b"{}" + b" " * 38),
+                              (b"Content-Length: 2\r\ncontent-length: 2\r\n", b"{}"),
+                              (b"Content-Length: 14\r\nTransfer-Encoding: chunked\r\n", chunked),
+                              (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunked)):
+            code, out = srv.raw(b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                b"Authorization: Bearer " + tok + b"\r\n" + framing + b"\r\n" + body)
+            answers.append((repr(framing), code))
+            self.assertEqual(code, 400, out)
+            self.assertIn(b"ambiguous", out)
+            self.assertIn(b"Connection: close", out)
         # a body declared longer than sent, then the client goes away: no harm done
         s = socket.create_connection(("127.0.0.1", srv.port))
         s.sendall(b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
