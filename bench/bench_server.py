@@ -30,13 +30,22 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+CHILDREN = []  # every process started, killed at the end whatever happens
+
+
+def spawn(*args, **kw):
+    p = subprocess.Popen(*args, **kw)
+    CHILDREN.append(p)
+    return p
 
 
 def loadavg():
@@ -60,7 +69,7 @@ class Server:
     def __init__(self, weft, home, tmp):
         self.log = tempfile.NamedTemporaryFile("w+", dir=tmp, delete=False)
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen([weft, "server", "--listen", "127.0.0.1:0"],
+        self.proc = spawn([weft, "server", "--listen", "127.0.0.1:0"],
                                      env=dict(os.environ, WEFT_HOME=home), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.log)
         self.port = None
@@ -183,7 +192,7 @@ def bench_get(a, tmp):
             if mode == "busy":  # 10,000-step runs back to back for the whole measurement
                 if os.path.exists(stop):
                     os.unlink(stop)
-                bg = subprocess.Popen(["bash", "-c", 'n=0; while [ ! -f "$1" ]; do "$2" run "$3" >/dev/null || exit 1;'
+                bg = spawn(["bash", "-c", 'n=0; while [ ! -f "$1" ]; do "$2" run "$3" >/dev/null || exit 1;'
                                        ' n=$((n+1)); done; echo $n', "loop", stop, a.weft, chain],
                                       env=dict(os.environ, WEFT_HOME=home), stdout=subprocess.PIPE, text=True)
                 time.sleep(0.5)
@@ -234,7 +243,7 @@ def bench_engine(a, tmp):
         mode[0] = "idle"
         out["idle"].append(one_run())
         mode[0] = "loaded"
-        w = subprocess.Popen(["wrk", "-t1", "-c10", "-d%ds" % a.duration, "--latency", "-s", lua, url],
+        w = spawn(["wrk", "-t1", "-c10", "-d%ds" % a.duration, "--latency", "-s", lua, url],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1)
         out["loaded"].append(one_run())
@@ -260,6 +269,7 @@ def main():
     ap.add_argument("--connections", type=int, default=16, help="wrk connections of the get figures")
     ap.add_argument("--only", default="start,get,engine")
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally below still cleans up
     a.weft = os.path.abspath(a.weft)
     if not shutil.which("wrk"):
         raise SystemExit("bench_server: wrk is needed (scripts/setup.sh installs it)")
@@ -270,6 +280,10 @@ def main():
         for part in a.only.split(","):
             res[part] = {"start": bench_start, "get": bench_get, "engine": bench_engine}[part](a, tmp)
     finally:
+        for p in CHILDREN:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     res["load_end"] = loadavg()
     os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
