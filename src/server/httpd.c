@@ -43,6 +43,14 @@ struct conn_state {
   size_t max;
   bool too_large;
   bool ambiguous; /* several Content-Length headers, or one with Transfer-Encoding */
+  /* decided from the head alone (admit): the refusal, sent once the body
+   * has been read past; none of the body is kept */
+  bool decided;
+  struct httpd_resp early;
+  /* the authenticated caller (admit), for the handler */
+  bool authed;
+  enum role role;
+  char user[128], tid[64];
 };
 
 const char *httpd_header(const struct httpd_req *rq, const char *name)
@@ -100,6 +108,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   struct conn_state *st = *con_cls;
   if (st) {
     buf_free(&st->body);
+    free(st->early.body);
     free(st);
   }
   *con_cls = NULL;
@@ -223,16 +232,27 @@ static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp
   return 0;
 }
 
-static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
-                     struct conn_state *st, struct httpd_resp *rs)
+static void request_of(struct MHD_Connection *c, const char *url, const char *method, char *peer, size_t plen,
+                       struct httpd_req *rq)
 {
-  char peer[64], user[128] = "", tid[64] = "";
-  peer_of(c, peer, sizeof peer);
-  struct httpd_req rq = {.method = method, .path = url, .peer = peer, .conn = c};
-  rq.body = st->body.p ? st->body.p : "";
-  rq.body_len = st->body.len;
-  const struct route *r = st->rc == 0 ? st->m.route : NULL;
+  peer_of(c, peer, plen);
+  *rq = (struct httpd_req){.method = method, .path = url, .peer = peer, .conn = c};
+}
 
+/* What the head alone decides, on the first call, before any body byte is
+ * kept: framing, the path, deny by default, authentication and the role.
+ * A refusal goes to st->early (st->decided); the body is then read past and
+ * dropped, so a client without a token cannot make the server hold even the
+ * 64 MiB of a workflow upload. A page outside /api/ is left to dispatch. */
+static void admit(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
+                  struct conn_state *st)
+{
+  char peer[64];
+  struct httpd_req rq;
+  request_of(c, url, method, peer, sizeof peer, &rq);
+  struct httpd_resp *rs = &st->early;
+  const struct route *r = st->rc == 0 ? st->m.route : NULL;
+  st->decided = true;
   if (st->ambiguous) {
     httpd_error(rs, APIERR_BAD_REQUEST, "the body's length is ambiguous: send one Content-Length, or "
                                         "Transfer-Encoding: chunked alone");
@@ -246,7 +266,7 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
   }
   if (!r && !is_api(url)) {
     if (h->cfg.fallback && (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
-      h->cfg.fallback(h->cfg.ud, &rq, rs);
+      st->decided = false; /* the UI's page, in dispatch */
     else if (st->rc == ROUTE_E_METHOD)
       goto method;
     else
@@ -254,8 +274,10 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
     return;
   }
   if (!r || (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE)) {
-    if (authenticate(h, &rq, rs, user, sizeof user, tid, sizeof tid))
+    if (authenticate(h, &rq, rs, st->user, sizeof st->user, st->tid, sizeof st->tid))
       return;
+    st->authed = true;
+    st->role = rq.role;
   }
   if (!r) {
     if (st->rc == ROUTE_E_METHOD)
@@ -263,10 +285,43 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
     httpd_error(rs, APIERR_FORBIDDEN, "no route %s %.200s (the API denies what it does not list)", method, url);
     return;
   }
-  if (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE && rq.role < r->role) {
-    httpd_error(rs, APIERR_FORBIDDEN, "%s needs the %s role; %s has %s", r->op, role_name(r->role), user,
-                role_name(rq.role));
+  if (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE && st->role < r->role) {
+    httpd_error(rs, APIERR_FORBIDDEN, "%s needs the %s role; %s has %s", r->op, role_name(r->role), st->user,
+                role_name(st->role));
     return;
+  }
+  st->decided = false;
+  return;
+method:
+  httpd_error(rs, APIERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s (allowed: %s)", method, url, st->m.allow);
+  rs->hname = "Allow";
+  snprintf(rs->hvalue, sizeof rs->hvalue, "%s", st->m.allow);
+}
+
+/* The last call, the body read: the refusal admit decided, or the body's
+ * checks and the handler. */
+static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
+                     struct conn_state *st, struct httpd_resp *rs)
+{
+  if (st->decided) {
+    *rs = st->early;
+    st->early.body = NULL; /* rs owns it now */
+    return;
+  }
+  char peer[64];
+  struct httpd_req rq;
+  request_of(c, url, method, peer, sizeof peer, &rq);
+  rq.body = st->body.p ? st->body.p : "";
+  rq.body_len = st->body.len;
+  const struct route *r = st->rc == 0 ? st->m.route : NULL;
+  if (!r) { /* admit left only the UI's pages undecided */
+    h->cfg.fallback(h->cfg.ud, &rq, rs);
+    return;
+  }
+  if (st->authed) {
+    rq.role = st->role;
+    rq.user = st->user;
+    rq.token_id = st->tid;
   }
   if (st->too_large) {
     httpd_error(rs, APIERR_TOO_LARGE, "the request body is over the %zu-byte limit of %s", st->max, r->op);
@@ -291,11 +346,6 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
   json_decref(body);
   if (!rs->body && !rs->status && !rs->stream_read)
     httpd_error(rs, APIERR_INTERNAL, "the operation gave no answer");
-  return;
-method:
-  httpd_error(rs, APIERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s (allowed: %s)", method, url, st->m.allow);
-  rs->hname = "Allow";
-  snprintf(rs->hvalue, sizeof rs->hvalue, "%s", st->m.allow);
 }
 
 /* counts the headers that say how long the body is */
@@ -336,10 +386,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct framing f = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
     st->ambiguous = f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding);
+    admit(h, c, url, method, st);
     return MHD_YES;
   }
   if (*upload_size) {
-    if (!st->too_large && buf_append(&st->body, upload, *upload_size))
+    if (!st->decided && !st->too_large && buf_append(&st->body, upload, *upload_size))
       st->too_large = true;
     *upload_size = 0;
     return MHD_YES;

@@ -404,6 +404,39 @@ class HostileTest(WeftTest):
         s.close()
         self.finish(srv, answers)
 
+    def test_bodies_of_refused_requests_are_not_kept(self):
+        # 20 clients without a token each start a 64 MiB workflow upload and
+        # send a quarter of it: the server refuses them from the headers on
+        # and keeps none of their bytes (it used to buffer them all first)
+        srv = Server(self)
+        before = srv.rss_kib()
+        socks = []
+        chunk = b"#" * MiB
+        for i in range(20):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=120, source_address=(self.addrs.next(), 0))
+            s.sendall(b"POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (64 * MiB))
+            for _ in range(16):
+                s.sendall(chunk)
+            socks.append(s)
+        # what the server reads of them is read: a request after them on
+        # each connection's thread is answered only once their bytes are in
+        self.assertEqual(srv.request("GET", "/readyz")[0], 200)
+        grown = srv.rss_kib() - before
+        for s in socks:
+            s.close()
+        self.assertLess(grown, 64 * 1024, "RSS grew by %d KiB for 320 MiB of refused bodies" % grown)
+        # the same for a viewer: the role is checked before the body is kept
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=120)
+        s.sendall(b"POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nAuthorization: Bearer "
+                  + self.tokens["vera"].encode() + b"\r\nContent-Length: %d\r\n\r\n" % (32 * MiB))
+        for _ in range(32):
+            s.sendall(chunk)
+        out = s.recv(65536)
+        s.close()
+        self.assertTrue(out.startswith(b"HTTP/1.1 403"), out[:200])
+        self.finish(srv)
+
     # ---- failed authentications -------------------------------------------------------
 
     def test_ten_failed_authentications_from_one_address_are_429(self):
