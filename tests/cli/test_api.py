@@ -432,32 +432,41 @@ class ApiTest(WeftTest):
         import shutil
         if not shutil.which("curl"):
             self.skipTest("curl is needed (scripts/setup.sh installs it)")
-        text = open(os.path.join(ROOT, "docs", "server.md")).read()
-        section = text[text.index("\n## API"):]
-        section = section[:section.find("\n## ", 4)] if "\n## " in section[4:] else section
+        with open(os.path.join(ROOT, "docs", "server.md")) as f:
+            text = f.read()
+        section = text[text.index("\n## API\n"):]
         lines = [l.strip() for b in re.findall(r"```sh api\n(.*?)```", section, re.S) for l in b.splitlines()
                  if l.strip().startswith("curl ")]
-        self.assertGreaterEqual(len(lines), 12)
+        self.assertGreaterEqual(len(lines), 13)
         flag = os.path.join(self.tmp, "fixed")
         failed = self.run_wf("build", f"name: build\nsteps:\n  compile: {{run: 'echo compiling; test -f {flag}'}}\n",
                              code=1)
+        slow = self.write("slow.yaml", f"name: slow\nsteps:\n  s: {{run: 'while [ ! -f {flag}.no ]; do sleep 0.05; done'}}\n")
+        slow_proc = self.spawn("run", slow)
+        slow_run = self.wait_for(lambda: (self.latest() or {}).get("status") == "running" and self.latest(), "slow")
         gate = self.write("gate.yaml", "name: gate\nsteps:\n  ship: {approval: {message: ship?}}\n")
         proc = self.spawn("run", gate)
         waiting = self.wait_for(lambda: (self.latest() or {}).get("status") == "waiting" and self.latest(), "gate")
         self.wait_for(lambda: self.weft("approvals", "--json").json(), "the approval presented")
         srv = self.server()
         open(flag, "w").close()
-        env = dict(self.env, WEFT_TOKEN=self.tok["alice"], RUN=failed["id"], GATE=waiting["id"],
-                   TOKEN_ID=self.weft("token", "list", "--json").json()[0]["id"])
+        vic = [t["id"] for t in self.weft("token", "list", "--json").json() if t["user"] == "vic"][0]
+        env = dict(self.env, WEFT_TOKEN=self.tok["alice"], RUN=failed["id"], GATE=waiting["id"][:12],
+                   SLOW=slow_run["id"], TOKEN_ID=vic)
         port = srv.addr.rsplit(":", 1)[1]
         for line in lines:
             cmd = line.replace("127.0.0.1:7700", "127.0.0.1:" + port)
             r = subprocess.run(["sh", "-c", cmd + " -sS --fail"], capture_output=True, text=True, timeout=60,
                                env=env)
             self.assertEqual(r.returncode, 0, f"{line}: {r.stderr}")
-            self.bodies.append(r.stdout if "POST /api/v1/tokens" not in line and '"user"' not in line else "")
-        self.assertEqual(proc.wait(timeout=60), 0)
-        self.assertEqual(srv.stop(), 0)
+            self.assertTrue(r.stdout, line)
+            if "/api/v1/tokens" not in line or "POST" not in line:
+                self.bodies.append(r.stdout)  # the token a POST /tokens creates is in its answer only
+        self.assertEqual(proc.wait(timeout=60), 0)  # approved
+        self.assertEqual(slow_proc.wait(timeout=60), 3)  # cancelled
+        self.wait_for(lambda: self.status(failed["id"])["status"] == "succeeded", "the retried run")
+        self.assertEqual(self.call(srv, "GET", "/runs", "vic")[0], 401)  # vic's token was revoked
+        self.assertEqual(srv.stop(), 0, srv.text())
 
 
 if __name__ == "__main__":
