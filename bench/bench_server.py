@@ -22,6 +22,12 @@ engine  the steps/s of `weft run` of a 10,000-step layered DAG of `set` steps
         wall-clock rate and the rate per CPU second of `weft run` are
         recorded: on a loaded machine the second is the steadier one.
         Goal: a drop <= 10 %.
+runs    a one-step `set` workflow deployed with POST /api/v1/workflows, then
+        started with `wrk -t2 -c16` on POST /api/v1/workflows/one/runs for
+        --runs-duration s (default 30); completed = runs that succeeded,
+        counted in the store (read-only) until every run started has ended,
+        over the time from the first start to the last end. Goal: >= 1,000
+        runs/s sustained. Skipped when the route is not in the build.
 
 Every figure is a median of --runs runs; the load average is recorded at the
 start and end (the machine is shared: wall time mostly measures waiting).
@@ -36,6 +42,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -265,13 +272,66 @@ def bench_engine(a, tmp):
     return out
 
 
+def bench_runs(a, tmp):
+    """runs/s of a one-step `set` workflow deployed and started through the
+    API (POST /api/v1/workflows/NAME/runs, wrk), each completed"""
+    home = os.path.join(tmp, "runs")
+    os.makedirs(home)
+    with open(os.path.join(home, "users.json"), "w") as f:
+        json.dump({"users": {"bench": {"role": "operator"}}}, f)
+    os.chmod(os.path.join(home, "users.json"), 0o600)
+    token = weft(a, home, "token", "create", "bench").stdout.strip()
+    srv = Server(a.weft, home, tmp)
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port)) as s:
+            body = b"name: one\nsteps:\n  a: {set: {v: 1}}\n"
+            s.sendall(b"POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "
+                      + token.encode() + b"\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
+                      + body)
+            code = int(s.recv(64).split()[1])
+        if code not in (200, 201):
+            print("runs: deploying through the API answered %d: not measured (the route is not in this build)" % code)
+            return {"skipped": "POST /api/v1/workflows answered %d" % code}
+        lua = os.path.join(tmp, "runs.lua")
+        with open(lua, "w") as f:
+            f.write('wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
+                    'wrk.headers["Authorization"] = "Bearer %s"\n' % token)
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(home, "weft.db"), uri=True, timeout=60)
+        t0 = time.perf_counter()
+        w = subprocess.run(["wrk", "-t2", "-c%d" % a.connections, "-d%ds" % a.runs_duration, "--latency", "-s", lua,
+                            "http://127.0.0.1:%d/api/v1/workflows/one/runs" % srv.port],
+                           capture_output=True, text=True)
+        t_wrk = time.perf_counter() - t0
+        r = parse_wrk(w.stdout)
+        while True:  # every run started is completed
+            total, done = db.execute("SELECT count(*), count(*) FILTER (WHERE status IN "
+                                     "('succeeded','failed','cancelled','timed_out')) FROM runs").fetchone()
+            if done == total or time.perf_counter() - t0 > a.runs_duration + 600:
+                break
+            time.sleep(0.05)
+        t_all = time.perf_counter() - t0
+        ok = db.execute("SELECT count(*) FROM runs WHERE status = 'succeeded'").fetchone()[0]
+        db.close()
+        out = {"started": total, "succeeded": ok, "wrk_seconds": t_wrk, "all_done_seconds": t_all,
+               "start_req_s": r["req_s"], "start_p50_ms": r["p50_ms"], "start_p99_ms": r["p99_ms"],
+               "non_2xx": r["non_2xx"], "completed_runs_s": ok / t_all, "rss_after_kib": rss_kib(srv.proc.pid)}
+        print("runs: %d started in %.1f s (%.0f/s; start p50 %.2f ms, p99 %.2f ms; non-2xx %d), %d succeeded, "
+              "all done after %.1f s: %.0f completed runs/s" %
+              (total, t_wrk, r["req_s"], r["p50_ms"], r["p99_ms"], r["non_2xx"], ok, t_all, out["completed_runs_s"]),
+              flush=True)
+        return out
+    finally:
+        srv.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weft", default=os.path.join(ROOT, "build", "weft"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16, help="wrk connections of the get figures")
-    ap.add_argument("--only", default="start,get,engine")
+    ap.add_argument("--runs-duration", type=int, default=30, help="seconds of starting runs (runs part)")
+    ap.add_argument("--only", default="start,get,engine,runs")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally below still cleans up
     a.weft = os.path.abspath(a.weft)
@@ -282,7 +342,7 @@ def main():
            "cpus": os.cpu_count()}
     try:
         for part in a.only.split(","):
-            res[part] = {"start": bench_start, "get": bench_get, "engine": bench_engine}[part](a, tmp)
+            res[part] = {"start": bench_start, "get": bench_get, "engine": bench_engine, "runs": bench_runs}[part](a, tmp)
     finally:
         for p in CHILDREN:
             if p.poll() is None:
