@@ -147,11 +147,22 @@ class HostileTest(WeftTest):
         wf = self.write("long.yaml", """
             name: long
             steps:
-              wait: {run: 'while [ ! -f %s ]; do sleep 0.05; done; echo done'}
+              wait: {run: 'while [ ! -f %s ]; do [ -d %s ] || exit 1; sleep 0.05; done; echo done'}
               after: {run: echo after, needs: [wait]}
-        """ % self.go)
+        """ % (self.go, self.tmp))
         self.bystander = self.spawn("run", wf)
+        self.addCleanup(self.stop_bystander)
         self.run = self.wait_for(lambda: self.latest(), "the bystander run to start")
+
+    def stop_bystander(self):
+        """a test that failed before finish(): the home is gone by now (cleanups
+        run after tearDown), so the step's loop ends by itself; so does the run"""
+        if self.bystander.poll() is None:
+            try:
+                self.bystander.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.bystander.kill()
+                self.bystander.communicate()
 
     def finish(self, srv, answers=()):
         """the server is still up, nothing was a 500, the store is whole, the run finished"""
