@@ -139,6 +139,7 @@ for _ in $(seq 1 600); do
 done
 kill -KILL "$lp"; wait "$lp" 2>/dev/null || true
 stok=$("$W" token create vg-scraper)
+: >"$tmp/srverr"  # exists before sed reads it (the redirection happens in the child)
 "${VG[@]}" "$W" server --listen 127.0.0.1:0 >"$tmp/srvout" 2>"$tmp/srverr" & sp=$!
 port=
 for _ in $(seq 1 600); do
