@@ -364,6 +364,18 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
   return MHD_YES;
 }
 
+static enum MHD_Result answer(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
+                               struct conn_state *st)
+{
+  struct httpd_resp rs = {0};
+  dispatch(h, c, url, method, st, &rs);
+  if (h->cfg.on_answer) {
+    const char *op = st->rc == 0 ? st->m.route->op : (!is_api(url) && h->cfg.fallback ? "fallback" : "none");
+    h->cfg.on_answer(h->cfg.ud, op, rs.status ? rs.status : rs.stream_read ? 200u : 500u);
+  }
+  return send_resp(c, &rs);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -387,6 +399,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
     st->ambiguous = f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding);
     admit(h, c, url, method, st);
+    /* a client that waits for "100 Continue" before it sends its body gets
+     * the refusal (or the 413 its declared length earns) instead, and never
+     * sends what would be dropped; libmicrohttpd then closes the connection */
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+    if (expect && !strcasecmp(expect, "100-continue") && (st->decided || (st->rc == 0 && st->too_large)))
+      return answer(h, c, url, method, st);
     return MHD_YES;
   }
   if (*upload_size) {
@@ -395,13 +413,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *upload_size = 0;
     return MHD_YES;
   }
-  struct httpd_resp rs = {0};
-  dispatch(h, c, url, method, st, &rs);
-  if (h->cfg.on_answer) {
-    const char *op = st->rc == 0 ? st->m.route->op : (!is_api(url) && h->cfg.fallback ? "fallback" : "none");
-    h->cfg.on_answer(h->cfg.ud, op, rs.status ? rs.status : rs.stream_read ? 200u : 500u);
-  }
-  return send_resp(c, &rs);
+  return answer(h, c, url, method, st);
 }
 
 int httpd_start(const struct httpd_config *cfg, struct httpd **out, char *err, size_t errlen)

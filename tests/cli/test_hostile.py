@@ -448,6 +448,28 @@ class HostileTest(WeftTest):
         out = s.recv(65536)
         s.close()
         self.assertTrue(out.startswith(b"HTTP/1.1 403"), out[:200])
+        # a client that waits for 100 Continue is answered at once instead:
+        # no token, a low role, a declared length over the cap
+        for auth, length, want in ((b"", 64 * MiB, 401), (b"Authorization: Bearer " + self.tokens["vera"].encode()
+                                                          + b"\r\n", 1024, 403),
+                                   (b"Authorization: Bearer " + self.tokens["otto"].encode() + b"\r\n",
+                                    64 * MiB + 1, 413)):
+            code, out = srv.raw(b"POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n" + auth
+                                + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % length,
+                                src=self.addrs.next())
+            self.assertEqual(code, want, out[:300])
+        # and one that may go on gets its 100 Continue
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+        s.sendall(b"POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nAuthorization: Bearer "
+                  + self.tokens["otto"].encode() + b"\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 100"))
+        s.sendall(b"x: ")
+        out = b""
+        while b"\r\n\r\n" not in out:
+            out += s.recv(65536)
+        s.close()
+        code = int(out.split()[1])
+        self.assertNotIn(code, (401, 403, 413, 500), out)  # it reached the operation
         self.finish(srv)
 
     # ---- failed authentications -------------------------------------------------------
