@@ -12,12 +12,33 @@
 #include "exec/proc_mask.h"
 #include "util/err.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PIECE (64u << 10) /* input is scanned in pieces of at most this */
 
 static _Thread_local struct buf g_work, g_out;
+
+/* The scratch buffers go with their thread: a key's destructor frees them
+ * when a thread that used them ends (the server's runtime thread ends before
+ * the process does). */
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *unused)
+{
+  (void)unused;
+  buf_free(&g_work);
+  buf_free(&g_out);
+  memset(&g_work, 0, sizeof g_work);
+  memset(&g_out, 0, sizeof g_out);
+}
+
+static void key_init(void)
+{
+  pthread_key_create(&g_key, scratch_free);
+}
 
 int proc_mask_init(struct proc_mask *m, const char *const *secrets)
 {
@@ -72,6 +93,8 @@ static void scratch_init(void)
   if (g_work.max == 0) {
     buf_init(&g_work, PROC_SECRET_MAX + PIECE);
     buf_init(&g_out, 3 * (PROC_SECRET_MAX + PIECE));
+    pthread_once(&g_once, key_init);
+    pthread_setspecific(g_key, &g_work); /* any non-NULL value: the destructor runs */
   }
 }
 
