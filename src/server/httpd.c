@@ -6,9 +6,9 @@
  * authenticate and check the role: admit), then once per chunk of body (kept
  * only when admitted), then once more with no data: only then is a response
  * queued. Answering on the first call would make it close every connection
- * (ARCHITECTURE §3); it is done only for a refusal to a client that waits for
- * "100 Continue", whose connection must not carry the body it would then
- * send anyway. The URL is given to us undecoded (identity
+ * (ARCHITECTURE §3); it is done only to refuse a client that waits for
+ * "100 Continue" (it then sends no body, and its connection is closed). The
+ * URL is given to us undecoded (identity
  * unescape callback): route.c decodes each path segment itself, so "%2F"
  * can never split a segment, and httpd_query decodes query values. */
 #include "server/httpd.h"
