@@ -8,9 +8,9 @@
  * queued. Answering on the first call would make it close every connection
  * (ARCHITECTURE §3); it is done only to refuse a client that waits for
  * "100 Continue" (it then sends no body, and its connection is closed). The
- * URL is given to us undecoded (identity
- * unescape callback): route.c decodes each path segment itself, so "%2F"
- * can never split a segment, and httpd_query decodes query values. */
+ * URL is given to us undecoded (identity unescape callback): route.c decodes
+ * each path segment itself, so "%2F" can never split a segment, and
+ * httpd_query decodes query values. */
 #include "server/httpd.h"
 
 #include <arpa/inet.h>
