@@ -221,7 +221,14 @@ static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp
   }
   const char *tok = reqparse_bearer(httpd_header(rq, "Authorization"));
   enum role role = ROLE_NONE;
-  if (!tok || !h->cfg.auth || h->cfg.auth(h->cfg.ud, tok, &role, user, ulen, tid, tlen)) {
+  int rc = tok && h->cfg.auth ? h->cfg.auth(h->cfg.ud, tok, &role, user, ulen, tid, tlen) : 1;
+  if (rc == HTTPD_AUTH_UNAVAILABLE) { /* the server's trouble, not the client's failure */
+    httpd_error(rs, APIERR_UNAVAILABLE, "the token cannot be checked now (the store cannot be read); try again");
+    rs->hname = "Retry-After";
+    snprintf(rs->hvalue, sizeof rs->hvalue, "1");
+    return -1;
+  }
+  if (rc) {
     authfail_record(h->fails, rq->peer, now);
     httpd_error(rs, APIERR_UNAUTHORIZED,
                 tok ? "the token is unknown, expired or revoked" : "send Authorization: Bearer TOKEN (weft token create)");

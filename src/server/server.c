@@ -300,14 +300,15 @@ static int auth(void *ud, const char *token, enum role *role, char *user, size_t
   if (!db) {
     slog(s, "error", "auth", "cannot open the store to check a token: %s", why ? why : "failed");
     free(why);
-    return 1;
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   int rc = tokens_authenticate(db, token, wt_now_ms(), user, ulen, token_id, tlen);
   dbpool_put(&s->pool, db);
   if (rc) {
-    if (rc != WEFT_ENOTFOUND && rc != WEFT_EDENIED && rc != WEFT_ELIMIT)
-      slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
-    return 1;
+    if (rc == WEFT_ENOTFOUND || rc == WEFT_EDENIED || rc == WEFT_ELIMIT)
+      return 1;
+    slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   pthread_mutex_lock(&s->users_mu);
   *role = users_role(&s->users, user, NULL); /* over the API no one is the home's owner */

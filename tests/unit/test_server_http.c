@@ -52,6 +52,8 @@ static int auth(void *ud, const char *token, enum role *role, char *user, size_t
     enum role role;
   } toks[] = {{"viewer-token", "vera", ROLE_VIEWER}, {"operator-token", "otto", ROLE_OPERATOR},
               {"admin-token", "ada", ROLE_ADMIN}};
+  if (!strcmp(token, "store-down-token"))
+    return HTTPD_AUTH_UNAVAILABLE;
   for (size_t i = 0; i < 3; i++)
     if (!strcmp(token, toks[i].tok)) {
       *role = toks[i].role;
@@ -265,6 +267,18 @@ Test(httpd, ten_failures_a_minute_block_the_address)
   cr_assert(strstr(resp, "Retry-After: 60"), "%s", resp);
   fake_now += 61000;
   cr_assert_eq(req("GET", "/api/v1/runs", "viewer-token", NULL, NULL), 200);
+}
+
+Test(httpd, a_token_that_cannot_be_checked_is_503_and_not_a_failure)
+{
+  /* the store cannot be read: the server's trouble, never held against the
+   * client (it used to be a 401, and ten of them a 429 for a minute) */
+  for (int i = 0; i < 12; i++) {
+    assert_error(req("GET", "/api/v1/runs", "store-down-token", NULL, NULL), 503, "unavailable");
+    cr_assert(strstr(resp, "Retry-After: 1"), "%s", resp);
+  }
+  cr_assert_eq(req("GET", "/api/v1/runs", "viewer-token", NULL, NULL), 200, "%s", resp);
+  cr_assert_eq(handled, 1);
 }
 
 Test(httpd, a_client_that_never_finishes_is_dropped_and_others_are_served)
