@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -335,14 +336,15 @@ static int auth(void *ud, const char *token, enum role *role, char *user, size_t
   if (!db) {
     slog(s, "error", "auth", "cannot open the store to check a token: %s", why ? why : "failed");
     free(why);
-    return 1;
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   int rc = tokens_authenticate(db, token, wt_now_ms(), user, ulen, token_id, tlen);
   dbpool_put(&s->pool, db);
   if (rc) {
-    if (rc != WEFT_ENOTFOUND && rc != WEFT_EDENIED && rc != WEFT_ELIMIT)
-      slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
-    return 1;
+    if (rc == WEFT_ENOTFOUND || rc == WEFT_EDENIED || rc == WEFT_ELIMIT)
+      return 1;
+    slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   pthread_mutex_lock(&s->users_mu);
   *role = users_role(&s->users, user, NULL); /* over the API no one is the home's owner */
@@ -608,6 +610,39 @@ static void reload(struct server *s)
 
 /* ---- the process --------------------------------------------------------------- */
 
+/* Connection time-out: 30 s, or WEFT_HTTP_TIMEOUT seconds (1..3600; for
+ * tests of clients that stall). 0 when unset or unusable: httpd's default. */
+static unsigned conn_timeout_s(void)
+{
+  const char *e = getenv("WEFT_HTTP_TIMEOUT");
+  char *end = NULL;
+  long v = e && *e ? strtol(e, &end, 10) : 0;
+  return end && !*end && v >= 1 && v <= 3600 ? (unsigned)v : 0;
+}
+
+/* Open files: the soft limit is raised to the hard one (idle clients cost
+ * one descriptor each), and HTTP connections may use all but a reserve, so
+ * a crowd of clients never leaves the runtime without descriptors for its
+ * steps' pipes and the store. The connection cap: 4096 at most. */
+#define FD_RESERVE 256
+static unsigned conn_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl))
+    return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+      struct rlimit up = {want, rl.rlim_max};
+      if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+        rl.rlim_cur = want;
+    }
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 4096 + 2 * FD_RESERVE)
+    return 4096;
+  return rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : (unsigned)(rl.rlim_cur / 2);
+}
+
 static void addr_text(const struct server *s, char *out, size_t len)
 {
   const struct listen_addr *a = &s->o->addr;
@@ -687,7 +722,8 @@ int server_run(const struct server_opts *o, struct store *store)
   /* HTTP first: a server that cannot listen takes no run over */
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
-                            .ud = s, .on_answer = on_answer};
+                            .ud = s, .on_answer = on_answer, .timeout_s = conn_timeout_s(),
+                            .max_conns = conn_limit()};
   if (httpd_start(&hc, &s->h, err, sizeof err)) {
     slog(s, "error", "start", "%s", err);
     goto out;
@@ -703,6 +739,8 @@ int server_run(const struct server_opts *o, struct store *store)
   addr_text(s, at, sizeof at);
   slog(s, "info", "start", "server listening on %s%s (pid %ld, home %s, ready in %.1f ms)", at,
        o->tls_cert_pem ? " with TLS" : "", (long)getpid(), o->home, (double)(wt_mono_us() - t0) / 1000.0);
+  if (hc.timeout_s)
+    slog(s, "info", "start", "connection time-out %u s (WEFT_HTTP_TIMEOUT, meant for tests)", hc.timeout_s);
   if (o->insecure_warn)
     slog(s, "warning", "start",
          "--insecure-http: serving %s without TLS off loopback; tokens travel in clear text", o->addr.text);
