@@ -7,7 +7,15 @@
 #include <string.h>
 
 #include "exec/approval.h"
+#include "util/users.h"
 #include "util/wtime.h"
+
+/* Who the list is for: NULL lists every waiting decision (`weft
+ * approvals`); else only those decider may make now (GET /approvals). */
+struct decider {
+  const char *user;
+  const struct users *users;
+};
 
 static json_t *time_json(int64_t ms)
 {
@@ -20,7 +28,7 @@ static json_t *time_json(int64_t ms)
 
 /* The listing entry of one waiting approval instance (NULL: not an approval). */
 static json_t *entry_of(struct store *s, const struct store_step *row, const struct wf *wf,
-                        int64_t now)
+                        int64_t now, const struct decider *who)
 {
   uint32_t k = wf ? wf_step_find(wf, row->step) : WF_NONE;
   if (k == WF_NONE || (wf->steps[k].kind != WF_APPROVAL && wf->steps[k].kind != WF_AGENT))
@@ -53,6 +61,25 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
     req = json_pack("{s:s,s:[],s:i,s:{},s:I,s:n}", "message", "", "approvers",
                     "min_approvals", 1, "fields", "waiting_since", (json_int_t)row->started_at,
                     "deadline");
+  if (who && req) {
+    /* the rules of ops_decide (exec/approval.c): approvers, escalations,
+     * separation of duties (the starter may still reject), one decision
+     * per person; a step not presented yet is judged by its definition */
+    struct store_run run = {0};
+    char *why = NULL;
+    if (!st.request)
+      st.request = json_incref(req);
+    bool may = store_run_get(s, row->run_id, &run) == 0 &&
+               (appr_may_decide(&st, who->users, who->user, run.started_by, "approve", now, &why) == 0 ||
+                appr_may_decide(&st, who->users, who->user, run.started_by, "reject", now, NULL) == 0);
+    free(why);
+    store_run_clear(&run);
+    if (!may) {
+      json_decref(req);
+      appr_state_clear(&st);
+      return NULL;
+    }
+  }
   json_t *dl = json_object_get(req, "deadline");
   json_t *o = json_pack(
       "{s:s,s:s,s:O,s:o,s:i,s:O,s:O,s:o,s:o,s:o,s:O}", "run", row->run_id, "step", row->step,
@@ -74,7 +101,7 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
 
 /* Agent tool calls waiting for a decision: running agent steps (of running
  * runs) whose latest request names a tool and is not decided yet. */
-static int list_tool_calls(struct store *s, json_t *list, int64_t now)
+static int list_tool_calls(struct store *s, json_t *list, int64_t now, const struct decider *who)
 {
   struct store_run *runs = NULL;
   size_t nr = 0;
@@ -91,7 +118,7 @@ static int list_tool_calls(struct store *s, json_t *list, int64_t now)
       for (size_t j = 0; !rc && j < n; j++) {
         if (strcmp(v[j].status, "running"))
           continue;
-        json_t *e = entry_of(s, &v[j], wf, now);
+        json_t *e = entry_of(s, &v[j], wf, now, who);
         if (e)
           json_array_append_new(list, e);
       }
@@ -103,7 +130,7 @@ static int list_tool_calls(struct store *s, json_t *list, int64_t now)
   return rc;
 }
 
-enum ops_err ops_list_approvals(const struct ops_ctx *c, json_t **out, struct ops_error *e)
+static enum ops_err list(const struct ops_ctx *c, const struct decider *who, json_t **out, struct ops_error *e)
 {
   *out = NULL;
   enum ops_err k = ops_authorize(c, "list_approvals", e);
@@ -129,11 +156,11 @@ enum ops_err ops_list_approvals(const struct ops_ctx *c, json_t **out, struct op
         continue;
       wf = ops_load_definition(s, &run);
     }
-    json_t *x = entry_of(s, &v[i], wf, now);
+    json_t *x = entry_of(s, &v[i], wf, now, who);
     if (x)
       json_array_append_new(list, x);
   }
-  if (list_tool_calls(s, list, now) != 0) {
+  if (list_tool_calls(s, list, now, who) != 0) {
     k = ops_fail(e, OPS_E_INTERNAL, "cannot read the active runs: %s", store_errmsg(s));
     goto out;
   }
@@ -143,5 +170,29 @@ out:
   store_run_clear(&run);
   wf_free(wf);
   store_steps_free(v, n);
+  return k;
+}
+
+enum ops_err ops_list_approvals(const struct ops_ctx *c, json_t **out, struct ops_error *e)
+{
+  return list(c, NULL, out, e);
+}
+
+enum ops_err ops_list_approvals_for(const struct ops_ctx *c, json_t **out, struct ops_error *e)
+{
+  *out = NULL;
+  if (!c->user)
+    return ops_fail(e, OPS_E_UNAUTHORIZED, "listing the approvals one may decide needs to know who asks");
+  struct users u = {0};
+  char *err = NULL;
+  if (users_load(c->home, &u, &err) != 0) {
+    enum ops_err k = ops_fail(e, OPS_E_UNPROCESSABLE, "%s; fix users.json in the weft home",
+                              err ? err : "users.json is not valid");
+    free(err);
+    return k;
+  }
+  struct decider who = {c->user, &u};
+  enum ops_err k = list(c, &who, out, e);
+  users_free(&u);
   return k;
 }

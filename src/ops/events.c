@@ -27,6 +27,42 @@ bool ops_event_name_ok(const char *s)
   return true;
 }
 
+/* The `wait: {event: NAME}` steps waiting now (their match decides, in
+ * their engine, whether they accept the event): [{run, step, index}]. */
+static json_t *waiting_for(struct store *s, const char *name)
+{
+  json_t *a = json_array();
+  struct store_step *v = NULL;
+  size_t n = 0;
+  if (!a || store_step_list_waiting(s, &v, &n) != 0)
+    return a;
+  struct wf *wf = NULL;
+  char *run = NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (!run || strcmp(run, v[i].run_id)) { /* rows come by run */
+      free(run);
+      run = strdup(v[i].run_id);
+      wf_free(wf);
+      wf = NULL;
+      struct store_run r = {0};
+      if (store_run_get(s, v[i].run_id, &r) == 0)
+        wf = ops_load_definition(s, &r);
+      store_run_clear(&r);
+    }
+    uint32_t k = wf ? wf_step_find(wf, v[i].step) : WF_NONE;
+    if (k == WF_NONE || wf->steps[k].kind != WF_WAIT)
+      continue;
+    const char *ev = json_string_value(json_object_get(wf->steps[k].body, "event"));
+    if (ev && !strcmp(ev, name))
+      json_array_append_new(a, json_pack("{s:s,s:s,s:o}", "run", v[i].run_id, "step", v[i].step, "index",
+                                         v[i].index >= 0 ? json_integer(v[i].index) : json_null()));
+  }
+  free(run);
+  wf_free(wf);
+  store_steps_free(v, n);
+  return a;
+}
+
 enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const json_t *data, json_t **out,
                             struct ops_error *e)
 {
@@ -68,6 +104,8 @@ enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const jso
       store_rollback(s);
     return ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the event: %s", store_errmsg(s));
   }
-  *out = json_pack("{s:I,s:s}", "id", (json_int_t)id, "name", name);
+  /* started: the runs event triggers start (none until triggers exist) */
+  *out = json_pack("{s:I,s:s,s:o,s:[]}", "id", (json_int_t)id, "name", name, "delivered_to", waiting_for(s, name),
+                   "started");
   return *out ? OPS_OK : ops_fail(e, OPS_E_INTERNAL, "out of memory");
 }

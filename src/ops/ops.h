@@ -26,6 +26,7 @@
 #include "spec/model.h"
 #include "store/store.h"
 #include "util/role.h"
+#include "util/ids.h"
 #include "util/users.h"
 
 struct ops_ctx {
@@ -133,8 +134,11 @@ enum ops_err ops_cancel_run(const struct ops_ctx *c, const char *id_or_prefix, j
 bool ops_event_name_ok(const char *name);
 /* send_event (operator): the event (data NULL: {}) for every engine here
  * to deliver, and its event.sent audit entry, in one transaction.
- * *out = {id, name} (id: the inbox row). BAD_REQUEST (e->usage) for a bad
- * name. */
+ * *out = {id, name, delivered_to, started} (id: the inbox row;
+ * delivered_to: the `wait: {event: NAME}` steps waiting when it was sent,
+ * [{run, step, index}], whose match then decides in their engine;
+ * started: the runs an event trigger started, [] until triggers exist).
+ * BAD_REQUEST (e->usage) for a bad name. */
 enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const json_t *data, json_t **out,
                             struct ops_error *e);
 
@@ -163,5 +167,86 @@ enum ops_err ops_audit_export(const struct ops_ctx *c, const char *run, FILE *f,
  * REASON}], runs, top_level}, also on failure (what was done before it). */
 enum ops_err ops_prune(const struct ops_ctx *c, int64_t older_than_ms, const char *age, bool dry, json_t **out,
                        struct ops_error *e);
+
+/* ---- the HTTP API's reads and commands (runlist.c, graph.c, logs.c,
+ * retry.c, evidence.c, tokens_ops.c) --------------------------------------- */
+
+#define OPS_PAGE_DEFAULT 50
+#define OPS_PAGE_MAX 500
+
+/* list_runs (viewer), one page: *out = {"runs": [the items of ops_list_runs],
+ * "next_cursor": STRING|null}, newest first. f's status, workflow and
+ * trigger filter; limit 0 means OPS_PAGE_DEFAULT, over OPS_PAGE_MAX is
+ * BAD_REQUEST; cursor (NULL: the first page) is a next_cursor given before,
+ * opaque (base64url of the last id shown; runs started since do not shift
+ * later pages); one that does not decode is BAD_REQUEST. */
+enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_filter *f, size_t limit,
+                                const char *cursor, json_t **out, struct ops_error *e);
+
+/* The layered layout of a definition's step graph (pure): layer[k] = the
+ * length of the longest chain of needs from a step without needs to step k
+ * (0 for those). wf must be valid (acyclic). 0, or WEFT_ENOMEM. */
+int ops_graph_layers(const struct wf *wf, uint32_t *layer);
+/* get_run_graph (viewer): *out = {"nodes": [{id, kind, status, layer,
+ * instances}], "edges": [[from, to], ...]} in definition order; instances:
+ * the number of a for_each step's instances so far, else null. */
+enum ops_err ops_run_graph(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
+
+/* One attempt's log of one step (or for_each instance). */
+struct ops_log {
+  char run_id[WEFT_ID_LEN + 1];
+  char *step;
+  int index;    /* STORE_NO_INDEX: a plain step */
+  int attempt;  /* the attempt chosen */
+  char *path;   /* the log file */
+};
+void ops_log_clear(struct ops_log *l);
+/* get_logs (viewer): the log of attempt (0: the latest) of step (index: the
+ * instance of a for_each step, required there; STORE_NO_INDEX otherwise).
+ * NOT_FOUND: no run, no such step, no such instance or attempt, or nothing
+ * run yet; BAD_REQUEST: a for_each step without index. */
+enum ops_err ops_step_log(const struct ops_ctx *c, const char *id_or_prefix, const char *step, int index,
+                          int attempt, struct ops_log *out, struct ops_error *e);
+/* Whether the attempt of l has ended (or its run has): a follower reads
+ * what is left and stops. true also when the store cannot tell. */
+bool ops_log_ended(struct store *s, const struct ops_log *l);
+
+/* retry_run (operator): checks the run (terminal, not owned by another live
+ * engine, from names a step), audits retry.requested (with the actor and
+ * token) and calls exec(ud, run_id, from, &err) to execute it — rt_retry in
+ * the caller's runtime, on its loop's thread (the server: through its
+ * command queue). *out = the run as ops_run_json after the call.
+ * CONFLICT: the run is not terminal, or a live engine owns it; NOT_FOUND:
+ * no run or no step from. */
+typedef int (*ops_retry_fn)(void *ud, const char *run_id, const char *from, char **err);
+enum ops_err ops_retry_run(const struct ops_ctx *c, const char *id_or_prefix, const char *from, ops_retry_fn exec,
+                           void *ud, json_t **out, struct ops_error *e);
+
+/* get_evidence (viewer): the run's evidence pack, *out = {format, run (as
+ * ops_run_json), definition {sha256, path, source}, inputs_sha256,
+ * decisions [approval.* audit entries], agent_usage [agent.turn entries],
+ * audit [every entry of the run: seq, at, kind, data, prev_hash, hash,
+ * identity], chain (ops_audit_verify of the whole log: ok, entries, head)}. */
+enum ops_err ops_evidence(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
+
+/* list_approvals for one decider: the entries of ops_list_approvals that
+ * c->user may decide now (the step's approvers rule with users.json,
+ * separation of duties, not yet decided by c->user). */
+enum ops_err ops_list_approvals_for(const struct ops_ctx *c, json_t **out, struct ops_error *e);
+
+/* Tokens (admin; anyone for their own: a caller below admin may create,
+ * list and revoke only tokens of c->user). Audited with c->user and
+ * c->token_id; no answer carries a token's hash, and only create the token.
+ * create_token: *out = {id, user, name, token, created_at, expires_at};
+ * expires_ms 0: never. BAD_REQUEST: a bad user or name. */
+enum ops_err ops_create_token(const struct ops_ctx *c, const char *user, const char *name, int64_t expires_ms,
+                              json_t **out, struct ops_error *e);
+/* list_tokens: *out = [{id, user, name, created_at, expires_at, revoked_at,
+ * last_used_at}] (an admin: everyone's; else c->user's). */
+enum ops_err ops_list_tokens(const struct ops_ctx *c, json_t **out, struct ops_error *e);
+/* revoke_token: id or unique prefix; *out = the token's metadata as it was.
+ * NOT_FOUND, BAD_REQUEST (ambiguous), CONFLICT (already revoked), FORBIDDEN
+ * (another user's, for a caller below admin). */
+enum ops_err ops_revoke_token(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
 
 #endif

@@ -462,6 +462,12 @@ static void on_poll(uv_timer_t *h)
   rt_arm_flush(rt);
 }
 
+void rt_poke(struct runtime *rt)
+{
+  if (uv_is_active((uv_handle_t *)&rt->poll))
+    on_poll(&rt->poll);
+}
+
 void rt_cancel_all(struct runtime *rt)
 {
   int64_t now = wt_now_ms();

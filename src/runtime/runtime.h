@@ -82,6 +82,9 @@ int rt_loop(struct runtime *rt);
 void rt_drain(struct runtime *rt);
 /* Runs of this runtime not yet terminal (on the loop's thread). */
 size_t rt_active_count(const struct runtime *rt);
+/* Reads the inbox now instead of at the next poll (a decision or cancel
+ * made through the server's API), on the loop's thread. */
+void rt_poke(struct runtime *rt);
 /* Cancels every run (first Ctrl-C). Safe to call from a loop callback. */
 void rt_cancel_all(struct runtime *rt);
 uv_loop_t *rt_uv_loop(struct runtime *rt);

@@ -55,6 +55,11 @@ static int hexval(char c)
   return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+bool httpd_has_query(const struct httpd_req *rq, const char *name)
+{
+  return rq->conn && MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name) != NULL;
+}
+
 const char *httpd_query(const struct httpd_req *rq, const char *name, char *out, size_t outlen)
 {
   const char *v = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);

@@ -60,6 +60,8 @@ const char *httpd_header(const struct httpd_req *rq, const char *name);
 /* a query parameter, percent- and '+'-decoded into out; NULL when absent
  * or when it does not decode (the caller answers 400) */
 const char *httpd_query(const struct httpd_req *rq, const char *name, char *out, size_t outlen);
+/* whether the query has parameter name (decodable or not) */
+bool httpd_has_query(const struct httpd_req *rq, const char *name);
 /* fill rs with v (stolen) as JSON */
 void httpd_json(struct httpd_resp *rs, unsigned status, json_t *v);
 /* fill rs with the error body of kind e */

@@ -29,7 +29,9 @@
 #include <uv.h>
 
 #include "runtime/runtime.h"
+#include "server/api.h"
 #include "server/api_routes.h"
+#include "server/dbpool.h"
 #include "server/cmdq.h"
 #include "server/httpd.h"
 #include "server/metrics.h"
@@ -58,8 +60,11 @@ struct server {
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
 
-  pthread_mutex_t db_mu; /* HTTP threads' reads */
+  pthread_mutex_t db_mu; /* /metrics' reads */
   struct store *db;
+  struct dbpool pool;        /* the HTTP threads' connections (dbpool.h) */
+  bool pool_inited;
+  struct api api;            /* the API's routes (api.h) */
   pthread_mutex_t users_mu; /* users.json as last read (start, SIGHUP) */
   struct users users;
   atomic_bool ready;
@@ -235,9 +240,50 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     answer_text(rs, 200, "application/json", s->openapi, strlen(s->openapi));
   } else if (!strcmp(op, "metrics")) {
     handle_metrics(s, rs);
-  } else {
+  } else if (!api_dispatch(&s->api, rq, rs)) {
     httpd_error(rs, APIERR_UNAVAILABLE, "%s is not available in this build yet", op);
   }
+}
+
+/* ---- the API's hooks on the loop (api.h), through the command queue ---- */
+
+struct retry_cmd {
+  const char *run, *from;
+  char *err;
+};
+
+static void retry_on_loop(void *loop_ud, struct cmdq_cmd *c)
+{
+  struct server *s = loop_ud;
+  struct retry_cmd *r = c->arg;
+  cmdq_done(c, rt_retry(s->rt, r->run, r->from, &r->err));
+}
+
+static int api_retry(void *ud, const char *run_id, const char *from, char **err)
+{
+  struct server *s = ud;
+  struct retry_cmd r = {run_id, from, NULL};
+  struct cmdq_cmd c = {.fn = retry_on_loop, .arg = &r};
+  if (!atomic_load(&s->ready)) /* the loop is not there yet, or stopping */
+    return WEFT_ESTATE;
+  int rc = cmdq_call(&s->q, &c);
+  *err = r.err;
+  return rc;
+}
+
+static void poke_on_loop(void *loop_ud, struct cmdq_cmd *c)
+{
+  struct server *s = loop_ud;
+  rt_poke(s->rt);
+  cmdq_done(c, 0);
+}
+
+static void api_poke(void *ud)
+{
+  struct server *s = ud;
+  struct cmdq_cmd c = {.fn = poke_on_loop};
+  if (atomic_load(&s->ready))
+    cmdq_call(&s->q, &c); /* closed (stopping): the next engine reads the inbox */
 }
 
 /* Bearer tokens: tokens_authenticate against the store (through the HTTP
@@ -246,9 +292,15 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
 static int auth(void *ud, const char *token, enum role *role, char *user, size_t ulen, char *token_id, size_t tlen)
 {
   struct server *s = ud;
-  pthread_mutex_lock(&s->db_mu);
-  int rc = tokens_authenticate(s->db, token, wt_now_ms(), user, ulen, token_id, tlen);
-  pthread_mutex_unlock(&s->db_mu);
+  char *why = NULL;
+  struct store *db = dbpool_get(&s->pool, &why);
+  if (!db) {
+    slog(s, "error", "auth", "cannot open the store to check a token: %s", why ? why : "failed");
+    free(why);
+    return 1;
+  }
+  int rc = tokens_authenticate(db, token, wt_now_ms(), user, ulen, token_id, tlen);
+  dbpool_put(&s->pool, db);
   if (rc) {
     if (rc != WEFT_ENOTFOUND && rc != WEFT_EDENIED && rc != WEFT_ELIMIT)
       slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
@@ -567,6 +619,10 @@ int server_run(const struct server_opts *o, struct store *store)
   }
   if (load_users(s, "start")) /* a users.json that is not valid: fix it first */
     goto out;
+  dbpool_init(&s->pool, o->home);
+  s->pool_inited = true;
+  s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
+                        .poke = api_poke, .ud = s};
   json_t *doc = openapi_document(api_routes, api_route_docs, api_routes_count);
   s->openapi = doc ? wjson_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
@@ -622,6 +678,7 @@ int server_run(const struct server_opts *o, struct store *store)
 stop:
   atomic_store(&s->ready, false);
   sse_hub_close(s->hub); /* before httpd_stop: no connection stays suspended */
+  logfollow_close(s->api.follow);
   bool done = !s->rt_started || stop_runtime(s, o->drain_ms);
   if (s->h && o->addr.kind == LISTEN_UNIX) /* ours: no other server can have bound it meanwhile */
     unlink(((const struct sockaddr_un *)&o->addr.sa)->sun_path);
@@ -648,7 +705,11 @@ stop:
   }
   slog(s, "info", "stop", "stopped");
 out:
+  logfollow_close(s->api.follow);
   httpd_stop(s->h);
+  logfollow_free(s->api.follow);
+  if (s->pool_inited)
+    dbpool_close(&s->pool);
   if (s->rt) {
     rt_free(s->rt);
     s->rt = NULL;

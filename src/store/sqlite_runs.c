@@ -253,6 +253,7 @@ int sq_run_list(struct store *s, const struct store_run_filter *f, struct store_
   sqlite3_stmt *st = sq_stmt(q, SQ_RUN_LIST,
                              "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR status = ?1) "
                              "AND (?2 IS NULL OR workflow = ?2) AND (?3 IS NULL OR parent_id = ?3) "
+                             "AND (?5 IS NULL OR trigger = ?5) AND (?6 IS NULL OR id < ?6) "
                              "ORDER BY id DESC LIMIT ?4");
   if (!st)
     return WEFT_ESTORE;
@@ -260,6 +261,8 @@ int sq_run_list(struct store *s, const struct store_run_filter *f, struct store_
     sq_bind_text(st, 1, f->status);
     sq_bind_text(st, 2, f->workflow);
     sq_bind_text(st, 3, f->parent_id);
+    sq_bind_text(st, 5, f->trigger);
+    sq_bind_text(st, 6, f->before_id);
   }
   sqlite3_bind_int64(st, 4, f && f->limit ? (int64_t)f->limit : -1);
   int rc = sq_query(q, st, run_vec_row, run_vec_restart, &rv, "list runs");

@@ -204,6 +204,8 @@ struct store_run_filter {
   const char *workflow;
   const char *parent_id;   /* child runs of this run */
   size_t limit;            /* 0: no limit */
+  const char *trigger;     /* runs started by this trigger type */
+  const char *before_id;   /* runs whose id sorts before this one (a page's cursor) */
 };
 
 /* Called by store_audit_scan() for each entry in seq order; the entry is

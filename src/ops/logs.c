@@ -1,0 +1,99 @@
+/* logs.c — which file holds a step attempt's output (GET
+ * /runs/{id}/logs/{step}), and whether that attempt has ended (a follower
+ * stops then). The bytes themselves are read by the caller: the CLI copies
+ * them to the terminal, the server streams them. */
+#include "ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+
+void ops_log_clear(struct ops_log *l)
+{
+  free(l->step);
+  free(l->path);
+  memset(l, 0, sizeof *l);
+}
+
+enum ops_err ops_step_log(const struct ops_ctx *c, const char *id, const char *step, int index, int attempt,
+                          struct ops_log *out, struct ops_error *e)
+{
+  memset(out, 0, sizeof *out);
+  enum ops_err k = ops_authorize(c, "get_logs", e);
+  struct store_run r = {0};
+  struct wf *wf = NULL;
+  struct store_attempt *att = NULL;
+  size_t na = 0;
+  if (k || (k = ops_find_run(c->store, id, &r, e)) != 0)
+    goto out;
+  wf = ops_load_definition(c->store, &r);
+  uint32_t si = wf ? wf_step_find(wf, step) : WF_NONE;
+  if (wf && si == WF_NONE) {
+    k = ops_fail(e, OPS_E_NOT_FOUND, "run %s has no step \"%s\"", r.id, step);
+    goto out;
+  }
+  if (wf && wf->steps[si].for_each && index < 0) {
+    e->usage = true;
+    k = ops_fail(e, OPS_E_BAD_REQUEST, "step \"%s\" runs for_each: name one instance with index=N", step);
+    goto out;
+  }
+  if (wf && !wf->steps[si].for_each && index >= 0) {
+    e->usage = true;
+    k = ops_fail(e, OPS_E_BAD_REQUEST, "step \"%s\" has no instances: leave index out", step);
+    goto out;
+  }
+  if (store_attempt_list(c->store, r.id, step, index, &att, &na) != 0) {
+    k = ops_fail(e, OPS_E_INTERNAL, "cannot read the attempts of %s: %s", step, store_errmsg(c->store));
+    goto out;
+  }
+  size_t pick = na;
+  for (size_t a = 0; a < na; a++)
+    if (attempt ? att[a].attempt == attempt : true)
+      pick = a; /* the last, or the one asked for */
+  if (pick == na || !att[pick].log_path) {
+    if (attempt && pick == na)
+      k = ops_fail(e, OPS_E_NOT_FOUND, "step %s of run %s has no attempt %d", step, r.id, attempt);
+    else
+      k = ops_fail(e, OPS_E_NOT_FOUND, "no output recorded for %s in run %s (it has not run a program yet)", step,
+                   r.id);
+    goto out;
+  }
+  snprintf(out->run_id, sizeof out->run_id, "%s", r.id);
+  out->step = strdup(step);
+  out->index = index;
+  out->attempt = att[pick].attempt;
+  out->path = strdup(att[pick].log_path);
+  if (!out->step || !out->path) {
+    ops_log_clear(out);
+    k = ops_fail(e, OPS_E_INTERNAL, "out of memory");
+  }
+out:
+  store_attempts_free(att, na);
+  wf_free(wf);
+  store_run_clear(&r);
+  return k;
+}
+
+bool ops_log_ended(struct store *s, const struct ops_log *l)
+{
+  struct store_run r = {0};
+  if (store_run_get(s, l->run_id, &r) != 0)
+    return true;
+  bool ended = ops_status_terminal(r.status);
+  store_run_clear(&r);
+  if (ended)
+    return true;
+  struct store_attempt *att = NULL;
+  size_t na = 0;
+  if (store_attempt_list(s, l->run_id, l->step, l->index, &att, &na) != 0) {
+    store_attempts_free(att, na);
+    return true;
+  }
+  ended = true;
+  for (size_t a = 0; a < na; a++)
+    if (att[a].attempt == l->attempt)
+      ended = att[a].finished_at != 0;
+  store_attempts_free(att, na);
+  return ended;
+}
