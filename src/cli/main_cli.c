@@ -28,6 +28,8 @@ int cli_approve(struct cli *c, int argc, char **argv);
 int cli_reject(struct cli *c, int argc, char **argv);
 int cli_prune(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
+int cli_deploy(struct cli *c, int argc, char **argv);
+int cli_workflows(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -126,20 +128,38 @@ const struct cli_cmd cli_cmds[] = {
    "may create, list and revoke anyone's tokens; others only their own (else exit 2).\n"
    "A user users.json does not list may have a token: it acts as a viewer.\n"
    "Every create and revoke is in the audit log (who, which token id; never the token).\n"},
+  {"deploy", cli_deploy, "weft deploy FILE... [--json]",
+   "validate workflow files and store each as the newest version of its name",
+   "Each file is validated (problems printed as file:line:col: message, exit 2) and\n"
+   "stored in this home as the newest version of its workflow name: versions count\n"
+   "1, 2, 3... per name, by content hash. A file identical to the newest version\n"
+   "changes nothing (\"NAME unchanged\"); any other content, even an older version's,\n"
+   "becomes the next version. Runs already started keep the version they started\n"
+   "with; `weft server` starts the newest one (POST /api/v1/workflows/NAME/runs,\n"
+   "triggers, `workflow: {name: NAME}` steps). Needs the operator role.\n"
+   "  --json   print [{name, version, hash, created}] (the API's answers)\n"},
+  {"workflows", cli_workflows, "weft workflows [NAME] [--json]",
+   "list deployed workflows, or show one with its versions and triggers",
+   "Without NAME: the newest version of every deployed workflow. With NAME: its\n"
+   "versions, description, triggers with their next fire times (and with --json\n"
+   "its source and inputs), as GET /api/v1/workflows/NAME answers.\n"},
   {"server", cli_server,
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
-   "[--log-format text|json] [--metrics-public]",
+   "[--log-format text|json] [--metrics-public] [--workflows DIR]",
    "serve the HTTP API, health and metrics; resume runs a dead engine left",
    "Serves the home until SIGTERM or SIGINT (then readyz answers 503, no step starts,\n"
    "running steps get up to --drain (a second signal: no wait), and it exits 0; what is\n"
    "left is resumed by the next server). One server per home; `weft run` works beside it.\n"
-   "At start it resumes every run whose engine died. SIGHUP re-reads users.json.\n"
+   "At start it resumes every run whose engine died. SIGHUP re-reads users.json and\n"
+   "deploys --workflows DIR again.\n"
    "  --listen ADDR        HOST:PORT, [v6]:PORT or unix:/path (default 127.0.0.1:7700)\n"
    "  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM files)\n"
    "  --insecure-http      allow plain HTTP off loopback (a warning is logged)\n"
    "  --drain D            how long running steps may finish when stopping (30s)\n"
    "  --log-format F       text (default) or json: one line per event on stderr\n"
-   "  --metrics-public     GET /metrics without a token\n"},
+   "  --metrics-public     GET /metrics without a token\n"
+   "  --workflows DIR      deploy every DIR/*.yaml at start and on SIGHUP (`weft deploy`);\n"
+   "                       a file with problems is logged and skipped\n"},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
   {"version", cli_version, "weft version", "print the version", ""},

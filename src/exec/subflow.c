@@ -1,4 +1,5 @@
-/* subflow.c — sub-workflow steps (see subflow.h): loading the child file,
+/* subflow.c — sub-workflow steps (see subflow.h): loading the child file
+ * (or the newest deployed version of `workflow: {name: NAME}`),
  * starting or adopting the child run, and reporting its end to the parent. */
 #include "exec/subflow.h"
 
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/deployed.h"
 #include "runtime/inputs.h"
 #include "runtime/rt_int.h"
 #include "util/diag.h"
@@ -151,22 +153,31 @@ void subflow_start(struct runtime *rt, struct rt_run *run, const struct eng_effe
     post_fail(rt, run, e, "validation", msg);
     goto out;
   }
+  const json_t *name = json_object_get(e->body, "name");
+  const char *f;
+  int rc;
+  if (!json_is_string(file) && json_is_string(name)) {
+    /* a deployed workflow: the newest version of that name (runtime/deployed.h) */
+    f = json_string_value(name);
+    if (rt_deployed_load(rt->store, f, &wf, NULL, msg, sizeof msg)) {
+      post_fail(rt, run, e, "validation", msg);
+      goto out;
+    }
+    goto loaded;
+  }
   if (!json_is_string(file)) {
-    post_fail(rt, run, e, "validation",
-              json_object_get(e->body, "name")
-                  ? "workflow: {name: ...} needs the server (registered workflows); use "
-                    "workflow: {file: path.yaml}"
-                  : "workflow.file must be a path (a string)");
+    post_fail(rt, run, e, "validation", name ? "workflow.name must be a string"
+                                             : "workflow.file must be a path (a string)");
     goto out;
   }
-  const char *f = json_string_value(file);
+  f = json_string_value(file);
   if (f[0] == '/')
     path = strdup(f);
   else if (asprintf(&path, "%s/%s", run->wf->dir && *run->wf->dir ? run->wf->dir : ".", f) < 0)
     path = NULL;
   if (!path)
     abort();
-  int rc = wf_load_file(path, &wf, &d);
+  rc = wf_load_file(path, &wf, &d);
   if (rc) {
     diag_sort(&d);
     if (d.n && d.v[0].line > 0)
@@ -180,6 +191,7 @@ void subflow_start(struct runtime *rt, struct rt_run *run, const struct eng_effe
     post_fail(rt, run, e, "validation", msg);
     goto out;
   }
+loaded:
   diag_list_free(&d);
   if (given && !json_is_object(given)) {
     post_fail(rt, run, e, "validation", "workflow.inputs must be an object");

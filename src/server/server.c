@@ -32,6 +32,7 @@
 #include "server/api.h"
 #include "server/api_routes.h"
 #include "server/dbpool.h"
+#include "server/api_workflows.h"
 #include "server/cmdq.h"
 #include "server/httpd.h"
 #include "server/metrics.h"
@@ -56,6 +57,7 @@ struct server {
   struct sse_hub *hub;
   struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
   bool q_inited;
+  struct api_wf wfa; /* the workflow routes and --workflows DIR (api_workflows.h) */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -240,6 +242,8 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     answer_text(rs, 200, "application/json", s->openapi, strlen(s->openapi));
   } else if (!strcmp(op, "metrics")) {
     handle_metrics(s, rs);
+  } else if (api_wf_dispatch(&s->wfa, rq, rs)) {
+    /* answered: a workflow route */
   } else if (!api_dispatch(&s->api, rq, rs)) {
     httpd_error(rs, APIERR_UNAVAILABLE, "%s is not available in this build yet", op);
   }
@@ -284,6 +288,35 @@ static void api_poke(void *ud)
   struct cmdq_cmd c = {.fn = poke_on_loop};
   if (atomic_load(&s->ready))
     cmdq_call(&s->q, &c); /* closed (stopping): the next engine reads the inbox */
+}
+
+/* ---- the workflow routes' hooks (api_workflows.h) ---- */
+
+static struct store *wf_db_acquire(void *ud)
+{
+  struct server *s = ud;
+  pthread_mutex_lock(&s->db_mu);
+  return s->db;
+}
+
+static void wf_db_release(void *ud, struct store *db)
+{
+  struct server *s = ud;
+  (void)db;
+  pthread_mutex_unlock(&s->db_mu);
+}
+
+static int wf_call_loop(void *ud, struct cmdq_cmd *c)
+{
+  struct server *s = ud;
+  if (!atomic_load(&s->ready)) /* the loop is not there yet, or stopping */
+    return WEFT_ESTATE;
+  return cmdq_call(&s->q, c);
+}
+
+static void wf_log(void *ud, const char *level, const char *event, const char *msg)
+{
+  slog(ud, level, event, "%s", msg);
 }
 
 /* Bearer tokens: tokens_authenticate against the store (through the HTTP
@@ -396,6 +429,8 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
 {
   (void)eng;
   struct server *s = ud;
+  if (s->wfa.pending) /* starts waiting for their run's creation to be committed */
+    api_wf_on_commit(&s->wfa, run_id);
   if (e->type == ENG_J_RUN && (e->status == ENG_RUN_SUCCEEDED || e->status == ENG_RUN_FAILED ||
                                e->status == ENG_RUN_CANCELLED)) {
     const char *st = engine_run_status_name((enum eng_run_status)e->status);
@@ -453,6 +488,7 @@ static void *rt_main(void *arg)
   store_runs_free(v, n);
   int rc = rt_loop(s->rt);
   cmdq_close(&s->q); /* the loop ended (stopped, or the store failed): no caller waits forever */
+  api_wf_loop_end(&s->wfa);
   pthread_mutex_lock(&s->mu);
   s->rt_done = true;
   s->rt_rc = rc;
@@ -478,6 +514,8 @@ static int start_runtime(struct server *s)
     return rc;
   if ((rc = cmdq_init(&s->q, rt_uv_loop(s->rt), s)) != 0)
     return rc;
+  s->wfa.rt = s->rt;
+  s->wfa.rt_store = s->rt_store;
   s->q_inited = true;
   uv_async_init(rt_uv_loop(s->rt), &s->stop_async, on_stop_async);
   s->stop_async.data = s;
@@ -553,6 +591,8 @@ static int install_signals(void)
 
 static void reload(struct server *s)
 {
+  if (s->o->workflows_dir)
+    api_wf_deploy_dir(&s->wfa, s->o->workflows_dir, "reload");
   if (load_users(s, "reload") == 0) {
     pthread_mutex_lock(&s->users_mu);
     size_t n = json_object_size(s->users.map);
@@ -644,6 +684,10 @@ int server_run(const struct server_opts *o, struct store *store)
     slog(s, "error", "start", "%s", err);
     goto out;
   }
+  s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
+                           .call_loop = wf_call_loop, .log = wf_log, .home = o->home};
+  if (o->workflows_dir) /* before the loop: triggers and starts see them */
+    api_wf_deploy_dir(&s->wfa, o->workflows_dir, "start");
   if ((rc = start_runtime(s)) != 0) {
     slog(s, "error", "start", "cannot start the runtime: %s", weft_strerror(rc));
     goto stop;
