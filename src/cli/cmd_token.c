@@ -65,32 +65,6 @@ static int refuse(struct cli *c, enum role role, const char *what, const char *m
   return EXIT_USAGE;
 }
 
-static json_t *time_json(int64_t ms)
-{
-  if (!ms)
-    return json_null();
-  char t[32];
-  wt_fmt_rfc3339(ms, t);
-  return json_string(t);
-}
-
-/* {id, user, name, created_at, expires_at, revoked_at, last_used_at} (no
- * secret, no hash) */
-static json_t *token_json(const struct store_token *t)
-{
-  json_t *o = json_object();
-  if (!o)
-    return NULL;
-  json_object_set_new(o, "id", json_string(t->id));
-  json_object_set_new(o, "user", json_string(t->user));
-  json_object_set_new(o, "name", t->name ? json_string(t->name) : json_null());
-  json_object_set_new(o, "created_at", time_json(t->created_at));
-  json_object_set_new(o, "expires_at", time_json(t->expires_at));
-  json_object_set_new(o, "revoked_at", time_json(t->revoked_at));
-  json_object_set_new(o, "last_used_at", time_json(t->last_used_at));
-  return o;
-}
-
 static int print_json(json_t *o)
 {
   char *txt = o ? wjson_dumps(o, JSON_INDENT(2)) : NULL;
@@ -156,33 +130,22 @@ static int token_create(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  if (strcmp(user, c->user) && role < ROLE_ADMIN) {
-    store_close(s);
-    return refuse(c, role, "creating a token for another user",
-                  "create tokens for other users");
-  }
-  char token[TOKEN_LEN + 1], *err = NULL;
-  struct store_token t = {0};
-  int64_t now = wt_now_ms();
-  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
-  int rc = tokens_create(s, user, name, ttl ? now + ttl : 0, &who, now, token, &t, &err);
+  struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .asserted_by = c->asserted_by,
+                        .role = role};
+  struct ops_error e = {0};
+  json_t *o = NULL;
+  enum ops_err k = ops_create_token(&ctx, user, name, ttl, &o, &e);
   store_close(s);
-  if (rc) {
-    cli_err("cannot create the token: %s", err ? err : weft_strerror(rc));
-    free(err);
-    return EXIT_USAGE;
-  }
+  if (k == OPS_E_FORBIDDEN)
+    return refuse(c, role, "creating a token for another user", "create tokens for other users");
+  if (k)
+    return cli_ops_fail(&e);
   if (!listed && target_role == ROLE_VIEWER)
     fprintf(stderr, "weft: note: %s is not in users.json: the token acts as a viewer until "
                     "users.json gives %s a role\n", user, user);
+  const char *token = json_string_value(json_object_get(o, "token"));
   if (json) {
-    json_t *o = token_json(&t);
-    if (o) {
-      json_object_del(o, "revoked_at");
-      json_object_del(o, "last_used_at");
-      json_object_set_new(o, "token", json_string(token));
-    }
-    code = print_json(o);
+    code = print_json(json_incref(o));
   } else if (login) {
     size_t n = strlen(server);
     while (n > 0 && server[n - 1] == '/')
@@ -192,8 +155,7 @@ static int token_create(struct cli *c, int argc, char **argv)
     printf("%s\n", token);
   }
   fflush(stdout);
-  memset(token, 0, sizeof token);
-  store_token_clear(&t);
+  json_decref(o);
   return code;
 }
 
@@ -215,40 +177,30 @@ static int token_list(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  struct store_token *v = NULL;
-  size_t n = 0;
-  /* an admin sees every user's tokens, anyone else their own */
-  int rc = store_token_list(s, role >= ROLE_ADMIN ? NULL : c->user, &v, &n);
-  if (rc) {
-    cli_err("cannot list the tokens: %s", store_errmsg(s));
-    store_close(s);
-    return EXIT_USAGE;
-  }
+  struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .role = role};
+  struct ops_error e = {0};
+  json_t *a = NULL;
+  enum ops_err k = ops_list_tokens(&ctx, &a, &e);
   store_close(s);
+  if (k)
+    return cli_ops_fail(&e);
+  size_t n = json_array_size(a);
   if (json) {
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-      json_array_append_new(a, token_json(&v[i]));
-    code = print_json(a);
+    code = print_json(json_incref(a));
   } else if (n == 0) {
     printf("no tokens%s\n", role >= ROLE_ADMIN ? "" : " of yours");
   } else {
     printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", "ID", "USER", "NAME", "CREATED",
            "EXPIRES", "REVOKED", "LAST USED");
     for (size_t i = 0; i < n; i++) {
-      char cr[32], ex[32] = "-", rv[32] = "-", lu[32] = "-";
-      wt_fmt_rfc3339(v[i].created_at, cr);
-      if (v[i].expires_at)
-        wt_fmt_rfc3339(v[i].expires_at, ex);
-      if (v[i].revoked_at)
-        wt_fmt_rfc3339(v[i].revoked_at, rv);
-      if (v[i].last_used_at)
-        wt_fmt_rfc3339(v[i].last_used_at, lu);
-      printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", v[i].id, v[i].user,
-             v[i].name ? v[i].name : "-", cr, ex, rv, lu);
+      json_t *t = json_array_get(a, i);
+#define F(key) (json_string_value(json_object_get(t, key)) ? json_string_value(json_object_get(t, key)) : "-")
+      printf("%-16s  %-12s  %-16s  %-24s  %-24s  %-24s  %s\n", F("id"), F("user"), F("name"), F("created_at"),
+             F("expires_at"), F("revoked_at"), F("last_used_at"));
+#undef F
     }
   }
-  store_tokens_free(v, n);
+  json_decref(a);
   return code;
 }
 
@@ -273,22 +225,20 @@ static int token_revoke(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  struct store_token t = {0};
-  char *err = NULL;
-  struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by};
-  int rc = tokens_revoke(s, id, role >= ROLE_ADMIN ? NULL : c->user, &who, wt_now_ms(), &t, &err);
+  struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .asserted_by = c->asserted_by,
+                        .role = role};
+  struct ops_error e = {0};
+  json_t *t = NULL;
+  enum ops_err k = ops_revoke_token(&ctx, id, &t, &e);
   store_close(s);
-  if (rc == WEFT_EDENIED) {
-    free(err);
+  if (k == OPS_E_FORBIDDEN)
     return refuse(c, role, "revoking another user's token", "revoke other users' tokens");
-  }
-  if (rc) {
-    cli_err("%s", err ? err : weft_strerror(rc));
-    free(err);
-    return rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
-  }
-  printf("revoked %s (%s%s%s)\n", t.id, t.user, t.name ? ", " : "", t.name ? t.name : "");
-  store_token_clear(&t);
+  if (k)
+    return cli_ops_fail(&e);
+  const char *nm = json_string_value(json_object_get(t, "name"));
+  printf("revoked %s (%s%s%s)\n", json_string_value(json_object_get(t, "id")),
+         json_string_value(json_object_get(t, "user")), nm ? ", " : "", nm ? nm : "");
+  json_decref(t);
   return EXIT_OK;
 }
 
