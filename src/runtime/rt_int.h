@@ -83,6 +83,7 @@ struct rt_run {
   struct wf *wf;
   struct eng_run *eng;
   json_t *inputs;
+  json_t *trigger_obj;   /* `.trigger` (sched/trigger.h), or NULL: built from row.trigger */
   struct store_run row;  /* the run row as last written (owned strings) */
   struct eng_effects fx; /* journal and effects not yet committed/performed */
   char *workspace;
@@ -103,6 +104,7 @@ struct rt_run {
 struct runtime {
   uv_loop_t loop;
   struct rt_opts o;
+  const json_t *start_trigger; /* rt_start_trig: read by rt_start_run only */
   struct store *store;
   struct rt_run **runs;
   size_t n_runs, cap_runs;
