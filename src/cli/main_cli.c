@@ -30,6 +30,8 @@ int cli_prune(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
 int cli_deploy(struct cli *c, int argc, char **argv);
 int cli_workflows(struct cli *c, int argc, char **argv);
+int cli_schedules(struct cli *c, int argc, char **argv);
+int cli_backfill(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -143,6 +145,21 @@ const struct cli_cmd cli_cmds[] = {
    "Without NAME: the newest version of every deployed workflow. With NAME: its\n"
    "versions, description, triggers with their next fire times (and with --json\n"
    "its source and inputs), as GET /api/v1/workflows/NAME answers.\n"},
+  {"schedules", cli_schedules, "weft schedules [--json]",
+   "list the schedule triggers of deployed workflows with their next 5 fire times",
+   "Every `schedule:` trigger of the newest deployed version of each workflow,\n"
+   "numbered as in its `triggers:` list (1, 2, ...), with its time zone, catch_up,\n"
+   "overlap, its next 5 fire times (RFC 3339, UTC) and the last time it fired.\n"
+   "  --json   print {\"schedules\": [...]} as GET /api/v1/schedules answers\n"},
+  {"backfill", cli_backfill, "weft backfill NAME --from T --to T [--trigger N] [--max-runs-at-once K] [--json]",
+   "queue one run per scheduled time of a past window that has no run yet",
+   "For each schedule trigger of NAME (only trigger N with --trigger), every\n"
+   "scheduled time in [--from, --to) that has no run yet gets one, with\n"
+   "`.trigger.scheduled_for` set; a time that already ran (or was backfilled) is\n"
+   "skipped, so running the same backfill twice starts nothing new. T is an RFC\n"
+   "3339 time (2026-01-01T00:00:00Z) or a date (2026-01-01: midnight in the\n"
+   "trigger's time zone). The runs are recorded queued; `weft server` starts\n"
+   "them (at most K at once with --max-runs-at-once). Needs the operator role.\n"},
   {"server", cli_server,
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
    "[--log-format text|json] [--metrics-public] [--workflows DIR]",

@@ -333,9 +333,11 @@ enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int ver
 int ops_trigger_each(struct store *s, int (*fn)(void *ud, struct wf *wf, int version, size_t i, json_t *def),
                      void *ud);
 /* The event triggers of event name: each whose match accepts data starts a
- * run (key "event:INDEX:EVENT_ID"). *started = [{run, workflow, trigger}]. */
+ * run (key "event:INDEX:EVENT_ID"), in the caller's transaction.
+ * *started = [{run, workflow, trigger}]; *failed = [{workflow, trigger,
+ * error}] for those whose inputs did not fit. */
 enum ops_err ops_event_triggers(const struct ops_ctx *c, const char *name, const json_t *data, int64_t event_id,
-                                json_t **started, struct ops_error *e);
+                                json_t **started, json_t **failed, struct ops_error *e);
 /* On the server's loop: starts the queued runs no engine owns whose hold
  * allows it, oldest first (rt_resume). Returns how many started; *held:
  * how many wait for their hold. log (may be NULL) hears of a failure. */

@@ -158,9 +158,7 @@ struct ev_ud {
   const char *name;
   const json_t *data;
   int64_t event_id;
-  json_t *started;
-  struct ops_error *e;
-  enum ops_err k;
+  json_t *started, *failed;
 };
 
 static int ev_each(void *ud, struct wf *wf, int version, size_t i, json_t *def)
@@ -189,26 +187,26 @@ static int ev_each(void *ud, struct wf *wf, int version, size_t i, json_t *def)
     if (ops_trigger_enqueue(u->c, wf, version, def, trig, key, NULL, id, &e2) == OPS_OK)
       json_array_append_new(u->started, json_pack("{s:s,s:s,s:i}", "run", id, "workflow", wf->name, "trigger",
                                                   (int)i + 1));
-    else if (!u->k) {
-      *u->e = e2;
-      u->k = e2.kind;
-    }
+    else
+      json_array_append_new(u->failed, json_pack("{s:s,s:i,s:s}", "workflow", wf->name, "trigger", (int)i + 1,
+                                                 "error", e2.msg));
   }
   json_decref(trig);
   return 0;
 }
 
 enum ops_err ops_event_triggers(const struct ops_ctx *c, const char *name, const json_t *data, int64_t event_id,
-                                json_t **started, struct ops_error *e)
+                                json_t **started, json_t **failed, struct ops_error *e)
 {
   *started = json_array();
-  struct ev_ud u = {.c = c, .name = name, .data = data, .event_id = event_id, .started = *started, .e = e};
-  if (!*started)
+  *failed = json_array();
+  struct ev_ud u = {.c = c, .name = name, .data = data, .event_id = event_id, .started = *started, .failed = *failed};
+  if (!*started || !*failed)
     return ops_fail(e, OPS_E_INTERNAL, "out of memory");
   int rc = ops_trigger_each(c->store, ev_each, &u);
   if (rc)
     return ops_fail(e, OPS_E_UNAVAILABLE, "cannot read the deployed workflows: %s", store_errmsg(c->store));
-  return u.k;
+  return OPS_OK;
 }
 
 /* ---- starting queued runs (the server's loop) ---- */

@@ -38,6 +38,8 @@
 #include "server/metrics.h"
 #include "server/openapi.h"
 #include "server/sse.h"
+#include "server/sched_loop.h"
+#include "server/api_triggers.h"
 #include "spec/model.h"
 #include "store/tokens.h"
 #include "util/buf.h"
@@ -58,6 +60,8 @@ struct server {
   struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
   bool q_inited;
   struct api_wf wfa; /* the workflow routes and --workflows DIR (api_workflows.h) */
+  struct sched_loop sl; /* schedules and queued runs of triggers (sched_loop.h) */
+  struct api_trig trig; /* GET /schedules, POST /hooks/{name} (api_triggers.h) */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -244,6 +248,8 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     handle_metrics(s, rs);
   } else if (api_wf_dispatch(&s->wfa, rq, rs)) {
     /* answered: a workflow route */
+  } else if (api_trig_dispatch(&s->trig, rq, rs)) {
+    /* answered: schedules or a webhook */
   } else if (!api_dispatch(&s->api, rq, rs)) {
     httpd_error(rs, APIERR_UNAVAILABLE, "%s is not available in this build yet", op);
   }
@@ -372,6 +378,10 @@ static void on_answer(void *ud, const char *op, unsigned status)
   snprintf(code, sizeof code, "%u", status);
   const char *v[] = {op, code};
   metrics_inc(s->m, s->f_http, v, 1);
+  /* runs recorded by a trigger, or a new version: the loop acts at once */
+  if ((!strcmp(op, "deploy_workflow") && status == 201) ||
+      ((!strcmp(op, "webhook") || !strcmp(op, "send_event")) && status == 202))
+    sched_loop_kick(&s->sl, !strcmp(op, "deploy_workflow"));
 }
 
 static int setup_metrics(struct server *s)
@@ -437,6 +447,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
     const char *v[] = {wf->name, st};
     metrics_inc(s->m, s->f_runs, v, 1);
     slog(s, "info", "run", "run %s (%s) %s", run_id, wf->name, st);
+    sched_loop_kick(&s->sl, false); /* a queued run may wait for this one */
     return;
   }
   if ((e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END) || e->step >= wf->n_steps)
@@ -459,10 +470,16 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
   }
 }
 
+static void sched_log(void *ud, const char *level, const char *event, const char *msg)
+{
+  slog(ud, level, event, "%s", msg);
+}
+
 static void on_stop_async(uv_async_t *a)
 {
   struct server *s = a->data;
   cmdq_close(&s->q); /* commands from now on answer "stopping" */
+  sched_loop_close(&s->sl);
   rt_drain(s->rt);
   uv_close((uv_handle_t *)a, NULL);
 }
@@ -477,6 +494,8 @@ static void *rt_main(void *arg)
     slog(s, "error", "resume", "cannot list the runs to resume: %s", store_errmsg(s->rt_store));
   for (size_t i = 0; i < n; i++) {
     char *err = NULL;
+    if (!strcmp(v[i].status, "queued") && v[i].owner_pid <= 0)
+      continue; /* recorded by a trigger, never started: sched_loop starts it (its hold permitting) */
     if (rt_resume(s->rt, v[i].id, &err))
       slog(s, "error", "resume", "cannot resume run %s: %s", v[i].id, err ? err : "failed");
     else {
@@ -486,6 +505,8 @@ static void *rt_main(void *arg)
     free(err);
   }
   store_runs_free(v, n);
+  if (sched_loop_start(&s->sl, rt_uv_loop(s->rt), s->rt_store, s->rt, sched_log, s))
+    slog(s, "error", "schedule", "cannot start the schedules' timer: out of memory");
   int rc = rt_loop(s->rt);
   cmdq_close(&s->q); /* the loop ended (stopped, or the store failed): no caller waits forever */
   api_wf_loop_end(&s->wfa);
@@ -593,6 +614,7 @@ static void reload(struct server *s)
 {
   if (s->o->workflows_dir)
     api_wf_deploy_dir(&s->wfa, s->o->workflows_dir, "reload");
+  sched_loop_kick(&s->sl, true); /* the schedules follow the newest versions */
   if (load_users(s, "reload") == 0) {
     pthread_mutex_lock(&s->users_mu);
     size_t n = json_object_size(s->users.map);
@@ -663,6 +685,7 @@ int server_run(const struct server_opts *o, struct store *store)
   s->pool_inited = true;
   s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
                         .poke = api_poke, .ud = s};
+  s->trig.api = &s->api;
   json_t *doc = openapi_document(api_routes, api_route_docs, api_routes_count);
   s->openapi = doc ? wjson_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
