@@ -165,7 +165,7 @@ static bool run_active(struct store *s, const char *id)
 /* One scheduled time t of row: the run (or the decision not to run it) and
  * the row's advance to next_at, in one transaction. */
 static int fire_one(struct store *s, struct wf *wf, int version, const json_t *def, const struct sdef *d,
-                    struct store_schedule *row, int64_t t, int64_t next_at, size_t *fired,
+                    struct store_schedule *row, int64_t t, int64_t next_at, bool in_batch, size_t *fired,
                     void (*log)(void *ud, const char *level, const char *msg), void *ud)
 {
   char key[64], sf[32], id[WEFT_ID_LEN + 1] = "";
@@ -182,6 +182,10 @@ static int fire_one(struct store *s, struct wf *wf, int version, const json_t *d
     /* fired before (another server, or a backfill): only the row moves */
   } else {
     enum sched_action a = sched_overlap_decide(d->overlap, run_active(s, row->last_run));
+    /* the times of one catch-up are not skipped or cancelled because of
+     * each other: they run one after another */
+    if (in_batch && (a == SCHED_ACT_SKIP || a == SCHED_ACT_CANCEL_AND_FIRE))
+      a = SCHED_ACT_QUEUE;
     if (a == SCHED_ACT_SKIP) {
       SCHED_LOG("info", "%s trigger %d: %s skipped: run %s of the previous time is still active (overlap: skip)",
                 wf->name, row->idx, sf, row->last_run);
@@ -288,8 +292,10 @@ static int fire_rows(struct store *s, int64_t now, int64_t up_since, size_t *fir
     if (!rc && dropped)
       SCHED_LOG("info", "%s trigger %d: %" PRIu64 " scheduled time%s missed while no server ran (catch_up: %s)",
                 row->workflow, row->idx, dropped, dropped == 1 ? "" : "s", sched_catch_up_name(d.catch_up));
+    size_t before = *fired;
     for (size_t i = 0; !rc && i < nt; i++)
-      rc = fire_one(s, wf, version, def, &d, row, times[i], i + 1 < nt ? times[i + 1] : nx, fired, log, ud);
+      rc = fire_one(s, wf, version, def, &d, row, times[i], i + 1 < nt ? times[i + 1] : nx, *fired > before, fired,
+                    log, ud);
     if (!rc && nt == 0) { /* only dropped times: the row moves on */
       row->next_at = nx;
       rc = store_schedule_put(s, row); /* joins an open transaction, else its own */
