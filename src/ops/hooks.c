@@ -72,8 +72,11 @@ enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *
     json_decref(f.def);
     return ops_fail(e, OPS_E_UNAVAILABLE, "cannot read the deployed workflows: %s", store_errmsg(c->store));
   }
-  if (!f.n)
-    return ops_fail(e, OPS_E_NOT_FOUND, "no deployed workflow has a webhook named %s", name);
+  if (!f.n) { /* answered as a bad signature: which hooks exist is no caller's business */
+    refuse_audit(c, name, "no such hook", peer);
+    return ops_fail(e, OPS_E_UNAUTHORIZED, "refused: no deployed workflow has a webhook %s that this request is "
+                                           "signed for", name);
+  }
   enum ops_err k = OPS_OK;
   struct wf *wf = NULL;
   json_t *secrets = NULL, *trig = NULL, *v = NULL;

@@ -377,8 +377,9 @@ enum ops_err ops_backfill(const struct ops_ctx *c, const char *name, const char 
  * trigger's secret, headers an object of the request's headers (lower-case
  * names), delivery the delivery id or NULL. *out = {"run": ID} (*status
  * 202 new, 200 a repeated delivery) or {"run": null, "reason": "if was
- * false"} (200). NOT_FOUND: no such hook; UNAUTHORIZED: bad or missing
- * signature (audited as webhook.refused). */
+ * false"} (200). UNAUTHORIZED (audited as webhook.refused): a bad or
+ * missing signature, and no such hook (not told apart for an
+ * unauthenticated caller). */
 enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *body, size_t len,
                          const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
                          json_t **out, unsigned *status, struct ops_error *e);

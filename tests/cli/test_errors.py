@@ -145,10 +145,14 @@ class Home(WeftTest):
         db = os.path.join(self.home, "weft.db")
         c = sqlite3.connect(db)
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # one page large enough for the whole schema (it outgrew 4 KiB)
+        c.execute("PRAGMA journal_mode=DELETE")
+        c.execute("PRAGMA page_size=16384")
+        c.execute("VACUUM")
         c.close()
-        with open(db, "r+b") as f:  # every page but the first (the header) is garbage
-            f.seek(4096)
-            f.write(b"\xa5" * (os.path.getsize(db) - 4096))
+        with open(db, "r+b") as f:  # every page but the first (the header and schema) is garbage
+            f.seek(16384)
+            f.write(b"\xa5" * (os.path.getsize(db) - 16384))
         r = self.weft("runs")
         self.assertExit(r, 2)
         self.assertIn("%s is damaged (database disk image is malformed); move it aside and "

@@ -135,12 +135,12 @@ class WebhookTest(WeftTest):
         other = json.dumps(PUSH, indent=1).encode()
         code, _ = self.post_hook(srv, "github-push", other, sig=sign(body))
         self.assertEqual(code, 401)
-        code, out = self.post_hook(srv, "no-such-hook", PUSH)
-        self.assertEqual(code, 404, out)
+        code, out = self.post_hook(srv, "no-such-hook", PUSH)  # not told apart from a bad signature
+        self.assertEqual(code, 401, out)
         srv.stop()
         refused = [e for e in self.audit_kinds() if e["kind"] == "webhook.refused"]
-        self.assertEqual(len(refused), len(cases) + 1)
-        self.assertEqual({e["data"]["hook"] for e in refused}, {"github-push"})
+        self.assertEqual(len(refused), len(cases) + 2)
+        self.assertEqual({e["data"]["hook"] for e in refused}, {"github-push", "no-such-hook"})
         self.assertIn("no signature header", [e["data"]["reason"] for e in refused])
         self.assertEqual([e for e in self.audit_kinds() if e["kind"] == "run.created"], [])
         # the secret never shows in the audit log
