@@ -15,7 +15,9 @@ import json
 import os
 import uuid
 
-from harness import WeftTest, main
+import re
+
+from harness import ROOT, WeftTest, main
 from test_schedules import Server
 
 HOOK_SECRET = "It's a Secret to Everybody"
@@ -66,7 +68,7 @@ def sign(body, secret=HOOK_SECRET):
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookTest(WeftTest):
+class HookBase(WeftTest):
     def setUp(self):
         super().setUp()
         os.makedirs(self.home, exist_ok=True)
@@ -98,6 +100,7 @@ class WebhookTest(WeftTest):
         st = self.weft("status", run, "--json")
         return st.code == 0 and st.json()["status"] in ("succeeded", "failed", "cancelled") and st.json()
 
+class WebhookTest(HookBase):
     def test_github_push_starts_a_run_with_inputs_from_the_body(self):
         self.deploy(DEPLOY)
         srv = Server(self)
@@ -250,6 +253,60 @@ class WebhookTest(WeftTest):
         srv.stop()
         self.assertEqual(self.ended(started)["status"], "succeeded")
         self.assertEqual(self.ended(waiter)["status"], "succeeded")
+
+
+def doc_block(tag):
+    """the ```yaml TAG block of docs/triggers.md"""
+    with open(os.path.join(ROOT, "docs", "triggers.md")) as f:
+        text = f.read()
+    m = re.search(r"```yaml %s\n(.*?)```" % re.escape(tag), text, re.S)
+    assert m, tag
+    return m.group(1)
+
+
+class DocsTest(HookBase):
+    """The examples of docs/triggers.md, run as written."""
+
+    def test_nightly_pipeline_example(self):
+        self.deploy(doc_block("nightly"))
+        r = self.weft("schedules", "--json")
+        s = r.json()["schedules"][0]
+        self.assertEqual((s["workflow"], s["timezone"], s["catch_up"], s["overlap"]),
+                         ("nightly-report", "Europe/Berlin", "all", "queue"))
+        r = self.weft("backfill", "nightly-report", "--from", "2026-01-01", "--to", "2026-01-03", "--max-runs-at-once",
+                      "4", "--json")
+        self.assertExit(r, 0)
+        runs = [x["run"] for x in r.json()["started"]]
+        self.assertEqual([x["scheduled_for"] for x in r.json()["started"]],
+                         ["2026-01-01T01:30:00Z", "2026-01-02T01:30:00Z"])  # 02:30 in Berlin (CET)
+        srv = Server(self)
+        for run in runs:
+            self.wait_for(lambda: self.ended(run), "the run")
+        srv.stop()
+        self.assertEqual(self.weft("logs", runs[0], "report").out.strip(),
+                         "report for 2026-01-01 (scheduled for 2026-01-01T01:30:00Z)")
+
+    def test_github_push_example(self):
+        self.deploy(doc_block("github-push"))
+        srv = Server(self)
+        code, out = self.post_hook(srv, "github-push", PUSH, delivery=str(uuid.uuid4()))
+        self.assertEqual(code, 202, out)
+        self.wait_for(lambda: self.ended(out["run"]), "the run")
+        code2, out2 = self.post_hook(srv, "github-push", dict(PUSH, ref="refs/heads/dev"))
+        srv.stop()
+        self.assertEqual((code2, out2), (200, {"run": None, "reason": "if was false"}))
+        self.assertEqual(self.weft("logs", out["run"], "deploy").out.strip(),
+                         "deploying %s of refs/heads/main for octocat" % PUSH["head_commit"]["id"])
+
+    def test_retrain_event_example(self):
+        self.deploy(doc_block("retrain"))
+        r = self.weft("event", "send", "model-trained", "--data", '{"model": "ranker"}', "--json")
+        self.assertExit(r, 0)
+        run = r.json()["started"][0]["run"]
+        srv = Server(self)
+        self.wait_for(lambda: self.ended(run), "the run")
+        srv.stop()
+        self.assertEqual(self.weft("logs", run, "evaluate").out.strip(), "evaluating ranker")
 
 
 if __name__ == "__main__":
