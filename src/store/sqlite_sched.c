@@ -9,7 +9,7 @@
 
 #include "store/sqlite_int.h"
 
-#define SCHED_COLS "workflow, idx, version, expr, timezone, next_at, last_at, last_run, queued"
+#define SCHED_COLS "workflow, idx, version, expr, timezone, next_at, last_at, last_run"
 
 struct sched_vec {
   struct store_schedule *v;
@@ -33,7 +33,6 @@ static int sched_row(void *ctx, sqlite3_stmt *st)
   r->next_at = sqlite3_column_int64(st, 5);
   r->last_at = sqlite3_column_int64(st, 6);
   r->last_run = sq_col_text(st, 7, &oom);
-  r->queued = sq_col_text(st, 8, &oom);
   return oom ? WEFT_ENOMEM : 0;
 }
 
@@ -85,10 +84,10 @@ int sq_schedule_put(struct store *s, const struct store_schedule *r)
   if (rc)
     return rc;
   sqlite3_stmt *st = sq_stmt(q, SQ_SCHED_PUT,
-                             "INSERT INTO schedules(" SCHED_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                             "INSERT INTO schedules(" SCHED_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                              "ON CONFLICT(workflow, idx) DO UPDATE SET version = excluded.version, "
                              "expr = excluded.expr, timezone = excluded.timezone, next_at = excluded.next_at, "
-                             "last_at = excluded.last_at, last_run = excluded.last_run, queued = excluded.queued");
+                             "last_at = excluded.last_at, last_run = excluded.last_run");
   if (!st) {
     rc = WEFT_ESTORE;
     goto out;
@@ -101,7 +100,6 @@ int sq_schedule_put(struct store *s, const struct store_schedule *r)
   sqlite3_bind_int64(st, 6, r->next_at);
   sqlite3_bind_int64(st, 7, r->last_at);
   sq_bind_text(st, 8, r->last_run);
-  sq_bind_text(st, 9, r->queued);
   rc = sq_exec(q, st, "put schedule");
 out:
   return sq_tx_end(q, own, rc);

@@ -119,7 +119,7 @@ const char *const sq_migrations[] = {
   "CREATE TABLE schedules("
   "  workflow TEXT NOT NULL, idx INTEGER NOT NULL, version INTEGER NOT NULL,"
   "  expr TEXT NOT NULL, timezone TEXT, next_at INTEGER NOT NULL,"
-  "  last_at INTEGER NOT NULL DEFAULT 0, last_run TEXT, queued TEXT,"
+  "  last_at INTEGER NOT NULL DEFAULT 0, last_run TEXT,"
   "  PRIMARY KEY(workflow, idx)) WITHOUT ROWID;"
   "CREATE INDEX schedules_next ON schedules(next_at);"
   "ALTER TABLE runs ADD COLUMN trigger_data TEXT;",

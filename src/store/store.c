@@ -278,7 +278,6 @@ void store_schedule_clear(struct store_schedule *r)
   free(r->expr);
   free(r->timezone);
   free(r->last_run);
-  free(r->queued);
   memset(r, 0, sizeof *r);
 }
 FREE_ARRAY(store_schedules_free, struct store_schedule, store_schedule_clear)

@@ -211,8 +211,6 @@ struct store_schedule {
   int64_t next_at;  /* the first scheduled time not yet handled (fired or dropped) */
   int64_t last_at;  /* the newest scheduled time fired; 0: none */
   char *last_run;   /* the run of that fire; NULL: none */
-  char *queued;     /* JSON array of scheduled times waiting for the previous run
-                       (overlap: queue); NULL: none */
 };
 
 /* Filter for store_run_list(); zero/NULL fields do not filter. */

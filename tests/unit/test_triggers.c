@@ -326,3 +326,106 @@ Test(hook, delivery_keys)
   big[HOOK_DELIVERY_MAX] = 0;
   cr_assert(hook_delivery_key("h", big, k, sizeof k));
 }
+
+/* ---- the schedules table and runs' trigger data (store ops version 7) ---- */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store/store.h"
+
+static char home[256];
+
+static void mk_home(void)
+{
+  snprintf(home, sizeof home, "/tmp/weft-test-trig-XXXXXX");
+  cr_assert_not_null(mkdtemp(home));
+  strcat(home, "/h");
+}
+
+static void rm_home(void)
+{
+  char cmd[300];
+  *strrchr(home, '/') = '\0';
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(store, .init = mk_home, .fini = rm_home);
+
+static struct store *open_store(void)
+{
+  struct store *s = NULL;
+  char *err = NULL;
+  cr_assert_eq(store_open(home, &s, &err), 0, "store_open: %s", err ? err : "?");
+  free(err);
+  return s;
+}
+
+Test(store, schedules_by_next_fire_time_due_and_by_workflow)
+{
+  struct store *s = open_store();
+  struct store_schedule rows[] = {
+    {.workflow = "b", .idx = 1, .version = 1, .expr = "@daily", .next_at = 300},
+    {.workflow = "a", .idx = 2, .version = 1, .expr = "@hourly", .timezone = "Europe/Berlin", .next_at = 100},
+    {.workflow = "a", .idx = 1, .version = 1, .expr = "* * * * *", .next_at = 200},
+  };
+  for (size_t i = 0; i < 3; i++)
+    cr_assert_eq(store_schedule_put(s, &rows[i]), 0);
+  struct store_schedule *v;
+  size_t n;
+  cr_assert_eq(store_schedule_list(s, NULL, INT64_MAX, 0, &v, &n), 0);
+  cr_assert_eq(n, 3);
+  cr_assert_eq(v[0].next_at, 100);
+  cr_assert_str_eq(v[0].timezone, "Europe/Berlin");
+  cr_assert_null(v[1].timezone);
+  cr_assert_eq(v[2].next_at, 300);
+  store_schedules_free(v, n);
+  cr_assert_eq(store_schedule_list(s, NULL, 200, 0, &v, &n), 0); /* due by 200 */
+  cr_assert_eq(n, 2);
+  store_schedules_free(v, n);
+  cr_assert_eq(store_schedule_list(s, NULL, INT64_MAX, 1, &v, &n), 0); /* the earliest */
+  cr_assert_eq(n, 1);
+  cr_assert_eq(v[0].next_at, 100);
+  store_schedules_free(v, n);
+  cr_assert_eq(store_schedule_list(s, "a", INT64_MAX, 0, &v, &n), 0); /* one workflow, by index */
+  cr_assert_eq(n, 2);
+  cr_assert_eq(v[0].idx, 1);
+  store_schedules_free(v, n);
+  /* put replaces; delete removes */
+  struct store_schedule moved = rows[2];
+  moved.next_at = 900;
+  moved.last_at = 200;
+  moved.last_run = "RUN1";
+  cr_assert_eq(store_schedule_put(s, &moved), 0);
+  cr_assert_eq(store_schedule_delete(s, "b", 1), 0);
+  cr_assert_eq(store_schedule_delete(s, "b", 7), 0);
+  cr_assert_eq(store_schedule_list(s, NULL, INT64_MAX, 0, &v, &n), 0);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(v[1].next_at, 900);
+  cr_assert_str_eq(v[1].last_run, "RUN1");
+  cr_assert_eq(v[1].last_at, 200);
+  store_schedules_free(v, n);
+  struct store_schedule bad = {.workflow = "a", .idx = 0, .expr = "@daily"};
+  cr_assert_eq(store_schedule_put(s, &bad), WEFT_EINVAL);
+  store_close(s);
+}
+
+Test(store, a_runs_trigger_data_is_kept)
+{
+  struct store *s = open_store();
+  char hash[65];
+  cr_assert_eq(store_workflow_put(s, "w", NULL, "name: w\n", 1, hash, NULL), 0);
+  struct store_run r = {.id = "01TESTRUN", .workflow = "w", .workflow_hash = hash, .status = "queued",
+                        .trigger = "webhook", .parent_index = STORE_NO_INDEX, .created_at = 1};
+  cr_assert_eq(store_run_put(s, &r), 0);
+  char *t = (char *)"x";
+  cr_assert_eq(store_run_trigger_get(s, "01TESTRUN", &t), 0);
+  cr_assert_null(t);
+  cr_assert_eq(store_run_trigger_put(s, "01TESTRUN", "{\"type\":\"webhook\"}"), 0);
+  cr_assert_eq(store_run_trigger_get(s, "01TESTRUN", &t), 0);
+  cr_assert_str_eq(t, "{\"type\":\"webhook\"}");
+  free(t);
+  cr_assert_eq(store_run_trigger_put(s, "NOPE", "{}"), WEFT_ENOTFOUND);
+  store_close(s);
+}
