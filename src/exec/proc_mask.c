@@ -12,12 +12,29 @@
 #include "exec/proc_mask.h"
 #include "util/err.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PIECE (64u << 10) /* input is scanned in pieces of at most this */
 
 static _Thread_local struct buf g_work, g_out;
+
+/* A thread that ends (the server's runtime thread) frees its scratch
+ * buffers: a key's destructor runs on the ending thread, before its
+ * thread-local storage goes. */
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static bool g_key_ok;
+
+static void scratch_free(void *unused)
+{
+  (void)unused;
+  buf_free(&g_work);
+  buf_free(&g_out);
+}
+
+static void key_make(void) { g_key_ok = pthread_key_create(&g_key, scratch_free) == 0; }
 
 int proc_mask_init(struct proc_mask *m, const char *const *secrets)
 {
@@ -70,6 +87,9 @@ void proc_mask_free(struct proc_mask *m)
 static void scratch_init(void)
 {
   if (g_work.max == 0) {
+    pthread_once(&g_once, key_make);
+    if (g_key_ok)
+      pthread_setspecific(g_key, &g_work); /* non-NULL: the destructor runs */
     buf_init(&g_work, PROC_SECRET_MAX + PIECE);
     buf_init(&g_out, 3 * (PROC_SECRET_MAX + PIECE));
   }

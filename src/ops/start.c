@@ -87,10 +87,6 @@ enum ops_err ops_start_prepare(const struct ops_ctx *c, const char *name, const 
   struct diag_list d = {0};
   json_t *given = json_object(), *args = json_object();
   char *err = NULL;
-  if (json_is_object(inputs)) {
-    json_object_update(given, (json_t *)inputs);
-    inputs_check_file(st->wf, given, "inputs", &d);
-  }
   json_array_foreach(input_args, i, a) {
     if (inputs_parse_kv(args, json_string_value(a), &err)) {
       diag_add(&d, NULL, 0, 0, "input_args[%zu]: %s", i, err ? err : "give KEY=VALUE");
@@ -99,6 +95,13 @@ enum ops_err ops_start_prepare(const struct ops_ctx *c, const char *name, const 
     }
   }
   inputs_read_cli(st->wf, args);
+  if (json_is_object(inputs)) {
+    json_object_update(given, (json_t *)inputs);
+    const char *gk;
+    json_t *gv;
+    json_object_foreach(args, gk, gv) json_object_del(given, gk); /* input_args win, unchecked here */
+    inputs_check_file(st->wf, given, "inputs", &d);
+  }
   json_object_update(given, args);
   if (!d.n)
     inputs_resolve(st->wf, given, &st->inputs, &d);
