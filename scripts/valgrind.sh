@@ -166,6 +166,12 @@ curl -sf -o /dev/null -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/m
   { echo "valgrind: GET /metrics with a token failed"; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/runs")" = 401 ] ||
   { echo "valgrind: GET /api/v1/runs without a token is not 401"; exit 1; }
+for path in "/runs?limit=1" "/runs/$eid" "/runs/$eid/graph" "/runs/$eid/evidence" /approvals /audit/verify "/audit?run=$eid"; do
+  curl -sf -o /dev/null -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1$path" ||
+    { echo "valgrind: GET /api/v1$path failed"; exit 1; }
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1/runs?limit=501")" = 400 ] ||
+  { echo "valgrind: GET /api/v1/runs?limit=501 is not 400"; exit 1; }
 for _ in $(seq 1 600); do
   "$W" status "$lid" --json | grep -q '"status": "succeeded"' && break
   sleep 0.1

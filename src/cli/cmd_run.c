@@ -370,6 +370,12 @@ int cli_resume(struct cli *c, int argc, char **argv)
   return code;
 }
 
+/* ops_retry_run's executor: this process's runtime */
+static int retry_here(void *ud, const char *run_id, const char *from, char **err)
+{
+  return rt_retry(ud, run_id, from, err);
+}
+
 int cli_retry(struct cli *c, int argc, char **argv)
 {
   struct exec_opts eo = {0};
@@ -387,19 +393,18 @@ int cli_retry(struct cli *c, int argc, char **argv)
     store_close(s);
     return code;
   }
-  struct store_run r = {0};
-  char *err = NULL;
-  if ((code = rv_find_run(s, argv[optind], &r)) == 0) {
-    int rc = rt_retry(rt, r.id, from, &err);
-    if (rc) {
-      cli_err("%s", err ? err : "cannot retry");
-      code = rc == WEFT_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_USAGE;
-    } else {
+  /* the checks and the retry.requested entry are the operation's (the
+   * API's POST /runs/{id}/retry makes the same call) */
+  struct ops_ctx ctx;
+  struct ops_error e = {0};
+  json_t *res = NULL;
+  if ((code = cli_ops_actor(c, s, &ctx)) == 0) {
+    if (ops_retry_run(&ctx, argv[optind], from, retry_here, rt, &res, &e) != 0)
+      code = cli_ops_fail(&e);
+    else
       code = execute(c, rt, s, pg, &eo);
-    }
   }
-  store_run_clear(&r);
-  free(err);
+  json_decref(res);
   teardown(s, pg, rt);
   return code;
 }

@@ -82,7 +82,7 @@ enum ops_err ops_evidence(const struct ops_ctx *c, const char *id, json_t **out,
   char ih[SHA256_HEX_LEN + 1];
   inputs_sha256(r.inputs, ih);
   pack = json_pack("{s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:o}", "format", "weft-evidence-1", "run",
-                   ops_run_json(s, &r, true), "definition", def, "inputs_sha256", ih, "decisions", decisions,
+                   ops_run_json(s, &r, false), "definition", def, "inputs_sha256", ih, "decisions", decisions,
                    "agent_usage", usage, "audit", audit, "chain", chain);
   if (!pack)
     k = ops_fail(e, OPS_E_INTERNAL, "out of memory");

@@ -180,6 +180,11 @@ enum ops_err ops_prune(const struct ops_ctx *c, int64_t older_than_ms, const cha
  * BAD_REQUEST; cursor (NULL: the first page) is a next_cursor given before,
  * opaque (base64url of the last id shown; runs started since do not shift
  * later pages); one that does not decode is BAD_REQUEST. */
+/* The cursor of a page ending at run id (pure): "r1." + base64url(id).
+ * decode: 0 and the id (a ULID), or -1 for anything else. */
+#define OPS_CURSOR_MAX 48
+void ops_cursor_encode(const char *id, char out[OPS_CURSOR_MAX]);
+int ops_cursor_decode(const char *cursor, char id[WEFT_ID_LEN + 1]);
 enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_filter *f, size_t limit,
                                 const char *cursor, json_t **out, struct ops_error *e);
 

@@ -41,7 +41,13 @@ enum ops_err ops_retry_run(const struct ops_ctx *c, const char *id, const char *
   ops_audit_actor(c, d);
   char *txt = d ? wjson_dumps(d, JSON_COMPACT) : NULL;
   json_decref(d);
-  int rc = txt ? store_audit_append(s, wt_now_ms(), r.id, "retry.requested", txt, NULL) : WEFT_ENOMEM;
+  int rc = txt ? store_begin(s) : WEFT_ENOMEM;
+  if (!rc)
+    rc = store_audit_append(s, wt_now_ms(), r.id, "retry.requested", txt, NULL);
+  if (!rc)
+    rc = store_commit(s);
+  if (rc && store_in_tx(s))
+    store_rollback(s);
   free(txt);
   if (rc) {
     k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the retry request: %s", store_errmsg(s));

@@ -63,6 +63,24 @@ static bool ulid_ok(const char *s, size_t n)
   return true;
 }
 
+void ops_cursor_encode(const char *id, char out[OPS_CURSOR_MAX])
+{
+  memcpy(out, "r1.", 3);
+  b64url((const unsigned char *)id, strnlen(id, WEFT_ID_LEN), out + 3);
+}
+
+int ops_cursor_decode(const char *cursor, char id[WEFT_ID_LEN + 1])
+{
+  unsigned char raw[64];
+  size_t n = 0;
+  if (strncmp(cursor, "r1.", 3) || strlen(cursor) >= OPS_CURSOR_MAX || unb64url(cursor + 3, raw, sizeof raw, &n) ||
+      !ulid_ok((char *)raw, n))
+    return -1;
+  memcpy(id, raw, n);
+  id[n] = 0;
+  return 0;
+}
+
 enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_filter *f, size_t limit,
                                 const char *cursor, json_t **out, struct ops_error *e)
 {
@@ -74,16 +92,10 @@ enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_
   if (!limit)
     limit = OPS_PAGE_DEFAULT;
   char after[WEFT_ID_LEN + 1] = "";
-  if (cursor) {
-    unsigned char raw[64];
-    size_t n = 0;
-    if (strncmp(cursor, "r1.", 3) || unb64url(cursor + 3, raw, sizeof raw, &n) || !ulid_ok((char *)raw, n)) {
-      e->usage = true;
-      return ops_fail(e, OPS_E_BAD_REQUEST, "cursor \"%.80s\" is not one this server gave; start again without it",
-                      cursor);
-    }
-    memcpy(after, raw, n);
-    after[n] = 0;
+  if (cursor && ops_cursor_decode(cursor, after)) {
+    e->usage = true;
+    return ops_fail(e, OPS_E_BAD_REQUEST, "cursor \"%.80s\" is not one this server gave; start again without it",
+                    cursor);
   }
   struct store_run_filter g = f ? *f : (struct store_run_filter){0};
   g.limit = limit + 1; /* one more says whether there is a next page */
@@ -96,9 +108,9 @@ enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_
   if (json_array_size(runs) > limit) {
     json_array_remove(runs, limit);
     const char *last = json_string_value(json_object_get(json_array_get(runs, limit - 1), "id"));
-    char enc[4 + 48] = "r1.";
+    char enc[OPS_CURSOR_MAX];
     if (last && strlen(last) == WEFT_ID_LEN) {
-      b64url((const unsigned char *)last, WEFT_ID_LEN, enc + 3);
+      ops_cursor_encode(last, enc);
       json_decref(next);
       next = json_string(enc);
     }

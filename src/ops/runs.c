@@ -15,7 +15,7 @@
 enum ops_err ops_find_run(struct store *s, const char *id, struct store_run *out, struct ops_error *e)
 {
   int rc = store_run_get(s, id, out);
-  if (rc == WEFT_ENOTFOUND)
+  if (rc == WEFT_ENOTFOUND || rc == WEFT_EINVAL) /* EINVAL: too long to be an id */
     return ops_fail(e, OPS_E_NOT_FOUND, "no run matches \"%s\"; `weft runs` lists them", id);
   if (rc == WEFT_EAMBIGUOUS)
     return ops_fail(e, OPS_E_BAD_REQUEST, "\"%s\" matches several runs; give more characters of the id", id);

@@ -113,7 +113,7 @@ enum ops_err ops_revoke_token(const struct ops_ctx *c, const char *id, json_t **
   struct tokens_actor who = {.user = c->user, .asserted_by = c->asserted_by, .via = c->token_id};
   int rc = tokens_revoke(c->store, id, admin ? NULL : c->user, &who, wt_now_ms(), &t, &err);
   if (rc) {
-    enum ops_err kind = rc == WEFT_ENOTFOUND    ? OPS_E_NOT_FOUND
+    enum ops_err kind = rc == WEFT_ENOTFOUND || rc == WEFT_EINVAL ? OPS_E_NOT_FOUND
                         : rc == WEFT_EAMBIGUOUS ? OPS_E_BAD_REQUEST
                         : rc == WEFT_ESTATE     ? OPS_E_CONFLICT
                         : rc == WEFT_EDENIED    ? OPS_E_FORBIDDEN

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 bool api_dispatch(const struct api *a, const struct httpd_req *rq, struct httpd_resp *rs)
 {
   static const char *const runs[] = {"list_runs", "get_run", "get_run_graph", "cancel_run", "retry_run",
@@ -59,9 +61,12 @@ const char *api_query(const struct httpd_req *rq, struct httpd_resp *rs, const c
 {
   *bad = false;
   const char *v = httpd_query(rq, name, out, len);
-  if (!v && httpd_has_query(rq, name)) {
+  if ((!v && httpd_has_query(rq, name)) || (v && !utf8_valid((const unsigned char *)v, strlen(v)))) {
+    /* never echoed: messages are JSON, and JSON is UTF-8 */
     *bad = true;
-    httpd_error(rs, APIERR_BAD_REQUEST, "query parameter %s does not decode, or is over %zu bytes", name, len - 1);
+    httpd_error(rs, APIERR_BAD_REQUEST, "query parameter %s is not UTF-8 text, does not decode, or is over %zu bytes",
+                name, len - 1);
+    return NULL;
   }
   return v;
 }

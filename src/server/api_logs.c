@@ -33,6 +33,7 @@ struct follower {
   struct dbpool *pool;
   struct ops_log log;
   int fd;
+  bool placeholder; /* fd is /dev/null: the log file is not there yet */
   bool suspended, ended;
 };
 
@@ -120,6 +121,14 @@ static long follow_read(void *cls, char *buf, size_t max)
 {
   struct follower *f = cls;
   struct logfollow *h = f->hub;
+  if (f->placeholder) {
+    int fd = open(f->log.path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      close(f->fd);
+      f->fd = fd;
+      f->placeholder = false;
+    }
+  }
   for (int pass = 0; pass < 2; pass++) {
     ssize_t n = read(f->fd, buf, max);
     if (n > 0)
@@ -174,7 +183,7 @@ static void follow_free(void *cls)
 }
 
 static void follow(const struct api *a, const struct httpd_req *rq, struct httpd_resp *rs, struct ops_log *l,
-                   int fd)
+                   int fd, bool placeholder)
 {
   struct follower *f = calloc(1, sizeof *f);
   struct logfollow *h = a->follow;
@@ -185,7 +194,8 @@ static void follow(const struct api *a, const struct httpd_req *rq, struct httpd
     httpd_error(rs, APIERR_UNAVAILABLE, "cannot follow the log now; read it without follow=1");
     return;
   }
-  *f = (struct follower){.hub = h, .conn = rq->conn, .pool = a->pool, .log = *l, .fd = fd};
+  *f = (struct follower){.hub = h, .conn = rq->conn, .pool = a->pool, .log = *l, .fd = fd,
+                         .placeholder = placeholder};
   memset(l, 0, sizeof *l);
   pthread_mutex_lock(&h->mu);
   if (h->closed) {
@@ -232,9 +242,12 @@ void api_logs(const struct api *a, const struct httpd_req *rq, struct httpd_resp
     return;
   }
   int fd = open(l.path, O_RDONLY | O_CLOEXEC);
+  bool placeholder = false;
   if (fd < 0 && errno == ENOENT && fol) {
-    /* the attempt started and has not written yet: follow an empty file */
+    /* the attempt started and has not written yet: follow an empty file
+     * until the log appears */
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    placeholder = true;
   }
   if (fd < 0) {
     httpd_error(rs, APIERR_NOT_FOUND, "the log of %s attempt %d is not there (pruned?)", l.step, l.attempt);
@@ -242,7 +255,7 @@ void api_logs(const struct api *a, const struct httpd_req *rq, struct httpd_resp
     return;
   }
   if (fol) {
-    follow(a, rq, rs, &l, fd);
+    follow(a, rq, rs, &l, fd, placeholder);
     return;
   }
   size_t cap = 64 * 1024, len = 0;

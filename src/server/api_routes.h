@@ -17,7 +17,7 @@ struct api_route_doc {
   const char *summary;
   const char *query;   /* comma-separated query parameters, or NULL */
   const char *ok;      /* the success status ("200", "201", "202") */
-  const char *answer;  /* "json", "text", "sse", "prometheus" */
+  const char *answer;  /* "json", "text", "ndjson", "sse", "prometheus" */
 };
 
 extern const struct route api_routes[];

@@ -77,6 +77,11 @@ void api_runs(const struct api *a, const struct httpd_req *rq, struct httpd_resp
     k = ops_evidence(&c, id, &out, &e);
   } else if (!strcmp(op, "cancel_run")) {
     json_t *res = NULL;
+    if (rq->json && json_object_get(rq->json, "steps")) {
+      httpd_error(rs, APIERR_BAD_REQUEST, "withdrawing single steps ({\"steps\": [...]}) is not supported yet; "
+                                          "send no body to cancel the run");
+      goto done;
+    }
     if ((k = ops_cancel_run(&c, id, &res, &e)) == 0) {
       json_decref(res);
       after_change(a);

@@ -50,6 +50,7 @@ static json_t *operation(const struct route *r, const struct api_route_doc *d)
   const char *ctype = !strcmp(d->answer, "text")         ? "text/plain"
                       : !strcmp(d->answer, "sse")        ? "text/event-stream"
                       : !strcmp(d->answer, "prometheus") ? "text/plain; version=0.0.4"
+                      : !strcmp(d->answer, "ndjson")     ? "application/x-ndjson"
                                                          : "application/json";
   json_t *ok_schema = !strcmp(ctype, "application/json") ? json_pack("{s:s}", "type", "object")
                                                           : json_pack("{s:s}", "type", "string");

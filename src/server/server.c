@@ -4,10 +4,12 @@
  *
  * Threads: the main thread waits for signals (a self-pipe written by the
  * handlers, so no signal mask is inherited by the steps' processes);
- * libmicrohttpd's threads answer requests and read the store through their
- * own connection (db, under db_mu); the runtime thread runs the libuv loop
- * with the runtime's connection. The only hand-off to the loop is stop_async
- * (uv_async_send is the one libuv call that is safe from another thread). */
+ * libmicrohttpd's threads answer requests with a store connection each from
+ * the pool (dbpool.h; /metrics still reads through db under db_mu) and hand
+ * the API's routes to api.h; the runtime thread runs the libuv loop with the
+ * runtime's connection. Hand-offs to the loop: stop_async and the command
+ * queue (cmdq.h: the API's retry and inbox poke), both woken with
+ * uv_async_send, the one libuv call that is safe from another thread. */
 #include "server/server.h"
 
 #include <errno.h>
@@ -325,8 +327,8 @@ static void wf_log(void *ud, const char *level, const char *event, const char *m
   slog(ud, level, event, "%s", msg);
 }
 
-/* Bearer tokens: tokens_authenticate against the store (through the HTTP
- * threads' connection), the role from users.json as last read. Unknown,
+/* Bearer tokens: tokens_authenticate against the store (through a pool
+ * connection), the role from users.json as last read. Unknown,
  * malformed, expired and revoked tokens are all refused alike. */
 static int auth(void *ud, const char *token, enum role *role, char *user, size_t ulen, char *token_id, size_t tlen)
 {

@@ -36,7 +36,8 @@ class ApiTest(WeftTest):
         super().setUp()
         self.bodies = []
         self.write_users({"alice": {"role": "admin"}, "olga": {"role": "operator"},
-                          "vic": {"role": "viewer"}, "bob": {"role": "viewer", "groups": ["leads"]}})
+                          "vic": {"role": "viewer"}, "bob": {"role": "viewer", "groups": ["leads"]},
+                          os_user(): {"role": "viewer", "groups": ["leads"]}})
         with open(os.path.join(self.tmp, "secrets.json"), "w") as f:
             json.dump({"API_KEY": SECRET}, f)
         os.makedirs(self.home, exist_ok=True)
@@ -146,10 +147,11 @@ class ApiTest(WeftTest):
         self.assertEqual(self.call(srv, "GET", "/runs", token="weft_" + "A" * 43)[0], 401)
         self.err(srv, "GET", "/runs/01AAAAAAAAAAAAAAAAAAAAAAAA", "vic", 404, kind="not_found")
         self.err(srv, "GET", "/runs/01AAAAAAAAAAAAAAAAAAAAAAAA/graph", "vic", 404)
+        self.err(srv, "GET", "/runs/" + "A" * 200, "vic", 404)  # longer than any id: not a 500
         common = os.path.commonprefix([first["id"], bad["id"]])
         self.assertIn("several runs", self.err(srv, "GET", "/runs/" + common, "vic", 400, kind="bad_request"))
         for q in ("limit=501", "limit=0", "limit=x", "limit=-1", "cursor=nope", "cursor=r1.AAAA",
-                  "all_instances=2"):
+                  "all_instances=2", "limit=%FF", "cursor=%FF", "status=%C3%28"):
             path = "/runs?" + q if not q.startswith("all") else f"/runs/{first['id']}?{q}"
             self.err(srv, "GET", path, "vic", 400, kind="bad_request")
         self.assertEqual(srv.stop(), 0)
@@ -193,6 +195,15 @@ class ApiTest(WeftTest):
         self.err(srv, "GET", f"/runs/{done['id']}/logs/a?attempt=7", "vic", 404)
         self.err(srv, "GET", f"/runs/{done['id']}/logs/a?attempt=0", "vic", 400)
         self.err(srv, "GET", f"/runs/{done['id']}/logs/a?index=1", "vic", 400)
+        # a for_each step: one instance by index, and the index is required
+        fe = self.run_wf("fe", "name: fe\nsteps:\n  s: {for_each: 2, run: 'echo \"item $WEFT_INDEX\"'}\n")
+        code, text, _ = self.call(srv, "GET", f"/runs/{fe['id']}/logs/s?index=1", "vic", raw=True)
+        self.assertEqual((code, text), (200, "item 1\n"))
+        self.assertEqual(text, self.weft("logs", fe["id"], "s:1").out)
+        self.err(srv, "GET", f"/runs/{fe['id']}/logs/s", "vic", 400)
+        self.err(srv, "GET", f"/runs/{fe['id']}/logs/s?index=5", "vic", 404)
+        code, g = self.call(srv, "GET", f"/runs/{fe['id']}/graph", "vic")
+        self.assertEqual(g["nodes"][0]["instances"], 2)
         # follow=1 streams a live step until its attempt ends
         gate = os.path.join(self.tmp, "gate")
         live = self.write("live.yaml", f"""
@@ -268,6 +279,21 @@ class ApiTest(WeftTest):
         self.err(srv, "POST", f"/runs/{run['id']}/cancel", "olga", 409)
         self.assertEqual(srv.stop(), 0)
 
+    def test_cli_retry_is_the_same_operation(self):
+        flag = os.path.join(self.tmp, "fixed")
+        failing = self.run_wf("flaky", f"name: flaky\nsteps:\n  b: {{run: 'test -f {flag}'}}\n", code=1)
+        r = self.weft("retry", failing["id"], "--from", "nope")
+        self.assertExit(r, 4)
+        self.assertIn('no step "nope"', r.err)
+        open(flag, "w").close()
+        self.assertExit(self.weft("retry", failing["id"][:14]), 0)
+        audit = [json.loads(l) for l in self.weft("audit", "export", failing["id"]).out.splitlines()]
+        asked = [e["data"] for e in audit if e["kind"] == "retry.requested"]
+        self.assertEqual(asked, [{"by": os_user()}])  # no token: a local call
+        r = self.weft("retry", failing["id"])
+        self.assertExit(r, 2)
+        self.assertIn("no failed or cancelled step", r.err)
+
     # ---- approvals --------------------------------------------------------------------
 
     GATE = """
@@ -289,6 +315,11 @@ class ApiTest(WeftTest):
         self.assertEqual(mine, cli)  # the same items as `weft approvals --json`
         self.assertEqual(self.call(srv, "GET", "/approvals", "vic")[1], [])  # not an approver
         self.assertEqual(self.call(srv, "GET", "/approvals", "alice")[1], [])  # admin is no approver either
+        # the OS user started the run: listed (they may still reject), refused to approve
+        self.tok["starter"] = self.token(os_user())
+        self.assertEqual(self.call(srv, "GET", "/approvals", "starter")[1], cli)
+        self.assertIn("separation of duties",
+                      self.err(srv, "POST", f"/runs/{run['id']}/steps/ship/approve", "starter", 403, {}))
         self.assertIn("not one of its approvers",
                       self.err(srv, "POST", f"/runs/{run['id']}/steps/ship/approve", "vic", 403, {}, "forbidden"))
         self.err(srv, "POST", f"/runs/{run['id']}/steps/nope/approve", "bob", 404, {})
@@ -357,6 +388,7 @@ class ApiTest(WeftTest):
         code, text, _ = self.call(srv, "GET", "/audit", "vic", raw=True)
         self.assertEqual(text, self.weft("audit", "export").out)
         self.assertEqual(self.call(srv, "GET", "/audit?run=01AAAAAAAAAAAAAAAAAAAAAAAA", "vic")[0], 404)
+        self.assertEqual(self.call(srv, "GET", "/audit?run=%FF", "vic")[0], 400)  # not UTF-8: never a 500
         code, v = self.call(srv, "GET", "/audit/verify", "vic")
         self.assertEqual(code, 200)
         self.assertEqual((v["ok"], v["first_bad"]), (True, None))
@@ -404,6 +436,7 @@ class ApiTest(WeftTest):
         self.err(srv, "DELETE", "/tokens/" + new["id"], "alice", 409)
         self.err(srv, "DELETE", "/tokens/tok_zzzzzzzzzzzz", "alice", 404)
         self.err(srv, "DELETE", "/tokens/tok_", "alice", 400)  # ambiguous
+        self.err(srv, "DELETE", "/tokens/" + "x" * 250, "alice", 404)
         created = [json.loads(l) for l in self.weft("audit", "export").out.splitlines()
                    if '"token.created"' in l and '"via"' in l]
         self.assertEqual(len(created), 1)
@@ -466,7 +499,7 @@ class ApiTest(WeftTest):
         self.assertEqual(slow_proc.wait(timeout=60), 3)  # cancelled
         self.wait_for(lambda: self.status(failed["id"])["status"] == "succeeded", "the retried run")
         self.assertEqual(self.call(srv, "GET", "/runs", "vic")[0], 401)  # vic's token was revoked
-        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(srv.stop(), 0, srv.text())
 
 
 if __name__ == "__main__":
