@@ -171,9 +171,12 @@ static int ev_each(void *ud, struct wf *wf, int version, size_t i, json_t *def)
                                     u->data ? u->data : json_null());
   if (!trig)
     return WEFT_ENOMEM;
-  const json_t *m = json_object_get(def, "match");
   bool go = true;
-  if (m) {
+  static const char *const conds[] = {"match", "if"}; /* both must hold; an error is false */
+  for (size_t c = 0; go && c < 2; c++) {
+    const json_t *m = json_object_get(def, conds[c]);
+    if (!m)
+      continue;
     json_t *v = NULL;
     char *err = NULL;
     go = ops_trigger_eval(wf, m, trig, &v, &err) == 0 && expr_truthy(v);

@@ -223,6 +223,23 @@ class WebhookTest(HookBase):
         self.assertEqual(self.weft("logs", run, "a").out.strip(), "ranker 0.91")
         self.assertEqual(len(self.weft("runs", "--json").json()), 2)
 
+    def test_event_trigger_if_and_match_both_decide(self):
+        self.deploy("""
+            name: gated
+            triggers:
+              - event: deploy-done
+                match: ${{ .event.env == "prod" }}
+                if: ${{ .trigger.event.ok }}
+            steps:
+              a: {run: "true"}
+            """)
+        started = []
+        for data in ['{"env": "prod", "ok": true}', '{"env": "prod", "ok": false}', '{"env": "dev", "ok": true}']:
+            r = self.weft("event", "send", "deploy-done", "--data", data, "--json")
+            self.assertExit(r, 0)
+            started.append(len(r.json()["started"]))
+        self.assertEqual(started, [1, 0, 0])
+
     def test_post_events_lists_started_and_delivered_to(self):
         self.write_users({"olga": {"role": "operator"}})
         tok = self.weft("token", "create", "olga")
