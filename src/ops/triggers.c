@@ -30,7 +30,7 @@
 
 int ops_trigger_eval(struct wf *wf, const json_t *tmpl, const json_t *trig, json_t **out, char **err)
 {
-  json_t *ctx = json_pack("{s:O,s:O,s:O}", "trigger", trig, "event",
+  json_t *ctx = json_pack("{s:O,s:O,s:o}", "trigger", trig, "event",
                           json_object_get(trig, "event") && !json_is_null(json_object_get(trig, "event"))
                             ? json_object_get(trig, "event")
                             : json_object_get(trig, "body") ? json_object_get(trig, "body") : json_null(),
