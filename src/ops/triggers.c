@@ -222,27 +222,34 @@ static bool run_active(struct store *s, const char *id)
   return active;
 }
 
-/* how many runs of group g are active and started (owned by a live engine) */
+/* how many runs of group g are started and not ended: running, waiting, or
+ * queued and owned (an engine took it; its first transition is not
+ * committed yet) */
 static size_t group_active(struct store *s, const char *g)
 {
-  struct store_run *v = NULL;
-  size_t n = 0, k = 0;
-  if (s->ops->run_list_active(s, &v, &n))
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!strcmp(v[i].status, "queued") && v[i].owner_pid <= 0)
+  static const char *const active[] = {"running", "waiting", "queued"};
+  size_t k = 0;
+  for (size_t a = 0; a < 3; a++) {
+    struct store_run_filter f = {.status = active[a]};
+    struct store_run *v = NULL;
+    size_t n = 0;
+    if (store_run_list(s, &f, &v, &n))
       continue;
-    char *t = NULL;
-    if (store_run_trigger_get(s, v[i].id, &t) == 0 && t) {
-      json_t *j = json_loads(t, 0, NULL);
-      const char *jg = json_string_value(json_object_get(json_object_get(j, "_hold"), "group"));
-      if (jg && !strcmp(jg, g))
-        k++;
-      json_decref(j);
+    for (size_t i = 0; i < n; i++) {
+      char *t = NULL;
+      if (a == 2 && v[i].owner_pid <= 0)
+        continue; /* not started yet */
+      if (store_run_trigger_get(s, v[i].id, &t) == 0 && t) {
+        json_t *j = json_loads(t, 0, NULL);
+        const char *jg = json_string_value(json_object_get(json_object_get(j, "_hold"), "group"));
+        if (jg && !strcmp(jg, g))
+          k++;
+        json_decref(j);
+      }
+      free(t);
     }
-    free(t);
+    store_runs_free(v, n);
   }
-  store_runs_free(v, n);
   return k;
 }
 
