@@ -229,23 +229,23 @@ class SchedulesTest(WeftTest):
 
     # ---- overlap --------------------------------------------------------------------------
 
-    def overlap_runs(self, policy):
+    def overlap_runs(self, policy, sleep="2.5", ended=("succeeded",)):
         text = """
             name: slow
             triggers:
               - {schedule: "@every 1s", overlap: %s}
             steps:
-              a: {run: "sleep 2.5"}
+              a: {run: "sleep %s"}
             """
-        self.deploy("slow.yaml", text % policy)
+        self.deploy("slow.yaml", text % (policy, sleep))
         srv = Server(self)
-        self.wait_for(lambda: len([r for r in self.runs("slow") if r["status"] == "succeeded"]) >= 2,
+        self.wait_for(lambda: len([r for r in self.runs("slow") if r["status"] in ended]) >= 2,
                       "two runs to end")
         # a version without the schedule: the server drops its row and fires no more
         self.deploy("slow.yaml", """
             name: slow
             steps:
-              a: {run: "sleep 2.5"}
+              a: {run: "true"}
             """)
         srv.proc.send_signal(signal.SIGHUP)
         self.wait_for(lambda: self.all_ended("slow"), "every run to end")
@@ -260,6 +260,21 @@ class SchedulesTest(WeftTest):
         self.assertFalse(overlapping, runs)
         r = self.weft("audit", "export")
         self.assertIn('"kind":"schedule.skipped"', r.out)
+
+    def test_overlap_queue_runs_every_time_one_after_another(self):
+        overlapping, runs = self.overlap_runs("queue", sleep="1.4")
+        self.assertFalse(overlapping, runs)
+        times = self.scheduled("slow")
+        self.assertEqual(sorted(times), list(range(min(times), max(times) + 1)), "no time skipped")
+        self.assertEqual(len(runs), len(times))
+        self.assertTrue(all(r["status"] == "succeeded" for r in runs), runs)
+
+    def test_overlap_cancel_previous_cancels_the_active_run(self):
+        overlapping, runs = self.overlap_runs("cancel_previous", sleep="30", ended=("cancelled",))
+        self.assertIn("cancelled", [r["status"] for r in runs])
+        cancels = [json.loads(line) for line in self.weft("audit", "export").out.splitlines()
+                   if '"cancel.requested"' in line]
+        self.assertTrue(cancels and all(c["data"]["by"] == "scheduler" for c in cancels), cancels)
 
     def test_overlap_allow_runs_them_side_by_side(self):
         overlapping, runs = self.overlap_runs("allow")
