@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(realpath "${1:-build-test/weft}")
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${sp:-}" ] && kill "$sp" 2>/dev/null; rm -rf "$tmp"' EXIT
 export WEFT_HOME="$tmp/home" USER=valgrind
 VG=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
     --show-leak-kinds=definite --track-fds=no)
@@ -229,7 +229,11 @@ for _ in $(seq 1 600); do
   [ "$("$W" runs --workflow trig --status succeeded --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -ge 8 ] && break
   sleep 0.1
 done
-"$W" audit export | grep -q '"scheduled_for"' || { echo "valgrind: the schedule did not fire"; exit 1; }
+"$W" audit export > "$tmp/trig-audit"
+python3 -c 'import json,sys
+fired = [e for e in map(json.loads, open(sys.argv[1])) if e["kind"] == "run.created"
+         and e["data"].get("scheduled_for", "2026-01-01").startswith("2026-01-01") is False]
+sys.exit(0 if fired else 1)' "$tmp/trig-audit" || { echo "valgrind: the schedule did not fire"; exit 1; }
 kill -HUP "$sp"
 for _ in $(seq 1 600); do [ "$(grep -c -- '--workflows' "$tmp/srverr")" -ge 2 ] && break; sleep 0.1; done
 kill -TERM "$sp"

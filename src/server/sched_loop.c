@@ -29,12 +29,36 @@ static void pickup_log(void *ud, const char *id, const char *wf, const char *err
 
 static void on_timer(uv_timer_t *t);
 
+/* FNV-1a over "name version\n" of the newest deployed versions; 0 when
+ * they cannot be read (no resync then) */
+static uint64_t deployed_digest(struct store *s)
+{
+  struct store_deployment *v = NULL;
+  size_t n = 0;
+  if (store_deploy_list(s, NULL, &v, &n))
+    return 0;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) {
+    char line[320];
+    int w = snprintf(line, sizeof line, "%s %d\n", v[i].name, v[i].version);
+    for (int k = 0; k < w && k < (int)sizeof line; k++)
+      h = (h ^ (unsigned char)line[k]) * 1099511628211ull;
+  }
+  store_deployments_free(v, n);
+  return h ? h : 1;
+}
+
 static void tick(struct sched_loop *l)
 {
   if (!atomic_load(&l->open))
     return;
   int64_t now_ms = wt_now_ms(), now = now_ms / 1000;
   char msg[512] = "";
+  uint64_t dg = deployed_digest(l->s);
+  if (dg && dg != l->deployed) { /* a deploy beside the server (weft deploy) */
+    atomic_store(&l->resync, true);
+    l->deployed = dg;
+  }
   if (atomic_exchange(&l->resync, false) && ops_schedules_sync(l->s, now, msg, sizeof msg)) {
     char m[600];
     snprintf(m, sizeof m, "cannot sync the schedules with the deployed workflows: %s", msg);

@@ -5,6 +5,10 @@
  * also wakes once a second while queued runs may come from other processes
  * (`weft event send`, `weft backfill` beside the server), to start them.
  *
+ * Each tick also compares the newest deployed versions with those it last
+ * synced (one small read), so a `weft deploy` made beside the server is
+ * taken up within a second.
+ *
  * A kick (any thread) runs the same tick at once: after a deploy (resync:
  * the schedules follow the new version), a webhook or an event that
  * recorded runs, and a run's end (a queued run waiting for it may start).
@@ -31,6 +35,7 @@ struct sched_loop {
   struct store *s;
   struct runtime *rt;
   int64_t up_since; /* seconds: when this server took the schedules over */
+  uint64_t deployed; /* a digest of the newest deployed versions last synced */
   void (*log)(void *ud, const char *level, const char *event, const char *msg);
   void *ud;
 };

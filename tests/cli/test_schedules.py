@@ -452,6 +452,24 @@ class SchedulesTest(WeftTest):
         self.assertEqual(versions, sorted(versions), "version 1 fires stop when version 2 begins")
         self.assertTrue(v2)
 
+    def test_a_deploy_beside_the_server_is_taken_up(self):
+        self.deploy("late.yaml", """
+            name: late
+            steps:
+              a: {run: "true"}
+            """)
+        srv = Server(self)
+        self.deploy("late.yaml", """
+            name: late
+            triggers:
+              - {schedule: "@every 1s"}
+            steps:
+              a: {run: "true"}
+            """)
+        # no SIGHUP, no API call: the server notices the new version by itself
+        self.wait_for(lambda: self.scheduled("late"), "a fire of the new version's schedule")
+        srv.stop()
+
 
 if __name__ == "__main__":
     main()
