@@ -72,6 +72,8 @@ static void tick(struct sched_loop *l)
     fire_log(l, "error", m);
     next = now + 1; /* try again in a second */
   }
+  if (fired && l->armed_for && now_ms >= l->armed_for * 1000 && l->on_lag)
+    l->on_lag(l->ud, (double)(now_ms - l->armed_for * 1000) / 1000.0);
   size_t started = ops_trigger_pickup(l->s, l->rt, &held, pickup_log, l);
   if (started) {
     char m[100];
@@ -80,6 +82,7 @@ static void tick(struct sched_loop *l)
       l->log(l->ud, "info", "trigger", m);
   }
   int64_t delay = QUEUED_POLL_MS;
+  l->armed_for = next != INT64_MAX ? next : 0;
   if (next != INT64_MAX) {
     int64_t d = next * 1000 - wt_now_ms() + 1;
     if (d < delay)

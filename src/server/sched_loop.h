@@ -36,6 +36,10 @@ struct sched_loop {
   struct runtime *rt;
   int64_t up_since; /* seconds: when this server took the schedules over */
   uint64_t deployed; /* a digest of the newest deployed versions last synced */
+  int64_t armed_for; /* seconds: the schedule time the timer was armed for; 0: none */
+  /* set before sched_loop_start (may be NULL): how late a scheduled fire
+   * came, in seconds (the timer's wake-up against the scheduled time) */
+  void (*on_lag)(void *ud, double seconds);
   void (*log)(void *ud, const char *level, const char *event, const char *msg);
   void *ud;
 };

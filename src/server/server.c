@@ -57,7 +57,7 @@ struct server {
   pthread_mutex_t log_mu;
 
   struct metrics *m;
-  int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur;
+  int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur, f_sched_lag;
   struct sse_hub *hub;
   struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
   bool q_inited;
@@ -410,7 +410,7 @@ static int setup_metrics(struct server *s)
                                             METRIC_GAUGE, NULL, NULL, 0);
   fams[5] = metrics_family(m, "weft_queue_depth", "Steps ready to start but held by a concurrency limit.",
                            METRIC_GAUGE, NULL, NULL, 0);
-  fams[6] = metrics_family(m, "weft_schedule_lag_seconds", "How late the last scheduled trigger fired.", METRIC_GAUGE,
+  fams[6] = s->f_sched_lag = metrics_family(m, "weft_schedule_lag_seconds", "How late the last scheduled trigger fired.", METRIC_GAUGE,
                            NULL, NULL, 0);
   fams[7] = metrics_family(m, "weft_store_commit_seconds", "Store commit durations.", METRIC_HISTOGRAM, NULL, commit,
                            sizeof commit / sizeof *commit);
@@ -477,6 +477,12 @@ static void sched_log(void *ud, const char *level, const char *event, const char
   slog(ud, level, event, "%s", msg);
 }
 
+static void sched_lag(void *ud, double seconds)
+{
+  struct server *s = ud;
+  metrics_set(s->m, s->f_sched_lag, NULL, seconds);
+}
+
 static void on_stop_async(uv_async_t *a)
 {
   struct server *s = a->data;
@@ -507,6 +513,7 @@ static void *rt_main(void *arg)
     free(err);
   }
   store_runs_free(v, n);
+  s->sl.on_lag = sched_lag;
   if (sched_loop_start(&s->sl, rt_uv_loop(s->rt), s->rt_store, s->rt, sched_log, s))
     slog(s, "error", "schedule", "cannot start the schedules' timer: out of memory");
   int rc = rt_loop(s->rt);
