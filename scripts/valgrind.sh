@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(realpath "${1:-build-test/weft}")
 tmp=$(mktemp -d)
-trap '[ -n "${sp:-}" ] && kill "$sp" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'if [ -n "${sp:-}" ]; then kill "$sp" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
 export WEFT_HOME="$tmp/home" USER=valgrind
 VG=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
     --show-leak-kinds=definite --track-fds=no)
