@@ -151,6 +151,7 @@ kill -KILL "$lp"; wait "$lp" 2>/dev/null || true
 stok=$("$W" token create vg-scraper)
 printf '{"allow_as": true, "users": {"alice": {}, "bob": {}, "vg-op": {"role": "operator"}}}' > "$WEFT_HOME/users.json"
 optok=$("$W" token create vg-op)
+: >"$tmp/srverr"  # exists before sed reads it (the redirection happens in the child)
 "${VG[@]}" "$W" server --listen 127.0.0.1:0 --workflows "$tmp/flows" >"$tmp/srvout" 2>"$tmp/srverr" & sp=$!
 port=
 for _ in $(seq 1 600); do

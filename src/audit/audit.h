@@ -1,4 +1,6 @@
-/* audit.h — the hash-chained audit log: entry hashes, verification, export.
+/* audit.h — the hash-chained audit log: verification and export (the
+ * canonical form and the entry hash, which the store needs too, are the pure
+ * util/audit_chain.h, included here).
  *
  * Entries live in the store (store_audit_append / store_audit_scan); this
  * module owns what makes them tamper-evident. Each entry's hash is the SHA-256
@@ -15,30 +17,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/audit_chain.h" /* the canonical form and the entry hash */
 #include "util/sha256.h"
 
 struct store;
 struct store_audit;
-
-#define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
-
-/* Canonical form of an entry's data: compact JSON with sorted keys and ASCII
- * escapes. json NULL gives "null"; text that is not JSON is WEFT_EPARSE. */
-int audit_canonical(const char *json, char **out);
-/* The same canonical form of a value (NULL gives "null"), without the parse:
- * audit_canonical(json_dumps(v)) == audit_canonical_json(v). */
-struct json_t;
-int audit_canonical_json(const struct json_t *v, char **out);
-
-/* The hash of an entry (run may be NULL; data must already be canonical). The
- * serialisation is "weft-audit-1\n" followed by each field as a netstring
- * `LEN:BYTES,` (integers in decimal), a NULL run as `~,`. */
-void audit_entry_hash(int64_t seq, int64_t at, const char *run, const char *kind,
-                      const char *data, const char *prev_hash, char out[SHA256_HEX_LEN + 1]);
-
-/* SHA-256 (hex) of a buffer: SHA-NI when the CPU has it (WEFT_NO_SHA_NI=1
- * forces the portable util/sha256.c), the same digest either way. */
-void audit_sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1]);
 
 /* A signed checkpoint of the chain head (audit/checkpoint.c), as verify
  * needs it: the chain must still have entry seq with this hash. */

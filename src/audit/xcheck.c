@@ -474,7 +474,7 @@ static int problem(struct xcheck *x, int64_t seq, const char *fmt, ...)
 #define MISSING "entries were deleted from the audit log (or its tail was cut)"
 
 /* ---- what an entry says (the writer's side: runtime/rt_journal.c,
- * runtime.c, exec/approval.c, cli/cmd_approve.c) ---- */
+ * runtime.c, runtime/svc_approval.c, ops/decide.c) ---- */
 static int note_entry(struct xcheck *x, const struct store_audit *e)
 {
   const char *k = e->kind ? e->kind : "";

@@ -19,7 +19,6 @@
 
 #include "util/err.h"
 #include "util/sha256.h"
-#include "util/wtime.h"
 #include "util/jsonfmt.h"
 
 struct tool_ctx;
@@ -209,8 +208,7 @@ static int record(struct agent *ag, const json_t *entry)
       text = m;
     }
   }
-  int rc = store_turn_put(ag->h.store, ag->run_id, ag->step, ag->h.index, ag->h.attempt,
-                          ag->seq, text, wt_now_ms());
+  int rc = ag->h.save_turn(ag->h.ud, ag->h.attempt, ag->seq, text);
   free(text);
   if (rc == 0)
     ag->seq++;
@@ -256,27 +254,17 @@ static int replay(struct agent *ag)
 {
   char **rows = NULL;
   size_t n = 0;
-  int rc = store_turn_list(ag->h.store, ag->run_id, ag->step, ag->h.index, ag->h.attempt, &rows,
-                           &n);
+  int rc = ag->h.load_turns(ag->h.ud, ag->h.attempt, &rows, &n);
   if (rc)
     return rc;
   bool copy = false;
   if (n == 0 && ag->h.attempt > 1) {
-    struct store_attempt *at = NULL;
-    size_t na = 0;
-    if (store_attempt_list(ag->h.store, ag->run_id, ag->step, ag->h.index, &at, &na) == 0) {
-      for (size_t i = 0; i < na; i++)
-        if (at[i].attempt == ag->h.attempt - 1 && at[i].error) {
-          json_t *e = json_loads(at[i].error, 0, NULL);
-          const char *k = json_string_value(json_object_get(e, "kind"));
-          copy = k && !strcmp(k, "interrupted");
-          json_decref(e);
-        }
-      store_attempts_free(at, na);
+    copy = ag->h.interrupted(ag->h.ud, ag->h.attempt - 1);
+    if (copy) {
+      free(rows);
+      rows = NULL;
+      rc = ag->h.load_turns(ag->h.ud, ag->h.attempt - 1, &rows, &n);
     }
-    if (copy)
-      rc = store_turn_list(ag->h.store, ag->run_id, ag->step, ag->h.index, ag->h.attempt - 1,
-                           &rows, &n);
   }
   for (size_t i = 0; !rc && i < n; i++) {
     json_t *e = json_loads(rows[i], 0, NULL);
@@ -291,7 +279,9 @@ static int replay(struct agent *ag)
     take_entry(ag, e);
     json_decref(e);
   }
-  store_turns_free(rows, n);
+  for (size_t i = 0; i < n; i++)
+    free(rows[i]);
+  free(rows);
   return rc;
 }
 
@@ -627,7 +617,7 @@ static void audit_turn(struct agent *ag, const char *model, const json_t *usage,
                         "prompt_sha256", ph, "reply_sha256", rh);
   char *text = d ? wjson_dumps(d, JSON_COMPACT) : NULL;
   if (text)
-    store_audit_append(ag->h.store, wt_now_ms(), ag->run_id, "agent.turn", text, NULL);
+    ag->h.audit(ag->h.ud, "agent.turn", text);
   free(text);
   json_decref(d);
 }

@@ -4,9 +4,12 @@
  * {text, json, turns, usage} or a failure of kind "agent".
  *
  * Durability: every model reply and every tool result is written to the
- * store's transcript (store_turn_put, committed by itself) BEFORE the next
- * call, and each reply gets an "agent.turn" audit entry (model, token counts,
- * SHA-256 of the request sent and of the answer). An attempt that starts
+ * transcript (the host's save_turn: the runtime puts it in the store,
+ * committed, before it returns) BEFORE the next call, and each reply gets an
+ * "agent.turn" audit entry (host->audit: model, token counts, SHA-256 of the
+ * request sent and of the answer). The agent itself includes no store: it is
+ * an effector (the model call and the tool loop), and what it keeps goes
+ * through its host. An attempt that starts
  * where the previous attempt of the same instance ended with kind
  * "interrupted" (the engine died) takes over that transcript and goes on from
  * it without calling the model again for the turns recorded.
@@ -26,7 +29,6 @@
 #include <stdbool.h>
 
 #include "exec/http.h"
-#include "store/store.h"
 
 #define AGENT_DEFAULT_MAX_TURNS 10
 #define AGENT_TOOL_OUTPUT_MAX (64u << 10) /* stdout of a program tool, LANGUAGE.md */
@@ -45,10 +47,19 @@ struct agent_result {
 struct agent_host {
   void *ud;
   struct http_client *http;
-  struct store *store;
   const char *run_id, *step;  /* borrowed for the agent's life */
-  int index;                  /* STORE_NO_INDEX for a plain step */
+  int index;                  /* -1 (STORE_NO_INDEX) for a plain step */
   int attempt;
+  /* The transcript: save_turn writes entry seq of attempt (JSON text),
+   * durably, before it returns (0, or a WEFT_E* code); load_turns gives the
+   * entries of attempt in seq order (*rows and each string malloc'd: the
+   * agent frees them); interrupted says whether attempt ended with kind
+   * "interrupted" (its transcript is then taken over). */
+  int (*save_turn)(void *ud, int attempt, int seq, const char *text);
+  int (*load_turns)(void *ud, int attempt, char ***rows, size_t *n);
+  bool (*interrupted)(void *ud, int attempt);
+  /* An audit entry of the run (data: JSON text). */
+  void (*audit)(void *ud, const char *kind, const char *data);
   const char *default_endpoint, *default_api_key; /* WEFT_LLM_URL, WEFT_LLM_API_KEY */
   /* Renders a tool's template with `.args` = args. 0, or an error with *err (malloc'd). */
   int (*render)(void *ud, const json_t *tmpl, const json_t *args, json_t **out, char **err);
@@ -63,7 +74,7 @@ struct agent_host {
   /* Stops the program or workflow tool in flight (it still ends with
    * agent_tool_done). */
   void (*kill_command)(void *ud, bool timeout);
-  /* Asks a human before a tool call with `approval: true` (exec/approval.h:
+  /* Asks a human before a tool call with `approval: true` (runtime/svc_approval.h:
    * body {message, tool, args}); the host calls agent_approval_done() when
    * decided. resumed: the request was recorded before a restart (keep it).
    * 0, or an error with msg filled. */

@@ -20,21 +20,25 @@
 
 static _Thread_local struct buf g_work, g_out;
 
-/* A thread that ends (the server's runtime thread) frees its scratch
- * buffers: a key's destructor runs on the ending thread, before its
- * thread-local storage goes. */
+/* The scratch buffers go with their thread: a key's destructor frees them
+ * when a thread that used them ends (the server's runtime thread ends before
+ * the process does). */
 static pthread_key_t g_key;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static bool g_key_ok;
 
 static void scratch_free(void *unused)
 {
   (void)unused;
   buf_free(&g_work);
   buf_free(&g_out);
+  memset(&g_work, 0, sizeof g_work);
+  memset(&g_out, 0, sizeof g_out);
 }
 
-static void key_make(void) { g_key_ok = pthread_key_create(&g_key, scratch_free) == 0; }
+static void key_init(void)
+{
+  pthread_key_create(&g_key, scratch_free);
+}
 
 int proc_mask_init(struct proc_mask *m, const char *const *secrets)
 {
@@ -87,11 +91,10 @@ void proc_mask_free(struct proc_mask *m)
 static void scratch_init(void)
 {
   if (g_work.max == 0) {
-    pthread_once(&g_once, key_make);
-    if (g_key_ok)
-      pthread_setspecific(g_key, &g_work); /* non-NULL: the destructor runs */
     buf_init(&g_work, PROC_SECRET_MAX + PIECE);
     buf_init(&g_out, 3 * (PROC_SECRET_MAX + PIECE));
+    pthread_once(&g_once, key_init);
+    pthread_setspecific(g_key, &g_work); /* any non-NULL value: the destructor runs */
   }
 }
 

@@ -1,12 +1,13 @@
 /* approvals.c — approval steps seen from outside the engine: the list of
  * decisions waiting (`weft approvals --json`, GET /approvals).
- * The stored request and the approvers' rules are exec/approval.c's. */
+ * The stored request and the approvers' rules are engine/approval.c's. */
 #include "ops/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "exec/approval.h"
+#include "engine/approval.h"
+#include "runtime/svc_approval.h" /* appr_state_load */
 #include "util/users.h"
 #include "util/wtime.h"
 

@@ -4,7 +4,7 @@
  *
  * A decision is made in the caller's process, not in the engine's: it checks
  * the stored state (run, step, waiting, the recorded request), users.json
- * and the rules of exec/approval.c (approvers, separation of duties, quorum),
+ * and the rules of engine/approval.c (approvers, separation of duties, quorum),
  * then writes in ONE transaction the decision row, its audit entry and an
  * inbox request that wakes the owning engine (which applies it within a
  * second, or at `weft resume`). A decision that is not allowed is written as
@@ -19,7 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec/approval.h"
+#include "engine/approval.h"
+#include "runtime/svc_approval.h" /* appr_state_load */
 #include "util/err.h"
 #include "util/jsonfmt.h"
 #include "util/sha256.h"

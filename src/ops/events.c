@@ -1,7 +1,7 @@
 /* events.c — sending an event (`weft event send`, POST /events): a run-less
  * inbox row (kind "event") that every engine executing runs in this home
  * delivers to the `wait: {event: NAME}` steps whose match accepts it (see
- * exec/wait.h), and an `event.sent` audit entry (its name and the SHA-256 of
+ * runtime/svc_wait.c), and an `event.sent` audit entry (its name and the SHA-256 of
  * its payload), in one transaction. */
 #include "ops/ops.h"
 

@@ -106,7 +106,7 @@ struct ops_decision {
 };
 
 /* approve / reject (viewer; the step's approvers rule decides, with
- * separation of duties and quorum, exec/approval.c). c->user decides
+ * separation of duties and quorum, engine/approval.c). c->user decides
  * (c->asserted_by with --as). Writes the decision (or the refusal), its
  * audit entry and the engine's wake-up in one transaction. *out =
  * {run, step, index, decision, by, asserted_by, approvals, min_approvals,

@@ -11,29 +11,35 @@
 
 #include "engine/engine.h"
 #include "exec/http.h"
-#include "exec/approval.h"
 #include "exec/proc.h"
+#include "runtime/executor.h"
 #include "runtime/runtime.h"
+#include "runtime/svc_approval.h"
 #include "runtime/rt_sync.h"
 #include "util/buf.h"
 #include "util/secrets.h"
 
 struct rt_run;
 
-/* One attempt in flight with an executor. */
+/* Sub-workflows (and agents' workflow tools) nest at most this deep. */
+#define SUBFLOW_MAX_DEPTH 16
+
+/* One attempt in flight with an executor (executor.h). */
 struct rt_attempt {
   struct rt_attempt *next;
   struct runtime *rt;
   struct rt_run *run;
+  const struct executor_ops *ops; /* its executor */
+  void *x;               /* an executor's own state (for executors without a field below) */
   uint32_t step;
   int32_t index;
   uint32_t attempt;
   enum wf_kind kind;
   struct proc *proc;     /* run/command */
-  uv_timer_t *wait;      /* wait: a duration or a time (closed on end) */
-  struct wait_event *evw; /* wait: {event}: the waiter (exec/wait.h) */
-  struct subflow *sub;   /* workflow: the child run (exec/subflow.h) */
-  struct approval *appr;  /* approval: the executor waiting for decisions */
+  uv_timer_t *wait;      /* wait: a duration or a time (svc_wait.c) */
+  struct wait_event *evw; /* wait: {event}: the waiter (svc_wait.c) */
+  struct subflow *sub;   /* workflow: the child run (svc_subflow.c) */
+  struct approval *appr;  /* approval (or an agent's tool call): svc_approval.h */
   struct http_call *http; /* http: the request in flight (exec/http.h) */
   json_t *http_body;     /* http: the rendered step body (owned) */
   struct agent *agent;   /* agent: the tool loop (exec/agent.h) */
@@ -91,9 +97,9 @@ struct rt_run {
   struct rt_fecount *fec; /* rt_counts.c: for_each instance counts, by step (or NULL) */
   bool finished;
   bool cancel_requested;
-  bool logdir_made;      /* logs/<run>/ exists (rt_exec.c) */
+  bool logdir_made;      /* logs/<run>/ exists (ex_proc.c) */
   bool logdir_new;       /* ... and this process created it: no old $WEFT_OUTPUT files */
-  /* sub-workflows (exec/subflow.h): a child run of a workflow step */
+  /* sub-workflows (svc_subflow.c): a child run of a workflow step */
   struct rt_attempt *parent_att; /* the parent's attempt waiting for this run */
   struct rt_attempt *tool_att;   /* an agent's workflow tool waiting for this run
                                     (rt_services.c) */
@@ -101,8 +107,11 @@ struct rt_run {
   bool is_child;                 /* not listed by rt_run_count()/rt_run_id() */
 };
 
+#define RT_N_KINDS 16 /* > every enum wf_kind */
+
 struct runtime {
   uv_loop_t loop;
+  const struct executor_ops *executors[RT_N_KINDS]; /* by step kind (rt_exec.c) */
   struct rt_opts o;
   const json_t *start_trigger; /* rt_start_trig: read by rt_start_run only */
   struct store *store;
@@ -139,7 +148,7 @@ struct runtime {
   size_t n_env_base;
   json_t *secrets;       /* rt_mask.c: `.secrets` (loaded by rt_secrets_init) */
   struct masker *masker; /* their values, masked in all we write */
-  int64_t ev_cursor;     /* exec/wait.c: highest event id seen */
+  int64_t ev_cursor;     /* svc_wait.c: highest event id seen */
   int64_t ev_cursor_at;  /* ... every event up to it was created before this time */
 };
 
@@ -161,10 +170,23 @@ int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_
 void rt_rows_free(struct rt_run *run);
 struct rt_row *rt_row_find(struct rt_run *run, uint32_t step, int32_t index);
 
-/* rt_exec.c: a new attempt record for START effect e, linked into the
- * runtime's list (aborts when out of memory: a lost attempt would hang the run). */
+/* rt_exec.c: a new attempt record for START effect e, of the executor of
+ * kind, linked into the runtime's list (aborts when out of memory: a lost
+ * attempt would hang the run). rt_attempt_new: the same, not linked yet
+ * (rt_attempt_link links it; rt_attempt_end takes either). */
 struct rt_attempt *rt_attempt_add(struct runtime *rt, struct rt_run *run,
                                   const struct eng_effect *e, enum wf_kind kind);
+struct rt_attempt *rt_attempt_new(struct runtime *rt, struct rt_run *run,
+                                  const struct eng_effect *e, enum wf_kind kind);
+void rt_attempt_link(struct rt_attempt *a);
+/* rt_exec.c: the attempt in flight of (step, index), or NULL. */
+struct rt_attempt *rt_attempt_find(struct runtime *rt, struct rt_run *run, uint32_t step,
+                                   int32_t index);
+/* ex_proc.c: the path of an attempt's file under the home (ext "out": its
+ * $WEFT_OUTPUT), malloc'd; and `mkdir -p` (*created: the last one is new). */
+char *rt_unit_file(const char *home, const char *run_id, const char *step, int index,
+                   unsigned attempt, const char *ext);
+int rt_mkdirs(const char *path, bool *created);
 /* rt_disk.c: a full disk, said as such. rt_disk_full(): no free block under
  * path. rt_disk_log_failed(): the warning for a step log that could not be
  * written. rt_disk_explain(): message, or (in buf) message plus "no space
@@ -173,16 +195,11 @@ bool rt_disk_full(const char *path);
 void rt_disk_log_failed(struct runtime *rt, const struct rt_run *run, const char *step,
                         int32_t index, uint32_t attempt, int err);
 const char *rt_disk_explain(struct runtime *rt, const char *message, char *buf, size_t n);
+/* rt_exec.c: fills rt->executors with the built-in table. */
+void rt_executors_init(struct runtime *rt);
 /* rt_exec.c: perform one effect. */
 void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
-/* Queue an attempt result for the engine (consumes nothing; copies). */
-void rt_post_result(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index,
-                    uint32_t attempt, bool ok, const json_t *outputs, const char *kind,
-                    const char *message, int exit_code, int sig);
 void rt_timers_cancel_run(struct runtime *rt, struct rt_run *run);
-/* An approve/reject request for (step, index) arrived: the waiting approval
- * executor re-reads the decisions (nothing when no such attempt). */
-void rt_approval_poke(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index);
 /* Closes the http client (before the loop's last run in rt_free). */
 void rt_http_close(struct runtime *rt);
 /* rt_stale.c: kills the process groups of every process whose environment

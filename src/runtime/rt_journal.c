@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/audit.h"
+#include "util/audit_chain.h"
 #include "util/err.h"
 #include "util/jsonfmt.h"
 #include "util/wtime.h"

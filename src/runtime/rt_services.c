@@ -1,14 +1,12 @@
-/* rt_services.c — the runtime's side of `http` and `agent` steps: starting
- * them on the runtime's http client (exec/http.h), reporting their results
- * through rt_post_result(), and stopping them on a kill (step timeout,
- * cancel). The agent's tool loop itself is exec/agent.c; here is what it
- * needs from the runtime: the store (transcript, audit), the process executor
- * for command tools and the workflow's expressions for tool templates.
- *
- * rt_exec.c's START dispatch calls rt_start_http/rt_start_agent, and its
- * do_kill calls rt_kill_service for attempts with a->http or a->agent. */
+/* rt_services.c — the executors of `http` and `agent` steps (executor.h):
+ * starting them on the runtime's http client (exec/http.h), ending their
+ * attempts through rt_attempt_end(), and stopping them on a kill (step
+ * timeout, cancel). The agent's tool loop itself is exec/agent.c; here is
+ * what it needs from the runtime: the store (transcript, audit), processes
+ * for command tools, child runs for workflow tools, the approval service for
+ * tool calls that need a decision, and the workflow's expressions for tool
+ * templates. */
 #include "runtime/rt_int.h"
-#include "runtime/rt_services.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -18,8 +16,6 @@
 #include <sys/stat.h>
 
 #include "exec/agent.h"
-#include "exec/approval.h"
-#include "exec/subflow.h"
 #include "runtime/inputs.h"
 #include "util/diag.h"
 #include "expr/expr.h"
@@ -49,39 +45,19 @@ void rt_http_close(struct runtime *rt)
   rt->http = NULL;
 }
 
-/* rt_post_result, plus the HTTP status in the error (LANGUAGE.md §4). */
-static void post_status(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index,
-                        uint32_t attempt, bool ok, const json_t *outputs, const char *kind,
-                        const char *message, int status)
+/* Ends attempt a (http or agent) with its result (status: the HTTP status
+ * for the error, LANGUAGE.md §4; -1: none). */
+static void finish(struct rt_attempt *a, bool ok, const json_t *outputs, const char *kind,
+                   const char *message, int status)
 {
-  rt_post_result(rt, run, step, index, attempt, ok, outputs, kind, message, -1, 0);
-  if (status >= 0) {
-    /* pending_tail points at the `next` field of the entry just queued */
-    struct rt_pending *p =
-      (struct rt_pending *)((char *)rt->pending_tail - offsetof(struct rt_pending, next));
-    p->ev.http_status = status;
-  }
+  rt_attempt_end(a, &(struct rt_result){.ok = ok, .outputs = outputs, .kind = kind,
+                                        .message = message, .exit_code = -1,
+                                        .http_status = status});
 }
 
-static struct rt_attempt *attempt_new(struct runtime *rt, struct rt_run *run,
-                                      const struct eng_effect *e)
+/* What an http or agent attempt holds, freed when it ends (release). */
+static void service_release(struct rt_attempt *a)
 {
-  struct rt_attempt *a = calloc(1, sizeof *a);
-  if (!a)
-    return NULL;
-  a->rt = rt;
-  a->run = run;
-  a->step = e->step;
-  a->index = e->index;
-  a->attempt = e->attempt;
-  a->kind = run->wf->steps[e->step].kind;
-  buf_init(&a->line, 0);
-  return a;
-}
-
-static void attempt_end(struct rt_attempt *a)
-{
-  struct runtime *rt = a->rt;
   if (a->tool) {
     a->tool->a = NULL; /* its process is being killed: it ends on its own */
     if (a->tool->child) {
@@ -89,18 +65,12 @@ static void attempt_end(struct rt_attempt *a)
       free(a->tool->outp);
       free(a->tool);
     }
+    a->tool = NULL;
   }
-  for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
-    if (*pp == a) {
-      *pp = a->next;
-      break;
-    }
   json_decref(a->http_body);
+  a->http_body = NULL;
   agent_free(a->agent);
-  free(a->label);
-  free(a->output_path);
-  buf_free(&a->line);
-  free(a);
+  a->agent = NULL;
 }
 
 /* ---- http steps ---------------------------------------------------------- */
@@ -111,21 +81,20 @@ static void on_http_done(void *ud, const struct http_resp *r)
   struct http_outcome o;
   a->http = NULL;
   http_step_outcome(a->http_body, r, &o);
-  post_status(a->rt, a->run, a->step, a->index, a->attempt, o.ok, o.outputs, o.kind,
-              o.message, o.status);
-  json_decref(o.outputs);
-  attempt_end(a);
+  json_t *outputs = o.outputs;
+  finish(a, o.ok, outputs, o.kind, o.message, o.status);
+  json_decref(outputs);
 }
 
-void rt_start_http(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+static void http_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
-  struct rt_attempt *a = attempt_new(rt, run, e);
+  struct rt_attempt *a = rt_attempt_new(rt, run, e, WF_HTTP);
   struct http_client *c = client(rt);
   struct http_req req;
   char *url = NULL, *body = NULL, msg[512];
   const char *fail = NULL, *kind = "validation", *err = NULL;
-  if (!a || !c) {
-    fail = !c && http_unavailable() ? http_unavailable() : "out of memory";
+  if (!c) {
+    fail = http_unavailable() ? http_unavailable() : "out of memory";
     kind = "http_transport";
     goto out;
   }
@@ -142,14 +111,11 @@ void rt_start_http(struct runtime *rt, struct rt_run *run, const struct eng_effe
     kind = rc == WEFT_EINVAL ? "validation" : "http_transport";
     goto out;
   }
-  a->next = rt->attempts;
-  rt->attempts = a;
+  rt_attempt_link(a);
   a = NULL;
 out:
-  if (fail)
-    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, kind, fail, -1, 0);
   if (a)
-    attempt_end(a);
+    finish(a, false, NULL, kind, fail, -1);
   free(url);
   free(body);
 }
@@ -159,15 +125,12 @@ out:
 
 static void agent_finish(struct rt_attempt *a, const struct agent_result *r)
 {
-  post_status(a->rt, a->run, a->step, a->index, a->attempt, r->ok, r->outputs, r->kind,
-              r->message, r->http_status);
+  finish(a, r->ok, r->outputs, r->kind, r->message, r->http_status);
 }
 
 static void on_agent_done(void *ud, const struct agent_result *r)
 {
-  struct rt_attempt *a = ud;
-  agent_finish(a, r);
-  attempt_end(a);
+  agent_finish(ud, r);
 }
 
 static json_t *tool_ctx(struct runtime *rt, struct rt_run *run, const json_t *args)
@@ -331,13 +294,11 @@ static void agent_kill_command(void *ud, bool timeout)
     proc_kill(t->proc, timeout ? PROC_KILL_TIMEOUT : PROC_KILL_CANCEL);
   } else if (t->child && !t->child->finished && !t->child->cancel_requested) {
     t->timed_out = timeout;
-    t->child->cancel_requested = true;
-    engine_cancel(t->child->eng, wt_now_ms(), &t->child->fx);
-    rt_arm_flush(a->rt);
+    rt_run_cancel(a->rt, t->child);
   }
 }
 
-/* A workflow tool: the child run, like a workflow step's (exec/subflow.c),
+/* A workflow tool: the child run, like a workflow step's (svc_subflow.c),
  * but its end goes back to the agent instead of ending the step. */
 static int agent_run_workflow(void *ud, struct agent *ag, const json_t *wb, char *msg, size_t n)
 {
@@ -414,13 +375,12 @@ out:
   return rc;
 }
 
-void rt_tool_child_finished(struct runtime *rt, struct rt_run *child)
+/* A workflow tool's child run ended: its outputs (or its error) go back to
+ * the model. */
+static void tool_child_finished(struct rt_attempt *a, struct rt_run *child)
 {
-  struct rt_attempt *a = child->tool_att;
   child->tool_att = NULL;
-  struct rt_tool *t = a ? a->tool : NULL;
-  if (!a || !t || t->child != child)
-    return;
+  struct rt_tool *t = a->tool;
   a->tool = NULL;
   free(t->outp);
   free(t);
@@ -474,25 +434,80 @@ static void agent_stop_approval(void *ud, const char *kind, const char *message)
     approval_stop(a->appr, kind, message);
 }
 
-void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+/* ---- what the agent keeps, through its host ------------------------------ */
+
+static int turn_index(const struct rt_attempt *a)
 {
-  struct rt_attempt *a = attempt_new(rt, run, e);
+  return a->index >= 0 ? a->index : STORE_NO_INDEX;
+}
+
+static int agent_save_turn(void *ud, int attempt, int seq, const char *text)
+{
+  struct rt_attempt *a = ud;
+  return store_turn_put(a->rt->store, a->run->id, a->run->wf->steps[a->step].id, turn_index(a),
+                        attempt, seq, text, wt_now_ms());
+}
+
+static int agent_load_turns(void *ud, int attempt, char ***rows, size_t *n)
+{
+  struct rt_attempt *a = ud;
+  *rows = NULL;
+  *n = 0;
+  int rc = store_turn_list(a->rt->store, a->run->id, a->run->wf->steps[a->step].id,
+                           turn_index(a), attempt, rows, n);
+  if (rc) {
+    store_turns_free(*rows, *n);
+    *rows = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+static bool agent_interrupted(void *ud, int attempt)
+{
+  struct rt_attempt *a = ud;
+  struct store_attempt *at = NULL;
+  size_t na = 0;
+  bool yes = false;
+  if (store_attempt_list(a->rt->store, a->run->id, a->run->wf->steps[a->step].id, turn_index(a),
+                         &at, &na) == 0) {
+    for (size_t i = 0; i < na; i++)
+      if (at[i].attempt == attempt && at[i].error) {
+        json_t *e = json_loads(at[i].error, 0, NULL);
+        const char *k = json_string_value(json_object_get(e, "kind"));
+        yes = k && !strcmp(k, "interrupted");
+        json_decref(e);
+      }
+    store_attempts_free(at, na);
+  }
+  return yes;
+}
+
+static void agent_audit(void *ud, const char *kind, const char *data)
+{
+  struct rt_attempt *a = ud;
+  store_audit_append(a->rt->store, wt_now_ms(), a->run->id, kind, data, NULL);
+}
+
+static void agent_start_ex(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
   struct http_client *c = client(rt);
-  if (!a || !c) {
-    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, "agent",
-                   !c && http_unavailable() ? http_unavailable() : "out of memory", -1, 0);
-    if (a)
-      attempt_end(a);
+  if (!c) {
+    rt_start_failed(rt, run, e, "agent", http_unavailable() ? http_unavailable() : "out of memory");
     return;
   }
+  struct rt_attempt *a = rt_attempt_new(rt, run, e, WF_AGENT);
   struct agent_host h = {
     .ud = a,
     .http = c,
-    .store = rt->store,
     .run_id = run->id,
     .step = run->wf->steps[e->step].id,
     .index = e->index >= 0 ? e->index : STORE_NO_INDEX,
     .attempt = (int)e->attempt,
+    .save_turn = agent_save_turn,
+    .load_turns = agent_load_turns,
+    .interrupted = agent_interrupted,
+    .audit = agent_audit,
     .default_endpoint = getenv("WEFT_LLM_URL"),
     .default_api_key = getenv("WEFT_LLM_API_KEY"),
     .render = agent_render,
@@ -506,39 +521,59 @@ void rt_start_agent(struct runtime *rt, struct rt_run *run, const struct eng_eff
   };
   struct agent_result now;
   /* linked first: the agent may start a tool process that refers to a */
-  a->next = rt->attempts;
-  rt->attempts = a;
+  rt_attempt_link(a);
   if (agent_start(&h, e->body, &a->agent, &now) == 1) {
     agent_finish(a, &now);
     agent_result_clear(&now);
-    attempt_end(a);
   }
 }
 
-/* ---- kills ----------------------------------------------------------------- */
+/* ---- the executors ------------------------------------------------------------ */
 
-bool rt_kill_service(struct runtime *rt, struct rt_attempt *a, enum eng_kill_reason reason)
+static void http_kill(struct rt_attempt *a, bool timeout)
 {
-  if (!a->http && !a->agent)
-    return false;
-  bool timeout = reason == ENG_KILL_TIMEOUT;
-  if (a->http) {
-    http_cancel(a->http);
-    a->http = NULL;
-    rt_post_result(rt, a->run, a->step, a->index, a->attempt, false, NULL,
-                   timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled", -1,
-                   0);
-    attempt_end(a);
-    return true;
-  }
-  /* an agent: ends now, or reports through on_agent_done when its program
-   * tool has gone */
+  if (!a->http)
+    return;
+  http_cancel(a->http);
+  a->http = NULL;
+  finish(a, false, NULL, timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled",
+         -1);
+}
+
+/* an agent ends now, or reports through on_agent_done when its program tool
+ * has gone */
+static void agent_kill_ex(struct rt_attempt *a, bool timeout)
+{
   struct agent_result now;
   if (agent_kill(a->agent, timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled",
                  &now)) {
     agent_finish(a, &now);
     agent_result_clear(&now);
-    attempt_end(a);
   }
-  return true;
 }
+
+/* a workflow tool's child ended, or a decision on a tool call was posted */
+static void agent_resume(struct rt_attempt *a)
+{
+  if (a->tool && a->tool->child && a->tool->child->finished)
+    tool_child_finished(a, a->tool->child); /* may end the attempt */
+  else if (a->appr)
+    approval_poke(a->appr);
+}
+
+const struct executor_ops rt_ex_http = {
+  .version = EXECUTOR_OPS_VERSION,
+  .name = "http",
+  .start = http_start,
+  .kill = http_kill,
+  .release = service_release,
+};
+
+const struct executor_ops rt_ex_agent = {
+  .version = EXECUTOR_OPS_VERSION,
+  .name = "agent",
+  .start = agent_start_ex,
+  .kill = agent_kill_ex,
+  .resume = agent_resume,
+  .release = service_release,
+};

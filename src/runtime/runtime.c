@@ -12,8 +12,8 @@
  * flush. docs/internals/runtime.md has the whole story.
  *
  * Starting, resuming and retrying runs also live here; the effects
- * themselves are in rt_exec.c and the journal-to-rows mapping in
- * rt_journal.c. */
+ * themselves are in rt_exec.c (through the executors of executor.h) and the
+ * journal-to-rows mapping in rt_journal.c. */
 #include "runtime/rt_int.h"
 
 #include <dirent.h>
@@ -29,7 +29,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec/wait.h"
 #include "util/err.h"
 #include "util/wtime.h"
 #include "util/jsonfmt.h"
@@ -196,7 +195,7 @@ static void effect(struct runtime *rt, struct rt_run *run, const struct eng_effe
 static bool drain_settled(struct runtime *rt)
 {
   for (const struct rt_attempt *a = rt->attempts; a; a = a->next)
-    if (a->kind != WF_APPROVAL && a->kind != WF_WAIT && a->kind != WF_WORKFLOW)
+    if (!a->ops || !a->ops->waits)
       return false;
   return !rt->pending && !rt->batches && !rt->n_unwritten && !store_in_tx(rt->store) &&
          (!rt->sync || rt_sync_idle(rt->sync));
@@ -417,10 +416,10 @@ static void handle_request(struct runtime *rt, const struct store_inbox *m)
     run->cancel_requested = true;
   } else if ((!strcmp(m->kind, "approve") || !strcmp(m->kind, "reject")) && m->step) {
     /* the deciding process validated and recorded the decision; the
-     * executor re-reads the decisions (exec/approval.c) */
+     * waiting attempt re-reads the decisions (svc_approval.c) */
     uint32_t k = wf_step_find(run->wf, m->step);
     if (k != WF_NONE)
-      rt_approval_poke(rt, run, k, m->index);
+      rt_attempt_resume(rt, run, k, m->index);
   }
 }
 
@@ -453,7 +452,7 @@ static void on_poll(uv_timer_t *h)
       store_inbox_free(v, nv);
     }
   }
-  wait_events_poll(rt); /* `weft event send` from other processes */
+  rt_executors_poll(rt); /* `weft event send` from other processes (svc_wait.c) */
   int64_t now = wt_now_ms();
   if (now - rt->last_heartbeat >= HEARTBEAT_MS) {
     store_heartbeat(rt->store, rt->pid, rt->pstart, now);
@@ -528,6 +527,7 @@ int rt_new(const struct rt_opts *o, struct runtime **out)
   }
   rt->pending_tail = &rt->pending;
   rt->batches_tail = &rt->batches;
+  rt_executors_init(rt);
   rt->early_start = !env_on("WEFT_NO_EARLY_START");
   rt->pid = (int)getpid();
   store_proc_start(rt->pid, &rt->pstart);

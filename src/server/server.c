@@ -33,8 +33,8 @@
 #include "runtime/runtime.h"
 #include "server/api.h"
 #include "server/api_routes.h"
-#include "server/dbpool.h"
 #include "server/api_workflows.h"
+#include "server/dbpool.h"
 #include "server/cmdq.h"
 #include "server/httpd.h"
 #include "server/metrics.h"
@@ -257,6 +257,38 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
   }
 }
 
+/* ---- the workflow routes' hooks (api_workflows.h) ---- */
+
+static struct store *wf_db_acquire(void *ud)
+{
+  struct server *s = ud;
+  char *why = NULL;
+  struct store *db = dbpool_get(&s->pool, &why);
+  if (!db)
+    slog(s, "error", "store", "no store connection for a request: %s", why ? why : "the pool is closed");
+  free(why);
+  return db;
+}
+
+static void wf_db_release(void *ud, struct store *db)
+{
+  struct server *s = ud;
+  dbpool_put(&s->pool, db);
+}
+
+static int wf_call_loop(void *ud, struct cmdq_cmd *c)
+{
+  struct server *s = ud;
+  if (!atomic_load(&s->ready)) /* the loop is not there yet, or stopping */
+    return WEFT_ESTATE;
+  return cmdq_call(&s->q, c);
+}
+
+static void wf_log(void *ud, const char *level, const char *event, const char *msg)
+{
+  slog(ud, level, event, "%s", msg);
+}
+
 /* ---- the API's hooks on the loop (api.h), through the command queue ---- */
 
 struct retry_cmd {
@@ -296,35 +328,6 @@ static void api_poke(void *ud)
   struct cmdq_cmd c = {.fn = poke_on_loop};
   if (atomic_load(&s->ready))
     cmdq_call(&s->q, &c); /* closed (stopping): the next engine reads the inbox */
-}
-
-/* ---- the workflow routes' hooks (api_workflows.h) ---- */
-
-static struct store *wf_db_acquire(void *ud)
-{
-  struct server *s = ud;
-  pthread_mutex_lock(&s->db_mu);
-  return s->db;
-}
-
-static void wf_db_release(void *ud, struct store *db)
-{
-  struct server *s = ud;
-  (void)db;
-  pthread_mutex_unlock(&s->db_mu);
-}
-
-static int wf_call_loop(void *ud, struct cmdq_cmd *c)
-{
-  struct server *s = ud;
-  if (!atomic_load(&s->ready)) /* the loop is not there yet, or stopping */
-    return WEFT_ESTATE;
-  return cmdq_call(&s->q, c);
-}
-
-static void wf_log(void *ud, const char *level, const char *event, const char *msg)
-{
-  slog(ud, level, event, "%s", msg);
 }
 
 /* Bearer tokens: tokens_authenticate against the store (through a pool
@@ -695,6 +698,9 @@ int server_run(const struct server_opts *o, struct store *store)
   s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
                         .poke = api_poke, .ud = s};
   s->trig.api = &s->api;
+  /* before the front starts: its threads may call the workflow routes at once */
+  s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
+                           .call_loop = wf_call_loop, .log = wf_log, .home = o->home};
   json_t *doc = openapi_document(api_routes, api_route_docs, api_routes_count);
   s->openapi = doc ? wjson_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
@@ -716,8 +722,6 @@ int server_run(const struct server_opts *o, struct store *store)
     slog(s, "error", "start", "%s", err);
     goto out;
   }
-  s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
-                           .call_loop = wf_call_loop, .log = wf_log, .home = o->home};
   if (o->workflows_dir) /* before the loop: triggers and starts see them */
     api_wf_deploy_dir(&s->wfa, o->workflows_dir, "start");
   if ((rc = start_runtime(s)) != 0) {

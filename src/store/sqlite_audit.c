@@ -7,11 +7,12 @@
  * visible to audit_verify. Within one write transaction the head is read
  * once and kept in struct sq; the row is written once, at commit
  * (sq_audit_head_flush from tx_commit), so an entry costs one INSERT. The
- * hashing itself is audit/audit.c's. */
-#include "audit/audit.h"
+ * hashing itself is util/audit_chain.c's. */
+#include "util/audit_chain.h"
 #include "store/sqlite_int.h"
 #include "util/err.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

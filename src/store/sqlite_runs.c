@@ -1,7 +1,6 @@
 /* sqlite_runs.c — workflow versions and runs in the SQLite backend: upsert,
  * lookup by id or unique prefix, filtered lists, ownership (claim, release,
  * heartbeat). See store.h for the contract of each op. */
-#include "audit/audit.h"
 #include "store/sqlite_int.h"
 #include "util/err.h"
 #include "util/jsonfmt.h"

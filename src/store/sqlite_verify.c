@@ -10,7 +10,6 @@
  * queried per row: verify of a million-instance run is a few sequential
  * scans. Only verify and prune use these, so the statements are prepared per
  * call, not cached. */
-#include "audit/audit.h"
 #include "store/sqlite_int.h"
 #include "util/err.h"
 #include "util/wtime.h"

@@ -2,7 +2,7 @@
  * process liveness (who owns a run), orphan detection for `weft resume`, and
  * freeing of rows. The backends are store/sqlite*.c. */
 #include "store/store.h"
-#include "audit/audit.h"
+#include "util/audit_chain.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonfmt.h"

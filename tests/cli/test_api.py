@@ -223,13 +223,17 @@ class ApiTest(WeftTest):
             with urllib.request.urlopen(req, timeout=120) as r:
                 for line in r:
                     got.append(line.decode())
-        t = threading.Thread(target=reader)
-        t.start()
-        self.wait_for(lambda: got == ["before\n"], "the followed stream's first line")
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        self.wait_for(lambda: got.count("before\n") == 3, "the followed streams' first line")
+        # three followers and only two HTTP threads: a waiting follower holds none
+        self.assertEqual(self.call(srv, "GET", "/runs", "vic")[0], 200)
         open(gate, "w").close()
-        t.join(120)
-        self.assertFalse(t.is_alive())
-        self.assertEqual(got, ["before\n", "after\n"])
+        for t in threads:
+            t.join(120)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(sorted(got), ["after\n"] * 3 + ["before\n"] * 3)
         self.assertEqual(proc.wait(timeout=60), 0)
         self.assertEqual(srv.stop(), 0)
 

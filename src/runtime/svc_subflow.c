@@ -1,7 +1,33 @@
-/* subflow.c — sub-workflow steps (see subflow.h): loading the child file
- * (or the newest deployed version of `workflow: {name: NAME}`),
- * starting or adopting the child run, and reporting its end to the parent. */
-#include "exec/subflow.h"
+/* svc_subflow.c — the runtime's sub-workflow service, the executor of
+ * `workflow: {file: path.yaml, inputs: {...}}` steps (executor.h): loading
+ * the child file (or, for `workflow: {name: NAME}`, the newest deployed
+ * version of NAME: runtime/deployed.h), starting or adopting the child run,
+ * and ending the parent's attempt when the child ends.
+ *
+ * The child is its own run (struct store_run parent_id/parent_step/
+ * parent_index name the parent's step instance), executed by the same
+ * runtime in the same process and committed in the same ticks. The file is
+ * relative to the parent's file; `inputs` (already rendered by the engine)
+ * are resolved against the child's declarations like `weft run -i`. When the
+ * child ends, the parent's attempt ends: succeeded with the child's outputs
+ * as the step's outputs, or failed (the child's error message, naming the
+ * child run). A kill of the parent's attempt (cancel, fail_fast, the step's
+ * timeout) cancels the child. Runs nest at most SUBFLOW_MAX_DEPTH deep; a
+ * deeper one fails the step with kind "validation".
+ *
+ * Recovery: a workflow step that was running is re-attempted on resume; its
+ * START first looks for a child run of that step instance that has not ended
+ * and adopts it (taking it over with rt_resume() when `weft resume RUN` did
+ * not load it already), so the child goes on instead of starting again.
+ *
+ * The service never writes the store and never calls the engine: the child
+ * is started with rt_start_run, cancelled with rt_run_cancel, and its end
+ * reaches the parent's attempt through the executor's resume (rt_exec.c, on
+ * the child's RUN_FINISHED), which ends it with rt_attempt_end.
+ *
+ * Ownership: the struct subflow belongs to the parent's attempt (a->sub) and
+ * is freed by release. */
+#include "runtime/rt_int.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -10,7 +36,6 @@
 
 #include "runtime/deployed.h"
 #include "runtime/inputs.h"
-#include "runtime/rt_int.h"
 #include "util/diag.h"
 #include "util/err.h"
 #include "util/wtime.h"
@@ -20,36 +45,21 @@ struct subflow {
   bool timed_out; /* killed by the step's timeout */
 };
 
-static void drop(struct runtime *rt, struct rt_attempt *a)
-{
-  for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
-    if (*pp == a) {
-      *pp = a->next;
-      break;
-    }
-  if (a->sub && a->sub->child)
-    a->sub->child->parent_att = NULL;
-  free(a->sub);
-  free(a->label);
-  free(a->output_path);
-  buf_free(&a->line);
-  free(a);
-}
-
 static void post_fail(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                       const char *kind, const char *msg)
 {
-  rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, kind, msg, -1, 0);
+  rt_start_failed(rt, run, e, kind, msg);
 }
 
 /* Posts the child's end to the parent's attempt and frees the attempt. */
-static void report(struct runtime *rt, struct rt_attempt *a, struct rt_run *child)
+static void report(struct rt_attempt *a, struct rt_run *child)
 {
   enum eng_run_status st = engine_run_status(child->eng);
   const json_t *o = engine_run_outputs(child->eng);
   if (st == ENG_RUN_SUCCEEDED) {
     json_t *obj = json_is_object(o) ? json_incref((json_t *)o) : json_object();
-    rt_post_result(rt, a->run, a->step, a->index, a->attempt, true, obj, NULL, NULL, -1, 0);
+    rt_attempt_end(a, &(struct rt_result){.ok = true, .outputs = obj, .exit_code = -1,
+                                          .http_status = -1});
     json_decref(obj);
   } else {
     const json_t *err = engine_run_error(child->eng);
@@ -66,10 +76,10 @@ static void report(struct runtime *rt, struct rt_attempt *a, struct rt_run *chil
     char msg[700];
     snprintf(msg, sizeof msg, "sub-workflow run %s (%s) %s%s%s%s", child->id, child->wf->name,
              engine_run_status_name(st), m ? ": " : "", ml > 400 ? "..." : "", tail ? tail : "");
-    rt_post_result(rt, a->run, a->step, a->index, a->attempt, false,
-                   json_is_object(o) ? o : NULL, kind, msg, -1, 0);
+    rt_attempt_end(a, &(struct rt_result){.ok = false, .outputs = json_is_object(o) ? o : NULL,
+                                          .kind = kind, .message = msg, .exit_code = -1,
+                                          .http_status = -1});
   }
-  drop(rt, a);
 }
 
 static struct rt_attempt *new_attempt(struct runtime *rt, struct rt_run *run,
@@ -127,14 +137,14 @@ static bool adopt(struct runtime *rt, struct rt_run *run, const struct eng_effec
     struct rt_attempt *a = new_attempt(rt, run, e);
     link_child(run, a, child);
     if (child->finished)
-      report(rt, a, child);
+      report(a, child);
     done = true;
   }
   store_runs_free(v, n);
   return done;
 }
 
-void subflow_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+static void subflow_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
   const json_t *file = json_object_get(e->body, "file");
   const json_t *given = json_object_get(e->body, "inputs");
@@ -226,26 +236,41 @@ out:
   free(err);
 }
 
-void subflow_child_finished(struct runtime *rt, struct rt_run *child)
+/* The child may have ended (its RUN_FINISHED effect): ends the parent's attempt. */
+static void subflow_resume(struct rt_attempt *a)
 {
-  struct rt_attempt *a = child->parent_att;
-  if (!a)
-    return;
-  report(rt, a, child);
+  struct rt_run *child = a->sub->child;
+  if (child && child->finished)
+    report(a, child);
 }
 
-void subflow_kill(struct runtime *rt, struct rt_attempt *a, bool timeout)
+/* Cancels the child of the parent's attempt a (timeout: the step's timeout). */
+static void subflow_kill(struct rt_attempt *a, bool timeout)
 {
   struct rt_run *child = a->sub->child;
   a->sub->timed_out = timeout;
   if (!child || child->finished) {
     if (child)
-      report(rt, a, child);
+      report(a, child);
     return;
   }
-  if (!child->cancel_requested) {
-    child->cancel_requested = true;
-    engine_cancel(child->eng, wt_now_ms(), &child->fx);
-    rt_arm_flush(rt);
-  }
+  rt_run_cancel(a->rt, child);
 }
+
+static void subflow_release(struct rt_attempt *a)
+{
+  if (a->sub && a->sub->child)
+    a->sub->child->parent_att = NULL;
+  free(a->sub);
+  a->sub = NULL;
+}
+
+const struct executor_ops rt_svc_subflow = {
+  .version = EXECUTOR_OPS_VERSION,
+  .name = "workflow",
+  .start = subflow_start,
+  .kill = subflow_kill,
+  .resume = subflow_resume,
+  .release = subflow_release,
+  .waits = true,
+};

@@ -1,15 +1,112 @@
-/* wait.c — event waits (see wait.h): waiters, delivery by cursor over the
- * run-less events of the inbox, `match`, and the wait's own timeout. */
-#include "exec/wait.h"
+/* svc_wait.c — the runtime's wait service, the executor of `wait` steps
+ * (executor.h): a duration or a time is a timer on the loop; an event wait
+ * (`wait: {event: NAME, match: EXPR, timeout: DUR}`) is a waiter fed by the
+ * executor's poll.
+ *
+ * Events are run-less inbox rows posted by `weft event send` (kind "event",
+ * name, payload); they are never taken, so every waiting step sees every
+ * event. A waiter accepts the events posted at or after it began waiting
+ * (`since`: now for a new attempt, the step's started_at when it is resumed
+ * after a restart, so an event sent while no engine ran is delivered on
+ * `weft resume`). The runtime's poll (every 200 ms) calls this executor's
+ * poll, which reads the events after the lowest cursor of the waiters with
+ * store_event_list() and hands each to the waiters whose name it has;
+ * `match` (a `${{ }}` template kept raw by the engine) is evaluated with
+ * `.event` = the payload (and `.inputs`, `.run`, `.secrets`). The first
+ * match ends the attempt: the payload is the step's outputs (an object as
+ * is; another value as {"value": ...}). `timeout` fails the attempt with
+ * kind "timeout". A waiter reads the store; it writes nothing: its outcome
+ * goes to the engine through rt_attempt_end.
+ *
+ * Ownership: the timer (a->wait) or the waiter (a->evw) belongs to its
+ * attempt and is freed by release when the attempt ends. */
+#include "runtime/rt_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "expr/expr.h"
-#include "runtime/rt_int.h"
 #include "util/err.h"
 #include "util/wtime.h"
+
+struct wait_event;
+static void events_poll(struct runtime *rt);
+static void event_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
+                        int64_t started_at);
+
+static void end_ok(struct rt_attempt *a, const json_t *outputs)
+{
+  rt_attempt_end(a, &(struct rt_result){.ok = true, .outputs = outputs, .exit_code = -1,
+                                        .http_status = -1});
+}
+
+static void end_fail(struct rt_attempt *a, const char *kind, const char *message)
+{
+  rt_attempt_end(a, &(struct rt_result){.ok = false, .kind = kind, .message = message,
+                                        .exit_code = -1, .http_status = -1});
+}
+
+/* ---- a duration or a time ------------------------------------------------ */
+
+static void on_wait_fired(uv_timer_t *h)
+{
+  struct rt_attempt *a = h->data;
+  json_t *o = json_object();
+  end_ok(a, o); /* closes the timer */
+  json_decref(o);
+}
+
+/* The stored start of a wait resumed after a restart (0 when unknown or new):
+ * a wait that should have ended while no engine ran ends at once. */
+static int64_t wait_started_at(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  struct store_step row = {0};
+  int64_t t = 0;
+  if (e->resumed &&
+      store_step_get(rt->store, run->id, run->wf->steps[e->step].id, e->index, &row) == 0)
+    t = row.started_at;
+  store_step_clear(&row);
+  return t;
+}
+
+static void wait_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  const json_t *b = e->body;
+  int64_t now = wt_now_ms(), at = -1, since = wait_started_at(rt, run, e);
+  char msg[256];
+  if (json_is_string(b)) {
+    int64_t d;
+    if (wt_parse_duration(json_string_value(b), &d) == 0)
+      at = (since > 0 ? since : now) + d;
+  } else if (json_is_object(b) && json_is_string(json_object_get(b, "until"))) {
+    const char *u = json_string_value(json_object_get(b, "until"));
+    int64_t t;
+    if (wt_parse_rfc3339(u, &t) != 0) {
+      snprintf(msg, sizeof msg, "wait.until \"%.100s\" is not an RFC 3339 time", u);
+      rt_start_failed(rt, run, e, "expression", msg);
+      return;
+    }
+    at = t;
+  } else if (json_is_object(b) && json_object_get(b, "event")) {
+    event_start(rt, run, e, since);
+    return;
+  }
+  if (at < 0) {
+    rt_start_failed(rt, run, e, "validation", "the wait step has no duration or time");
+    return;
+  }
+  uv_timer_t *t = calloc(1, sizeof *t);
+  if (!t)
+    abort();
+  struct rt_attempt *a = rt_attempt_add(rt, run, e, WF_WAIT);
+  a->wait = t;
+  uv_timer_init(&rt->loop, t);
+  t->data = a;
+  uv_timer_start(t, on_wait_fired, (uint64_t)(at > now ? at - now : 0), 0);
+}
+
+/* ---- an event ------------------------------------------------------------- */
 
 #define EVENT_PAGE 256
 
@@ -21,40 +118,12 @@ struct wait_event {
   uv_timer_t *timeout; /* NULL without timeout */
 };
 
-static void on_closed(uv_handle_t *h) { free(h); }
-
-/* Unlinks a from the runtime and frees it with its waiter. */
-static void drop(struct runtime *rt, struct rt_attempt *a)
-{
-  for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
-    if (*pp == a) {
-      *pp = a->next;
-      break;
-    }
-  struct wait_event *w = a->evw;
-  if (w) {
-    if (w->timeout) {
-      uv_timer_stop(w->timeout);
-      uv_close((uv_handle_t *)w->timeout, on_closed);
-    }
-    free(w->name);
-    json_decref(w->match);
-    free(w);
-  }
-  free(a->label);
-  free(a->output_path);
-  buf_free(&a->line);
-  free(a);
-}
-
 static void on_timeout(uv_timer_t *h)
 {
   struct rt_attempt *a = h->data;
-  struct runtime *rt = a->rt;
   char msg[300];
   snprintf(msg, sizeof msg, "no event \"%.200s\" arrived in time", a->evw->name);
-  rt_post_result(rt, a->run, a->step, a->index, a->attempt, false, NULL, "timeout", msg, -1, 0);
-  drop(rt, a);
+  end_fail(a, "timeout", msg);
 }
 
 /* When this attempt began waiting, as committed (ATTEMPT_START): an event sent
@@ -73,14 +142,13 @@ static int64_t attempt_started_at(struct runtime *rt, struct rt_run *run,
   return t;
 }
 
-void wait_event_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
+static void event_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                       int64_t started_at)
 {
   const struct wf_step *ws = &run->wf->steps[e->step];
   const json_t *name = json_object_get(e->body, "event");
   if (!json_is_string(name)) {
-    rt_post_result(rt, run, e->step, e->index, e->attempt, false, NULL, "validation",
-                   "wait.event must be an event name (a string)", -1, 0);
+    rt_start_failed(rt, run, e, "validation", "wait.event must be an event name (a string)");
     return;
   }
   struct wait_event *w = calloc(1, sizeof *w);
@@ -109,14 +177,7 @@ void wait_event_start(struct runtime *rt, struct rt_run *run, const struct eng_e
     uv_timer_start(w->timeout, on_timeout, (uint64_t)(due > now ? due - now : 0), 0);
   }
   /* events already there (sent while no engine ran) are looked at now */
-  wait_events_poll(rt);
-}
-
-void wait_event_kill(struct runtime *rt, struct rt_attempt *a, bool timeout)
-{
-  rt_post_result(rt, a->run, a->step, a->index, a->attempt, false, NULL,
-                 timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled", -1, 0);
-  drop(rt, a);
+  events_poll(rt);
 }
 
 /* 1: matches, 0: does not, <0: the expression failed (*err set). */
@@ -160,23 +221,20 @@ static bool offer(struct runtime *rt, struct rt_attempt *a, const struct store_i
     char msg[600];
     snprintf(msg, sizeof msg, "wait.match failed on event %lld: %.500s", (long long)ev->id,
              err ? err : "error");
-    rt_post_result(rt, a->run, a->step, a->index, a->attempt, false, NULL, "expression", msg,
-                   -1, 0);
+    end_fail(a, "expression", msg);
   } else if (m > 0) {
     json_t *o = json_is_object(payload) ? json_incref(payload)
                 : json_is_null(payload) ? json_object()
                                         : json_pack("{s:O}", "value", payload);
-    rt_post_result(rt, a->run, a->step, a->index, a->attempt, true, o, NULL, NULL, -1, 0);
+    end_ok(a, o);
     json_decref(o);
   }
   free(err);
   json_decref(payload);
-  if (m != 0)
-    drop(rt, a);
   return m != 0;
 }
 
-void wait_events_poll(struct runtime *rt)
+static void events_poll(struct runtime *rt)
 {
   int64_t from = -1;
   for (struct rt_attempt *a = rt->attempts; a; a = a->next)
@@ -217,3 +275,42 @@ void wait_events_poll(struct runtime *rt)
     if (a->evw && a->evw->cursor < from)
       a->evw->cursor = from;
 }
+
+/* ---- the executor ----------------------------------------------------------- */
+
+static void on_closed(uv_handle_t *h) { free(h); }
+
+static void wait_kill(struct rt_attempt *a, bool timeout)
+{
+  end_fail(a, timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled");
+}
+
+static void wait_release(struct rt_attempt *a)
+{
+  if (a->wait) {
+    uv_timer_stop(a->wait);
+    uv_close((uv_handle_t *)a->wait, on_closed);
+    a->wait = NULL;
+  }
+  struct wait_event *w = a->evw;
+  if (w) {
+    if (w->timeout) {
+      uv_timer_stop(w->timeout);
+      uv_close((uv_handle_t *)w->timeout, on_closed);
+    }
+    free(w->name);
+    json_decref(w->match);
+    free(w);
+    a->evw = NULL;
+  }
+}
+
+const struct executor_ops rt_svc_wait = {
+  .version = EXECUTOR_OPS_VERSION,
+  .name = "wait",
+  .start = wait_start,
+  .kill = wait_kill,
+  .poll = events_poll,
+  .release = wait_release,
+  .waits = true,
+};
