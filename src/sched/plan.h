@@ -6,7 +6,7 @@
  * Times here are int64 seconds since the Unix epoch, like cron_next. Nothing
  * reads a clock: `now` and `up_since` are arguments, so the server's loop and
  * the tests ask about any instant. The server's table and loop around these
- * are in server/schedules.c (docs/internals/sched.md). */
+ * are ops/schedules.c and server/sched_loop.c (docs/internals/sched.md). */
 #ifndef WEFT_SCHED_PLAN_H
 #define WEFT_SCHED_PLAN_H
 

@@ -1,8 +1,9 @@
 /* sqlite_sched.c — the schedules table and the trigger object of runs in
  * the SQLite backend (store.h, ops version 7): one row per (workflow,
  * trigger index) of a deployed workflow's schedule, holding its next fire
- * time (server/schedules.c keeps it), and runs.trigger_data, the `.trigger`
- * object a run started with (read back when the run is resumed). */
+ * time (ops/schedules.c keeps and fires it, from server/sched_loop.c's
+ * timer), and runs.trigger_data, the `.trigger` object a run started with
+ * (read back when the run is resumed). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

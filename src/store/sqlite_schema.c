@@ -112,7 +112,7 @@ const char *const sq_migrations[] = {
   "CREATE UNIQUE INDEX runs_idempotency ON runs(workflow, idempotency_key)"
   "  WHERE idempotency_key IS NOT NULL;",
 
-  /* schedules (store/sqlite_sched.c, server/schedules.c): one row per
+  /* 9: schedules (store/sqlite_sched.c, ops/schedules.c): one row per
    * (workflow, trigger index) of the newest deployed version's schedules,
    * with its next fire time (seconds; the loop arms one timer for the
    * earliest); and the `.trigger` object a run started with */

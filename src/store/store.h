@@ -201,7 +201,7 @@ struct store_deployment {
 };
 
 /* One schedule trigger of the newest deployed version of a workflow
- * (SERVER.md §3; server/schedules.c). Times in seconds since the epoch. */
+ * (SERVER.md §3; ops/schedules.c). Times in seconds since the epoch. */
 struct store_schedule {
   char *workflow;
   int idx;          /* the trigger's 1-based index in the workflow's triggers: */
