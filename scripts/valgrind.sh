@@ -173,6 +173,12 @@ for path in "/runs?limit=1" "/runs/$eid" "/runs/$eid/graph" "/runs/$eid/evidence
 done
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1/runs?limit=501")" = 400 ] ||
   { echo "valgrind: GET /api/v1/runs?limit=501 is not 400"; exit 1; }
+# the CLI against the server (cli/remote.c: libcurl, the error JSON back to an exit code)
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" status "$eid"
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" runs --json
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" logs "$eid"
+WEFT_TOKEN=$stok vg 4 --server "http://127.0.0.1:$port" status 01NOSUCHRUN
+WEFT_TOKEN=weft_bad vg 2 --server "http://127.0.0.1:$port" runs
 for _ in $(seq 1 600); do
   "$W" status "$lid" --json | grep -q '"status": "succeeded"' && break
   sleep 0.1

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
+#include "cli/remote.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -69,6 +70,38 @@ static char *read_file(const char *path, size_t *len, int *code)
   return p;
 }
 
+/* One file through a server: the YAML text as the body, the file's name as
+ * given in ?file= (the server names it in problems); 201 deployed, 200
+ * unchanged. 0 or the exit code (the problems and message printed). */
+static int deploy_remote(struct remote *r, const char *file, const char *text, size_t len, json_t **out)
+{
+  char *ef = remote_escape(file), *path = NULL, *ans = NULL;
+  long status = 0;
+  int code;
+  if (!ef || asprintf(&path, "/api/v1/workflows?file=%s", ef) < 0) {
+    path = NULL;
+    cli_err("out of memory");
+    code = EXIT_USAGE;
+  } else {
+    code = remote_call(r, "POST", path, "application/yaml", text, len, &status, &ans, NULL);
+  }
+  free(ef);
+  free(path);
+  if (code)
+    return code;
+  *out = json_loads(ans, 0, NULL);
+  free(ans);
+  if (!json_is_object(*out)) {
+    json_decref(*out);
+    *out = NULL;
+    cli_err("the weft server at %s answered the deploy of %s without JSON", r->shown, file);
+    return EXIT_USAGE;
+  }
+  if (!json_object_get(*out, "created"))
+    json_object_set_new(*out, "created", json_boolean(status == 201));
+  return 0;
+}
+
 int cli_deploy(struct cli *c, int argc, char **argv)
 {
   static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
@@ -85,13 +118,19 @@ int cli_deploy(struct cli *c, int argc, char **argv)
   if (optind >= argc)
     return cli_usage_error("deploy", "name at least one workflow file");
   struct store *s = NULL;
-  int code = rv_open_store_rw(c->home, &s);
-  if (code)
-    return code;
+  struct remote r = {0};
   struct ops_ctx ctx;
-  if ((code = cli_ops_actor(c, s, &ctx)) != 0) {
-    store_close(s);
-    return code;
+  int code;
+  if (remote_wanted(c)) { /* POST /api/v1/workflows per file (cli/remote.h) */
+    if ((code = remote_open(c, NULL, &r)) != 0)
+      return code;
+  } else {
+    if ((code = rv_open_store_rw(c->home, &s)) != 0)
+      return code;
+    if ((code = cli_ops_actor(c, s, &ctx)) != 0) {
+      store_close(s);
+      return code;
+    }
   }
   int worst = EXIT_OK;
   json_t *all = json_array();
@@ -109,8 +148,18 @@ int cli_deploy(struct cli *c, int argc, char **argv)
     const char *path = realpath(file, abs) ? abs : file;
     json_t *out = NULL, *problems = NULL;
     struct ops_error e = {0};
-    enum ops_err k = ops_deploy(&ctx, text, len, file, path, &out, &problems, &e);
-    free(text);
+    if (r.base) {
+      rc = deploy_remote(&r, file, text, len, &out);
+      free(text);
+      if (rc) { /* printed as the local failure is: problems, then the message */
+        if (worst != EXIT_NOT_FOUND)
+          worst = rc;
+        continue;
+      }
+    }
+    enum ops_err k = r.base ? 0 : ops_deploy(&ctx, text, len, file, path, &out, &problems, &e);
+    if (!r.base)
+      free(text);
     if (k) {
       size_t j;
       json_t *p;
@@ -140,6 +189,7 @@ int cli_deploy(struct cli *c, int argc, char **argv)
     print_json(all);
   json_decref(all);
   store_close(s);
+  remote_close(&r);
   return worst;
 }
 
@@ -193,18 +243,42 @@ int cli_workflows(struct cli *c, int argc, char **argv)
   if (argc - optind > 1)
     return cli_usage_error("workflows", "name at most one workflow");
   struct store *s = NULL;
-  int code = rv_open_store(c->home, &s);
-  if (code)
-    return code;
-  struct ops_ctx ctx;
-  struct ops_error e = {0};
   json_t *out = NULL;
-  cli_ops_reader(c, s, &ctx);
-  enum ops_err k = optind < argc ? ops_get_workflow(&ctx, argv[optind], wt_now_ms(), &out, &e)
-                                 : ops_list_workflows(&ctx, &out, &e);
-  if (k) {
-    store_close(s);
-    return cli_ops_fail(&e);
+  int code;
+  if (remote_wanted(c)) { /* GET /api/v1/workflows[/{name}] */
+    struct remote r;
+    if ((code = remote_open(c, NULL, &r)) != 0)
+      return code;
+    char *en = optind < argc ? remote_escape(argv[optind]) : NULL, *path = NULL;
+    if (asprintf(&path, "/api/v1/workflows%s%s", en ? "/" : "", en ? en : "") < 0) {
+      path = NULL;
+      cli_err("out of memory");
+      code = EXIT_USAGE;
+    } else {
+      code = remote_json(&r, "GET", path, NULL, &out, NULL);
+    }
+    free(en);
+    free(path);
+    remote_close(&r);
+    if (code)
+      return code;
+    if (optind >= argc && json_is_object(out)) { /* the list, bare or as {"workflows": [...]} */
+      json_t *a = json_incref(json_object_get(out, "workflows"));
+      json_decref(out);
+      out = a;
+    }
+  } else {
+    if ((code = rv_open_store(c->home, &s)) != 0)
+      return code;
+    struct ops_ctx ctx;
+    struct ops_error e = {0};
+    cli_ops_reader(c, s, &ctx);
+    enum ops_err k = optind < argc ? ops_get_workflow(&ctx, argv[optind], wt_now_ms(), &out, &e)
+                                   : ops_list_workflows(&ctx, &out, &e);
+    if (k) {
+      store_close(s);
+      return cli_ops_fail(&e);
+    }
   }
   if (json) {
     print_json(out);

@@ -1,10 +1,12 @@
 /* cmd_sched.c — `weft schedules` (each schedule trigger of the deployed
- * workflows with its next 5 fire times, from the store) and `weft backfill`
- * (one queued run per scheduled time of a window that has no run yet, for
- * `weft server` to start). Both are ops of ops/schedules.c, as GET
- * /api/v1/schedules answers. */
+ * workflows with its next 5 fire times: from the store, or with --server
+ * through GET /api/v1/schedules, printed alike) and `weft backfill` (one
+ * queued run per scheduled time of a window that has no run yet, for `weft
+ * server` to start; in the home's store only: the API has no backfill
+ * route). Both are ops of ops/schedules.c. */
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/remote.h"
 #include "cli/runview.h"
 
 #include <getopt.h>
@@ -44,18 +46,36 @@ int cli_schedules(struct cli *c, int argc, char **argv)
   }
   if (optind < argc)
     return cli_usage_error("schedules", "unexpected argument %s", argv[optind]);
-  struct store *s = NULL;
-  int code = rv_open_store(c->home, &s);
-  if (code)
-    return code;
-  struct ops_ctx ctx;
-  struct ops_error e = {0};
   json_t *out = NULL;
-  cli_ops_reader(c, s, &ctx);
-  enum ops_err k = ops_list_schedules(&ctx, wt_now_ms() / 1000, &out, &e);
-  store_close(s);
-  if (k)
-    return cli_ops_fail(&e);
+  int code;
+  if (remote_wanted(c)) {
+    struct remote r;
+    json_t *j = NULL;
+    if ((code = remote_open(c, NULL, &r)) != 0)
+      return code;
+    code = remote_json(&r, "GET", "/api/v1/schedules", NULL, &j, NULL);
+    remote_close(&r);
+    if (code)
+      return code;
+    out = json_incref(json_object_get(j, "schedules"));
+    json_decref(j);
+    if (!json_is_array(out)) {
+      json_decref(out);
+      cli_err("the server's answer to GET /api/v1/schedules has no \"schedules\" list");
+      return EXIT_RUN_FAILED;
+    }
+  } else {
+    struct store *s = NULL;
+    if ((code = rv_open_store(c->home, &s)) != 0)
+      return code;
+    struct ops_ctx ctx;
+    struct ops_error e = {0};
+    cli_ops_reader(c, s, &ctx);
+    enum ops_err k = ops_list_schedules(&ctx, wt_now_ms() / 1000, &out, &e);
+    store_close(s);
+    if (k)
+      return cli_ops_fail(&e);
+  }
   if (json) {
     json_t *w = json_pack("{s:o}", "schedules", out);
     print_json(w);
@@ -125,6 +145,11 @@ int cli_backfill(struct cli *c, int argc, char **argv)
     return cli_usage_error("backfill", "name one deployed workflow");
   if (!from || !to)
     return cli_usage_error("backfill", "give the window: --from T --to T (RFC 3339 times or dates)");
+  if (remote_wanted(c)) {
+    cli_err("`weft backfill` records its runs in the home's store (the API has no backfill route): run it "
+            "where the server's home is, without --server and WEFT_SERVER; the server starts the runs");
+    return EXIT_USAGE;
+  }
   struct store *s = NULL;
   int code = rv_open_store(c->home, &s);
   if (code)

@@ -5,6 +5,7 @@
  * src/cli/cmd_*.c and use only the spec, engine, runtime and store APIs. */
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/remote.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ int cli_approve(struct cli *c, int argc, char **argv);
 int cli_reject(struct cli *c, int argc, char **argv);
 int cli_prune(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
+int cli_start(struct cli *c, int argc, char **argv);
 int cli_deploy(struct cli *c, int argc, char **argv);
 int cli_workflows(struct cli *c, int argc, char **argv);
 int cli_schedules(struct cli *c, int argc, char **argv);
@@ -148,11 +150,24 @@ const struct cli_cmd cli_cmds[] = {
    "Without NAME: the newest version of every deployed workflow. With NAME: its\n"
    "versions, description, triggers with their next fire times (and with --json\n"
    "its source and inputs), as GET /api/v1/workflows/NAME answers.\n"},
+  {"start", cli_start,
+   "weft start NAME [-i KEY=VALUE]... [--inputs FILE.json] [--idempotency-key K] [--wait [--json]]",
+   "start a run of a deployed workflow through a server and print its id",
+   "Always through a server: --server URL, else $WEFT_SERVER, else http://127.0.0.1:7700,\n"
+   "with the token in $WEFT_TOKEN (its user starts the run; trigger \"api\").\n"
+   "  -i, --input KEY=VALUE    an input, read by its declared type as `weft run` reads it\n"
+   "  --inputs FILE.json       inputs from a JSON object file (-i wins)\n"
+   "  --idempotency-key K      the same key again starts nothing: the same run's id\n"
+   "  --wait                   follow the run to its end, print what `weft run` prints at\n"
+   "                           its end and exit as it does (0, 1 failed, 3 cancelled)\n"
+   "  --json                   with --wait: the final run as `weft status --json` prints it\n"},
   {"schedules", cli_schedules, "weft schedules [--json]",
    "list the schedule triggers of deployed workflows with their next 5 fire times",
    "Every `schedule:` trigger of the newest deployed version of each workflow,\n"
    "numbered as in its `triggers:` list (1, 2, ...), with its time zone, catch_up,\n"
    "overlap, its next 5 fire times (RFC 3339, UTC) and the last time it fired.\n"
+   "With --server URL (or $WEFT_SERVER, token in $WEFT_TOKEN) the same through\n"
+   "GET /api/v1/schedules.\n"
    "  --json   print {\"schedules\": [...]} as GET /api/v1/schedules answers\n"},
   {"backfill", cli_backfill, "weft backfill NAME --from T --to T [--trigger N] [--max-runs-at-once K] [--json]",
    "queue one run per scheduled time of a past window that has no run yet",
@@ -221,6 +236,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
   va_start(ap, fmt);
   vmsg(fmt, ap);
   va_end(ap);
+  return cli_usage_tail(cmd);
+}
+
+int cli_usage_tail(const char *cmd)
+{
   const struct cli_cmd *k = cmd ? cli_find(cmd) : NULL;
   if (k)
     fprintf(stderr, "usage: %s\nSee `weft %s --help`.\n", k->usage, k->name);
@@ -249,7 +269,11 @@ int cli_print_help(const char *cmd)
   if (k->help && *k->help)
     printf("\n%s", k->help);
   printf("\nGlobal options: --home DIR (else $WEFT_HOME, else ./.weft); --as USER (refused\n"
-         "unless users.json in the home has \"allow_as\": true; see `weft approve --help`).\n");
+         "unless users.json in the home has \"allow_as\": true; see `weft approve --help`);\n"
+         "--server URL (else $WEFT_SERVER): go through that weft server's API with the token\n"
+         "in $WEFT_TOKEN, acting as its user (runs, status, logs, cancel, retry, approvals,\n"
+         "approve, reject, event, deploy, workflows, start, schedules, token, audit; the output\n"
+         "is the same as locally). URL: http://HOST:PORT, https://HOST:PORT or unix:/path.\n");
   return EXIT_OK;
 }
 
@@ -259,11 +283,12 @@ int cli_help(struct cli *c, int argc, char **argv)
   if (argc > 1)
     return cli_print_help(argv[1]);
   printf("weft %s — durable workflows in one small binary\n\n"
-         "usage: weft [--home DIR] [--as USER] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
+         "usage: weft [--home DIR] [--as USER] [--server URL] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
   for (const struct cli_cmd *k = cli_cmds; k->name; k++)
     printf("  %-10s %s\n", k->name, k->summary);
   printf("\nRun `weft COMMAND --help` for a command's options.\n"
-         "State lives in --home DIR, else $WEFT_HOME, else ./.weft.\n");
+         "State lives in --home DIR, else $WEFT_HOME, else ./.weft; with --server URL (or\n"
+         "$WEFT_SERVER) and $WEFT_TOKEN, the commands that can go through that server's API.\n");
   return EXIT_OK;
 }
 
@@ -310,8 +335,20 @@ int cli_main(int argc, char **argv)
   int bad = 0;
   const char *home = take_global(&argc, argv, "--home", &bad);
   const char *as = take_global(&argc, argv, "--as", &bad);
+  const char *server = take_global(&argc, argv, "--server", &bad);
+  int bad_token = 0;
+  const char *token = take_global(&argc, argv, "--token", &bad_token);
   if (bad)
-    return cli_usage_error(NULL, "--home and --as need a value");
+    return cli_usage_error(NULL, "--home, --as and --server need a value");
+  if (token || bad_token) {
+    cli_err("--token is refused: a token on the command line is readable by every user of this "
+            "machine (ps, shell history); set WEFT_TOKEN instead");
+    return EXIT_USAGE;
+  }
+  c.server_flag = server != NULL;
+  c.server = server ? server : getenv("WEFT_SERVER");
+  if (c.server && !*c.server)
+    c.server = NULL;
   c.home = home ? home : getenv("WEFT_HOME");
   if (!c.home || !*c.home)
     c.home = ".weft";
@@ -336,7 +373,10 @@ int cli_main(int argc, char **argv)
     cli_err("`weft %s` is not available in this build yet", name);
     return EXIT_USAGE;
   }
-  int rc = as ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
+  int rc = remote_precheck(&c, name);
+  if (rc)
+    return rc;
+  rc = as && !remote_wanted(&c) ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
   if (rc == EXIT_OK)
     rc = k->fn(&c, argc - 1, argv + 1);
   cli_identity_free(&c);
