@@ -88,6 +88,9 @@ static void tick(struct sched_loop *l)
     if (d < delay)
       delay = d < 0 ? 0 : d;
   }
+  /* the loop's clock is the start of this iteration: bring it to now, or the
+   * timer would wake before the scheduled time by however long this took */
+  uv_update_time(l->timer.loop);
   uv_timer_start(&l->timer, on_timer, (uint64_t)delay, 0);
 }
 
