@@ -178,6 +178,18 @@ static void store_failed(struct runtime *rt)
   stop_on(rt, "the store failed", store_errmsg(rt->store));
 }
 
+void rt_store_failed(struct runtime *rt)
+{
+  store_failed(rt);
+}
+
+/* A long journal within one engine call goes to the store as it grows. */
+static void spill_on(struct runtime *rt, struct rt_run *run)
+{
+  run->rt = rt;
+  engine_set_spill(run->eng, rt_journal_spill, run);
+}
+
 /* A server that is stopping (rt_drain) starts no step: the step stays
  * recorded as started (running, or reserved) and the next engine attempts it
  * again as interrupted, exactly as after a crash between the commit and the
@@ -776,6 +788,7 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
     rc = fail(err, rc, "cannot create the run: %s", weft_strerror(rc));
     goto out;
   }
+  spill_on(rt, run);
   struct store_run *r = &run->row;
   r->id = strdup(run->id);
   r->workflow = strdup(wf->name);
@@ -1002,6 +1015,7 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
     rc = fail(err, rc, "cannot restore run %s: %s", run->id, weft_strerror(rc));
     goto out;
   }
+  spill_on(rt, run);
   if ((rc = store_step_list(rt->store, run->id, NULL, &steps, &n_steps)) != 0) {
     rc = fail(err, rc, "%s", store_errmsg(rt->store));
     goto out;
@@ -1134,6 +1148,7 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
     run->eng = NULL;
     if ((rc = engine_new(run->wf, &cfg, &run->eng)) != 0)
       return fail(err, rc, "cannot restart run %s: %s", run->id, weft_strerror(rc));
+    spill_on(rt, run);
     engine_start(run->eng, wt_now_ms(), &run->fx);
   } else {
     engine_restore_end(run->eng, wt_now_ms(), &run->fx);
