@@ -461,27 +461,35 @@ class RemoteTest(WeftTest):
         self.assertExit(r, 2)
         self.assertIn("nothing was started", r.err)
 
-    def test_schedules_passes_the_api_through(self):
-        """`weft schedules` has no local listing in this build: through a server
-        it prints GET /api/v1/schedules, or that route's error as every API
-        error is printed (the exit code of its kind)."""
+    def test_schedules_print_the_same_both_ways(self):
+        """`weft schedules` locally (from the store) and through a server (GET
+        /api/v1/schedules) print the same; --json is the API's answer."""
+        self.write("sched.yaml", """
+            name: sched
+            triggers:
+              - {schedule: "0 3 * * *", timezone: Europe/Berlin}
+            steps:
+              a: {run: "true"}
+            """)
+        self.assertExit(self.weft("deploy", os.path.join(self.tmp, "sched.yaml")), 0)
         req = urllib.request.Request(self.url + "/api/v1/schedules",
                                      headers={"Authorization": "Bearer " + self.token})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as a:
-                status, body = a.status, a.read().decode()
-        except urllib.error.HTTPError as e:
-            status, body = e.code, e.read().decode()
-        r = self.remote("schedules")
-        if status == 200:
-            self.assertExit(r, 0)
-            self.assertEqual(json.loads(r.out), json.loads(body))
-        else:
-            self.assertEqual(r.err, "weft: %s\n" % json.loads(body)["error"]["message"])
-            self.assertExit(r, 4 if status == 404 else 2)
-        r = self.weft("schedules")
+        with urllib.request.urlopen(req, timeout=30) as a:
+            body = json.loads(a.read().decode())
+        self.assertEqual([s["workflow"] for s in body["schedules"]], ["sched"])
+        r = self.remote("schedules", "--json")
+        self.assertExit(r, 0)
+        self.assertEqual(r.json(), body)
+        loc = self.weft("schedules", "--json")
+        self.assertExit(loc, 0)
+        self.assertEqual(loc.json(), body)
+        text = self.remote("schedules")
+        self.assertExit(text, 0)
+        self.assertEqual(text.out, self.weft("schedules").out)
+        self.assertIn('sched trigger 1: "0 3 * * *" (Europe/Berlin', text.out)
+        r = self.remote("backfill", "sched", "--from", "2026-01-01", "--to", "2026-01-02")
         self.assertExit(r, 2)
-        self.assertIn("give --server URL or set WEFT_SERVER", r.err)
+        self.assertIn("without --server and WEFT_SERVER", r.err)
 
     def test_start_without_a_server_uses_the_default_url(self):
         env = dict(self.env)
