@@ -16,17 +16,25 @@ and a build.ninja (phony edges). Then, as whole processes from exec to exit:
   make -n / make               dry run / real run (-j2, -f Makefile, target all)
   ninja -n / ninja             dry run / real run (-j2)
 
-and records wall time (median of --runs), steps/s, peak RSS of the process
-(wait4's ru_maxrss) and bytes per step. Nothing is asserted; the table goes to
-stdout and bench/out/scale.json, and the numbers of record to bench/README.md.
+and records wall time (median of --runs), CPU time (user+sys, median),
+steps/s (by wall time), peak RSS of the process (GNU time's %M: the largest
+of the runs) and bytes per step, and with --instructions one more run under
+callgrind for sizes up to --instr-max (the one figure that does not move with
+the machine's load; ~50x slower). make and ninja get --peer-timeout seconds
+a process. --merge rebuilds the tables from the scale.json of several runs
+(e.g. one per shape). Nothing is asserted; the table goes to stdout,
+bench/out/scale.json and bench/out/scale.md, and the numbers of record to
+bench/README.md.
 make's real runs keep no state and ninja's keep only its log: the comparison
 shows how cost grows with work, not who is durable (weft commits every
 transition before anything depends on it).
 """
 import argparse
 import json
+import re
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -81,39 +89,101 @@ def write_ninja(path, shape, n):
         f.write("build all: phony " + " ".join(last) + "\ndefault all\n")
 
 
-def timed(argv, cwd, env=None, timeout=3600):
-    """(wall seconds, peak RSS bytes, exit code) of one whole process. The
+def timed(argv, cwd, env=None, timeout=7200):
+    """(wall seconds, cpu seconds, peak RSS bytes) of one whole process. The
     peak RSS comes from GNU time (Debian package time): a child forked from
     this Python would carry Python's own high-water mark across exec."""
     rssf = os.path.join(cwd, ".rss")
     t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rssf, *argv], cwd=cwd, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    # its own process group: a process over its time is stopped with its children
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", rssf, *argv], cwd=cwd, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise
+    p.stderr = err
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{argv} exited {p.returncode}: {p.stderr.decode(errors='replace')[-500:]}")
     with open(rssf) as f:
-        kb = int(f.read().split()[-1])
+        kb, user, sys_ = f.read().split()[-3:]
     os.remove(rssf)
-    return wall, kb * 1024, p.returncode
+    return wall, float(user) + float(sys_), int(kb) * 1024
 
 
-def measure(label, argv, cwd, runs, n, fresh_home=False):
-    walls, rss = [], []
-    for _ in range(runs):
+def instructions(argv, cwd, env, timeout=7200):
+    """instructions of one run as callgrind counts them, or None without
+    valgrind (this VM has no PMU for perf stat). Under valgrind the CPU has no
+    SHA extensions, so the audit hash runs the portable rounds: the count
+    overstates `weft run` by ~20,000 instructions a step against SHA-NI."""
+    if not shutil.which("valgrind"):
+        return None
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                       cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    m = re.search(rb"Collected : (\d+)", p.stderr)
+    return int(m.group(1)) if m and p.returncode == 0 else None
+
+
+def measure(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, timeout=7200):
+    try:
+        return measure1(label, argv, cwd, runs, n, fresh_home, count_instr, timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{label} {n}: over {timeout:.0f} s", file=sys.stderr, flush=True)
+        return {"tool": label, "n": n, "wall_s": None, "cpu_s": None, "steps_per_s": None,
+                "peak_rss_mb": None, "bytes_per_step": None, "instr_per_step": None,
+                "error": f"over {timeout:.0f} s (stopped)"}
+    except RuntimeError as e:
+        print(f"{label} {n}: {str(e)[:300]}", file=sys.stderr, flush=True)
+        return {"tool": label, "n": n, "wall_s": None, "cpu_s": None, "steps_per_s": None,
+                "peak_rss_mb": None, "bytes_per_step": None, "instr_per_step": None,
+                "error": str(e)[:200]}
+
+
+def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, timeout=7200):
+    walls, cpus, rss = [], [], []
+    instr = None
+    for i in range(runs + (1 if count_instr else 0)):
         env = dict(os.environ)
         if fresh_home:
             home = tempfile.mkdtemp(prefix="weft-scale-home-", dir=cwd)
             env["WEFT_HOME"] = home
-        w, r, _ = timed(argv, cwd, env)
-        walls.append(w)
-        rss.append(r)
+        if i == runs:
+            instr = instructions(argv, cwd, env)
+        else:
+            w, c, r = timed(argv, cwd, env, timeout)
+            walls.append(w)
+            cpus.append(c)
+            rss.append(r)
         if fresh_home:
             shutil.rmtree(home, ignore_errors=True)
     wall = statistics.median(walls)
     peak = max(rss)
-    return {"tool": label, "n": n, "wall_s": round(wall, 4), "steps_per_s": round(n / wall) if wall else None,
-            "peak_rss_mb": round(peak / 1e6, 1), "bytes_per_step": round(peak / n, 1)}
+    return {"tool": label, "n": n, "wall_s": round(wall, 4), "cpu_s": round(statistics.median(cpus), 3),
+            "steps_per_s": round(n / wall) if wall else None,
+            "peak_rss_mb": round(peak / 1e6, 1), "bytes_per_step": round(peak / n, 1),
+            "instr_per_step": round(instr / n) if instr else None}
+
+
+def write_out(rows, path):
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "scale.json"), "w") as f:
+        json.dump({"load": os.getloadavg(), "rows": rows}, f, indent=1)
+    with open(os.path.join(path, "scale.md"), "w") as f:
+        f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s (wall) | steps/s (CPU) | peak RSS MB | bytes/step | instr/step |\n")
+        f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+        for r in rows:
+            if r.get("error"):
+                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['error'][:60]} | | | | | | |\n")
+                continue
+            cpu_rate = f"{round(r['n'] / r['cpu_s']):,}" if r['cpu_s'] else "-"
+            f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['wall_s']:.3f} | {r['cpu_s']:.2f} | "
+                    f"{r['steps_per_s'] or 0:,} | {cpu_rate} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
+                    f"{'{:,}'.format(r['instr_per_step']) if r['instr_per_step'] else '-'} |\n")
+
 
 
 def main():
@@ -123,7 +193,21 @@ def main():
     ap.add_argument("--shapes", default="chain,layered,for_each")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--peer-timeout", type=float, default=300,
+                    help="seconds one make/ninja process may take (a longer one is reported as such)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="only rebuild scale.json/.md in --out from these earlier scale.json files")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"), help="where scale.json/.md go")
+    ap.add_argument("--instructions", action="store_true", help="one more run of each weft row under callgrind")
+    ap.add_argument("--instr-max", type=int, default=100000, help="largest size counted under callgrind")
     a = ap.parse_args()
+    if a.merge:
+        rows = []
+        for m in a.merge:
+            with open(m) as f:
+                rows += json.load(f)["rows"]
+        write_out(rows, a.out)
+        return 0
     weft = os.path.abspath(a.weft)
     rows = []
     work = tempfile.mkdtemp(prefix="weft-scale-")
@@ -136,27 +220,37 @@ def main():
                 write_weft(wf, shape, n)
                 runs = a.runs if n < 1000000 else max(1, a.runs // 2)
                 row = {"shape": shape, "file_mb": round(os.path.getsize(wf) / 1e6, 2)}
-                rows.append({**row, **measure("weft validate", [weft, "validate", wf], d, runs, n)})
-                rows.append({**row, **measure("weft run", [weft, "run", wf], d, runs, n, fresh_home=True)})
+                first = len(rows)
+                if shape != "for_each":
+                    rows.append({**row, **measure("weft validate", [weft, "validate", wf], d, runs, n,
+                                                  count_instr=a.instructions and n <= a.instr_max)})
+                rows.append({**row, **measure("weft run", [weft, "run", wf], d, runs, n, fresh_home=True,
+                                              count_instr=a.instructions and n <= a.instr_max)})
                 if shape != "for_each" and not a.no_peers:
                     write_make(os.path.join(d, "Makefile"), shape, n)
                     write_ninja(os.path.join(d, "build.ninja"), shape, n)
-                    rows.append({**row, **measure("make -n", ["make", "-n", "-j2", "all"], d, runs, n)})
-                    rows.append({**row, **measure("make", ["make", "-s", "-j2", "all"], d, runs, n)})
-                    rows.append({**row, **measure("ninja -n", ["ninja", "-n", "-j2"], d, runs, n)})
-                    rows.append({**row, **measure("ninja", ["ninja", "-j2"], d, runs, n)})
+                    # make recurses along a chain: a 100,000-deep one overflows its 8 MB stack
+                    mk = ["bash", "-c", 'ulimit -s unlimited && exec make "$@"', "make"]
+                    rows.append({**row, **measure("make -n", mk + ["-n", "-j2", "all"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
+                    rows.append({**row, **measure("make", mk + ["-s", "-j2", "all"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
+                    rows.append({**row, **measure("ninja -n", ["ninja", "-n", "-j2"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
+                    rows.append({**row, **measure("ninja", ["ninja", "-j2"], d, runs, n,
+                                                  timeout=a.peer_timeout)})
                     os.remove(os.path.join(d, ".ninja_log")) if os.path.exists(os.path.join(d, ".ninja_log")) else None
-                for r in rows[-6:]:
-                    if r["n"] == n and r["shape"] == shape:
-                        print(f"{shape:9} {n:>8} {r['tool']:14} {r['wall_s']:>9.3f} s {r['steps_per_s'] or 0:>10} steps/s "
-                              f"{r['peak_rss_mb']:>8.1f} MB {r['bytes_per_step']:>8.1f} B/step", flush=True)
+                for r in rows[first:]:
+                    if r.get("error"):
+                        print(f"{shape:9} {n:>8} {r['tool']:14} failed: {r['error']}", flush=True)
+                        continue
+                    print(f"{shape:9} {n:>8} {r['tool']:14} {r['wall_s']:>9.3f} s {r['cpu_s']:>8.3f} cpu "
+                          f"{r['steps_per_s'] or 0:>10} steps/s {r['peak_rss_mb']:>8.1f} MB "
+                          f"{r['bytes_per_step']:>8.1f} B/step {r['instr_per_step'] or '-':>8} instr/step", flush=True)
                 shutil.rmtree(d, ignore_errors=True)
+                write_out(rows, a.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out = os.path.join(ROOT, "bench", "out")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "scale.json"), "w") as f:
-        json.dump({"load": os.getloadavg(), "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ enum eng_status {
   X(INTERRUPTED, "interrupted") X(CANCELLED, "cancelled")                        \
   X(REPEAT_EXHAUSTED, "repeat_exhausted") X(REJECTED, "rejected")                \
   X(HTTP_STATUS, "http_status") X(HTTP_TRANSPORT, "http_transport")              \
-  X(AGENT, "agent") X(VALIDATION, "validation")
+  X(AGENT, "agent") X(VALIDATION, "validation") X(WITHDRAWN, "withdrawn")     \
+  X(ENDED, "ended")
 
 enum eng_err_kind {
 #define X(n, s) ENG_E_##n,
@@ -97,6 +98,8 @@ struct eng_config {
   const json_t *inputs;     /* copied; defaults of wf->inputs are added; NULL = {} */
   const json_t *secrets;    /* copied; `.secrets` in expressions (masking is the runtime's) */
   const json_t *event;      /* copied; `.event`: payload of the event that started the run */
+  const json_t *trigger_obj; /* copied; `.trigger` and `.run.trigger` (sched/trigger.h);
+                                NULL: {type: trigger, at: the run's start, the rest null} */
   int max_parallel;         /* used when wf->max_parallel == 0 (2 x cores); >= 1 */
   uint64_t seed;            /* jitter randomness: same seed, same delays */
 };
@@ -205,7 +208,18 @@ struct eng_effects {
   size_t n, cap;
   struct eng_jent *j;
   size_t nj, capj;
+  size_t nj_written;       /* j[0..nj_written) are in the store already (a spill) */
 };
+
+/* The journal of one call can be long (a for_each settles a million
+ * instances in one call). When a spill function is set, every
+ * ENG_JOURNAL_SPILL new entries the engine hands the journal to it: the
+ * runtime writes them into its open transaction -- they commit with the rest
+ * of the call's journal, before any effect of the call is performed -- may
+ * drop the entries nothing reads after the commit, and sets nj_written.
+ * A non-zero return fails the engine call (the runtime stops). */
+#define ENG_JOURNAL_SPILL 16384
+typedef int (*eng_spill_fn)(void *ud, struct eng_effects *fx);
 
 void engine_fx_init(struct eng_effects *fx);
 /* Releases the json held by the entries and empties both lists (keeps memory). */
@@ -217,6 +231,8 @@ void engine_fx_free(struct eng_effects *fx);
 /* A new run in status queued. */
 int engine_new(const struct wf *wf, const struct eng_config *cfg, struct eng_run **out);
 void engine_free(struct eng_run *run);
+/* Sets (fn NULL: clears) the run's journal spill (see ENG_JOURNAL_SPILL). */
+void engine_set_spill(struct eng_run *run, eng_spill_fn fn, void *ud);
 
 /* queued -> running: arms the run timeout and starts the ready steps. */
 int engine_start(struct eng_run *run, int64_t now, struct eng_effects *fx);

@@ -143,7 +143,7 @@ void engine_fx_reset(struct eng_effects *fx)
     json_decref(fx->j[i].error);
     json_decref(fx->j[i].outputs);
   }
-  fx->n = fx->nj = 0;
+  fx->n = fx->nj = fx->nj_written = 0;
 }
 
 void engine_fx_free(struct eng_effects *fx)
@@ -195,7 +195,15 @@ int eng_journal(struct eng_run *r, const struct eng_jent *e)
   d->at = r->now;
   json_incref(d->error);
   json_incref(d->outputs);
+  if (r->spill && fx->nj - fx->nj_written >= ENG_JOURNAL_SPILL)
+    return r->spill(r->spill_ud, fx);
   return 0;
+}
+
+void engine_set_spill(struct eng_run *run, eng_spill_fn fn, void *ud)
+{
+  run->spill = fn;
+  run->spill_ud = ud;
 }
 
 /* ---- the two state changers ------------------------------------------- */
@@ -227,7 +235,7 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
     U->started_at[u] = U->finished_at[u] = U->due_at[u] = 0;
   } else if (engine_status_terminal(to)) {
     U->finished_at[u] = r->now;
-    if (!U->started_at[u])
+    if (!U->started_at[u] && U->attempts[u]) /* never started (skipped): stays null */
       U->started_at[u] = r->now;
     U->due_at[u] = 0;
   } else if ((to == ENG_RUNNING || to == ENG_WAITING) && !U->started_at[u]) {

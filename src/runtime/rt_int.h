@@ -89,8 +89,10 @@ struct rt_run {
   struct wf *wf;
   struct eng_run *eng;
   json_t *inputs;
+  json_t *trigger_obj;   /* `.trigger` (sched/trigger.h), or NULL: built from row.trigger */
   struct store_run row;  /* the run row as last written (owned strings) */
   struct eng_effects fx; /* journal and effects not yet committed/performed */
+  struct runtime *rt;    /* for the journal spill (rt_journal_spill) */
   char *workspace;
   struct rt_row *rows;   /* running units' rows (for pid/pgid) */
   struct rt_fecount *fec; /* rt_counts.c: for_each instance counts, by step (or NULL) */
@@ -112,6 +114,7 @@ struct runtime {
   uv_loop_t loop;
   const struct executor_ops *executors[RT_N_KINDS]; /* by step kind (rt_exec.c) */
   struct rt_opts o;
+  const json_t *start_trigger; /* rt_start_trig: read by rt_start_run only */
   struct store *store;
   struct rt_run **runs;
   size_t n_runs, cap_runs;
@@ -155,6 +158,13 @@ struct runtime {
  * are left out; every audit entry is written, runs of like instance
  * transitions as one step.instances entry) and mark them written. */
 int rt_journal_write_batches(struct runtime *rt);
+/* rt_journal.c: the engine's journal spill (engine_set_spill, ud = the run,
+ * whose rt is set): writes the batches not yet written, then the call's
+ * entries so far, into the open transaction; keeps for the observers only
+ * what they read (all but instance transitions past the first 1,000). */
+int rt_journal_spill(void *ud, struct eng_effects *fx);
+/* runtime.c: the store failed: stop, the runs stay resumable. */
+void rt_store_failed(struct runtime *rt);
 /* rt_journal.c: write the run's rows that learned a pid since (the pid timer). */
 int rt_rows_write(struct runtime *rt, struct rt_run *run);
 /* rt_counts.c: instance counts of for_each steps (see there). */
@@ -220,6 +230,8 @@ struct rt_run *rt_run_find(struct runtime *rt, const char *id);
  * run's uncommitted journal in place; rewrites a file masked. */
 int rt_secrets_init(struct runtime *rt, char **err);
 void rt_mask_fx(struct runtime *rt, struct rt_run *run);
+/* the same for the entries from `from` on (the spill) */
+void rt_mask_fx_from(struct runtime *rt, struct rt_run *run, size_t from);
 void rt_mask_file(struct runtime *rt, const char *path);
 
 #endif

@@ -450,32 +450,22 @@ static int rkey_seen(int32_t *tab, size_t cap, const struct eng_jent *const *ent
   }
 }
 
-int rt_journal_write_batches(struct runtime *rt)
+/* Writes entries ent[0..n) (of runs who[0..n), in order): a row per entry
+ * but only the last transition of each row, and the audit entries. */
+static int write_entries(struct runtime *rt, const struct eng_jent **ent, struct rt_run **who,
+                         size_t n)
 {
-  size_t n = 0;
-  for (struct rt_batch *b = rt->batches; b; b = b->next)
-    if (!b->written)
-      n += b->fx.nj;
   size_t cap = 16;
   while (cap < 2 * n)
     cap *= 2;
-  const struct eng_jent **ent = malloc((n ? n : 1) * sizeof *ent);
-  struct rt_run **who = malloc((n ? n : 1) * sizeof *who);
   bool *skip = calloc(n ? n : 1, sizeof *skip);
   int64_t *start_at = calloc(n ? n : 1, sizeof *start_at);
   int32_t *tab = n <= INT32_MAX ? malloc(cap * sizeof *tab) : NULL;
   int rc = 0;
-  if (!ent || !who || !skip || !start_at || !tab) {
+  if (!skip || !start_at || !tab) {
     rc = WEFT_ENOMEM;
     goto out;
   }
-  size_t k = 0;
-  for (struct rt_batch *b = rt->batches; b; b = b->next)
-    if (!b->written)
-      for (size_t i = 0; i < b->fx.nj; i++) {
-        ent[k] = &b->fx.j[i];
-        who[k++] = b->run;
-      }
   for (size_t i = 0; i < cap; i++)
     tab[i] = -1;
   for (size_t i = n; i-- > 0;) {
@@ -494,51 +484,125 @@ int rt_journal_write_batches(struct runtime *rt)
       start_at[later] = e->started_at ? e->started_at : e->at;
     }
   }
-  k = 0;
   struct span sp = {.run = NULL};
-  for (struct rt_batch *b = rt->batches; b && !rc; b = b->next) {
-    if (b->written)
+  for (size_t k = 0; k < n && !rc; k++) {
+    const struct eng_jent *e = ent[k];
+    struct rt_run *run = who[k];
+    if (e->type == ENG_J_UNIT && e->index >= 0) {
+      if (!span_joins(&sp, run, e)) {
+        if ((rc = span_flush(rt, &sp)))
+          break;
+        sp = (struct span){.run = run, .step = e->step, .attempts = e->attempts,
+                           .status = (int)e->status, .at = e->at, .from = e->index,
+                           .to = e->index, .error = e->error};
+      } else {
+        sp.to = e->index;
+      }
+      rc = write_unit(rt, run, e, skip[k], true);
       continue;
-    for (size_t i = 0; i < b->fx.nj && !rc; i++, k++) {
-      const struct eng_jent *e = &b->fx.j[i];
-      if (e->type == ENG_J_UNIT && e->index >= 0) {
-        if (!span_joins(&sp, b->run, e)) {
-          if ((rc = span_flush(rt, &sp)))
-            break;
-          sp = (struct span){.run = b->run, .step = e->step, .attempts = e->attempts,
-                             .status = (int)e->status, .at = e->at, .from = e->index,
-                             .to = e->index, .error = e->error};
-        } else {
-          sp.to = e->index;
-        }
-        rc = write_unit(rt, b->run, e, skip[k], true);
-        continue;
-      }
-      if (e->type != ENG_J_RESERVE && (rc = span_flush(rt, &sp)))
-        break;
-      switch (e->type) {
-      case ENG_J_RUN: rc = write_run(rt, b->run, e); break;
-      case ENG_J_UNIT: rc = write_unit(rt, b->run, e, skip[k], false); break;
-      case ENG_J_EXPAND: rc = write_expand(rt, b->run, e); break;
-      case ENG_J_ATTEMPT_START:
-      case ENG_J_ATTEMPT_END: rc = write_attempt(rt, b->run, e, skip[k], start_at[k]); break;
-      case ENG_J_RESERVE:
-        rc = store_step_reserve(rt->store, b->run->id, b->run->wf->steps[e->step].id, e->index,
-                                (int)e->attempts);
-        break;
-      }
     }
-    b->written = true;
+    if (e->type != ENG_J_RESERVE && (rc = span_flush(rt, &sp)))
+      break;
+    switch (e->type) {
+    case ENG_J_RUN: rc = write_run(rt, run, e); break;
+    case ENG_J_UNIT: rc = write_unit(rt, run, e, skip[k], false); break;
+    case ENG_J_EXPAND: rc = write_expand(rt, run, e); break;
+    case ENG_J_ATTEMPT_START:
+    case ENG_J_ATTEMPT_END: rc = write_attempt(rt, run, e, skip[k], start_at[k]); break;
+    case ENG_J_RESERVE:
+      rc = store_step_reserve(rt->store, run->id, run->wf->steps[e->step].id, e->index,
+                              (int)e->attempts);
+      break;
+    }
   }
   if (!rc)
     rc = span_flush(rt, &sp);
+out:
+  free(skip);
+  free(start_at);
+  free(tab);
+  return rc;
+}
+
+int rt_journal_write_batches(struct runtime *rt)
+{
+  size_t n = 0;
+  for (struct rt_batch *b = rt->batches; b; b = b->next)
+    if (!b->written)
+      n += b->fx.nj - b->fx.nj_written;
+  const struct eng_jent **ent = malloc((n ? n : 1) * sizeof *ent);
+  struct rt_run **who = malloc((n ? n : 1) * sizeof *who);
+  int rc = 0;
+  if (!ent || !who) {
+    rc = WEFT_ENOMEM;
+    goto out;
+  }
+  size_t k = 0;
+  for (struct rt_batch *b = rt->batches; b; b = b->next)
+    if (!b->written)
+      for (size_t i = b->fx.nj_written; i < b->fx.nj; i++) { /* the rest was spilled */
+        ent[k] = &b->fx.j[i];
+        who[k++] = b->run;
+      }
+  rc = write_entries(rt, ent, who, n);
+  for (struct rt_batch *b = rt->batches; b && !rc; b = b->next)
+    b->written = true;
   for (struct rt_batch *b = rt->batches; b && !rc; b = b->next)
     rc = rt_counts_write(rt, b->run);
 out:
   free(ent);
   free(who);
-  free(skip);
-  free(start_at);
-  free(tab);
   return rc;
+}
+
+/* Instance transitions past this index are not kept for the observers once
+ * spilled (the CLI prints lines for the first 1,000 instances of a step). */
+#define OBSERVED_INSTANCES 1000
+
+int rt_journal_spill(void *ud, struct eng_effects *fx)
+{
+  struct rt_run *run = ud;
+  struct runtime *rt = run->rt;
+  if (rt->store_failed)
+    return WEFT_EIO;
+  /* earlier batches first: rows and the audit chain keep the order of events */
+  int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
+  if (!rc)
+    rc = rt_journal_write_batches(rt);
+  size_t from = fx->nj_written, n = fx->nj - from;
+  const struct eng_jent **ent = NULL;
+  struct rt_run **who = NULL;
+  if (!rc) {
+    rt_mask_fx_from(rt, run, from); /* secrets never reach the store */
+    ent = malloc((n ? n : 1) * sizeof *ent);
+    who = malloc((n ? n : 1) * sizeof *who);
+    if (!ent || !who)
+      rc = WEFT_ENOMEM;
+  }
+  if (!rc) {
+    for (size_t i = 0; i < n; i++) {
+      ent[i] = &fx->j[from + i];
+      who[i] = run;
+    }
+    rc = write_entries(rt, ent, who, n);
+  }
+  free(ent);
+  free(who);
+  if (rc) {
+    rt_store_failed(rt);
+    return rc;
+  }
+  /* keep what the observers read after the commit; drop the rest */
+  size_t keep = from;
+  for (size_t i = from; i < fx->nj; i++) {
+    struct eng_jent *e = &fx->j[i];
+    if (e->type != ENG_J_UNIT || e->index < OBSERVED_INSTANCES) {
+      fx->j[keep++] = *e;
+      continue;
+    }
+    json_decref(e->error);
+    json_decref(e->outputs);
+  }
+  fx->nj = fx->nj_written = keep;
+  return 0;
 }

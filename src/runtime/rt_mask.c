@@ -55,10 +55,15 @@ static void mask_ref(const struct masker *m, json_t **v)
 
 void rt_mask_fx(struct runtime *rt, struct rt_run *run)
 {
+  rt_mask_fx_from(rt, run, 0);
+}
+
+void rt_mask_fx_from(struct runtime *rt, struct rt_run *run, size_t from)
+{
   const struct masker *m = rt->masker;
   if (masker_empty(m))
     return;
-  for (size_t i = 0; i < run->fx.nj; i++) {
+  for (size_t i = from; i < run->fx.nj; i++) {
     struct eng_jent *e = &run->fx.j[i];
     mask_ref(m, &e->error);
     mask_ref(m, &e->outputs);

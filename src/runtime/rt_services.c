@@ -150,7 +150,7 @@ static int agent_render(void *ud, const json_t *tmpl, const json_t *args, json_t
 {
   struct rt_attempt *a = ud;
   json_t *ctx = tool_ctx(a->rt, a->run, args);
-  struct expr_env env = {.success = true};
+  struct expr_env env = {.success = true, .none_failed = true};
   int rc = ctx ? expr_render(a->run->wf->prog, tmpl, ctx, &env, out, err) : WEFT_ENOMEM;
   json_decref(ctx);
   return rc;

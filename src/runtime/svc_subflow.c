@@ -76,9 +76,13 @@ static void report(struct rt_attempt *a, struct rt_run *child)
     char msg[700];
     snprintf(msg, sizeof msg, "sub-workflow run %s (%s) %s%s%s%s", child->id, child->wf->name,
              engine_run_status_name(st), m ? ": " : "", ml > 400 ? "..." : "", tail ? tail : "");
-    rt_attempt_end(a, &(struct rt_result){.ok = false, .outputs = json_is_object(o) ? o : NULL,
+    /* the step's outputs are the child's, also now; {} when they could not
+     * be rendered (docs/language.md, workflow) */
+    json_t *none = json_is_object(o) ? NULL : json_object();
+    rt_attempt_end(a, &(struct rt_result){.ok = false, .outputs = none ? none : o,
                                           .kind = kind, .message = msg, .exit_code = -1,
                                           .http_status = -1});
+    json_decref(none);
   }
 }
 

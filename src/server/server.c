@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -42,6 +43,8 @@
 #include "server/sse.h"
 #include "server/sse_pump.h"
 #include "server/sse_stream.h"
+#include "server/sched_loop.h"
+#include "server/api_triggers.h"
 #include "spec/model.h"
 #include "store/tokens.h"
 #include "util/buf.h"
@@ -57,11 +60,13 @@ struct server {
   pthread_mutex_t log_mu;
 
   struct metrics *m;
-  int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur;
+  int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur, f_sched_lag;
   struct sse_hub *hub;
   struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
   bool q_inited;
   struct api_wf wfa; /* the workflow routes and --workflows DIR (api_workflows.h) */
+  struct sched_loop sl; /* schedules and queued runs of triggers (sched_loop.h) */
+  struct api_trig trig; /* GET /schedules, POST /hooks/{name} (api_triggers.h) */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -90,7 +95,6 @@ struct server {
   /* live events and the metrics that go with them (sse_pump.h) */
   struct sse_pump *pump;
   int f_commit, f_queue, f_sse_subs, f_sse_dropped;
-  int f_sched_lag; /* weft_schedule_lag_seconds: 0 until the trigger scheduler sets it */
   json_t *queued;             /* loop thread: run id -> engine_queued of its engine */
   char queued_run[WEFT_ID_LEN + 1]; /* loop thread: the run last counted this tick */
   atomic_long queued_total;   /* the sum of queued, for /metrics */
@@ -265,6 +269,8 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     sse_stream_answer(&src, rq, rs);
   } else if (api_wf_dispatch(&s->wfa, rq, rs)) {
     /* answered: a workflow route */
+  } else if (api_trig_dispatch(&s->trig, rq, rs)) {
+    /* answered: schedules or a webhook */
   } else if (!api_dispatch(&s->api, rq, rs)) {
     httpd_error(rs, APIERR_UNAVAILABLE, "%s is not available in this build yet", op);
   }
@@ -354,14 +360,15 @@ static int auth(void *ud, const char *token, enum role *role, char *user, size_t
   if (!db) {
     slog(s, "error", "auth", "cannot open the store to check a token: %s", why ? why : "failed");
     free(why);
-    return 1;
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   int rc = tokens_authenticate(db, token, wt_now_ms(), user, ulen, token_id, tlen);
   dbpool_put(&s->pool, db);
   if (rc) {
-    if (rc != WEFT_ENOTFOUND && rc != WEFT_EDENIED && rc != WEFT_ELIMIT)
-      slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
-    return 1;
+    if (rc == WEFT_ENOTFOUND || rc == WEFT_EDENIED || rc == WEFT_ELIMIT)
+      return 1;
+    slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   pthread_mutex_lock(&s->users_mu);
   *role = users_role(&s->users, user, NULL); /* over the API no one is the home's owner */
@@ -396,6 +403,10 @@ static void on_answer(void *ud, const char *op, unsigned status)
   snprintf(code, sizeof code, "%u", status);
   const char *v[] = {op, code};
   metrics_inc(s->m, s->f_http, v, 1);
+  /* runs recorded by a trigger, or a new version: the loop acts at once */
+  if ((!strcmp(op, "deploy_workflow") && status == 201) ||
+      ((!strcmp(op, "webhook") || !strcmp(op, "send_event")) && status == 202))
+    sched_loop_kick(&s->sl, !strcmp(op, "deploy_workflow"));
 }
 
 static int setup_metrics(struct server *s)
@@ -510,6 +521,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
     const char *v[] = {wf->name, st};
     metrics_inc(s->m, s->f_runs, v, 1);
     slog(s, "info", "run", "run %s (%s) %s", run_id, wf->name, st);
+    sched_loop_kick(&s->sl, false); /* a queued run may wait for this one */
     return;
   }
   if ((e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END) || e->step >= wf->n_steps)
@@ -532,10 +544,22 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
   }
 }
 
+static void sched_log(void *ud, const char *level, const char *event, const char *msg)
+{
+  slog(ud, level, event, "%s", msg);
+}
+
+static void sched_lag(void *ud, double seconds)
+{
+  struct server *s = ud;
+  metrics_set(s->m, s->f_sched_lag, NULL, seconds);
+}
+
 static void on_stop_async(uv_async_t *a)
 {
   struct server *s = a->data;
   cmdq_close(&s->q); /* commands from now on answer "stopping" */
+  sched_loop_close(&s->sl);
   rt_drain(s->rt);
   uv_close((uv_handle_t *)a, NULL);
 }
@@ -550,6 +574,8 @@ static void *rt_main(void *arg)
     slog(s, "error", "resume", "cannot list the runs to resume: %s", store_errmsg(s->rt_store));
   for (size_t i = 0; i < n; i++) {
     char *err = NULL;
+    if (!strcmp(v[i].status, "queued") && v[i].owner_pid <= 0)
+      continue; /* recorded by a trigger, never started: sched_loop starts it (its hold permitting) */
     if (rt_resume(s->rt, v[i].id, &err))
       slog(s, "error", "resume", "cannot resume run %s: %s", v[i].id, err ? err : "failed");
     else {
@@ -559,6 +585,9 @@ static void *rt_main(void *arg)
     free(err);
   }
   store_runs_free(v, n);
+  s->sl.on_lag = sched_lag;
+  if (sched_loop_start(&s->sl, rt_uv_loop(s->rt), s->rt_store, s->rt, sched_log, s))
+    slog(s, "error", "schedule", "cannot start the schedules' timer: out of memory");
   int rc = rt_loop(s->rt);
   cmdq_close(&s->q); /* the loop ended (stopped, or the store failed): no caller waits forever */
   api_wf_loop_end(&s->wfa);
@@ -666,6 +695,7 @@ static void reload(struct server *s)
 {
   if (s->o->workflows_dir)
     api_wf_deploy_dir(&s->wfa, s->o->workflows_dir, "reload");
+  sched_loop_kick(&s->sl, true); /* the schedules follow the newest versions */
   if (load_users(s, "reload") == 0) {
     pthread_mutex_lock(&s->users_mu);
     size_t n = json_object_size(s->users.map);
@@ -702,6 +732,39 @@ static unsigned heartbeat_ms(void)
   const char *v = getenv("WEFT_SSE_HEARTBEAT_MS");
   long ms = v ? strtol(v, NULL, 10) : 0;
   return ms > 0 && ms <= 3600000 ? (unsigned)ms : 0;
+}
+
+/* Connection time-out: 30 s, or WEFT_HTTP_TIMEOUT seconds (1..3600; for
+ * tests of clients that stall). 0 when unset or unusable: httpd's default. */
+static unsigned conn_timeout_s(void)
+{
+  const char *e = getenv("WEFT_HTTP_TIMEOUT");
+  char *end = NULL;
+  long v = e && *e ? strtol(e, &end, 10) : 0;
+  return end && !*end && v >= 1 && v <= 3600 ? (unsigned)v : 0;
+}
+
+/* Open files: the soft limit is raised to the hard one (idle clients cost
+ * one descriptor each), and HTTP connections may use all but a reserve, so
+ * a crowd of clients never leaves the runtime without descriptors for its
+ * steps' pipes and the store. The connection cap: 4096 at most. */
+#define FD_RESERVE 256
+static unsigned conn_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl))
+    return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+      struct rlimit up = {want, rl.rlim_max};
+      if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+        rl.rlim_cur = want;
+    }
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 4096 + 2 * FD_RESERVE)
+    return 4096;
+  return rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : (unsigned)(rl.rlim_cur / 2);
 }
 
 static void addr_text(const struct server *s, char *out, size_t len)
@@ -764,6 +827,7 @@ int server_run(const struct server_opts *o, struct store *store)
   s->pool_inited = true;
   s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
                         .poke = api_poke, .ud = s};
+  s->trig.api = &s->api;
   /* before the front starts: its threads may call the workflow routes at once */
   s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
                            .call_loop = wf_call_loop, .log = wf_log, .home = o->home};
@@ -787,7 +851,8 @@ int server_run(const struct server_opts *o, struct store *store)
   /* HTTP first: a server that cannot listen takes no run over */
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
-                            .ud = s, .on_answer = on_answer};
+                            .ud = s, .on_answer = on_answer, .timeout_s = conn_timeout_s(),
+                            .max_conns = conn_limit()};
   if (httpd_start(&hc, &s->h, err, sizeof err)) {
     slog(s, "error", "start", "%s", err);
     goto out;
@@ -803,6 +868,8 @@ int server_run(const struct server_opts *o, struct store *store)
   addr_text(s, at, sizeof at);
   slog(s, "info", "start", "server listening on %s%s (pid %ld, home %s, ready in %.1f ms)", at,
        o->tls_cert_pem ? " with TLS" : "", (long)getpid(), o->home, (double)(wt_mono_us() - t0) / 1000.0);
+  if (hc.timeout_s)
+    slog(s, "info", "start", "connection time-out %u s (WEFT_HTTP_TIMEOUT, meant for tests)", hc.timeout_s);
   if (o->insecure_warn)
     slog(s, "warning", "start",
          "--insecure-http: serving %s without TLS off loopback; tokens travel in clear text", o->addr.text);

@@ -1,6 +1,6 @@
 /* load.c — wf_load_file / wf_load_string: the top level of a workflow file.
  *
- * The pipeline: read (4 MiB cap) -> ytree_parse (YAML, aliases and depth
+ * The pipeline: read (64 MiB cap) -> ytree_parse (YAML, aliases and depth
  * budgeted) -> top-level fields, inputs, triggers, outputs (here) -> each
  * step (steps.c, kinds.c) -> graph_build (needs, cycles, order, reach) ->
  * one expr_prog_compile -> refcheck (unknown .inputs.X, .steps.X.FIELD) ->
@@ -449,8 +449,11 @@ static size_t utf8_invalid_at(const char *s, size_t len, int *line, int *col)
   return bad;
 }
 
-int wf_load_string(const char *name, const char *src, size_t len, struct wf **out,
-                   struct diag_list *d)
+/* `own`: src was malloc'ed with a NUL after it and becomes the workflow's
+ * source (freed here on failure), instead of being copied: a 60 MB file is
+ * held once. */
+static int load(const char *name, char *own, const char *src, size_t len, struct wf **out,
+                struct diag_list *d)
 {
   int rc = 0;
   struct ytree t = {0};
@@ -463,8 +466,9 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
   c.src = src;
   c.len = len;
   if (len > WF_MAX_FILE_BYTES) {
-    diag_add(d, name, 0, 0, "the file is %zu bytes, over the limit of 4 MiB (%u bytes)", len,
+    diag_add(d, name, 0, 0, "the file is %zu bytes, over the limit of 64 MiB (%u bytes)", len,
              WF_MAX_FILE_BYTES);
+    free(own);
     return WEFT_ELIMIT;
   }
   /* YAML is Unicode; libfyaml 0.7.12 also loops forever on some invalid
@@ -475,6 +479,7 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
     diag_add(d, name, bad_line, bad_col,
              "the file is not valid UTF-8 (byte 0x%02X); save it as UTF-8",
              (unsigned)(unsigned char)src[bad]);
+    free(own);
     return WEFT_EVALIDATION;
   }
   const char *nul = memchr(src, 0, len);
@@ -482,6 +487,7 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
     (void)utf8_invalid_at(src, (size_t)(nul - src), &bad_line, &bad_col);
     diag_add(d, name, bad_line, bad_col,
              "the file holds a NUL byte (0x00); a workflow is text: remove it");
+    free(own);
     return WEFT_EVALIDATION;
   }
   w = calloc(1, sizeof *w);
@@ -489,20 +495,22 @@ int wf_load_string(const char *name, const char *src, size_t len, struct wf **ou
   if (!w || !c.priv) {
     free(w);
     free(c.priv);
+    free(own);
     return WEFT_ENOMEM;
   }
   c.w = w;
   w->index = c.priv;
   w->path = strdup(name);
   w->dir = dir_of(name);
-  w->source = malloc(len + 1);
+  w->source = own ? own : malloc(len + 1);
   w->prog = expr_prog_new();
   c.priv->empty_env = json_object();
   if (!w->path || !w->dir || !w->source || !w->prog || !c.priv->empty_env) {
     rc = WEFT_ENOMEM;
     goto out;
   }
-  memcpy(w->source, src, len);
+  if (!own)
+    memcpy(w->source, src, len);
   w->source[len] = 0;
   w->source_len = len;
   sha256_hex(src, len, w->hash);
@@ -543,6 +551,12 @@ out:
   return 0;
 }
 
+int wf_load_string(const char *name, const char *src, size_t len, struct wf **out,
+                   struct diag_list *d)
+{
+  return load(name, NULL, src, len, out, d);
+}
+
 int wf_load_file(const char *path, struct wf **out, struct diag_list *d)
 {
   int rc = 0;
@@ -560,7 +574,7 @@ int wf_load_file(const char *path, struct wf **out, struct diag_list *d)
     goto out;
   }
   if ((uint64_t)st.st_size > WF_MAX_FILE_BYTES) {
-    diag_add(d, path, 0, 0, "the file is %lld bytes, over the limit of 4 MiB (%u bytes)",
+    diag_add(d, path, 0, 0, "the file is %lld bytes, over the limit of 64 MiB (%u bytes)",
              (long long)st.st_size, WF_MAX_FILE_BYTES);
     rc = WEFT_ELIMIT;
     goto out;
@@ -582,7 +596,9 @@ int wf_load_file(const char *path, struct wf **out, struct diag_list *d)
     }
     got += (size_t)r;
   }
-  rc = wf_load_string(path, buf, size, out, d);
+  buf[size] = 0;
+  rc = load(path, buf, buf, size, out, d);
+  buf = NULL; /* the workflow's source now, or freed */
 out:
   free(buf);
   close(fd);
@@ -619,6 +635,7 @@ void wf_free(struct wf *w)
     json_decref(s->repeat.until);
     json_decref(s->env);
     json_decref(s->cwd);
+    json_decref(s->end_message);
     json_decref(s->body);
   }
   free(w->steps);

@@ -14,6 +14,7 @@ struct strmap {
   const char **keys;
   size_t *lens;
   uint32_t *vals;
+  uint32_t *hs;   /* each slot's key hash */
   size_t cap, n; /* cap is 0 or a power of two */
 };
 

@@ -14,6 +14,7 @@
  * file:line:col; when there are any, they are the only ones reported (what
  * the conversion said about the part before the syntax error is dropped). */
 #include "spec/ytree.h"
+#include "spec/ytree_int.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -34,7 +35,7 @@ struct ablock {
   max_align_t data[];
 };
 
-static void *arena_alloc(void **arena, size_t n)
+void *yarena_alloc(void **arena, size_t n)
 {
   struct ablock *b = *arena;
   n = (n + 15) & ~(size_t)15;
@@ -54,7 +55,7 @@ static void *arena_alloc(void **arena, size_t n)
   return p;
 }
 
-static void arena_free(void *arena)
+void yarena_free(void *arena)
 {
   struct ablock *b = arena;
   while (b) {
@@ -114,7 +115,7 @@ static bool is_one_of(const char *s, size_t n, const char *const *words)
 }
 
 /* YAML 1.2 core schema for a plain scalar. */
-static void type_plain(struct ynode *y)
+void ytype_plain(struct ynode *y)
 {
   static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
   static const char *const trues[] = {"true", "True", "TRUE", NULL};
@@ -124,9 +125,25 @@ static void type_plain(struct ynode *y)
   const char *s = y->s;
   size_t n = y->len;
   y->t = Y_STR;
+  /* most plain scalars are words: only these can start anything else */
+  if (n && !memchr("~nNtTfF+-.0123456789", s[0], 21))
+    return;
   if (n == 0 || is_one_of(s, n, nulls)) {
     y->t = Y_NULL;
     return;
+  }
+  if (n <= 20 && s[0] >= '0' && s[0] <= '9') {
+    /* a plain decimal integer (most numbers): no word can match */
+    int64_t v = 0;
+    size_t i = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      v = v * 10 + (s[i++] - '0');
+    if (i == n && n <= 18) {
+      y->t = Y_INT;
+      y->i = v;
+      y->f = (double)v;
+      return;
+    }
   }
   if (is_one_of(s, n, trues) || is_one_of(s, n, falses)) {
     y->t = Y_BOOL;
@@ -242,7 +259,7 @@ static int apply_merges(struct conv *c, struct ynode *y, const struct merges *m)
   size_t total = y->n;
   for (size_t i = 0; i < m->n; i++)
     total += m->src[i]->n;
-  struct ynode **kids = arena_alloc(&c->t->arena, (total ? total : 1) * 2 * sizeof *kids);
+  struct ynode **kids = yarena_alloc(&c->t->arena, (total ? total : 1) * 2 * sizeof *kids);
   struct strmap seen = {0};
   int rc = kids ? 0 : WEFT_ENOMEM;
   uint32_t k = 0;
@@ -309,27 +326,22 @@ static int check_dups(struct conv *c, const struct ynode *m)
 /* A collection starts where its `{`, `[` or first `- ` is: found by looking
  * back from its first child over blanks. A block mapping starts at its first
  * key; an empty collection is placed at its key (kline:kcol). */
-struct fpos {
-  int line, col;
-  size_t start;
-};
-
-static void coll_pos(struct conv *c, struct ynode *y, const struct fpos *first, bool map,
-                     int kline, int kcol, const struct ynode *key)
+void ycoll_pos(const char *src, size_t len, struct ynode *y, const struct fpos *first, bool map,
+               int kline, int kcol, const struct ynode *key)
 {
   y->line = kline;
   y->col = kcol;
-  if (!first && key && key->src_end <= c->len && key->src_end > key->src_start &&
+  if (!first && key && key->src_end <= len && key->src_end > key->src_start &&
       !key->multiline) {
     /* `key: {}` on one line: the bracket after the colon */
     size_t i = key->src_end;
-    while (i < c->len && (c->src[i] == ' ' || c->src[i] == '\t' || c->src[i] == ':' ||
-                          c->src[i] == '"' || c->src[i] == '\''))
+    while (i < len && (src[i] == ' ' || src[i] == '\t' || src[i] == ':' ||
+                          src[i] == '"' || src[i] == '\''))
       i++;
-    if (i < c->len && c->src[i] == (map ? '{' : '[')) {
+    if (i < len && src[i] == (map ? '{' : '[')) {
       int chars = 0;
       for (size_t j = key->src_start; j < i; j++)
-        chars += ((unsigned char)c->src[j] & 0xC0) != 0x80;
+        chars += ((unsigned char)src[j] & 0xC0) != 0x80;
       y->col = key->col + chars;
       y->src_start = y->src_end = i;
     }
@@ -341,15 +353,15 @@ static void coll_pos(struct conv *c, struct ynode *y, const struct fpos *first, 
   y->col = first->col;
   y->src_start = y->src_end = first->start;
   size_t i = first->start;
-  if (i > c->len || first->line <= 0)
+  if (i > len || first->line <= 0)
     return;
   int nl = 0;
-  while (i > 0 && (c->src[i - 1] == ' ' || c->src[i - 1] == '\t' || c->src[i - 1] == '\n' ||
-                   c->src[i - 1] == '\r'))
-    nl += c->src[--i] == '\n';
+  while (i > 0 && (src[i - 1] == ' ' || src[i - 1] == '\t' || src[i - 1] == '\n' ||
+                   src[i - 1] == '\r'))
+    nl += src[--i] == '\n';
   if (i == 0)
     return;
-  char ch = c->src[i - 1];
+  char ch = src[i - 1];
   if (!((map && ch == '{') || (!map && (ch == '[' || ch == '-'))))
     return;
   i--;
@@ -360,11 +372,11 @@ static void coll_pos(struct conv *c, struct ynode *y, const struct fpos *first, 
     return;
   }
   size_t ls = i;
-  while (ls > 0 && c->src[ls - 1] != '\n')
+  while (ls > 0 && src[ls - 1] != '\n')
     ls--;
   int col = 1;
   for (size_t j = ls; j < i; j++)
-    col += ((unsigned char)c->src[j] & 0xC0) != 0x80;
+    col += ((unsigned char)src[j] & 0xC0) != 0x80;
   y->line = first->line - nl;
   y->col = col;
 }
@@ -379,7 +391,7 @@ static int anchor_begin(struct conv *c, struct fy_token *anchor, size_t *slot)
   const char *at = anchor ? fy_token_get_text(anchor, &al) : NULL;
   if (!at)
     return 0;
-  char *name = arena_alloc(&c->t->arena, al + 1);
+  char *name = yarena_alloc(&c->t->arena, al + 1);
   if (!name)
     return WEFT_ENOMEM;
   memcpy(name, at, al);
@@ -464,7 +476,7 @@ static int check_budget(struct conv *c, struct ynode *y)
 static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int kcol,
                              const struct ynode *pkey)
 {
-  struct ynode *y = arena_alloc(&c->t->arena, sizeof *y);
+  struct ynode *y = yarena_alloc(&c->t->arena, sizeof *y);
   if (!y) {
     fy_parser_event_free(c->fyp, e);
     c->rc = WEFT_ENOMEM;
@@ -473,14 +485,18 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
   *y = null_node_proto;
   size_t slot = SIZE_MAX;
   if (e->type == FYET_ALIAS) {
-    pos_of(e->alias.anchor, &y->line, &y->col, &y->src_start, &y->src_end);
+    size_t a0, b0;
+    pos_of(e->alias.anchor, &y->line, &y->col, &a0, &b0);
     struct ynode *r = conv_alias(c, e->alias.anchor, y->line, y->col);
     fy_parser_event_free(c->fyp, e);
     return r;
   }
   if (e->type == FYET_SCALAR) {
     struct fy_token *tok = e->scalar.value; /* NULL: an empty value (`key:`) */
-    pos_of(tok, &y->line, &y->col, &y->src_start, &y->src_end);
+    size_t a0, b0;
+    pos_of(tok, &y->line, &y->col, &a0, &b0);
+    y->src_start = (uint32_t)a0;
+    y->src_end = (uint32_t)b0;
     if ((c->rc = anchor_begin(c, e->scalar.anchor, &slot))) {
       fy_parser_event_free(c->fyp, e);
       return NULL;
@@ -489,7 +505,7 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
     const char *s = tok ? fy_token_get_text(tok, &n) : NULL;
     if (!s)
       n = 0;
-    char *cp = arena_alloc(&c->t->arena, n + 1);
+    char *cp = yarena_alloc(&c->t->arena, n + 1);
     if (!cp) {
       fy_parser_event_free(c->fyp, e);
       c->rc = WEFT_ENOMEM;
@@ -512,7 +528,7 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
     if (y->quoted || tag_is_str(e->scalar.tag))
       y->t = Y_STR;
     else
-      type_plain(y);
+      ytype_plain(y);
     fy_parser_event_free(c->fyp, e);
     /* the span of a block scalar ends on a later line than it starts */
     for (size_t i = y->src_start; i < y->src_end && i < c->len; i++)
@@ -607,12 +623,13 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
         break; /* check_budget below says so; the rest is not read */
     }
     size_t per = map ? 2 : 1;
-    y->kids = arena_alloc(&c->t->arena, (k ? k : 1) * per * sizeof *y->kids);
+    y->kids = yarena_alloc(&c->t->arena, (k ? k : 1) * per * sizeof *y->kids);
     if (!y->kids) {
       c->rc = WEFT_ENOMEM;
       return NULL;
     }
-    memcpy(y->kids, c->stk + base, (size_t)k * per * sizeof *y->kids);
+    if (k)
+      memcpy(y->kids, c->stk + base, (size_t)k * per * sizeof *y->kids);
     c->n_stk = base;
     c->level--;
     y->n = k;
@@ -621,7 +638,7 @@ static struct ynode *conv_ev(struct conv *c, struct fy_event *e, int kline, int 
     if (merges.n && apply_merges(c, y, &merges))
       return NULL;
     y->depth++;
-    coll_pos(c, y, k ? &first : NULL, map, kline, kcol, pkey);
+    ycoll_pos(c->src, c->len, y, k ? &first : NULL, map, kline, kcol, pkey);
   } else {
     diag_add(c->d, c->file, kline, kcol, "YAML syntax error: unexpected event");
     fy_parser_event_free(c->fyp, e);
@@ -716,6 +733,17 @@ static void diag_drop_from(struct diag_list *d, size_t n0)
 int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
                 struct diag_list *d)
 {
+  int frc = yfast_parse(t, src, len);
+  if (frc == 1)
+    return 0;
+  if (frc < 0)
+    return frc;
+  return ytree_parse_fy(t, file, src, len, d);
+}
+
+int ytree_parse_fy(struct ytree *t, const char *file, const char *src, size_t len,
+                   struct diag_list *d)
+{
   int rc = 0;
   struct fy_parser *fyp = NULL;
   struct conv c = {.t = t, .file = file, .src = src, .len = len, .d = d};
@@ -809,7 +837,7 @@ out:
 
 void ytree_free(struct ytree *t)
 {
-  arena_free(t->arena);
+  yarena_free(t->arena);
   t->arena = NULL;
   t->root = NULL;
 }

@@ -29,6 +29,10 @@ void sha256_final(struct sha256 *c, unsigned char out[SHA256_LEN]);
 /* Final digest as lower-case hex plus NUL. */
 void sha256_final_hex(struct sha256 *c, char out[SHA256_HEX_LEN + 1]);
 
+/* SHA-NI on (when the CPU has it) or off; returns whether it was in use.
+ * For the tests, which check both paths give the same digests. */
+int sha256_use_hw(int on);
+
 void sha256(const void *data, size_t n, unsigned char out[SHA256_LEN]);
 void sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1]);
 

@@ -112,6 +112,42 @@ class BigRunTest(WeftTest):
                   and "index" in e["data"]]
         self.assertEqual(failed, [7, 507, 1007])
 
+    def test_journal_spilled_within_one_call_is_all_written(self):
+        # 40,000 instances settle in one engine call: the journal goes to the
+        # store in chunks of 16,384 entries (engine_set_spill); every row and
+        # audit entry is there, in order, and the first 1,000 lines printed
+        res = self.weft("run", self.write("w.yaml", """
+            name: wide
+            steps:
+              s:
+                for_each: 40000
+                continue_on_error: true
+                set: {v: "${{ if .item == 30007 then error(\\"bad\\") else .item end }}"}
+              t:
+                needs: [s]
+                set: {n: "${{ .steps.s.outputs | length }}"}
+        """))
+        self.assertExit(res, 0)
+        self.assertIn(" s[999] succeeded", res.out)
+        self.assertNotIn(" s[1000] ", res.out)
+        rid = self.latest()["id"]
+        con = sqlite3.connect(os.path.join(self.home, "weft.db"))
+        rows = dict(con.execute("SELECT status, count(*) FROM steps WHERE run_id = ? AND "
+                                "step = 's' AND idx >= 0 GROUP BY status", (rid,)).fetchall())
+        con.close()
+        self.assertEqual(rows, {"succeeded": 39999, "failed": 1})
+        s = self.weft("status", rid, "--json").json()["steps"]
+        self.assertEqual(s["s"]["instance_counts"], {"succeeded": 39999, "failed": 1})
+        self.assertEqual(s["t"]["outputs"], {"n": 40000})
+        self.assertExit(self.weft("audit", "verify"), 0)
+        entries = [json.loads(l) for l in self.weft("audit", "export", rid).out.splitlines()]
+        done = sum(e["data"]["to"] - e["data"]["from"] + 1 for e in entries
+                   if e["kind"] == "step.instances" and e["data"]["status"] == "succeeded")
+        single = [e["data"]["index"] for e in entries if e["kind"] == "step.status"
+                  and "index" in e["data"] and e["data"].get("status") in ("succeeded", "failed")]
+        self.assertEqual(done + len(single), 40000)
+        self.assertIn(30007, single)
+
     def test_cancel_of_a_wide_step_audits_one_span(self):
         # its progress lines go to /dev/null: a pipe nobody reads would block it
         proc = subprocess.Popen([BIN, "run", self.write("w.yaml", """

@@ -298,7 +298,7 @@ static struct eng_saved_unit saved(uint32_t step, int32_t index, const struct ro
     .attempts = r->attempts,
     .iteration = r->iteration,
     .n_instances = r->n,
-    .exit_code = r->exit_code,
+    .exit_code = r->set ? r->exit_code : ENG_NO_EXIT, /* a row never written */
     .error = r->error,
     .outputs = r->outputs,
     .started_at = r->started_at,
@@ -723,6 +723,15 @@ TRACE(retry_in_for_each)
 TRACE(run_timeout_during_backoff)
 TRACE(run_timeout_kills_running)
 TRACE(skip_through_join)
+/* control flow beyond plain joins (src/engine/join.c) */
+TRACE(skip_carries_down)
+TRACE(join_discriminator)
+TRACE(join_discriminator_crash)
+TRACE(join_partial)
+TRACE(join_unreachable)
+TRACE(end_failed)
+TRACE(end_crash)
+TRACE(join_waits_for_slot_crash)
 
 /* ---- transition tables ------------------------------------------------------ */
 
@@ -1205,9 +1214,16 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     bool fin = i >= n;
     buf_printf(y, "  s%d:\n", i);
     int lo = fin ? n : 0, k = (int)rnd(3);
+    /* partial joins and end steps (join.c) from bits of the seed, so the rnd()
+     * sequence, and every other case, stays what it was before they existed */
+    uint64_t fl = (seed * 0x9E3779B97F4A7C15ull) >> ((unsigned)i % 16 * 4);
+    bool end = !fin && (fl & 3) == 0;
     if (i > lo && k) {
       uint32_t a = lo + rnd((uint32_t)(i - lo)), b = lo + rnd((uint32_t)(i - lo));
-      if (k == 1 || a == b)
+      if (k == 2 && a != b && !fin && ((fl >> 2) & 3) == 0)
+        buf_printf(y, "    needs: {any: [s%u, s%u], count: %u, cancel_rest: %s}\n", a, b,
+                   1 + (unsigned)((fl >> 4) & 1), (fl >> 5) & 1 ? "true" : "false");
+      else if (k == 1 || a == b)
         buf_printf(y, "    needs: [s%u]\n", a);
       else
         buf_printf(y, "    needs: [s%u, s%u]\n", a, b);
@@ -1217,6 +1233,8 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     bool can_hang = timeout || run_timeout || cancel;
     if (kind < 4)
       buf_printf(y, "    set: {v: '${{ .inputs.x // %d }}'}\n", i);
+    else if (kind < 5 && end)
+      buf_printf(y, "    end: {status: %s}\n", (fl >> 6) & 1 ? "failed" : "succeeded");
     else if (kind < 5)
       buf_printf(y, "    description: a join\n");
     else if (kind < 6)
@@ -1239,7 +1257,7 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    if: '${{ failure }}'\n");
     else if (cond == 1)
       buf_printf(y, "    if: always\n");
-    if (rnd(8) == 0 && kind >= 4)
+    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && end))
       buf_printf(y, "    repeat: {until: '${{ .iteration >= 2 }}', max: 3, delay: %ums}\n",
                  rnd(2) * 500);
     for (int a = 1; a <= 4; a++) {
@@ -1305,4 +1323,79 @@ Test(random, random_workflows_end_terminal_and_replay_identically)
     buf_free(&sc);
   }
   cr_assert_eq((uint64_t)played, n_seeds);
+}
+
+/* The journal spill (engine_set_spill): a call whose journal grows long hands
+ * it over every ENG_JOURNAL_SPILL new entries; what was spilled plus what is
+ * left is the very journal a call without a spill gives, in the same order. */
+struct spilled {
+  struct eng_jent *v;
+  size_t n, calls;
+  bool fail;
+};
+
+static int record_spill(void *ud, struct eng_effects *fx)
+{
+  struct spilled *s = ud;
+  cr_expect_eq(fx->nj - fx->nj_written, (size_t)ENG_JOURNAL_SPILL);
+  s->calls++;
+  if (s->fail)
+    return WEFT_EIO;
+  for (size_t i = fx->nj_written; i < fx->nj; i++) {
+    s->v = realloc(s->v, (s->n + 1) * sizeof *s->v);
+    s->v[s->n] = fx->j[i];
+    s->v[s->n].error = s->v[s->n].outputs = NULL;
+    s->v[s->n++].outputs_text = NULL;
+    json_decref(fx->j[i].error);
+    json_decref(fx->j[i].outputs);
+  }
+  fx->nj = fx->nj_written = 0; /* all written, none kept */
+  return 0;
+}
+
+static bool same_entry(const struct eng_jent *a, const struct eng_jent *b)
+{
+  return a->type == b->type && a->step == b->step && a->index == b->index &&
+         a->status == b->status && a->attempts == b->attempts && a->n == b->n;
+}
+
+Test(scale, a_long_journal_is_spilled_in_order)
+{
+  struct wf *wf = load_str("name: big\nsteps:\n"
+                           "  fan: {for_each: 40000, set: {i: '${{ .index }}'}}\n"
+                           "  last: {needs: fan, set: {n: 1}}\n");
+  struct eng_config cfg = {.run_id = "R", .max_parallel = 4};
+  struct eng_run *plain = NULL, *run = NULL;
+  struct eng_effects all, fx;
+  engine_fx_init(&all);
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_new(wf, &cfg, &plain), 0);
+  cr_assert_eq(engine_start(plain, 0, &all), 0);
+  cr_assert_gt(all.nj, 2 * (size_t)ENG_JOURNAL_SPILL);
+
+  struct spilled s = {0};
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  engine_set_spill(run, record_spill, &s);
+  cr_assert_eq(engine_start(run, 0, &fx), 0);
+  cr_assert_eq(engine_run_status(run), ENG_RUN_SUCCEEDED);
+  cr_expect_eq(s.calls, all.nj / ENG_JOURNAL_SPILL);
+  cr_assert_eq(s.n + fx.nj, all.nj);
+  for (size_t i = 0; i < all.nj; i++)
+    cr_assert(same_entry(i < s.n ? &s.v[i] : &fx.j[i - s.n], &all.j[i]), "entry %zu", i);
+  free(s.v);
+  engine_fx_free(&fx);
+  engine_free(run);
+
+  /* a spill that fails fails the call */
+  struct spilled bad = {.fail = true};
+  cr_assert_eq(engine_new(wf, &cfg, &run), 0);
+  engine_set_spill(run, record_spill, &bad);
+  engine_fx_init(&fx);
+  cr_expect_neq(engine_start(run, 0, &fx), 0);
+  cr_expect_eq(bad.calls, 1);
+  engine_fx_free(&fx);
+  engine_free(run);
+  engine_fx_free(&all);
+  engine_free(plain);
+  wf_free(wf);
 }

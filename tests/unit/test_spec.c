@@ -466,7 +466,7 @@ static void expect_problem(const struct diag_list *d, const char *needle)
             d->n ? d->v[0].msg : "none");
 }
 
-Test(limits, file_over_4_mib_is_rejected)
+Test(limits, file_over_64_mib_is_rejected)
 {
   size_t n = WF_MAX_FILE_BYTES + 1;
   char *src = malloc(n);
@@ -474,22 +474,43 @@ Test(limits, file_over_4_mib_is_rejected)
   struct wf *w = NULL;
   struct diag_list d = {0};
   cr_expect_eq(wf_load_string("big.yaml", src, n, &w, &d), WEFT_ELIMIT);
-  expect_problem(&d, "limit of 4 MiB");
+  expect_problem(&d, "over the limit of 64 MiB (67108864 bytes)");
   diag_list_free(&d);
   free(src);
 }
 
-Test(limits, more_than_100000_steps_is_rejected)
+/* The file limit was 4 MiB and the step limit 100,000 (LANGUAGE.md §1 now
+ * allows 64 MiB and 1,000,000 steps): a 5 MiB file of 150,000 steps loads. */
+Test(limits, file_of_150000_steps_over_4_mib_loads)
 {
-  size_t cap = 4u << 20, o = 0;
+  size_t cap = 8u << 20, o = 0;
+  char *src = malloc(cap);
+  o += (size_t)snprintf(src, cap, "name: many\nsteps:\n");
+  for (unsigned i = 0; i < 150000; i++)
+    o += (size_t)snprintf(src + o, cap - o, "  s%u:\n    set: {v: %u}\n", i, i);
+  cr_assert_gt(o, 4u << 20);
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_expect_eq(wf_load_string("many.yaml", src, o, &w, &d), 0, "%s", d.n ? d.v[0].msg : "");
+  if (w)
+    cr_expect_eq(w->n_steps, 150000);
+  wf_free(w);
+  diag_list_free(&d);
+  free(src);
+}
+
+Test(limits, more_than_1000000_steps_is_rejected)
+{
+  size_t cap = 16u << 20, o = 0;
   char *src = malloc(cap);
   o += (size_t)snprintf(src, cap, "name: many\nsteps:\n");
   for (unsigned i = 0; i <= WF_MAX_STEPS; i++)
     o += (size_t)snprintf(src + o, cap - o, " s%u: {}\n", i);
+  cr_assert_lt(o, (size_t)WF_MAX_FILE_BYTES);
   struct wf *w = NULL;
   struct diag_list d = {0};
   cr_expect_eq(wf_load_string("many.yaml", src, o, &w, &d), WEFT_ELIMIT);
-  expect_problem(&d, "over the limit of 100000");
+  expect_problem(&d, "the workflow has 1000001 steps, over the limit of 1000000");
   diag_list_free(&d);
   free(src);
 }
@@ -668,4 +689,26 @@ Test(docs, yaml_examples_in_the_language_reference_validate)
   }
   cr_expect_gt(blocks, 10, "only %d yaml blocks found", blocks);
   free(md);
+}
+
+/* needs: {any, count, cancel_rest} and end: (src/engine/join.c runs them) */
+Test(spec, partial_joins_and_end_steps_are_in_the_model)
+{
+  struct wf *w = load_ok("tests/valid/control_flow.yaml");
+  const struct wf_step *first = &w->steps[wf_step_find(w, "first")];
+  const struct wf_step *two = &w->steps[wf_step_find(w, "two")];
+  const struct wf_step *plain = &w->steps[wf_step_find(w, "plain")];
+  const struct wf_step *stop = &w->steps[wf_step_find(w, "stop")];
+  cr_assert_eq(first->n_needs, 3);
+  cr_assert_eq(first->join_count, 1);
+  cr_assert(!first->join_cancel_rest);
+  cr_assert_eq(two->join_count, 2);
+  cr_assert(two->join_cancel_rest);
+  cr_assert_eq(plain->join_count, 0);
+  cr_assert_eq(plain->n_needs, 2);
+  cr_assert_eq(stop->kind, WF_NOOP);
+  cr_assert_eq(stop->end_status, WF_END_FAILED);
+  cr_assert(json_is_string(stop->end_message));
+  cr_assert_eq(w->steps[wf_step_find(w, "a")].n_dependents, 3);
+  wf_free(w);
 }

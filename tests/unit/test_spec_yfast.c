@@ -1,0 +1,224 @@
+/* test_spec_yfast.c — the fast YAML path (src/spec/yfast.c) gives exactly
+ * the tree libfyaml's path gives, on every YAML file of the repository and
+ * on snippets around each edge of its subset; outside the subset it declines. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "spec/ytree_int.h"
+#include "util/diag.h"
+
+#ifndef WEFT_SOURCE_DIR
+#define WEFT_SOURCE_DIR "."
+#endif
+
+static void dump(const struct ynode *y, int ind)
+{
+  if (!y) {
+    fprintf(stderr, "%*s(null)\n", ind, "");
+    return;
+  }
+  fprintf(stderr, "%*st=%d q=%d ml=%d %d:%d [%u,%u) len=%u s=\"%s\" n=%u depth=%u size=%llu\n",
+          ind, "", (int)y->t, y->quoted, y->multiline, y->line, y->col, y->src_start,
+          y->src_end, y->len, y->s, y->n, y->depth, (unsigned long long)y->size);
+  uint32_t n = y->t == Y_MAP ? 2 * y->n : y->t == Y_SEQ ? y->n : 0;
+  for (uint32_t i = 0; i < n; i++)
+    dump(y->kids[i], ind + 2);
+}
+
+/* 1: the fast path took it and matches; 0: declined; -1: differs. */
+static int compare(const char *src, size_t len)
+{
+  struct ytree a = {0}, b = {0};
+  struct diag_list d = {0};
+  int fr = yfast_parse(&a, src, len);
+  cr_assert(fr >= 0);
+  if (fr == 0) {
+    cr_expect_null(a.root);
+    return 0;
+  }
+  int rc = ytree_parse_fy(&b, "x.yaml", src, len, &d);
+  int same = rc == 0 && ynode_same(a.root, b.root);
+  if (!same && getenv("YFAST_DUMP")) {
+    fprintf(stderr, "--- fast\n");
+    dump(a.root, 0);
+    fprintf(stderr, "--- libfyaml (rc %d)\n", rc);
+    dump(b.root, 0);
+  }
+  ytree_free(&a);
+  ytree_free(&b);
+  diag_list_free(&d);
+  return same ? 1 : -1;
+}
+
+static int cmp_str(const char *s)
+{
+  return compare(s, strlen(s));
+}
+
+static int n_files, n_fast;
+
+static void walk(const char *dir)
+{
+  DIR *dh = opendir(dir);
+  if (!dh)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dh))) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat st;
+    if (stat(path, &st) != 0)
+      continue;
+    if (S_ISDIR(st.st_mode)) {
+      walk(path);
+      continue;
+    }
+    size_t nl = strlen(e->d_name);
+    if (nl < 5 || (strcmp(e->d_name + nl - 5, ".yaml") && strcmp(e->d_name + nl - 4, ".yml")))
+      continue;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+      continue;
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = fread(buf, 1, (size_t)st.st_size, fp);
+    fclose(fp);
+    int r = compare(buf, got);
+    cr_expect_neq(r, -1, "the fast path's tree differs from libfyaml's for %s", path);
+    n_files++;
+    n_fast += r == 1;
+    free(buf);
+  }
+  closedir(dh);
+}
+
+Test(yfast, every_yaml_file_of_the_repository_gives_libfyamls_tree)
+{
+  walk(WEFT_SOURCE_DIR "/tests");
+  walk(WEFT_SOURCE_DIR "/examples");
+  cr_expect_gt(n_files, 50);
+  cr_expect_gt(n_fast, n_files / 3, "the fast path took only %d of %d files", n_fast, n_files);
+}
+
+Test(yfast, the_subset_is_parsed_and_matches)
+{
+  static const char *const ok[] = {
+    "name: x\n",
+    "name: x",
+    "a: 1\nb: -2\nc: 3.5\nd: true\ne: null\nf: ~\ng: 0x1F\nh: 0o17\ni: .inf\nj: -.inf\nk: 1e3\n",
+    "a: hello world   \nb: http://x.y/z#frag\nc: a#b\n",
+    "a: x # comment\n# line comment\n\n   \nb: y\n",
+    "# leading comment\n\nname: x\n",
+    "  name: x\n  b: y\n",
+    "a:\n  b:\n    c: 1\n  d: 2\ne: 3\n",
+    "a:\nb: 2\n",
+    "a:\n",
+    "a:   # nothing\nb: 1\n",
+    "steps:\n  s0:\n    set: {v: 0}\n  s1:\n    needs: [s0]\n    set: {v: 1}\n",
+    "a: []\nb: {}\nc: [ ]\nd: {  }\n",
+    "a: [1, \"two\", 'three', [4, [5]], {x: y}]\n",
+    "a: {k: v, \"q\": 'it', n: [1,2]}\n",
+    "a: {k: v}   # c\n",
+    "a: \"${{ .item }}\"\nb: '${{ 1 }}'\n",
+    "\"a b\": 1\n'c': 2\n",
+    "l:\n  - a\n  - 2\n  - [x]\n  - {k: v}\n  - \"q\"\n",
+    "- a\n- b\n",
+    "- a: 1\n  b: 2\n- c: 3\n",
+    "l:\n  - a: 1\n    b:\n      - x\n  - c\n",
+    "l:\n  -\n    a: 1\n",
+    "l:\n  - # c\n    - x\n",
+    "a: -1\nb: -x\nc: x-\nd: [-1, -a]\n",
+    "a: x:y\nb: 'x: y'\n",
+    "a: x ]\nb: x}\nc: x, y\n",
+    "true: 1\n1: 2\nnull: 3\n",
+    "a: \"\"\nb: ''\nc: \"x\"\n",
+    "run: echo 'hi' && ls | wc -l > /dev/null\n",
+    "a: {b: {c: {d: [e]}}}\n",
+    NULL,
+  };
+  for (size_t i = 0; ok[i]; i++)
+    cr_expect_eq(cmp_str(ok[i]), 1, "case %zu: %s", i, ok[i]);
+}
+
+Test(yfast, outside_the_subset_it_declines)
+{
+  static const char *const no[] = {
+    "",
+    "# only a comment\n",
+    "a: &x 1\nb: *x\n",
+    "a: !!str 1\n",
+    "a: |\n  text\n",
+    "a: >\n  text\n",
+    "a: \"x\\ny\"\n",
+    "a: \"x\n  y\"\n",
+    "a: x\n  y\n",
+    "a: [1,\n  2]\n",
+    "a: {x: 1,}\n",
+    "a:\t1\n",
+    "a: 1\r\n",
+    "a: caf\xc3\xa9\n",
+    "---\na: 1\n",
+    "a: 1\n...\n",
+    "%YAML 1.2\n---\na: 1\n",
+    "a: 1\na: 2\n",
+    "<<: {a: 1}\nb: 2\n",
+    "? a\n: 1\n",
+    "a: b: c\n",
+    "a:\n- x\n",
+    "l:\n  -\n  - x\n",
+    "- - a\n",
+    "a\n",
+    "[1, 2]\n",
+    "a: 1\n b: 2\n",
+    "  a: 1\nb: 2\n",
+    "a: \"x\"y\n",
+    "a: [x]#c\n",
+    "a: {x}\n",
+    "a: {x:1}\n",
+    "a: [x: 1]\n",
+    "a: @x\n",
+    "a: `x\n",
+    "a: -\n",
+    "a: [a # c\n  ]\n",
+    "a: 'it''s'\n",
+    NULL,
+  };
+  for (size_t i = 0; no[i]; i++)
+    cr_expect_eq(cmp_str(no[i]), 0, "case %zu: %s", i, no[i]);
+}
+
+Test(yfast, nesting_near_the_depth_limit_declines)
+{
+  static char buf[65536];
+  size_t o = 0;
+  for (int i = 0; i < 70; i++)
+    o += (size_t)snprintf(buf + o, sizeof buf - o, "%*sk:\n", 2 * i, "");
+  o += (size_t)snprintf(buf + o, sizeof buf - o, "%*sk: 1\n", 140, "");
+  cr_expect_eq(compare(buf, o), 0);
+  /* 60 levels are taken, and match */
+  o = 0;
+  for (int i = 0; i < 60; i++)
+    o += (size_t)snprintf(buf + o, sizeof buf - o, "%*sk:\n", 2 * i, "");
+  o += (size_t)snprintf(buf + o, sizeof buf - o, "%*sk: 1\n", 120, "");
+  cr_expect_eq(compare(buf, o), 1);
+}
+
+Test(yfast, a_big_generated_file_matches)
+{
+  size_t cap = 1 << 20, o = 0;
+  char *buf = malloc(cap);
+  o += (size_t)snprintf(buf, cap, "name: big\nsteps:\n");
+  for (int i = 0; i < 5000; i++) {
+    o += (size_t)snprintf(buf + o, cap - o, "  s%d:\n", i);
+    if (i)
+      o += (size_t)snprintf(buf + o, cap - o, "    needs: [s%d, s%d]\n", i - 1, i / 2);
+    o += (size_t)snprintf(buf + o, cap - o, "    set: {v: %d, w: \"${{ .x }}\"}\n", i);
+  }
+  cr_expect_eq(compare(buf, o), 1);
+  free(buf);
+}
