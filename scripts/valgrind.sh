@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # valgrind.sh — the weft binary under valgrind (memcheck) on real commands:
 # validate (valid and invalid files), graph, run (with retries, for_each,
-# failure), status, runs, logs, audit, token. Any memory error or definite leak fails.
+# failure), status, runs, logs, audit, token, deploy, workflows, the server with
+# its workflow routes. Any memory error or definite leak fails.
 # Usage: scripts/valgrind.sh [path/to/weft]   (default build-test/weft)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,15 @@ vg 0 audit export "$aid"
 vg 0 audit checkpoint --out "$tmp/cp.jsonl"
 vg 0 audit verify --checkpoint "$tmp/cp.jsonl"
 vg 0 prune --older-than 1d --dry-run
+# deployed workflows: versions, an invalid file, the list and one workflow
+mkdir -p "$tmp/flows"
+cp examples/hello.yaml "$tmp/flows/hello.yaml"
+cp "$tmp/bad.yaml" "$tmp/flows/bad.yaml"
+vg 0 deploy "$tmp/flows/hello.yaml"
+vg 0 deploy "$tmp/flows/hello.yaml" --json
+vg 2 deploy "$tmp/bad.yaml"
+vg 0 workflows
+vg 0 workflows hello --json
 # API tokens (users.json above allows --as; this user owns the home: admin)
 vg 0 token create alice --name ci --expires 30d
 vg 0 token create bob --json
@@ -139,8 +149,10 @@ for _ in $(seq 1 600); do
 done
 kill -KILL "$lp"; wait "$lp" 2>/dev/null || true
 stok=$("$W" token create vg-scraper)
+printf '{"allow_as": true, "users": {"alice": {}, "bob": {}, "vg-op": {"role": "operator"}}}' > "$WEFT_HOME/users.json"
+optok=$("$W" token create vg-op)
 : >"$tmp/srverr"  # exists before sed reads it (the redirection happens in the child)
-"${VG[@]}" "$W" server --listen 127.0.0.1:0 >"$tmp/srvout" 2>"$tmp/srverr" & sp=$!
+"${VG[@]}" "$W" server --listen 127.0.0.1:0 --workflows "$tmp/flows" >"$tmp/srvout" 2>"$tmp/srverr" & sp=$!
 port=
 for _ in $(seq 1 600); do
   port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/srverr")
@@ -161,13 +173,44 @@ for path in "/runs?limit=1" "/runs/$eid" "/runs/$eid/graph" "/runs/$eid/evidence
 done
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1/runs?limit=501")" = 400 ] ||
   { echo "valgrind: GET /api/v1/runs?limit=501 is not 400"; exit 1; }
+# the CLI against the server (cli/remote.c: libcurl, the error JSON back to an exit code)
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" status "$eid"
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" runs --json
+WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" logs "$eid"
+WEFT_TOKEN=$stok vg 4 --server "http://127.0.0.1:$port" status 01NOSUCHRUN
+WEFT_TOKEN=weft_bad vg 2 --server "http://127.0.0.1:$port" runs
 for _ in $(seq 1 600); do
   "$W" status "$lid" --json | grep -q '"status": "succeeded"' && break
   sleep 0.1
 done
 "$W" status "$lid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: the server did not finish $lid"; exit 1; }
+# the workflow routes: deploy (new, invalid), list, one, start twice with one key
+api() { # api EXPECTED_CODE METHOD PATH [curl args...]
+  local want=$1 m=$2 p=$3; shift 3
+  local code
+  code=$(curl -s -o "$tmp/api" -w '%{http_code}' -X "$m" -H "Authorization: Bearer $optok" "$@" "http://127.0.0.1:$port$p")
+  [ "$code" = "$want" ] || { echo "valgrind: $m $p answered $code (wanted $want): $(cat "$tmp/api")"; exit 1; }
+}
+{ cat examples/hello.yaml; echo "# v2"; } > "$tmp/hello2.yaml"
+api 201 POST /api/v1/workflows -H 'Content-Type: application/yaml' --data-binary @"$tmp/hello2.yaml"
+api 422 POST '/api/v1/workflows?file=bad.yaml' -H 'Content-Type: text/yaml' --data-binary @"$tmp/bad.yaml"
+api 415 POST /api/v1/workflows -H 'Content-Type: application/json' --data-binary @"$tmp/bad.yaml"
+api 200 GET /api/v1/workflows
+api 200 GET /api/v1/workflows/hello
+api 404 GET /api/v1/workflows/nope
+api 201 POST /api/v1/workflows/hello/runs -H 'Content-Type: application/json' -d '{"inputs": {"who": "vg"}, "idempotency_key": "k"}'
+sid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$tmp/api")
+api 200 POST /api/v1/workflows/hello/runs -H 'Content-Type: application/json' -d '{"idempotency_key": "k"}'
+api 422 POST /api/v1/workflows/hello/runs -H 'Content-Type: application/json' -d '{"inputs": {"zz": 1}}'
+for _ in $(seq 1 600); do
+  "$W" status "$sid" --json | grep -q '"status": "succeeded"' && break
+  sleep 0.1
+done
+"$W" status "$sid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: run $sid (API) did not succeed"; exit 1; }
+kill -HUP "$sp"
+for _ in $(seq 1 600); do [ "$(grep -c -- '--workflows' "$tmp/srverr")" -ge 2 ] && break; sleep 0.1; done
 kill -TERM "$sp"
 src=0; wait "$sp" || src=$?
 if [ "$src" != 0 ]; then echo "valgrind: weft server exited $src"; tail -40 "$tmp/srverr"; exit 1; fi
-echo "ok: weft server (resumed a run, served, stopped on SIGTERM)"
+echo "ok: weft server (resumed a run, deployed and started workflows, served, stopped on SIGTERM)"
 echo "valgrind: clean"

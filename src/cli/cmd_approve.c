@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
+#include "cli/remote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,32 @@ int cli_reject(struct cli *c, int argc, char **argv);
 
 /* ---- weft approvals ----------------------------------------------------- */
 
+/* GET /api/v1/approvals: the list (bare, or as {"approvals": [...]}) */
+static int list_remote(struct cli *c, json_t **out)
+{
+  struct remote r;
+  int rc = remote_open(c, NULL, &r);
+  if (rc)
+    return rc;
+  json_t *j = NULL;
+  rc = remote_json(&r, "GET", "/api/v1/approvals", NULL, &j, NULL);
+  if (rc == 0 && json_is_object(j)) {
+    json_t *a = json_incref(json_object_get(j, "approvals"));
+    json_decref(j);
+    j = a;
+  }
+  if (rc == 0 && !json_is_array(j)) {
+    cli_err("the weft server at %s answered GET /api/v1/approvals without a list", r.shown);
+    rc = EXIT_USAGE;
+  }
+  remote_close(&r);
+  if (rc)
+    json_decref(j);
+  else
+    *out = j;
+  return rc;
+}
+
 int cli_approvals(struct cli *c, int argc, char **argv)
 {
   bool as_json = false;
@@ -34,16 +61,21 @@ int cli_approvals(struct cli *c, int argc, char **argv)
       return cli_usage_error("approvals", "unexpected argument \"%s\"", argv[i]);
   }
   struct store *s = NULL;
-  int rc = rv_open_store(c->home, &s);
-  if (rc)
-    return rc;
-  struct ops_ctx ctx;
-  struct ops_error oe = {0};
   json_t *list = NULL;
-  cli_ops_reader(c, s, &ctx);
-  if (ops_list_approvals(&ctx, &list, &oe) != 0) {
-    rc = cli_ops_fail(&oe);
-    goto out;
+  int rc;
+  if (remote_wanted(c)) {
+    if ((rc = list_remote(c, &list)) != 0)
+      return rc;
+  } else {
+    if ((rc = rv_open_store(c->home, &s)) != 0)
+      return rc;
+    struct ops_ctx ctx;
+    struct ops_error oe = {0};
+    cli_ops_reader(c, s, &ctx);
+    if (ops_list_approvals(&ctx, &list, &oe) != 0) {
+      rc = cli_ops_fail(&oe);
+      goto out;
+    }
   }
   if (as_json) {
     char *t = wjson_dumps(list, JSON_INDENT(2));
@@ -110,6 +142,55 @@ static int parse_step_arg(const char *a, char **step, int *index)
   return *step ? 0 : WEFT_ENOMEM;
 }
 
+/* POST /api/v1/runs/{id}/steps/{step}/approve|reject {comment, fields,
+ * index}: fields as an object of each VALUE's text as written, which the
+ * server reads by the field's declared type as `--field` is read locally
+ * (a string field keeps the text; other types parse it as JSON). */
+static int decide_remote(struct cli *c, const struct ops_decision *d, json_t **res)
+{
+  json_t *body = json_object(), *f = json_object();
+  for (size_t i = 0; i < d->nfields; i++) {
+    const char *eq = strchr(d->fields[i], '=');
+    if (!eq) {
+      json_decref(body);
+      json_decref(f);
+      return cli_usage_error(d->decision, "--field takes KEY=VALUE, not \"%s\"", d->fields[i]);
+    }
+    char *k = strndup(d->fields[i], (size_t)(eq - d->fields[i]));
+    json_object_set_new(f, k ? k : "", json_string(eq + 1));
+    free(k);
+  }
+  if (d->comment)
+    json_object_set_new(body, "comment", json_string(d->comment));
+  if (d->nfields)
+    json_object_set_new(body, "fields", f);
+  else
+    json_decref(f);
+  if (d->index != STORE_NO_INDEX)
+    json_object_set_new(body, "index", json_integer(d->index));
+  struct remote r;
+  int rc = remote_open(c, NULL, &r);
+  char *er = remote_escape(d->run), *es = remote_escape(d->step), *path = NULL;
+  if (rc == 0) {
+    if (!er || !es || asprintf(&path, "/api/v1/runs/%s/steps/%s/%s", er, es, d->decision) < 0) {
+      path = NULL;
+      cli_err("out of memory");
+      rc = EXIT_USAGE;
+    } else {
+      long status = 0;
+      rc = remote_json(&r, "POST", path, body, res, &status);
+      if (status == 400) /* the fields or the index are wrong: as the local usage error */
+        cli_usage_tail(d->decision);
+    }
+    remote_close(&r);
+  }
+  free(er);
+  free(es);
+  free(path);
+  json_decref(body);
+  return rc;
+}
+
 static int decide(struct cli *c, int argc, char **argv, const char *decision)
 {
   const char *cmd = argv[0];
@@ -161,26 +242,34 @@ static int decide(struct cli *c, int argc, char **argv, const char *decision)
     rc = cli_usage_error(cmd, "\"%s\" is not STEP or STEP:INDEX", pos[1]);
     goto out;
   }
-  if ((rc = cli_identity(c)) != 0 || (rc = rv_open_store_rw(c->home, &s)) != 0)
-    goto out;
-  struct ops_ctx ctx;
-  if ((rc = cli_ops_actor(c, s, &ctx)) != 0)
-    goto out;
   struct ops_decision d = {.run = pos[0], .step = step, .index = index, .decision = decision,
                            .comment = comment, .fields = fields, .nfields = nfields};
-  struct ops_error e = {0};
-  if (ops_decide(&ctx, &d, &res, &e) != 0) {
-    rc = e.usage ? cli_usage_error(cmd, "%s", e.msg) : cli_ops_fail(&e);
-    goto out;
+  if (remote_wanted(c)) {
+    if ((rc = decide_remote(c, &d, &res)) != 0)
+      goto out;
+  } else {
+    if ((rc = cli_identity(c)) != 0 || (rc = rv_open_store_rw(c->home, &s)) != 0)
+      goto out;
+    struct ops_ctx ctx;
+    if ((rc = cli_ops_actor(c, s, &ctx)) != 0)
+      goto out;
+    struct ops_error e = {0};
+    if (ops_decide(&ctx, &d, &res, &e) != 0) {
+      rc = e.usage ? cli_usage_error(cmd, "%s", e.msg) : cli_ops_fail(&e);
+      goto out;
+    }
   }
   const char *run_id = json_string_value(json_object_get(res, "run"));
+  const char *by = json_string_value(json_object_get(res, "by"));
+  if (!by)
+    by = c->user ? c->user : "?";
   json_int_t have = json_integer_value(json_object_get(res, "approvals"));
   json_int_t need = json_integer_value(json_object_get(res, "min_approvals"));
   if (!strcmp(decision, "approve"))
-    printf("approved %s of run %s as %s (%lld of %lld approval%s)\n", pos[1], run_id, c->user,
+    printf("approved %s of run %s as %s (%lld of %lld approval%s)\n", pos[1], run_id, by,
            (long long)have, (long long)need, need == 1 ? "" : "s");
   else
-    printf("rejected %s of run %s as %s\n", pos[1], run_id, c->user);
+    printf("rejected %s of run %s as %s\n", pos[1], run_id, by);
   if (c->asserted_by)
     printf("identity asserted with --as by %s (users.json allows it): recorded as asserted, "
            "not verified\n", c->asserted_by);

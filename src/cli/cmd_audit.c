@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
+#include "cli/remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +32,23 @@ int cli_audit(struct cli *c, int argc, char **argv);
 static int verify(struct cli *c, struct store *s, const struct audit_checkpoint *cps, size_t n,
                   struct store_audit *head)
 {
-  struct ops_ctx ctx;
-  struct ops_error e = {0};
   json_t *res = NULL;
-  cli_ops_reader(c, s, &ctx);
-  if (ops_audit_verify(&ctx, cps, n, &res, &e) != 0)
-    return cli_ops_fail(&e);
+  if (!s) { /* through a server: GET /api/v1/audit/verify */
+    struct remote r;
+    int rc = remote_open(c, NULL, &r);
+    if (rc == 0) {
+      rc = remote_json(&r, "GET", "/api/v1/audit/verify", NULL, &res, NULL);
+      remote_close(&r);
+    }
+    if (rc)
+      return rc;
+  } else {
+    struct ops_ctx ctx;
+    struct ops_error e = {0};
+    cli_ops_reader(c, s, &ctx);
+    if (ops_audit_verify(&ctx, cps, n, &res, &e) != 0)
+      return cli_ops_fail(&e);
+  }
   int code = EXIT_OK;
   const char *msg = json_string_value(json_object_get(res, "message"));
   json_t *bad = json_object_get(res, "first_bad");
@@ -76,7 +88,13 @@ static int cmd_verify(struct cli *c, int argc, char **argv)
       goto out;
     }
   }
-  if ((code = rv_open_store(c->home, &s)))
+  if (remote_wanted(c) && nf) {
+    code = cli_usage_error("audit", "--checkpoint is checked against the home's own key: run "
+                                    "`weft audit verify --checkpoint FILE` on the server's machine, "
+                                    "without --server");
+    goto out;
+  }
+  if (!remote_wanted(c) && (code = rv_open_store(c->home, &s)))
     goto out;
   for (size_t i = 0; i < nf; i++) {
     struct audit_checkpoint *v = NULL;
@@ -129,6 +147,11 @@ static int cmd_checkpoint(struct cli *c, int argc, char **argv)
       return cli_usage_error("audit", "unexpected argument \"%s\" (checkpoint takes --out FILE)",
                              argv[i]);
   }
+  if (remote_wanted(c)) {
+    cli_err("a checkpoint is signed with the home's own key: run `weft audit checkpoint` on the "
+            "server's machine, without --server");
+    return EXIT_USAGE;
+  }
   struct store *s = NULL;
   int code = rv_open_store(c->home, &s);
   if (code)
@@ -176,6 +199,24 @@ static int cmd_export(struct cli *c, int argc, char **argv)
 {
   if (argc > 3)
     return cli_usage_error("audit", "unexpected argument \"%s\"", argv[3]);
+  if (remote_wanted(c)) { /* GET /api/v1/audit[?run=ID]: JSON lines, copied as they come */
+    struct remote r;
+    int rc = remote_open(c, NULL, &r);
+    if (rc)
+      return rc;
+    char *er = argc == 3 ? remote_escape(argv[2]) : NULL, *path = NULL;
+    if (asprintf(&path, "/api/v1/audit%s%s", er ? "?run=" : "", er ? er : "") < 0) {
+      path = NULL;
+      cli_err("out of memory");
+      rc = EXIT_USAGE;
+    } else {
+      rc = remote_stream(&r, path, NULL, false, NULL);
+    }
+    free(er);
+    free(path);
+    remote_close(&r);
+    return rc;
+  }
   struct store *s;
   int code = rv_open_store(c->home, &s);
   if (code)

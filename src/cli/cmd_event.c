@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
+#include "cli/remote.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -46,17 +47,34 @@ static int event_send(struct cli *c, int argc, char **argv)
     j = json_object();
   }
   json_t *res = NULL;
-  if ((code = cli_identity(c)) != 0 || (code = rv_open_store_rw(c->home, &s)) != 0)
-    goto out;
-  struct ops_ctx ctx;
-  struct ops_error e = {0};
-  if ((code = cli_ops_actor(c, s, &ctx)) != 0)
-    goto out;
-  if (ops_send_event(&ctx, name, j, &res, &e) != 0) {
-    code = cli_ops_fail(&e);
-    goto out;
+  if (remote_wanted(c)) {
+    struct remote r;
+    json_t *body = json_pack("{s:s, s:O}", "name", name, "data", j);
+    if ((code = remote_open(c, NULL, &r)) == 0) {
+      code = remote_json(&r, "POST", "/api/v1/events", body, &res, NULL);
+      remote_close(&r);
+    }
+    json_decref(body);
+    if (code)
+      goto out;
+  } else {
+    if ((code = cli_identity(c)) != 0 || (code = rv_open_store_rw(c->home, &s)) != 0)
+      goto out;
+    struct ops_ctx ctx;
+    struct ops_error e = {0};
+    if ((code = cli_ops_actor(c, s, &ctx)) != 0)
+      goto out;
+    if (ops_send_event(&ctx, name, j, &res, &e) != 0) {
+      code = cli_ops_fail(&e);
+      goto out;
+    }
   }
-  printf("event %s sent (id %lld)\n", name, (long long)json_integer_value(json_object_get(res, "id")));
+  /* one line alike both ways: the inbox id the event has */
+  const json_t *id = json_object_get(res, "id");
+  if (json_is_integer(id))
+    printf("event %s sent (id %lld)\n", name, (long long)json_integer_value(id));
+  else
+    printf("event %s sent\n", name);
 out:
   json_decref(j);
   json_decref(res);

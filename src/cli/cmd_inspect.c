@@ -7,6 +7,8 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
+#include "cli/runsrc.h"
+#include "cli/logs_remote.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -178,22 +180,20 @@ int cli_status(struct cli *c, int argc, char **argv)
   }
   if (argc - optind != 1)
     return cli_usage_error("status", "name one run (an id or a unique prefix)");
-  struct store *s;
-  int code = rv_open_store(c->home, &s);
+  struct runsrc src;
+  int code = runsrc_open(c, &src);
   if (code)
     return code;
-  struct ops_ctx ctx;
-  struct ops_error e = {0};
-  cli_ops_reader(c, s, &ctx);
   char id[WEFT_ID_LEN + 1] = "";
   char status[32] = "";
   char *last = NULL;
   for (;;) {
     json_t *j = NULL;
-    if (ops_get_run(&ctx, id[0] ? id : argv[optind], all, &j, &e) != 0) {
-      if (!id[0]) { /* the first read: no such run */
-        store_close(s);
-        return cli_ops_fail(&e);
+    bool first = !id[0];
+    if ((code = runsrc_get(&src, first ? argv[optind] : id, all, !first, &j)) != 0) {
+      if (first) { /* the first read: no such run */
+        runsrc_close(&src);
+        return code;
       }
       break;
     }
@@ -219,7 +219,7 @@ int cli_status(struct cli *c, int argc, char **argv)
   }
   free(last);
   code = watch ? rv_exit_code(status) : EXIT_OK;
-  store_close(s);
+  runsrc_close(&src);
   return code;
 }
 
@@ -263,17 +263,14 @@ int cli_runs(struct cli *c, int argc, char **argv)
   }
   if (optind != argc)
     return cli_usage_error("runs", "unexpected argument \"%s\"", argv[optind]);
-  struct store *s;
-  int code = rv_open_store(c->home, &s);
+  struct runsrc src;
+  int code = runsrc_open(c, &src);
   if (code)
     return code;
-  struct ops_ctx ctx;
-  struct ops_error e = {0};
   json_t *list = NULL;
-  cli_ops_reader(c, s, &ctx);
-  if ((code = ops_list_runs(&ctx, &f, &list, &e)) != 0) {
-    store_close(s);
-    return cli_ops_fail(&e);
+  if ((code = runsrc_list(&src, &f, &list)) != 0) {
+    runsrc_close(&src);
+    return code;
   }
   size_t n = json_array_size(list);
   if (json) {
@@ -293,7 +290,7 @@ int cli_runs(struct cli *c, int argc, char **argv)
     }
   }
   json_decref(list);
-  store_close(s);
+  runsrc_close(&src);
   return EXIT_OK;
 }
 
@@ -452,6 +449,12 @@ int cli_logs(struct cli *c, int argc, char **argv)
     step = strdup(id);
     sel.step = step;
   }
+  if (remote_wanted(c)) {
+    int rc = logs_remote(c, argv[optind], npos == 2 ? argv[optind + 1] : NULL, step, sel.index,
+                         !sel.any_index, sel.attempt, follow);
+    free(step);
+    return rc;
+  }
   struct store *s;
   int code = rv_open_store(c->home, &s);
   if (code) {
@@ -526,10 +529,63 @@ out:
 
 /* ---- cancel ---------------------------------------------------------------- */
 
+/* The end of a cancel, alike both ways: what was asked (res: {run,
+ * executing} or the run) and, when a process executes the run, its status
+ * after waiting (bounded) for the owner to act, so the caller sees the
+ * outcome. */
+static int cancel_report(struct runsrc *x, const json_t *res)
+{
+  char id[WEFT_ID_LEN + 1];
+  snprintf(id, sizeof id, "%s", str_or(json_object_get(res, "run"), str_or(json_object_get(res, "id"), "")));
+  const json_t *ex = json_object_get(res, "executing");
+  if (json_is_false(ex)) {
+    printf("cancel of run %s recorded; no weft process is executing it, so it takes effect "
+           "at the next `weft resume`\n", id);
+    return EXIT_OK;
+  }
+  char status[32] = "";
+  for (int i = 0; i < 150; i++) {
+    sleep_ms(100);
+    json_t *j = NULL;
+    if (runsrc_get(x, id, false, true, &j) != 0)
+      break;
+    snprintf(status, sizeof status, "%s", str_or(json_object_get(j, "status"), ""));
+    json_decref(j);
+    if (terminal(status))
+      break;
+  }
+  printf("run %s %s\n", id, terminal(status) ? status : "is being cancelled");
+  return EXIT_OK;
+}
+
+static int cancel_remote(struct cli *c, const char *run)
+{
+  struct runsrc x;
+  int code = runsrc_open(c, &x);
+  if (code)
+    return code;
+  char *er = remote_escape(run), *path = NULL;
+  json_t *res = NULL;
+  if (!er || asprintf(&path, "/api/v1/runs/%s/cancel", er) < 0) {
+    path = NULL;
+    cli_err("out of memory");
+    code = EXIT_USAGE;
+  } else if ((code = remote_json(&x.r, "POST", path, NULL, &res, NULL)) == 0) {
+    code = cancel_report(&x, res);
+  }
+  json_decref(res);
+  free(er);
+  free(path);
+  runsrc_close(&x);
+  return code;
+}
+
 int cli_cancel(struct cli *c, int argc, char **argv)
 {
   if (argc != 2)
     return cli_usage_error("cancel", "name one run");
+  if (remote_wanted(c))
+    return cancel_remote(c, argv[1]);
   struct store *s;
   int code = cli_identity(c);
   if (code)
@@ -540,31 +596,17 @@ int cli_cancel(struct cli *c, int argc, char **argv)
   struct ops_ctx ctx;
   struct ops_error e = {0};
   json_t *res = NULL;
-  struct store_run r = {0};
   if ((code = cli_ops_actor(c, s, &ctx)) != 0)
     goto out;
   if (ops_cancel_run(&ctx, argv[1], &res, &e) != 0) {
     code = cli_ops_fail(&e);
     goto out;
   }
-  char id[WEFT_ID_LEN + 1];
-  snprintf(id, sizeof id, "%s", str_or(json_object_get(res, "run"), ""));
-  if (!json_is_true(json_object_get(res, "executing"))) {
-    printf("cancel of run %s recorded; no weft process is executing it, so it takes effect "
-           "at the next `weft resume`\n", id);
-    goto out;
-  }
-  /* wait (bounded) for the owner to act, so the caller sees the outcome */
-  for (int i = 0; i < 150; i++) {
-    sleep_ms(100);
-    store_run_clear(&r);
-    if (store_run_get(s, id, &r) != 0 || terminal(r.status))
-      break;
-  }
-  printf("run %s %s\n", id, r.status && terminal(r.status) ? r.status : "is being cancelled");
+  struct runsrc x = {.s = s};
+  cli_ops_reader(c, s, &x.ctx);
+  code = cancel_report(&x, res);
 out:
   json_decref(res);
-  store_run_clear(&r);
   store_close(s);
   return code;
 }

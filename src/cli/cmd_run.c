@@ -9,6 +9,7 @@
 #include "cli/cmds.h"
 #include "cli/progress.h"
 #include "cli/runview.h"
+#include "cli/follow.h"
 #include "runtime/inputs.h"
 
 #include <getopt.h>
@@ -376,6 +377,39 @@ static int retry_here(void *ud, const char *run_id, const char *from, char **err
   return rt_retry(ud, run_id, from, err);
 }
 
+/* POST /api/v1/runs/{id}/retry {from}: the server executes the retry;
+ * followed to its end like a local retry (cli/follow.h). */
+static int retry_remote(struct cli *c, const char *run, const char *from, const struct exec_opts *eo)
+{
+  struct runsrc x;
+  int code = runsrc_open(c, &x);
+  if (code)
+    return code;
+  char *er = remote_escape(run), *path = NULL;
+  json_t *body = json_object(), *res = NULL;
+  if (from)
+    json_object_set_new(body, "from", json_string(from));
+  json_t *before = NULL;
+  json_int_t seq = 0;
+  if (!er || asprintf(&path, "/api/v1/runs/%s/retry", er) < 0) {
+    path = NULL;
+    cli_err("out of memory");
+    code = EXIT_USAGE;
+  } else if ((code = runsrc_get(&x, run, false, false, &before)) == 0 &&
+             (code = follow_seq(&x, json_string_value(json_object_get(before, "id")), &seq)) == 0 &&
+             (code = remote_json(&x.r, "POST", path, body, &res, NULL)) == 0) {
+    /* the transitions after the retry request, as a local retry prints them */
+    code = follow_run(&x, json_string_value(json_object_get(before, "id")), eo->json, seq);
+  }
+  json_decref(before);
+  json_decref(body);
+  json_decref(res);
+  free(er);
+  free(path);
+  runsrc_close(&x);
+  return code;
+}
+
 int cli_retry(struct cli *c, int argc, char **argv)
 {
   struct exec_opts eo = {0};
@@ -385,6 +419,8 @@ int cli_retry(struct cli *c, int argc, char **argv)
     return code;
   if (argc - optind != 1)
     return cli_usage_error("retry", "name one run");
+  if (remote_wanted(c))
+    return retry_remote(c, argv[optind], from, &eo);
   struct store *s = NULL;
   struct progress *pg = NULL;
   struct runtime *rt = NULL;

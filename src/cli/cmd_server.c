@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "server/listen.h"
 #include "server/server.h"
@@ -46,7 +47,8 @@ int cli_server(struct cli *c, int argc, char **argv)
       {"listen", required_argument, 0, 'l'},  {"tls-cert", required_argument, 0, 'c'},
       {"tls-key", required_argument, 0, 'k'}, {"insecure-http", no_argument, 0, 'I'},
       {"drain", required_argument, 0, 'd'},   {"log-format", required_argument, 0, 'f'},
-      {"metrics-public", no_argument, 0, 'M'}, {0, 0, 0, 0}};
+      {"metrics-public", no_argument, 0, 'M'}, {"workflows", required_argument, 0, 'W'},
+      {0, 0, 0, 0}};
   struct server_opts so = {.drain_ms = 30000, .log_format = SERVER_LOG_TEXT};
   const char *listen = LISTEN_DEFAULT, *cert = NULL, *key = NULL;
   bool insecure = false;
@@ -61,6 +63,14 @@ int cli_server(struct cli *c, int argc, char **argv)
     case 'k': key = optarg; break;
     case 'I': insecure = true; break;
     case 'M': so.metrics_public = true; break;
+    case 'W': {
+      struct stat st;
+      if (stat(optarg, &st) || !S_ISDIR(st.st_mode))
+        return cli_usage_error("server", "--workflows %s: not a directory (give the folder of the workflow files)",
+                               optarg);
+      so.workflows_dir = optarg;
+      break;
+    }
     case 'd':
       if (wt_parse_duration(optarg, &so.drain_ms) || so.drain_ms < 0)
         return cli_usage_error("server", "--drain %s: give a duration such as 30s or 2m", optarg);

@@ -7,10 +7,16 @@
  * A refusal exits 2 (EXIT_USAGE, as approval refusals do) and writes nothing.
  * USER need not be listed in users.json: such a user's token acts as a
  * viewer (a note on stderr says so). The token is printed once, on stdout,
- * and stored nowhere; neither it nor its hash is ever printed again. */
+ * and stored nowhere; neither it nor its hash is ever printed again.
+ *
+ * Through a server (cli/remote.h) the same three go to POST /tokens, GET
+ * /tokens and DELETE /tokens/{id} (admin), printed by the same code; a
+ * `token create` without WEFT_TOKEN stays local (the bootstrap on the
+ * server's machine) and uses the server's URL only for --login's link. */
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
+#include "cli/remote.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -78,6 +84,100 @@ static int print_json(json_t *o)
   return EXIT_OK;
 }
 
+/* What create prints, alike both ways, from {id, user, name, token,
+ * created_at, expires_at} (taken): the token alone, --json the object,
+ * --login the one-time link. */
+static int print_created(json_t *o, bool json, bool login, const char *server)
+{
+  const char *token = json_string_value(json_object_get(o, "token"));
+  if (!token) {
+    json_decref(o);
+    cli_err("no token was made (out of memory, or an answer without one)");
+    return EXIT_USAGE;
+  }
+  if (json)
+    return print_json(o);
+  if (login) {
+    size_t n = strlen(server);
+    while (n > 0 && server[n - 1] == '/')
+      n--;
+    printf("%.*s/login#token=%s\n", (int)n, server, token);
+  } else {
+    printf("%s\n", token);
+  }
+  json_decref(o);
+  return EXIT_OK;
+}
+
+static int create_remote(struct cli *c, const char *user, const char *name, const char *expires, bool json,
+                         bool login, const char *server)
+{
+  struct remote r;
+  int code = remote_open(c, NULL, &r);
+  if (code)
+    return code;
+  json_t *body = json_pack("{s:s}", "user", user), *res = NULL;
+  if (name)
+    json_object_set_new(body, "name", json_string(name));
+  if (expires)
+    json_object_set_new(body, "expires", json_string(expires));
+  code = remote_json(&r, "POST", "/api/v1/tokens", body, &res, NULL);
+  json_decref(body);
+  remote_close(&r);
+  if (code)
+    return code;
+  code = print_created(res, json, login, server);
+  fflush(stdout);
+  return code;
+}
+
+/* GET /api/v1/tokens: the list (bare, or as {"tokens": [...]}) */
+static int list_remote(struct cli *c, json_t **out)
+{
+  struct remote r;
+  int code = remote_open(c, NULL, &r);
+  if (code)
+    return code;
+  json_t *j = NULL;
+  code = remote_json(&r, "GET", "/api/v1/tokens", NULL, &j, NULL);
+  remote_close(&r);
+  if (code)
+    return code;
+  if (json_is_object(j)) {
+    json_t *a = json_incref(json_object_get(j, "tokens"));
+    json_decref(j);
+    j = a;
+  }
+  if (!json_is_array(j)) {
+    json_decref(j);
+    cli_err("the weft server answered GET /api/v1/tokens without a list");
+    return EXIT_USAGE;
+  }
+  *out = j;
+  return 0;
+}
+
+/* DELETE /api/v1/tokens/{id}: the token's metadata */
+static int revoke_remote(struct cli *c, const char *id, json_t **out)
+{
+  struct remote r;
+  int code = remote_open(c, NULL, &r);
+  if (code)
+    return code;
+  char *eid = remote_escape(id), *path = NULL;
+  if (!eid || asprintf(&path, "/api/v1/tokens/%s", eid) < 0) {
+    path = NULL;
+    cli_err("out of memory");
+    code = EXIT_USAGE;
+  } else {
+    code = remote_json(&r, "DELETE", path, NULL, out, NULL);
+  }
+  free(eid);
+  free(path);
+  remote_close(&r);
+  return code;
+}
+
 static int token_create(struct cli *c, int argc, char **argv)
 {
   const char *user = NULL, *name = NULL, *expires = NULL, *server = NULL;
@@ -117,9 +217,12 @@ static int token_create(struct cli *c, int argc, char **argv)
     return cli_usage_error("token", "--expires needs a duration such as 30d, 12h or 90m, not "
                                     "\"%s\"", expires);
   if (!server || !*server)
-    server = getenv("WEFT_SERVER");
+    server = c->server ? c->server : getenv("WEFT_SERVER");
   if (!server || !*server)
     server = DEFAULT_SERVER;
+  const char *have = getenv("WEFT_TOKEN");
+  if (remote_wanted(c) && have && *have)
+    return create_remote(c, user, name, expires, json, login, server);
   enum role role, target_role = ROLE_VIEWER;
   bool listed = false;
   struct store *s = NULL;
@@ -143,19 +246,8 @@ static int token_create(struct cli *c, int argc, char **argv)
   if (!listed && target_role == ROLE_VIEWER)
     fprintf(stderr, "weft: note: %s is not in users.json: the token acts as a viewer until "
                     "users.json gives %s a role\n", user, user);
-  const char *token = json_string_value(json_object_get(o, "token"));
-  if (json) {
-    code = print_json(json_incref(o));
-  } else if (login) {
-    size_t n = strlen(server);
-    while (n > 0 && server[n - 1] == '/')
-      n--;
-    printf("%.*s/login#token=%s\n", (int)n, server, token);
-  } else {
-    printf("%s\n", token);
-  }
+  code = print_created(o, json, login, server);
   fflush(stdout);
-  json_decref(o);
   return code;
 }
 
@@ -168,22 +260,28 @@ static int token_list(struct cli *c, int argc, char **argv)
     else
       return cli_usage_error("token", "unexpected argument \"%s\"", argv[i]);
   }
-  enum role role;
-  struct store *s = NULL;
-  int code = cli_identity(c);
-  if (code || (code = rv_open_store(c->home, &s)))
-    return code;
-  if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
-    store_close(s);
-    return code;
-  }
-  struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .role = role};
-  struct ops_error e = {0};
+  enum role role = ROLE_ADMIN; /* over the API only an admin lists tokens */
   json_t *a = NULL;
-  enum ops_err k = ops_list_tokens(&ctx, &a, &e);
-  store_close(s);
-  if (k)
-    return cli_ops_fail(&e);
+  int code;
+  if (remote_wanted(c)) {
+    if ((code = list_remote(c, &a)) != 0)
+      return code;
+  } else {
+    struct store *s = NULL;
+    code = cli_identity(c);
+    if (code || (code = rv_open_store(c->home, &s)))
+      return code;
+    if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+      store_close(s);
+      return code;
+    }
+    struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .role = role};
+    struct ops_error e = {0};
+    enum ops_err k = ops_list_tokens(&ctx, &a, &e);
+    store_close(s);
+    if (k)
+      return cli_ops_fail(&e);
+  }
   size_t n = json_array_size(a);
   if (json) {
     code = print_json(json_incref(a));
@@ -216,25 +314,31 @@ static int token_revoke(struct cli *c, int argc, char **argv)
   if (!id)
     return cli_usage_error("token", "say which token: weft token revoke ID (see `weft token "
                                     "list`)");
-  enum role role;
-  struct store *s = NULL;
-  int code = cli_identity(c);
-  if (code || (code = rv_open_store_rw(c->home, &s)))
-    return code;
-  if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
-    store_close(s);
-    return code;
-  }
-  struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .asserted_by = c->asserted_by,
-                        .role = role};
-  struct ops_error e = {0};
   json_t *t = NULL;
-  enum ops_err k = ops_revoke_token(&ctx, id, &t, &e);
-  store_close(s);
-  if (k == OPS_E_FORBIDDEN)
-    return refuse(c, role, "revoking another user's token", "revoke other users' tokens");
-  if (k)
-    return cli_ops_fail(&e);
+  int code;
+  if (remote_wanted(c)) {
+    if ((code = revoke_remote(c, id, &t)) != 0)
+      return code;
+  } else {
+    enum role role;
+    struct store *s = NULL;
+    code = cli_identity(c);
+    if (code || (code = rv_open_store_rw(c->home, &s)))
+      return code;
+    if ((code = caller_role(c, NULL, &role, NULL, NULL))) {
+      store_close(s);
+      return code;
+    }
+    struct ops_ctx ctx = {.store = s, .home = c->home, .user = c->user, .asserted_by = c->asserted_by,
+                          .role = role};
+    struct ops_error e = {0};
+    enum ops_err k = ops_revoke_token(&ctx, id, &t, &e);
+    store_close(s);
+    if (k == OPS_E_FORBIDDEN)
+      return refuse(c, role, "revoking another user's token", "revoke other users' tokens");
+    if (k)
+      return cli_ops_fail(&e);
+  }
   const char *nm = json_string_value(json_object_get(t, "name"));
   printf("revoked %s (%s%s%s)\n", json_string_value(json_object_get(t, "id")),
          json_string_value(json_object_get(t, "user")), nm ? ", " : "", nm ? nm : "");

@@ -71,11 +71,14 @@ static void graph_text(const struct wf *w)
   printf("%s\n", w->name);
   for (uint32_t k = 0; k < w->n_steps; k++) {
     const struct wf_step *s = &w->steps[w->topo[k]];
-    printf("  %s%s [%s]", s->is_finally ? "finally " : "", s->id, wf_kind_name(s->kind));
+    printf("  %s%s [%s]", s->is_finally ? "finally " : "", s->id,
+           s->end_status ? "end" : wf_kind_name(s->kind));
     if (s->for_each)
       printf(" for_each");
     if (s->n_needs) {
       printf(" <- ");
+      if (s->join_count) /* a partial join */
+        printf("%u of ", s->join_count);
       for (uint32_t j = 0; j < s->n_needs; j++)
         printf("%s%s", j ? ", " : "", w->steps[s->needs[j]].id);
     }

@@ -17,6 +17,10 @@ struct cli {
   const char *asserted_by;
   char *user_own, *asserted_own; /* what user / asserted_by point to */
   bool tty_out;       /* stdout is a terminal */
+  /* The CLI against a server (cli/remote.h): --server URL, else
+   * $WEFT_SERVER; NULL: local. server_flag: it came from --server. */
+  const char *server;
+  bool server_flag;
 };
 
 struct cli_cmd {
@@ -49,6 +53,8 @@ struct wf;
 void cli_server_only_notes(const char *path, const struct wf *w);
 /* Prints the usage line and a hint to stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage lines alone (after an error printed otherwise); EXIT_USAGE. */
+int cli_usage_tail(const char *cmd);
 /* true when argv has -h/--help before a `--`. */
 bool cli_wants_help(int argc, char **argv);
 int cli_print_help(const char *cmd);

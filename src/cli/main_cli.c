@@ -5,6 +5,7 @@
  * src/cli/cmd_*.c and use only the spec, engine, runtime and store APIs. */
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/remote.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,10 @@ int cli_approve(struct cli *c, int argc, char **argv);
 int cli_reject(struct cli *c, int argc, char **argv);
 int cli_prune(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
+int cli_start(struct cli *c, int argc, char **argv);
+int cli_schedules(struct cli *c, int argc, char **argv);
+int cli_deploy(struct cli *c, int argc, char **argv);
+int cli_workflows(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -126,20 +131,52 @@ const struct cli_cmd cli_cmds[] = {
    "may create, list and revoke anyone's tokens; others only their own (else exit 2).\n"
    "A user users.json does not list may have a token: it acts as a viewer.\n"
    "Every create and revoke is in the audit log (who, which token id; never the token).\n"},
+  {"deploy", cli_deploy, "weft deploy FILE... [--json]",
+   "validate workflow files and store each as the newest version of its name",
+   "Each file is validated (problems printed as file:line:col: message, exit 2) and\n"
+   "stored in this home as the newest version of its workflow name: versions count\n"
+   "1, 2, 3... per name, by content hash. A file identical to the newest version\n"
+   "changes nothing (\"NAME unchanged\"); any other content, even an older version's,\n"
+   "becomes the next version. Runs already started keep the version they started\n"
+   "with; `weft server` starts the newest one (POST /api/v1/workflows/NAME/runs,\n"
+   "triggers, `workflow: {name: NAME}` steps). Needs the operator role.\n"
+   "  --json   print [{name, version, hash, created}] (the API's answers)\n"},
+  {"workflows", cli_workflows, "weft workflows [NAME] [--json]",
+   "list deployed workflows, or show one with its versions and triggers",
+   "Without NAME: the newest version of every deployed workflow. With NAME: its\n"
+   "versions, description, triggers with their next fire times (and with --json\n"
+   "its source and inputs), as GET /api/v1/workflows/NAME answers.\n"},
+  {"start", cli_start,
+   "weft start NAME [-i KEY=VALUE]... [--inputs FILE.json] [--idempotency-key K] [--wait [--json]]",
+   "start a run of a deployed workflow through a server and print its id",
+   "Always through a server: --server URL, else $WEFT_SERVER, else http://127.0.0.1:7700,\n"
+   "with the token in $WEFT_TOKEN (its user starts the run; trigger \"api\").\n"
+   "  -i, --input KEY=VALUE    an input, read by its declared type as `weft run` reads it\n"
+   "  --inputs FILE.json       inputs from a JSON object file (-i wins)\n"
+   "  --idempotency-key K      the same key again starts nothing: the same run's id\n"
+   "  --wait                   follow the run to its end, print what `weft run` prints at\n"
+   "                           its end and exit as it does (0, 1 failed, 3 cancelled)\n"
+   "  --json                   with --wait: the final run as `weft status --json` prints it\n"},
+  {"schedules", cli_schedules, "weft schedules [--json]", "list every trigger's next times (through a server)",
+   "Through a server only in this build (--server URL or $WEFT_SERVER, token in\n"
+   "$WEFT_TOKEN): prints GET /api/v1/schedules as the server answers it.\n"},
   {"server", cli_server,
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
-   "[--log-format text|json] [--metrics-public]",
+   "[--log-format text|json] [--metrics-public] [--workflows DIR]",
    "serve the HTTP API, health and metrics; resume runs a dead engine left",
    "Serves the home until SIGTERM or SIGINT (then readyz answers 503, no step starts,\n"
    "running steps get up to --drain (a second signal: no wait), and it exits 0; what is\n"
    "left is resumed by the next server). One server per home; `weft run` works beside it.\n"
-   "At start it resumes every run whose engine died. SIGHUP re-reads users.json.\n"
+   "At start it resumes every run whose engine died. SIGHUP re-reads users.json and\n"
+   "deploys --workflows DIR again.\n"
    "  --listen ADDR        HOST:PORT, [v6]:PORT or unix:/path (default 127.0.0.1:7700)\n"
    "  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM files)\n"
    "  --insecure-http      allow plain HTTP off loopback (a warning is logged)\n"
    "  --drain D            how long running steps may finish when stopping (30s)\n"
    "  --log-format F       text (default) or json: one line per event on stderr\n"
-   "  --metrics-public     GET /metrics without a token\n"},
+   "  --metrics-public     GET /metrics without a token\n"
+   "  --workflows DIR      deploy every DIR/*.yaml at start and on SIGHUP (`weft deploy`);\n"
+   "                       a file with problems is logged and skipped\n"},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
   {"version", cli_version, "weft version", "print the version", ""},
@@ -181,6 +218,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
   va_start(ap, fmt);
   vmsg(fmt, ap);
   va_end(ap);
+  return cli_usage_tail(cmd);
+}
+
+int cli_usage_tail(const char *cmd)
+{
   const struct cli_cmd *k = cmd ? cli_find(cmd) : NULL;
   if (k)
     fprintf(stderr, "usage: %s\nSee `weft %s --help`.\n", k->usage, k->name);
@@ -209,7 +251,11 @@ int cli_print_help(const char *cmd)
   if (k->help && *k->help)
     printf("\n%s", k->help);
   printf("\nGlobal options: --home DIR (else $WEFT_HOME, else ./.weft); --as USER (refused\n"
-         "unless users.json in the home has \"allow_as\": true; see `weft approve --help`).\n");
+         "unless users.json in the home has \"allow_as\": true; see `weft approve --help`);\n"
+         "--server URL (else $WEFT_SERVER): go through that weft server's API with the token\n"
+         "in $WEFT_TOKEN, acting as its user (runs, status, logs, cancel, retry, approvals,\n"
+         "approve, reject, event, deploy, workflows, start, schedules, token, audit; the output\n"
+         "is the same as locally). URL: http://HOST:PORT, https://HOST:PORT or unix:/path.\n");
   return EXIT_OK;
 }
 
@@ -219,11 +265,12 @@ int cli_help(struct cli *c, int argc, char **argv)
   if (argc > 1)
     return cli_print_help(argv[1]);
   printf("weft %s — durable workflows in one small binary\n\n"
-         "usage: weft [--home DIR] [--as USER] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
+         "usage: weft [--home DIR] [--as USER] [--server URL] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
   for (const struct cli_cmd *k = cli_cmds; k->name; k++)
     printf("  %-10s %s\n", k->name, k->summary);
   printf("\nRun `weft COMMAND --help` for a command's options.\n"
-         "State lives in --home DIR, else $WEFT_HOME, else ./.weft.\n");
+         "State lives in --home DIR, else $WEFT_HOME, else ./.weft; with --server URL (or\n"
+         "$WEFT_SERVER) and $WEFT_TOKEN, the commands that can go through that server's API.\n");
   return EXIT_OK;
 }
 
@@ -270,8 +317,20 @@ int cli_main(int argc, char **argv)
   int bad = 0;
   const char *home = take_global(&argc, argv, "--home", &bad);
   const char *as = take_global(&argc, argv, "--as", &bad);
+  const char *server = take_global(&argc, argv, "--server", &bad);
+  int bad_token = 0;
+  const char *token = take_global(&argc, argv, "--token", &bad_token);
   if (bad)
-    return cli_usage_error(NULL, "--home and --as need a value");
+    return cli_usage_error(NULL, "--home, --as and --server need a value");
+  if (token || bad_token) {
+    cli_err("--token is refused: a token on the command line is readable by every user of this "
+            "machine (ps, shell history); set WEFT_TOKEN instead");
+    return EXIT_USAGE;
+  }
+  c.server_flag = server != NULL;
+  c.server = server ? server : getenv("WEFT_SERVER");
+  if (c.server && !*c.server)
+    c.server = NULL;
   c.home = home ? home : getenv("WEFT_HOME");
   if (!c.home || !*c.home)
     c.home = ".weft";
@@ -296,7 +355,10 @@ int cli_main(int argc, char **argv)
     cli_err("`weft %s` is not available in this build yet", name);
     return EXIT_USAGE;
   }
-  int rc = as ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
+  int rc = remote_precheck(&c, name);
+  if (rc)
+    return rc;
+  rc = as && !remote_wanted(&c) ? cli_identity(&c) : EXIT_OK; /* --as refused up front unless allowed */
   if (rc == EXIT_OK)
     rc = k->fn(&c, argc - 1, argv + 1);
   cli_identity_free(&c);

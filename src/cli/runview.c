@@ -64,6 +64,12 @@ void rv_print_tail(FILE *out, const char *path, int n, const char *prefix)
   fclose(f);
   if (!buf)
     return;
+  rv_print_tail_buf(out, buf, got, n, prefix);
+  free(buf);
+}
+
+void rv_print_tail_buf(FILE *out, char *buf, size_t got, int n, const char *prefix)
+{
   buf[got] = '\0';
   size_t end = got;
   if (end && buf[end - 1] == '\n')
@@ -86,7 +92,6 @@ void rv_print_tail(FILE *out, const char *path, int n, const char *prefix)
   }
   if (end == 0 && got == 0)
     fprintf(out, "%s(no output)\n", prefix);
-  free(buf);
 }
 
 int rv_exit_code(const char *status)

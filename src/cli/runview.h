@@ -31,6 +31,9 @@ int rv_home_writable(struct store *s);
 int rv_find_run(struct store *s, const char *id_or_prefix, struct store_run *out);
 /* Prints the last n lines of a file, each prefixed. */
 void rv_print_tail(FILE *out, const char *path, int n, const char *prefix);
+/* The same, of buf[0..len) (buf has room for a NUL at buf[len]; it is
+ * changed): what a server sent. */
+void rv_print_tail_buf(FILE *out, char *buf, size_t len, int n, const char *prefix);
 /* Exit code for a final run status word. */
 int rv_exit_code(const char *status);
 

@@ -79,6 +79,8 @@ static json_t *step_view(struct eng_run *r, uint32_t s)
   return v;
 }
 
+json_t *ctx_step_view(struct eng_run *r, uint32_t s) { return step_view(r, s); }
+
 static int add_view(struct eng_run *r, json_t *obj, uint32_t s)
 {
   json_t *v = step_view(r, s);
@@ -89,28 +91,41 @@ static int add_view(struct eng_run *r, json_t *obj, uint32_t s)
 
 void ctx_env(struct eng_run *r, uint32_t s, struct expr_env *env)
 {
-  env->success = true;
+  env->success = env->none_failed = true;
   env->failure = false;
   env->cancelled = r->cancel_requested;
   if (s == WF_NONE) {
-    env->success = !r->unhandled_main && !r->unhandled_fin;
+    env->success = env->none_failed = !r->unhandled_main && !r->unhandled_fin;
     env->failure = !env->success;
     return;
   }
   const struct wf_step *ws = &r->wf->steps[s];
+  if (r->st[s].join_frozen) { /* a partial join: as it was when it fired (join.c) */
+    bool c = env->cancelled;
+    *env = r->st[s].join_env;
+    env->cancelled = c;
+    return;
+  }
+  /* success: none failed/cancelled and, with needs, one succeeded (a skip
+   * carries down a chain; a join after exclusive branches runs) */
+  bool any_good = !ws->n_needs;
+  env->none_failed = true;
   for (uint32_t i = 0; i < ws->n_needs; i++) {
     uint32_t n = ws->needs[i];
     enum eng_status st = r->u.status[n];
-    if (st == ENG_FAILED && !r->wf->steps[n].continue_on_error) {
+    if (eng_need_good(r, n)) {
+      any_good = true;
+    } else if (st == ENG_FAILED) {
       env->failure = true;
-      env->success = false;
-    } else if (st == ENG_CANCELLED) {
-      env->success = false;
+      env->none_failed = false;
+    } else if (st == ENG_CANCELLED && !eng_is_withdrawn(r, n)) {
+      env->none_failed = false;
     } else if (st == ENG_SKIPPED && r->st[n].skip_failed) {
       env->failure = true; /* a failure upstream propagates through skips */
-      env->success = false;
+      env->none_failed = false;
     }
   }
+  env->success = env->none_failed && any_good;
 }
 
 static int set_item(struct eng_run *r, uint32_t s, uint32_t unit, json_t *c)
@@ -212,8 +227,10 @@ int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_ext
       if ((rc = add_view(r, steps, ws->reads[i])))
         goto out;
   }
+  if (ws && r->st[s].needs_snap && json_object_update(needs, r->st[s].needs_snap))
+    goto out;
   for (uint32_t i = 0; ws && i < ws->n_needs; i++) {
-    if ((rc = add_view(r, needs, ws->needs[i])))
+    if (!r->st[s].needs_snap && (rc = add_view(r, needs, ws->needs[i])))
       goto out;
     if (!all && (rc = add_view(r, steps, ws->needs[i])))
       goto out;

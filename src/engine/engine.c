@@ -36,6 +36,7 @@ int eng_alloc_run(const struct wf *wf, const struct eng_config *cfg, struct eng_
                                                     : 2;
   r->rng = cfg ? cfg->seed : 0;
   r->first_failed_step = WF_NONE;
+  r->end_step = WF_NONE;
   uint32_t ns = r->n_steps ? r->n_steps : 1;
   r->st = calloc(ns, sizeof *r->st);
   r->ready = malloc(ns * sizeof *r->ready);
@@ -76,6 +77,7 @@ void engine_free(struct eng_run *r)
     json_decref(r->st[s].items);
     json_decref(r->st[s].outputs);
     json_decref(r->st[s].view);
+    json_decref(r->st[s].needs_snap);
     free(r->st[s].q);
   }
   for (uint32_t i = 0; i < r->n_errs; i++)
@@ -190,7 +192,7 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
       err = eng_err_make(ev->kind ? ev->kind : ENG_E_EXIT_CODE, ev->message, ev->exit_code,
                          ev->signal, ev->http_status);
     } else {
-      err = eng_stop_error(r); /* for the attempt's row; the unit gets its own */
+      err = eng_unit_stop_error(r, u); /* for the attempt's row; the unit gets its own */
     }
   }
   struct eng_jent j = {
@@ -215,6 +217,9 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
   } else if (kill == ENG_KILL_STOP) {
     json_decref(err);
     err = NULL;
+    /* what a stopped attempt reported (a cancelled child's outputs) is kept */
+    if (ev->outputs && (rc = eng_set_outputs(r, u, ev->outputs)))
+      return rc;
     rc = eng_cancel_unit(r, u);
   } else {
     if (ev->outputs && (rc = eng_set_outputs(r, u, ev->outputs))) {

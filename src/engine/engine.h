@@ -68,7 +68,8 @@ enum eng_status {
   X(INTERRUPTED, "interrupted") X(CANCELLED, "cancelled")                        \
   X(REPEAT_EXHAUSTED, "repeat_exhausted") X(REJECTED, "rejected")                \
   X(HTTP_STATUS, "http_status") X(HTTP_TRANSPORT, "http_transport")              \
-  X(AGENT, "agent") X(VALIDATION, "validation")
+  X(AGENT, "agent") X(VALIDATION, "validation") X(WITHDRAWN, "withdrawn")     \
+  X(ENDED, "ended")
 
 enum eng_err_kind {
 #define X(n, s) ENG_E_##n,

@@ -65,7 +65,7 @@ json_t *eng_stop_error(const struct eng_run *r)
 
 int eng_cancel_unit(struct eng_run *r, uint32_t u)
 {
-  int rc = eng_set_error(r, u, eng_stop_error(r));
+  int rc = eng_set_error(r, u, eng_unit_stop_error(r, u));
   if (!rc)
     rc = step_set_state(r, u, ENG_CANCELLED);
   if (!rc)
@@ -201,7 +201,7 @@ int eng_fe_done(struct eng_run *r, uint32_t s)
     if (!rc)
       rc = step_set_state(r, s, ENG_FAILED);
   } else if (st->cancelled) {
-    rc = eng_set_error(r, s, eng_stop_error(r));
+    rc = eng_set_error(r, s, eng_unit_stop_error(r, s));
     if (!rc)
       rc = step_set_state(r, s, ENG_CANCELLED);
   } else {
@@ -253,8 +253,11 @@ int eng_step_finished(struct eng_run *r, uint32_t s)
   for (uint32_t i = 0; !rc && i < ws->n_dependents; i++) {
     uint32_t d = ws->dependents[i];
     assert(r->st[d].waiting_needs > 0);
-    if (--r->st[d].waiting_needs == 0 && r->u.status[d] == ENG_PENDING &&
-        (!r->wf->steps[d].is_finally || r->finally_phase))
+    --r->st[d].waiting_needs;
+    if (r->wf->steps[d].join_count)
+      rc = eng_join_need_done(r, d, s); /* join.c: ready once enough ended */
+    else if (r->st[d].waiting_needs == 0 && r->u.status[d] == ENG_PENDING &&
+             (!r->wf->steps[d].is_finally || r->finally_phase))
       rc = eng_ready_push(r, d);
   }
   return rc;
@@ -282,20 +285,15 @@ static int stop_unit(struct eng_run *r, uint32_t u)
   return eng_cancel_unit(r, u);
 }
 
-int eng_stop_phase(struct eng_run *r, int reason)
+/* Kills or cancels every unfinished unit of step s (a stop, or a withdrawal). */
+int eng_stop_step(struct eng_run *r, uint32_t s)
 {
   int rc = 0;
-  if (!r->stop)
-    r->stop = reason;
-  if (r->finally_phase)
-    r->stop_in_finally = true;
-  uint32_t lo = r->finally_phase ? r->wf->n_main : 0;
-  uint32_t hi = r->finally_phase ? r->n_steps : r->wf->n_main;
-  for (uint32_t s = lo; !rc && s < hi; s++) {
+  {
     struct eng_step *st = &r->st[s];
     enum eng_status ss = r->u.status[s];
     if (engine_status_terminal(ss))
-      continue;
+      return 0;
     if (ss == ENG_PENDING) {
       rc = eng_cancel_unit(r, s);
     } else if (!st->is_fe) {
@@ -326,11 +324,30 @@ int eng_stop_phase(struct eng_run *r, int reason)
   return rc;
 }
 
-static enum eng_run_status compute_status(const struct eng_run *r)
+int eng_stop_phase(struct eng_run *r, int reason)
+{
+  int rc = 0;
+  if (!r->stop)
+    r->stop = reason;
+  if (r->finally_phase)
+    r->stop_in_finally = true;
+  uint32_t lo = r->finally_phase ? r->wf->n_main : 0;
+  uint32_t hi = r->finally_phase ? r->n_steps : r->wf->n_main;
+  for (uint32_t s = lo; !rc && s < hi; s++)
+    rc = eng_stop_step(r, s);
+  return rc;
+}
+
+enum eng_run_status eng_compute_status(const struct eng_run *r)
 {
   if (r->cancel_requested)
     return ENG_RUN_CANCELLED;
-  if (r->timed_out || r->unhandled_main || r->unhandled_fin)
+  if (r->timed_out || r->unhandled_fin)
+    return ENG_RUN_FAILED;
+  if (r->end_step != WF_NONE) /* end: decides, whatever failed before it */
+    return r->wf->steps[r->end_step].end_status == WF_END_FAILED ? ENG_RUN_FAILED
+                                                                 : ENG_RUN_SUCCEEDED;
+  if (r->unhandled_main)
     return ENG_RUN_FAILED;
   return ENG_RUN_SUCCEEDED;
 }
@@ -338,17 +355,17 @@ static enum eng_run_status compute_status(const struct eng_run *r)
 static int begin_finally(struct eng_run *r)
 {
   r->finally_phase = true;
-  r->tentative = compute_status(r);
+  r->tentative = eng_compute_status(r);
   r->gen++;
   for (uint32_t s = r->wf->n_main; s < r->n_steps; s++)
-    if (!r->st[s].waiting_needs && r->u.status[s] == ENG_PENDING)
+    if (eng_join_ready(r, s) && r->u.status[s] == ENG_PENDING)
       eng_ready_push(r, s);
   return 0;
 }
 
 static int finish_run(struct eng_run *r)
 {
-  enum eng_run_status to = compute_status(r);
+  enum eng_run_status to = eng_compute_status(r);
   int rc = 0;
   json_decref(r->error);
   r->error = NULL;
@@ -359,6 +376,13 @@ static int finish_run(struct eng_run *r)
     wt_fmt_duration(r->wf->timeout_ms, d);
     snprintf(b, sizeof b, "the run timed out after %s", d);
     r->error = eng_err_make(ENG_E_TIMEOUT, b, -1, -1, -1);
+  } else if (to == ENG_RUN_FAILED && r->end_step != WF_NONE && !r->unhandled_fin) {
+    json_t *m = ctx_step_outputs(r, r->end_step);
+    const char *t = json_string_value(json_object_get(m, "message"));
+    char b[1024];
+    snprintf(b, sizeof b, "ended by step \"%s\"%s%s", r->wf->steps[r->end_step].id,
+             t ? ": " : "", t ? t : "");
+    r->error = eng_err_make(ENG_E_ENDED, b, -1, -1, -1);
   } else if (to == ENG_RUN_FAILED) {
     uint32_t s = r->first_failed_step;
     json_t *se = eng_err_get(r, s);

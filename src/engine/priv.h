@@ -72,6 +72,13 @@ struct eng_step {
   json_t *items;          /* for_each array, or NULL for an integer count */
   json_t *outputs;        /* plain step outputs; for_each: cached array */
   json_t *view;           /* cached {status, outputs, ...} for contexts */
+  /* join.c: partial joins and withdrawal */
+  uint32_t join_ok, join_bad; /* listed needs ended good / not good */
+  bool join_fired;        /* the partial join was decided (pushed ready once) */
+  bool join_frozen;       /* join_env and needs_snap hold the moment it fired */
+  bool withdrawn;         /* withdrawn by a partial join's cancel_rest or an end step */
+  struct expr_env join_env;
+  json_t *needs_snap;     /* `.needs` as it was when the join fired */
 };
 
 enum eng_stop { STOP_NONE = 0, STOP_CANCEL, STOP_FAILFAST, STOP_TIMEOUT };
@@ -118,6 +125,7 @@ struct eng_run {
   uint32_t n_resv, cap_resv;
   uint32_t n_resv_dur;    /* units with UF_RESV_DUR */
 
+  uint32_t end_step;      /* the end step that ran (join.c), WF_NONE */
   struct eng_effects *fx; /* of the current call */
   eng_spill_fn spill;     /* engine_set_spill, or NULL */
   void *spill_ud;
@@ -233,6 +241,22 @@ int eng_alloc_run(const struct wf *wf, const struct eng_config *cfg, struct eng_
 int eng_fail_unit(struct eng_run *r, uint32_t u, json_t *err, bool retryable);
 int eng_fe_done(struct eng_run *r, uint32_t s);
 int eng_expand(struct eng_run *r, uint32_t s, uint32_t n, json_t *items);
+
+/* join.c: partial joins, withdrawal, end: */
+bool eng_need_good(const struct eng_run *r, uint32_t n);
+bool eng_is_withdrawn(const struct eng_run *r, uint32_t s);
+int eng_join_need_done(struct eng_run *r, uint32_t join, uint32_t need);
+bool eng_join_ready(const struct eng_run *r, uint32_t s);
+int eng_withdraw(struct eng_run *r, uint32_t s);
+json_t *eng_unit_stop_error(const struct eng_run *r, uint32_t u); /* new */
+int eng_end_step(struct eng_run *r, uint32_t u);
+void eng_flow_recount(struct eng_run *r);
+int eng_flow_resume(struct eng_run *r);
+/* outcome.c */
+int eng_stop_step(struct eng_run *r, uint32_t s);
+enum eng_run_status eng_compute_status(const struct eng_run *r);
+/* ctx.c */
+json_t *ctx_step_view(struct eng_run *r, uint32_t s); /* borrowed */
 
 enum { TK_ATTEMPT = 1, TK_BACKOFF, TK_DELAY, TK_RUN };
 uint64_t eng_token(int kind, uint32_t unit, uint32_t attempts);

@@ -150,12 +150,13 @@ static void recount(struct eng_run *r)
     }
   }
   r->finally_phase = r->main_done == wf->n_main;
+  eng_flow_recount(r);
   for (uint32_t k = 0; k < r->n_steps; k++) {
     uint32_t s = wf->topo[k];
     if (r->u.status[s] == ENG_SKIPPED) {
       struct expr_env env;
       ctx_env(r, s, &env);
-      r->st[s].skip_failed = !env.success;
+      r->st[s].skip_failed = !env.none_failed;
     }
   }
 }
@@ -259,7 +260,7 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
   int rc = 0;
   recount(r);
   if (r->finally_phase) {
-    r->tentative = r->unhandled_main ? ENG_RUN_FAILED : ENG_RUN_SUCCEEDED;
+    r->tentative = eng_compute_status(r);
     r->gen++;
   }
   if (r->status >= ENG_RUN_SUCCEEDED || r->status == ENG_RUN_QUEUED)
@@ -289,10 +290,12 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
     } else if (st->is_fe && r->u.status[s] == ENG_RUNNING && !st->expanded) {
       raw_set(r, s, ENG_PENDING); /* expansion was not recorded: expand again */
     }
-    if (!rc && r->u.status[s] == ENG_PENDING && !st->waiting_needs &&
+    if (!rc && r->u.status[s] == ENG_PENDING && !st->waiting_needs && !ws->join_count &&
         (!ws->is_finally || r->finally_phase))
       rc = eng_ready_push(r, s);
   }
+  if (!rc)
+    rc = eng_flow_resume(r); /* join.c: decided joins, withdrawals in flight */
   if (!rc)
     rc = eng_settle(r);
   assert(rc || eng_invariants(r));
@@ -408,13 +411,15 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
     e->at = now + wf->timeout_ms;
   }
   if (r->finally_phase) {
-    r->tentative = r->unhandled_main ? ENG_RUN_FAILED : ENG_RUN_SUCCEEDED;
+    r->tentative = eng_compute_status(r);
     r->gen++;
   }
   for (uint32_t s = 0; !rc && s < r->n_steps; s++)
-    if (r->u.status[s] == ENG_PENDING && !r->st[s].waiting_needs &&
+    if (r->u.status[s] == ENG_PENDING && !r->st[s].waiting_needs && !wf->steps[s].join_count &&
         (!wf->steps[s].is_finally || r->finally_phase))
       rc = eng_ready_push(r, s);
+  if (!rc)
+    rc = eng_flow_resume(r);
   if (!rc)
     rc = eng_settle(r);
   assert(rc || eng_invariants(r));

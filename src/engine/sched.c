@@ -174,7 +174,7 @@ static int instant_once(struct eng_run *r, uint32_t s, uint32_t u)
   char *msg = NULL;
   struct expr_env env;
   if (ws->kind == WF_NOOP)
-    return eng_unit_ok(r, u, NULL);
+    return ws->end_status ? eng_end_step(r, u) : eng_unit_ok(r, u, NULL);
   /* a literal `set` (no ${{ }}) needs no context: its body is its outputs */
   struct eng_step *st = &r->st[s];
   if (!st->body_exprs)
@@ -376,7 +376,7 @@ int eng_eval_step(struct eng_run *r, uint32_t s)
   bool go;
   struct expr_env env0;
   ctx_env(r, s, &env0);
-  r->st[s].skip_failed = !env0.success;
+  r->st[s].skip_failed = !env0.none_failed;
   if (ws->if_) {
     rc = eng_eval_cond(r, s, UINT32_MAX, ws->if_, NULL, &go, &msg);
     if (rc == WEFT_EEXPR) {

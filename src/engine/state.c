@@ -235,7 +235,7 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
     U->started_at[u] = U->finished_at[u] = U->due_at[u] = 0;
   } else if (engine_status_terminal(to)) {
     U->finished_at[u] = r->now;
-    if (!U->started_at[u])
+    if (!U->started_at[u] && U->attempts[u]) /* never started (skipped): stays null */
       U->started_at[u] = r->now;
     U->due_at[u] = 0;
   } else if ((to == ENG_RUNNING || to == ENG_WAITING) && !U->started_at[u]) {

@@ -69,6 +69,7 @@ int curl_dl_load(const char **err)
   SYM(multi_cleanup, "curl_multi_cleanup");
   SYM(slist_append, "curl_slist_append");
   SYM(slist_free_all, "curl_slist_free_all");
+  SYM(easy_perform, "curl_easy_perform");
   loaded = true;
   return 0;
 bad:

@@ -30,6 +30,7 @@ struct curl_dl {
   CURLMcode (*multi_cleanup)(CURLM *m);
   struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
   void (*slist_free_all)(struct curl_slist *l);
+  CURLcode (*easy_perform)(CURL *h); /* blocking calls: the CLI against a server (cli/remote.c) */
 };
 
 extern struct curl_dl weft_curl;
@@ -60,5 +61,6 @@ int curl_dl_load(const char **err);
 #define curl_multi_cleanup (*weft_curl.multi_cleanup)
 #define curl_slist_append (*weft_curl.slist_append)
 #define curl_slist_free_all (*weft_curl.slist_free_all)
+#define curl_easy_perform (*weft_curl.easy_perform)
 
 #endif

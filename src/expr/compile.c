@@ -3,12 +3,12 @@
  * jq 1.6 re-parses and binds its ~250 builtins on every jq_compile (~25 ms),
  * so a workflow's expressions are compiled together and selected at run time
  * by their id. The program reads the input [id, ctx, [success, failure,
- * cancelled]]:
+ * cancelled, none_failed]]:
  *
  *   def env: {}; {} as $ENV |
- *   .[2] as [$__weft_s, $__weft_f, $__weft_c] |
+ *   .[2] as [$__weft_s, $__weft_f, $__weft_c, $__weft_n] |
  *   def success: $__weft_s; def failure: $__weft_f; def always: true;
- *   def cancelled: $__weft_c;
+ *   def cancelled: $__weft_c; def none_failed: $__weft_n;
  *   .[0] as $__weft_i |
  *   def __weft_g0: if $__weft_i < 7 then (EXPR3\n) else (EXPR7\n) end; …
  *   .[1] | if $__weft_i < 40 then __weft_g0 else __weft_g1 end
@@ -69,9 +69,9 @@ static const char prelude[] =
     "def inputs: empty; def halt: error(\"halt is not available in weft expressions\"); "
     "def halt_error: error(\"halt_error is not available in weft expressions; use error\"); "
     "def halt_error($c): halt_error; "
-    "def env: {}; {} as $ENV | .[2] as [$__weft_s, $__weft_f, $__weft_c] | "
+    "def env: {}; {} as $ENV | .[2] as [$__weft_s, $__weft_f, $__weft_c, $__weft_n] | "
     "def success: $__weft_s; def failure: $__weft_f; def always: true; "
-    "def cancelled: $__weft_c; .[0] as $__weft_i |\n";
+    "def cancelled: $__weft_c; def none_failed: $__weft_n; .[0] as $__weft_i |\n";
 
 static unsigned long compile_count;
 

@@ -54,7 +54,7 @@ static void msg_text(jv msg, char *out, size_t n)
 static int eval_jq(struct expr_prog *p, int id, const json_t *ctx, const struct expr_env *env,
                    json_t **out, char **err)
 {
-  static const struct expr_env defaults = {.success = true};
+  static const struct expr_env defaults = {.success = true, .none_failed = true};
   const struct expr_item *it = &p->items[id];
   char m[2048];
   jv cj;
@@ -69,6 +69,7 @@ static int eval_jq(struct expr_prog *p, int id, const json_t *ctx, const struct 
   helpers = jv_array_append(helpers, jv_bool(env->success));
   helpers = jv_array_append(helpers, jv_bool(env->failure));
   helpers = jv_array_append(helpers, jv_bool(env->cancelled));
+  helpers = jv_array_append(helpers, jv_bool(env->none_failed));
   jv in = jv_array();
   in = jv_array_append(in, jv_number(id));
   in = jv_array_append(in, cj);

@@ -5,7 +5,7 @@
  * expr_prog_compile() in ONE jq_compile (it costs ~25 ms each in jq 1.6) per
  * 256 non-plain expressions (jq's compile time grows faster than linearly).
  * Plain paths such as `.inputs.x`, `.steps.a.outputs.b`, `.item` and the bare
- * helpers `success`/`failure`/`always`/`cancelled` are recognised at add time
+ * helpers `success`/`failure`/`always`/`cancelled`/`none_failed` are recognised at add time
  * and evaluated without jq; a program whose expressions are all plain is never
  * handed to jq at all.
  *
@@ -35,6 +35,7 @@ struct expr_env {
   bool success;   /* no direct need failed or was cancelled (skipped is fine) */
   bool failure;   /* some direct need failed */
   bool cancelled; /* the run is being cancelled */
+  bool none_failed; /* no direct need failed or was cancelled (all skipped is fine) */
 };
 
 struct expr_prog *expr_prog_new(void);
@@ -56,7 +57,7 @@ int expr_prog_compile(struct expr_prog *p, expr_error_cb cb, void *ud);
 
 /* Evaluates expression `id` with `.` = ctx. Exactly one value is required:
  * an error, no value or several values return WEFT_EEXPR with *err set.
- * env may be NULL: success true, failure and cancelled false. A non-plain
+ * env may be NULL: success and none_failed true, failure and cancelled false. A non-plain
  * expression before a successful compile is WEFT_ESTATE. */
 int expr_eval(struct expr_prog *p, int id, const json_t *ctx, const struct expr_env *env,
               json_t **out, char **err);

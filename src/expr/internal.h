@@ -87,6 +87,7 @@ enum plain_kind {
   PLAIN_TRUE,
   PLAIN_FALSE,
   PLAIN_NULL,
+  PLAIN_NONE_FAILED,
 };
 
 struct plain_seg {

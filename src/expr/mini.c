@@ -42,6 +42,7 @@ enum mk {
   MK_FAILURE,
   MK_ALWAYS,
   MK_CANCELLED,
+  MK_NONE_FAILED,
 };
 
 struct mnode {
@@ -85,10 +86,11 @@ enum tok {
 };
 
 enum word { W_AND, W_OR, W_NOT, W_LENGTH, W_TRUE, W_FALSE, W_NULL, W_SUCCESS, W_FAILURE,
-            W_ALWAYS, W_CANCELLED };
+            W_ALWAYS, W_CANCELLED, W_NONE_FAILED };
 
 static const char *const words[] = {"and",  "or",   "not",     "length",  "true",     "false",
-                                    "null", "success", "failure", "always", "cancelled"};
+                                    "null", "success", "failure", "always", "cancelled",
+                                    "none_failed"};
 
 struct parser {
   const char *s;
@@ -345,6 +347,7 @@ static int parse_prim(struct parser *p)
     case W_FAILURE: r = node(p, MK_FAILURE, 0, -1, -1, jv_invalid()); break;
     case W_ALWAYS: r = node(p, MK_ALWAYS, 0, -1, -1, jv_invalid()); break;
     case W_CANCELLED: r = node(p, MK_CANCELLED, 0, -1, -1, jv_invalid()); break;
+    case W_NONE_FAILED: r = node(p, MK_NONE_FAILED, 0, -1, -1, jv_invalid()); break;
     default: return -1; /* and/or where a value belongs */
     }
     break;
@@ -748,7 +751,7 @@ static jv ev_len(jv v)
 
 static jv ev(struct ev *e, int i, struct in in)
 {
-  static const struct expr_env defaults = {.success = true};
+  static const struct expr_env defaults = {.success = true, .none_failed = true};
   const struct mnode *x = &e->m->nodes[i];
   const struct expr_env *env = e->env ? e->env : &defaults;
   switch (x->kind) {
@@ -757,6 +760,7 @@ static jv ev(struct ev *e, int i, struct in in)
   case MK_SUCCESS: return jv_bool(env->success);
   case MK_FAILURE: return jv_bool(env->failure);
   case MK_CANCELLED: return jv_bool(env->cancelled);
+  case MK_NONE_FAILED: return jv_bool(env->none_failed);
   case MK_ALWAYS: return jv_true();
   case MK_NOT: {
     jv v = in_jv(e, in);

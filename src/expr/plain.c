@@ -11,7 +11,7 @@
  *   `.`   `.name`   `."key"`   `["key"]` / `[N]` after a first segment or
  *   right after the leading dot (`.["k"]`, `.[0]`), names [A-Za-z_][A-Za-z0-9_]*,
  *   keys without backslashes or control characters (valid UTF-8), indices
- *   -?[0-9]{1,9}, no spaces; and the words success failure always cancelled
+ *   -?[0-9]{1,9}, no spaces; and the words success failure always cancelled none_failed
  *   true false null. Anything else (`.steps.my-step` is jq subtraction,
  *   `.a.["b"]` a jq 1.6 syntax error, `success()` not jq at all) goes to jq.
  * Errors follow jq 1.6's jv_get(): `null | .a` is null, a missing key or an
@@ -96,7 +96,7 @@ enum plain_kind plain_parse(const char *s, size_t len, struct plain_seg *segs, s
   } words[] = {{"success", PLAIN_SUCCESS}, {"failure", PLAIN_FAILURE},
                {"always", PLAIN_ALWAYS},   {"cancelled", PLAIN_CANCELLED},
                {"true", PLAIN_TRUE},       {"false", PLAIN_FALSE},
-               {"null", PLAIN_NULL}};
+               {"null", PLAIN_NULL},       {"none_failed", PLAIN_NONE_FAILED}};
   *nseg = 0;
   if (len == 0)
     return PLAIN_NONE;
@@ -163,13 +163,14 @@ static const char *kind_name(const json_t *v)
 int plain_eval(enum plain_kind kind, const struct plain_seg *segs, size_t nseg, const json_t *ctx,
                const struct expr_env *env, json_t **out, char *msg, size_t msgsz)
 {
-  static const struct expr_env defaults = {.success = true};
+  static const struct expr_env defaults = {.success = true, .none_failed = true};
   if (!env)
     env = &defaults;
   switch (kind) {
   case PLAIN_SUCCESS: *out = json_boolean(env->success); return 0;
   case PLAIN_FAILURE: *out = json_boolean(env->failure); return 0;
   case PLAIN_CANCELLED: *out = json_boolean(env->cancelled); return 0;
+  case PLAIN_NONE_FAILED: *out = json_boolean(env->none_failed); return 0;
   case PLAIN_ALWAYS:
   case PLAIN_TRUE: *out = json_true(); return 0;
   case PLAIN_FALSE: *out = json_false(); return 0;

@@ -76,7 +76,7 @@ static bool ignores_input(const struct lex_tok *t)
   static const char *const safe[] = {"success", "failure", "always", "cancelled", "true",
                                      "false",   "null",    "empty",  "not",       "now",
                                      "env",     "input",   "inputs", "halt",      "error",
-                                     "range"};
+                                     "range",   "none_failed"};
   for (size_t i = 0; i < sizeof safe / sizeof safe[0]; i++)
     if (tok_is(t, LX_IDENT, safe[i]))
       return true;

@@ -254,4 +254,65 @@ enum ops_err ops_list_tokens(const struct ops_ctx *c, json_t **out, struct ops_e
  * (another user's, for a caller below admin). */
 enum ops_err ops_revoke_token(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
 
+/* ---- deployed workflows (workflows.c, start.c) -------------------------------- */
+
+/* A diag list as the API's "problems": ["file:line:col: message", ...]. */
+json_t *ops_problems_json(const struct diag_list *d);
+
+/* deploy_workflow (operator): validates text (len bytes; label names the
+ * file in problems, NULL: "workflow.yaml") and stores it as the newest
+ * version of its name (SERVER.md §2): the same content as the newest
+ * version changes nothing (created false); other content, even an older
+ * version's, becomes version newest + 1. path (NULL: none) is recorded
+ * with the version: `workflow: {file: ...}` steps in it resolve next to it.
+ * Definition, version and a workflow.deployed audit entry are one
+ * transaction. *out = {name, version, hash, created, warnings?}.
+ * UNPROCESSABLE when it is not valid, with *problems (when not NULL) =
+ * ["file:line:col: message", ...]. */
+enum ops_err ops_deploy(const struct ops_ctx *c, const char *text, size_t len, const char *label, const char *path,
+                        json_t **out, json_t **problems, struct ops_error *e);
+/* list_workflows (viewer): *out = [{name, version, hash, deployed_at,
+ * deployed_by}], the newest version of every name, by name. */
+enum ops_err ops_list_workflows(const struct ops_ctx *c, json_t **out, struct ops_error *e);
+/* get_workflow (viewer): *out = {name, version, hash, deployed_at,
+ * deployed_by, versions: [{version, hash, deployed_at, deployed_by}]
+ * oldest first, source, description, inputs: [{name, type, required,
+ * default?, description?}], triggers (as loaded), next_fires: one list per
+ * trigger of its next 5 times after now_ms (schedules; [] for others)} of
+ * the newest version. NOT_FOUND when name was never deployed. */
+enum ops_err ops_get_workflow(const struct ops_ctx *c, const char *name, int64_t now_ms, json_t **out,
+                              struct ops_error *e);
+
+#define OPS_IDEMPOTENCY_KEY_MAX 256
+
+/* A start checked by ops_start_prepare, for ops_start_run. */
+struct ops_start {
+  struct wf *wf;   /* the newest version of the name, loaded */
+  json_t *inputs;  /* resolved (defaults applied, types checked) */
+  int version;
+  char *key;       /* the idempotency key, or NULL */
+};
+void ops_start_clear(struct ops_start *st);
+
+/* start_run (operator), first half, on any thread with a reading store:
+ * the newest version of name, inputs (an object of typed JSON values,
+ * checked like `weft run --inputs`) and input_args (["KEY=VALUE", ...],
+ * read by the declared types like `weft run -i`; they win) resolved
+ * against its declarations, and key (NULL: none). NOT_FOUND: never
+ * deployed; BAD_REQUEST (e->usage): the shapes or the key are wrong;
+ * UNPROCESSABLE with *problems: the inputs do not fit. */
+enum ops_err ops_start_prepare(const struct ops_ctx *c, const char *name, const json_t *inputs,
+                               const json_t *input_args, const char *key, struct ops_start *st, json_t **problems,
+                               struct ops_error *e);
+/* start_run, second half, on the runtime's loop thread (c->store is the
+ * runtime's): with a key some run of the workflow already has, id_out gets
+ * that run and *created is false; else the run is started with trigger
+ * "api" and started_by c->user, pinned to the prepared version's hash
+ * (st->wf is taken), and its key and a start.requested audit entry join the
+ * transaction of its creation, which the runtime commits with the run's
+ * first transitions: answer the caller after that commit. */
+struct runtime;
+enum ops_err ops_start_run(const struct ops_ctx *c, struct runtime *rt, struct ops_start *st,
+                           char id_out[WEFT_ID_LEN + 1], bool *created, struct ops_error *e);
+
 #endif

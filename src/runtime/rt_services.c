@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "exec/agent.h"
+#include "runtime/deployed.h"
 #include "runtime/inputs.h"
 #include "util/diag.h"
 #include "expr/expr.h"
@@ -149,7 +150,7 @@ static int agent_render(void *ud, const json_t *tmpl, const json_t *args, json_t
 {
   struct rt_attempt *a = ud;
   json_t *ctx = tool_ctx(a->rt, a->run, args);
-  struct expr_env env = {.success = true};
+  struct expr_env env = {.success = true, .none_failed = true};
   int rc = ctx ? expr_render(a->run->wf->prog, tmpl, ctx, &env, out, err) : WEFT_ENOMEM;
   json_decref(ctx);
   return rc;
@@ -312,26 +313,34 @@ static int agent_run_workflow(void *ud, struct agent *ag, const json_t *wb, char
   json_t *inputs = NULL;
   char *path = NULL, *err = NULL;
   int rc = WEFT_EINVAL;
-  if (!json_is_string(file)) {
-    snprintf(msg, n, "workflow.file must be a path (registered workflows need the server)");
+  const json_t *name = json_object_get(wb, "name");
+  if (!json_is_string(file) && !json_is_string(name)) {
+    snprintf(msg, n, "workflow.file must be a path, or workflow.name a deployed workflow's name");
     goto out;
   }
   if (run->depth + 1 > SUBFLOW_MAX_DEPTH) {
     snprintf(msg, n, "sub-workflows nest more than %d deep", SUBFLOW_MAX_DEPTH);
     goto out;
   }
-  const char *f = json_string_value(file);
-  if (f[0] == '/' ? !(path = strdup(f))
-                  : asprintf(&path, "%s/%s", run->wf->dir && *run->wf->dir ? run->wf->dir : ".",
-                             f) < 0) {
-    path = NULL;
-    snprintf(msg, n, "out of memory");
-    goto out;
-  }
-  if (wf_load_file(path, &wf, &d) != 0) {
-    diag_sort(&d);
-    snprintf(msg, n, "sub-workflow %.200s is not valid: %.300s", f, d.n ? d.v[0].msg : "error");
-    goto out;
+  const char *f;
+  if (!json_is_string(file)) { /* the newest deployed version (runtime/deployed.h) */
+    f = json_string_value(name);
+    if (rt_deployed_load(rt->store, f, &wf, NULL, msg, n) != 0)
+      goto out;
+  } else {
+    f = json_string_value(file);
+    if (f[0] == '/' ? !(path = strdup(f))
+                    : asprintf(&path, "%s/%s", run->wf->dir && *run->wf->dir ? run->wf->dir : ".",
+                               f) < 0) {
+      path = NULL;
+      snprintf(msg, n, "out of memory");
+      goto out;
+    }
+    if (wf_load_file(path, &wf, &d) != 0) {
+      diag_sort(&d);
+      snprintf(msg, n, "sub-workflow %.200s is not valid: %.300s", f, d.n ? d.v[0].msg : "error");
+      goto out;
+    }
   }
   json_t *g = json_is_object(given) ? json_incref((json_t *)given) : json_object();
   int irc = inputs_resolve(wf, g, &inputs, &d);

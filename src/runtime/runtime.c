@@ -709,6 +709,16 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
   return rt_start_run(rt, wf, inputs, trigger, NULL, NULL, STORE_NO_INDEX, NULL, id_out, err);
 }
 
+int rt_start_as(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
+                const char *user, char id_out[WEFT_ID_LEN + 1], char **err)
+{
+  const char *own = rt->o.user;
+  rt->o.user = user ? user : own; /* read by rt_start_run only (started_by) */
+  int rc = rt_start(rt, wf, inputs, trigger, id_out, err);
+  rt->o.user = own;
+  return rc;
+}
+
 int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
                  const char *parent_id, const char *parent_step, int parent_index,
                  struct rt_run **run_out, char id_out[WEFT_ID_LEN + 1], char **err)

@@ -61,6 +61,10 @@ void rt_free(struct runtime *rt);
  * malloc'd message. */
 int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
              char id_out[WEFT_ID_LEN + 1], char **err);
+/* rt_start with started_by = user instead of the runtime's own user (the
+ * server starts runs for the API's callers). */
+int rt_start_as(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
+                const char *user, char id_out[WEFT_ID_LEN + 1], char **err);
 /* Takes over a run left running/waiting by a dead engine: claims it, reloads
  * its definition from the store, kills the dead engine's process groups and
  * continues (interrupted attempts are re-attempted). WEFT_EBUSY when a live

@@ -1,7 +1,8 @@
 /* svc_subflow.c — the runtime's sub-workflow service, the executor of
  * `workflow: {file: path.yaml, inputs: {...}}` steps (executor.h): loading
- * the child file, starting or adopting the child run, and ending the
- * parent's attempt when the child ends.
+ * the child file (or, for `workflow: {name: NAME}`, the newest deployed
+ * version of NAME: runtime/deployed.h), starting or adopting the child run,
+ * and ending the parent's attempt when the child ends.
  *
  * The child is its own run (struct store_run parent_id/parent_step/
  * parent_index name the parent's step instance), executed by the same
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/deployed.h"
 #include "runtime/inputs.h"
 #include "util/diag.h"
 #include "util/err.h"
@@ -74,9 +76,13 @@ static void report(struct rt_attempt *a, struct rt_run *child)
     char msg[700];
     snprintf(msg, sizeof msg, "sub-workflow run %s (%s) %s%s%s%s", child->id, child->wf->name,
              engine_run_status_name(st), m ? ": " : "", ml > 400 ? "..." : "", tail ? tail : "");
-    rt_attempt_end(a, &(struct rt_result){.ok = false, .outputs = json_is_object(o) ? o : NULL,
+    /* the step's outputs are the child's, also now; {} when they could not
+     * be rendered (docs/language.md, workflow) */
+    json_t *none = json_is_object(o) ? NULL : json_object();
+    rt_attempt_end(a, &(struct rt_result){.ok = false, .outputs = none ? none : o,
                                           .kind = kind, .message = msg, .exit_code = -1,
                                           .http_status = -1});
+    json_decref(none);
   }
 }
 
@@ -161,22 +167,31 @@ static void subflow_start(struct runtime *rt, struct rt_run *run, const struct e
     post_fail(rt, run, e, "validation", msg);
     goto out;
   }
+  const json_t *name = json_object_get(e->body, "name");
+  const char *f;
+  int rc;
+  if (!json_is_string(file) && json_is_string(name)) {
+    /* a deployed workflow: the newest version of that name (runtime/deployed.h) */
+    f = json_string_value(name);
+    if (rt_deployed_load(rt->store, f, &wf, NULL, msg, sizeof msg)) {
+      post_fail(rt, run, e, "validation", msg);
+      goto out;
+    }
+    goto loaded;
+  }
   if (!json_is_string(file)) {
-    post_fail(rt, run, e, "validation",
-              json_object_get(e->body, "name")
-                  ? "workflow: {name: ...} needs the server (registered workflows); use "
-                    "workflow: {file: path.yaml}"
-                  : "workflow.file must be a path (a string)");
+    post_fail(rt, run, e, "validation", name ? "workflow.name must be a string"
+                                             : "workflow.file must be a path (a string)");
     goto out;
   }
-  const char *f = json_string_value(file);
+  f = json_string_value(file);
   if (f[0] == '/')
     path = strdup(f);
   else if (asprintf(&path, "%s/%s", run->wf->dir && *run->wf->dir ? run->wf->dir : ".", f) < 0)
     path = NULL;
   if (!path)
     abort();
-  int rc = wf_load_file(path, &wf, &d);
+  rc = wf_load_file(path, &wf, &d);
   if (rc) {
     diag_sort(&d);
     if (d.n && d.v[0].line > 0)
@@ -190,6 +205,7 @@ static void subflow_start(struct runtime *rt, struct rt_run *run, const struct e
     post_fail(rt, run, e, "validation", msg);
     goto out;
   }
+loaded:
   diag_list_free(&d);
   if (given && !json_is_object(given)) {
     post_fail(rt, run, e, "validation", "workflow.inputs must be an object");

@@ -46,8 +46,10 @@ static void decide(const struct api *a, struct ops_ctx *c, const struct httpd_re
   json_t *v;
   bool ok = true;
   json_object_foreach(fields, key, v) {
-    /* KEY=VALUE as `--field` takes it: VALUE in JSON, so a string stays a string */
-    char *val = wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* KEY=VALUE as `--field` takes it: a string is the text as written (read
+     * by the field's type: "2.0" for a string field, 3 from "3" for an
+     * integer one), any other value its JSON */
+    char *val = json_is_string(v) ? strdup(json_string_value(v)) : wjson_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!val || strchr(key, '=') || asprintf(&kv[i], "%s=%s", key, val) < 0) {
       kv[i] = NULL;
       ok = false;

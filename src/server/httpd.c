@@ -2,12 +2,15 @@
  * and the fixed order every request goes through (httpd.h).
  *
  * libmicrohttpd calls the access handler several times per request: first
- * with the headers (we route, check the declared length and keep the state),
- * then once per chunk of body, then once more with no data: only then is a
- * response queued. Answering on the first call would make it close every
- * connection (ARCHITECTURE §3). The URL is given to us undecoded (identity
- * unescape callback): route.c decodes each path segment itself, so "%2F"
- * can never split a segment, and httpd_query decodes query values. */
+ * with the headers (we route, check the framing and the declared length,
+ * authenticate and check the role: admit), then once per chunk of body (kept
+ * only when admitted), then once more with no data: only then is a response
+ * queued. Answering on the first call would make it close every connection
+ * (ARCHITECTURE §3); it is done only to refuse a client that waits for
+ * "100 Continue" (it then sends no body, and its connection is closed). The
+ * URL is given to us undecoded (identity unescape callback): route.c decodes
+ * each path segment itself, so "%2F" can never split a segment, and
+ * httpd_query decodes query values. */
 #include "server/httpd.h"
 
 #include <arpa/inet.h>
@@ -16,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "server/authfail.h"
 #include "server/mhd_dl.h"
 #include "server/reqjson.h"
+#include "server/reqparse.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonfmt.h"
@@ -40,19 +45,20 @@ struct conn_state {
   struct buf body;
   size_t max;
   bool too_large;
+  bool ambiguous; /* several Content-Length headers, or one with Transfer-Encoding */
+  /* decided from the head alone (admit): the refusal, sent once the body
+   * has been read past; none of the body is kept */
+  bool decided;
+  struct httpd_resp early;
+  /* the authenticated caller (admit), for the handler */
+  bool authed;
+  enum role role;
+  char user[128], tid[64];
 };
 
 const char *httpd_header(const struct httpd_req *rq, const char *name)
 {
   return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
-}
-
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 bool httpd_has_query(const struct httpd_req *rq, const char *name)
@@ -62,27 +68,7 @@ bool httpd_has_query(const struct httpd_req *rq, const char *name)
 
 const char *httpd_query(const struct httpd_req *rq, const char *name, char *out, size_t outlen)
 {
-  const char *v = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-  if (!v || !outlen)
-    return NULL;
-  size_t o = 0;
-  for (const char *p = v; *p; p++) {
-    int c = (unsigned char)*p;
-    if (c == '+') {
-      c = ' ';
-    } else if (c == '%') {
-      int h = p[1] ? hexval(p[1]) : -1, l = h >= 0 && p[2] ? hexval(p[2]) : -1;
-      if (h < 0 || l < 0)
-        return NULL;
-      c = h * 16 + l;
-      p += 2;
-    }
-    if (c == 0 || o + 1 >= outlen)
-      return NULL;
-    out[o++] = (char)c;
-  }
-  out[o] = 0;
-  return out;
+  return reqparse_query(MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name), out, outlen);
 }
 
 void httpd_json(struct httpd_resp *rs, unsigned status, json_t *v)
@@ -125,6 +111,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   struct conn_state *st = *con_cls;
   if (st) {
     buf_free(&st->body);
+    free(st->early.body);
     free(st);
   }
   *con_cls = NULL;
@@ -219,14 +206,6 @@ static void peer_of(struct MHD_Connection *c, char *out, size_t len)
 
 static bool is_api(const char *path) { return !strncmp(path, "/api/", 5) || !strcmp(path, "/api"); }
 
-static bool json_media(const char *ct)
-{
-  if (!ct)
-    return false;
-  size_t n = strcspn(ct, "; \t");
-  return n == 16 && !strncasecmp(ct, "application/json", 16);
-}
-
 /* authentication: 0 and rq's role/user filled, or the error already in rs */
 static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp *rs, char *user, size_t ulen,
                         char *tid, size_t tlen)
@@ -240,15 +219,16 @@ static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp
     snprintf(rs->hvalue, sizeof rs->hvalue, "%d", retry);
     return -1;
   }
-  const char *a = httpd_header(rq, "Authorization");
-  const char *tok = NULL;
-  if (a && !strncasecmp(a, "Bearer ", 7)) {
-    tok = a + 7;
-    while (*tok == ' ')
-      tok++;
-  }
+  const char *tok = reqparse_bearer(httpd_header(rq, "Authorization"));
   enum role role = ROLE_NONE;
-  if (!tok || !*tok || !h->cfg.auth || h->cfg.auth(h->cfg.ud, tok, &role, user, ulen, tid, tlen)) {
+  int rc = tok && h->cfg.auth ? h->cfg.auth(h->cfg.ud, tok, &role, user, ulen, tid, tlen) : 1;
+  if (rc == HTTPD_AUTH_UNAVAILABLE) { /* the server's trouble, not the client's failure */
+    httpd_error(rs, APIERR_UNAVAILABLE, "the token cannot be checked now (the store cannot be read); try again");
+    rs->hname = "Retry-After";
+    snprintf(rs->hvalue, sizeof rs->hvalue, "1");
+    return -1;
+  }
+  if (rc) {
     authfail_record(h->fails, rq->peer, now);
     httpd_error(rs, APIERR_UNAUTHORIZED,
                 tok ? "the token is unknown, expired or revoked" : "send Authorization: Bearer TOKEN (weft token create)");
@@ -262,23 +242,41 @@ static int authenticate(struct httpd *h, struct httpd_req *rq, struct httpd_resp
   return 0;
 }
 
-static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
-                     struct conn_state *st, struct httpd_resp *rs)
+static void request_of(struct MHD_Connection *c, const char *url, const char *method, char *peer, size_t plen,
+                       struct httpd_req *rq)
 {
-  char peer[64], user[128] = "", tid[64] = "";
-  peer_of(c, peer, sizeof peer);
-  struct httpd_req rq = {.method = method, .path = url, .peer = peer, .conn = c};
-  rq.body = st->body.p ? st->body.p : "";
-  rq.body_len = st->body.len;
-  const struct route *r = st->rc == 0 ? st->m.route : NULL;
+  peer_of(c, peer, plen);
+  *rq = (struct httpd_req){.method = method, .path = url, .peer = peer, .conn = c};
+}
 
+/* What the head alone decides, on the first call, before any body byte is
+ * kept: framing, the path, deny by default, authentication and the role.
+ * A refusal goes to st->early (st->decided); the body is then read past and
+ * dropped, so a client without a token cannot make the server hold even the
+ * 64 MiB of a workflow upload. A page outside /api/ is left to dispatch. */
+static void admit(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
+                  struct conn_state *st)
+{
+  char peer[64];
+  struct httpd_req rq;
+  request_of(c, url, method, peer, sizeof peer, &rq);
+  struct httpd_resp *rs = &st->early;
+  const struct route *r = st->rc == 0 ? st->m.route : NULL;
+  st->decided = true;
+  if (st->ambiguous) {
+    httpd_error(rs, APIERR_BAD_REQUEST, "the body's length is ambiguous: send one Content-Length, or "
+                                        "Transfer-Encoding: chunked alone");
+    rs->hname = "Connection"; /* what follows on this connection cannot be trusted */
+    snprintf(rs->hvalue, sizeof rs->hvalue, "close");
+    return;
+  }
   if (st->rc == ROUTE_E_BADPATH) {
     httpd_error(rs, APIERR_BAD_REQUEST, "a path segment is not a valid id (empty, '.', '..', '/', control bytes or not UTF-8)");
     return;
   }
   if (!r && !is_api(url)) {
     if (h->cfg.fallback && (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
-      h->cfg.fallback(h->cfg.ud, &rq, rs);
+      st->decided = false; /* the UI's page, in dispatch */
     else if (st->rc == ROUTE_E_METHOD)
       goto method;
     else
@@ -286,8 +284,10 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
     return;
   }
   if (!r || (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE)) {
-    if (authenticate(h, &rq, rs, user, sizeof user, tid, sizeof tid))
+    if (authenticate(h, &rq, rs, st->user, sizeof st->user, st->tid, sizeof st->tid))
       return;
+    st->authed = true;
+    st->role = rq.role;
   }
   if (!r) {
     if (st->rc == ROUTE_E_METHOD)
@@ -295,10 +295,43 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
     httpd_error(rs, APIERR_FORBIDDEN, "no route %s %.200s (the API denies what it does not list)", method, url);
     return;
   }
-  if (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE && rq.role < r->role) {
-    httpd_error(rs, APIERR_FORBIDDEN, "%s needs the %s role; %s has %s", r->op, role_name(r->role), user,
-                role_name(rq.role));
+  if (r->role != ROLE_NONE && r->role != ROLE_SIGNATURE && st->role < r->role) {
+    httpd_error(rs, APIERR_FORBIDDEN, "%s needs the %s role; %s has %s", r->op, role_name(r->role), st->user,
+                role_name(st->role));
     return;
+  }
+  st->decided = false;
+  return;
+method:
+  httpd_error(rs, APIERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s (allowed: %s)", method, url, st->m.allow);
+  rs->hname = "Allow";
+  snprintf(rs->hvalue, sizeof rs->hvalue, "%s", st->m.allow);
+}
+
+/* The last call, the body read: the refusal admit decided, or the body's
+ * checks and the handler. */
+static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
+                     struct conn_state *st, struct httpd_resp *rs)
+{
+  if (st->decided) {
+    *rs = st->early;
+    st->early.body = NULL; /* rs owns it now */
+    return;
+  }
+  char peer[64];
+  struct httpd_req rq;
+  request_of(c, url, method, peer, sizeof peer, &rq);
+  rq.body = st->body.p ? st->body.p : "";
+  rq.body_len = st->body.len;
+  const struct route *r = st->rc == 0 ? st->m.route : NULL;
+  if (!r) { /* admit left only the UI's pages undecided */
+    h->cfg.fallback(h->cfg.ud, &rq, rs);
+    return;
+  }
+  if (st->authed) {
+    rq.role = st->role;
+    rq.user = st->user;
+    rq.token_id = st->tid;
   }
   if (st->too_large) {
     httpd_error(rs, APIERR_TOO_LARGE, "the request body is over the %zu-byte limit of %s", st->max, r->op);
@@ -307,7 +340,7 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
   rq.match = &st->m;
   json_t *body = NULL;
   if (r->body == BODY_JSON && st->body.len) {
-    if (!json_media(httpd_header(&rq, "Content-Type"))) {
+    if (!reqparse_json_media(httpd_header(&rq, "Content-Type"))) {
       httpd_error(rs, APIERR_UNSUPPORTED_MEDIA, "send the body as Content-Type: application/json");
       return;
     }
@@ -323,11 +356,34 @@ static void dispatch(struct httpd *h, struct MHD_Connection *c, const char *url,
   json_decref(body);
   if (!rs->body && !rs->status && !rs->stream_read)
     httpd_error(rs, APIERR_INTERNAL, "the operation gave no answer");
-  return;
-method:
-  httpd_error(rs, APIERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s (allowed: %s)", method, url, st->m.allow);
-  rs->hname = "Allow";
-  snprintf(rs->hvalue, sizeof rs->hvalue, "%s", st->m.allow);
+}
+
+/* counts the headers that say how long the body is */
+struct framing {
+  int content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+  (void)kind, (void)value;
+  struct framing *f = cls;
+  if (!strcasecmp(key, "Content-Length"))
+    f->content_length++;
+  else if (!strcasecmp(key, "Transfer-Encoding"))
+    f->transfer_encoding++;
+  return MHD_YES;
+}
+
+static enum MHD_Result answer(struct httpd *h, struct MHD_Connection *c, const char *url, const char *method,
+                               struct conn_state *st)
+{
+  struct httpd_resp rs = {0};
+  dispatch(h, c, url, method, st, &rs);
+  if (h->cfg.on_answer) {
+    const char *op = st->rc == 0 ? st->m.route->op : (!is_api(url) && h->cfg.fallback ? "fallback" : "none");
+    h->cfg.on_answer(h->cfg.ud, op, rs.status ? rs.status : rs.stream_read ? 200u : 500u);
+  }
+  return send_resp(c, &rs);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -345,23 +401,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     st->max = st->rc == 0 && st->m.route->max_body ? st->m.route->max_body : REQJSON_MAX_BODY;
     buf_init(&st->body, st->max);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > st->max)
+    if (reqparse_declared_over(cl, st->max))
       st->too_large = true;
+    /* a body whose length two headers could read differently is refused
+     * (request smuggling behind a proxy that reads the other one) */
+    struct framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    st->ambiguous = f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding);
+    admit(h, c, url, method, st);
+    /* a client that waits for "100 Continue" before it sends its body gets
+     * the refusal (or the 413 its declared length earns) instead, and never
+     * sends what would be dropped; libmicrohttpd then closes the connection */
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+    if (expect && !strcasecmp(expect, "100-continue") && (st->decided || (st->rc == 0 && st->too_large)))
+      return answer(h, c, url, method, st);
     return MHD_YES;
   }
   if (*upload_size) {
-    if (!st->too_large && buf_append(&st->body, upload, *upload_size))
+    if (!st->decided && !st->too_large && buf_append(&st->body, upload, *upload_size))
       st->too_large = true;
     *upload_size = 0;
     return MHD_YES;
   }
-  struct httpd_resp rs = {0};
-  dispatch(h, c, url, method, st, &rs);
-  if (h->cfg.on_answer) {
-    const char *op = st->rc == 0 ? st->m.route->op : (!is_api(url) && h->cfg.fallback ? "fallback" : "none");
-    h->cfg.on_answer(h->cfg.ud, op, rs.status ? rs.status : rs.stream_read ? 200u : 500u);
-  }
-  return send_resp(c, &rs);
+  return answer(h, c, url, method, st);
 }
 
 int httpd_start(const struct httpd_config *cfg, struct httpd **out, char *err, size_t errlen)

@@ -68,8 +68,11 @@ void httpd_json(struct httpd_resp *rs, unsigned status, json_t *v);
 void httpd_error(struct httpd_resp *rs, enum apierr e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 typedef void (*httpd_handler_fn)(void *ud, const struct httpd_req *rq, struct httpd_resp *rs);
-/* 0 and the token's role, user and id; nonzero for an unknown, expired or
- * revoked token (all answered 401 alike) */
+/* 0 and the token's role, user and id; HTTPD_AUTH_UNAVAILABLE when the
+ * token cannot be checked now (the store cannot be read: 503, not held
+ * against the client); any other nonzero value for an unknown, expired or
+ * revoked token (all answered 401 alike, and counted as failures) */
+#define HTTPD_AUTH_UNAVAILABLE 2
 typedef int (*httpd_auth_fn)(void *ud, const char *token, enum role *role, char *user, size_t ulen, char *token_id,
                              size_t tlen);
 

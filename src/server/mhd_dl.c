@@ -49,6 +49,7 @@ int mhd_dl_load(const char **err)
   SYM(create_response_from_callback, "MHD_create_response_from_callback");
   SYM(suspend_connection, "MHD_suspend_connection");
   SYM(resume_connection, "MHD_resume_connection");
+  SYM(get_connection_values, "MHD_get_connection_values");
   loaded = true;
   return 0;
 bad:

@@ -27,6 +27,8 @@ struct mhd_dl {
                                                         MHD_ContentReaderFreeCallback crfc);
   void (*suspend_connection)(struct MHD_Connection *c);
   void (*resume_connection)(struct MHD_Connection *c);
+  int (*get_connection_values)(struct MHD_Connection *c, enum MHD_ValueKind kind, MHD_KeyValueIterator it,
+                               void *it_cls);
 };
 
 extern struct mhd_dl weft_mhd;
@@ -47,5 +49,6 @@ int mhd_dl_load(const char **err);
 #define MHD_create_response_from_callback (*weft_mhd.create_response_from_callback)
 #define MHD_suspend_connection (*weft_mhd.suspend_connection)
 #define MHD_resume_connection (*weft_mhd.resume_connection)
+#define MHD_get_connection_values (*weft_mhd.get_connection_values)
 
 #endif

@@ -51,7 +51,7 @@ int reqjson_parse(const char *body, size_t len, size_t max, json_t **out, char *
     return APIERR_BAD_REQUEST;
   }
   size_t i = 0;
-  while (i < len && strchr(" \t\r\n", body[i]))
+  while (i < len && body[i] && strchr(" \t\r\n", body[i])) /* a NUL is not blank */
     i++;
   if (i == len) {
     *out = json_object();

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -33,6 +34,7 @@
 #include "runtime/runtime.h"
 #include "server/api.h"
 #include "server/api_routes.h"
+#include "server/api_workflows.h"
 #include "server/dbpool.h"
 #include "server/cmdq.h"
 #include "server/httpd.h"
@@ -58,6 +60,7 @@ struct server {
   struct sse_hub *hub;
   struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
   bool q_inited;
+  struct api_wf wfa; /* the workflow routes and --workflows DIR (api_workflows.h) */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -242,9 +245,43 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     answer_text(rs, 200, "application/json", s->openapi, strlen(s->openapi));
   } else if (!strcmp(op, "metrics")) {
     handle_metrics(s, rs);
+  } else if (api_wf_dispatch(&s->wfa, rq, rs)) {
+    /* answered: a workflow route */
   } else if (!api_dispatch(&s->api, rq, rs)) {
     httpd_error(rs, APIERR_UNAVAILABLE, "%s is not available in this build yet", op);
   }
+}
+
+/* ---- the workflow routes' hooks (api_workflows.h) ---- */
+
+static struct store *wf_db_acquire(void *ud)
+{
+  struct server *s = ud;
+  char *why = NULL;
+  struct store *db = dbpool_get(&s->pool, &why);
+  if (!db)
+    slog(s, "error", "store", "no store connection for a request: %s", why ? why : "the pool is closed");
+  free(why);
+  return db;
+}
+
+static void wf_db_release(void *ud, struct store *db)
+{
+  struct server *s = ud;
+  dbpool_put(&s->pool, db);
+}
+
+static int wf_call_loop(void *ud, struct cmdq_cmd *c)
+{
+  struct server *s = ud;
+  if (!atomic_load(&s->ready)) /* the loop is not there yet, or stopping */
+    return WEFT_ESTATE;
+  return cmdq_call(&s->q, c);
+}
+
+static void wf_log(void *ud, const char *level, const char *event, const char *msg)
+{
+  slog(ud, level, event, "%s", msg);
 }
 
 /* ---- the API's hooks on the loop (api.h), through the command queue ---- */
@@ -299,14 +336,15 @@ static int auth(void *ud, const char *token, enum role *role, char *user, size_t
   if (!db) {
     slog(s, "error", "auth", "cannot open the store to check a token: %s", why ? why : "failed");
     free(why);
-    return 1;
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   int rc = tokens_authenticate(db, token, wt_now_ms(), user, ulen, token_id, tlen);
   dbpool_put(&s->pool, db);
   if (rc) {
-    if (rc != WEFT_ENOTFOUND && rc != WEFT_EDENIED && rc != WEFT_ELIMIT)
-      slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
-    return 1;
+    if (rc == WEFT_ENOTFOUND || rc == WEFT_EDENIED || rc == WEFT_ELIMIT)
+      return 1;
+    slog(s, "error", "auth", "cannot check a token: %s", weft_strerror(rc));
+    return HTTPD_AUTH_UNAVAILABLE;
   }
   pthread_mutex_lock(&s->users_mu);
   *role = users_role(&s->users, user, NULL); /* over the API no one is the home's owner */
@@ -398,6 +436,8 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
 {
   (void)eng;
   struct server *s = ud;
+  if (s->wfa.pending) /* starts waiting for their run's creation to be committed */
+    api_wf_on_commit(&s->wfa, run_id);
   if (e->type == ENG_J_RUN && (e->status == ENG_RUN_SUCCEEDED || e->status == ENG_RUN_FAILED ||
                                e->status == ENG_RUN_CANCELLED)) {
     const char *st = engine_run_status_name((enum eng_run_status)e->status);
@@ -455,6 +495,7 @@ static void *rt_main(void *arg)
   store_runs_free(v, n);
   int rc = rt_loop(s->rt);
   cmdq_close(&s->q); /* the loop ended (stopped, or the store failed): no caller waits forever */
+  api_wf_loop_end(&s->wfa);
   pthread_mutex_lock(&s->mu);
   s->rt_done = true;
   s->rt_rc = rc;
@@ -480,6 +521,8 @@ static int start_runtime(struct server *s)
     return rc;
   if ((rc = cmdq_init(&s->q, rt_uv_loop(s->rt), s)) != 0)
     return rc;
+  s->wfa.rt = s->rt;
+  s->wfa.rt_store = s->rt_store;
   s->q_inited = true;
   uv_async_init(rt_uv_loop(s->rt), &s->stop_async, on_stop_async);
   s->stop_async.data = s;
@@ -555,6 +598,8 @@ static int install_signals(void)
 
 static void reload(struct server *s)
 {
+  if (s->o->workflows_dir)
+    api_wf_deploy_dir(&s->wfa, s->o->workflows_dir, "reload");
   if (load_users(s, "reload") == 0) {
     pthread_mutex_lock(&s->users_mu);
     size_t n = json_object_size(s->users.map);
@@ -564,6 +609,39 @@ static void reload(struct server *s)
 }
 
 /* ---- the process --------------------------------------------------------------- */
+
+/* Connection time-out: 30 s, or WEFT_HTTP_TIMEOUT seconds (1..3600; for
+ * tests of clients that stall). 0 when unset or unusable: httpd's default. */
+static unsigned conn_timeout_s(void)
+{
+  const char *e = getenv("WEFT_HTTP_TIMEOUT");
+  char *end = NULL;
+  long v = e && *e ? strtol(e, &end, 10) : 0;
+  return end && !*end && v >= 1 && v <= 3600 ? (unsigned)v : 0;
+}
+
+/* Open files: the soft limit is raised to the hard one (idle clients cost
+ * one descriptor each), and HTTP connections may use all but a reserve, so
+ * a crowd of clients never leaves the runtime without descriptors for its
+ * steps' pipes and the store. The connection cap: 4096 at most. */
+#define FD_RESERVE 256
+static unsigned conn_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl))
+    return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+      struct rlimit up = {want, rl.rlim_max};
+      if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+        rl.rlim_cur = want;
+    }
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 4096 + 2 * FD_RESERVE)
+    return 4096;
+  return rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : (unsigned)(rl.rlim_cur / 2);
+}
 
 static void addr_text(const struct server *s, char *out, size_t len)
 {
@@ -625,6 +703,9 @@ int server_run(const struct server_opts *o, struct store *store)
   s->pool_inited = true;
   s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
                         .poke = api_poke, .ud = s};
+  /* before the front starts: its threads may call the workflow routes at once */
+  s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
+                           .call_loop = wf_call_loop, .log = wf_log, .home = o->home};
   json_t *doc = openapi_document(api_routes, api_route_docs, api_routes_count);
   s->openapi = doc ? wjson_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
@@ -641,11 +722,14 @@ int server_run(const struct server_opts *o, struct store *store)
   /* HTTP first: a server that cannot listen takes no run over */
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
-                            .ud = s, .on_answer = on_answer};
+                            .ud = s, .on_answer = on_answer, .timeout_s = conn_timeout_s(),
+                            .max_conns = conn_limit()};
   if (httpd_start(&hc, &s->h, err, sizeof err)) {
     slog(s, "error", "start", "%s", err);
     goto out;
   }
+  if (o->workflows_dir) /* before the loop: triggers and starts see them */
+    api_wf_deploy_dir(&s->wfa, o->workflows_dir, "start");
   if ((rc = start_runtime(s)) != 0) {
     slog(s, "error", "start", "cannot start the runtime: %s", weft_strerror(rc));
     goto stop;
@@ -655,6 +739,8 @@ int server_run(const struct server_opts *o, struct store *store)
   addr_text(s, at, sizeof at);
   slog(s, "info", "start", "server listening on %s%s (pid %ld, home %s, ready in %.1f ms)", at,
        o->tls_cert_pem ? " with TLS" : "", (long)getpid(), o->home, (double)(wt_mono_us() - t0) / 1000.0);
+  if (hc.timeout_s)
+    slog(s, "info", "start", "connection time-out %u s (WEFT_HTTP_TIMEOUT, meant for tests)", hc.timeout_s);
   if (o->insecure_warn)
     slog(s, "warning", "start",
          "--insecure-http: serving %s without TLS off loopback; tokens travel in clear text", o->addr.text);

@@ -8,7 +8,8 @@
  * own thread (the libuv loop: resumes every run a dead engine left behind,
  * then keeps running), and waits for signals on the main thread: SIGTERM and
  * SIGINT stop (readyz 503, live streams end, in-flight runs get up to the
- * drain time, then exit 0), SIGHUP re-reads users.json. HTTP never waits for
+ * drain time, then exit 0), SIGHUP re-reads users.json and deploys
+ * --workflows DIR again (api_workflows.h). HTTP never waits for
  * the loop: its reads go through their own store connection.
  *
  * Ownership: the options' strings are borrowed; the store given is closed by
@@ -32,6 +33,7 @@ struct server_opts {
   int64_t drain_ms;               /* --drain */
   enum server_log_format log_format;
   bool metrics_public;            /* GET /metrics without a token */
+  const char *workflows_dir;      /* --workflows DIR: deployed at start and on SIGHUP; NULL */
 };
 
 /* Returns the process's exit code: 0 after a clean stop, 2 when the server

@@ -53,11 +53,69 @@ static const char *hint_id(struct sctx *c, struct gtmp *g, const char *name)
 
 /* ---- needs ---------------------------------------------------------------- */
 
+/* `needs: {any: [...], count: N, cancel_rest: B}`: the list under `any` */
+static const struct ynode *join_list(const struct ynode *n)
+{
+  for (uint32_t i = 0; n && n->t == Y_MAP && i < n->n; i++) {
+    const struct ynode *k = n->kids[2 * i];
+    if (k->len == 3 && !memcmp(k->s, "any", 3))
+      return n->kids[2 * i + 1];
+  }
+  return NULL;
+}
+
 static uint32_t count_needs(const struct ynode *n)
 {
   if (!n || n->t == Y_NULL)
     return 0;
+  if (n->t == Y_MAP) {
+    const struct ynode *l = join_list(n);
+    return l && l->t == Y_SEQ ? l->n : 0;
+  }
   return n->t == Y_SEQ ? n->n : 1;
+}
+
+/* The partial-join form; the ids under `any` are resolved by the caller. */
+static void parse_join(struct sctx *c, struct wf_step *s, const struct ynode *n)
+{
+  static const char *const keys[] = {"any", "count", "cancel_rest", NULL};
+  char where[200];
+  snprintf(where, sizeof where, "in needs of step \"%s\"", s->id);
+  const struct ynode *l = join_list(n);
+  if (l)
+    chk_keys(c, n, keys, where);
+  if (!l) {
+    chk_err(c, n,
+            "needs of step \"%s\" is a mapping without \"any\": write a list of step ids, "
+            "or {any: [ids], count: N} for a partial join",
+            s->id);
+    return;
+  }
+  if (l->t != Y_SEQ) {
+    chk_bad_type(c, l, "any", where, "a list of step ids");
+    return;
+  }
+  if (!l->n) {
+    chk_err(c, l, "\"any\" in needs of step \"%s\" is empty; list the steps to wait for", s->id);
+    return;
+  }
+  s->join_count = 1;
+  for (uint32_t i = 0; i < n->n; i++) {
+    const struct ynode *k = n->kids[2 * i], *x = n->kids[2 * i + 1];
+    int64_t v;
+    if (k->len == 5 && !memcmp(k->s, "count", 5)) {
+      if (chk_int(c, x, "count", where, 1, INT32_MAX, &v)) {
+        if ((uint64_t)v > l->n)
+          chk_err(c, x,
+                  "needs.count of step \"%s\" is %lld but \"any\" lists only %u steps",
+                  s->id, (long long)v, l->n);
+        else
+          s->join_count = (uint32_t)v;
+      }
+    } else if (k->len == 11 && !memcmp(k->s, "cancel_rest", 11)) {
+      chk_bool(c, x, "cancel_rest", where, &s->join_cancel_rest);
+    }
+  }
 }
 
 static void resolve_one(struct sctx *c, struct gtmp *g, uint32_t i, const struct ynode *item,
@@ -119,6 +177,11 @@ static int resolve_needs(struct sctx *c, struct gtmp *g, uint32_t *n_edges)
     } else if (n->t == Y_SEQ) {
       for (uint32_t k = 0; k < n->n; k++)
         resolve_one(c, g, i, n->kids[k], s->needs, &s->n_needs, at);
+    } else if (n->t == Y_MAP) {
+      parse_join(c, s, n);
+      const struct ynode *l = join_list(n);
+      for (uint32_t k = 0; s->join_count && l && k < l->n; k++)
+        resolve_one(c, g, i, l->kids[k], s->needs, &s->n_needs, at);
     } else {
       char where[160];
       snprintf(where, sizeof where, "in step \"%s\"", s->id);

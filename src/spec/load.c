@@ -635,6 +635,7 @@ void wf_free(struct wf *w)
     json_decref(s->repeat.until);
     json_decref(s->env);
     json_decref(s->cwd);
+    json_decref(s->end_message);
     json_decref(s->body);
   }
   free(w->steps);

@@ -136,7 +136,18 @@ struct wf_step {
   uint32_t *reads;       /* step indices read through steps.X / needs.X */
   uint32_t n_reads;
   bool reads_all;        /* (added) an expression reads the whole .steps or .needs */
+
+  /* `needs: {any: [...], count: N, cancel_rest: B}` (join.c in the engine):
+   * join_count 0 = the plain list (all needs); N = ready once N of them
+   * succeeded or once that can no longer happen. */
+  uint32_t join_count;
+  bool join_cancel_rest;
+  /* `end: {status, message}`: 0 none, else enum wf_end_status */
+  int end_status;
+  json_t *end_message;   /* template (string) or NULL */
 };
+
+enum wf_end_status { WF_END_SUCCEEDED = 1, WF_END_FAILED = 2 };
 
 struct wf {
   char *name;

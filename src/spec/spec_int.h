@@ -45,7 +45,7 @@ struct spec_priv {
 /* Per step, the YAML it came from (needed after parsing: needs names, positions). */
 struct ssrc {
   const struct ynode *key;   /* the step id's key node */
-  const struct ynode *needs; /* NULL, a string or a list */
+  const struct ynode *needs; /* NULL, a string, a list or {any, count, cancel_rest} */
   bool reads_all;            /* reads the whole .steps object */
 };
 

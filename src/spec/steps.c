@@ -21,7 +21,7 @@ static const char *const step_keys[] = {
     "needs",  "if",          "timeout", "retry",    "continue_on_error", "for_each",
     "max_parallel", "repeat", "env",    "cwd",      "shell",             "description",
     "run",    "command",     "set",     "http",     "agent",             "approval",
-    "wait",   "workflow",    "log_limit", NULL};
+    "wait",   "workflow",    "log_limit", "end", NULL};
 
 static const char *const default_keys[] = {"timeout", "retry", "env", "shell", "cwd",
                                            "continue_on_error", "if", "log_limit", NULL};
@@ -259,6 +259,39 @@ static void merge_defaults(struct sctx *c, struct wf_step *s, bool has_timeout,
   s->env = m;
 }
 
+/* end: {status: succeeded|failed, message: TEXT} */
+static void parse_end(struct sctx *c, struct wf_step *s, uint32_t idx, const struct ynode *v,
+                      const char *where)
+{
+  static const char *const keys[] = {"status", "message", NULL};
+  char in_end[200];
+  snprintf(in_end, sizeof in_end, "in end of step \"%s\"", s->id);
+  if (v->t != Y_MAP) {
+    chk_bad_type(c, v, "end", where, "a mapping {status: succeeded|failed, message: TEXT}");
+    return;
+  }
+  chk_keys(c, v, keys, in_end);
+  s->end_status = WF_END_SUCCEEDED;
+  for (uint32_t i = 0; i < v->n; i++) {
+    const struct ynode *k = v->kids[2 * i], *x = v->kids[2 * i + 1];
+    const char *str;
+    if (key_is(k, "status")) {
+      if (!chk_str(c, x, "status", in_end, &str))
+        continue;
+      if (!strcmp(str, "succeeded"))
+        s->end_status = WF_END_SUCCEEDED;
+      else if (!strcmp(str, "failed"))
+        s->end_status = WF_END_FAILED;
+      else
+        chk_err(c, x, "end.status of step \"%s\" must be succeeded or failed, not \"%s\"",
+                s->id, str);
+    } else if (key_is(k, "message")) {
+      if (chk_str(c, x, "message", in_end, &str))
+        s->end_message = tmpl_conv(c, x, idx);
+    }
+  }
+}
+
 void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const struct ynode *v)
 {
   struct wf_step *s = &c->w->steps[idx];
@@ -268,7 +301,7 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
   snprintf(owner, sizeof owner, "step \"%s\"", s->id);
   bool has_timeout = false, has_retry = false, has_coe = false;
   json_t *env = NULL;
-  const struct ynode *kind_key = NULL, *kind_val = NULL;
+  const struct ynode *kind_key = NULL, *kind_val = NULL, *end_key = NULL;
 
   if (v->t != Y_NULL && v->t != Y_MAP) {
     chk_err(c, v, "step \"%s\" must be a mapping, not %s", s->id, ytype_name(v));
@@ -310,6 +343,9 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
       const char *str;
       if (chk_str(c, x, "shell", where, &str))
         s->shell = chk_dup(c, str);
+    } else if (key_is(k, "end")) {
+      end_key = k;
+      parse_end(c, s, idx, x, where);
     } else if (key_is(k, "description")) {
       const char *str;
       if (chk_str(c, x, "description", where, &str))
@@ -332,6 +368,17 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
   }
   if (kind_key)
     kinds_parse(c, s, kind_key, kind_val, where);
+  if (end_key && kind_key)
+    chk_err(c, end_key,
+            "step \"%s\" has both \"end\" and \"%s\"; an end step takes no kind key "
+            "(put the work in a step it needs)",
+            s->id, kind_key->s);
+  else if (end_key && s->is_finally)
+    chk_err(c, end_key, "finally step \"%s\" cannot take \"end\" (the run is ending already)",
+            s->id);
+  else if (end_key && (s->for_each || s->repeat.set))
+    chk_err(c, end_key, "step \"%s\" cannot take both \"end\" and \"%s\"", s->id,
+            s->for_each ? "for_each" : "repeat");
 
 defaults:
   merge_defaults(c, s, has_timeout, has_retry, has_coe, env);

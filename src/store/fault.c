@@ -3,7 +3,7 @@
  * recovery paths can be tested without breaking a disk.
  *
  * Every op is forwarded to the inner store. Write calls (begin, commit, puts,
- * claims, inbox post/take, audit append, token put/revoke/touch) are counted; after `after` of them
+ * claims, inbox post/take, audit append, token put/revoke/touch, deploy put, run key set) are counted; after `after` of them
  * succeed, the next `count` ones (-1: all) fail with `rc` without reaching
  * the inner store, except that a failing commit rolls the inner transaction
  * back first, as a real failed commit leaves nothing behind. Reads always
@@ -279,6 +279,28 @@ static int f_token_touch(struct store *s, const char *id, int64_t now)
   WRITE(store_token_touch(INNER, id, now));
 }
 
+static int f_deploy_put(struct store *s, const struct store_deployment *d, int *version,
+                        bool *created)
+{
+  WRITE(store_deploy_put(INNER, d, version, created));
+}
+
+static int f_deploy_list(struct store *s, const char *name, struct store_deployment **out,
+                         size_t *n)
+{
+  return store_deploy_list(INNER, name, out, n);
+}
+
+static int f_run_key_set(struct store *s, const char *run_id, const char *key)
+{
+  WRITE(store_run_key_set(INNER, run_id, key));
+}
+
+static int f_run_by_key(struct store *s, const char *workflow, const char *key, char **run_id)
+{
+  return store_run_by_key(INNER, workflow, key, run_id);
+}
+
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
   .name = "fault",
@@ -327,6 +349,10 @@ static const struct store_ops fault_ops = {
   .token_list = f_token_list,
   .token_revoke = f_token_revoke,
   .token_touch = f_token_touch,
+  .deploy_put = f_deploy_put,
+  .deploy_list = f_deploy_list,
+  .run_key_set = f_run_key_set,
+  .run_by_key = f_run_by_key,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

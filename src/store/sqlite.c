@@ -462,6 +462,10 @@ static const struct store_ops sq_ops = {
   .token_list = sq_token_list,
   .token_revoke = sq_token_revoke,
   .token_touch = sq_token_touch,
+  .deploy_put = sq_deploy_put,
+  .deploy_list = sq_deploy_list,
+  .run_key_set = sq_run_key_set,
+  .run_by_key = sq_run_by_key,
 };
 
 /* ---- opening ---- */

@@ -67,6 +67,13 @@ enum sq_stmt_id {
   SQ_TOKEN_LIST_USER,
   SQ_TOKEN_REVOKE,
   SQ_TOKEN_TOUCH,
+  SQ_DEPLOY_NEWEST,
+  SQ_DEPLOY_HAS_WF,
+  SQ_DEPLOY_INSERT,
+  SQ_DEPLOY_LIST_NAME,
+  SQ_DEPLOY_LIST_ALL,
+  SQ_RUN_KEY_SET,
+  SQ_RUN_BY_KEY,
   SQ_NSTMT
 };
 
@@ -189,5 +196,9 @@ int sq_token_by_hash(struct store *s, const char *hash, struct store_token *out)
 int sq_token_list(struct store *s, const char *user, struct store_token **out, size_t *n);
 int sq_token_revoke(struct store *s, const char *id, int64_t now);
 int sq_token_touch(struct store *s, const char *id, int64_t now);
+int sq_deploy_put(struct store *s, const struct store_deployment *d, int *version, bool *created);
+int sq_deploy_list(struct store *s, const char *name, struct store_deployment **out, size_t *n);
+int sq_run_key_set(struct store *s, const char *run_id, const char *key);
+int sq_run_by_key(struct store *s, const char *workflow, const char *key, char **run_id);
 
 #endif

@@ -99,6 +99,18 @@ const char *const sq_migrations[] = {
   "  created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER,"
   "  last_used_at INTEGER) WITHOUT ROWID;"
   "CREATE INDEX tokens_user ON tokens(user, created_at);",
+
+  /* 8: deployed workflows (store/sqlite_deploy.c): the versions of each name,
+   * 1, 2, 3..., each naming a stored definition by hash; and the
+   * idempotency key a run was started with (POST /workflows/{name}/runs,
+   * later the triggers' (trigger, scheduled time)), unique per workflow */
+  "CREATE TABLE deployments("
+  "  name TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL, path TEXT,"
+  "  deployed_at INTEGER NOT NULL, deployed_by TEXT,"
+  "  PRIMARY KEY(name, version)) WITHOUT ROWID;"
+  "ALTER TABLE runs ADD COLUMN idempotency_key TEXT;"
+  "CREATE UNIQUE INDEX runs_idempotency ON runs(workflow, idempotency_key)"
+  "  WHERE idempotency_key IS NOT NULL;",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

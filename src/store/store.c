@@ -238,6 +238,15 @@ void store_token_clear(struct store_token *t)
   memset(t, 0, sizeof *t);
 }
 
+void store_deployment_clear(struct store_deployment *d)
+{
+  free(d->name);
+  free(d->hash);
+  free(d->path);
+  free(d->deployed_by);
+  memset(d, 0, sizeof *d);
+}
+
 void store_audit_clear(struct store_audit *e)
 {
   free(e->run_id);
@@ -261,6 +270,23 @@ FREE_ARRAY(store_attempts_free, struct store_attempt, store_attempt_clear)
 FREE_ARRAY(store_inbox_free, struct store_inbox, store_inbox_clear)
 FREE_ARRAY(store_decisions_free, struct store_decision, store_decision_clear)
 FREE_ARRAY(store_tokens_free, struct store_token, store_token_clear)
+FREE_ARRAY(store_deployments_free, struct store_deployment, store_deployment_clear)
+
+int store_deploy_newest(struct store *s, const char *name, struct store_deployment *out)
+{
+  struct store_deployment *v = NULL;
+  size_t n = 0;
+  memset(out, 0, sizeof *out);
+  int rc = store_deploy_list(s, name, &v, &n);
+  if (!rc && n == 0)
+    rc = WEFT_ENOTFOUND;
+  if (!rc) {
+    *out = v[n - 1];
+    memset(&v[n - 1], 0, sizeof v[n - 1]);
+  }
+  store_deployments_free(v, n);
+  return rc;
+}
 
 int store_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
                             const struct json_t *data, int64_t *seq_out)

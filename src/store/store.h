@@ -48,10 +48,11 @@
 #include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 5 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+#define STORE_OPS_VERSION 6 /* 2: audit_append_canon; 3: verify_scan, run_delete;
                                4: step_counts_put, step_count, step_page;
                                5: token_put, token_get, token_by_hash, token_list,
-                                  token_revoke, token_touch */
+                                  token_revoke, token_touch;
+                               6: deploy_put, deploy_list, run_key_set, run_by_key */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -183,6 +184,18 @@ struct store_token {
   int64_t expires_at;   /* 0: never */
   int64_t revoked_at;   /* 0: not revoked */
   int64_t last_used_at; /* 0: never used */
+};
+
+/* One deployed version of a workflow name (SERVER.md §2): versions count
+ * 1, 2, 3... per name; each names a stored definition (store_workflow) by
+ * hash. */
+struct store_deployment {
+  char *name;
+  int version;
+  char *hash;          /* sha256 hex of the source (store_workflow_get) */
+  char *path;          /* the file it was deployed from; NULL through the API */
+  int64_t deployed_at;
+  char *deployed_by;   /* user; may be NULL */
 };
 
 /* Filter for store_run_list(); zero/NULL fields do not filter. */
@@ -369,6 +382,24 @@ struct store_ops {
   int (*token_list)(struct store *s, const char *user, struct store_token **out, size_t *n);
   int (*token_revoke)(struct store *s, const char *id, int64_t now);
   int (*token_touch)(struct store *s, const char *id, int64_t now);
+
+  /* Version 6: deployed workflows and idempotency keys. deploy_put records
+   * d->hash (a definition already stored by workflow_put, else
+   * WEFT_ENOTFOUND) as the newest version of d->name (d->version is
+   * ignored): when the newest version already has that hash nothing changes
+   * and *created is false; else the version is the newest + 1 (1 for a new
+   * name) and *created is true. *version gets the version either way.
+   * Inside the caller's transaction or its own. deploy_list with a name
+   * returns its versions, oldest first (none: *n 0); with NULL, the newest
+   * version of every name, by name. run_key_set records the idempotency key
+   * of a run (normally in the transaction that creates it): WEFT_ENOTFOUND
+   * when no run has that id, WEFT_ESTATE when another run of the same
+   * workflow has the key. run_by_key gives the id (malloc'd) of the run of
+   * workflow with that key, or WEFT_ENOTFOUND. */
+  int (*deploy_put)(struct store *s, const struct store_deployment *d, int *version, bool *created);
+  int (*deploy_list)(struct store *s, const char *name, struct store_deployment **out, size_t *n);
+  int (*run_key_set)(struct store *s, const char *run_id, const char *key);
+  int (*run_by_key)(struct store *s, const char *workflow, const char *key, char **run_id);
 };
 
 /* Every backend handle starts with this. */
@@ -409,6 +440,8 @@ void store_inbox_free(struct store_inbox *v, size_t n);
 void store_decisions_free(struct store_decision *v, size_t n);
 void store_token_clear(struct store_token *t);
 void store_tokens_free(struct store_token *v, size_t n);
+void store_deployment_clear(struct store_deployment *d);
+void store_deployments_free(struct store_deployment *v, size_t n);
 
 /* Fault injection for tests (store/fault.c): wraps inner (the wrapper owns
  * it from now on; store_close closes both). After `after` more write calls
@@ -621,6 +654,38 @@ static inline int store_token_touch(struct store *s, const char *id, int64_t now
   return STORE_TOKEN_OPS_OK(s) && s->ops->token_touch ? s->ops->token_touch(s, id, now)
                                                        : WEFT_ESTATE;
 }
+/* The deployment and idempotency-key ops (version 6); WEFT_ESTATE from an
+ * older backend. */
+#define STORE_DEPLOY_OPS_OK(s) ((s)->ops->version >= 6)
+static inline int store_deploy_put(struct store *s, const struct store_deployment *d, int *version,
+                                   bool *created)
+{
+  return STORE_DEPLOY_OPS_OK(s) && s->ops->deploy_put ? s->ops->deploy_put(s, d, version, created)
+                                                       : WEFT_ESTATE;
+}
+static inline int store_deploy_list(struct store *s, const char *name,
+                                    struct store_deployment **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  return STORE_DEPLOY_OPS_OK(s) && s->ops->deploy_list ? s->ops->deploy_list(s, name, out, n)
+                                                        : WEFT_ESTATE;
+}
+static inline int store_run_key_set(struct store *s, const char *run_id, const char *key)
+{
+  return STORE_DEPLOY_OPS_OK(s) && s->ops->run_key_set ? s->ops->run_key_set(s, run_id, key)
+                                                        : WEFT_ESTATE;
+}
+static inline int store_run_by_key(struct store *s, const char *workflow, const char *key,
+                                   char **run_id)
+{
+  *run_id = NULL;
+  return STORE_DEPLOY_OPS_OK(s) && s->ops->run_by_key ? s->ops->run_by_key(s, workflow, key, run_id)
+                                                       : WEFT_ESTATE;
+}
+/* The newest deployed version of name: 0 and *out filled (caller clears),
+ * WEFT_ENOTFOUND when name was never deployed, or another failure. */
+int store_deploy_newest(struct store *s, const char *name, struct store_deployment *out);
 /* audit_append of text already canonical (audit_append_canon; backends older
  * than version 2 get it through audit_append). */
 int store_audit_append_canon(struct store *s, int64_t at, const char *run_id, const char *kind,

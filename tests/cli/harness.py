@@ -46,6 +46,8 @@ class WeftTest(unittest.TestCase):
         self.home = os.path.join(self.tmp, "home")
         self.env = dict(os.environ, WEFT_HOME=self.home, USER="tester")
         self.env.pop("WEFT_LLM_URL", None)
+        for k in ("WEFT_SERVER", "WEFT_TOKEN"):  # commands act on the test's home, not a server
+            self.env.pop(k, None)
 
     # a test that damages its store on purpose sets this to False
     verify_at_end = True

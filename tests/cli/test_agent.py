@@ -390,6 +390,43 @@ class Agent(WeftTest):
         kids = [r for r in self.weft("runs", "--json").json() if r["workflow"] == "lookup"]
         self.assertEqual(len(kids), 1)
 
+    def test_workflow_tool_by_name_runs_the_newest_deployed_version(self):
+        lookup = self.write("lookup.yaml", """
+            name: lookup
+            inputs:
+              key: {type: string, required: true}
+            steps:
+              find: {set: {value: "v1-${{ .inputs.key }}"}}
+            outputs:
+              value: ${{ .steps.find.outputs.value }}
+        """)
+        self.assertExit(self.weft("deploy", lookup), 0)
+        with open(lookup) as f:
+            text = f.read()
+        with open(lookup, "w") as f:
+            f.write(text.replace("v1-", "v2-"))
+        self.assertExit(self.weft("deploy", lookup), 0)
+        self.srv.script = [reply(None, [("lookup", {"key": "k9"}), ("other", {})]), reply("found it")]
+        j = self.run_wf("""
+            name: wfname
+            steps:
+              a:
+                agent:
+                  prompt: go
+                  tools:
+                    lookup:
+                      parameters: {type: object, properties: {key: {type: string}}}
+                      workflow: {name: lookup, inputs: {key: "${{ .args.key }}"}}
+                    other:
+                      parameters: {type: object}
+                      workflow: {name: never-deployed}
+        """)
+        self.assertEqual(j["steps"]["a"]["outputs"]["text"], "found it")
+        msgs = self.srv.requests[1]["body"]["messages"]
+        self.assertEqual(json.loads(msgs[-2]["content"]), {"value": "v2-k9"})
+        # a name never deployed: the model is told, the loop goes on
+        self.assertIn('no workflow named "never-deployed" is deployed', json.loads(msgs[-1]["content"])["error"])
+
     def test_no_endpoint(self):
         del self.env["WEFT_LLM_URL"]
         j = self.run_wf("""

@@ -298,7 +298,7 @@ static struct eng_saved_unit saved(uint32_t step, int32_t index, const struct ro
     .attempts = r->attempts,
     .iteration = r->iteration,
     .n_instances = r->n,
-    .exit_code = r->exit_code,
+    .exit_code = r->set ? r->exit_code : ENG_NO_EXIT, /* a row never written */
     .error = r->error,
     .outputs = r->outputs,
     .started_at = r->started_at,
@@ -723,6 +723,15 @@ TRACE(retry_in_for_each)
 TRACE(run_timeout_during_backoff)
 TRACE(run_timeout_kills_running)
 TRACE(skip_through_join)
+/* control flow beyond plain joins (src/engine/join.c) */
+TRACE(skip_carries_down)
+TRACE(join_discriminator)
+TRACE(join_discriminator_crash)
+TRACE(join_partial)
+TRACE(join_unreachable)
+TRACE(end_failed)
+TRACE(end_crash)
+TRACE(join_waits_for_slot_crash)
 
 /* ---- transition tables ------------------------------------------------------ */
 
@@ -1205,9 +1214,16 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     bool fin = i >= n;
     buf_printf(y, "  s%d:\n", i);
     int lo = fin ? n : 0, k = (int)rnd(3);
+    /* partial joins and end steps (join.c) from bits of the seed, so the rnd()
+     * sequence, and every other case, stays what it was before they existed */
+    uint64_t fl = (seed * 0x9E3779B97F4A7C15ull) >> ((unsigned)i % 16 * 4);
+    bool end = !fin && (fl & 3) == 0;
     if (i > lo && k) {
       uint32_t a = lo + rnd((uint32_t)(i - lo)), b = lo + rnd((uint32_t)(i - lo));
-      if (k == 1 || a == b)
+      if (k == 2 && a != b && !fin && ((fl >> 2) & 3) == 0)
+        buf_printf(y, "    needs: {any: [s%u, s%u], count: %u, cancel_rest: %s}\n", a, b,
+                   1 + (unsigned)((fl >> 4) & 1), (fl >> 5) & 1 ? "true" : "false");
+      else if (k == 1 || a == b)
         buf_printf(y, "    needs: [s%u]\n", a);
       else
         buf_printf(y, "    needs: [s%u, s%u]\n", a, b);
@@ -1217,6 +1233,8 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     bool can_hang = timeout || run_timeout || cancel;
     if (kind < 4)
       buf_printf(y, "    set: {v: '${{ .inputs.x // %d }}'}\n", i);
+    else if (kind < 5 && end)
+      buf_printf(y, "    end: {status: %s}\n", (fl >> 6) & 1 ? "failed" : "succeeded");
     else if (kind < 5)
       buf_printf(y, "    description: a join\n");
     else if (kind < 6)
@@ -1239,7 +1257,7 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    if: '${{ failure }}'\n");
     else if (cond == 1)
       buf_printf(y, "    if: always\n");
-    if (rnd(8) == 0 && kind >= 4)
+    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && end))
       buf_printf(y, "    repeat: {until: '${{ .iteration >= 2 }}', max: 3, delay: %ums}\n",
                  rnd(2) * 500);
     for (int a = 1; a <= 4; a++) {

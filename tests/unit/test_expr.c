@@ -599,11 +599,12 @@ Test(expr, helpers_read_the_env_in_plain_and_jq_forms)
 {
   struct expr_prog *p = expr_prog_new();
   int s = add(p, "success"), f = add(p, "failure"), a = add(p, "always"),
-      c = add(p, "cancelled");
+      c = add(p, "cancelled"), n = add(p, "none_failed");
   int js = add(p, "success | not | not"), jf = add(p, "[failure][0]"),
-      jc = add(p, "cancelled and always");
+      jc = add(p, "cancelled and always"), jn = add(p, "[none_failed][0] | not | not"),
+      mn = add(p, "none_failed and true");
   compile_ok(p);
-  struct expr_env envs[] = {{true, false, false}, {false, true, true}};
+  struct expr_env envs[] = {{true, false, false, false}, {false, true, true, true}};
   json_t *ctx = J("{}");
   for (int i = 0; i < 2; i++) {
     struct expr_env *e = &envs[i];
@@ -611,7 +612,8 @@ Test(expr, helpers_read_the_env_in_plain_and_jq_forms)
       int id;
       bool want;
     } cases[] = {{s, e->success}, {f, e->failure}, {a, true},           {c, e->cancelled},
-                 {js, e->success}, {jf, e->failure}, {jc, e->cancelled}};
+                 {js, e->success}, {jf, e->failure}, {jc, e->cancelled},
+                 {n, e->none_failed}, {jn, e->none_failed}, {mn, e->none_failed}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
       json_t *out = NULL;
       char *err = NULL;

@@ -21,6 +21,7 @@
 #include "server/httpd.h"
 #include "server/listen.h"
 #include "server/reqjson.h"
+#include "server/reqparse.h"
 #include "server/route.h"
 #include "util/token.h"
 #include "util/err.h"
@@ -51,6 +52,8 @@ static int auth(void *ud, const char *token, enum role *role, char *user, size_t
     enum role role;
   } toks[] = {{"viewer-token", "vera", ROLE_VIEWER}, {"operator-token", "otto", ROLE_OPERATOR},
               {"admin-token", "ada", ROLE_ADMIN}};
+  if (!strcmp(token, "store-down-token"))
+    return HTTPD_AUTH_UNAVAILABLE;
   for (size_t i = 0; i < 3; i++)
     if (!strcmp(token, toks[i].tok)) {
       *role = toks[i].role;
@@ -266,6 +269,18 @@ Test(httpd, ten_failures_a_minute_block_the_address)
   cr_assert_eq(req("GET", "/api/v1/runs", "viewer-token", NULL, NULL), 200);
 }
 
+Test(httpd, a_token_that_cannot_be_checked_is_503_and_not_a_failure)
+{
+  /* the store cannot be read: the server's trouble, never held against the
+   * client (it used to be a 401, and ten of them a 429 for a minute) */
+  for (int i = 0; i < 12; i++) {
+    assert_error(req("GET", "/api/v1/runs", "store-down-token", NULL, NULL), 503, "unavailable");
+    cr_assert(strstr(resp, "Retry-After: 1"), "%s", resp);
+  }
+  cr_assert_eq(req("GET", "/api/v1/runs", "viewer-token", NULL, NULL), 200, "%s", resp);
+  cr_assert_eq(handled, 1);
+}
+
 Test(httpd, a_client_that_never_finishes_is_dropped_and_others_are_served)
 {
   int slow = connect_srv();
@@ -401,6 +416,40 @@ Test(pure, reqjson_limits)
   cr_assert_eq(reqjson_parse("{\"a\":[1,2]}", 11, 5, &v, err, sizeof err), APIERR_TOO_LARGE);
   cr_assert_eq(reqjson_parse("{\"a\":1}x", 8, 100, &v, err, sizeof err), APIERR_BAD_REQUEST);
   cr_assert(strstr(err, "line 1"), "%s", err);
+  /* NUL bytes are not blanks: a body of them is not an empty one */
+  cr_assert_eq(reqjson_parse("\0", 1, 100, &v, err, sizeof err), APIERR_BAD_REQUEST);
+  cr_assert_null(v);
+  cr_assert_eq(reqjson_parse(" \0 ", 3, 100, &v, err, sizeof err), APIERR_BAD_REQUEST);
+  cr_assert_eq(reqjson_parse(" \r\n\t", 4, 100, &v, err, sizeof err), 0);
+  cr_assert(json_is_object(v));
+  json_decref(v);
+}
+
+Test(pure, request_head_parsing)
+{
+  char out[8];
+  cr_assert_str_eq(reqparse_query("a%2Fb+c", out, sizeof out), "a/b c");
+  cr_assert_null(reqparse_query("%00", out, sizeof out));
+  cr_assert_null(reqparse_query("%f", out, sizeof out));
+  cr_assert_null(reqparse_query("%zz", out, sizeof out));
+  cr_assert_null(reqparse_query("12345678", out, sizeof out)); /* does not fit */
+  cr_assert_str_eq(reqparse_query("1234567", out, sizeof out), "1234567");
+  cr_assert_null(reqparse_query(NULL, out, sizeof out));
+  const char *h = "bearer \t tok";
+  cr_assert_eq(reqparse_bearer(h), h + 9);
+  cr_assert_null(reqparse_bearer("Bearer "));
+  cr_assert_null(reqparse_bearer("Bearer \t "));
+  cr_assert_null(reqparse_bearer("Basic abc"));
+  cr_assert_null(reqparse_bearer("Bearertok"));
+  cr_assert(reqparse_json_media("Application/JSON; charset=utf-8"));
+  cr_assert(!reqparse_json_media("application/jsonx"));
+  cr_assert(!reqparse_json_media("text/plain"));
+  cr_assert(!reqparse_json_media(""));
+  cr_assert(!reqparse_declared_over("1048576", 1048576));
+  cr_assert(reqparse_declared_over("1048577", 1048576));
+  cr_assert(reqparse_declared_over("-1", 1048576));
+  cr_assert(reqparse_declared_over("99999999999999999999999", 1048576));
+  cr_assert(!reqparse_declared_over(NULL, 10));
 }
 
 /* ---- server-sent events through the real front ------------------------ */

@@ -690,3 +690,25 @@ Test(docs, yaml_examples_in_the_language_reference_validate)
   cr_expect_gt(blocks, 10, "only %d yaml blocks found", blocks);
   free(md);
 }
+
+/* needs: {any, count, cancel_rest} and end: (src/engine/join.c runs them) */
+Test(spec, partial_joins_and_end_steps_are_in_the_model)
+{
+  struct wf *w = load_ok("tests/valid/control_flow.yaml");
+  const struct wf_step *first = &w->steps[wf_step_find(w, "first")];
+  const struct wf_step *two = &w->steps[wf_step_find(w, "two")];
+  const struct wf_step *plain = &w->steps[wf_step_find(w, "plain")];
+  const struct wf_step *stop = &w->steps[wf_step_find(w, "stop")];
+  cr_assert_eq(first->n_needs, 3);
+  cr_assert_eq(first->join_count, 1);
+  cr_assert(!first->join_cancel_rest);
+  cr_assert_eq(two->join_count, 2);
+  cr_assert(two->join_cancel_rest);
+  cr_assert_eq(plain->join_count, 0);
+  cr_assert_eq(plain->n_needs, 2);
+  cr_assert_eq(stop->kind, WF_NOOP);
+  cr_assert_eq(stop->end_status, WF_END_FAILED);
+  cr_assert(json_is_string(stop->end_message));
+  cr_assert_eq(w->steps[wf_step_find(w, "a")].n_dependents, 3);
+  wf_free(w);
+}
