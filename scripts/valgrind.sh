@@ -2,13 +2,13 @@
 # valgrind.sh — the weft binary under valgrind (memcheck) on real commands:
 # validate (valid and invalid files), graph, run (with retries, for_each,
 # failure), status, runs, logs, audit, token, deploy, workflows, the server with
-# its workflow routes. Any memory error or definite leak fails.
+# its workflow routes and triggers. Any memory error or definite leak fails.
 # Usage: scripts/valgrind.sh [path/to/weft]   (default build-test/weft)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(realpath "${1:-build-test/weft}")
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'if [ -n "${sp:-}" ]; then kill "$sp" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
 export WEFT_HOME="$tmp/home" USER=valgrind
 VG=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
     --show-leak-kinds=definite --track-fds=no)
@@ -207,10 +207,44 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 "$W" status "$sid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: run $sid (API) did not succeed"; exit 1; }
+# triggers: a schedule fires, a signed webhook starts a run, GET /schedules,
+# weft schedules / backfill / event send beside the server
+printf '{"tok": "vg-s3cret/x", "HOOK": "vg-hook-key"}' > "$WEFT_HOME/secrets.json"
+cat > "$tmp/trig.yaml" <<'YAML'
+name: trig
+triggers:
+  - {schedule: "@every 1s", inputs: {at: "${{ .trigger.scheduled_for }}"}}
+  - {webhook: vg-hook, secret: HOOK, if: "${{ .trigger.body.go }}"}
+  - {event: vg-go, match: "${{ .event.go }}"}
+inputs:
+  at: {type: string, default: ""}
+steps:
+  a: {run: 'echo "$AT"', env: {AT: "${{ .inputs.at }}"}}
+YAML
+api 201 POST /api/v1/workflows -H 'Content-Type: application/yaml' --data-binary @"$tmp/trig.yaml"
+vg 0 schedules
+vg 0 schedules --json
+vg 0 backfill trig --from 2026-01-01T00:00:00Z --to 2026-01-01T00:00:03Z --max-runs-at-once 2
+vg 0 event send vg-go --data '{"go": true}' --json
+body='{"go": true}'
+sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac vg-hook-key | sed 's/^.* //')
+api 202 POST /api/v1/hooks/vg-hook -H "X-Hub-Signature-256: sha256=$sig" -H 'X-GitHub-Delivery: d1' -H 'Content-Type: application/json' -d "$body"
+api 200 POST /api/v1/hooks/vg-hook -H "X-Hub-Signature-256: sha256=$sig" -H 'X-GitHub-Delivery: d1' -H 'Content-Type: application/json' -d "$body"
+api 401 POST /api/v1/hooks/vg-hook -H 'X-Hub-Signature-256: sha256=00' -H 'Content-Type: application/json' -d "$body"
+api 200 GET /api/v1/schedules
+for _ in $(seq 1 600); do
+  [ "$("$W" runs --workflow trig --status succeeded --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -ge 8 ] && break
+  sleep 0.1
+done
+"$W" audit export > "$tmp/trig-audit"
+python3 -c 'import json,sys
+fired = [e for e in map(json.loads, open(sys.argv[1])) if e["kind"] == "run.created"
+         and e["data"].get("scheduled_for", "2026-01-01").startswith("2026-01-01") is False]
+sys.exit(0 if fired else 1)' "$tmp/trig-audit" || { echo "valgrind: the schedule did not fire"; exit 1; }
 kill -HUP "$sp"
 for _ in $(seq 1 600); do [ "$(grep -c -- '--workflows' "$tmp/srverr")" -ge 2 ] && break; sleep 0.1; done
 kill -TERM "$sp"
 src=0; wait "$sp" || src=$?
 if [ "$src" != 0 ]; then echo "valgrind: weft server exited $src"; tail -40 "$tmp/srverr"; exit 1; fi
-echo "ok: weft server (resumed a run, deployed and started workflows, served, stopped on SIGTERM)"
+echo "ok: weft server (resumed a run, deployed and started workflows, fired triggers, served, stopped on SIGTERM)"
 echo "valgrind: clean"

@@ -18,8 +18,10 @@
 
 static int event_send(struct cli *c, int argc, char **argv)
 {
-  static const struct option opts[] = {{"data", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+  static const struct option opts[] = {{"data", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
+                                       {0, 0, 0, 0}};
   const char *data = NULL;
+  bool json = false;
   int ch, code = EXIT_OK;
   struct store *s = NULL;
   optind = 0;
@@ -27,6 +29,8 @@ static int event_send(struct cli *c, int argc, char **argv)
   while ((ch = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
     if (ch == 'd')
       data = optarg;
+    else if (ch == 'j')
+      json = true;
     else
       return cli_usage_error("event", "unknown option %s", argv[optind - 1]);
   }
@@ -69,12 +73,29 @@ static int event_send(struct cli *c, int argc, char **argv)
       goto out;
     }
   }
+  if (json) { /* as POST /api/v1/events answers */
+    char *txt = json_dumps(res, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("%s\n", txt ? txt : "null");
+    free(txt);
+    goto out;
+  }
   /* one line alike both ways: the inbox id the event has */
   const json_t *id = json_object_get(res, "id");
   if (json_is_integer(id))
     printf("event %s sent (id %lld)\n", name, (long long)json_integer_value(id));
   else
     printf("event %s sent\n", name);
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(res, "started"), i, v)
+    printf("started run %s of %s (trigger %lld; `weft server` executes it)\n",
+           json_string_value(json_object_get(v, "run")), json_string_value(json_object_get(v, "workflow")),
+           (long long)json_integer_value(json_object_get(v, "trigger")));
+  json_array_foreach(json_object_get(res, "trigger_errors"), i, v)
+    fprintf(stderr, "weft: %s trigger %lld did not start a run: %s\n",
+            json_string_value(json_object_get(v, "workflow")),
+            (long long)json_integer_value(json_object_get(v, "trigger")),
+            json_string_value(json_object_get(v, "error")));
 out:
   json_decref(j);
   json_decref(res);

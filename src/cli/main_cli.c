@@ -30,9 +30,10 @@ int cli_reject(struct cli *c, int argc, char **argv);
 int cli_prune(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
 int cli_start(struct cli *c, int argc, char **argv);
-int cli_schedules(struct cli *c, int argc, char **argv);
 int cli_deploy(struct cli *c, int argc, char **argv);
 int cli_workflows(struct cli *c, int argc, char **argv);
+int cli_schedules(struct cli *c, int argc, char **argv);
+int cli_backfill(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cmds[] = {
   {"run", cli_run, "weft run FILE [-i KEY=VALUE]... [--inputs FILE.json] [--json] [-v]",
@@ -80,11 +81,14 @@ const struct cli_cmd cli_cmds[] = {
   {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",
    "reject a waiting approval step",
    "The step fails with kind \"rejected\" (never retried). Refusals as for approve.\n"},
-  {"event", cli_event, "weft event send NAME [--data JSON]", "deliver an event to waiting steps",
+  {"event", cli_event, "weft event send NAME [--data JSON] [--json]",
+   "deliver an event to waiting steps and start the runs of its event triggers",
    "Options:\n"
    "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"
+   "  --json       print {id, name, delivered_to, started} as POST /api/v1/events answers\n"
    "Engines executing runs here deliver it within 1 s; runs no engine executes get it at\n"
-   "the next `weft resume`.\n"},
+   "the next `weft resume`. Each `triggers: [{event: NAME, match: ...}]` of a deployed\n"
+   "workflow whose match accepts the payload records a run that `weft server` starts.\n"},
   {"audit", cli_audit,
    "weft audit verify [--checkpoint FILE]... | export [RUN] | checkpoint [--out FILE]",
    "check the audit log / print it as JSON lines / sign its head",
@@ -157,9 +161,23 @@ const struct cli_cmd cli_cmds[] = {
    "  --wait                   follow the run to its end, print what `weft run` prints at\n"
    "                           its end and exit as it does (0, 1 failed, 3 cancelled)\n"
    "  --json                   with --wait: the final run as `weft status --json` prints it\n"},
-  {"schedules", cli_schedules, "weft schedules [--json]", "list every trigger's next times (through a server)",
-   "Through a server only in this build (--server URL or $WEFT_SERVER, token in\n"
-   "$WEFT_TOKEN): prints GET /api/v1/schedules as the server answers it.\n"},
+  {"schedules", cli_schedules, "weft schedules [--json]",
+   "list the schedule triggers of deployed workflows with their next 5 fire times",
+   "Every `schedule:` trigger of the newest deployed version of each workflow,\n"
+   "numbered as in its `triggers:` list (1, 2, ...), with its time zone, catch_up,\n"
+   "overlap, its next 5 fire times (RFC 3339, UTC) and the last time it fired.\n"
+   "With --server URL (or $WEFT_SERVER, token in $WEFT_TOKEN) the same through\n"
+   "GET /api/v1/schedules.\n"
+   "  --json   print {\"schedules\": [...]} as GET /api/v1/schedules answers\n"},
+  {"backfill", cli_backfill, "weft backfill NAME --from T --to T [--trigger N] [--max-runs-at-once K] [--json]",
+   "queue one run per scheduled time of a past window that has no run yet",
+   "For each schedule trigger of NAME (only trigger N with --trigger), every\n"
+   "scheduled time in [--from, --to) that has no run yet gets one, with\n"
+   "`.trigger.scheduled_for` set; a time that already ran (or was backfilled) is\n"
+   "skipped, so running the same backfill twice starts nothing new. T is an RFC\n"
+   "3339 time (2026-01-01T00:00:00Z) or a date (2026-01-01: midnight in the\n"
+   "trigger's time zone). The runs are recorded queued; `weft server` starts\n"
+   "them (at most K at once with --max-runs-at-once). Needs the operator role.\n"},
   {"server", cli_server,
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
    "[--log-format text|json] [--metrics-public] [--workflows DIR]",

@@ -13,6 +13,7 @@
  * Outputs of a for_each step (the array of its instances' outputs, by index)
  * are built from the output arena only when an expression reads them. */
 #include "engine/priv.h"
+#include "sched/trigger.h"
 #include "util/err.h"
 #include "util/wtime.h"
 #include "util/jsonfmt.h"
@@ -243,7 +244,12 @@ int ctx_build(struct eng_run *r, uint32_t s, uint32_t unit, const struct ctx_ext
   json_object_set_new(run, "workflow", json_string(r->wf->name ? r->wf->name : ""));
   json_object_set_new(run, "status", json_string(engine_run_status_name(rs)));
   json_object_set_new(run, "started_at", time_json(r->started_at));
-  json_object_set_new(run, "trigger", json_string(r->trigger));
+  if (!r->trigger_obj) /* a run started without one: {type, at}, the rest empty */
+    r->trigger_obj = sched_trigger_json(r->trigger, r->started_at, SCHED_NO_TIME, NULL, NULL, NULL, NULL);
+  if (r->trigger_obj) {
+    json_object_set(run, "trigger", r->trigger_obj);
+    json_object_set(c, "trigger", r->trigger_obj);
+  }
   json_object_set(c, "inputs", r->inputs);
   json_object_set(c, "secrets", r->secrets);
   if (r->event)

@@ -27,6 +27,7 @@ int eng_alloc_run(const struct wf *wf, const struct eng_config *cfg, struct eng_
   r->trigger = strdup(cfg && cfg->trigger ? cfg->trigger : "manual");
   r->secrets = cfg && cfg->secrets ? json_deep_copy(cfg->secrets) : json_object();
   r->event = cfg && cfg->event ? json_deep_copy(cfg->event) : NULL;
+  r->trigger_obj = cfg && cfg->trigger_obj ? json_deep_copy(cfg->trigger_obj) : NULL;
   r->inputs = cfg && cfg->inputs ? json_deep_copy(cfg->inputs) : json_object(); /* + defaults */
   for (uint32_t i = 0; r->inputs && json_is_object(r->inputs) && i < wf->n_inputs; i++)
     if (wf->inputs[i].def && !json_object_get(r->inputs, wf->inputs[i].name))
@@ -92,6 +93,7 @@ void engine_free(struct eng_run *r)
   json_decref(r->ctx_cache);
   json_decref(r->secrets);
   json_decref(r->event);
+  json_decref(r->trigger_obj);
   json_decref(r->inputs);
   json_decref(r->outputs);
   json_decref(r->error);

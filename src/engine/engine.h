@@ -98,6 +98,8 @@ struct eng_config {
   const json_t *inputs;     /* copied; defaults of wf->inputs are added; NULL = {} */
   const json_t *secrets;    /* copied; `.secrets` in expressions (masking is the runtime's) */
   const json_t *event;      /* copied; `.event`: payload of the event that started the run */
+  const json_t *trigger_obj; /* copied; `.trigger` and `.run.trigger` (sched/trigger.h);
+                                NULL: {type: trigger, at: the run's start, the rest null} */
   int max_parallel;         /* used when wf->max_parallel == 0 (2 x cores); >= 1 */
   uint64_t seed;            /* jitter randomness: same seed, same delays */
 };

@@ -86,6 +86,7 @@ enum eng_stop { STOP_NONE = 0, STOP_CANCEL, STOP_FAILFAST, STOP_TIMEOUT };
 struct eng_run {
   const struct wf *wf;
   char *run_id, *trigger;
+  json_t *trigger_obj; /* `.trigger`; NULL until first built (ctx.c) */
   json_t *inputs, *secrets, *event;
   enum eng_run_status status;
   int64_t started_at, finished_at;

@@ -96,16 +96,25 @@ enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const jso
     rc = txt ? store_audit_append(s, now, NULL, "event.sent", txt, NULL) : -1;
     free(txt);
   }
+  /* the event triggers' runs join the event's transaction (ops/triggers.c) */
+  json_t *started = NULL, *failed = NULL;
+  if (!rc && ops_event_triggers(c, name, data ? data : json_null(), id, &started, &failed, e))
+    rc = WEFT_ESTORE;
   if (!rc)
     rc = store_commit(s);
   free(payload);
   if (rc) {
     if (store_in_tx(s))
       store_rollback(s);
+    json_decref(started);
+    json_decref(failed);
     return ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the event: %s", store_errmsg(s));
   }
-  /* started: the runs event triggers start (none until triggers exist) */
-  *out = json_pack("{s:I,s:s,s:o,s:[]}", "id", (json_int_t)id, "name", name, "delivered_to", waiting_for(s, name),
-                   "started");
+  /* started: the runs its event triggers recorded, queued for `weft server` */
+  *out = json_pack("{s:I,s:s,s:o,s:o}", "id", (json_int_t)id, "name", name, "delivered_to", waiting_for(s, name),
+                   "started", started);
+  if (*out && json_array_size(failed))
+    json_object_set(*out, "trigger_errors", failed);
+  json_decref(failed);
   return *out ? OPS_OK : ops_fail(e, OPS_E_INTERNAL, "out of memory");
 }

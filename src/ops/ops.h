@@ -315,4 +315,78 @@ struct runtime;
 enum ops_err ops_start_run(const struct ops_ctx *c, struct runtime *rt, struct ops_start *st,
                            char id_out[WEFT_ID_LEN + 1], bool *created, struct ops_error *e);
 
+/* ---- triggers (triggers.c, schedules.c, hooks.c; SERVER.md §3) ------------- */
+
+/* Renders tmpl (a trigger's `if`, `match` or `inputs`, registered in
+ * wf->prog) over {trigger, event, run: {trigger}} of the `.trigger` object
+ * trig. 0 and *out, or a failure with *err (malloc'd). */
+int ops_trigger_eval(struct wf *wf, const json_t *tmpl, const json_t *trig, json_t **out, char **err);
+/* Records the run trigger def (one of wf->triggers, "_index" its 1-based
+ * index) asks for, in the caller's transaction or its own: a queued run
+ * that no engine owns yet, its inputs (def's `inputs` rendered over trig,
+ * read by the declared types), idempotency key (NULL: none), trigger data
+ * (trig, plus hold: {"after": RUN} or {"group": G, "max": K}; NULL: none)
+ * and a run.created audit entry. `weft server` starts it
+ * (ops_trigger_pickup). CONFLICT: a run of the workflow has the key;
+ * UNPROCESSABLE: the inputs do not fit. */
+enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int version, const json_t *def,
+                                 const json_t *trig, const char *key, const json_t *hold,
+                                 char id_out[WEFT_ID_LEN + 1], struct ops_error *e);
+/* Calls fn for every trigger of the newest version of every deployed
+ * workflow (def gets "_index"); fn returns 0 to go on, > 0 to stop, < 0 for
+ * a failure (returned). wf is freed after its triggers. */
+int ops_trigger_each(struct store *s, int (*fn)(void *ud, struct wf *wf, int version, size_t i, json_t *def),
+                     void *ud);
+/* The event triggers of event name: each whose match accepts data starts a
+ * run (key "event:INDEX:EVENT_ID"), in the caller's transaction.
+ * *started = [{run, workflow, trigger}]; *failed = [{workflow, trigger,
+ * error}] for those whose inputs did not fit. */
+enum ops_err ops_event_triggers(const struct ops_ctx *c, const char *name, const json_t *data, int64_t event_id,
+                                json_t **started, json_t **failed, struct ops_error *e);
+/* On the server's loop: starts the queued runs no engine owns whose hold
+ * allows it, oldest first (rt_resume). Returns how many started; *held:
+ * how many wait for their hold. log (may be NULL) hears of a failure. */
+struct runtime;
+size_t ops_trigger_pickup(struct store *s, struct runtime *rt, size_t *held,
+                          void (*log)(void *ud, const char *id, const char *wf, const char *err), void *ud);
+
+/* Schedules (schedules.c). Times in seconds. sync: the schedules table
+ * follows the newest deployed version of every workflow: a row per
+ * schedule trigger; a row whose expression and zone did not change keeps
+ * its next fire time (a new version takes over without a double fire);
+ * a new or changed one starts at the first time after now; rows of
+ * triggers no longer there go. */
+int ops_schedules_sync(struct store *s, int64_t now, char *msg, size_t msglen);
+/* fire: every row due at now fires by the planner (sched/plan.h, catch_up
+ * by up_since) and its overlap rule: each scheduled time's run is enqueued
+ * (key "schedule:INDEX:TIME") and the row advanced in one transaction.
+ * *fired: runs recorded; *next: the earliest next fire time of any row
+ * (INT64_MAX: none). log hears of problems. */
+int ops_schedules_fire(struct store *s, int64_t now, int64_t up_since, size_t *fired, int64_t *next,
+                       void (*log)(void *ud, const char *level, const char *msg), void *ud);
+/* list_schedules (viewer): *out = [{workflow, trigger, schedule, timezone,
+ * catch_up, overlap, next: [5 RFC 3339 times], last_fired, last_run}] for
+ * every schedule trigger of the newest deployed versions, by workflow and
+ * trigger. */
+enum ops_err ops_list_schedules(const struct ops_ctx *c, int64_t now, json_t **out, struct ops_error *e);
+/* backfill (operator): for the schedule triggers of workflow name (only
+ * trigger, 1-based, when > 0), one queued run per scheduled time in
+ * [from, to) without a run yet, with `.trigger.scheduled_for`; at most
+ * max_at_once (0: no limit) of this backfill run at once. *out = {workflow,
+ * times: N, started: [{run, trigger, scheduled_for}], existing: N}. */
+enum ops_err ops_backfill(const struct ops_ctx *c, const char *name, const char *from, const char *to, int trigger,
+                          int max_at_once, json_t **out, struct ops_error *e);
+
+/* webhook (signature): the webhook trigger name of the newest deployed
+ * versions; body (len bytes) signed in sig_header ("sha256=HEX") with the
+ * trigger's secret, headers an object of the request's headers (lower-case
+ * names), delivery the delivery id or NULL. *out = {"run": ID} (*status
+ * 202 new, 200 a repeated delivery) or {"run": null, "reason": "if was
+ * false"} (200). UNAUTHORIZED (audited as webhook.refused): a bad or
+ * missing signature, and no such hook (not told apart for an
+ * unauthenticated caller). */
+enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *body, size_t len,
+                         const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
+                         json_t **out, unsigned *status, struct ops_error *e);
+
 #endif

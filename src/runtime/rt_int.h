@@ -89,6 +89,7 @@ struct rt_run {
   struct wf *wf;
   struct eng_run *eng;
   json_t *inputs;
+  json_t *trigger_obj;   /* `.trigger` (sched/trigger.h), or NULL: built from row.trigger */
   struct store_run row;  /* the run row as last written (owned strings) */
   struct eng_effects fx; /* journal and effects not yet committed/performed */
   struct runtime *rt;    /* for the journal spill (rt_journal_spill) */
@@ -113,6 +114,7 @@ struct runtime {
   uv_loop_t loop;
   const struct executor_ops *executors[RT_N_KINDS]; /* by step kind (rt_exec.c) */
   struct rt_opts o;
+  const json_t *start_trigger; /* rt_start_trig: read by rt_start_run only */
   struct store *store;
   struct rt_run **runs;
   size_t n_runs, cap_runs;

@@ -607,6 +607,7 @@ static void run_free(struct rt_run *run)
   rt_counts_free(run); /* before the definition: it knows the step count */
   wf_free(run->wf);
   json_decref(run->inputs);
+  json_decref(run->trigger_obj);
   store_run_clear(&run->row);
   rt_rows_free(run);
   free(run->workspace);
@@ -695,6 +696,19 @@ static int make_workspace(struct runtime *rt, struct rt_run *run)
   return 0;
 }
 
+/* `.event` of a run an event or a webhook started: its payload (LANGUAGE.md) */
+static const json_t *trigger_event(const json_t *trig)
+{
+  const char *type = json_string_value(json_object_get(trig, "type"));
+  if (!type)
+    return NULL;
+  if (!strcmp(type, "event"))
+    return json_object_get(trig, "event");
+  if (!strcmp(type, "webhook"))
+    return json_object_get(trig, "body");
+  return NULL;
+}
+
 static uint64_t new_seed(void)
 {
   uint64_t s = 0;
@@ -716,6 +730,16 @@ int rt_start_as(struct runtime *rt, struct wf *wf, const json_t *inputs, const c
   rt->o.user = user ? user : own; /* read by rt_start_run only (started_by) */
   int rc = rt_start(rt, wf, inputs, trigger, id_out, err);
   rt->o.user = own;
+  return rc;
+}
+
+int rt_start_trig(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *user,
+                  const json_t *trigger_obj, char id_out[WEFT_ID_LEN + 1], char **err)
+{
+  const char *type = json_string_value(json_object_get(trigger_obj, "type"));
+  rt->start_trigger = trigger_obj;
+  int rc = rt_start_as(rt, wf, inputs, type ? type : "manual", user, id_out, err);
+  rt->start_trigger = NULL;
   return rc;
 }
 
@@ -754,9 +778,12 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
     rc = fail(err, rc, "cannot create the run's workspace %s", run->workspace);
     goto out;
   }
+  if (rt->start_trigger)
+    run->trigger_obj = json_deep_copy(rt->start_trigger);
   struct eng_config cfg = {.run_id = run->id, .trigger = trigger ? trigger : "manual",
                            .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
-                           .secrets = rt->secrets, .seed = new_seed()};
+                           .secrets = rt->secrets, .seed = new_seed(),
+                           .trigger_obj = run->trigger_obj, .event = trigger_event(run->trigger_obj)};
   if ((rc = engine_new(wf, &cfg, &run->eng)) != 0) {
     rc = fail(err, rc, "cannot create the run: %s", weft_strerror(rc));
     goto out;
@@ -799,6 +826,12 @@ int rt_start_run(struct runtime *rt, struct wf *wf, const json_t *inputs, const 
     char *txt = wjson_dumps(d, JSON_COMPACT);
     json_decref(d);
     rc = store_audit_append(rt->store, now, run->id, "run.created", txt, NULL);
+    free(txt);
+  }
+  if (!rc && run->trigger_obj) { /* kept for a resume: `.trigger` stays what it was */
+    char *txt = wjson_dumps(run->trigger_obj, JSON_COMPACT);
+    masker_inplace(rt->masker, &txt);
+    rc = txt ? store_run_trigger_put(rt->store, run->id, txt) : WEFT_ENOMEM;
     free(txt);
   }
   if (rc) {
@@ -917,6 +950,11 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
     goto out;
   }
   memcpy(run->id, run->row.id, WEFT_ID_LEN);
+  char *trig = NULL;
+  if (store_run_trigger_get(rt->store, run->id, &trig) == 0 && trig)
+    run->trigger_obj = json_loads(trig, 0, NULL);
+  free(trig);
+  json_object_del(run->trigger_obj, "_hold"); /* a queued run's hold (ops/triggers.c) is not `.trigger` */
   int st = engine_run_status_parse(run->row.status);
   bool terminal = st == ENG_RUN_SUCCEEDED || st == ENG_RUN_FAILED || st == ENG_RUN_CANCELLED;
   if (!for_retry && terminal) {
@@ -969,7 +1007,8 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
   struct eng_config cfg = {.run_id = run->id,
                            .trigger = run->row.trigger ? run->row.trigger : "manual",
                            .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
-                           .secrets = rt->secrets, .seed = new_seed()};
+                           .secrets = rt->secrets, .seed = new_seed(),
+                           .trigger_obj = run->trigger_obj, .event = trigger_event(run->trigger_obj)};
   rc = engine_restore_begin(run->wf, &cfg, (enum eng_run_status)(st < 0 ? ENG_RUN_RUNNING : st),
                             run->row.started_at, &run->eng);
   if (rc) {
@@ -1103,7 +1142,8 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
     struct eng_config cfg = {.run_id = run->id,
                              .trigger = run->row.trigger ? run->row.trigger : "manual",
                              .inputs = run->inputs, .max_parallel = rt->o.default_parallel,
-                             .secrets = rt->secrets, .seed = new_seed()};
+                             .secrets = rt->secrets, .seed = new_seed(),
+                             .trigger_obj = run->trigger_obj, .event = trigger_event(run->trigger_obj)};
     engine_free(run->eng);
     run->eng = NULL;
     if ((rc = engine_new(run->wf, &cfg, &run->eng)) != 0)

@@ -65,6 +65,11 @@ int rt_start(struct runtime *rt, struct wf *wf, const json_t *inputs, const char
  * server starts runs for the API's callers). */
 int rt_start_as(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *trigger,
                 const char *user, char id_out[WEFT_ID_LEN + 1], char **err);
+/* rt_start_as for a run a trigger started: trigger_obj (borrowed) is its
+ * `.trigger` object (sched/trigger.h), recorded with the run; its "type" is
+ * the run's trigger. */
+int rt_start_trig(struct runtime *rt, struct wf *wf, const json_t *inputs, const char *user,
+                  const json_t *trigger_obj, char id_out[WEFT_ID_LEN + 1], char **err);
 /* Takes over a run left running/waiting by a dead engine: claims it, reloads
  * its definition from the store, kills the dead engine's process groups and
  * continues (interrupted attempts are re-attempted). WEFT_EBUSY when a live

@@ -61,6 +61,29 @@ const char *httpd_header(const struct httpd_req *rq, const char *name)
   return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
+static enum MHD_Result header_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+  (void)kind;
+  char low[128];
+  size_t i = 0;
+  for (; key[i] && i + 1 < sizeof low; i++)
+    low[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
+  low[i] = 0;
+  if (!strcmp(low, "authorization") || !strcmp(low, "cookie"))
+    return MHD_YES; /* credentials never reach a run's `.trigger.headers` */
+  if (value && json_object_size(cls) < 100)
+    json_object_set_new(cls, low, json_string(value));
+  return MHD_YES;
+}
+
+json_t *httpd_headers(const struct httpd_req *rq)
+{
+  json_t *o = json_object();
+  if (o)
+    MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, header_it, o);
+  return o;
+}
+
 bool httpd_has_query(const struct httpd_req *rq, const char *name)
 {
   return rq->conn && MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name) != NULL;

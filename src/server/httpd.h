@@ -57,6 +57,9 @@ struct httpd_resp {
 
 /* a request header, or NULL */
 const char *httpd_header(const struct httpd_req *rq, const char *name);
+/* every request header as {lower-case name: value} (the first 100; names
+ * over 127 bytes cut), a new object */
+json_t *httpd_headers(const struct httpd_req *rq);
 /* a query parameter, percent- and '+'-decoded into out; NULL when absent
  * or when it does not decode (the caller answers 400) */
 const char *httpd_query(const struct httpd_req *rq, const char *name, char *out, size_t outlen);

@@ -41,6 +41,8 @@
 #include "server/metrics.h"
 #include "server/openapi.h"
 #include "server/sse.h"
+#include "server/sched_loop.h"
+#include "server/api_triggers.h"
 #include "spec/model.h"
 #include "store/tokens.h"
 #include "util/buf.h"
@@ -56,11 +58,13 @@ struct server {
   pthread_mutex_t log_mu;
 
   struct metrics *m;
-  int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur;
+  int f_http, f_runs_active, f_approvals, f_runs, f_steps, f_step_dur, f_sched_lag;
   struct sse_hub *hub;
   struct cmdq q;  /* commands for the loop (start, retry...): cmdq.h */
   bool q_inited;
   struct api_wf wfa; /* the workflow routes and --workflows DIR (api_workflows.h) */
+  struct sched_loop sl; /* schedules and queued runs of triggers (sched_loop.h) */
+  struct api_trig trig; /* GET /schedules, POST /hooks/{name} (api_triggers.h) */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -247,6 +251,8 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     handle_metrics(s, rs);
   } else if (api_wf_dispatch(&s->wfa, rq, rs)) {
     /* answered: a workflow route */
+  } else if (api_trig_dispatch(&s->trig, rq, rs)) {
+    /* answered: schedules or a webhook */
   } else if (!api_dispatch(&s->api, rq, rs)) {
     httpd_error(rs, APIERR_UNAVAILABLE, "%s is not available in this build yet", op);
   }
@@ -379,6 +385,10 @@ static void on_answer(void *ud, const char *op, unsigned status)
   snprintf(code, sizeof code, "%u", status);
   const char *v[] = {op, code};
   metrics_inc(s->m, s->f_http, v, 1);
+  /* runs recorded by a trigger, or a new version: the loop acts at once */
+  if ((!strcmp(op, "deploy_workflow") && status == 201) ||
+      ((!strcmp(op, "webhook") || !strcmp(op, "send_event")) && status == 202))
+    sched_loop_kick(&s->sl, !strcmp(op, "deploy_workflow"));
 }
 
 static int setup_metrics(struct server *s)
@@ -405,7 +415,7 @@ static int setup_metrics(struct server *s)
                                             METRIC_GAUGE, NULL, NULL, 0);
   fams[5] = metrics_family(m, "weft_queue_depth", "Steps ready to start but held by a concurrency limit.",
                            METRIC_GAUGE, NULL, NULL, 0);
-  fams[6] = metrics_family(m, "weft_schedule_lag_seconds", "How late the last scheduled trigger fired.", METRIC_GAUGE,
+  fams[6] = s->f_sched_lag = metrics_family(m, "weft_schedule_lag_seconds", "How late the last scheduled trigger fired.", METRIC_GAUGE,
                            NULL, NULL, 0);
   fams[7] = metrics_family(m, "weft_store_commit_seconds", "Store commit durations.", METRIC_HISTOGRAM, NULL, commit,
                            sizeof commit / sizeof *commit);
@@ -444,6 +454,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
     const char *v[] = {wf->name, st};
     metrics_inc(s->m, s->f_runs, v, 1);
     slog(s, "info", "run", "run %s (%s) %s", run_id, wf->name, st);
+    sched_loop_kick(&s->sl, false); /* a queued run may wait for this one */
     return;
   }
   if ((e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END) || e->step >= wf->n_steps)
@@ -466,10 +477,22 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
   }
 }
 
+static void sched_log(void *ud, const char *level, const char *event, const char *msg)
+{
+  slog(ud, level, event, "%s", msg);
+}
+
+static void sched_lag(void *ud, double seconds)
+{
+  struct server *s = ud;
+  metrics_set(s->m, s->f_sched_lag, NULL, seconds);
+}
+
 static void on_stop_async(uv_async_t *a)
 {
   struct server *s = a->data;
   cmdq_close(&s->q); /* commands from now on answer "stopping" */
+  sched_loop_close(&s->sl);
   rt_drain(s->rt);
   uv_close((uv_handle_t *)a, NULL);
 }
@@ -484,6 +507,8 @@ static void *rt_main(void *arg)
     slog(s, "error", "resume", "cannot list the runs to resume: %s", store_errmsg(s->rt_store));
   for (size_t i = 0; i < n; i++) {
     char *err = NULL;
+    if (!strcmp(v[i].status, "queued") && v[i].owner_pid <= 0)
+      continue; /* recorded by a trigger, never started: sched_loop starts it (its hold permitting) */
     if (rt_resume(s->rt, v[i].id, &err))
       slog(s, "error", "resume", "cannot resume run %s: %s", v[i].id, err ? err : "failed");
     else {
@@ -493,6 +518,9 @@ static void *rt_main(void *arg)
     free(err);
   }
   store_runs_free(v, n);
+  s->sl.on_lag = sched_lag;
+  if (sched_loop_start(&s->sl, rt_uv_loop(s->rt), s->rt_store, s->rt, sched_log, s))
+    slog(s, "error", "schedule", "cannot start the schedules' timer: out of memory");
   int rc = rt_loop(s->rt);
   cmdq_close(&s->q); /* the loop ended (stopped, or the store failed): no caller waits forever */
   api_wf_loop_end(&s->wfa);
@@ -600,6 +628,7 @@ static void reload(struct server *s)
 {
   if (s->o->workflows_dir)
     api_wf_deploy_dir(&s->wfa, s->o->workflows_dir, "reload");
+  sched_loop_kick(&s->sl, true); /* the schedules follow the newest versions */
   if (load_users(s, "reload") == 0) {
     pthread_mutex_lock(&s->users_mu);
     size_t n = json_object_size(s->users.map);
@@ -703,6 +732,7 @@ int server_run(const struct server_opts *o, struct store *store)
   s->pool_inited = true;
   s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
                         .poke = api_poke, .ud = s};
+  s->trig.api = &s->api;
   /* before the front starts: its threads may call the workflow routes at once */
   s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
                            .call_loop = wf_call_loop, .log = wf_log, .home = o->home};

@@ -3,7 +3,7 @@
  * recovery paths can be tested without breaking a disk.
  *
  * Every op is forwarded to the inner store. Write calls (begin, commit, puts,
- * claims, inbox post/take, audit append, token put/revoke/touch, deploy put, run key set) are counted; after `after` of them
+ * claims, inbox post/take, audit append, token put/revoke/touch, deploy put, run key set, schedule put/delete, run trigger put) are counted; after `after` of them
  * succeed, the next `count` ones (-1: all) fail with `rc` without reaching
  * the inner store, except that a failing commit rolls the inner transaction
  * back first, as a real failed commit leaves nothing behind. Reads always
@@ -301,6 +301,32 @@ static int f_run_by_key(struct store *s, const char *workflow, const char *key, 
   return store_run_by_key(INNER, workflow, key, run_id);
 }
 
+static int f_schedule_list(struct store *s, const char *workflow, int64_t due_by, size_t limit,
+                           struct store_schedule **out, size_t *n)
+{
+  return store_schedule_list(INNER, workflow, due_by, limit, out, n);
+}
+
+static int f_schedule_put(struct store *s, const struct store_schedule *r)
+{
+  WRITE(store_schedule_put(INNER, r));
+}
+
+static int f_schedule_delete(struct store *s, const char *workflow, int idx)
+{
+  WRITE(store_schedule_delete(INNER, workflow, idx));
+}
+
+static int f_run_trigger_put(struct store *s, const char *run_id, const char *json)
+{
+  WRITE(store_run_trigger_put(INNER, run_id, json));
+}
+
+static int f_run_trigger_get(struct store *s, const char *run_id, char **json)
+{
+  return store_run_trigger_get(INNER, run_id, json);
+}
+
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
   .name = "fault",
@@ -353,6 +379,11 @@ static const struct store_ops fault_ops = {
   .deploy_list = f_deploy_list,
   .run_key_set = f_run_key_set,
   .run_by_key = f_run_by_key,
+  .schedule_list = f_schedule_list,
+  .schedule_put = f_schedule_put,
+  .schedule_delete = f_schedule_delete,
+  .run_trigger_put = f_run_trigger_put,
+  .run_trigger_get = f_run_trigger_get,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

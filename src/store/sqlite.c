@@ -466,6 +466,11 @@ static const struct store_ops sq_ops = {
   .deploy_list = sq_deploy_list,
   .run_key_set = sq_run_key_set,
   .run_by_key = sq_run_by_key,
+  .schedule_list = sq_schedule_list,
+  .schedule_put = sq_schedule_put,
+  .schedule_delete = sq_schedule_delete,
+  .run_trigger_put = sq_run_trigger_put,
+  .run_trigger_get = sq_run_trigger_get,
 };
 
 /* ---- opening ---- */

@@ -26,6 +26,7 @@ enum sq_stmt_id {
   SQ_RUN_GET_EXACT,
   SQ_RUN_GET_PREFIX,
   SQ_RUN_LIST,
+  SQ_RUN_LIST_CHILDREN, /* sq_run_list with parent_id: through the runs_parent index */
   SQ_RUN_ACTIVE,
   SQ_RUN_OWNER,
   SQ_RUN_CLAIM,
@@ -74,6 +75,12 @@ enum sq_stmt_id {
   SQ_DEPLOY_LIST_ALL,
   SQ_RUN_KEY_SET,
   SQ_RUN_BY_KEY,
+  SQ_SCHED_LIST_WF,
+  SQ_SCHED_LIST,
+  SQ_SCHED_PUT,
+  SQ_SCHED_DELETE,
+  SQ_RUN_TRIGGER_PUT,
+  SQ_RUN_TRIGGER_GET,
   SQ_NSTMT
 };
 
@@ -200,5 +207,11 @@ int sq_deploy_put(struct store *s, const struct store_deployment *d, int *versio
 int sq_deploy_list(struct store *s, const char *name, struct store_deployment **out, size_t *n);
 int sq_run_key_set(struct store *s, const char *run_id, const char *key);
 int sq_run_by_key(struct store *s, const char *workflow, const char *key, char **run_id);
+int sq_schedule_list(struct store *s, const char *workflow, int64_t due_by, size_t limit,
+                     struct store_schedule **out, size_t *n);
+int sq_schedule_put(struct store *s, const struct store_schedule *r);
+int sq_schedule_delete(struct store *s, const char *workflow, int idx);
+int sq_run_trigger_put(struct store *s, const char *run_id, const char *json);
+int sq_run_trigger_get(struct store *s, const char *run_id, char **json);
 
 #endif

@@ -111,6 +111,18 @@ const char *const sq_migrations[] = {
   "ALTER TABLE runs ADD COLUMN idempotency_key TEXT;"
   "CREATE UNIQUE INDEX runs_idempotency ON runs(workflow, idempotency_key)"
   "  WHERE idempotency_key IS NOT NULL;",
+
+  /* 9: schedules (store/sqlite_sched.c, ops/schedules.c): one row per
+   * (workflow, trigger index) of the newest deployed version's schedules,
+   * with its next fire time (seconds; the loop arms one timer for the
+   * earliest); and the `.trigger` object a run started with */
+  "CREATE TABLE schedules("
+  "  workflow TEXT NOT NULL, idx INTEGER NOT NULL, version INTEGER NOT NULL,"
+  "  expr TEXT NOT NULL, timezone TEXT, next_at INTEGER NOT NULL,"
+  "  last_at INTEGER NOT NULL DEFAULT 0, last_run TEXT,"
+  "  PRIMARY KEY(workflow, idx)) WITHOUT ROWID;"
+  "CREATE INDEX schedules_next ON schedules(next_at);"
+  "ALTER TABLE runs ADD COLUMN trigger_data TEXT;",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

@@ -272,6 +272,16 @@ FREE_ARRAY(store_decisions_free, struct store_decision, store_decision_clear)
 FREE_ARRAY(store_tokens_free, struct store_token, store_token_clear)
 FREE_ARRAY(store_deployments_free, struct store_deployment, store_deployment_clear)
 
+void store_schedule_clear(struct store_schedule *r)
+{
+  free(r->workflow);
+  free(r->expr);
+  free(r->timezone);
+  free(r->last_run);
+  memset(r, 0, sizeof *r);
+}
+FREE_ARRAY(store_schedules_free, struct store_schedule, store_schedule_clear)
+
 int store_deploy_newest(struct store *s, const char *name, struct store_deployment *out)
 {
   struct store_deployment *v = NULL;

@@ -48,11 +48,13 @@
 #include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 6 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+#define STORE_OPS_VERSION 7 /* 2: audit_append_canon; 3: verify_scan, run_delete;
                                4: step_counts_put, step_count, step_page;
                                5: token_put, token_get, token_by_hash, token_list,
                                   token_revoke, token_touch;
-                               6: deploy_put, deploy_list, run_key_set, run_by_key */
+                               6: deploy_put, deploy_list, run_key_set, run_by_key;
+                               7: schedule_list, schedule_put, schedule_delete,
+                                  run_trigger_put, run_trigger_get */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -196,6 +198,19 @@ struct store_deployment {
   char *path;          /* the file it was deployed from; NULL through the API */
   int64_t deployed_at;
   char *deployed_by;   /* user; may be NULL */
+};
+
+/* One schedule trigger of the newest deployed version of a workflow
+ * (SERVER.md §3; ops/schedules.c). Times in seconds since the epoch. */
+struct store_schedule {
+  char *workflow;
+  int idx;          /* the trigger's 1-based index in the workflow's triggers: */
+  int version;      /* the deployed version the row follows */
+  char *expr;       /* the schedule expression */
+  char *timezone;   /* IANA name; NULL: UTC */
+  int64_t next_at;  /* the first scheduled time not yet handled (fired or dropped) */
+  int64_t last_at;  /* the newest scheduled time fired; 0: none */
+  char *last_run;   /* the run of that fire; NULL: none */
 };
 
 /* Filter for store_run_list(); zero/NULL fields do not filter. */
@@ -400,6 +415,21 @@ struct store_ops {
   int (*deploy_list)(struct store *s, const char *name, struct store_deployment **out, size_t *n);
   int (*run_key_set)(struct store *s, const char *run_id, const char *key);
   int (*run_by_key)(struct store *s, const char *workflow, const char *key, char **run_id);
+
+  /* Version 7: schedules and the trigger object of runs. schedule_list
+   * returns the rows with next_at <= due_by (INT64_MAX: all), of workflow
+   * (by index) or of every workflow (earliest next_at first), at most limit
+   * (0: no limit). schedule_put inserts or replaces the row (workflow, idx);
+   * schedule_delete removes it (none: not an error). run_trigger_put
+   * records a run's `.trigger` object (JSON text; WEFT_ENOTFOUND: no such
+   * run), normally in the transaction that creates it; run_trigger_get
+   * gives it (malloc'd), NULL when the run has none. */
+  int (*schedule_list)(struct store *s, const char *workflow, int64_t due_by, size_t limit,
+                       struct store_schedule **out, size_t *n);
+  int (*schedule_put)(struct store *s, const struct store_schedule *r);
+  int (*schedule_delete)(struct store *s, const char *workflow, int idx);
+  int (*run_trigger_put)(struct store *s, const char *run_id, const char *json);
+  int (*run_trigger_get)(struct store *s, const char *run_id, char **json);
 };
 
 /* Every backend handle starts with this. */
@@ -442,6 +472,8 @@ void store_token_clear(struct store_token *t);
 void store_tokens_free(struct store_token *v, size_t n);
 void store_deployment_clear(struct store_deployment *d);
 void store_deployments_free(struct store_deployment *v, size_t n);
+void store_schedule_clear(struct store_schedule *r);
+void store_schedules_free(struct store_schedule *v, size_t n);
 
 /* Fault injection for tests (store/fault.c): wraps inner (the wrapper owns
  * it from now on; store_close closes both). After `after` more write calls
@@ -682,6 +714,37 @@ static inline int store_run_by_key(struct store *s, const char *workflow, const 
   *run_id = NULL;
   return STORE_DEPLOY_OPS_OK(s) && s->ops->run_by_key ? s->ops->run_by_key(s, workflow, key, run_id)
                                                        : WEFT_ESTATE;
+}
+/* The schedule and run-trigger ops (version 7); WEFT_ESTATE from an older
+ * backend. */
+#define STORE_SCHED_OPS_OK(s) ((s)->ops->version >= 7)
+static inline int store_schedule_list(struct store *s, const char *workflow, int64_t due_by, size_t limit,
+                                      struct store_schedule **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  return STORE_SCHED_OPS_OK(s) && s->ops->schedule_list ? s->ops->schedule_list(s, workflow, due_by, limit, out, n)
+                                                         : WEFT_ESTATE;
+}
+static inline int store_schedule_put(struct store *s, const struct store_schedule *r)
+{
+  return STORE_SCHED_OPS_OK(s) && s->ops->schedule_put ? s->ops->schedule_put(s, r) : WEFT_ESTATE;
+}
+static inline int store_schedule_delete(struct store *s, const char *workflow, int idx)
+{
+  return STORE_SCHED_OPS_OK(s) && s->ops->schedule_delete ? s->ops->schedule_delete(s, workflow, idx)
+                                                           : WEFT_ESTATE;
+}
+static inline int store_run_trigger_put(struct store *s, const char *run_id, const char *json)
+{
+  return STORE_SCHED_OPS_OK(s) && s->ops->run_trigger_put ? s->ops->run_trigger_put(s, run_id, json)
+                                                           : WEFT_ESTATE;
+}
+static inline int store_run_trigger_get(struct store *s, const char *run_id, char **json)
+{
+  *json = NULL;
+  return STORE_SCHED_OPS_OK(s) && s->ops->run_trigger_get ? s->ops->run_trigger_get(s, run_id, json)
+                                                           : WEFT_ESTATE;
 }
 /* The newest deployed version of name: 0 and *out filled (caller clears),
  * WEFT_ENOTFOUND when name was never deployed, or another failure. */

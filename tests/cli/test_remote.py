@@ -407,6 +407,15 @@ class RemoteTest(WeftTest):
 
     # ---- deployed workflows -------------------------------------------------------
 
+    def assertSameTransitions(self, rem, loc, rem_out, loc_out):
+        """The same exit code, stderr, first and last lines, and the same lines
+        between them: steps that run in parallel may end in either order in two
+        different runs, so the transition lines are compared as a multiset."""
+        self.assertEqual((rem.code, rem.err), (loc.code, loc.err))
+        a, b = rem_out.splitlines(), loc_out.splitlines()
+        self.assertEqual((a[:1], a[-1:]), (b[:1], b[-1:]), rem_out + "\n---\n" + loc_out)
+        self.assertEqual(sorted(a), sorted(b), rem_out + "\n---\n" + loc_out)
+
     def test_deploy_workflows_and_start(self):
         path = self.write("typed.yaml", TYPED)
         # the first deploy through the server, then the same file locally: unchanged both ways
@@ -441,7 +450,7 @@ class RemoteTest(WeftTest):
         self.assertExit(loc, 1)
         lid, rid = loc.out.split()[0], rem.out.split()[0]
         norm = lambda s, i: re.sub(r" in \S+\n", " in D\n", s.replace(i, "RUN").replace(i[:8], "RUN8"))
-        self.assertEqual((rem.code, norm(rem.out, rid), rem.err), (loc.code, "RUN\n" + norm(loc.out, lid), loc.err))
+        self.assertSameTransitions(rem, loc, norm(rem.out, rid), "RUN\n" + norm(loc.out, lid))
         self.assertIn("  [greet] hello 13 x\n", rem.out)
         # for_each: the expansion and the instances' lines too
         each = self.write("each.yaml", EACH)
@@ -450,7 +459,7 @@ class RemoteTest(WeftTest):
         rem = self.remote("start", "each", "--wait")
         self.assertExit(loc, 1)
         lid, rid = loc.out.split()[0], rem.out.split()[0]
-        self.assertEqual((rem.code, norm(rem.out, rid), rem.err), (loc.code, "RUN\n" + norm(loc.out, lid), loc.err))
+        self.assertSameTransitions(rem, loc, norm(rem.out, rid), "RUN\n" + norm(loc.out, lid))
         self.assertIn(rid + " sq expanded to 3 instances\n", rem.out)
         rem = self.remote("start", "typed", "--wait", "--json")
         self.assertExit(rem, 0)
@@ -461,27 +470,35 @@ class RemoteTest(WeftTest):
         self.assertExit(r, 2)
         self.assertIn("nothing was started", r.err)
 
-    def test_schedules_passes_the_api_through(self):
-        """`weft schedules` has no local listing in this build: through a server
-        it prints GET /api/v1/schedules, or that route's error as every API
-        error is printed (the exit code of its kind)."""
+    def test_schedules_print_the_same_both_ways(self):
+        """`weft schedules` locally (from the store) and through a server (GET
+        /api/v1/schedules) print the same; --json is the API's answer."""
+        self.write("sched.yaml", """
+            name: sched
+            triggers:
+              - {schedule: "0 3 * * *", timezone: Europe/Berlin}
+            steps:
+              a: {run: "true"}
+            """)
+        self.assertExit(self.weft("deploy", os.path.join(self.tmp, "sched.yaml")), 0)
         req = urllib.request.Request(self.url + "/api/v1/schedules",
                                      headers={"Authorization": "Bearer " + self.token})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as a:
-                status, body = a.status, a.read().decode()
-        except urllib.error.HTTPError as e:
-            status, body = e.code, e.read().decode()
-        r = self.remote("schedules")
-        if status == 200:
-            self.assertExit(r, 0)
-            self.assertEqual(json.loads(r.out), json.loads(body))
-        else:
-            self.assertEqual(r.err, "weft: %s\n" % json.loads(body)["error"]["message"])
-            self.assertExit(r, 4 if status == 404 else 2)
-        r = self.weft("schedules")
+        with urllib.request.urlopen(req, timeout=30) as a:
+            body = json.loads(a.read().decode())
+        self.assertEqual([s["workflow"] for s in body["schedules"]], ["sched"])
+        r = self.remote("schedules", "--json")
+        self.assertExit(r, 0)
+        self.assertEqual(r.json(), body)
+        loc = self.weft("schedules", "--json")
+        self.assertExit(loc, 0)
+        self.assertEqual(loc.json(), body)
+        text = self.remote("schedules")
+        self.assertExit(text, 0)
+        self.assertEqual(text.out, self.weft("schedules").out)
+        self.assertIn('sched trigger 1: "0 3 * * *" (Europe/Berlin', text.out)
+        r = self.remote("backfill", "sched", "--from", "2026-01-01", "--to", "2026-01-02")
         self.assertExit(r, 2)
-        self.assertIn("give --server URL or set WEFT_SERVER", r.err)
+        self.assertIn("without --server and WEFT_SERVER", r.err)
 
     def test_start_without_a_server_uses_the_default_url(self):
         env = dict(self.env)
