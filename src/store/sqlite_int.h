@@ -26,6 +26,7 @@ enum sq_stmt_id {
   SQ_RUN_GET_EXACT,
   SQ_RUN_GET_PREFIX,
   SQ_RUN_LIST,
+  SQ_RUN_LIST_CHILDREN, /* sq_run_list with parent_id: through the runs_parent index */
   SQ_RUN_ACTIVE,
   SQ_RUN_OWNER,
   SQ_RUN_CLAIM,
