@@ -57,12 +57,7 @@ LAYERS = [
 # Arrows allowed against the order, each with why and when it goes. Keep
 # this empty; an entry is a debt.
 #   (file relative to src, included path): reason
-EXCEPTIONS = {
-    ("exec/approval.h", "runtime/svc_approval.h"):
-        "a forwarding header kept only because tests/unit/test_approval.c "
-        "includes exec/approval.h and the tests of the refactor may not change; "
-        "delete it once that test includes runtime/svc_approval.h",
-}
+EXCEPTIONS = {}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec/approval.h"
+#include "engine/approval.h"
+#include "runtime/svc_approval.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/users.h"
