@@ -181,3 +181,48 @@ Test(defcache, many_threads_share_it_and_leave_no_reference)
   defcache_stats(&st);
   cr_expect_eq(st.entries, 0, "no reference left: clear empties the table");
 }
+
+/* ---- through the store: GET /runs/{id}'s object parses a definition once */
+
+#include <unistd.h>
+
+#include "ops/ops.h"
+#include "store/store.h"
+
+Test(defcache, run_json_reads_the_definition_from_the_cache)
+{
+  char home[64];
+  snprintf(home, sizeof home, "/tmp/weft-test-defcache-XXXXXX");
+  cr_assert_not_null(mkdtemp(home));
+  struct store *s = NULL;
+  char *err = NULL;
+  cr_assert_eq(store_open(home, &s, &err), 0, "%s", err ? err : "");
+  const char *src = "name: w\nsteps:\n  greet:\n    description: says hi\n    set: {a: 1}\n";
+  char hash[SHA256_HEX_LEN + 1];
+  cr_assert_eq(store_workflow_put(s, "w", "/x/w.yaml", src, 1000, hash, NULL), 0, "%s", store_errmsg(s));
+  struct store_run r = {.id = "01M8YC0000000000000000000A", .workflow = "w", .workflow_hash = hash,
+                        .path = "/x/w.yaml", .status = "succeeded", .parent_index = STORE_NO_INDEX,
+                        .created_at = 1000};
+  cr_assert_eq(store_run_put(s, &r), 0, "%s", store_errmsg(s));
+  for (int i = 0; i < 3; i++) {
+    json_t *o = ops_run_json(s, &r, false);
+    cr_assert_not_null(o);
+    const char *d = json_string_value(json_object_get(json_object_get(json_object_get(o, "steps"), "greet"),
+                                                      "description"));
+    cr_expect_str_eq(d ? d : "", "says hi");
+    json_decref(o);
+  }
+  struct defcache_stats stt;
+  defcache_stats(&stt);
+  cr_expect_eq(stt.misses, 1, "parsed once");
+  cr_expect_eq(stt.hits, 2);
+  struct store_run gone = r;
+  gone.workflow_hash = "0000000000000000000000000000000000000000000000000000000000000000";
+  cr_expect_null(ops_def_get(s, &gone), "a definition the store does not have: NULL, nothing cached");
+  defcache_stats(&stt);
+  cr_expect_eq(stt.entries, 1);
+  store_close(s);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  cr_expect_eq(system(cmd), 0);
+}
