@@ -231,13 +231,14 @@ def main():
                     write_ninja(os.path.join(d, "build.ninja"), shape, n)
                     # make recurses along a chain: a 100,000-deep one overflows its 8 MB stack
                     mk = ["bash", "-c", 'ulimit -s unlimited && exec make "$@"', "make"]
+                    nj = ["bash", "-c", 'ulimit -s unlimited && exec ninja "$@"', "ninja"]  # the same
                     rows.append({**row, **measure("make -n", mk + ["-n", "-j2", "all"], d, runs, n,
                                                   timeout=a.peer_timeout)})
                     rows.append({**row, **measure("make", mk + ["-s", "-j2", "all"], d, runs, n,
                                                   timeout=a.peer_timeout)})
-                    rows.append({**row, **measure("ninja -n", ["ninja", "-n", "-j2"], d, runs, n,
+                    rows.append({**row, **measure("ninja -n", nj + ["-n", "-j2"], d, runs, n,
                                                   timeout=a.peer_timeout)})
-                    rows.append({**row, **measure("ninja", ["ninja", "-j2"], d, runs, n,
+                    rows.append({**row, **measure("ninja", nj + ["-j2"], d, runs, n,
                                                   timeout=a.peer_timeout)})
                     os.remove(os.path.join(d, ".ninja_log")) if os.path.exists(os.path.join(d, ".ninja_log")) else None
                 for r in rows[first:]:

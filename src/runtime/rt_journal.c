@@ -592,11 +592,13 @@ int rt_journal_spill(void *ud, struct eng_effects *fx)
     rt_store_failed(rt);
     return rc;
   }
-  /* keep what the observers read after the commit; drop the rest */
+  /* keep what the observers read after the commit, and the last entry (the
+   * run then has a batch: its commit and instance counts come as always);
+   * drop the rest */
   size_t keep = from;
   for (size_t i = from; i < fx->nj; i++) {
     struct eng_jent *e = &fx->j[i];
-    if (e->type != ENG_J_UNIT || e->index < OBSERVED_INSTANCES) {
+    if (e->type != ENG_J_UNIT || e->index < OBSERVED_INSTANCES || i + 1 == fx->nj) {
       fx->j[keep++] = *e;
       continue;
     }
