@@ -17,6 +17,7 @@
 struct ent {
   char *hash, *path;
   struct wf *wf;
+  size_t bytes; /* the definition's source text, what the byte budget counts */
   unsigned refs;
   uint64_t used; /* tick of the last get */
   struct ent *next; /* the retired list */
@@ -26,6 +27,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ent *slots[DEFCACHE_CAP];
 static struct ent *retired;
 static uint64_t tick, hits, misses, evictions;
+static size_t bytes; /* of the entries in the table */
 
 static void ent_free(struct ent *e)
 {
@@ -45,27 +47,48 @@ static struct ent *find_locked(const char *hash, const char *path)
   return NULL;
 }
 
-/* a free slot, or the least recently used one emptied (its entry freed, or
- * retired while referenced); *dead gets what to free after unlocking */
-static size_t slot_locked(struct ent **dead)
+/* empties slot i: its entry retired while referenced, else put on *dead
+ * (freed after unlocking) */
+static void evict_locked(size_t i, struct ent **dead)
 {
-  size_t lru = 0;
-  for (size_t i = 0; i < DEFCACHE_CAP; i++) {
-    if (!slots[i])
-      return i;
-    if (slots[i]->used < slots[lru]->used)
-      lru = i;
-  }
-  struct ent *e = slots[lru];
-  slots[lru] = NULL;
+  struct ent *e = slots[i];
+  slots[i] = NULL;
+  bytes -= e->bytes;
   evictions++;
   if (e->refs) {
     e->next = retired;
     retired = e;
   } else {
+    e->next = *dead;
     *dead = e;
   }
+}
+
+/* the least recently used entry other than keep, or DEFCACHE_CAP if none */
+static size_t lru_locked(const struct ent *keep)
+{
+  size_t lru = DEFCACHE_CAP;
+  for (size_t i = 0; i < DEFCACHE_CAP; i++)
+    if (slots[i] && slots[i] != keep && (lru == DEFCACHE_CAP || slots[i]->used < slots[lru]->used))
+      lru = i;
   return lru;
+}
+
+/* puts n in a free slot, or in the least recently used one's; then evicts
+ * the least recently used others while over the byte budget */
+static void insert_locked(struct ent *n, struct ent **dead)
+{
+  size_t at = DEFCACHE_CAP;
+  for (size_t i = 0; i < DEFCACHE_CAP && at == DEFCACHE_CAP; i++)
+    if (!slots[i])
+      at = i;
+  if (at == DEFCACHE_CAP)
+    evict_locked(at = lru_locked(NULL), dead);
+  slots[at] = n;
+  bytes += n->bytes;
+  size_t v;
+  while (bytes > DEFCACHE_BYTES && (v = lru_locked(n)) != DEFCACHE_CAP)
+    evict_locked(v, dead);
 }
 
 const struct wf *defcache_get(const char *hash, const char *path, defcache_load_fn load, void *arg)
@@ -101,6 +124,7 @@ const struct wf *defcache_get(const char *hash, const char *path, defcache_load_
     return NULL;
   }
   n->wf = wf;
+  n->bytes = wf->source ? strlen(wf->source) : 0;
   n->refs = 1;
 
   struct ent *dead = NULL;
@@ -113,9 +137,13 @@ const struct wf *defcache_get(const char *hash, const char *path, defcache_load_
     return e->wf;
   }
   n->used = ++tick;
-  slots[slot_locked(&dead)] = n;
+  insert_locked(n, &dead);
   pthread_mutex_unlock(&mu);
-  ent_free(dead);
+  while (dead) {
+    struct ent *nx = dead->next;
+    ent_free(dead);
+    dead = nx;
+  }
   return wf;
 }
 
@@ -147,7 +175,7 @@ void defcache_put(const struct wf *wf)
 void defcache_stats(struct defcache_stats *out)
 {
   pthread_mutex_lock(&mu);
-  *out = (struct defcache_stats){.hits = hits, .misses = misses, .evictions = evictions};
+  *out = (struct defcache_stats){.hits = hits, .misses = misses, .evictions = evictions, .bytes = bytes};
   for (size_t i = 0; i < DEFCACHE_CAP; i++)
     out->entries += slots[i] != NULL;
   for (struct ent *e = retired; e; e = e->next)
@@ -161,6 +189,7 @@ void defcache_clear(void)
   pthread_mutex_lock(&mu);
   for (size_t i = 0; i < DEFCACHE_CAP; i++)
     if (slots[i] && !slots[i]->refs) {
+      bytes -= slots[i]->bytes;
       slots[i]->next = dead;
       dead = slots[i];
       slots[i] = NULL;

@@ -2,7 +2,8 @@
  *
  * A run's definition is stored by its content hash, so the parse of one
  * (hash, path) never changes: the cache keeps up to DEFCACHE_CAP parsed
- * `struct wf` (least recently used one evicted) and hands them out shared
+ * `struct wf` (least recently used one evicted; fewer when their sources
+ * pass DEFCACHE_BYTES) and hands them out shared
  * and read-only. Ownership: every defcache_get / ops_def_get that returns
  * non-NULL holds one reference; give it back with defcache_put /
  * ops_def_put. An evicted definition still referenced stays alive until
@@ -21,6 +22,9 @@ struct store_run;
 struct wf;
 
 #define DEFCACHE_CAP 64
+/* and while the cached definitions' source texts pass this many bytes, the
+ * least recently used are evicted too (the newest one always stays) */
+#define DEFCACHE_BYTES (16u << 20)
 
 /* Parses the definition on a miss; returns NULL (and caches nothing) when
  * it returns NULL. path may be NULL (the same key as ""). */
@@ -36,6 +40,7 @@ struct defcache_stats {
   uint64_t hits, misses, evictions;
   size_t entries; /* in the table */
   size_t retired; /* evicted, still referenced */
+  size_t bytes;   /* source bytes of the entries in the table */
 };
 void defcache_stats(struct defcache_stats *out);
 /* Drops every unreferenced entry and zeroes the counters (tests, exit). */

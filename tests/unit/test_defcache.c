@@ -1,7 +1,7 @@
 /* test_defcache.c — the cache of parsed definitions (ops/defcache.h): a
  * second get of a key is a hit with the same shared struct, the path is part
  * of the key, a failed parse is not cached, the least recently used entry is
- * evicted at DEFCACHE_CAP, an evicted definition still referenced stays
+ * evicted at DEFCACHE_CAP and past DEFCACHE_BYTES of sources, an evicted definition still referenced stays
  * alive until its last put (ASan checks the frees), and many threads getting
  * and putting keys beyond the capacity all read the right definition and
  * leave no reference behind. */
@@ -136,6 +136,45 @@ Test(defcache, evicted_but_referenced_stays_alive_until_put)
   defcache_put(held);
   defcache_stats(&st);
   cr_expect_eq(st.retired, 0);
+}
+
+/* arg: the key; the source carries 6 MiB of comment */
+static struct wf *load_big(void *arg)
+{
+  atomic_fetch_add(&loads, 1);
+  size_t pad = 6u << 20;
+  char *src = malloc(pad + 200);
+  cr_assert_not_null(src);
+  int k = snprintf(src, 200, "name: w\nsteps:\n  s_%s: {}\n#", (const char *)arg);
+  memset(src + k, 'x', pad);
+  src[k + pad] = '\n';
+  src[k + pad + 1] = 0;
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  wf_load_string("t.yaml", src, k + pad + 1, &w, &d);
+  diag_list_free(&d);
+  free(src);
+  return w;
+}
+
+Test(defcache, big_sources_are_evicted_past_the_byte_budget)
+{
+  const char *keys[] = {"b0", "b1", "b2"};
+  for (int i = 0; i < 3; i++) {
+    const struct wf *w = defcache_get(keys[i], "p", load_big, (void *)keys[i]);
+    cr_assert(is_def_of(w, keys[i]));
+    defcache_put(w);
+  }
+  struct defcache_stats st;
+  defcache_stats(&st);
+  cr_expect_eq(st.entries, 2, "three 6 MiB sources do not fit in 16 MiB");
+  cr_expect_eq(st.evictions, 1);
+  cr_expect_leq(st.bytes, DEFCACHE_BYTES);
+  int before = atomic_load(&loads);
+  defcache_put(defcache_get("b2", "p", load_big, (void *)"b2"));
+  cr_expect_eq(atomic_load(&loads), before, "the newest stays");
+  defcache_put(defcache_get("b0", "p", load_big, (void *)"b0"));
+  cr_expect_eq(atomic_load(&loads), before + 1, "the oldest was evicted");
 }
 
 #define THREADS 8
