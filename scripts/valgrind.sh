@@ -179,11 +179,20 @@ WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" runs --json
 WEFT_TOKEN=$stok vg 0 --server "http://127.0.0.1:$port" logs "$eid"
 WEFT_TOKEN=$stok vg 4 --server "http://127.0.0.1:$port" status 01NOSUCHRUN
 WEFT_TOKEN=weft_bad vg 2 --server "http://127.0.0.1:$port" runs
+# live events: a replay from the start, then the resumed run's transitions
+curl -sN --max-time 300 -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1/events/stream?after=0" \
+  >"$tmp/sse" 2>&1 & cp=$!
 for _ in $(seq 1 600); do
   "$W" status "$lid" --json | grep -q '"status": "succeeded"' && break
   sleep 0.1
 done
 "$W" status "$lid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: the server did not finish $lid"; exit 1; }
+for _ in $(seq 1 600); do
+  grep -q "\"run\":\"$lid\",\"workflow\":\"left\",.*\"status\":\"succeeded\"" "$tmp/sse" && break
+  sleep 0.1
+done
+grep -q "\"run\":\"$lid\",\"workflow\":\"left\",.*\"status\":\"succeeded\"" "$tmp/sse" ||
+  { echo "valgrind: the event stream lacks the run's end"; cat "$tmp/sse"; exit 1; }
 # the workflow routes: deploy (new, invalid), list, one, start twice with one key
 api() { # api EXPECTED_CODE METHOD PATH [curl args...]
   local want=$1 m=$2 p=$3; shift 3
@@ -207,6 +216,12 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 "$W" status "$sid" --json | grep -q '"status": "succeeded"' || { echo "valgrind: run $sid (API) did not succeed"; exit 1; }
+for _ in $(seq 1 600); do # the run the server started is on the event stream too
+  grep -q "\"run\":\"$sid\",\"workflow\":\"hello\",.*\"status\":\"succeeded\"" "$tmp/sse" && break
+  sleep 0.1
+done
+grep -q "\"run\":\"$sid\",\"workflow\":\"hello\",.*\"status\":\"succeeded\"" "$tmp/sse" ||
+  { echo "valgrind: the event stream lacks the API run's end"; exit 1; }
 # triggers: a schedule fires, a signed webhook starts a run, GET /schedules,
 # weft schedules / backfill / event send beside the server
 printf '{"tok": "vg-s3cret/x", "HOOK": "vg-hook-key"}' > "$WEFT_HOME/secrets.json"
@@ -246,5 +261,7 @@ for _ in $(seq 1 600); do [ "$(grep -c -- '--workflows' "$tmp/srverr")" -ge 2 ] 
 kill -TERM "$sp"
 src=0; wait "$sp" || src=$?
 if [ "$src" != 0 ]; then echo "valgrind: weft server exited $src"; tail -40 "$tmp/srverr"; exit 1; fi
-echo "ok: weft server (resumed a run, deployed and started workflows, fired triggers, served, stopped on SIGTERM)"
+crc=0; wait "$cp" || crc=$?  # the stream ends with the server
+[ "$crc" = 0 ] || { echo "valgrind: the event stream ended with curl exit $crc"; exit 1; }
+echo "ok: weft server (resumed a run, deployed and started workflows, fired triggers, served, streamed events, stopped on SIGTERM)"
 echo "valgrind: clean"

@@ -340,3 +340,13 @@ void engine_idem_key(const struct eng_run *r, uint32_t s, int32_t index, char *o
   else
     snprintf(out, n, "%s/%s/%d", r->run_id, id, index);
 }
+
+uint64_t engine_queued(const struct eng_run *r)
+{
+  uint64_t n = 0;
+  for (uint32_t s = 0; s < r->n_steps; s++) {
+    const struct eng_step *st = &r->st[s];
+    n += (uint64_t)(st->qn - st->qh) + (st->expanded && st->next < st->n ? st->n - st->next : 0);
+  }
+  return n;
+}

@@ -306,6 +306,9 @@ const json_t *engine_run_error(const struct eng_run *run);
 enum eng_status engine_unit_status(const struct eng_run *run, uint32_t step, int32_t index);
 uint32_t engine_unit_attempts(const struct eng_run *run, uint32_t step, int32_t index);
 uint32_t engine_instance_count(const struct eng_run *run, uint32_t step);
+/* Units ready to start but not started (queued for a slot or a step's
+ * max_parallel, and for_each instances not started yet): weft_queue_depth. */
+uint64_t engine_queued(const struct eng_run *run);
 /* Idempotency key of an instance: "<run_id>/<step_id>" or "<run_id>/<step_id>/<index>"
  * (stable across attempts and recovery). Writes at most n bytes. */
 void engine_idem_key(const struct eng_run *run, uint32_t step, int32_t index, char *out,

@@ -276,6 +276,7 @@ static void on_commit_timer(uv_timer_t *h)
  * 0, or the store failed (reported; loop stopped). */
 static int commit_now(struct runtime *rt)
 {
+  int64_t t0 = rt->o.obs.on_commit ? wt_mono_us() : 0;
   int rc = store_in_tx(rt->store) ? 0 : store_begin(rt->store);
   if (!rc)
     rc = rt_journal_write_batches(rt);
@@ -292,6 +293,8 @@ static int commit_now(struct runtime *rt)
   }
   if (!rc)
     rc = store_commit(rt->store);
+  if (!rc && rt->o.obs.on_commit)
+    rt->o.obs.on_commit(rt->o.obs.ud, (double)(wt_mono_us() - t0) / 1e6);
   rt->rows_due = false;
   rt->commit_due = false;
   uv_timer_stop(&rt->commit_timer);

@@ -38,6 +38,9 @@ struct rt_observer {
                     size_t len);
   void (*on_tick)(void *ud); /* after each commit (for redrawing) */
   void *ud;
+  /* after each commit of the loop's store transaction (on the loop's thread;
+   * must not block): how long it took, begin to commit, in seconds */
+  void (*on_commit)(void *ud, double seconds);
 };
 
 struct rt_opts {

@@ -141,7 +141,7 @@ static void update(struct metrics *m, int fam, const char *const *values, double
       s->v += v;
     else if (how == 1)
       s->v = v;
-    else {
+    else if (how == 2) { /* 3: only create the series */
       s->v += v;
       s->count += 1;
       for (size_t i = 0; i < f->nb; i++)
@@ -155,6 +155,7 @@ static void update(struct metrics *m, int fam, const char *const *values, double
 void metrics_inc(struct metrics *m, int fam, const char *const *values, double by) { update(m, fam, values, by, 0); }
 void metrics_set(struct metrics *m, int fam, const char *const *values, double v) { update(m, fam, values, v, 1); }
 void metrics_observe(struct metrics *m, int fam, const char *const *values, double v) { update(m, fam, values, v, 2); }
+void metrics_touch(struct metrics *m, int fam, const char *const *values) { update(m, fam, values, 0, 3); }
 
 static void num(struct buf *o, double v)
 {

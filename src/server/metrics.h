@@ -36,6 +36,8 @@ int metrics_family(struct metrics *m, const char *name, const char *help, enum m
 void metrics_inc(struct metrics *m, int fam, const char *const *values, double by); /* counter or gauge */
 void metrics_set(struct metrics *m, int fam, const char *const *values, double v);  /* gauge */
 void metrics_observe(struct metrics *m, int fam, const char *const *values, double v); /* histogram */
+/* creates the series at zero (a histogram's buckets, count and sum) */
+void metrics_touch(struct metrics *m, int fam, const char *const *values);
 /* the whole registry plus process metrics, appended to out */
 int metrics_render(struct metrics *m, struct buf *out);
 

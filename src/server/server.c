@@ -41,6 +41,8 @@
 #include "server/metrics.h"
 #include "server/openapi.h"
 #include "server/sse.h"
+#include "server/sse_pump.h"
+#include "server/sse_stream.h"
 #include "server/sched_loop.h"
 #include "server/api_triggers.h"
 #include "spec/model.h"
@@ -89,6 +91,13 @@ struct server {
   int rt_rc;
   size_t resumed;
   json_t *starts; /* loop thread: "run/step/index/attempt" -> start ms of attempts in flight */
+
+  /* live events and the metrics that go with them (sse_pump.h) */
+  struct sse_pump *pump;
+  int f_commit, f_queue, f_sse_subs, f_sse_dropped;
+  json_t *queued;             /* loop thread: run id -> engine_queued of its engine */
+  char queued_run[WEFT_ID_LEN + 1]; /* loop thread: the run last counted this tick */
+  atomic_long queued_total;   /* the sum of queued, for /metrics */
 };
 
 /* ---- logs ------------------------------------------------------------------ */
@@ -217,7 +226,13 @@ static void handle_metrics(struct server *s, struct httpd_resp *rs)
   long a = approvals_waiting(s->db);
   if (a >= 0)
     metrics_set(s->m, s->f_approvals, NULL, (double)a);
+  int64_t inbox = 0;
+  long cmds = atomic_load(&s->ready) && s->q_inited ? (long)cmdq_depth(&s->q) : 0; /* ready: q is set up */
+  if (store_inbox_pending(s->db, &inbox) == 0)
+    metrics_set(s->m, s->f_queue, NULL, (double)(inbox + atomic_load(&s->queued_total) + cmds));
   pthread_mutex_unlock(&s->db_mu);
+  metrics_set(s->m, s->f_sse_subs, NULL, (double)sse_subscribers(s->hub));
+  metrics_set(s->m, s->f_sse_dropped, NULL, (double)sse_dropped_total(s->hub));
   struct buf out;
   buf_init(&out, 64u * 1024 * 1024);
   if (metrics_render(s->m, &out)) {
@@ -249,6 +264,9 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     answer_text(rs, 200, "application/json", s->openapi, strlen(s->openapi));
   } else if (!strcmp(op, "metrics")) {
     handle_metrics(s, rs);
+  } else if (!strcmp(op, "event_stream")) {
+    struct sse_source src = {s->hub, &s->pool};
+    sse_stream_answer(&src, rq, rs);
   } else if (api_wf_dispatch(&s->wfa, rq, rs)) {
     /* answered: a workflow route */
   } else if (api_trig_dispatch(&s->trig, rq, rs)) {
@@ -402,10 +420,10 @@ static int setup_metrics(struct server *s)
   struct metrics *m = s->m = metrics_new();
   if (!m)
     return WEFT_ENOMEM;
-  int fams[10];
-  fams[0] = s->f_runs = metrics_family(m, "weft_runs_total", "Runs that ended, by workflow and status.", METRIC_COUNTER, wf_status,
+  int fams[14];
+  fams[0] = s->f_runs = metrics_family(m, "weft_runs_total", "Runs this server executed that ended, by workflow and status.", METRIC_COUNTER, wf_status,
                            NULL, 0);
-  fams[1] = s->f_steps = metrics_family(m, "weft_steps_total", "Step attempts that ended, by workflow, kind and status.",
+  fams[1] = s->f_steps = metrics_family(m, "weft_steps_total", "Step attempts this server executed that ended, by workflow, kind and status.",
                            METRIC_COUNTER, steps, NULL, 0);
   fams[2] = s->f_step_dur = metrics_family(m, "weft_step_duration_seconds", "Step attempt durations, by kind.", METRIC_HISTOGRAM, kind,
                            dur, sizeof dur / sizeof *dur);
@@ -413,17 +431,28 @@ static int setup_metrics(struct server *s)
                                               METRIC_GAUGE, NULL, NULL, 0);
   fams[4] = s->f_approvals = metrics_family(m, "weft_approvals_waiting", "Approval steps waiting for a decision.",
                                             METRIC_GAUGE, NULL, NULL, 0);
-  fams[5] = metrics_family(m, "weft_queue_depth", "Steps ready to start but held by a concurrency limit.",
-                           METRIC_GAUGE, NULL, NULL, 0);
-  fams[6] = s->f_sched_lag = metrics_family(m, "weft_schedule_lag_seconds", "How late the last scheduled trigger fired.", METRIC_GAUGE,
-                           NULL, NULL, 0);
-  fams[7] = metrics_family(m, "weft_store_commit_seconds", "Store commit durations.", METRIC_HISTOGRAM, NULL, commit,
-                           sizeof commit / sizeof *commit);
+  fams[5] = s->f_queue = metrics_family(m, "weft_queue_depth",
+                                        "Step units ready to start but not started (held by a parallel limit), plus "
+                                        "API commands waiting for the loop and requests (cancel, approve, ...) "
+                                        "not yet taken by an engine.",
+                                        METRIC_GAUGE, NULL, NULL, 0);
+  fams[6] = s->f_sched_lag = metrics_family(m, "weft_schedule_lag_seconds",
+                                            "How late the last scheduled trigger fired (0 while no trigger has fired).",
+                                            METRIC_GAUGE, NULL, NULL, 0);
+  fams[7] = s->f_commit = metrics_family(m, "weft_store_commit_seconds",
+                                         "Durations of the runtime's store transactions, begin to commit.",
+                                         METRIC_HISTOGRAM, NULL, commit, sizeof commit / sizeof *commit);
   fams[8] = s->f_http = metrics_family(m, "weft_http_requests_total", "HTTP answers, by route and status code.",
                                        METRIC_COUNTER, http, NULL, 0);
-  fams[9] = metrics_family(m, "weft_workers", "Workers attached to the store (PostgreSQL only; 0 on SQLite).",
-                           METRIC_GAUGE, NULL, NULL, 0);
-  for (int i = 0; i < 10; i++)
+  fams[9] = metrics_family(m, "weft_workers",
+                           "Engines executing runs from this store (with SQLite: 1, this server).", METRIC_GAUGE,
+                           NULL, NULL, 0);
+  fams[10] = s->f_sse_subs = metrics_family(m, "weft_sse_subscribers", "Clients of the live event stream.",
+                                            METRIC_GAUGE, NULL, NULL, 0);
+  fams[11] = s->f_sse_dropped = metrics_family(m, "weft_sse_dropped_total",
+                                               "Live event clients disconnected for reading too slowly.",
+                                               METRIC_COUNTER, NULL, NULL, 0);
+  for (int i = 0; i < 12; i++)
     if (fams[i] < 0)
       return WEFT_ENOMEM;
   /* gauges without labels have their one series from the start */
@@ -431,7 +460,10 @@ static int setup_metrics(struct server *s)
   metrics_set(m, fams[4], NULL, 0);
   metrics_set(m, fams[5], NULL, 0);
   metrics_set(m, fams[6], NULL, 0);
-  metrics_set(m, fams[9], NULL, 0);
+  metrics_set(m, fams[9], NULL, 1);
+  metrics_set(m, fams[10], NULL, 0);
+  metrics_set(m, fams[11], NULL, 0);
+  metrics_touch(m, fams[7], NULL); /* and the commit histogram its zeros */
   return 0;
 }
 
@@ -440,16 +472,51 @@ static int setup_metrics(struct server *s)
 static int sig_pipe[2] = {-1, -1}; /* signals, and a 0 byte when the runtime thread ends */
 static void reload(struct server *s);
 
+/* on the loop's thread: the units run_id's engine holds ready (once per run
+ * and tick: the engine is already past the entries being reported) */
+static void count_queued(struct server *s, const char *run_id, const struct eng_run *eng, bool ended)
+{
+  if (!ended && !strcmp(s->queued_run, run_id))
+    return;
+  snprintf(s->queued_run, sizeof s->queued_run, "%s", ended ? "" : run_id);
+  json_t *old = json_object_get(s->queued, run_id);
+  long was = old ? (long)json_integer_value(old) : 0;
+  long now = ended ? 0 : (long)engine_queued(eng);
+  if (ended)
+    json_object_del(s->queued, run_id);
+  else if (now != was)
+    json_object_set_new(s->queued, run_id, json_integer(now));
+  atomic_fetch_add(&s->queued_total, now - was);
+}
+
+/* after each tick's commits are performed: the next journal entries of a run
+ * count its queue again */
+static void on_tick(void *ud)
+{
+  struct server *s = ud;
+  s->queued_run[0] = 0;
+}
+
+/* after each commit of the runtime (loop thread): its time, and the pump
+ * reads the audit entries it added */
+static void on_commit(void *ud, double seconds)
+{
+  struct server *s = ud;
+  metrics_observe(s->m, s->f_commit, NULL, seconds);
+  sse_pump_wake(s->pump);
+}
+
 /* after each commit, on the loop's thread: runs and attempts that ended */
 static void on_journal(void *ud, const char *run_id, const struct wf *wf, const struct eng_run *eng,
                        const struct eng_jent *e)
 {
-  (void)eng;
   struct server *s = ud;
   if (s->wfa.pending) /* starts waiting for their run's creation to be committed */
     api_wf_on_commit(&s->wfa, run_id);
-  if (e->type == ENG_J_RUN && (e->status == ENG_RUN_SUCCEEDED || e->status == ENG_RUN_FAILED ||
-                               e->status == ENG_RUN_CANCELLED)) {
+  bool ended = e->type == ENG_J_RUN && (e->status == ENG_RUN_SUCCEEDED || e->status == ENG_RUN_FAILED ||
+                                        e->status == ENG_RUN_CANCELLED);
+  count_queued(s, run_id, eng, ended);
+  if (ended) {
     const char *st = engine_run_status_name((enum eng_run_status)e->status);
     const char *v[] = {wf->name, st};
     metrics_inc(s->m, s->f_runs, v, 1);
@@ -541,8 +608,8 @@ static void *rt_main(void *arg)
 static int start_runtime(struct server *s)
 {
   struct rt_opts ro = {.store = s->rt_store, .user = "server", .keep_alive = true,
-                       .obs = {.on_journal = on_journal, .ud = s}};
-  if (!(s->starts = json_object()))
+                       .obs = {.on_journal = on_journal, .on_tick = on_tick, .on_commit = on_commit, .ud = s}};
+  if (!(s->starts = json_object()) || !(s->queued = json_object()))
     return WEFT_ENOMEM;
   int rc = rt_new(&ro, &s->rt);
   if (rc)
@@ -637,7 +704,35 @@ static void reload(struct server *s)
   }
 }
 
+/* ---- live events ---------------------------------------------------------------- */
+
+static void pump_log(void *ud, const char *msg) { slog(ud, "error", "events", "%s", msg); }
+
+/* The pump reads the audit log through a connection of its own. */
+static int start_pump(struct server *s)
+{
+  struct store *db = NULL;
+  char *err = NULL;
+  int rc = store_open(s->o->home, &db, &err);
+  if (rc) {
+    slog(s, "error", "start", "cannot open a connection to the store for live events: %s", err ? err : "failed");
+    free(err);
+    return rc;
+  }
+  struct sse_pump_cfg pc = {.store = db, .hub = s->hub, .log = pump_log, .ud = s};
+  return sse_pump_start(&pc, &s->pump);
+}
+
 /* ---- the process --------------------------------------------------------------- */
+
+/* WEFT_SSE_HEARTBEAT_MS: for tests only, a shorter heartbeat (0 or unset:
+ * every 15 s) */
+static unsigned heartbeat_ms(void)
+{
+  const char *v = getenv("WEFT_SSE_HEARTBEAT_MS");
+  long ms = v ? strtol(v, NULL, 10) : 0;
+  return ms > 0 && ms <= 3600000 ? (unsigned)ms : 0;
+}
 
 /* Connection time-out: 30 s, or WEFT_HTTP_TIMEOUT seconds (1..3600; for
  * tests of clients that stall). 0 when unset or unusable: httpd's default. */
@@ -740,7 +835,7 @@ int server_run(const struct server_opts *o, struct store *store)
   s->openapi = doc ? wjson_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
   s->routes = malloc(api_routes_count * sizeof *s->routes);
-  s->hub = sse_hub_new(0);
+  s->hub = sse_hub_new(heartbeat_ms());
   if (!s->openapi || !s->routes || !s->hub) {
     slog(s, "error", "start", "out of memory");
     goto out;
@@ -749,6 +844,10 @@ int server_run(const struct server_opts *o, struct store *store)
   for (size_t i = 0; i < api_routes_count; i++)
     if (o->metrics_public && !strcmp(s->routes[i].op, "metrics"))
       s->routes[i].role = ROLE_NONE;
+  if ((rc = start_pump(s)) != 0) {
+    slog(s, "error", "start", "cannot start the live events: %s", weft_strerror(rc));
+    goto out;
+  }
   /* HTTP first: a server that cannot listen takes no run over */
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
@@ -833,6 +932,7 @@ out:
     rt_free(s->rt);
     s->rt = NULL;
   }
+  sse_pump_stop(s->pump); /* after the runtime: its commits wake the pump */
   if (s->q_inited)
     cmdq_destroy(&s->q);
   if (s->hub)
@@ -843,6 +943,7 @@ out:
   store_close(store);
   metrics_free(s->m);
   json_decref(s->starts);
+  json_decref(s->queued);
   users_free(&s->users);
   if (lock_fd >= 0)
     close(lock_fd); /* the pid stays in the file: the lock, not the file, says who owns the home */

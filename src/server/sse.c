@@ -4,8 +4,8 @@
  * own lock for its buffer and state, taken inside the hub's lock by the
  * publisher and alone by its reader, so lock order is always hub, then
  * subscriber. A buffer is a plain byte array consumed from the front
- * (memmove on refill keeps it simple; it is at most 64 KiB and usually a few
- * hundred bytes). `suspended` records that the reader suspended its
+ * (memmove on refill keeps it simple; it is at most SSE_BUFFER_MAX and usually
+ * a few hundred bytes). `suspended` records that the reader suspended its
  * connection, so exactly one resume follows each suspend (libmicrohttpd
  * forbids resuming a connection that is not suspended). */
 #include "server/sse.h"
@@ -28,6 +28,8 @@ struct sse_sub {
   char *buf;
   size_t len, cap;
   bool suspended, dropped, closed, heartbeat_due;
+  uint64_t skip_upto; /* live events up to this id are not sent (the client has them) */
+  bool live;          /* false while it replays from the store: publish skips it */
   char run[40];
 };
 
@@ -40,6 +42,8 @@ struct sse_hub {
   struct sse_sub *head;
   size_t n;
   uint64_t dropped_total;
+  uint64_t last_id; /* the highest id published (or set by sse_hub_set_last) */
+  size_t pub_max;   /* the most bytes a live subscriber had waiting after the last publish */
   char *ev;       /* the formatted event being published */
   size_t ev_cap;
 };
@@ -127,6 +131,28 @@ void sse_hub_free(struct sse_hub *h)
 
 struct sse_sub *sse_subscribe(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter)
 {
+  return sse_subscribe_from(h, c, run_filter, 0, NULL);
+}
+
+bool sse_sub_catch_up(struct sse_sub *s, uint64_t *upto)
+{
+  struct sse_hub *h = s->hub;
+  pthread_mutex_lock(&h->mu);
+  bool done = h->last_id <= *upto;
+  if (done) {
+    pthread_mutex_lock(&s->mu);
+    s->live = true;
+    pthread_mutex_unlock(&s->mu);
+  } else {
+    *upto = h->last_id;
+  }
+  pthread_mutex_unlock(&h->mu);
+  return done;
+}
+
+struct sse_sub *sse_subscribe_from(struct sse_hub *h, struct MHD_Connection *c, const char *run_filter,
+                                   uint64_t after, uint64_t *upto)
+{
   struct sse_sub *s = calloc(1, sizeof *s);
   if (!s)
     return NULL;
@@ -142,6 +168,11 @@ struct sse_sub *sse_subscribe(struct sse_hub *h, struct MHD_Connection *c, const
     free(s);
     return NULL;
   }
+  s->live = !upto;
+  if (upto) {
+    *upto = h->last_id;
+    s->skip_upto = after;
+  }
   s->next = h->head;
   if (h->head)
     h->head->prev = s;
@@ -156,7 +187,10 @@ static bool append(struct sse_sub *s, const char *data, size_t len)
 {
   if (s->dropped || s->closed)
     return false;
-  if (s->len + len > SSE_BUFFER_MAX) {
+  /* a client is slow when it has SSE_BUFFER_MAX bytes waiting: so a buffer
+   * holds at most that plus one event, and one event larger than the bound
+   * (a run's inputs can be) still goes to a client that keeps up */
+  if (s->len >= SSE_BUFFER_MAX) {
     s->dropped = true;
     free(s->buf); /* its memory goes back now, not when the client leaves */
     s->buf = NULL;
@@ -167,7 +201,7 @@ static bool append(struct sse_sub *s, const char *data, size_t len)
     size_t cap = s->cap ? s->cap : 1024;
     while (cap < s->len + len)
       cap *= 2;
-    if (cap > SSE_BUFFER_MAX)
+    if (cap > SSE_BUFFER_MAX && s->len + len <= SSE_BUFFER_MAX)
       cap = SSE_BUFFER_MAX;
     char *b = realloc(s->buf, cap);
     if (!b) {
@@ -246,6 +280,14 @@ bool sse_sub_dropped(const struct sse_sub *s)
   return d;
 }
 
+bool sse_sub_ended(const struct sse_sub *s)
+{
+  pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+  bool d = s->dropped || s->closed;
+  pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+  return d;
+}
+
 size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char *data, const char *run)
 {
   size_t need = strlen(event) + strlen(data) + 64;
@@ -260,16 +302,25 @@ size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char
     h->ev_cap = need;
   }
   int len = snprintf(h->ev, h->ev_cap, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)id, event, data);
+  if (id > h->last_id)
+    h->last_id = id;
   size_t got = 0;
+  h->pub_max = 0;
   for (struct sse_sub *s = h->head; s; s = s->next) {
     if (s->run[0] && (!run || strcmp(s->run, run)))
       continue;
     pthread_mutex_lock(&s->mu);
+    if (!s->live || id <= s->skip_upto) { /* replaying: the store has it; or the client has it */
+      pthread_mutex_unlock(&s->mu);
+      continue;
+    }
     bool was_dropped = s->dropped;
     if (append(s, h->ev, (size_t)len))
       got++;
     else if (!was_dropped && s->dropped)
       h->dropped_total++;
+    if (!s->dropped && s->len > h->pub_max)
+      h->pub_max = s->len;
     wake(s);
     pthread_mutex_unlock(&s->mu);
   }
@@ -291,4 +342,63 @@ uint64_t sse_dropped_total(struct sse_hub *h)
   uint64_t n = h->dropped_total;
   pthread_mutex_unlock(&h->mu);
   return n;
+}
+
+void sse_hub_set_last(struct sse_hub *h, uint64_t id)
+{
+  pthread_mutex_lock(&h->mu);
+  if (id > h->last_id)
+    h->last_id = id;
+  pthread_mutex_unlock(&h->mu);
+}
+
+uint64_t sse_hub_last(struct sse_hub *h)
+{
+  pthread_mutex_lock(&h->mu);
+  uint64_t id = h->last_id;
+  pthread_mutex_unlock(&h->mu);
+  return id;
+}
+
+size_t sse_hub_max_buffered(struct sse_hub *h)
+{
+  size_t max = 0;
+  pthread_mutex_lock(&h->mu);
+  for (struct sse_sub *s = h->head; s; s = s->next) {
+    pthread_mutex_lock(&s->mu);
+    if (s->live && !s->dropped && !s->closed && s->len > max)
+      max = s->len;
+    pthread_mutex_unlock(&s->mu);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return max;
+}
+
+size_t sse_hub_pub_max(struct sse_hub *h)
+{
+  pthread_mutex_lock(&h->mu);
+  size_t v = h->pub_max;
+  pthread_mutex_unlock(&h->mu);
+  return v;
+}
+
+size_t sse_hub_drop_over(struct sse_hub *h, size_t bytes)
+{
+  size_t k = 0;
+  pthread_mutex_lock(&h->mu);
+  for (struct sse_sub *s = h->head; s; s = s->next) {
+    pthread_mutex_lock(&s->mu);
+    if (s->live && !s->dropped && !s->closed && s->len > bytes) {
+      s->dropped = true;
+      free(s->buf);
+      s->buf = NULL;
+      s->len = s->cap = 0;
+      wake(s);
+      k++;
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  h->dropped_total += k;
+  pthread_mutex_unlock(&h->mu);
+  return k;
 }

@@ -327,6 +327,14 @@ static int f_run_trigger_get(struct store *s, const char *run_id, char **json)
   return store_run_trigger_get(INNER, run_id, json);
 }
 
+static int f_audit_after(struct store *s, const char *run, int64_t after, size_t limit,
+                         struct store_audit **out, size_t *n, int64_t *head)
+{
+  return store_audit_after(INNER, run, after, limit, out, n, head);
+}
+
+static int f_inbox_pending(struct store *s, int64_t *n) { return store_inbox_pending(INNER, n); }
+
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
   .name = "fault",
@@ -384,6 +392,8 @@ static const struct store_ops fault_ops = {
   .schedule_delete = f_schedule_delete,
   .run_trigger_put = f_run_trigger_put,
   .run_trigger_get = f_run_trigger_get,
+  .audit_after = f_audit_after,
+  .inbox_pending = f_inbox_pending,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

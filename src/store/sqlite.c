@@ -471,6 +471,8 @@ static const struct store_ops sq_ops = {
   .schedule_delete = sq_schedule_delete,
   .run_trigger_put = sq_run_trigger_put,
   .run_trigger_get = sq_run_trigger_get,
+  .audit_after = sq_audit_after,
+  .inbox_pending = sq_inbox_pending,
 };
 
 /* ---- opening ---- */

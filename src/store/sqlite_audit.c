@@ -240,3 +240,99 @@ out:
   }
   return rc;
 }
+
+/* ---- live events: entries after a seq (version 6) ------------------------ */
+
+struct after_vec {
+  struct store_audit *v;
+  size_t n, cap;
+};
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+  const unsigned char *t = sqlite3_column_text(st, i);
+  return t ? strdup((const char *)t) : NULL;
+}
+
+static int after_row(void *ctx, sqlite3_stmt *st)
+{
+  struct after_vec *av = ctx;
+  if (av->n == av->cap) {
+    size_t cap = av->cap ? av->cap * 2 : 64;
+    struct store_audit *v = realloc(av->v, cap * sizeof *v);
+    if (!v)
+      return WEFT_ENOMEM;
+    av->v = v;
+    av->cap = cap;
+  }
+  struct store_audit *e = &av->v[av->n++];
+  memset(e, 0, sizeof *e);
+  e->seq = sqlite3_column_int64(st, 0);
+  e->at = sqlite3_column_int64(st, 1);
+  e->run_id = dup_col(st, 2);
+  e->kind = dup_col(st, 3);
+  e->data = dup_col(st, 4);
+  e->prev_hash = dup_col(st, 5);
+  e->hash = dup_col(st, 6);
+  if (!e->kind || !e->data || !e->prev_hash || !e->hash)
+    return WEFT_ENOMEM;
+  return 0;
+}
+
+static void after_restart(void *ctx)
+{
+  struct after_vec *av = ctx;
+  store_audits_free(av->v, av->n);
+  memset(av, 0, sizeof *av);
+}
+
+int sq_audit_after(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
+                   struct store_audit **out, size_t *n, int64_t *head_seq)
+{
+  struct sq *q = sq_of(s);
+  struct after_vec av = {0};
+  struct head h;
+  bool opened = false;
+  int rc = 0;
+  *out = NULL;
+  *n = 0;
+  *head_seq = 0;
+  if (!q->in_tx) { /* the head and the entries from one snapshot */
+    sqlite3_stmt *b = sq_stmt(q, SQ_BEGIN_DEFERRED, "BEGIN");
+    if (!b)
+      return WEFT_ESTORE;
+    if ((rc = sq_exec(q, b, "BEGIN")))
+      return rc;
+    opened = true;
+  }
+  if ((rc = read_head(q, &h)))
+    goto out;
+  *head_seq = h.found ? h.seq : 0;
+  sqlite3_stmt *st =
+      run_id ? sq_stmt(q, SQ_AUDIT_AFTER_RUN, /* the audit_run index */
+                       "SELECT " AUDIT_COLS " FROM audit WHERE run_id = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2")
+             : sq_stmt(q, SQ_AUDIT_AFTER, "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  if (!st) {
+    rc = WEFT_ESTORE;
+    goto out;
+  }
+  if (run_id)
+    sq_bind_text(st, 3, run_id);
+  sqlite3_bind_int64(st, 1, after_seq);
+  sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+  rc = sq_query(q, st, after_row, after_restart, &av, "read audit log");
+out:
+  if (opened) {
+    sqlite3_stmt *c = sq_stmt(q, SQ_COMMIT, "COMMIT");
+    if (c)
+      sq_exec(q, c, "end read");
+  }
+  if (rc) {
+    store_audits_free(av.v, av.n);
+    *head_seq = 0;
+    return rc;
+  }
+  *out = av.v;
+  *n = av.n;
+  return 0;
+}

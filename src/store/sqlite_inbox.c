@@ -280,3 +280,20 @@ int sq_decision_list(struct store *s, const char *run_id, const char *step, int 
   *n = dv.n;
   return 0;
 }
+
+static int count_one(void *ctx, sqlite3_stmt *st)
+{
+  *(int64_t *)ctx = sqlite3_column_int64(st, 0);
+  return 0;
+}
+
+int sq_inbox_pending(struct store *s, int64_t *n)
+{
+  struct sq *q = sq_of(s);
+  *n = 0;
+  sqlite3_stmt *st = sq_stmt(q, SQ_INBOX_PENDING,
+                             "SELECT count(*) FROM inbox WHERE taken_at IS NULL AND run_id IS NOT NULL");
+  if (!st)
+    return WEFT_ESTORE;
+  return sq_query(q, st, count_one, NULL, n, "count inbox");
+}

@@ -81,6 +81,9 @@ enum sq_stmt_id {
   SQ_SCHED_DELETE,
   SQ_RUN_TRIGGER_PUT,
   SQ_RUN_TRIGGER_GET,
+  SQ_AUDIT_AFTER,
+  SQ_AUDIT_AFTER_RUN,
+  SQ_INBOX_PENDING,
   SQ_NSTMT
 };
 
@@ -213,5 +216,8 @@ int sq_schedule_put(struct store *s, const struct store_schedule *r);
 int sq_schedule_delete(struct store *s, const char *workflow, int idx);
 int sq_run_trigger_put(struct store *s, const char *run_id, const char *json);
 int sq_run_trigger_get(struct store *s, const char *run_id, char **json);
+int sq_audit_after(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
+                   struct store_audit **out, size_t *n, int64_t *head_seq);
+int sq_inbox_pending(struct store *s, int64_t *n);
 
 #endif

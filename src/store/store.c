@@ -297,6 +297,7 @@ int store_deploy_newest(struct store *s, const char *name, struct store_deployme
   store_deployments_free(v, n);
   return rc;
 }
+FREE_ARRAY(store_audits_free, struct store_audit, store_audit_clear)
 
 int store_audit_append_json(struct store *s, int64_t at, const char *run_id, const char *kind,
                             const struct json_t *data, int64_t *seq_out)

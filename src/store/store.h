@@ -48,13 +48,14 @@
 #include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 7 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+#define STORE_OPS_VERSION 8 /* 2: audit_append_canon; 3: verify_scan, run_delete;
                                4: step_counts_put, step_count, step_page;
                                5: token_put, token_get, token_by_hash, token_list,
                                   token_revoke, token_touch;
                                6: deploy_put, deploy_list, run_key_set, run_by_key;
                                7: schedule_list, schedule_put, schedule_delete,
-                                  run_trigger_put, run_trigger_get */
+                                  run_trigger_put, run_trigger_get;
+                               8: audit_after, inbox_pending */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -430,6 +431,15 @@ struct store_ops {
   int (*schedule_delete)(struct store *s, const char *workflow, int idx);
   int (*run_trigger_put)(struct store *s, const char *run_id, const char *json);
   int (*run_trigger_get)(struct store *s, const char *run_id, char **json);
+
+  /* Version 8: live events (server/sse_pump.c). audit_after returns the
+   * entries with seq > after_seq (of run_id only, unless NULL) by seq, at
+   * most limit (copies: free with store_audits_free), and *head_seq the
+   * chain head's seq (0: empty log), from one read snapshot. inbox_pending
+   * counts the requests for runs not yet taken by an engine. */
+  int (*audit_after)(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
+                     struct store_audit **out, size_t *n, int64_t *head_seq);
+  int (*inbox_pending)(struct store *s, int64_t *n);
 };
 
 /* Every backend handle starts with this. */
@@ -612,6 +622,23 @@ static inline int store_audit_scan(struct store *s, const char *run_id, struct s
   return s->ops->audit_scan(s, run_id, head, cb, ctx);
 }
 void store_audit_clear(struct store_audit *e);
+void store_audits_free(struct store_audit *v, size_t n);
+/* The live-event ops (version 8); WEFT_ESTATE from an older backend. */
+#define STORE_LIVE_OPS_OK(s) ((s)->ops->version >= 8)
+static inline int store_audit_after(struct store *s, const char *run_id, int64_t after_seq,
+                                    size_t limit, struct store_audit **out, size_t *n,
+                                    int64_t *head_seq)
+{
+  if (!STORE_LIVE_OPS_OK(s) || !s->ops->audit_after)
+    return WEFT_ESTATE;
+  return s->ops->audit_after(s, run_id, after_seq, limit, out, n, head_seq);
+}
+static inline int store_inbox_pending(struct store *s, int64_t *n)
+{
+  if (!STORE_LIVE_OPS_OK(s) || !s->ops->inbox_pending)
+    return WEFT_ESTATE;
+  return s->ops->inbox_pending(s, n);
+}
 /* WEFT_ESTATE when the backend is older than ops version 3. */
 static inline int store_verify_scan(struct store *s, struct store_audit *head,
                                     store_verify_cb cb, void *ctx)

@@ -589,7 +589,7 @@ Test(sse, a_slow_subscriber_is_dropped_and_others_keep_up)
   data[sizeof data - 2] = 0;
   static char out[1 << 16];
   out[0] = 0;
-  /* events of ~640 bytes until the slow one is dropped: past its 64 KiB
+  /* events of ~640 bytes until the slow one is dropped: past its 256 KiB
    * buffer and the kernel's socket buffers (loopback grows them to MiBs) */
   for (uint64_t id = 1; id <= 40000 && !sse_dropped_total(hub); id++) {
     sse_publish(hub, id, "log", data, NULL);
