@@ -48,8 +48,8 @@ int cli_server(struct cli *c, int argc, char **argv)
       {"tls-key", required_argument, 0, 'k'}, {"insecure-http", no_argument, 0, 'I'},
       {"drain", required_argument, 0, 'd'},   {"log-format", required_argument, 0, 'f'},
       {"metrics-public", no_argument, 0, 'M'}, {"workflows", required_argument, 0, 'W'},
-      {0, 0, 0, 0}};
-  struct server_opts so = {.drain_ms = 30000, .log_format = SERVER_LOG_TEXT};
+      {"http-threads", required_argument, 0, 'T'}, {0, 0, 0, 0}};
+  struct server_opts so = {.drain_ms = 30000, .log_format = SERVER_LOG_TEXT, .http_threads = SERVER_HTTP_THREADS};
   const char *listen = LISTEN_DEFAULT, *cert = NULL, *key = NULL;
   bool insecure = false;
   int ch, code = EXIT_USAGE;
@@ -83,6 +83,16 @@ int cli_server(struct cli *c, int argc, char **argv)
       else
         return cli_usage_error("server", "--log-format %s: give text or json", optarg);
       break;
+    case 'T': {
+      char *end = NULL;
+      errno = 0;
+      long n = strtol(optarg, &end, 10);
+      if (errno || end == optarg || *end || n < 1 || n > SERVER_HTTP_THREADS_MAX)
+        return cli_usage_error("server", "--http-threads %s: give a number of HTTP threads from 1 to %d (default %d)",
+                               optarg, SERVER_HTTP_THREADS_MAX, SERVER_HTTP_THREADS);
+      so.http_threads = (unsigned)n;
+      break;
+    }
     default:
       return cli_usage_error("server", "unknown option or missing value: %s", argv[optind - 1]);
     }

@@ -180,7 +180,7 @@ const struct cli_cmd cli_cmds[] = {
    "them (at most K at once with --max-runs-at-once). Needs the operator role.\n"},
   {"server", cli_server,
    "weft server [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--drain 30s] "
-   "[--log-format text|json] [--metrics-public] [--workflows DIR]",
+   "[--log-format text|json] [--metrics-public] [--workflows DIR] [--http-threads N]",
    "serve the HTTP API, health and metrics; resume runs a dead engine left",
    "Serves the home until SIGTERM or SIGINT (then readyz answers 503, no step starts,\n"
    "running steps get up to --drain (a second signal: no wait), and it exits 0; what is\n"
@@ -194,7 +194,8 @@ const struct cli_cmd cli_cmds[] = {
    "  --log-format F       text (default) or json: one line per event on stderr\n"
    "  --metrics-public     GET /metrics without a token\n"
    "  --workflows DIR      deploy every DIR/*.yaml at start and on SIGHUP (`weft deploy`);\n"
-   "                       a file with problems is logged and skipped\n"},
+   "                       a file with problems is logged and skipped\n"
+   "  --http-threads N     threads answering HTTP requests, 1 to 64 (default 8)\n"},
   {"worker", NULL, "weft worker", "worker for a shared store (not available yet)", ""},
   {"help", cli_help, "weft help [CMD]", "list commands, or show one command's help", ""},
   {"version", cli_version, "weft version", "print the version", ""},

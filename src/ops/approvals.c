@@ -2,6 +2,7 @@
  * decisions waiting (`weft approvals --json`, GET /approvals).
  * The stored request and the approvers' rules are engine/approval.c's. */
 #include "ops/ops.h"
+#include "ops/defcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,7 @@ static int list_tool_calls(struct store *s, json_t *list, int64_t now, const str
   struct store_run_filter f = {.status = "running"}; /* an agent step runs */
   int rc = store_run_list(s, &f, &runs, &nr);
   for (size_t i = 0; !rc && i < nr; i++) {
-    struct wf *wf = ops_load_definition(s, &runs[i]);
+    const struct wf *wf = ops_def_get(s, &runs[i]);
     for (uint32_t k = 0; wf && !rc && k < wf->n_steps; k++) {
       if (wf->steps[k].kind != WF_AGENT)
         continue;
@@ -125,7 +126,7 @@ static int list_tool_calls(struct store *s, json_t *list, int64_t now, const str
       }
       store_steps_free(v, n);
     }
-    wf_free(wf);
+    ops_def_put(wf);
   }
   store_runs_free(runs, nr);
   return rc;
@@ -142,7 +143,7 @@ static enum ops_err list(const struct ops_ctx *c, const struct decider *who, jso
   size_t n = 0;
   json_t *list = json_array();
   struct store_run run = {0};
-  struct wf *wf = NULL;
+  const struct wf *wf = NULL;
   int64_t now = wt_now_ms();
   if (store_step_list_waiting(s, &v, &n) != 0) {
     k = ops_fail(e, OPS_E_INTERNAL, "cannot read the waiting steps: %s", store_errmsg(s));
@@ -151,11 +152,11 @@ static enum ops_err list(const struct ops_ctx *c, const struct decider *who, jso
   for (size_t i = 0; i < n; i++) {
     if (!run.id || strcmp(run.id, v[i].run_id)) { /* rows come by run */
       store_run_clear(&run);
-      wf_free(wf);
+      ops_def_put(wf);
       wf = NULL;
       if (store_run_get(s, v[i].run_id, &run) != 0)
         continue;
-      wf = ops_load_definition(s, &run);
+      wf = ops_def_get(s, &run);
     }
     json_t *x = entry_of(s, &v[i], wf, now, who);
     if (x)
@@ -169,7 +170,7 @@ static enum ops_err list(const struct ops_ctx *c, const struct decider *who, jso
 out:
   json_decref(list);
   store_run_clear(&run);
-  wf_free(wf);
+  ops_def_put(wf);
   store_steps_free(v, n);
   return k;
 }

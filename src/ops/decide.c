@@ -13,6 +13,7 @@
  * CONFLICT (not waiting, decided twice). Deciding needs only the viewer
  * role: the step's approvers rule decides. */
 #include "ops/ops.h"
+#include "ops/defcache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,7 @@ enum ops_err ops_decide(const struct ops_ctx *c, const struct ops_decision *dd, 
   struct store_step row = {0};
   struct appr_state st = {0};
   struct users users = {0};
-  struct wf *wf = NULL;
+  const struct wf *wf = NULL;
   char *why = NULL, *uerr = NULL, *edits_txt = NULL;
   json_t *edits = json_object();
   bool tx = false;
@@ -118,7 +119,7 @@ enum ops_err ops_decide(const struct ops_ctx *c, const struct ops_decision *dd, 
   }
   if ((k = ops_find_run(s, dd->run, &run, e)) != 0)
     goto out;
-  if (!(wf = ops_load_definition(s, &run))) {
+  if (!(wf = ops_def_get(s, &run))) {
     k = ops_fail(e, OPS_E_UNPROCESSABLE, "the definition of run %s cannot be loaded", run.id);
     goto out;
   }
@@ -287,6 +288,6 @@ out:
   users_free(&users);
   store_step_clear(&row);
   store_run_clear(&run);
-  wf_free(wf);
+  ops_def_put(wf);
   return k;
 }

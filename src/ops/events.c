@@ -4,6 +4,7 @@
  * runtime/svc_wait.c), and an `event.sent` audit entry (its name and the SHA-256 of
  * its payload), in one transaction. */
 #include "ops/ops.h"
+#include "ops/defcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +37,17 @@ static json_t *waiting_for(struct store *s, const char *name)
   size_t n = 0;
   if (!a || store_step_list_waiting(s, &v, &n) != 0)
     return a;
-  struct wf *wf = NULL;
+  const struct wf *wf = NULL;
   char *run = NULL;
   for (size_t i = 0; i < n; i++) {
     if (!run || strcmp(run, v[i].run_id)) { /* rows come by run */
       free(run);
       run = strdup(v[i].run_id);
-      wf_free(wf);
+      ops_def_put(wf);
       wf = NULL;
       struct store_run r = {0};
       if (store_run_get(s, v[i].run_id, &r) == 0)
-        wf = ops_load_definition(s, &r);
+        wf = ops_def_get(s, &r);
       store_run_clear(&r);
     }
     uint32_t k = wf ? wf_step_find(wf, v[i].step) : WF_NONE;
@@ -58,7 +59,7 @@ static json_t *waiting_for(struct store *s, const char *name)
                                          v[i].index >= 0 ? json_integer(v[i].index) : json_null()));
   }
   free(run);
-  wf_free(wf);
+  ops_def_put(wf);
   store_steps_free(v, n);
   return a;
 }

@@ -7,6 +7,7 @@
  * pass over a topological order (Kahn's algorithm), O(steps + needs), so a
  * 10,000-step definition lays out in microseconds. */
 #include "ops/ops.h"
+#include "ops/defcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,12 @@ enum ops_err ops_run_graph(const struct ops_ctx *c, const char *id, json_t **out
   *out = NULL;
   enum ops_err k = ops_authorize(c, "get_run_graph", e);
   struct store_run r = {0};
-  struct wf *wf = NULL;
+  const struct wf *wf = NULL;
   uint32_t *layer = NULL;
   json_t *run = NULL, *nodes = NULL, *edges = NULL;
   if (k || (k = ops_find_run(c->store, id, &r, e)) != 0)
     goto out;
-  if (!(wf = ops_load_definition(c->store, &r))) {
+  if (!(wf = ops_def_get(c->store, &r))) {
     k = ops_fail(e, OPS_E_UNPROCESSABLE, "the definition of run %s cannot be loaded", r.id);
     goto out;
   }
@@ -103,7 +104,7 @@ out:
   json_decref(nodes);
   json_decref(edges);
   free(layer);
-  wf_free(wf);
+  ops_def_put(wf);
   store_run_clear(&r);
   return k;
 }

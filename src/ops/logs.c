@@ -3,6 +3,7 @@
  * stops then). The bytes themselves are read by the caller: the CLI copies
  * them to the terminal, the server streams them. */
 #include "ops/ops.h"
+#include "ops/defcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,12 @@ enum ops_err ops_step_log(const struct ops_ctx *c, const char *id, const char *s
   memset(out, 0, sizeof *out);
   enum ops_err k = ops_authorize(c, "get_logs", e);
   struct store_run r = {0};
-  struct wf *wf = NULL;
+  const struct wf *wf = NULL;
   struct store_attempt *att = NULL;
   size_t na = 0;
   if (k || (k = ops_find_run(c->store, id, &r, e)) != 0)
     goto out;
-  wf = ops_load_definition(c->store, &r);
+  wf = ops_def_get(c->store, &r);
   uint32_t si = wf ? wf_step_find(wf, step) : WF_NONE;
   if (wf && si == WF_NONE) {
     k = ops_fail(e, OPS_E_NOT_FOUND, "run %s has no step \"%s\"", r.id, step);
@@ -70,7 +71,7 @@ enum ops_err ops_step_log(const struct ops_ctx *c, const char *id, const char *s
   }
 out:
   store_attempts_free(att, na);
-  wf_free(wf);
+  ops_def_put(wf);
   store_run_clear(&r);
   return k;
 }

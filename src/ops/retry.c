@@ -4,6 +4,7 @@
  * with which token) are here; executing is the caller's runtime's (rt_retry,
  * which audits run.retry when it takes the run over). */
 #include "ops/ops.h"
+#include "ops/defcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@ enum ops_err ops_retry_run(const struct ops_ctx *c, const char *id, const char *
   *out = NULL;
   struct store *s = c->store;
   struct store_run r = {0};
-  struct wf *wf = NULL;
+  const struct wf *wf = NULL;
   char *err = NULL;
   enum ops_err k = ops_authorize(c, "retry_run", e);
   if (k || (k = ops_find_run(s, id, &r, e)) != 0)
@@ -29,7 +30,7 @@ enum ops_err ops_retry_run(const struct ops_ctx *c, const char *id, const char *
     goto out;
   }
   if (from) {
-    wf = ops_load_definition(s, &r);
+    wf = ops_def_get(s, &r);
     if (wf && wf_step_find(wf, from) == WF_NONE) {
       k = ops_fail(e, OPS_E_NOT_FOUND, "run %s has no step \"%s\" to retry from", r.id, from);
       goto out;
@@ -74,7 +75,7 @@ enum ops_err ops_retry_run(const struct ops_ctx *c, const char *id, const char *
     k = ops_fail(e, OPS_E_INTERNAL, "cannot read run %s back: %s", r.id, store_errmsg(s));
 out:
   free(err);
-  wf_free(wf);
+  ops_def_put(wf);
   store_run_clear(&r);
   return k;
 }

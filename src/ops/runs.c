@@ -3,6 +3,7 @@
  * GET /runs/{id}) with the for_each instance rules, and the run list
  * (`weft runs --json`; GET /runs). */
 #include "ops/ops.h"
+#include "ops/defcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +160,7 @@ json_t *ops_run_json(struct store *s, const struct store_run *r, bool all_instan
   json_object_set_new(o, "definition", json_string(r->workflow_hash));
 
   json_t *steps = json_object();
-  struct wf *wf = ops_load_definition(s, r);
+  const struct wf *wf = ops_def_get(s, r);
   /* without the definition (it no longer loads): the steps the store has,
    * in stored order; with it, each step's own row by key, so a step's
    * instances are read only as far as they are shown */
@@ -201,7 +202,7 @@ json_t *ops_run_json(struct store *s, const struct store_run *r, bool all_instan
   }
   json_object_set_new(o, "steps", steps);
   store_steps_free(rows, n);
-  wf_free(wf);
+  ops_def_put(wf);
   return o;
 }
 

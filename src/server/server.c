@@ -852,7 +852,8 @@ int server_run(const struct server_opts *o, struct store *store)
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
                             .ud = s, .on_answer = on_answer, .timeout_s = conn_timeout_s(),
-                            .max_conns = conn_limit()};
+                            .max_conns = conn_limit(),
+                            .threads = o->http_threads ? o->http_threads : SERVER_HTTP_THREADS};
   if (httpd_start(&hc, &s->h, err, sizeof err)) {
     slog(s, "error", "start", "%s", err);
     goto out;

@@ -34,7 +34,13 @@ struct server_opts {
   enum server_log_format log_format;
   bool metrics_public;            /* GET /metrics without a token */
   const char *workflows_dir;      /* --workflows DIR: deployed at start and on SIGHUP; NULL */
+  unsigned http_threads;          /* --http-threads: libmicrohttpd's pool; 0: SERVER_HTTP_THREADS */
 };
+
+/* HTTP threads by default: enough that many starts wait for one commit
+ * together (a thread waits for its start's commit) */
+#define SERVER_HTTP_THREADS 8
+#define SERVER_HTTP_THREADS_MAX 64
 
 /* Returns the process's exit code: 0 after a clean stop, 2 when the server
  * cannot start (another server owns the home, the address cannot be bound),

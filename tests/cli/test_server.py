@@ -256,6 +256,22 @@ class ServerTest(WeftTest):
             self.assertExit(r, 2)
             self.assertIn(msg, r.err)
 
+    def test_http_threads_flag(self):
+        for bad in ("0", "65", "-2", "eight", "8x", ""):
+            r = self.weft("server", "--listen", "127.0.0.1:0", "--http-threads", bad, timeout=30)
+            self.assertExit(r, 2)
+            self.assertIn(f"--http-threads {bad}: give a number of HTTP threads from 1 to 64", r.err)
+            self.assertFalse(os.path.exists(os.path.join(self.home, "server.lock")))
+        # the flag sizes libmicrohttpd's pool: two more threads, two more tasks
+        counts = {}
+        for n in (3, 5):
+            srv = self.server("--http-threads", str(n))
+            self.assertEqual(srv.get("/healthz")[:2], (200, '{"status":"ok"}'))
+            counts[n] = len(os.listdir(f"/proc/{srv.proc.pid}/task"))
+            self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counts[5] - counts[3], 2, counts)
+        self.assertIn("--http-threads N", self.weft("help", "server").out)
+
     def test_an_invalid_users_json_stops_the_start(self):
         os.makedirs(self.home, exist_ok=True)
         with open(os.path.join(self.home, "users.json"), "w") as f:
