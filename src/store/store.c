@@ -77,6 +77,14 @@ int store_open(const char *home, struct store **out, char **err)
     goto out;
   if ((rc = store_sqlite_open(path.p, out, err)))
     goto out;
+  /* the home as an absolute path: steps run in their workflow's folder, so
+   * $WEFT_OUTPUT, $WEFT_WORKSPACE and the logs must not be relative to the
+   * folder weft was started in (`weft run examples/x.yaml` with ./.weft) */
+  char *abs = h[0] == '/' ? NULL : realpath(h, NULL);
+  if (abs) {
+    free(h);
+    h = abs;
+  }
   (*out)->home = h;
   h = NULL;
 out:

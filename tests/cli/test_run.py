@@ -26,6 +26,27 @@ class Run(WeftTest):
             self.assertEqual(j["outputs"]["total"], sum(range(30)), extra)
             self.assertTrue(all(st["attempts"] == 1 for st in j["steps"].values()), extra)
 
+    def test_relative_home_and_a_workflow_in_another_folder(self):
+        """Steps run in their workflow's folder, so the default home ./.weft
+        (relative to where weft was started) must reach them as an absolute
+        path: `weft run examples/hello.yaml` from a project's root."""
+        self.write("flows/w.yaml", """
+            name: rel
+            steps:
+              a:
+                run: echo "n=1" >> "$WEFT_OUTPUT"; echo kept > "$WEFT_WORKSPACE/f"
+              b:
+                needs: a
+                run: echo "m=$(cat "$WEFT_WORKSPACE/f")" >> "$WEFT_OUTPUT"
+            outputs: {n: "${{ .steps.a.outputs.n }}", m: "${{ .steps.b.outputs.m }}"}
+            """)
+        env = {k: v for k, v in self.env.items() if k != "WEFT_HOME"}
+        r = self.weft("run", "flows/w.yaml", "--json", env=env)
+        self.assertExit(r, 0)
+        self.assertEqual(r.json()["outputs"], {"n": 1, "m": "kept"})
+        self.assertTrue(os.path.isfile(os.path.join(self.tmp, ".weft", "weft.db")))
+        self.assertExit(self.weft("logs", r.json()["id"], "a", env=env), 0)
+
     def test_a_finished_attempt_keeps_its_start_time(self):
         import sqlite3
         p = self.write("w.yaml", "name: t\nsteps:\n  slow: {run: 'sleep 0.3'}\n")
