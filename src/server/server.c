@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "ops/defcache.h"
 #include "runtime/runtime.h"
 #include "server/api.h"
 #include "server/api_routes.h"
@@ -187,22 +188,18 @@ static long approvals_waiting(struct store *db)
   if (store_step_list_waiting(db, &v, &n) != 0)
     return -1;
   long count = 0;
-  struct wf *wf = NULL;
+  const struct wf *wf = NULL; /* shared, from the definition cache */
   char *run = NULL;
   for (size_t i = 0; i < n; i++) {
     if (!run || strcmp(run, v[i].run_id)) { /* rows come by run */
       free(run);
       run = strdup(v[i].run_id);
-      wf_free(wf);
+      if (wf)
+        ops_def_put(wf);
       wf = NULL;
       struct store_run r = {0};
-      struct store_workflow w = {0};
-      if (store_run_get(db, v[i].run_id, &r) == 0 && store_workflow_get(db, r.workflow_hash, &w) == 0) {
-        struct diag_list d = {0};
-        wf_load_string(r.path ? r.path : "workflow.yaml", w.source, strlen(w.source), &wf, &d);
-        diag_list_free(&d);
-      }
-      store_workflow_clear(&w);
+      if (store_run_get(db, v[i].run_id, &r) == 0)
+        wf = ops_def_get(db, &r);
       store_run_clear(&r);
     }
     uint32_t k = wf ? wf_step_find(wf, v[i].step) : WF_NONE;
@@ -210,7 +207,8 @@ static long approvals_waiting(struct store *db)
       count++;
   }
   free(run);
-  wf_free(wf);
+  if (wf)
+    ops_def_put(wf);
   store_steps_free(v, n);
   return count;
 }
