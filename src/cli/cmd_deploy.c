@@ -104,17 +104,10 @@ static int deploy_remote(struct remote *r, const char *file, const char *text, s
 
 int cli_deploy(struct cli *c, int argc, char **argv)
 {
-  static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
   bool json = false;
-  int ch;
-  optind = 0;
-  opterr = 0;
-  while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
-    if (ch == 'j')
-      json = true;
-    else
-      return cli_usage_error("deploy", "unknown option %s", argv[optind - 1]);
-  }
+  int urc = cli_json_only("deploy", argc, argv, &json);
+  if (urc)
+    return urc;
   if (optind >= argc)
     return cli_usage_error("deploy", "name at least one workflow file");
   struct store *s = NULL;
@@ -229,17 +222,10 @@ static void print_one(const json_t *o)
 
 int cli_workflows(struct cli *c, int argc, char **argv)
 {
-  static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
   bool json = false;
-  int ch;
-  optind = 0;
-  opterr = 0;
-  while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
-    if (ch == 'j')
-      json = true;
-    else
-      return cli_usage_error("workflows", "unknown option %s", argv[optind - 1]);
-  }
+  int urc = cli_json_only("workflows", argc, argv, &json);
+  if (urc)
+    return urc;
   if (argc - optind > 1)
     return cli_usage_error("workflows", "name at most one workflow");
   struct store *s = NULL;

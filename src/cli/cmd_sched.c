@@ -33,17 +33,10 @@ static const char *str(const json_t *o, const char *k, const char *dflt)
 
 int cli_schedules(struct cli *c, int argc, char **argv)
 {
-  static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
   bool json = false;
-  int ch;
-  optind = 0;
-  opterr = 0;
-  while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
-    if (ch == 'j')
-      json = true;
-    else
-      return cli_usage_error("schedules", "unknown option %s", argv[optind - 1]);
-  }
+  int urc = cli_json_only("schedules", argc, argv, &json);
+  if (urc)
+    return urc;
   if (optind < argc)
     return cli_usage_error("schedules", "unexpected argument %s", argv[optind]);
   json_t *out = NULL;

@@ -53,6 +53,9 @@ struct wf;
 void cli_server_only_notes(const char *path, const struct wf *w);
 /* Prints the usage line and a hint to stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Options of a command whose only flag is --json (-j): sets *json and
+ * leaves optind at the first operand; 0, or the usage error's exit code. */
+int cli_json_only(const char *cmd, int argc, char **argv, bool *json);
 /* The usage lines alone (after an error printed otherwise); EXIT_USAGE. */
 int cli_usage_tail(const char *cmd);
 /* true when argv has -h/--help before a `--`. */

@@ -7,6 +7,7 @@
 #include "cli/cmds.h"
 #include "cli/remote.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,21 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
   vmsg(fmt, ap);
   va_end(ap);
   return cli_usage_tail(cmd);
+}
+
+int cli_json_only(const char *cmd, int argc, char **argv, bool *json)
+{
+  static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
+  int ch;
+  *json = false;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+    if (ch != 'j')
+      return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+    *json = true;
+  }
+  return 0;
 }
 
 int cli_usage_tail(const char *cmd)
