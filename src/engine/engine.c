@@ -219,8 +219,10 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
   } else if (kill == ENG_KILL_STOP) {
     json_decref(err);
     err = NULL;
-    /* what a stopped attempt reported (a cancelled child's outputs) is kept */
-    if (ev->outputs && (rc = eng_set_outputs(r, u, ev->outputs)))
+    /* what a stopped attempt reported (a cancelled child's outputs) is kept;
+     * an instance withdrawn by complete_when has none (foreach_map.c) */
+    if (ev->outputs && !(ev->index >= 0 && eng_fe_map_decided(r, ev->step)) &&
+        (rc = eng_set_outputs(r, u, ev->outputs)))
       return rc;
     rc = eng_cancel_unit(r, u);
   } else {

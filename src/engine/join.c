@@ -127,6 +127,8 @@ int eng_withdraw(struct eng_run *r, uint32_t s)
 
 json_t *eng_unit_stop_error(const struct eng_run *r, uint32_t u)
 {
+  if (u >= r->n_steps && eng_fe_map_decided(r, r->u.step[u]) && !eng_stop_applies(r, r->u.step[u]))
+    return eng_fe_map_stop_error(r, r->u.step[u]); /* foreach_map.c */
   if (r->st[r->u.step[u]].withdrawn && !eng_stop_applies(r, r->u.step[u]))
     return eng_err_make(ENG_E_WITHDRAWN,
                         r->end_step != WF_NONE ? "withdrawn: the run was ended by an end step"

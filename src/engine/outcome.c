@@ -188,6 +188,8 @@ int eng_fe_done(struct eng_run *r, uint32_t s)
 {
   struct eng_step *st = &r->st[s];
   int rc = 0;
+  if (st->fe_decided) /* foreach_map.c: complete_when held */
+    return eng_fe_map_done(r, s);
   if (st->failed) {
     uint32_t fu = st->first + st->first_failed;
     json_t *fe = eng_err_get(r, fu);
@@ -229,6 +231,8 @@ int eng_unit_finished(struct eng_run *r, uint32_t u)
         !eng_stop_applies(r, s))
       rc = eng_stop_phase(r, STOP_FAILFAST);
   }
+  if (!rc && st->ws->fe_complete_when)
+    rc = eng_fe_map_instance_done(r, u);
   if (!rc && st->done == st->n && !engine_status_terminal(r->u.status[s]))
     rc = eng_fe_done(r, s);
   return rc;
@@ -264,7 +268,7 @@ int eng_step_finished(struct eng_run *r, uint32_t s)
 }
 
 /* Kills or cancels every unfinished unit of the current phase. */
-static int stop_unit(struct eng_run *r, uint32_t u)
+int eng_stop_unit(struct eng_run *r, uint32_t u)
 {
   uint8_t *f = &r->u.flags[u];
   if (*f & UF_EXEC) {
@@ -292,26 +296,26 @@ int eng_stop_step(struct eng_run *r, uint32_t s)
   {
     struct eng_step *st = &r->st[s];
     enum eng_status ss = r->u.status[s];
-    if (engine_status_terminal(ss))
+    if (engine_status_terminal(ss) && !eng_fe_map_trailing(r, s))
       return 0;
     if (ss == ENG_PENDING) {
       rc = eng_cancel_unit(r, s);
     } else if (!st->is_fe) {
-      rc = stop_unit(r, s);
+      rc = eng_stop_unit(r, s);
     } else if (st->expanded) {
       for (uint32_t i = 0; !rc && i < st->n; i++) {
         uint32_t u = st->first + i;
         if (i >= st->next && r->u.status[u] == ENG_PENDING)
           continue;
         if (!engine_status_terminal(r->u.status[u]) && !(r->u.flags[u] & UF_QUEUED))
-          rc = stop_unit(r, u);
+          rc = eng_stop_unit(r, u);
       }
       /* queued and never-started instances */
       for (uint32_t k = st->qh; !rc && k < st->qn; k++) {
         uint32_t u = st->q[k];
         r->u.flags[u] &= (uint8_t)~UF_QUEUED;
         if (!engine_status_terminal(r->u.status[u]))
-          rc = stop_unit(r, u);
+          rc = eng_stop_unit(r, u);
       }
       st->qh = st->qn = 0;
       while (!rc && st->next < st->n) {
@@ -467,11 +471,11 @@ int eng_settle(struct eng_run *r)
       break;
     if (r->rd_n)
       continue;
-    if (!r->finally_phase && r->main_done == r->wf->n_main) {
+    if (!r->finally_phase && r->main_done == r->wf->n_main && !r->fe_trailing) {
       rc = begin_finally(r);
       continue;
     }
-    if (r->finally_phase && r->fin_done == n_fin && r->status != ENG_RUN_SUCCEEDED &&
+    if (r->finally_phase && r->fin_done == n_fin && !r->fe_trailing && r->status != ENG_RUN_SUCCEEDED &&
         r->status != ENG_RUN_FAILED && r->status != ENG_RUN_CANCELLED)
       rc = finish_run(r);
     break;

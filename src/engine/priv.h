@@ -79,6 +79,10 @@ struct eng_step {
   bool withdrawn;         /* withdrawn by a partial join's cancel_rest or an end step */
   struct expr_env join_env;
   json_t *needs_snap;     /* `.needs` as it was when the join fired */
+  /* foreach_map.c: for_each {items, complete_when, withdraw_rest} */
+  bool fe_decided;        /* complete_when held (or failed): the rest withdrawn/trailing */
+  bool fe_expr_failed;    /* complete_when failed: the step fails once its instances end */
+  uint32_t fe_skipped;    /* instances withdrawn before they started (skipped) */
 };
 
 enum eng_stop { STOP_NONE = 0, STOP_CANCEL, STOP_FAILFAST, STOP_TIMEOUT };
@@ -127,6 +131,7 @@ struct eng_run {
   uint32_t n_resv_dur;    /* units with UF_RESV_DUR */
 
   uint32_t end_step;      /* the end step that ran (join.c), WF_NONE */
+  uint32_t fe_trailing;   /* open instances of succeeded for_each steps (foreach_map.c) */
   struct eng_effects *fx; /* of the current call */
   eng_spill_fn spill;     /* engine_set_spill, or NULL */
   void *spill_ud;
@@ -258,6 +263,17 @@ int eng_stop_step(struct eng_run *r, uint32_t s);
 enum eng_run_status eng_compute_status(const struct eng_run *r);
 /* ctx.c */
 json_t *ctx_step_view(struct eng_run *r, uint32_t s); /* borrowed */
+
+/* foreach_map.c: for_each {items, complete_when, withdraw_rest} */
+int eng_fe_map_instance_done(struct eng_run *r, uint32_t u);
+int eng_fe_map_done(struct eng_run *r, uint32_t s);
+bool eng_fe_map_decided(const struct eng_run *r, uint32_t s);
+json_t *eng_fe_map_stop_error(const struct eng_run *r, uint32_t s); /* new */
+bool eng_fe_map_trailing(const struct eng_run *r, uint32_t s);
+int eng_fe_map_restore(struct eng_run *r);
+int eng_fe_map_resume(struct eng_run *r);
+/* outcome.c */
+int eng_stop_unit(struct eng_run *r, uint32_t u); /* kill, or cancel what does not run */
 
 enum { TK_ATTEMPT = 1, TK_BACKOFF, TK_DELAY, TK_RUN };
 uint64_t eng_token(int kind, uint32_t unit, uint32_t attempts);

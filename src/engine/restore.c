@@ -259,6 +259,8 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
   r->fx = fx;
   int rc = 0;
   recount(r);
+  if ((rc = eng_fe_map_restore(r))) /* foreach_map.c: decided, trailing */
+    return rc;
   if (r->finally_phase) {
     r->tentative = eng_compute_status(r);
     r->gen++;
@@ -282,7 +284,7 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
     const struct wf_step *ws = st->ws;
     if (!st->is_fe) {
       rc = resume_unit(r, s);
-    } else if (st->expanded && r->u.status[s] == ENG_RUNNING) {
+    } else if (st->expanded && (r->u.status[s] == ENG_RUNNING || eng_fe_map_trailing(r, s))) {
       for (uint32_t i = 0; !rc && i < st->n; i++)
         rc = resume_unit(r, st->first + i);
       if (!rc && st->done == st->n) /* all instances ended before the crash */
@@ -296,6 +298,8 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
   }
   if (!rc)
     rc = eng_flow_resume(r); /* join.c: decided joins, withdrawals in flight */
+  if (!rc)
+    rc = eng_fe_map_resume(r); /* foreach_map.c: withdraw what a decision left open */
   if (!rc)
     rc = eng_settle(r);
   assert(rc || eng_invariants(r));
@@ -401,6 +405,8 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
   json_decref(r->outputs);
   r->error = r->outputs = NULL;
   recount(r);
+  if ((rc = eng_fe_map_restore(r)))
+    return rc;
   if ((rc = run_set_state(r, ENG_RUN_RUNNING)))
     return rc;
   if (wf->timeout_ms > 0) {

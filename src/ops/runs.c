@@ -112,7 +112,9 @@ static void fe_instances(struct store *s, const struct store_run *r, const char 
     for (size_t i = 0; i < n; i++) {
       json_t *x = unit_json(&rows[i]);
       json_object_set_new(x, "index", json_integer(rows[i].index));
-      json_array_append(outs, json_object_get(x, "outputs"));
+      /* as the engine's .steps.X.outputs: null for an instance with none
+       * (withdrawn by complete_when, or not run) */
+      json_array_append(outs, rows[i].outputs ? json_object_get(x, "outputs") : json_null());
       json_array_append_new(inst, x);
     }
   }

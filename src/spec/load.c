@@ -632,6 +632,7 @@ void wf_free(struct wf *w)
     json_decref(s->if_);
     json_decref(s->retry.if_);
     json_decref(s->for_each);
+    json_decref(s->fe_complete_when);
     json_decref(s->repeat.until);
     json_decref(s->env);
     json_decref(s->cwd);

@@ -145,6 +145,11 @@ struct wf_step {
   /* `end: {status, message}`: 0 none, else enum wf_end_status */
   int end_status;
   json_t *end_message;   /* template (string) or NULL */
+  /* `for_each: {items: EXPR, complete_when: EXPR, withdraw_rest: B}` (the map
+   * form; foreach_map.c in the engine): for_each holds `items`;
+   * fe_complete_when is a condition template over `.instances`, or NULL. */
+  json_t *fe_complete_when;
+  bool fe_withdraw_rest;  /* default true */
 };
 
 enum wf_end_status { WF_END_SUCCEEDED = 1, WF_END_FAILED = 2 };

@@ -127,6 +127,11 @@ void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int 
 /* Compiles wf->prog and reports jq's errors at their occurrences. */
 void tmpl_compile(struct sctx *c);
 
+/* ---- foreach_form.c: for_each: {items, complete_when, withdraw_rest} ---- */
+void foreach_parse_map(struct sctx *c, struct wf_step *s, const struct ynode *x,
+                       const char *where, void (*items)(struct sctx *, struct wf_step *,
+                                                        const struct ynode *, const char *));
+
 /* ---- argv.c ---- */
 /* command: lists: no `${{ }}` in the script of `sh -c` (error); a secret in
  * an element is a warning (wf->warnings). */

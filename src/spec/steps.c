@@ -172,12 +172,15 @@ static void parse_for_each(struct sctx *c, struct wf_step *s, const struct ynode
              WF_MAX_FOR_EACH);
     else
       s->for_each = tmpl_conv(c, x, s->index);
+  } else if (x->t == Y_MAP && !s->fe_withdraw_rest) { /* once: items is not a map */
+    foreach_parse_map(c, s, x, where, parse_for_each);
   } else if (x->t == Y_INT) {
     int64_t n;
     if (chk_int(c, x, "for_each", where, 0, WF_MAX_FOR_EACH, &n))
       s->for_each = json_integer(n);
   } else {
-    chk_bad_type(c, x, "for_each", where, "an expression, a list or an integer");
+    chk_bad_type(c, x, "for_each", where,
+                 "an expression, a list, an integer or {items: ..., complete_when: ...}");
   }
 }
 

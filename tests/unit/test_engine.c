@@ -732,6 +732,12 @@ TRACE(join_unreachable)
 TRACE(end_failed)
 TRACE(end_crash)
 TRACE(join_waits_for_slot_crash)
+/* for_each {items, complete_when, withdraw_rest} (src/engine/foreach_map.c) */
+TRACE(foreach_complete_when)
+TRACE(foreach_complete_when_crash)
+TRACE(foreach_trailing_crash)
+TRACE(foreach_complete_when_error)
+TRACE(foreach_trailing_cancel)
 
 /* ---- transition tables ------------------------------------------------------ */
 
