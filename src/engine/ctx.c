@@ -39,7 +39,7 @@ void ctx_invalidate(struct eng_run *r, uint32_t s)
 json_t *ctx_step_outputs(struct eng_run *r, uint32_t s)
 {
   struct eng_step *st = &r->st[s];
-  if (!st->is_fe || st->outputs)
+  if (!st->is_fe || st->outputs || st->ws->kind == WF_FIRST_OF) /* first_of.c sets its own */
     return st->outputs;
   if (!st->expanded)
     return NULL;
@@ -327,6 +327,15 @@ int ctx_render_start(struct eng_run *r, uint32_t s, uint32_t unit, const json_t 
   const struct wf_step *ws = &r->wf->steps[s];
   json_t *v = NULL;
   int rc = 0;
+  struct wf_step arm_ws; /* a first_of arm renders as a step of its kind (first_of.c) */
+  const struct wf_arm *arm =
+      unit >= r->n_steps ? wf_step_arm(ws, (int32_t)(unit - r->st[s].first)) : NULL;
+  if (arm) {
+    arm_ws = *ws;
+    arm_ws.kind = arm->kind;
+    arm_ws.body = arm->body;
+    ws = &arm_ws;
+  }
   if (unit >= r->n_steps) {
     const struct eng_step *st = &r->st[s];
     uint32_t idx = unit - st->first;

@@ -87,7 +87,7 @@ static int complete_holds(struct eng_run *r, uint32_t s, char **msg)
 }
 
 /* Withdraws every instance of s not yet terminal. */
-static int withdraw_instances(struct eng_run *r, uint32_t s)
+int eng_fe_map_withdraw(struct eng_run *r, uint32_t s)
 {
   struct eng_step *st = &r->st[s];
   int rc = 0;
@@ -117,7 +117,7 @@ static int decide(struct eng_run *r, uint32_t s)
   struct eng_step *st = &r->st[s];
   st->fe_decided = true;
   if (st->ws->fe_withdraw_rest)
-    return withdraw_instances(r, s);
+    return eng_fe_map_withdraw(r, s);
   /* the step succeeds now; the open instances trail */
   r->fe_trailing += st->n - st->done;
   int rc = step_set_state(r, s, ENG_SUCCEEDED);
@@ -140,6 +140,8 @@ int eng_fe_map_instance_done(struct eng_run *r, uint32_t u)
     }
     return 0;
   }
+  if (st->ws->kind == WF_FIRST_OF)
+    return eng_first_of_instance_done(r, u);
   if (!st->ws->fe_complete_when || engine_status_terminal(r->u.status[s]) ||
       eng_stop_applies(r, s))
     return 0;
@@ -154,7 +156,7 @@ int eng_fe_map_instance_done(struct eng_run *r, uint32_t u)
     st->fe_expr_failed = true;
     int rc = eng_set_error(r, s, eng_err_make(ENG_E_EXPRESSION, b, -1, -1, -1));
     if (!rc)
-      rc = withdraw_instances(r, s);
+      rc = eng_fe_map_withdraw(r, s);
     return rc;
   }
   free(msg);
@@ -168,6 +170,8 @@ int eng_fe_map_done(struct eng_run *r, uint32_t s)
 {
   struct eng_step *st = &r->st[s];
   int rc;
+  if (st->ws->kind == WF_FIRST_OF)
+    return eng_first_of_done(r, s);
   if (st->fe_expr_failed) {
     rc = step_set_state(r, s, ENG_FAILED);
   } else {
@@ -187,6 +191,8 @@ bool eng_fe_map_decided(const struct eng_run *r, uint32_t s)
 /* The error of an instance withdrawn by the decision. */
 json_t *eng_fe_map_stop_error(const struct eng_run *r, uint32_t s)
 {
+  if (r->st[s].ws->kind == WF_FIRST_OF)
+    return eng_first_of_stop_error(r, s);
   return eng_err_make(ENG_E_WITHDRAWN,
                       r->st[s].fe_expr_failed ? "withdrawn: the for_each's complete_when failed"
                                               : "withdrawn: the for_each's complete_when held",
@@ -204,6 +210,8 @@ int eng_fe_map_restore(struct eng_run *r)
     const struct wf_step *ws = st->ws;
     st->fe_decided = st->fe_expr_failed = false;
     st->fe_skipped = 0;
+    if (ws->kind == WF_FIRST_OF && st->expanded)
+      eng_first_of_restore(r, s);
     if (!ws->fe_complete_when || !st->expanded)
       continue;
     bool withdrawn = false;
@@ -234,7 +242,9 @@ int eng_fe_map_restore(struct eng_run *r)
 /* Trailing instances of a succeeded step are resumed like a running step's. */
 bool eng_fe_map_trailing(const struct eng_run *r, uint32_t s)
 {
-  return r->st[s].fe_decided && r->u.status[s] == ENG_SUCCEEDED;
+  const struct wf_step *ws = r->st[s].ws;
+  return ws->fe_complete_when && !ws->fe_withdraw_rest && r->st[s].fe_decided &&
+         r->u.status[s] == ENG_SUCCEEDED;
 }
 
 /* After the units are resumed: a decided step withdraws what is still open. */
@@ -243,8 +253,9 @@ int eng_fe_map_resume(struct eng_run *r)
   int rc = 0;
   for (uint32_t s = 0; !rc && s < r->n_steps; s++) {
     struct eng_step *st = &r->st[s];
-    if (st->fe_decided && st->ws->fe_withdraw_rest && r->u.status[s] == ENG_RUNNING)
-      rc = withdraw_instances(r, s);
+    if (st->fe_decided && r->u.status[s] == ENG_RUNNING &&
+        (st->ws->fe_withdraw_rest || st->ws->kind == WF_FIRST_OF))
+      rc = eng_fe_map_withdraw(r, s);
   }
   return rc;
 }

@@ -231,8 +231,8 @@ int eng_unit_finished(struct eng_run *r, uint32_t u)
         !eng_stop_applies(r, s))
       rc = eng_stop_phase(r, STOP_FAILFAST);
   }
-  if (!rc && st->ws->fe_complete_when)
-    rc = eng_fe_map_instance_done(r, u);
+  if (!rc && (st->ws->fe_complete_when || st->ws->kind == WF_FIRST_OF))
+    rc = eng_fe_map_instance_done(r, u); /* foreach_map.c, first_of.c */
   if (!rc && st->done == st->n && !engine_status_terminal(r->u.status[s]))
     rc = eng_fe_done(r, s);
   return rc;

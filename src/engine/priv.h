@@ -83,6 +83,7 @@ struct eng_step {
   bool fe_decided;        /* complete_when held (or failed): the rest withdrawn/trailing */
   bool fe_expr_failed;    /* complete_when failed: the step fails once its instances end */
   uint32_t fe_skipped;    /* instances withdrawn before they started (skipped) */
+  uint32_t fo_winner;     /* first_of.c: index of the arm that finished first */
 };
 
 enum eng_stop { STOP_NONE = 0, STOP_CANCEL, STOP_FAILFAST, STOP_TIMEOUT };
@@ -145,7 +146,10 @@ struct ctx_extra;
 enum { AGAIN = 1 }; /* eng_unit_ok: run the next repeat iteration of a set/no-op now */
 
 static inline bool eng_kind_instant(enum wf_kind k) { return k == WF_NOOP || k == WF_SET; }
-static inline bool eng_kind_waits(enum wf_kind k) { return k == WF_APPROVAL || k == WF_WAIT; }
+static inline bool eng_kind_waits(enum wf_kind k)
+{
+  return k == WF_APPROVAL || k == WF_WAIT || k == WF_FIRST_OF;
+}
 /* run/command/http/agent/workflow attempts hold one of the run's slots */
 static inline bool eng_kind_slot(enum wf_kind k)
 {
@@ -272,6 +276,13 @@ json_t *eng_fe_map_stop_error(const struct eng_run *r, uint32_t s); /* new */
 bool eng_fe_map_trailing(const struct eng_run *r, uint32_t s);
 int eng_fe_map_restore(struct eng_run *r);
 int eng_fe_map_resume(struct eng_run *r);
+int eng_fe_map_withdraw(struct eng_run *r, uint32_t s);
+/* first_of.c: first_of: {ARM: approval|wait|workflow} (instances of its step) */
+enum wf_kind eng_unit_kind(const struct eng_run *r, uint32_t u);
+int eng_first_of_instance_done(struct eng_run *r, uint32_t u);
+int eng_first_of_done(struct eng_run *r, uint32_t s);
+json_t *eng_first_of_stop_error(const struct eng_run *r, uint32_t s); /* new */
+void eng_first_of_restore(struct eng_run *r, uint32_t s);
 /* outcome.c */
 int eng_stop_unit(struct eng_run *r, uint32_t u); /* kill, or cancel what does not run */
 

@@ -85,7 +85,7 @@ int engine_restore_unit(struct eng_run *r, const struct eng_saved_unit *row)
     r->u.err[u] = idx;
   }
   if (row->outputs) {
-    if (u < r->n_steps && !st->is_fe) {
+    if (u < r->n_steps && (!st->is_fe || st->ws->kind == WF_FIRST_OF)) {
       json_decref(st->outputs);
       st->outputs = json_deep_copy(row->outputs);
     } else if (u >= r->n_steps) {
@@ -191,6 +191,8 @@ static int resume_unit(struct eng_run *r, uint32_t u)
   struct eng_step *st = &r->st[s];
   enum wf_kind kind = st->ws->kind;
   int rc = 0;
+  if (kind == WF_FIRST_OF)
+    kind = eng_unit_kind(r, u); /* an arm waits as its own kind would */
   switch ((enum eng_status)r->u.status[u]) {
   case ENG_RUNNING: {
     struct eng_effect *e = eng_fx_push(r, ENG_FX_KILL);
@@ -218,7 +220,8 @@ static int resume_unit(struct eng_run *r, uint32_t u)
   case ENG_WAITING:
     /* a repeat delay (any kind but approval/wait, or a stored due time), else an
      * executor waiting for a human, a time or an event */
-    if (r->u.due_at[u] || !(kind == WF_APPROVAL || kind == WF_WAIT))
+    if (r->u.due_at[u] || !(kind == WF_APPROVAL || kind == WF_WAIT ||
+                            st->ws->kind == WF_FIRST_OF))
       return eng_arm(r, u, TK_DELAY, r->u.due_at[u] ? r->u.due_at[u] : r->now);
     {
       json_t *ctx = NULL;

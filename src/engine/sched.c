@@ -227,14 +227,14 @@ int eng_start_unit(struct eng_run *r, uint32_t u)
   e->step = s;
   e->index = unit_index(r, u);
   e->attempt = r->u.attempts[u];
-  e->kind = ws->kind;
+  e->kind = eng_unit_kind(r, u); /* a first_of arm: its own kind */
   e->early = (r->u.flags[u] & (UF_RESV | UF_RESV_DUR)) == (UF_RESV | UF_RESV_DUR);
   eng_resv_clear(r, u);
   engine_idem_key(r, s, e->index, e->idem_key, sizeof e->idem_key);
   /* a start with no ${{ }} in what it renders needs no context (building one
    * is most of a literal command's cost in the engine) */
   if (!st->start_exprs)
-    st->start_exprs = (ws->body && tmpl_has_expr(ws->body)) ||
+    st->start_exprs = (ws->body && tmpl_has_expr(ws->body)) || ws->kind == WF_FIRST_OF ||
                               (ws->env && tmpl_has_expr(ws->env)) ||
                               (ws->cwd && tmpl_has_expr(ws->cwd))
                           ? 2

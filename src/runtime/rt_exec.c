@@ -292,6 +292,8 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
   switch (e->type) {
   case ENG_FX_START: {
     enum wf_kind k = run->wf->steps[e->step].kind;
+    if (k == WF_FIRST_OF)
+      k = e->kind; /* an arm: the executor of its own kind */
     const struct executor_ops *x = rt_executor(rt, k);
     if (x) {
       x->start(rt, run, e);

@@ -146,6 +146,8 @@ static void event_start(struct runtime *rt, struct rt_run *run, const struct eng
                       int64_t started_at)
 {
   const struct wf_step *ws = &run->wf->steps[e->step];
+  const struct wf_arm *arm = wf_step_arm(ws, e->index); /* a first_of arm */
+  int64_t timeout_ms = arm ? arm->wait_timeout_ms : ws->wait_timeout_ms;
   const json_t *name = json_object_get(e->body, "event");
   if (!json_is_string(name)) {
     rt_start_failed(rt, run, e, "validation", "wait.event must be an event name (a string)");
@@ -167,13 +169,13 @@ static void event_start(struct runtime *rt, struct rt_run *run, const struct eng
   w->cursor = rt->ev_cursor_at && w->since > rt->ev_cursor_at ? rt->ev_cursor : 0;
   struct rt_attempt *a = rt_attempt_add(rt, run, e, WF_WAIT);
   a->evw = w;
-  if (ws->wait_timeout_ms > 0) {
+  if (timeout_ms > 0) {
     w->timeout = calloc(1, sizeof *w->timeout);
     if (!w->timeout)
       abort();
     uv_timer_init(&rt->loop, w->timeout);
     w->timeout->data = a;
-    int64_t due = w->since + ws->wait_timeout_ms;
+    int64_t due = w->since + timeout_ms;
     uv_timer_start(w->timeout, on_timeout, (uint64_t)(due > now ? due - now : 0), 0);
   }
   /* events already there (sent while no engine ran) are looked at now */

@@ -30,7 +30,7 @@ static const char *const top_keys[] = {
 const char *wf_kind_name(enum wf_kind k)
 {
   static const char *const names[] = {"noop",  "run",      "command", "set",     "http",
-                                      "agent", "approval", "wait",    "workflow"};
+                                      "agent", "approval", "wait",    "workflow", "first_of"};
   return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 
@@ -633,6 +633,7 @@ void wf_free(struct wf *w)
     json_decref(s->retry.if_);
     json_decref(s->for_each);
     json_decref(s->fe_complete_when);
+    first_of_free(s);
     json_decref(s->repeat.until);
     json_decref(s->env);
     json_decref(s->cwd);

@@ -48,6 +48,7 @@ enum wf_kind {
   WF_APPROVAL,
   WF_WAIT,
   WF_WORKFLOW,
+  WF_FIRST_OF,   /* first_of: {ARM: {approval|wait|workflow: ...}}: deferred choice */
 };
 const char *wf_kind_name(enum wf_kind k); /* "run", "command", ..., "noop" */
 
@@ -150,7 +151,25 @@ struct wf_step {
    * fe_complete_when is a condition template over `.instances`, or NULL. */
   json_t *fe_complete_when;
   bool fe_withdraw_rest;  /* default true */
+  /* `first_of: {ARM: {approval|wait|workflow: ...}, ...}` (engine/first_of.c):
+   * the arms in file order; the step runs as a for_each of n_arms instances
+   * (for_each = n_arms, max_parallel = n_arms), instance i being arm i. */
+  struct wf_arm *arms;
+  uint32_t n_arms;
 };
+
+struct wf_arm {
+  char *name;
+  struct wf_pos pos;
+  enum wf_kind kind;      /* WF_APPROVAL, WF_WAIT or WF_WORKFLOW */
+  json_t *body;           /* the kind key's value (template), as for a step */
+  int64_t approval_timeout_ms, wait_ms, wait_timeout_ms;
+};
+/* The arm that instance `index` of a first_of step runs, or NULL (not a
+ * first_of step, or out of range). */
+const struct wf_arm *wf_step_arm(const struct wf_step *s, int32_t index);
+/* Index of arm `name` of first_of step s, or -1. */
+int32_t wf_arm_find(const struct wf_step *s, const char *name, size_t len);
 
 enum wf_end_status { WF_END_SUCCEEDED = 1, WF_END_FAILED = 2 };
 

@@ -132,6 +132,11 @@ void foreach_parse_map(struct sctx *c, struct wf_step *s, const struct ynode *x,
                        const char *where, void (*items)(struct sctx *, struct wf_step *,
                                                         const struct ynode *, const char *));
 
+/* ---- first_of_form.c: first_of: {ARM: {approval|wait|workflow}} ---- */
+void first_of_parse(struct sctx *c, struct wf_step *s, const struct ynode *k,
+                    const struct ynode *v, const char *where);
+void first_of_free(struct wf_step *s);
+
 /* ---- argv.c ---- */
 /* command: lists: no `${{ }}` in the script of `sh -c` (error); a secret in
  * an element is a warning (wf->warnings). */

@@ -15,13 +15,13 @@
 
 static const char *const kind_keys[] = {"run",      "command", "set",  "http",
                                         "agent",    "approval", "wait", "workflow",
-                                        NULL};
+                                        "first_of", NULL};
 
 static const char *const step_keys[] = {
     "needs",  "if",          "timeout", "retry",    "continue_on_error", "for_each",
     "max_parallel", "repeat", "env",    "cwd",      "shell",             "description",
     "run",    "command",     "set",     "http",     "agent",             "approval",
-    "wait",   "workflow",    "log_limit", "end", NULL};
+    "wait",   "workflow",    "log_limit", "end", "first_of", NULL};
 
 static const char *const default_keys[] = {"timeout", "retry", "env", "shell", "cwd",
                                            "continue_on_error", "if", "log_limit", NULL};
@@ -360,7 +360,7 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
         if (kind_key) {
           chk_err(c, k,
                "step \"%s\" has both \"%s\" and \"%s\"; a step takes exactly one of run, "
-               "command, set, http, agent, approval, wait, workflow",
+               "command, set, http, agent, approval, wait, workflow, first_of",
                s->id, kind_key->s, k->s);
         } else {
           kind_key = k;
@@ -369,7 +369,9 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
       }
     }
   }
-  if (kind_key)
+  if (kind_key && key_is(kind_key, "first_of"))
+    first_of_parse(c, s, kind_key, kind_val, where); /* first_of_form.c */
+  else if (kind_key)
     kinds_parse(c, s, kind_key, kind_val, where);
   if (end_key && kind_key)
     chk_err(c, end_key,

@@ -369,7 +369,7 @@ static void check_parallel(struct sim *s, uint32_t step)
   int all = 0, mine = 0;
   for (int k = 0; k < s->n_fl; k++) {
     enum wf_kind kind = s->wf->steps[s->fl[k].step].kind;
-    if (kind != WF_APPROVAL && kind != WF_WAIT)
+    if (kind != WF_APPROVAL && kind != WF_WAIT && kind != WF_FIRST_OF) /* no slot */
       all++;
     mine += s->fl[k].step == step;
   }
@@ -738,6 +738,10 @@ TRACE(foreach_complete_when_crash)
 TRACE(foreach_trailing_crash)
 TRACE(foreach_complete_when_error)
 TRACE(foreach_trailing_cancel)
+/* first_of (src/engine/first_of.c) */
+TRACE(first_of)
+TRACE(first_of_crash)
+TRACE(first_of_rejected)
 
 /* ---- transition tables ------------------------------------------------------ */
 
@@ -1249,7 +1253,15 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    command: [work, '${{ .run.status }}']\n");
     else
       buf_printf(y, "    run: work\n");
-    if (fe)
+    /* complete_when (foreach_map.c) from other seed bits, for the same reason */
+    uint64_t fm = (seed * 0xD1B54A32D192ED03ull) >> ((unsigned)i % 16 * 4);
+    if (fe && (fm & 3) == 0) {
+      uint32_t fe_n = 1 + rnd(4), fe_mp = 1 + rnd(3);
+      buf_printf(y, "    for_each: {items: %u, complete_when: '${{ .instances.%s >= %u }}'%s}\n"
+                 "    max_parallel: %u\n",
+                 fe_n, (fm >> 2) & 1 ? "succeeded" : "failed", 1 + (unsigned)((fm >> 3) & 1),
+                 (fm >> 4) & 1 ? ", withdraw_rest: false" : "", fe_mp);
+    } else if (fe)
       buf_printf(y, "    for_each: %u\n    max_parallel: %u\n", 1 + rnd(4), 1 + rnd(3));
     if (rnd(3) == 0)
       buf_printf(y, "    retry: {attempts: %u, delay: %ums%s}\n", 1 + rnd(3), rnd(3000),
