@@ -4,6 +4,7 @@
 #include "ops/ops.h"
 #include "ops/defcache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,12 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
                         int64_t now, const struct decider *who)
 {
   uint32_t k = wf ? wf_step_find(wf, row->step) : WF_NONE;
-  if (k == WF_NONE || (wf->steps[k].kind != WF_APPROVAL && wf->steps[k].kind != WF_AGENT))
+  /* a first_of arm that is an approval is listed as STEP.ARM (no index) */
+  const struct wf_arm *arm = k != WF_NONE ? wf_step_arm(&wf->steps[k], row->index) : NULL;
+  if (arm && arm->kind != WF_APPROVAL)
+    return NULL;
+  if (k == WF_NONE ||
+      (wf->steps[k].kind != WF_APPROVAL && wf->steps[k].kind != WF_AGENT && !arm))
     return NULL;
   bool tool = wf->steps[k].kind == WF_AGENT;
   struct appr_state st = {0};
@@ -57,7 +63,8 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
       appr_state_clear(&st);
       return NULL;
     }
-    req = appr_request_new(wf->steps[k].body, row->started_at, (unsigned)row->attempts, NULL);
+    req = appr_request_new(arm ? arm->body : wf->steps[k].body, row->started_at,
+                           (unsigned)row->attempts, NULL);
   }
   if (!req)
     req = json_pack("{s:s,s:[],s:i,s:{},s:I,s:n}", "message", "", "approvers",
@@ -92,6 +99,12 @@ static json_t *entry_of(struct store *s, const struct store_step *row, const str
       "deadline", json_is_integer(dl) ? time_json(json_integer_value(dl)) : json_null(),
       "index", row->index >= 0 ? json_integer(row->index) : json_null(), "on_timeout",
       json_object_get(req, "on_timeout"));
+  if (o && arm) {
+    char name[200];
+    snprintf(name, sizeof name, "%s.%s", row->step, arm->name);
+    json_object_set_new(o, "step", json_string(name));
+    json_object_set_new(o, "index", json_null());
+  }
   if (o && json_object_get(req, "tool")) {
     json_object_set(o, "tool", json_object_get(req, "tool"));
     json_object_set(o, "args", json_object_get(req, "args"));

@@ -124,13 +124,46 @@ enum ops_err ops_decide(const struct ops_ctx *c, const struct ops_decision *dd, 
     goto out;
   }
   uint32_t si = wf_step_find(wf, step);
+  const char *dot = si == WF_NONE ? strchr(step, '.') : NULL;
+  const struct wf_arm *arm = NULL;
+  char *step_only = NULL;
+  if (dot && index < 0) { /* STEP.ARM: an approval arm of a first_of step */
+    step_only = strndup(step, (size_t)(dot - step));
+    si = step_only ? wf_step_find(wf, step_only) : WF_NONE;
+    int32_t ai = si != WF_NONE ? wf_arm_find(&wf->steps[si], dot + 1, strlen(dot + 1)) : -1;
+    arm = ai >= 0 ? &wf->steps[si].arms[ai] : NULL;
+    if (si != WF_NONE && !arm) {
+      k = ops_fail(e, OPS_E_NOT_FOUND, "step \"%s\" of run %s has no first_of arm \"%s\"",
+                   step_only, run.id, dot + 1);
+      free(step_only);
+      goto out;
+    }
+    if (arm && arm->kind != WF_APPROVAL) {
+      k = ops_fail(e, OPS_E_BAD_REQUEST, "arm \"%s\" of step \"%s\" is a %s arm, not an approval",
+                   arm->name, step_only, wf_kind_name(arm->kind));
+      free(step_only);
+      goto out;
+    }
+    if (arm) {
+      index = ai;
+      step = wf->steps[si].id;
+    }
+    free(step_only);
+  }
   if (si == WF_NONE) {
     k = ops_fail(e, OPS_E_NOT_FOUND, "run %s has no step \"%s\"; `weft status %s` lists its steps", run.id, step,
                  run.id);
     goto out;
   }
   bool tool_step = wf->steps[si].kind == WF_AGENT; /* a tool call waiting (approval.h) */
-  if (wf->steps[si].kind != WF_APPROVAL && !tool_step) {
+  if (wf->steps[si].kind == WF_FIRST_OF && !arm) {
+    k = bad_arg(e, ops_fail(e, OPS_E_BAD_REQUEST,
+                            "step \"%s\" is a first_of: name its approval arm as %s.ARM (`weft "
+                            "approvals` lists them)",
+                            step, step));
+    goto out;
+  }
+  if (wf->steps[si].kind != WF_APPROVAL && !tool_step && !arm) {
     k = ops_fail(e, OPS_E_BAD_REQUEST, "step \"%s\" of run %s is a %s step, not an approval", step, run.id,
                  wf_kind_name(wf->steps[si].kind));
     goto out;
@@ -169,6 +202,16 @@ enum ops_err ops_decide(const struct ops_ctx *c, const struct ops_decision *dd, 
     deny = WEFT_ESTATE;
     if (asprintf(&why, "agent step %s has no tool call waiting for a decision", step) < 0)
       why = NULL;
+  } else if (arm && !grc && !strcmp(row.status, "cancelled")) {
+    /* a first_of arm withdrawn because another arm finished first */
+    deny = WEFT_ESTATE;
+    const char *m = NULL;
+    json_t *re = row.error ? json_loads(row.error, 0, NULL) : NULL;
+    m = json_string_value(json_object_get(re, "message"));
+    if (asprintf(&why, "approval %s.%s is closed (%s); nothing to decide", step, arm->name,
+                 m ? m : "cancelled") < 0)
+      why = NULL;
+    json_decref(re);
   } else if (!tool_step && (grc == WEFT_ENOTFOUND || strcmp(row.status, "waiting"))) {
     deny = WEFT_ESTATE;
     if (asprintf(&why, "step %s%s is not waiting for a decision (it is %s)", step,

@@ -130,6 +130,29 @@ static void fe_instances(struct store *s, const struct store_run *r, const char 
     json_decref(outs);
 }
 
+/* A first_of step: `arms: {ARM: {status, outputs}}` from its instances, and
+ * its own outputs ({winner, outputs}, or null while undecided) kept. */
+static void fo_arms(const struct wf_step *ws, const struct store_step *plain, json_t *u)
+{
+  json_t *arms = json_object(), *inst = json_object_get(u, "instances");
+  for (uint32_t i = 0; i < ws->n_arms; i++) {
+    json_t *a = json_pack("{s:s,s:n}", "status", "pending", "outputs");
+    size_t j;
+    json_t *x;
+    json_array_foreach(inst, j, x)
+      if (json_integer_value(json_object_get(x, "index")) == (json_int_t)i) {
+        json_object_set(a, "status", json_object_get(x, "status"));
+        json_object_set(a, "outputs", json_object_get(x, "outputs"));
+        if (!json_is_null(json_object_get(x, "error")))
+          json_object_set(a, "error", json_object_get(x, "error"));
+      }
+    json_object_set_new(arms, ws->arms[i].name, a);
+  }
+  json_object_set_new(u, "arms", arms);
+  json_object_set_new(u, "outputs",
+                      plain && plain->outputs ? parse_or(plain->outputs, json_null()) : json_null());
+}
+
 json_t *ops_run_json(struct store *s, const struct store_run *r, bool all_instances)
 {
   json_t *o = json_object();
@@ -195,6 +218,8 @@ json_t *ops_run_json(struct store *s, const struct store_run *r, bool all_instan
       fe_instances(s, r, id, plain, all_instances, u);
     else
       json_object_set_new(u, "instances", json_null());
+    if (wf && wf->steps[k].kind == WF_FIRST_OF)
+      fo_arms(&wf->steps[k], plain, u);
     if (wf && wf->steps[k].description)
       json_object_set_new(u, "description", json_string(wf->steps[k].description));
     if (wf && wf->steps[k].is_finally)
