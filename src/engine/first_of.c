@@ -95,7 +95,7 @@ static bool withdrawn_row(const struct eng_run *r, uint32_t u)
 void eng_first_of_restore(struct eng_run *r, uint32_t s)
 {
   struct eng_step *st = &r->st[s];
-  if (r->u.status[s] != ENG_RUNNING)
+  if (!eng_fe_open(r, s))
     return;
   int64_t best = 0;
   for (uint32_t i = 0; i < st->n; i++) {

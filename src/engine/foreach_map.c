@@ -253,7 +253,7 @@ int eng_fe_map_resume(struct eng_run *r)
   int rc = 0;
   for (uint32_t s = 0; !rc && s < r->n_steps; s++) {
     struct eng_step *st = &r->st[s];
-    if (st->fe_decided && r->u.status[s] == ENG_RUNNING &&
+    if (st->fe_decided && eng_fe_open(r, s) &&
         (st->ws->fe_withdraw_rest || st->ws->kind == WF_FIRST_OF))
       rc = eng_fe_map_withdraw(r, s);
   }

@@ -168,6 +168,13 @@ static inline void eng_resv_clear(struct eng_run *r, uint32_t u)
   r->u.flags[u] &= (uint8_t)~(UF_RESV | UF_RESV_DUR);
 }
 
+/* a for_each step whose instances are under way (a first_of waits for its arms) */
+static inline bool eng_fe_open(const struct eng_run *r, uint32_t s)
+{
+  return r->u.status[s] == ENG_RUNNING ||
+         (r->u.status[s] == ENG_WAITING && r->wf->steps[s].kind == WF_FIRST_OF);
+}
+
 static inline bool eng_step_has_work(const struct eng_step *st)
 {
   return st->qh < st->qn || (st->expanded && st->next < st->n);

@@ -287,12 +287,12 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
     const struct wf_step *ws = st->ws;
     if (!st->is_fe) {
       rc = resume_unit(r, s);
-    } else if (st->expanded && (r->u.status[s] == ENG_RUNNING || eng_fe_map_trailing(r, s))) {
+    } else if (st->expanded && (eng_fe_open(r, s) || eng_fe_map_trailing(r, s))) {
       for (uint32_t i = 0; !rc && i < st->n; i++)
         rc = resume_unit(r, st->first + i);
       if (!rc && st->done == st->n) /* all instances ended before the crash */
         rc = eng_fe_done(r, s);
-    } else if (st->is_fe && r->u.status[s] == ENG_RUNNING && !st->expanded) {
+    } else if (st->is_fe && eng_fe_open(r, s) && !st->expanded) {
       raw_set(r, s, ENG_PENDING); /* expansion was not recorded: expand again */
     }
     if (!rc && r->u.status[s] == ENG_PENDING && !st->waiting_needs && !ws->join_count &&

@@ -319,7 +319,8 @@ int eng_expand(struct eng_run *r, uint32_t s, uint32_t n, json_t *items)
       return rc;
     return eng_step_finished(r, s);
   }
-  if ((rc = step_set_state(r, s, ENG_RUNNING)))
+  /* a first_of step waits for its arms (first_of.c) */
+  if ((rc = step_set_state(r, s, st->ws->kind == WF_FIRST_OF ? ENG_WAITING : ENG_RUNNING)))
     return rc;
   if (eng_kind_instant(st->ws->kind)) {
     while (!rc && st->next < st->n && !eng_stop_applies(r, s))
@@ -337,7 +338,7 @@ int eng_expand(struct eng_run *r, uint32_t s, uint32_t n, json_t *items)
 static int fe_resume(struct eng_run *r, uint32_t s)
 {
   struct eng_step *st = &r->st[s];
-  int rc = step_set_state(r, s, ENG_RUNNING);
+  int rc = step_set_state(r, s, st->ws->kind == WF_FIRST_OF ? ENG_WAITING : ENG_RUNNING);
   st->next = st->n;
   st->qh = st->qn = 0;
   bool instant = eng_kind_instant(st->ws->kind);

@@ -263,7 +263,7 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
   };
   if (u >= r->n_steps)
     e.outputs_text = arena_get(&r->arena, U->out[u]);
-  else if (!r->st[s].is_fe)
+  else if (!r->st[s].is_fe || r->st[s].ws->kind == WF_FIRST_OF) /* first_of.c: {winner, ...} */
     e.outputs = r->st[s].outputs;
   return eng_journal(r, &e);
 }
