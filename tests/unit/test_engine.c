@@ -1240,6 +1240,9 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     }
     uint32_t kind = rnd(20);
     bool timeout = rnd(3) == 0, fe = kind >= 17;
+    /* complete_when (foreach_map.c) and first_of from other seed bits, likewise */
+    uint64_t fm = (seed * 0xD1B54A32D192ED03ull) >> ((unsigned)i % 16 * 4);
+    bool fo = kind >= 5 && kind < 6 && !fe && !fin && ((fm >> 5) & 3) == 0;
     bool can_hang = timeout || run_timeout || cancel;
     if (kind < 4)
       buf_printf(y, "    set: {v: '${{ .inputs.x // %d }}'}\n", i);
@@ -1247,14 +1250,14 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    end: {status: %s}\n", (fl >> 6) & 1 ? "failed" : "succeeded");
     else if (kind < 5)
       buf_printf(y, "    description: a join\n");
+    else if (kind < 6 && fo) /* first_of.c, from seed bits */
+      buf_printf(y, "    first_of: {yes: {approval: {message: ok?}}, later: {wait: 1s}}\n");
     else if (kind < 6)
       buf_printf(y, "    approval: {message: ok?}\n");
     else if (kind < 9)
       buf_printf(y, "    command: [work, '${{ .run.status }}']\n");
     else
       buf_printf(y, "    run: work\n");
-    /* complete_when (foreach_map.c) from other seed bits, for the same reason */
-    uint64_t fm = (seed * 0xD1B54A32D192ED03ull) >> ((unsigned)i % 16 * 4);
     if (fe && (fm & 3) == 0) {
       uint32_t fe_n = 1 + rnd(4), fe_mp = 1 + rnd(3);
       buf_printf(y, "    for_each: {items: %u, complete_when: '${{ .instances.%s >= %u }}'%s}\n"
@@ -1275,7 +1278,7 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    if: '${{ failure }}'\n");
     else if (cond == 1)
       buf_printf(y, "    if: always\n");
-    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && end))
+    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && end) && !fo)
       buf_printf(y, "    repeat: {until: '${{ .iteration >= 2 }}', max: 3, delay: %ums}\n",
                  rnd(2) * 500);
     for (int a = 1; a <= 4; a++) {
