@@ -11,8 +11,11 @@ from harness import WeftTest, main
 import json
 import os
 import signal
+import urllib.error
+import urllib.request
 
-USERS = {"users": {"alice": {"groups": ["leads"]}, "bob": {}}, "allow_as": True}
+USERS = {"users": {"alice": {"groups": ["leads"], "role": "viewer"}, "bob": {"role": "viewer"}},
+         "allow_as": True}
 
 WF = """
 name: order-decision
@@ -205,6 +208,46 @@ class FirstOf(WeftTest):
         self.assertEqual(j["steps"]["decide"]["outputs"]["winner"], "cancelled")
         self.assertEqual(j["steps"]["decide"]["arms"]["approved"]["status"], "cancelled")
         self.assertExit(self.weft("audit", "verify"), 0)
+
+    def test_through_the_api_listed_and_decided_as_step_dot_arm(self):
+        from test_server import Server
+        p = self.write("w.yaml", """
+            name: api-first-of
+            steps:
+              decide:
+                first_of:
+                  approved: {approval: {message: Ship?, approvers: [alice]}}
+                  expired: {wait: 1h}
+        """)
+        proc = self.spawn("run", p)
+        rid = self.listed("decide.approved")["run"]
+        tok = self.weft("token", "create", "alice").out.strip()
+        srv = Server(self, "--listen", "127.0.0.1:0")
+
+        def call(method, path, body=None):
+            req = urllib.request.Request(
+                srv.base + "/api/v1" + path, method=method,
+                data=json.dumps(body).encode() if body is not None else None,
+                headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status, json.loads(r.read().decode())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read().decode())
+
+        code, lst = call("GET", "/approvals")
+        self.assertEqual(code, 200)
+        self.assertEqual([a["step"] for a in lst], ["decide.approved"])
+        code, doc = call("POST", f"/runs/{rid}/steps/decide.approved/approve", {"comment": "ok"})
+        self.assertEqual(code, 200, doc)
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        d = self.status(rid)["steps"]["decide"]
+        self.assertEqual(d["outputs"]["winner"], "approved")
+        self.assertEqual(d["arms"]["expired"]["error"]["kind"], "withdrawn")
+        code, doc = call("POST", f"/runs/{rid}/steps/decide.approved/approve", {})
+        self.assertEqual(code, 409, doc)
+        self.assertEqual(srv.stop(), 0)
 
 
 if __name__ == "__main__":
