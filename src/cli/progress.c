@@ -115,7 +115,10 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf,
     if (e->index >= INSTANCE_LINES_MAX)
       return;
     const char *st = engine_status_name((enum eng_status)e->status);
-    if (e->index >= 0)
+    const struct wf_arm *arm = wf_step_arm(&wf->steps[e->step], e->index);
+    if (arm) /* a first_of arm: by its name */
+      fprintf(o, "%s %s.%s %s", run_id, wf->steps[e->step].id, arm->name, st);
+    else if (e->index >= 0)
       fprintf(o, "%s %s[%d] %s", run_id, wf->steps[e->step].id, e->index, st);
     else
       fprintf(o, "%s %s %s", run_id, wf->steps[e->step].id, st);
@@ -125,6 +128,9 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf,
         (e->status == ENG_FAILED || e->status == ENG_RETRYING || e->status == ENG_CANCELLED))
       fprintf(o, ": %s", err_message(e->error));
     fputc('\n', o);
+    if (e->status == ENG_WAITING && arm && arm->kind == WF_APPROVAL)
+      fprintf(o, "%s %s.%s waits for a decision: weft approvals; weft approve %s %s.%s\n", run_id,
+              wf->steps[e->step].id, arm->name, run_id, wf->steps[e->step].id, arm->name);
     if (e->status == ENG_WAITING && wf->steps[e->step].kind == WF_APPROVAL) {
       if (e->index >= 0)
         fprintf(o, "%s %s[%d] waits for a decision: weft approvals; weft approve %s %s:%d\n",
@@ -134,6 +140,8 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf,
         fprintf(o, "%s %s waits for a decision: weft approvals; weft approve %s %s\n", run_id,
                 wf->steps[e->step].id, run_id, wf->steps[e->step].id);
     }
+  } else if (e->type == ENG_J_EXPAND && wf->steps[e->step].kind == WF_FIRST_OF) {
+    fprintf(o, "%s %s waits for the first of %u arms\n", run_id, wf->steps[e->step].id, e->n);
   } else if (e->type == ENG_J_EXPAND) {
     fprintf(o, "%s %s expanded to %u instances\n", run_id, wf->steps[e->step].id, e->n);
   }

@@ -203,8 +203,9 @@ static long approvals_waiting(struct store *db)
       store_run_clear(&r);
     }
     uint32_t k = wf ? wf_step_find(wf, v[i].step) : WF_NONE;
-    if (k != WF_NONE && wf->steps[k].kind == WF_APPROVAL)
-      count++;
+    const struct wf_arm *arm = k != WF_NONE ? wf_step_arm(&wf->steps[k], v[i].index) : NULL;
+    if (k != WF_NONE && (wf->steps[k].kind == WF_APPROVAL || (arm && arm->kind == WF_APPROVAL)))
+      count++; /* a first_of's approval arm waits as an approval does */
   }
   free(run);
   if (wf)

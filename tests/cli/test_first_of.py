@@ -138,6 +138,18 @@ class FirstOf(WeftTest):
         self.assertIn("approval.withdrawn", self.audit_kinds(j["id"]))
         self.assertExit(self.weft("audit", "verify"), 0)
 
+    def test_progress_names_the_arms_and_says_how_to_decide(self):
+        p = self.write("w.yaml", WF % "200ms")
+        r = self.weft("run", p)
+        self.assertExit(r, 0)
+        rid = self.weft("runs", "--json").json()[0]["id"]
+        self.assertIn(f"{rid} decide waits for the first of 3 arms\n", r.out)
+        self.assertIn(f"{rid} decide.approved waits for a decision: weft approvals; "
+                      f"weft approve {rid} decide.approved\n", r.out)
+        self.assertIn(f"{rid} decide.expired succeeded", r.out)
+        self.assertIn(f"{rid} decide.approved cancelled (attempt 1): withdrawn: arm \"expired\"",
+                      r.out)
+
     def test_a_rejection_wins_and_fails_the_step(self):
         p = self.write("w.yaml", WF % "1h")
         proc = self.spawn("run", p)
