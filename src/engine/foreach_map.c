@@ -193,6 +193,9 @@ json_t *eng_fe_map_stop_error(const struct eng_run *r, uint32_t s)
 {
   if (r->st[s].ws->kind == WF_FIRST_OF)
     return eng_first_of_stop_error(r, s);
+  if (r->end_step != WF_NONE) /* trailing instances withdrawn by an end step (join.c) */
+    return eng_err_make(ENG_E_WITHDRAWN, "withdrawn: the run was ended by an end step", -1, -1,
+                        -1);
   return eng_err_make(ENG_E_WITHDRAWN,
                       r->st[s].fe_expr_failed ? "withdrawn: the for_each's complete_when failed"
                                               : "withdrawn: the for_each's complete_when held",

@@ -98,6 +98,8 @@ bool eng_join_ready(const struct eng_run *r, uint32_t d)
 int eng_withdraw(struct eng_run *r, uint32_t s)
 {
   enum eng_status ss = r->u.status[s];
+  if (eng_fe_map_trailing(r, s)) /* succeeded, instances running on: they are withdrawn */
+    return eng_stop_step(r, s);
   if (engine_status_terminal(ss) || s == r->end_step) /* the end step is finishing */
     return 0;
   r->st[s].withdrawn = true;
