@@ -1,8 +1,9 @@
 /* test_foreach_map.c — recovery of `for_each: {items, complete_when,
- * withdraw_rest}` (src/engine/foreach_map.c) from stored rows, in the states
- * the trace driver cannot stop in: the decision committed while the killed
- * instances were still running (a crash between the commit and the kills),
- * and trailing instances of a step that already succeeded. */
+ * withdraw_rest}` (src/engine/foreach_map.c) and of `first_of`
+ * (src/engine/first_of.c) from stored rows, in the states the trace driver
+ * cannot stop in: the decision committed while the losers were still running
+ * or waiting (a crash between the commit and the kills), and trailing
+ * instances of a step that already succeeded. */
 #include <criterion/criterion.h>
 
 #include <string.h>
@@ -102,6 +103,46 @@ Test(foreach_map, trailing_instances_are_resumed_and_the_run_waits_for_them)
                          .ok = true, .exit_code = 0, .signal = -1, .http_status = -1};
   cr_assert_eq(engine_apply(r, &ev, 200, &fx), 0);
   cr_assert_eq(engine_run_status(r), ENG_RUN_SUCCEEDED);
+  engine_fx_free(&fx);
+  engine_free(r);
+  wf_free(w);
+}
+
+Test(foreach_map, a_first_of_winner_committed_before_the_kills_withdraws_on_recovery)
+{
+  struct wf *w = load("name: t\nsteps:\n  decide:\n    first_of:\n"
+                      "      approved: {approval: {message: ok?}}\n"
+                      "      expired: {wait: 1h}\n      other: {wait: 2h}\n"
+                      "  after: {needs: decide, run: after}\n");
+  struct eng_run *r = NULL;
+  struct eng_effects fx;
+  engine_fx_init(&fx);
+  cr_assert_eq(engine_restore_begin(w, &(struct eng_config){.run_id = "r3"}, ENG_RUN_WAITING, 1,
+                                    &r),
+               0);
+  row(r, 0, -1, ENG_WAITING, 0, 3);
+  row(r, 1, -1, ENG_PENDING, 0, 0);
+  row(r, 0, 0, ENG_WAITING, 1, 0);
+  struct eng_saved_unit won = {.step = 0, .index = 1, .status = ENG_SUCCEEDED, .attempts = 1,
+                               .exit_code = ENG_NO_EXIT, .started_at = 10, .finished_at = 50};
+  cr_assert_eq(engine_restore_unit(r, &won), 0);
+  row(r, 0, 2, ENG_WAITING, 1, 0);
+  cr_assert_eq(engine_restore_end(r, 100, &fx), 0);
+  /* the waiting arms are taken up again and then withdrawn: nothing decides twice */
+  cr_assert_eq(count_fx(&fx, ENG_FX_KILL, 0), 1);
+  cr_assert_eq(count_fx(&fx, ENG_FX_KILL, 2), 1);
+  engine_fx_reset(&fx);
+  for (int32_t i = 0; i <= 2; i += 2) {
+    struct eng_event ev = {.type = ENG_EV_ATTEMPT_ENDED, .step = 0, .index = i, .attempt = 1,
+                           .ok = false, .kind = ENG_E_CANCELLED, .message = "cancelled",
+                           .exit_code = -1, .signal = -1, .http_status = -1};
+    cr_assert_eq(engine_apply(r, &ev, 110, &fx), 0);
+  }
+  cr_assert_eq(engine_unit_status(r, 0, 0), ENG_CANCELLED);
+  cr_assert_eq(engine_unit_status(r, 0, 2), ENG_CANCELLED);
+  cr_assert_str_eq(err_kind_of(&fx, 0), "withdrawn");
+  cr_assert_eq(engine_unit_status(r, 0, -1), ENG_SUCCEEDED);
+  cr_assert_eq(engine_unit_status(r, 1, -1), ENG_RUNNING);
   engine_fx_free(&fx);
   engine_free(r);
   wf_free(w);
