@@ -142,8 +142,17 @@ static void print_status_text(const json_t *j)
     printf("  %-24s %-10s %8d %5s %9s  %s\n", name, str_or(json_object_get(st, "status"), "?"),
            (int)json_integer_value(json_object_get(st, "attempts")), ecb, dur,
            json_is_object(e) ? term_safe(str_or(json_object_get(e, "message"), "")) : "");
-    if (json_is_array(inst))
+    const json_t *arms = json_object_get(st, "arms");
+    if (json_is_object(arms)) { /* a first_of: each arm, and the winner */
+      const char *an;
+      json_t *a;
+      const char *w = json_string_value(json_object_get(json_object_get(st, "outputs"), "winner"));
+      json_object_foreach((json_t *)arms, an, a)
+        printf("  %-24s arm %s: %s%s\n", "", term_safe(an),
+               str_or(json_object_get(a, "status"), "?"), w && !strcmp(w, an) ? " (winner)" : "");
+    } else if (json_is_array(inst)) {
       print_instances(inst, json_object_get(st, "instance_counts"));
+    }
   }
   const json_t *outs = json_object_get(j, "outputs");
   if (json_object_size(outs)) {

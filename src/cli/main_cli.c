@@ -76,7 +76,8 @@ const struct cli_cmd cli_cmds[] = {
    "                     recorded as asserted (with your real name as asserted_by)\n"
    "You act as the operating-system user running weft (its effective uid, never $USER),\n"
    "mapped by users.json (\"os_user\"); groups come from users.json too.\n"
-   "STEP may be STEP:INDEX for one instance of a for_each approval.\n"
+   "STEP may be STEP:INDEX for one instance of a for_each approval, and STEP.ARM for\n"
+   "the approval arm of a first_of step.\n"
    "A refused decision (not an approver, self-approval, decided twice, not waiting)\n"
    "exits 2 and is recorded in the audit log. Exit 4: no such run or step.\n"},
   {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",

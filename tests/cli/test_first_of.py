@@ -149,6 +149,10 @@ class FirstOf(WeftTest):
         self.assertIn(f"{rid} decide.expired succeeded", r.out)
         self.assertIn(f"{rid} decide.approved cancelled (attempt 1): withdrawn: arm \"expired\"",
                       r.out)
+        st = self.weft("status", rid)
+        self.assertExit(st, 0)
+        self.assertIn("arm approved: cancelled\n", st.out)
+        self.assertIn("arm expired: succeeded (winner)\n", st.out)
 
     def test_a_rejection_wins_and_fails_the_step(self):
         p = self.write("w.yaml", WF % "1h")
