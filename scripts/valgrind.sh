@@ -264,4 +264,18 @@ if [ "$src" != 0 ]; then echo "valgrind: weft server exited $src"; tail -40 "$tm
 crc=0; wait "$cp" || crc=$?  # the stream ends with the server
 [ "$crc" = 0 ] || { echo "valgrind: the event stream ended with curl exit $crc"; exit 1; }
 echo "ok: weft server (resumed a run, deployed and started workflows, fired triggers, served, streamed events, stopped on SIGTERM)"
+# control flow (engine/foreach_map.c, engine/first_of.c): complete_when
+# withdraws a sleeping instance; first_of's time arm wins over an approval
+cat > "$tmp/dyn.yaml" <<'YAML'
+name: dyn
+steps:
+  trials:
+    for_each: {items: 3, complete_when: "${{ .instances.succeeded >= 1 }}"}
+    run: '[ "$WEFT_INDEX" = 0 ] || sleep 30'
+  decide:
+    first_of:
+      approved: {approval: {message: "ok?"}}
+      expired: {wait: 200ms}
+YAML
+vg 0 run "$tmp/dyn.yaml" --json
 echo "valgrind: clean"
