@@ -549,8 +549,7 @@ static int note_entry(struct xcheck *x, const struct store_audit *e)
       xp->max = d.instances;
     xp->last_n = d.instances;
     xp->last_seq = e->seq;
-  } else if (!strcmp(k, "approval.requested") || !strcmp(k, "approval.timeout") ||
-             !strcmp(k, "approval.withdrawn")) {
+  } else if (!strcmp(k, "approval.requested") || !strcmp(k, "approval.timeout")) {
     return dec_add(x, k, d.step, d.step_n, ix, NULL, 0, NULL, 0, -1, e->seq);
   } else if (!strcmp(k, "approval.decided")) {
     return dec_add(x, k, d.step, d.step_n, ix, d.by, d.by_n, d.decision, d.decision_n, -1,
@@ -718,8 +717,6 @@ int xc_row(struct xcheck *x, const struct store_vrow *r)
                      0);
     if (!strcmp(dc, "refused"))
       return dec_add(x, "approval.refused", st, strlen(st), ix, u, strlen(u), NULL, 0, 1, 0);
-    if (!strcmp(dc, "withdrawn")) /* a first_of arm closed (svc_approval.c) */
-      return dec_add(x, "approval.withdrawn", st, strlen(st), ix, NULL, 0, NULL, 0, 1, 0);
     return 0;
   }
   case STORE_V_RUN_ENTRY:

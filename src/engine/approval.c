@@ -234,8 +234,6 @@ void appr_state_add(struct appr_state *st, int64_t id, const char *decision, con
     st->timed_out = true;
     st->decided_at = at;
   }
-  if (!strcmp(decision, "withdrawn"))
-    st->withdrawn = true;
   if (!approve && !reject)
     return;
   char t[32];
@@ -312,9 +310,6 @@ int appr_may_decide(const struct appr_state *st, const struct users *u, const ch
     return why_set(why, WEFT_ESTATE, "it was already rejected by %s", st->rejected_by);
   if (st->timed_out)
     return why_set(why, WEFT_ESTATE, "it was already decided by its timeout");
-  if (st->withdrawn)
-    return why_set(why, WEFT_ESTATE, "the request was withdrawn (another arm of its first_of "
-                                     "finished first)");
   if (has_str(st->approved_by, user))
     return why_set(why, WEFT_ESTATE, "%s already approved it (each person counts once)", user);
   if (appr_decided(st))

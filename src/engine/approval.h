@@ -38,7 +38,6 @@ struct appr_state {
   char *rejected_by;    /* set when someone rejected */
   char *reject_comment;
   bool timed_out;
-  bool withdrawn;       /* a "withdrawn" row: closed (a first_of arm that lost) */
   int64_t decided_at;   /* the last accepted decision (ms) */
 };
 

@@ -273,26 +273,6 @@ void approval_stop(struct approval *a, const char *kind, const char *message)
   finish(a, false, NULL, kind, message);
 }
 
-/* in a transaction: the request is closed as withdrawn (a first_of arm) */
-static int withdraw_tx(struct approval *a, void *arg)
-{
-  const char *arm = arg;
-  struct store_decision d = {.run_id = a->run_id, .step = a->step, .index = a->index,
-                             .user = APPR_SYSTEM_USER, .decision = "withdrawn",
-                             .at = wt_now_ms()};
-  int rc = store_decision_put(a->store, &d, NULL);
-  if (!rc)
-    rc = audit_json(a->store, a->run_id, "approval.withdrawn",
-                    json_pack("{s:s,s:i,s:s}", "step", a->step, "index", a->index, "arm", arm));
-  return rc;
-}
-
-void approval_withdraw(struct approval *a, const char *arm)
-{
-  (void)in_tx(a->store, withdraw_tx, a, (void *)arm); /* the stop goes on regardless */
-  finish(a, false, NULL, "cancelled", "withdrawn");
-}
-
 /* ---- the executor of approval steps --------------------------------------- */
 
 static void on_approval_done(void *ud, bool ok, const json_t *outputs, const char *kind,
@@ -319,11 +299,6 @@ static void approval_ex_start(struct runtime *rt, struct rt_run *run, const stru
 
 static void approval_ex_kill(struct rt_attempt *a, bool timeout)
 {
-  const struct wf_arm *arm = wf_step_arm(&a->run->wf->steps[a->step], a->index);
-  if (a->appr && arm && !timeout) { /* a first_of arm: closed, audited as withdrawn */
-    approval_withdraw(a->appr, arm->name);
-    return;
-  }
   if (a->appr)
     approval_stop(a->appr, timeout ? "timeout" : "cancelled", timeout ? "timed out" : "cancelled");
 }

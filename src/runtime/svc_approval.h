@@ -62,9 +62,5 @@ struct approval *approval_start(const struct approval_ctx *c, approval_done_fn d
 void approval_poke(struct approval *a);
 /* Stops waiting (cancel, the step's own timeout): done gets a failure. */
 void approval_stop(struct approval *a, const char *kind, const char *message);
-/* Stops waiting because the request is no longer wanted (a first_of arm that
- * lost): records a "withdrawn" row (user weft) and an approval.withdrawn
- * audit entry in one transaction, then done gets a failure. */
-void approval_withdraw(struct approval *a, const char *arm);
 
 #endif

@@ -117,7 +117,12 @@ class FirstOf(WeftTest):
         self.assertEqual(j["steps"]["ship"]["status"], "skipped")
         # the request is gone from the inbox, and audited as withdrawn
         self.assertEqual([a for a in self.approvals() if a["run"] == rid], [])
-        self.assertIn("approval.withdrawn", self.audit_kinds(rid))
+        r = self.weft("audit", "export", rid)
+        w = [json.loads(l)["data"] for l in r.out.splitlines()
+             if json.loads(l)["kind"] == "approval.withdrawn"]
+        self.assertEqual(len(w), 1)
+        self.assertEqual((w[0]["step"], w[0]["arm"]), ("decide", "approved"))
+        self.assertIn('arm "cancelled"', w[0]["reason"])
         # a late decision is refused, saying why
         r = self.weft("approve", rid, "decide.approved", "--as", "alice")
         self.assertNotEqual(r.code, 0)
