@@ -34,7 +34,9 @@ int eng_first_of_instance_done(struct eng_run *r, uint32_t u)
 {
   uint32_t s = r->u.step[u];
   struct eng_step *st = &r->st[s];
-  if (st->fe_decided || engine_status_terminal(r->u.status[s]) || eng_stop_applies(r, s))
+  /* a stop or a withdrawal of the whole step ends every arm: no winner */
+  if (st->fe_decided || st->withdrawn || engine_status_terminal(r->u.status[s]) ||
+      eng_stop_applies(r, s))
     return 0;
   st->fe_decided = true;
   st->fo_winner = u - st->first;

@@ -142,7 +142,7 @@ int eng_fe_map_instance_done(struct eng_run *r, uint32_t u)
   }
   if (st->ws->kind == WF_FIRST_OF)
     return eng_first_of_instance_done(r, u);
-  if (!st->ws->fe_complete_when || engine_status_terminal(r->u.status[s]) ||
+  if (!st->ws->fe_complete_when || st->withdrawn || engine_status_terminal(r->u.status[s]) ||
       eng_stop_applies(r, s))
     return 0;
   char *msg = NULL;

@@ -743,6 +743,7 @@ TRACE(foreach_trailing_end)
 TRACE(first_of)
 TRACE(first_of_crash)
 TRACE(first_of_rejected)
+TRACE(first_of_withdrawn)
 
 /* ---- transition tables ------------------------------------------------------ */
 
