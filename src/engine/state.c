@@ -32,6 +32,11 @@
  *
  * A for_each step's own unit: PENDING ──eng_expand──► RUNNING ──eng_fe_done──►
  * SUCCEEDED | FAILED | CANCELLED, or PENDING ──eng_expand (0 items)──► SUCCEEDED.
+ * With complete_when (foreach_map.c) RUNNING ──decided, withdraw_rest: false──►
+ * SUCCEEDED while instances trail, and a decided step's open instances go
+ * PENDING ──► SKIPPED (withdrawn before they started). A first_of step
+ * (first_of.c) is PENDING ──eng_expand──► WAITING ──eng_fe_done──► SUCCEEDED |
+ * FAILED | CANCELLED.
  *
  * Run states:
  *   QUEUED ──engine_start──► RUNNING ◄──update_waiting──► WAITING
