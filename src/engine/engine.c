@@ -79,6 +79,7 @@ void engine_free(struct eng_run *r)
     json_decref(r->st[s].outputs);
     json_decref(r->st[s].view);
     json_decref(r->st[s].needs_snap);
+    json_decref(r->st[s].fe_ctx);
     free(r->st[s].q);
   }
   for (uint32_t i = 0; i < r->n_errs; i++)

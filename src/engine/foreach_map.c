@@ -63,12 +63,22 @@ static json_t *instances_json(const struct eng_run *r, uint32_t s)
  * (WEFT_EEXPR with *msg set, or another code). */
 static int complete_holds(struct eng_run *r, uint32_t s, char **msg)
 {
+  struct eng_step *st = &r->st[s];
   json_t *ctx = NULL, *v = NULL, *inst = NULL;
   struct expr_env env;
   *msg = NULL;
-  int rc = ctx_build(r, s, UINT32_MAX, NULL, &ctx);
-  if (rc)
-    return rc;
+  int rc = 0;
+  /* the context changes only with step-level transitions (r->gen) and the
+   * counts: instances of one step reuse it, `.instances` replaced each time */
+  if (st->fe_ctx && st->fe_ctx_gen == r->gen && st->fe_ctx->refcount == 1) {
+    ctx = json_incref(st->fe_ctx);
+  } else {
+    if ((rc = ctx_build(r, s, UINT32_MAX, NULL, &ctx)))
+      return rc;
+    json_decref(st->fe_ctx);
+    st->fe_ctx = json_incref(ctx);
+    st->fe_ctx_gen = r->gen;
+  }
   inst = instances_json(r, s);
   if (!inst || json_object_set_new(ctx, "instances", inst)) {
     json_decref(ctx);

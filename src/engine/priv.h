@@ -84,6 +84,8 @@ struct eng_step {
   bool fe_expr_failed;    /* complete_when failed: the step fails once its instances end */
   uint32_t fe_skipped;    /* instances withdrawn before they started (skipped) */
   uint32_t fo_winner;     /* first_of.c: index of the arm that finished first */
+  json_t *fe_ctx;         /* complete_when's context, reused while r->gen holds */
+  uint64_t fe_ctx_gen;
 };
 
 enum eng_stop { STOP_NONE = 0, STOP_CANCEL, STOP_FAILFAST, STOP_TIMEOUT };
