@@ -78,11 +78,16 @@ bool eng_invariants(const struct eng_run *r)
       FAIL("run %s but step %s is %s", engine_run_status_name(r->status), ws->id,
            engine_status_name(r->u.status[s]));
     if (st->expanded && r->u.status[s] != ENG_PENDING) {
-      uint32_t done = 0;
-      for (uint32_t i = 0; i < st->n; i++)
-        done += engine_status_terminal(r->u.status[st->first + i]);
+      uint32_t done = 0, running = 0;
+      for (uint32_t i = 0; i < st->n; i++) {
+        enum eng_status is = r->u.status[st->first + i];
+        done += engine_status_terminal(is);
+        running += is != ENG_PENDING && !engine_status_terminal(is);
+      }
       if (done != st->done)
         FAIL("step %s: %u instances terminal, counted %u", ws->id, done, st->done);
+      if (ws->fe_complete_when && running != st->fe_running) /* foreach_map.c */
+        FAIL("step %s: %u instances running, counted %u", ws->id, running, st->fe_running);
     }
   }
   if (main_done != r->main_done || fin_done != r->fin_done)

@@ -39,24 +39,19 @@ static bool inst_withdrawn(const struct eng_run *r, uint32_t u)
   return k && !strcmp(k, "withdrawn");
 }
 
-/* `.instances` now. */
+/* `.instances` now, from counters (O(1)): terminal ones are `done`;
+ * succeeded = done minus failed, cancelled and skipped; running = started and
+ * not ended (fe_running, kept by step_set_state); pending = the other open ones. */
 static json_t *instances_json(const struct eng_run *r, uint32_t s)
 {
   const struct eng_step *st = &r->st[s];
-  uint32_t ok = 0, failed = 0, pending = st->n - st->next;
-  for (uint32_t k = st->qh; k < st->qn; k++)
-    if (r->u.status[st->q[k]] == ENG_PENDING)
-      pending++;
-  /* terminal ones: done; succeeded = done minus failed, cancelled and skipped */
-  failed = st->failed;
   uint32_t not_ok = st->failed + st->cancelled + st->fe_skipped;
-  ok = st->done > not_ok ? st->done - not_ok : 0;
+  uint32_t ok = st->done > not_ok ? st->done - not_ok : 0;
   uint32_t open = st->n - st->done;
-  if (pending > open)
-    pending = open;
+  uint32_t running = st->fe_running < open ? st->fe_running : open;
   return json_pack("{s:I,s:I,s:I,s:I,s:I}", "succeeded", (json_int_t)ok, "failed",
-                   (json_int_t)failed, "running", (json_int_t)(open - pending), "pending",
-                   (json_int_t)pending, "total", (json_int_t)st->n);
+                   (json_int_t)st->failed, "running", (json_int_t)running, "pending",
+                   (json_int_t)(open - running), "total", (json_int_t)st->n);
 }
 
 /* complete_when over the current counts: 1 true, 0 false, <0 an error
@@ -222,7 +217,7 @@ int eng_fe_map_restore(struct eng_run *r)
     struct eng_step *st = &r->st[s];
     const struct wf_step *ws = st->ws;
     st->fe_decided = st->fe_expr_failed = false;
-    st->fe_skipped = 0;
+    st->fe_skipped = st->fe_running = 0;
     if (ws->kind == WF_FIRST_OF && st->expanded)
       eng_first_of_restore(r, s);
     if (!ws->fe_complete_when || !st->expanded)
@@ -232,6 +227,8 @@ int eng_fe_map_restore(struct eng_run *r)
       uint32_t u = st->first + i;
       if (r->u.status[u] == ENG_SKIPPED)
         st->fe_skipped++;
+      if (r->u.status[u] != ENG_PENDING && !engine_status_terminal(r->u.status[u]))
+        st->fe_running++;
       withdrawn = withdrawn || inst_withdrawn(r, u) || r->u.status[u] == ENG_SKIPPED;
     }
     enum eng_status ss = r->u.status[s];

@@ -83,6 +83,7 @@ struct eng_step {
   bool fe_decided;        /* complete_when held (or failed): the rest withdrawn/trailing */
   bool fe_expr_failed;    /* complete_when failed: the step fails once its instances end */
   uint32_t fe_skipped;    /* instances withdrawn before they started (skipped) */
+  uint32_t fe_running;    /* instances started and not ended (state.c keeps it) */
   uint32_t fo_winner;     /* first_of.c: index of the arm that finished first */
   json_t *fe_ctx;         /* complete_when's context, reused while r->gen holds */
   uint64_t fe_ctx_gen;

@@ -304,7 +304,7 @@ int eng_expand(struct eng_run *r, uint32_t s, uint32_t n, json_t *items)
     r->u.attempts[st->first + i] = r->u.round0[st->first + i] = st->attempt_base;
   st->n = n;
   st->next = st->done = st->failed = st->cancelled = st->active = 0;
-  st->fe_skipped = 0, st->fe_decided = st->fe_expr_failed = false; /* foreach_map.c */
+  st->fe_skipped = st->fe_running = 0, st->fe_decided = st->fe_expr_failed = false; /* foreach_map.c */
   st->qh = st->qn = 0;
   st->expanded = true;
   r->leaf_count[ENG_PENDING] += n;

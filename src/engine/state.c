@@ -235,6 +235,11 @@ int step_set_state(struct eng_run *r, uint32_t u, enum eng_status to)
     r->leaf_count[to]++;
   }
   U->status[u] = (uint8_t)to;
+  if (u >= r->n_steps && r->st[s].ws->fe_complete_when) { /* foreach_map.c: .instances.running */
+    bool was = from != ENG_PENDING && !engine_status_terminal(from);
+    bool is = to != ENG_PENDING && !engine_status_terminal(to);
+    r->st[s].fe_running = r->st[s].fe_running + is - was;
+  }
   /* entry hook: times */
   if (to == ENG_PENDING) {
     U->started_at[u] = U->finished_at[u] = U->due_at[u] = 0;

@@ -740,6 +740,7 @@ TRACE(foreach_complete_when_error)
 TRACE(foreach_trailing_cancel)
 TRACE(foreach_trailing_end)
 TRACE(foreach_complete_when_withdrawn)
+TRACE(foreach_complete_when_counts)
 /* first_of (src/engine/first_of.c) */
 TRACE(first_of)
 TRACE(first_of_crash)
