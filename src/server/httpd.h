@@ -53,6 +53,11 @@ struct httpd_resp {
   long (*stream_read)(void *cls, char *buf, size_t max);
   void (*stream_free)(void *cls);
   void *stream_cls;
+  /* static answers (the UI's files): a body httpd does not free (used when
+   * body is NULL), and more headers as NULL-terminated static name, value
+   * pairs; a Cache-Control among them replaces the default no-store */
+  const char *static_body;
+  const char *const *headers;
 };
 
 /* a request header, or NULL */
