@@ -1,0 +1,124 @@
+"""End-to-end, without a browser: what `weft server` does for the web UI.
+The embedded files at / and /ui/ (content types, ETag and 304, the
+Content-Security-Policy, 404 for anything else, no token needed) while every
+/api/ route still needs one; GET /api/v1/me (who is signed in, with which
+role); and GET /runs's time window (since=, until=) with cursor paging.
+The browser itself is tested in tests/ui/."""
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+from harness import ROOT, WeftTest, main, os_user
+from test_server import Server
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid_ms(rid):
+    t = 0
+    for ch in rid[:10]:
+        t = t * 32 + CROCKFORD.index(ch)
+    return t
+
+
+def rfc3339(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+class UiServerTest(WeftTest):
+    def setUp(self):
+        super().setUp()
+        self.write_users({"vic": {"role": "viewer"}, "olga": {"role": "operator"}, os_user(): {"role": "admin"}})
+        self.assertExit(self.weft("runs"), 0)
+        self.srv = Server(self, "--listen", "127.0.0.1:0")
+
+    def get(self, path, headers=None):
+        return self.srv.get(path, headers)
+
+    def api(self, path, user):
+        r = self.weft("token", "create", user)
+        self.assertExit(r, 0)
+        code, body, _ = self.get("/api/v1" + path, {"Authorization": "Bearer " + r.out.strip()})
+        return code, json.loads(body)
+
+    def test_the_ui_files_are_served_typed_with_etag_and_csp(self):
+        code, body, h = self.get("/")
+        self.assertEqual(code, 200)
+        self.assertIn('<script type="module" src="/ui/app.js">', body)
+        self.assertEqual(h["Content-Type"], "text/html; charset=utf-8")
+        csp = h["Content-Security-Policy"]
+        for part in ("default-src 'self'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"):
+            self.assertIn(part, csp)
+        self.assertNotIn("unsafe", csp)
+        self.assertEqual(h["X-Content-Type-Options"], "nosniff")
+        self.assertEqual(h["Cache-Control"], "no-cache")
+        code, login, _ = self.get("/login")
+        self.assertEqual((code, login), (200, body))
+        with open(os.path.join(ROOT, "ui", "app.js")) as f:
+            app = f.read()
+        code, js, h = self.get("/ui/app.js")
+        self.assertEqual((code, js), (200, app))
+        self.assertEqual(h["Content-Type"], "text/javascript; charset=utf-8")
+        code, _, h2 = self.get("/ui/app.js", {"If-None-Match": h["ETag"]})
+        self.assertEqual(code, 304)
+        self.assertEqual(h2["ETag"], h["ETag"])
+        code, _, h3 = self.get("/ui/style.css")
+        self.assertEqual((code, h3["Content-Type"]), (200, "text/css; charset=utf-8"))
+        self.assertNotEqual(h3["ETag"], h["ETag"])
+        for p in ("/ui/nope.js", "/ui/", "/ui/../weft.db", "/ui/%2e%2e/users.json", "/nope", "/weft.db"):
+            code, _, _ = self.get(p)
+            self.assertEqual(code, 404, p)
+        # the API is not opened by any of this
+        for p in ("/api/v1/runs", "/api/v1/me", "/api/", "/api/v1/ui/app.js"):
+            code, _, _ = self.get(p)
+            self.assertIn(code, (401, 403), p)
+
+    def test_me_says_who_and_which_role(self):
+        self.assertEqual(self.api("/me", "vic")[1]["role"], "viewer")
+        code, me = self.api("/me", "olga")
+        self.assertEqual(code, 200)
+        self.assertEqual((me["user"], me["role"]), ("olga", "operator"))
+        self.assertTrue(me["token_id"].startswith("tok_"))
+        code, doc, _ = self.get("/api/v1/openapi.json")
+        self.assertEqual(json.loads(doc)["paths"]["/api/v1/me"]["get"]["operationId"], "whoami")
+
+    def test_runs_time_window_since_until_and_paging(self):
+        wf = self.write("w.yaml", "name: w\nsteps:\n  a: {run: 'true'}\n")
+        ids = []
+        for _ in range(3):
+            self.assertExit(self.weft("run", wf), 0)
+            ids.append(self.latest()["id"])
+            time.sleep(0.005)  # distinct creation milliseconds (not asserted on)
+        ms = [ulid_ms(i) for i in ids]
+        self.assertTrue(ms[0] < ms[1] < ms[2], ms)
+
+        def page(q):
+            code, body = self.api("/runs?" + q, "vic")
+            self.assertEqual(code, 200, body)
+            return [r["id"] for r in body["runs"]], body["next_cursor"]
+
+        self.assertEqual(page("since=" + rfc3339(ms[1]))[0], [ids[2], ids[1]])
+        self.assertEqual(page("until=" + rfc3339(ms[1]))[0], [ids[1], ids[0]])
+        self.assertEqual(page("since=%s&until=%s" % (rfc3339(ms[1]), rfc3339(ms[1])))[0], [ids[1]])
+        self.assertEqual(page("since=" + rfc3339(ms[2] + 1))[0], [])
+        # paging inside the window: the page that reaches since= is the last
+        got, cur = page("limit=1&since=" + rfc3339(ms[1]))
+        self.assertEqual(got, [ids[2]])
+        self.assertIsNotNone(cur)
+        got, cur = page("limit=1&since=%s&cursor=%s" % (rfc3339(ms[1]), cur))
+        self.assertEqual((got, cur), ([ids[1]], None))
+        # until with a cursor: the tighter bound wins
+        got, cur = page("limit=1&until=" + rfc3339(ms[2]))
+        self.assertEqual(got, [ids[2]])
+        got, _ = page("limit=5&until=%s&cursor=%s" % (rfc3339(ms[0]), cur))
+        self.assertEqual(got, [ids[0]])
+        for bad in ("since=yesterday", "until=2026-13-01T00:00:00Z"):
+            code, body = self.api("/runs?" + bad, "vic")
+            self.assertEqual(code, 400, bad)
+            self.assertIn("RFC 3339", body["error"]["message"])
+
+
+if __name__ == "__main__":
+    main()
