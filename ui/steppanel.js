@@ -17,7 +17,18 @@ function facts(u) {
     u.exit_code !== null && u.exit_code !== undefined ? [h('dt', {}, 'Exit code'), h('dd', {}, String(u.exit_code))] : null);
 }
 
-function logView({ ctx, run, step, index, unit, signal }) {
+// kinds whose attempts run a program and so have a log; others (set, wait,
+// approval, workflow, noop, http, agent) get a button that asks on demand
+const LOGGED = new Set(['run', 'command']);
+
+function logView(args) {
+  if (LOGGED.has(args.kind)) return logBox(args);
+  const box = h('div', {});
+  box.append(h('button', { type: 'button', id: 'show-log', onclick: () => box.replaceChildren(logBox(args)) }, 'Show the log'));
+  return box;
+}
+
+function logBox({ ctx, run, step, index, unit, signal }) {
   const box = h('div', {});
   const attempts = Math.max(1, unit.attempts || 1);
   const pick = h('select', { id: 'log-attempt', 'aria-label': 'Attempt' },
@@ -89,7 +100,7 @@ async function instances({ ctx, run, step, signal, onIndex, box }) {
   box.replaceChildren(h('div', { class: 'row' }, h('label', { for: 'instance-status' }, 'Show'), filterSel), table);
 }
 
-export function stepPanel(panel, { ctx, run, step, index, signal, onRetryFrom, onIndex }) {
+export function stepPanel(panel, { ctx, run, step, kind, index, signal, onRetryFrom, onIndex }) {
   clear(panel);
   if (!step) {
     panel.append(h('h2', {}, 'Step'), h('p', { class: 'muted' }, 'Select a step in the graph or in the step list.'));
@@ -101,6 +112,7 @@ export function stepPanel(panel, { ctx, run, step, index, signal, onRetryFrom, o
     return;
   }
   panel.append(h('h2', { id: 'panel-title' }, 'Step ', h('span', { class: 'mono' }, step)));
+  if (kind) panel.append(h('p', { class: 'hint' }, 'Kind: ' + kind));
   if (u.description) panel.append(h('p', { class: 'muted' }, u.description));
   panel.append(facts(u));
   if (ctx.can('operator') && TERMINAL.has(run.status))
@@ -124,10 +136,10 @@ export function stepPanel(panel, { ctx, run, step, index, signal, onRetryFrom, o
       panel.append(h('h3', {}, `Instance ${index}`), facts(inst));
       if (inst.error) panel.append(h('pre', {}, json(inst.error)));
       if (inst.outputs && Object.keys(inst.outputs).length) panel.append(h('h3', {}, 'Outputs'), h('pre', {}, json(inst.outputs)));
-      panel.append(logView({ ctx, run, step, index, unit: inst, signal }));
+      panel.append(logView({ ctx, run, step, kind, index, unit: inst, signal }));
     }
     return;
   }
   panel.append(h('h3', {}, 'Outputs'), h('pre', { id: 'outputs' }, json(u.outputs || {})));
-  if ((u.attempts || 0) > 0 || !TERMINAL.has(u.status)) panel.append(logView({ ctx, run, step, index: null, unit: u, signal }));
+  if ((u.attempts || 0) > 0 || !TERMINAL.has(u.status)) panel.append(logView({ ctx, run, step, kind, index: null, unit: u, signal }));
 }

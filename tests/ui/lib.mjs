@@ -97,11 +97,11 @@ export class Server {
     return r.body;
   }
 
-  async waitRun(token, id, pred, what) {
+  async waitRun(token, id, pred, what, timeoutMs) {
     return waitFor(async () => {
       const r = await this.call(token, 'GET', '/runs/' + id);
       return r.status === 200 && pred(r.body) ? r.body : null;
-    }, what || 'run ' + id);
+    }, what || 'run ' + id, timeoutMs);
   }
 
   async stop() {
@@ -168,9 +168,9 @@ export async function axe(page, what) {
   return res;
 }
 
-export async function shot(page, name) {
+export async function shot(page, name, { fullPage = false } = {}) {
   fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, name + '.png') });
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage });
 }
 
 export function assert(cond, msg) {

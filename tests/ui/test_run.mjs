@@ -121,7 +121,7 @@ steps:
       await waitColour(page, 'two', 'failed');
       await page.waitForSelector('#retry'); // the run-level retry too
       await axe(page, 'run page (failed)');
-      await shot(page, 'run-failed');
+      await shot(page, 'run-failed', { fullPage: true });
       fs.writeFileSync(flag, '');
       await page.click('#retry-from');
       await hasText(page, '#run-msg', 'Retry started from two');
@@ -200,7 +200,7 @@ steps:
       await page.goto(`${s.base}/#/runs/${run.id}?step=each&index=1`);
       await page.waitForFunction(() => document.querySelector('#log') && document.querySelector('#log').textContent.includes('item green'));
       await axe(page, 'run page (for_each)');
-      await shot(page, 'run-foreach');
+      await shot(page, 'run-foreach', { fullPage: true });
       page.checkClean();
       await context.close();
     });

@@ -119,6 +119,7 @@ export async function render(root, ctx) {
     ctl.signal.addEventListener('abort', () => panelCtl.abort());
     stepPanel(panel, {
       ctx, run, step: selected, index: selIndex, signal: panelCtl.signal,
+      kind: (graph.nodes.find((n) => n.id === selected) || {}).kind,
       onRetryFrom: (s) => act('retry', { from: s }),
       onIndex: (i) => select(selected, i),
     });
