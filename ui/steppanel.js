@@ -100,6 +100,46 @@ async function instances({ ctx, run, step, signal, onIndex, box }) {
   box.replaceChildren(h('div', { class: 'row' }, h('label', { for: 'instance-status' }, 'Show'), filterSel), table);
 }
 
+// The step's definition as the run used it (the run's own version, from its
+// evidence pack): what its inputs, env and command are made of.
+function stepBlock(source, step) {
+  const lines = source.split('\n');
+  const esc = step.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^(\\s+)(["']?)${esc}\\2\\s*:`);
+  for (let i = 0; i < lines.length; i++) {
+    const m = re.exec(lines[i]);
+    if (!m) continue;
+    const ind = m[1].length, out = [lines[i]];
+    for (let j = i + 1; j < lines.length; j++) {
+      const l = lines[j];
+      if (l.trim() && l.length - l.trimStart().length <= ind) break;
+      out.push(l);
+    }
+    return out.join('\n').replace(/\s+$/, '');
+  }
+  return null;
+}
+
+function definition({ ctx, run, step, signal }) {
+  const box = h('div', { id: 'step-def' });
+  const btn = h('button', { type: 'button', id: 'show-def' }, 'Show the step\'s definition');
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    try {
+      const ev = await ctx.api.get(`/runs/${run.id}/evidence`, null, signal);
+      const src = (ev.definition && ev.definition.source) || '';
+      const block = stepBlock(src, step);
+      box.replaceChildren(h('h3', {}, 'Definition'),
+        h('p', { class: 'hint' }, 'As this run used it; its ${{ }} expressions are filled in when an attempt starts.'),
+        h('pre', { id: 'def-text' }, block || src));
+    } catch (e) {
+      if (e.name !== 'AbortError') box.replaceChildren(errorBox(e));
+    }
+  });
+  box.append(btn);
+  return box;
+}
+
 export function stepPanel(panel, { ctx, run, step, kind, index, signal, onRetryFrom, onIndex }) {
   clear(panel);
   if (!step) {
@@ -119,6 +159,7 @@ export function stepPanel(panel, { ctx, run, step, kind, index, signal, onRetryF
     panel.append(h('div', { class: 'actions' },
       h('button', { type: 'button', id: 'retry-from', onclick: () => onRetryFrom(step) }, 'Retry from this step')));
   if (u.error) panel.append(h('h3', {}, 'Error'), h('pre', { class: 'error-json' }, json(u.error)));
+  panel.append(definition({ ctx, run, step, signal }));
   const isEach = u.instance_counts !== undefined;
   if (isEach) {
     const counts = u.instance_counts || {};

@@ -122,6 +122,10 @@ steps:
       await page.waitForSelector('#retry'); // the run-level retry too
       await axe(page, 'run page (failed)');
       await shot(page, 'run-failed', { fullPage: true });
+      // the step's definition, as this run used it
+      await page.click('#show-def');
+      await hasText(page, '#def-text', `test -f ${flag}`);
+      assert(!(await page.textContent('#def-text')).includes('echo three'), 'only the step two block');
       fs.writeFileSync(flag, '');
       await page.click('#retry-from');
       await hasText(page, '#run-msg', 'Retry started from two');
@@ -131,6 +135,34 @@ steps:
       assert(after.body.status === 'succeeded' && after.body.steps.two.status === 'succeeded', JSON.stringify(after.body));
       const audit = await s.call(op, 'GET', '/audit?run=' + run.id);
       assert(/"kind":"retry.requested"[^\n]*"from":"two"/.test(audit.body) || /retry.requested/.test(audit.body), 'the retry is audited');
+      page.checkClean();
+      await context.close();
+    });
+  },
+
+  async an_operator_cancels_a_running_run_and_sees_its_inputs({ browser }) {
+    await withServer(async (s, op) => {
+      const gate = path.join(s.tmp, 'never');
+      await s.deploy(op, `name: slow
+inputs:
+  who: {type: string}
+steps:
+  hold: {run: 'echo holding; while [ ! -f ${gate} ]; do sleep 0.05; done'}
+`);
+      const run = await s.startRun(op, 'slow', { who: 'ada' });
+      await s.waitRun(op, run.id, (r) => r.steps.hold.status === 'running');
+      const { context, page } = await openPage(browser, s);
+      await signIn(page, s, 'olga');
+      await page.goto(`${s.base}/#/runs/${run.id}`);
+      await page.click('#run-io summary');
+      await hasText(page, '#run-inputs', '"who": "ada"');
+      await page.click('#cancel');
+      await hasText(page, '#run-msg', 'Cancel requested');
+      await page.waitForSelector('#run-status .badge:text("cancelled")');
+      await waitColour(page, 'hold', 'cancelled');
+      assert(!(await page.$('#cancel')), 'no cancel button once cancelled');
+      await page.waitForSelector('#retry'); // a cancelled run can be retried
+      assert((await s.call(op, 'GET', '/runs/' + run.id)).body.status === 'cancelled', 'cancelled in the store');
       page.checkClean();
       await context.close();
     });
