@@ -104,13 +104,23 @@ export class Server {
     }, what || 'run ' + id, timeoutMs);
   }
 
+  // stops the server; throws when it did not exit cleanly (0 after
+  // SIGTERM) or a sanitizer reported anything (an ASan build as WEFT_BIN)
   async stop() {
-    if (this.proc && this.proc.exitCode === null) {
+    let trouble = null;
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGTERM');
       await Promise.race([this.exited, sleep(30000)]);
-      if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+      if (this.proc.exitCode === null) {
+        this.proc.kill('SIGKILL');
+        trouble = 'the server did not stop within 30 s of SIGTERM';
+      }
     }
+    const log = this.logPath && fs.existsSync(this.logPath) ? fs.readFileSync(this.logPath, 'utf8') : '';
+    if (!trouble && this.proc && this.proc.exitCode !== 0) trouble = `the server exited ${this.proc.exitCode}`;
+    if (/Sanitizer|runtime error:/.test(log)) trouble = 'a sanitizer report';
     fs.rmSync(this.tmp, { recursive: true, force: true });
+    if (trouble) throw new Error(trouble + ':\n' + log.slice(-6000));
   }
 }
 
