@@ -185,7 +185,7 @@ export async function render(root, ctx) {
       } catch (e) {
         if (e.name !== 'AbortError') msg.replaceChildren(errorBox(e));
       }
-    }, 250);
+    }, Math.max(250, graph.nodes.length / 10)); // a 10,000-step run: once a second
   };
   ctx.onCleanup(() => { clearTimeout(timer); clearTimeout(ganttTimer); });
   api.events({ run: run.id }, {
