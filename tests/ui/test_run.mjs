@@ -173,11 +173,14 @@ steps:
       await s.deploy(op, 'name: bad\nsteps:\n  a: {run: "echo no; exit 1"}\n');
       const run = await s.startRun(op, 'bad');
       await s.waitRun(op, run.id, (r) => r.status === 'failed');
-      const { context, page } = await openPage(browser, s);
+      const { context, page } = await openPage(browser, s, { colorScheme: 'dark' });
       await signIn(page, s, 'vera');
       await page.goto(`${s.base}/#/runs/${run.id}?step=a`);
       await panelShows(page, 'a');
       await page.waitForSelector('#run-status .badge:text("failed")');
+      await hasText(page, '#log', 'no');
+      await axe(page, 'run page (dark, viewer)');
+      await shot(page, 'run-dark');
       for (const sel of ['#retry', '#retry-from', '#cancel'])
         assert(!(await page.$(sel)), 'a viewer sees no ' + sel);
       // hiding is not security: the viewer's own token is refused
