@@ -126,7 +126,7 @@ export class Server {
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-export async function waitFor(pred, what, timeoutMs = 60000) {
+export async function waitFor(pred, what, timeoutMs = 120000) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const v = await pred();
@@ -140,6 +140,9 @@ export async function waitFor(pred, what, timeoutMs = 60000) {
 // console errors a test expects (regexps), e.g. a 403 it provokes on purpose.
 export async function openPage(browser, server, { colorScheme = 'light', allow = [], viewport } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: viewport || { width: 1280, height: 860 } });
+  // generous: ctest runs this beside the whole suite (and under ASan); no
+  // assertion is about time, these only bound how long a wait may hang
+  context.setDefaultTimeout(90000);
   const page = await context.newPage();
   const origin = new URL(server.base).origin;
   const problems = [];
