@@ -73,7 +73,12 @@ class ForEachMap(WeftTest):
         self.assertEqual(j["steps"]["pick"]["outputs"]["scores"], [0.9, 0.8])
         inst = {i["index"]: i for i in t["instances"]}
         self.assertEqual(inst[0]["status"], "succeeded")
-        self.assertEqual(inst[1]["status"], "failed")
+        # 1 fails at once, usually before the decision; on a loaded machine 0
+        # and 2 may both end first, and then 1 is withdrawn (the engine trace
+        # foreach_complete_when pins a failure before the decision)
+        self.assertIn(inst[1]["status"], ("failed", "cancelled"))
+        if inst[1]["status"] == "cancelled":
+            self.assertEqual(inst[1]["error"]["kind"], "withdrawn")
         self.assertEqual(inst[2]["status"], "succeeded")
         # 3 was started (4 at once); 4 and 5 may or may not have started
         self.assertEqual(inst[3]["status"], "cancelled")
