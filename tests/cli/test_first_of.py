@@ -172,6 +172,23 @@ class FirstOf(WeftTest):
         self.assertEqual(d["error"]["kind"], "rejected")
         self.assertIn('arm "approved"', d["error"]["message"])
 
+    def test_retry_after_a_rejection_opens_every_arm_again(self):
+        p = self.write("w.yaml", WF % "1h")
+        proc = self.spawn("run", p)
+        rid = self.listed("decide.approved")["run"]
+        self.assertExit(self.weft("reject", rid, "decide.approved", "--as", "bob"), 0)
+        self.assertEqual(self.finish(proc)[0], 1)
+        proc = self.spawn("retry", rid)
+        self.listed("decide.approved")  # the request again, for the new attempt
+        self.assertExit(self.weft("approve", rid, "decide.approved", "--as", "alice"), 0)
+        code, out, err = self.finish(proc)
+        self.assertEqual(code, 0, err)
+        d = self.status(rid)["steps"]["decide"]
+        self.assertEqual(d["status"], "succeeded")
+        self.assertEqual(d["outputs"]["winner"], "approved")
+        self.assertEqual(d["arms"]["expired"]["status"], "cancelled")
+        self.assertExit(self.weft("audit", "verify"), 0)
+
     def test_a_workflow_arm_loses_and_its_child_run_is_cancelled(self):
         self.write("slow.yaml", """
             name: slow-check
