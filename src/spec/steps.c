@@ -161,7 +161,9 @@ void steps_parse_defaults(struct sctx *c, const struct ynode *v)
   }
 }
 
-static void parse_for_each(struct sctx *c, struct wf_step *s, const struct ynode *x,
+/* for_each's items: an expression, a list or an integer (what the plain form
+ * and the map form's `items` take) */
+static void parse_fe_items(struct sctx *c, struct wf_step *s, const struct ynode *x,
                            const char *where)
 {
   if (x->t == Y_STR) {
@@ -172,8 +174,6 @@ static void parse_for_each(struct sctx *c, struct wf_step *s, const struct ynode
              WF_MAX_FOR_EACH);
     else
       s->for_each = tmpl_conv(c, x, s->index);
-  } else if (x->t == Y_MAP && !s->fe_withdraw_rest) { /* once: items is not a map */
-    foreach_parse_map(c, s, x, where, parse_for_each);
   } else if (x->t == Y_INT) {
     int64_t n;
     if (chk_int(c, x, "for_each", where, 0, WF_MAX_FOR_EACH, &n))
@@ -182,6 +182,15 @@ static void parse_for_each(struct sctx *c, struct wf_step *s, const struct ynode
     chk_bad_type(c, x, "for_each", where,
                  "an expression, a list, an integer or {items: ..., complete_when: ...}");
   }
+}
+
+static void parse_for_each(struct sctx *c, struct wf_step *s, const struct ynode *x,
+                           const char *where)
+{
+  if (x->t == Y_MAP) /* {items, complete_when, withdraw_rest}: foreach_form.c */
+    foreach_parse_map(c, s, x, where, parse_fe_items);
+  else
+    parse_fe_items(c, s, x, where);
 }
 
 static void parse_repeat(struct sctx *c, struct wf_step *s, const struct ynode *k,
