@@ -60,8 +60,10 @@ const struct cli_cmd cli_cmds[] = {
    "RUN is a run id or any unique prefix of one.\n"},
   {"logs", cli_logs, "weft logs RUN [STEP[:INDEX]] [--attempt N] [-f]", "show step output",
    "  -f, --follow   keep printing output of live steps until the run ends\n"},
-  {"cancel", cli_cancel, "weft cancel RUN", "cancel a run",
-   "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"},
+  {"cancel", cli_cancel, "weft cancel RUN [--step STEP]...", "cancel a run, or withdraw some of its steps",
+   "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"
+   "With --step, only those steps are withdrawn (a running, waiting or retrying step ends\n"
+   "cancelled with error kind withdrawn, a pending one skipped) and the run goes on.\n"},
   {"retry", cli_retry, "weft retry RUN [--from STEP]", "run failed steps again, in the same run", ""},
   {"resume", cli_resume, "weft resume [RUN]", "continue runs whose engine died", ""},
   {"approvals", cli_approvals, "weft approvals [--json]", "list decisions waiting for a human",

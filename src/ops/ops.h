@@ -129,6 +129,15 @@ bool ops_status_terminal(const char *status);
  * executing}: status when asked; executing false means it takes effect at
  * the next `weft resume`. CONFLICT when the run already ended. */
 enum ops_err ops_cancel_run(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
+/* cancel_run with steps (operator): withdraw those main steps only and let
+ * the run go on (LANGUAGE.md §3): the request for the owning engine (an
+ * inbox row kind "cancel" with payload {"steps": [...]}) and its
+ * withdraw.requested audit entry {by, steps} in one transaction (recovery
+ * re-applies it from the audit log, runtime/rt_withdraw.c). *out = {run,
+ * status, steps, executing}. NOT_FOUND: no run or no such step; BAD_REQUEST:
+ * no steps, or a finally step; CONFLICT: the run or a step already ended. */
+enum ops_err ops_cancel_steps(const struct ops_ctx *c, const char *id_or_prefix, const char *const *steps,
+                              size_t n, json_t **out, struct ops_error *e);
 
 /* [A-Za-z0-9][A-Za-z0-9_.:-]{0,127} */
 bool ops_event_name_ok(const char *name);

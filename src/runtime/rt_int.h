@@ -234,4 +234,10 @@ void rt_mask_fx(struct runtime *rt, struct rt_run *run);
 void rt_mask_fx_from(struct runtime *rt, struct rt_run *run, size_t from);
 void rt_mask_file(struct runtime *rt, const char *path);
 
+/* rt_withdraw.c: `weft cancel RUN --step` in the owning engine: a taken
+ * inbox request, and the requests owed at resume (restoring: before
+ * engine_restore_end, else after engine_start) */
+void rt_withdraw_request(struct runtime *rt, struct rt_run *run, const struct store_inbox *m);
+void rt_withdraw_owed(struct runtime *rt, struct rt_run *run, bool restoring);
+
 #endif
