@@ -84,10 +84,12 @@ const struct cli_cmd cli_cmds[] = {
   {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",
    "reject a waiting approval step",
    "The step fails with kind \"rejected\" (never retried). Refusals as for approve.\n"},
-  {"event", cli_event, "weft event send NAME [--data JSON] [--json]",
+  {"event", cli_event, "weft event send NAME [--data JSON] [--run RUN] [--json]",
    "deliver an event to waiting steps and start the runs of its event triggers",
    "Options:\n"
    "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"
+   "  --run RUN    for that run only: kept until one of its waits consumes it (a wait that\n"
+   "               starts later still gets it); no trigger fires\n"
    "  --json       print {id, name, delivered_to, started} as POST /api/v1/events answers\n"
    "Engines executing runs here deliver it within 1 s; runs no engine executes get it at\n"
    "the next `weft resume`. Each `triggers: [{event: NAME, match: ...}]` of a deployed\n"

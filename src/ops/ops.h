@@ -150,6 +150,12 @@ bool ops_event_name_ok(const char *name);
  * BAD_REQUEST (e->usage) for a bad name. */
 enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const json_t *data, json_t **out,
                             struct ops_error *e);
+/* send_event with a run (operator): the event is kept for that run until a
+ * `wait: {event: NAME}` of it consumes it (ops/events_run.c); no trigger
+ * fires. *out = {id, name, run, kept: true, delivered_to, started: []}.
+ * NOT_FOUND: no such run; CONFLICT: the run already ended. */
+enum ops_err ops_send_run_event(const struct ops_ctx *c, const char *name, const json_t *data, const char *run,
+                                json_t **out, struct ops_error *e);
 
 /* ---- the audit log (audit_ops.c) ---------------------------------------- */
 

@@ -123,6 +123,17 @@ const char *const sq_migrations[] = {
   "  PRIMARY KEY(workflow, idx)) WITHOUT ROWID;"
   "CREATE INDEX schedules_next ON schedules(next_at);"
   "ALTER TABLE runs ADD COLUMN trigger_data TEXT;",
+
+  /* 10: events sent to one run (`weft event send NAME --run RUN`), kept until
+   * a wait of that run consumes one (store/sqlite_runevents.c): consumed_by
+   * names the attempt that claimed it ("step[/index]#attempt"), so a crash
+   * between the claim and the step's commit hands the same event back to the
+   * same attempt at resume */
+  "CREATE TABLE run_events("
+  "  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, payload TEXT,"
+  "  sent_by TEXT, created_at INTEGER NOT NULL, consumed_at INTEGER, consumed_by TEXT);"
+  "CREATE INDEX run_events_pending ON run_events(run_id, name, id) WHERE consumed_at IS NULL;"
+  "CREATE INDEX run_events_by ON run_events(run_id, consumed_by) WHERE consumed_by IS NOT NULL;",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

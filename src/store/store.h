@@ -440,6 +440,21 @@ struct store_ops {
   int (*audit_after)(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
                      struct store_audit **out, size_t *n, int64_t *head_seq);
   int (*inbox_pending)(struct store *s, int64_t *n);
+
+  /* Events kept for one run (`weft event send NAME --run RUN`; rows as
+   * struct store_inbox: kind "event", run_id, name, payload, user = sender,
+   * taken_at = consumed_at, step = consumed_by). NULL in a backend without
+   * them (the wrappers answer WEFT_ESTATE). put: a new kept event.
+   * pending: the run's unconsumed events of that name, oldest first (at most
+   * limit). claim: consumes event id for `by` ("step[/index]#attempt"), *won
+   * false when another consumer was first. claimed: the event `by` consumed,
+   * if any (recovery: a claim whose step had not committed yet). */
+  int (*run_event_put)(struct store *s, const struct store_inbox *m, int64_t *id_out);
+  int (*run_event_pending)(struct store *s, const char *run_id, const char *name, size_t limit,
+                           struct store_inbox **out, size_t *n);
+  int (*run_event_claim)(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
+  int (*run_event_claimed)(struct store *s, const char *run_id, const char *by,
+                           struct store_inbox *out, bool *found);
 };
 
 /* Every backend handle starts with this. */
@@ -638,6 +653,31 @@ static inline int store_inbox_pending(struct store *s, int64_t *n)
   if (!STORE_LIVE_OPS_OK(s) || !s->ops->inbox_pending)
     return WEFT_ESTATE;
   return s->ops->inbox_pending(s, n);
+}
+static inline int store_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id_out)
+{
+  return s->ops->run_event_put ? s->ops->run_event_put(s, m, id_out) : WEFT_ESTATE;
+}
+static inline int store_run_event_pending(struct store *s, const char *run_id, const char *name,
+                                          size_t limit, struct store_inbox **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  return s->ops->run_event_pending ? s->ops->run_event_pending(s, run_id, name, limit, out, n)
+                                   : WEFT_ESTATE;
+}
+static inline int store_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now,
+                                        bool *won)
+{
+  *won = false;
+  return s->ops->run_event_claim ? s->ops->run_event_claim(s, id, by, now, won) : WEFT_ESTATE;
+}
+static inline int store_run_event_claimed(struct store *s, const char *run_id, const char *by,
+                                          struct store_inbox *out, bool *found)
+{
+  *found = false;
+  return s->ops->run_event_claimed ? s->ops->run_event_claimed(s, run_id, by, out, found)
+                                   : WEFT_ESTATE;
 }
 /* WEFT_ESTATE when the backend is older than ops version 3. */
 static inline int store_verify_scan(struct store *s, struct store_audit *head,
