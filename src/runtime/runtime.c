@@ -60,6 +60,10 @@ static void on_check(uv_check_t *h)
   struct runtime *rt = h->data;
   rt->flush_armed = false;
   uv_idle_stop(&rt->idle);
+  if (rt->mutex_freed) { /* rt_mutex.c: starts parked behind a mutex let go */
+    rt->mutex_freed = false;
+    rt_mutex_poll(rt);
+  }
   flush(rt);
 }
 
@@ -470,6 +474,7 @@ static void on_poll(uv_timer_t *h)
     }
   }
   rt_executors_poll(rt); /* `weft event send` from other processes (svc_wait.c) */
+  rt_mutex_poll(rt);     /* mutexes other processes let go (rt_mutex.c) */
   int64_t now = wt_now_ms();
   if (now - rt->last_heartbeat >= HEARTBEAT_MS) {
     store_heartbeat(rt->store, rt->pid, rt->pstart, now);

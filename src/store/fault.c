@@ -353,6 +353,19 @@ static int f_run_event_claimed(struct store *s, const char *run, const char *by,
   return store_run_event_claimed(INNER, run, by, out, found);
 }
 
+static int f_mutex_take(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder)
+{
+  WRITE(store_mutex_take(INNER, m, got, holder));
+}
+static int f_mutex_free(struct store *s, const char *name, const char *run, const char *step, int index)
+{
+  WRITE(store_mutex_free(INNER, name, run, step, index));
+}
+static int f_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart)
+{
+  WRITE(store_mutex_steal(INNER, name, pid, pstart));
+}
+
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
   .name = "fault",
@@ -416,6 +429,9 @@ static const struct store_ops fault_ops = {
   .run_event_pending = f_run_event_pending,
   .run_event_claim = f_run_event_claim,
   .run_event_claimed = f_run_event_claimed,
+  .mutex_take = f_mutex_take,
+  .mutex_free = f_mutex_free,
+  .mutex_steal = f_mutex_steal,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

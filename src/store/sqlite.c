@@ -477,6 +477,9 @@ static const struct store_ops sq_ops = {
   .run_event_pending = sq_run_event_pending,
   .run_event_claim = sq_run_event_claim,
   .run_event_claimed = sq_run_event_claimed,
+  .mutex_take = sq_mutex_take,
+  .mutex_free = sq_mutex_free,
+  .mutex_steal = sq_mutex_steal,
 };
 
 /* ---- opening ---- */

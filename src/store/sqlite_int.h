@@ -88,6 +88,10 @@ enum sq_stmt_id {
   SQ_RUNEV_PENDING,
   SQ_RUNEV_CLAIM,
   SQ_RUNEV_CLAIMED,
+  SQ_MUTEX_TAKE,
+  SQ_MUTEX_GET,
+  SQ_MUTEX_FREE,
+  SQ_MUTEX_STEAL,
   SQ_NSTMT
 };
 
@@ -193,6 +197,9 @@ int sq_run_event_pending(struct store *s, const char *run_id, const char *name, 
 int sq_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
 int sq_run_event_claimed(struct store *s, const char *run_id, const char *by, struct store_inbox *out,
                          bool *found);
+int sq_mutex_take(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder);
+int sq_mutex_free(struct store *s, const char *name, const char *run_id, const char *step, int index);
+int sq_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart);
 int sq_decision_put(struct store *s, const struct store_decision *d, int64_t *id_out);
 int sq_decision_list(struct store *s, const char *run_id, const char *step, int index,
                      struct store_decision **out, size_t *n);

@@ -9,7 +9,12 @@
  * commit of the step's success, the resumed attempt finds its event again
  * (run_event_claimed) instead of waiting for another: each event is
  * consumed once. Rows come back as struct store_inbox (kind "event", user =
- * the sender, taken_at = consumed_at, step = consumed_by). */
+ * the sender, taken_at = consumed_at, step = consumed_by).
+ *
+ * Also the mutexes held by `mutex:` steps (table mutexes, same migration):
+ * taking one is INSERT OR IGNORE of its name (one holder at a time, across
+ * processes); a holder whose engine process died is freed by the next taker
+ * that finds it dead (mutex_steal, runtime/rt_mutex.c). */
 #include "store/sqlite_int.h"
 #include "util/err.h"
 
@@ -151,4 +156,106 @@ int sq_run_event_claimed(struct store *s, const char *run_id, const char *by, st
   }
   store_inbox_free(rv.v, rv.n);
   return rc;
+}
+
+/* ---- mutexes ------------------------------------------------------------- */
+
+static int mutex_row(void *ctx, sqlite3_stmt *st)
+{
+  struct store_mutex *m = ctx;
+  int oom = 0;
+  store_mutex_clear(m);
+  m->name = sq_col_text(st, 0, &oom);
+  m->run_id = sq_col_text(st, 1, &oom);
+  m->step = sq_col_text(st, 2, &oom);
+  m->index = sqlite3_column_int(st, 3);
+  m->attempt = sqlite3_column_int(st, 4);
+  m->pid = sqlite3_column_int(st, 5);
+  m->pstart = sqlite3_column_int64(st, 6);
+  m->acquired_at = sqlite3_column_int64(st, 7);
+  return oom ? WEFT_ENOMEM : 0;
+}
+
+int sq_mutex_take(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder)
+{
+  struct sq *q = sq_of(s);
+  bool own;
+  *got = false;
+  int rc = sq_tx_begin(q, &own);
+  if (rc)
+    return rc;
+  sqlite3_stmt *st = sq_stmt(q, SQ_MUTEX_TAKE,
+                             "INSERT OR IGNORE INTO mutexes(name, run_id, step, idx, attempt, pid, pstart, "
+                             "acquired_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!st) {
+    rc = WEFT_ESTORE;
+    goto out;
+  }
+  sq_bind_text(st, 1, m->name);
+  sq_bind_text(st, 2, m->run_id);
+  sq_bind_text(st, 3, m->step);
+  sqlite3_bind_int(st, 4, m->index);
+  sqlite3_bind_int(st, 5, m->attempt);
+  sqlite3_bind_int(st, 6, m->pid);
+  sqlite3_bind_int64(st, 7, m->pstart);
+  sqlite3_bind_int64(st, 8, m->acquired_at);
+  if ((rc = sq_exec(q, st, "take mutex")) != 0)
+    goto out;
+  if (sqlite3_changes(q->db) == 1) {
+    *got = true;
+    goto out;
+  }
+  st = sq_stmt(q, SQ_MUTEX_GET,
+               "SELECT name, run_id, step, idx, attempt, pid, pstart, acquired_at FROM mutexes WHERE name = ?1");
+  if (!st) {
+    rc = WEFT_ESTORE;
+    goto out;
+  }
+  sq_bind_text(st, 1, m->name);
+  rc = sq_query(q, st, mutex_row, NULL, holder, "read mutex");
+out:
+  return sq_tx_end(q, own, rc);
+}
+
+int sq_mutex_free(struct store *s, const char *name, const char *run_id, const char *step, int index)
+{
+  struct sq *q = sq_of(s);
+  bool own;
+  int rc = sq_tx_begin(q, &own);
+  if (rc)
+    return rc;
+  sqlite3_stmt *st = sq_stmt(q, SQ_MUTEX_FREE,
+                             "DELETE FROM mutexes WHERE name = ?1 AND run_id = ?2 AND step = ?3 AND idx = ?4");
+  if (!st) {
+    rc = WEFT_ESTORE;
+    goto out;
+  }
+  sq_bind_text(st, 1, name);
+  sq_bind_text(st, 2, run_id);
+  sq_bind_text(st, 3, step);
+  sqlite3_bind_int(st, 4, index);
+  rc = sq_exec(q, st, "free mutex");
+out:
+  return sq_tx_end(q, own, rc);
+}
+
+int sq_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart)
+{
+  struct sq *q = sq_of(s);
+  bool own;
+  int rc = sq_tx_begin(q, &own);
+  if (rc)
+    return rc;
+  sqlite3_stmt *st = sq_stmt(q, SQ_MUTEX_STEAL,
+                             "DELETE FROM mutexes WHERE name = ?1 AND pid = ?2 AND pstart = ?3");
+  if (!st) {
+    rc = WEFT_ESTORE;
+    goto out;
+  }
+  sq_bind_text(st, 1, name);
+  sqlite3_bind_int(st, 2, pid);
+  sqlite3_bind_int64(st, 3, pstart);
+  rc = sq_exec(q, st, "free a dead holder's mutex");
+out:
+  return sq_tx_end(q, own, rc);
 }

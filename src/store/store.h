@@ -151,6 +151,16 @@ struct store_inbox {
   int64_t taken_at;     /* 0 while pending */
 };
 
+/* A mutex held by a step attempt (`mutex:`, runtime/rt_mutex.c). */
+struct store_mutex {
+  char *name;           /* "run/RUN/NAME" or "global/NAME" */
+  char *run_id, *step;
+  int index, attempt;
+  int pid;              /* the engine process holding it, and its start time: */
+  int64_t pstart;       /* its death frees the mutex */
+  int64_t acquired_at;
+};
+
 /* A human decision on an approval step (also refused ones, decision
  * "refused", so the history is complete). */
 struct store_decision {
@@ -455,6 +465,14 @@ struct store_ops {
   int (*run_event_claim)(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
   int (*run_event_claimed)(struct store *s, const char *run_id, const char *by,
                            struct store_inbox *out, bool *found);
+  /* Mutexes (NULL in a backend without them: WEFT_ESTATE). take: holds
+   * m->name for m's attempt unless someone holds it (*got false, *holder =
+   * the holder, to clear with store_mutex_clear). free: releases it if
+   * (run, step, index) holds it. steal: releases it if that process (pid,
+   * start) holds it (a dead holder). */
+  int (*mutex_take)(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder);
+  int (*mutex_free)(struct store *s, const char *name, const char *run_id, const char *step, int index);
+  int (*mutex_steal)(struct store *s, const char *name, int pid, int64_t pstart);
 };
 
 /* Every backend handle starts with this. */
@@ -678,6 +696,22 @@ static inline int store_run_event_claimed(struct store *s, const char *run_id, c
   *found = false;
   return s->ops->run_event_claimed ? s->ops->run_event_claimed(s, run_id, by, out, found)
                                    : WEFT_ESTATE;
+}
+void store_mutex_clear(struct store_mutex *m);
+static inline int store_mutex_take(struct store *s, const struct store_mutex *m, bool *got,
+                                   struct store_mutex *holder)
+{
+  *got = false;
+  return s->ops->mutex_take ? s->ops->mutex_take(s, m, got, holder) : WEFT_ESTATE;
+}
+static inline int store_mutex_free(struct store *s, const char *name, const char *run_id,
+                                   const char *step, int index)
+{
+  return s->ops->mutex_free ? s->ops->mutex_free(s, name, run_id, step, index) : WEFT_ESTATE;
+}
+static inline int store_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart)
+{
+  return s->ops->mutex_steal ? s->ops->mutex_steal(s, name, pid, pstart) : WEFT_ESTATE;
 }
 /* WEFT_ESTATE when the backend is older than ops version 3. */
 static inline int store_verify_scan(struct store *s, struct store_audit *head,
