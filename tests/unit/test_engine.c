@@ -1285,6 +1285,10 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
      * sequence, and every other case, stays what it was before they existed */
     uint64_t fl = (seed * 0x9E3779B97F4A7C15ull) >> ((unsigned)i % 16 * 4);
     bool end = !fin && (fl & 3) == 0;
+    /* cancel steps (withdraw.c) the same way: a join that withdraws a later
+     * main step (never upstream of it) */
+    uint64_t cb = (seed * 0xC2B2AE3D27D4EB4Full) >> ((unsigned)i % 8 * 8);
+    bool cancel_step = !fin && !end && i + 1 < n && (cb & 3) == 0;
     if (i > lo && k) {
       uint32_t a = lo + rnd((uint32_t)(i - lo)), b = lo + rnd((uint32_t)(i - lo));
       if (k == 2 && a != b && !fin && ((fl >> 2) & 3) == 0)
@@ -1302,6 +1306,8 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    set: {v: '${{ .inputs.x // %d }}'}\n", i);
     else if (kind < 5 && end)
       buf_printf(y, "    end: {status: %s}\n", (fl >> 6) & 1 ? "failed" : "succeeded");
+    else if (kind < 5 && cancel_step)
+      buf_printf(y, "    cancel: [s%u]\n", (unsigned)(i + 1 + (int)((cb >> 2) % (uint64_t)(n - 1 - i))));
     else if (kind < 5)
       buf_printf(y, "    description: a join\n");
     else if (kind < 6)
@@ -1324,7 +1330,7 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    if: '${{ failure }}'\n");
     else if (cond == 1)
       buf_printf(y, "    if: always\n");
-    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && end))
+    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && (end || cancel_step)))
       buf_printf(y, "    repeat: {until: '${{ .iteration >= 2 }}', max: 3, delay: %ums}\n",
                  rnd(2) * 500);
     for (int a = 1; a <= 4; a++) {
@@ -1351,6 +1357,9 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     buf_printf(sc, "at 1000000 retry s%u\n", rnd((uint32_t)(n + nf)));
   if (again <= 1 && rnd(2))
     buf_printf(sc, "at %u crash\n", 1000000 + rnd(3000));
+  uint64_t wb = seed * 0xD6E8FEB86659FD93ull >> 40; /* seed bits again, not rnd() */
+  if ((wb & 3) == 0) /* `weft cancel --step` of a main step */
+    buf_printf(sc, "at %u withdraw s%u\n", (unsigned)((wb >> 2) % 6000), (unsigned)((wb >> 16) % (uint64_t)n));
 }
 
 Test(random, random_workflows_end_terminal_and_replay_identically)
