@@ -90,6 +90,27 @@ class Cancel(WeftTest):
         self.assertFalse(os.path.exists(os.path.join(t, "line-2.pid")))  # never started
         self.assertFalse(os.path.exists(os.path.join(t, "shipped")))
 
+    def test_a_withdrawn_workflow_step_cancels_its_child_run(self):
+        t = self.tmp
+        self.write("child.yaml", f"""
+            name: child
+            steps:
+              work: {{run: 'echo $$ > {t}/child.pid; exec sleep 60'}}
+        """)
+        p = self.write("w.yaml", f"""
+            name: parent
+            steps:
+              sub: {{workflow: {{file: child.yaml}}}}
+              check: {{run: 'while [ ! -f {t}/child.pid ]; do sleep 0.05; done'}}
+              stop: {{needs: check, cancel: [sub]}}
+        """)
+        j = self.run_json(p, 0)
+        self.assertEqual(j["steps"]["sub"]["status"], "cancelled")
+        self.assertEqual(j["steps"]["sub"]["error"]["kind"], "withdrawn")
+        self.assertFalse(alive(self.read_pid("child.pid")))
+        child = [r for r in self.weft("runs", "--json").json() if r["workflow"] == "child"]
+        self.assertEqual([r["status"] for r in child], ["cancelled"])
+
     def waiting_run(self):
         t = self.tmp
         p = self.write("w.yaml", f"""
