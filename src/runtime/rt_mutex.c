@@ -213,4 +213,5 @@ static const struct executor_ops rt_mutex_wait = {
   .name = "mutex",
   .kill = mutex_wait_kill,
   .release = mutex_wait_release,
+  .waits = true, /* nothing runs yet: a draining server need not wait for it */
 };

@@ -263,6 +263,34 @@ class CancelApi(WeftTest):
         self.assertEqual(code, 409, doc)
         self.assertEqual(srv.stop(), 0)
 
+    def test_a_run_the_server_executes(self):
+        t = self.tmp
+        srv = Server(self, "--listen", "127.0.0.1:0")
+        text = f"""name: served
+steps:
+  a: {{run: 'echo $$ > {t}/a.pid; exec sleep 60'}}
+  b: {{needs: a, run: 'true'}}
+  c: {{run: 'while [ ! -f {t}/go ]; do sleep 0.05; done'}}
+"""
+        req = urllib.request.Request(srv.base + "/api/v1/workflows", data=text.encode(), method="POST",
+                                     headers={"Authorization": "Bearer " + self.tok["olga"],
+                                              "Content-Type": "application/yaml"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            self.assertIn(r.status, (200, 201))
+        code, run = self.call(srv, "/workflows/served/runs", "olga", {})
+        self.assertEqual(code, 201, run)
+        rid = run["id"]
+        pid = int(self.wait_for(lambda: slurp(os.path.join(t, "a.pid")), "a running"))
+        code, doc = self.call(srv, f"/runs/{rid}/cancel", "olga", {"steps": ["a"]})
+        self.assertEqual(code, 202, doc)
+        self.wait_for(lambda: self.status_of(rid)["steps"]["a"]["status"] == "cancelled", "a withdrawn")
+        self.assertFalse(alive(pid))
+        open(os.path.join(t, "go"), "w").close()
+        self.wait_for(lambda: self.status_of(rid)["status"] == "succeeded", "the run to go on and end")
+        st = self.status_of(rid)
+        self.assertEqual((st["steps"]["a"]["error"]["kind"], st["steps"]["b"]["status"]), ("withdrawn", "skipped"))
+        self.assertEqual(srv.stop(), 0)
+
     def status_of(self, rid):
         r = self.weft("status", rid, "--json")
         self.assertExit(r, 0)
