@@ -99,6 +99,7 @@ static void post_result(struct runtime *rt, struct rt_run *run, uint32_t step, i
 void rt_start_failed(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                      const char *kind, const char *message)
 {
+  rt_mutex_start_failed(rt, run, e); /* a mutex taken for this start goes (rt_mutex.c) */
   post_result(rt, run, e->step, e->index, e->attempt,
               &(struct rt_result){.ok = false, .kind = kind, .message = message,
                                   .exit_code = -1, .http_status = -1});

@@ -246,6 +246,7 @@ void rt_withdraw_owed(struct runtime *rt, struct rt_run *run, bool restoring);
  * (the runtime's poll, and its flush after a release). */
 bool rt_mutex_gate(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
 void rt_mutex_ended(struct rt_attempt *a);
+void rt_mutex_start_failed(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
 void rt_mutex_poll(struct runtime *rt);
 
 #endif

@@ -182,14 +182,26 @@ void rt_mutex_poll(struct runtime *rt)
   }
 }
 
-void rt_mutex_ended(struct rt_attempt *a)
+static void let_go(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index)
 {
   char key[300];
-  if (a->ops == &rt_mutex_wait || !mutex_key(a->run, a->step, key, sizeof key))
+  if (!mutex_key(run, step, key, sizeof key))
     return;
-  store_mutex_free(a->rt->store, key, a->run->id, a->run->wf->steps[a->step].id, a->index);
-  a->rt->mutex_freed = true; /* parked attempts look again at the next flush */
-  rt_arm_flush(a->rt);
+  store_mutex_free(rt->store, key, run->id, run->wf->steps[step].id, index);
+  rt->mutex_freed = true; /* parked attempts look again at the next flush */
+  rt_arm_flush(rt);
+}
+
+void rt_mutex_ended(struct rt_attempt *a)
+{
+  if (a->ops != &rt_mutex_wait)
+    let_go(a->rt, a->run, a->step, a->index);
+}
+
+/* An executor refused a start that had the mutex (no attempt will end). */
+void rt_mutex_start_failed(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
+{
+  let_go(rt, run, e->step, e->index);
 }
 
 static void mutex_wait_kill(struct rt_attempt *a, bool timeout)

@@ -77,6 +77,18 @@ class Mutex(WeftTest):
         self.assertExit(r, 1)
         self.assertEqual(sorted(s for s, _ in sections(f)), ["a", "b", "c"])
 
+    def test_a_start_refused_by_its_executor_lets_go(self):
+        p = self.write("w.yaml", """
+            name: refused
+            steps:
+              a: {mutex: m, wait: {until: '${{ "not a time" }}'}}
+              b: {needs: a, if: always, mutex: m, run: 'true'}
+        """)
+        r = self.weft("run", p, "--json", timeout=60)
+        self.assertExit(r, 1)
+        s = r.json()["steps"]
+        self.assertEqual((s["a"]["status"], s["b"]["status"]), ("failed", "succeeded"))
+
     def test_global_scope_two_runs_never_overlap(self):
         f = os.path.join(self.tmp, "log")
         text = """
