@@ -287,30 +287,35 @@ static bool offer_kept(struct runtime *rt, struct rt_attempt *a, bool at_start)
       return true;
     }
   }
-  struct store_inbox *v = NULL;
-  size_t n = 0;
   bool ended = false;
-  if (store_run_event_pending(rt->store, a->run->id, a->evw->name, KEPT_PAGE, &v, &n) != 0)
-    n = 0;
-  for (size_t i = 0; i < n && !ended; i++) {
-    json_t *payload = load_payload(&v[i]);
-    char *err = NULL;
-    int m = matches(rt, a, payload, &err);
-    bool won = false;
-    if (m < 0) {
-      char msg[600];
-      snprintf(msg, sizeof msg, "wait.match failed on kept event %lld: %.500s", (long long)v[i].id,
-               err ? err : "error");
-      end_fail(a, "expression", msg);
-      ended = true;
-    } else if (m > 0 && store_run_event_claim(rt->store, v[i].id, by, wt_now_ms(), &won) == 0 && won) {
-      end_with(a, json_incref(payload));
-      ended = true;
+  int64_t after = 0;
+  size_t n = KEPT_PAGE;
+  /* by pages: events its match refuses stay kept, and may be many */
+  while (!ended && n == KEPT_PAGE) {
+    struct store_inbox *v = NULL;
+    if (store_run_event_pending(rt->store, a->run->id, a->evw->name, after, KEPT_PAGE, &v, &n) != 0)
+      n = 0;
+    for (size_t i = 0; i < n && !ended; i++) {
+      after = v[i].id;
+      json_t *payload = load_payload(&v[i]);
+      char *err = NULL;
+      int m = matches(rt, a, payload, &err);
+      bool won = false;
+      if (m < 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "wait.match failed on kept event %lld: %.500s", (long long)v[i].id,
+                 err ? err : "error");
+        end_fail(a, "expression", msg);
+        ended = true;
+      } else if (m > 0 && store_run_event_claim(rt->store, v[i].id, by, wt_now_ms(), &won) == 0 && won) {
+        end_with(a, json_incref(payload));
+        ended = true;
+      }
+      free(err);
+      json_decref(payload);
     }
-    free(err);
-    json_decref(payload);
+    store_inbox_free(v, n);
   }
-  store_inbox_free(v, n);
   return ended;
 }
 

@@ -338,10 +338,10 @@ static int f_run_event_put(struct store *s, const struct store_inbox *m, int64_t
 {
   WRITE(store_run_event_put(INNER, m, id));
 }
-static int f_run_event_pending(struct store *s, const char *run, const char *name, size_t limit,
-                               struct store_inbox **out, size_t *n)
+static int f_run_event_pending(struct store *s, const char *run, const char *name, int64_t after,
+                               size_t limit, struct store_inbox **out, size_t *n)
 {
-  return store_run_event_pending(INNER, run, name, limit, out, n);
+  return store_run_event_pending(INNER, run, name, after, limit, out, n);
 }
 static int f_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now, bool *won)
 {

@@ -192,8 +192,8 @@ int sq_event_list(struct store *s, int64_t after_id, size_t limit, struct store_
                   size_t *n);
 /* sqlite_runevents.c */
 int sq_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id_out);
-int sq_run_event_pending(struct store *s, const char *run_id, const char *name, size_t limit,
-                         struct store_inbox **out, size_t *n);
+int sq_run_event_pending(struct store *s, const char *run_id, const char *name, int64_t after_id,
+                         size_t limit, struct store_inbox **out, size_t *n);
 int sq_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
 int sq_run_event_claimed(struct store *s, const char *run_id, const char *by, struct store_inbox *out,
                          bool *found);

@@ -85,8 +85,8 @@ static void runev_restart(void *ctx)
   rv->n = 0;
 }
 
-int sq_run_event_pending(struct store *s, const char *run_id, const char *name, size_t limit,
-                         struct store_inbox **out, size_t *n)
+int sq_run_event_pending(struct store *s, const char *run_id, const char *name, int64_t after_id,
+                         size_t limit, struct store_inbox **out, size_t *n)
 {
   struct sq *q = sq_of(s);
   struct runev_vec rv = {0};
@@ -94,12 +94,13 @@ int sq_run_event_pending(struct store *s, const char *run_id, const char *name, 
   *n = 0;
   sqlite3_stmt *st = sq_stmt(q, SQ_RUNEV_PENDING,
                              "SELECT " RUNEV_COLS " FROM run_events WHERE run_id = ?1 AND name = ?2 "
-                             "AND consumed_at IS NULL ORDER BY id LIMIT ?3");
+                             "AND consumed_at IS NULL AND id > ?4 ORDER BY id LIMIT ?3");
   if (!st)
     return WEFT_ESTORE;
   sq_bind_text(st, 1, run_id);
   sq_bind_text(st, 2, name);
   sqlite3_bind_int64(st, 3, limit ? (int64_t)limit : -1);
+  sqlite3_bind_int64(st, 4, after_id);
   int rc = sq_query(q, st, runev_row, runev_restart, &rv, "list kept events");
   if (rc) {
     store_inbox_free(rv.v, rv.n);

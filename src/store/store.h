@@ -456,12 +456,12 @@ struct store_ops {
    * taken_at = consumed_at, step = consumed_by). NULL in a backend without
    * them (the wrappers answer WEFT_ESTATE). put: a new kept event.
    * pending: the run's unconsumed events of that name, oldest first (at most
-   * limit). claim: consumes event id for `by` ("step[/index]#attempt"), *won
+   * limit), with id > after_id. claim: consumes event id for `by` ("step[/index]#attempt"), *won
    * false when another consumer was first. claimed: the event `by` consumed,
    * if any (recovery: a claim whose step had not committed yet). */
   int (*run_event_put)(struct store *s, const struct store_inbox *m, int64_t *id_out);
-  int (*run_event_pending)(struct store *s, const char *run_id, const char *name, size_t limit,
-                           struct store_inbox **out, size_t *n);
+  int (*run_event_pending)(struct store *s, const char *run_id, const char *name, int64_t after_id,
+                           size_t limit, struct store_inbox **out, size_t *n);
   int (*run_event_claim)(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
   int (*run_event_claimed)(struct store *s, const char *run_id, const char *by,
                            struct store_inbox *out, bool *found);
@@ -677,12 +677,14 @@ static inline int store_run_event_put(struct store *s, const struct store_inbox 
   return s->ops->run_event_put ? s->ops->run_event_put(s, m, id_out) : WEFT_ESTATE;
 }
 static inline int store_run_event_pending(struct store *s, const char *run_id, const char *name,
-                                          size_t limit, struct store_inbox **out, size_t *n)
+                                          int64_t after_id, size_t limit, struct store_inbox **out,
+                                          size_t *n)
 {
   *out = NULL;
   *n = 0;
-  return s->ops->run_event_pending ? s->ops->run_event_pending(s, run_id, name, limit, out, n)
-                                   : WEFT_ESTATE;
+  return s->ops->run_event_pending
+             ? s->ops->run_event_pending(s, run_id, name, after_id, limit, out, n)
+             : WEFT_ESTATE;
 }
 static inline int store_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now,
                                         bool *won)

@@ -67,6 +67,21 @@ class Events(WeftTest):
         self.assertEqual([(json.loads(p)["n"], by) for _, p, by in rows],
                          [(1, "first#1"), (2, "second#1"), (3, None)])
 
+    def test_a_match_looks_past_many_kept_events_it_refuses(self):
+        proc, rid = self.start("""
+            name: picky
+            steps:
+              gate: {run: 'while [ ! -f %s/go ]; do sleep 0.05; done'}
+              w: {needs: gate, wait: {event: e, match: "${{ .event.n == 1 }}"}}
+        """ % self.tmp)
+        for _ in range(70):  # more than one page of the store's list
+            self.send("e", "--run", rid, "--data", '{"n": 0}')
+        self.send("e", "--run", rid, "--data", '{"n": 1}')
+        open(os.path.join(self.tmp, "go"), "w").close()
+        self.assertEqual(proc.wait(timeout=120), 0)
+        self.assertEqual(self.status(rid)["steps"]["w"]["outputs"], {"n": 1})
+        self.assertEqual(sum(1 for _, _, by in self.kept_rows() if by is None), 70)
+
     def test_errors(self):
         p = self.write("done.yaml", "name: done\nsteps:\n  a: {run: 'true'}\n")
         r = self.weft("run", p, "--json")

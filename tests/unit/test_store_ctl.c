@@ -56,8 +56,9 @@ Test(store_ctl, kept_events_are_listed_in_order_and_claimed_once)
   put_event(a, "R2", "paid", "{}");
   struct store_inbox *v = NULL;
   size_t n = 0;
-  cr_assert_eq(store_run_event_pending(a, "R1", "paid", 0, &v, &n), 0);
+  cr_assert_eq(store_run_event_pending(a, "R1", "paid", 0, 0, &v, &n), 0);
   cr_assert_eq(n, 2);
+  int64_t second = v[1].id;
   cr_assert_str_eq(v[0].payload, "{\"n\":1}");
   int64_t first = v[0].id;
   store_inbox_free(v, n);
@@ -66,10 +67,12 @@ Test(store_ctl, kept_events_are_listed_in_order_and_claimed_once)
   cr_assert(won);
   cr_assert_eq(store_run_event_claim(b, first, "x#1", 9, &won), 0);
   cr_assert(!won, "a second claimer must lose");
-  cr_assert_eq(store_run_event_pending(b, "R1", "paid", 0, &v, &n), 0);
+  cr_assert_eq(store_run_event_pending(b, "R1", "paid", 0, 0, &v, &n), 0);
   cr_assert_eq(n, 1);
   cr_assert_str_eq(v[0].payload, "{\"n\":2}");
   store_inbox_free(v, n);
+  cr_assert_eq(store_run_event_pending(b, "R1", "paid", second, 0, &v, &n), 0); /* pages by id */
+  cr_assert_eq(n, 0);
   struct store_inbox m = {0};
   bool found = false;
   cr_assert_eq(store_run_event_claimed(b, "R1", "w#1", &m, &found), 0);
