@@ -111,6 +111,20 @@ class Cancel(WeftTest):
         child = [r for r in self.weft("runs", "--json").json() if r["workflow"] == "child"]
         self.assertEqual([r["status"] for r in child], ["cancelled"])
 
+    def test_graph_shows_what_a_cancel_step_withdraws_and_mutexes(self):
+        p = self.write("w.yaml", """
+            name: g
+            steps:
+              a: {run: 'true', mutex: {name: prod, scope: global}}
+              b: {run: 'true', mutex: m}
+              c: {cancel: [a, b]}
+        """)
+        r = self.weft("graph", p)
+        self.assertExit(r, 0)
+        self.assertIn("a [run] mutex prod (global)\n", r.out)
+        self.assertIn("b [run] mutex m\n", r.out)
+        self.assertIn("c [cancel] withdraws a, b\n", r.out)
+
     def waiting_run(self):
         t = self.tmp
         p = self.write("w.yaml", f"""
