@@ -23,7 +23,6 @@
 
 #include <assert.h>
 #include <stdio.h>
-#include <string.h>
 
 static int withdraw_by(struct eng_run *r, uint32_t s, uint32_t by)
 {
