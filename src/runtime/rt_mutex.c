@@ -145,8 +145,12 @@ void rt_mutex_poll(struct runtime *rt)
   bool started = true;
   while (started) {
     started = false;
-    /* every parked attempt once, oldest first: a short list, so by rescans */
+    /* every parked attempt once, oldest first: a short list, so by rescans;
+     * a key found held is not asked for again in this round (the older
+     * attempt waiting for it goes first anyway) */
     uint64_t after = 0;
+    const char *held[32];
+    int n_held = 0;
     for (;;) {
       struct rt_attempt *a = NULL;
       for (struct rt_attempt *b = rt->attempts; b; b = b->next)
@@ -157,8 +161,16 @@ void rt_mutex_poll(struct runtime *rt)
         break;
       struct parked *p = a->x;
       after = p->seq;
-      if (take(rt, a->run, &p->e, p->key) != 1)
+      bool skip = false;
+      for (int i = 0; i < n_held && !skip; i++)
+        skip = !strcmp(held[i], p->key);
+      if (skip)
         continue;
+      if (take(rt, a->run, &p->e, p->key) != 1) {
+        if (n_held < 32)
+          held[n_held++] = p->key;
+        continue;
+      }
       /* unlink the parked attempt without a result, then start for real */
       for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
         if (*pp == a) {
