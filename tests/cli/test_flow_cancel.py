@@ -210,7 +210,9 @@ class Cancel(WeftTest):
                       or None, "an unowned run")
         open(os.path.join(self.tmp, "go"), "w").close()
         res = self.spawn("resume", rid)
-        self.wait_for(lambda: self.status(rid)["steps"]["pack"]["status"] == "cancelled", "the withdrawal")
+        # pack ends at once (its attempt was interrupted); sign once its approval is closed
+        self.wait_for(lambda: all(self.status(rid)["steps"][k]["status"] == "cancelled"
+                                  for k in ("pack", "sign", "paid")), "the withdrawals")
         st = self.status(rid)
         self.assertEqual(st["steps"]["pack"]["error"]["kind"], "withdrawn")
         self.assertEqual(st["steps"]["sign"]["status"], "cancelled")
