@@ -129,6 +129,9 @@ int eng_withdraw(struct eng_run *r, uint32_t s)
 
 json_t *eng_unit_stop_error(const struct eng_run *r, uint32_t u)
 {
+  const struct eng_step *st = &r->st[r->u.step[u]];
+  if (st->withdrawn && st->cancel_by && !eng_stop_applies(r, r->u.step[u]))
+    return eng_cancel_error(r, r->u.step[u]); /* withdraw.c: a cancel step or a request */
   if (u >= r->n_steps && eng_fe_map_decided(r, r->u.step[u]) && !eng_stop_applies(r, r->u.step[u]))
     return eng_fe_map_stop_error(r, r->u.step[u]); /* foreach_map.c */
   if (r->st[r->u.step[u]].withdrawn && !eng_stop_applies(r, r->u.step[u]))

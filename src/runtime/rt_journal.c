@@ -266,15 +266,15 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
   if (!rc && !no_audit)
     rc = audit_unit(rt, run, e->at, "step.status", "attempts", st.attempts, e->error, e->index,
                     st.status, ws->id);
-  /* the approval arm of a first_of that another arm beat (engine/first_of.c):
-   * its request is closed; say so where decisions are audited */
+  /* a withdrawn approval request is closed (an approval step, or the approval
+   * arm of a first_of that another arm beat): say so where decisions are audited */
   const struct wf_arm *arm = wf_step_arm(ws, e->index);
   const char *ek = json_string_value(json_object_get(e->error, "kind"));
-  if (!rc && arm && arm->kind == WF_APPROVAL && e->status == ENG_CANCELLED && ek &&
-      !strcmp(ek, "withdrawn"))
+  if (!rc && (ws->kind == WF_APPROVAL || (arm && arm->kind == WF_APPROVAL)) &&
+      e->status == ENG_CANCELLED && ek && !strcmp(ek, "withdrawn"))
     rc = audit(rt, run, e->at, "approval.withdrawn",
-               json_pack("{s:s,s:i,s:s,s:O?}", "step", ws->id, "index", e->index, "arm",
-                         arm->name, "reason", json_object_get(e->error, "message")));
+               json_pack("{s:s,s:i,s:s?,s:O?}", "step", ws->id, "index", e->index, "arm",
+                         arm ? arm->name : NULL, "reason", json_object_get(e->error, "message")));
   free(err_txt);
   free(out_txt);
   return rc;

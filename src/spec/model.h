@@ -156,6 +156,14 @@ struct wf_step {
    * (for_each = n_arms, max_parallel = n_arms), instance i being arm i. */
   struct wf_arm *arms;
   uint32_t n_arms;
+  /* `cancel: [step, ...]` (withdraw.c in the engine): the main steps it
+   * withdraws when it runs; n_cancel 0 = not a cancel step */
+  uint32_t *cancel;
+  uint32_t n_cancel;
+  /* `mutex: NAME` or `{name: NAME, scope: run|global}` (spec/ctl.c; held by
+   * the runtime, runtime/rt_mutex.c); NULL = none */
+  char *mutex;
+  bool mutex_global;
 };
 
 struct wf_arm {
