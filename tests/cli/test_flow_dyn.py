@@ -61,7 +61,9 @@ class ForEachMap(WeftTest):
                   case "$WEFT_INDEX" in
                     0|2) echo "score=$SCORE" >> "$WEFT_OUTPUT" ;;
                     1) exit 3 ;;
-                    *) sleep 300 & echo $! > "$WEFT_WORKSPACE/sleeper-$WEFT_INDEX"; wait ;;
+                    *) sleep 300 & echo $! > "$WEFT_WORKSPACE/tmp-$WEFT_INDEX"
+                       mv "$WEFT_WORKSPACE/tmp-$WEFT_INDEX" "$WEFT_WORKSPACE/sleeper-$WEFT_INDEX"
+                       wait ;;
                   esac
               pick:
                 needs: trials
