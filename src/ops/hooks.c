@@ -164,7 +164,10 @@ enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *
     free(have);
     goto out;
   }
-  if (!k) {
+  if (!k && !id[0]) { /* its concurrency group is full (on_full: skip) */
+    *out = json_pack("{s:n,s:s}", "run", "reason", e->msg);
+    *status = 200;
+  } else if (!k) {
     *out = json_pack("{s:s}", "run", id);
     *status = 202;
   }

@@ -291,6 +291,8 @@ struct ops_start {
   json_t *inputs;  /* resolved (defaults applied, types checked) */
   int version;
   char *key;       /* the idempotency key, or NULL */
+  bool queued;     /* ops_start_run: the run waits in its concurrency group (not started) */
+  bool queued_in_tx; /* ... recorded in the runtime's open transaction: answer after its commit */
 };
 void ops_start_clear(struct ops_start *st);
 
@@ -328,7 +330,9 @@ int ops_trigger_eval(struct wf *wf, const json_t *tmpl, const json_t *trig, json
  * (trig, plus hold: {"after": RUN} or {"group": G, "max": K}; NULL: none)
  * and a run.created audit entry. `weft server` starts it
  * (ops_trigger_pickup). CONFLICT: a run of the workflow has the key;
- * UNPROCESSABLE: the inputs do not fit. */
+ * UNPROCESSABLE: the inputs do not fit. With a concurrency group full and
+ * on_full: skip, nothing is recorded but a run.skipped audit entry: OPS_OK
+ * with id_out "" and e->msg saying why. */
 enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int version, const json_t *def,
                                  const json_t *trig, const char *key, const json_t *hold,
                                  char id_out[WEFT_ID_LEN + 1], struct ops_error *e);
@@ -388,5 +392,42 @@ enum ops_err ops_backfill(const struct ops_ctx *c, const char *name, const char 
 enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *body, size_t len,
                          const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
                          json_t **out, unsigned *status, struct ops_error *e);
+
+/* ---- concurrency groups (concurrency.c; SERVER.md §3) ------------------ */
+
+/* The group a new run of wf counts in: NULL when wf has no concurrency;
+ * "NAME" without a key; "NAME:VALUE" with `key` rendered over {inputs,
+ * trigger, run: {trigger}} (a string as it is, else compact JSON; at most
+ * 200 bytes). 0, or a failure with *err (malloc'd). */
+int ops_concurrency_group(struct wf *wf, const json_t *inputs, const json_t *trig, char **group, char **err);
+enum ops_admit_kind { OPS_ADMIT_START = 0, OPS_ADMIT_QUEUE, OPS_ADMIT_SKIP };
+struct ops_admit {
+  enum ops_admit_kind decision;
+  int64_t active, waiting; /* the group's runs when asked */
+  json_t *cancelled;       /* cancel_in_progress: the runs told to stop (ids) */
+  char why[400];           /* QUEUE, SKIP: for people */
+};
+/* The decision for a new run of group (NULL: START): START when fewer than
+ * wf->concurrency runs of the group are active and none waits; else by
+ * on_full: QUEUE; SKIP; cancel_in_progress: every older run of the group is
+ * cancelled (active ones by a cancel request to their engine, waiting ones
+ * at once; audited) and QUEUE. Clear *out with ops_admit_clear. */
+enum ops_err ops_concurrency_admit(const struct ops_ctx *c, const struct wf *wf, const char *group,
+                                   struct ops_admit *out, struct ops_error *e);
+void ops_admit_clear(struct ops_admit *a);
+/* A run.skipped audit entry (no run) for a start its full group skipped. */
+int ops_concurrency_skipped(const struct ops_ctx *c, const struct wf *wf, const char *group, const char *trigger,
+                            const char *why);
+/* Whether a waiting run whose trigger data is trig must go on waiting: its
+ * "_concurrency" {group, limit} has limit active runs. */
+bool ops_concurrency_held(struct store *s, const json_t *trig);
+/* Records a queued run no engine owns yet (the server's loop starts it:
+ * ops_trigger_pickup), with inputs (resolved), `.trigger` trig (plus hold,
+ * and {group, limit} of group when not NULL, never shown), idempotency key
+ * (NULL: none), its group and a run.created audit entry; in the caller's
+ * transaction or one per write. CONFLICT: the key is taken. */
+enum ops_err ops_queue_run(const struct ops_ctx *c, const struct wf *wf, int version, const json_t *inputs,
+                           const json_t *trig, const char *key, const json_t *hold, int trigger_index,
+                           const char *group, char id_out[WEFT_ID_LEN + 1], struct ops_error *e);
 
 #endif

@@ -209,7 +209,10 @@ static int fire_one(struct store *s, struct wf *wf, int version, const json_t *d
       struct ops_ctx c = {.store = s, .user = "scheduler", .role = ROLE_ADMIN};
       struct ops_error e = {0};
       if (!rc && trig && ops_trigger_enqueue(&c, wf, version, def, trig, key, hold, id, &e) == OPS_OK) {
-        (*fired)++;
+        if (id[0])
+          (*fired)++;
+        else /* its concurrency group is full (on_full: skip) */
+          SCHED_LOG("info", "%s trigger %d: %s: %s", wf->name, row->idx, sf, e.msg);
       } else if (!rc) {
         /* the time is handled all the same: a definition that cannot start
          * (its inputs) must not fire again and again */
@@ -465,7 +468,7 @@ static int bf_each(void *ud, struct wf *wf, int version, size_t i, json_t *def)
     enum ops_err k2 = trig ? ops_trigger_enqueue(u->c, wf, version, def, trig, key, u->group, id, u->e)
                            : ops_fail(u->e, OPS_E_INTERNAL, "out of memory");
     json_decref(trig);
-    if (k2 == OPS_E_CONFLICT) { /* fired meanwhile */
+    if (k2 == OPS_E_CONFLICT || (!k2 && !id[0])) { /* fired meanwhile; or skipped by its concurrency group */
       u->existing++;
       continue;
     }

@@ -502,6 +502,8 @@ static void on_commit(void *ud, double seconds)
   struct server *s = ud;
   metrics_observe(s->m, s->f_commit, NULL, seconds);
   sse_pump_wake(s->pump);
+  if (s->wfa.pending) /* starts queued in their concurrency group in that transaction */
+    api_wf_on_commit(&s->wfa, NULL);
 }
 
 /* after each commit, on the loop's thread: runs and attempts that ended */
