@@ -430,4 +430,31 @@ enum ops_err ops_queue_run(const struct ops_ctx *c, const struct wf *wf, int ver
                            const json_t *trig, const char *key, const json_t *hold, int trigger_index,
                            const char *group, char id_out[WEFT_ID_LEN + 1], struct ops_error *e);
 
+/* ---- notifications (notify.c; SERVER.md §3 notify:) ----------------------- */
+
+#define NOTIFY_ATTEMPTS 8           /* a delivery is given up after this many */
+#define NOTIFY_BACKOFF_MS 500       /* the delay after the first failure; doubling */
+#define NOTIFY_BACKOFF_MAX_MS 300000
+/* The notify: event of a run's end (status_kind 0 succeeded, 1 failed, 2
+ * cancelled; error_kind the run error's kind, "timeout": timed_out), or of
+ * an approval waiting (run_end false). */
+const char *ops_notify_event(bool run_end, int status_kind, const char *error_kind);
+/* The delay before attempt attempts + 1 after attempts failures. */
+int64_t ops_notify_backoff_ms(int attempts);
+/* For each notify: entry of wf listing event: a pending delivery of its
+ * body {text, run, workflow, event, step, url (ui_base/runs/RUN, or null),
+ * index?} to the URL its secret holds; *recorded counts them. */
+int ops_notify_record(struct store *s, const struct wf *wf, const char *run_id, const char *event, const char *step,
+                      int index, const char *ui_base, size_t *recorded);
+/* POSTs body (JSON) to url: 0 and *status the HTTP status, or -1 with err
+ * saying why (never blocking the runtime: called on the notifier's thread). */
+typedef int (*ops_notify_post_fn)(void *ud, const char *url, const char *body, long *status, char *err,
+                                  size_t errlen);
+typedef void (*ops_notify_log_fn)(void *ud, const char *level, const char *line);
+/* Delivers the deliveries due at now, one attempt each, each attempt's
+ * outcome and audit entry in one transaction. *next_at: when the next one
+ * is due (INT64_MAX: none). 0, or the store's failure. */
+int ops_notify_deliver(struct store *s, const char *home, int64_t now, int64_t *next_at, ops_notify_post_fn post,
+                       void *ud, ops_notify_log_fn log, void *lud);
+
 #endif

@@ -46,6 +46,7 @@
 #include "server/sse_stream.h"
 #include "server/sched_loop.h"
 #include "server/api_triggers.h"
+#include "server/notifier.h"
 #include "spec/model.h"
 #include "store/tokens.h"
 #include "util/buf.h"
@@ -68,6 +69,8 @@ struct server {
   struct api_wf wfa; /* the workflow routes and --workflows DIR (api_workflows.h) */
   struct sched_loop sl; /* schedules and queued runs of triggers (sched_loop.h) */
   struct api_trig trig; /* GET /schedules, POST /hooks/{name} (api_triggers.h) */
+  struct notifier nt;   /* notify: deliveries (notifier.h) */
+  char ui_base[200];    /* http://HOST:PORT of the UI, for notify: links */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -506,6 +509,32 @@ static void on_commit(void *ud, double seconds)
     api_wf_on_commit(&s->wfa, NULL);
 }
 
+static void notify_log(void *ud, const char *level, const char *line);
+static void addr_text(const struct server *s, char *out, size_t len);
+
+/* notify: the events of wf's notify list (ops/notify.c): recorded here,
+ * delivered by the notifier's thread */
+static void notify(struct server *s, const char *run_id, const struct wf *wf, const struct eng_jent *e, bool ended)
+{
+  const char *ev = NULL, *step = NULL;
+  if (ended) {
+    const char *ek = json_string_value(json_object_get(e->error, "kind"));
+    ev = ops_notify_event(true, e->status == ENG_RUN_SUCCEEDED ? 0 : e->status == ENG_RUN_FAILED ? 1 : 2, ek);
+  } else if (e->type == ENG_J_UNIT && e->status == ENG_WAITING && e->step < wf->n_steps &&
+             wf->steps[e->step].kind == WF_APPROVAL) {
+    ev = ops_notify_event(false, 0, NULL);
+    step = wf->steps[e->step].id;
+  }
+  size_t n = 0;
+  if (!ev || !wf->notify)
+    return;
+  if (ops_notify_record(s->rt_store, wf, run_id, ev, step, e->index, s->ui_base, &n))
+    slog(s, "error", "notify", "cannot record the %s notification of run %s: %s", ev, run_id,
+         store_errmsg(s->rt_store));
+  else if (n)
+    notifier_kick(&s->nt);
+}
+
 /* after each commit, on the loop's thread: runs and attempts that ended */
 static void on_journal(void *ud, const char *run_id, const struct wf *wf, const struct eng_run *eng,
                        const struct eng_jent *e)
@@ -516,6 +545,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
   bool ended = e->type == ENG_J_RUN && (e->status == ENG_RUN_SUCCEEDED || e->status == ENG_RUN_FAILED ||
                                         e->status == ENG_RUN_CANCELLED);
   count_queued(s, run_id, eng, ended);
+  notify(s, run_id, wf, e, ended);
   if (ended) {
     const char *st = engine_run_status_name((enum eng_run_status)e->status);
     const char *v[] = {wf->name, st};
@@ -542,6 +572,11 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
     metrics_observe(s->m, s->f_step_dur, k, (double)(ms > 0 ? ms : 0) / 1000.0);
     json_object_del(s->starts, key);
   }
+}
+
+static void notify_log(void *ud, const char *level, const char *line)
+{
+  slog(ud, level, "notify", "%s", line);
 }
 
 static void sched_log(void *ud, const char *level, const char *event, const char *msg)
@@ -860,6 +895,13 @@ int server_run(const struct server_opts *o, struct store *store)
   }
   if (o->workflows_dir) /* before the loop: triggers and starts see them */
     api_wf_deploy_dir(&s->wfa, o->workflows_dir, "start");
+  if (o->addr.kind != LISTEN_UNIX) {
+    char at0[160];
+    addr_text(s, at0, sizeof at0);
+    snprintf(s->ui_base, sizeof s->ui_base, "%s://%s", o->tls_cert_pem ? "https" : "http", at0);
+  }
+  if (notifier_start(&s->nt, o->home, notify_log, s))
+    slog(s, "error", "start", "cannot start the notifications' thread: out of memory");
   if ((rc = start_runtime(s)) != 0) {
     slog(s, "error", "start", "cannot start the runtime: %s", weft_strerror(rc));
     goto stop;
@@ -932,6 +974,7 @@ out:
     rt_free(s->rt);
     s->rt = NULL;
   }
+  notifier_stop(&s->nt); /* after the runtime: what it recorded and did not deliver waits in the store */
   sse_pump_stop(s->pump); /* after the runtime: its commits wake the pump */
   if (s->q_inited)
     cmdq_destroy(&s->q);
