@@ -389,6 +389,8 @@ enum ops_err ops_backfill(const struct ops_ctx *c, const char *name, const char 
  * false"} (200). UNAUTHORIZED (audited as webhook.refused): a bad or
  * missing signature, and no such hook (not told apart for an
  * unauthenticated caller). */
+/* Drops the cache of which workflow has which hook (a deploy happened). */
+void ops_hooks_invalidate(void);
 enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *body, size_t len,
                          const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
                          json_t **out, unsigned *status, struct ops_error *e);

@@ -404,6 +404,8 @@ static void on_answer(void *ud, const char *op, unsigned status)
   snprintf(code, sizeof code, "%u", status);
   const char *v[] = {op, code};
   metrics_inc(s->m, s->f_http, v, 1);
+  if (!strcmp(op, "deploy_workflow") && status == 201)
+    ops_hooks_invalidate(); /* a new version may add, change or drop a hook */
   /* runs recorded by a trigger, or a new version: the loop acts at once */
   if ((!strcmp(op, "deploy_workflow") && status == 201) ||
       ((!strcmp(op, "webhook") || !strcmp(op, "send_event")) && status == 202))
