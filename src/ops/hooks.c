@@ -100,10 +100,26 @@ static void refuse_audit(const struct ops_ctx *c, const char *name, const char *
   json_decref(a);
 }
 
+enum ops_err ops_webhook_record(const struct ops_ctx *c, struct wf *wf, int version, const json_t *def,
+                                const json_t *trig, const char *key, char id_out[WEFT_ID_LEN + 1], bool *existing,
+                                struct ops_error *e)
+{
+  *existing = false;
+  id_out[0] = 0;
+  char *have = NULL;
+  if (key && store_run_by_key(c->store, wf->name, key, &have) == 0) {
+    snprintf(id_out, WEFT_ID_LEN + 1, "%s", have);
+    free(have);
+    *existing = true;
+    return OPS_OK;
+  }
+  return ops_trigger_enqueue(c, wf, version, def, trig, key, NULL, id_out, e);
+}
+
 static enum ops_err ops_webhook_once(const struct ops_ctx *c, const char *name, const char *body, size_t len,
                                      const char *sig_header, const json_t *headers, const char *delivery,
-                                     const char *peer, json_t **out, unsigned *status, struct ops_error *e,
-                                     int retried)
+                                     const char *peer, ops_hook_record_fn record, void *rud, json_t **out,
+                                     unsigned *status, struct ops_error *e, int retried)
 {
   *out = NULL;
   *status = 0;
@@ -174,7 +190,8 @@ static enum ops_err ops_webhook_once(const struct ops_ctx *c, const char *name, 
       json_decref(secrets);
       json_decref(f.def);
       wf_free(wf);
-      return ops_webhook_once(c, name, body, len, sig_header, headers, delivery, peer, out, status, e, retried);
+      return ops_webhook_once(c, name, body, len, sig_header, headers, delivery, peer, record, rud, out, status, e,
+                              retried);
     }
   }
   json_t *def = json_array_get(wf->triggers, (size_t)json_integer_value(json_object_get(f.def, "_index")) - 1);
@@ -195,25 +212,24 @@ static enum ops_err ops_webhook_once(const struct ops_ctx *c, const char *name, 
       goto out;
     }
   }
-  char id[WEFT_ID_LEN + 1];
+  char id[WEFT_ID_LEN + 1] = "";
   struct ops_ctx c2 = *c;
   c2.user = "webhook";
-  int src = store_begin(c->store);
-  if (src) {
+  bool existing = false;
+  if (record) { /* a batch of deliveries in one transaction elsewhere (the server's recorder) */
+    k = record(rud, &c2, wf, version, def, trig, keyed ? key : NULL, id, &existing, e);
+  } else if (store_begin(c->store)) {
     k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the run: %s", store_errmsg(c->store));
-    goto out;
+  } else {
+    k = ops_webhook_record(&c2, wf, version, def, trig, keyed ? key : NULL, id, &existing, e);
+    if (!k && store_commit(c->store))
+      k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the run: %s", store_errmsg(c->store));
+    if (store_in_tx(c->store))
+      store_rollback(c->store);
   }
-  k = ops_trigger_enqueue(&c2, wf, version, def, trig, keyed ? key : NULL, NULL, id, e);
-  if (!k && store_commit(c->store))
-    k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the run: %s", store_errmsg(c->store));
-  if (store_in_tx(c->store))
-    store_rollback(c->store);
-  if (k == OPS_E_CONFLICT && keyed && store_run_by_key(c->store, wfname, key, &have) == 0) {
-    /* the same delivery, concurrently: the first one's run */
-    k = OPS_OK;
-    *out = json_pack("{s:s}", "run", have);
+  if (!k && existing) { /* the same delivery, concurrently: the first one's run */
+    *out = json_pack("{s:s}", "run", id);
     *status = 200;
-    free(have);
     goto out;
   }
   if (!k && !id[0]) { /* its concurrency group is full (on_full: skip) */
@@ -237,5 +253,13 @@ enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *
                          const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
                          json_t **out, unsigned *status, struct ops_error *e)
 {
-  return ops_webhook_once(c, name, body, len, sig_header, headers, delivery, peer, out, status, e, 0);
+  return ops_webhook_once(c, name, body, len, sig_header, headers, delivery, peer, NULL, NULL, out, status, e, 0);
+}
+
+enum ops_err ops_webhook_via(const struct ops_ctx *c, const char *name, const char *body, size_t len,
+                             const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
+                             ops_hook_record_fn record, void *rud, json_t **out, unsigned *status,
+                             struct ops_error *e)
+{
+  return ops_webhook_once(c, name, body, len, sig_header, headers, delivery, peer, record, rud, out, status, e, 0);
 }

@@ -389,11 +389,29 @@ enum ops_err ops_backfill(const struct ops_ctx *c, const char *name, const char 
  * false"} (200). UNAUTHORIZED (audited as webhook.refused): a bad or
  * missing signature, and no such hook (not told apart for an
  * unauthenticated caller). */
+/* A verified delivery's run, in the caller's open transaction: with key
+ * (NULL: none) some run of wf already has, *existing and id_out that run;
+ * else ops_trigger_enqueue (a concurrency skip: OPS_OK with id_out ""). */
+enum ops_err ops_webhook_record(const struct ops_ctx *c, struct wf *wf, int version, const json_t *def,
+                                const json_t *trig, const char *key, char id_out[WEFT_ID_LEN + 1], bool *existing,
+                                struct ops_error *e);
+/* Who records it: the same contract as ops_webhook_record, in a
+ * transaction of the function's own (the server batches deliveries:
+ * server/hookrec.h). */
+typedef enum ops_err (*ops_hook_record_fn)(void *ud, const struct ops_ctx *c, struct wf *wf, int version,
+                                           const json_t *def, const json_t *trig, const char *key,
+                                           char id_out[WEFT_ID_LEN + 1], bool *existing, struct ops_error *e);
 /* Drops the cache of which workflow has which hook (a deploy happened). */
 void ops_hooks_invalidate(void);
 enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *body, size_t len,
                          const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
                          json_t **out, unsigned *status, struct ops_error *e);
+/* ops_webhook with the run recorded by record(rud, ...) (NULL: one
+ * transaction here per delivery). */
+enum ops_err ops_webhook_via(const struct ops_ctx *c, const char *name, const char *body, size_t len,
+                             const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
+                             ops_hook_record_fn record, void *rud, json_t **out, unsigned *status,
+                             struct ops_error *e);
 
 /* ---- concurrency groups (concurrency.c; SERVER.md §3) ------------------ */
 

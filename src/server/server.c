@@ -47,6 +47,7 @@
 #include "server/sched_loop.h"
 #include "server/api_triggers.h"
 #include "server/notifier.h"
+#include "server/hookrec.h"
 #include "spec/model.h"
 #include "store/tokens.h"
 #include "util/buf.h"
@@ -70,6 +71,7 @@ struct server {
   struct sched_loop sl; /* schedules and queued runs of triggers (sched_loop.h) */
   struct api_trig trig; /* GET /schedules, POST /hooks/{name} (api_triggers.h) */
   struct notifier nt;   /* notify: deliveries (notifier.h) */
+  struct hookrec hr;    /* webhook runs, many per transaction (hookrec.h) */
   char ui_base[200];    /* http://HOST:PORT of the UI, for notify: links */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
@@ -865,6 +867,10 @@ int server_run(const struct server_opts *o, struct store *store)
   s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
                         .poke = api_poke, .ud = s};
   s->trig.api = &s->api;
+  if (hookrec_start(&s->hr, o->home) == 0) {
+    s->trig.record = hookrec_record;
+    s->trig.record_ud = &s->hr;
+  }
   /* before the front starts: its threads may call the workflow routes at once */
   s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
                            .call_loop = wf_call_loop, .log = wf_log, .home = o->home};
@@ -977,6 +983,7 @@ out:
     s->rt = NULL;
   }
   notifier_stop(&s->nt); /* after the runtime: what it recorded and did not deliver waits in the store */
+  hookrec_stop(&s->hr);  /* after the HTTP front: no delivery waits for it any more */
   sse_pump_stop(s->pump); /* after the runtime: its commits wake the pump */
   if (s->q_inited)
     cmdq_destroy(&s->q);
