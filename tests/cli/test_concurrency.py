@@ -49,8 +49,8 @@ class ConcurrencyBase(WeftTest):
         self.assertExit(r, 0)
 
     def start(self, srv, n, env="prod", wf="gated"):
-        code, out = srv.request("POST", "/api/v1/workflows/%s/runs" % wf,
-                                json.dumps({"inputs": {"n": str(n), "env": env}}).encode(),
+        inputs = {"n": str(n), "env": env} if wf == "gated" else {"env": env}
+        code, out = srv.request("POST", "/api/v1/workflows/%s/runs" % wf, json.dumps({"inputs": inputs}).encode(),
                                 {"Authorization": "Bearer " + self.tok, "Content-Type": "application/json"})
         return code, json.loads(out)
 
@@ -218,6 +218,36 @@ class ConcurrencyTest(ConcurrencyBase):
         self.assertIn("end 1", lines)
         self.assertLess(self.lines().index("end 1"), self.lines().index("start 2"))
         self.assertEqual([self.status(r) for r in runs], ["succeeded"] * 3)
+
+
+
+class DocsTest(ConcurrencyBase):
+    """docs/triggers.md's concurrency example, as written."""
+
+    def test_deploys_example(self):
+        from test_webhooks import doc_block
+        self.write("deploy.sh", """
+            #!/bin/sh
+            echo "start $1" >> "%s"
+            while [ ! -e "%s/release" ]; do sleep 0.05; done
+            echo "end $1" >> "%s"
+            """ % (self.log, self.rel, self.log))
+        os.chmod(os.path.join(self.tmp, "deploy.sh"), 0o755)
+        r = self.weft("deploy", self.write("deploys.yaml", doc_block("deploys")))
+        self.assertExit(r, 0)
+        srv = Server(self)
+        p1 = self.start(srv, 0, "prod", "deploy-env")[1]["id"]
+        self.wait_for(lambda: self.lines() == ["start prod"], "prod's start")
+        p2 = self.start(srv, 0, "prod", "deploy-env")[1]["id"]
+        st = self.start(srv, 0, "staging", "deploy-env")[1]["id"]
+        self.wait_for(lambda: "start staging" in self.lines(), "staging's start")
+        self.assertEqual(self.status(p2), "queued")
+        open(os.path.join(self.rel, "release"), "w").close()
+        self.wait_for(lambda: self.ended(p1, p2, st), "the runs")
+        srv.stop()
+        lines = self.lines()
+        self.assertEqual(lines.count("start prod"), 2)
+        self.assertLess(lines.index("end prod"), len(lines) - 1 - lines[::-1].index("start prod"))
 
 
 if __name__ == "__main__":

@@ -219,5 +219,25 @@ class NotifyTest(NotifyBase):
         self.assertEqual([q["body"]["run"] for q in rec.requests], [run, run])
 
 
+
+class DocsTest(NotifyBase):
+    """docs/triggers.md's notify example, as written."""
+
+    def test_release_example(self):
+        from test_webhooks import doc_block
+        rec = Receiver(self)
+        self.secrets(SLACK_HOOK_URL=rec.url)
+        self.deploy(doc_block("release"), "release.yaml")
+        srv = Server(self)
+        run = self.start(srv, "release")
+        self.wait_for(lambda: rec.requests, "the approval_waiting notification")
+        b = rec.requests[0]["body"]
+        self.assertEqual((b["event"], b["step"], b["workflow"]), ("approval_waiting", "ship", "release"))
+        self.assertExit(self.weft("approve", run, "ship"), 0)
+        self.wait_for(lambda: self.weft("status", run, "--json").json()["status"] == "succeeded", "the run's end")
+        srv.stop()
+        self.assertEqual(len(rec.requests), 1)  # succeeded is not listed
+
+
 if __name__ == "__main__":
     main()
