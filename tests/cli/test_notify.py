@@ -193,6 +193,18 @@ class NotifyTest(NotifyBase):
         srv.stop()
         self.assertEqual([q["body"]["event"] for q in rec.requests], ["approval_waiting", "succeeded"])
 
+    def test_a_run_that_times_out_is_told_as_timed_out(self):
+        rec = Receiver(self)
+        self.secrets(HOOK_URL=rec.url, OTHER_URL=rec.url)
+        self.deploy(FAILING.replace('a: {run: "exit 3"}', 'a: {run: "sleep 60"}').replace(
+            "name: nightly", "name: nightly\n    timeout: 1s"))
+        srv = Server(self)
+        run = self.start(srv, "nightly")
+        self.wait_for(lambda: self.audit(), "the delivery")
+        srv.stop()
+        self.assertEqual([q["body"]["event"] for q in rec.requests], ["timed_out"])
+        self.assertEqual(rec.requests[0]["body"]["text"], "weft: run %s of nightly timed out" % run)
+
     def test_a_missing_secret_is_retried_and_named_not_shown(self):
         self.secrets(OTHER_URL="http://127.0.0.1:9/x")
         self.deploy(FAILING)
