@@ -69,7 +69,7 @@ int ops_notify_record(struct store *s, const struct wf *wf, const char *run_id, 
       snprintf(where, sizeof where, " (step %s)", step);
     snprintf(text, sizeof text, "weft: run %s of %s %s%s", run_id, wf->name, phrase(event), where);
     if (ui_base && *ui_base)
-      snprintf(url, sizeof url, "%s/runs/%s", ui_base, run_id);
+      snprintf(url, sizeof url, "%s/#/runs/%s", ui_base, run_id); /* the UI's run page */
     json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "text", text, "run", run_id, "workflow", wf->name, "event",
                              event, "step", step ? json_string(step) : json_null(), "url",
                              url[0] ? json_string(url) : json_null());

@@ -468,7 +468,7 @@ const char *ops_notify_event(bool run_end, int status_kind, const char *error_ki
 /* The delay before attempt attempts + 1 after attempts failures. */
 int64_t ops_notify_backoff_ms(int attempts);
 /* For each notify: entry of wf listing event: a pending delivery of its
- * body {text, run, workflow, event, step, url (ui_base/runs/RUN, or null),
+ * body {text, run, workflow, event, step, url (ui_base/#/runs/RUN, or null),
  * index?} to the URL its secret holds; *recorded counts them. */
 int ops_notify_record(struct store *s, const struct wf *wf, const char *run_id, const char *event, const char *step,
                       int index, const char *ui_base, size_t *recorded);

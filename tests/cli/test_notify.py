@@ -119,7 +119,7 @@ class NotifyTest(NotifyBase):
         b = q["body"]
         self.assertEqual((b["run"], b["workflow"], b["event"], b["step"]), (run, "nightly", "failed", None))
         self.assertEqual(b["text"], "weft: run %s of nightly failed" % run)
-        self.assertEqual(b["url"], "http://%s/runs/%s" % (srv.addr, run))
+        self.assertEqual(b["url"], "http://%s/#/runs/%s" % (srv.addr, run))
         [a] = self.audit()
         self.assertEqual(a["kind"], "notify.delivered")
         self.assertEqual(a["run"], run)
