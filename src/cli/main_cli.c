@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/remote.h"
+#include "store/store.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -353,15 +354,18 @@ int cli_main(int argc, char **argv)
   const char *home = take_global(&argc, argv, "--home", &bad);
   const char *as = take_global(&argc, argv, "--as", &bad);
   const char *server = take_global(&argc, argv, "--server", &bad);
+  const char *store = take_global(&argc, argv, "--store", &bad);
   int bad_token = 0;
   const char *token = take_global(&argc, argv, "--token", &bad_token);
   if (bad)
-    return cli_usage_error(NULL, "--home, --as and --server need a value");
+    return cli_usage_error(NULL, "--home, --as, --server and --store need a value");
   if (token || bad_token) {
     cli_err("--token is refused: a token on the command line is readable by every user of this "
             "machine (ps, shell history); set WEFT_TOKEN instead");
     return EXIT_USAGE;
   }
+  if (store)
+    store_set_url(store); /* every store_open of this process (store.h) */
   c.server_flag = server != NULL;
   c.server = server ? server : getenv("WEFT_SERVER");
   if (c.server && !*c.server)
