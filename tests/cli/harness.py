@@ -3,6 +3,13 @@
 Each tests/cli/test_*.py is one ctest entry. WEFT_BIN names the binary and
 WEFT_SOURCE_DIR the repository (ctest sets both). Every test gets its own
 temporary home (WEFT_HOME) and working directory, so tests never share state.
+
+WEFT_TEST_STORE=postgres runs the same tests on PostgreSQL: every test also
+gets a fresh database of a throwaway cluster (tests/cli/pgcluster.py, one per
+test process), named by WEFT_STORE in self.env, so every weft the test runs
+uses it (the home folder still holds users.json, logs and workspaces).
+self.pg is the cluster then (None on SQLite); a test that needs the SQLite
+file itself skips with self.sqlite_only().
 """
 import json
 import os
@@ -18,6 +25,8 @@ import unittest
 ROOT = os.environ.get("WEFT_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("WEFT_BIN") or os.path.join(ROOT, "build", "weft")
+STORE = os.environ.get("WEFT_TEST_STORE") or "sqlite"  # or "postgres"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 class Result:
@@ -48,6 +57,48 @@ class WeftTest(unittest.TestCase):
         self.env.pop("WEFT_LLM_URL", None)
         for k in ("WEFT_SERVER", "WEFT_TOKEN"):  # commands act on the test's home, not a server
             self.env.pop(k, None)
+        self.env.pop("WEFT_STORE", None)
+        self.pg = None
+        if STORE == "postgres":
+            import pgcluster
+            self.pg = pgcluster.shared()
+            self.env["WEFT_STORE"] = self.pg.new_database()
+
+    def sqlite_only(self, why="reads or damages the SQLite file itself"):
+        if self.pg is not None:
+            self.skipTest("SQLite store only: " + why)
+
+    def query(self, sql):
+        """rows of a read-only SQL query on this test's store, SQLite or
+        PostgreSQL (the schemas have the same tables and columns)"""
+        if self.pg is None:
+            import sqlite3
+            db = sqlite3.connect(os.path.join(self.home, "weft.db"))
+            try:
+                return db.execute(sql).fetchall()
+            finally:
+                db.close()
+        db = self.env["WEFT_STORE"].split("/")[3].split("?")[0]
+        out = self.pg.psql(db, sql, null="<NULL>")
+        rows = []
+        for line in out.splitlines():
+            vals = []
+            for v in line.split("|"):
+                if v == "<NULL>":
+                    vals.append(None)
+                else:
+                    try:
+                        vals.append(int(v))
+                    except ValueError:
+                        vals.append(v)
+            rows.append(tuple(vals))
+        return rows
+
+    def has_store(self):
+        """whether this test's store has been created (verify at the end)"""
+        if self.pg is not None:
+            return True
+        return os.path.exists(os.path.join(self.home, "weft.db"))
 
     # a test that damages its store on purpose sets this to False
     verify_at_end = True
@@ -56,7 +107,7 @@ class WeftTest(unittest.TestCase):
         # WEFT_TEST_VERIFY=1: every test's home must pass `weft audit verify`
         # at the end (the store and the log agree after whatever it did)
         check = (os.environ.get("WEFT_TEST_VERIFY") == "1" and self.verify_at_end
-                 and os.path.exists(os.path.join(self.home, "weft.db")))
+                 and self.has_store())
         r = self.weft("audit", "verify") if check else None
         shutil.rmtree(self.tmp, ignore_errors=True)
         if r is not None and r.code != 0:
