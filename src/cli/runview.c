@@ -14,6 +14,15 @@ int rv_open_store(const char *home, struct store **out)
 {
   char *err = NULL;
   int rc = store_open(home, out, &err);
+  if (rc && store_url()) { /* PostgreSQL: the home only holds logs and users.json */
+    int code = rv_home_problem(home, WEFT_EIO, NULL);
+    if (!code) {
+      cli_err("cannot open the store of --store / $WEFT_STORE: %s", err ? err : weft_strerror(rc));
+      code = EXIT_USAGE;
+    }
+    free(err);
+    return code;
+  }
   if (rc) {
     int code = rv_home_problem(home, rc, err);
     if (!code) {

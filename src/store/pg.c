@@ -66,8 +66,13 @@ static void one_line(char *dst, size_t cap, const char *msg)
 {
   snprintf(dst, cap, "%s", msg && *msg ? msg : "unknown error");
   for (char *c = dst; *c; c++)
-    if (*c == '\n' || *c == '\r')
+    if (*c == '\n' || *c == '\r' || *c == '\t')
       *c = ' ';
+  char *w = dst;
+  for (const char *r = dst; *r; r++)
+    if (!(*r == ' ' && w > dst && w[-1] == ' '))
+      *w++ = *r;
+  *w = '\0';
   size_t n = strlen(dst);
   while (n && dst[n - 1] == ' ')
     dst[--n] = '\0';

@@ -23,7 +23,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 
 PG_BIN = os.environ.get("WEFT_PG_BIN") or "/usr/lib/postgresql/15/bin"
@@ -136,7 +135,10 @@ _shared = None
 
 
 def _on_term(signum, frame):
-    sys.exit(128 + signum)  # runs atexit: the cluster is stopped
+    # not sys.exit: unittest would catch SystemExit as a test's error and go on
+    if _shared is not None:
+        _shared.stop()
+    os._exit(128 + signum)
 
 
 def shared():
