@@ -69,13 +69,16 @@ class WeftTest(unittest.TestCase):
             self.skipTest("SQLite store only: " + why)
 
     def query(self, sql):
-        """rows of a read-only SQL query on this test's store, SQLite or
-        PostgreSQL (the schemas have the same tables and columns)"""
+        """rows of one SQL statement on this test's store, SQLite or
+        PostgreSQL (the schemas have the same tables and columns; a write is
+        committed: tests that damage the store on purpose)"""
         if self.pg is None:
             import sqlite3
             db = sqlite3.connect(os.path.join(self.home, "weft.db"))
             try:
-                return db.execute(sql).fetchall()
+                rows = db.execute(sql).fetchall()
+                db.commit()
+                return rows
             finally:
                 db.close()
         db = self.env["WEFT_STORE"].split("/")[3].split("?")[0]
