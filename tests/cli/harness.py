@@ -82,12 +82,14 @@ class WeftTest(unittest.TestCase):
             finally:
                 db.close()
         db = self.env["WEFT_STORE"].split("/")[3].split("?")[0]
-        out = self.pg.psql(db, sql, null="<NULL>")
+        out = self.pg.psql(db, sql, null="\x02", fsep="\x1f", rsep="\x1e")
         rows = []
-        for line in out.splitlines():
+        for line in out.rstrip("\n").split("\x1e"):
+            if not line:
+                continue
             vals = []
-            for v in line.split("|"):
-                if v == "<NULL>":
+            for v in line.split("\x1f"):
+                if v == "\x02":
                     vals.append(None)
                 else:
                     try:

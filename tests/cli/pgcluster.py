@@ -99,11 +99,12 @@ class Cluster:
     def url(self, db):
         return f"postgresql://weft@/{db}?host={self.dir}"
 
-    def psql(self, db, sql, null=""):
-        """runs sql in database db; returns stdout ('|'-separated, no headers;
-        SQL NULL printed as null)"""
+    def psql(self, db, sql, null="", fsep="|", rsep="\n"):
+        """runs sql in database db; returns stdout (fields separated by fsep,
+        rows by rsep, no headers; SQL NULL printed as null)"""
         r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t",
-                            "-P", "null=" + null, "-v", "ON_ERROR_STOP=1", "-h", self.dir,
+                            "-P", "null=" + null, "-F", fsep, "-R", rsep,
+                            "-v", "ON_ERROR_STOP=1", "-h", self.dir,
                             "-U", "weft", "-d", db, "-c", sql],
                            capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
