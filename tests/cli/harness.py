@@ -82,22 +82,22 @@ class WeftTest(unittest.TestCase):
             finally:
                 db.close()
         db = self.env["WEFT_STORE"].split("/")[3].split("?")[0]
-        out = self.pg.psql(db, sql, null="\x02", fsep="\x1f", rsep="\x1e")
-        rows = []
-        for line in out.rstrip("\n").split("\x1e"):
-            if not line:
-                continue
-            vals = []
-            for v in line.split("\x1f"):
-                if v == "\x02":
-                    vals.append(None)
-                else:
-                    try:
-                        vals.append(int(v))
-                    except ValueError:
-                        vals.append(v)
-            rows.append(tuple(vals))
-        return rows
+        if not sql.lstrip().upper().startswith("SELECT"):
+            self.pg.psql(db, sql)
+            return []
+        # each row as JSON: the values keep their types (text, numbers, NULL)
+        out = self.pg.psql(db, "SELECT row_to_json(q)::text FROM (%s) q" % sql, rsep="\x1e")
+        return [tuple(json.loads(l, object_pairs_hook=lambda kv: [v for _, v in kv]))
+                for l in out.rstrip("\n").split("\x1e") if l]
+
+    def store_db(self):
+        """a connection to this test's store with sqlite3's shape (execute
+        with ? parameters, fetchone/fetchall, `with` commits), for tests
+        that read or damage the store directly, on either store"""
+        if self.pg is None:
+            import sqlite3
+            return sqlite3.connect(os.path.join(self.home, "weft.db"))
+        return _PgConn(self)
 
     def has_store(self):
         """whether this test's store has been created (verify at the end)"""
@@ -166,6 +166,53 @@ class WeftTest(unittest.TestCase):
         r = self.weft("runs", "--json")
         runs = r.json() if r.code == 0 else []
         return runs[0] if runs else None
+
+
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+class _PgCursor:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+
+class _PgConn:
+    """sqlite3.Connection's shape over psql (each statement commits)"""
+
+    def __init__(self, test):
+        self.test = test
+
+    def execute(self, sql, params=()):
+        parts = sql.split("?")
+        if len(parts) - 1 != len(params):
+            raise ValueError("parameter count does not match: " + sql)
+        text = parts[0] + "".join(_sql_literal(v) + p for v, p in zip(params, parts[1:]))
+        return _PgCursor(self.test.query(text))
+
+    def commit(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def main():
