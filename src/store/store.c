@@ -86,7 +86,7 @@ int store_open(const char *home, struct store **out, char **err)
   if (url) {
     if (!store_url_is_pg(url)) {
       rc = WEFT_EINVAL;
-      if (err && asprintf(err, "--store / $WEFT_STORE is not a postgres:// or postgresql:// URL; "
+      if (err && asprintf(err, "store: not a postgres:// or postgresql:// URL; "
                                "unset it to use the SQLite store in the home folder") < 0)
         *err = NULL;
       goto out;
