@@ -151,5 +151,29 @@ class PgStore(WeftTest):
         self.assertEqual(srv.stop(), 0)
 
 
+    def test_a_postgres_restart_mid_run_is_survived(self):
+        """PostgreSQL restarts while a step runs: the engine's connection
+        is idle then (between transactions), so its next transaction
+        reconnects and the run finishes; no step runs twice"""
+        marks = os.path.join(self.tmp, "marks")
+        go = os.path.join(self.tmp, "go")
+        p = self.write("r.yaml", f"""
+            name: r
+            steps:
+              a: {{run: 'echo a >> {marks}; while [ ! -e {go} ]; do sleep 0.05; done'}}
+              b: {{needs: a, run: 'echo b >> {marks}'}}
+            """)
+        proc = self.spawn("run", p, "--json")
+        self.wait_for(lambda: os.path.exists(marks), "step a to start")
+        self.pg.pg_ctl("restart", "fast")
+        open(go, "w").close()
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(json.loads(out)["status"], "succeeded")
+        with open(marks) as f:
+            self.assertEqual(f.read(), "a\nb\n")
+        self.assertExit(self.weft("audit", "verify"), 0)
+
+
 if __name__ == "__main__":
     harness.main()
