@@ -291,7 +291,9 @@ int cli_print_help(const char *cmd)
          "--server URL (else $WEFT_SERVER): go through that weft server's API with the token\n"
          "in $WEFT_TOKEN, acting as its user (runs, status, logs, cancel, retry, approvals,\n"
          "approve, reject, event, deploy, workflows, start, schedules, token, audit; the output\n"
-         "is the same as locally). URL: http://HOST:PORT, https://HOST:PORT or unix:/path.\n");
+         "is the same as locally). URL: http://HOST:PORT, https://HOST:PORT or unix:/path.\n"
+         "--store URL (else $WEFT_STORE): the PostgreSQL database (postgresql://...) that\n"
+         "holds the state instead of the home's SQLite file.\n");
   return EXIT_OK;
 }
 
@@ -301,12 +303,15 @@ int cli_help(struct cli *c, int argc, char **argv)
   if (argc > 1)
     return cli_print_help(argv[1]);
   printf("weft %s — durable workflows in one small binary\n\n"
-         "usage: weft [--home DIR] [--as USER] [--server URL] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
+         "usage: weft [--home DIR] [--store URL] [--as USER] [--server URL] COMMAND [ARGS]\n\n"
+         "Commands:\n", WEFT_VERSION);
   for (const struct cli_cmd *k = cli_cmds; k->name; k++)
     printf("  %-10s %s\n", k->name, k->summary);
   printf("\nRun `weft COMMAND --help` for a command's options.\n"
          "State lives in --home DIR, else $WEFT_HOME, else ./.weft; with --server URL (or\n"
-         "$WEFT_SERVER) and $WEFT_TOKEN, the commands that can go through that server's API.\n");
+         "$WEFT_SERVER) and $WEFT_TOKEN, the commands that can go through that server's API.\n"
+         "--store postgresql://... (or $WEFT_STORE) keeps the database in PostgreSQL instead\n"
+         "of the home's SQLite file (docs/scale-out.md).\n");
   return EXIT_OK;
 }
 
