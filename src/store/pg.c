@@ -486,26 +486,55 @@ static void no_notice(void *arg, const char *message)
  * session advisory lock PG_MIGRATE_LOCK so that two processes starting on a
  * fresh database do not both run them. A database newer than this binary is
  * refused. */
+/* The stored schema version into *ver (0: no schema_version table yet). */
+static int read_version(struct pg *g, int *ver)
+{
+  PGresult *r = NULL;
+  *ver = 0;
+  int rc = pg_exec(g, "SELECT to_regclass('schema_version') IS NOT NULL", NULL,
+                   "read the schema version", &r);
+  bool exists = !rc && pg_col_i64(r, 0, 0) == 1;
+  PQclear(r);
+  r = NULL;
+  if (rc || !exists)
+    return rc;
+  rc = pg_exec(g, "SELECT version FROM schema_version WHERE id = 1", NULL,
+               "read the schema version", &r);
+  if (!rc && PQntuples(r))
+    *ver = pg_col_int(r, 0, 0);
+  PQclear(r);
+  return rc;
+}
+
+static int refuse_newer(struct pg *g, int ver)
+{
+  return pg_failf(g, WEFT_ESTORE,
+                  "store: the PostgreSQL database has schema version %d, newer than this weft "
+                  "(%d); use a newer weft",
+                  ver, pg_n_migrations);
+}
+
 static int migrate(struct pg *g)
 {
-  int rc = pg_exec(g, "SELECT pg_advisory_lock(" PG_MIGRATE_LOCK ")", NULL,
-                   "take the migration lock", NULL);
-  if (rc)
+  /* the common case, a database at this binary's version: two reads, no
+   * lock and nothing created (a role without CREATE works too) */
+  int ver, rc = read_version(g, &ver);
+  if (rc || ver == pg_n_migrations)
     return rc;
-  PGresult *r = NULL;
+  if (ver > pg_n_migrations)
+    return refuse_newer(g, ver);
+  if ((rc = pg_exec(g, "SELECT pg_advisory_lock(" PG_MIGRATE_LOCK ")", NULL,
+                    "take the migration lock", NULL)))
+    return rc;
+  /* again under the lock: another process may have migrated meanwhile */
   if ((rc = pg_exec(g,
                     "CREATE TABLE IF NOT EXISTS schema_version("
                     "  id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
                     NULL, "create schema_version", NULL)) ||
-      (rc = pg_exec(g, "SELECT version FROM schema_version WHERE id = 1", NULL,
-                    "read the schema version", &r)))
+      (rc = read_version(g, &ver)))
     goto out;
-  int ver = PQntuples(r) ? pg_col_int(r, 0, 0) : 0;
   if (ver > pg_n_migrations) {
-    rc = pg_failf(g, WEFT_ESTORE,
-                  "store: the PostgreSQL database has schema version %d, newer than this weft "
-                  "(%d); use a newer weft",
-                  ver, pg_n_migrations);
+    rc = refuse_newer(g, ver);
     goto out;
   }
   for (; ver < pg_n_migrations; ver++) {
@@ -530,8 +559,7 @@ static int migrate(struct pg *g)
     if ((rc = pg_tx_end(g, own, rc)))
       goto out;
   }
-out:
-  PQclear(r);
+out:;
   PGresult *u = PQexec(g->conn, "SELECT pg_advisory_unlock(" PG_MIGRATE_LOCK ")");
   PQclear(u);
   return rc;

@@ -98,6 +98,27 @@ class PgStore(WeftTest):
         self.pg.psql(self.db, "UPDATE schema_version SET version = version - 1")
         self.assertExit(self.weft("runs"), 0)
 
+    def test_a_role_without_create_uses_a_database_at_its_version(self):
+        """the schema check of every open only reads when the database is at
+        this binary's version: a role that may not create tables works"""
+        self.assertExit(self.weft("run", self.flow()), 0)
+        role = "r" + self.db
+        self.pg.psql(self.db, f"CREATE ROLE {role} LOGIN; "
+                              f"REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
+                              f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}; "
+                              f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        url = self.url.replace("postgresql://weft@", f"postgresql://{role}@")
+        env = dict(self.env, WEFT_STORE=url)
+        r = self.weft("run", self.flow(), "--json", env=env)
+        self.assertExit(r, 0)
+        self.assertEqual(len(self.weft("runs", "--json", env=env).json()), 2)
+        # and it cannot create anything: a fresh database is refused with the reason
+        self.pg.psql(self.db, "UPDATE schema_version SET version = 0")
+        r = self.weft("runs", env=env)
+        self.assertExit(r, 2)
+        self.assertIn("permission denied", r.err)
+        self.pg.psql(self.db, "UPDATE schema_version SET version = 1")
+
     def test_audit_chain_verifies_and_a_changed_row_is_found(self):
         self.assertExit(self.weft("run", self.flow()), 0)
         r = self.weft("audit", "verify")
