@@ -526,6 +526,14 @@ struct store {
 int store_open(const char *home, struct store **out, char **err);
 /* Opens the SQLite store at db_path (no folders created). */
 int store_sqlite_open(const char *db_path, struct store **out, char **err);
+/* PostgreSQL (store/pg*.c): store_open() opens the database of
+ * store_set_url()'s URL, else of $WEFT_STORE, when one is set (the home
+ * folder still holds users.json, logs and workspaces). store_url_is_pg:
+ * the URL starts with postgres:// or postgresql://. */
+void store_set_url(const char *url); /* borrowed: must outlive every store_open */
+const char *store_url(void);         /* the URL in effect, or NULL (SQLite) */
+bool store_url_is_pg(const char *url);
+int store_pg_open(const char *url, struct store **out, char **err);
 /* Resolves the home folder as store_open() does; malloc'd, caller frees. */
 char *store_home_resolve(const char *home);
 static inline const char *store_home(const struct store *s) { return s->home; }

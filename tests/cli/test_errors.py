@@ -127,6 +127,7 @@ class Home(WeftTest):
         return r
 
     def test_a_corrupt_store_is_named_with_what_to_do(self):
+        self.sqlite_only("writes over the store's file")
         os.makedirs(self.home)
         db = os.path.join(self.home, "weft.db")
         with open(db, "wb") as f:
@@ -141,6 +142,7 @@ class Home(WeftTest):
             self.assertTrue(f.read().startswith(b"this is not a database"))
 
     def test_a_store_damaged_after_its_header_is_named_with_what_to_do(self):
+        self.sqlite_only("damages the store's file")
         import sqlite3
         p = self.write("fe.yaml", FE)
         for _ in range(2):
