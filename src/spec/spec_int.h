@@ -138,6 +138,10 @@ void first_of_parse(struct sctx *c, struct wf_step *s, const struct ynode *k,
                     const struct ynode *v, const char *where);
 void first_of_free(struct wf_step *s);
 
+/* ---- policy.c: concurrency:, notify: ---- */
+void policy_parse_concurrency(struct sctx *c, const struct ynode *v);
+void policy_parse_notify(struct sctx *c, const struct ynode *v);
+
 /* ---- argv.c ---- */
 /* command: lists: no `${{ }}` in the script of `sh -c` (error); a secret in
  * an element is a warning (wf->warnings). */
