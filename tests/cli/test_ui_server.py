@@ -119,6 +119,56 @@ class UiServerTest(WeftTest):
             self.assertEqual(code, 400, bad)
             self.assertIn("RFC 3339", body["error"]["message"])
 
+    def call(self, method, path, user, body=None, ctype="application/json"):
+        r = self.weft("token", "create", user)
+        self.assertExit(r, 0)
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        req = urllib.request.Request(self.srv.base + "/api/v1" + path, data=data, method=method,
+                                     headers={"Authorization": "Bearer " + r.out.strip(), "Content-Type": ctype})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                text = res.read().decode()
+                code = res.status
+        except urllib.error.HTTPError as e:
+            code, text = e.code, e.read().decode()
+        try:
+            return code, json.loads(text)
+        except ValueError:
+            return code, text
+
+    def test_retry_a_run_this_server_executed_and_a_silent_steps_log(self):
+        # the UI's retry buttons act on runs the server itself ran: its
+        # runtime kept the ended run and answered 409 "owned by another live
+        # engine"; and a step that printed nothing had a 404 log ("pruned?")
+        flag = os.path.join(self.tmp, "flag")
+        yaml = ("name: flaky\nsteps:\n  one: {run: 'echo one'}\n"
+                "  two: {needs: one, run: 'test -f %s'}\n  three: {needs: two, run: 'echo three'}\n" % flag)
+        code, _ = self.call("POST", "/workflows", "olga", yaml.encode(), "application/yaml")
+        self.assertEqual(code, 201)
+        code, run = self.call("POST", "/workflows/flaky/runs", "olga", {})
+        self.assertEqual(code, 201, run)
+        rid = run["id"]
+        self.wait_for(lambda: self.call("GET", "/runs/" + rid, "vic")[1]["status"] == "failed", "the failed run")
+        code, log = self.call("GET", "/runs/%s/logs/two?attempt=1" % rid, "vic")
+        self.assertEqual((code, log), (200, ""))
+        code, log = self.call("GET", "/runs/%s/logs/one" % rid, "vic")
+        self.assertEqual((code, log), (200, "one\n"))
+        code, err = self.call("GET", "/runs/%s/logs/two?attempt=2" % rid, "vic")
+        self.assertEqual(code, 404, err)
+        open(flag, "w").close()
+        code, doc = self.call("POST", "/runs/%s/retry" % rid, "olga", {"from": "two"})
+        self.assertEqual(code, 202, doc)
+        done = self.wait_for(lambda: (lambda r: r if r["status"] in ("succeeded", "failed") and r["steps"]["three"]["status"] != "pending" else None)(
+            self.call("GET", "/runs/" + rid, "vic")[1]), "the retried run")
+        self.assertEqual(done["status"], "succeeded", done)
+        self.assertEqual(done["steps"]["one"]["attempts"], 1)
+        self.assertEqual(done["steps"]["two"]["attempts"], 2)
+        # and again, from the start (the run ended here twice now)
+        code, doc = self.call("POST", "/runs/%s/retry" % rid, "olga", {"from": "one"})
+        self.assertEqual(code, 202, doc)
+        self.wait_for(lambda: self.call("GET", "/runs/" + rid, "vic")[1]["steps"]["one"]["attempts"] == 2
+                      and self.call("GET", "/runs/" + rid, "vic")[1]["status"] == "succeeded", "the second retry")
+
 
 if __name__ == "__main__":
     main()

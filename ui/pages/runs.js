@@ -5,7 +5,7 @@
 // stream: a row changes status in place; on the newest page new runs appear.
 import { h, clear, badge, when, duration, errorBox } from '../dom.js';
 
-const PAGE = 50;
+const PAGE = 50; // runs a page (#/runs?limit=N: 1 to 500)
 const STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
 const TRIGGERS = ['api', 'manual', 'schedule', 'webhook', 'event', 'backfill'];
 
@@ -88,7 +88,7 @@ export async function render(root, ctx) {
   const rows = new Map(); // run id -> row
   function row(r, fresh) {
     const tr = h('tr', { dataset: { run: r.id }, class: fresh ? 'fresh' : null },
-      h('td', {}, h('a', { href: '#/runs/' + r.id, class: 'mono', title: r.id }, r.id.slice(0, 10))),
+      h('td', {}, h('a', { href: '#/runs/' + r.id, class: 'mono', title: r.id }, r.id)),
       h('td', {}, r.workflow),
       h('td', { class: 'status' }, badge(r.status)),
       h('td', {}, r.trigger || ''),
@@ -98,7 +98,8 @@ export async function render(root, ctx) {
     return tr;
   }
 
-  const query = () => ({ ...filters, limit: PAGE, cursor });
+  const limit = Math.min(500, Math.max(1, Number(q.get('limit')) || PAGE));
+  const query = () => ({ ...filters, limit, cursor });
   async function load() {
     const page = await ctx.api.get('/runs', query(), ctl.signal);
     const seen = new Set(rows.keys());
