@@ -75,6 +75,7 @@ export const tests = {
       await page.keyboard.press('Enter');
       await page.waitForSelector(`${card} .result .ok`);
       assert((await page.textContent(`${card} .result`)).includes('The run continues'), 'said it continues');
+      await axe(page, 'approvals after deciding');
       // the run continues with the edited fields
       const done = await s.waitRun(alice, run.id, (r) => r.status === 'succeeded', 'the run finishes');
       const out = done.steps.ok.outputs;
