@@ -109,6 +109,12 @@ async function show() {
     const mod = await import(m.route.module);
     if (seq !== state.seq) return;
     await mod.render(main, ctx);
+    // after a navigation, put the keyboard at the new page (unless the page
+    // focused something itself, as the sign-in page does)
+    const at = document.activeElement;
+    if (state.navigated && (!at || at === document.body || at.closest('header')))
+      main.focus({ preventScroll: true });
+    state.navigated = true;
   } catch (e) {
     if (seq !== state.seq) return;
     if (e instanceof ApiError && e.status === 401) {

@@ -17,7 +17,18 @@ function facts(u) {
     u.exit_code !== null && u.exit_code !== undefined ? [h('dt', {}, 'Exit code'), h('dd', {}, String(u.exit_code))] : null);
 }
 
-function logView({ ctx, run, step, index, unit, signal }) {
+// kinds whose attempts run a program and so have a log; others (set, wait,
+// approval, workflow, noop, http, agent) get a button that asks on demand
+const LOGGED = new Set(['run', 'command']);
+
+function logView(args) {
+  if (LOGGED.has(args.kind)) return logBox(args);
+  const box = h('div', {});
+  box.append(h('button', { type: 'button', id: 'show-log', onclick: () => box.replaceChildren(logBox(args)) }, 'Show the log'));
+  return box;
+}
+
+function logBox({ ctx, run, step, index, unit, signal }) {
   const box = h('div', {});
   const attempts = Math.max(1, unit.attempts || 1);
   const pick = h('select', { id: 'log-attempt', 'aria-label': 'Attempt' },
@@ -89,7 +100,47 @@ async function instances({ ctx, run, step, signal, onIndex, box }) {
   box.replaceChildren(h('div', { class: 'row' }, h('label', { for: 'instance-status' }, 'Show'), filterSel), table);
 }
 
-export function stepPanel(panel, { ctx, run, step, index, signal, onRetryFrom, onIndex }) {
+// The step's definition as the run used it (the run's own version, from its
+// evidence pack): what its inputs, env and command are made of.
+function stepBlock(source, step) {
+  const lines = source.split('\n');
+  const esc = step.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^(\\s+)(["']?)${esc}\\2\\s*:`);
+  for (let i = 0; i < lines.length; i++) {
+    const m = re.exec(lines[i]);
+    if (!m) continue;
+    const ind = m[1].length, out = [lines[i]];
+    for (let j = i + 1; j < lines.length; j++) {
+      const l = lines[j];
+      if (l.trim() && l.length - l.trimStart().length <= ind) break;
+      out.push(l);
+    }
+    return out.join('\n').replace(/\s+$/, '');
+  }
+  return null;
+}
+
+function definition({ ctx, run, step, signal }) {
+  const box = h('div', { id: 'step-def' });
+  const btn = h('button', { type: 'button', id: 'show-def' }, 'Show the step\'s definition');
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    try {
+      const ev = await ctx.api.get(`/runs/${run.id}/evidence`, null, signal);
+      const src = (ev.definition && ev.definition.source) || '';
+      const block = stepBlock(src, step);
+      box.replaceChildren(h('h3', {}, 'Definition'),
+        h('p', { class: 'hint' }, 'As this run used it; its ${{ }} expressions are filled in when an attempt starts.'),
+        h('pre', { id: 'def-text' }, block || src));
+    } catch (e) {
+      if (e.name !== 'AbortError') box.replaceChildren(errorBox(e));
+    }
+  });
+  box.append(btn);
+  return box;
+}
+
+export function stepPanel(panel, { ctx, run, step, kind, index, signal, onRetryFrom, onIndex }) {
   clear(panel);
   if (!step) {
     panel.append(h('h2', {}, 'Step'), h('p', { class: 'muted' }, 'Select a step in the graph or in the step list.'));
@@ -101,12 +152,14 @@ export function stepPanel(panel, { ctx, run, step, index, signal, onRetryFrom, o
     return;
   }
   panel.append(h('h2', { id: 'panel-title' }, 'Step ', h('span', { class: 'mono' }, step)));
+  if (kind) panel.append(h('p', { class: 'hint' }, 'Kind: ' + kind));
   if (u.description) panel.append(h('p', { class: 'muted' }, u.description));
   panel.append(facts(u));
   if (ctx.can('operator') && TERMINAL.has(run.status))
     panel.append(h('div', { class: 'actions' },
       h('button', { type: 'button', id: 'retry-from', onclick: () => onRetryFrom(step) }, 'Retry from this step')));
   if (u.error) panel.append(h('h3', {}, 'Error'), h('pre', { class: 'error-json' }, json(u.error)));
+  panel.append(definition({ ctx, run, step, signal }));
   const isEach = u.instance_counts !== undefined;
   if (isEach) {
     const counts = u.instance_counts || {};
@@ -124,10 +177,10 @@ export function stepPanel(panel, { ctx, run, step, index, signal, onRetryFrom, o
       panel.append(h('h3', {}, `Instance ${index}`), facts(inst));
       if (inst.error) panel.append(h('pre', {}, json(inst.error)));
       if (inst.outputs && Object.keys(inst.outputs).length) panel.append(h('h3', {}, 'Outputs'), h('pre', {}, json(inst.outputs)));
-      panel.append(logView({ ctx, run, step, index, unit: inst, signal }));
+      panel.append(logView({ ctx, run, step, kind, index, unit: inst, signal }));
     }
     return;
   }
   panel.append(h('h3', {}, 'Outputs'), h('pre', { id: 'outputs' }, json(u.outputs || {})));
-  if ((u.attempts || 0) > 0 || !TERMINAL.has(u.status)) panel.append(logView({ ctx, run, step, index: null, unit: u, signal }));
+  if ((u.attempts || 0) > 0 || !TERMINAL.has(u.status)) panel.append(logView({ ctx, run, step, kind, index: null, unit: u, signal }));
 }

@@ -97,26 +97,36 @@ export class Server {
     return r.body;
   }
 
-  async waitRun(token, id, pred, what) {
+  async waitRun(token, id, pred, what, timeoutMs) {
     return waitFor(async () => {
       const r = await this.call(token, 'GET', '/runs/' + id);
       return r.status === 200 && pred(r.body) ? r.body : null;
-    }, what || 'run ' + id);
+    }, what || 'run ' + id, timeoutMs);
   }
 
+  // stops the server; throws when it did not exit cleanly (0 after
+  // SIGTERM) or a sanitizer reported anything (an ASan build as WEFT_BIN)
   async stop() {
-    if (this.proc && this.proc.exitCode === null) {
+    let trouble = null;
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGTERM');
       await Promise.race([this.exited, sleep(30000)]);
-      if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+      if (this.proc.exitCode === null) {
+        this.proc.kill('SIGKILL');
+        trouble = 'the server did not stop within 30 s of SIGTERM';
+      }
     }
+    const log = this.logPath && fs.existsSync(this.logPath) ? fs.readFileSync(this.logPath, 'utf8') : '';
+    if (!trouble && this.proc && this.proc.exitCode !== 0) trouble = `the server exited ${this.proc.exitCode}`;
+    if (/Sanitizer|runtime error:/.test(log)) trouble = 'a sanitizer report';
     fs.rmSync(this.tmp, { recursive: true, force: true });
+    if (trouble) throw new Error(trouble + ':\n' + log.slice(-6000));
   }
 }
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-export async function waitFor(pred, what, timeoutMs = 60000) {
+export async function waitFor(pred, what, timeoutMs = 120000) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const v = await pred();
@@ -130,6 +140,9 @@ export async function waitFor(pred, what, timeoutMs = 60000) {
 // console errors a test expects (regexps), e.g. a 403 it provokes on purpose.
 export async function openPage(browser, server, { colorScheme = 'light', allow = [], viewport } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: viewport || { width: 1280, height: 860 } });
+  // generous: ctest runs this beside the whole suite (and under ASan); no
+  // assertion is about time, these only bound how long a wait may hang
+  context.setDefaultTimeout(90000);
   const page = await context.newPage();
   const origin = new URL(server.base).origin;
   const problems = [];
@@ -168,9 +181,9 @@ export async function axe(page, what) {
   return res;
 }
 
-export async function shot(page, name) {
+export async function shot(page, name, { fullPage = false } = {}) {
   fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, name + '.png') });
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage });
 }
 
 export function assert(cond, msg) {

@@ -121,7 +121,11 @@ steps:
       await waitColour(page, 'two', 'failed');
       await page.waitForSelector('#retry'); // the run-level retry too
       await axe(page, 'run page (failed)');
-      await shot(page, 'run-failed');
+      await shot(page, 'run-failed', { fullPage: true });
+      // the step's definition, as this run used it
+      await page.click('#show-def');
+      await hasText(page, '#def-text', `test -f ${flag}`);
+      assert(!(await page.textContent('#def-text')).includes('echo three'), 'only the step two block');
       fs.writeFileSync(flag, '');
       await page.click('#retry-from');
       await hasText(page, '#run-msg', 'Retry started from two');
@@ -136,16 +140,47 @@ steps:
     });
   },
 
+  async an_operator_cancels_a_running_run_and_sees_its_inputs({ browser }) {
+    await withServer(async (s, op) => {
+      const gate = path.join(s.tmp, 'never');
+      await s.deploy(op, `name: slow
+inputs:
+  who: {type: string}
+steps:
+  hold: {run: 'echo holding; while [ ! -f ${gate} ]; do sleep 0.05; done'}
+`);
+      const run = await s.startRun(op, 'slow', { who: 'ada' });
+      await s.waitRun(op, run.id, (r) => r.steps.hold.status === 'running');
+      const { context, page } = await openPage(browser, s);
+      await signIn(page, s, 'olga');
+      await page.goto(`${s.base}/#/runs/${run.id}`);
+      await page.click('#run-io summary');
+      await hasText(page, '#run-inputs', '"who": "ada"');
+      await page.click('#cancel');
+      await hasText(page, '#run-msg', 'Cancel requested');
+      await page.waitForSelector('#run-status .badge:text("cancelled")');
+      await waitColour(page, 'hold', 'cancelled');
+      assert(!(await page.$('#cancel')), 'no cancel button once cancelled');
+      await page.waitForSelector('#retry'); // a cancelled run can be retried
+      assert((await s.call(op, 'GET', '/runs/' + run.id)).body.status === 'cancelled', 'cancelled in the store');
+      page.checkClean();
+      await context.close();
+    });
+  },
+
   async a_viewer_sees_no_operator_buttons_and_the_api_refuses_anyway({ browser }) {
     await withServer(async (s, op) => {
       await s.deploy(op, 'name: bad\nsteps:\n  a: {run: "echo no; exit 1"}\n');
       const run = await s.startRun(op, 'bad');
       await s.waitRun(op, run.id, (r) => r.status === 'failed');
-      const { context, page } = await openPage(browser, s);
+      const { context, page } = await openPage(browser, s, { colorScheme: 'dark' });
       await signIn(page, s, 'vera');
       await page.goto(`${s.base}/#/runs/${run.id}?step=a`);
       await panelShows(page, 'a');
       await page.waitForSelector('#run-status .badge:text("failed")');
+      await hasText(page, '#log', 'no');
+      await axe(page, 'run page (dark, viewer)');
+      await shot(page, 'run-dark');
       for (const sel of ['#retry', '#retry-from', '#cancel'])
         assert(!(await page.$(sel)), 'a viewer sees no ' + sel);
       // hiding is not security: the viewer's own token is refused
@@ -200,7 +235,7 @@ steps:
       await page.goto(`${s.base}/#/runs/${run.id}?step=each&index=1`);
       await page.waitForFunction(() => document.querySelector('#log') && document.querySelector('#log').textContent.includes('item green'));
       await axe(page, 'run page (for_each)');
-      await shot(page, 'run-foreach');
+      await shot(page, 'run-foreach', { fullPage: true });
       page.checkClean();
       await context.close();
     });

@@ -1,7 +1,12 @@
 // test_runs.mjs — the runs page: it lists, filters (workflow, status,
 // trigger, time window) through the API's own filters, pages with the
 // cursor, and shows new runs and status changes live.
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Server, openPage, axe, shot, assert, signIn, waitFor } from './lib.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 const OK = 'name: ok\nsteps:\n  a: {run: "echo fine"}\n';
 const BAD = 'name: bad\nsteps:\n  a: {run: "echo broken; exit 3"}\n';
@@ -76,6 +81,39 @@ export const tests = {
       assert(got.length === 1 && !(await page.$('#older')), 'the last page has no Older link');
       await page.click('#newest');
       await waitFor(async () => (await rows(page))[0]?.id === ids[4], 'back to the newest');
+      page.checkClean();
+      await context.close();
+    } finally {
+      await s.stop();
+    }
+  },
+
+  async a_store_of_100000_runs_pages_and_filters({ browser }) {
+    const s = new Server({ vera: 'viewer' });
+    execFileSync('python3', [path.join(here, 'fill_runs.py'), s.home, '100000']);
+    await s.start();
+    try {
+      const vt = s.token('vera');
+      const all = (await s.call(vt, 'GET', '/runs?limit=500')).body.runs;
+      const { context, page } = await openPage(browser, s);
+      await signIn(page, s, 'vera');
+      let got = await settle(page, 50);
+      assert(got[0].id === all[0].id && got[49].id === all[49].id, 'the newest 50');
+      for (let p = 1; p <= 3; p++) {
+        await page.click('#older');
+        await waitFor(async () => (await rows(page))[0]?.id === all[50 * p].id, 'page ' + (p + 1));
+      }
+      // failed ones only: every 7th
+      await page.goto(s.base + '/#/runs?status=failed');
+      got = await waitFor(async () => { const r = await rows(page); return r.length === 50 && r.every((x) => x.status === 'failed') ? r : null; }, 'failed only');
+      // a window in the middle of the 100,000: the page starts at its end
+      const mid = (await s.call(vt, 'GET', '/runs/' + all[0].id)).body.started_at;
+      const until = new Date(Date.parse(mid) - 50000).toISOString();
+      await page.goto(s.base + '/#/runs?until=' + encodeURIComponent(until));
+      got = await settle(page, 50);
+      assert(got.every((r) => r.id < all[0].id), 'older than the window end');
+      const first = (await s.call(vt, 'GET', '/runs/' + got[0].id)).body.started_at;
+      assert(Date.parse(first) <= Date.parse(until), `the first run (${first}) is inside the window (${until})`);
       page.checkClean();
       await context.close();
     } finally {

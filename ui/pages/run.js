@@ -75,6 +75,10 @@ export async function render(root, ctx) {
           h('dd', { id: 'children' }, kids.map((k, i) => [i ? ', ' : '', h('a', { href: '#/runs/' + k.id }, `${k.step || k.workflow} `), badge(k.status)]))) : null),
       acts);
     if (run.error) head.append(h('p', { class: 'error', role: 'status' }, 'Error: ' + (run.error.message || JSON.stringify(run.error))));
+    head.append(h('details', { id: 'run-io', class: 'io' },
+      h('summary', {}, 'Inputs and outputs'),
+      h('h3', {}, 'Inputs'), h('pre', { id: 'run-inputs' }, JSON.stringify(run.inputs || {}, null, 2)),
+      h('h3', {}, 'Outputs'), h('pre', { id: 'run-outputs' }, JSON.stringify(run.outputs || {}, null, 2))));
   }
 
   async function act(what, body) {
@@ -119,6 +123,7 @@ export async function render(root, ctx) {
     ctl.signal.addEventListener('abort', () => panelCtl.abort());
     stepPanel(panel, {
       ctx, run, step: selected, index: selIndex, signal: panelCtl.signal,
+      kind: (graph.nodes.find((n) => n.id === selected) || {}).kind,
       onRetryFrom: (s) => act('retry', { from: s }),
       onIndex: (i) => select(selected, i),
     });
@@ -180,7 +185,7 @@ export async function render(root, ctx) {
       } catch (e) {
         if (e.name !== 'AbortError') msg.replaceChildren(errorBox(e));
       }
-    }, 250);
+    }, Math.max(250, graph.nodes.length / 10)); // a 10,000-step run: once a second
   };
   ctx.onCleanup(() => { clearTimeout(timer); clearTimeout(ganttTimer); });
   api.events({ run: run.id }, {

@@ -7,7 +7,7 @@ import { h, clear, badge, when, duration, errorBox } from '../dom.js';
 
 const PAGE = 50; // runs a page (#/runs?limit=N: 1 to 500)
 const STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
-const TRIGGERS = ['api', 'manual', 'schedule', 'webhook', 'event', 'backfill'];
+const TRIGGERS = ['api', 'manual', 'schedule', 'webhook', 'event'];
 
 // <input type=datetime-local> value (local time) <-> RFC 3339 UTC
 function toIso(local) {
