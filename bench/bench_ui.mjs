@@ -92,7 +92,15 @@ const INIT = () => {
   requestAnimationFrame(tick);
 };
 
+// CPU time (user + system, ms; 10 ms resolution) the server process has used
+function serverCpu(s) {
+  const f = fs.readFileSync(`/proc/${s.proc.pid}/stat`, 'utf8');
+  const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(v[11]) + Number(v[12])) * 10;
+}
+
 async function open(browser, s, token, hash, ready) {
+  const cpu0 = serverCpu(s);
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   await context.addInitScript(INIT);
   await context.addInitScript((t) => sessionStorage.setItem('weft.token', t), token);
@@ -110,7 +118,18 @@ async function open(browser, s, token, hash, ready) {
     return { marks: window.__bench.marks, long: window.__bench.long, dcl: nav.domContentLoadedEventEnd, res, paint };
   });
   if (errors.length) throw new Error('page errors: ' + errors.join('; '));
+  m.server_cpu_ms = serverCpu(s) - cpu0; // what the server spent on this page's requests
+  m.long_total_ms = m.long.reduce((a, [, d]) => a + d, 0); // the page's main thread busy in long tasks
   return { context, page, m };
+}
+
+// where the time went, medians over the repetitions
+function where(parts) {
+  const m = (f) => med(parts.map(f).filter((x) => x !== null && x !== undefined && !isNaN(x))).toFixed(0);
+  return `where: HTML+scripts (DOMContentLoaded) ${m((p) => p.dcl)} ms; GET /runs/{id} ${m((p) => p.run && p.run.ms)} ms ` +
+    `(${m((p) => p.run && p.run.bytes / 1e3)} kB); GET graph ${m((p) => p.graph && p.graph.ms)} ms ` +
+    `(${m((p) => p.graph && p.graph.bytes / 1e3)} kB), ends at ${m((p) => p.graph && p.graph.end)} ms; drawn at ${m((p) => p.graph_drawn)} ms; ` +
+    `server CPU ${m((p) => p.server_cpu_ms)} ms; page long tasks ${m((p) => p.long_total_ms)} ms`;
 }
 
 function api(m, re) {
@@ -151,7 +170,7 @@ async function main() {
         ready.push(rdy);
         inter.push(Math.max(rdy, lastLong));
         parts.push({ dcl: m.dcl, run: api(m, /\/api\/v1\/runs\/[^/]+$/), graph: api(m, /\/graph$/), graph_drawn: m.marks.graph, list: m.marks.list,
-          long_tasks: m.long.map(([st, d]) => [Math.round(st), Math.round(d)]) });
+          server_cpu_ms: m.server_cpu_ms, long_total_ms: m.long_total_ms, long_tasks: m.long.map(([st, d]) => [Math.round(st), Math.round(d)]) });
         // response to a click on a step in the list
         const name = await page.$eval('#steplist button:nth-child(5)', (b) => b.dataset.step);
         const t = await page.evaluate(async (step) => {
@@ -167,6 +186,7 @@ async function main() {
       }
       out.small = { steps: SMALL, interactive_ms: inter, ready_ms: ready, click_to_panel_ms: click, parts };
       console.log(`1. run page, ${SMALL} steps: interactive ${fmt(inter)}; graph+list ready ${fmt(ready)}; click→panel ${fmt(click)} (goal < 1000 ms)`);
+      console.log('   ' + where(parts));
 
       // 2. 100,000 steps: graph drawn
       const drawn = [], partsB = [];
@@ -174,11 +194,12 @@ async function main() {
         const { context, m } = await open(browser, s, token, `#/runs/${rb.id}`, ['graph']);
         drawn.push(m.marks.graph);
         partsB.push({ dcl: m.dcl, run: api(m, /\/api\/v1\/runs\/[^/]+$/), graph: api(m, /\/graph$/), graph_drawn: m.marks.graph,
-          long_tasks: m.long.map(([st, d]) => [Math.round(st), Math.round(d)]) });
+          server_cpu_ms: m.server_cpu_ms, long_total_ms: m.long_total_ms, long_tasks: m.long.map(([st, d]) => [Math.round(st), Math.round(d)]) });
         await context.close();
       }
       out.big = { steps: BIG, graph_drawn_ms: drawn, parts: partsB };
       console.log(`2. run page, ${BIG} steps: graph drawn ${fmt(drawn)} (goal < 5000 ms)`);
+      console.log('   ' + where(partsB));
 
       // 3. runs page with 100,000 runs
       const fp = [], fcp = [], rows = [], partsR = [];
@@ -187,7 +208,7 @@ async function main() {
         fp.push(m.paint['first-paint']);
         fcp.push(m.paint['first-contentful-paint']);
         rows.push(m.marks.rows);
-        partsR.push({ dcl: m.dcl, runs: api(m, /\/api\/v1\/runs\?/), workflows: api(m, /\/api\/v1\/workflows$/) });
+        partsR.push({ dcl: m.dcl, server_cpu_ms: m.server_cpu_ms, long_total_ms: m.long_total_ms, runs: api(m, /\/api\/v1\/runs\?/), workflows: api(m, /\/api\/v1\/workflows$/) });
         await context.close();
       }
       out.runs = { runs: RUNS + 3, first_paint_ms: fp, first_contentful_paint_ms: fcp, rows_ms: rows, parts: partsR };

@@ -133,8 +133,10 @@ export const tests = {
       await page.fill('#in-epochs', '12');
       await page.fill('#in-tags', '["x", "y"]');
       await page.fill('#in-owner', 'olga');
-      await page.check('#in-dry_run');
-      await page.click('#start');
+      await page.focus('#in-dry_run');
+      await page.keyboard.press('Space'); // the keyboard: tick the checkbox, Enter in a field starts
+      await page.focus('#in-owner');
+      await page.keyboard.press('Enter');
       await page.waitForFunction(() => /^#\/runs\/[0-9A-Z]{26}$/.test(location.hash));
       const id = await page.evaluate(() => location.hash.slice('#/runs/'.length));
       const r = await s.call(t, 'GET', '/runs/' + id);
