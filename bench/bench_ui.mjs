@@ -129,6 +129,7 @@ function where(parts) {
   return `where: HTML+scripts (DOMContentLoaded) ${m((p) => p.dcl)} ms; GET /runs/{id} ${m((p) => p.run && p.run.ms)} ms ` +
     `(${m((p) => p.run && p.run.bytes / 1e3)} kB); GET graph ${m((p) => p.graph && p.graph.ms)} ms ` +
     `(${m((p) => p.graph && p.graph.bytes / 1e3)} kB), ends at ${m((p) => p.graph && p.graph.end)} ms; drawn at ${m((p) => p.graph_drawn)} ms; ` +
+    `then the timeline's GET /audit?run= ${m((p) => p.audit && p.audit.ms)} ms (${m((p) => p.audit && p.audit.bytes / 1e3)} kB); ` +
     `server CPU ${m((p) => p.server_cpu_ms)} ms; page long tasks ${m((p) => p.long_total_ms)} ms`;
 }
 
@@ -169,7 +170,7 @@ async function main() {
         const lastLong = m.long.filter(([st]) => st < rdy + 1000).reduce((a, [st, d]) => Math.max(a, st + d), 0);
         ready.push(rdy);
         inter.push(Math.max(rdy, lastLong));
-        parts.push({ dcl: m.dcl, run: api(m, /\/api\/v1\/runs\/[^/]+$/), graph: api(m, /\/graph$/), graph_drawn: m.marks.graph, list: m.marks.list,
+        parts.push({ dcl: m.dcl, run: api(m, /\/api\/v1\/runs\/[^/]+$/), graph: api(m, /\/graph$/), audit: api(m, /\/audit\?run=/), graph_drawn: m.marks.graph, list: m.marks.list,
           server_cpu_ms: m.server_cpu_ms, long_total_ms: m.long_total_ms, long_tasks: m.long.map(([st, d]) => [Math.round(st), Math.round(d)]) });
         // response to a click on a step in the list
         const name = await page.$eval('#steplist button:nth-child(5)', (b) => b.dataset.step);
@@ -193,7 +194,7 @@ async function main() {
       for (let i = 0; i < REPEAT; i++) {
         const { context, m } = await open(browser, s, token, `#/runs/${rb.id}`, ['graph']);
         drawn.push(m.marks.graph);
-        partsB.push({ dcl: m.dcl, run: api(m, /\/api\/v1\/runs\/[^/]+$/), graph: api(m, /\/graph$/), graph_drawn: m.marks.graph,
+        partsB.push({ dcl: m.dcl, run: api(m, /\/api\/v1\/runs\/[^/]+$/), graph: api(m, /\/graph$/), audit: api(m, /\/audit\?run=/), graph_drawn: m.marks.graph,
           server_cpu_ms: m.server_cpu_ms, long_total_ms: m.long_total_ms, long_tasks: m.long.map(([st, d]) => [Math.round(st), Math.round(d)]) });
         await context.close();
       }
