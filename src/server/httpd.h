@@ -99,7 +99,7 @@ struct httpd_config {
   int64_t (*now_ms)(void); /* the clock of the failure limiter; NULL: the wall clock */
   /* called once per answer, whoever gave it (a handler or the front's own
    * 401/403/404/405/413/...): op is the route's operation name, "fallback"
-   * for the UI's pages, "none" for a path no route has; NULL: not called */
+   * for the UI's pages, "none" for a path no route (nor page) has; NULL: not called */
   void (*on_answer)(void *ud, const char *op, unsigned status);
 };
 

@@ -70,6 +70,14 @@ class UiServerTest(WeftTest):
         for p in ("/ui/nope.js", "/ui/", "/ui/../weft.db", "/ui/%2e%2e/users.json", "/nope", "/weft.db"):
             code, _, _ = self.get(p)
             self.assertEqual(code, 404, p)
+        # /metrics counts the UI's files as "fallback", a page no one has as "none"
+        r = self.weft("token", "create", "vic")
+        code, text, _ = self.get("/metrics", {"Authorization": "Bearer " + r.out.strip()})
+        self.assertEqual(code, 200)
+        self.assertRegex(text, r'weft_http_requests_total\{route="fallback",code="200"\} [1-9]')
+        self.assertRegex(text, r'weft_http_requests_total\{route="fallback",code="304"\} 1\n')
+        self.assertRegex(text, r'weft_http_requests_total\{route="none",code="404"\} [1-9]')
+        self.assertNotIn('route="fallback",code="404"', text)
         # the API is not opened by any of this
         for p in ("/api/v1/runs", "/api/v1/me", "/api/", "/api/v1/ui/app.js"):
             code, _, _ = self.get(p)

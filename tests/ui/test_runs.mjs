@@ -88,6 +88,40 @@ export const tests = {
     }
   },
 
+  async the_keyboard_alone_reaches_a_run_and_its_steps({ browser }) {
+    const s = await new Server({ vera: 'viewer', olga: 'operator' }).start();
+    try {
+      const op = s.token('olga');
+      await s.deploy(op, OK);
+      const run = await s.startRun(op, 'ok');
+      await s.waitRun(op, run.id, (r) => r.status === 'succeeded');
+      const { context, page } = await openPage(browser, s);
+      await signIn(page, s, 'vera');
+      await settle(page, 1);
+      // Tab until a run's link has the focus, then Enter
+      const tabTo = async (test, what) => {
+        for (let i = 0; i < 60; i++) {
+          await page.keyboard.press('Tab');
+          if (await page.evaluate(test)) return;
+        }
+        throw new Error('Tab never reached ' + what);
+      };
+      await tabTo(() => !!document.activeElement?.closest('#runs-body a'), 'a run link');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction((id) => document.querySelector('h1')?.textContent.includes(id), run.id);
+      await tabTo(() => !!document.activeElement?.closest('#steplist button'), 'the step list');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.querySelector('#panel-title')?.textContent === 'Step a');
+      // the canvas is in the tab order too
+      await page.evaluate(() => document.querySelector('#main').focus());
+      await tabTo(() => document.activeElement?.id === 'graph', 'the graph');
+      page.checkClean();
+      await context.close();
+    } finally {
+      await s.stop();
+    }
+  },
+
   async a_store_of_100000_runs_pages_and_filters({ browser }) {
     const s = new Server({ vera: 'viewer' });
     execFileSync('python3', [path.join(here, 'fill_runs.py'), s.home, '100000']);
