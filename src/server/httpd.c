@@ -430,9 +430,11 @@ static enum MHD_Result answer(struct httpd *h, struct MHD_Connection *c, const c
   dispatch(h, c, url, method, st, &rs);
   if (h->cfg.on_answer) {
     /* a page the UI does not have either is a path no route has: "none" */
-    const char *op = st->rc == 0                                                     ? st->m.route->op
-                     : !is_api(url) && h->cfg.fallback && !st->decided && rs.status != 404 ? "fallback"
-                                                                                   : "none";
+    const char *op = "none";
+    if (st->rc == 0)
+      op = st->m.route->op;
+    else if (!is_api(url) && h->cfg.fallback && !st->decided && rs.status != 404)
+      op = "fallback";
     h->cfg.on_answer(h->cfg.ud, op, rs.status ? rs.status : rs.stream_read ? 200u : 500u);
   }
   return send_resp(c, &rs);

@@ -140,7 +140,7 @@ steps:
     });
   },
 
-  async an_operator_cancels_a_running_run_and_sees_its_inputs({ browser }) {
+  async an_operator_cancels_a_running_run_retries_it_and_sees_its_inputs({ browser }) {
     await withServer(async (s, op) => {
       const gate = path.join(s.tmp, 'never');
       await s.deploy(op, `name: slow
@@ -161,8 +161,16 @@ steps:
       await page.waitForSelector('#run-status .badge:text("cancelled")');
       await waitColour(page, 'hold', 'cancelled');
       assert(!(await page.$('#cancel')), 'no cancel button once cancelled');
-      await page.waitForSelector('#retry'); // a cancelled run can be retried
       assert((await s.call(op, 'GET', '/runs/' + run.id)).body.status === 'cancelled', 'cancelled in the store');
+      // a cancelled run can be retried: it runs again, and finishes once the gate opens
+      await page.click('#retry');
+      await hasText(page, '#run-msg', 'Retry started');
+      await page.waitForSelector('#run-status .badge:text("running")');
+      await waitColour(page, 'hold', 'running');
+      await page.waitForSelector('#cancel');
+      fs.writeFileSync(gate, '');
+      await page.waitForSelector('#run-status .badge:text("succeeded")');
+      await waitColour(page, 'hold', 'succeeded');
       page.checkClean();
       await context.close();
     });
