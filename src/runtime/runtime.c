@@ -229,6 +229,10 @@ static void perform_durable(struct runtime *rt)
         rt->o.obs.on_journal(rt->o.obs.ud, run->id, run->wf, run->eng, &b->fx.j[k]);
     for (size_t k = 0; k < b->fx.n; k++)
       effect(rt, run, &b->fx.v[k]);
+    /* an executor's records are in: it reads them back (executor.h) */
+    for (size_t k = 0; k < b->fx.nj; k++)
+      if (b->fx.j[k].type == ENG_J_RECORD)
+        rt_attempt_resume(rt, run, b->fx.j[k].step, b->fx.j[k].index);
     engine_fx_free(&b->fx);
     free(b);
     any = true;
@@ -329,10 +333,14 @@ static bool must_commit(struct runtime *rt, struct rt_batch *first_new)
   if (rt->commit_due || rt->rows_due || !rt->early_start || !procs_in_flight(rt) ||
       store_in_tx(rt->store))
     return true;
-  for (struct rt_batch *b = first_new; b; b = b->next)
+  for (struct rt_batch *b = first_new; b; b = b->next) {
     for (size_t k = 0; k < b->fx.n; k++)
       if (b->fx.v[k].type != ENG_FX_DONE)
         return true; /* an effect waits for it */
+    for (size_t k = 0; k < b->fx.nj; k++)
+      if (b->fx.j[k].type == ENG_J_RECORD)
+        return true; /* an executor waits for it (a person for an approval's request) */
+  }
   for (size_t i = 0; i < rt->n_runs; i++)
     if (!rt->runs[i]->finished && engine_reserve_low(rt->runs[i]->eng, rt->commit_seq))
       return true; /* the next exits need reservations committed */
