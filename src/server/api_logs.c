@@ -243,9 +243,10 @@ void api_logs(const struct api *a, const struct httpd_req *rq, struct httpd_resp
   }
   int fd = open(l.path, O_RDONLY | O_CLOEXEC);
   bool placeholder = false;
-  if (fd < 0 && errno == ENOENT && fol) {
-    /* the attempt started and has not written yet: follow an empty file
-     * until the log appears */
+  if (fd < 0 && errno == ENOENT) {
+    /* the attempt has written nothing (yet): its output is empty, as `weft
+     * logs` prints it locally; a follower follows an empty file until the
+     * log appears */
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     placeholder = true;
   }

@@ -83,6 +83,22 @@ steps:
     run: echo "only $WEFT_ITEM"
 """
 
+MIXED = """
+name: mixed
+steps:
+  calc:
+    set: {x: 1}
+  sq:
+    for_each: ${{ [1, 2] }}
+    run: echo "i $WEFT_ITEM"
+  bad:
+    needs: [calc]
+    retry: {attempts: 2}
+    run: echo try; exit 3
+  quiet:
+    run: "true"
+"""
+
 CHILD = """
 name: child
 steps:
@@ -266,6 +282,24 @@ class RemoteTest(WeftTest):
         self.both("logs", bad, "bad")
         self.both("logs", bad, "bad", "--attempt", "1")
         self.both("logs", ok, "nosuchstep", code=4)
+
+    def test_logs_that_find_nothing_say_the_same(self):
+        # `weft logs` reads one log the way the server does (ops_step_log): its
+        # errors are the same words and exit codes both ways (locally it used
+        # to read the attempts itself and said it differently)
+        rid = self.run_file(MIXED, code=1)
+        r = self.both("logs", rid, "calc", code=4)     # ran no program
+        self.assertEqual(r.err, "weft: no output recorded for calc in run %s (it has not run a program yet)\n"
+                         % rid[:8])
+        self.both("logs", rid, "bad", "--attempt", "5", code=4)   # no such attempt
+        self.both("logs", rid, "sq:0", "--attempt", "3", code=4)
+        self.both("logs", rid, "calc:1", code=2)   # an index on a step without instances
+        self.both("logs", rid, "bad:0", code=2)
+        self.both("logs", rid, "bad", "--attempt", "2")
+        self.both("logs", rid, "sq", "--attempt", "3", code=4)
+        self.both("logs", rid)
+        r = self.both("logs", rid, "quiet")   # a program that wrote nothing: empty, not an error
+        self.assertEqual(r.out, "")
 
     def test_logs_follow_and_status_watch_a_live_run(self):
         p, rid = self.background(TICKS)
