@@ -3,9 +3,14 @@
  * Subscribers sit in a doubly linked list under the hub's lock; each has its
  * own lock for its buffer and state, taken inside the hub's lock by the
  * publisher and alone by its reader, so lock order is always hub, then
- * subscriber. A buffer is a plain byte array consumed from the front
- * (memmove on refill keeps it simple; it is at most SSE_BUFFER_MAX and usually
- * a few hundred bytes). `suspended` records that the reader suspended its
+ * subscriber. A buffer is a ring: the waiting bytes are len bytes from off,
+ * wrapping at cap; reads and appends copy at most two pieces and nothing is
+ * ever moved but when the ring grows (a buffer consumed from the front with
+ * memmove moved up to 256 KiB per 4 KiB sent: a quarter of the server's time
+ * with 1,000 subscribers). While the publisher holds the hub
+ * (sse_hub_hold), a publish only notes that a suspended reader is to be
+ * woken; the release wakes each once: one resume per subscriber per batch of
+ * events, not per event (1,000 subscribers of a busy run). `suspended` records that the reader suspended its
  * connection, so exactly one resume follows each suspend (libmicrohttpd
  * forbids resuming a connection that is not suspended). */
 #include "server/sse.h"
@@ -20,14 +25,17 @@
 
 #include "server/mhd_dl.h"
 
+#define SSE_BUFFER_KEEP (16 * 1024) /* a drained buffer larger than this is freed */
+
 struct sse_sub {
   struct sse_hub *hub;
   struct sse_sub *prev, *next;
   pthread_mutex_t mu;
   struct MHD_Connection *conn;
   char *buf;
-  size_t len, cap;
+  size_t off, len, cap; /* waiting: len bytes from buf[off], wrapping at cap */
   bool suspended, dropped, closed, heartbeat_due;
+  bool wake_due;      /* published to while the hub was held */
   uint64_t skip_upto; /* live events up to this id are not sent (the client has them) */
   bool live;          /* false while it replays from the store: publish skips it */
   char run[40];
@@ -43,6 +51,7 @@ struct sse_hub {
   size_t n;
   uint64_t dropped_total;
   uint64_t last_id; /* the highest id published (or set by sse_hub_set_last) */
+  bool hold;        /* sse_hub_hold: wakes wait for the release */
   size_t pub_max;   /* the most bytes a live subscriber had waiting after the last publish */
   char *ev;       /* the formatted event being published */
   size_t ev_cap;
@@ -194,7 +203,7 @@ static bool append(struct sse_sub *s, const char *data, size_t len)
     s->dropped = true;
     free(s->buf); /* its memory goes back now, not when the client leaves */
     s->buf = NULL;
-    s->len = s->cap = 0;
+    s->off = s->len = s->cap = 0;
     return false;
   }
   if (s->len + len > s->cap) {
@@ -203,15 +212,25 @@ static bool append(struct sse_sub *s, const char *data, size_t len)
       cap *= 2;
     if (cap > SSE_BUFFER_MAX && s->len + len <= SSE_BUFFER_MAX)
       cap = SSE_BUFFER_MAX;
-    char *b = realloc(s->buf, cap);
+    char *b = malloc(cap);
     if (!b) {
       s->dropped = true;
       return false;
     }
+    size_t first = s->cap - s->off < s->len ? s->cap - s->off : s->len; /* linear again */
+    if (s->len) {
+      memcpy(b, s->buf + s->off, first);
+      memcpy(b + first, s->buf, s->len - first);
+    }
+    free(s->buf);
     s->buf = b;
     s->cap = cap;
+    s->off = 0;
   }
-  memcpy(s->buf + s->len, data, len);
+  size_t at = (s->off + s->len) % s->cap;
+  size_t first = s->cap - at < len ? s->cap - at : len;
+  memcpy(s->buf + at, data, first);
+  memcpy(s->buf, data + first, len - first);
   s->len += len;
   return true;
 }
@@ -232,9 +251,19 @@ ssize_t sse_sub_read(struct sse_sub *s, char *buf, size_t max)
   ssize_t n;
   if (s->len) {
     size_t k = s->len < max ? s->len : max;
-    memcpy(buf, s->buf, k);
-    memmove(s->buf, s->buf + k, s->len - k);
+    size_t first = s->cap - s->off < k ? s->cap - s->off : k;
+    memcpy(buf, s->buf + s->off, first);
+    memcpy(buf + first, s->buf, k - first);
+    s->off = (s->off + k) % s->cap;
     s->len -= k;
+    if (!s->len) {
+      s->off = 0;
+      if (s->cap > SSE_BUFFER_KEEP) { /* caught up after a burst: give the memory back */
+        free(s->buf);
+        s->buf = NULL;
+        s->cap = 0;
+      }
+    }
     n = (ssize_t)k;
   } else if (s->dropped || s->closed) {
     n = -1;
@@ -321,7 +350,10 @@ size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char
       h->dropped_total++;
     if (!s->dropped && s->len > h->pub_max)
       h->pub_max = s->len;
-    wake(s);
+    if (h->hold)
+      s->wake_due = s->wake_due || s->suspended;
+    else
+      wake(s);
     pthread_mutex_unlock(&s->mu);
   }
   pthread_mutex_unlock(&h->mu);
@@ -392,7 +424,7 @@ size_t sse_hub_drop_over(struct sse_hub *h, size_t bytes)
       s->dropped = true;
       free(s->buf);
       s->buf = NULL;
-      s->len = s->cap = 0;
+      s->off = s->len = s->cap = 0;
       wake(s);
       k++;
     }
@@ -401,4 +433,20 @@ size_t sse_hub_drop_over(struct sse_hub *h, size_t bytes)
   h->dropped_total += k;
   pthread_mutex_unlock(&h->mu);
   return k;
+}
+
+void sse_hub_hold(struct sse_hub *h, bool hold)
+{
+  pthread_mutex_lock(&h->mu);
+  h->hold = hold;
+  if (!hold)
+    for (struct sse_sub *s = h->head; s; s = s->next) {
+      pthread_mutex_lock(&s->mu);
+      if (s->wake_due) {
+        s->wake_due = false;
+        wake(s);
+      }
+      pthread_mutex_unlock(&s->mu);
+    }
+  pthread_mutex_unlock(&h->mu);
 }

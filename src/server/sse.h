@@ -84,6 +84,10 @@ size_t sse_hub_max_buffered(struct sse_hub *h);
 size_t sse_hub_pub_max(struct sse_hub *h);
 /* Drops the live subscribers with more than bytes waiting; how many. */
 size_t sse_hub_drop_over(struct sse_hub *h, size_t bytes);
+/* hold true: publishes buffer their events but wake no reader; false: every
+ * reader published to meanwhile is woken, once. The publisher holds the hub
+ * over a batch of events (sse_pump.c). */
+void sse_hub_hold(struct sse_hub *h, bool hold);
 /* Subscribers dropped for being slow since the hub started (a metric). */
 uint64_t sse_dropped_total(struct sse_hub *h);
 
