@@ -80,6 +80,15 @@ static void drain(struct sse_pump *p, int64_t committed_ms)
     p->failing = false;
     sse_hub_hold(p->cfg.hub, true); /* one wake per reader for the batch */
     for (size_t i = 0; i < n; i++) {
+      if (!sse_subscribers(p->cfg.hub)) {
+        /* nobody listens: nothing to build (a subscriber that comes now
+         * gets what is committed after it came; a replay reads the store) */
+        sse_hub_set_last(p->cfg.hub, (uint64_t)v[i].seq);
+        pthread_mutex_lock(&p->mu);
+        p->last = v[i].seq;
+        pthread_mutex_unlock(&p->mu);
+        continue;
+      }
       char *data = sse_event_data_at(&v[i], sse_wf_of(&p->wf, p->cfg.store, &v[i]), committed_ms);
       if (data)
         sse_publish(p->cfg.hub, (uint64_t)v[i].seq, sse_event_type(v[i].kind), data, v[i].run_id);

@@ -341,6 +341,17 @@ class RemoteTest(WeftTest):
 
     # ---- acting on runs ----------------------------------------------------------
 
+    def test_a_run_the_server_executed_can_be_retried_there_again(self):
+        """The server's runtime lets go of a run once it ended (before, every
+        run it ever executed stayed in its loop, and a second retry of the
+        same run there was refused as "already executing here")."""
+        rid = self.run_file(FAILS, code=1)
+        for attempts in (2, 3):
+            rem = self.remote("retry", rid)
+            self.assertExit(rem, 1)
+            self.assertIn("failed after %d attempts" % attempts, rem.out)
+        self.assertEqual(self.weft("status", rid, "--json").json()["steps"]["bad"]["attempts"], 3)
+
     def test_retry_prints_the_same(self):
         """A retry through a server is executed by the server; the client prints
         its transitions (from the run's audit entries) and its end as the local
