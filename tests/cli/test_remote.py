@@ -544,6 +544,12 @@ class RemoteTest(WeftTest):
         r = self.remote("backfill", "sched", "--from", "2026-01-01", "--to", "2026-01-02")
         self.assertExit(r, 2)
         self.assertIn("without --server and WEFT_SERVER", r.err)
+        # the refusal says the command to type there (the API has no backfill route)
+        r = self.remote("backfill", "sched", "--from", "2026-01-01", "--to", "2026-01-02", "--trigger", "1")
+        self.assertExit(r, 2)
+        self.assertIn("On the server's machine run `weft backfill sched --from 2026-01-01 --to 2026-01-02 "
+                      "--trigger 1` with the server's home", r.err)
+        self.assertEqual(r.out, "")
 
     def test_start_without_a_server_uses_the_default_url(self):
         env = dict(self.env)
