@@ -12,7 +12,10 @@ every one has its 200, a --steps chain of `set` steps, deployed with POST
 server's own loop executes it and wakes the live stream after each commit.
 The client counts each connection's events until every connection has seen
 the run succeed, and takes each event's delivery latency: its arrival minus
-its "committed_at" (when the server learned of the commit; sse_pump.c).
+its "committed_at" (when the server learned of the commit; sse_pump.c). A
+subscriber the server drops for being too slow reconnects with
+Last-Event-ID, as a browser's EventSource does (the replayed events carry no
+committed_at: their latency counts from "at", the transition's time).
 Every subscriber must get every audit entry written after it subscribed
 (counted in the store afterwards). Memory: the server's RSS before the
 subscribers connect and its peak while they are served (/proc, every 50 ms).
@@ -95,10 +98,11 @@ def one(a, tmp, client, i):
         res.update({"expected_events": expected, "run_status": status, "seconds": wall,
                     "rss_before_kib": rss0, "rss_peak_kib": peak[0], "extra_mib": (peak[0] - rss0) / 1024,
                     "load": loadavg()})
-        print("run %d: %d/%d subscribers saw the run end; events per subscriber %d..%d of %d expected; "
+        print("run %d: %d/%d subscribers saw the run end (%d reconnects after a drop); events per subscriber %d..%d "
+              "of %d expected; "
               "delivery p50 %.1f ms, p99 %.1f ms, max %.1f ms; RSS %d -> peak %d KiB (+%.1f MiB); %.1f s "
               "(CPU: server %.1f s, clients %.1f s); load %s" %
-              (i + 1, res["ok"], res["conns"], res["events_min"], res["events_max"], expected,
+              (i + 1, res["ok"], res["conns"], res["reconnects"], res["events_min"], res["events_max"], expected,
                res["lat_ms"]["p50"], res["lat_ms"]["p99"], res["lat_ms"]["max"], rss0, peak[0], res["extra_mib"],
                wall, res["server_cpu_s"], res["client_cpu_s"], res["load"]), flush=True)
         return res

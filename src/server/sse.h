@@ -1,12 +1,13 @@
 /* sse.h — live events to many subscribers (SERVER.md §6), never holding the
  * publisher back.
  *
- * The hub fans each published event out to its subscribers. Every subscriber
- * has a bounded buffer of formatted bytes ("id: N\nevent: E\ndata: D\n\n");
- * publishing appends to each buffer under a short lock and never waits for a
- * client. A subscriber whose buffer would overflow is dropped: its stream ends
- * and the client reconnects with Last-Event-ID to replay what it missed from
- * the store. An HTTP thread drains a subscriber through sse_sub_read; with
+ * The hub fans each published event out to its subscribers. The formatted
+ * event ("id: N\nevent: E\ndata: D\n\n") is written once into the hub's
+ * ring; every live subscriber reads it from there at its own pace (sse.c).
+ * Publishing never waits for a client. A subscriber with SSE_BUFFER_MAX
+ * bytes waiting (not yet sent) when the next event comes is dropped: its
+ * stream ends and the client reconnects with Last-Event-ID to replay what it
+ * missed from the store. An HTTP thread drains a subscriber through sse_sub_read; with
  * nothing to send, the connection is suspended (libmicrohttpd's
  * suspend/resume) and woken by the next event, the heartbeat (a comment line
  * every heartbeat interval, which also finds dead clients) or the hub's close.
@@ -70,7 +71,8 @@ bool sse_sub_dropped(const struct sse_sub *s);
 bool sse_sub_ended(const struct sse_sub *s);
 
 /* Sends one event to every subscriber whose filter matches run (NULL run:
- * every subscriber). data is one line of JSON. Returns how many received it. */
+ * every subscriber). data is one line of JSON. Returns how many will
+ * receive it (0 while the hub is held: not counted then). */
 size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char *data, const char *run);
 size_t sse_subscribers(struct sse_hub *h);
 /* The publisher's position: ids are increasing; set_last starts it at the
