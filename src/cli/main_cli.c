@@ -60,8 +60,10 @@ const struct cli_cmd cli_cmds[] = {
    "RUN is a run id or any unique prefix of one.\n"},
   {"logs", cli_logs, "weft logs RUN [STEP[:INDEX]] [--attempt N] [-f]", "show step output",
    "  -f, --follow   keep printing output of live steps until the run ends\n"},
-  {"cancel", cli_cancel, "weft cancel RUN", "cancel a run",
-   "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"},
+  {"cancel", cli_cancel, "weft cancel RUN [--step STEP]...", "cancel a run, or withdraw some of its steps",
+   "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"
+   "With --step, only those steps are withdrawn (a running, waiting or retrying step ends\n"
+   "cancelled with error kind withdrawn, a pending one skipped) and the run goes on.\n"},
   {"retry", cli_retry, "weft retry RUN [--from STEP]", "run failed steps again, in the same run", ""},
   {"resume", cli_resume, "weft resume [RUN]", "continue runs whose engine died", ""},
   {"approvals", cli_approvals, "weft approvals [--json]", "list decisions waiting for a human",
@@ -82,10 +84,12 @@ const struct cli_cmd cli_cmds[] = {
   {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",
    "reject a waiting approval step",
    "The step fails with kind \"rejected\" (never retried). Refusals as for approve.\n"},
-  {"event", cli_event, "weft event send NAME [--data JSON] [--json]",
+  {"event", cli_event, "weft event send NAME [--data JSON] [--run RUN] [--json]",
    "deliver an event to waiting steps and start the runs of its event triggers",
    "Options:\n"
    "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"
+   "  --run RUN    for that run only: kept until one of its waits consumes it (a wait that\n"
+   "               starts later still gets it); no trigger fires\n"
    "  --json       print {id, name, delivered_to, started} as POST /api/v1/events answers\n"
    "Engines executing runs here deliver it within 1 s; runs no engine executes get it at\n"
    "the next `weft resume`. Each `triggers: [{event: NAME, match: ...}]` of a deployed\n"

@@ -129,6 +129,15 @@ bool ops_status_terminal(const char *status);
  * executing}: status when asked; executing false means it takes effect at
  * the next `weft resume`. CONFLICT when the run already ended. */
 enum ops_err ops_cancel_run(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
+/* cancel_run with steps (operator): withdraw those main steps only and let
+ * the run go on (LANGUAGE.md §3): the request for the owning engine (an
+ * inbox row kind "cancel" with payload {"steps": [...]}) and its
+ * withdraw.requested audit entry {by, steps} in one transaction (recovery
+ * re-applies it from the audit log, runtime/rt_withdraw.c). *out = {run,
+ * status, steps, executing}. NOT_FOUND: no run or no such step; BAD_REQUEST:
+ * no steps, or a finally step; CONFLICT: the run or a step already ended. */
+enum ops_err ops_cancel_steps(const struct ops_ctx *c, const char *id_or_prefix, const char *const *steps,
+                              size_t n, json_t **out, struct ops_error *e);
 
 /* [A-Za-z0-9][A-Za-z0-9_.:-]{0,127} */
 bool ops_event_name_ok(const char *name);
@@ -141,6 +150,12 @@ bool ops_event_name_ok(const char *name);
  * BAD_REQUEST (e->usage) for a bad name. */
 enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const json_t *data, json_t **out,
                             struct ops_error *e);
+/* send_event with a run (operator): the event is kept for that run until a
+ * `wait: {event: NAME}` of it consumes it (ops/events_run.c); no trigger
+ * fires. *out = {id, name, run, kept: true, delivered_to, started: []}.
+ * NOT_FOUND: no such run; CONFLICT: the run already ended. */
+enum ops_err ops_send_run_event(const struct ops_ctx *c, const char *name, const json_t *data, const char *run,
+                                json_t **out, struct ops_error *e);
 
 /* ---- the audit log (audit_ops.c) ---------------------------------------- */
 

@@ -61,6 +61,10 @@ static void on_check(uv_check_t *h)
   struct runtime *rt = h->data;
   rt->flush_armed = false;
   uv_idle_stop(&rt->idle);
+  if (rt->mutex_freed) { /* rt_mutex.c: starts parked behind a mutex let go */
+    rt->mutex_freed = false;
+    rt_mutex_poll(rt);
+  }
   flush(rt);
 }
 
@@ -474,7 +478,9 @@ static void handle_request(struct runtime *rt, const struct store_inbox *m)
   struct rt_run *run = m->run_id ? run_find(rt, m->run_id) : NULL;
   if (!run || run->finished)
     return;
-  if (!strcmp(m->kind, "cancel")) {
+  if (!strcmp(m->kind, "cancel") && m->payload) {
+    rt_withdraw_request(rt, run, m); /* rt_withdraw.c: {"steps": [...]} */
+  } else if (!strcmp(m->kind, "cancel")) {
     if (!run->cancel_requested) /* resume may have applied it from the audit log */
       engine_cancel(run->eng, wt_now_ms(), &run->fx);
     run->cancel_requested = true;
@@ -517,6 +523,7 @@ static void on_poll(uv_timer_t *h)
     }
   }
   rt_executors_poll(rt); /* `weft event send` from other processes (svc_wait.c) */
+  rt_mutex_poll(rt);     /* mutexes other processes let go (rt_mutex.c) */
   int64_t now = wt_now_ms();
   if (now - rt->last_heartbeat >= HEARTBEAT_MS) {
     store_heartbeat(rt->store, rt->pid, rt->pstart, now);
@@ -1234,7 +1241,9 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
       return fail(err, rc, "cannot restart run %s: %s", run->id, weft_strerror(rc));
     spill_on(rt, run);
     engine_start(run->eng, wt_now_ms(), &run->fx);
+    rt_withdraw_owed(rt, run, false);
   } else {
+    rt_withdraw_owed(rt, run, true); /* requested withdrawals first (rt_withdraw.c) */
     engine_restore_end(run->eng, wt_now_ms(), &run->fx);
   }
   /* a cancel the dead engine had taken (and maybe half applied) is not in

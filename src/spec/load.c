@@ -329,6 +329,7 @@ static void parse_steps(struct sctx *c, const struct ynode *root)
     steps_parse(c, i, sec->kids[2 * j], sec->kids[2 * j + 1]);
   }
   graph_build(c);
+  ctl_resolve(c);
 }
 
 static void parse_top(struct sctx *c, const struct ynode *root)
@@ -637,6 +638,8 @@ void wf_free(struct wf *w)
     json_decref(s->cwd);
     json_decref(s->end_message);
     json_decref(s->body);
+    free(s->cancel);
+    free(s->mutex);
   }
   free(w->steps);
   free(w->topo);

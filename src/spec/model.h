@@ -145,6 +145,14 @@ struct wf_step {
   /* `end: {status, message}`: 0 none, else enum wf_end_status */
   int end_status;
   json_t *end_message;   /* template (string) or NULL */
+  /* `cancel: [step, ...]` (withdraw.c in the engine): the main steps it
+   * withdraws when it runs; n_cancel 0 = not a cancel step */
+  uint32_t *cancel;
+  uint32_t n_cancel;
+  /* `mutex: NAME` or `{name: NAME, scope: run|global}` (spec/ctl.c; held by
+   * the runtime, runtime/rt_mutex.c); NULL = none */
+  char *mutex;
+  bool mutex_global;
 };
 
 enum wf_end_status { WF_END_SUCCEEDED = 1, WF_END_FAILED = 2 };

@@ -47,6 +47,7 @@ struct ssrc {
   const struct ynode *key;   /* the step id's key node */
   const struct ynode *needs; /* NULL, a string, a list or {any, count, cancel_rest} */
   bool reads_all;            /* reads the whole .steps object */
+  const struct ynode *cancel; /* `cancel:` (resolved by ctl.c after the graph) */
 };
 
 /* Step field defaults from `defaults:` (has_* false when not given). */
@@ -148,6 +149,12 @@ void kinds_command(struct sctx *c, const struct ynode *v, const char *where);
 /* Resolves needs, finds cycles, builds dependents, topo order; then checks
  * what expressions read and fills reads. */
 void graph_build(struct sctx *c);
+/* ---- ctl.c: `cancel:` and `mutex:` ---- */
+/* Parses `mutex:`; remembers `cancel:` for ctl_resolve. */
+void ctl_parse_mutex(struct sctx *c, struct wf_step *s, const struct ynode *v, const char *where);
+/* Resolves every `cancel:` list once the graph is known, and checks the
+ * combinations (no kind key, no end/for_each/repeat, not in finally). */
+void ctl_resolve(struct sctx *c);
 /* ---- refcheck.c: unknown inputs and step fields read by expressions ---- */
 void refcheck_run(struct sctx *c);
 

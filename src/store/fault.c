@@ -334,6 +334,37 @@ static int f_audit_after(struct store *s, const char *run, int64_t after, size_t
 }
 
 static int f_inbox_pending(struct store *s, int64_t *n) { return store_inbox_pending(INNER, n); }
+static int f_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id)
+{
+  WRITE(store_run_event_put(INNER, m, id));
+}
+static int f_run_event_pending(struct store *s, const char *run, const char *name, int64_t after,
+                               size_t limit, struct store_inbox **out, size_t *n)
+{
+  return store_run_event_pending(INNER, run, name, after, limit, out, n);
+}
+static int f_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now, bool *won)
+{
+  WRITE(store_run_event_claim(INNER, id, by, now, won));
+}
+static int f_run_event_claimed(struct store *s, const char *run, const char *by, struct store_inbox *out,
+                               bool *found)
+{
+  return store_run_event_claimed(INNER, run, by, out, found);
+}
+
+static int f_mutex_take(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder)
+{
+  WRITE(store_mutex_take(INNER, m, got, holder));
+}
+static int f_mutex_free(struct store *s, const char *name, const char *run, const char *step, int index)
+{
+  WRITE(store_mutex_free(INNER, name, run, step, index));
+}
+static int f_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart)
+{
+  WRITE(store_mutex_steal(INNER, name, pid, pstart));
+}
 
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
@@ -394,6 +425,13 @@ static const struct store_ops fault_ops = {
   .run_trigger_get = f_run_trigger_get,
   .audit_after = f_audit_after,
   .inbox_pending = f_inbox_pending,
+  .run_event_put = f_run_event_put,
+  .run_event_pending = f_run_event_pending,
+  .run_event_claim = f_run_event_claim,
+  .run_event_claimed = f_run_event_claimed,
+  .mutex_take = f_mutex_take,
+  .mutex_free = f_mutex_free,
+  .mutex_steal = f_mutex_steal,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

@@ -473,6 +473,13 @@ static const struct store_ops sq_ops = {
   .run_trigger_get = sq_run_trigger_get,
   .audit_after = sq_audit_after,
   .inbox_pending = sq_inbox_pending,
+  .run_event_put = sq_run_event_put,
+  .run_event_pending = sq_run_event_pending,
+  .run_event_claim = sq_run_event_claim,
+  .run_event_claimed = sq_run_event_claimed,
+  .mutex_take = sq_mutex_take,
+  .mutex_free = sq_mutex_free,
+  .mutex_steal = sq_mutex_steal,
 };
 
 /* ---- opening ---- */

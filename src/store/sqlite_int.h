@@ -84,6 +84,14 @@ enum sq_stmt_id {
   SQ_AUDIT_AFTER,
   SQ_AUDIT_AFTER_RUN,
   SQ_INBOX_PENDING,
+  SQ_RUNEV_PUT,
+  SQ_RUNEV_PENDING,
+  SQ_RUNEV_CLAIM,
+  SQ_RUNEV_CLAIMED,
+  SQ_MUTEX_TAKE,
+  SQ_MUTEX_GET,
+  SQ_MUTEX_FREE,
+  SQ_MUTEX_STEAL,
   SQ_NSTMT
 };
 
@@ -182,6 +190,16 @@ int sq_inbox_take(struct store *s, const char *const *run_ids, size_t n_runs, bo
                   int64_t now, struct store_inbox **out, size_t *n);
 int sq_event_list(struct store *s, int64_t after_id, size_t limit, struct store_inbox **out,
                   size_t *n);
+/* sqlite_runevents.c */
+int sq_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id_out);
+int sq_run_event_pending(struct store *s, const char *run_id, const char *name, int64_t after_id,
+                         size_t limit, struct store_inbox **out, size_t *n);
+int sq_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
+int sq_run_event_claimed(struct store *s, const char *run_id, const char *by, struct store_inbox *out,
+                         bool *found);
+int sq_mutex_take(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder);
+int sq_mutex_free(struct store *s, const char *name, const char *run_id, const char *step, int index);
+int sq_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart);
 int sq_decision_put(struct store *s, const struct store_decision *d, int64_t *id_out);
 int sq_decision_list(struct store *s, const char *run_id, const char *step, int index,
                      struct store_decision **out, size_t *n);

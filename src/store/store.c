@@ -226,6 +226,14 @@ void store_inbox_clear(struct store_inbox *m)
   memset(m, 0, sizeof *m);
 }
 
+void store_mutex_clear(struct store_mutex *m)
+{
+  free(m->name);
+  free(m->run_id);
+  free(m->step);
+  memset(m, 0, sizeof *m);
+}
+
 void store_decision_clear(struct store_decision *d)
 {
   free(d->run_id);

@@ -151,6 +151,16 @@ struct store_inbox {
   int64_t taken_at;     /* 0 while pending */
 };
 
+/* A mutex held by a step attempt (`mutex:`, runtime/rt_mutex.c). */
+struct store_mutex {
+  char *name;           /* "run/RUN/NAME" or "global/NAME" */
+  char *run_id, *step;
+  int index, attempt;
+  int pid;              /* the engine process holding it, and its start time: */
+  int64_t pstart;       /* its death frees the mutex */
+  int64_t acquired_at;
+};
+
 /* A human decision on an approval step (also refused ones, decision
  * "refused", so the history is complete). */
 struct store_decision {
@@ -440,6 +450,29 @@ struct store_ops {
   int (*audit_after)(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
                      struct store_audit **out, size_t *n, int64_t *head_seq);
   int (*inbox_pending)(struct store *s, int64_t *n);
+
+  /* Events kept for one run (`weft event send NAME --run RUN`; rows as
+   * struct store_inbox: kind "event", run_id, name, payload, user = sender,
+   * taken_at = consumed_at, step = consumed_by). NULL in a backend without
+   * them (the wrappers answer WEFT_ESTATE). put: a new kept event.
+   * pending: the run's unconsumed events of that name, oldest first (at most
+   * limit), with id > after_id. claim: consumes event id for `by` ("step[/index]#attempt"), *won
+   * false when another consumer was first. claimed: the event `by` consumed,
+   * if any (recovery: a claim whose step had not committed yet). */
+  int (*run_event_put)(struct store *s, const struct store_inbox *m, int64_t *id_out);
+  int (*run_event_pending)(struct store *s, const char *run_id, const char *name, int64_t after_id,
+                           size_t limit, struct store_inbox **out, size_t *n);
+  int (*run_event_claim)(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
+  int (*run_event_claimed)(struct store *s, const char *run_id, const char *by,
+                           struct store_inbox *out, bool *found);
+  /* Mutexes (NULL in a backend without them: WEFT_ESTATE). take: holds
+   * m->name for m's attempt unless someone holds it (*got false, *holder =
+   * the holder, to clear with store_mutex_clear). free: releases it if
+   * (run, step, index) holds it. steal: releases it if that process (pid,
+   * start) holds it (a dead holder). */
+  int (*mutex_take)(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder);
+  int (*mutex_free)(struct store *s, const char *name, const char *run_id, const char *step, int index);
+  int (*mutex_steal)(struct store *s, const char *name, int pid, int64_t pstart);
 };
 
 /* Every backend handle starts with this. */
@@ -638,6 +671,49 @@ static inline int store_inbox_pending(struct store *s, int64_t *n)
   if (!STORE_LIVE_OPS_OK(s) || !s->ops->inbox_pending)
     return WEFT_ESTATE;
   return s->ops->inbox_pending(s, n);
+}
+static inline int store_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id_out)
+{
+  return s->ops->run_event_put ? s->ops->run_event_put(s, m, id_out) : WEFT_ESTATE;
+}
+static inline int store_run_event_pending(struct store *s, const char *run_id, const char *name,
+                                          int64_t after_id, size_t limit, struct store_inbox **out,
+                                          size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  return s->ops->run_event_pending
+             ? s->ops->run_event_pending(s, run_id, name, after_id, limit, out, n)
+             : WEFT_ESTATE;
+}
+static inline int store_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now,
+                                        bool *won)
+{
+  *won = false;
+  return s->ops->run_event_claim ? s->ops->run_event_claim(s, id, by, now, won) : WEFT_ESTATE;
+}
+static inline int store_run_event_claimed(struct store *s, const char *run_id, const char *by,
+                                          struct store_inbox *out, bool *found)
+{
+  *found = false;
+  return s->ops->run_event_claimed ? s->ops->run_event_claimed(s, run_id, by, out, found)
+                                   : WEFT_ESTATE;
+}
+void store_mutex_clear(struct store_mutex *m);
+static inline int store_mutex_take(struct store *s, const struct store_mutex *m, bool *got,
+                                   struct store_mutex *holder)
+{
+  *got = false;
+  return s->ops->mutex_take ? s->ops->mutex_take(s, m, got, holder) : WEFT_ESTATE;
+}
+static inline int store_mutex_free(struct store *s, const char *name, const char *run_id,
+                                   const char *step, int index)
+{
+  return s->ops->mutex_free ? s->ops->mutex_free(s, name, run_id, step, index) : WEFT_ESTATE;
+}
+static inline int store_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart)
+{
+  return s->ops->mutex_steal ? s->ops->mutex_steal(s, name, pid, pstart) : WEFT_ESTATE;
 }
 /* WEFT_ESTATE when the backend is older than ops version 3. */
 static inline int store_verify_scan(struct store *s, struct store_audit *head,
