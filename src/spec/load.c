@@ -25,7 +25,7 @@
 
 static const char *const top_keys[] = {
     "name",   "description", "inputs",   "env",      "defaults", "timeout", "max_parallel",
-    "concurrency", "fail_fast", "triggers", "steps", "finally",  "outputs", NULL};
+    "concurrency", "fail_fast", "triggers", "steps", "finally",  "outputs", "notify", NULL};
 
 const char *wf_kind_name(enum wf_kind k)
 {
@@ -361,9 +361,10 @@ static void parse_top(struct sctx *c, const struct ynode *root)
   if ((x = ymap_get(root, "max_parallel")) && chk_int(c, x, "max_parallel", where, 1,
                                                        INT32_MAX, &i64))
     w->max_parallel = (int)i64;
-  if ((x = ymap_get(root, "concurrency")) && chk_int(c, x, "concurrency", where, 1,
-                                                      INT32_MAX, &i64))
-    w->concurrency = (int)i64;
+  if ((x = ymap_get(root, "concurrency")))
+    policy_parse_concurrency(c, x);
+  if ((x = ymap_get(root, "notify")))
+    policy_parse_notify(c, x);
   if ((x = ymap_get(root, "fail_fast")))
     chk_bool(c, x, "fail_fast", where, &w->fail_fast);
   if ((x = ymap_get(root, "triggers")))
@@ -624,6 +625,8 @@ void wf_free(struct wf *w)
   free(w->inputs);
   json_decref(w->env);
   json_decref(w->triggers);
+  json_decref(w->concurrency_key);
+  json_decref(w->notify);
   json_decref(w->outputs);
   for (uint32_t i = 0; w->steps && i < w->n_steps; i++) {
     struct wf_step *s = &w->steps[i];

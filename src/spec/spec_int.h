@@ -128,6 +128,10 @@ void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int 
 /* Compiles wf->prog and reports jq's errors at their occurrences. */
 void tmpl_compile(struct sctx *c);
 
+/* ---- policy.c: concurrency:, notify: ---- */
+void policy_parse_concurrency(struct sctx *c, const struct ynode *v);
+void policy_parse_notify(struct sctx *c, const struct ynode *v);
+
 /* ---- argv.c ---- */
 /* command: lists: no `${{ }}` in the script of `sh -c` (error); a secret in
  * an element is a warning (wf->warnings). */

@@ -365,6 +365,32 @@ static int f_mutex_steal(struct store *s, const char *name, int pid, int64_t pst
 {
   WRITE(store_mutex_steal(INNER, name, pid, pstart));
 }
+static int f_run_group_set(struct store *s, const char *run_id, const char *group)
+{
+  WRITE(store_run_group_set(INNER, run_id, group));
+}
+static int f_group_count(struct store *s, const char *group, int64_t *active, int64_t *waiting)
+{
+  return store_group_count(INNER, group, active, waiting);
+}
+static int f_group_runs(struct store *s, const char *group, bool waiting, size_t limit, char ***ids, size_t *n)
+{
+  return store_group_runs(INNER, group, waiting, limit, ids, n);
+}
+static int f_notice_put(struct store *s, const struct store_notice *no, int64_t *id)
+{
+  WRITE(store_notice_put(INNER, no, id));
+}
+static int f_notice_due(struct store *s, int64_t now, size_t limit, struct store_notice **out, size_t *n,
+                        int64_t *next_at)
+{
+  return store_notice_due(INNER, now, limit, out, n, next_at);
+}
+static int f_notice_update(struct store *s, int64_t id, const char *status, int attempts, int64_t next_at,
+                           const char *error)
+{
+  WRITE(store_notice_update(INNER, id, status, attempts, next_at, error));
+}
 
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
@@ -432,6 +458,12 @@ static const struct store_ops fault_ops = {
   .mutex_take = f_mutex_take,
   .mutex_free = f_mutex_free,
   .mutex_steal = f_mutex_steal,
+  .run_group_set = f_run_group_set,
+  .group_count = f_group_count,
+  .group_runs = f_group_runs,
+  .notice_put = f_notice_put,
+  .notice_due = f_notice_due,
+  .notice_update = f_notice_update,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

@@ -92,6 +92,14 @@ enum sq_stmt_id {
   SQ_MUTEX_GET,
   SQ_MUTEX_FREE,
   SQ_MUTEX_STEAL,
+  SQ_RUN_GROUP_SET,
+  SQ_GROUP_COUNT,
+  SQ_GROUP_ACTIVE,
+  SQ_GROUP_WAITING,
+  SQ_NOTICE_PUT,
+  SQ_NOTICE_DUE,
+  SQ_NOTICE_NEXT,
+  SQ_NOTICE_UPDATE,
   SQ_NSTMT
 };
 
@@ -237,5 +245,13 @@ int sq_run_trigger_get(struct store *s, const char *run_id, char **json);
 int sq_audit_after(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
                    struct store_audit **out, size_t *n, int64_t *head_seq);
 int sq_inbox_pending(struct store *s, int64_t *n);
+int sq_run_group_set(struct store *s, const char *run_id, const char *group);
+int sq_group_count(struct store *s, const char *group, int64_t *active, int64_t *waiting);
+int sq_group_runs(struct store *s, const char *group, bool waiting, size_t limit, char ***ids, size_t *n);
+int sq_notice_put(struct store *s, const struct store_notice *no, int64_t *id);
+int sq_notice_due(struct store *s, int64_t now, size_t limit, struct store_notice **out, size_t *n,
+                  int64_t *next_at);
+int sq_notice_update(struct store *s, int64_t id, const char *status, int attempts, int64_t next_at,
+                     const char *error);
 
 #endif

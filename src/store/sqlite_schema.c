@@ -142,6 +142,22 @@ const char *const sq_migrations[] = {
   "  attempt INTEGER NOT NULL, pid INTEGER NOT NULL, pstart INTEGER NOT NULL,"
   "  acquired_at INTEGER NOT NULL) WITHOUT ROWID;"
   "CREATE INDEX mutexes_run ON mutexes(run_id);",
+
+  /* 11: reserved (taken by another branch's migration on merge) */
+  "",
+
+  /* 12: concurrency groups and notifications (store/sqlite_conc.c): the
+   * group a run counts in (workflow + key value; NULL: none), counted by
+   * status without a scan; and the outbox of notify: deliveries, each with
+   * its attempts and the time it is next due */
+  "ALTER TABLE runs ADD COLUMN concurrency_group TEXT;"
+  "CREATE INDEX runs_group ON runs(concurrency_group, status) WHERE concurrency_group IS NOT NULL;"
+  "CREATE TABLE notices("
+  "  id INTEGER PRIMARY KEY, run_id TEXT, workflow TEXT NOT NULL, event TEXT NOT NULL,"
+  "  step TEXT, secret TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL,"
+  "  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
+  "  created_at INTEGER NOT NULL, error TEXT);"
+  "CREATE INDEX notices_due ON notices(next_at) WHERE status = 'pending';",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

@@ -48,14 +48,16 @@
 #include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 8 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+#define STORE_OPS_VERSION 9 /* 2: audit_append_canon; 3: verify_scan, run_delete;
                                4: step_counts_put, step_count, step_page;
                                5: token_put, token_get, token_by_hash, token_list,
                                   token_revoke, token_touch;
                                6: deploy_put, deploy_list, run_key_set, run_by_key;
                                7: schedule_list, schedule_put, schedule_delete,
                                   run_trigger_put, run_trigger_get;
-                               8: audit_after, inbox_pending */
+                               8: audit_after, inbox_pending;
+                               9: run_group_set, group_count, group_runs,
+                                  notice_put, notice_due, notice_update */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -223,6 +225,24 @@ struct store_schedule {
   int64_t last_at;  /* the newest scheduled time fired; 0: none */
   char *last_run;   /* the run of that fire; NULL: none */
 };
+
+/* One notify: delivery (ops/notify.c): an outgoing POST of body to the URL
+ * the secret holds, pending until delivered or given up ("delivered",
+ * "failed"). */
+struct store_notice {
+  int64_t id;
+  char *run_id;     /* may be NULL */
+  char *workflow;
+  char *event;      /* succeeded, failed, approval_waiting, ... */
+  char *step;       /* approvals: the step; else NULL */
+  char *secret;     /* the secret's NAME (never the URL) */
+  char *body;       /* JSON text */
+  char *status;     /* pending, delivered, failed */
+  int attempts;
+  int64_t next_at, created_at;
+  char *error;      /* the last attempt's failure, URL masked */
+};
+void store_notices_free(struct store_notice *v, size_t n);
 
 /* Filter for store_run_list(); zero/NULL fields do not filter. */
 struct store_run_filter {
@@ -473,6 +493,24 @@ struct store_ops {
   int (*mutex_take)(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder);
   int (*mutex_free)(struct store *s, const char *name, const char *run_id, const char *step, int index);
   int (*mutex_steal)(struct store *s, const char *name, int pid, int64_t pstart);
+  /* Version 9: concurrency groups and notifications (sqlite_conc.c).
+   * run_group_set records the group a run counts in. group_count: *active =
+   * the group's runs running, waiting, or queued and owned by an engine;
+   * *waiting = queued and owned by none (they wait for a slot). group_runs:
+   * the ids (malloc'd, free each and the array) of the active (waiting
+   * false) or waiting runs, oldest first, at most limit (0: all).
+   * notice_put adds a delivery (*id its row); notice_due gives the pending
+   * ones due by now (next_at <= now), oldest due first, at most limit;
+   * notice_update records an attempt's outcome; *next_at (notice_next) is
+   * the earliest pending next_at, INT64_MAX when none. */
+  int (*run_group_set)(struct store *s, const char *run_id, const char *group);
+  int (*group_count)(struct store *s, const char *group, int64_t *active, int64_t *waiting);
+  int (*group_runs)(struct store *s, const char *group, bool waiting, size_t limit, char ***ids, size_t *n);
+  int (*notice_put)(struct store *s, const struct store_notice *n, int64_t *id);
+  int (*notice_due)(struct store *s, int64_t now, size_t limit, struct store_notice **out, size_t *n,
+                    int64_t *next_at);
+  int (*notice_update)(struct store *s, int64_t id, const char *status, int attempts, int64_t next_at,
+                       const char *error);
 };
 
 /* Every backend handle starts with this. */
@@ -488,6 +526,14 @@ struct store {
 int store_open(const char *home, struct store **out, char **err);
 /* Opens the SQLite store at db_path (no folders created). */
 int store_sqlite_open(const char *db_path, struct store **out, char **err);
+/* PostgreSQL (store/pg*.c): store_open() opens the database of
+ * store_set_url()'s URL, else of $WEFT_STORE, when one is set (the home
+ * folder still holds users.json, logs and workspaces). store_url_is_pg:
+ * the URL starts with postgres:// or postgresql://. */
+void store_set_url(const char *url); /* borrowed: must outlive every store_open */
+const char *store_url(void);         /* the URL in effect, or NULL (SQLite) */
+bool store_url_is_pg(const char *url);
+int store_pg_open(const char *url, struct store **out, char **err);
 /* Resolves the home folder as store_open() does; malloc'd, caller frees. */
 char *store_home_resolve(const char *home);
 static inline const char *store_home(const struct store *s) { return s->home; }
@@ -848,6 +894,47 @@ static inline int store_run_trigger_get(struct store *s, const char *run_id, cha
   *json = NULL;
   return STORE_SCHED_OPS_OK(s) && s->ops->run_trigger_get ? s->ops->run_trigger_get(s, run_id, json)
                                                            : WEFT_ESTATE;
+}
+/* Concurrency groups and notifications (version 9); WEFT_ESTATE from an
+ * older backend. */
+#define STORE_CONC_OPS_OK(s) ((s)->ops->version >= 9)
+static inline int store_run_group_set(struct store *s, const char *run_id, const char *group)
+{
+  return STORE_CONC_OPS_OK(s) && s->ops->run_group_set ? s->ops->run_group_set(s, run_id, group) : WEFT_ESTATE;
+}
+static inline int store_group_count(struct store *s, const char *group, int64_t *active, int64_t *waiting)
+{
+  *active = *waiting = 0;
+  return STORE_CONC_OPS_OK(s) && s->ops->group_count ? s->ops->group_count(s, group, active, waiting)
+                                                      : WEFT_ESTATE;
+}
+static inline int store_group_runs(struct store *s, const char *group, bool waiting, size_t limit, char ***ids,
+                                   size_t *n)
+{
+  *ids = NULL;
+  *n = 0;
+  return STORE_CONC_OPS_OK(s) && s->ops->group_runs ? s->ops->group_runs(s, group, waiting, limit, ids, n)
+                                                     : WEFT_ESTATE;
+}
+static inline int store_notice_put(struct store *s, const struct store_notice *no, int64_t *id)
+{
+  return STORE_CONC_OPS_OK(s) && s->ops->notice_put ? s->ops->notice_put(s, no, id) : WEFT_ESTATE;
+}
+static inline int store_notice_due(struct store *s, int64_t now, size_t limit, struct store_notice **out,
+                                   size_t *n, int64_t *next_at)
+{
+  *out = NULL;
+  *n = 0;
+  *next_at = INT64_MAX;
+  return STORE_CONC_OPS_OK(s) && s->ops->notice_due ? s->ops->notice_due(s, now, limit, out, n, next_at)
+                                                     : WEFT_ESTATE;
+}
+static inline int store_notice_update(struct store *s, int64_t id, const char *status, int attempts,
+                                      int64_t next_at, const char *error)
+{
+  return STORE_CONC_OPS_OK(s) && s->ops->notice_update
+           ? s->ops->notice_update(s, id, status, attempts, next_at, error)
+           : WEFT_ESTATE;
 }
 /* The newest deployed version of name: 0 and *out filled (caller clears),
  * WEFT_ENOTFOUND when name was never deployed, or another failure. */
