@@ -297,6 +297,10 @@ def bench_runs(a, tmp):
             f.write('wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
                     'wrk.headers["Authorization"] = "Bearer %s"\n' % token)
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(home, "weft.db"), uri=True, timeout=60)
+        perf = spawn(["perf", "record", "-F", "299", "--call-graph", "dwarf,16384", "--all-user", "-p",
+                      str(srv.proc.pid), "-o", a.perf], stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL) if a.perf else None
+        c0 = cpu_s(srv.proc.pid)
         t0 = time.perf_counter()
         w = subprocess.run(["wrk", "-t2", "-c%d" % a.connections, "-d%ds" % a.runs_duration, "--latency", "-s", lua,
                             "http://127.0.0.1:%d/api/v1/workflows/one/runs" % srv.port],
@@ -310,14 +314,20 @@ def bench_runs(a, tmp):
                 break
             time.sleep(0.05)
         t_all = time.perf_counter() - t0
+        server_cpu = cpu_s(srv.proc.pid) - c0
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         ok = db.execute("SELECT count(*) FROM runs WHERE status = 'succeeded'").fetchone()[0]
         db.close()
         out = {"started": total, "succeeded": ok, "wrk_seconds": t_wrk, "all_done_seconds": t_all,
                "start_req_s": r["req_s"], "start_p50_ms": r["p50_ms"], "start_p99_ms": r["p99_ms"],
-               "non_2xx": r["non_2xx"], "completed_runs_s": ok / t_all, "rss_after_kib": rss_kib(srv.proc.pid)}
+               "non_2xx": r["non_2xx"], "completed_runs_s": ok / t_all, "rss_after_kib": rss_kib(srv.proc.pid),
+               "server_cpu_us_per_run": server_cpu * 1e6 / max(ok, 1), "load": loadavg()}
         print("runs: %d started in %.1f s (%.0f/s; start p50 %.2f ms, p99 %.2f ms; non-2xx %d), %d succeeded, "
-              "all done after %.1f s: %.0f completed runs/s" %
-              (total, t_wrk, r["req_s"], r["p50_ms"], r["p99_ms"], r["non_2xx"], ok, t_all, out["completed_runs_s"]),
+              "all done after %.1f s: %.0f completed runs/s; server CPU %.0f us/run; load %s" %
+              (total, t_wrk, r["req_s"], r["p50_ms"], r["p99_ms"], r["non_2xx"], ok, t_all, out["completed_runs_s"],
+               out["server_cpu_us_per_run"], out["load"]),
               flush=True)
         return out
     finally:
@@ -332,6 +342,7 @@ def main():
     ap.add_argument("--connections", type=int, default=16, help="wrk connections of the get figures")
     ap.add_argument("--runs-duration", type=int, default=30, help="seconds of starting runs (runs part)")
     ap.add_argument("--only", default="start,get,engine,runs")
+    ap.add_argument("--perf", help="runs part: record the server with `perf record` into this file")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally below still cleans up
     a.weft = os.path.abspath(a.weft)

@@ -351,7 +351,8 @@ static void targets_free(struct log_target *t, size_t n)
   free(t);
 }
 
-/* Appends the chosen attempt's log of each matching row to *t. */
+/* Appends the chosen attempt's log of each matching row to *t (ops_log_pick:
+ * the server's choice too). */
 static void add_targets(struct store *s, const struct store_run *r, const struct store_step *rows,
                         size_t n, bool for_each, const struct log_sel *sel,
                         struct log_target **t, size_t *nt, size_t *cap)
@@ -362,18 +363,10 @@ static void add_targets(struct store *s, const struct store_run *r, const struct
       continue;
     if (st->index < 0 && for_each)
       continue; /* the aggregate row has no log of its own */
-    struct store_attempt *att = NULL;
-    size_t na = 0;
-    if (store_attempt_list(s, r->id, st->step, st->index, &att, &na) != 0 || na == 0) {
-      store_attempts_free(att, na);
-      continue;
-    }
-    size_t pick = na - 1;
-    bool found = !sel->attempt;
-    for (size_t a = 0; a < na && sel->attempt; a++)
-      if (att[a].attempt == sel->attempt)
-        pick = a, found = true;
-    if (found && att[pick].log_path && *nt == *cap) {
+    struct ops_log l;
+    if (ops_log_pick(s, r->id, st->step, st->index, sel->attempt, &l) != 0)
+      continue; /* none at that attempt, or it ran no program */
+    if (*nt == *cap) {
       size_t nc = *cap ? 2 * *cap : 16;
       struct log_target *g = realloc(*t, nc * sizeof *g);
       if (g) {
@@ -381,15 +374,16 @@ static void add_targets(struct store *s, const struct store_run *r, const struct
         *cap = nc;
       }
     }
-    if (found && att[pick].log_path && *nt < *cap) {
+    if (*nt < *cap) {
       struct log_target *x = &(*t)[(*nt)++];
       memset(x, 0, sizeof *x);
-      x->step = strdup(st->step);
-      x->index = st->index;
-      x->attempt = att[pick].attempt;
-      x->path = strdup(att[pick].log_path);
+      x->step = l.step;
+      x->index = l.index;
+      x->attempt = l.attempt;
+      x->path = l.path;
+      l.step = l.path = NULL;
     }
-    store_attempts_free(att, na);
+    ops_log_clear(&l);
   }
 }
 
@@ -480,6 +474,24 @@ int cli_logs(struct cli *c, int argc, char **argv)
   if (step && wf && wf_step_find(wf, step) == WF_NONE) {
     cli_err("run %.8s has no step \"%s\"; `weft status %.8s` lists its steps", r.id, step, r.id);
     code = EXIT_NOT_FOUND;
+    goto out;
+  }
+  if (step && !follow && (!sel.any_index || (wf && !wf->steps[wf_step_find(wf, step)].for_each))) {
+    /* one log: exactly what GET /runs/{id}/logs/{step} serves (ops_step_log),
+     * its errors included */
+    if (!sel.any_index && (code = logsel_past_instances(s, &r, wf, step, sel.index)))
+      goto out;
+    struct ops_ctx ctx;
+    struct ops_error oe = {0};
+    struct ops_log l;
+    cli_ops_reader(c, s, &ctx);
+    if (ops_step_log(&ctx, r.id, step, sel.index, sel.attempt, &l, &oe) != 0) {
+      code = cli_ops_fail(&oe);
+      goto out;
+    }
+    long off = 0;
+    copy_from(l.path, &off, NULL); /* no file: the attempt wrote nothing */
+    ops_log_clear(&l);
     goto out;
   }
   t = collect_targets(s, &r, wf, &sel, &nt);

@@ -139,8 +139,17 @@ int cli_backfill(struct cli *c, int argc, char **argv)
   if (!from || !to)
     return cli_usage_error("backfill", "give the window: --from T --to T (RFC 3339 times or dates)");
   if (remote_wanted(c)) {
-    cli_err("`weft backfill` records its runs in the home's store (the API has no backfill route): run it "
-            "where the server's home is, without --server and WEFT_SERVER; the server starts the runs");
+    /* the API has no backfill route: say the command to type instead */
+    char more[80] = "";
+    if (trigger)
+      snprintf(more, sizeof more, " --trigger %ld", trigger);
+    if (max)
+      snprintf(more + strlen(more), sizeof more - strlen(more), " --max-runs-at-once %ld", max);
+    cli_err("`weft backfill` does not go through a server (the API has no backfill route): it records "
+            "its runs in the home's store. On the server's machine run `weft backfill %s --from %s --to %s%s` "
+            "with the server's home (--home DIR or WEFT_HOME), without --server and WEFT_SERVER; the "
+            "running server starts the runs it records",
+            argv[optind], from, to, more);
     return EXIT_USAGE;
   }
   struct store *s = NULL;

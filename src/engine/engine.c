@@ -246,6 +246,31 @@ static int on_attempt_ended(struct eng_run *r, const struct eng_event *ev)
   return rc;
 }
 
+/* An executor's record (an approval's request or timeout): journaled when
+ * the attempt is the unit's attempt in flight; a stale one is dropped. */
+static int on_record(struct eng_run *r, const struct eng_event *ev)
+{
+  if (ev->step >= r->n_steps || !ev->outputs)
+    return 0;
+  struct eng_step *st = &r->st[ev->step];
+  uint32_t u;
+  if (ev->index < 0) {
+    if (st->is_fe)
+      return 0;
+    u = ev->step;
+  } else {
+    if (!st->is_fe || !st->expanded || (uint32_t)ev->index >= st->n)
+      return 0;
+    u = st->first + (uint32_t)ev->index;
+  }
+  if (!(r->u.flags[u] & UF_EXEC) || r->u.attempts[u] != ev->attempt)
+    return 0; /* stale */
+  struct eng_jent j = {.type = ENG_J_RECORD, .step = ev->step,
+                       .index = ev->index < 0 ? -1 : ev->index, .attempts = ev->attempt,
+                       .exit_code = ENG_NO_EXIT, .outputs = (json_t *)ev->outputs};
+  return eng_journal(r, &j);
+}
+
 static int on_timer(struct eng_run *r, uint64_t tok)
 {
   int tk = (int)(tok >> 56);
@@ -292,6 +317,7 @@ int engine_apply(struct eng_run *r, const struct eng_event *ev, int64_t now,
   switch (ev->type) {
   case ENG_EV_ATTEMPT_ENDED: rc = on_attempt_ended(r, ev); break;
   case ENG_EV_TIMER: rc = on_timer(r, ev->token); break;
+  case ENG_EV_RECORD: return on_record(r, ev); /* no transition: nothing to settle */
   default: return WEFT_EINVAL;
   }
   if (!rc)

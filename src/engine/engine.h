@@ -109,6 +109,9 @@ struct eng_config {
 enum eng_event_type {
   ENG_EV_ATTEMPT_ENDED = 1, /* an attempt started by ENG_FX_START finished */
   ENG_EV_TIMER,             /* a timer armed by ENG_FX_TIMER_ARM fired */
+  ENG_EV_RECORD,            /* an attempt in flight asks for a record (outputs: the
+                               record object, opaque to the engine) to be journaled
+                               with the run's transitions (ENG_J_RECORD) */
 };
 
 struct eng_event {
@@ -119,7 +122,7 @@ struct eng_event {
   uint32_t attempt;
   bool ok;
   const json_t *outputs;    /* the outputs object (borrowed; NULL = {}); kept on failure
-                               too (http_status keeps the response) */
+                               too (http_status keeps the response); RECORD: the record */
   enum eng_err_kind kind;   /* !ok */
   const char *message;      /* !ok; borrowed */
   int exit_code, signal, http_status; /* -1 when absent */
@@ -178,6 +181,9 @@ enum eng_jtype {
   ENG_J_ATTEMPT_END,
   ENG_J_RESERVE,        /* attempt `attempts` of the unit may start before the
                            commit that records it running (engine_reserve) */
+  ENG_J_RECORD,         /* ENG_EV_RECORD of attempt `attempts` of the unit, still in
+                           flight: `outputs` holds the record (the runtime writes it,
+                           e.g. an approval's request, in the same commit) */
 };
 
 #define ENG_NO_EXIT INT32_MIN

@@ -1,7 +1,8 @@
 /* logs.c — which file holds a step attempt's output (GET
- * /runs/{id}/logs/{step}), and whether that attempt has ended (a follower
- * stops then). The bytes themselves are read by the caller: the CLI copies
- * them to the terminal, the server streams them. */
+ * /runs/{id}/logs/{step}, and `weft logs`, which reads the same way for one
+ * step and for each log it shows), and whether that attempt has ended (a
+ * follower stops then). The bytes themselves are read by the caller: the CLI
+ * copies them to the terminal, the server streams them. */
 #include "ops/ops.h"
 #include "ops/defcache.h"
 
@@ -17,6 +18,37 @@ void ops_log_clear(struct ops_log *l)
   memset(l, 0, sizeof *l);
 }
 
+int ops_log_pick(struct store *s, const char *run_id, const char *step, int index, int attempt,
+                 struct ops_log *out)
+{
+  memset(out, 0, sizeof *out);
+  struct store_attempt *att = NULL;
+  size_t na = 0;
+  int rc = store_attempt_list(s, run_id, step, index, &att, &na);
+  if (rc)
+    goto out;
+  size_t pick = na;
+  for (size_t a = 0; a < na; a++)
+    if (attempt ? att[a].attempt == attempt : true)
+      pick = a; /* the last, or the one asked for */
+  if (pick == na || !att[pick].log_path) {
+    rc = WEFT_ENOTFOUND;
+    goto out;
+  }
+  snprintf(out->run_id, sizeof out->run_id, "%s", run_id);
+  out->step = strdup(step);
+  out->index = index;
+  out->attempt = att[pick].attempt;
+  out->path = strdup(att[pick].log_path);
+  if (!out->step || !out->path) {
+    ops_log_clear(out);
+    rc = WEFT_ENOMEM;
+  }
+out:
+  store_attempts_free(att, na);
+  return rc;
+}
+
 enum ops_err ops_step_log(const struct ops_ctx *c, const char *id, const char *step, int index, int attempt,
                           struct ops_log *out, struct ops_error *e)
 {
@@ -24,14 +56,13 @@ enum ops_err ops_step_log(const struct ops_ctx *c, const char *id, const char *s
   enum ops_err k = ops_authorize(c, "get_logs", e);
   struct store_run r = {0};
   const struct wf *wf = NULL;
-  struct store_attempt *att = NULL;
-  size_t na = 0;
   if (k || (k = ops_find_run(c->store, id, &r, e)) != 0)
     goto out;
   wf = ops_def_get(c->store, &r);
   uint32_t si = wf ? wf_step_find(wf, step) : WF_NONE;
   if (wf && si == WF_NONE) {
-    k = ops_fail(e, OPS_E_NOT_FOUND, "run %s has no step \"%s\"", r.id, step);
+    k = ops_fail(e, OPS_E_NOT_FOUND, "run %.8s has no step \"%s\"; `weft status %.8s` lists its steps", r.id,
+                 step, r.id);
     goto out;
   }
   if (wf && wf->steps[si].for_each && index < 0) {
@@ -44,33 +75,20 @@ enum ops_err ops_step_log(const struct ops_ctx *c, const char *id, const char *s
     k = ops_fail(e, OPS_E_BAD_REQUEST, "step \"%s\" has no instances: leave index out", step);
     goto out;
   }
-  if (store_attempt_list(c->store, r.id, step, index, &att, &na) != 0) {
-    k = ops_fail(e, OPS_E_INTERNAL, "cannot read the attempts of %s: %s", step, store_errmsg(c->store));
-    goto out;
-  }
-  size_t pick = na;
-  for (size_t a = 0; a < na; a++)
-    if (attempt ? att[a].attempt == attempt : true)
-      pick = a; /* the last, or the one asked for */
-  if (pick == na || !att[pick].log_path) {
-    if (attempt && pick == na)
-      k = ops_fail(e, OPS_E_NOT_FOUND, "step %s of run %s has no attempt %d", step, r.id, attempt);
+  int rc = ops_log_pick(c->store, r.id, step, index, attempt, out);
+  if (rc == WEFT_ENOTFOUND) {
+    char what[200];
+    if (index >= 0)
+      snprintf(what, sizeof what, "%s:%d", step, index);
     else
-      k = ops_fail(e, OPS_E_NOT_FOUND, "no output recorded for %s in run %s (it has not run a program yet)", step,
-                   r.id);
-    goto out;
-  }
-  snprintf(out->run_id, sizeof out->run_id, "%s", r.id);
-  out->step = strdup(step);
-  out->index = index;
-  out->attempt = att[pick].attempt;
-  out->path = strdup(att[pick].log_path);
-  if (!out->step || !out->path) {
-    ops_log_clear(out);
-    k = ops_fail(e, OPS_E_INTERNAL, "out of memory");
+      snprintf(what, sizeof what, "%s", step);
+    /* the run's first 8 characters, as `weft runs` shows it */
+    k = ops_fail(e, OPS_E_NOT_FOUND, "no output recorded for %s in run %.8s%s", what, r.id,
+                 attempt ? " at that attempt" : " (it has not run a program yet)");
+  } else if (rc) {
+    k = ops_fail(e, OPS_E_INTERNAL, "cannot read the attempts of %s: %s", step, store_errmsg(c->store));
   }
 out:
-  store_attempts_free(att, na);
   ops_def_put(wf);
   store_run_clear(&r);
   return k;

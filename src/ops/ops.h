@@ -233,6 +233,12 @@ void ops_log_clear(struct ops_log *l);
  * run yet; BAD_REQUEST: a for_each step without index. */
 enum ops_err ops_step_log(const struct ops_ctx *c, const char *id_or_prefix, const char *step, int index,
                           int attempt, struct ops_log *out, struct ops_error *e);
+/* The same choice for a run already found (no role check, no messages): the
+ * log of attempt (0: the latest) of (step, index) of run_id. 0, WEFT_ENOTFOUND
+ * (no such attempt, or it ran no program), or the store's error. `weft logs`
+ * reads every log it shows through this. */
+int ops_log_pick(struct store *s, const char *run_id, const char *step, int index, int attempt,
+                 struct ops_log *out);
 /* Whether the attempt of l has ended (or its run has): a follower reads
  * what is left and stops. true also when the store cannot tell. */
 bool ops_log_ended(struct store *s, const struct ops_log *l);

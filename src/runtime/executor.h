@@ -8,6 +8,8 @@
  * through ONE callback, rt_attempt_end() (or rt_start_failed() when the start
  * made no attempt), which queues it for the engine; the loop feeds the queue
  * to the engine after the current effects are done, never re-entrantly.
+ * An executor's own records (an approval's request) go the same way,
+ * through rt_attempt_record(), and are written in the engine's commit.
  * Executors never write run state and never call the engine.
  *
  * The table (rt_exec.c), by step kind:
@@ -88,6 +90,13 @@ void rt_executors_poll(struct runtime *rt);
 /* The one way results come back: queues r for the engine, unlinks a from the
  * runtime, releases and frees it. */
 void rt_attempt_end(struct rt_attempt *a, const struct rt_result *r);
+/* A record of attempt a (an approval's request or timeout: svc_approval.h)
+ * that must be written with the run's transitions: queued for the engine
+ * like a result (ENG_EV_RECORD), journaled (ENG_J_RECORD) if a is still the
+ * step's attempt in flight, written in the next commit, which comes at once;
+ * once it is committed the attempt is woken (ops->resume). record is
+ * borrowed (a reference is kept until then). */
+void rt_attempt_record(struct rt_attempt *a, const json_t *record);
 /* A start that made no attempt failed: queues the failure of e. */
 void rt_start_failed(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                      const char *kind, const char *message);

@@ -96,6 +96,26 @@ static void post_result(struct runtime *rt, struct rt_run *run, uint32_t step, i
   rt_arm_flush(rt);
 }
 
+void rt_attempt_record(struct rt_attempt *a, const json_t *record)
+{
+  struct runtime *rt = a->rt;
+  struct rt_pending *p = calloc(1, sizeof *p);
+  if (!p)
+    abort(); /* cannot lose a record: the step would wait for it forever */
+  p->run = a->run;
+  p->ev.type = ENG_EV_RECORD;
+  p->ev.step = a->step;
+  p->ev.index = a->index;
+  p->ev.attempt = a->attempt;
+  p->ev.exit_code = p->ev.signal = p->ev.http_status = -1;
+  p->outputs = json_deep_copy(record);
+  if (!p->outputs)
+    abort();
+  *rt->pending_tail = p;
+  rt->pending_tail = &p->next;
+  rt_arm_flush(rt);
+}
+
 void rt_start_failed(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                      const char *kind, const char *message)
 {

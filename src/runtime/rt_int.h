@@ -204,6 +204,8 @@ bool rt_disk_full(const char *path);
 void rt_disk_log_failed(struct runtime *rt, const struct rt_run *run, const char *step,
                         int32_t index, uint32_t attempt, int err);
 const char *rt_disk_explain(struct runtime *rt, const char *message, char *buf, size_t n);
+/* svc_approval.c: approval_ctx.post for an attempt (ud): rt_attempt_record. */
+void approval_post(void *ud, const json_t *record);
 /* rt_exec.c: fills rt->executors with the built-in table. */
 void rt_executors_init(struct runtime *rt);
 /* rt_exec.c: perform one effect. */

@@ -518,6 +518,10 @@ static int write_entries(struct runtime *rt, const struct eng_jent **ent, struct
     case ENG_J_EXPAND: rc = write_expand(rt, run, e); break;
     case ENG_J_ATTEMPT_START:
     case ENG_J_ATTEMPT_END: rc = write_attempt(rt, run, e, skip[k], start_at[k]); break;
+    case ENG_J_RECORD: /* an executor's record (svc_approval.h) */
+      rc = approval_record_write(rt->store, run->id, run->wf->steps[e->step].id, e->index,
+                                 e->at, e->outputs);
+      break;
     case ENG_J_RESERVE:
       rc = store_step_reserve(rt->store, run->id, run->wf->steps[e->step].id, e->index,
                               (int)e->attempts);

@@ -431,6 +431,8 @@ static int agent_request_approval(void *ud, struct agent *ag, const json_t *body
     .attempt = a->attempt,
     .body = body,
     .resumed = resumed,
+    .post = approval_post,
+    .post_ud = a,
   };
   a->appr = approval_start(&c, on_tool_approval, a);
   return 0;

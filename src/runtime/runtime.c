@@ -52,6 +52,7 @@ static int fail(char **err, int rc, const char *fmt, ...)
 }
 
 static void flush(struct runtime *rt);
+static void run_free(struct rt_run *run);
 
 static void on_idle(uv_idle_t *h) { (void)h; }
 
@@ -233,6 +234,10 @@ static void perform_durable(struct runtime *rt)
         rt->o.obs.on_journal(rt->o.obs.ud, run->id, run->wf, run->eng, &b->fx.j[k]);
     for (size_t k = 0; k < b->fx.n; k++)
       effect(rt, run, &b->fx.v[k]);
+    /* an executor's records are in: it reads them back (executor.h) */
+    for (size_t k = 0; k < b->fx.nj; k++)
+      if (b->fx.j[k].type == ENG_J_RECORD)
+        rt_attempt_resume(rt, run, b->fx.j[k].step, b->fx.j[k].index);
     engine_fx_free(&b->fx);
     free(b);
     any = true;
@@ -333,14 +338,56 @@ static bool must_commit(struct runtime *rt, struct rt_batch *first_new)
   if (rt->commit_due || rt->rows_due || !rt->early_start || !procs_in_flight(rt) ||
       store_in_tx(rt->store))
     return true;
-  for (struct rt_batch *b = first_new; b; b = b->next)
+  for (struct rt_batch *b = first_new; b; b = b->next) {
     for (size_t k = 0; k < b->fx.n; k++)
       if (b->fx.v[k].type != ENG_FX_DONE)
         return true; /* an effect waits for it */
+    for (size_t k = 0; k < b->fx.nj; k++)
+      if (b->fx.j[k].type == ENG_J_RECORD)
+        return true; /* an executor waits for it (a person for an approval's request) */
+  }
   for (size_t i = 0; i < rt->n_runs; i++)
     if (!rt->runs[i]->finished && engine_reserve_low(rt->runs[i]->eng, rt->commit_seq))
       return true; /* the next exits need reservations committed */
   return false;
+}
+
+static bool run_referenced(const struct runtime *rt, const struct rt_run *run)
+{
+  for (const struct rt_pending *p = rt->pending; p; p = p->next)
+    if (p->run == run)
+      return true;
+  for (const struct rt_batch *b = rt->batches; b; b = b->next)
+    if (b->run == run)
+      return true;
+  for (const struct rt_attempt *a = rt->attempts; a; a = a->next)
+    if (a->run == run)
+      return true;
+  for (const struct rt_timer *t = rt->timers; t; t = t->next)
+    if (t->run == run)
+      return true;
+  return false;
+}
+
+/* A long-lived loop (keep_alive: the server) lets go of the runs that ended
+ * once nothing refers to them (their rows are in the store): otherwise every
+ * run it ever executed stayed in rt->runs, with its definition and engine
+ * state, every tick walked them all (the start rate fell as runs piled up),
+ * and a retry of such a run here was refused as "already executing here".
+ * Child runs stay (their parent's attempt holds them until it is freed). */
+static void reap_ended(struct runtime *rt)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < rt->n_runs; i++) {
+    struct rt_run *run = rt->runs[i];
+    if (run->finished && !run->is_child && !run->parent_att && !run->tool_att && !run->fx.nj &&
+        !run->fx.n && !run->row.owner_pid && !run_referenced(rt, run)) {
+      run_free(run);
+      continue;
+    }
+    rt->runs[k++] = run;
+  }
+  rt->n_runs = k;
 }
 
 static void flush(struct runtime *rt)
@@ -416,6 +463,8 @@ static void flush(struct runtime *rt)
       run->row.owner_pid = 0;
     }
   }
+  if (rt->o.keep_alive)
+    reap_ended(rt);
   if (all_done(rt) && (!rt->o.keep_alive || rt->draining))
     close_handles(rt);
   else if (rt->draining && drain_settled(rt))

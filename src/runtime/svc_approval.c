@@ -1,7 +1,13 @@
-/* svc_approval.c — the runtime's approval service (svc_approval.h): records
+/* svc_approval.c — the runtime's approval service (svc_approval.h): makes
  * the request, waits on the loop for decisions and the timeout, applies
  * on_timeout, and, as the executor of approval steps (executor.h), ends the
- * attempt with the outcome. The rules are engine/approval.c. */
+ * attempt with the outcome. The rules are engine/approval.c.
+ *
+ * Its own rows ("requested", "timeout" and their audit entries) are records
+ * posted to the engine (rt_attempt_record): the engine journals them with
+ * the run's transitions, the runtime writes them in that commit
+ * (approval_record_write, from rt_journal.c) and then wakes the attempt,
+ * which reads them back. */
 #include "runtime/svc_approval.h"
 
 #include <stdio.h>
@@ -38,6 +44,11 @@ struct approval {
   int index;
   unsigned attempt;
   char *start_error;      /* reported on the first evaluation */
+  void (*post)(void *ud, const json_t *record); /* approval_ctx.post */
+  void *post_ud;
+  bool req_posted;        /* a request was posted and is not in the store yet ... */
+  int64_t req_before;     /* ... which holds a newer "requested" row than this once it is */
+  bool timeout_posted;    /* on_timeout was posted: wait for its record */
   approval_done_fn done;
   void *ud;
 };
@@ -57,61 +68,89 @@ static void finish(struct approval *a, bool ok, const json_t *outputs, const cha
   free(a);
 }
 
-static int audit_json(struct store *s, const char *run_id, const char *kind, json_t *d)
+/* ---- records ---------------------------------------------------------------- *
+ * {"type": "approval", "decision": "requested"|"timeout", "at": MS,
+ *  "fields": {...}, "audit": {...}}: the decision row of the service (user
+ * "weft") and its audit entry approval.<decision>. */
+
+static json_t *record_new(const char *decision, int64_t at, json_t *fields, json_t *audit)
 {
-  char *t = wjson_dumps(d, JSON_COMPACT);
-  json_decref(d);
-  int rc = t ? store_audit_append(s, wt_now_ms(), run_id, kind, t, NULL) : WEFT_ENOMEM;
-  free(t);
-  return rc;
+  json_t *r = json_pack("{s:s,s:s,s:I,s:o,s:o}", "type", "approval", "decision", decision, "at",
+                        (json_int_t)at, "fields", fields, "audit", audit);
+  if (!r)
+    abort(); /* a lost record would hang the step */
+  return r;
 }
 
-/* Runs fn inside a transaction of its own (or the caller's open one). */
-static int in_tx(struct store *s, int (*fn)(struct approval *, void *), struct approval *a,
-                 void *arg)
+int approval_record_write(struct store *s, const char *run_id, const char *step, int index,
+                          int64_t audit_at, const json_t *rec)
 {
-  bool own = !store_in_tx(s);
-  int rc = own ? store_begin(s) : 0;
-  if (!rc)
-    rc = fn(a, arg);
-  if (own) {
-    if (!rc)
-      rc = store_commit(s);
-    else if (store_in_tx(s))
-      store_rollback(s);
+  const char *decision = json_string_value(json_object_get(rec, "decision"));
+  if (!decision || (strcmp(decision, "requested") && strcmp(decision, "timeout")))
+    return WEFT_EINVAL;
+  int rc = 0;
+  if (!strcmp(decision, "timeout")) {
+    /* on_timeout applies unless a decision got in first (in this same write
+     * transaction: nobody decides in between) */
+    struct appr_state st = {0};
+    rc = appr_state_load(s, run_id, step, index, &st);
+    bool decided = appr_decided(&st);
+    appr_state_clear(&st);
+    if (rc || decided)
+      return rc;
   }
-  return rc;
-}
-
-/* in a transaction: applies on_timeout unless a decision got in first */
-static int timeout_tx(struct approval *a, void *arg)
-{
-  struct appr_state *st = arg;
-  appr_state_clear(st);
-  int rc = appr_state_load(a->store, a->run_id, a->step, a->index, st);
-  if (rc || appr_decided(st))
-    return rc;
-  const char *ot = json_string_value(json_object_get(st->request, "on_timeout"));
-  json_t *f = json_pack("{s:s}", "on_timeout", ot ? ot : "fail");
-  char *ft = wjson_dumps(f, JSON_COMPACT);
-  json_decref(f);
-  int64_t now = wt_now_ms();
-  struct store_decision d = {.run_id = a->run_id, .step = a->step, .index = a->index,
-                             .user = APPR_SYSTEM_USER, .decision = "timeout", .fields = ft,
-                             .at = now};
-  rc = store_decision_put(a->store, &d, NULL);
+  char *ft = wjson_dumps(json_object_get(rec, "fields"), JSON_COMPACT);
+  char kind[32];
+  snprintf(kind, sizeof kind, "approval.%s", decision);
+  struct store_decision d = {.run_id = (char *)run_id, .step = (char *)step, .index = index,
+                             .user = APPR_SYSTEM_USER, .decision = (char *)decision,
+                             .fields = ft,
+                             .at = json_integer_value(json_object_get(rec, "at"))};
+  rc = ft ? store_decision_put(s, &d, NULL) : WEFT_ENOMEM;
   free(ft);
-  if (!rc) {
-    json_t *ad = json_pack("{s:s,s:i,s:s,s:I}", "step", a->step, "index", a->index,
-                           "on_timeout", ot ? ot : "fail", "timeout_ms",
-                           json_integer_value(json_object_get(st->request, "timeout_ms")));
-    rc = audit_json(a->store, a->run_id, "approval.timeout", ad);
-  }
-  if (!rc) {
-    st->timed_out = true;
-    st->decided_at = now;
-  }
+  char *at = rc ? NULL : wjson_dumps(json_object_get(rec, "audit"), JSON_COMPACT);
+  if (!rc)
+    rc = at ? store_audit_append(s, audit_at, run_id, kind, at, NULL) : WEFT_ENOMEM;
+  free(at);
   return rc;
+}
+
+/* Hands the record to the engine (ctx.post), or, without one, writes it at
+ * once in a transaction of its own (or the caller's open one). */
+static int record_put(struct approval *a, json_t *rec)
+{
+  int rc = 0;
+  if (a->post) {
+    a->post(a->post_ud, rec);
+  } else {
+    struct store *s = a->store;
+    bool own = !store_in_tx(s);
+    rc = own ? store_begin(s) : 0;
+    if (!rc)
+      rc = approval_record_write(s, a->run_id, a->step, a->index, wt_now_ms(), rec);
+    if (own) {
+      if (!rc)
+        rc = store_commit(s);
+      else if (store_in_tx(s))
+        store_rollback(s);
+    }
+  }
+  json_decref(rec);
+  return rc;
+}
+
+/* applies on_timeout: its record, unless a decision got in first */
+static int post_timeout(struct approval *a, struct appr_state *st)
+{
+  const char *ot = json_string_value(json_object_get(st->request, "on_timeout"));
+  int64_t now = wt_now_ms();
+  json_t *ad = json_pack("{s:s,s:i,s:s,s:I}", "step", a->step, "index", a->index,
+                         "on_timeout", ot ? ot : "fail", "timeout_ms",
+                         json_integer_value(json_object_get(st->request, "timeout_ms")));
+  json_t *rec = record_new("timeout", now, json_pack("{s:s}", "on_timeout", ot ? ot : "fail"),
+                           ad);
+  a->timeout_posted = true;
+  return record_put(a, rec);
 }
 
 static void evaluate(struct approval *a)
@@ -126,14 +165,26 @@ static void evaluate(struct approval *a)
   int rc = appr_state_load(a->store, a->run_id, a->step, a->index, &st);
   if (rc)
     goto store_failed;
+  if (a->req_posted) {
+    if (!st.request || st.request_id <= a->req_before)
+      goto out; /* its record is not committed yet: it wakes us once it is */
+    a->req_posted = false;
+  }
   if (!st.request) {
     finish(a, false, NULL, "validation", "the approval request was not recorded");
     goto out;
   }
   int64_t now = wt_now_ms();
   json_t *dl = json_object_get(st.request, "deadline");
+  if (!appr_decided(&st) && a->timeout_posted)
+    goto out; /* the same */
   if (!appr_decided(&st) && json_is_integer(dl) && json_integer_value(dl) <= now) {
-    if ((rc = in_tx(a->store, timeout_tx, a, &st)) != 0)
+    if ((rc = post_timeout(a, &st)) != 0)
+      goto store_failed;
+    if (a->post)
+      goto out;
+    appr_state_clear(&st); /* written: read it back */
+    if ((rc = appr_state_load(a->store, a->run_id, a->step, a->index, &st)) != 0)
       goto store_failed;
   }
   if (st.rejected_by) {
@@ -180,22 +231,17 @@ store_failed:
 
 static void on_timer(uv_timer_t *h) { evaluate(h->data); }
 
-struct req_arg {
-  const struct approval_ctx *c;
-  int64_t waiting_since;
-};
-
-/* in a transaction: records the request unless resumed and recorded */
-static int request_tx(struct approval *a, void *arg)
+/* Makes the request (unless resumed and already made) and hands its record
+ * on (record_put). */
+static int request(struct approval *a, const struct approval_ctx *c)
 {
-  struct req_arg *ra = arg;
-  const struct approval_ctx *c = ra->c;
   struct appr_state st = {0};
-  int rc = 0;
   int64_t since = wt_now_ms();
+  /* the latest request so far: ours is newer (read even for a new attempt) */
+  int rc = appr_state_load(a->store, a->run_id, a->step, a->index, &st);
+  if (rc)
+    goto out;
   if (c->resumed) {
-    if ((rc = appr_state_load(a->store, a->run_id, a->step, a->index, &st)) != 0)
-      goto out;
     /* keep the request the person saw (and its waiting_since): an approval
      * step resumes in the same attempt; an agent's tool call resumes in a new
      * attempt (the interrupted one counted), and the agent says it is the
@@ -216,20 +262,13 @@ static int request_tx(struct approval *a, void *arg)
     a->start_error = err ? err : strdup("the approval is not valid");
     goto out;
   }
-  char *txt = wjson_dumps(req, JSON_COMPACT);
-  struct store_decision d = {.run_id = a->run_id, .step = a->step, .index = a->index,
-                             .user = APPR_SYSTEM_USER, .decision = "requested", .fields = txt,
-                             .at = since};
-  rc = txt ? store_decision_put(a->store, &d, NULL) : WEFT_ENOMEM;
-  free(txt);
-  if (!rc) {
-    char h[SHA256_HEX_LEN + 1];
-    appr_request_hash(req, h);
-    json_t *ad = json_pack("{s:s,s:i,s:i,s:O,s:s}", "step", a->step, "index", a->index,
-                           "attempt", (int)c->attempt, "request", req, "request_sha256", h);
-    rc = audit_json(a->store, a->run_id, "approval.requested", ad);
-  }
-  json_decref(req);
+  char h[SHA256_HEX_LEN + 1];
+  appr_request_hash(req, h);
+  json_t *ad = json_pack("{s:s,s:i,s:i,s:O,s:s}", "step", a->step, "index", a->index,
+                         "attempt", (int)c->attempt, "request", req, "request_sha256", h);
+  a->req_before = st.request ? st.request_id : 0;
+  a->req_posted = a->post != NULL;
+  rc = record_put(a, record_new("requested", since, req, ad));
 out:
   appr_state_clear(&st);
   return rc;
@@ -245,15 +284,17 @@ struct approval *approval_start(const struct approval_ctx *c, approval_done_fn d
   a->step = strdup(c->step);
   a->index = c->index;
   a->attempt = c->attempt;
+  a->post = c->post;
+  a->post_ud = c->post_ud;
   a->done = done;
   a->ud = ud;
   if (!a->run_id || !a->step)
     abort();
   uv_timer_init(c->loop, a->timer);
   a->timer->data = a;
-  struct req_arg ra = {.c = c};
-  int rc = in_tx(a->store, request_tx, a, &ra);
+  int rc = request(a, c);
   if (rc && !a->start_error) {
+    a->req_posted = false;
     if (asprintf(&a->start_error, "cannot record the approval request: %s",
                  store_errmsg(a->store)) < 0)
       a->start_error = NULL;
@@ -261,7 +302,8 @@ struct approval *approval_start(const struct approval_ctx *c, approval_done_fn d
       a->start_error = strdup("cannot record the approval request");
   }
   /* the first evaluation (decisions already made, a passed deadline) runs
-   * on the next loop turn, never inside the caller */
+   * on the next loop turn, never inside the caller; a posted request is
+   * evaluated once its record is in (the attempt is woken) */
   uv_timer_start(a->timer, on_timer, 0, 0);
   return a;
 }
@@ -285,6 +327,8 @@ static void on_approval_done(void *ud, bool ok, const json_t *outputs, const cha
                                         .http_status = -1});
 }
 
+void approval_post(void *ud, const json_t *record) { rt_attempt_record(ud, record); }
+
 static void approval_ex_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e)
 {
   struct rt_attempt *a = rt_attempt_add(rt, run, e, WF_APPROVAL);
@@ -293,6 +337,8 @@ static void approval_ex_start(struct runtime *rt, struct rt_run *run, const stru
   struct approval_ctx c = {.loop = &rt->loop, .store = rt->store, .run_id = run->id,
                            .step = run->wf->steps[e->step].id, .index = e->index,
                            .attempt = e->attempt, .body = body, .resumed = e->resumed};
+  c.post = approval_post;
+  c.post_ud = a;
   a->appr = approval_start(&c, on_approval_done, a);
   json_decref(body);
 }

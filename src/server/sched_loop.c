@@ -76,6 +76,7 @@ static void tick(struct sched_loop *l)
   if (fired && l->armed_for && now_ms >= l->armed_for * 1000 && l->on_lag)
     l->on_lag(l->ud, (double)(now_ms - l->armed_for * 1000) / 1000.0);
   size_t started = ops_trigger_pickup(l->s, l->rt, &held, pickup_log, l);
+  l->held = held;
   if (started) {
     char m[100];
     snprintf(m, sizeof m, "started %zu queued run%s", started, started == 1 ? "" : "s");
@@ -133,6 +134,12 @@ void sched_loop_kick(struct sched_loop *l, bool resync)
     atomic_store(&l->resync, true);
   if (atomic_load(&l->open))
     uv_async_send(&l->kick);
+}
+
+void sched_loop_run_ended(struct sched_loop *l)
+{
+  if (l->held)
+    sched_loop_kick(l, false);
 }
 
 void sched_loop_close(struct sched_loop *l)

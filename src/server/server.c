@@ -560,7 +560,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
     const char *v[] = {wf->name, st};
     metrics_inc(s->m, s->f_runs, v, 1);
     slog(s, "info", "run", "run %s (%s) %s", run_id, wf->name, st);
-    sched_loop_kick(&s->sl, false); /* a queued run may wait for this one */
+    sched_loop_run_ended(&s->sl); /* a queued run may wait for this one */
     return;
   }
   if ((e->type != ENG_J_ATTEMPT_START && e->type != ENG_J_ATTEMPT_END) || e->step >= wf->n_steps)

@@ -1,12 +1,13 @@
 /* sse.h — live events to many subscribers (SERVER.md §6), never holding the
  * publisher back.
  *
- * The hub fans each published event out to its subscribers. Every subscriber
- * has a bounded buffer of formatted bytes ("id: N\nevent: E\ndata: D\n\n");
- * publishing appends to each buffer under a short lock and never waits for a
- * client. A subscriber whose buffer would overflow is dropped: its stream ends
- * and the client reconnects with Last-Event-ID to replay what it missed from
- * the store. An HTTP thread drains a subscriber through sse_sub_read; with
+ * The hub fans each published event out to its subscribers. The formatted
+ * event ("id: N\nevent: E\ndata: D\n\n") is written once into the hub's
+ * ring; every live subscriber reads it from there at its own pace (sse.c).
+ * Publishing never waits for a client. A subscriber with SSE_BUFFER_MAX
+ * bytes waiting (not yet sent) when the next event comes is dropped: its
+ * stream ends and the client reconnects with Last-Event-ID to replay what it
+ * missed from the store. An HTTP thread drains a subscriber through sse_sub_read; with
  * nothing to send, the connection is suspended (libmicrohttpd's
  * suspend/resume) and woken by the next event, the heartbeat (a comment line
  * every heartbeat interval, which also finds dead clients) or the hub's close.
@@ -70,7 +71,8 @@ bool sse_sub_dropped(const struct sse_sub *s);
 bool sse_sub_ended(const struct sse_sub *s);
 
 /* Sends one event to every subscriber whose filter matches run (NULL run:
- * every subscriber). data is one line of JSON. Returns how many received it. */
+ * every subscriber). data is one line of JSON. Returns how many will
+ * receive it (0 while the hub is held: not counted then). */
 size_t sse_publish(struct sse_hub *h, uint64_t id, const char *event, const char *data, const char *run);
 size_t sse_subscribers(struct sse_hub *h);
 /* The publisher's position: ids are increasing; set_last starts it at the
@@ -84,6 +86,10 @@ size_t sse_hub_max_buffered(struct sse_hub *h);
 size_t sse_hub_pub_max(struct sse_hub *h);
 /* Drops the live subscribers with more than bytes waiting; how many. */
 size_t sse_hub_drop_over(struct sse_hub *h, size_t bytes);
+/* hold true: publishes buffer their events but wake no reader; false: every
+ * reader published to meanwhile is woken, once. The publisher holds the hub
+ * over a batch of events (sse_pump.c). */
+void sse_hub_hold(struct sse_hub *h, bool hold);
 /* Subscribers dropped for being slow since the hub started (a metric). */
 uint64_t sse_dropped_total(struct sse_hub *h);
 

@@ -25,6 +25,11 @@ static json_t *or_null(json_t *v) { return v ? json_incref(v) : json_null(); }
 
 char *sse_event_data(const struct store_audit *e, const char *workflow)
 {
+  return sse_event_data_at(e, workflow, -1);
+}
+
+char *sse_event_data_at(const struct store_audit *e, const char *workflow, int64_t committed_ms)
+{
   json_t *d = e->data ? json_loads(e->data, JSON_DECODE_ANY, NULL) : NULL;
   if (d && !json_is_object(d)) { /* not an object: kept whole under detail */
     json_t *w = json_pack("{s:o}", "detail", d);
@@ -53,6 +58,12 @@ char *sse_event_data(const struct store_audit *e, const char *workflow)
       json_object_set_new(o, "attempt", or_null(attempt)) ||
       json_object_set_new(o, "at", json_string(at)))
     goto out;
+  if (committed_ms >= 0) {
+    char ct[32];
+    wt_fmt_rfc3339(committed_ms, ct);
+    if (json_object_set_new(o, "committed_at", json_string(ct)))
+      goto out;
+  }
   const char *k;
   json_t *v;
   json_object_foreach(d, k, v) {

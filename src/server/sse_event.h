@@ -11,7 +11,8 @@
  * hash) with the common fields first:
  *   {"kind","run","workflow","step","index","status","attempt","at", ...detail}
  * (null where the entry has none; index null for a plain step; attempt from
- * the detail's attempt, else its attempts when > 0; at in RFC 3339 UTC).
+ * the detail's attempt, else its attempts when > 0; at in RFC 3339 UTC),
+ * live events also "committed_at" after "at" (sse_event_data_at).
  *
  * A small cache maps run ids to workflow names (run.created entries carry
  * the name; others are looked up in the store once per run).
@@ -31,6 +32,10 @@ const char *sse_event_type(const char *kind);
 /* The data line of entry e (workflow: its run's workflow name, or NULL).
  * NULL when out of memory. */
 char *sse_event_data(const struct store_audit *e, const char *workflow);
+/* The same with "committed_at" (RFC 3339, ms) after "at" when committed_ms
+ * >= 0: live events carry when the server learned of the commit that made
+ * them (sse_pump.c), so a client can tell its delivery latency. */
+char *sse_event_data_at(const struct store_audit *e, const char *workflow, int64_t committed_ms);
 
 #define SSE_WF_CACHE_MAX 1024 /* runs remembered; beyond it the cache starts over */
 

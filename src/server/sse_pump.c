@@ -17,6 +17,7 @@
 #include "server/sse_event.h"
 #include "store/store.h"
 #include "util/err.h"
+#include "util/wtime.h"
 
 struct sse_pump {
   struct sse_pump_cfg cfg;
@@ -25,6 +26,7 @@ struct sse_pump {
   bool woken, stopping;
   pthread_t th;
   int64_t last; /* the pump thread's; read by others under mu */
+  int64_t woke_at; /* under mu: the first wake since the last read began (ms), 0: none */
   struct sse_wf_cache wf;
   bool failing; /* the last read failed (logged once until one succeeds) */
 };
@@ -55,9 +57,31 @@ static void pace(struct sse_pump *p)
   sse_hub_drop_over(p->cfg.hub, SSE_BUFFER_MAX / 2);
 }
 
-/* Publishes every entry committed after p->last. */
-static void drain(struct sse_pump *p)
+/* Publishes every entry committed after p->last. committed_ms: when the
+ * first commit not read yet was announced (sse_pump_wake, right after the
+ * commit); every entry read now was committed after the last read, so no
+ * earlier than that moment but by a commit's own wake-up: a delivery latency
+ * measured from it is never less than the real one, but for that instant. */
+static void drain(struct sse_pump *p, int64_t committed_ms)
 {
+  /* nobody listens: move to the head without reading the entries. The head
+   * is read first: what it covers was committed before, so a subscriber
+   * that comes after the check below is not owed any of it */
+  struct store_audit *h = NULL;
+  size_t hn = 0;
+  int64_t top = 0;
+  if (store_audit_after(p->cfg.store, NULL, INT64_MAX, 1, &h, &hn, &top) == 0 &&
+      !sse_subscribers(p->cfg.hub)) {
+    store_audits_free(h, hn);
+    if (top > p->last) {
+      sse_hub_set_last(p->cfg.hub, (uint64_t)top);
+      pthread_mutex_lock(&p->mu);
+      p->last = top;
+      pthread_mutex_unlock(&p->mu);
+    }
+    return;
+  }
+  store_audits_free(h, hn);
   for (;;) {
     struct store_audit *v = NULL;
     size_t n = 0;
@@ -72,19 +96,33 @@ static void drain(struct sse_pump *p)
     if (p->failing)
       say(p, "live events: %s", "the audit log reads again");
     p->failing = false;
+    sse_hub_hold(p->cfg.hub, true); /* one wake per reader for the batch */
     for (size_t i = 0; i < n; i++) {
-      char *data = sse_event_data(&v[i], sse_wf_of(&p->wf, p->cfg.store, &v[i]));
+      if (!sse_subscribers(p->cfg.hub)) {
+        /* nobody listens: nothing to build (a subscriber that comes now
+         * gets what is committed after it came; a replay reads the store) */
+        sse_hub_set_last(p->cfg.hub, (uint64_t)v[i].seq);
+        pthread_mutex_lock(&p->mu);
+        p->last = v[i].seq;
+        pthread_mutex_unlock(&p->mu);
+        continue;
+      }
+      char *data = sse_event_data_at(&v[i], sse_wf_of(&p->wf, p->cfg.store, &v[i]), committed_ms);
       if (data)
         sse_publish(p->cfg.hub, (uint64_t)v[i].seq, sse_event_type(v[i].kind), data, v[i].run_id);
       else /* out of memory: the id still moves on (a client replays it) */
         sse_hub_set_last(p->cfg.hub, (uint64_t)v[i].seq);
       free(data);
-      if (sse_hub_pub_max(p->cfg.hub) > SSE_BUFFER_MAX / 2)
+      if (sse_hub_pub_max(p->cfg.hub) > SSE_BUFFER_MAX / 2) {
+        sse_hub_hold(p->cfg.hub, false); /* the readers must run to catch up */
         pace(p);
+        sse_hub_hold(p->cfg.hub, true);
+      }
       pthread_mutex_lock(&p->mu);
       p->last = v[i].seq;
       pthread_mutex_unlock(&p->mu);
     }
+    sse_hub_hold(p->cfg.hub, false);
     store_audits_free(v, n);
     if (n < SSE_PUMP_BATCH)
       return;
@@ -108,8 +146,10 @@ static void *pump_main(void *arg)
     }
     bool stop = p->stopping;
     p->woken = false;
+    int64_t at = p->woke_at ? p->woke_at : wt_now_ms(); /* a poll: now */
+    p->woke_at = 0;
     pthread_mutex_unlock(&p->mu);
-    drain(p); /* a last one at stop: what was committed before it goes out */
+    drain(p, at); /* a last one at stop: what was committed before it goes out */
     pthread_mutex_lock(&p->mu);
     if (stop)
       break;
@@ -157,6 +197,8 @@ void sse_pump_wake(struct sse_pump *p)
   if (!p)
     return;
   pthread_mutex_lock(&p->mu);
+  if (!p->woken)
+    p->woke_at = wt_now_ms();
   p->woken = true;
   pthread_cond_signal(&p->cv);
   pthread_mutex_unlock(&p->mu);

@@ -83,6 +83,22 @@ steps:
     run: echo "only $WEFT_ITEM"
 """
 
+MIXED = """
+name: mixed
+steps:
+  calc:
+    set: {x: 1}
+  sq:
+    for_each: ${{ [1, 2] }}
+    run: echo "i $WEFT_ITEM"
+  bad:
+    needs: [calc]
+    retry: {attempts: 2}
+    run: echo try; exit 3
+  quiet:
+    run: "true"
+"""
+
 CHILD = """
 name: child
 steps:
@@ -267,6 +283,24 @@ class RemoteTest(WeftTest):
         self.both("logs", bad, "bad", "--attempt", "1")
         self.both("logs", ok, "nosuchstep", code=4)
 
+    def test_logs_that_find_nothing_say_the_same(self):
+        # `weft logs` reads one log the way the server does (ops_step_log): its
+        # errors are the same words and exit codes both ways (locally it used
+        # to read the attempts itself and said it differently)
+        rid = self.run_file(MIXED, code=1)
+        r = self.both("logs", rid, "calc", code=4)     # ran no program
+        self.assertEqual(r.err, "weft: no output recorded for calc in run %s (it has not run a program yet)\n"
+                         % rid[:8])
+        self.both("logs", rid, "bad", "--attempt", "5", code=4)   # no such attempt
+        self.both("logs", rid, "sq:0", "--attempt", "3", code=4)
+        self.both("logs", rid, "calc:1", code=2)   # an index on a step without instances
+        self.both("logs", rid, "bad:0", code=2)
+        self.both("logs", rid, "bad", "--attempt", "2")
+        self.both("logs", rid, "sq", "--attempt", "3", code=4)
+        self.both("logs", rid)
+        r = self.both("logs", rid, "quiet")   # a program that wrote nothing: empty, not an error
+        self.assertEqual(r.out, "")
+
     def test_logs_follow_and_status_watch_a_live_run(self):
         p, rid = self.background(TICKS)
         argv = ["logs", rid, "tick", "-f"]
@@ -306,6 +340,17 @@ class RemoteTest(WeftTest):
         self.both("logs", rid, "sq", "-f")
 
     # ---- acting on runs ----------------------------------------------------------
+
+    def test_a_run_the_server_executed_can_be_retried_there_again(self):
+        """The server's runtime lets go of a run once it ended (before, every
+        run it ever executed stayed in its loop, and a second retry of the
+        same run there was refused as "already executing here")."""
+        rid = self.run_file(FAILS, code=1)
+        for attempts in (2, 3):
+            rem = self.remote("retry", rid)
+            self.assertExit(rem, 1)
+            self.assertIn("failed after %d attempts" % attempts, rem.out)
+        self.assertEqual(self.weft("status", rid, "--json").json()["steps"]["bad"]["attempts"], 3)
 
     def test_retry_prints_the_same(self):
         """A retry through a server is executed by the server; the client prints
@@ -499,6 +544,12 @@ class RemoteTest(WeftTest):
         r = self.remote("backfill", "sched", "--from", "2026-01-01", "--to", "2026-01-02")
         self.assertExit(r, 2)
         self.assertIn("without --server and WEFT_SERVER", r.err)
+        # the refusal says the command to type there (the API has no backfill route)
+        r = self.remote("backfill", "sched", "--from", "2026-01-01", "--to", "2026-01-02", "--trigger", "1")
+        self.assertExit(r, 2)
+        self.assertIn("On the server's machine run `weft backfill sched --from 2026-01-01 --to 2026-01-02 "
+                      "--trigger 1` with the server's home", r.err)
+        self.assertEqual(r.out, "")
 
     def test_start_without_a_server_uses_the_default_url(self):
         env = dict(self.env)

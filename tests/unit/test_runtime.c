@@ -118,6 +118,8 @@ struct outcome {
   bool step_committed;   /* the step under test has a committed start */
   bool marker;           /* the process's marker file exists */
   int decisions;         /* approval requests recorded for the step */
+  int timeouts;          /* ... and "timeout" rows */
+  char step_error[300];  /* the step's stored error (JSON), or "" */
 };
 
 static void note_flight(void *ud, const struct rt_flight *f)
@@ -244,10 +246,16 @@ static void run_once(const char *steps_yaml, const char *step, long after, struc
     struct store_decision *dv = NULL;
     size_t n = 0;
     if (store_decision_list(s, o->run_id, step, STORE_NO_INDEX, &dv, &n) == 0) {
-      for (size_t k = 0; k < n; k++)
+      for (size_t k = 0; k < n; k++) {
         o->decisions += !strcmp(dv[k].decision, "requested");
+        o->timeouts += !strcmp(dv[k].decision, "timeout");
+      }
       store_decisions_free(dv, n);
     }
+    struct store_step row = {0};
+    if (store_step_get(s, o->run_id, step, STORE_NO_INDEX, &row) == 0 && row.error)
+      snprintf(o->step_error, sizeof o->step_error, "%s", row.error);
+    store_step_clear(&row);
   }
   store_close(s);
   rm_rf(home);
@@ -330,6 +338,44 @@ Test(commit_first, no_approval_request_before_its_start_is_committed, .init = ba
 Test(commit_first, no_wait_timer_before_its_start_is_committed, .init = base_make, .fini = base_remove)
 {
   sweep("  pause: {needs: first, wait: 10ms}\n", "pause", nothing_else, NULL);
+}
+
+/* The approval service's rows ("requested", "timeout" and their audit
+ * entries) are records posted to the engine and written in the runtime's
+ * commit (svc_approval.h). So a store write that fails while one is written
+ * stops the runtime like any failed commit, and the run stays resumable: it
+ * never turns into a failed step. (When the service wrote them itself, a
+ * failed write of the request failed the step with "cannot record the
+ * approval request", and a failed write of the timeout row with "the store
+ * failed while reading decisions": one transient write error lost the run.)
+ * The sweep goes from the first write to the run's end (the approval times
+ * out after 300 ms); the step may fail only by its timeout. */
+Test(approval_records, a_failed_write_of_a_request_or_timeout_never_fails_the_step,
+     .init = base_make, .fini = base_remove)
+{
+  const char *y = "  gate:\n    needs: first\n    approval: {message: ship?, timeout: 300ms}\n";
+  int lost_request = 0, lost_timeout = 0, ended = 0;
+  long after;
+  for (after = 0; after < 400; after++) {
+    struct outcome o;
+    run_once(y, "gate", after, &o);
+    cr_assert(!o.step_error[0] || strstr(o.step_error, "\"timeout\""),
+              "write %ld failed: step gate failed with %s", after + 1, o.step_error);
+    /* the fault stopped the runtime while the request or the timeout row
+     * was being written */
+    if (o.loop_rc == WEFT_ESTORE && o.step_committed && !o.decisions)
+      lost_request++;
+    if (o.loop_rc == WEFT_ESTORE && o.decisions && !o.timeouts && !o.step_error[0])
+      lost_timeout++;
+    /* no write failed: the run ended (a few times in a row: how many writes
+     * a run makes depends on how its commits were grouped) */
+    ended = o.started && o.loop_rc == 0 ? ended + 1 : 0;
+    if (ended == 3)
+      break;
+  }
+  cr_assert_lt(after, 400, "the run never ended");
+  cr_assert_gt(lost_request, 0, "no run failed while the request was written");
+  cr_assert_gt(lost_timeout, 0, "no run failed while the timeout was written");
 }
 
 /* ---- the sync thread at the end of a failed run --------------------------- */
