@@ -141,7 +141,6 @@ void ytype_plain(struct ynode *y)
     if (i == n && n <= 18) {
       y->t = Y_INT;
       y->i = v;
-      y->f = (double)v;
       return;
     }
   }
@@ -179,7 +178,6 @@ void ytype_plain(struct ynode *y)
     if (errno == 0) {
       y->t = Y_INT;
       y->i = v;
-      y->f = (double)v;
       return;
     }
     /* too big for int64: a float, as JSON would read it */

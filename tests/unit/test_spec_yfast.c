@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "spec/model.h"
 #include "spec/ytree_int.h"
 #include "util/diag.h"
 
@@ -221,4 +222,22 @@ Test(yfast, a_big_generated_file_matches)
   }
   cr_expect_eq(compare(buf, o), 1);
   free(buf);
+}
+
+/* A 1,000,000-step file is ~12 million ynodes: each is 56 bytes (was 80),
+ * with the integer, the float and the kids of a collection in one union.
+ * The integer of a number field is still read as a number (ynum). */
+Test(yfast, a_node_is_56_bytes_and_integers_are_numbers)
+{
+  cr_assert_leq(sizeof(struct ynode), 56);
+  static const char src[] = "name: n\nsteps:\n  a:\n    run: \"true\"\n"
+                            "    retry: {attempts: 3, factor: 3}\n";
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_eq(wf_load_string("n.yaml", src, sizeof src - 1, &w, &d), 0, "%s",
+               d.n ? d.v[0].msg : "");
+  cr_assert_eq(w->steps[0].retry.attempts, 3);
+  cr_assert_float_eq(w->steps[0].retry.factor, 3.0, 1e-12);
+  wf_free(w);
+  diag_list_free(&d);
 }
