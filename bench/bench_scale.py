@@ -97,7 +97,7 @@ def timed(argv, cwd, env=None, timeout=7200):
     rssf = os.path.join(cwd, ".rss")
     t0 = time.perf_counter()
     # its own process group: a process over its time is stopped with its children
-    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", rssf, *argv], cwd=cwd, env=env,
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S %R", "-o", rssf, *argv], cwd=cwd, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         _, err = p.communicate(timeout=timeout)
@@ -110,8 +110,9 @@ def timed(argv, cwd, env=None, timeout=7200):
     if p.returncode != 0:
         raise RuntimeError(f"{argv} exited {p.returncode}: {p.stderr.decode(errors='replace')[-500:]}")
     with open(rssf) as f:
-        kb, user, sys_ = f.read().split()[-3:]
+        kb, user, sys_, minflt = f.read().split()[-4:]
     os.remove(rssf)
+    timed.last = (float(user), float(sys_), int(minflt))  # the split, for the JSON
     return wall, float(user) + float(sys_), int(kb) * 1024
 
 
@@ -146,7 +147,7 @@ def measure(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, time
 
 def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, timeout=7200):
     load = os.getloadavg()[0]
-    walls, cpus, rss = [], [], []
+    walls, cpus, rss, split = [], [], [], []
     instr = None
     for i in range(runs + (1 if count_instr else 0)):
         env = dict(os.environ)
@@ -160,6 +161,7 @@ def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, tim
             walls.append(w)
             cpus.append(c)
             rss.append(r)
+            split.append(timed.last)
         if fresh_home:
             shutil.rmtree(home, ignore_errors=True)
     wall = statistics.median(walls)
@@ -167,7 +169,9 @@ def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, tim
     return {"tool": label, "n": n, "wall_s": round(wall, 4), "cpu_s": round(statistics.median(cpus), 3),
             "steps_per_s": round(n / wall) if wall else None,
             "peak_rss_mb": round(peak / 1e6, 1), "bytes_per_step": round(peak / n, 1),
-            "instr_per_step": round(instr / n) if instr else None, "load": round(load, 1)}
+            "instr_per_step": round(instr / n) if instr else None, "load": round(load, 1),
+            "user_s": statistics.median(x[0] for x in split), "sys_s": statistics.median(x[1] for x in split),
+            "minor_faults": max(x[2] for x in split)}
 
 
 def write_out(rows, path):
