@@ -60,6 +60,14 @@ void *yarena_alloc(void **arena, size_t n)
   return p;
 }
 
+size_t yarena_used(const void *arena)
+{
+  size_t n = 0;
+  for (const struct ablock *b = arena; b; b = b->next)
+    n += b->used;
+  return n;
+}
+
 void yarena_free(void *arena)
 {
   struct ablock *b = arena;

@@ -241,3 +241,15 @@ Test(yfast, a_node_is_56_bytes_and_integers_are_numbers)
   wf_free(w);
   diag_list_free(&d);
 }
+
+/* The arena hands out 8-byte granules: `a: [b, c]` is 5 nodes of 56 bytes,
+ * two kid arrays of 2 pointers and three 2-byte texts: 336 bytes (400 with
+ * the 16-byte granules it had). */
+Test(yfast, the_arena_packs_nodes_and_text_in_8_byte_granules)
+{
+  static const char src[] = "a: [b, c]\n";
+  struct ytree t = {0};
+  cr_assert_eq(yfast_parse(&t, src, sizeof src - 1), 1);
+  cr_assert_eq(yarena_used(t.arena), 5 * sizeof(struct ynode) + 2 * 16 + 3 * 8);
+  ytree_free(&t);
+}
