@@ -48,6 +48,8 @@ void rt_counts_expand(struct rt_run *run, uint32_t step, uint32_t n)
   if (!c)
     return;
   free(c->st);
+  if (c->unw)
+    run->fec_deferred--;
   free(c->unw);
   memset(c, 0, sizeof *c);
   c->dirty = true;
@@ -137,6 +139,7 @@ bool rt_counts_defer_rows(struct rt_run *run, uint32_t step)
   if (c->n % 8)
     c->unw[bytes - 1] = (uint8_t)((1u << (c->n % 8)) - 1);
   c->n_unw = c->n;
+  run->fec_deferred++;
   return true;
 }
 
@@ -182,6 +185,7 @@ static int write_rows_of(struct runtime *rt, struct rt_run *run, uint32_t step)
     free(c->unw);
     c->unw = NULL;
     c->n_unw = 0;
+    run->fec_deferred--;
   }
   return rc;
 }
@@ -189,6 +193,8 @@ static int write_rows_of(struct runtime *rt, struct rt_run *run, uint32_t step)
 int rt_counts_write_rows(struct runtime *rt, struct rt_run *run, uint32_t step)
 {
   int rc = 0;
+  if (!run->fec_deferred)
+    return 0; /* every commit asks, for every run: no walk over the steps */
   for (uint32_t s = 0; run->fec && s < run->wf->n_steps && !rc; s++)
     if ((step == WF_NONE || s == step) && run->fec[s].unw)
       rc = write_rows_of(rt, run, s);
@@ -201,6 +207,7 @@ void rt_counts_free(struct rt_run *run)
     free(run->fec[s].st);
     free(run->fec[s].unw);
   }
+  run->fec_deferred = 0;
   free(run->fec);
   run->fec = NULL;
 }

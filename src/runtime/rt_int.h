@@ -96,6 +96,7 @@ struct rt_run {
   char *workspace;
   struct rt_row *rows;   /* running units' rows (for pid/pgid) */
   struct rt_fecount *fec; /* rt_counts.c: for_each instance counts, by step (or NULL) */
+  uint32_t fec_deferred;  /* rt_counts.c: steps whose expansion has rows not written yet */
   bool finished;
   bool cancel_requested;
   bool logdir_made;      /* logs/<run>/ exists (ex_proc.c) */
