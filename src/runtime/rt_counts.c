@@ -193,10 +193,12 @@ static int write_rows_of(struct runtime *rt, struct rt_run *run, uint32_t step)
 int rt_counts_write_rows(struct runtime *rt, struct rt_run *run, uint32_t step)
 {
   int rc = 0;
-  if (!run->fec_deferred)
+  if (!run->fec_deferred || !run->fec)
     return 0; /* every commit asks, for every run: no walk over the steps */
-  for (uint32_t s = 0; run->fec && s < run->wf->n_steps && !rc; s++)
-    if ((step == WF_NONE || s == step) && run->fec[s].unw)
+  if (step != WF_NONE)
+    return step < run->wf->n_steps && run->fec[step].unw ? write_rows_of(rt, run, step) : 0;
+  for (uint32_t s = 0; s < run->wf->n_steps && run->fec_deferred && !rc; s++)
+    if (run->fec[s].unw)
       rc = write_rows_of(rt, run, s);
   return rc;
 }
