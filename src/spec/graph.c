@@ -26,7 +26,7 @@
 #define MAX_CYCLE_REPORTS 20
 
 struct gtmp {
-  const struct ynode **edge_at; /* the needs item naming each edge */
+  struct wf_pos *edge_at;       /* the needs item naming each edge */
   uint32_t *stamp;              /* DFS marks for answer_queries() */
   uint32_t mark;
   uint32_t *stack;
@@ -150,7 +150,7 @@ static void resolve_one(struct sctx *c, struct gtmp *g, uint32_t i, const struct
       chk_err(c, item, "step \"%s\" lists \"%s\" twice in needs", s->id, item->s);
       return;
     }
-  g->edge_at[base + *n_out] = item;
+  g->edge_at[base + *n_out] = (struct wf_pos){.line = item->line, .col = item->col};
   out[(*n_out)++] = j;
 }
 
@@ -208,8 +208,8 @@ static void report_cycle(struct sctx *c, struct gtmp *g, const uint32_t *path, s
   buf_init(&b, 1u << 20);
   for (size_t k = 0; k <= n; k++)
     buf_printf(&b, "%s%s", k ? " -> " : "", w->steps[path[(r + k) % n]].id);
-  const struct ynode *at = g->edge_at[edge_idx[r]];
-  chk_err(c, at, "cycle in needs: %s", b.p ? b.p : "");
+  const struct wf_pos *at = &g->edge_at[edge_idx[r]];
+  chk_err_at(c, at->line, at->col, "cycle in needs: %s", b.p ? b.p : "");
   buf_free(&b);
 }
 
@@ -645,17 +645,34 @@ static int check_reach(struct sctx *c, struct gtmp *g)
   return rc;
 }
 
-void graph_build(struct sctx *c)
+void graph_resolve(struct sctx *c)
 {
   struct gtmp g = {0};
-  uint32_t n_edges = 0;
   size_t before = c->diags.n;
-  int rc = resolve_needs(c, &g, &n_edges);
-  if (rc)
+  int rc = resolve_needs(c, &g, &c->n_edges);
+  if (rc && !c->rc)
+    c->rc = rc;
+  free(c->edge_pos);
+  c->edge_pos = g.edge_at;
+  c->resolve_diags = c->diags.n - before;
+  c->resolved = true;
+  free(g.ids);
+}
+
+void graph_build(struct sctx *c)
+{
+  if (!c->resolved)
+    graph_resolve(c);
+  struct gtmp g = {.edge_at = c->edge_pos};
+  c->edge_pos = NULL;
+  uint32_t n_edges = c->n_edges;
+  size_t before = c->diags.n;
+  int rc = 0;
+  if (c->rc)
     goto out;
   find_cycles(c, &g);
   build_dependents(c, n_edges);
-  if (c->diags.n != before || c->rc)
+  if (c->resolve_diags || c->diags.n != before || c->rc)
     goto out; /* no order and no reach check without a sound graph */
   rc = topo_sort(c);
   if (rc == WEFT_EINVAL) /* cannot happen without a cycle */

@@ -323,10 +323,23 @@ static void parse_steps(struct sctx *c, const struct ynode *root)
     declare_steps(c, fin, w->n_main, true);
   if (c->rc)
     return;
+  /* needs first (graph_resolve reads their nodes), then each step; the
+   * subtrees of the main steps converted so far are dropped as the next
+   * one comes (a 1,000,000-step file: the tree is ~700 bytes a step) */
+  for (uint32_t i = 0; i < w->n_steps; i++) {
+    const struct ynode *sec = i < w->n_main ? steps : fin;
+    uint32_t j = i < w->n_main ? i : i - w->n_main;
+    c->ss[i].needs = ymap_get(sec->kids[2 * j + 1], "needs");
+  }
+  graph_resolve(c);
   for (uint32_t i = 0; i < w->n_steps; i++) {
     const struct ynode *sec = i < w->n_main ? steps : fin;
     uint32_t j = i < w->n_main ? i : i - w->n_main;
     steps_parse(c, i, sec->kids[2 * j], sec->kids[2 * j + 1]);
+    c->ss[i].needs = NULL;
+    c->ss[i].key = NULL;
+    if (i + 1 < w->n_main && c->tree && (i + 1) % 256 == 0)
+      ytree_release(c->tree, steps->kids[0], steps->kids[2 * (i + 1)]);
   }
   graph_build(c);
 }
@@ -516,6 +529,7 @@ static int load(const char *name, char *own, const char *src, size_t len, struct
   sha256_hex(src, len, w->hash);
 
   rc = ytree_parse(&t, name, w->source, len, &c.diags);
+  c.tree = &t;
   if (rc) {
     if (rc == WEFT_EPARSE)
       rc = WEFT_EVALIDATION;
@@ -542,6 +556,7 @@ out:
   sdefaults_free(&c.dflt);
   free(c.ss);
   free(c.occ);
+  free(c.edge_pos);
   ytree_free(&t);
   if (rc) {
     wf_free(w);

@@ -71,6 +71,13 @@ struct sctx {
   struct eocc *occ;
   size_t n_occ, cap_occ;
   struct sdefaults dflt;
+  /* graph.c: needs resolved before the steps are converted (graph_resolve),
+   * so the steps' subtrees can be dropped (ytree_release) as they are */
+  struct ytree *tree;
+  struct wf_pos *edge_pos; /* the needs item naming each edge */
+  uint32_t n_edges;
+  size_t resolve_diags;    /* problems graph_resolve found */
+  bool resolved;
 };
 
 /* ---- check.c: reporting and typed field access ---- */
@@ -148,6 +155,9 @@ void kinds_command(struct sctx *c, const struct ynode *v, const char *where);
 /* Resolves needs, finds cycles, builds dependents, topo order; then checks
  * what expressions read and fills reads. */
 void graph_build(struct sctx *c);
+/* The needs of every step (ss[].needs) to edges, reported problems counted;
+ * graph_build does it when it was not done before. */
+void graph_resolve(struct sctx *c);
 /* ---- refcheck.c: unknown inputs and step fields read by expressions ---- */
 void refcheck_run(struct sctx *c);
 

@@ -626,7 +626,7 @@ int yfast_parse(struct ytree *t, const char *src, size_t len)
 {
   if (!plain_ascii(src, len))
     return 0;
-  struct ytree out = {NULL, NULL};
+  struct ytree out = {.root = NULL};
   struct fp f = {.t = &out, .s = src, .len = len, .line = 1};
   /* the first content line: as after a line of nothing */
   int c;
@@ -651,6 +651,8 @@ int yfast_parse(struct ytree *t, const char *src, size_t len)
   }
   t->root = root;
   t->arena = out.arena;
+  t->no_aliases = true; /* the subset has no anchors or aliases */
+  t->rel_block = NULL;
   return 1;
 }
 

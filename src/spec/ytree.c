@@ -30,7 +30,8 @@
 /* ---- arena ---------------------------------------------------------------- */
 
 struct ablock {
-  struct ablock *next;
+  struct ablock *next;  /* older */
+  struct ablock *newer; /* NULL for the newest (the arena's head) */
   size_t used, cap;
   max_align_t data[];
 };
@@ -50,6 +51,9 @@ void *yarena_alloc(void **arena, size_t n)
     if (!nb)
       return NULL;
     nb->next = b;
+    nb->newer = NULL;
+    if (b)
+      b->newer = nb;
     nb->used = 0;
     nb->cap = cap;
     *arena = nb;
@@ -66,6 +70,36 @@ size_t yarena_used(const void *arena)
   for (const struct ablock *b = arena; b; b = b->next)
     n += b->used;
   return n;
+}
+
+static bool in_block(const struct ablock *b, const void *p)
+{
+  const char *d = (const char *)b->data;
+  return (const char *)p >= d && (const char *)p < d + b->used;
+}
+
+void ytree_release(struct ytree *t, const struct ynode *first, const struct ynode *upto)
+{
+  /* the block of `first`: found from the newest, once a tree (it is kept) */
+  struct ablock *head = t->arena, *ob = head;
+  if (!t->no_aliases || !first || !upto)
+    return;
+  if (t->rel_block && in_block(t->rel_block, first))
+    ob = t->rel_block;
+  else
+    while (ob && !in_block(ob, first))
+      ob = ob->next;
+  if (!ob)
+    return;
+  t->rel_block = ob;
+  /* the blocks after it, up to the one holding `upto` (never the head) */
+  for (struct ablock *b = ob->newer; b && b != head && !in_block(b, upto);) {
+    struct ablock *nw = b->newer;
+    ob->newer = nw;
+    nw->next = ob;
+    free(b);
+    b = nw;
+  }
 }
 
 void yarena_free(void *arena)
@@ -851,6 +885,8 @@ void ytree_free(struct ytree *t)
   yarena_free(t->arena);
   t->arena = NULL;
   t->root = NULL;
+  t->no_aliases = false;
+  t->rel_block = NULL;
 }
 
 struct ynode *ymap_get(const struct ynode *m, const char *key)

@@ -54,6 +54,8 @@ static inline double ynum(const struct ynode *n)
 struct ytree {
   struct ynode *root; /* NULL for an empty document */
   void *arena;
+  bool no_aliases;    /* built by the fast path: no node is shared (ytree_release) */
+  void *rel_block;    /* ytree_release's cursor: the block of its `first` */
 };
 
 /* Parses src (len bytes) named `file` in messages. Returns 0, or
@@ -61,6 +63,11 @@ struct ytree {
 int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
                 struct diag_list *d);
 void ytree_free(struct ytree *t);
+/* Frees the arena memory allocated after `first` and before `upto` (two nodes
+ * of t, `first` allocated before `upto`), at the arena's block granularity:
+ * nodes in between must never be read again. The loader drops the subtrees
+ * of steps already converted this way (only for a tree without aliases). */
+void ytree_release(struct ytree *t, const struct ynode *first, const struct ynode *upto);
 
 /* Map lookup by key (linear); NULL when absent or m is not a map. */
 struct ynode *ymap_get(const struct ynode *m, const char *key);
