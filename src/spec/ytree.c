@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "spec/model.h"
 #include "spec/strmap.h"
@@ -33,8 +34,24 @@ struct ablock {
   struct ablock *next;  /* older */
   struct ablock *newer; /* NULL for the newest (the arena's head) */
   size_t used, cap;
+  bool mapped;          /* mmap'd (unmapped when freed), or malloc'd */
   max_align_t data[];
 };
+
+/* The first block comes from malloc (most trees are small); the next ones
+ * are mapped, 1 MiB or more, so that the blocks ytree_release frees go back
+ * to the system at once (freed to malloc, they stayed resident: the model
+ * built meanwhile reuses only part of them) */
+#define FIRST_BLOCK 65536
+#define MAPPED_BLOCK (1u << 20)
+
+static void block_free(struct ablock *b)
+{
+  if (b->mapped)
+    munmap(b, sizeof *b + b->cap);
+  else
+    free(b);
+}
 
 /* 8-byte granules: what is allocated here (ynodes, kid arrays, text) needs
  * no more alignment than a pointer, and a 56-byte ynode rounded to 16 would
@@ -46,10 +63,23 @@ void *yarena_alloc(void **arena, size_t n)
   struct ablock *b = *arena;
   n = (n + 7) & ~(size_t)7;
   if (!b || b->cap - b->used < n) {
-    size_t cap = n > 65536 ? n : 65536;
-    struct ablock *nb = malloc(sizeof *nb + cap);
-    if (!nb)
-      return NULL;
+    struct ablock *nb;
+    size_t cap;
+    if (!b) {
+      cap = n > FIRST_BLOCK ? n : FIRST_BLOCK;
+      if (!(nb = malloc(sizeof *nb + cap)))
+        return NULL;
+      nb->mapped = false;
+    } else {
+      size_t page = 4096, want = sizeof *nb + (n > MAPPED_BLOCK ? n : MAPPED_BLOCK);
+      want = (want + page - 1) & ~(page - 1);
+      void *m = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED)
+        return NULL;
+      nb = m;
+      cap = want - sizeof *nb;
+      nb->mapped = true;
+    }
     nb->next = b;
     nb->newer = NULL;
     if (b)
@@ -97,7 +127,7 @@ void ytree_release(struct ytree *t, const struct ynode *first, const struct ynod
     struct ablock *nw = b->newer;
     ob->newer = nw;
     nw->next = ob;
-    free(b);
+    block_free(b);
     b = nw;
   }
 }
@@ -107,7 +137,7 @@ void yarena_free(void *arena)
   struct ablock *b = arena;
   while (b) {
     struct ablock *n = b->next;
-    free(b);
+    block_free(b);
     b = n;
   }
 }
