@@ -9,12 +9,15 @@ cd "$(dirname "$0")/.."
 PKGS="pkg-config cmake make gcc clang python3 git libuv1-dev libcurl4-openssl-dev libjq-dev
 libfyaml-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev libcriterion-dev valgrind
 python3-croniter python3-prometheus-client tzdata libsodium-dev
-curl openssl wrk"
+curl openssl wrk
+chromium nodejs"
 
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm: part of nodejs from NodeSource, its own package in Debian (the browser tests' npm ci)
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   echo "setup: installing:$missing"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

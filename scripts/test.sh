@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bash scripts/setup.sh --deps
+# the browser tests' npm packages (tests/ui: playwright-core, axe-core), as locked
+if [ ! -d tests/ui/node_modules ] || [ tests/ui/package-lock.json -nt tests/ui/node_modules ]; then
+  (cd tests/ui && npm ci --no-audit --no-fund)
+fi
 
 jobs=$(nproc)
 echo "== build (-Werror)"

@@ -167,7 +167,16 @@ curl -sf -o /dev/null -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/m
   { echo "valgrind: GET /metrics with a token failed"; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/runs")" = 401 ] ||
   { echo "valgrind: GET /api/v1/runs without a token is not 401"; exit 1; }
-for path in "/runs?limit=1" "/runs/$eid" "/runs/$eid/graph" "/runs/$eid/evidence" /approvals /audit/verify "/audit?run=$eid"; do
+# the web UI's files (server/uiserve.c): served, revalidated (304), 404 beside them
+for path in / /login /ui/app.js; do
+  curl -sf -o /dev/null "http://127.0.0.1:$port$path" || { echo "valgrind: GET $path failed"; exit 1; }
+done
+etag=$(curl -sI "http://127.0.0.1:$port/ui/app.js" | tr -d '\r' | sed -n 's/^ETag: //Ip')
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "http://127.0.0.1:$port/ui/app.js")" = 304 ] ||
+  { echo "valgrind: GET /ui/app.js with its ETag is not 304"; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ui/nope.js")" = 404 ] ||
+  { echo "valgrind: GET /ui/nope.js is not 404"; exit 1; }
+for path in "/runs?limit=1" "/runs?since=2020-01-01T00:00:00Z&until=2100-01-01T00:00:00Z" /me "/runs/$eid" "/runs/$eid/graph" "/runs/$eid/evidence" /approvals /audit/verify "/audit?run=$eid"; do
   curl -sf -o /dev/null -H "Authorization: Bearer $stok" "http://127.0.0.1:$port/api/v1$path" ||
     { echo "valgrind: GET /api/v1$path failed"; exit 1; }
 done

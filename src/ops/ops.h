@@ -187,6 +187,12 @@ void ops_cursor_encode(const char *id, char out[OPS_CURSOR_MAX]);
 int ops_cursor_decode(const char *cursor, char id[WEFT_ID_LEN + 1]);
 enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_filter *f, size_t limit,
                                 const char *cursor, json_t **out, struct ops_error *e);
+/* The same, within a time window: runs created at or after since_ms and at or
+ * before until_ms (each 0: no bound). Run ids are time-ordered, so this is an
+ * id range and costs what a page does. */
+enum ops_err ops_list_runs_window(const struct ops_ctx *c, const struct store_run_filter *f, size_t limit,
+                                  const char *cursor, int64_t since_ms, int64_t until_ms, json_t **out,
+                                  struct ops_error *e);
 
 /* The layered layout of a definition's step graph (pure): layer[k] = the
  * length of the longest chain of needs from a step without needs to step k

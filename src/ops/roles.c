@@ -25,6 +25,7 @@ const struct ops_rule ops_rules[] = {
     {"audit_verify", ROLE_VIEWER},
     {"list_schedules", ROLE_VIEWER},
     {"metrics", ROLE_VIEWER},
+    {"whoami", ROLE_VIEWER}, /* GET /me: the caller's own user and role */
     /* deciding an approval: the step's approvers rule decides, not a role */
     {"approve", ROLE_VIEWER},
     {"reject", ROLE_VIEWER},

@@ -4,7 +4,9 @@
  * The cursor is "r1." + base64url (no padding) of the last id shown. Run ids
  * are ULIDs (time-ordered, unique), and the next page is the runs whose id
  * sorts before it: runs started while a client pages do not shift or repeat
- * what it has not seen yet. */
+ * what it has not seen yet. Because ids are time-ordered, a time window
+ * (since/until: when the run was created) is an id range too: until bounds
+ * the page's cursor, since cuts the page and ends the paging. */
 #include "ops/ops.h"
 
 #include <stdlib.h>
@@ -81,8 +83,29 @@ int ops_cursor_decode(const char *cursor, char id[WEFT_ID_LEN + 1])
   return 0;
 }
 
+/* the smallest ULID of millisecond ms: ids of runs created at ms or later
+ * sort at or after it (the first 10 characters are the time, big-endian) */
+static void ulid_floor(int64_t ms, char out[WEFT_ID_LEN + 1])
+{
+  static const char C[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  uint64_t t = ms < 0 ? 0 : (uint64_t)ms;
+  if (t > 0xFFFFFFFFFFFFull)
+    t = 0xFFFFFFFFFFFFull;
+  for (int i = 9; i >= 0; i--, t >>= 5)
+    out[i] = C[t & 31];
+  memset(out + 10, '0', WEFT_ID_LEN - 10);
+  out[WEFT_ID_LEN] = 0;
+}
+
 enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_filter *f, size_t limit,
                                 const char *cursor, json_t **out, struct ops_error *e)
+{
+  return ops_list_runs_window(c, f, limit, cursor, 0, 0, out, e);
+}
+
+enum ops_err ops_list_runs_window(const struct ops_ctx *c, const struct store_run_filter *f, size_t limit,
+                                  const char *cursor, int64_t since_ms, int64_t until_ms, json_t **out,
+                                  struct ops_error *e)
 {
   *out = NULL;
   if (limit > OPS_PAGE_MAX) {
@@ -100,12 +123,27 @@ enum ops_err ops_list_runs_page(const struct ops_ctx *c, const struct store_run_
   struct store_run_filter g = f ? *f : (struct store_run_filter){0};
   g.limit = limit + 1; /* one more says whether there is a next page */
   g.before_id = cursor ? after : NULL;
+  char until_id[WEFT_ID_LEN + 1], since_id[WEFT_ID_LEN + 1];
+  if (until_ms > 0) { /* created at until_ms or before: ids before the floor of until_ms + 1 */
+    ulid_floor(until_ms + 1, until_id);
+    if (!g.before_id || strcmp(until_id, g.before_id) < 0)
+      g.before_id = until_id;
+  }
   json_t *runs = NULL;
   enum ops_err k = ops_list_runs(c, &g, &runs, e);
   if (k)
     return k;
+  bool older = false; /* the page reached runs created before since_ms: no next page */
+  if (since_ms > 0) {
+    ulid_floor(since_ms, since_id);
+    size_t n = json_array_size(runs);
+    while (n && strcmp(json_string_value(json_object_get(json_array_get(runs, n - 1), "id")), since_id) < 0) {
+      json_array_remove(runs, --n);
+      older = true;
+    }
+  }
   json_t *next = json_null();
-  if (json_array_size(runs) > limit) {
+  if (!older && json_array_size(runs) > limit) {
     json_array_remove(runs, limit);
     const char *last = json_string_value(json_object_get(json_array_get(runs, limit - 1), "id"));
     char enc[OPS_CURSOR_MAX];

@@ -619,6 +619,36 @@ static void run_free(struct rt_run *run)
   free(run);
 }
 
+/* Drops run id from the runs this runtime holds if it has ended here for
+ * good: finished, its ownership released with its last commit, and nothing
+ * in flight (attempt, pending result, uncommitted batch) pointing at it.
+ * A long-lived runtime (the server) keeps ended runs; retrying one must load
+ * it afresh from the store rather than find it "already executing". */
+static void forget_ended(struct runtime *rt, const char *id)
+{
+  for (size_t i = 0; i < rt->n_runs; i++) {
+    struct rt_run *run = rt->runs[i];
+    if (strcmp(run->id, id))
+      continue;
+    if (!run->finished || run->row.owner_pid)
+      return;
+    for (struct rt_attempt *a = rt->attempts; a; a = a->next)
+      if (a->run == run)
+        return;
+    for (struct rt_pending *p = rt->pending; p; p = p->next)
+      if (p->run == run)
+        return;
+    for (struct rt_batch *b = rt->batches; b; b = b->next)
+      if (b->run == run)
+        return;
+    rt_timers_cancel_run(rt, run);
+    memmove(&rt->runs[i], &rt->runs[i + 1], (rt->n_runs - i - 1) * sizeof *rt->runs);
+    rt->n_runs--;
+    run_free(run);
+    return;
+  }
+}
+
 void rt_free(struct runtime *rt)
 {
   if (!rt)
@@ -972,6 +1002,8 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
               run->id, run->row.status);
     goto out;
   }
+  if (for_retry)
+    forget_ended(rt, run->id); /* a run this runtime executed to its end (a server's) */
   if (run_find(rt, run->id)) {
     rc = fail(err, WEFT_EBUSY, "run %s is already executing here", run->id);
     goto out;

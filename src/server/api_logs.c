@@ -18,12 +18,26 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "server/mhd_dl.h"
 
 #define FOLLOW_TICK_MS 200
+
+/* whether the folder that holds file path exists */
+static bool dir_exists(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path || (size_t)(slash - path) >= 4096)
+    return false;
+  char dir[4096];
+  memcpy(dir, path, (size_t)(slash - path));
+  dir[slash - path] = 0;
+  struct stat st;
+  return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
 #define LOG_MAX_ANSWER (64u * 1024 * 1024) /* without follow: the rest is cut, with a note */
 
 struct follower {
@@ -248,6 +262,12 @@ void api_logs(const struct api *a, const struct httpd_req *rq, struct httpd_resp
      * until the log appears */
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     placeholder = true;
+  }
+  if (fd < 0 && errno == ENOENT && dir_exists(l.path)) {
+    /* the run's logs are there, this attempt's file never was: the program
+     * wrote nothing (the file is made with its first byte), so its log is
+     * empty, not missing (prune removes the run's whole folder) */
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
   if (fd < 0) {
     httpd_error(rs, APIERR_NOT_FOUND, "the log of %s attempt %d is not there (pruned?)", l.step, l.attempt);

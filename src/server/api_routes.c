@@ -38,6 +38,8 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/tokens", ROLE_ADMIN, "list_tokens", BODY_JSON, 0},
     {"POST", "/api/v1/tokens", ROLE_ADMIN, "create_token", BODY_JSON, 0},
     {"DELETE", "/api/v1/tokens/{id}", ROLE_ADMIN, "revoke_token", BODY_JSON, 0},
+    /* the caller (the web UI shows who is signed in and hides what the role cannot do) */
+    {"GET", "/api/v1/me", ROLE_VIEWER, "whoami", BODY_JSON, 0},
 };
 
 const struct api_route_doc api_route_docs[] = {
@@ -49,7 +51,7 @@ const struct api_route_doc api_route_docs[] = {
     {"deploy a new version (the YAML text as the body); 201 new, 200 identical, 422 with problems", "file", "201", "json"},
     {"one workflow with its versions, newest source, triggers and next fire times", NULL, "200", "json"},
     {"start a run ({inputs, idempotency_key}); the same key again answers 200 with the same run", NULL, "201", "json"},
-    {"runs, newest first, at most 500 a page", "status,workflow,trigger,limit,cursor", "200", "json"},
+    {"runs, newest first, at most 500 a page", "status,workflow,trigger,since,until,limit,cursor", "200", "json"},
     {"one run in the `weft status --json` shape", "all_instances", "200", "json"},
     {"the run's step graph, laid out in layers", NULL, "200", "json"},
     {"a step's log; follow=1 streams until the attempt ends", "index,attempt,follow", "200", "text"},
@@ -68,6 +70,7 @@ const struct api_route_doc api_route_docs[] = {
     {"token metadata (never a token or its hash)", NULL, "200", "json"},
     {"create a token ({user, name, expires}); the token is in this answer only", NULL, "201", "json"},
     {"revoke a token", NULL, "200", "json"},
+    {"the caller: {user, role, token_id}", NULL, "200", "json"},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof *api_routes;

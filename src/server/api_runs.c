@@ -1,10 +1,13 @@
 /* api_runs.c — GET /runs, GET /runs/{id}, GET /runs/{id}/graph, POST
  * /runs/{id}/cancel, POST /runs/{id}/retry and GET /runs/{id}/evidence:
- * each the ops_* call of the same name (ops/ops.h). */
+ * each the ops_* call of the same name (ops/ops.h). GET /runs also takes a
+ * time window, since= and until= (RFC 3339, when the run was created). */
 #include "server/api.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/wtime.h"
 
 static bool body_object(const struct httpd_req *rq, struct httpd_resp *rs)
 {
@@ -37,9 +40,23 @@ static void list_runs(struct ops_ctx *c, const struct httpd_req *rq, struct http
     httpd_error(rs, APIERR_BAD_REQUEST, "limit must be from 1 to %d", OPS_PAGE_MAX);
     return;
   }
+  int64_t win[2] = {0, 0};
+  static const char *const wname[2] = {"since", "until"};
+  for (int i = 0; i < 2; i++) {
+    char t[64];
+    bool bt;
+    const char *v = api_query(rq, rs, wname[i], t, sizeof t, &bt);
+    if (bt)
+      return;
+    if (v && *v && (wt_parse_rfc3339(v, &win[i]) || win[i] <= 0)) {
+      httpd_error(rs, APIERR_BAD_REQUEST, "%s must be an RFC 3339 time such as 2026-11-25T10:00:00Z, not \"%.60s\"",
+                  wname[i], v);
+      return;
+    }
+  }
   json_t *out = NULL;
   struct ops_error e = {0};
-  if (ops_list_runs_page(c, &f, (size_t)limit, cur && *cur ? cur : NULL, &out, &e))
+  if (ops_list_runs_window(c, &f, (size_t)limit, cur && *cur ? cur : NULL, win[0], win[1], &out, &e))
     api_fail(rs, &e);
   else
     httpd_json(rs, 200, out);

@@ -184,12 +184,38 @@ static enum MHD_Result send_stream(struct MHD_Connection *c, struct httpd_resp *
   return ok;
 }
 
+/* a static answer (uiserve.c): the body is not ours to free */
+static enum MHD_Result send_static(struct MHD_Connection *c, struct httpd_resp *rs)
+{
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(rs->len, (void *)(uintptr_t)rs->static_body, MHD_RESPMEM_PERSISTENT);
+  if (!r)
+    return MHD_NO;
+  bool cache = false;
+  for (const char *const *h = rs->headers; h && h[0] && h[1]; h += 2) {
+    MHD_add_response_header(r, h[0], h[1]);
+    cache |= !strcasecmp(h[0], "Cache-Control");
+  }
+  if (rs->status != 304)
+    MHD_add_response_header(r, "Content-Type", rs->ctype ? rs->ctype : "application/octet-stream");
+  if (!cache)
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  if (rs->hname)
+    MHD_add_response_header(r, rs->hname, rs->hvalue);
+  enum MHD_Result ok = MHD_queue_response(c, rs->status ? rs->status : 200, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *c, struct httpd_resp *rs)
 {
   if (rs->stream_read) {
     free(rs->body);
     return send_stream(c, rs);
   }
+  if (!rs->body && rs->static_body)
+    return send_static(c, rs);
   if (!rs->body) { /* out of memory building the answer */
     rs->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
     rs->status = 500;
@@ -403,7 +429,12 @@ static enum MHD_Result answer(struct httpd *h, struct MHD_Connection *c, const c
   struct httpd_resp rs = {0};
   dispatch(h, c, url, method, st, &rs);
   if (h->cfg.on_answer) {
-    const char *op = st->rc == 0 ? st->m.route->op : (!is_api(url) && h->cfg.fallback ? "fallback" : "none");
+    /* a page the UI does not have either is a path no route has: "none" */
+    const char *op = "none";
+    if (st->rc == 0)
+      op = st->m.route->op;
+    else if (!is_api(url) && h->cfg.fallback && !st->decided && rs.status != 404)
+      op = "fallback";
     h->cfg.on_answer(h->cfg.ud, op, rs.status ? rs.status : rs.stream_read ? 200u : 500u);
   }
   return send_resp(c, &rs);

@@ -53,6 +53,11 @@ struct httpd_resp {
   long (*stream_read)(void *cls, char *buf, size_t max);
   void (*stream_free)(void *cls);
   void *stream_cls;
+  /* static answers (the UI's files): a body httpd does not free (used when
+   * body is NULL), and more headers as NULL-terminated static name, value
+   * pairs; a Cache-Control among them replaces the default no-store */
+  const char *static_body;
+  const char *const *headers;
 };
 
 /* a request header, or NULL */
@@ -94,7 +99,7 @@ struct httpd_config {
   int64_t (*now_ms)(void); /* the clock of the failure limiter; NULL: the wall clock */
   /* called once per answer, whoever gave it (a handler or the front's own
    * 401/403/404/405/413/...): op is the route's operation name, "fallback"
-   * for the UI's pages, "none" for a path no route has; NULL: not called */
+   * for the UI's pages, "none" for a path no route (nor page) has; NULL: not called */
   void (*on_answer)(void *ud, const char *op, unsigned status);
 };
 

@@ -42,6 +42,7 @@
 #include "server/metrics.h"
 #include "server/openapi.h"
 #include "server/sse.h"
+#include "server/uiserve.h"
 #include "server/sse_pump.h"
 #include "server/sse_stream.h"
 #include "server/sched_loop.h"
@@ -262,6 +263,9 @@ static void handler(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
     answer_text(rs, 200, "application/json", s->openapi, strlen(s->openapi));
   } else if (!strcmp(op, "metrics")) {
     handle_metrics(s, rs);
+  } else if (!strcmp(op, "whoami")) {
+    httpd_json(rs, 200, json_pack("{s:s,s:s,s:s?}", "user", rq->user ? rq->user : "", "role", role_name(rq->role),
+                                  "token_id", rq->token_id));
   } else if (!strcmp(op, "event_stream")) {
     struct sse_source src = {s->hub, &s->pool};
     sse_stream_answer(&src, rq, rs);
@@ -849,6 +853,7 @@ int server_run(const struct server_opts *o, struct store *store)
   /* HTTP first: a server that cannot listen takes no run over */
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
+                            .fallback = uiserve_answer,
                             .ud = s, .on_answer = on_answer, .timeout_s = conn_timeout_s(),
                             .max_conns = conn_limit(),
                             .threads = o->http_threads ? o->http_threads : SERVER_HTTP_THREADS};

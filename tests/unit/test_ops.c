@@ -17,7 +17,7 @@
 static const char *const viewer_ops[] = {"list_workflows", "get_workflow", "list_runs", "get_run",
                                          "get_run_graph", "get_logs", "get_evidence", "list_approvals",
                                          "event_stream", "audit_export", "audit_verify", "list_schedules",
-                                         "metrics", "approve", "reject", NULL};
+                                         "metrics", "approve", "reject", "whoami", NULL};
 static const char *const operator_ops[] = {"deploy_workflow", "start_run", "cancel_run", "retry_run",
                                            "resume_run", "backfill", "send_event", NULL};
 static const char *const admin_ops[] = {"prune", "list_tokens", "create_token", "revoke_token", NULL};
