@@ -10,7 +10,7 @@ PKGS="pkg-config cmake make gcc clang python3 git libuv1-dev libcurl4-openssl-de
 libfyaml-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev libcriterion-dev valgrind
 python3-croniter python3-prometheus-client tzdata libsodium-dev
 curl openssl wrk
-chromium nodejs"
+chromium nodejs postgresql-15"
 
 missing=""
 for p in $PKGS; do
@@ -21,6 +21,12 @@ command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   echo "setup: installing:$missing"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  # postgresql-15 is for the tests' throwaway clusters (tests/cli/pgcluster.py):
+  # no system cluster on port 5432 is created or started for it
+  if [[ " $missing " == *" postgresql-15 "* ]]; then
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/weft.conf >/dev/null
+  fi
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
     -o DPkg::Lock::Timeout=600 $missing

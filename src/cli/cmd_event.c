@@ -1,10 +1,12 @@
-/* cmd_event.c — `weft event send NAME [--data JSON]`.
+/* cmd_event.c — `weft event send NAME [--data JSON] [--run RUN]`.
  *
  * Only argv and the terminal: the event and its audit entry are written by
  * ops_send_event (ops/events.c). Every engine executing runs in this home
  * delivers it within its next poll (200 ms) to each `wait: {event: NAME}`
  * step waiting since before it was sent whose `match` accepts the payload;
- * runs that no live process executes get it at their next `weft resume`. */
+ * runs that no live process executes get it at their next `weft resume`.
+ * With --run the event is kept for that run until one of its waits consumes
+ * it (ops_send_run_event, ops/events_run.c). */
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/runview.h"
@@ -19,23 +21,25 @@
 static int event_send(struct cli *c, int argc, char **argv)
 {
   static const struct option opts[] = {{"data", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
-                                       {0, 0, 0, 0}};
-  const char *data = NULL;
+                                       {"run", required_argument, 0, 'r'}, {0, 0, 0, 0}};
+  const char *data = NULL, *run = NULL;
   bool json = false;
   int ch, code = EXIT_OK;
   struct store *s = NULL;
   optind = 0;
   opterr = 0;
-  while ((ch = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "d:r:", opts, NULL)) != -1) {
     if (ch == 'd')
       data = optarg;
+    else if (ch == 'r')
+      run = optarg;
     else if (ch == 'j')
       json = true;
     else
-      return cli_usage_error("event", "unknown option %s", argv[optind - 1]);
+      return cli_usage_error("event", "unknown option or missing value: %s", argv[optind - 1]);
   }
   if (argc - optind != 1)
-    return cli_usage_error("event", "name one event: weft event send NAME [--data JSON]");
+    return cli_usage_error("event", "name one event: weft event send NAME [--data JSON] [--run RUN]");
   const char *name = argv[optind];
   if (!ops_event_name_ok(name))
     return cli_usage_error("event", "event name \"%s\" must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}",
@@ -53,7 +57,7 @@ static int event_send(struct cli *c, int argc, char **argv)
   json_t *res = NULL;
   if (remote_wanted(c)) {
     struct remote r;
-    json_t *body = json_pack("{s:s, s:O}", "name", name, "data", j);
+    json_t *body = json_pack("{s:s, s:O, s:s?}", "name", name, "data", j, "run", run);
     if ((code = remote_open(c, NULL, &r)) == 0) {
       code = remote_json(&r, "POST", "/api/v1/events", body, &res, NULL);
       remote_close(&r);
@@ -68,7 +72,7 @@ static int event_send(struct cli *c, int argc, char **argv)
     struct ops_error e = {0};
     if ((code = cli_ops_actor(c, s, &ctx)) != 0)
       goto out;
-    if (ops_send_event(&ctx, name, j, &res, &e) != 0) {
+    if ((run ? ops_send_run_event(&ctx, name, j, run, &res, &e) : ops_send_event(&ctx, name, j, &res, &e)) != 0) {
       code = cli_ops_fail(&e);
       goto out;
     }
@@ -81,7 +85,11 @@ static int event_send(struct cli *c, int argc, char **argv)
   }
   /* one line alike both ways: the inbox id the event has */
   const json_t *id = json_object_get(res, "id");
-  if (json_is_integer(id))
+  const char *kept = json_string_value(json_object_get(res, "run"));
+  if (kept && json_is_integer(id))
+    printf("event %s kept for run %s until one of its waits consumes it (id %lld)\n", name, kept,
+           (long long)json_integer_value(id));
+  else if (json_is_integer(id))
     printf("event %s sent (id %lld)\n", name, (long long)json_integer_value(id));
   else
     printf("event %s sent\n", name);

@@ -558,21 +558,62 @@ static int cancel_report(struct runsrc *x, const json_t *res)
   return EXIT_OK;
 }
 
-static int cancel_remote(struct cli *c, const char *run)
+/* `--step`: wait (up to 15 s) until the withdrawn steps have ended */
+static int withdraw_report(struct runsrc *x, const char *run, const json_t *steps, const json_t *res)
+{
+  char id[WEFT_ID_LEN + 1];
+  snprintf(id, sizeof id, "%s", str_or(json_object_get(res, "run"), str_or(json_object_get(res, "id"), run)));
+  if (json_is_false(json_object_get(res, "executing"))) {
+    printf("withdrawal of %zu step(s) of run %s recorded; no weft process is executing it, so it takes "
+           "effect at the next `weft resume`\n",
+           json_array_size(steps), id);
+    return EXIT_OK;
+  }
+  json_t *j = NULL;
+  for (int i = 0; i < 150; i++) {
+    json_decref(j);
+    j = NULL;
+    if (runsrc_get(x, id, false, true, &j) != 0)
+      break;
+    bool all = true;
+    size_t k;
+    const json_t *v;
+    json_array_foreach(steps, k, v) {
+      const json_t *st = json_object_get(json_object_get(j, "steps"), json_string_value(v));
+      all &= terminal(str_or(json_object_get(st, "status"), ""));
+    }
+    if (all || terminal(str_or(json_object_get(j, "status"), "")))
+      break;
+    sleep_ms(100);
+  }
+  size_t k;
+  const json_t *v;
+  json_array_foreach(steps, k, v) {
+    const json_t *st = json_object_get(json_object_get(j, "steps"), json_string_value(v));
+    const char *ss = str_or(json_object_get(st, "status"), "");
+    printf("step %s of run %s %s\n", json_string_value(v), id, terminal(ss) ? ss : "is being withdrawn");
+  }
+  json_decref(j);
+  return EXIT_OK;
+}
+
+static int cancel_remote(struct cli *c, const char *run, const json_t *steps)
 {
   struct runsrc x;
   int code = runsrc_open(c, &x);
   if (code)
     return code;
   char *er = remote_escape(run), *path = NULL;
-  json_t *res = NULL;
-  if (!er || asprintf(&path, "/api/v1/runs/%s/cancel", er) < 0) {
+  json_t *res = NULL, *body = steps ? json_pack("{s:O}", "steps", steps) : NULL;
+  if (!er || asprintf(&path, "/api/v1/runs/%s/cancel", er) < 0)
     path = NULL;
+  if (!path || (steps && !body)) {
     cli_err("out of memory");
     code = EXIT_USAGE;
-  } else if ((code = remote_json(&x.r, "POST", path, NULL, &res, NULL)) == 0) {
-    code = cancel_report(&x, res);
+  } else if ((code = remote_json(&x.r, "POST", path, body, &res, NULL)) == 0) {
+    code = steps ? withdraw_report(&x, run, steps, res) : cancel_report(&x, res);
   }
+  json_decref(body);
   json_decref(res);
   free(er);
   free(path);
@@ -582,30 +623,56 @@ static int cancel_remote(struct cli *c, const char *run)
 
 int cli_cancel(struct cli *c, int argc, char **argv)
 {
-  if (argc != 2)
+  static const struct option opts[] = {{"step", required_argument, 0, 's'}, {0, 0, 0, 0}};
+  json_t *steps = NULL;
+  int ch, code = 0;
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+    if (ch != 's') {
+      json_decref(steps);
+      return cli_usage_error("cancel", "unknown option or missing value: %s", argv[optind - 1]);
+    }
+    if (!steps)
+      steps = json_array();
+    json_array_append_new(steps, json_string(optarg));
+  }
+  if (argc - optind != 1) {
+    json_decref(steps);
     return cli_usage_error("cancel", "name one run");
-  if (remote_wanted(c))
-    return cancel_remote(c, argv[1]);
-  struct store *s;
-  int code = cli_identity(c);
-  if (code)
+  }
+  const char *run = argv[optind];
+  if (remote_wanted(c)) {
+    code = cancel_remote(c, run, steps);
+    json_decref(steps);
     return code;
-  code = rv_open_store_rw(c->home, &s);
-  if (code)
-    return code;
-  struct ops_ctx ctx;
+  }
+  struct store *s = NULL;
   struct ops_error e = {0};
   json_t *res = NULL;
+  const char *names[64];
+  size_t n = 0;
+  if (json_array_size(steps) > 64) {
+    code = cli_usage_error("cancel", "at most 64 --step options at once");
+    goto out;
+  }
+  for (; n < json_array_size(steps); n++)
+    names[n] = json_string_value(json_array_get(steps, n));
+  if ((code = cli_identity(c)) != 0 || (code = rv_open_store_rw(c->home, &s)) != 0)
+    goto out;
+  struct ops_ctx ctx;
   if ((code = cli_ops_actor(c, s, &ctx)) != 0)
     goto out;
-  if (ops_cancel_run(&ctx, argv[1], &res, &e) != 0) {
+  enum ops_err k = steps ? ops_cancel_steps(&ctx, run, names, n, &res, &e) : ops_cancel_run(&ctx, run, &res, &e);
+  if (k != 0) {
     code = cli_ops_fail(&e);
     goto out;
   }
   struct runsrc x = {.s = s};
   cli_ops_reader(c, s, &x.ctx);
-  code = cancel_report(&x, res);
+  code = steps ? withdraw_report(&x, run, json_object_get(res, "steps"), res) : cancel_report(&x, res);
 out:
+  json_decref(steps);
   json_decref(res);
   store_close(s);
   return code;

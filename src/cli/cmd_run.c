@@ -279,13 +279,19 @@ int cli_run(struct cli *c, int argc, char **argv)
     store_close(s);
     goto out;
   }
-  char id[WEFT_ID_LEN + 1];
-  if (rt_start(rt, wf, inputs, "manual", id, &err)) {
+  char id[WEFT_ID_LEN + 1], *group = NULL;
+  if ((code = cli_run_admit(c, s, wf, inputs, &group)) != 0) {
+    wf_free(wf);
+  } else if (rt_start(rt, wf, inputs, "manual", id, &err)) {
     cli_err("%s", err ? err : "cannot start the run");
+    code = EXIT_USAGE;
+  } else if (group && store_run_group_set(s, id, group)) { /* joins the open transaction of its creation */
+    cli_err("cannot record the run's concurrency group: %s", store_errmsg(s));
     code = EXIT_USAGE;
   } else {
     code = execute(c, rt, s, pg, &eo);
   }
+  free(group);
   json_decref(inputs);
   teardown(s, pg, rt);
 out:

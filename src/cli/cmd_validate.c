@@ -72,9 +72,13 @@ static void graph_text(const struct wf *w)
   for (uint32_t k = 0; k < w->n_steps; k++) {
     const struct wf_step *s = &w->steps[w->topo[k]];
     printf("  %s%s [%s]", s->is_finally ? "finally " : "", s->id,
-           s->end_status ? "end" : wf_kind_name(s->kind));
+           s->end_status ? "end" : s->n_cancel ? "cancel" : wf_kind_name(s->kind));
     if (s->for_each)
       printf(" for_each");
+    for (uint32_t j = 0; j < s->n_cancel; j++) /* the steps a cancel step withdraws */
+      printf("%s%s", j ? ", " : " withdraws ", w->steps[s->cancel[j]].id);
+    if (s->mutex)
+      printf(" mutex %s%s", s->mutex, s->mutex_global ? " (global)" : "");
     if (s->n_needs) {
       printf(" <- ");
       if (s->join_count) /* a partial join */

@@ -5,6 +5,7 @@
 #ifndef WEFT_CLI_CMDS_H
 #define WEFT_CLI_CMDS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 struct cli {
@@ -44,11 +45,16 @@ struct store;
 void cli_ops_reader(struct cli *c, struct store *s, struct ops_ctx *ctx);
 int cli_ops_actor(struct cli *c, struct store *s, struct ops_ctx *ctx);
 int cli_ops_fail(const struct ops_error *e);
+/* run_group.c: `weft run`'s place in its concurrency group: EXIT_OK to
+ * start now (*group: the group to record on the run, or NULL), after
+ * waiting for a slot when the group is full; else the exit code (skipped). */
+struct wf;
+int cli_run_admit(struct cli *c, struct store *s, struct wf *wf, const json_t *inputs, char **group);
 
 /* Prints `weft: <message>` to stderr (a newline is added). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* notes.c: "weft: note: ..." on stderr for keys of w that act only under
- * `weft server` (triggers:, concurrency:). */
+ * `weft server` (triggers:, notify:). */
 struct wf;
 void cli_server_only_notes(const char *path, const struct wf *w);
 /* Prints the usage line and a hint to stderr; returns EXIT_USAGE. */

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/remote.h"
+#include "store/store.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -60,8 +61,10 @@ const struct cli_cmd cli_cmds[] = {
    "RUN is a run id or any unique prefix of one.\n"},
   {"logs", cli_logs, "weft logs RUN [STEP[:INDEX]] [--attempt N] [-f]", "show step output",
    "  -f, --follow   keep printing output of live steps until the run ends\n"},
-  {"cancel", cli_cancel, "weft cancel RUN", "cancel a run",
-   "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"},
+  {"cancel", cli_cancel, "weft cancel RUN [--step STEP]...", "cancel a run, or withdraw some of its steps",
+   "Running processes get SIGTERM, then SIGKILL after 10 s; the run ends cancelled.\n"
+   "With --step, only those steps are withdrawn (a running, waiting or retrying step ends\n"
+   "cancelled with error kind withdrawn, a pending one skipped) and the run goes on.\n"},
   {"retry", cli_retry, "weft retry RUN [--from STEP]", "run failed steps again, in the same run", ""},
   {"resume", cli_resume, "weft resume [RUN]", "continue runs whose engine died", ""},
   {"approvals", cli_approvals, "weft approvals [--json]", "list decisions waiting for a human",
@@ -82,10 +85,12 @@ const struct cli_cmd cli_cmds[] = {
   {"reject", cli_reject, "weft reject RUN STEP [--comment TEXT] [--as USER]",
    "reject a waiting approval step",
    "The step fails with kind \"rejected\" (never retried). Refusals as for approve.\n"},
-  {"event", cli_event, "weft event send NAME [--data JSON] [--json]",
+  {"event", cli_event, "weft event send NAME [--data JSON] [--run RUN] [--json]",
    "deliver an event to waiting steps and start the runs of its event triggers",
    "Options:\n"
    "  --data JSON  the payload (default {}): `.event` in the step's match, then its outputs\n"
+   "  --run RUN    for that run only: kept until one of its waits consumes it (a wait that\n"
+   "               starts later still gets it); no trigger fires\n"
    "  --json       print {id, name, delivered_to, started} as POST /api/v1/events answers\n"
    "Engines executing runs here deliver it within 1 s; runs no engine executes get it at\n"
    "the next `weft resume`. Each `triggers: [{event: NAME, match: ...}]` of a deployed\n"
@@ -290,7 +295,9 @@ int cli_print_help(const char *cmd)
          "--server URL (else $WEFT_SERVER): go through that weft server's API with the token\n"
          "in $WEFT_TOKEN, acting as its user (runs, status, logs, cancel, retry, approvals,\n"
          "approve, reject, event, deploy, workflows, start, schedules, token, audit; the output\n"
-         "is the same as locally). URL: http://HOST:PORT, https://HOST:PORT or unix:/path.\n");
+         "is the same as locally). URL: http://HOST:PORT, https://HOST:PORT or unix:/path.\n"
+         "--store URL (else $WEFT_STORE): the PostgreSQL database (postgresql://...) that\n"
+         "holds the state instead of the home's SQLite file.\n");
   return EXIT_OK;
 }
 
@@ -300,12 +307,15 @@ int cli_help(struct cli *c, int argc, char **argv)
   if (argc > 1)
     return cli_print_help(argv[1]);
   printf("weft %s — durable workflows in one small binary\n\n"
-         "usage: weft [--home DIR] [--as USER] [--server URL] COMMAND [ARGS]\n\nCommands:\n", WEFT_VERSION);
+         "usage: weft [--home DIR] [--store URL] [--as USER] [--server URL] COMMAND [ARGS]\n\n"
+         "Commands:\n", WEFT_VERSION);
   for (const struct cli_cmd *k = cli_cmds; k->name; k++)
     printf("  %-10s %s\n", k->name, k->summary);
   printf("\nRun `weft COMMAND --help` for a command's options.\n"
          "State lives in --home DIR, else $WEFT_HOME, else ./.weft; with --server URL (or\n"
-         "$WEFT_SERVER) and $WEFT_TOKEN, the commands that can go through that server's API.\n");
+         "$WEFT_SERVER) and $WEFT_TOKEN, the commands that can go through that server's API.\n"
+         "--store postgresql://... (or $WEFT_STORE) keeps the database in PostgreSQL instead\n"
+         "of the home's SQLite file (docs/scale-out.md).\n");
   return EXIT_OK;
 }
 
@@ -353,15 +363,18 @@ int cli_main(int argc, char **argv)
   const char *home = take_global(&argc, argv, "--home", &bad);
   const char *as = take_global(&argc, argv, "--as", &bad);
   const char *server = take_global(&argc, argv, "--server", &bad);
+  const char *store = take_global(&argc, argv, "--store", &bad);
   int bad_token = 0;
   const char *token = take_global(&argc, argv, "--token", &bad_token);
   if (bad)
-    return cli_usage_error(NULL, "--home, --as and --server need a value");
+    return cli_usage_error(NULL, "--home, --as, --server and --store need a value");
   if (token || bad_token) {
     cli_err("--token is refused: a token on the command line is readable by every user of this "
             "machine (ps, shell history); set WEFT_TOKEN instead");
     return EXIT_USAGE;
   }
+  if (store)
+    store_set_url(store); /* every store_open of this process (store.h) */
   c.server_flag = server != NULL;
   c.server = server ? server : getenv("WEFT_SERVER");
   if (c.server && !*c.server)

@@ -14,6 +14,16 @@ int rv_open_store(const char *home, struct store **out)
 {
   char *err = NULL;
   int rc = store_open(home, out, &err);
+  if (rc && store_url() && err && !strncmp(err, "store: ", 7)) {
+    /* PostgreSQL said no (the home, which holds logs and users.json, is fine) */
+    int code = rv_home_problem(home, WEFT_EIO, NULL);
+    if (!code) {
+      cli_err("cannot open the store of --store / $WEFT_STORE: %s", err + 7);
+      code = EXIT_USAGE;
+    }
+    free(err);
+    return code;
+  }
   if (rc) {
     int code = rv_home_problem(home, rc, err);
     if (!code) {

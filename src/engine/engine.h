@@ -297,6 +297,17 @@ void engine_durable(struct eng_run *run, uint64_t tag);
  * successors reserved once that commit's sync has landed. */
 bool engine_reserve_low(const struct eng_run *run, uint64_t committed);
 
+/* withdraw.c. Withdraws main step `step` as `weft cancel RUN --step` does
+ * (LANGUAGE.md §3): a pending step ends skipped, a running, waiting or
+ * retrying one is stopped and ends cancelled with error kind withdrawn (a
+ * for_each with all its instances); the run goes on. WEFT_ESTATE when the run
+ * or the step has ended, WEFT_EINVAL for a finally step or a bad index. */
+int engine_withdraw(struct eng_run *run, uint32_t step, int64_t now, struct eng_effects *fx);
+/* Recovery: a withdrawal requested before the crash (between
+ * engine_restore_unit and engine_restore_end); engine_restore_end applies
+ * it before anything restarts. Steps that ended meanwhile are left alone. */
+int engine_restore_withdraw(struct eng_run *run, uint32_t step);
+
 /* ---- reading state (borrowed results, valid until the next call) ------- */
 
 enum eng_run_status engine_run_status(const struct eng_run *run);

@@ -127,6 +127,9 @@ int eng_withdraw(struct eng_run *r, uint32_t s)
 
 json_t *eng_unit_stop_error(const struct eng_run *r, uint32_t u)
 {
+  const struct eng_step *st = &r->st[r->u.step[u]];
+  if (st->withdrawn && st->cancel_by && !eng_stop_applies(r, r->u.step[u]))
+    return eng_cancel_error(r, r->u.step[u]); /* withdraw.c: a cancel step or a request */
   if (r->st[r->u.step[u]].withdrawn && !eng_stop_applies(r, r->u.step[u]))
     return eng_err_make(ENG_E_WITHDRAWN,
                         r->end_step != WF_NONE ? "withdrawn: the run was ended by an end step"

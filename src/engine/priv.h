@@ -79,7 +79,13 @@ struct eng_step {
   bool withdrawn;         /* withdrawn by a partial join's cancel_rest or an end step */
   struct expr_env join_env;
   json_t *needs_snap;     /* `.needs` as it was when the join fired */
+  /* withdraw.c: who withdrew it (0: a partial join or an end step; step + 1:
+   * that cancel step; ENG_BY_REQUEST: `weft cancel --step`), and a requested
+   * withdrawal recovery still owes (engine_restore_withdraw) */
+  uint32_t cancel_by;
+  bool withdraw_owed;
 };
+#define ENG_BY_REQUEST UINT32_MAX
 
 enum eng_stop { STOP_NONE = 0, STOP_CANCEL, STOP_FAILFAST, STOP_TIMEOUT };
 
@@ -253,6 +259,10 @@ json_t *eng_unit_stop_error(const struct eng_run *r, uint32_t u); /* new */
 int eng_end_step(struct eng_run *r, uint32_t u);
 void eng_flow_recount(struct eng_run *r);
 int eng_flow_resume(struct eng_run *r);
+/* withdraw.c: `cancel:` steps and withdrawal on request */
+int eng_cancel_step(struct eng_run *r, uint32_t u);
+json_t *eng_cancel_error(const struct eng_run *r, uint32_t s); /* new, or NULL: not ours */
+int eng_cancel_resume(struct eng_run *r);
 /* outcome.c */
 int eng_stop_step(struct eng_run *r, uint32_t s);
 enum eng_run_status eng_compute_status(const struct eng_run *r);

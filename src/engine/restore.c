@@ -297,6 +297,8 @@ int engine_restore_end(struct eng_run *r, int64_t now, struct eng_effects *fx)
   if (!rc)
     rc = eng_flow_resume(r); /* join.c: decided joins, withdrawals in flight */
   if (!rc)
+    rc = eng_cancel_resume(r); /* withdraw.c: cancel steps, requested withdrawals */
+  if (!rc)
     rc = eng_settle(r);
   assert(rc || eng_invariants(r));
   return rc;
@@ -420,6 +422,8 @@ int engine_retry(struct eng_run *r, uint32_t from, int64_t now, struct eng_effec
       rc = eng_ready_push(r, s);
   if (!rc)
     rc = eng_flow_resume(r);
+  if (!rc)
+    rc = eng_cancel_resume(r);
   if (!rc)
     rc = eng_settle(r);
   assert(rc || eng_invariants(r));

@@ -174,7 +174,9 @@ static int instant_once(struct eng_run *r, uint32_t s, uint32_t u)
   char *msg = NULL;
   struct expr_env env;
   if (ws->kind == WF_NOOP)
-    return ws->end_status ? eng_end_step(r, u) : eng_unit_ok(r, u, NULL);
+    return ws->end_status ? eng_end_step(r, u)
+           : ws->n_cancel ? eng_cancel_step(r, u)
+                          : eng_unit_ok(r, u, NULL);
   /* a literal `set` (no ${{ }}) needs no context: its body is its outputs */
   struct eng_step *st = &r->st[s];
   if (!st->body_exprs)

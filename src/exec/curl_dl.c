@@ -1,12 +1,15 @@
 /* curl_dl.c — loading libcurl on first use (see curl_dl.h).
  *
- * The table is filled once, on the loop thread, before the first request;
- * after that it is only read. A missing library or symbol is an error for
+ * The table is filled once, under a mutex (the loop's http steps and the
+ * server's notifier thread may ask first at the same time); after that it
+ * is only read. A missing library or symbol is an error for
  * the step that needed it, not for weft as a whole. */
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,8 +18,10 @@
 
 struct curl_dl weft_curl;
 
-static bool loaded;
+static atomic_bool loaded;
 static char failure[512];
+static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+static int load_locked(const char **err);
 
 #define SYM(field, name)                                                                   \
   do {                                                                                     \
@@ -29,6 +34,16 @@ static char failure[512];
   } while (0)
 
 int curl_dl_load(const char **err)
+{
+  if (atomic_load(&loaded))
+    return 0;
+  pthread_mutex_lock(&load_mu);
+  int rc = load_locked(err);
+  pthread_mutex_unlock(&load_mu);
+  return rc;
+}
+
+static int load_locked(const char **err)
 {
   static const char *const libs[] = {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl-nss.so.4",
                                      NULL};
@@ -70,7 +85,7 @@ int curl_dl_load(const char **err)
   SYM(slist_append, "curl_slist_append");
   SYM(slist_free_all, "curl_slist_free_all");
   SYM(easy_perform, "curl_easy_perform");
-  loaded = true;
+  atomic_store(&loaded, true);
   return 0;
 bad:
   dlclose(h);

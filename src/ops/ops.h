@@ -129,6 +129,15 @@ bool ops_status_terminal(const char *status);
  * executing}: status when asked; executing false means it takes effect at
  * the next `weft resume`. CONFLICT when the run already ended. */
 enum ops_err ops_cancel_run(const struct ops_ctx *c, const char *id_or_prefix, json_t **out, struct ops_error *e);
+/* cancel_run with steps (operator): withdraw those main steps only and let
+ * the run go on (LANGUAGE.md §3): the request for the owning engine (an
+ * inbox row kind "cancel" with payload {"steps": [...]}) and its
+ * withdraw.requested audit entry {by, steps} in one transaction (recovery
+ * re-applies it from the audit log, runtime/rt_withdraw.c). *out = {run,
+ * status, steps, executing}. NOT_FOUND: no run or no such step; BAD_REQUEST:
+ * no steps, or a finally step; CONFLICT: the run or a step already ended. */
+enum ops_err ops_cancel_steps(const struct ops_ctx *c, const char *id_or_prefix, const char *const *steps,
+                              size_t n, json_t **out, struct ops_error *e);
 
 /* [A-Za-z0-9][A-Za-z0-9_.:-]{0,127} */
 bool ops_event_name_ok(const char *name);
@@ -141,6 +150,12 @@ bool ops_event_name_ok(const char *name);
  * BAD_REQUEST (e->usage) for a bad name. */
 enum ops_err ops_send_event(const struct ops_ctx *c, const char *name, const json_t *data, json_t **out,
                             struct ops_error *e);
+/* send_event with a run (operator): the event is kept for that run until a
+ * `wait: {event: NAME}` of it consumes it (ops/events_run.c); no trigger
+ * fires. *out = {id, name, run, kept: true, delivered_to, started: []}.
+ * NOT_FOUND: no such run; CONFLICT: the run already ended. */
+enum ops_err ops_send_run_event(const struct ops_ctx *c, const char *name, const json_t *data, const char *run,
+                                json_t **out, struct ops_error *e);
 
 /* ---- the audit log (audit_ops.c) ---------------------------------------- */
 
@@ -297,6 +312,8 @@ struct ops_start {
   json_t *inputs;  /* resolved (defaults applied, types checked) */
   int version;
   char *key;       /* the idempotency key, or NULL */
+  bool queued;     /* ops_start_run: the run waits in its concurrency group (not started) */
+  bool queued_in_tx; /* ... recorded in the runtime's open transaction: answer after its commit */
 };
 void ops_start_clear(struct ops_start *st);
 
@@ -334,7 +351,9 @@ int ops_trigger_eval(struct wf *wf, const json_t *tmpl, const json_t *trig, json
  * (trig, plus hold: {"after": RUN} or {"group": G, "max": K}; NULL: none)
  * and a run.created audit entry. `weft server` starts it
  * (ops_trigger_pickup). CONFLICT: a run of the workflow has the key;
- * UNPROCESSABLE: the inputs do not fit. */
+ * UNPROCESSABLE: the inputs do not fit. With a concurrency group full and
+ * on_full: skip, nothing is recorded but a run.skipped audit entry: OPS_OK
+ * with id_out "" and e->msg saying why. */
 enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int version, const json_t *def,
                                  const json_t *trig, const char *key, const json_t *hold,
                                  char id_out[WEFT_ID_LEN + 1], struct ops_error *e);
@@ -391,8 +410,92 @@ enum ops_err ops_backfill(const struct ops_ctx *c, const char *name, const char 
  * false"} (200). UNAUTHORIZED (audited as webhook.refused): a bad or
  * missing signature, and no such hook (not told apart for an
  * unauthenticated caller). */
+/* A verified delivery's run, in the caller's open transaction: with key
+ * (NULL: none) some run of wf already has, *existing and id_out that run;
+ * else ops_trigger_enqueue (a concurrency skip: OPS_OK with id_out ""). */
+enum ops_err ops_webhook_record(const struct ops_ctx *c, struct wf *wf, int version, const json_t *def,
+                                const json_t *trig, const char *key, char id_out[WEFT_ID_LEN + 1], bool *existing,
+                                struct ops_error *e);
+/* Who records it: the same contract as ops_webhook_record, in a
+ * transaction of the function's own (the server batches deliveries:
+ * server/hookrec.h). */
+typedef enum ops_err (*ops_hook_record_fn)(void *ud, const struct ops_ctx *c, struct wf *wf, int version,
+                                           const json_t *def, const json_t *trig, const char *key,
+                                           char id_out[WEFT_ID_LEN + 1], bool *existing, struct ops_error *e);
+/* Drops the cache of which workflow has which hook (a deploy happened). */
+void ops_hooks_invalidate(void);
 enum ops_err ops_webhook(const struct ops_ctx *c, const char *name, const char *body, size_t len,
                          const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
                          json_t **out, unsigned *status, struct ops_error *e);
+/* ops_webhook with the run recorded by record(rud, ...) (NULL: one
+ * transaction here per delivery). */
+enum ops_err ops_webhook_via(const struct ops_ctx *c, const char *name, const char *body, size_t len,
+                             const char *sig_header, const json_t *headers, const char *delivery, const char *peer,
+                             ops_hook_record_fn record, void *rud, json_t **out, unsigned *status,
+                             struct ops_error *e);
+
+/* ---- concurrency groups (concurrency.c; SERVER.md §3) ------------------ */
+
+/* The group a new run of wf counts in: NULL when wf has no concurrency;
+ * "NAME" without a key; "NAME:VALUE" with `key` rendered over {inputs,
+ * trigger, run: {trigger}} (a string as it is, else compact JSON; at most
+ * 200 bytes). 0, or a failure with *err (malloc'd). */
+int ops_concurrency_group(struct wf *wf, const json_t *inputs, const json_t *trig, char **group, char **err);
+enum ops_admit_kind { OPS_ADMIT_START = 0, OPS_ADMIT_QUEUE, OPS_ADMIT_SKIP };
+struct ops_admit {
+  enum ops_admit_kind decision;
+  int64_t active, waiting; /* the group's runs when asked */
+  json_t *cancelled;       /* cancel_in_progress: the runs told to stop (ids) */
+  char why[400];           /* QUEUE, SKIP: for people */
+};
+/* The decision for a new run of group (NULL: START): START when fewer than
+ * wf->concurrency runs of the group are active and none waits; else by
+ * on_full: QUEUE; SKIP; cancel_in_progress: every older run of the group is
+ * cancelled (active ones by a cancel request to their engine, waiting ones
+ * at once; audited) and QUEUE. Clear *out with ops_admit_clear. */
+enum ops_err ops_concurrency_admit(const struct ops_ctx *c, const struct wf *wf, const char *group,
+                                   struct ops_admit *out, struct ops_error *e);
+void ops_admit_clear(struct ops_admit *a);
+/* A run.skipped audit entry (no run) for a start its full group skipped. */
+int ops_concurrency_skipped(const struct ops_ctx *c, const struct wf *wf, const char *group, const char *trigger,
+                            const char *why);
+/* Whether a waiting run whose trigger data is trig must go on waiting: its
+ * "_concurrency" {group, limit} has limit active runs. */
+bool ops_concurrency_held(struct store *s, const json_t *trig);
+/* Records a queued run no engine owns yet (the server's loop starts it:
+ * ops_trigger_pickup), with inputs (resolved), `.trigger` trig (plus hold,
+ * and {group, limit} of group when not NULL, never shown), idempotency key
+ * (NULL: none), its group and a run.created audit entry; in the caller's
+ * transaction or one per write. CONFLICT: the key is taken. */
+enum ops_err ops_queue_run(const struct ops_ctx *c, const struct wf *wf, int version, const json_t *inputs,
+                           const json_t *trig, const char *key, const json_t *hold, int trigger_index,
+                           const char *group, char id_out[WEFT_ID_LEN + 1], struct ops_error *e);
+
+/* ---- notifications (notify.c; SERVER.md §3 notify:) ----------------------- */
+
+#define NOTIFY_ATTEMPTS 8           /* a delivery is given up after this many */
+#define NOTIFY_BACKOFF_MS 500       /* the delay after the first failure; doubling */
+#define NOTIFY_BACKOFF_MAX_MS 300000
+/* The notify: event of a run's end (status_kind 0 succeeded, 1 failed, 2
+ * cancelled; error_kind the run error's kind, "timeout": timed_out), or of
+ * an approval waiting (run_end false). */
+const char *ops_notify_event(bool run_end, int status_kind, const char *error_kind);
+/* The delay before attempt attempts + 1 after attempts failures. */
+int64_t ops_notify_backoff_ms(int attempts);
+/* For each notify: entry of wf listing event: a pending delivery of its
+ * body {text, run, workflow, event, step, url (ui_base/#/runs/RUN, or null),
+ * index?} to the URL its secret holds; *recorded counts them. */
+int ops_notify_record(struct store *s, const struct wf *wf, const char *run_id, const char *event, const char *step,
+                      int index, const char *ui_base, size_t *recorded);
+/* POSTs body (JSON) to url: 0 and *status the HTTP status, or -1 with err
+ * saying why (never blocking the runtime: called on the notifier's thread). */
+typedef int (*ops_notify_post_fn)(void *ud, const char *url, const char *body, long *status, char *err,
+                                  size_t errlen);
+typedef void (*ops_notify_log_fn)(void *ud, const char *level, const char *line);
+/* Delivers the deliveries due at now, one attempt each, each attempt's
+ * outcome and audit entry in one transaction. *next_at: when the next one
+ * is due (INT64_MAX: none). 0, or the store's failure. */
+int ops_notify_deliver(struct store *s, const char *home, int64_t now, int64_t *next_at, ops_notify_post_fn post,
+                       void *ud, ops_notify_log_fn log, void *lud);
 
 #endif

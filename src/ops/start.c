@@ -152,15 +152,58 @@ enum ops_err ops_start_run(const struct ops_ctx *c, struct runtime *rt, struct o
       return ops_fail(e, OPS_E_UNAVAILABLE, "cannot look the idempotency key up: %s", store_errmsg(s));
   }
   char *err = NULL;
+  /* its concurrency group decides: start now, wait in the group, or skip */
+  char *group = NULL;
+  json_t *trig = json_pack("{s:s}", "type", "api");
+  if (!trig || ops_concurrency_group(st->wf, st->inputs, trig, &group, &err)) {
+    k = ops_fail(e, OPS_E_UNPROCESSABLE, "the concurrency key of %s: %s", name, err ? err : "out of memory");
+    free(err);
+    json_decref(trig);
+    return k;
+  }
+  struct ops_admit adm;
+  k = ops_concurrency_admit(c, st->wf, group, &adm, e);
+  if (!k && adm.decision == OPS_ADMIT_SKIP) {
+    if (ops_concurrency_skipped(c, st->wf, group, "api", adm.why))
+      k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the skip: %s", store_errmsg(s));
+    else
+      k = ops_fail(e, OPS_E_CONFLICT, "%s; nothing was started", adm.why);
+  } else if (!k && adm.decision == OPS_ADMIT_QUEUE) {
+    bool own = !store_in_tx(s);
+    int brc = own ? store_begin(s) : 0;
+    k = brc ? ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the run: %s", store_errmsg(s))
+            : ops_queue_run(c, st->wf, st->version, st->inputs, trig, st->key, NULL, 0, group, id_out, e);
+    if (!k && own && store_commit(s))
+      k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the run: %s", store_errmsg(s));
+    if (k && own && store_in_tx(s))
+      store_rollback(s);
+    if (!k) {
+      *created = st->queued = true;
+      st->queued_in_tx = !own;
+    }
+  }
+  ops_admit_clear(&adm);
+  json_decref(trig);
+  if (k || st->queued) {
+    free(group);
+    return k;
+  }
   struct wf *wf = st->wf;
   st->wf = NULL; /* rt_start takes it over */
   int rc = rt_start_as(rt, wf, st->inputs, "api", c->user, id_out, &err);
   if (rc) {
     k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot start %s: %s", name, err ? err : weft_strerror(rc));
     free(err);
+    free(group);
     id_out[0] = 0;
     return k;
   }
+  if (group) /* in the open transaction of its creation */
+    rc = store_run_group_set(s, id_out, group);
+  free(group);
+  if (rc)
+    return ops_fail(e, OPS_E_UNAVAILABLE, "run %s started, but its concurrency group was not recorded: %s", id_out,
+                    store_errmsg(s));
   *created = true;
   /* the run's creation is still open (it commits with the run's first
    * transitions): the key and the entry join it */

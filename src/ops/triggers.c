@@ -48,7 +48,6 @@ enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int ver
                                  const json_t *trig, const char *key, const json_t *hold,
                                  char id_out[WEFT_ID_LEN + 1], struct ops_error *e)
 {
-  struct store *s = c->store;
   id_out[0] = 0;
   /* inputs: rendered over .trigger, then read by the declared types */
   json_t *given = NULL, *inputs = NULL;
@@ -76,18 +75,53 @@ enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int ver
     json_decref(inputs);
     return k;
   }
+  /* its concurrency group decides: skipped now, or queued (the loop starts
+   * it when its group has room) */
+  char *group = NULL;
+  if (ops_concurrency_group(wf, inputs, trig, &group, &err)) {
+    enum ops_err k = ops_fail(e, OPS_E_UNPROCESSABLE, "the concurrency key: %s", err ? err : "expression failed");
+    free(err);
+    json_decref(inputs);
+    return k;
+  }
+  struct ops_admit adm;
+  enum ops_err k = ops_concurrency_admit(c, wf, group, &adm, e);
+  if (!k && adm.decision == OPS_ADMIT_SKIP) {
+    const char *type = json_string_value(json_object_get(trig, "type"));
+    if (ops_concurrency_skipped(c, wf, group, type, adm.why))
+      k = ops_fail(e, OPS_E_UNAVAILABLE, "cannot record the skip: %s", store_errmsg(c->store));
+    else
+      snprintf(e->msg, sizeof e->msg, "%s; the run was skipped", adm.why);
+  } else if (!k) {
+    k = ops_queue_run(c, wf, version, inputs, trig, key, hold, (int)json_integer_value(json_object_get(def, "_index")),
+                      group, id_out, e);
+  }
+  ops_admit_clear(&adm);
+  free(group);
+  json_decref(inputs);
+  return k;
+}
+
+enum ops_err ops_queue_run(const struct ops_ctx *c, const struct wf *wf, int version, const json_t *inputs,
+                           const json_t *trig, const char *key, const json_t *hold, int trigger_index,
+                           const char *group, char id_out[WEFT_ID_LEN + 1], struct ops_error *e)
+{
+  struct store *s = c->store;
+  id_out[0] = 0;
   int64_t now = wt_now_ms();
   char id[WEFT_ID_LEN + 1];
   ids_ulid(id, now);
   const char *type = json_string_value(json_object_get(trig, "type"));
   char *inputs_txt = wjson_dumps(inputs, JSON_COMPACT);
-  struct store_run r = {.id = id, .workflow = wf->name, .workflow_hash = wf->hash, .path = wf->path,
+  struct store_run r = {.id = id, .workflow = wf->name, .workflow_hash = (char *)wf->hash, .path = wf->path,
                         .status = "queued", .trigger = (char *)(type ? type : "schedule"),
                         .parent_index = STORE_NO_INDEX, .started_by = (char *)(c->user ? c->user : "trigger"),
                         .inputs = inputs_txt, .created_at = now};
   json_t *data = json_deep_copy(trig);
   if (data && hold)
     json_object_set(data, "_hold", (json_t *)hold);
+  if (data && group)
+    json_object_set_new(data, "_concurrency", json_pack("{s:s,s:i}", "group", group, "limit", wf->concurrency));
   char *data_txt = data ? wjson_dumps(data, JSON_COMPACT) : NULL;
   json_decref(data);
   int rc = inputs_txt && data_txt ? store_run_put(s, &r) : WEFT_ENOMEM;
@@ -95,17 +129,22 @@ enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int ver
     rc = store_run_key_set(s, id, key);
   if (!rc)
     rc = store_run_trigger_put(s, id, data_txt);
+  if (!rc && group)
+    rc = store_run_group_set(s, id, group);
   if (!rc) {
     char *canon = json_dumps(inputs, JSON_COMPACT | JSON_SORT_KEYS);
     char ih[SHA256_HEX_LEN + 1];
     sha256_hex(canon ? canon : "", canon ? strlen(canon) : 0, ih);
     free(canon);
-    json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:i,s:i}", "workflow", wf->name, "definition", wf->hash,
+    json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:i}", "workflow", wf->name, "definition", wf->hash,
                           "started_by", r.started_by, "trigger", r.trigger, "inputs", inputs, "inputs_sha256", ih,
-                          "version", version, "trigger_index",
-                          (int)json_integer_value(json_object_get(def, "_index")));
+                          "version", version);
+    if (a && trigger_index > 0)
+      json_object_set_new(a, "trigger_index", json_integer(trigger_index));
     if (a && key)
       json_object_set_new(a, "idempotency_key", json_string(key));
+    if (a && group)
+      json_object_set_new(a, "concurrency_group", json_string(group));
     const char *sf = json_string_value(json_object_get(trig, "scheduled_for"));
     if (a && sf)
       json_object_set_new(a, "scheduled_for", json_string(sf));
@@ -115,7 +154,6 @@ enum ops_err ops_trigger_enqueue(const struct ops_ctx *c, struct wf *wf, int ver
   }
   free(inputs_txt);
   free(data_txt);
-  json_decref(inputs);
   if (rc == WEFT_ESTATE)
     return ops_fail(e, OPS_E_CONFLICT, "a run of %s already has key %s", wf->name, key ? key : "");
   if (rc)
@@ -187,10 +225,10 @@ static int ev_each(void *ud, struct wf *wf, int version, size_t i, json_t *def)
     char key[96], id[WEFT_ID_LEN + 1];
     snprintf(key, sizeof key, "event:%zu:%lld", i + 1, (long long)u->event_id);
     struct ops_error e2 = {0};
-    if (ops_trigger_enqueue(u->c, wf, version, def, trig, key, NULL, id, &e2) == OPS_OK)
+    if (ops_trigger_enqueue(u->c, wf, version, def, trig, key, NULL, id, &e2) == OPS_OK && id[0])
       json_array_append_new(u->started, json_pack("{s:s,s:s,s:i}", "run", id, "workflow", wf->name, "trigger",
                                                   (int)i + 1));
-    else
+    else /* inputs that do not fit, or skipped by its concurrency group */
       json_array_append_new(u->failed, json_pack("{s:s,s:i,s:s}", "workflow", wf->name, "trigger", (int)i + 1,
                                                  "error", e2.msg));
   }
@@ -278,6 +316,8 @@ size_t ops_trigger_pickup(struct store *s, struct runtime *rt, size_t *held,
     if (after && run_active(s, after))
       wait = true;
     if (!wait && group && group_active(s, group) >= (size_t)json_integer_value(json_object_get(hold, "max")))
+      wait = true;
+    if (!wait && ops_concurrency_held(s, trig))
       wait = true;
     json_decref(trig);
     if (wait) {

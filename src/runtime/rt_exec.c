@@ -99,6 +99,7 @@ static void post_result(struct runtime *rt, struct rt_run *run, uint32_t step, i
 void rt_start_failed(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                      const char *kind, const char *message)
 {
+  rt_mutex_start_failed(rt, run, e); /* a mutex taken for this start goes (rt_mutex.c) */
   post_result(rt, run, e->step, e->index, e->attempt,
               &(struct rt_result){.ok = false, .kind = kind, .message = message,
                                   .exit_code = -1, .http_status = -1});
@@ -140,6 +141,7 @@ struct rt_attempt *rt_attempt_add(struct runtime *rt, struct rt_run *run,
 void rt_attempt_end(struct rt_attempt *a, const struct rt_result *r)
 {
   struct runtime *rt = a->rt;
+  rt_mutex_ended(a);
   post_result(rt, a->run, a->step, a->index, a->attempt, r);
   for (struct rt_attempt **pp = &rt->attempts; *pp; pp = &(*pp)->next)
     if (*pp == a) {
@@ -293,7 +295,9 @@ void rt_effect(struct runtime *rt, struct rt_run *run, const struct eng_effect *
   case ENG_FX_START: {
     enum wf_kind k = run->wf->steps[e->step].kind;
     const struct executor_ops *x = rt_executor(rt, k);
-    if (x) {
+    if (x && !rt_mutex_gate(rt, run, e)) {
+      /* parked until its mutex is free (rt_mutex.c) */
+    } else if (x) {
       x->start(rt, run, e);
     } else {
       char msg[160];

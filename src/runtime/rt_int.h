@@ -152,6 +152,7 @@ struct runtime {
   struct masker *masker; /* their values, masked in all we write */
   int64_t ev_cursor;     /* svc_wait.c: highest event id seen */
   int64_t ev_cursor_at;  /* ... every event up to it was created before this time */
+  bool mutex_freed;       /* rt_mutex.c: a mutex was let go: parked starts look again */
 };
 
 /* rt_journal.c: write the journals of the batches not yet written, in order,
@@ -240,5 +241,19 @@ void rt_mask_fx(struct runtime *rt, struct rt_run *run);
 /* the same for the entries from `from` on (the spill) */
 void rt_mask_fx_from(struct runtime *rt, struct rt_run *run, size_t from);
 void rt_mask_file(struct runtime *rt, const char *path);
+
+/* rt_withdraw.c: `weft cancel RUN --step` in the owning engine: a taken
+ * inbox request, and the requests owed at resume (restoring: before
+ * engine_restore_end, else after engine_start) */
+void rt_withdraw_request(struct runtime *rt, struct rt_run *run, const struct store_inbox *m);
+void rt_withdraw_owed(struct runtime *rt, struct rt_run *run, bool restoring);
+/* rt_mutex.c: `mutex:` steps. gate: true when START e may go ahead now (no
+ * mutex, or taken); false when it was parked (or failed). ended: from
+ * rt_attempt_end, lets the attempt's mutex go. poll: takes up parked starts
+ * (the runtime's poll, and its flush after a release). */
+bool rt_mutex_gate(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
+void rt_mutex_ended(struct rt_attempt *a);
+void rt_mutex_start_failed(struct runtime *rt, struct rt_run *run, const struct eng_effect *e);
+void rt_mutex_poll(struct runtime *rt);
 
 #endif

@@ -268,6 +268,12 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
   if (!rc && !no_audit)
     rc = audit_unit(rt, run, e->at, "step.status", "attempts", st.attempts, e->error, e->index,
                     st.status, ws->id);
+  /* a withdrawn approval request is closed: say so where decisions are audited */
+  const char *ek = json_string_value(json_object_get(e->error, "kind"));
+  if (!rc && ws->kind == WF_APPROVAL && e->status == ENG_CANCELLED && ek && !strcmp(ek, "withdrawn"))
+    rc = audit(rt, run, e->at, "approval.withdrawn",
+               json_pack("{s:s,s:i,s:O?}", "step", ws->id, "index", e->index, "reason",
+                         json_object_get(e->error, "message")));
   free(err_txt);
   free(out_txt);
   return rc;

@@ -60,6 +60,10 @@ static void on_check(uv_check_t *h)
   struct runtime *rt = h->data;
   rt->flush_armed = false;
   uv_idle_stop(&rt->idle);
+  if (rt->mutex_freed) { /* rt_mutex.c: starts parked behind a mutex let go */
+    rt->mutex_freed = false;
+    rt_mutex_poll(rt);
+  }
   flush(rt);
 }
 
@@ -427,7 +431,9 @@ static void handle_request(struct runtime *rt, const struct store_inbox *m)
   struct rt_run *run = m->run_id ? run_find(rt, m->run_id) : NULL;
   if (!run || run->finished)
     return;
-  if (!strcmp(m->kind, "cancel")) {
+  if (!strcmp(m->kind, "cancel") && m->payload) {
+    rt_withdraw_request(rt, run, m); /* rt_withdraw.c: {"steps": [...]} */
+  } else if (!strcmp(m->kind, "cancel")) {
     if (!run->cancel_requested) /* resume may have applied it from the audit log */
       engine_cancel(run->eng, wt_now_ms(), &run->fx);
     run->cancel_requested = true;
@@ -470,6 +476,7 @@ static void on_poll(uv_timer_t *h)
     }
   }
   rt_executors_poll(rt); /* `weft event send` from other processes (svc_wait.c) */
+  rt_mutex_poll(rt);     /* mutexes other processes let go (rt_mutex.c) */
   int64_t now = wt_now_ms();
   if (now - rt->last_heartbeat >= HEARTBEAT_MS) {
     store_heartbeat(rt->store, rt->pid, rt->pstart, now);
@@ -1008,6 +1015,9 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
     rc = fail(err, WEFT_EBUSY, "run %s is already executing here", run->id);
     goto out;
   }
+  /* recorded by a trigger and never taken by any engine: no process of it
+   * can exist, so no /proc walk looks for one (a burst of queued runs) */
+  bool never_owned = !for_retry && !strcmp(run->row.status, "queued") && run->row.owner_pid <= 0;
   int64_t now = wt_now_ms();
   if ((rc = store_run_claim(rt->store, run->id, rt->pid, rt->pstart, now)) != 0) {
     if (rc == WEFT_EBUSY)
@@ -1061,27 +1071,29 @@ static int load_run(struct runtime *rt, const char *id, bool for_retry, struct r
    * while an old attempt still runs (the journal about to be written
    * overwrites the recorded pgids, so this cannot wait for the effects) */
   int grace = rt->o.kill_grace_ms ? rt->o.kill_grace_ms : PROC_KILL_GRACE_MS;
-  pid_t *groups = calloc(n_steps ? n_steps : 1, sizeof *groups);
-  size_t ng = 0;
-  for (size_t i = 0; i < n_steps; i++)
-    if (steps[i].pgid > 1 && !strcmp(steps[i].status, "running") &&
-        proc_group_alive(steps[i].pgid)) {
-      if (groups)
-        groups[ng++] = (pid_t)steps[i].pgid;
-      else
-        proc_group_kill(steps[i].pgid, grace);
-    }
-  /* the cgroups of those attempts first (cgroup mode): they hold also the
-   * processes that left the group, whatever their environment */
-  char run_env[96];
-  snprintf(run_env, sizeof run_env, "WEFT_RUN_ID=%s", run->id);
-  proc_cgroup_kill_stale(groups, groups ? ng : 0, for_retry ? NULL : run_env, grace);
-  if (groups)
-    kill_groups(groups, ng, grace);
-  free(groups);
-  /* and those whose pgid had not reached the disk yet (rt_stale.c) */
-  if (!for_retry)
-    rt_kill_run_processes(run->id, grace);
+  if (!never_owned) {
+    pid_t *groups = calloc(n_steps ? n_steps : 1, sizeof *groups);
+    size_t ng = 0;
+    for (size_t i = 0; i < n_steps; i++)
+      if (steps[i].pgid > 1 && !strcmp(steps[i].status, "running") &&
+          proc_group_alive(steps[i].pgid)) {
+        if (groups)
+          groups[ng++] = (pid_t)steps[i].pgid;
+        else
+          proc_group_kill(steps[i].pgid, grace);
+      }
+    /* the cgroups of those attempts first (cgroup mode): they hold also the
+     * processes that left the group, whatever their environment */
+    char run_env[96];
+    snprintf(run_env, sizeof run_env, "WEFT_RUN_ID=%s", run->id);
+    proc_cgroup_kill_stale(groups, groups ? ng : 0, for_retry ? NULL : run_env, grace);
+    if (groups)
+      kill_groups(groups, ng, grace);
+    free(groups);
+    /* and those whose pgid had not reached the disk yet (rt_stale.c) */
+    if (!for_retry)
+      rt_kill_run_processes(run->id, grace);
+  }
   /* step rows first (with their instance counts), then instance rows */
   for (int pass = 0; pass < 2 && !rc; pass++) {
     for (size_t i = 0; i < n_steps && !rc; i++) {
@@ -1187,7 +1199,9 @@ int rt_resume(struct runtime *rt, const char *run_id, char **err)
       return fail(err, rc, "cannot restart run %s: %s", run->id, weft_strerror(rc));
     spill_on(rt, run);
     engine_start(run->eng, wt_now_ms(), &run->fx);
+    rt_withdraw_owed(rt, run, false);
   } else {
+    rt_withdraw_owed(rt, run, true); /* requested withdrawals first (rt_withdraw.c) */
     engine_restore_end(run->eng, wt_now_ms(), &run->fx);
   }
   /* a cancel the dead engine had taken (and maybe half applied) is not in

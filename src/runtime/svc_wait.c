@@ -18,6 +18,12 @@
  * kind "timeout". A waiter reads the store; it writes nothing: its outcome
  * goes to the engine through rt_attempt_end.
  *
+ * Events sent to one run (`weft event send NAME --run RUN`) are kept in the
+ * store until consumed (store_run_event_*): a waiter of that run takes the
+ * oldest kept event of its name that its match accepts, whenever it was
+ * sent, by claiming it in the store before ending its attempt; at start it
+ * first looks for an event it claimed before a crash (consumed once).
+ *
  * Ownership: the timer (a->wait) or the waiter (a->evw) belongs to its
  * attempt and is freed by release when the attempt ends. */
 #include "runtime/rt_int.h"
@@ -32,6 +38,7 @@
 
 struct wait_event;
 static void events_poll(struct runtime *rt);
+static bool offer_kept(struct runtime *rt, struct rt_attempt *a, bool at_start);
 static void event_start(struct runtime *rt, struct rt_run *run, const struct eng_effect *e,
                         int64_t started_at);
 
@@ -176,8 +183,10 @@ static void event_start(struct runtime *rt, struct rt_run *run, const struct eng
     int64_t due = w->since + ws->wait_timeout_ms;
     uv_timer_start(w->timeout, on_timeout, (uint64_t)(due > now ? due - now : 0), 0);
   }
-  /* events already there (sent while no engine ran) are looked at now */
-  events_poll(rt);
+  /* events kept for the run, then those already there (sent while no engine
+   * ran), are looked at now */
+  if (!offer_kept(rt, a, true))
+    events_poll(rt);
 }
 
 /* 1: matches, 0: does not, <0: the expression failed (*err set). */
@@ -234,8 +243,89 @@ static bool offer(struct runtime *rt, struct rt_attempt *a, const struct store_i
   return m != 0;
 }
 
+/* ---- events kept for the run (a persistent trigger) -------------------------- */
+
+#define KEPT_PAGE 64
+
+static void claim_key(const struct rt_attempt *a, char *by, size_t n)
+{
+  const char *id = a->run->wf->steps[a->step].id;
+  if (a->index >= 0)
+    snprintf(by, n, "%.100s/%d#%u", id, (int)a->index, a->attempt);
+  else
+    snprintf(by, n, "%.100s#%u", id, a->attempt);
+}
+
+static void end_with(struct rt_attempt *a, json_t *payload /* consumed */)
+{
+  json_t *o = json_is_object(payload) ? json_incref(payload)
+              : json_is_null(payload) ? json_object()
+                                      : json_pack("{s:O}", "value", payload);
+  json_decref(payload);
+  end_ok(a, o);
+  json_decref(o);
+}
+
+static json_t *load_payload(const struct store_inbox *m)
+{
+  json_t *p = m->payload ? json_loads(m->payload, JSON_DECODE_ANY, NULL) : NULL;
+  return p ? p : json_null();
+}
+
+/* Offers the run's kept events to waiter a; true when its attempt ended. */
+static bool offer_kept(struct runtime *rt, struct rt_attempt *a, bool at_start)
+{
+  char by[160];
+  claim_key(a, by, sizeof by);
+  if (at_start) { /* claimed before a crash, the step's success not committed */
+    struct store_inbox m = {0};
+    bool found = false;
+    if (store_run_event_claimed(rt->store, a->run->id, by, &m, &found) == 0 && found) {
+      json_t *p = load_payload(&m);
+      store_inbox_clear(&m);
+      end_with(a, p);
+      return true;
+    }
+  }
+  bool ended = false;
+  int64_t after = 0;
+  size_t n = KEPT_PAGE;
+  /* by pages: events its match refuses stay kept, and may be many */
+  while (!ended && n == KEPT_PAGE) {
+    struct store_inbox *v = NULL;
+    if (store_run_event_pending(rt->store, a->run->id, a->evw->name, after, KEPT_PAGE, &v, &n) != 0)
+      n = 0;
+    for (size_t i = 0; i < n && !ended; i++) {
+      after = v[i].id;
+      json_t *payload = load_payload(&v[i]);
+      char *err = NULL;
+      int m = matches(rt, a, payload, &err);
+      bool won = false;
+      if (m < 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "wait.match failed on kept event %lld: %.500s", (long long)v[i].id,
+                 err ? err : "error");
+        end_fail(a, "expression", msg);
+        ended = true;
+      } else if (m > 0 && store_run_event_claim(rt->store, v[i].id, by, wt_now_ms(), &won) == 0 && won) {
+        end_with(a, json_incref(payload));
+        ended = true;
+      }
+      free(err);
+      json_decref(payload);
+    }
+    store_inbox_free(v, n);
+  }
+  return ended;
+}
+
 static void events_poll(struct runtime *rt)
 {
+  for (struct rt_attempt *a = rt->attempts, *next; a; a = next) {
+    next = a->next;
+    if (a->evw)
+      offer_kept(rt, a, false);
+  }
   int64_t from = -1;
   for (struct rt_attempt *a = rt->attempts; a; a = a->next)
     if (a->evw && (from < 0 || a->evw->cursor < from))

@@ -1,4 +1,5 @@
-/* api_misc.c — POST /events {name, data} (ops_send_event), GET
+/* api_misc.c — POST /events {name, data, run} (ops_send_event; with run
+ * ops_send_run_event), GET
  * /audit?run=ID (ops_audit_export: JSON lines, application/x-ndjson) and
  * GET /audit/verify (ops_audit_verify without checkpoints: those live
  * outside the home, with whoever keeps them; `weft audit verify
@@ -24,14 +25,16 @@ static void send_event(const struct api *a, struct ops_ctx *c, const struct http
     return;
   }
   json_t *run = json_object_get(b, "run");
-  if (run && !json_is_null(run)) {
-    httpd_error(rs, APIERR_BAD_REQUEST, "\"run\" (an event for one run) is not supported yet: leave it out, and "
-                                        "give the waiting step a match on the event's data");
+  if (run && !json_is_null(run) && !json_is_string(run)) {
+    httpd_error(rs, APIERR_BAD_REQUEST, "\"run\" must be a run id (the event is kept for that run)");
     return;
   }
   json_t *out = NULL;
   struct ops_error e = {0};
-  if (ops_send_event(c, name, json_object_get(b, "data"), &out, &e)) {
+  enum ops_err k = json_is_string(run)
+                       ? ops_send_run_event(c, name, json_object_get(b, "data"), json_string_value(run), &out, &e)
+                       : ops_send_event(c, name, json_object_get(b, "data"), &out, &e);
+  if (k) {
     api_fail(rs, &e);
     return;
   }

@@ -55,7 +55,7 @@ const struct api_route_doc api_route_docs[] = {
     {"one run in the `weft status --json` shape", "all_instances", "200", "json"},
     {"the run's step graph, laid out in layers", NULL, "200", "json"},
     {"a step's log; follow=1 streams until the attempt ends", "index,attempt,follow", "200", "text"},
-    {"cancel the run", NULL, "202", "json"},
+    {"cancel the run; with {\"steps\": [...]}, withdraw only those steps", NULL, "202", "json"},
     {"run failed steps again ({from: STEP})", NULL, "202", "json"},
     {"the run's evidence pack", NULL, "200", "json"},
     {"approvals the caller may decide", NULL, "200", "json"},

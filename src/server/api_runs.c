@@ -94,11 +94,24 @@ void api_runs(const struct api *a, const struct httpd_req *rq, struct httpd_resp
     k = ops_evidence(&c, id, &out, &e);
   } else if (!strcmp(op, "cancel_run")) {
     json_t *res = NULL;
-    if (rq->json && json_object_get(rq->json, "steps")) {
-      httpd_error(rs, APIERR_BAD_REQUEST, "withdrawing single steps ({\"steps\": [...]}) is not supported yet; "
-                                          "send no body to cancel the run");
-      goto done;
-    }
+    const json_t *steps = rq->json ? json_object_get(rq->json, "steps") : NULL;
+    const char *names[64];
+    size_t n = 0;
+    if (steps) { /* withdraw those steps only (ops_cancel_steps) */
+      bool ok = json_is_array(steps) && json_array_size(steps) >= 1 && json_array_size(steps) <= 64;
+      for (; ok && n < json_array_size(steps); n++)
+        ok = (names[n] = json_string_value(json_array_get(steps, n))) != NULL;
+      if (!ok) {
+        httpd_error(rs, APIERR_BAD_REQUEST, "\"steps\" must be a list of 1 to 64 step ids");
+        goto done;
+      }
+      if ((k = ops_cancel_steps(&c, id, names, n, &res, &e)) == 0) {
+        json_decref(res);
+        after_change(a);
+        k = ops_get_run(&c, id, false, &out, &e);
+        status = 202;
+      }
+    } else
     if ((k = ops_cancel_run(&c, id, &res, &e)) == 0) {
       json_decref(res);
       after_change(a);

@@ -38,8 +38,8 @@ static void webhook(const struct api_trig *t, const struct httpd_req *rq, struct
   unsigned status = 0;
   struct ops_error e = {0};
   c.user = "webhook";
-  if (ops_webhook(&c, name, rq->body ? rq->body : "", rq->body ? rq->body_len : 0, sig, headers, delivery, rq->peer,
-                  &out, &status, &e))
+  if (ops_webhook_via(&c, name, rq->body ? rq->body : "", rq->body ? rq->body_len : 0, sig, headers, delivery,
+                      rq->peer, t->record, t->record_ud, &out, &status, &e))
     api_fail(rs, &e);
   else
     httpd_json(rs, status, out);

@@ -154,6 +154,7 @@ struct start_job {
 
 struct api_wf_pending {
   char id[WEFT_ID_LEN + 1];
+  bool any; /* a run queued in its concurrency group: the next commit will do */
   struct cmdq_cmd *c;
   struct api_wf_pending *next;
 };
@@ -176,7 +177,7 @@ static void start_on_loop(void *loop_ud, struct cmdq_cmd *c)
   j->k = ops_start_run(&ctx, w->rt, &j->st, j->id, &j->created, &j->e);
   /* a run found by its key is answered at once, unless its own creation is
    * still waiting for its commit (the same key twice in one wake-up) */
-  if (j->k || (!j->created && !pending_has(w, j->id))) {
+  if (j->k || (!j->created && !pending_has(w, j->id)) || (j->st.queued && !j->st.queued_in_tx)) {
     cmdq_done(c, 0);
     return;
   }
@@ -186,6 +187,7 @@ static void start_on_loop(void *loop_ud, struct cmdq_cmd *c)
     return;
   }
   memcpy(p->id, j->id, sizeof p->id);
+  p->any = j->st.queued;
   p->c = c;
   p->next = w->pending;
   w->pending = p;
@@ -195,7 +197,7 @@ void api_wf_on_commit(struct api_wf *w, const char *run_id)
 {
   for (struct api_wf_pending **pp = &w->pending; *pp;) {
     struct api_wf_pending *p = *pp;
-    if (strcmp(p->id, run_id)) {
+    if (run_id ? strcmp(p->id, run_id) != 0 : !p->any) {
       pp = &p->next;
       continue;
     }

@@ -56,7 +56,9 @@ bool api_wf_yaml_media(const char *content_type);
 bool api_wf_dispatch(struct api_wf *w, const struct httpd_req *rq, struct httpd_resp *rs);
 
 /* Loop thread, after a commit, for each journal entry of run_id: answers
- * the starts waiting for that run's creation to be committed. */
+ * the starts waiting for that run's creation to be committed; run_id NULL
+ * (after any commit): the starts queued in their concurrency group inside
+ * the runtime's open transaction. */
 void api_wf_on_commit(struct api_wf *w, const char *run_id);
 /* Loop thread, once rt_loop returned: answers every start still waiting
  * (WEFT_ESTATE: the caller answers 503; the run stays resumable if its

@@ -57,6 +57,7 @@ static void tick(struct sched_loop *l)
   uint64_t dg = deployed_digest(l->s);
   if (dg && dg != l->deployed) { /* a deploy beside the server (weft deploy) */
     atomic_store(&l->resync, true);
+    ops_hooks_invalidate();
     l->deployed = dg;
   }
   if (atomic_exchange(&l->resync, false) && ops_schedules_sync(l->s, now, msg, sizeof msg)) {

@@ -47,6 +47,8 @@
 #include "server/sse_stream.h"
 #include "server/sched_loop.h"
 #include "server/api_triggers.h"
+#include "server/notifier.h"
+#include "server/hookrec.h"
 #include "spec/model.h"
 #include "store/tokens.h"
 #include "util/buf.h"
@@ -69,6 +71,9 @@ struct server {
   struct api_wf wfa; /* the workflow routes and --workflows DIR (api_workflows.h) */
   struct sched_loop sl; /* schedules and queued runs of triggers (sched_loop.h) */
   struct api_trig trig; /* GET /schedules, POST /hooks/{name} (api_triggers.h) */
+  struct notifier nt;   /* notify: deliveries (notifier.h) */
+  struct hookrec hr;    /* webhook runs, many per transaction (hookrec.h) */
+  char ui_base[200];    /* http://HOST:PORT of the UI, for notify: links */
   struct httpd *h;
   struct route *routes; /* api_routes, /metrics at ROLE_NONE with --metrics-public */
   char *openapi;        /* the document, built once */
@@ -405,6 +410,8 @@ static void on_answer(void *ud, const char *op, unsigned status)
   snprintf(code, sizeof code, "%u", status);
   const char *v[] = {op, code};
   metrics_inc(s->m, s->f_http, v, 1);
+  if (!strcmp(op, "deploy_workflow") && status == 201)
+    ops_hooks_invalidate(); /* a new version may add, change or drop a hook */
   /* runs recorded by a trigger, or a new version: the loop acts at once */
   if ((!strcmp(op, "deploy_workflow") && status == 201) ||
       ((!strcmp(op, "webhook") || !strcmp(op, "send_event")) && status == 202))
@@ -506,6 +513,34 @@ static void on_commit(void *ud, double seconds)
   struct server *s = ud;
   metrics_observe(s->m, s->f_commit, NULL, seconds);
   sse_pump_wake(s->pump);
+  if (s->wfa.pending) /* starts queued in their concurrency group in that transaction */
+    api_wf_on_commit(&s->wfa, NULL);
+}
+
+static void notify_log(void *ud, const char *level, const char *line);
+static void addr_text(const struct server *s, char *out, size_t len);
+
+/* notify: the events of wf's notify list (ops/notify.c): recorded here,
+ * delivered by the notifier's thread */
+static void notify(struct server *s, const char *run_id, const struct wf *wf, const struct eng_jent *e, bool ended)
+{
+  const char *ev = NULL, *step = NULL;
+  if (ended) {
+    const char *ek = json_string_value(json_object_get(e->error, "kind"));
+    ev = ops_notify_event(true, e->status == ENG_RUN_SUCCEEDED ? 0 : e->status == ENG_RUN_FAILED ? 1 : 2, ek);
+  } else if (e->type == ENG_J_UNIT && e->status == ENG_WAITING && e->step < wf->n_steps &&
+             wf->steps[e->step].kind == WF_APPROVAL) {
+    ev = ops_notify_event(false, 0, NULL);
+    step = wf->steps[e->step].id;
+  }
+  size_t n = 0;
+  if (!ev || !wf->notify)
+    return;
+  if (ops_notify_record(s->rt_store, wf, run_id, ev, step, e->index, s->ui_base, &n))
+    slog(s, "error", "notify", "cannot record the %s notification of run %s: %s", ev, run_id,
+         store_errmsg(s->rt_store));
+  else if (n)
+    notifier_kick(&s->nt);
 }
 
 /* after each commit, on the loop's thread: runs and attempts that ended */
@@ -518,6 +553,7 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
   bool ended = e->type == ENG_J_RUN && (e->status == ENG_RUN_SUCCEEDED || e->status == ENG_RUN_FAILED ||
                                         e->status == ENG_RUN_CANCELLED);
   count_queued(s, run_id, eng, ended);
+  notify(s, run_id, wf, e, ended);
   if (ended) {
     const char *st = engine_run_status_name((enum eng_run_status)e->status);
     const char *v[] = {wf->name, st};
@@ -544,6 +580,11 @@ static void on_journal(void *ud, const char *run_id, const struct wf *wf, const 
     metrics_observe(s->m, s->f_step_dur, k, (double)(ms > 0 ? ms : 0) / 1000.0);
     json_object_del(s->starts, key);
   }
+}
+
+static void notify_log(void *ud, const char *level, const char *line)
+{
+  slog(ud, level, "notify", "%s", line);
 }
 
 static void sched_log(void *ud, const char *level, const char *event, const char *msg)
@@ -830,6 +871,10 @@ int server_run(const struct server_opts *o, struct store *store)
   s->api = (struct api){.pool = &s->pool, .home = o->home, .follow = logfollow_new(), .retry = api_retry,
                         .poke = api_poke, .ud = s};
   s->trig.api = &s->api;
+  if (hookrec_start(&s->hr, o->home) == 0) {
+    s->trig.record = hookrec_record;
+    s->trig.record_ud = &s->hr;
+  }
   /* before the front starts: its threads may call the workflow routes at once */
   s->wfa = (struct api_wf){.ud = s, .db_acquire = wf_db_acquire, .db_release = wf_db_release,
                            .call_loop = wf_call_loop, .log = wf_log, .home = o->home};
@@ -863,6 +908,13 @@ int server_run(const struct server_opts *o, struct store *store)
   }
   if (o->workflows_dir) /* before the loop: triggers and starts see them */
     api_wf_deploy_dir(&s->wfa, o->workflows_dir, "start");
+  if (o->addr.kind != LISTEN_UNIX) {
+    char at0[160];
+    addr_text(s, at0, sizeof at0);
+    snprintf(s->ui_base, sizeof s->ui_base, "%s://%s", o->tls_cert_pem ? "https" : "http", at0);
+  }
+  if (notifier_start(&s->nt, o->home, notify_log, s))
+    slog(s, "error", "start", "cannot start the notifications' thread: out of memory");
   if ((rc = start_runtime(s)) != 0) {
     slog(s, "error", "start", "cannot start the runtime: %s", weft_strerror(rc));
     goto stop;
@@ -935,6 +987,8 @@ out:
     rt_free(s->rt);
     s->rt = NULL;
   }
+  notifier_stop(&s->nt); /* after the runtime: what it recorded and did not deliver waits in the store */
+  hookrec_stop(&s->hr);  /* after the HTTP front: no delivery waits for it any more */
   sse_pump_stop(s->pump); /* after the runtime: its commits wake the pump */
   if (s->q_inited)
     cmdq_destroy(&s->q);

@@ -25,7 +25,7 @@
 
 static const char *const top_keys[] = {
     "name",   "description", "inputs",   "env",      "defaults", "timeout", "max_parallel",
-    "concurrency", "fail_fast", "triggers", "steps", "finally",  "outputs", NULL};
+    "concurrency", "fail_fast", "triggers", "steps", "finally",  "outputs", "notify", NULL};
 
 const char *wf_kind_name(enum wf_kind k)
 {
@@ -342,10 +342,13 @@ static void parse_steps(struct sctx *c, const struct ynode *root)
    * the main steps done so far is dropped as the next ones come. A
    * 1,000,000-step file: the tree is ~700 bytes a step and the wf_steps
    * 320, and the peak holds about one of the two, not both. */
+  bool keep_tree = false; /* `cancel:` lists are read after the graph (ctl.c) */
   for (uint32_t i = 0; i < w->n_steps; i++) {
     const struct ynode *sec = i < w->n_main ? steps : fin;
     uint32_t j = i < w->n_main ? i : i - w->n_main;
     c->ss[i].needs = ymap_get(sec->kids[2 * j + 1], "needs");
+    if (ymap_get(sec->kids[2 * j + 1], "cancel"))
+      keep_tree = true;
   }
   graph_resolve_begin(c);
   for (uint32_t i = 0; i < w->n_steps; i++) {
@@ -356,10 +359,11 @@ static void parse_steps(struct sctx *c, const struct ynode *root)
     graph_resolve_step(c, i);
     c->ss[i].needs = NULL;
     c->ss[i].key = NULL;
-    if (i + 1 < w->n_main && c->tree && (i + 1) % 256 == 0)
+    if (i + 1 < w->n_main && c->tree && !keep_tree && (i + 1) % 256 == 0)
       ytree_release(c->tree, steps->kids[0], steps->kids[2 * (i + 1)]);
   }
   graph_build(c);
+  ctl_resolve(c);
 }
 
 static void parse_top(struct sctx *c, const struct ynode *root)
@@ -391,9 +395,10 @@ static void parse_top(struct sctx *c, const struct ynode *root)
   if ((x = ymap_get(root, "max_parallel")) && chk_int(c, x, "max_parallel", where, 1,
                                                        INT32_MAX, &i64))
     w->max_parallel = (int)i64;
-  if ((x = ymap_get(root, "concurrency")) && chk_int(c, x, "concurrency", where, 1,
-                                                      INT32_MAX, &i64))
-    w->concurrency = (int)i64;
+  if ((x = ymap_get(root, "concurrency")))
+    policy_parse_concurrency(c, x);
+  if ((x = ymap_get(root, "notify")))
+    policy_parse_notify(c, x);
   if ((x = ymap_get(root, "fail_fast")))
     chk_bool(c, x, "fail_fast", where, &w->fail_fast);
   if ((x = ymap_get(root, "triggers")))
@@ -659,6 +664,8 @@ void wf_free(struct wf *w)
   free(w->inputs);
   json_decref(w->env);
   json_decref(w->triggers);
+  json_decref(w->concurrency_key);
+  json_decref(w->notify);
   json_decref(w->outputs);
   for (uint32_t i = 0; w->steps && i < w->n_steps; i++) {
     struct wf_step *s = &w->steps[i];
@@ -673,6 +680,8 @@ void wf_free(struct wf *w)
     json_decref(s->cwd);
     json_decref(s->end_message);
     json_decref(s->body);
+    free(s->cancel);
+    free(s->mutex);
   }
   free(w->steps);
   free(w->topo);

@@ -145,6 +145,14 @@ struct wf_step {
   /* `end: {status, message}`: 0 none, else enum wf_end_status */
   int end_status;
   json_t *end_message;   /* template (string) or NULL */
+  /* `cancel: [step, ...]` (withdraw.c in the engine): the main steps it
+   * withdraws when it runs; n_cancel 0 = not a cancel step */
+  uint32_t *cancel;
+  uint32_t n_cancel;
+  /* `mutex: NAME` or `{name: NAME, scope: run|global}` (spec/ctl.c; held by
+   * the runtime, runtime/rt_mutex.c); NULL = none */
+  char *mutex;
+  bool mutex_global;
 };
 
 enum wf_end_status { WF_END_SUCCEEDED = 1, WF_END_FAILED = 2 };
@@ -177,7 +185,16 @@ struct wf {
   void *index;           /* id -> step lookup (private to spec/) */
   struct diag_list warnings; /* "warning: ..." problems that do not fail validation
                                 (a secret in argv); printed by validate and run */
+  /* concurrency: {key, limit, on_full} (spec/policy.c; the limit is
+   * `concurrency` above) and notify: */
+  json_t *concurrency_key;  /* template of the group's key; NULL: one group per workflow */
+  int concurrency_on_full;  /* index into wf_on_full_names: 0 queue, 1 skip, 2 cancel_in_progress */
+  json_t *notify;           /* [{on: [EVENT, ...], webhook: SECRET_NAME}]; NULL when absent */
 };
+
+enum { WF_ON_FULL_QUEUE = 0, WF_ON_FULL_SKIP = 1, WF_ON_FULL_CANCEL = 2 };
+extern const char *const wf_on_full_names[];   /* NULL-terminated */
+extern const char *const wf_notify_events[];   /* NULL-terminated */
 
 /* Loads and validates. On success returns 0 and *out; otherwise returns
  * WEFT_EVALIDATION (or WEFT_EIO, WEFT_ELIMIT) with every problem in d, and

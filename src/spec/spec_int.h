@@ -53,6 +53,7 @@ struct ssrc {
   struct wf_pos pos;
   bool is_finally;
   bool reads_all;            /* reads the whole .steps object */
+  const struct ynode *cancel; /* `cancel:` (resolved by ctl.c after the graph) */
 };
 
 /* Step field defaults from `defaults:` (has_* false when not given). */
@@ -142,6 +143,10 @@ void tmpl_pos(struct sctx *c, const struct ynode *v, size_t off, int *line, int 
 /* Compiles wf->prog and reports jq's errors at their occurrences. */
 void tmpl_compile(struct sctx *c);
 
+/* ---- policy.c: concurrency:, notify: ---- */
+void policy_parse_concurrency(struct sctx *c, const struct ynode *v);
+void policy_parse_notify(struct sctx *c, const struct ynode *v);
+
 /* ---- argv.c ---- */
 /* command: lists: no `${{ }}` in the script of `sh -c` (error); a secret in
  * an element is a warning (wf->warnings). */
@@ -170,6 +175,12 @@ void graph_build(struct sctx *c);
 void graph_resolve(struct sctx *c);
 void graph_resolve_begin(struct sctx *c);
 void graph_resolve_step(struct sctx *c, uint32_t i);
+/* ---- ctl.c: `cancel:` and `mutex:` ---- */
+/* Parses `mutex:`; remembers `cancel:` for ctl_resolve. */
+void ctl_parse_mutex(struct sctx *c, struct wf_step *s, const struct ynode *v, const char *where);
+/* Resolves every `cancel:` list once the graph is known, and checks the
+ * combinations (no kind key, no end/for_each/repeat, not in finally). */
+void ctl_resolve(struct sctx *c);
 /* ---- refcheck.c: unknown inputs and step fields read by expressions ---- */
 void refcheck_run(struct sctx *c);
 

@@ -21,7 +21,8 @@ static const char *const step_keys[] = {
     "needs",  "if",          "timeout", "retry",    "continue_on_error", "for_each",
     "max_parallel", "repeat", "env",    "cwd",      "shell",             "description",
     "run",    "command",     "set",     "http",     "agent",             "approval",
-    "wait",   "workflow",    "log_limit", "end", NULL};
+    "wait",   "workflow",    "log_limit", "end",
+    "cancel", "mutex", NULL};
 
 static const char *const default_keys[] = {"timeout", "retry", "env", "shell", "cwd",
                                            "continue_on_error", "if", "log_limit", NULL};
@@ -346,6 +347,10 @@ void steps_parse(struct sctx *c, uint32_t idx, const struct ynode *key, const st
     } else if (key_is(k, "end")) {
       end_key = k;
       parse_end(c, s, idx, x, where);
+    } else if (key_is(k, "cancel")) {
+      c->ss[idx].cancel = x; /* ctl.c, once every id is known */
+    } else if (key_is(k, "mutex")) {
+      ctl_parse_mutex(c, s, x, where);
     } else if (key_is(k, "description")) {
       const char *str;
       if (chk_str(c, x, "description", where, &str))

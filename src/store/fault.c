@@ -340,6 +340,63 @@ static int f_audit_after(struct store *s, const char *run, int64_t after, size_t
 }
 
 static int f_inbox_pending(struct store *s, int64_t *n) { return store_inbox_pending(INNER, n); }
+static int f_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id)
+{
+  WRITE(store_run_event_put(INNER, m, id));
+}
+static int f_run_event_pending(struct store *s, const char *run, const char *name, int64_t after,
+                               size_t limit, struct store_inbox **out, size_t *n)
+{
+  return store_run_event_pending(INNER, run, name, after, limit, out, n);
+}
+static int f_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now, bool *won)
+{
+  WRITE(store_run_event_claim(INNER, id, by, now, won));
+}
+static int f_run_event_claimed(struct store *s, const char *run, const char *by, struct store_inbox *out,
+                               bool *found)
+{
+  return store_run_event_claimed(INNER, run, by, out, found);
+}
+
+static int f_mutex_take(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder)
+{
+  WRITE(store_mutex_take(INNER, m, got, holder));
+}
+static int f_mutex_free(struct store *s, const char *name, const char *run, const char *step, int index)
+{
+  WRITE(store_mutex_free(INNER, name, run, step, index));
+}
+static int f_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart)
+{
+  WRITE(store_mutex_steal(INNER, name, pid, pstart));
+}
+static int f_run_group_set(struct store *s, const char *run_id, const char *group)
+{
+  WRITE(store_run_group_set(INNER, run_id, group));
+}
+static int f_group_count(struct store *s, const char *group, int64_t *active, int64_t *waiting)
+{
+  return store_group_count(INNER, group, active, waiting);
+}
+static int f_group_runs(struct store *s, const char *group, bool waiting, size_t limit, char ***ids, size_t *n)
+{
+  return store_group_runs(INNER, group, waiting, limit, ids, n);
+}
+static int f_notice_put(struct store *s, const struct store_notice *no, int64_t *id)
+{
+  WRITE(store_notice_put(INNER, no, id));
+}
+static int f_notice_due(struct store *s, int64_t now, size_t limit, struct store_notice **out, size_t *n,
+                        int64_t *next_at)
+{
+  return store_notice_due(INNER, now, limit, out, n, next_at);
+}
+static int f_notice_update(struct store *s, int64_t id, const char *status, int attempts, int64_t next_at,
+                           const char *error)
+{
+  WRITE(store_notice_update(INNER, id, status, attempts, next_at, error));
+}
 
 static const struct store_ops fault_ops = {
   .version = STORE_OPS_VERSION,
@@ -400,6 +457,19 @@ static const struct store_ops fault_ops = {
   .run_trigger_get = f_run_trigger_get,
   .audit_after = f_audit_after,
   .inbox_pending = f_inbox_pending,
+  .run_event_put = f_run_event_put,
+  .run_event_pending = f_run_event_pending,
+  .run_event_claim = f_run_event_claim,
+  .run_event_claimed = f_run_event_claimed,
+  .mutex_take = f_mutex_take,
+  .mutex_free = f_mutex_free,
+  .mutex_steal = f_mutex_steal,
+  .run_group_set = f_run_group_set,
+  .group_count = f_group_count,
+  .group_runs = f_group_runs,
+  .notice_put = f_notice_put,
+  .notice_due = f_notice_due,
+  .notice_update = f_notice_update,
 };
 
 int store_fault_wrap(struct store *inner, struct store **out)

@@ -472,7 +472,20 @@ static const struct store_ops sq_ops = {
   .run_trigger_put = sq_run_trigger_put,
   .run_trigger_get = sq_run_trigger_get,
   .audit_after = sq_audit_after,
+  .run_group_set = sq_run_group_set,
+  .group_count = sq_group_count,
+  .group_runs = sq_group_runs,
+  .notice_put = sq_notice_put,
+  .notice_due = sq_notice_due,
+  .notice_update = sq_notice_update,
   .inbox_pending = sq_inbox_pending,
+  .run_event_put = sq_run_event_put,
+  .run_event_pending = sq_run_event_pending,
+  .run_event_claim = sq_run_event_claim,
+  .run_event_claimed = sq_run_event_claimed,
+  .mutex_take = sq_mutex_take,
+  .mutex_free = sq_mutex_free,
+  .mutex_steal = sq_mutex_steal,
 };
 
 /* ---- opening ---- */

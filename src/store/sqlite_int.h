@@ -84,6 +84,22 @@ enum sq_stmt_id {
   SQ_AUDIT_AFTER,
   SQ_AUDIT_AFTER_RUN,
   SQ_INBOX_PENDING,
+  SQ_RUNEV_PUT,
+  SQ_RUNEV_PENDING,
+  SQ_RUNEV_CLAIM,
+  SQ_RUNEV_CLAIMED,
+  SQ_MUTEX_TAKE,
+  SQ_MUTEX_GET,
+  SQ_MUTEX_FREE,
+  SQ_MUTEX_STEAL,
+  SQ_RUN_GROUP_SET,
+  SQ_GROUP_COUNT,
+  SQ_GROUP_ACTIVE,
+  SQ_GROUP_WAITING,
+  SQ_NOTICE_PUT,
+  SQ_NOTICE_DUE,
+  SQ_NOTICE_NEXT,
+  SQ_NOTICE_UPDATE,
   SQ_NSTMT
 };
 
@@ -182,6 +198,16 @@ int sq_inbox_take(struct store *s, const char *const *run_ids, size_t n_runs, bo
                   int64_t now, struct store_inbox **out, size_t *n);
 int sq_event_list(struct store *s, int64_t after_id, size_t limit, struct store_inbox **out,
                   size_t *n);
+/* sqlite_runevents.c */
+int sq_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id_out);
+int sq_run_event_pending(struct store *s, const char *run_id, const char *name, int64_t after_id,
+                         size_t limit, struct store_inbox **out, size_t *n);
+int sq_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
+int sq_run_event_claimed(struct store *s, const char *run_id, const char *by, struct store_inbox *out,
+                         bool *found);
+int sq_mutex_take(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder);
+int sq_mutex_free(struct store *s, const char *name, const char *run_id, const char *step, int index);
+int sq_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart);
 int sq_decision_put(struct store *s, const struct store_decision *d, int64_t *id_out);
 int sq_decision_list(struct store *s, const char *run_id, const char *step, int index,
                      struct store_decision **out, size_t *n);
@@ -219,5 +245,13 @@ int sq_run_trigger_get(struct store *s, const char *run_id, char **json);
 int sq_audit_after(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
                    struct store_audit **out, size_t *n, int64_t *head_seq);
 int sq_inbox_pending(struct store *s, int64_t *n);
+int sq_run_group_set(struct store *s, const char *run_id, const char *group);
+int sq_group_count(struct store *s, const char *group, int64_t *active, int64_t *waiting);
+int sq_group_runs(struct store *s, const char *group, bool waiting, size_t limit, char ***ids, size_t *n);
+int sq_notice_put(struct store *s, const struct store_notice *no, int64_t *id);
+int sq_notice_due(struct store *s, int64_t now, size_t limit, struct store_notice **out, size_t *n,
+                  int64_t *next_at);
+int sq_notice_update(struct store *s, int64_t id, const char *status, int attempts, int64_t next_at,
+                     const char *error);
 
 #endif

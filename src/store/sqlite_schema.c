@@ -123,6 +123,41 @@ const char *const sq_migrations[] = {
   "  PRIMARY KEY(workflow, idx)) WITHOUT ROWID;"
   "CREATE INDEX schedules_next ON schedules(next_at);"
   "ALTER TABLE runs ADD COLUMN trigger_data TEXT;",
+
+  /* 10: events sent to one run (`weft event send NAME --run RUN`), kept until
+   * a wait of that run consumes one (store/sqlite_runevents.c): consumed_by
+   * names the attempt that claimed it ("step[/index]#attempt"), so a crash
+   * between the claim and the step's commit hands the same event back to the
+   * same attempt at resume */
+  "CREATE TABLE run_events("
+  "  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, payload TEXT,"
+  "  sent_by TEXT, created_at INTEGER NOT NULL, consumed_at INTEGER, consumed_by TEXT);"
+  "CREATE INDEX run_events_pending ON run_events(run_id, name, id) WHERE consumed_at IS NULL;"
+  "CREATE INDEX run_events_by ON run_events(run_id, consumed_by) WHERE consumed_by IS NOT NULL;"
+  /* and the mutexes held (`mutex:` steps, store/sqlite_runevents.c): one row
+   * per held name ("run/RUN/NAME" or "global/NAME"), with the holding
+   * attempt and the process (pid, start time) whose death frees it */
+  "CREATE TABLE mutexes("
+  "  name TEXT PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL, idx INTEGER NOT NULL,"
+  "  attempt INTEGER NOT NULL, pid INTEGER NOT NULL, pstart INTEGER NOT NULL,"
+  "  acquired_at INTEGER NOT NULL) WITHOUT ROWID;"
+  "CREATE INDEX mutexes_run ON mutexes(run_id);",
+
+  /* 11: reserved (taken by another branch's migration on merge) */
+  "",
+
+  /* 12: concurrency groups and notifications (store/sqlite_conc.c): the
+   * group a run counts in (workflow + key value; NULL: none), counted by
+   * status without a scan; and the outbox of notify: deliveries, each with
+   * its attempts and the time it is next due */
+  "ALTER TABLE runs ADD COLUMN concurrency_group TEXT;"
+  "CREATE INDEX runs_group ON runs(concurrency_group, status) WHERE concurrency_group IS NOT NULL;"
+  "CREATE TABLE notices("
+  "  id INTEGER PRIMARY KEY, run_id TEXT, workflow TEXT NOT NULL, event TEXT NOT NULL,"
+  "  step TEXT, secret TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL,"
+  "  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
+  "  created_at INTEGER NOT NULL, error TEXT);"
+  "CREATE INDEX notices_due ON notices(next_at) WHERE status = 'pending';",
 };
 
 const int sq_n_migrations = (int)(sizeof sq_migrations / sizeof sq_migrations[0]);

@@ -231,7 +231,8 @@ int sq_run_delete(struct store *s, const char *run_id)
   static const char *const sql[] = {
     "DELETE FROM steps WHERE run_id = ?1",     "DELETE FROM attempts WHERE run_id = ?1",
     "DELETE FROM decisions WHERE run_id = ?1", "DELETE FROM inbox WHERE run_id = ?1",
-    "DELETE FROM agent_turns WHERE run_id = ?1", "DELETE FROM runs WHERE id = ?1",
+    "DELETE FROM agent_turns WHERE run_id = ?1", "DELETE FROM run_events WHERE run_id = ?1",
+    "DELETE FROM runs WHERE id = ?1",
   };
   struct sq *q = sq_of(s);
   bool own = false;

@@ -18,6 +18,16 @@
 
 #define HOME_MAX 4096
 
+static const char *url_set;
+
+void store_set_url(const char *url) { url_set = url; }
+
+const char *store_url(void)
+{
+  const char *u = url_set && *url_set ? url_set : getenv("WEFT_STORE");
+  return u && *u ? u : NULL;
+}
+
 char *store_home_resolve(const char *home)
 {
   if (!home || !*home)
@@ -72,11 +82,24 @@ int store_open(const char *home, struct store **out, char **err)
       goto out;
     }
   }
-  buf_reset(&path);
-  if ((rc = buf_printf(&path, "%s/%s", h, STORE_DB_NAME)))
-    goto out;
-  if ((rc = store_sqlite_open(path.p, out, err)))
-    goto out;
+  const char *url = store_url();
+  if (url) {
+    if (!store_url_is_pg(url)) {
+      rc = WEFT_EINVAL;
+      if (err && asprintf(err, "store: not a postgres:// or postgresql:// URL; "
+                               "unset it to use the SQLite store in the home folder") < 0)
+        *err = NULL;
+      goto out;
+    }
+    if ((rc = store_pg_open(url, out, err)))
+      goto out;
+  } else {
+    buf_reset(&path);
+    if ((rc = buf_printf(&path, "%s/%s", h, STORE_DB_NAME)))
+      goto out;
+    if ((rc = store_sqlite_open(path.p, out, err)))
+      goto out;
+  }
   /* the home as an absolute path: steps run in their workflow's folder, so
    * $WEFT_OUTPUT, $WEFT_WORKSPACE and the logs must not be relative to the
    * folder weft was started in (`weft run examples/x.yaml` with ./.weft) */
@@ -223,6 +246,14 @@ void store_inbox_clear(struct store_inbox *m)
   free(m->step);
   free(m->user);
   free(m->payload);
+  memset(m, 0, sizeof *m);
+}
+
+void store_mutex_clear(struct store_mutex *m)
+{
+  free(m->name);
+  free(m->run_id);
+  free(m->step);
   memset(m, 0, sizeof *m);
 }
 

@@ -48,14 +48,16 @@
 #include "util/err.h"
 #include "util/sha256.h"
 
-#define STORE_OPS_VERSION 8 /* 2: audit_append_canon; 3: verify_scan, run_delete;
+#define STORE_OPS_VERSION 9 /* 2: audit_append_canon; 3: verify_scan, run_delete;
                                4: step_counts_put, step_count, step_page;
                                5: token_put, token_get, token_by_hash, token_list,
                                   token_revoke, token_touch;
                                6: deploy_put, deploy_list, run_key_set, run_by_key;
                                7: schedule_list, schedule_put, schedule_delete,
                                   run_trigger_put, run_trigger_get;
-                               8: audit_after, inbox_pending */
+                               8: audit_after, inbox_pending;
+                               9: run_group_set, group_count, group_runs,
+                                  notice_put, notice_due, notice_update */
 #define STORE_DB_NAME "weft.db"
 #define STORE_NO_INDEX (-1) /* step index of a plain (not for_each) step */
 
@@ -151,6 +153,16 @@ struct store_inbox {
   int64_t taken_at;     /* 0 while pending */
 };
 
+/* A mutex held by a step attempt (`mutex:`, runtime/rt_mutex.c). */
+struct store_mutex {
+  char *name;           /* "run/RUN/NAME" or "global/NAME" */
+  char *run_id, *step;
+  int index, attempt;
+  int pid;              /* the engine process holding it, and its start time: */
+  int64_t pstart;       /* its death frees the mutex */
+  int64_t acquired_at;
+};
+
 /* A human decision on an approval step (also refused ones, decision
  * "refused", so the history is complete). */
 struct store_decision {
@@ -213,6 +225,24 @@ struct store_schedule {
   int64_t last_at;  /* the newest scheduled time fired; 0: none */
   char *last_run;   /* the run of that fire; NULL: none */
 };
+
+/* One notify: delivery (ops/notify.c): an outgoing POST of body to the URL
+ * the secret holds, pending until delivered or given up ("delivered",
+ * "failed"). */
+struct store_notice {
+  int64_t id;
+  char *run_id;     /* may be NULL */
+  char *workflow;
+  char *event;      /* succeeded, failed, approval_waiting, ... */
+  char *step;       /* approvals: the step; else NULL */
+  char *secret;     /* the secret's NAME (never the URL) */
+  char *body;       /* JSON text */
+  char *status;     /* pending, delivered, failed */
+  int attempts;
+  int64_t next_at, created_at;
+  char *error;      /* the last attempt's failure, URL masked */
+};
+void store_notices_free(struct store_notice *v, size_t n);
 
 /* Filter for store_run_list(); zero/NULL fields do not filter. */
 struct store_run_filter {
@@ -440,6 +470,47 @@ struct store_ops {
   int (*audit_after)(struct store *s, const char *run_id, int64_t after_seq, size_t limit,
                      struct store_audit **out, size_t *n, int64_t *head_seq);
   int (*inbox_pending)(struct store *s, int64_t *n);
+
+  /* Events kept for one run (`weft event send NAME --run RUN`; rows as
+   * struct store_inbox: kind "event", run_id, name, payload, user = sender,
+   * taken_at = consumed_at, step = consumed_by). NULL in a backend without
+   * them (the wrappers answer WEFT_ESTATE). put: a new kept event.
+   * pending: the run's unconsumed events of that name, oldest first (at most
+   * limit), with id > after_id. claim: consumes event id for `by` ("step[/index]#attempt"), *won
+   * false when another consumer was first. claimed: the event `by` consumed,
+   * if any (recovery: a claim whose step had not committed yet). */
+  int (*run_event_put)(struct store *s, const struct store_inbox *m, int64_t *id_out);
+  int (*run_event_pending)(struct store *s, const char *run_id, const char *name, int64_t after_id,
+                           size_t limit, struct store_inbox **out, size_t *n);
+  int (*run_event_claim)(struct store *s, int64_t id, const char *by, int64_t now, bool *won);
+  int (*run_event_claimed)(struct store *s, const char *run_id, const char *by,
+                           struct store_inbox *out, bool *found);
+  /* Mutexes (NULL in a backend without them: WEFT_ESTATE). take: holds
+   * m->name for m's attempt unless someone holds it (*got false, *holder =
+   * the holder, to clear with store_mutex_clear). free: releases it if
+   * (run, step, index) holds it. steal: releases it if that process (pid,
+   * start) holds it (a dead holder). */
+  int (*mutex_take)(struct store *s, const struct store_mutex *m, bool *got, struct store_mutex *holder);
+  int (*mutex_free)(struct store *s, const char *name, const char *run_id, const char *step, int index);
+  int (*mutex_steal)(struct store *s, const char *name, int pid, int64_t pstart);
+  /* Version 9: concurrency groups and notifications (sqlite_conc.c).
+   * run_group_set records the group a run counts in. group_count: *active =
+   * the group's runs running, waiting, or queued and owned by an engine;
+   * *waiting = queued and owned by none (they wait for a slot). group_runs:
+   * the ids (malloc'd, free each and the array) of the active (waiting
+   * false) or waiting runs, oldest first, at most limit (0: all).
+   * notice_put adds a delivery (*id its row); notice_due gives the pending
+   * ones due by now (next_at <= now), oldest due first, at most limit;
+   * notice_update records an attempt's outcome; *next_at (notice_next) is
+   * the earliest pending next_at, INT64_MAX when none. */
+  int (*run_group_set)(struct store *s, const char *run_id, const char *group);
+  int (*group_count)(struct store *s, const char *group, int64_t *active, int64_t *waiting);
+  int (*group_runs)(struct store *s, const char *group, bool waiting, size_t limit, char ***ids, size_t *n);
+  int (*notice_put)(struct store *s, const struct store_notice *n, int64_t *id);
+  int (*notice_due)(struct store *s, int64_t now, size_t limit, struct store_notice **out, size_t *n,
+                    int64_t *next_at);
+  int (*notice_update)(struct store *s, int64_t id, const char *status, int attempts, int64_t next_at,
+                       const char *error);
 };
 
 /* Every backend handle starts with this. */
@@ -455,6 +526,14 @@ struct store {
 int store_open(const char *home, struct store **out, char **err);
 /* Opens the SQLite store at db_path (no folders created). */
 int store_sqlite_open(const char *db_path, struct store **out, char **err);
+/* PostgreSQL (store/pg*.c): store_open() opens the database of
+ * store_set_url()'s URL, else of $WEFT_STORE, when one is set (the home
+ * folder still holds users.json, logs and workspaces). store_url_is_pg:
+ * the URL starts with postgres:// or postgresql://. */
+void store_set_url(const char *url); /* borrowed: must outlive every store_open */
+const char *store_url(void);         /* the URL in effect, or NULL (SQLite) */
+bool store_url_is_pg(const char *url);
+int store_pg_open(const char *url, struct store **out, char **err);
 /* Resolves the home folder as store_open() does; malloc'd, caller frees. */
 char *store_home_resolve(const char *home);
 static inline const char *store_home(const struct store *s) { return s->home; }
@@ -640,6 +719,49 @@ static inline int store_inbox_pending(struct store *s, int64_t *n)
     return WEFT_ESTATE;
   return s->ops->inbox_pending(s, n);
 }
+static inline int store_run_event_put(struct store *s, const struct store_inbox *m, int64_t *id_out)
+{
+  return s->ops->run_event_put ? s->ops->run_event_put(s, m, id_out) : WEFT_ESTATE;
+}
+static inline int store_run_event_pending(struct store *s, const char *run_id, const char *name,
+                                          int64_t after_id, size_t limit, struct store_inbox **out,
+                                          size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  return s->ops->run_event_pending
+             ? s->ops->run_event_pending(s, run_id, name, after_id, limit, out, n)
+             : WEFT_ESTATE;
+}
+static inline int store_run_event_claim(struct store *s, int64_t id, const char *by, int64_t now,
+                                        bool *won)
+{
+  *won = false;
+  return s->ops->run_event_claim ? s->ops->run_event_claim(s, id, by, now, won) : WEFT_ESTATE;
+}
+static inline int store_run_event_claimed(struct store *s, const char *run_id, const char *by,
+                                          struct store_inbox *out, bool *found)
+{
+  *found = false;
+  return s->ops->run_event_claimed ? s->ops->run_event_claimed(s, run_id, by, out, found)
+                                   : WEFT_ESTATE;
+}
+void store_mutex_clear(struct store_mutex *m);
+static inline int store_mutex_take(struct store *s, const struct store_mutex *m, bool *got,
+                                   struct store_mutex *holder)
+{
+  *got = false;
+  return s->ops->mutex_take ? s->ops->mutex_take(s, m, got, holder) : WEFT_ESTATE;
+}
+static inline int store_mutex_free(struct store *s, const char *name, const char *run_id,
+                                   const char *step, int index)
+{
+  return s->ops->mutex_free ? s->ops->mutex_free(s, name, run_id, step, index) : WEFT_ESTATE;
+}
+static inline int store_mutex_steal(struct store *s, const char *name, int pid, int64_t pstart)
+{
+  return s->ops->mutex_steal ? s->ops->mutex_steal(s, name, pid, pstart) : WEFT_ESTATE;
+}
 /* WEFT_ESTATE when the backend is older than ops version 3. */
 static inline int store_verify_scan(struct store *s, struct store_audit *head,
                                     store_verify_cb cb, void *ctx)
@@ -773,6 +895,47 @@ static inline int store_run_trigger_get(struct store *s, const char *run_id, cha
   *json = NULL;
   return STORE_SCHED_OPS_OK(s) && s->ops->run_trigger_get ? s->ops->run_trigger_get(s, run_id, json)
                                                            : WEFT_ESTATE;
+}
+/* Concurrency groups and notifications (version 9); WEFT_ESTATE from an
+ * older backend. */
+#define STORE_CONC_OPS_OK(s) ((s)->ops->version >= 9)
+static inline int store_run_group_set(struct store *s, const char *run_id, const char *group)
+{
+  return STORE_CONC_OPS_OK(s) && s->ops->run_group_set ? s->ops->run_group_set(s, run_id, group) : WEFT_ESTATE;
+}
+static inline int store_group_count(struct store *s, const char *group, int64_t *active, int64_t *waiting)
+{
+  *active = *waiting = 0;
+  return STORE_CONC_OPS_OK(s) && s->ops->group_count ? s->ops->group_count(s, group, active, waiting)
+                                                      : WEFT_ESTATE;
+}
+static inline int store_group_runs(struct store *s, const char *group, bool waiting, size_t limit, char ***ids,
+                                   size_t *n)
+{
+  *ids = NULL;
+  *n = 0;
+  return STORE_CONC_OPS_OK(s) && s->ops->group_runs ? s->ops->group_runs(s, group, waiting, limit, ids, n)
+                                                     : WEFT_ESTATE;
+}
+static inline int store_notice_put(struct store *s, const struct store_notice *no, int64_t *id)
+{
+  return STORE_CONC_OPS_OK(s) && s->ops->notice_put ? s->ops->notice_put(s, no, id) : WEFT_ESTATE;
+}
+static inline int store_notice_due(struct store *s, int64_t now, size_t limit, struct store_notice **out,
+                                   size_t *n, int64_t *next_at)
+{
+  *out = NULL;
+  *n = 0;
+  *next_at = INT64_MAX;
+  return STORE_CONC_OPS_OK(s) && s->ops->notice_due ? s->ops->notice_due(s, now, limit, out, n, next_at)
+                                                     : WEFT_ESTATE;
+}
+static inline int store_notice_update(struct store *s, int64_t id, const char *status, int attempts,
+                                      int64_t next_at, const char *error)
+{
+  return STORE_CONC_OPS_OK(s) && s->ops->notice_update
+           ? s->ops->notice_update(s, id, status, attempts, next_at, error)
+           : WEFT_ESTATE;
 }
 /* The newest deployed version of name: 0 and *out filled (caller clears),
  * WEFT_ENOTFOUND when name was never deployed, or another failure. */

@@ -11,7 +11,6 @@ from harness import WeftTest, main, ROOT, os_user
 import json
 import os
 import signal
-import sqlite3
 import time
 
 USERS = {"users": {"alice": {"groups": ["leads", "ml-leads"]},
@@ -477,13 +476,9 @@ class Approvals(WeftTest):
         self.assertExit(self.weft("audit", "verify"), 0)
         # editing a decision in the store directly is detected
         self.verify_at_end = False
-        db = sqlite3.connect(os.path.join(self.home, "weft.db"))
-        seq, data = db.execute("SELECT seq, data FROM audit WHERE kind = 'approval.decided' "
-                               "ORDER BY seq LIMIT 1").fetchone()
-        db.execute("UPDATE audit SET data = ? WHERE seq = ?",
-                   (data.replace("dana", "erin"), seq))
-        db.commit()
-        db.close()
+        (seq,), = self.query("SELECT seq FROM audit WHERE kind = 'approval.decided' "
+                             "ORDER BY seq LIMIT 1")
+        self.query(f"UPDATE audit SET data = replace(data, 'dana', 'erin') WHERE seq = {seq}")
         r = self.weft("audit", "verify")
         self.assertExit(r, 1)
         self.assertIn(str(seq), r.out + r.err)

@@ -11,7 +11,6 @@ kind, and the chain must verify.
 import json
 import os
 import re
-import sqlite3
 
 from harness import WeftTest, main
 
@@ -40,9 +39,7 @@ class AuditData(WeftTest):
         self.write("mix.yaml", WF)
         res = self.weft("run", "mix.yaml")
         self.assertExit(res, 1)
-        db = sqlite3.connect(os.path.join(self.home, "weft.db"))
-        rows = db.execute("SELECT kind, data FROM audit ORDER BY seq").fetchall()
-        db.close()
+        rows = self.query("SELECT kind, data FROM audit ORDER BY seq")
         kinds = {}
         for kind, data in rows:
             self.assertEqual(data, canonical(data), f"{kind} entry not canonical")

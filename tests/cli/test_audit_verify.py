@@ -11,7 +11,6 @@ from harness import WeftTest, main
 import hashlib
 import json
 import os
-import sqlite3
 
 WF = """
 name: tamper
@@ -49,7 +48,7 @@ class AuditVerify(WeftTest):
         self.assertExit(self.weft("audit", "verify"), 0)
 
     def db(self):
-        return sqlite3.connect(os.path.join(self.home, "weft.db"))
+        return self.store_db()  # SQLite or PostgreSQL (WEFT_TEST_STORE)
 
     def rows(self):
         with self.db() as db:
@@ -187,6 +186,7 @@ class AuditVerify(WeftTest):
         self.assertIn("rewritten", r.err)
 
     def test_a_replaced_store_is_found_with_a_checkpoint(self):
+        self.sqlite_only("removes the store's files")
         cp = self.checkpoint()
         for f in ("weft.db", "weft.db-wal", "weft.db-shm"):
             p = os.path.join(self.home, f)
@@ -228,6 +228,7 @@ class AuditVerify(WeftTest):
         self.assertEqual(json.loads(r.out)["hash"], lines[0]["hash"])
 
     def test_an_empty_or_foreign_store_file_is_an_error_for_every_command(self):
+        self.sqlite_only("writes over the store's file")
         db = os.path.join(self.home, "weft.db")
         for content, words in ((b"", "empty (0 bytes)"),
                                (b"this is not a database at all, no" * 8, "file is not a database")):

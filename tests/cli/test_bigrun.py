@@ -5,7 +5,6 @@ audit log of instance spans verifies, and `weft logs RUN STEP:INDEX` works."""
 import json
 import os
 import re
-import sqlite3
 import subprocess
 from datetime import datetime
 
@@ -81,10 +80,9 @@ class BigRunTest(WeftTest):
         # a run recorded before migration 6 has no counts on its step row:
         # status counts the instance rows instead
         rid = self.run_json(FAILING)["id"]
-        con = sqlite3.connect(os.path.join(self.home, "weft.db"))
-        con.execute("UPDATE steps SET counts = NULL")
-        con.commit()
-        con.close()
+        with self.store_db() as con:  # either store (WEFT_TEST_STORE)
+            con.execute("UPDATE steps SET counts = NULL")
+            con.commit()
         s = self.weft("status", rid, "--json").json()["steps"]["s"]
         self.assertEqual(s["instance_counts"], {"failed": 3, "succeeded": 1497})
         self.assertEqual([i["index"] for i in s["instances"][:4]], [7, 507, 1007, 0])
@@ -131,7 +129,7 @@ class BigRunTest(WeftTest):
         self.assertIn(" s[999] succeeded", res.out)
         self.assertNotIn(" s[1000] ", res.out)
         rid = self.latest()["id"]
-        con = sqlite3.connect(os.path.join(self.home, "weft.db"))
+        con = self.store_db()
         rows = dict(con.execute("SELECT status, count(*) FROM steps WHERE run_id = ? AND "
                                 "step = 's' AND idx >= 0 GROUP BY status", (rid,)).fetchall())
         con.close()

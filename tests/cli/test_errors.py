@@ -89,12 +89,14 @@ class Expressions(WeftTest):
 
 
 class ServerOnly(WeftTest):
-    def test_triggers_and_concurrency_get_a_note_at_validate_and_run(self):
+    def test_triggers_and_notify_get_a_note_at_validate_and_run(self):
         p = self.write("trig.yaml", """
             name: trig
             concurrency: 1
             triggers:
               - schedule: "0 * * * *"
+            notify:
+              - {on: [failed], webhook: HOOK_URL}
             steps:
               a: {run: echo hi}
             """)
@@ -103,8 +105,9 @@ class ServerOnly(WeftTest):
             self.assertExit(r, 0)
             self.assertIn("weft: note: %s: triggers: act only under `weft server`; here nothing "
                           "is scheduled or listened for" % p, r.err)
-            self.assertIn("weft: note: %s: concurrency: limits runs only under `weft server`" % p,
+            self.assertIn("weft: note: %s: notify: posts only from `weft server`; `weft run` tells no one" % p,
                           r.err)
+            self.assertNotIn("concurrency", r.err)  # it holds for weft run too (test_concurrency.py)
         q = self.write("plain.yaml", FE)
         for args in (("validate", q), ("run", q)):
             r = self.weft(*args)
@@ -124,6 +127,7 @@ class Home(WeftTest):
         return r
 
     def test_a_corrupt_store_is_named_with_what_to_do(self):
+        self.sqlite_only("writes over the store's file")
         os.makedirs(self.home)
         db = os.path.join(self.home, "weft.db")
         with open(db, "wb") as f:
@@ -138,6 +142,7 @@ class Home(WeftTest):
             self.assertTrue(f.read().startswith(b"this is not a database"))
 
     def test_a_store_damaged_after_its_header_is_named_with_what_to_do(self):
+        self.sqlite_only("damages the store's file")
         import sqlite3
         p = self.write("fe.yaml", FE)
         for _ in range(2):

@@ -53,6 +53,8 @@ class Escapes(WeftTest):
         """A home of its own per mechanism (latest() must not see the other's run)."""
         self.home = os.path.join(self.tmp, "home-" + mode)
         self.env = dict(self.env, WEFT_HOME=self.home, WEFT_PROC_TREE=mode)
+        if self.pg is not None:  # and a store of its own (WEFT_TEST_STORE=postgres)
+            self.env["WEFT_STORE"] = self.pg.new_database()
 
     def cgroup_usable(self):
         # what weft itself checks: cgroup v2 mounted and writable by us

@@ -2,8 +2,12 @@
 
 Each ```yaml block starts with `# expect: RUN_STATUS [step=STATUS ...]`; the
 block is written to its own directory, run with `weft run --json`, and the
-run's status and the named steps' statuses are compared."""
+run's status and the named steps' statuses are compared. A block may say, on
+the lines after it, `# send: NAME JSON --run` (the test sends the event to the
+run as soon as the run exists: a persistent trigger) or `# send: NAME JSON when
+STEP` (a broadcast once STEP is waiting: a transient trigger)."""
 from harness import WeftTest, main, ROOT
+import json
 import os
 import re
 
@@ -37,13 +41,40 @@ class Patterns(WeftTest):
                 path = os.path.join(d, "w.yaml")
                 with open(path, "w") as f:
                     f.write(body)
-                r = self.weft("run", path, "--json")
-                self.assertExit(r, EXIT[words[0]])
-                j = r.json()
+                sends = [l[len("# send: "):] for l in body.splitlines() if l.startswith("# send: ")]
+                j = self.run_with_events(path, sends, EXIT[words[0]]) if sends else None
+                if j is None:
+                    r = self.weft("run", path, "--json")
+                    self.assertExit(r, EXIT[words[0]])
+                    j = r.json()
                 self.assertEqual(j["status"], words[0])
                 for w in words[1:]:
                     step, want = w.split("=")
                     self.assertEqual(j["steps"][step]["status"], want, f"{name}: {step}")
+
+
+    def run_with_events(self, path, sends, code):
+        before = {r["id"] for r in (self.weft("runs", "--json").json() or [])}
+        proc = self.spawn("run", path)
+        rid = self.wait_for(lambda: next((r["id"] for r in self.weft("runs", "--json").json()
+                                          if r["id"] not in before), None), "the run")
+        for s in sends:
+            m = re.match(r"(\S+) (\{.*\}) (--run|when (\S+))$", s)
+            self.assertTrue(m, s)
+            name, data = m.group(1), m.group(2)
+            if m.group(3) == "--run":
+                self.assertExit(self.weft("event", "send", name, "--data", data, "--run", rid), 0)
+            else:
+                step = m.group(4)
+                self.wait_for(lambda: json.loads(self.weft("status", rid, "--json").out)["steps"][step]["status"]
+                              == "waiting", f"{step} waiting")
+                self.assertExit(self.weft("event", "send", name, "--data", data), 0)
+        self.assertEqual(proc.wait(timeout=120), code)
+        proc.stdout.close()
+        proc.stderr.close()
+        r = self.weft("status", rid, "--json")
+        self.assertExit(r, 0)
+        return r.json()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Ages are set in the store (finished_at) so nothing depends on the clock."""
 from harness import WeftTest, main
 import json
 import os
-import sqlite3
 
 DAY = 86400 * 1000
 
@@ -36,7 +35,7 @@ class Prune(WeftTest):
 
     def age(self, rid, days):
         """makes run rid (and its sub-workflow runs) have ended `days` ago"""
-        with sqlite3.connect(os.path.join(self.home, "weft.db")) as db:
+        with self.store_db() as db:  # either store (WEFT_TEST_STORE)
             db.execute("UPDATE runs SET finished_at = finished_at - ? WHERE id = ? OR parent_id = ?",
                        (days * DAY, rid, rid))
 
@@ -99,7 +98,7 @@ class Prune(WeftTest):
 
     def test_young_runs_and_children_of_young_parents_are_kept(self):
         # the sub-workflow run alone is old: it goes only with its parent
-        with sqlite3.connect(os.path.join(self.home, "weft.db")) as db:
+        with self.store_db() as db:  # either store (WEFT_TEST_STORE)
             db.execute("UPDATE runs SET finished_at = finished_at + ? WHERE id = ?",
                        (40 * DAY, self.old))
         r = self.weft("prune", "--older-than", "30d")
@@ -109,7 +108,7 @@ class Prune(WeftTest):
 
     def test_a_tree_with_an_active_run_is_kept(self):
         self.verify_at_end = False  # the store is edited by hand below
-        with sqlite3.connect(os.path.join(self.home, "weft.db")) as db:
+        with self.store_db() as db:  # either store (WEFT_TEST_STORE)
             db.execute("UPDATE runs SET status = 'waiting' WHERE id = ?", (self.kid,))
         r = self.weft("prune", "--older-than", "30d")
         self.assertExit(r, 0)

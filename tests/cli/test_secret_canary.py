@@ -18,10 +18,12 @@ line of a multi-line secret):
   output files, workspaces.
 """
 from harness import WeftTest, main
+import pgcluster
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import base64
 import json
 import os
+import subprocess
 import threading
 import urllib.parse
 
@@ -206,7 +208,16 @@ class Canary(WeftTest):
                     data = f.read().decode("latin-1")
                 scanned.append(name)
                 self.assertClean(data, path)
-        self.assertIn("weft.db", scanned)
+        if self.pg is None:
+            self.assertIn("weft.db", scanned)
+        else:  # WEFT_TEST_STORE=postgres: the whole database, as pg_dump writes it
+            db = self.env["WEFT_STORE"].split("/")[3].split("?")[0]
+            dump = subprocess.run([os.path.join(pgcluster.PG_BIN, "pg_dump"), "-h", self.pg.dir,
+                                   "-U", "weft", "-d", db], capture_output=True, text=True,
+                                  timeout=120)
+            self.assertEqual(dump.returncode, 0, dump.stderr)
+            self.assertIn("CREATE TABLE public.audit", dump.stdout)
+            self.assertClean(dump.stdout, "the PostgreSQL database (pg_dump)")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,13 @@ admin (users.json "role", else the owner of the home) acts on other users'
 tokens; every change is audited without secrets and the log still verifies.
 Expired and revoked tokens refused at authentication: tests/unit/test_tokens.c."""
 from harness import WeftTest, main, os_user
+import pgcluster
 import glob
 import hashlib
 import json
 import os
 import re
-import sqlite3
+import subprocess
 
 TOKEN_RE = re.compile(r"^weft_[A-Za-z0-9_-]{43}$")
 
@@ -22,12 +23,8 @@ class Tokens(WeftTest):
         return r
 
     def rows(self):
-        db = sqlite3.connect(os.path.join(self.home, "weft.db"))
-        try:
-            return db.execute("SELECT id, user, name, hash, expires_at, revoked_at "
-                              "FROM tokens ORDER BY created_at").fetchall()
-        finally:
-            db.close()
+        return self.query('SELECT id, "user", name, hash, expires_at, revoked_at '
+                          "FROM tokens ORDER BY created_at")  # either store
 
     def entries(self, prefix="token."):
         r = self.weft("audit", "export")
@@ -49,7 +46,16 @@ class Tokens(WeftTest):
         self.assertRegex(tid, r"^tok_[a-z2-7]{12}$")
         # the raw database files (and the WAL, when there is one) never hold it
         files = glob.glob(os.path.join(self.home, "weft.db*"))
-        self.assertIn(os.path.join(self.home, "weft.db"), files)
+        if self.pg is None:
+            self.assertIn(os.path.join(self.home, "weft.db"), files)
+        else:  # WEFT_TEST_STORE=postgres: the whole database, as pg_dump writes it
+            dump = os.path.join(self.tmp, "dump.sql")
+            db = self.env["WEFT_STORE"].split("/")[3].split("?")[0]
+            subprocess.run([os.path.join(pgcluster.PG_BIN, "pg_dump"), "-h", self.pg.dir,
+                            "-U", "weft", "-d", db, "-f", dump], check=True, timeout=120)
+            with open(dump) as f:
+                self.assertIn(h, f.read())  # the dump holds the table
+            files = [dump]
         for path in files:
             with open(path, "rb") as f:
                 data = f.read()
@@ -69,9 +75,7 @@ class Tokens(WeftTest):
         self.assertRegex(j["expires_at"], r"^\d{4}-\d\d-\d\dT")
         (_, _, _, h, exp, _), = self.rows()
         self.assertEqual(h, hashlib.sha256(j["token"].encode()).hexdigest())
-        db = sqlite3.connect(os.path.join(self.home, "weft.db"))
-        (ttl,), = db.execute("SELECT expires_at - created_at FROM tokens").fetchall()
-        db.close()
+        (ttl,), = self.query("SELECT expires_at - created_at FROM tokens")
         self.assertEqual(ttl, 30 * 86400 * 1000)
 
         r = self.create("bob", "--login")
@@ -97,7 +101,7 @@ class Tokens(WeftTest):
             self.assertTrue(r.err.startswith("weft: "), r)
             self.assertIn(what, r.err)
         self.assertExit(self.weft("token", "frobnicate"), 2)
-        if os.path.exists(os.path.join(self.home, "weft.db")):
+        if self.has_store():
             self.assertEqual(self.rows(), [])
 
     def test_list_never_shows_token_or_hash_and_revoke_takes_a_prefix(self):

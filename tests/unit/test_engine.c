@@ -14,6 +14,12 @@
  *                           [status=N] [after=MS] [message=TEXT...]
  *                    result STEP[#I] ATTEMPT|* hang       (ends only when killed)
  *                    at MS cancel | at MS crash | at MS retry [STEP]
+ *                    at MS withdraw STEP   (engine_withdraw, as `weft cancel
+ *                               --step`; the request is durable: a later crash
+ *                               hands it back with engine_restore_withdraw)
+ *                    crash_on_kill  (the first call that kills an attempt to
+ *                               stop it commits its journal, then the engine
+ *                               dies before performing any effect)
  *                  An attempt with no matching line succeeds after 1000 ms with
  *                  outputs {}. `STEP` without #I matches every instance.
  *   expected.txt   the trace: `t=MS <line>` per journal entry and effect (see
@@ -67,6 +73,7 @@ struct script {
   uint64_t seed;
   int max_parallel;
   bool reserve;
+  bool crash_on_kill;
   json_t *inputs;
   struct result res[128];
   int n_res;
@@ -115,6 +122,8 @@ static void parse_script(const char *text, struct script *sc)
       sc->seed = strtoull(rest, NULL, 10);
     } else if (!strcmp(w, "reserve")) {
       sc->reserve = true;
+    } else if (!strcmp(w, "crash_on_kill")) {
+      sc->crash_on_kill = true;
     } else if (!strcmp(w, "max_parallel")) {
       sc->max_parallel = atoi(rest);
     } else if (!strcmp(w, "inputs")) {
@@ -342,6 +351,8 @@ struct sim {
   int64_t now;
   bool finished;
   struct buf out;
+  uint32_t owed[16]; /* requested withdrawals since the last retry (the audit log) */
+  int n_owed;
 };
 
 static const struct result *find_result(struct sim *s, uint32_t step, int32_t index,
@@ -384,11 +395,15 @@ static void emit(struct sim *s, const char *line)
   buf_printf(&s->out, "t=%lld %s\n", (long long)s->now, line);
 }
 
+static bool lose_effects(struct sim *s);
+
 static void process(struct sim *s, int rc)
 {
   cr_assert_eq(rc, 0, "engine call failed at t=%lld: %s", (long long)s->now,
                weft_strerror(rc));
   cr_assert(engine_check(s->run), "engine invariants broken at t=%lld", (long long)s->now);
+  if (lose_effects(s))
+    return;
   char line[4096];
   s->store.calls++;
   if (s->sc.reserve)
@@ -458,6 +473,33 @@ static void process(struct sim *s, int rc)
     engine_durable(s->run, (uint64_t)s->store.calls); /* the journal above is committed */
 }
 
+static void crash(struct sim *s);
+
+/* crash_on_kill: true when this call's effects are lost (the journal was
+ * committed, then the engine died) */
+static bool lose_effects(struct sim *s)
+{
+  if (!s->sc.crash_on_kill)
+    return false;
+  bool kill = false;
+  for (size_t i = 0; i < s->fx.n; i++)
+    kill |= s->fx.v[i].type == ENG_FX_KILL && s->fx.v[i].reason == ENG_KILL_STOP;
+  if (!kill)
+    return false;
+  char line[4096];
+  s->store.calls++;
+  for (size_t i = 0; i < s->fx.nj; i++) {
+    store_apply(&s->store, &s->fx.j[i]);
+    if (engine_trace_jent(s->run, &s->fx.j[i], line, sizeof line))
+      emit(s, line);
+  }
+  emit(s, "crash: after the commit, before the kill");
+  engine_fx_reset(&s->fx);
+  s->sc.crash_on_kill = false;
+  crash(s);
+  return true;
+}
+
 static void crash(struct sim *s)
 {
   engine_free(s->run);
@@ -475,6 +517,8 @@ static void crash(struct sim *s)
       struct eng_saved_unit u = saved(i, (int32_t)k, &s->store.inst[i][k]);
       cr_assert_eq(engine_restore_unit(s->run, &u), 0);
     }
+  for (int i = 0; i < s->n_owed; i++)
+    cr_assert_eq(engine_restore_withdraw(s->run, s->owed[i]), 0);
   emit(s, "crash: engine restored from the store");
   process(s, engine_restore_end(s->run, s->now, &s->fx));
 }
@@ -492,6 +536,21 @@ static void run_command(struct sim *s, struct command *c)
     process(s, engine_cancel(s->run, s->now, &s->fx));
   } else if (!strcmp(c->what, "crash")) {
     crash(s);
+  } else if (!strcmp(c->what, "withdraw")) {
+    uint32_t k = wf_step_find(s->wf, c->arg);
+    cr_assert_neq(k, WF_NONE, "withdraw: unknown step %s", c->arg);
+    char l[128];
+    int rc = engine_withdraw(s->run, k, s->now, &s->fx);
+    if (rc == WEFT_ESTATE) {
+      snprintf(l, sizeof l, "command withdraw %s: it has ended", c->arg);
+      emit(s, l);
+      return;
+    }
+    cr_assert(s->n_owed < 16);
+    s->owed[s->n_owed++] = k; /* recorded before the engine acts (the audit entry) */
+    snprintf(l, sizeof l, "command withdraw %s", c->arg);
+    emit(s, l);
+    process(s, rc);
   } else if (!strcmp(c->what, "retry")) {
     uint32_t from = WF_NONE;
     if (c->arg[0]) {
@@ -507,6 +566,7 @@ static void run_command(struct sim *s, struct command *c)
     snprintf(l, sizeof l, "command retry%s%s", c->arg[0] ? " --from " : "", c->arg);
     emit(s, l);
     s->finished = false;
+    s->n_owed = 0; /* a retry ends what was requested before it */
     int rc = engine_retry(s->run, from, s->now, &s->fx);
     if (rc == WEFT_ESTATE && from == WF_NONE) {
       emit(s, "retry: no step failed or was cancelled: nothing to retry");
@@ -732,6 +792,13 @@ TRACE(join_unreachable)
 TRACE(end_failed)
 TRACE(end_crash)
 TRACE(join_waits_for_slot_crash)
+/* cancel: steps and withdrawal on request (src/engine/withdraw.c) */
+TRACE(cancel_region)
+TRACE(cancel_for_each)
+TRACE(cancel_waiting)
+TRACE(cancel_crash_before_kill)
+TRACE(withdraw_request)
+TRACE(withdraw_request_crash)
 
 /* ---- transition tables ------------------------------------------------------ */
 
@@ -1218,6 +1285,10 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
      * sequence, and every other case, stays what it was before they existed */
     uint64_t fl = (seed * 0x9E3779B97F4A7C15ull) >> ((unsigned)i % 16 * 4);
     bool end = !fin && (fl & 3) == 0;
+    /* cancel steps (withdraw.c) the same way: a join that withdraws a later
+     * main step (never upstream of it) */
+    uint64_t cb = (seed * 0xC2B2AE3D27D4EB4Full) >> ((unsigned)i % 8 * 8);
+    bool cancel_step = !fin && !end && i + 1 < n && (cb & 3) == 0;
     if (i > lo && k) {
       uint32_t a = lo + rnd((uint32_t)(i - lo)), b = lo + rnd((uint32_t)(i - lo));
       if (k == 2 && a != b && !fin && ((fl >> 2) & 3) == 0)
@@ -1235,6 +1306,8 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    set: {v: '${{ .inputs.x // %d }}'}\n", i);
     else if (kind < 5 && end)
       buf_printf(y, "    end: {status: %s}\n", (fl >> 6) & 1 ? "failed" : "succeeded");
+    else if (kind < 5 && cancel_step)
+      buf_printf(y, "    cancel: [s%u]\n", (unsigned)(i + 1 + (int)((cb >> 2) % (uint64_t)(n - 1 - i))));
     else if (kind < 5)
       buf_printf(y, "    description: a join\n");
     else if (kind < 6)
@@ -1257,7 +1330,7 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
       buf_printf(y, "    if: '${{ failure }}'\n");
     else if (cond == 1)
       buf_printf(y, "    if: always\n");
-    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && end))
+    if (rnd(8) == 0 && kind >= 4 && !(kind < 5 && (end || cancel_step)))
       buf_printf(y, "    repeat: {until: '${{ .iteration >= 2 }}', max: 3, delay: %ums}\n",
                  rnd(2) * 500);
     for (int a = 1; a <= 4; a++) {
@@ -1284,6 +1357,9 @@ static void random_case(uint64_t seed, struct buf *y, struct buf *sc)
     buf_printf(sc, "at 1000000 retry s%u\n", rnd((uint32_t)(n + nf)));
   if (again <= 1 && rnd(2))
     buf_printf(sc, "at %u crash\n", 1000000 + rnd(3000));
+  uint64_t wb = seed * 0xD6E8FEB86659FD93ull >> 40; /* seed bits again, not rnd() */
+  if ((wb & 3) == 0) /* `weft cancel --step` of a main step */
+    buf_printf(sc, "at %u withdraw s%u\n", (unsigned)((wb >> 2) % 6000), (unsigned)((wb >> 16) % (uint64_t)n));
 }
 
 Test(random, random_workflows_end_terminal_and_replay_identically)

@@ -712,3 +712,41 @@ Test(spec, partial_joins_and_end_steps_are_in_the_model)
   cr_assert_eq(w->steps[wf_step_find(w, "a")].n_dependents, 3);
   wf_free(w);
 }
+
+Test(model, concurrency_map_and_notify_are_kept)
+{
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  int rc = load_str("name: p\n"
+                    "inputs: {env: {type: string}}\n"
+                    "concurrency: {key: \"${{ .inputs.env }}\", limit: 3, on_full: cancel_in_progress}\n"
+                    "notify:\n"
+                    "  - {on: [failed, approval_waiting], webhook: HOOK}\n"
+                    "  - {on: succeeded, webhook: OTHER}\n"
+                    "steps: {a: {run: echo}}\n",
+                    &w, &d);
+  cr_assert_eq(rc, 0, "%s", d.n ? d.v[0].msg : "");
+  cr_expect_eq(w->concurrency, 3);
+  cr_expect_eq(w->concurrency_on_full, WF_ON_FULL_CANCEL);
+  cr_expect_str_eq(json_string_value(w->concurrency_key), "${{ .inputs.env }}");
+  cr_assert_eq(json_array_size(w->notify), 2);
+  cr_expect_str_eq(json_string_value(json_object_get(json_array_get(w->notify, 0), "webhook")), "HOOK");
+  cr_expect_eq(json_array_size(json_object_get(json_array_get(w->notify, 0), "on")), 2);
+  cr_expect_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(w->notify, 1), "on"), 0)),
+                   "succeeded");
+  wf_free(w);
+  diag_list_free(&d);
+}
+
+Test(model, concurrency_number_is_one_group_that_queues)
+{
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_eq(load_str("name: p\nconcurrency: 2\nsteps: {a: {run: echo}}\n", &w, &d), 0);
+  cr_expect_eq(w->concurrency, 2);
+  cr_expect_eq(w->concurrency_on_full, WF_ON_FULL_QUEUE);
+  cr_expect_null(w->concurrency_key);
+  cr_expect_null(w->notify);
+  wf_free(w);
+  diag_list_free(&d);
+}

@@ -330,3 +330,30 @@ Test(yfast, problems_after_dropped_steps_are_the_same_as_with_the_whole_tree)
   free(whole);
   free(src);
 }
+
+/* `cancel:` lists are resolved after the graph, from their YAML (ctl.c):
+ * a big file with a cancel step keeps its whole tree, and its cancel list is
+ * read intact (under ASan, a dropped tree would be a use after free). */
+Test(yfast, a_big_file_with_a_cancel_step_keeps_its_tree)
+{
+  enum { N = 4000 };
+  size_t cap = (size_t)N * 48 + 1024, len = 0;
+  char *src = malloc(cap);
+  cr_assert_not_null(src);
+  len += (size_t)snprintf(src + len, cap - len, "name: big\nsteps:\n");
+  for (int i = 0; i < N; i++) {
+    len += (size_t)snprintf(src + len, cap - len, "  s%d:\n    set: {v: %d}\n", i, i);
+    if (i == 1000) /* early: its block would be dropped long before the graph */
+      len += (size_t)snprintf(src + len, cap - len, "  stop:\n    cancel: [s3999]\n");
+  }
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_eq(wf_load_string("big.yaml", src, len, &w, &d), 0, "%s", d.n ? d.v[0].msg : "");
+  uint32_t stop = wf_step_find(w, "stop");
+  cr_assert_eq(stop, 1001);
+  cr_assert_eq(w->steps[stop].n_cancel, 1);
+  cr_assert_eq(w->steps[stop].cancel[0], wf_step_find(w, "s3999"));
+  wf_free(w);
+  diag_list_free(&d);
+  free(src);
+}

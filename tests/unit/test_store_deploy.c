@@ -11,6 +11,7 @@
 
 #include "store/sqlite_int.h" /* sq_migrations, to build an old database */
 #include "store/store.h"
+#include "pg_testdb.h" /* WEFT_TEST_PG_ADMIN: the same tests on PostgreSQL */
 #include "util/err.h"
 
 static char home[256];
@@ -20,6 +21,7 @@ static void mk_home(void)
   snprintf(home, sizeof home, "/tmp/weft-test-deploy-XXXXXX");
   cr_assert_not_null(mkdtemp(home));
   strcat(home, "/h");
+  pg_testdb_use();
 }
 
 static void rm_home(void)
@@ -220,6 +222,7 @@ Test(deploy, the_fault_wrapper_counts_deploy_and_key_writes)
 
 Test(deploy, a_database_from_before_migration_8_is_migrated_and_keeps_its_runs)
 {
+  SQLITE_ONLY();
   char path[300];
   sqlite3 *db;
   cr_assert_eq(mkdir(home, 0700), 0);
