@@ -6,6 +6,10 @@ export const routes = [
   { pattern: '#/runs', module: './pages/runs.js', nav: 'Runs', title: 'Runs' },
   { pattern: '#/runs/:id', module: './pages/run.js', nav: null, title: 'Run' },
   { pattern: '#/login', module: './pages/login.js', nav: null, title: 'Sign in', public: true },
+  { pattern: '#/approvals', module: './pages/approvals.js', nav: 'Approvals', title: 'Approvals' },
+  { pattern: '#/workflows', module: './pages/workflows.js', nav: 'Workflows', title: 'Workflows' },
+  { pattern: '#/workflows/:name', module: './pages/workflows.js', nav: null, title: 'Workflow' },
+  { pattern: '#/audit', module: './pages/audit.js', nav: 'Audit', title: 'Audit' },
 ];
 
 // The route a hash names: {route, params, query}, or null.

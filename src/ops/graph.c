@@ -5,7 +5,10 @@
  * The layout is a pure function of the definition (ops_graph_layers): a
  * step's layer is the longest chain of needs leading to it, computed in one
  * pass over a topological order (Kahn's algorithm), O(steps + needs), so a
- * 10,000-step definition lays out in microseconds. */
+ * 10,000-step definition lays out in microseconds. Statuses are read from
+ * each step's own row (and a for_each step's counts), not from the run's
+ * whole JSON: the graph of a 100,000-step run is asked for by the UI on
+ * every open, and building ops_run_json for it cost more than the graph. */
 #include "ops/ops.h"
 #include "ops/defcache.h"
 
@@ -57,7 +60,7 @@ enum ops_err ops_run_graph(const struct ops_ctx *c, const char *id, json_t **out
   struct store_run r = {0};
   const struct wf *wf = NULL;
   uint32_t *layer = NULL;
-  json_t *run = NULL, *nodes = NULL, *edges = NULL;
+  json_t *nodes = NULL, *edges = NULL;
   if (k || (k = ops_find_run(c->store, id, &r, e)) != 0)
     goto out;
   if (!(wf = ops_def_get(c->store, &r))) {
@@ -65,31 +68,41 @@ enum ops_err ops_run_graph(const struct ops_ctx *c, const char *id, json_t **out
     goto out;
   }
   layer = calloc(wf->n_steps ? wf->n_steps : 1, sizeof *layer);
-  run = ops_run_json(c->store, &r, false);
   nodes = json_array();
   edges = json_array();
-  if (!layer || !run || !nodes || !edges || ops_graph_layers(wf, layer)) {
+  if (!layer || !nodes || !edges || ops_graph_layers(wf, layer)) {
     k = ops_fail(e, OPS_E_INTERNAL, "out of memory");
     goto out;
   }
-  json_t *steps = json_object_get(run, "steps");
   for (uint32_t i = 0; i < wf->n_steps; i++) {
     const struct wf_step *st = &wf->steps[i];
-    json_t *u = json_object_get(steps, st->id);
+    struct store_step own = {0};
+    bool has = store_step_get(c->store, r.id, st->id, STORE_NO_INDEX, &own) == 0;
     json_t *inst = json_null();
     if (st->for_each) {
+      /* as ops_run_json counts them: the counts kept on the step's own
+       * row, else counted; none while the step has not started */
       json_int_t total = 0;
-      const char *key;
-      json_t *v;
-      json_object_foreach(json_object_get(u, "instance_counts"), key, v)
-        total += json_integer_value(v);
-      json_decref(inst);
+      if (has && (strcmp(own.status, "pending") || own.counts)) {
+        char *txt = NULL;
+        json_t *counts = own.counts ? json_loads(own.counts, 0, NULL) : NULL;
+        if (!json_is_object(counts)) {
+          json_decref(counts);
+          counts = store_step_count(c->store, r.id, st->id, &txt) == 0 && txt ? json_loads(txt, 0, NULL) : NULL;
+          free(txt);
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach(counts, key, v)
+          total += json_integer_value(v);
+        json_decref(counts);
+      }
       inst = json_integer(total);
     }
-    const char *status = json_string_value(json_object_get(u, "status"));
     json_t *node = json_pack("{s:s,s:s,s:s,s:I,s:o}", "id", st->id, "kind", wf_kind_name(st->kind), "status",
-                             status ? status : "pending", "layer",
+                             has && own.status ? own.status : "pending", "layer",
                              (json_int_t)layer[i], "instances", inst);
+    store_step_clear(&own);
     if (node && st->is_finally)
       json_object_set_new(node, "finally", json_true());
     json_array_append_new(nodes, node);
@@ -100,7 +113,6 @@ enum ops_err ops_run_graph(const struct ops_ctx *c, const char *id, json_t **out
   if (!(*out = json_pack("{s:s,s:O,s:O}", "run", r.id, "nodes", nodes, "edges", edges)))
     k = ops_fail(e, OPS_E_INTERNAL, "out of memory");
 out:
-  json_decref(run);
   json_decref(nodes);
   json_decref(edges);
   free(layer);

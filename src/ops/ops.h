@@ -303,6 +303,11 @@ enum ops_err ops_list_workflows(const struct ops_ctx *c, json_t **out, struct op
  * the newest version. NOT_FOUND when name was never deployed. */
 enum ops_err ops_get_workflow(const struct ops_ctx *c, const char *name, int64_t now_ms, json_t **out,
                               struct ops_error *e);
+/* The same for version `version` of name (0: the newest): its source,
+ * description, inputs, triggers and next fires; `versions` lists them all.
+ * NOT_FOUND names the versions there are. */
+enum ops_err ops_get_workflow_version(const struct ops_ctx *c, const char *name, int version, int64_t now_ms,
+                                      json_t **out, struct ops_error *e);
 
 #define OPS_IDEMPOTENCY_KEY_MAX 256
 

@@ -185,6 +185,12 @@ static json_t *inputs_json(const struct wf *w)
 enum ops_err ops_get_workflow(const struct ops_ctx *c, const char *name, int64_t now_ms, json_t **out,
                               struct ops_error *e)
 {
+  return ops_get_workflow_version(c, name, 0, now_ms, out, e);
+}
+
+enum ops_err ops_get_workflow_version(const struct ops_ctx *c, const char *name, int version, int64_t now_ms,
+                                      json_t **out, struct ops_error *e)
+{
   *out = NULL;
   enum ops_err k = ops_authorize(c, "get_workflow", e);
   if (k)
@@ -201,6 +207,17 @@ enum ops_err ops_get_workflow(const struct ops_ctx *c, const char *name, int64_t
     goto out;
   }
   const struct store_deployment *nw = &v[n - 1];
+  if (version > 0) {
+    nw = NULL;
+    for (size_t i = 0; i < n && !nw; i++)
+      if (v[i].version == version)
+        nw = &v[i];
+    if (!nw) {
+      k = ops_fail(e, OPS_E_NOT_FOUND, "workflow %s has no version %d; its versions are %d to %d", name, version,
+                   v[0].version, v[n - 1].version);
+      goto out;
+    }
+  }
   if (store_workflow_get(s, nw->hash, &w) != 0) {
     k = ops_fail(e, OPS_E_INTERNAL, "cannot read version %d of %s: %s", nw->version, name, store_errmsg(s));
     goto out;

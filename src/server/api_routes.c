@@ -49,7 +49,7 @@ const struct api_route_doc api_route_docs[] = {
     {"this document", NULL, "200", "json"},
     {"deployed workflows", NULL, "200", "json"},
     {"deploy a new version (the YAML text as the body); 201 new, 200 identical, 422 with problems", "file", "201", "json"},
-    {"one workflow with its versions, newest source, triggers and next fire times", NULL, "200", "json"},
+    {"one workflow with its versions, newest source, triggers and next fire times (version=N: that version's)", "version", "200", "json"},
     {"start a run ({inputs, idempotency_key}); the same key again answers 200 with the same run", NULL, "201", "json"},
     {"runs, newest first, at most 500 a page", "status,workflow,trigger,since,until,limit,cursor", "200", "json"},
     {"one run in the `weft status --json` shape", "all_instances", "200", "json"},

@@ -130,9 +130,20 @@ static void get_workflow(struct api_wf *w, const struct httpd_req *rq, struct ht
   struct ops_ctx c;
   struct ops_error e = {0};
   json_t *out = NULL;
+  char q[32];
+  long version = 0;
+  if (httpd_has_query(rq, "version")) {
+    const char *v = httpd_query(rq, "version", q, sizeof q);
+    char *end = NULL;
+    version = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || version < 1 || version > INT_MAX) {
+      httpd_error(rs, APIERR_BAD_REQUEST, "version must be a version number (1, 2, ...), as `versions` lists them");
+      return;
+    }
+  }
   if (!ctx_of(w, rq, rs, &c))
     return;
-  enum ops_err k = ops_get_workflow(&c, route_param(rq->match, "name"), wt_now_ms(), &out, &e);
+  enum ops_err k = ops_get_workflow_version(&c, route_param(rq->match, "name"), (int)version, wt_now_ms(), &out, &e);
   ctx_done(w, &c);
   if (k)
     fail(rs, &e, NULL);

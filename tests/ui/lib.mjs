@@ -14,7 +14,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = process.env.WEFT_SOURCE_DIR || path.resolve(here, '..', '..');
 export const BIN = process.env.WEFT_BIN || path.join(ROOT, 'build', 'weft');
 export const CHROMIUM = process.env.WEFT_CHROMIUM || '/usr/bin/chromium';
-export const SHOTS = path.join(ROOT, 'docs', 'ui');
+// Screenshots go to a scratch folder, so a test run leaves the checkout as it
+// was; `WEFT_UI_SHOTS=docs/ui` (relative to the checkout) refreshes the docs'.
+export const SHOTS = process.env.WEFT_UI_SHOTS
+  ? path.resolve(ROOT, process.env.WEFT_UI_SHOTS)
+  : path.join(os.tmpdir(), 'weft-ui-shots');
 const require = createRequire(import.meta.url);
 
 export function loadPlaywright() {

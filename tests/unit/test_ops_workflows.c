@@ -211,3 +211,30 @@ Test(opswf, start_prepare_checks_name_inputs_and_key)
   ops_start_clear(&s);
   json_decref(args);
 }
+
+/* ?version=N (the UI's diff between two versions): each version's own source
+ * and inputs; a version that does not exist is NOT_FOUND naming the range */
+Test(opswf, one_version_of_a_workflow_by_number)
+{
+  json_t *out = NULL;
+  struct ops_error e = {0};
+  const char *v1 = "name: vv\ninputs:\n  a: {type: string, default: x}\nsteps:\n  s:\n    run: echo 1\n";
+  const char *v2 = "name: vv\nsteps:\n  s:\n    run: echo 2\n";
+  cr_assert_eq(deploy(ROLE_OPERATOR, v1, &out, NULL, &e), OPS_OK, "%s", e.msg);
+  json_decref(out);
+  cr_assert_eq(deploy(ROLE_OPERATOR, v2, &out, NULL, &e), OPS_OK, "%s", e.msg);
+  json_decref(out);
+  struct ops_ctx c = ctx(ROLE_VIEWER);
+  cr_assert_eq(ops_get_workflow_version(&c, "vv", 1, 0, &out, &e), OPS_OK, "%s", e.msg);
+  cr_assert_str_eq(json_string_value(json_object_get(out, "source")), v1);
+  cr_assert_eq(json_integer_value(json_object_get(out, "version")), 1);
+  cr_assert_eq(json_array_size(json_object_get(out, "versions")), 2);
+  cr_assert_eq(json_array_size(json_object_get(out, "inputs")), 1);
+  json_decref(out);
+  cr_assert_eq(ops_get_workflow_version(&c, "vv", 0, 0, &out, &e), OPS_OK, "%s", e.msg);
+  cr_assert_str_eq(json_string_value(json_object_get(out, "source")), v2);
+  cr_assert_eq(json_integer_value(json_object_get(out, "version")), 2);
+  json_decref(out);
+  cr_assert_eq(ops_get_workflow_version(&c, "vv", 3, 0, &out, &e), OPS_E_NOT_FOUND);
+  cr_assert_str_eq(e.msg, "workflow vv has no version 3; its versions are 1 to 2");
+}
