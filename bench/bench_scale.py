@@ -4,6 +4,7 @@ make and ninja on the same DAG shapes (issue 18's scaling table).
 
   python3 bench/bench_scale.py [--weft build/weft] [--sizes 1000,10000,100000,1000000]
                                [--runs 3] [--shapes chain,layered,for_each]
+                               [--before OLD_WEFT] [--no-peers] [--instructions]
 
 For each size N and shape it writes one workflow file of N `set` steps
 (chain: step i needs i-1; layered: 100 steps a layer, each needing two steps
@@ -96,7 +97,7 @@ def timed(argv, cwd, env=None, timeout=7200):
     rssf = os.path.join(cwd, ".rss")
     t0 = time.perf_counter()
     # its own process group: a process over its time is stopped with its children
-    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", rssf, *argv], cwd=cwd, env=env,
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S %R", "-o", rssf, *argv], cwd=cwd, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         _, err = p.communicate(timeout=timeout)
@@ -109,8 +110,9 @@ def timed(argv, cwd, env=None, timeout=7200):
     if p.returncode != 0:
         raise RuntimeError(f"{argv} exited {p.returncode}: {p.stderr.decode(errors='replace')[-500:]}")
     with open(rssf) as f:
-        kb, user, sys_ = f.read().split()[-3:]
+        kb, user, sys_, minflt = f.read().split()[-4:]
     os.remove(rssf)
+    timed.last = (float(user), float(sys_), int(minflt))  # the split, for the JSON
     return wall, float(user) + float(sys_), int(kb) * 1024
 
 
@@ -144,7 +146,8 @@ def measure(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, time
 
 
 def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, timeout=7200):
-    walls, cpus, rss = [], [], []
+    load = os.getloadavg()[0]
+    walls, cpus, rss, split = [], [], [], []
     instr = None
     for i in range(runs + (1 if count_instr else 0)):
         env = dict(os.environ)
@@ -158,6 +161,7 @@ def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, tim
             walls.append(w)
             cpus.append(c)
             rss.append(r)
+            split.append(timed.last)
         if fresh_home:
             shutil.rmtree(home, ignore_errors=True)
     wall = statistics.median(walls)
@@ -165,7 +169,9 @@ def measure1(label, argv, cwd, runs, n, fresh_home=False, count_instr=False, tim
     return {"tool": label, "n": n, "wall_s": round(wall, 4), "cpu_s": round(statistics.median(cpus), 3),
             "steps_per_s": round(n / wall) if wall else None,
             "peak_rss_mb": round(peak / 1e6, 1), "bytes_per_step": round(peak / n, 1),
-            "instr_per_step": round(instr / n) if instr else None}
+            "instr_per_step": round(instr / n) if instr else None, "load": round(load, 1),
+            "user_s": statistics.median(x[0] for x in split), "sys_s": statistics.median(x[1] for x in split),
+            "minor_faults": max(x[2] for x in split)}
 
 
 def write_out(rows, path):
@@ -173,16 +179,16 @@ def write_out(rows, path):
     with open(os.path.join(path, "scale.json"), "w") as f:
         json.dump({"load": os.getloadavg(), "rows": rows}, f, indent=1)
     with open(os.path.join(path, "scale.md"), "w") as f:
-        f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s (wall) | steps/s (CPU) | peak RSS MB | bytes/step | instr/step |\n")
-        f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+        f.write("| shape | steps | file MB | tool | wall s | CPU s | steps/s (wall) | steps/s (CPU) | peak RSS MB | bytes/step | instr/step | load |\n")
+        f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
         for r in rows:
             if r.get("error"):
-                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['error'][:60]} | | | | | | |\n")
+                f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['error'][:60]} | | | | | | | |\n")
                 continue
             cpu_rate = f"{round(r['n'] / r['cpu_s']):,}" if r['cpu_s'] else "-"
             f.write(f"| {r['shape']} | {r['n']:,} | {r['file_mb']} | {r['tool']} | {r['wall_s']:.3f} | {r['cpu_s']:.2f} | "
                     f"{r['steps_per_s'] or 0:,} | {cpu_rate} | {r['peak_rss_mb']} | {r['bytes_per_step']} | "
-                    f"{'{:,}'.format(r['instr_per_step']) if r['instr_per_step'] else '-'} |\n")
+                    f"{'{:,}'.format(r['instr_per_step']) if r['instr_per_step'] else '-'} | {r.get('load', '-')} |\n")
 
 
 
@@ -200,6 +206,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"), help="where scale.json/.md go")
     ap.add_argument("--instructions", action="store_true", help="one more run of each weft row under callgrind")
     ap.add_argument("--instr-max", type=int, default=100000, help="largest size counted under callgrind")
+    ap.add_argument("--before", metavar="WEFT",
+                    help="an earlier weft binary: its rows (tool \"... (before)\") are measured "
+                         "just before this one's, size by size, for a before/after table")
     a = ap.parse_args()
     if a.merge:
         rows = []
@@ -221,11 +230,14 @@ def main():
                 runs = a.runs if n < 1000000 else max(1, a.runs // 2)
                 row = {"shape": shape, "file_mb": round(os.path.getsize(wf) / 1e6, 2)}
                 first = len(rows)
-                if shape != "for_each":
-                    rows.append({**row, **measure("weft validate", [weft, "validate", wf], d, runs, n,
+                bins = [(" (before)", os.path.abspath(a.before))] if a.before else []
+                for tag, binary in bins + [("", weft)]:
+                    if shape != "for_each":
+                        rows.append({**row, **measure("weft validate" + tag, [binary, "validate", wf], d,
+                                                      runs, n, count_instr=a.instructions and n <= a.instr_max)})
+                    rows.append({**row, **measure("weft run" + tag, [binary, "run", wf], d, runs, n,
+                                                  fresh_home=True,
                                                   count_instr=a.instructions and n <= a.instr_max)})
-                rows.append({**row, **measure("weft run", [weft, "run", wf], d, runs, n, fresh_home=True,
-                                              count_instr=a.instructions and n <= a.instr_max)})
                 if shape != "for_each" and not a.no_peers:
                     write_make(os.path.join(d, "Makefile"), shape, n)
                     write_ninja(os.path.join(d, "build.ninja"), shape, n)

@@ -96,6 +96,7 @@ struct rt_run {
   char *workspace;
   struct rt_row *rows;   /* running units' rows (for pid/pgid) */
   struct rt_fecount *fec; /* rt_counts.c: for_each instance counts, by step (or NULL) */
+  uint32_t fec_deferred;  /* rt_counts.c: steps whose expansion has rows not written yet */
   bool finished;
   bool cancel_requested;
   bool logdir_made;      /* logs/<run>/ exists (ex_proc.c) */
@@ -174,6 +175,12 @@ void rt_counts_note(struct rt_run *run, uint32_t step, int32_t index, int status
 int rt_counts_write(struct runtime *rt, struct rt_run *run);
 void rt_counts_load(struct rt_run *run, const struct store_step *rows, size_t n);
 void rt_counts_free(struct rt_run *run);
+/* ... and each instance row written once (rt_counts.c): an expansion's
+ * "pending" rows wait for the commit, left out where the instance's own row
+ * was written first. step WF_NONE: every step of the run. */
+bool rt_counts_defer_rows(struct rt_run *run, uint32_t step);
+void rt_counts_row_written(struct rt_run *run, uint32_t step, int32_t index);
+int rt_counts_write_rows(struct runtime *rt, struct rt_run *run, uint32_t step);
 /* rt_exec.c: the pid of the live attempt of (step, index), or 0. */
 int rt_attempt_pid(struct runtime *rt, struct rt_run *run, uint32_t step, int32_t index);
 void rt_rows_free(struct rt_run *run);

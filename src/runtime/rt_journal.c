@@ -260,8 +260,10 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
   } else if (kept) {
     row_forget(run, kept);
   }
-  if (e->index >= 0)
+  if (e->index >= 0) {
     rt_counts_note(run, e->step, e->index, (int)e->status);
+    rt_counts_row_written(run, e->step, e->index); /* here or by a later entry */
+  }
   int rc = skip_row ? 0 : store_step_put(rt->store, &st);
   if (!rc && !no_audit)
     rc = audit_unit(rt, run, e->at, "step.status", "attempts", st.attempts, e->error, e->index,
@@ -280,25 +282,33 @@ static int write_unit(struct runtime *rt, struct rt_run *run, const struct eng_j
   return rc;
 }
 
+/* The instances' "pending" rows wait for the commit (rt_counts.c): most
+ * instances of a big for_each settle in the same transaction, and their own
+ * row is then the one write. Written at once when that cannot be kept. */
 static int write_expand(struct runtime *rt, struct rt_run *run, const struct eng_jent *e)
 {
   const struct wf_step *ws = &run->wf->steps[e->step];
-  enum { CHUNK = 1000 };
-  struct store_step *v = calloc(CHUNK, sizeof *v);
-  if (!v)
-    return WEFT_ENOMEM;
-  int rc = 0;
-  for (uint32_t base = 0; base < e->n && !rc; base += CHUNK) {
-    size_t k = e->n - base < CHUNK ? e->n - base : CHUNK;
-    for (size_t i = 0; i < k; i++)
-      v[i] = (struct store_step){.run_id = run->id, .step = ws->id,
-                                 .index = (int)(base + i), .status = "pending"};
-    rc = store_step_put_many(rt->store, v, k);
-  }
-  free(v);
+  /* an earlier expansion of this step in the same transaction: its rows first */
+  int rc = rt_counts_write_rows(rt, run, e->step);
   if (rc)
     return rc;
   rt_counts_expand(run, e->step, e->n);
+  if (!rt_counts_defer_rows(run, e->step)) {
+    enum { CHUNK = 1000 };
+    struct store_step *v = calloc(CHUNK, sizeof *v);
+    if (!v)
+      return WEFT_ENOMEM;
+    for (uint32_t base = 0; base < e->n && !rc; base += CHUNK) {
+      size_t k = e->n - base < CHUNK ? e->n - base : CHUNK;
+      for (size_t i = 0; i < k; i++)
+        v[i] = (struct store_step){.run_id = run->id, .step = ws->id,
+                                   .index = (int)(base + i), .status = "pending"};
+      rc = store_step_put_many(rt->store, v, k);
+    }
+    free(v);
+    if (rc)
+      return rc;
+  }
   return audit(rt, run, e->at, "step.expanded",
                json_pack("{s:s,s:i}", "step", ws->id, "instances", (int)e->n));
 }
@@ -523,6 +533,7 @@ static int write_entries(struct runtime *rt, const struct eng_jent **ent, struct
                                  e->at, e->outputs);
       break;
     case ENG_J_RESERVE:
+      rt_counts_row_written(run, e->step, e->index); /* the reservation writes the row */
       rc = store_step_reserve(rt->store, run->id, run->wf->steps[e->step].id, e->index,
                               (int)e->attempts);
       break;

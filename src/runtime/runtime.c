@@ -294,6 +294,8 @@ static int commit_now(struct runtime *rt)
     struct rt_run *run = rt->runs[i];
     if (rt->rows_due)
       rc = rt_rows_write(rt, run);
+    if (!rc) /* instances expanded in this transaction that have no row yet */
+      rc = rt_counts_write_rows(rt, run, WF_NONE);
     /* a run that ended gives up ownership with its last transitions */
     if (!rc && run->row.owner_pid && run_ended(run)) {
       rc = store_run_release(rt->store, run->id);

@@ -217,14 +217,15 @@ bool chk_num(struct sctx *c, const struct ynode *v, const char *field, const cha
     chk_bad_type(c, v, field, where, "a number");
     return false;
   }
-  if (!(v->f >= min && v->f <= max)) {
+  double d = ynum(v);
+  if (!(d >= min && d <= max)) {
     if (max > 1e300)
       chk_err(c, v, "\"%s\" %s must be >= %g, not %s", field, where, min, v->s);
     else
       chk_err(c, v, "\"%s\" %s must be between %g and %g, not %s", field, where, min, max, v->s);
     return false;
   }
-  *out = v->f;
+  *out = d;
   return true;
 }
 

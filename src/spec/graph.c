@@ -26,7 +26,7 @@
 #define MAX_CYCLE_REPORTS 20
 
 struct gtmp {
-  const struct ynode **edge_at; /* the needs item naming each edge */
+  struct wf_pos *edge_at;       /* the needs item naming each edge */
   uint32_t *stamp;              /* DFS marks for answer_queries() */
   uint32_t mark;
   uint32_t *stack;
@@ -40,7 +40,7 @@ static const char *const *all_ids(struct sctx *c, struct gtmp *g)
     if (!g->ids)
       return NULL;
     for (uint32_t i = 0; i < c->w->n_steps; i++)
-      g->ids[i] = c->w->steps[i].id;
+      g->ids[i] = c->ss[i].id; /* adopted or not, the same string */
   }
   return g->ids;
 }
@@ -139,7 +139,7 @@ static void resolve_one(struct sctx *c, struct gtmp *g, uint32_t i, const struct
       chk_err(c, item, "step \"%s\" needs unknown step \"%s\"", s->id, item->s);
     return;
   }
-  if (!s->is_finally && w->steps[j].is_finally) {
+  if (!s->is_finally && c->ss[j].is_finally) { /* step j may not be adopted yet */
     chk_err(c, item,
          "step \"%s\" cannot need finally step \"%s\" (finally steps run after all steps)",
          s->id, item->s);
@@ -150,47 +150,59 @@ static void resolve_one(struct sctx *c, struct gtmp *g, uint32_t i, const struct
       chk_err(c, item, "step \"%s\" lists \"%s\" twice in needs", s->id, item->s);
       return;
     }
-  g->edge_at[base + *n_out] = item;
+  g->edge_at[base + *n_out] = (struct wf_pos){.line = item->line, .col = item->col};
   out[(*n_out)++] = j;
 }
 
-static int resolve_needs(struct sctx *c, struct gtmp *g, uint32_t *n_edges)
+void graph_resolve_begin(struct sctx *c)
 {
   struct wf *w = c->w;
   uint32_t total = 0;
   for (uint32_t i = 0; i < w->n_steps; i++)
     total += count_needs(c->ss[i].needs);
+  free(c->priv->edges);
+  free(c->edge_pos);
   c->priv->edges = malloc((2 * (size_t)total + 1) * sizeof(uint32_t));
-  g->edge_at = calloc((size_t)total + 1, sizeof *g->edge_at);
-  if (!c->priv->edges || !g->edge_at)
-    return WEFT_ENOMEM;
-  uint32_t at = 0;
-  for (uint32_t i = 0; i < w->n_steps; i++) {
-    struct wf_step *s = &w->steps[i];
-    const struct ynode *n = c->ss[i].needs;
-    s->needs = c->priv->edges + at;
-    s->n_needs = 0;
-    if (!n || n->t == Y_NULL)
-      continue;
-    if (n->t == Y_STR || n->t == Y_INT) {
-      resolve_one(c, g, i, n, s->needs, &s->n_needs, at);
-    } else if (n->t == Y_SEQ) {
-      for (uint32_t k = 0; k < n->n; k++)
-        resolve_one(c, g, i, n->kids[k], s->needs, &s->n_needs, at);
-    } else if (n->t == Y_MAP) {
-      parse_join(c, s, n);
-      const struct ynode *l = join_list(n);
-      for (uint32_t k = 0; s->join_count && l && k < l->n; k++)
-        resolve_one(c, g, i, l->kids[k], s->needs, &s->n_needs, at);
-    } else {
-      char where[160];
-      snprintf(where, sizeof where, "in step \"%s\"", s->id);
-      chk_bad_type(c, n, "needs", where, "a step id or a list of step ids");
-    }
-    at += s->n_needs;
+  c->edge_pos = calloc((size_t)total + 1, sizeof *c->edge_pos);
+  c->n_edges = 0;
+  c->resolve_diags = 0;
+  c->resolved = true;
+  if ((!c->priv->edges || !c->edge_pos) && !c->rc)
+    c->rc = WEFT_ENOMEM;
+}
+
+void graph_resolve_step(struct sctx *c, uint32_t i)
+{
+  struct wf *w = c->w;
+  if (!c->priv->edges || !c->edge_pos)
+    return;
+  size_t before = c->diags.n;
+  struct gtmp g = {.edge_at = c->edge_pos, .ids = c->hint_ids};
+  uint32_t at = c->n_edges;
+  struct wf_step *s = &w->steps[i];
+  const struct ynode *n = c->ss[i].needs;
+  s->needs = c->priv->edges + at;
+  s->n_needs = 0;
+  if (!n || n->t == Y_NULL) {
+    /* none */
+  } else if (n->t == Y_STR || n->t == Y_INT) {
+    resolve_one(c, &g, i, n, s->needs, &s->n_needs, at);
+  } else if (n->t == Y_SEQ) {
+    for (uint32_t k = 0; k < n->n; k++)
+      resolve_one(c, &g, i, n->kids[k], s->needs, &s->n_needs, at);
+  } else if (n->t == Y_MAP) {
+    parse_join(c, s, n);
+    const struct ynode *l = join_list(n);
+    for (uint32_t k = 0; s->join_count && l && k < l->n; k++)
+      resolve_one(c, &g, i, l->kids[k], s->needs, &s->n_needs, at);
+  } else {
+    char where[160];
+    snprintf(where, sizeof where, "in step \"%s\"", s->id);
+    chk_bad_type(c, n, "needs", where, "a step id or a list of step ids");
   }
-  *n_edges = at;
-  return 0;
+  c->n_edges = at + s->n_needs;
+  c->hint_ids = g.ids;
+  c->resolve_diags += c->diags.n - before;
 }
 
 /* ---- cycles ---------------------------------------------------------------- */
@@ -208,8 +220,8 @@ static void report_cycle(struct sctx *c, struct gtmp *g, const uint32_t *path, s
   buf_init(&b, 1u << 20);
   for (size_t k = 0; k <= n; k++)
     buf_printf(&b, "%s%s", k ? " -> " : "", w->steps[path[(r + k) % n]].id);
-  const struct ynode *at = g->edge_at[edge_idx[r]];
-  chk_err(c, at, "cycle in needs: %s", b.p ? b.p : "");
+  const struct wf_pos *at = &g->edge_at[edge_idx[r]];
+  chk_err_at(c, at->line, at->col, "cycle in needs: %s", b.p ? b.p : "");
   buf_free(&b);
 }
 
@@ -645,17 +657,28 @@ static int check_reach(struct sctx *c, struct gtmp *g)
   return rc;
 }
 
+void graph_resolve(struct sctx *c)
+{
+  graph_resolve_begin(c);
+  for (uint32_t i = 0; i < c->w->n_steps; i++)
+    graph_resolve_step(c, i);
+}
+
 void graph_build(struct sctx *c)
 {
-  struct gtmp g = {0};
-  uint32_t n_edges = 0;
+  if (!c->resolved)
+    graph_resolve(c);
+  struct gtmp g = {.edge_at = c->edge_pos, .ids = c->hint_ids};
+  c->edge_pos = NULL;
+  c->hint_ids = NULL;
+  uint32_t n_edges = c->n_edges;
   size_t before = c->diags.n;
-  int rc = resolve_needs(c, &g, &n_edges);
-  if (rc)
+  int rc = 0;
+  if (c->rc)
     goto out;
   find_cycles(c, &g);
   build_dependents(c, n_edges);
-  if (c->diags.n != before || c->rc)
+  if (c->resolve_diags || c->diags.n != before || c->rc)
     goto out; /* no order and no reach check without a sound graph */
   rc = topo_sort(c);
   if (rc == WEFT_EINVAL) /* cannot happen without a cycle */

@@ -259,16 +259,14 @@ static void parse_outputs(struct sctx *c, const struct ynode *v)
 /* Registers the step ids of one section; returns false on a fatal problem. */
 static void declare_steps(struct sctx *c, const struct ynode *sec, uint32_t base, bool fin)
 {
-  struct wf *w = c->w;
   for (uint32_t i = 0; i < sec->n; i++) {
     const struct ynode *k = sec->kids[2 * i];
-    struct wf_step *s = &w->steps[base + i];
-    s->index = base + i;
+    struct ssrc *s = &c->ss[base + i]; /* into w->steps when converted (adopt) */
     s->is_finally = fin;
     s->id = chk_dup(c, k->s);
     s->pos.line = k->line;
     s->pos.col = k->col;
-    c->ss[base + i].key = k;
+    s->key = k;
     if (!s->id)
       return;
     if (!chk_is_id(k->s, k->len)) {
@@ -280,6 +278,20 @@ static void declare_steps(struct sctx *c, const struct ynode *sec, uint32_t base
     }
     if (strmap_put(&c->priv->ids, s->id, k->len, base + i))
       c->rc = WEFT_ENOMEM;
+  }
+}
+
+/* The declaration of steps [0..upto) into their wf_steps (the id's owner
+ * from then on). */
+static void adopt(struct sctx *c, uint32_t upto)
+{
+  for (; c->n_adopted < upto; c->n_adopted++) {
+    uint32_t i = c->n_adopted;
+    struct wf_step *s = &c->w->steps[i];
+    s->index = i;
+    s->is_finally = c->ss[i].is_finally;
+    s->id = c->ss[i].id;
+    s->pos = c->ss[i].pos;
   }
 }
 
@@ -321,12 +333,34 @@ static void parse_steps(struct sctx *c, const struct ynode *root)
     declare_steps(c, steps, 0, false);
   if (fin)
     declare_steps(c, fin, w->n_main, true);
-  if (c->rc)
+  if (c->rc) {
+    adopt(c, w->n_steps);
     return;
+  }
+  /* Step by step: its declaration into its wf_step, its fields, its needs
+   * (every step's needs are counted first: one edge array); the YAML of
+   * the main steps done so far is dropped as the next ones come. A
+   * 1,000,000-step file: the tree is ~700 bytes a step and the wf_steps
+   * 320, and the peak holds about one of the two, not both. */
+  bool keep_tree = false; /* `cancel:` lists are read after the graph (ctl.c) */
   for (uint32_t i = 0; i < w->n_steps; i++) {
     const struct ynode *sec = i < w->n_main ? steps : fin;
     uint32_t j = i < w->n_main ? i : i - w->n_main;
+    c->ss[i].needs = ymap_get(sec->kids[2 * j + 1], "needs");
+    if (ymap_get(sec->kids[2 * j + 1], "cancel"))
+      keep_tree = true;
+  }
+  graph_resolve_begin(c);
+  for (uint32_t i = 0; i < w->n_steps; i++) {
+    const struct ynode *sec = i < w->n_main ? steps : fin;
+    uint32_t j = i < w->n_main ? i : i - w->n_main;
+    adopt(c, i + 1);
     steps_parse(c, i, sec->kids[2 * j], sec->kids[2 * j + 1]);
+    graph_resolve_step(c, i);
+    c->ss[i].needs = NULL;
+    c->ss[i].key = NULL;
+    if (i + 1 < w->n_main && c->tree && !keep_tree && (i + 1) % 256 == 0)
+      ytree_release(c->tree, steps->kids[0], steps->kids[2 * (i + 1)]);
   }
   graph_build(c);
   ctl_resolve(c);
@@ -518,6 +552,7 @@ static int load(const char *name, char *own, const char *src, size_t len, struct
   sha256_hex(src, len, w->hash);
 
   rc = ytree_parse(&t, name, w->source, len, &c.diags);
+  c.tree = &t;
   if (rc) {
     if (rc == WEFT_EPARSE)
       rc = WEFT_EVALIDATION;
@@ -542,8 +577,12 @@ static int load(const char *name, char *own, const char *src, size_t len, struct
 out:
   flush_diags(&c, d);
   sdefaults_free(&c.dflt);
+  for (uint32_t i = c.n_adopted; c.ss && w && i < w->n_steps; i++)
+    free(c.ss[i].id); /* declared, never adopted (a fatal problem) */
   free(c.ss);
   free(c.occ);
+  free(c.edge_pos);
+  free(c.hint_ids);
   ytree_free(&t);
   if (rc) {
     wf_free(w);

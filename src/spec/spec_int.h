@@ -46,6 +46,12 @@ struct spec_priv {
 struct ssrc {
   const struct ynode *key;   /* the step id's key node */
   const struct ynode *needs; /* NULL, a string, a list or {any, count, cancel_rest} */
+  /* the declaration, kept here until the step is converted (load.c adopt):
+   * a million `struct wf_step`s are touched one by one as their YAML is
+   * dropped, not all at once before it is */
+  char *id;                  /* owned by the wf_step once adopted */
+  struct wf_pos pos;
+  bool is_finally;
   bool reads_all;            /* reads the whole .steps object */
   const struct ynode *cancel; /* `cancel:` (resolved by ctl.c after the graph) */
 };
@@ -72,6 +78,15 @@ struct sctx {
   struct eocc *occ;
   size_t n_occ, cap_occ;
   struct sdefaults dflt;
+  /* graph.c: needs resolved before the steps are converted (graph_resolve),
+   * so the steps' subtrees can be dropped (ytree_release) as they are */
+  struct ytree *tree;
+  struct wf_pos *edge_pos; /* the needs item naming each edge */
+  uint32_t n_edges;
+  size_t resolve_diags;    /* problems graph_resolve found */
+  bool resolved;
+  const char **hint_ids;   /* step ids for did-you-mean, built on demand */
+  uint32_t n_adopted;      /* load.c: steps whose declaration is in c->w->steps */
 };
 
 /* ---- check.c: reporting and typed field access ---- */
@@ -163,6 +178,13 @@ void kinds_command(struct sctx *c, const struct ynode *v, const char *where);
 /* Resolves needs, finds cycles, builds dependents, topo order; then checks
  * what expressions read and fills reads. */
 void graph_build(struct sctx *c);
+/* The needs of every step (ss[].needs) to edges, reported problems counted;
+ * graph_build does it when it was not done before. Or step by step:
+ * graph_resolve_begin (counts the edges of every ss[].needs), then
+ * graph_resolve_step for each step in order, once its wf_step is adopted. */
+void graph_resolve(struct sctx *c);
+void graph_resolve_begin(struct sctx *c);
+void graph_resolve_step(struct sctx *c, uint32_t i);
 /* ---- ctl.c: `cancel:` and `mutex:` ---- */
 /* Parses `mutex:`; remembers `cancel:` for ctl_resolve. */
 void ctl_parse_mutex(struct sctx *c, struct wf_step *s, const struct ynode *v, const char *where);

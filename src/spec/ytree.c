@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "spec/model.h"
 #include "spec/strmap.h"
@@ -30,21 +31,59 @@
 /* ---- arena ---------------------------------------------------------------- */
 
 struct ablock {
-  struct ablock *next;
+  struct ablock *next;  /* older */
+  struct ablock *newer; /* NULL for the newest (the arena's head) */
   size_t used, cap;
+  bool mapped;          /* mmap'd (unmapped when freed), or malloc'd */
   max_align_t data[];
 };
+
+/* The first block comes from malloc (most trees are small); the next ones
+ * are mapped, 1 MiB or more, so that the blocks ytree_release frees go back
+ * to the system at once (freed to malloc, they stayed resident: the model
+ * built meanwhile reuses only part of them) */
+#define FIRST_BLOCK 65536
+#define MAPPED_BLOCK (1u << 20)
+
+static void block_free(struct ablock *b)
+{
+  if (b->mapped)
+    munmap(b, sizeof *b + b->cap);
+  else
+    free(b);
+}
+
+/* 8-byte granules: what is allocated here (ynodes, kid arrays, text) needs
+ * no more alignment than a pointer, and a 56-byte ynode rounded to 16 would
+ * take 64 (a 1,000,000-step file has ~12 million of them) */
+_Static_assert(_Alignof(struct ynode) <= 8, "arena granules are 8 bytes");
 
 void *yarena_alloc(void **arena, size_t n)
 {
   struct ablock *b = *arena;
-  n = (n + 15) & ~(size_t)15;
+  n = (n + 7) & ~(size_t)7;
   if (!b || b->cap - b->used < n) {
-    size_t cap = n > 65536 ? n : 65536;
-    struct ablock *nb = malloc(sizeof *nb + cap);
-    if (!nb)
-      return NULL;
+    struct ablock *nb;
+    size_t cap;
+    if (!b) {
+      cap = n > FIRST_BLOCK ? n : FIRST_BLOCK;
+      if (!(nb = malloc(sizeof *nb + cap)))
+        return NULL;
+      nb->mapped = false;
+    } else {
+      size_t page = 4096, want = sizeof *nb + (n > MAPPED_BLOCK ? n : MAPPED_BLOCK);
+      want = (want + page - 1) & ~(page - 1);
+      void *m = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED)
+        return NULL;
+      nb = m;
+      cap = want - sizeof *nb;
+      nb->mapped = true;
+    }
     nb->next = b;
+    nb->newer = NULL;
+    if (b)
+      b->newer = nb;
     nb->used = 0;
     nb->cap = cap;
     *arena = nb;
@@ -55,12 +94,50 @@ void *yarena_alloc(void **arena, size_t n)
   return p;
 }
 
+size_t yarena_used(const void *arena)
+{
+  size_t n = 0;
+  for (const struct ablock *b = arena; b; b = b->next)
+    n += b->used;
+  return n;
+}
+
+static bool in_block(const struct ablock *b, const void *p)
+{
+  const char *d = (const char *)b->data;
+  return (const char *)p >= d && (const char *)p < d + b->used;
+}
+
+void ytree_release(struct ytree *t, const struct ynode *first, const struct ynode *upto)
+{
+  /* the block of `first`: found from the newest, once a tree (it is kept) */
+  struct ablock *head = t->arena, *ob = head;
+  if (!t->no_aliases || !first || !upto)
+    return;
+  if (t->rel_block && in_block(t->rel_block, first))
+    ob = t->rel_block;
+  else
+    while (ob && !in_block(ob, first))
+      ob = ob->next;
+  if (!ob)
+    return;
+  t->rel_block = ob;
+  /* the blocks after it, up to the one holding `upto` (never the head) */
+  for (struct ablock *b = ob->newer; b && b != head && !in_block(b, upto);) {
+    struct ablock *nw = b->newer;
+    ob->newer = nw;
+    nw->next = ob;
+    block_free(b);
+    b = nw;
+  }
+}
+
 void yarena_free(void *arena)
 {
   struct ablock *b = arena;
   while (b) {
     struct ablock *n = b->next;
-    free(b);
+    block_free(b);
     b = n;
   }
 }
@@ -141,7 +218,6 @@ void ytype_plain(struct ynode *y)
     if (i == n && n <= 18) {
       y->t = Y_INT;
       y->i = v;
-      y->f = (double)v;
       return;
     }
   }
@@ -179,7 +255,6 @@ void ytype_plain(struct ynode *y)
     if (errno == 0) {
       y->t = Y_INT;
       y->i = v;
-      y->f = (double)v;
       return;
     }
     /* too big for int64: a float, as JSON would read it */
@@ -840,6 +915,8 @@ void ytree_free(struct ytree *t)
   yarena_free(t->arena);
   t->arena = NULL;
   t->root = NULL;
+  t->no_aliases = false;
+  t->rel_block = NULL;
 }
 
 struct ynode *ymap_get(const struct ynode *m, const char *key)

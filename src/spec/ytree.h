@@ -26,26 +26,36 @@
 
 enum ytype { Y_NULL, Y_BOOL, Y_INT, Y_FLOAT, Y_STR, Y_MAP, Y_SEQ };
 
-struct ynode {             /* 80 bytes: a 1,000,000-step file has ~10 million */
+struct ynode {             /* 56 bytes: a 1,000,000-step file has ~12 million */
   const char *s;      /* scalar text, NUL-terminated (also for numbers, bools) */
-  struct ynode **kids; /* Y_MAP: key,value pairs (2*n); Y_SEQ: n items */
-  int64_t i;          /* Y_INT */
-  double f;           /* Y_FLOAT (and Y_INT as double) */
+  union {             /* by type (t): */
+    struct ynode **kids; /* Y_MAP: key,value pairs (2*n); Y_SEQ: n items */
+    int64_t i;           /* Y_INT (ynum() gives it as a double) */
+    double f;            /* Y_FLOAT */
+  };
   uint64_t size;      /* expanded size (bytes of scalars + nodes) */
   uint32_t src_start, src_end; /* byte span in the source (scalars; files are <= 64 MiB) */
   uint32_t len;       /* of s */
-  uint32_t n;
-  uint32_t depth;     /* nesting depth of collections, 0 for a scalar */
+  uint32_t n;         /* Y_MAP, Y_SEQ: pairs or items; 0 for scalars */
   int line, col;      /* 1-based start */
-  enum ytype t;
+  uint16_t depth;     /* nesting depth of collections, 0 for a scalar (<= WF_MAX_DEPTH + 1) */
+  uint8_t t;          /* enum ytype */
   bool quoted;        /* scalar was quoted or a block scalar (never a number) */
   bool multiline;     /* scalar spans several source lines */
   bool b;             /* Y_BOOL */
 };
 
+/* A Y_INT or Y_FLOAT node's value as a double. */
+static inline double ynum(const struct ynode *n)
+{
+  return n->t == Y_INT ? (double)n->i : n->f;
+}
+
 struct ytree {
   struct ynode *root; /* NULL for an empty document */
   void *arena;
+  bool no_aliases;    /* built by the fast path: no node is shared (ytree_release) */
+  void *rel_block;    /* ytree_release's cursor: the block of its `first` */
 };
 
 /* Parses src (len bytes) named `file` in messages. Returns 0, or
@@ -53,6 +63,11 @@ struct ytree {
 int ytree_parse(struct ytree *t, const char *file, const char *src, size_t len,
                 struct diag_list *d);
 void ytree_free(struct ytree *t);
+/* Frees the arena memory allocated after `first` and before `upto` (two nodes
+ * of t, `first` allocated before `upto`), at the arena's block granularity:
+ * nodes in between must never be read again. The loader drops the subtrees
+ * of steps already converted this way (only for a tree without aliases). */
+void ytree_release(struct ytree *t, const struct ynode *first, const struct ynode *upto);
 
 /* Map lookup by key (linear); NULL when absent or m is not a map. */
 struct ynode *ymap_get(const struct ynode *m, const char *key);

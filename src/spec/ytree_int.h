@@ -18,9 +18,11 @@ struct fpos {
   size_t start;
 };
 
-/* 16-byte aligned bump allocation in the tree's arena; NULL when out of memory. */
+/* 8-byte aligned bump allocation in the tree's arena; NULL when out of memory. */
 void *yarena_alloc(void **arena, size_t n);
 void yarena_free(void *arena);
+/* Bytes handed out by yarena_alloc so far (granules included; for the tests). */
+size_t yarena_used(const void *arena);
 /* Types a plain scalar (y->s, y->len) by the YAML 1.2 core schema. */
 void ytype_plain(struct ynode *y);
 /* Places collection y: at its `{`, `[` or first `- ` found from its first

@@ -21,6 +21,7 @@ struct fault {
   long count;   /* failures left once started; -1: unlimited */
   int rc;
   long writes;  /* writes seen */
+  long step_rows; /* step rows handed to step_put and step_put_many */
   bool faulted; /* the last write failed by injection */
 };
 
@@ -121,7 +122,11 @@ static int f_heartbeat(struct store *s, int pid, int64_t start, int64_t now)
   WRITE(store_heartbeat(INNER, pid, start, now));
 }
 
-static int f_step_put(struct store *s, const struct store_step *x) { WRITE(store_step_put(INNER, x)); }
+static int f_step_put(struct store *s, const struct store_step *x)
+{
+  F(s)->step_rows++;
+  WRITE(store_step_put(INNER, x));
+}
 
 static int f_step_reserve(struct store *s, const char *run_id, const char *step, int index,
                           int attempt)
@@ -130,6 +135,7 @@ static int f_step_reserve(struct store *s, const char *run_id, const char *step,
 }
 static int f_step_put_many(struct store *s, const struct store_step *v, size_t n)
 {
+  F(s)->step_rows += (long)n;
   WRITE(store_step_put_many(INNER, v, n));
 }
 
@@ -493,3 +499,4 @@ void store_fault_set(struct store *s, long after, long count, int rc)
 }
 
 long store_fault_writes(struct store *s) { return F(s)->writes; }
+long store_fault_step_rows(struct store *s) { return F(s)->step_rows; }

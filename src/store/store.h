@@ -572,6 +572,7 @@ void store_schedules_free(struct store_schedule *v, size_t n);
 int store_fault_wrap(struct store *inner, struct store **out);
 void store_fault_set(struct store *s, long after, long count, int rc);
 long store_fault_writes(struct store *s); /* write calls seen so far */
+long store_fault_step_rows(struct store *s); /* step rows put so far (one per row of a put_many) */
 
 /* Thin wrappers over the ops table (documented there). */
 static inline void store_close(struct store *s)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "spec/model.h"
 #include "spec/ytree_int.h"
 #include "util/diag.h"
 
@@ -221,4 +222,138 @@ Test(yfast, a_big_generated_file_matches)
   }
   cr_expect_eq(compare(buf, o), 1);
   free(buf);
+}
+
+/* A 1,000,000-step file is ~12 million ynodes: each is 56 bytes (was 80),
+ * with the integer, the float and the kids of a collection in one union.
+ * The integer of a number field is still read as a number (ynum). */
+Test(yfast, a_node_is_56_bytes_and_integers_are_numbers)
+{
+  cr_assert_leq(sizeof(struct ynode), 56);
+  static const char src[] = "name: n\nsteps:\n  a:\n    run: \"true\"\n"
+                            "    retry: {attempts: 3, factor: 3}\n";
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_eq(wf_load_string("n.yaml", src, sizeof src - 1, &w, &d), 0, "%s",
+               d.n ? d.v[0].msg : "");
+  cr_assert_eq(w->steps[0].retry.attempts, 3);
+  cr_assert_float_eq(w->steps[0].retry.factor, 3.0, 1e-12);
+  wf_free(w);
+  diag_list_free(&d);
+}
+
+/* The arena hands out 8-byte granules: `a: [b, c]` is 5 nodes of 56 bytes,
+ * two kid arrays of 2 pointers and three 2-byte texts: 336 bytes (400 with
+ * the 16-byte granules it had). */
+Test(yfast, the_arena_packs_nodes_and_text_in_8_byte_granules)
+{
+  static const char src[] = "a: [b, c]\n";
+  struct ytree t = {0};
+  cr_assert_eq(yfast_parse(&t, src, sizeof src - 1), 1);
+  cr_assert_eq(yarena_used(t.arena), 5 * sizeof(struct ynode) + 2 * 16 + 3 * 8);
+  ytree_free(&t);
+}
+
+/* ytree_release frees the arena between two nodes, block by block: the
+ * loader drops the YAML of the steps it has converted. */
+Test(yfast, release_frees_the_blocks_between_two_nodes)
+{
+  enum { N = 20000 };
+  size_t cap = (size_t)N * 48 + 64, len = 0;
+  char *src = malloc(cap);
+  cr_assert_not_null(src);
+  len += (size_t)snprintf(src + len, cap - len, "steps:\n");
+  for (int i = 0; i < N; i++)
+    len += (size_t)snprintf(src + len, cap - len, "  s%d:\n    set: {v: %d}\n", i, i);
+  struct ytree t = {0};
+  cr_assert_eq(yfast_parse(&t, src, len), 1);
+  const struct ynode *steps = t.root->kids[1];
+  cr_assert_eq(steps->n, N);
+  size_t before = yarena_used(t.arena);
+  ytree_release(&t, steps->kids[0], steps->kids[2 * (N / 2)]);
+  size_t after = yarena_used(t.arena);
+  cr_assert_lt(after, before - before / 4, "%zu -> %zu bytes", before, after);
+  /* what comes from the upper bound on is still there */
+  cr_assert_str_eq(steps->kids[2 * (N / 2)]->s, "s10000");
+  cr_assert_str_eq(steps->kids[2 * (N - 1)]->s, "s19999");
+  cr_assert_str_eq(steps->kids[0]->s, "s0");
+  ytree_free(&t);
+  free(src);
+}
+
+static char *problems_of(const char *src, size_t len)
+{
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_neq(wf_load_string("big.yaml", src, len, &w, &d), 0);
+  size_t cap = 1 << 16, n = 0;
+  char *out = calloc(cap, 1);
+  cr_assert_not_null(out);
+  for (size_t i = 0; i < d.n; i++) {
+    char *m = diag_format(&d.v[i]);
+    n += (size_t)snprintf(out + n, cap - n, "%s\n", m ? m : "?");
+    free(m);
+  }
+  diag_list_free(&d);
+  return out;
+}
+
+/* A big file with problems in needs after thousands of steps (their YAML
+ * dropped by then) reports what the libfyaml path, which keeps the whole
+ * tree, reports: the same problems at the same positions. */
+Test(yfast, problems_after_dropped_steps_are_the_same_as_with_the_whole_tree)
+{
+  enum { N = 6000 };
+  size_t cap = (size_t)N * 64 + 1024, len = 0;
+  char *src = malloc(cap);
+  cr_assert_not_null(src);
+  len += (size_t)snprintf(src + len, cap - len,
+                          "name: big\nfinally:\n  fin:\n    needs: [s1]\n    set: {a: 1}\nsteps:\n");
+  for (int i = 0; i < N; i++)
+    len += (size_t)snprintf(src + len, cap - len, "  s%d:\n%s    set: {v: %d}\n", i,
+                            i ? "    needs: [s0]\n" : "", i);
+  len += (size_t)snprintf(src + len, cap - len,
+                          "  bad:\n    needs: [nosuch, fin, s5999, s5999]\n    set: {x: 1}\n"
+                          "  c1:\n    needs: [c2]\n    set: {x: 1}\n"
+                          "  c2:\n    needs: [c1]\n    set: {x: 1}\n"
+                          "defaults:\n  timeout: 5s\n");
+  char *fast = problems_of(src, len);
+  /* a non-ASCII comment at the end: the fast path declines, libfyaml parses */
+  len += (size_t)snprintf(src + len, cap - len, "# caf\xc3\xa9\n");
+  struct ytree t = {0};
+  cr_assert_eq(yfast_parse(&t, src, len), 0);
+  char *whole = problems_of(src, len);
+  cr_assert_str_eq(fast, whole);
+  cr_assert_not_null(strstr(fast, "needs unknown step \"nosuch\""));
+  cr_assert_not_null(strstr(fast, "cycle in needs: c1 -> c2 -> c1"));
+  free(fast);
+  free(whole);
+  free(src);
+}
+
+/* `cancel:` lists are resolved after the graph, from their YAML (ctl.c):
+ * a big file with a cancel step keeps its whole tree, and its cancel list is
+ * read intact (under ASan, a dropped tree would be a use after free). */
+Test(yfast, a_big_file_with_a_cancel_step_keeps_its_tree)
+{
+  enum { N = 4000 };
+  size_t cap = (size_t)N * 48 + 1024, len = 0;
+  char *src = malloc(cap);
+  cr_assert_not_null(src);
+  len += (size_t)snprintf(src + len, cap - len, "name: big\nsteps:\n");
+  for (int i = 0; i < N; i++) {
+    len += (size_t)snprintf(src + len, cap - len, "  s%d:\n    set: {v: %d}\n", i, i);
+    if (i == 1000) /* early: its block would be dropped long before the graph */
+      len += (size_t)snprintf(src + len, cap - len, "  stop:\n    cancel: [s3999]\n");
+  }
+  struct wf *w = NULL;
+  struct diag_list d = {0};
+  cr_assert_eq(wf_load_string("big.yaml", src, len, &w, &d), 0, "%s", d.n ? d.v[0].msg : "");
+  uint32_t stop = wf_step_find(w, "stop");
+  cr_assert_eq(stop, 1001);
+  cr_assert_eq(w->steps[stop].n_cancel, 1);
+  cr_assert_eq(w->steps[stop].cancel[0], wf_step_find(w, "s3999"));
+  wf_free(w);
+  diag_list_free(&d);
+  free(src);
 }
