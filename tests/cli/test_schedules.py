@@ -333,8 +333,12 @@ class SchedulesTest(WeftTest):
             self.assertGreaterEqual(v, 0)
             return v > 0
         self.wait_for(lag, "a scheduled fire's lag")
-        srv.stop()
         run, data = [c for c in self.created("nightly") if "scheduled_for" in c[1]][0]
+        # the first fire's run must have run its step before the server stops
+        # (on a loaded machine it may still be queued when the lag shows)
+        self.wait_for(lambda: self.weft("status", run, "--json").json().get("status") == "succeeded",
+                      "the first scheduled run to succeed")
+        srv.stop()
         r = self.weft("logs", run, "show")
         self.assertExit(r, 0)
         tj, rsf, mode = r.out.strip().split("|")
