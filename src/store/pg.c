@@ -617,3 +617,29 @@ out:
   *out = &g->base;
   return 0;
 }
+
+int pg_rows(struct pg *g, const char *sql, const struct pgp *p, const char *what, size_t size,
+            int (*from)(PGresult *r, int row, void *elem), void (*free_all)(void *v, size_t n),
+            void **out, size_t *n)
+{
+  PGresult *r = NULL;
+  *out = NULL;
+  *n = 0;
+  int rc = pg_exec(g, sql, p, what, &r);
+  if (rc)
+    return rc;
+  size_t m = (size_t)PQntuples(r);
+  char *v = m ? calloc(m, size) : NULL;
+  if (m && !v)
+    rc = WEFT_ENOMEM;
+  for (size_t i = 0; !rc && i < m; i++)
+    rc = from(r, (int)i, v + i * size);
+  PQclear(r);
+  if (rc) {
+    free_all(v, m);
+    return rc;
+  }
+  *out = v;
+  *n = m;
+  return 0;
+}

@@ -95,6 +95,13 @@ void pg_cursor_close(struct pg_cursor *c);
 /* Column readers: NULL text and NULL numbers read as NULL and 0. */
 char *pg_col_text(PGresult *r, int row, int col, int *oom); /* malloc'd copy or NULL */
 const char *pg_col_str(PGresult *r, int row, int col);      /* borrowed or NULL */
+/* Runs sql and hands back its rows as an array of `size`-byte elements,
+ * each filled by from(r, row, elem) (0 or a WEFT_E* code); on failure the
+ * elements filled so far are freed with free_all(array, m) and nothing is
+ * returned. *out and *n are the caller's (free with free_all). */
+int pg_rows(struct pg *g, const char *sql, const struct pgp *p, const char *what, size_t size,
+            int (*from)(PGresult *r, int row, void *elem), void (*free_all)(void *v, size_t n),
+            void **out, size_t *n);
 int64_t pg_col_i64(PGresult *r, int row, int col);
 static inline int pg_col_int(PGresult *r, int row, int col) { return (int)pg_col_i64(r, row, col); }
 static inline bool pg_col_null(PGresult *r, int row, int col)

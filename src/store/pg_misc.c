@@ -14,38 +14,30 @@
 
 #define TOKEN_COLS "id, \"user\", name, hash, created_at, expires_at, revoked_at, last_used_at"
 
+static int tok_from_row(PGresult *r, int i, void *elem)
+{
+  struct store_token *t = elem;
+  int oom = 0;
+  t->id = pg_col_text(r, i, 0, &oom);
+  t->user = pg_col_text(r, i, 1, &oom);
+  t->name = pg_col_text(r, i, 2, &oom);
+  t->hash = pg_col_text(r, i, 3, &oom);
+  t->created_at = pg_col_i64(r, i, 4);
+  t->expires_at = pg_col_i64(r, i, 5);
+  t->revoked_at = pg_col_i64(r, i, 6);
+  t->last_used_at = pg_col_i64(r, i, 7);
+  return oom ? WEFT_ENOMEM : 0;
+}
+static void tok_free(void *v, size_t n) { store_tokens_free(v, n); }
+
+/* Runs sql and returns its rows as tokens (*out, *n; caller frees). */
 static int tok_rows(struct pg *g, const char *sql, const struct pgp *p, const char *what,
                     struct store_token **out, size_t *n)
 {
-  PGresult *r = NULL;
-  *out = NULL;
-  *n = 0;
-  int rc = pg_exec(g, sql, p, what, &r);
-  if (rc)
-    return rc;
-  size_t m = (size_t)PQntuples(r);
-  struct store_token *v = m ? calloc(m, sizeof *v) : NULL;
-  int oom = m && !v;
-  for (size_t k = 0; !oom && k < m; k++) {
-    int i = (int)k;
-    struct store_token *t = &v[k];
-    t->id = pg_col_text(r, i, 0, &oom);
-    t->user = pg_col_text(r, i, 1, &oom);
-    t->name = pg_col_text(r, i, 2, &oom);
-    t->hash = pg_col_text(r, i, 3, &oom);
-    t->created_at = pg_col_i64(r, i, 4);
-    t->expires_at = pg_col_i64(r, i, 5);
-    t->revoked_at = pg_col_i64(r, i, 6);
-    t->last_used_at = pg_col_i64(r, i, 7);
-  }
-  PQclear(r);
-  if (oom) {
-    store_tokens_free(v, m);
-    return WEFT_ENOMEM;
-  }
+  void *v = NULL;
+  int rc = pg_rows(g, sql, p, what, sizeof **out, tok_from_row, tok_free, &v, n);
   *out = v;
-  *n = m;
-  return 0;
+  return rc;
 }
 
 int pg_token_put(struct store *s, const struct store_token *t)

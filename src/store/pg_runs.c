@@ -120,30 +120,16 @@ static int run_from_row(PGresult *res, int i, struct store_run *r)
   return oom ? WEFT_ENOMEM : 0;
 }
 
-/* Runs sql and returns its rows as runs (*out, *n; caller frees). */
+/* Runs sql and returns its rows (*out, *n; caller frees). */
+static void run_rows_free(void *v, size_t n) { store_runs_free(v, n); }
+static int run_rows_one(PGresult *r, int row, void *elem) { return run_from_row(r, row, elem); }
 static int run_rows(struct pg *g, const char *sql, const struct pgp *p, const char *what,
                     struct store_run **out, size_t *n)
 {
-  PGresult *r = NULL;
-  *out = NULL;
-  *n = 0;
-  int rc = pg_exec(g, sql, p, what, &r);
-  if (rc)
-    return rc;
-  size_t m = (size_t)PQntuples(r);
-  struct store_run *v = m ? calloc(m, sizeof *v) : NULL;
-  if (m && !v)
-    rc = WEFT_ENOMEM;
-  for (size_t i = 0; !rc && i < m; i++)
-    rc = run_from_row(r, (int)i, &v[i]);
-  PQclear(r);
-  if (rc) {
-    store_runs_free(v, m);
-    return rc;
-  }
+  void *v = NULL;
+  int rc = pg_rows(g, sql, p, what, sizeof **out, run_rows_one, run_rows_free, &v, n);
   *out = v;
-  *n = m;
-  return 0;
+  return rc;
 }
 
 int pg_run_put(struct store *s, const struct store_run *r)

@@ -142,29 +142,16 @@ static int step_from_row(PGresult *r, int i, struct store_step *x)
   return oom ? WEFT_ENOMEM : 0;
 }
 
+/* Runs sql and returns its rows (*out, *n; caller frees). */
+static void step_rows_free(void *v, size_t n) { store_steps_free(v, n); }
+static int step_rows_one(PGresult *r, int row, void *elem) { return step_from_row(r, row, elem); }
 static int step_rows(struct pg *g, const char *sql, const struct pgp *p, const char *what,
                      struct store_step **out, size_t *n)
 {
-  PGresult *r = NULL;
-  *out = NULL;
-  *n = 0;
-  int rc = pg_exec(g, sql, p, what, &r);
-  if (rc)
-    return rc;
-  size_t m = (size_t)PQntuples(r);
-  struct store_step *v = m ? calloc(m, sizeof *v) : NULL;
-  if (m && !v)
-    rc = WEFT_ENOMEM;
-  for (size_t i = 0; !rc && i < m; i++)
-    rc = step_from_row(r, (int)i, &v[i]);
-  PQclear(r);
-  if (rc) {
-    store_steps_free(v, m);
-    return rc;
-  }
+  void *v = NULL;
+  int rc = pg_rows(g, sql, p, what, sizeof **out, step_rows_one, step_rows_free, &v, n);
   *out = v;
-  *n = m;
-  return 0;
+  return rc;
 }
 
 int pg_step_get(struct store *s, const char *run_id, const char *step, int index,
