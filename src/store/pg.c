@@ -542,7 +542,9 @@ static int migrate(struct pg *g)
     if ((rc = pg_tx_begin(g, &own)))
       goto out;
     PGresult *m = PQexec(g->conn, pg_migrations[ver]);
-    if (!m || PQresultStatus(m) != PGRES_COMMAND_OK) {
+    /* an empty entry (a number reserved for a branch not merged yet) is
+     * PGRES_EMPTY_QUERY: nothing to do */
+    if (!m || (PQresultStatus(m) != PGRES_COMMAND_OK && PQresultStatus(m) != PGRES_EMPTY_QUERY)) {
       char msg[400];
       one_line(msg, sizeof msg, m ? PQresultErrorMessage(m) : PQerrorMessage(g->conn));
       rc = pg_failf(g, WEFT_ESTORE, "store: migration %d failed: %s", ver + 1, msg);

@@ -102,6 +102,13 @@ const char *const pg_migrations[] = {
   "  last_at BIGINT NOT NULL DEFAULT 0, last_run " T ","
   "  PRIMARY KEY(workflow, idx));"
   "CREATE INDEX schedules_next ON schedules(next_at);",
+  /* 2: reserved (store ops version 9 on PostgreSQL: run events, mutexes,
+   * concurrency groups, notices; taken on merge) */
+  "",
+  /* 3: reserved (run leases with fencing; taken on merge) */
+  "",
+  /* 4: reserved (the task queue of `weft worker`; taken on merge) */
+  "",
 };
 
 const int pg_n_migrations = (int)(sizeof pg_migrations / sizeof pg_migrations[0]);
