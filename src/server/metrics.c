@@ -95,8 +95,13 @@ static struct series *series_of(struct family *f, const char *const *values)
   for (int i = 0; i < f->nlabels; i++) {
     const char *v = values && values[i] ? values[i] : "";
     size_t n = strlen(v);
-    if (k + n + 1 >= sizeof key)
-      n = sizeof key - k - 2;
+    /* each value gets an equal share of the key (with its separator; the
+     * final NUL aside), so a long value never takes the room of the next
+     * ones: names are at most 64 bytes (LANGUAGE.md), longer values are
+     * cut to their share */
+    size_t share = (sizeof key - 1) / (size_t)f->nlabels - 1;
+    if (n > share)
+      n = share;
     memcpy(key + k, v, n);
     k += n;
     key[k++] = '\x1f';
