@@ -334,7 +334,10 @@ static void admit(struct httpd *h, struct MHD_Connection *c, const char *url, co
       st->decided = false; /* the UI's page, in dispatch */
     else if (st->rc == ROUTE_E_METHOD)
       goto method;
-    else
+    else if (h->cfg.fallback && h->cfg.fallback_has && h->cfg.fallback_has(url)) {
+      snprintf(st->m.allow, sizeof st->m.allow, "GET, HEAD");
+      goto method;
+    } else
       httpd_error(rs, APIERR_NOT_FOUND, "no page at %.200s", url);
     return;
   }

@@ -91,6 +91,9 @@ struct httpd_config {
   size_t nroutes;
   httpd_handler_fn handler;  /* routes of the table */
   httpd_handler_fn fallback; /* GET/HEAD outside /api/ that no route has (the UI); NULL: 404 */
+  /* whether the fallback has a page at path (another method on it: 405 with
+   * Allow: GET, HEAD, not 404); NULL: never */
+  bool (*fallback_has)(const char *path);
   httpd_auth_fn auth;
   void *ud;
   unsigned threads;   /* HTTP threads; 0: 2 */

@@ -900,6 +900,7 @@ int server_run(const struct server_opts *o, struct store *store)
   struct httpd_config hc = {.addr = &o->addr, .tls_cert_pem = o->tls_cert_pem, .tls_key_pem = o->tls_key_pem,
                             .routes = s->routes, .nroutes = api_routes_count, .handler = handler, .auth = auth,
                             .fallback = uiserve_answer,
+                            .fallback_has = uiserve_has,
                             .ud = s, .on_answer = on_answer, .timeout_s = conn_timeout_s(),
                             .max_conns = conn_limit(),
                             .threads = o->http_threads ? o->http_threads : SERVER_HTTP_THREADS};

@@ -40,6 +40,11 @@ const struct uiasset *uiserve_find(const char *path)
   return by_name(path + 3);
 }
 
+bool uiserve_has(const char *path)
+{
+  return uiserve_find(path) != NULL;
+}
+
 void uiserve_answer(void *ud, const struct httpd_req *rq, struct httpd_resp *rs)
 {
   (void)ud;

@@ -19,6 +19,8 @@
 
 /* the asset a request path names, or NULL ("/" and "/login": index.html) */
 const struct uiasset *uiserve_find(const char *path);
+/* whether the UI has a page at path (httpd_config.fallback_has) */
+bool uiserve_has(const char *path);
 /* the fallback of struct httpd_config: fills rs for a GET/HEAD of path */
 void uiserve_answer(void *ud, const struct httpd_req *rq, struct httpd_resp *rs);
 

@@ -83,6 +83,23 @@ class UiServerTest(WeftTest):
             code, _, _ = self.get(p)
             self.assertIn(code, (401, 403), p)
 
+    def test_another_method_on_a_page_is_405_with_allow_not_404(self):
+        for path in ("/", "/login", "/ui/app.js"):
+            for method in ("POST", "PUT", "DELETE"):
+                req = urllib.request.Request(self.srv.base + path, data=b"x" if method != "DELETE" else None,
+                                             method=method)
+                with self.assertRaises(urllib.error.HTTPError) as cm:
+                    urllib.request.urlopen(req, timeout=60)
+                self.assertEqual(cm.exception.code, 405, (method, path))
+                self.assertEqual(cm.exception.headers["Allow"], "GET, HEAD", (method, path))
+                body = json.loads(cm.exception.read())
+                self.assertIn("allowed: GET, HEAD", body["error"]["message"])
+        # a page no one has stays 404, whatever the method
+        req = urllib.request.Request(self.srv.base + "/nope", data=b"x", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=60)
+        self.assertEqual(cm.exception.code, 404)
+
     def test_me_says_who_and_which_role(self):
         self.assertEqual(self.api("/me", "vic")[1]["role"], "viewer")
         code, me = self.api("/me", "olga")
