@@ -327,95 +327,38 @@ static bool copy_from(const char *path, long *off, const char *prefix)
   return true;
 }
 
+/* A log `weft logs` shows (ops_log_targets chose it) and how far it was read. */
 struct log_target {
-  char *step;
-  int index;
-  int attempt;
-  char *path;
+  struct ops_log l;
   long off;
-};
-
-struct log_sel {
-  const char *step; /* NULL: every step */
-  int index;
-  bool any_index;
-  int attempt;      /* 0: the last */
 };
 
 static void targets_free(struct log_target *t, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    free(t[i].step);
-    free(t[i].path);
-  }
+  for (size_t i = 0; t && i < n; i++)
+    ops_log_clear(&t[i].l);
   free(t);
 }
 
-/* Appends the chosen attempt's log of each matching row to *t (ops_log_pick:
- * the server's choice too). */
-static void add_targets(struct store *s, const struct store_run *r, const struct store_step *rows,
-                        size_t n, bool for_each, const struct log_sel *sel,
-                        struct log_target **t, size_t *nt, size_t *cap)
-{
-  for (size_t i = 0; i < n; i++) {
-    const struct store_step *st = &rows[i];
-    if (!sel->any_index && st->index != sel->index)
-      continue;
-    if (st->index < 0 && for_each)
-      continue; /* the aggregate row has no log of its own */
-    struct ops_log l;
-    if (ops_log_pick(s, r->id, st->step, st->index, sel->attempt, &l) != 0)
-      continue; /* none at that attempt, or it ran no program */
-    if (*nt == *cap) {
-      size_t nc = *cap ? 2 * *cap : 16;
-      struct log_target *g = realloc(*t, nc * sizeof *g);
-      if (g) {
-        *t = g;
-        *cap = nc;
-      }
-    }
-    if (*nt < *cap) {
-      struct log_target *x = &(*t)[(*nt)++];
-      memset(x, 0, sizeof *x);
-      x->step = l.step;
-      x->index = l.index;
-      x->attempt = l.attempt;
-      x->path = l.path;
-      l.step = l.path = NULL;
-    }
-    ops_log_clear(&l);
-  }
-}
-
-/* The chosen attempt's log of each matching instance, in definition order.
- * With the definition, only steps that run programs are read (a million
- * `set` instances have no log to look for), and one instance by its key. */
+/* The logs to show: ops_log_targets, each with its read offset at 0. */
 static struct log_target *collect_targets(struct store *s, const struct store_run *r,
-                                          const struct wf *wf, const struct log_sel *sel,
+                                          const struct wf *wf, const struct ops_log_sel *sel,
                                           size_t *nt_out)
 {
-  struct log_target *t = NULL;
-  size_t nt = 0, cap = 0;
-  for (size_t k = 0; k < (wf ? wf->n_steps : 1); k++) {
-    const char *id = wf ? wf->steps[k].id : sel->step;
-    if (wf && ((sel->step && strcmp(sel->step, id)) ||
-               (wf->steps[k].kind != WF_RUN && wf->steps[k].kind != WF_COMMAND)))
-      continue;
-    struct store_step *rows = NULL;
-    size_t n = 0;
-    if (id && !sel->any_index) {
-      rows = calloc(1, sizeof *rows);
-      if (rows && store_step_get(s, r->id, id, sel->index, rows) == 0)
-        n = 1;
-    } else {
-      store_step_list(s, r->id, id, &rows, &n);
-    }
-    add_targets(s, r, rows, n, wf && wf->steps[k].for_each, sel, &t, &nt, &cap);
-    store_steps_free(rows, n);
+  struct ops_log *v = NULL;
+  size_t n = 0;
+  *nt_out = 0;
+  if (ops_log_targets(s, r, wf, sel, &v, &n) != 0)
+    return calloc(1, sizeof(struct log_target));
+  struct log_target *t = calloc(n ? n : 1, sizeof *t);
+  if (!t) {
+    ops_logs_free(v, n);
+    return NULL;
   }
-  if (!t)
-    t = calloc(1, sizeof *t);
-  *nt_out = nt;
+  for (size_t i = 0; i < n; i++)
+    t[i].l = v[i];
+  free(v); /* the logs' strings moved into t */
+  *nt_out = n;
   return t;
 }
 
@@ -424,7 +367,7 @@ int cli_logs(struct cli *c, int argc, char **argv)
   static const struct option opts[] = {{"attempt", required_argument, 0, 'a'},
                                        {"follow", no_argument, 0, 'f'},
                                        {0, 0, 0, 0}};
-  struct log_sel sel = {.index = STORE_NO_INDEX, .any_index = true};
+  struct ops_log_sel sel = {.index = STORE_NO_INDEX, .any_index = true};
   int ch;
   bool follow = false;
   optind = 0;
@@ -511,11 +454,11 @@ int cli_logs(struct cli *c, int argc, char **argv)
     bool prefix = nt > 1 || !step;
     for (size_t i = 0; i < nt; i++) {
       char pre[200];
-      if (t[i].index >= 0)
-        snprintf(pre, sizeof pre, "[%s[%d]] ", t[i].step, t[i].index);
+      if (t[i].l.index >= 0)
+        snprintf(pre, sizeof pre, "[%s[%d]] ", t[i].l.step, t[i].l.index);
       else
-        snprintf(pre, sizeof pre, "[%s] ", t[i].step);
-      copy_from(t[i].path, &t[i].off, prefix ? pre : NULL);
+        snprintf(pre, sizeof pre, "[%s] ", t[i].l.step);
+      copy_from(t[i].l.path, &t[i].off, prefix ? pre : NULL);
     }
     if (!follow)
       break;
@@ -533,7 +476,7 @@ int cli_logs(struct cli *c, int argc, char **argv)
     struct log_target *fresh = collect_targets(s, &r, wf, &sel, &nn);
     for (size_t i = 0; fresh && i < nn; i++)
       for (size_t k = 0; k < nt; k++)
-        if (!strcmp(fresh[i].path, t[k].path))
+        if (!strcmp(fresh[i].l.path, t[k].l.path))
           fresh[i].off = t[k].off;
     targets_free(t, nt);
     t = fresh;

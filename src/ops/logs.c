@@ -116,3 +116,76 @@ bool ops_log_ended(struct store *s, const struct ops_log *l)
   store_attempts_free(att, na);
   return ended;
 }
+
+void ops_logs_free(struct ops_log *v, size_t n)
+{
+  for (size_t i = 0; v && i < n; i++)
+    ops_log_clear(&v[i]);
+  free(v);
+}
+
+/* Appends the chosen attempt's log of each matching row to *v. */
+static int add_logs(struct store *s, const struct store_run *r, const struct store_step *rows, size_t n,
+                    bool for_each, const struct ops_log_sel *sel, struct ops_log **v, size_t *nv,
+                    size_t *cap)
+{
+  for (size_t i = 0; i < n; i++) {
+    const struct store_step *st = &rows[i];
+    if (!sel->any_index && st->index != sel->index)
+      continue;
+    if (st->index < 0 && for_each)
+      continue; /* the aggregate row has no log of its own */
+    struct ops_log l;
+    if (ops_log_pick(s, r->id, st->step, st->index, sel->attempt, &l) != 0)
+      continue; /* none at that attempt, or it ran no program */
+    if (*nv == *cap) {
+      size_t nc = *cap ? 2 * *cap : 16;
+      struct ops_log *g = realloc(*v, nc * sizeof *g);
+      if (!g) {
+        ops_log_clear(&l);
+        return WEFT_ENOMEM;
+      }
+      *v = g;
+      *cap = nc;
+    }
+    (*v)[(*nv)++] = l;
+  }
+  return 0;
+}
+
+int ops_log_targets(struct store *s, const struct store_run *r, const struct wf *wf,
+                    const struct ops_log_sel *sel, struct ops_log **out, size_t *n)
+{
+  struct ops_log *v = NULL;
+  size_t nv = 0, cap = 0;
+  int rc = 0;
+  *out = NULL;
+  *n = 0;
+  for (size_t k = 0; !rc && k < (wf ? wf->n_steps : 1); k++) {
+    const char *id = wf ? wf->steps[k].id : sel->step;
+    if (wf && ((sel->step && strcmp(sel->step, id)) ||
+               (wf->steps[k].kind != WF_RUN && wf->steps[k].kind != WF_COMMAND)))
+      continue;
+    struct store_step *rows = NULL;
+    size_t nr = 0;
+    if (id && !sel->any_index) {
+      rows = calloc(1, sizeof *rows);
+      if (!rows)
+        rc = WEFT_ENOMEM;
+      else if (store_step_get(s, r->id, id, sel->index, rows) == 0)
+        nr = 1;
+    } else {
+      store_step_list(s, r->id, id, &rows, &nr);
+    }
+    if (!rc)
+      rc = add_logs(s, r, rows, nr, wf && wf->steps[k].for_each, sel, &v, &nv, &cap);
+    store_steps_free(rows, nr);
+  }
+  if (rc) {
+    ops_logs_free(v, nv);
+    return rc;
+  }
+  *out = v;
+  *n = nv;
+  return 0;
+}

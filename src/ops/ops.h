@@ -242,6 +242,22 @@ int ops_log_pick(struct store *s, const char *run_id, const char *step, int inde
 /* Whether the attempt of l has ended (or its run has): a follower reads
  * what is left and stops. true also when the store cannot tell. */
 bool ops_log_ended(struct store *s, const struct ops_log *l);
+/* Which logs `weft logs RUN [STEP]` shows. */
+struct ops_log_sel {
+  const char *step; /* NULL: every step */
+  int index;        /* with !any_index: this instance (STORE_NO_INDEX: the plain step) */
+  bool any_index;
+  int attempt;      /* 0: the latest */
+};
+/* The chosen attempt's log (ops_log_pick) of each instance of run r that
+ * sel matches, in definition order, into *out (*n of them; free with
+ * ops_logs_free). With the definition wf, only steps that run programs are
+ * read (a million `set` instances have no log to look for); without it
+ * (definition unreadable) only sel->step. Instances with no log at that
+ * attempt are left out. 0, or WEFT_ENOMEM. */
+int ops_log_targets(struct store *s, const struct store_run *r, const struct wf *wf,
+                    const struct ops_log_sel *sel, struct ops_log **out, size_t *n);
+void ops_logs_free(struct ops_log *v, size_t n);
 
 /* retry_run (operator): checks the run (terminal, not owned by another live
  * engine, from names a step), audits retry.requested (with the actor and
